@@ -1,0 +1,178 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/testenv"
+)
+
+// ptr returns a pointer to v, for the nullable parameters of sqlc queries.
+func ptr[T any](v T) *T { return &v }
+
+// testContext is a context that ends with the test (or after a minute, so a
+// stuck lock fails the test instead of hanging the run).
+func testContext(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// emptySchema creates an unmigrated schema next to d's and returns its URL
+// and a pool on it, for tests of Migrate itself (testenv schemas arrive
+// already migrated). The schema is dropped at the end of the test.
+func emptySchema(t *testing.T, d *testenv.Database) (string, *pgxpool.Pool) {
+	t.Helper()
+	ctx := testContext(t)
+	schema := d.Schema + "_empty"
+	if _, err := d.Pool.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := d.Pool.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema: %v", err)
+		}
+	})
+	u := urlWithSearchPath(t, d.URL, schema)
+	return u, openPool(t, u)
+}
+
+// urlWithSearchPath returns raw with its search_path replaced.
+func urlWithSearchPath(t *testing.T, raw, schema string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatalf("parse URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// openPool opens a pool closed at the end of the test.
+func openPool(t *testing.T, rawURL string) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(testContext(t), rawURL)
+	if err != nil {
+		t.Fatalf("open pool: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// requirePgError fails unless err is a PostgreSQL error with code (e.g.
+// 23505) and, when constraint is not empty, that constraint's name.
+func requirePgError(t *testing.T, err error, code, constraint string) *pgconn.PgError {
+	t.Helper()
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		t.Fatalf("want PostgreSQL error %s (%s), got %v", code, constraint, err)
+	}
+	if pgErr.Code != code || (constraint != "" && pgErr.ConstraintName != constraint) {
+		t.Fatalf("want PostgreSQL error %s on %q, got %s on %q: %v", code, constraint, pgErr.Code, pgErr.ConstraintName, err)
+	}
+	return pgErr
+}
+
+// requireContains fails unless err's message contains every part.
+func requireContains(t *testing.T, err error, parts ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("want an error mentioning %q, got none", parts)
+	}
+	for _, p := range parts {
+		if !strings.Contains(err.Error(), p) {
+			t.Fatalf("want an error mentioning %q, got: %v", p, err)
+		}
+	}
+}
+
+// fixture is a workspace with one campaign and one member in it.
+type fixture struct {
+	d         *testenv.Database
+	q         *db.Queries
+	workspace db.Workspace
+	campaign  db.Campaign
+	member    db.Member
+}
+
+// newFixture gives a test its own database with the smallest useful data.
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	d := testenv.NewDatabase(t)
+	f := &fixture{d: d, q: d.Queries}
+	f.workspace = f.newWorkspace(t, "Acme")
+	f.campaign = f.newCampaign(t, f.workspace, "Spring referrals")
+	f.member = f.mustMember(t, f.campaign, "ALICE1", "alice@example.com")
+	return f
+}
+
+func (f *fixture) newWorkspace(t *testing.T, name string) db.Workspace {
+	t.Helper()
+	ws, err := f.q.CreateWorkspace(testContext(t), db.CreateWorkspaceParams{Name: name, WebhookSigningSecret: "whsec_" + name})
+	if err != nil {
+		t.Fatalf("CreateWorkspace: %v", err)
+	}
+	return ws
+}
+
+func (f *fixture) newCampaign(t *testing.T, ws db.Workspace, name string) db.Campaign {
+	t.Helper()
+	c, err := f.q.CreateCampaign(testContext(t), db.CreateCampaignParams{WorkspaceID: ws.ID, Name: name})
+	if err != nil {
+		t.Fatalf("CreateCampaign: %v", err)
+	}
+	return c
+}
+
+func (f *fixture) createMember(t *testing.T, c db.Campaign, code, email string) (db.Member, error) {
+	t.Helper()
+	return f.q.CreateMember(testContext(t), db.CreateMemberParams{
+		WorkspaceID:  c.WorkspaceID,
+		CampaignID:   c.ID,
+		ReferralCode: code,
+		Email:        email,
+		Source:       "admin",
+	})
+}
+
+func (f *fixture) mustMember(t *testing.T, c db.Campaign, code, email string) db.Member {
+	t.Helper()
+	m, err := f.createMember(t, c, code, email)
+	if err != nil {
+		t.Fatalf("CreateMember: %v", err)
+	}
+	return m
+}
+
+func (f *fixture) createReferral(t *testing.T, m db.Member, leadEmail string) (db.Referral, error) {
+	t.Helper()
+	return f.q.CreateReferral(testContext(t), db.CreateReferralParams{
+		WorkspaceID: m.WorkspaceID,
+		CampaignID:  m.CampaignID,
+		MemberID:    m.ID,
+		LeadEmail:   leadEmail,
+		Source:      "form",
+	})
+}
+
+func (f *fixture) mustReferral(t *testing.T, m db.Member, leadEmail string) db.Referral {
+	t.Helper()
+	r, err := f.createReferral(t, m, leadEmail)
+	if err != nil {
+		t.Fatalf("CreateReferral: %v", err)
+	}
+	return r
+}

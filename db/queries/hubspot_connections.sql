@@ -1,0 +1,86 @@
+-- name: UpsertHubSpotConnection :one
+-- UpsertHubSpotConnection records a completed OAuth connect or reconnect of a
+-- workspace (one row per workspace). It fails with a unique violation on
+-- hubspot_connections_active_portal_key when the portal is connected to
+-- another workspace; the caller then names that workspace with
+-- GetActiveHubSpotConnectionByPortal.
+INSERT INTO hubspot_connections (
+    workspace_id, portal_id, scopes,
+    access_token_ciphertext, refresh_token_ciphertext, encryption_key_id,
+    access_token_expires_at, connected_by
+) VALUES (
+    @workspace_id, @portal_id, @scopes,
+    @access_token_ciphertext, @refresh_token_ciphertext, @encryption_key_id,
+    @access_token_expires_at, @connected_by
+)
+ON CONFLICT (workspace_id) DO UPDATE SET
+    portal_id = EXCLUDED.portal_id,
+    scopes = EXCLUDED.scopes,
+    access_token_ciphertext = EXCLUDED.access_token_ciphertext,
+    refresh_token_ciphertext = EXCLUDED.refresh_token_ciphertext,
+    encryption_key_id = EXCLUDED.encryption_key_id,
+    access_token_expires_at = EXCLUDED.access_token_expires_at,
+    connected_by = EXCLUDED.connected_by,
+    status = 'connected',
+    broken_reason = NULL,
+    connected_at = now(),
+    disconnected_at = NULL,
+    updated_at = now()
+RETURNING *;
+
+-- name: GetHubSpotConnectionByWorkspace :one
+-- GetHubSpotConnectionByWorkspace loads the workspace's connection, in any
+-- status, for its settings page and token refresh.
+SELECT * FROM hubspot_connections
+WHERE workspace_id = @workspace_id;
+
+-- name: GetActiveHubSpotConnectionByPortal :one
+-- GetActiveHubSpotConnectionByPortal routes an inbound webhook to its
+-- workspace. A broken connection is still active (the portal is still
+-- claimed); only a disconnected one is not.
+SELECT * FROM hubspot_connections
+WHERE portal_id = @portal_id AND disconnected_at IS NULL;
+
+-- name: UpdateHubSpotTokens :one
+-- UpdateHubSpotTokens stores refreshed (or re-encrypted) tokens and marks a
+-- broken connection healthy again.
+UPDATE hubspot_connections
+SET access_token_ciphertext = @access_token_ciphertext,
+    refresh_token_ciphertext = @refresh_token_ciphertext,
+    encryption_key_id = @encryption_key_id,
+    access_token_expires_at = @access_token_expires_at,
+    status = 'connected',
+    broken_reason = NULL,
+    updated_at = now()
+WHERE workspace_id = @workspace_id AND disconnected_at IS NULL
+RETURNING *;
+
+-- name: MarkHubSpotConnectionBroken :one
+-- MarkHubSpotConnectionBroken records that HubSpot refused the tokens (e.g.
+-- BAD_REFRESH_TOKEN): an admin must reconnect.
+UPDATE hubspot_connections
+SET status = 'broken', broken_reason = @broken_reason, updated_at = now()
+WHERE workspace_id = @workspace_id AND disconnected_at IS NULL
+RETURNING *;
+
+-- name: DisconnectHubSpotConnection :one
+-- DisconnectHubSpotConnection releases the portal and forgets the tokens;
+-- all other data is kept.
+UPDATE hubspot_connections
+SET status = 'disconnected',
+    disconnected_at = now(),
+    access_token_ciphertext = NULL,
+    refresh_token_ciphertext = NULL,
+    access_token_expires_at = NULL,
+    updated_at = now()
+WHERE workspace_id = @workspace_id AND disconnected_at IS NULL
+RETURNING *;
+
+-- name: TouchHubSpotConnection :exec
+-- TouchHubSpotConnection records the "last connection" and "last entry
+-- received" times shown to admins; NULL arguments leave a time unchanged.
+UPDATE hubspot_connections
+SET last_api_call_at = COALESCE(sqlc.narg(last_api_call_at)::timestamptz, last_api_call_at),
+    last_webhook_at = COALESCE(sqlc.narg(last_webhook_at)::timestamptz, last_webhook_at),
+    last_entry_at = COALESCE(sqlc.narg(last_entry_at)::timestamptz, last_entry_at)
+WHERE workspace_id = @workspace_id;

@@ -1,0 +1,20 @@
+-- name: InsertReferralEvent :one
+-- InsertReferralEvent appends to a referral's audit trail. With an
+-- idempotency key already written it writes nothing and returns no row
+-- (pgx.ErrNoRows): a retried activity treats that as "already written".
+INSERT INTO referral_events (
+    referral_id, workspace_id, kind, from_status, to_status,
+    actor, sales_entry_id, details, idempotency_key, occurred_at
+) VALUES (
+    @referral_id, @workspace_id, @kind, sqlc.narg(from_status), sqlc.narg(to_status),
+    @actor, sqlc.narg(sales_entry_id), COALESCE(sqlc.narg(details)::jsonb, '{}'),
+    sqlc.narg(idempotency_key), COALESCE(sqlc.narg(occurred_at)::timestamptz, now())
+)
+ON CONFLICT (idempotency_key) DO NOTHING
+RETURNING *;
+
+-- name: ListReferralEvents :many
+-- ListReferralEvents returns a referral's audit trail in the order written.
+SELECT * FROM referral_events
+WHERE referral_id = @referral_id
+ORDER BY id;

@@ -1,0 +1,33 @@
+-- name: CreateReviewEntry :one
+-- CreateReviewEntry puts something in front of an admin; a NULL data stores
+-- an empty object.
+INSERT INTO review_entries (
+    workspace_id, campaign_id, sales_entry_id, referral_id, reason, data
+) VALUES (
+    @workspace_id, sqlc.narg(campaign_id), sqlc.narg(sales_entry_id), sqlc.narg(referral_id),
+    @reason, COALESCE(sqlc.narg(data)::jsonb, '{}')
+)
+RETURNING *;
+
+-- name: GetReviewEntry :one
+-- GetReviewEntry loads a review entry by id.
+SELECT * FROM review_entries
+WHERE id = @id;
+
+-- name: ListOpenReviewEntries :many
+-- ListOpenReviewEntries is the review queue of a workspace, oldest first.
+SELECT * FROM review_entries
+WHERE workspace_id = @workspace_id AND status = 'open'
+ORDER BY created_at, id;
+
+-- name: DecideReviewEntry :one
+-- DecideReviewEntry closes an open entry (resolved or dismissed) with the
+-- admin's decision; no row when it was already decided.
+UPDATE review_entries
+SET status = @status,
+    decision = @decision,
+    decided_by = @decided_by,
+    decided_at = now(),
+    updated_at = now()
+WHERE id = @id AND status = 'open'
+RETURNING *;
