@@ -1,0 +1,247 @@
+// Package config reads referflow's configuration from environment variables.
+//
+// Every variable is declared once in Variables, with its default and what it
+// is for; README.md's configuration table is checked against that list by a
+// test, so the documentation cannot drift from the code. Load reports every
+// problem at once, each naming the variable and what is wrong, so a
+// misconfigured deployment stops at start-up instead of failing later.
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Variable documents one environment variable.
+type Variable struct {
+	Name    string
+	Default string
+	Usage   string
+}
+
+// Variables is every environment variable referflow reads, in the order the
+// README lists them.
+var Variables = []Variable{
+	{"DATABASE_URL", "(none; `dev` finds or starts one)", "PostgreSQL connection URL. Required by `api`, `worker` and `migrate`. `dev` uses it when set, else a local server that answers, else a private cluster under `.data/`."},
+	{"TEMPORAL_ADDRESS", "localhost:7233", "Temporal frontend host:port. `dev` starts its own dev server when this is not set."},
+	{"TEMPORAL_NAMESPACE", "default", "Temporal namespace for referflow's workflows."},
+	{"REFERFLOW_HTTP_ADDR", ":8080", "Address the HTTP server listens on."},
+	{"REFERFLOW_PUBLIC_URL", "http://localhost:8080 (from the HTTP port)", "Externally visible base URL, used in referral links and to rebuild the URL HubSpot signed when referflow runs behind a proxy. Absolute http(s) URL without query or fragment."},
+	{"REFERFLOW_ENCRYPTION_KEY", "(none; `dev` generates one into `.data/`)", "Key for HubSpot tokens at rest: base64 of 32 random bytes (`openssl rand -base64 32`). Several keys separated by commas rotate: the first encrypts, all decrypt. Required by `api` and `worker`."},
+	{"REFERFLOW_LOG_LEVEL", "info", "Log level: debug, info, warn or error. Logs are JSON lines on standard error."},
+	{"HUBSPOT_APP_ID", "(none)", "Your HubSpot app's numeric ID; webhook events from other apps are refused."},
+	{"HUBSPOT_CLIENT_ID", "(none)", "Your HubSpot app's OAuth client ID. Set together with HUBSPOT_CLIENT_SECRET."},
+	{"HUBSPOT_CLIENT_SECRET", "(none)", "Your HubSpot app's client secret: OAuth and webhook signatures. Set together with HUBSPOT_CLIENT_ID."},
+	{"HUBSPOT_BASE_URL", "https://api.hubapi.com", "HubSpot API base URL; `dev` and the tests point it at the HubSpot simulator."},
+}
+
+// DefaultHubSpotBaseURL is HubSpot's public API.
+const DefaultHubSpotBaseURL = "https://api.hubapi.com"
+
+// Config is the validated configuration.
+type Config struct {
+	DatabaseURL       string
+	TemporalAddress   string
+	TemporalNamespace string
+	HTTPAddr          string
+	PublicURL         *url.URL
+	// EncryptionKeys: the first encrypts, every one decrypts (key rotation).
+	EncryptionKeys      [][]byte
+	LogLevel            slog.Level
+	HubSpotAppID        int64
+	HubSpotClientID     string
+	HubSpotClientSecret string
+	HubSpotBaseURL      *url.URL
+
+	// TemporalAddressSet tells `dev` whether to use an existing Temporal
+	// server or start its own.
+	TemporalAddressSet bool
+}
+
+// Requirement says which variables a subcommand cannot run without.
+type Requirement struct {
+	DatabaseURL   bool
+	EncryptionKey bool
+}
+
+// Error lists every configuration problem found.
+type Error struct{ Problems []string }
+
+func (e *Error) Error() string {
+	return "invalid configuration:\n  - " + strings.Join(e.Problems, "\n  - ")
+}
+
+// Load reads the configuration from the process environment.
+func Load(req Requirement) (*Config, error) { return LoadFrom(os.LookupEnv, req) }
+
+// LoadFrom reads the configuration through lookup, so tests need not touch
+// the process environment.
+func LoadFrom(lookup func(string) (string, bool), req Requirement) (*Config, error) {
+	get := func(name string) string {
+		v, _ := lookup(name)
+		return strings.TrimSpace(v)
+	}
+	var problems []string
+	fail := func(name, format string, args ...any) {
+		problems = append(problems, name+": "+fmt.Sprintf(format, args...))
+	}
+
+	c := &Config{
+		DatabaseURL:       get("DATABASE_URL"),
+		TemporalAddress:   get("TEMPORAL_ADDRESS"),
+		TemporalNamespace: get("TEMPORAL_NAMESPACE"),
+		HTTPAddr:          get("REFERFLOW_HTTP_ADDR"),
+		HubSpotClientID:   get("HUBSPOT_CLIENT_ID"),
+		// The secret is not trimmed: it is used byte for byte in signatures.
+		HubSpotClientSecret: func() string { v, _ := lookup("HUBSPOT_CLIENT_SECRET"); return v }(),
+	}
+
+	if c.DatabaseURL == "" {
+		if req.DatabaseURL {
+			fail("DATABASE_URL", "is required (e.g. postgres://user:password@host:5432/referflow)")
+		}
+	} else if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		// Never echo the value: it may hold a password.
+		fail("DATABASE_URL", "must be a postgres:// or postgresql:// URL")
+	}
+
+	c.TemporalAddressSet = c.TemporalAddress != ""
+	if !c.TemporalAddressSet {
+		c.TemporalAddress = "localhost:7233"
+	}
+	if _, port, err := net.SplitHostPort(c.TemporalAddress); err != nil || !validPort(port) {
+		fail("TEMPORAL_ADDRESS", "must be host:port, got %q", c.TemporalAddress)
+	}
+	if c.TemporalNamespace == "" {
+		c.TemporalNamespace = "default"
+	}
+
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = ":8080"
+	}
+	httpPort := ""
+	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil || !validPort(port) {
+		fail("REFERFLOW_HTTP_ADDR", "must be [host]:port such as :8080, got %q", c.HTTPAddr)
+	} else {
+		httpPort = port
+	}
+
+	public := get("REFERFLOW_PUBLIC_URL")
+	if public == "" && httpPort != "" {
+		public = "http://localhost:" + httpPort
+	}
+	if public != "" {
+		u, err := parseBaseURL(public)
+		if err != nil {
+			fail("REFERFLOW_PUBLIC_URL", "%v", err)
+		}
+		c.PublicURL = u
+	}
+
+	if raw := get("REFERFLOW_ENCRYPTION_KEY"); raw != "" {
+		keys, err := ParseEncryptionKeys(raw)
+		if err != nil {
+			fail("REFERFLOW_ENCRYPTION_KEY", "%v", err)
+		}
+		c.EncryptionKeys = keys
+	} else if req.EncryptionKey {
+		fail("REFERFLOW_ENCRYPTION_KEY", "is required: base64 of 32 random bytes, e.g. the output of `openssl rand -base64 32`")
+	}
+
+	switch lvl := strings.ToLower(get("REFERFLOW_LOG_LEVEL")); lvl {
+	case "", "info":
+		c.LogLevel = slog.LevelInfo
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "warn", "warning":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		fail("REFERFLOW_LOG_LEVEL", "must be debug, info, warn or error, got %q", lvl)
+	}
+
+	if raw := get("HUBSPOT_APP_ID"); raw != "" {
+		id, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || id <= 0 {
+			fail("HUBSPOT_APP_ID", "must be a positive whole number (your app's ID in HubSpot), got %q", raw)
+		}
+		c.HubSpotAppID = id
+	}
+	if (c.HubSpotClientID == "") != (c.HubSpotClientSecret == "") {
+		if c.HubSpotClientID == "" {
+			fail("HUBSPOT_CLIENT_ID", "must be set when HUBSPOT_CLIENT_SECRET is set")
+		} else {
+			fail("HUBSPOT_CLIENT_SECRET", "must be set when HUBSPOT_CLIENT_ID is set")
+		}
+	}
+
+	base := get("HUBSPOT_BASE_URL")
+	if base == "" {
+		base = DefaultHubSpotBaseURL
+	}
+	if u, err := parseBaseURL(base); err != nil {
+		fail("HUBSPOT_BASE_URL", "%v", err)
+	} else {
+		c.HubSpotBaseURL = u
+	}
+
+	if len(problems) > 0 {
+		return nil, &Error{Problems: problems}
+	}
+	return c, nil
+}
+
+// HubSpotAppConfigured tells whether real HubSpot app credentials are set;
+// `dev` starts the HubSpot simulator when they are not.
+func (c *Config) HubSpotAppConfigured() bool { return c.HubSpotClientID != "" }
+
+// ParseEncryptionKeys decodes a comma-separated list of base64 32-byte keys.
+func ParseEncryptionKeys(raw string) ([][]byte, error) {
+	var keys [][]byte
+	for i, part := range strings.Split(raw, ",") {
+		part = strings.TrimSpace(part)
+		key, err := base64.StdEncoding.DecodeString(part)
+		if err != nil {
+			key, err = base64.RawStdEncoding.DecodeString(part)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("key %d is not valid base64", i+1)
+		}
+		if len(key) != 32 {
+			return nil, fmt.Errorf("key %d is %d bytes long; AES-256 needs exactly 32 (generate one with `openssl rand -base64 32`)", i+1, len(key))
+		}
+		keys = append(keys, key)
+	}
+	return keys, nil
+}
+
+func parseBaseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("is not a URL: %v", err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("must start with http:// or https://, got %q", raw)
+	case u.Host == "":
+		return nil, fmt.Errorf("has no host, got %q", raw)
+	case u.RawQuery != "" || u.Fragment != "":
+		return nil, fmt.Errorf("must not have a query or fragment, got %q", raw)
+	case u.User != nil:
+		return nil, errors.New("must not contain credentials")
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	return u, nil
+}
+
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n > 0 && n < 65536
+}

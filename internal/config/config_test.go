@@ -1,0 +1,124 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func env(kv map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := kv[k]; return v, ok }
+}
+
+const validKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // 32 bytes
+
+func TestDefaults(t *testing.T) {
+	c, err := LoadFrom(env(nil), Requirement{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != ":8080" || c.TemporalAddress != "localhost:7233" || c.TemporalNamespace != "default" {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if c.PublicURL.String() != "http://localhost:8080" || c.HubSpotBaseURL.String() != DefaultHubSpotBaseURL {
+		t.Fatalf("URL defaults: public %s, hubspot %s", c.PublicURL, c.HubSpotBaseURL)
+	}
+	if c.TemporalAddressSet || c.HubSpotAppConfigured() {
+		t.Fatal("nothing was set, yet config says it was")
+	}
+}
+
+func TestPublicURLFollowsHTTPPort(t *testing.T) {
+	c, err := LoadFrom(env(map[string]string{"REFERFLOW_HTTP_ADDR": "127.0.0.1:9999"}), Requirement{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PublicURL.String() != "http://localhost:9999" {
+		t.Fatalf("public URL = %s", c.PublicURL)
+	}
+	c, err = LoadFrom(env(map[string]string{"REFERFLOW_PUBLIC_URL": "https://refer.example.com/base/"}), Requirement{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PublicURL.String() != "https://refer.example.com/base" {
+		t.Fatalf("public URL keeps a trailing slash: %s", c.PublicURL)
+	}
+}
+
+func TestEveryProblemIsReportedAtOnceWithItsVariable(t *testing.T) {
+	_, err := LoadFrom(env(map[string]string{
+		"DATABASE_URL":             "mysql://secret-password@db/x",
+		"TEMPORAL_ADDRESS":         "no-port",
+		"REFERFLOW_HTTP_ADDR":      "8080",
+		"REFERFLOW_PUBLIC_URL":     "example.com",
+		"REFERFLOW_ENCRYPTION_KEY": "c2hvcnQ=",
+		"REFERFLOW_LOG_LEVEL":      "loud",
+		"HUBSPOT_APP_ID":           "-4",
+		"HUBSPOT_CLIENT_SECRET":    "s3cr3t",
+		"HUBSPOT_BASE_URL":         "https://api.hubapi.com?x=1",
+	}), Requirement{DatabaseURL: true, EncryptionKey: true})
+	cfgErr, ok := err.(*Error)
+	if !ok {
+		t.Fatalf("err = %v, want *Error", err)
+	}
+	want := []string{"DATABASE_URL", "TEMPORAL_ADDRESS", "REFERFLOW_HTTP_ADDR", "REFERFLOW_PUBLIC_URL",
+		"REFERFLOW_ENCRYPTION_KEY", "REFERFLOW_LOG_LEVEL", "HUBSPOT_APP_ID", "HUBSPOT_CLIENT_ID", "HUBSPOT_BASE_URL"}
+	if len(cfgErr.Problems) != len(want) {
+		t.Fatalf("problems = %q, want one for each of %v", cfgErr.Problems, want)
+	}
+	for i, name := range want {
+		if !strings.HasPrefix(cfgErr.Problems[i], name+": ") {
+			t.Errorf("problem %d = %q, want it to name %s", i, cfgErr.Problems[i], name)
+		}
+	}
+	for _, secret := range []string{"secret-password", "s3cr3t"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("the error message reveals %q: %v", secret, err)
+		}
+	}
+}
+
+func TestRequiredVariables(t *testing.T) {
+	_, err := LoadFrom(env(nil), Requirement{DatabaseURL: true, EncryptionKey: true})
+	if err == nil || !strings.Contains(err.Error(), "DATABASE_URL: is required") || !strings.Contains(err.Error(), "REFERFLOW_ENCRYPTION_KEY: is required") {
+		t.Fatalf("err = %v", err)
+	}
+	c, err := LoadFrom(env(map[string]string{
+		"DATABASE_URL":             "postgres://u:p@db:5432/referflow",
+		"REFERFLOW_ENCRYPTION_KEY": validKey,
+		"HUBSPOT_CLIENT_ID":        "id", "HUBSPOT_CLIENT_SECRET": "secret", "HUBSPOT_APP_ID": "123",
+	}), Requirement{DatabaseURL: true, EncryptionKey: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.EncryptionKeys) != 1 || len(c.EncryptionKeys[0]) != 32 || c.HubSpotAppID != 123 || !c.HubSpotAppConfigured() {
+		t.Fatalf("parsed: %+v", c)
+	}
+}
+
+func TestEncryptionKeysRotate(t *testing.T) {
+	keys, err := ParseEncryptionKeys(validKey + ", " + strings.TrimRight(validKey, "="))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 {
+		t.Fatalf("got %d keys, want 2 (the first encrypts, both decrypt)", len(keys))
+	}
+	if _, err := ParseEncryptionKeys(validKey + ",not base64!"); err == nil || !strings.Contains(err.Error(), "key 2") {
+		t.Fatalf("err = %v, want it to name key 2", err)
+	}
+}
+
+// TestReadmeDocumentsEveryVariable keeps README.md's configuration table true.
+func TestReadmeDocumentsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range Variables {
+		if !strings.Contains(string(readme), "| `"+v.Name+"` |") {
+			t.Errorf("README.md's configuration table has no row for %s", v.Name)
+		}
+	}
+}
