@@ -1,0 +1,197 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/referral"
+)
+
+// Referral is what a referral workflow loads about its referral.
+type Referral struct {
+	ID           string
+	WorkspaceID  string
+	CampaignID   string
+	MemberID     string
+	MemberCode   string
+	LeadEmail    string
+	Status       referral.Status
+	DeniedReason string
+}
+
+// LoadReferral reads the referral a workflow was started for. A referral that
+// does not exist will never exist, so that error is not retried.
+func (a *Activities) LoadReferral(ctx context.Context, referralID string) (Referral, error) {
+	id, err := parseID(referralID)
+	if err != nil {
+		return Referral{}, err
+	}
+	row, err := a.Queries.GetReferralDetail(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Referral{}, temporal.NewNonRetryableApplicationError("referral "+referralID+" does not exist", "ReferralNotFound", err)
+	}
+	if err != nil {
+		return Referral{}, fmt.Errorf("load referral %s: %w", referralID, err)
+	}
+	r := row.Referral
+	return Referral{
+		ID:           r.ID.String(),
+		WorkspaceID:  r.WorkspaceID.String(),
+		CampaignID:   r.CampaignID.String(),
+		MemberID:     r.MemberID.String(),
+		MemberCode:   row.MemberReferralCode,
+		LeadEmail:    r.LeadEmail,
+		Status:       referral.Status(r.Status),
+		DeniedReason: deref(r.DeniedReason),
+	}, nil
+}
+
+// ReferralEvent is one entry for a referral's audit trail.
+type ReferralEvent struct {
+	ReferralID string
+	Kind       string
+	Actor      string
+	Details    map[string]any
+	// IdempotencyKey makes a retried write a no-op.
+	IdempotencyKey string
+}
+
+// RecordReferralEvent appends an event to the referral's audit trail, once
+// per idempotency key however often it is retried.
+func (a *Activities) RecordReferralEvent(ctx context.Context, ev ReferralEvent) error {
+	id, err := parseID(ev.ReferralID)
+	if err != nil {
+		return err
+	}
+	if ev.Details == nil {
+		ev.Details = map[string]any{}
+	}
+	details, err := json.Marshal(ev.Details)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError("event details are not JSON", "InvalidInput", err)
+	}
+	ref, err := a.Queries.GetReferral(ctx, id)
+	if err != nil {
+		return fmt.Errorf("record %s event for referral %s: %w", ev.Kind, ev.ReferralID, err)
+	}
+	_, err = a.Queries.InsertReferralEvent(ctx, db.InsertReferralEventParams{
+		ReferralID:     id,
+		WorkspaceID:    ref.WorkspaceID,
+		Kind:           ev.Kind,
+		Actor:          ev.Actor,
+		Details:        details,
+		IdempotencyKey: &ev.IdempotencyKey,
+	})
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) { // ErrNoRows: written by an earlier attempt
+		return fmt.Errorf("record %s event for referral %s: %w", ev.Kind, ev.ReferralID, err)
+	}
+	return nil
+}
+
+// StatusChange moves a referral from one status to another.
+type StatusChange struct {
+	ReferralID     string
+	From, To       referral.Status
+	Reason         string
+	Actor          string
+	IdempotencyKey string
+}
+
+// ChangeReferralStatus writes a status change and its audit-trail event in
+// one transaction, so the trail never misses a change nor shows one that did
+// not happen. A retry after a commit whose answer was lost finds its event
+// already written and succeeds without changing anything again.
+func (a *Activities) ChangeReferralStatus(ctx context.Context, ch StatusChange) error {
+	id, err := parseID(ch.ReferralID)
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+		q := a.Queries.WithTx(tx)
+		var deniedReason *string
+		if ch.To == referral.Denied {
+			deniedReason = &ch.Reason
+		}
+		ref, err := q.UpdateReferralStatus(ctx, db.UpdateReferralStatusParams{
+			ID:             id,
+			ExpectedStatus: string(ch.From),
+			NewStatus:      string(ch.To),
+			DeniedReason:   deniedReason,
+		})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return a.explainStatusConflict(ctx, q, id, ch)
+		}
+		if err != nil {
+			return fmt.Errorf("change referral %s from %s to %s: %w", ch.ReferralID, ch.From, ch.To, err)
+		}
+		from, to := string(ch.From), string(ch.To)
+		details, _ := json.Marshal(map[string]string{"reason": ch.Reason})
+		_, err = q.InsertReferralEvent(ctx, db.InsertReferralEventParams{
+			ReferralID:     id,
+			WorkspaceID:    ref.WorkspaceID,
+			Kind:           "status_changed",
+			FromStatus:     &from,
+			ToStatus:       &to,
+			Actor:          ch.Actor,
+			Details:        details,
+			IdempotencyKey: &ch.IdempotencyKey,
+		})
+		if errors.Is(err, pgx.ErrNoRows) {
+			// The key was used by an earlier change: roll this one back.
+			return temporal.NewNonRetryableApplicationError("status change "+ch.IdempotencyKey+" was already recorded for another change", "DuplicateChange", nil)
+		}
+		if err != nil {
+			return fmt.Errorf("record status change of referral %s: %w", ch.ReferralID, err)
+		}
+		return nil
+	})
+}
+
+// explainStatusConflict decides what a failed compare-and-set means: an
+// earlier attempt of this very change committed (success), or the referral
+// moved under us (a non-retryable conflict).
+func (a *Activities) explainStatusConflict(ctx context.Context, q *db.Queries, id uuid.UUID, ch StatusChange) error {
+	ref, err := q.GetReferral(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return temporal.NewNonRetryableApplicationError("referral "+ch.ReferralID+" does not exist", "ReferralNotFound", err)
+	}
+	if err != nil {
+		return fmt.Errorf("read referral %s: %w", ch.ReferralID, err)
+	}
+	if ref.Status == string(ch.To) {
+		events, err := q.ListReferralEvents(ctx, id)
+		if err != nil {
+			return fmt.Errorf("read audit trail of referral %s: %w", ch.ReferralID, err)
+		}
+		for _, ev := range events {
+			if ev.IdempotencyKey != nil && *ev.IdempotencyKey == ch.IdempotencyKey {
+				return nil
+			}
+		}
+	}
+	return temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("referral %s is %s, not %s: it changed since the decision was made", ch.ReferralID, ref.Status, ch.From),
+		"StatusConflict", nil)
+}
+
+func parseID(s string) (uuid.UUID, error) {
+	id, err := uuid.Parse(s)
+	if err != nil {
+		return uuid.Nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%q is not a referral ID", s), "InvalidInput", err)
+	}
+	return id, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

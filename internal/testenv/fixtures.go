@@ -1,0 +1,52 @@
+package testenv
+
+import (
+	"context"
+	"testing"
+
+	"github.com/referflow/referflow/db"
+)
+
+// ReferralFixture is a referral with everything it belongs to.
+type ReferralFixture struct {
+	Workspace db.Workspace
+	Campaign  db.Campaign
+	Member    db.Member
+	Referral  db.Referral
+}
+
+// SeedReferral writes a workspace, an active campaign, a member and one
+// pending referral of that member, the smallest world a referral workflow can
+// live in.
+func (d *Database) SeedReferral(t testing.TB) ReferralFixture {
+	t.Helper()
+	ctx := context.Background()
+	var f ReferralFixture
+	var err error
+	if f.Workspace, err = d.Queries.CreateWorkspace(ctx, db.CreateWorkspaceParams{
+		Name: "Acme", WebhookSigningSecret: "whsec-" + randomHex(8),
+	}); err != nil {
+		t.Fatalf("seed workspace: %v", err)
+	}
+	active := "active"
+	if f.Campaign, err = d.Queries.CreateCampaign(ctx, db.CreateCampaignParams{
+		WorkspaceID: f.Workspace.ID, Name: "Spring referrals", Status: &active,
+	}); err != nil {
+		t.Fatalf("seed campaign: %v", err)
+	}
+	first := "Maya"
+	if f.Member, err = d.Queries.CreateMember(ctx, db.CreateMemberParams{
+		WorkspaceID: f.Workspace.ID, CampaignID: f.Campaign.ID,
+		ReferralCode: "MAYA-" + randomHex(3), Email: "maya@example.com", FirstName: &first, Source: "admin",
+	}); err != nil {
+		t.Fatalf("seed member: %v", err)
+	}
+	lead := "Leo"
+	if f.Referral, err = d.Queries.CreateReferral(ctx, db.CreateReferralParams{
+		WorkspaceID: f.Workspace.ID, CampaignID: f.Campaign.ID, MemberID: f.Member.ID,
+		LeadEmail: "leo@example.org", LeadFirstName: &lead, Source: "admin",
+	}); err != nil {
+		t.Fatalf("seed referral: %v", err)
+	}
+	return f
+}

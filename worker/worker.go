@@ -1,0 +1,106 @@
+// Package worker runs referflow's Temporal workers: one on the workflow task
+// queue (referral workflows and their database activities) and one on the
+// HubSpot task queue, whose dispatch rate Temporal caps across all workers so
+// HubSpot's per-portal limits hold however many worker processes run.
+package worker
+
+import (
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/referflow/referflow/activities"
+	"github.com/referflow/referflow/workflows"
+)
+
+// HubSpotActivitiesPerSecond caps HubSpot activities started per second on the
+// HubSpot task queue across every worker. HubSpot allows a public app 110
+// requests per 10 s per portal; 10/s keeps a margin for retries and for calls
+// made outside activities (OAuth refresh).
+const HubSpotActivitiesPerSecond = 10
+
+// Poller counts. The SDK's default of 2 pollers halved throughput on the dev
+// server in our measurements (see ../shared/temporal-notes.md); these keep
+// tasks flowing on a 2-core machine without idle polls dominating.
+const (
+	workflowTaskPollers = 8
+	activityTaskPollers = 8
+)
+
+// Options configures the workers.
+type Options struct {
+	// TaskQueue and HubSpotTaskQueue default to the production names; tests
+	// give each test its own queues so they never steal each other's tasks.
+	TaskQueue        string
+	HubSpotTaskQueue string
+}
+
+// Workers is the set of workers one process runs.
+type Workers struct {
+	workers []sdkworker.Worker
+}
+
+// New registers referflow's workflows and activities on their task queues.
+func New(c client.Client, pool *pgxpool.Pool, opts Options) *Workers {
+	if opts.TaskQueue == "" {
+		opts.TaskQueue = workflows.TaskQueue
+	}
+	if opts.HubSpotTaskQueue == "" {
+		opts.HubSpotTaskQueue = workflows.HubSpotTaskQueue
+	}
+	acts := activities.New(pool)
+
+	main := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
+		MaxConcurrentWorkflowTaskPollers: workflowTaskPollers,
+		MaxConcurrentActivityTaskPollers: activityTaskPollers,
+	})
+	main.RegisterWorkflow(workflows.ReferralWorkflow)
+	main.RegisterActivity(acts)
+
+	ws := &Workers{workers: []sdkworker.Worker{main}}
+	if hubspot := hubSpotActivities(acts); len(hubspot) > 0 {
+		hw := sdkworker.New(c, opts.HubSpotTaskQueue, HubSpotWorkerOptions())
+		for _, a := range hubspot {
+			hw.RegisterActivity(a)
+		}
+		ws.workers = append(ws.workers, hw)
+	}
+	return ws
+}
+
+// HubSpotWorkerOptions are the options of every worker on the HubSpot task
+// queue: no workflows, and a dispatch rate the server enforces queue-wide.
+func HubSpotWorkerOptions() sdkworker.Options {
+	return sdkworker.Options{
+		TaskQueueActivitiesPerSecond:     HubSpotActivitiesPerSecond,
+		MaxConcurrentActivityTaskPollers: activityTaskPollers,
+		DisableWorkflowWorker:            true,
+	}
+}
+
+// hubSpotActivities lists the activities that call HubSpot. None exist yet:
+// the HubSpot client arrives with the HubSpot capability, and with it the
+// second worker starts.
+func hubSpotActivities(*activities.Activities) []any { return nil }
+
+// Start starts polling. Stop must be called to release the workers.
+func (w *Workers) Start() error {
+	for i, wk := range w.workers {
+		if err := wk.Start(); err != nil {
+			for _, started := range w.workers[:i] {
+				started.Stop()
+			}
+			return fmt.Errorf("start Temporal worker: %w", err)
+		}
+	}
+	return nil
+}
+
+// Stop stops polling and waits for running tasks to finish.
+func (w *Workers) Stop() {
+	for _, wk := range w.workers {
+		wk.Stop()
+	}
+}

@@ -1,0 +1,202 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/referflow/referflow/activities"
+	"github.com/referflow/referflow/internal/referral"
+)
+
+// Names other processes use to talk to a running referral workflow.
+const (
+	// QueryReferralState returns ReferralState.
+	QueryReferralState = "state"
+	// UpdateSetStatus is an admin's decision to move the referral to a status
+	// (SetStatusRequest → ReferralState).
+	UpdateSetStatus = "set-status"
+)
+
+// ReferralWorkflowID is the workflow ID of a referral's life: one workflow per
+// referral, readable in the Web UI, and the key that makes starting it
+// idempotent.
+func ReferralWorkflowID(referralID string) string { return "referral/" + referralID }
+
+// ReferralInput starts a referral's workflow.
+type ReferralInput struct {
+	ReferralID string
+}
+
+// ReferralState is what the workflow knows of its referral; the state query
+// returns it and the workflow returns it when the referral's life ends.
+type ReferralState struct {
+	ReferralID   string
+	CampaignID   string
+	MemberCode   string
+	LeadEmail    string
+	Status       referral.Status
+	DeniedReason string
+	// Transitions counts status changes applied by this workflow.
+	Transitions int
+}
+
+// SetStatusRequest is an admin's decision.
+type SetStatusRequest struct {
+	Status referral.Status
+	Reason string
+	// Actor identifies the admin for the audit trail, e.g. "admin:<id>".
+	Actor string
+}
+
+// ReferralWorkflow is the durable life of one referral. This first version
+// loads the referral, makes it findable in the Web UI, records in the audit
+// trail that its workflow started, and applies admin status decisions
+// (validated before they are accepted, so a rejected one leaves no trace in
+// history) until the referral is approved or denied.
+func ReferralWorkflow(ctx workflow.Context, in ReferralInput) (ReferralState, error) {
+	w := &referralWorkflow{}
+	if err := w.setup(ctx, in); err != nil {
+		return ReferralState{}, err
+	}
+	return w.run(ctx)
+}
+
+type referralWorkflow struct {
+	state ReferralState
+	// lock serialises decisions: each runs activities, and two interleaved
+	// ones would otherwise both start from the same status.
+	lock workflow.Mutex
+}
+
+var acts *activities.Activities
+
+func (w *referralWorkflow) setup(ctx workflow.Context, in ReferralInput) error {
+	if in.ReferralID == "" {
+		return temporal.NewNonRetryableApplicationError("referral workflow started without a referral ID", "InvalidInput", nil)
+	}
+	w.state.ReferralID = in.ReferralID
+	w.lock = workflow.NewMutex(ctx)
+	if err := workflow.SetQueryHandler(ctx, QueryReferralState, func() (ReferralState, error) {
+		return w.state, nil
+	}); err != nil {
+		return fmt.Errorf("register state query: %w", err)
+	}
+	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateSetStatus, w.setStatus, workflow.UpdateHandlerOptions{
+		Validator: w.validateSetStatus,
+	})
+}
+
+func (w *referralWorkflow) run(ctx workflow.Context) (ReferralState, error) {
+	actx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
+
+	var loaded activities.Referral
+	if err := workflow.ExecuteActivity(actx, acts.LoadReferral, w.state.ReferralID).Get(ctx, &loaded); err != nil {
+		return w.state, err
+	}
+	w.state.CampaignID = loaded.CampaignID
+	w.state.MemberCode = loaded.MemberCode
+	w.state.LeadEmail = loaded.LeadEmail
+	w.state.Status = loaded.Status
+	w.state.DeniedReason = loaded.DeniedReason
+	if err := w.publish(ctx); err != nil {
+		return w.state, err
+	}
+
+	started := activities.ReferralEvent{
+		ReferralID:     w.state.ReferralID,
+		Kind:           "workflow_started",
+		Actor:          "system",
+		IdempotencyKey: "workflow_started:" + w.state.ReferralID,
+	}
+	if err := workflow.ExecuteActivity(actx, acts.RecordReferralEvent, started).Get(ctx, nil); err != nil {
+		return w.state, err
+	}
+
+	if err := workflow.Await(ctx, func() bool { return w.finished() && workflow.AllHandlersFinished(ctx) }); err != nil {
+		return w.state, err
+	}
+	return w.state, nil
+}
+
+// finished tells whether the referral's life is over for this version of the
+// workflow: rewards (a later capability) will keep approved referrals open.
+func (w *referralWorkflow) finished() bool {
+	return w.state.Status == referral.Approved || w.state.Status == referral.Denied
+}
+
+func (w *referralWorkflow) validateSetStatus(ctx workflow.Context, req SetStatusRequest) error {
+	if w.state.Status == "" {
+		return errors.New("referral is still loading; try again in a moment")
+	}
+	if req.Actor == "" {
+		return errors.New("a decision needs an actor (who decided)")
+	}
+	return referral.CheckTransition(w.state.Status, req.Status, req.Reason)
+}
+
+func (w *referralWorkflow) setStatus(ctx workflow.Context, req SetStatusRequest) (ReferralState, error) {
+	if err := w.lock.Lock(ctx); err != nil {
+		return w.state, err
+	}
+	defer w.lock.Unlock()
+	// An earlier decision may have changed the status while this one waited.
+	if err := referral.CheckTransition(w.state.Status, req.Status, req.Reason); err != nil {
+		return w.state, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidDecision", nil)
+	}
+
+	change := activities.StatusChange{
+		ReferralID:     w.state.ReferralID,
+		From:           w.state.Status,
+		To:             req.Status,
+		Reason:         req.Reason,
+		Actor:          req.Actor,
+		IdempotencyKey: "update:" + workflow.GetCurrentUpdateInfo(ctx).ID,
+	}
+	actx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
+	if err := workflow.ExecuteActivity(actx, acts.ChangeReferralStatus, change).Get(ctx, nil); err != nil {
+		return w.state, err
+	}
+	w.state.Status = req.Status
+	if req.Status == referral.Denied {
+		w.state.DeniedReason = req.Reason
+	} else {
+		w.state.DeniedReason = ""
+	}
+	w.state.Transitions++
+	return w.state, w.publish(ctx)
+}
+
+// publish makes the current state findable (search attributes) and readable
+// at a glance (current details) in the Temporal Web UI.
+func (w *referralWorkflow) publish(ctx workflow.Context) error {
+	err := workflow.UpsertTypedSearchAttributes(ctx,
+		CampaignIDKey.ValueSet(w.state.CampaignID),
+		ReferralStatusKey.ValueSet(string(w.state.Status)),
+		LeadEmailKey.ValueSet(w.state.LeadEmail),
+		MemberCodeKey.ValueSet(w.state.MemberCode),
+	)
+	if err != nil {
+		return fmt.Errorf("upsert search attributes: %w", err)
+	}
+	details := fmt.Sprintf("**Status:** %s  \n**Member code:** %s  \n**Campaign:** %s", w.state.Status, w.state.MemberCode, w.state.CampaignID)
+	if w.state.DeniedReason != "" {
+		details += "  \n**Denied because:** " + w.state.DeniedReason
+	}
+	workflow.SetCurrentDetails(ctx, details)
+	return nil
+}
+
+// databaseActivityOptions fit activities that only touch Postgres: quick, and
+// retried with backoff while the database is unreachable.
+var databaseActivityOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 15 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    200 * time.Millisecond,
+		BackoffCoefficient: 2,
+		MaximumInterval:    30 * time.Second,
+	},
+}
