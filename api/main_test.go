@@ -1,0 +1,10 @@
+package api
+
+import (
+	"os"
+	"testing"
+
+	"github.com/referflow/referflow/internal/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }

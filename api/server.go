@@ -1,0 +1,95 @@
+// Package api is referflow's HTTP surface: health and metrics for operators
+// now, and the admin API, webhooks and hosted pages as later capabilities
+// land. Handlers validate at the edge and answer every client mistake with a
+// 4xx and a JSON error body that says what is wrong.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/sdk/client"
+)
+
+// MaxBodyBytes caps request bodies. HubSpot sends at most 100 events a
+// request, well under this; anything larger is refused with 413 before it is
+// read into memory.
+const MaxBodyBytes = 2 << 20
+
+// Deps is what the HTTP server needs from the rest of the process.
+type Deps struct {
+	Pool     *pgxpool.Pool
+	Temporal client.Client
+	Logger   *slog.Logger
+	// Registry collects the process's Prometheus metrics; nil makes a fresh one.
+	Registry *prometheus.Registry
+}
+
+// Server is the HTTP server.
+type Server struct {
+	echo *echo.Echo
+	deps Deps
+}
+
+// New builds the server with its middleware and routes.
+func New(deps Deps) *Server {
+	if deps.Registry == nil {
+		deps.Registry = NewRegistry()
+	}
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = jsonErrorHandler(deps.Logger)
+	e.Server.ReadHeaderTimeout = 10 * time.Second
+	e.Server.IdleTimeout = 2 * time.Minute
+
+	s := &Server{echo: e, deps: deps}
+	e.Use(
+		middleware.RequestID(),
+		requestLogger(deps.Logger),
+		newHTTPMetrics(deps.Registry).middleware,
+		recoverPanics(deps.Logger),
+		middleware.BodyLimit(fmt.Sprintf("%dB", MaxBodyBytes)),
+	)
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	s.echo.GET("/healthz", s.healthz)
+	s.echo.GET("/readyz", s.readyz)
+	s.echo.GET("/metrics", echo.WrapHandler(metricsHandler(s.deps.Registry)))
+}
+
+// Handler exposes the server for httptest.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Serve answers requests on ln until ctx is cancelled, then stops accepting
+// connections and gives requests in flight up to shutdownTimeout to finish.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, shutdownTimeout time.Duration) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.echo.Server.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := s.echo.Server.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("http server shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	return nil
+}
