@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"flag"
+
+	"github.com/referflow/referflow/internal/config"
+)
+
+const apiUsage = `Usage: referflow api
+
+Runs the HTTP server on REFERFLOW_HTTP_ADDR: health (/healthz, /readyz),
+Prometheus metrics (/metrics), and the admin API and webhooks. Needs
+DATABASE_URL and REFERFLOW_ENCRYPTION_KEY; refuses to start while the database
+has migrations pending (run ` + "`referflow migrate`" + ` first).
+`
+
+func runAPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(config.Requirement{DatabaseURL: true, EncryptionKey: true})
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg)
+	pool, err := openPool(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := requireMigrated(ctx, pool); err != nil {
+		return err
+	}
+	tc, err := connectTemporal(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	return serveAPI(ctx, cfg, pool, tc, logger)
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
+
+	"github.com/referflow/referflow/api"
+	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/config"
+	"github.com/referflow/referflow/internal/temporalclient"
+	"github.com/referflow/referflow/worker"
+)
+
+// shutdownTimeout bounds how long requests in flight get after a stop signal.
+const shutdownTimeout = 15 * time.Second
+
+func newLogger(cfg *config.Config) *slog.Logger {
+	level := slog.LevelInfo
+	if cfg != nil {
+		level = cfg.LogLevel
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// openPool connects to Postgres and checks that it answers. Errors never
+// carry the URL: it may hold a password.
+func openPool(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
+	pcfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: cannot be parsed as a PostgreSQL URL")
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to PostgreSQL at %s:%d (DATABASE_URL): %w", pcfg.ConnConfig.Host, pcfg.ConnConfig.Port, err)
+	}
+	return pool, nil
+}
+
+// connectTemporal dials Temporal and registers referflow's search
+// attributes, so no workflow ever upserts an unknown one.
+func connectTemporal(ctx context.Context, cfg *config.Config, logger *slog.Logger) (client.Client, error) {
+	c, err := temporalclient.Dial(ctx, cfg.TemporalAddress, cfg.TemporalNamespace, logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := temporalclient.RegisterSearchAttributes(ctx, c, cfg.TemporalNamespace); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// serveAPI runs the HTTP server until ctx ends.
+func serveAPI(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc client.Client, logger *slog.Logger) error {
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("REFERFLOW_HTTP_ADDR: listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := api.New(api.Deps{Pool: pool, Temporal: tc, Logger: logger})
+	logger.Info("http server listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL.String())
+	return srv.Serve(ctx, ln, shutdownTimeout)
+}
+
+// runWorkers runs the Temporal workers until ctx ends.
+func runWorkers(ctx context.Context, pool *pgxpool.Pool, tc client.Client, logger *slog.Logger) error {
+	ws := worker.New(tc, pool, worker.Options{})
+	if err := ws.Start(); err != nil {
+		return err
+	}
+	logger.Info("temporal workers polling")
+	<-ctx.Done()
+	ws.Stop()
+	return nil
+}
+
+// requireMigrated stops `api` and `worker` from running against a database
+// whose schema is older than the code: a clear message beats SQL errors on
+// the first request.
+func requireMigrated(ctx context.Context, pool *pgxpool.Pool) error {
+	states, err := db.MigrationStatus(ctx, pool)
+	if err != nil {
+		return err
+	}
+	var pending []string
+	for _, s := range states {
+		if !s.Applied {
+			pending = append(pending, fmt.Sprintf("%04d_%s", s.Version, s.Name))
+		}
+	}
+	if len(pending) > 0 {
+		return fmt.Errorf("the database has %d pending migration(s) %v: run `referflow migrate` first", len(pending), pending)
+	}
+	return nil
+}

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/config"
+	"github.com/referflow/referflow/internal/devstack"
+)
+
+const devUsage = `Usage: referflow dev [flags]
+
+Runs the whole product on this machine, without Docker:
+  1. PostgreSQL: DATABASE_URL when set, else a local server that answers,
+     else a private cluster under <data-dir>/postgres (installing PostgreSQL
+     with apt-get when it is missing);
+  2. Temporal: TEMPORAL_ADDRESS when set, else the pinned Temporal CLI's dev
+     server (built into <bin-dir> once, about 3 minutes) with its state in
+     <data-dir>/temporal.db and the Web UI on http://localhost:8233;
+  3. migrations, then the worker and the HTTP server in this process.
+It prints every URL and stops everything it started on Ctrl-C. A second run
+reuses what the first built and keeps the data.
+`
+
+type devFlags struct {
+	dataDir        string
+	binDir         string
+	temporalPort   int
+	temporalUIPort int
+}
+
+func runDev(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	var f devFlags
+	root := repoRootOrCwd()
+	fs.StringVar(&f.dataDir, "data-dir", filepath.Join(root, ".data"), "folder for local state: private Postgres cluster, Temporal database, logs, dev encryption key")
+	fs.StringVar(&f.binDir, "bin-dir", filepath.Join(root, "bin"), "folder for the pinned Temporal CLI")
+	fs.IntVar(&f.temporalPort, "temporal-port", 7233, "port of the Temporal dev server's frontend (when TEMPORAL_ADDRESS is not set)")
+	fs.IntVar(&f.temporalUIPort, "temporal-ui-port", 8233, "port of the Temporal Web UI (when TEMPORAL_ADDRESS is not set)")
+	if err := parseNoArgs(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(config.Requirement{})
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg)
+	if err := os.MkdirAll(f.dataDir, 0o755); err != nil {
+		return fmt.Errorf("create data folder: %w", err)
+	}
+	if len(cfg.EncryptionKeys) == 0 {
+		key, err := devEncryptionKey(filepath.Join(f.dataDir, "encryption-key"), logger)
+		if err != nil {
+			return err
+		}
+		cfg.EncryptionKeys = [][]byte{key}
+	}
+
+	var cleanups []func(context.Context) error
+	defer func() {
+		// Stop in reverse order of start, with a bounded wait, even after Ctrl-C.
+		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			if err := cleanups[i](stopCtx); err != nil {
+				logger.Warn("stopping", "error", err.Error())
+			}
+		}
+	}()
+
+	pg, err := devstack.EnsurePostgres(ctx, devstack.PostgresOptions{
+		DatabaseURL: cfg.DatabaseURL,
+		Database:    "referflow",
+		DataDir:     f.dataDir,
+		Install:     true,
+		Logger:      logger,
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	cleanups = append(cleanups, pg.Stop)
+	cfg.DatabaseURL = pg.URL
+
+	uiURL := ""
+	if !cfg.TemporalAddressSet {
+		cli, err := devstack.EnsureTemporalCLI(ctx, f.binDir, logger)
+		if err != nil {
+			return fmt.Errorf("temporal CLI: %w", err)
+		}
+		srv, err := devstack.StartTemporalDevServer(ctx, devstack.TemporalDevServerOptions{
+			CLIPath:   cli,
+			Port:      f.temporalPort,
+			UIPort:    f.temporalUIPort,
+			DBFile:    filepath.Join(f.dataDir, "temporal.db"),
+			Namespace: cfg.TemporalNamespace,
+			LogFile:   filepath.Join(f.dataDir, "temporal.log"),
+			Logger:    logger,
+		})
+		if err != nil {
+			return fmt.Errorf("temporal dev server: %w", err)
+		}
+		cleanups = append(cleanups, srv.Stop)
+		cfg.TemporalAddress = srv.Address
+		uiURL = srv.UIURL
+	}
+
+	pool, err := openPool(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, func(context.Context) error { pool.Close(); return nil })
+	applied, err := db.Migrate(ctx, pool)
+	if err != nil {
+		return err
+	}
+	for _, m := range applied {
+		logger.Info("migration applied", "version", m.Version, "name", m.Name)
+	}
+	tc, err := connectTemporal(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, func(context.Context) error { tc.Close(); return nil })
+
+	printDevURLs(cfg, pg, uiURL)
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for _, part := range []func(context.Context) error{
+		func(ctx context.Context) error { return serveAPI(ctx, cfg, pool, tc, logger) },
+		func(ctx context.Context) error { return runWorkers(ctx, pool, tc, logger) },
+	} {
+		wg.Go(func() {
+			err := part(runCtx)
+			stop() // one part ending ends the other
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	if err := errors.Join(all...); err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "referflow dev: stopped")
+	return nil
+}
+
+func printDevURLs(cfg *config.Config, pg *devstack.Postgres, uiURL string) {
+	public := cfg.PublicURL.String()
+	var b strings.Builder
+	fmt.Fprintln(&b, "")
+	fmt.Fprintln(&b, "referflow is running. Press Ctrl-C to stop.")
+	fmt.Fprintf(&b, "  API              %s\n", public)
+	fmt.Fprintf(&b, "  health           %s/healthz   ready: %s/readyz\n", public, public)
+	fmt.Fprintf(&b, "  metrics          %s/metrics\n", public)
+	if uiURL != "" {
+		fmt.Fprintf(&b, "  Temporal Web UI  %s/namespaces/%s/workflows\n", uiURL, cfg.TemporalNamespace)
+	}
+	fmt.Fprintf(&b, "  Temporal         %s (namespace %s)\n", cfg.TemporalAddress, cfg.TemporalNamespace)
+	fmt.Fprintf(&b, "  PostgreSQL       %s (%s)\n", redactURL(pg.URL), pg.Source)
+	fmt.Fprintln(&b, "")
+	fmt.Fprint(os.Stderr, b.String())
+}
+
+// redactURL hides a password in a connection URL before it is printed.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unprintable URL)"
+	}
+	return u.Redacted()
+}
+
+// devEncryptionKey reads the dev encryption key, creating it on first run so
+// tokens stored in one session can be read in the next.
+func devEncryptionKey(path string, logger *slog.Logger) ([]byte, error) {
+	if raw, err := os.ReadFile(path); err == nil {
+		keys, err := config.ParseEncryptionKeys(strings.TrimSpace(string(raw)))
+		if err != nil {
+			return nil, fmt.Errorf("dev encryption key in %s: %w", path, err)
+		}
+		return keys[0], nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read dev encryption key: %w", err)
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write dev encryption key: %w", err)
+	}
+	logger.Info("generated a development encryption key (set REFERFLOW_ENCRYPTION_KEY in production)", "file", path)
+	return key, nil
+}
+
+// repoRootOrCwd is where `dev` keeps bin/ and .data/: the repository when run
+// inside it, else the current folder.
+func repoRootOrCwd() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "."
+	}
+	if root, err := devstack.FindRepoRoot(wd); err == nil {
+		return root
+	}
+	return wd
+}
