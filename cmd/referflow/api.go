@@ -15,7 +15,7 @@ DATABASE_URL and REFERFLOW_ENCRYPTION_KEY; refuses to start while the database
 has migrations pending (run ` + "`referflow migrate`" + ` first).
 `
 
-func runAPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
+func runAPI(ctx context.Context, out streams, fs *flag.FlagSet, args []string) error {
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -23,7 +23,7 @@ func runAPI(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg)
+	logger := newLogger(cfg, out.stderr)
 	pool, err := openPool(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err

@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
-	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -21,12 +21,12 @@ import (
 // shutdownTimeout bounds how long requests in flight get after a stop signal.
 const shutdownTimeout = 15 * time.Second
 
-func newLogger(cfg *config.Config) *slog.Logger {
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	level := slog.LevelInfo
 	if cfg != nil {
 		level = cfg.LogLevel
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
 // openPool connects to Postgres and checks that it answers. Errors never

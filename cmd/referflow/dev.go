@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -41,7 +42,7 @@ type devFlags struct {
 	temporalUIPort int
 }
 
-func runDev(ctx context.Context, fs *flag.FlagSet, args []string) error {
+func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) error {
 	var f devFlags
 	root := repoRootOrCwd()
 	fs.StringVar(&f.dataDir, "data-dir", filepath.Join(root, ".data"), "folder for local state: private Postgres cluster, Temporal database, logs, dev encryption key")
@@ -55,7 +56,7 @@ func runDev(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg)
+	logger := newLogger(cfg, out.stderr)
 	if err := os.MkdirAll(f.dataDir, 0o755); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
@@ -133,7 +134,7 @@ func runDev(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 	cleanups = append(cleanups, func(context.Context) error { tc.Close(); return nil })
 
-	printDevURLs(cfg, pg, uiURL)
+	printDevURLs(out.stderr, cfg, pg, uiURL)
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -158,11 +159,11 @@ func runDev(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err := errors.Join(all...); err != nil {
 		return err
 	}
-	fmt.Fprintln(os.Stderr, "referflow dev: stopped")
+	fmt.Fprintln(out.stderr, "referflow dev: stopped")
 	return nil
 }
 
-func printDevURLs(cfg *config.Config, pg *devstack.Postgres, uiURL string) {
+func printDevURLs(w io.Writer, cfg *config.Config, pg *devstack.Postgres, uiURL string) {
 	public := cfg.PublicURL.String()
 	var b strings.Builder
 	fmt.Fprintln(&b, "")
@@ -176,7 +177,7 @@ func printDevURLs(cfg *config.Config, pg *devstack.Postgres, uiURL string) {
 	fmt.Fprintf(&b, "  Temporal         %s (namespace %s)\n", cfg.TemporalAddress, cfg.TemporalNamespace)
 	fmt.Fprintf(&b, "  PostgreSQL       %s (%s)\n", redactURL(pg.URL), pg.Source)
 	fmt.Fprintln(&b, "")
-	fmt.Fprint(os.Stderr, b.String())
+	fmt.Fprint(w, b.String())
 }
 
 // redactURL hides a password in a connection URL before it is printed.

@@ -20,7 +20,7 @@ type command struct {
 	name    string
 	summary string
 	usage   string
-	run     func(ctx context.Context, fs *flag.FlagSet, args []string) error
+	run     func(ctx context.Context, out streams, fs *flag.FlagSet, args []string) error
 }
 
 func commands() []command {
@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				fs.PrintDefaults()
 			}
 		}
-		err := c.run(ctx, fs, args[1:])
+		err := c.run(ctx, streams{stdout, stderr}, fs, args[1:])
 		switch {
 		case errors.Is(err, flag.ErrHelp):
 			return 0
@@ -97,6 +97,10 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun `referflow <command> --help` for a command's flags. Configuration comes from")
 	fmt.Fprintln(w, "environment variables: see README.md.")
 }
+
+// streams is where a command writes: its results to stdout, logs and
+// messages for people to stderr.
+type streams struct{ stdout, stderr io.Writer }
 
 // parseNoArgs parses flags and refuses stray arguments.
 func parseNoArgs(fs *flag.FlagSet, args []string) error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -20,7 +19,7 @@ once. ` + "`referflow migrate status`" + ` lists every migration with whether an
 was applied, and changes nothing.
 `
 
-func runMigrate(ctx context.Context, fs *flag.FlagSet, args []string) error {
+func runMigrate(ctx context.Context, out streams, fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -46,7 +45,7 @@ func runMigrate(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		if err != nil {
 			return err
 		}
-		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+		tw := tabwriter.NewWriter(out.stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "VERSION\tNAME\tSTATE\tAPPLIED AT")
 		for _, s := range states {
 			state, at := "pending", ""
@@ -63,10 +62,10 @@ func runMigrate(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	if len(applied) == 0 {
-		fmt.Println("database is up to date")
+		fmt.Fprintln(out.stdout, "database is up to date")
 	}
 	for _, m := range applied {
-		fmt.Printf("applied %04d %s\n", m.Version, m.Name)
+		fmt.Fprintf(out.stdout, "applied %04d %s\n", m.Version, m.Name)
 	}
 	return nil
 }

@@ -8,10 +8,10 @@ import (
 	"github.com/referflow/referflow/internal/version"
 )
 
-func runVersion(ctx context.Context, fs *flag.FlagSet, args []string) error {
+func runVersion(ctx context.Context, out streams, fs *flag.FlagSet, args []string) error {
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	fmt.Println("referflow", version.String())
+	fmt.Fprintln(out.stdout, "referflow", version.String())
 	return nil
 }

@@ -15,7 +15,7 @@ Runs the Temporal worker: referral workflows and their activities on the
 cluster and one Postgres. Needs DATABASE_URL and REFERFLOW_ENCRYPTION_KEY.
 `
 
-func runWorker(ctx context.Context, fs *flag.FlagSet, args []string) error {
+func runWorker(ctx context.Context, out streams, fs *flag.FlagSet, args []string) error {
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -23,7 +23,7 @@ func runWorker(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg)
+	logger := newLogger(cfg, out.stderr)
 	pool, err := openPool(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err

@@ -3,7 +3,6 @@
 package testenv
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -29,9 +28,6 @@ import (
 // testDatabase is the database tests use on a discovered or private server,
 // kept apart from the development database "referflow".
 const testDatabase = "referflow_test"
-
-// modulePath identifies the repository's go.mod when looking for the root.
-const modulePath = "github.com/referflow/referflow"
 
 // Database is one test's private PostgreSQL schema, migrated to the current
 // schema version. It is dropped when the test ends.
@@ -66,6 +62,19 @@ var server struct {
 // finds or starts; when there is none the test fails with what to do, it is
 // never skipped: a database test that silently does not run hides breakage.
 func NewDatabase(t testing.TB) *Database {
+	t.Helper()
+	d := NewEmptyDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := db.Migrate(ctx, d.Pool); err != nil {
+		t.Fatalf("testenv: migrate schema %s: %v", d.Schema, err)
+	}
+	return d
+}
+
+// NewEmptyDatabase is NewDatabase without the migrations: a fresh, empty
+// schema, for tests of migrating itself.
+func NewEmptyDatabase(t testing.TB) *Database {
 	t.Helper()
 	server.once.Do(findServer)
 	if server.err != nil {
@@ -111,10 +120,6 @@ func NewDatabase(t testing.TB) *Database {
 		t.Fatalf("testenv: connect to schema %s: %v", schema, err)
 	}
 	t.Cleanup(pool.Close)
-
-	if _, err := db.Migrate(ctx, pool); err != nil {
-		t.Fatalf("testenv: migrate schema %s: %v", schema, err)
-	}
 	return &Database{Pool: pool, URL: schemaURL, Schema: schema, Queries: db.New(pool)}
 }
 
@@ -220,40 +225,14 @@ func withSearchPath(raw, schema string) (string, error) {
 	return strings.TrimSpace(raw) + " search_path=" + schema, nil
 }
 
-// repoRoot walks up from the working directory (a package directory under
-// `go test`) to the go.mod of this module.
+// repoRoot is the repository root above the working directory (a package
+// directory under `go test`).
 func repoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", fmt.Errorf("find repository root: %w", err)
 	}
-	for {
-		if isModuleRoot(filepath.Join(dir, "go.mod")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("find repository root: no go.mod of module %s above the working directory", modulePath)
-		}
-		dir = parent
-	}
-}
-
-// isModuleRoot reports whether the go.mod at path declares modulePath.
-func isModuleRoot(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == "module" {
-			return strings.Trim(fields[1], `"`) == modulePath
-		}
-	}
-	return false
+	return devstack.FindRepoRoot(dir)
 }
 
 // redact hides the password of a connection URL in messages.
