@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/referflow/referflow/internal/config"
@@ -41,6 +42,8 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// Logs (from the worker's goroutines too) and messages share stderr.
+	stderr = &lockedWriter{w: stderr}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		if len(args) > 1 {
 			args = []string{args[1], "--help"}
@@ -101,6 +104,18 @@ func printUsage(w io.Writer) {
 // streams is where a command writes: its results to stdout, logs and
 // messages for people to stderr.
 type streams struct{ stdout, stderr io.Writer }
+
+// lockedWriter serialises writes from several goroutines to one writer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
 
 // parseNoArgs parses flags and refuses stray arguments.
 func parseNoArgs(fs *flag.FlagSet, args []string) error {
