@@ -1,0 +1,286 @@
+// Package hubspotsim is a HubSpot stand-in as strict as HubSpot: portals with
+// contacts, deals and companies, properties, the default deal pipeline,
+// associations, lists, search, OAuth and private-app tokens, rate limits and
+// HubSpot's error bodies, served on both the date-versioned 2026-03 paths and
+// the legacy /crm/v3, /crm/v4 and /oauth/v1 paths that HubSpot's official Node
+// client still calls. Tests use it in-process (New + Handler behind an
+// httptest.Server); `referflow hubspot-sim` serves it on a port for the local
+// demo.
+//
+// Every fact it enforces comes from ../../shared/hubspot-contract.md or from
+// HubSpot's documentation and official clients; where HubSpot's sources
+// disagree it takes the stricter side. A simulator kinder than HubSpot hides
+// bugs.
+package hubspotsim
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Options configure a Simulator. The zero value is HubSpot's defaults.
+type Options struct {
+	// AppID is the public app's ID, reported by token introspection and in
+	// change events made through OAuth tokens. Default 1.
+	AppID int64
+	// ClientID and ClientSecret are the OAuth app credentials the authorize
+	// page and the token endpoints accept. Defaults "referflow-dev-client" and
+	// "referflow-dev-secret".
+	ClientID     string
+	ClientSecret string
+	// RateLimitPerTenSeconds is the per-portal limit of CRM requests in any
+	// rolling 10 seconds (policy TEN_SECONDLY_ROLLING). 0 means 110 (a public
+	// OAuth app); negative means unlimited.
+	RateLimitPerTenSeconds int
+	// SearchPerSecond is the per-portal limit of search requests in any
+	// rolling second. 0 means 5; negative means unlimited.
+	SearchPerSecond int
+	// DailyLimit is the per-portal limit of CRM requests per day (UTC, policy
+	// DAILY). 0 means 250,000; negative means unlimited.
+	DailyLimit int
+	// SearchLag is how long a newly written object (or a new version of one)
+	// stays invisible to search. Default 0.
+	SearchLag time.Duration
+	// AccessTokenTTL is the lifetime of OAuth access tokens; expires_in
+	// reflects it. Default 30 minutes.
+	AccessTokenTTL time.Duration
+	// Now is the clock. Default time.Now. Tests move it forward to slide rate
+	// windows, expire tokens and let search lag pass.
+	Now func() time.Time
+}
+
+// Default OAuth app credentials of the simulator.
+const (
+	DefaultClientID     = "referflow-dev-client"
+	DefaultClientSecret = "referflow-dev-secret"
+)
+
+// Simulator is a set of HubSpot portals and one OAuth app. All methods are
+// safe for concurrent use.
+type Simulator struct {
+	opts Options
+
+	mu           sync.Mutex
+	portals      map[int64]*Portal
+	portalOrder  []int64
+	nextPortalID int64
+	accessTokens map[string]*accessToken
+	refreshToks  map[string]*refreshToken
+	authCodes    map[string]*authCode
+	privateToks  map[string]*Portal
+	changeSeq    int64
+	changeLog    []Change
+	pending      []Change // changes made under mu, dispatched after unlock
+
+	hookMu  sync.Mutex
+	hooks   map[int]func(Change)
+	hookSeq int
+}
+
+// Portal is one HubSpot account ("hub"). Its exported fields never change
+// after creation; everything else is reached through the Simulator.
+type Portal struct {
+	ID              int64
+	Name            string
+	PrivateAppToken string
+
+	objects    map[string]*objectStore // by object type: contacts, deals, companies
+	props      map[string]map[string]*property
+	groups     map[string][]*propertyGroup
+	pipelines  []*pipeline
+	assocs     map[assocEdge]map[int]bool
+	lists      map[int64]*list
+	nextListID int64
+	nextPipeID int64
+	limits     limiter
+	failNext   []int
+	requests   int
+}
+
+// New returns a simulator with no portals; add them with CreatePortal.
+func New(opts Options) *Simulator {
+	if opts.AppID == 0 {
+		opts.AppID = 1
+	}
+	if opts.ClientID == "" {
+		opts.ClientID = DefaultClientID
+	}
+	if opts.ClientSecret == "" {
+		opts.ClientSecret = DefaultClientSecret
+	}
+	if opts.RateLimitPerTenSeconds == 0 {
+		opts.RateLimitPerTenSeconds = 110
+	}
+	if opts.SearchPerSecond == 0 {
+		opts.SearchPerSecond = 5
+	}
+	if opts.DailyLimit == 0 {
+		opts.DailyLimit = 250000
+	}
+	if opts.AccessTokenTTL == 0 {
+		opts.AccessTokenTTL = 30 * time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Simulator{
+		opts:         opts,
+		portals:      map[int64]*Portal{},
+		nextPortalID: 100001,
+		accessTokens: map[string]*accessToken{},
+		refreshToks:  map[string]*refreshToken{},
+		authCodes:    map[string]*authCode{},
+		privateToks:  map[string]*Portal{},
+		hooks:        map[int]func(Change){},
+	}
+}
+
+// Options returns the options in force, defaults filled in.
+func (s *Simulator) Options() Options { return s.opts }
+
+func (s *Simulator) now() time.Time { return s.opts.Now().UTC() }
+
+// CreatePortal adds a portal with HubSpot's default properties, property
+// groups and deal pipeline, and its own private-app token (which has every
+// scope). Portal IDs are deterministic: 100001, 100002, ...
+func (s *Simulator) CreatePortal(name string) *Portal {
+	return s.CreatePortalWithToken(name, "")
+}
+
+// CreatePortalWithToken is CreatePortal with a fixed private-app token
+// (generated when empty). It panics if the token is already in use.
+func (s *Simulator) CreatePortalWithToken(name, privateAppToken string) *Portal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.createPortalLocked(name, privateAppToken)
+}
+
+func (s *Simulator) createPortalLocked(name, token string) *Portal {
+	if token == "" {
+		token = "pat-na1-" + randomUUIDish()
+	}
+	if _, dup := s.privateToks[token]; dup {
+		panic("hubspotsim: private-app token already in use")
+	}
+	id := s.nextPortalID
+	s.nextPortalID++
+	if name == "" {
+		name = fmt.Sprintf("Portal %d", id)
+	}
+	p := &Portal{
+		ID:              id,
+		Name:            name,
+		PrivateAppToken: token,
+		objects:         map[string]*objectStore{},
+		assocs:          map[assocEdge]map[int]bool{},
+		lists:           map[int64]*list{},
+		nextListID:      1,
+		nextPipeID:      1000001,
+	}
+	now := s.now()
+	for i, t := range objectTypes {
+		p.objects[t] = &objectStore{byID: map[int64]*object{}, nextID: int64(i+1)*1000000 + 1}
+	}
+	p.props, p.groups = defaultProperties(now)
+	p.pipelines = []*pipeline{defaultDealPipeline(now)}
+	s.portals[id] = p
+	s.portalOrder = append(s.portalOrder, id)
+	s.privateToks[token] = p
+	return p
+}
+
+// Portal returns the portal with that ID, or nil.
+func (s *Simulator) Portal(portalID int64) *Portal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.portals[portalID]
+}
+
+// Portals returns every portal in creation order.
+func (s *Simulator) Portals() []*Portal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Portal, 0, len(s.portalOrder))
+	for _, id := range s.portalOrder {
+		out = append(out, s.portals[id])
+	}
+	return out
+}
+
+// FailNext makes the next n CRM calls of the portal answer status with
+// HubSpot's error body for it (500, 502, 503, 504, or 429 with the
+// TEN_SECONDLY_ROLLING body), after authentication and rate limiting. The
+// failed calls count against the limits, as they would at HubSpot.
+func (s *Simulator) FailNext(portalID int64, status int, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.portals[portalID]
+	if p == nil {
+		return
+	}
+	for range n {
+		p.failNext = append(p.failNext, status)
+	}
+}
+
+// Requests returns how many CRM requests of the portal counted against its
+// limits (every authenticated CRM request that was not itself refused with a
+// 429 by the limiter).
+func (s *Simulator) Requests(portalID int64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.portals[portalID]; p != nil {
+		return p.requests
+	}
+	return 0
+}
+
+// ResetRateLimits forgets the portal's request history (rolling windows and
+// the daily count), as if a day had passed in quiet.
+func (s *Simulator) ResetRateLimits(portalID int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.portals[portalID]; p != nil {
+		p.limits = limiter{}
+	}
+}
+
+// locked runs fn under the simulator's lock, then hands the changes fn made
+// to the subscribers, outside the lock.
+func (s *Simulator) locked(fn func()) {
+	s.mu.Lock()
+	fn()
+	changes := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	s.dispatch(changes)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+func randomUUIDish() string {
+	h := randomHex(16)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// hsTime formats a time as HubSpot does in JSON: UTC with milliseconds.
+func hsTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+func sortedKeys[V any](m map[int64]V) []int64 {
+	out := make([]int64, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
