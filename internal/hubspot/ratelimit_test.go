@@ -1,0 +1,145 @@
+package hubspot_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/referflow/referflow/internal/hubspot"
+	"github.com/referflow/referflow/internal/hubspotsim"
+)
+
+// TestLimiterKeepsABurstUnderHubSpotsLimit sends 300 calls as fast as the
+// limiter lets them through to a simulator enforcing HubSpot's 110 per 10 s;
+// the simulator and the limiter share a fake clock, so the ~30 s the burst
+// takes pass at once. Without the limiter the same burst is refused from the
+// 111th call.
+func TestLimiterKeepsABurstUnderHubSpotsLimit(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)
+
+	t.Run("with the limiter", func(t *testing.T) {
+		t.Parallel()
+		clock := newFakeClock(start)
+		limiter := hubspot.NewLimiter(hubspot.DefaultLimits, clock)
+		sim := hubspotsim.Options{Now: clock.Now, DailyLimit: -1}
+		e := newEnv(t, sim, hubspot.WithClock(clock))
+		e.client = hubspot.New(e.url, staticToken(e.portal.PrivateAppToken), hubspot.WithClock(clock), hubspot.WithLimiter(limiter, e.portal.ID))
+		ctx := testContext(t)
+		for i := range 300 {
+			if _, err := e.client.List(ctx, hubspot.Contacts, hubspot.ListOptions{Limit: 1}); err != nil {
+				t.Fatalf("call %d at +%s: %v", i+1, clock.Now().Sub(start), err)
+			}
+		}
+		if got := e.sim.Requests(e.portal.ID); got != 300 {
+			t.Errorf("simulator counted %d requests, want 300", got)
+		}
+		if elapsed := clock.Now().Sub(start); elapsed < 20*time.Second || elapsed > 40*time.Second {
+			t.Errorf("300 calls took %s of fake time, want about 30 s at 100 per 10 s", elapsed)
+		}
+	})
+
+	t.Run("without the limiter", func(t *testing.T) {
+		t.Parallel()
+		clock := newFakeClock(start)
+		e := newEnv(t, hubspotsim.Options{Now: clock.Now, DailyLimit: -1}, hubspot.WithClock(clock))
+		ctx := testContext(t)
+		for i := range 300 {
+			_, err := e.client.List(ctx, hubspot.Contacts, hubspot.ListOptions{Limit: 1})
+			if err == nil {
+				continue
+			}
+			as[*hubspot.RateLimitError](t, err)
+			if i != 110 {
+				t.Errorf("first 429 on call %d, want call 111", i+1)
+			}
+			return
+		}
+		t.Fatal("300 calls in no time were all accepted: the simulator does not enforce 110 per 10 s")
+	})
+}
+
+func TestLimiterSearchesUnderFivePerSecond(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock(time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC))
+	limiter := hubspot.NewLimiter(hubspot.DefaultLimits, clock)
+	e := newEnv(t, hubspotsim.Options{Now: clock.Now, DailyLimit: -1})
+	e.client = hubspot.New(e.url, staticToken(e.portal.PrivateAppToken), hubspot.WithClock(clock), hubspot.WithLimiter(limiter, e.portal.ID))
+	ctx := testContext(t)
+	for i := range 40 {
+		if _, err := e.client.Search(ctx, hubspot.Contacts, hubspot.SearchRequest{Limit: 1}); err != nil {
+			t.Fatalf("search %d: %v", i+1, err)
+		}
+	}
+}
+
+// TestLimiterWindows checks the guarantee itself: whatever the pattern of
+// calls, no window of the configured length holds more than the configured
+// number, per portal, and portals do not share budgets.
+func TestLimiterWindows(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)
+	clock := newFakeClock(start)
+	limits := hubspot.Limits{Requests: 100, Per: 10 * time.Second, Searches: 4, SearchPer: time.Second}
+	l := hubspot.NewLimiter(limits, clock)
+	ctx := context.Background()
+
+	var all, searches []time.Time
+	for i := range 400 {
+		search := i%3 == 0
+		if err := l.Wait(ctx, 1, search); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, clock.Now())
+		if search {
+			searches = append(searches, clock.Now())
+		}
+		if i%50 == 0 {
+			clock.Advance(1500 * time.Millisecond) // a pause now and then
+		}
+	}
+	if n := maxInWindow(all, limits.Per); n > limits.Requests {
+		t.Errorf("%d calls in one %s window, want at most %d", n, limits.Per, limits.Requests)
+	}
+	if n := maxInWindow(searches, limits.SearchPer); n > limits.Searches {
+		t.Errorf("%d searches in one %s window, want at most %d", n, limits.SearchPer, limits.Searches)
+	}
+
+	// Another portal starts with a full budget.
+	before := clock.Now()
+	for range 10 {
+		if err := l.Wait(ctx, 2, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if clock.Now() != before {
+		t.Errorf("portal 2's first 10 calls waited %s: portals must not share budgets", clock.Now().Sub(before))
+	}
+
+	// A context that ends before the wait would: an error at once, nothing spent.
+	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+	for range 20 {
+		if err := l.Wait(short, 3, false); err != nil {
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("err = %v, want one wrapping context.DeadlineExceeded", err)
+			}
+			return
+		}
+	}
+	t.Error("20 calls with a 10 ms deadline never hit the limit")
+}
+
+// maxInWindow is the most timestamps (sorted) within any closed window of
+// length w.
+func maxInWindow(ts []time.Time, w time.Duration) int {
+	best, lo := 0, 0
+	for hi := range ts {
+		for ts[hi].Sub(ts[lo]) > w {
+			lo++
+		}
+		best = max(best, hi-lo+1)
+	}
+	return best
+}
