@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -18,6 +19,8 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
+
+	"github.com/referflow/referflow/internal/adminauth"
 )
 
 // MaxBodyBytes caps request bodies. HubSpot sends at most 100 events a
@@ -32,6 +35,10 @@ type Deps struct {
 	Logger   *slog.Logger
 	// Registry collects the process's Prometheus metrics; nil makes a fresh one.
 	Registry *prometheus.Registry
+	// Auth identifies admins (API keys, sessions).
+	Auth *adminauth.Authenticator
+	// PublicURL is REFERFLOW_PUBLIC_URL.
+	PublicURL *url.URL
 }
 
 // Server is the HTTP server.
@@ -68,6 +75,12 @@ func (s *Server) routes() {
 	s.echo.GET("/healthz", s.healthz)
 	s.echo.GET("/readyz", s.readyz)
 	s.echo.GET("/metrics", echo.WrapHandler(metricsHandler(s.deps.Registry)))
+
+	s.echo.GET("/login", s.loginForm)
+	s.echo.POST("/login", s.login)
+	s.echo.POST("/logout", s.logout)
+	admin := s.echo.Group("/api/v1", s.requireAdmin)
+	admin.GET("/me", s.me)
 }
 
 // Handler exposes the server for httptest.

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
+	"github.com/referflow/referflow/internal/adminauth"
 	"github.com/referflow/referflow/internal/testenv"
 )
 
@@ -26,7 +27,10 @@ func newTestServer(t *testing.T, buf *bytes.Buffer) (*Server, *testenv.Database)
 	database := testenv.NewDatabase(t)
 	tc := testenv.NewTemporal(t)
 	logger := slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	return New(Deps{Pool: database.Pool, Temporal: tc.Client, Logger: logger}), database
+	return New(Deps{
+		Pool: database.Pool, Temporal: tc.Client, Logger: logger,
+		Auth: &adminauth.Authenticator{Queries: database.Queries, Sessions: adminauth.NewSessions([]byte("test-key-0123456789abcdef0123456"))},
+	}), database
 }
 
 func do(t *testing.T, h http.Handler, method, target string, body io.Reader) *httptest.ResponseRecorder {

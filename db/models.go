@@ -12,6 +12,28 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+// A program admin of one workspace: connects HubSpot, sets up campaigns, works the review queue. Audit trail actors read admin:<id>.
+type Admin struct {
+	ID          uuid.UUID `json:"id"`
+	WorkspaceID uuid.UUID `json:"workspace_id"`
+	Email       string    `json:"email"`
+	Name        *string   `json:"name"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// API keys of admins (SHA-256 hashes only). A revoked key stays for the record.
+type AdminApiKey struct {
+	ID         uuid.UUID  `json:"id"`
+	AdminID    uuid.UUID  `json:"admin_id"`
+	Name       string     `json:"name"`
+	Prefix     string     `json:"prefix"`
+	KeyHash    []byte     `json:"key_hash"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+	RevokedAt  *time.Time `json:"revoked_at"`
+}
+
 // A referral program of a workspace with its own HubSpot settings, status rules, process rules and reward rules.
 type Campaign struct {
 	ID                   uuid.UUID       `json:"id"`

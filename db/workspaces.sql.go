@@ -55,6 +55,28 @@ func (q *Queries) GetWorkspace(ctx context.Context, id uuid.UUID) (Workspace, er
 	return i, err
 }
 
+const getWorkspaceByName = `-- name: GetWorkspaceByName :one
+SELECT id, name, webhook_signing_secret, created_at, updated_at FROM workspaces
+WHERE name = $1
+ORDER BY created_at, id
+LIMIT 1
+`
+
+// GetWorkspaceByName finds the oldest workspace with a name, so the CLI can
+// add admins to a workspace it names.
+func (q *Queries) GetWorkspaceByName(ctx context.Context, name string) (Workspace, error) {
+	row := q.db.QueryRow(ctx, getWorkspaceByName, name)
+	var i Workspace
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.WebhookSigningSecret,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const updateWorkspaceName = `-- name: UpdateWorkspaceName :one
 UPDATE workspaces
 SET name = $1, updated_at = now()

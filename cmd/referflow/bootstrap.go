@@ -13,6 +13,7 @@ import (
 
 	"github.com/referflow/referflow/api"
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/adminauth"
 	"github.com/referflow/referflow/internal/config"
 	"github.com/referflow/referflow/internal/temporalclient"
 	"github.com/referflow/referflow/worker"
@@ -69,7 +70,13 @@ func serveAPI(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc cl
 	if err != nil {
 		return fmt.Errorf("REFERFLOW_HTTP_ADDR: listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	srv := api.New(api.Deps{Pool: pool, Temporal: tc, Logger: logger})
+	srv := api.New(api.Deps{
+		Pool:      pool,
+		Temporal:  tc,
+		Logger:    logger,
+		Auth:      &adminauth.Authenticator{Queries: db.New(pool), Sessions: adminauth.NewSessions(cfg.EncryptionKeys[0])},
+		PublicURL: cfg.PublicURL,
+	})
 	logger.Info("http server listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL.String())
 	return srv.Serve(ctx, ln, shutdownTimeout)
 }

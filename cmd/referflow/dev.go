@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/config"
 	"github.com/referflow/referflow/internal/devstack"
@@ -128,13 +130,17 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 	for _, m := range applied {
 		logger.Info("migration applied", "version", m.Version, "name", m.Name)
 	}
+	keyFile, err := ensureDevAdmin(ctx, pool, f.dataDir, logger)
+	if err != nil {
+		return err
+	}
 	tc, err := connectTemporal(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	cleanups = append(cleanups, func(context.Context) error { tc.Close(); return nil })
 
-	printDevURLs(out.stderr, cfg, pg, uiURL)
+	printDevURLs(out.stderr, cfg, pg, uiURL, keyFile)
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -163,7 +169,7 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 	return nil
 }
 
-func printDevURLs(w io.Writer, cfg *config.Config, pg *devstack.Postgres, uiURL string) {
+func printDevURLs(w io.Writer, cfg *config.Config, pg *devstack.Postgres, uiURL, adminKeyFile string) {
 	public := cfg.PublicURL.String()
 	var b strings.Builder
 	fmt.Fprintln(&b, "")
@@ -171,6 +177,9 @@ func printDevURLs(w io.Writer, cfg *config.Config, pg *devstack.Postgres, uiURL 
 	fmt.Fprintf(&b, "  API              %s\n", public)
 	fmt.Fprintf(&b, "  health           %s/healthz   ready: %s/readyz\n", public, public)
 	fmt.Fprintf(&b, "  metrics          %s/metrics\n", public)
+	if adminKeyFile != "" {
+		fmt.Fprintf(&b, "  admin sign-in    %s/login   (API key in %s)\n", public, adminKeyFile)
+	}
 	if uiURL != "" {
 		fmt.Fprintf(&b, "  Temporal Web UI  %s/namespaces/%s/workflows\n", uiURL, cfg.TemporalNamespace)
 	}
@@ -223,4 +232,31 @@ func repoRootOrCwd() string {
 		return root
 	}
 	return wd
+}
+
+// ensureDevAdmin gives a fresh local install a first workspace and admin, so
+// the admin API and the HubSpot connect flow can be tried at once. The key is
+// written to a file only the user can read, not printed or logged. It returns
+// that file when it exists.
+func ensureDevAdmin(ctx context.Context, pool *pgxpool.Pool, dataDir string, logger *slog.Logger) (string, error) {
+	keyFile := filepath.Join(dataDir, "admin-api-key")
+	n, err := db.New(pool).CountAdmins(ctx)
+	if err != nil {
+		return "", fmt.Errorf("count admins: %w", err)
+	}
+	if n > 0 {
+		if _, err := os.Stat(keyFile); err != nil {
+			return "", nil
+		}
+		return keyFile, nil
+	}
+	admin, key, err := createAdmin(ctx, pool, "Demo workspace", "admin@localhost", "Demo admin")
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write the first admin's API key: %w", err)
+	}
+	logger.Info("created the first admin", "admin_id", admin.ID.String(), "workspace_id", admin.WorkspaceID.String(), "api_key_file", keyFile)
+	return keyFile, nil
 }

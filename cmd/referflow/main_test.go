@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -163,6 +164,17 @@ func TestDevRunsEverythingAndKeepsItsData(t *testing.T) {
 	if err != nil || len(states) == 0 || !states[len(states)-1].Applied {
 		t.Fatalf("dev did not migrate the database: %+v %v", states, err)
 	}
+	// A first admin exists, with its key in a file only the user can read.
+	keyFile := filepath.Join(dataDir, "admin-api-key")
+	key, err := os.ReadFile(keyFile)
+	if info, statErr := os.Stat(keyFile); err != nil || statErr != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("admin API key file: %v %v", err, statErr)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(httpPort)+"/api/v1/me", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(key)))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the first admin's key does not work: %v %v", resp, err)
+	}
 	if resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(uiPort) + "/"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("Temporal Web UI not served on its port: %v %v", resp, err)
 	}
@@ -227,3 +239,25 @@ func freePort(t *testing.T) int {
 
 // squash folds runs of spaces, so table output compares without its padding.
 func squash(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func TestAdminCreate(t *testing.T) {
+	d := testenv.NewDatabase(t)
+	t.Setenv("DATABASE_URL", d.URL)
+	ctx := context.Background()
+	code, out, errOut := runCmd(t, ctx, "admin", "create", "--workspace", "Acme", "--email", "ops@acme.test")
+	if code != 0 || !strings.Contains(out, "API key (shown once): rfk_") {
+		t.Fatalf("admin create: exit %d\n%s%s", code, out, errOut)
+	}
+	code, _, errOut = runCmd(t, ctx, "admin", "create", "--workspace", "Acme", "--email", "OPS@acme.test")
+	if code != 1 || !strings.Contains(errOut, "already has an admin with email") {
+		t.Fatalf("same email again: exit %d %q", code, errOut)
+	}
+	code, _, errOut = runCmd(t, ctx, "admin", "create", "--email", "nope")
+	if code != 1 || !strings.Contains(errOut, "--workspace is required") || !strings.Contains(errOut, "--email must be") {
+		t.Fatalf("bad flags: exit %d %q", code, errOut)
+	}
+	admins, err := d.Queries.CountAdmins(ctx)
+	if err != nil || admins != 1 {
+		t.Fatalf("admins = %d %v, want 1", admins, err)
+	}
+}

@@ -15,3 +15,11 @@ UPDATE workspaces
 SET name = @name, updated_at = now()
 WHERE id = @id
 RETURNING *;
+
+-- name: GetWorkspaceByName :one
+-- GetWorkspaceByName finds the oldest workspace with a name, so the CLI can
+-- add admins to a workspace it names.
+SELECT * FROM workspaces
+WHERE name = @name
+ORDER BY created_at, id
+LIMIT 1;
