@@ -27,6 +27,24 @@ Point referflow (or any HubSpot client) at the printed URL: the API base and
 the OAuth authorize page (<url>/oauth/authorize) are both served there. It
 prints each portal's ID and private-app token and the OAuth client
 credentials, and stops on Ctrl-C. State lives in memory only.
+
+The CRM page at <url>/ lists each portal's contacts and deals; moving a deal
+to another stage or setting a contact's property there is a change like any
+other (validated, recorded with changeSource CRM_UI, delivered as webhooks).
+
+With --webhook-url, every change that matches a subscription is delivered
+there as HubSpot delivers webhooks: JSON arrays of at most 100 events, at
+most --webhook-max-concurrent requests in flight per portal, signed with
+X-HubSpot-Signature (v1) and X-HubSpot-Signature-v3 using the client secret
+(or --webhook-secret), retried on any non-2xx answer, connection failure or
+an answer slower than --webhook-timeout, up to --webhook-max-retries times
+with randomised exponential backoff. --webhook-subscriptions lists
+subscriptions as eventType or eventType:propertyName, comma-separated (e.g.
+"contact.creation,deal.propertyChange:dealstage"); the default, "referflow",
+is every creation, deletion, merge and association change of contacts, deals
+and companies plus the property changes referflow works with. The webhooks
+settings API (/webhooks/v3/{appId}/settings and .../subscriptions) takes the
+printed developer API key as ?hapikey=.
 `
 
 type hubspotSimFlags struct {
@@ -40,6 +58,19 @@ type hubspotSimFlags struct {
 	dailyLimit      int
 	searchLag       time.Duration
 	tokenTTL        time.Duration
+	developerKey    string
+
+	webhookURL           string
+	webhookSecret        string
+	webhookSubscriptions string
+	webhookConcurrency   int
+	webhookBatchWindow   time.Duration
+	webhookTimeout       time.Duration
+	webhookMaxRetries    int
+	webhookRetryBase     time.Duration
+	webhookDuplicateRate float64
+	webhookShuffle       bool
+	webhookSeed          int64
 }
 
 func runHubSpotSim(ctx context.Context, out streams, fs *flag.FlagSet, args []string) error {
@@ -54,6 +85,18 @@ func runHubSpotSim(ctx context.Context, out streams, fs *flag.FlagSet, args []st
 	fs.IntVar(&f.dailyLimit, "daily-limit", 250000, "CRM requests per portal per day (negative: unlimited)")
 	fs.DurationVar(&f.searchLag, "search-lag", 0, "how long new writes stay invisible to search, e.g. 2s")
 	fs.DurationVar(&f.tokenTTL, "access-token-ttl", 30*time.Minute, "lifetime of OAuth access tokens")
+	fs.StringVar(&f.developerKey, "developer-api-key", hubspotsim.DefaultDeveloperAPIKey, "developer API key (?hapikey=) the webhooks settings API accepts")
+	fs.StringVar(&f.webhookURL, "webhook-url", "", "deliver webhooks to this URL (empty: no webhooks until set through the webhooks API)")
+	fs.StringVar(&f.webhookSecret, "webhook-secret", "", "secret that signs webhooks (default: the OAuth client secret)")
+	fs.StringVar(&f.webhookSubscriptions, "webhook-subscriptions", "referflow", "comma-separated eventType[:propertyName] list, \"referflow\" for referflow's set, or \"none\"")
+	fs.IntVar(&f.webhookConcurrency, "webhook-max-concurrent", hubspotsim.DefaultMaxConcurrentRequests, "webhook requests in flight per portal")
+	fs.DurationVar(&f.webhookBatchWindow, "webhook-batch-window", 100*time.Millisecond, "how long events are collected into one webhook batch")
+	fs.DurationVar(&f.webhookTimeout, "webhook-timeout", 5*time.Second, "a webhook answer slower than this is retried")
+	fs.IntVar(&f.webhookMaxRetries, "webhook-max-retries", 10, "retries of a failed webhook delivery (0: none)")
+	fs.DurationVar(&f.webhookRetryBase, "webhook-retry-base", 84*time.Second, "first retry delay; retry n waits base*2^(n-1), randomised (84s spreads 10 retries over about 24h)")
+	fs.Float64Var(&f.webhookDuplicateRate, "webhook-duplicate-rate", 0, "probability (0 to 1) that an event is delivered twice")
+	fs.BoolVar(&f.webhookShuffle, "webhook-shuffle", false, "deliver events out of order")
+	fs.Int64Var(&f.webhookSeed, "webhook-seed", 0, "seed of the random choices of webhook delivery (0: random)")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -66,11 +109,40 @@ func runHubSpotSim(ctx context.Context, out streams, fs *flag.FlagSet, args []st
 	if f.tokenTTL <= 0 {
 		return errors.New("--access-token-ttl must be positive")
 	}
+	if f.developerKey == "" {
+		return errors.New("--developer-api-key must not be empty")
+	}
+	if f.webhookConcurrency < 1 || f.webhookBatchWindow <= 0 || f.webhookTimeout <= 0 || f.webhookRetryBase <= 0 || f.webhookMaxRetries < 0 {
+		return errors.New("--webhook-max-concurrent, --webhook-batch-window, --webhook-timeout and --webhook-retry-base must be positive, --webhook-max-retries 0 or more")
+	}
+	if f.webhookDuplicateRate < 0 || f.webhookDuplicateRate > 1 {
+		return fmt.Errorf("--webhook-duplicate-rate must be between 0 and 1, got %v", f.webhookDuplicateRate)
+	}
+	subs, err := parseWebhookSubscriptions(f.webhookSubscriptions)
+	if err != nil {
+		return err
+	}
+	retries := f.webhookMaxRetries
+	if retries == 0 {
+		retries = -1 // WebhookOptions: 0 means the default, negative none
+	}
 	sim := hubspotsim.New(hubspotsim.Options{
 		ClientID: f.clientID, ClientSecret: f.clientSecret,
 		RateLimitPerTenSeconds: f.rateLimit, SearchPerSecond: f.searchPerSecond, DailyLimit: f.dailyLimit,
-		SearchLag: f.searchLag, AccessTokenTTL: f.tokenTTL,
+		SearchLag: f.searchLag, AccessTokenTTL: f.tokenTTL, DeveloperAPIKey: f.developerKey,
+		Webhooks: hubspotsim.WebhookOptions{
+			BatchWindow: f.webhookBatchWindow, Timeout: f.webhookTimeout, MaxRetries: retries,
+			RetryBase: f.webhookRetryBase, DuplicateRate: f.webhookDuplicateRate, Shuffle: f.webhookShuffle,
+			Seed: f.webhookSeed,
+		},
 	})
+	defer sim.Close()
+	if err := sim.SetWebhookSettings(hubspotsim.WebhookSettings{
+		TargetURL: f.webhookURL, ClientSecret: f.webhookSecret,
+		MaxConcurrentRequests: f.webhookConcurrency, Subscriptions: subs,
+	}); err != nil {
+		return fmt.Errorf("--webhook-url / --webhook-subscriptions: %w", err)
+	}
 	var portals []*hubspotsim.Portal
 	for i := range f.portals {
 		name, token := "Demo portal", ""
@@ -93,6 +165,13 @@ func runHubSpotSim(ctx context.Context, out streams, fs *flag.FlagSet, args []st
 	fmt.Fprintf(w, "  OAuth authorize: %s/oauth/authorize\n", base)
 	fmt.Fprintf(w, "  OAuth token:     %s/oauth/2026-03/token\n", base)
 	fmt.Fprintf(w, "  OAuth client ID: %s\n  OAuth secret:    %s\n", f.clientID, f.clientSecret)
+	fmt.Fprintf(w, "  CRM page:        %s/\n", base)
+	if f.webhookURL != "" {
+		fmt.Fprintf(w, "  Webhooks:        %s (%d subscriptions)\n", f.webhookURL, len(subs))
+	} else {
+		fmt.Fprintf(w, "  Webhooks:        off (set --webhook-url, or PUT %s/webhooks/v3/%d/settings)\n", base, sim.Options().AppID)
+	}
+	fmt.Fprintf(w, "  Developer key:   %s (webhooks settings API, ?hapikey=)\n", f.developerKey)
 	for _, p := range portals {
 		fmt.Fprintf(w, "  portal %d %q private-app token: %s\n", p.ID, p.Name, p.PrivateAppToken)
 	}
@@ -124,4 +203,29 @@ func displayAddr(a net.Addr) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// parseWebhookSubscriptions reads --webhook-subscriptions: "referflow" (or
+// empty) for hubspotsim.DefaultWebhookSubscriptions, "none", or a
+// comma-separated list of eventType or eventType:propertyName.
+func parseWebhookSubscriptions(spec string) ([]hubspotsim.WebhookSubscription, error) {
+	switch strings.TrimSpace(spec) {
+	case "", "referflow":
+		return hubspotsim.DefaultWebhookSubscriptions(), nil
+	case "none":
+		return nil, nil
+	}
+	var out []hubspotsim.WebhookSubscription
+	for _, item := range strings.Split(spec, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		typ, prop, _ := strings.Cut(item, ":")
+		out = append(out, hubspotsim.WebhookSubscription{EventType: strings.TrimSpace(typ), PropertyName: strings.TrimSpace(prop)})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--webhook-subscriptions: no subscription in %q", spec)
+	}
+	return out, nil
 }

@@ -401,6 +401,7 @@ var consentTmpl = template.Must(template.New("consent").Parse(`<!doctype html>
 <p><button type="submit" name="decision" value="allow">Connect app</button>
 <button type="submit" name="decision" value="deny">Cancel</button></p>
 </form>{{end}}
+<p><a href="/">Browse and edit the portals' contacts and deals</a></p>
 </body></html>
 `))
 

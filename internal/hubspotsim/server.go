@@ -30,8 +30,9 @@ func errResult(e *apiError) (int, any) { return e.httpStatus, e }
 const apiVersion = "2026-03"
 
 // Handler serves the whole HubSpot surface: CRM APIs on both path families,
-// OAuth (authorize page, token, introspection, revocation), and HubSpot-like
-// 404s for anything else.
+// OAuth (authorize page, token, introspection, revocation), the webhooks
+// settings API, the CRM page (/ and /portals/{id}), and HubSpot-like 404s
+// for anything else.
 func (s *Simulator) Handler() http.Handler {
 	mux := http.NewServeMux()
 	crm := func(pattern string, search bool, h crmHandler) {
@@ -94,6 +95,8 @@ func (s *Simulator) Handler() http.Handler {
 		crm("GET "+lists+"/records/{objectTypeId}/{recordId}/memberships", false, hRecordMemberships)
 	}
 	s.oauthRoutes(mux)
+	s.webhookRoutes(mux)
+	s.pageRoutes(mux)
 	return &router{mux: mux}
 }
 

@@ -49,14 +49,27 @@ type Options struct {
 	// reflects it. Default 30 minutes.
 	AccessTokenTTL time.Duration
 	// Now is the clock. Default time.Now. Tests move it forward to slide rate
-	// windows, expire tokens and let search lag pass.
+	// windows, expire tokens and let search lag pass. Webhook events'
+	// occurredAt comes from it; delivery timing (batch window, timeouts,
+	// retry backoff) and the X-HubSpot-Request-Timestamp of deliveries use
+	// the wall clock, as a receiver checks them against its own.
 	Now func() time.Time
+	// DeveloperAPIKey authenticates the webhooks settings API
+	// (/webhooks/v3/{appId}/...), as ?hapikey= or a bearer token, like a
+	// HubSpot developer account's API key. Default "referflow-dev-hapikey".
+	DeveloperAPIKey string
+	// Webhooks configure webhook delivery (batching, timeout, retries and
+	// chaos switches); the target URL and subscriptions are set with
+	// SetWebhookSettings, Subscribe or the webhooks API.
+	Webhooks WebhookOptions
 }
 
 // Default OAuth app credentials of the simulator.
 const (
 	DefaultClientID     = "referflow-dev-client"
 	DefaultClientSecret = "referflow-dev-secret"
+	// DefaultDeveloperAPIKey authenticates the webhooks settings API.
+	DefaultDeveloperAPIKey = "referflow-dev-hapikey"
 )
 
 // Simulator is a set of HubSpot portals and one OAuth app. All methods are
@@ -79,6 +92,8 @@ type Simulator struct {
 	hookMu  sync.Mutex
 	hooks   map[int]func(Change)
 	hookSeq int
+
+	wh *webhooks // webhook settings and delivery (webhooks.go)
 }
 
 // Portal is one HubSpot account ("hub"). Its exported fields never change
@@ -102,6 +117,8 @@ type Portal struct {
 }
 
 // New returns a simulator with no portals; add them with CreatePortal.
+// Webhook delivery starts goroutines only while events are pending; Close
+// stops them.
 func New(opts Options) *Simulator {
 	if opts.AppID == 0 {
 		opts.AppID = 1
@@ -127,7 +144,11 @@ func New(opts Options) *Simulator {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Simulator{
+	if opts.DeveloperAPIKey == "" {
+		opts.DeveloperAPIKey = DefaultDeveloperAPIKey
+	}
+	opts.Webhooks.fill()
+	s := &Simulator{
 		opts:         opts,
 		portals:      map[int64]*Portal{},
 		nextPortalID: 100001,
@@ -137,6 +158,9 @@ func New(opts Options) *Simulator {
 		privateToks:  map[string]*Portal{},
 		hooks:        map[int]func(Change){},
 	}
+	s.wh = newWebhooks(opts.AppID, opts.ClientSecret, opts.Webhooks)
+	s.OnChange(s.wh.onChange)
+	return s
 }
 
 // Options returns the options in force, defaults filled in.
