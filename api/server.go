@@ -21,6 +21,8 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/referflow/referflow/internal/adminauth"
+	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/workflows"
 )
 
 // MaxBodyBytes caps request bodies. HubSpot sends at most 100 events a
@@ -39,6 +41,16 @@ type Deps struct {
 	Auth *adminauth.Authenticator
 	// PublicURL is REFERFLOW_PUBLIC_URL.
 	PublicURL *url.URL
+	// HubSpot manages workspaces' HubSpot connections; nil answers the
+	// HubSpot endpoints with 503.
+	HubSpot *hubspotconn.Manager
+	// TaskQueue and HubSpotTaskQueue are where workflows the API starts and
+	// their HubSpot activities run (default: the production queues).
+	TaskQueue        string
+	HubSpotTaskQueue string
+	// HubSpotSetupWait is how long the OAuth callback waits for the property
+	// setup before showing the connection (default 5 s).
+	HubSpotSetupWait time.Duration
 }
 
 // Server is the HTTP server.
@@ -51,6 +63,15 @@ type Server struct {
 func New(deps Deps) *Server {
 	if deps.Registry == nil {
 		deps.Registry = NewRegistry()
+	}
+	if deps.TaskQueue == "" {
+		deps.TaskQueue = workflows.TaskQueue
+	}
+	if deps.HubSpotTaskQueue == "" {
+		deps.HubSpotTaskQueue = workflows.HubSpotTaskQueue
+	}
+	if deps.HubSpotSetupWait == 0 {
+		deps.HubSpotSetupWait = 5 * time.Second
 	}
 	e := echo.New()
 	e.HideBanner = true
@@ -79,8 +100,12 @@ func (s *Server) routes() {
 	s.echo.GET("/login", s.loginForm)
 	s.echo.POST("/login", s.login)
 	s.echo.POST("/logout", s.logout)
+	s.echo.GET("/oauth/hubspot/connect", s.hubspotConnect, s.requireAdmin)
+	s.echo.GET(hubspotconn.CallbackPath, s.hubspotCallback, s.requireAdmin)
 	admin := s.echo.Group("/api/v1", s.requireAdmin)
 	admin.GET("/me", s.me)
+	admin.GET("/hubspot/status", s.hubspotStatus)
+	admin.POST("/hubspot/disconnect", s.hubspotDisconnect)
 }
 
 // Handler exposes the server for httptest.

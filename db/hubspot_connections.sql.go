@@ -21,7 +21,7 @@ SET status = 'disconnected',
     access_token_expires_at = NULL,
     updated_at = now()
 WHERE workspace_id = $1 AND disconnected_at IS NULL
-RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at
+RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at
 `
 
 // DisconnectHubSpotConnection releases the portal and forgets the tokens;
@@ -48,12 +48,15 @@ func (q *Queries) DisconnectHubSpotConnection(ctx context.Context, workspaceID u
 		&i.LastEntryAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.PropertySetupStatus,
+		&i.PropertySetupError,
+		&i.PropertySetupAt,
 	)
 	return i, err
 }
 
 const getActiveHubSpotConnectionByPortal = `-- name: GetActiveHubSpotConnectionByPortal :one
-SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at FROM hubspot_connections
+SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at FROM hubspot_connections
 WHERE portal_id = $1 AND disconnected_at IS NULL
 `
 
@@ -82,12 +85,15 @@ func (q *Queries) GetActiveHubSpotConnectionByPortal(ctx context.Context, portal
 		&i.LastEntryAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.PropertySetupStatus,
+		&i.PropertySetupError,
+		&i.PropertySetupAt,
 	)
 	return i, err
 }
 
 const getHubSpotConnectionByWorkspace = `-- name: GetHubSpotConnectionByWorkspace :one
-SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at FROM hubspot_connections
+SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at FROM hubspot_connections
 WHERE workspace_id = $1
 `
 
@@ -115,6 +121,47 @@ func (q *Queries) GetHubSpotConnectionByWorkspace(ctx context.Context, workspace
 		&i.LastEntryAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.PropertySetupStatus,
+		&i.PropertySetupError,
+		&i.PropertySetupAt,
+	)
+	return i, err
+}
+
+const lockHubSpotConnection = `-- name: LockHubSpotConnection :one
+SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at FROM hubspot_connections
+WHERE workspace_id = $1
+FOR UPDATE
+`
+
+// LockHubSpotConnection loads the workspace's connection and locks its row
+// until the transaction ends, so that one process refreshes the tokens while
+// the others wait and then read what it stored.
+func (q *Queries) LockHubSpotConnection(ctx context.Context, workspaceID uuid.UUID) (HubspotConnection, error) {
+	row := q.db.QueryRow(ctx, lockHubSpotConnection, workspaceID)
+	var i HubspotConnection
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.PortalID,
+		&i.Scopes,
+		&i.AccessTokenCiphertext,
+		&i.RefreshTokenCiphertext,
+		&i.EncryptionKeyID,
+		&i.AccessTokenExpiresAt,
+		&i.Status,
+		&i.BrokenReason,
+		&i.ConnectedBy,
+		&i.ConnectedAt,
+		&i.DisconnectedAt,
+		&i.LastApiCallAt,
+		&i.LastWebhookAt,
+		&i.LastEntryAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.PropertySetupStatus,
+		&i.PropertySetupError,
+		&i.PropertySetupAt,
 	)
 	return i, err
 }
@@ -123,7 +170,7 @@ const markHubSpotConnectionBroken = `-- name: MarkHubSpotConnectionBroken :one
 UPDATE hubspot_connections
 SET status = 'broken', broken_reason = $1, updated_at = now()
 WHERE workspace_id = $2 AND disconnected_at IS NULL
-RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at
+RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at
 `
 
 type MarkHubSpotConnectionBrokenParams struct {
@@ -155,8 +202,42 @@ func (q *Queries) MarkHubSpotConnectionBroken(ctx context.Context, arg MarkHubSp
 		&i.LastEntryAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.PropertySetupStatus,
+		&i.PropertySetupError,
+		&i.PropertySetupAt,
 	)
 	return i, err
+}
+
+const setHubSpotPropertySetup = `-- name: SetHubSpotPropertySetup :execrows
+UPDATE hubspot_connections
+SET property_setup_status = $1,
+    property_setup_error = $2,
+    property_setup_at = now(),
+    updated_at = now()
+WHERE workspace_id = $3 AND portal_id = $4 AND disconnected_at IS NULL
+`
+
+type SetHubSpotPropertySetupParams struct {
+	PropertySetupStatus string    `json:"property_setup_status"`
+	PropertySetupError  *string   `json:"property_setup_error"`
+	WorkspaceID         uuid.UUID `json:"workspace_id"`
+	PortalID            int64     `json:"portal_id"`
+}
+
+// SetHubSpotPropertySetup records how the property setup of a connection
+// went. It only touches the connection to the portal the setup ran for.
+func (q *Queries) SetHubSpotPropertySetup(ctx context.Context, arg SetHubSpotPropertySetupParams) (int64, error) {
+	result, err := q.db.Exec(ctx, setHubSpotPropertySetup,
+		arg.PropertySetupStatus,
+		arg.PropertySetupError,
+		arg.WorkspaceID,
+		arg.PortalID,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const touchHubSpotConnection = `-- name: TouchHubSpotConnection :exec
@@ -196,7 +277,7 @@ SET access_token_ciphertext = $1,
     broken_reason = NULL,
     updated_at = now()
 WHERE workspace_id = $5 AND disconnected_at IS NULL
-RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at
+RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at
 `
 
 type UpdateHubSpotTokensParams struct {
@@ -237,6 +318,9 @@ func (q *Queries) UpdateHubSpotTokens(ctx context.Context, arg UpdateHubSpotToke
 		&i.LastEntryAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.PropertySetupStatus,
+		&i.PropertySetupError,
+		&i.PropertySetupAt,
 	)
 	return i, err
 }
@@ -263,8 +347,11 @@ ON CONFLICT (workspace_id) DO UPDATE SET
     broken_reason = NULL,
     connected_at = now(),
     disconnected_at = NULL,
+    property_setup_status = 'pending',
+    property_setup_error = NULL,
+    property_setup_at = NULL,
     updated_at = now()
-RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at
+RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at
 `
 
 type UpsertHubSpotConnectionParams struct {
@@ -314,6 +401,9 @@ func (q *Queries) UpsertHubSpotConnection(ctx context.Context, arg UpsertHubSpot
 		&i.LastEntryAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.PropertySetupStatus,
+		&i.PropertySetupError,
+		&i.PropertySetupAt,
 	)
 	return i, err
 }

@@ -71,6 +71,9 @@ type HubspotConnection struct {
 	LastEntryAt            *time.Time `json:"last_entry_at"`
 	CreatedAt              time.Time  `json:"created_at"`
 	UpdatedAt              time.Time  `json:"updated_at"`
+	PropertySetupStatus    string     `json:"property_setup_status"`
+	PropertySetupError     *string    `json:"property_setup_error"`
+	PropertySetupAt        *time.Time `json:"property_setup_at"`
 }
 
 // A person referring (advocate) in one campaign, with a referral code and link unique to that campaign.
@@ -89,6 +92,16 @@ type Member struct {
 	Source                 string    `json:"source"`
 	CreatedAt              time.Time `json:"created_at"`
 	UpdatedAt              time.Time `json:"updated_at"`
+}
+
+// OAuth connect flows under way: SHA-256 of the state parameter, who started it for which workspace, when it expires and when it was used (single use).
+type OauthState struct {
+	StateHash   []byte     `json:"state_hash"`
+	AdminID     uuid.UUID  `json:"admin_id"`
+	WorkspaceID uuid.UUID  `json:"workspace_id"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ExpiresAt   time.Time  `json:"expires_at"`
+	UsedAt      *time.Time `json:"used_at"`
 }
 
 // A referred lead attributed to a member: pending, qualified, approved or denied; each one is driven by its own Temporal workflow.

@@ -12,6 +12,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/referflow/referflow/activities"
+	"github.com/referflow/referflow/internal/hubspotconn"
 	"github.com/referflow/referflow/workflows"
 )
 
@@ -35,6 +36,9 @@ type Options struct {
 	// give each test its own queues so they never steal each other's tasks.
 	TaskQueue        string
 	HubSpotTaskQueue string
+	// HubSpot is the HubSpot connection manager HubSpot activities get their
+	// clients from. Without one they fail, non-retryably, saying so.
+	HubSpot *hubspotconn.Manager
 }
 
 // Workers is the set of workers one process runs.
@@ -57,10 +61,11 @@ func New(c client.Client, pool *pgxpool.Pool, opts Options) *Workers {
 		MaxConcurrentActivityTaskPollers: activityTaskPollers,
 	})
 	main.RegisterWorkflow(workflows.ReferralWorkflow)
+	main.RegisterWorkflow(workflows.SetUpHubSpotPortalWorkflow)
 	main.RegisterActivity(acts)
 
 	ws := &Workers{workers: []sdkworker.Worker{main}}
-	if hubspot := hubSpotActivities(acts); len(hubspot) > 0 {
+	if hubspot := hubSpotActivities(opts.HubSpot); len(hubspot) > 0 {
 		hw := sdkworker.New(c, opts.HubSpotTaskQueue, HubSpotWorkerOptions())
 		for _, a := range hubspot {
 			hw.RegisterActivity(a)
@@ -80,10 +85,11 @@ func HubSpotWorkerOptions() sdkworker.Options {
 	}
 }
 
-// hubSpotActivities lists the activities that call HubSpot. None exist yet:
-// the HubSpot client arrives with the HubSpot capability, and with it the
-// second worker starts.
-func hubSpotActivities(*activities.Activities) []any { return nil }
+// hubSpotActivities lists the activities that call HubSpot; they run on the
+// HubSpot task queue only.
+func hubSpotActivities(conn *hubspotconn.Manager) []any {
+	return []any{activities.NewHubSpot(conn)}
+}
 
 // Start starts polling. Stop must be called to release the workers.
 func (w *Workers) Start() error {

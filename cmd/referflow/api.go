@@ -10,7 +10,9 @@ import (
 const apiUsage = `Usage: referflow api
 
 Runs the HTTP server on REFERFLOW_HTTP_ADDR: health (/healthz, /readyz),
-Prometheus metrics (/metrics), and the admin API and webhooks. Needs
+Prometheus metrics (/metrics), the admin API and webhooks, and connecting
+HubSpot (/oauth/hubspot/connect; needs HUBSPOT_CLIENT_ID and
+HUBSPOT_CLIENT_SECRET, else it answers 503). Needs
 DATABASE_URL and REFERFLOW_ENCRYPTION_KEY; refuses to start while the database
 has migrations pending (run ` + "`referflow migrate`" + ` first).
 `
@@ -37,5 +39,9 @@ func runAPI(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 		return err
 	}
 	defer tc.Close()
-	return serveAPI(ctx, cfg, pool, tc, logger)
+	hs, err := newHubSpotManager(cfg, pool, logger)
+	if err != nil {
+		return err
+	}
+	return serveAPI(ctx, cfg, pool, tc, hs, logger)
 }

@@ -15,7 +15,9 @@ import (
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/adminauth"
 	"github.com/referflow/referflow/internal/config"
+	"github.com/referflow/referflow/internal/hubspotconn"
 	"github.com/referflow/referflow/internal/temporalclient"
+	"github.com/referflow/referflow/internal/tokencrypt"
 	"github.com/referflow/referflow/worker"
 )
 
@@ -64,8 +66,27 @@ func connectTemporal(ctx context.Context, cfg *config.Config, logger *slog.Logge
 	return c, nil
 }
 
+// newHubSpotManager builds the HubSpot connection manager from the
+// configuration: HubSpot's API (or the simulator) at HUBSPOT_BASE_URL, the
+// app's OAuth credentials when set, tokens sealed with
+// REFERFLOW_ENCRYPTION_KEY. api and worker share nothing but the database.
+func newHubSpotManager(cfg *config.Config, pool *pgxpool.Pool, logger *slog.Logger) (*hubspotconn.Manager, error) {
+	box, err := tokencrypt.New(cfg.EncryptionKeys)
+	if err != nil {
+		return nil, err
+	}
+	return hubspotconn.New(pool, hubspotconn.Options{
+		BaseURL:      cfg.HubSpotBaseURL,
+		ClientID:     cfg.HubSpotClientID,
+		ClientSecret: cfg.HubSpotClientSecret,
+		PublicURL:    cfg.PublicURL,
+		Box:          box,
+		Logger:       logger,
+	})
+}
+
 // serveAPI runs the HTTP server until ctx ends.
-func serveAPI(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc client.Client, logger *slog.Logger) error {
+func serveAPI(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc client.Client, hs *hubspotconn.Manager, logger *slog.Logger) error {
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("REFERFLOW_HTTP_ADDR: listen on %s: %w", cfg.HTTPAddr, err)
@@ -76,14 +97,18 @@ func serveAPI(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc cl
 		Logger:    logger,
 		Auth:      &adminauth.Authenticator{Queries: db.New(pool), Sessions: adminauth.NewSessions(cfg.EncryptionKeys[0])},
 		PublicURL: cfg.PublicURL,
+		HubSpot:   hs,
 	})
+	if !hs.Configured() {
+		logger.Warn("HubSpot app credentials are not set (HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET): connecting HubSpot is unavailable")
+	}
 	logger.Info("http server listening", "addr", ln.Addr().String(), "public_url", cfg.PublicURL.String())
 	return srv.Serve(ctx, ln, shutdownTimeout)
 }
 
 // runWorkers runs the Temporal workers until ctx ends.
-func runWorkers(ctx context.Context, pool *pgxpool.Pool, tc client.Client, logger *slog.Logger) error {
-	ws := worker.New(tc, pool, worker.Options{})
+func runWorkers(ctx context.Context, pool *pgxpool.Pool, tc client.Client, hs *hubspotconn.Manager, logger *slog.Logger) error {
+	ws := worker.New(tc, pool, worker.Options{HubSpot: hs})
 	if err := ws.Start(); err != nil {
 		return err
 	}

@@ -9,9 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +24,7 @@ import (
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/config"
 	"github.com/referflow/referflow/internal/devstack"
+	"github.com/referflow/referflow/internal/hubspotsim"
 )
 
 const devUsage = `Usage: referflow dev [flags]
@@ -32,7 +36,10 @@ Runs the whole product on this machine, without Docker:
   2. Temporal: TEMPORAL_ADDRESS when set, else the pinned Temporal CLI's dev
      server (built into <bin-dir> once, about 3 minutes) with its state in
      <data-dir>/temporal.db and the Web UI on http://localhost:8233;
-  3. migrations, then the worker and the HTTP server in this process.
+  3. HubSpot: when HUBSPOT_CLIENT_ID is not set, the HubSpot simulator on
+     http://localhost:8090 (--hubspot-sim-port) with a "Demo portal", and
+     referflow's OAuth app pointed at it, so "Connect HubSpot" works offline;
+  4. migrations, then the worker and the HTTP server in this process.
 It prints every URL and stops everything it started on Ctrl-C. A second run
 reuses what the first built and keeps the data.
 `
@@ -42,6 +49,7 @@ type devFlags struct {
 	binDir         string
 	temporalPort   int
 	temporalUIPort int
+	hubspotSimPort int
 }
 
 func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) error {
@@ -51,6 +59,7 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 	fs.StringVar(&f.binDir, "bin-dir", filepath.Join(root, "bin"), "folder for the pinned Temporal CLI")
 	fs.IntVar(&f.temporalPort, "temporal-port", 7233, "port of the Temporal dev server's frontend (when TEMPORAL_ADDRESS is not set)")
 	fs.IntVar(&f.temporalUIPort, "temporal-ui-port", 8233, "port of the Temporal Web UI (when TEMPORAL_ADDRESS is not set)")
+	fs.IntVar(&f.hubspotSimPort, "hubspot-sim-port", 8090, "port of the HubSpot simulator (when HUBSPOT_CLIENT_ID is not set)")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -81,6 +90,22 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 			}
 		}
 	}()
+
+	simURL := ""
+	if !cfg.HubSpotAppConfigured() {
+		sim, err := startDevHubSpotSim(f.hubspotSimPort, logger)
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, sim.stop)
+		simURL = sim.url
+		base, err := url.Parse(sim.url)
+		if err != nil {
+			return err
+		}
+		cfg.HubSpotBaseURL = base
+		cfg.HubSpotClientID, cfg.HubSpotClientSecret = hubspotsim.DefaultClientID, hubspotsim.DefaultClientSecret
+	}
 
 	pg, err := devstack.EnsurePostgres(ctx, devstack.PostgresOptions{
 		DatabaseURL: cfg.DatabaseURL,
@@ -140,15 +165,20 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 	}
 	cleanups = append(cleanups, func(context.Context) error { tc.Close(); return nil })
 
-	printDevURLs(out.stderr, cfg, pg, uiURL, keyFile)
+	hs, err := newHubSpotManager(cfg, pool, logger)
+	if err != nil {
+		return err
+	}
+
+	printDevURLs(out.stderr, cfg, pg, uiURL, keyFile, simURL)
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	for _, part := range []func(context.Context) error{
-		func(ctx context.Context) error { return serveAPI(ctx, cfg, pool, tc, logger) },
-		func(ctx context.Context) error { return runWorkers(ctx, pool, tc, logger) },
+		func(ctx context.Context) error { return serveAPI(ctx, cfg, pool, tc, hs, logger) },
+		func(ctx context.Context) error { return runWorkers(ctx, pool, tc, hs, logger) },
 	} {
 		wg.Go(func() {
 			err := part(runCtx)
@@ -169,7 +199,7 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 	return nil
 }
 
-func printDevURLs(w io.Writer, cfg *config.Config, pg *devstack.Postgres, uiURL, adminKeyFile string) {
+func printDevURLs(w io.Writer, cfg *config.Config, pg *devstack.Postgres, uiURL, adminKeyFile, simURL string) {
 	public := cfg.PublicURL.String()
 	var b strings.Builder
 	fmt.Fprintln(&b, "")
@@ -185,8 +215,43 @@ func printDevURLs(w io.Writer, cfg *config.Config, pg *devstack.Postgres, uiURL,
 	}
 	fmt.Fprintf(&b, "  Temporal         %s (namespace %s)\n", cfg.TemporalAddress, cfg.TemporalNamespace)
 	fmt.Fprintf(&b, "  PostgreSQL       %s (%s)\n", redactURL(pg.URL), pg.Source)
+	if simURL != "" {
+		fmt.Fprintf(&b, "  HubSpot (simulator) %s   (OAuth client %s; state in memory)\n", simURL, cfg.HubSpotClientID)
+	} else {
+		fmt.Fprintf(&b, "  HubSpot          %s (app %s)\n", cfg.HubSpotBaseURL, cfg.HubSpotClientID)
+	}
+	fmt.Fprintf(&b, "  connect HubSpot  %s/oauth/hubspot/connect\n", public)
 	fmt.Fprintln(&b, "")
 	fmt.Fprint(w, b.String())
+}
+
+// devHubSpotSim is the HubSpot simulator `dev` runs when no HubSpot app is
+// configured.
+type devHubSpotSim struct {
+	url  string
+	stop func(context.Context) error
+}
+
+// startDevHubSpotSim serves the HubSpot simulator on localhost:port with one
+// portal, "Demo portal", to connect to.
+func startDevHubSpotSim(port int, logger *slog.Logger) (*devHubSpotSim, error) {
+	sim := hubspotsim.New(hubspotsim.Options{})
+	if len(sim.Portals()) == 0 {
+		sim.CreatePortal("Demo portal")
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return nil, fmt.Errorf("HubSpot simulator: listen on port %d (--hubspot-sim-port): %w", port, err)
+	}
+	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("HubSpot simulator stopped", "error", err.Error())
+		}
+	}()
+	base := "http://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	logger.Info("HubSpot simulator started (no HUBSPOT_CLIENT_ID set)", "url", base)
+	return &devHubSpotSim{url: base, stop: srv.Shutdown}, nil
 }
 
 // redactURL hides a password in a connection URL before it is printed.

@@ -115,14 +115,17 @@ func TestDevRunsEverythingAndKeepsItsData(t *testing.T) {
 		t.Fatal(err)
 	}
 	dataDir := t.TempDir()
-	httpPort, temporalPort, uiPort := freePort(t), freePort(t), freePort(t)
+	httpPort, temporalPort, uiPort, simPort := freePort(t), freePort(t), freePort(t), freePort(t)
 	t.Setenv("DATABASE_URL", d.URL)
 	t.Setenv("TEMPORAL_ADDRESS", "")
 	t.Setenv("REFERFLOW_ENCRYPTION_KEY", "")
 	t.Setenv("REFERFLOW_PUBLIC_URL", "")
 	t.Setenv("REFERFLOW_HTTP_ADDR", "127.0.0.1:"+strconv.Itoa(httpPort))
+	t.Setenv("HUBSPOT_CLIENT_ID", "")
+	t.Setenv("HUBSPOT_CLIENT_SECRET", "")
 	args := []string{"dev", "--data-dir", dataDir, "--bin-dir", filepath.Join(root, "bin"),
-		"--temporal-port", strconv.Itoa(temporalPort), "--temporal-ui-port", strconv.Itoa(uiPort)}
+		"--temporal-port", strconv.Itoa(temporalPort), "--temporal-ui-port", strconv.Itoa(uiPort),
+		"--hubspot-sim-port", strconv.Itoa(simPort)}
 	temporalAddr := "127.0.0.1:" + strconv.Itoa(temporalPort)
 
 	startDev := func() (stop func() (int, string)) {
@@ -175,6 +178,18 @@ func TestDevRunsEverythingAndKeepsItsData(t *testing.T) {
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("the first admin's key does not work: %v %v", resp, err)
 	}
+	// With no HubSpot app configured, dev runs the simulator and "Connect
+	// HubSpot" leads to its authorize page.
+	req, _ = http.NewRequest(http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(httpPort)+"/oauth/hubspot/connect", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(key)))
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	simURL := "http://localhost:" + strconv.Itoa(simPort)
+	if resp, err := noFollow.Do(req); err != nil || resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), simURL+"/oauth/authorize?") {
+		t.Fatalf("connect HubSpot in dev: %v %v", resp, err)
+	}
+	if resp, err := http.Get(simURL + "/oauth/authorize?client_id=x"); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("the HubSpot simulator does not answer on its port: %v %v", resp, err)
+	}
 	if resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(uiPort) + "/"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("Temporal Web UI not served on its port: %v %v", resp, err)
 	}
@@ -184,7 +199,8 @@ func TestDevRunsEverythingAndKeepsItsData(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	if code, errOut := stop(); code != 0 || !strings.Contains(errOut, "referflow is running") || !strings.Contains(errOut, "Temporal Web UI") {
+	if code, errOut := stop(); code != 0 || !strings.Contains(errOut, "referflow is running") || !strings.Contains(errOut, "Temporal Web UI") ||
+		!strings.Contains(errOut, "HubSpot (simulator) http://localhost:"+strconv.Itoa(simPort)) {
 		t.Fatalf("first run: exit %d\n%s", code, errOut)
 	}
 	if conn, err := net.DialTimeout("tcp", temporalAddr, time.Second); err == nil {

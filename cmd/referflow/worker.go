@@ -37,5 +37,9 @@ func runWorker(ctx context.Context, out streams, fs *flag.FlagSet, args []string
 		return err
 	}
 	defer tc.Close()
-	return runWorkers(ctx, pool, tc, logger)
+	hs, err := newHubSpotManager(cfg, pool, logger)
+	if err != nil {
+		return err
+	}
+	return runWorkers(ctx, pool, tc, hs, logger)
 }

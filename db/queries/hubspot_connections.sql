@@ -25,6 +25,9 @@ ON CONFLICT (workspace_id) DO UPDATE SET
     broken_reason = NULL,
     connected_at = now(),
     disconnected_at = NULL,
+    property_setup_status = 'pending',
+    property_setup_error = NULL,
+    property_setup_at = NULL,
     updated_at = now()
 RETURNING *;
 
@@ -84,3 +87,21 @@ SET last_api_call_at = COALESCE(sqlc.narg(last_api_call_at)::timestamptz, last_a
     last_webhook_at = COALESCE(sqlc.narg(last_webhook_at)::timestamptz, last_webhook_at),
     last_entry_at = COALESCE(sqlc.narg(last_entry_at)::timestamptz, last_entry_at)
 WHERE workspace_id = @workspace_id;
+
+-- name: LockHubSpotConnection :one
+-- LockHubSpotConnection loads the workspace's connection and locks its row
+-- until the transaction ends, so that one process refreshes the tokens while
+-- the others wait and then read what it stored.
+SELECT * FROM hubspot_connections
+WHERE workspace_id = @workspace_id
+FOR UPDATE;
+
+-- name: SetHubSpotPropertySetup :execrows
+-- SetHubSpotPropertySetup records how the property setup of a connection
+-- went. It only touches the connection to the portal the setup ran for.
+UPDATE hubspot_connections
+SET property_setup_status = @property_setup_status,
+    property_setup_error = sqlc.narg(property_setup_error),
+    property_setup_at = now(),
+    updated_at = now()
+WHERE workspace_id = @workspace_id AND portal_id = @portal_id AND disconnected_at IS NULL;

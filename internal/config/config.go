@@ -37,7 +37,7 @@ var Variables = []Variable{
 	{"REFERFLOW_ENCRYPTION_KEY", "(none; `dev` generates one into `.data/`)", "Key for HubSpot tokens at rest: base64 of 32 random bytes (`openssl rand -base64 32`). Several keys separated by commas rotate: the first encrypts, all decrypt. Required by `api` and `worker`."},
 	{"REFERFLOW_LOG_LEVEL", "info", "Log level: debug, info, warn or error. Logs are JSON lines on standard error."},
 	{"HUBSPOT_APP_ID", "(none)", "Your HubSpot app's numeric ID; webhook events from other apps are refused."},
-	{"HUBSPOT_CLIENT_ID", "(none)", "Your HubSpot app's OAuth client ID. Set together with HUBSPOT_CLIENT_SECRET."},
+	{"HUBSPOT_CLIENT_ID", "(none)", "Your HubSpot app's OAuth client ID (its redirect URL must be <REFERFLOW_PUBLIC_URL>/oauth/hubspot/callback). Set together with HUBSPOT_CLIENT_SECRET. Unset: connecting HubSpot answers 503, and `dev` starts the HubSpot simulator instead."},
 	{"HUBSPOT_CLIENT_SECRET", "(none)", "Your HubSpot app's client secret: OAuth and webhook signatures. Set together with HUBSPOT_CLIENT_ID."},
 	{"HUBSPOT_BASE_URL", "https://api.hubapi.com", "HubSpot API base URL; `dev` and the tests point it at the HubSpot simulator."},
 }

@@ -1,0 +1,181 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/workflows"
+)
+
+// The HubSpot connection: the OAuth connect flow (browser pages under
+// /oauth/hubspot/) and the admin API's status and disconnect.
+
+var hubspotPage = template.Must(template.New("hubspot").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{.Title}} · referflow</title>
+<style>body{font:16px system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem}
+.error{color:#b00020}.ok{color:#17663a}dt{font-weight:600;margin-top:.5rem}</style></head>
+<body><h1 class="{{if .Error}}error{{else}}ok{{end}}">{{.Title}}</h1>
+<p id="message">{{.Message}}</p>
+{{if .Portal}}<dl><dt>HubSpot portal</dt><dd id="portal">{{.Portal}}</dd>
+<dt>referflow properties</dt><dd id="property-setup">{{.Setup}}</dd></dl>{{end}}
+<p>{{if .Retry}}<a href="/oauth/hubspot/connect">Connect HubSpot again</a> · {{end}}<a href="/api/v1/hubspot/status">Connection status</a></p>
+</body></html>`))
+
+type hubspotPageData struct {
+	Title, Message string
+	Error, Retry   bool
+	Portal         int64
+	Setup          string
+}
+
+func renderHubSpotPage(c echo.Context, status int, d hubspotPageData) error {
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	c.Response().Header().Set("Cache-Control", "no-store")
+	c.Response().WriteHeader(status)
+	return hubspotPage.Execute(c.Response(), d)
+}
+
+func hubspotErrorPage(c echo.Context, status int, msg string) error {
+	return renderHubSpotPage(c, status, hubspotPageData{Title: "HubSpot was not connected", Message: msg, Error: true, Retry: true})
+}
+
+var errHubSpotUnconfigured = "HubSpot is not configured for this referflow: set HUBSPOT_CLIENT_ID and HUBSPOT_CLIENT_SECRET to your HubSpot app's credentials (its redirect URL must be <REFERFLOW_PUBLIC_URL>" + hubspotconn.CallbackPath + "), or run `referflow dev`, which starts the HubSpot simulator."
+
+// GET /oauth/hubspot/connect: sends the admin's browser to HubSpot's
+// authorize page.
+func (s *Server) hubspotConnect(c echo.Context) error {
+	if s.deps.HubSpot == nil || !s.deps.HubSpot.Configured() {
+		return renderHubSpotPage(c, http.StatusServiceUnavailable, hubspotPageData{Title: "HubSpot is not configured", Message: errHubSpotUnconfigured, Error: true})
+	}
+	target, err := s.deps.HubSpot.Start(c.Request().Context(), adminFrom(c))
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.Redirect(http.StatusFound, target)
+}
+
+// GET /oauth/hubspot/callback?code&state (or ?error=access_denied&state):
+// where HubSpot sends the browser back.
+func (s *Server) hubspotCallback(c echo.Context) error {
+	if s.deps.HubSpot == nil || !s.deps.HubSpot.Configured() {
+		return renderHubSpotPage(c, http.StatusServiceUnavailable, hubspotPageData{Title: "HubSpot is not configured", Message: errHubSpotUnconfigured, Error: true})
+	}
+	ctx := c.Request().Context()
+	admin := adminFrom(c)
+	code, state := c.QueryParam("code"), c.QueryParam("state")
+	if e := c.QueryParam("error"); e != "" {
+		s.deps.HubSpot.Abandon(ctx, admin, state)
+		msg := "HubSpot did not grant access (" + e + "). Nothing was changed."
+		if e == "access_denied" {
+			msg = "You cancelled on HubSpot's page, so referflow was not connected. Nothing was changed."
+		}
+		return hubspotErrorPage(c, http.StatusBadRequest, msg)
+	}
+	if code == "" || state == "" {
+		return hubspotErrorPage(c, http.StatusBadRequest, "This page needs the code and state HubSpot adds when it sends you back; open it only through /oauth/hubspot/connect.")
+	}
+
+	conn, err := s.deps.HubSpot.Complete(ctx, admin, state, code)
+	var taken *hubspotconn.PortalTakenError
+	var refused *hubspotconn.HubSpotError
+	switch {
+	case errors.Is(err, hubspotconn.ErrStateOtherAdmin):
+		return hubspotErrorPage(c, http.StatusForbidden, err.Error())
+	case errors.Is(err, hubspotconn.ErrStateUnknown), errors.Is(err, hubspotconn.ErrStateUsed), errors.Is(err, hubspotconn.ErrStateExpired):
+		return hubspotErrorPage(c, http.StatusBadRequest, err.Error())
+	case errors.As(err, &taken):
+		return hubspotErrorPage(c, http.StatusConflict, err.Error())
+	case errors.As(err, &refused):
+		return hubspotErrorPage(c, http.StatusBadGateway, err.Error()+". Start again.")
+	case err != nil:
+		return err
+	}
+
+	setup := s.startHubSpotSetup(ctx, conn.WorkspaceID.String(), conn.PortalID)
+	return renderHubSpotPage(c, http.StatusOK, hubspotPageData{
+		Title:   "HubSpot connected",
+		Message: "referflow is connected to your HubSpot portal.",
+		Portal:  conn.PortalID,
+		Setup:   setup,
+	})
+}
+
+// startHubSpotSetup starts the property setup workflow and waits briefly for
+// it; it says where the setup stands.
+func (s *Server) startHubSpotSetup(ctx context.Context, workspaceID string, portalID int64) string {
+	run, err := workflows.StartHubSpotSetup(ctx, s.deps.Temporal, s.deps.TaskQueue, workflows.HubSpotSetupInput{
+		WorkspaceID: workspaceID, PortalID: portalID, HubSpotTaskQueue: s.deps.HubSpotTaskQueue,
+	})
+	if err != nil {
+		s.deps.Logger.ErrorContext(ctx, "start HubSpot property setup", "workspace_id", workspaceID, "error", err.Error())
+		return "could not be started (" + err.Error() + "); connect again to retry"
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.deps.HubSpotSetupWait)
+	defer cancel()
+	var res workflows.HubSpotSetupResult
+	err = run.Get(wctx, &res)
+	switch {
+	case err == nil:
+		return "set up: the referflow property group and its properties exist on contacts and deals"
+	case wctx.Err() != nil:
+		return "being set up in the background; the connection status shows when it is done"
+	default:
+		return "failed: " + err.Error()
+	}
+}
+
+// GET /api/v1/hubspot/status
+func (s *Server) hubspotStatus(c echo.Context) error {
+	if s.deps.HubSpot == nil {
+		return NewError(http.StatusServiceUnavailable, "unavailable", errHubSpotUnconfigured)
+	}
+	st, err := s.deps.HubSpot.Status(c.Request().Context(), adminFrom(c).WorkspaceID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, st)
+}
+
+// DisconnectView is the answer to a disconnect.
+type DisconnectView struct {
+	Status string `json:"status"`
+	// Revoked tells whether HubSpot revoked referflow's access; when not,
+	// RevokeError says why, and uninstalling the app in HubSpot does it.
+	Revoked     bool   `json:"revoked"`
+	RevokeError string `json:"revoke_error,omitempty"`
+}
+
+// POST /api/v1/hubspot/disconnect
+func (s *Server) hubspotDisconnect(c echo.Context) error {
+	if s.deps.HubSpot == nil {
+		return NewError(http.StatusServiceUnavailable, "unavailable", errHubSpotUnconfigured)
+	}
+	ctx := c.Request().Context()
+	ws := adminFrom(c).WorkspaceID
+	res, err := s.deps.HubSpot.Disconnect(ctx, ws)
+	if errors.Is(err, hubspotconn.ErrNotConnected) {
+		return NewError(http.StatusConflict, "not_connected", "HubSpot is not connected for this workspace, so there is nothing to disconnect")
+	}
+	if err != nil {
+		return err
+	}
+	// A property setup still retrying has nothing left to work on.
+	if s.deps.Temporal != nil {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := s.deps.Temporal.CancelWorkflow(cctx, workflows.HubSpotSetupWorkflowID(ws.String()), "")
+		cancel()
+		var notFound *serviceerror.NotFound
+		if err != nil && !errors.As(err, &notFound) {
+			s.deps.Logger.WarnContext(ctx, "cancel HubSpot property setup", "workspace_id", ws.String(), "error", err.Error())
+		}
+	}
+	return c.JSON(http.StatusOK, DisconnectView{Status: hubspotconn.StatusDisconnected, Revoked: res.Revoked, RevokeError: res.RevokeError})
+}

@@ -1,0 +1,277 @@
+// Package hubspotconn is the HubSpot connection of a workspace: the OAuth
+// 2.0 authorization-code flow that creates it, the encrypted tokens it keeps,
+// the access tokens it hands to the CRM client (refreshed ahead of expiry,
+// once however many callers ask at the same moment), its health (connected,
+// broken, disconnected) and disconnecting it.
+//
+// # The connect flow
+//
+// Start records a random state (only its SHA-256 is stored, with the admin
+// and workspace and an expiry 10 minutes ahead) and returns HubSpot's
+// authorize URL. Complete consumes the state atomically (once, by the admin
+// who started it, before it expires), exchanges the code on
+// /oauth/2026-03/token (client credentials in the form body), introspects the
+// access token on /oauth/2026-03/token/introspect to learn the portal
+// (hub_id) and scopes, refuses a portal already connected to another
+// workspace (PortalTakenError names it), and stores the tokens sealed with
+// tokencrypt, bound to the workspace ID.
+//
+// # Tokens
+//
+// Token returns the stored access token until RefreshMargin before it
+// expires. Then one caller per process refreshes (a per-workspace semaphore)
+// while holding the connection's row lock (SELECT … FOR UPDATE), so another
+// process that wants to refresh at the same moment waits and then reads the
+// new token instead of refreshing again. A refresh HubSpot answers with
+// invalid_grant / BAD_REFRESH_TOKEN marks the connection broken with the
+// reason; from then on every token request fails at once with an error
+// wrapping hubspot.ErrConnectionBroken (non-retryable for activities through
+// hubspot.TemporalError) until an admin connects again. Tokens never appear
+// in logs or errors.
+package hubspotconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/oauth2"
+
+	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/hubspot"
+	"github.com/referflow/referflow/internal/tokencrypt"
+)
+
+// Scopes are the OAuth scopes referflow asks for. The contract lists the
+// first seven; crm.schemas.deals.write is needed too, because referflow
+// creates its properties on deals as well as contacts (HubSpot requires the
+// object's schema write scope to create a property or property group on it).
+var Scopes = []string{
+	"crm.objects.contacts.read",
+	"crm.objects.contacts.write",
+	"crm.objects.deals.read",
+	"crm.objects.deals.write",
+	"crm.objects.companies.read",
+	"crm.lists.read",
+	"crm.schemas.contacts.write",
+	"crm.schemas.deals.write",
+	"oauth",
+}
+
+// StateTTL is how long a started connect flow may take.
+const StateTTL = 10 * time.Minute
+
+// RefreshMargin is how long before expiry an access token is refreshed
+// (HubSpot's live 30 minutes).
+const RefreshMargin = 5 * time.Minute
+
+// CallbackPath is where HubSpot sends the browser back, under
+// REFERFLOW_PUBLIC_URL.
+const CallbackPath = "/oauth/hubspot/callback"
+
+// TouchInterval throttles how often a successful API call is recorded as the
+// connection's "last successful API call".
+const TouchInterval = time.Minute
+
+// hubSpotAPIHost is the host of HubSpot's production API; its authorize page
+// lives on a different host than the API.
+const hubSpotAPIHost = "api.hubapi.com"
+
+var (
+	// ErrNotConfigured: no HubSpot app credentials (HUBSPOT_CLIENT_ID/SECRET).
+	ErrNotConfigured = errors.New("HubSpot is not configured: set HUBSPOT_CLIENT_ID and HUBSPOT_CLIENT_SECRET to your HubSpot app's credentials (or run `referflow dev`, which starts the HubSpot simulator)")
+	// ErrNotConnected: the workspace has no active connection. It wraps
+	// hubspot.ErrConnectionBroken for callers of Token, so activities stop
+	// retrying: an admin must connect HubSpot first.
+	ErrNotConnected = errors.New("HubSpot is not connected for this workspace")
+
+	ErrStateUnknown    = errors.New("this connect link is unknown: start again from /oauth/hubspot/connect")
+	ErrStateUsed       = errors.New("this connect link was already used: each one works once; start again from /oauth/hubspot/connect")
+	ErrStateExpired    = errors.New("this connect link expired (they last 10 minutes): start again from /oauth/hubspot/connect")
+	ErrStateOtherAdmin = errors.New("this connect flow was started by another admin: the admin who starts connecting HubSpot must finish it; start again from /oauth/hubspot/connect")
+)
+
+// PortalTakenError refuses a portal that is connected to another workspace.
+type PortalTakenError struct {
+	PortalID      int64
+	WorkspaceID   uuid.UUID
+	WorkspaceName string
+}
+
+func (e *PortalTakenError) Error() string {
+	return fmt.Sprintf("HubSpot portal %d is already connected to the workspace %q; a portal can be connected to one workspace only: disconnect it there first", e.PortalID, e.WorkspaceName)
+}
+
+// HubSpotError is HubSpot refusing an OAuth request (a code, a token), with
+// HubSpot's error code and description but never a token.
+type HubSpotError struct {
+	Op          string // "exchange the authorization code", "introspect the access token", ...
+	StatusCode  int
+	Code        string // OAuth error, e.g. invalid_grant
+	Status      string // HubSpot's status, e.g. BAD_AUTH_CODE
+	Description string
+}
+
+func (e *HubSpotError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "HubSpot refused to %s", e.Op)
+	if e.StatusCode != 0 {
+		fmt.Fprintf(&b, " (HTTP %d)", e.StatusCode)
+	}
+	codes := strings.Trim(strings.Join([]string{e.Code, e.Status}, " / "), " /")
+	if codes != "" {
+		b.WriteString(": " + codes)
+	}
+	if e.Description != "" {
+		b.WriteString(": " + e.Description)
+	}
+	return b.String()
+}
+
+// Options configure a Manager.
+type Options struct {
+	// BaseURL is HUBSPOT_BASE_URL: HubSpot's API or the simulator.
+	BaseURL *url.URL
+	// ClientID and ClientSecret are the HubSpot app's credentials; empty
+	// means not configured (Start answers ErrNotConfigured; stored tokens
+	// still work until they need a refresh).
+	ClientID     string
+	ClientSecret string
+	// PublicURL is REFERFLOW_PUBLIC_URL; the redirect URL is under it.
+	PublicURL *url.URL
+	// Box seals and opens the stored tokens.
+	Box *tokencrypt.Box
+	// HTTPClient sends OAuth and CRM requests (default: 30 s timeout).
+	HTTPClient *http.Client
+	// Limiter holds each portal's CRM calls in this process (default:
+	// hubspot.DefaultLimits).
+	Limiter *hubspot.Limiter
+	// Now is the clock (default time.Now); tests move it to expire states
+	// and tokens.
+	Now func() time.Time
+	// Logger gets warnings (never tokens). Default: discard.
+	Logger *slog.Logger
+}
+
+// DisconnectHook runs after a workspace's HubSpot connection is
+// disconnected; it stops whatever works on that connection.
+type DisconnectHook func(ctx context.Context, workspaceID uuid.UUID) error
+
+// Manager manages the HubSpot connections of all workspaces. It is safe for
+// concurrent use; one per process.
+type Manager struct {
+	pool    *pgxpool.Pool
+	q       *db.Queries
+	box     *tokencrypt.Box
+	baseURL string
+	oauth   *oauth2.Config
+	http    *http.Client
+	limiter *hubspot.Limiter
+	now     func() time.Time
+	logger  *slog.Logger
+
+	mu        sync.Mutex
+	refreshes map[uuid.UUID]chan struct{} // one refresh at a time per workspace
+	touched   map[uuid.UUID]time.Time     // last recorded successful API call
+
+	hookMu       sync.Mutex
+	onDisconnect []DisconnectHook
+}
+
+// New builds a Manager.
+func New(pool *pgxpool.Pool, opts Options) (*Manager, error) {
+	if opts.BaseURL == nil || opts.PublicURL == nil {
+		return nil, errors.New("hubspotconn: BaseURL and PublicURL are required")
+	}
+	if opts.Box == nil {
+		return nil, errors.New("hubspotconn: no token encryption (REFERFLOW_ENCRYPTION_KEY)")
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if opts.Limiter == nil {
+		opts.Limiter = hubspot.NewLimiter(hubspot.DefaultLimits, nil)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	base := strings.TrimRight(opts.BaseURL.String(), "/")
+	m := &Manager{
+		pool:    pool,
+		q:       db.New(pool),
+		box:     opts.Box,
+		baseURL: base,
+		http:    opts.HTTPClient,
+		limiter: opts.Limiter,
+		now:     opts.Now,
+		logger:  opts.Logger,
+
+		refreshes: map[uuid.UUID]chan struct{}{},
+		touched:   map[uuid.UUID]time.Time{},
+	}
+	if opts.ClientID != "" {
+		m.oauth = &oauth2.Config{
+			ClientID:     opts.ClientID,
+			ClientSecret: opts.ClientSecret,
+			Endpoint: oauth2.Endpoint{
+				AuthURL:   AuthorizeURL(opts.BaseURL),
+				TokenURL:  base + "/oauth/" + hubspot.APIVersion + "/token",
+				AuthStyle: oauth2.AuthStyleInParams,
+			},
+			RedirectURL: strings.TrimRight(opts.PublicURL.String(), "/") + CallbackPath,
+			Scopes:      Scopes,
+		}
+	}
+	return m, nil
+}
+
+// AuthorizeURL is where an admin consents: HubSpot's app host for HubSpot's
+// API (app.hubspot.com for api.hubapi.com, app-eu1.hubspot.com for
+// api-eu1.hubapi.com), else <base>/oauth/authorize (the simulator).
+func AuthorizeURL(base *url.URL) string {
+	host := strings.ToLower(base.Hostname())
+	if host == hubSpotAPIHost || (strings.HasPrefix(host, "api-") && strings.HasSuffix(host, ".hubapi.com")) {
+		return "https://app" + strings.TrimSuffix(strings.TrimPrefix(host, "api"), ".hubapi.com") + ".hubspot.com/oauth/authorize"
+	}
+	return strings.TrimRight(base.String(), "/") + "/oauth/authorize"
+}
+
+// Configured tells whether the HubSpot app's credentials are set.
+func (m *Manager) Configured() bool { return m.oauth != nil }
+
+// RedirectURL is the OAuth callback URL HubSpot must know for the app.
+func (m *Manager) RedirectURL() string {
+	if m.oauth == nil {
+		return ""
+	}
+	return m.oauth.RedirectURL
+}
+
+// OnDisconnect adds a hook run after every disconnect. Schedules that sync a
+// workspace with HubSpot (none exist yet) register here to stop.
+func (m *Manager) OnDisconnect(h DisconnectHook) {
+	m.hookMu.Lock()
+	defer m.hookMu.Unlock()
+	m.onDisconnect = append(m.onDisconnect, h)
+}
+
+// oauthContext makes the oauth2 package send its requests through m.http.
+func (m *Manager) oauthContext(ctx context.Context) context.Context {
+	return context.WithValue(ctx, oauth2.HTTPClient, m.http)
+}
+
+// additional binds a sealed token to its workspace (the AES-GCM additional
+// data is the workspace ID), so a ciphertext copied into another workspace's
+// row does not open.
+func additional(workspaceID uuid.UUID) []byte { return []byte(workspaceID.String()) }

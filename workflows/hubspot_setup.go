@@ -1,0 +1,136 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/referflow/referflow/activities"
+	"github.com/referflow/referflow/internal/hubspotconn"
+)
+
+// HubSpotSetupWorkflowID is the workflow ID of a workspace's HubSpot
+// property setup: one at a time per workspace.
+func HubSpotSetupWorkflowID(workspaceID string) string { return "hubspot-setup/" + workspaceID }
+
+// HubSpotSetupInput starts a property setup.
+type HubSpotSetupInput struct {
+	WorkspaceID string
+	PortalID    int64
+	// HubSpotTaskQueue is where the HubSpot activities run (default
+	// HubSpotTaskQueue; tests use their own).
+	HubSpotTaskQueue string
+}
+
+// HubSpotSetupResult lists what the setup created in the portal (nothing
+// when everything existed).
+type HubSpotSetupResult struct {
+	Created []string
+}
+
+// SetUpHubSpotPortalWorkflow creates referflow's property group and
+// properties on contacts and deals in a newly connected portal, where they
+// are missing, and records the outcome on the connection. Its HubSpot
+// activities run on the rate-capped HubSpot task queue and are retried after
+// HubSpot's wait on a 429 for as long as it takes; an error no retry can fix
+// (a broken connection, a missing scope) ends it as failed.
+func SetUpHubSpotPortalWorkflow(ctx workflow.Context, in HubSpotSetupInput) (HubSpotSetupResult, error) {
+	w := &hubSpotSetupWorkflow{}
+	if err := w.setup(in); err != nil {
+		return HubSpotSetupResult{}, err
+	}
+	return w.run(ctx)
+}
+
+type hubSpotSetupWorkflow struct {
+	in HubSpotSetupInput
+}
+
+var hubspotActs *activities.HubSpot
+
+func (w *hubSpotSetupWorkflow) setup(in HubSpotSetupInput) error {
+	if in.WorkspaceID == "" || in.PortalID <= 0 {
+		return temporal.NewNonRetryableApplicationError("HubSpot setup started without a workspace or portal", "InvalidInput", nil)
+	}
+	if in.HubSpotTaskQueue == "" {
+		in.HubSpotTaskQueue = HubSpotTaskQueue
+	}
+	w.in = in
+	return nil
+}
+
+func (w *hubSpotSetupWorkflow) run(ctx workflow.Context) (HubSpotSetupResult, error) {
+	opts := hubSpotActivityOptions
+	opts.TaskQueue = w.in.HubSpotTaskQueue
+	hctx := workflow.WithActivityOptions(ctx, opts)
+	dbctx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
+
+	var result HubSpotSetupResult
+	for _, t := range hubspotconn.SetupObjectTypes {
+		var got activities.EnsurePropertiesResult
+		err := workflow.ExecuteActivity(hctx, hubspotActs.EnsureHubSpotProperties, activities.EnsurePropertiesInput{
+			WorkspaceID: w.in.WorkspaceID, PortalID: w.in.PortalID, ObjectType: string(t),
+		}).Get(ctx, &got)
+		result.Created = append(result.Created, got.Created...)
+		if err != nil {
+			outcome := activities.PropertySetupOutcome{
+				WorkspaceID: w.in.WorkspaceID, PortalID: w.in.PortalID, Status: hubspotconn.SetupFailed, Error: failureMessage(err),
+			}
+			if recErr := workflow.ExecuteActivity(dbctx, acts.RecordHubSpotPropertySetup, outcome).Get(ctx, nil); recErr != nil {
+				return result, recErr
+			}
+			return result, err
+		}
+	}
+	done := activities.PropertySetupOutcome{WorkspaceID: w.in.WorkspaceID, PortalID: w.in.PortalID, Status: hubspotconn.SetupDone}
+	if err := workflow.ExecuteActivity(dbctx, acts.RecordHubSpotPropertySetup, done).Get(ctx, nil); err != nil {
+		return result, err
+	}
+	return result, nil
+}
+
+// failureMessage is what admins see of a failed setup: the activity's own
+// error (HubSpot's message, never a token), with its type.
+func failureMessage(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Type() + ": " + appErr.Message()
+	}
+	return err.Error()
+}
+
+// hubSpotActivityOptions fit activities that call HubSpot: a few requests
+// each, retried without end while HubSpot is rate limiting or down (a 429
+// sets its own NextRetryDelay). There is deliberately no
+// ScheduleToCloseTimeout: a DAILY limit asks to wait for up to a day.
+var hubSpotActivityOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 2 * time.Minute,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    time.Minute,
+	},
+}
+
+// StartHubSpotSetup starts the property setup of a workspace's newly
+// connected portal. A setup still running for the workspace (an earlier
+// connect) is replaced: the new connection is the one that counts.
+func StartHubSpotSetup(ctx context.Context, c client.Client, taskQueue string, in HubSpotSetupInput) (client.WorkflowRun, error) {
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       HubSpotSetupWorkflowID(in.WorkspaceID),
+		TaskQueue:                taskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		StaticSummary:            fmt.Sprintf("HubSpot property setup of portal %d", in.PortalID),
+	}, SetUpHubSpotPortalWorkflow, in)
+	if err != nil {
+		return nil, fmt.Errorf("start HubSpot property setup of workspace %s: %w", in.WorkspaceID, err)
+	}
+	return run, nil
+}
