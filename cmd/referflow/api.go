@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"flag"
-
-	"github.com/referflow/referflow/internal/config"
 )
 
 const apiUsage = `Usage: referflow api
@@ -21,27 +19,10 @@ func runAPI(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(config.Requirement{DatabaseURL: true, EncryptionKey: true})
+	p, err := startProcess(ctx, out)
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg, out.stderr)
-	pool, err := openPool(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if err := requireMigrated(ctx, pool); err != nil {
-		return err
-	}
-	tc, err := connectTemporal(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-	hs, err := newHubSpotManager(cfg, pool, logger)
-	if err != nil {
-		return err
-	}
-	return serveAPI(ctx, cfg, pool, tc, hs, logger)
+	defer p.close()
+	return serveAPI(ctx, p.cfg, p.pool, p.temporal, p.hubspot, p.logger)
 }

@@ -118,6 +118,52 @@ func runWorkers(ctx context.Context, pool *pgxpool.Pool, tc client.Client, hs *h
 	return nil
 }
 
+// process is what `api` and `worker` share: configuration, logger, a
+// database pool on a migrated schema, a Temporal client with the search
+// attributes registered, and the HubSpot connection manager.
+type process struct {
+	cfg      *config.Config
+	logger   *slog.Logger
+	pool     *pgxpool.Pool
+	temporal client.Client
+	hubspot  *hubspotconn.Manager
+}
+
+// startProcess prepares a production process, refusing to start on an
+// invalid configuration or an unmigrated database.
+func startProcess(ctx context.Context, out streams) (*process, error) {
+	cfg, err := config.Load(config.Requirement{DatabaseURL: true, EncryptionKey: true})
+	if err != nil {
+		return nil, err
+	}
+	p := &process{cfg: cfg, logger: newLogger(cfg, out.stderr)}
+	if p.pool, err = openPool(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	if err := requireMigrated(ctx, p.pool); err != nil {
+		p.close()
+		return nil, err
+	}
+	if p.temporal, err = connectTemporal(ctx, cfg, p.logger); err != nil {
+		p.close()
+		return nil, err
+	}
+	if p.hubspot, err = newHubSpotManager(cfg, p.pool, p.logger); err != nil {
+		p.close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *process) close() {
+	if p.temporal != nil {
+		p.temporal.Close()
+	}
+	if p.pool != nil {
+		p.pool.Close()
+	}
+}
+
 // requireMigrated stops `api` and `worker` from running against a database
 // whose schema is older than the code: a clear message beats SQL errors on
 // the first request.

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"flag"
-
-	"github.com/referflow/referflow/internal/config"
 )
 
 const workerUsage = `Usage: referflow worker
@@ -19,27 +17,10 @@ func runWorker(ctx context.Context, out streams, fs *flag.FlagSet, args []string
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(config.Requirement{DatabaseURL: true, EncryptionKey: true})
+	p, err := startProcess(ctx, out)
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg, out.stderr)
-	pool, err := openPool(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	if err := requireMigrated(ctx, pool); err != nil {
-		return err
-	}
-	tc, err := connectTemporal(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-	hs, err := newHubSpotManager(cfg, pool, logger)
-	if err != nil {
-		return err
-	}
-	return runWorkers(ctx, pool, tc, hs, logger)
+	defer p.close()
+	return runWorkers(ctx, p.pool, p.temporal, p.hubspot, p.logger)
 }
