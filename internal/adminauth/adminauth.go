@@ -39,7 +39,7 @@ const SessionCookie = "referflow_session"
 const SessionTTL = 12 * time.Hour
 
 // ErrUnauthenticated means the request proves no admin identity.
-var ErrUnauthenticated = errors.New("not signed in: send `Authorization: Bearer <admin API key>` or sign in at /login")
+var ErrUnauthenticated = errors.New("not signed in: send the header `Authorization: Bearer rfk_…` with an admin API key, or sign in at /login")
 
 // NewAPIKey makes a new key. The key is given to the admin once; only hash
 // and prefix are stored.
