@@ -1,0 +1,413 @@
+// Package campaign holds a campaign's settings — what referflow does with
+// HubSpot for it and how it rewards — and checks them. Validate reports every
+// problem at once, each with the field it concerns, so an admin fixes a form
+// in one pass. A campaign whose settings are valid but incomplete (a required
+// field-mapping row is missing) is "setup required": SetupRequired lists what
+// is missing, and nothing is sent to HubSpot until it is empty.
+package campaign
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Settings is everything an admin configures on a campaign.
+type Settings struct {
+	Leads           CRMSettings     `json:"leads"`
+	Referrers       CRMSettings     `json:"referrers"`
+	StatusRules     StatusRules     `json:"status_rules"`
+	PropertyUpdates PropertyUpdates `json:"property_updates"`
+	ProcessRules    ProcessRules    `json:"process_rules"`
+	Rewards         Rewards         `json:"rewards"`
+}
+
+// What to create in HubSpot for a lead (or a member).
+const (
+	ActionCreateContact = "create_contact"
+	ActionCreateDeal    = "create_deal"
+	ActionNone          = "none"
+)
+
+// Duplicate handling when the person is already in HubSpot.
+const (
+	// DuplicateDoNothing is the default: a lead already in HubSpot can never
+	// qualify (fraud prevention).
+	DuplicateDoNothing      = "do_nothing"
+	DuplicateUpdateExisting = "update_existing"
+)
+
+// CRMSettings says what referflow creates in HubSpot for a person.
+type CRMSettings struct {
+	Action string `json:"action"`
+	// AssociateContact also creates (or finds) a contact for a deal and
+	// associates the two; only with ActionCreateDeal.
+	AssociateContact  bool           `json:"associate_contact,omitempty"`
+	FieldMapping      []FieldMapping `json:"field_mapping"`
+	DuplicateHandling string         `json:"duplicate_handling,omitempty"`
+}
+
+// FieldMapping is one row: a referflow value (Source) or a fixed Value,
+// written into a HubSpot property (internal name) of Object.
+type FieldMapping struct {
+	Object   string `json:"object"`
+	Source   string `json:"source,omitempty"`
+	Value    string `json:"value,omitempty"`
+	Property string `json:"property"`
+}
+
+// Sources are the referflow values a field-mapping row can copy.
+var Sources = []string{
+	"first_name", "email", "referral_code", "source", "referral_link", "campaign_name",
+	"referrer_first_name", "referrer_email", "referrer_code", "referrer_link", "referrer_referrals_count",
+}
+
+// HubSpot objects rules and mappings refer to.
+const (
+	ObjectContact = "contact"
+	ObjectDeal    = "deal"
+	ObjectCompany = "company"
+)
+
+// StatusRules say which HubSpot change moves a referral where.
+type StatusRules struct {
+	Qualified *StatusRule `json:"qualified,omitempty"`
+	Approved  *StatusRule `json:"approved,omitempty"`
+	Denied    *StatusRule `json:"denied,omitempty"`
+	// Initial is set on the created object when the lead is created, e.g.
+	// lifecyclestage = lead.
+	Initial *PropertyValue `json:"initial,omitempty"`
+}
+
+// StatusRule matches a change of Property on Object to one of Values
+// (internal values, e.g. closedwon, customer).
+type StatusRule struct {
+	Object   string   `json:"object"`
+	Property string   `json:"property"`
+	Values   []string `json:"values"`
+}
+
+// PropertyValue is a HubSpot property and a value.
+type PropertyValue struct {
+	Property string `json:"property"`
+	Value    string `json:"value"`
+}
+
+// PropertyUpdates copy HubSpot values onto the referral.
+type PropertyUpdates struct {
+	Mappings []PropertyUpdate `json:"mappings"`
+	// AllowContactDetailUpdates lets HubSpot change the referral's name and
+	// email.
+	AllowContactDetailUpdates bool `json:"allow_contact_detail_updates,omitempty"`
+}
+
+// PropertyUpdate copies Object's Property into the referral's Field.
+type PropertyUpdate struct {
+	Object   string `json:"object"`
+	Property string `json:"property"`
+	Field    string `json:"field"`
+}
+
+// Referral fields a property update can write.
+var ReferralFields = []string{"sale_value", "external_id", "name", "email"}
+
+// ProcessRules decide what is done automatically and what waits for a person.
+type ProcessRules struct {
+	AutoProcessDirectMatches  bool `json:"auto_process_direct_matches"`
+	AutoProcessFuzzyMatches   bool `json:"auto_process_fuzzy_matches"`
+	ReviewWhenNoMemberMatches bool `json:"review_when_no_member_matches"`
+	ReviewDeniedToQualified   bool `json:"review_denied_to_qualified"`
+	NotifyOnReview            bool `json:"notify_on_review"`
+}
+
+// Rewards say what the member and the referred friend earn, and when.
+type Rewards struct {
+	Member *Reward `json:"member,omitempty"`
+	Friend *Reward `json:"friend,omitempty"`
+	// OnStatus is the referral status that earns the rewards.
+	OnStatus string `json:"on_status,omitempty"`
+	// EveryConversion rewards each conversion; by default only the first.
+	EveryConversion bool `json:"every_conversion,omitempty"`
+	// HoldDays delays issuing; a change that takes the referral out of
+	// OnStatus during the hold cancels the reward.
+	HoldDays int `json:"hold_days,omitempty"`
+	// ExpireAfterDays denies a referral still pending after that many days
+	// (0: never).
+	ExpireAfterDays int `json:"expire_after_days,omitempty"`
+}
+
+// Reward kinds.
+const (
+	RewardFixed      = "fixed"
+	RewardPercentage = "percentage"
+)
+
+// Reward is fixed (Amount in Currency) or a percentage of the sale value.
+type Reward struct {
+	Kind string `json:"kind"`
+	// Amount is a decimal string ("50", "19.99"), never a float.
+	Amount   string `json:"amount,omitempty"`
+	Currency string `json:"currency,omitempty"`
+	// Percent is a decimal string ("10", "2.5").
+	Percent string `json:"percent,omitempty"`
+}
+
+// Defaults are the settings of a new campaign: nothing sent to HubSpot,
+// duplicates never qualify, direct matches processed automatically, and the
+// brief's review rules on.
+func Defaults() Settings {
+	return Settings{
+		Leads:     CRMSettings{Action: ActionNone, DuplicateHandling: DuplicateDoNothing},
+		Referrers: CRMSettings{Action: ActionNone, DuplicateHandling: DuplicateDoNothing},
+		ProcessRules: ProcessRules{
+			AutoProcessDirectMatches:  true,
+			ReviewWhenNoMemberMatches: true,
+			ReviewDeniedToQualified:   true,
+		},
+		Rewards: Rewards{OnStatus: "approved"},
+	}
+}
+
+// Problem is one thing wrong with the settings.
+type Problem struct {
+	// Field is the JSON path of the setting, e.g. "leads.field_mapping[2].property".
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+var (
+	propertyName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,99}$`)
+	decimal      = regexp.MustCompile(`^\d{1,12}(\.\d{1,2})?$`)
+	percent      = regexp.MustCompile(`^\d{1,3}(\.\d{1,4})?$`)
+	currency     = regexp.MustCompile(`^[A-Z]{3}$`)
+)
+
+// Validate reports every problem in s; none means the settings may be saved.
+func (s Settings) Validate() []Problem {
+	v := &validator{}
+	v.crm("leads", s.Leads)
+	v.crm("referrers", s.Referrers)
+	v.statusRules(s.Leads.Action, s.StatusRules)
+	v.propertyUpdates(s.PropertyUpdates)
+	v.rewards(s.Rewards)
+	return v.problems
+}
+
+type validator struct{ problems []Problem }
+
+func (v *validator) add(field, format string, args ...any) {
+	v.problems = append(v.problems, Problem{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) crm(at string, c CRMSettings) {
+	switch c.Action {
+	case ActionCreateContact, ActionCreateDeal, ActionNone:
+	case "":
+		v.add(at+".action", "is required: create_contact, create_deal or none")
+	default:
+		v.add(at+".action", "must be create_contact, create_deal or none, not %q", c.Action)
+	}
+	if c.AssociateContact && c.Action != ActionCreateDeal {
+		v.add(at+".associate_contact", "only applies when action is create_deal")
+	}
+	switch c.DuplicateHandling {
+	case "", DuplicateDoNothing, DuplicateUpdateExisting:
+	default:
+		v.add(at+".duplicate_handling", "must be do_nothing or update_existing, not %q", c.DuplicateHandling)
+	}
+	allowed := objectsFor(c)
+	seen := map[string]int{}
+	for i, row := range c.FieldMapping {
+		f := fmt.Sprintf("%s.field_mapping[%d]", at, i)
+		if !slices.Contains(allowed, row.Object) {
+			v.add(f+".object", "must be %s for action %s, not %q", strings.Join(allowed, " or "), c.Action, row.Object)
+		}
+		switch {
+		case row.Source == "" && row.Value == "":
+			v.add(f, "needs a source (a referflow value) or a fixed value")
+		case row.Source != "" && row.Value != "":
+			v.add(f, "has both a source and a fixed value: keep one")
+		case row.Source != "" && !slices.Contains(Sources, row.Source):
+			v.add(f+".source", "unknown source %q; one of %s", row.Source, strings.Join(Sources, ", "))
+		}
+		if !propertyName.MatchString(row.Property) {
+			v.add(f+".property", "must be a HubSpot internal property name (lowercase letters, digits, _), not %q", row.Property)
+		}
+		key := row.Object + "." + row.Property
+		if j, dup := seen[key]; dup {
+			v.add(f+".property", "%s is already mapped by row %d", key, j)
+		} else {
+			seen[key] = i
+		}
+	}
+}
+
+// objectsFor lists the objects mapping rows may write for an action.
+func objectsFor(c CRMSettings) []string {
+	switch {
+	case c.Action == ActionCreateContact:
+		return []string{ObjectContact}
+	case c.Action == ActionCreateDeal && c.AssociateContact:
+		return []string{ObjectDeal, ObjectContact}
+	case c.Action == ActionCreateDeal:
+		return []string{ObjectDeal}
+	}
+	return nil
+}
+
+// createdObject is the object a lead action creates, whose changes qualify.
+func createdObject(action string) string {
+	switch action {
+	case ActionCreateContact:
+		return ObjectContact
+	case ActionCreateDeal:
+		return ObjectDeal
+	}
+	return ""
+}
+
+func (v *validator) statusRules(leadAction string, r StatusRules) {
+	for _, rule := range []struct {
+		name string
+		r    *StatusRule
+	}{{"qualified", r.Qualified}, {"approved", r.Approved}, {"denied", r.Denied}} {
+		if rule.r == nil {
+			continue
+		}
+		at := "status_rules." + rule.name
+		v.object(at+".object", rule.r.Object)
+		if want := createdObject(leadAction); want != "" && rule.r.Object != "" && rule.r.Object != want && rule.name != "denied" {
+			v.add(at+".object", "must be %s: this campaign creates a %s for each lead, so it qualifies on %s properties (got %s)", want, want, want, rule.r.Object)
+		}
+		if !propertyName.MatchString(rule.r.Property) {
+			v.add(at+".property", "must be a HubSpot internal property name, not %q", rule.r.Property)
+		}
+		if len(rule.r.Values) == 0 {
+			v.add(at+".values", "needs at least one matching value (internal values, e.g. closedwon)")
+		}
+		for i, val := range rule.r.Values {
+			if strings.TrimSpace(val) == "" {
+				v.add(fmt.Sprintf("%s.values[%d]", at, i), "is empty")
+			}
+		}
+	}
+	if r.Qualified != nil && r.Approved != nil && r.Qualified.Object == r.Approved.Object && r.Qualified.Property == r.Approved.Property {
+		for _, val := range r.Qualified.Values {
+			if slices.Contains(r.Approved.Values, val) {
+				v.add("status_rules.approved.values", "%q also qualifies: one value cannot mean both qualified and approved", val)
+			}
+		}
+	}
+	if r.Initial != nil {
+		if createdObject(leadAction) == "" {
+			v.add("status_rules.initial", "needs leads.action create_contact or create_deal: nothing is created to set it on")
+		}
+		if !propertyName.MatchString(r.Initial.Property) {
+			v.add("status_rules.initial.property", "must be a HubSpot internal property name, not %q", r.Initial.Property)
+		}
+		if r.Initial.Value == "" {
+			v.add("status_rules.initial.value", "is required")
+		}
+	}
+}
+
+func (v *validator) object(at, o string) {
+	if o != ObjectContact && o != ObjectDeal && o != ObjectCompany {
+		v.add(at, "must be contact, deal or company, not %q", o)
+	}
+}
+
+func (v *validator) propertyUpdates(p PropertyUpdates) {
+	fields := map[string]int{}
+	for i, u := range p.Mappings {
+		at := fmt.Sprintf("property_updates.mappings[%d]", i)
+		v.object(at+".object", u.Object)
+		if !propertyName.MatchString(u.Property) {
+			v.add(at+".property", "must be a HubSpot internal property name, not %q", u.Property)
+		}
+		if !slices.Contains(ReferralFields, u.Field) {
+			v.add(at+".field", "must be one of %s, not %q", strings.Join(ReferralFields, ", "), u.Field)
+		} else if j, dup := fields[u.Field]; dup {
+			v.add(at+".field", "%s is already written by mapping %d", u.Field, j)
+		} else {
+			fields[u.Field] = i
+		}
+		if (u.Field == "name" || u.Field == "email") && !p.AllowContactDetailUpdates {
+			v.add(at+".field", "writing the referral's %s needs allow_contact_detail_updates", u.Field)
+		}
+	}
+}
+
+func (v *validator) rewards(r Rewards) {
+	switch r.OnStatus {
+	case "", "qualified", "approved":
+	default:
+		v.add("rewards.on_status", "must be qualified or approved, not %q", r.OnStatus)
+	}
+	v.reward("rewards.member", r.Member)
+	v.reward("rewards.friend", r.Friend)
+	if r.HoldDays < 0 || r.HoldDays > 365 {
+		v.add("rewards.hold_days", "must be between 0 and 365, not %d", r.HoldDays)
+	}
+	if r.ExpireAfterDays < 0 || r.ExpireAfterDays > 3650 {
+		v.add("rewards.expire_after_days", "must be between 0 (never) and 3650, not %d", r.ExpireAfterDays)
+	}
+}
+
+func (v *validator) reward(at string, r *Reward) {
+	if r == nil {
+		return
+	}
+	switch r.Kind {
+	case RewardFixed:
+		if !decimal.MatchString(r.Amount) {
+			v.add(at+".amount", "must be an amount like 50 or 19.99, not %q", r.Amount)
+		}
+		if !currency.MatchString(r.Currency) {
+			v.add(at+".currency", "must be a three-letter currency code like USD, not %q", r.Currency)
+		}
+		if r.Percent != "" {
+			v.add(at+".percent", "only applies to percentage rewards")
+		}
+	case RewardPercentage:
+		if p, err := strconv.ParseFloat(r.Percent, 64); !percent.MatchString(r.Percent) || err != nil || p <= 0 || p > 100 {
+			v.add(at+".percent", "must be a percentage above 0 and at most 100, like 10 or 2.5, not %q", r.Percent)
+		}
+		if r.Amount != "" {
+			v.add(at+".amount", "only applies to fixed rewards (a percentage takes the sale value's currency)")
+		}
+	default:
+		v.add(at+".kind", "must be fixed or percentage, not %q", r.Kind)
+	}
+}
+
+// SetupRequired lists the field-mapping rows a campaign still needs before
+// anything is sent to HubSpot: contact rows email and firstname; deal rows
+// pipeline, dealstage and dealname; plus the contact rows when a deal has an
+// associated contact.
+func (s Settings) SetupRequired() []string {
+	return append(missingRows("leads", s.Leads), missingRows("referrers", s.Referrers)...)
+}
+
+func missingRows(at string, c CRMSettings) []string {
+	var need []string
+	switch c.Action {
+	case ActionCreateContact:
+		need = []string{"contact.email", "contact.firstname"}
+	case ActionCreateDeal:
+		need = []string{"deal.pipeline", "deal.dealstage", "deal.dealname"}
+		if c.AssociateContact {
+			need = append(need, "contact.email", "contact.firstname")
+		}
+	}
+	var missing []string
+	for _, n := range need {
+		obj, prop, _ := strings.Cut(n, ".")
+		if !slices.ContainsFunc(c.FieldMapping, func(r FieldMapping) bool { return r.Object == obj && r.Property == prop }) {
+			missing = append(missing, fmt.Sprintf("%s: a field-mapping row for the %s property %s", at, obj, prop))
+		}
+	}
+	return missing
+}
