@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
 
+	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/adminauth"
 	"github.com/referflow/referflow/internal/hubspotconn"
 	"github.com/referflow/referflow/workflows"
@@ -106,6 +107,11 @@ func (s *Server) routes() {
 	admin.GET("/me", s.me)
 	admin.GET("/hubspot/status", s.hubspotStatus)
 	admin.POST("/hubspot/disconnect", s.hubspotDisconnect)
+	admin.GET("/campaigns", s.listCampaigns)
+	admin.POST("/campaigns", s.createCampaign)
+	admin.GET("/campaigns/:id", s.getCampaign)
+	admin.PATCH("/campaigns/:id", s.updateCampaign)
+	admin.PUT("/campaigns/:id/settings", s.replaceCampaignSettings)
 }
 
 // Handler exposes the server for httptest.
@@ -131,3 +137,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, shutdownTimeout tim
 	}
 	return nil
 }
+
+// queries runs sqlc queries on the server's pool.
+func (s *Server) queries() *db.Queries { return db.New(s.deps.Pool) }

@@ -147,6 +147,113 @@ func (q *Queries) ListCampaigns(ctx context.Context, workspaceID uuid.UUID) ([]C
 	return items, nil
 }
 
+const updateCampaignDetails = `-- name: UpdateCampaignDetails :one
+UPDATE campaigns
+SET name = COALESCE($1::text, name),
+    status = COALESCE($2::text, status),
+    fulfilment_webhook_url = CASE
+        WHEN $3::text IS NULL THEN fulfilment_webhook_url
+        ELSE NULLIF($3::text, '')
+    END,
+    updated_at = now()
+WHERE id = $4 AND workspace_id = $5
+RETURNING id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at
+`
+
+type UpdateCampaignDetailsParams struct {
+	Name                 *string   `json:"name"`
+	Status               *string   `json:"status"`
+	FulfilmentWebhookUrl *string   `json:"fulfilment_webhook_url"`
+	ID                   uuid.UUID `json:"id"`
+	WorkspaceID          uuid.UUID `json:"workspace_id"`
+}
+
+// UpdateCampaignDetails changes a campaign's name, status and fulfilment
+// URL; a NULL argument keeps the current value, an empty URL clears it.
+func (q *Queries) UpdateCampaignDetails(ctx context.Context, arg UpdateCampaignDetailsParams) (Campaign, error) {
+	row := q.db.QueryRow(ctx, updateCampaignDetails,
+		arg.Name,
+		arg.Status,
+		arg.FulfilmentWebhookUrl,
+		arg.ID,
+		arg.WorkspaceID,
+	)
+	var i Campaign
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.Name,
+		&i.Status,
+		&i.LeadSettings,
+		&i.ReferrerSettings,
+		&i.StatusRules,
+		&i.PropertyUpdates,
+		&i.ProcessRules,
+		&i.RewardRules,
+		&i.FulfilmentWebhookUrl,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const updateCampaignSettings = `-- name: UpdateCampaignSettings :one
+UPDATE campaigns
+SET lead_settings = $1,
+    referrer_settings = $2,
+    status_rules = $3,
+    property_updates = $4,
+    process_rules = $5,
+    reward_rules = $6,
+    updated_at = now()
+WHERE id = $7 AND workspace_id = $8
+RETURNING id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at
+`
+
+type UpdateCampaignSettingsParams struct {
+	LeadSettings     json.RawMessage `json:"lead_settings"`
+	ReferrerSettings json.RawMessage `json:"referrer_settings"`
+	StatusRules      json.RawMessage `json:"status_rules"`
+	PropertyUpdates  json.RawMessage `json:"property_updates"`
+	ProcessRules     json.RawMessage `json:"process_rules"`
+	RewardRules      json.RawMessage `json:"reward_rules"`
+	ID               uuid.UUID       `json:"id"`
+	WorkspaceID      uuid.UUID       `json:"workspace_id"`
+}
+
+// UpdateCampaignSettings replaces a campaign's settings (validated by the
+// caller) within the workspace that owns it; no row means no such campaign
+// in that workspace.
+func (q *Queries) UpdateCampaignSettings(ctx context.Context, arg UpdateCampaignSettingsParams) (Campaign, error) {
+	row := q.db.QueryRow(ctx, updateCampaignSettings,
+		arg.LeadSettings,
+		arg.ReferrerSettings,
+		arg.StatusRules,
+		arg.PropertyUpdates,
+		arg.ProcessRules,
+		arg.RewardRules,
+		arg.ID,
+		arg.WorkspaceID,
+	)
+	var i Campaign
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.Name,
+		&i.Status,
+		&i.LeadSettings,
+		&i.ReferrerSettings,
+		&i.StatusRules,
+		&i.PropertyUpdates,
+		&i.ProcessRules,
+		&i.RewardRules,
+		&i.FulfilmentWebhookUrl,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const updateCampaignStatus = `-- name: UpdateCampaignStatus :one
 UPDATE campaigns
 SET status = $1, updated_at = now()

@@ -36,3 +36,32 @@ UPDATE campaigns
 SET status = @status, updated_at = now()
 WHERE id = @id
 RETURNING *;
+
+-- name: UpdateCampaignSettings :one
+-- UpdateCampaignSettings replaces a campaign's settings (validated by the
+-- caller) within the workspace that owns it; no row means no such campaign
+-- in that workspace.
+UPDATE campaigns
+SET lead_settings = @lead_settings,
+    referrer_settings = @referrer_settings,
+    status_rules = @status_rules,
+    property_updates = @property_updates,
+    process_rules = @process_rules,
+    reward_rules = @reward_rules,
+    updated_at = now()
+WHERE id = @id AND workspace_id = @workspace_id
+RETURNING *;
+
+-- name: UpdateCampaignDetails :one
+-- UpdateCampaignDetails changes a campaign's name, status and fulfilment
+-- URL; a NULL argument keeps the current value, an empty URL clears it.
+UPDATE campaigns
+SET name = COALESCE(sqlc.narg(name)::text, name),
+    status = COALESCE(sqlc.narg(status)::text, status),
+    fulfilment_webhook_url = CASE
+        WHEN sqlc.narg(fulfilment_webhook_url)::text IS NULL THEN fulfilment_webhook_url
+        ELSE NULLIF(sqlc.narg(fulfilment_webhook_url)::text, '')
+    END,
+    updated_at = now()
+WHERE id = @id AND workspace_id = @workspace_id
+RETURNING *;

@@ -159,8 +159,9 @@ type Reward struct {
 // brief's review rules on.
 func Defaults() Settings {
 	return Settings{
-		Leads:     CRMSettings{Action: ActionNone, DuplicateHandling: DuplicateDoNothing},
-		Referrers: CRMSettings{Action: ActionNone, DuplicateHandling: DuplicateDoNothing},
+		Leads:           CRMSettings{Action: ActionNone, FieldMapping: []FieldMapping{}, DuplicateHandling: DuplicateDoNothing},
+		Referrers:       CRMSettings{Action: ActionNone, FieldMapping: []FieldMapping{}, DuplicateHandling: DuplicateDoNothing},
+		PropertyUpdates: PropertyUpdates{Mappings: []PropertyUpdate{}},
 		ProcessRules: ProcessRules{
 			AutoProcessDirectMatches:  true,
 			ReviewWhenNoMemberMatches: true,

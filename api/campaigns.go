@@ -1,0 +1,298 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/labstack/echo/v4"
+
+	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/campaign"
+)
+
+// Campaigns in the admin API: create, list, read, edit details and replace
+// settings. Settings are validated as a whole and every problem comes back at
+// once, keyed by the field it concerns.
+
+// CampaignView is a campaign as the admin API shows it.
+type CampaignView struct {
+	ID                   string            `json:"id"`
+	Name                 string            `json:"name"`
+	Status               string            `json:"status"`
+	Settings             campaign.Settings `json:"settings"`
+	SetupRequired        []string          `json:"setup_required"`
+	FulfilmentWebhookURL string            `json:"fulfilment_webhook_url,omitempty"`
+	CreatedAt            time.Time         `json:"created_at"`
+	UpdatedAt            time.Time         `json:"updated_at"`
+}
+
+func campaignView(c db.Campaign) (CampaignView, error) {
+	s, err := campaign.FromRow(c)
+	if err != nil {
+		return CampaignView{}, err
+	}
+	v := CampaignView{
+		ID: c.ID.String(), Name: c.Name, Status: c.Status, Settings: s,
+		SetupRequired: s.SetupRequired(), CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+	}
+	if v.SetupRequired == nil {
+		v.SetupRequired = []string{}
+	}
+	if c.FulfilmentWebhookUrl != nil {
+		v.FulfilmentWebhookURL = *c.FulfilmentWebhookUrl
+	}
+	return v, nil
+}
+
+// CampaignInput creates a campaign or changes its details; on PATCH, absent
+// fields stay as they are.
+type CampaignInput struct {
+	Name                 *string            `json:"name"`
+	Status               *string            `json:"status"`
+	FulfilmentWebhookURL *string            `json:"fulfilment_webhook_url"`
+	Settings             *campaign.Settings `json:"settings"`
+}
+
+var campaignStatuses = []string{"draft", "active", "paused", "archived"}
+
+// validate checks the input; creating requires a name.
+func (in CampaignInput) validate(creating bool) map[string]string {
+	problems := map[string]string{}
+	switch {
+	case in.Name == nil && creating:
+		problems["name"] = "is required"
+	case in.Name != nil && strings.TrimSpace(*in.Name) == "":
+		problems["name"] = "must not be empty"
+	case in.Name != nil && len(*in.Name) > 200:
+		problems["name"] = "must be at most 200 characters"
+	}
+	if in.Status != nil && !slices.Contains(campaignStatuses, *in.Status) {
+		problems["status"] = "must be one of " + strings.Join(campaignStatuses, ", ")
+	}
+	if in.FulfilmentWebhookURL != nil && *in.FulfilmentWebhookURL != "" {
+		u, err := url.Parse(*in.FulfilmentWebhookURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			problems["fulfilment_webhook_url"] = "must be an absolute http(s) URL where rewards are announced"
+		}
+	}
+	if in.Settings != nil {
+		for _, p := range in.Settings.Validate() {
+			problems["settings."+p.Field] = p.Message
+		}
+	}
+	return problems
+}
+
+// decodeStrict reads a JSON body, refusing unknown fields so that a typo in
+// a setting's name is reported instead of silently ignored.
+func decodeStrict(c echo.Context, v any) error {
+	dec := json.NewDecoder(c.Request().Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var syntax *json.SyntaxError
+		var typeErr *json.UnmarshalTypeError
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.Is(err, io.EOF):
+			return NewError(http.StatusBadRequest, "bad_request", "the request body is empty; send a JSON object")
+		case errors.As(err, &tooLarge):
+			return NewError(http.StatusRequestEntityTooLarge, "body_too_large", err.Error())
+		case errors.As(err, &syntax):
+			return NewError(http.StatusBadRequest, "bad_request", fmt.Sprintf("the body is not valid JSON (at byte %d)", syntax.Offset))
+		case errors.As(err, &typeErr):
+			return &APIError{Status: http.StatusUnprocessableEntity, Code: "invalid", Message: "a field has the wrong type",
+				Fields: map[string]string{typeErr.Field: "must be " + typeErr.Type.String()}}
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return &APIError{Status: http.StatusUnprocessableEntity, Code: "invalid", Message: "unknown field " + field,
+				Fields: map[string]string{field: "is not a field of this object"}}
+		}
+		return NewError(http.StatusBadRequest, "bad_request", "the body could not be read as JSON: "+err.Error())
+	}
+	if dec.More() {
+		return NewError(http.StatusBadRequest, "bad_request", "the body holds more than one JSON value")
+	}
+	return nil
+}
+
+func invalid(problems map[string]string) error {
+	return &APIError{Status: http.StatusUnprocessableEntity, Code: "invalid",
+		Message: fmt.Sprintf("%d problem(s) with the input; see fields", len(problems)), Fields: problems}
+}
+
+func (s *Server) createCampaign(c echo.Context) error {
+	defaults := campaign.Defaults()
+	in := CampaignInput{Settings: &defaults}
+	if err := decodeStrict(c, &in); err != nil {
+		return err
+	}
+	if problems := in.validate(true); len(problems) > 0 {
+		return invalid(problems)
+	}
+	if in.Settings == nil { // "settings": null
+		in.Settings = &defaults
+	}
+	cols, err := in.Settings.Columns()
+	if err != nil {
+		return err
+	}
+	var fulfilment *string
+	if in.FulfilmentWebhookURL != nil && *in.FulfilmentWebhookURL != "" {
+		fulfilment = in.FulfilmentWebhookURL
+	}
+	row, err := s.queries().CreateCampaign(c.Request().Context(), db.CreateCampaignParams{
+		WorkspaceID: adminFrom(c).WorkspaceID, Name: strings.TrimSpace(*in.Name), Status: in.Status,
+		LeadSettings: cols.LeadSettings, ReferrerSettings: cols.ReferrerSettings, StatusRules: cols.StatusRules,
+		PropertyUpdates: cols.PropertyUpdates, ProcessRules: cols.ProcessRules, RewardRules: cols.RewardRules,
+		FulfilmentWebhookUrl: fulfilment,
+	})
+	if err != nil {
+		return campaignWriteError(err, *in.Name)
+	}
+	return s.answerCampaign(c, http.StatusCreated, row)
+}
+
+func (s *Server) listCampaigns(c echo.Context) error {
+	rows, err := s.queries().ListCampaigns(c.Request().Context(), adminFrom(c).WorkspaceID)
+	if err != nil {
+		return err
+	}
+	views := make([]CampaignView, 0, len(rows))
+	for _, r := range rows {
+		v, err := campaignView(r)
+		if err != nil {
+			return err
+		}
+		views = append(views, v)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"campaigns": views})
+}
+
+func (s *Server) getCampaign(c echo.Context) error {
+	row, err := s.campaignOfAdmin(c)
+	if err != nil {
+		return err
+	}
+	return s.answerCampaign(c, http.StatusOK, row)
+}
+
+func (s *Server) updateCampaign(c echo.Context) error {
+	id, err := campaignID(c)
+	if err != nil {
+		return err
+	}
+	var in CampaignInput
+	if err := decodeStrict(c, &in); err != nil {
+		return err
+	}
+	if in.Settings != nil {
+		return &APIError{Status: http.StatusUnprocessableEntity, Code: "invalid", Message: "settings are replaced with PUT /api/v1/campaigns/{id}/settings",
+			Fields: map[string]string{"settings": "not accepted here"}}
+	}
+	if problems := in.validate(false); len(problems) > 0 {
+		return invalid(problems)
+	}
+	if in.Name != nil {
+		trimmed := strings.TrimSpace(*in.Name)
+		in.Name = &trimmed
+	}
+	row, err := s.queries().UpdateCampaignDetails(c.Request().Context(), db.UpdateCampaignDetailsParams{
+		ID: id, WorkspaceID: adminFrom(c).WorkspaceID, Name: in.Name, Status: in.Status, FulfilmentWebhookUrl: in.FulfilmentWebhookURL,
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return campaignNotFound()
+	}
+	if err != nil {
+		name := ""
+		if in.Name != nil {
+			name = *in.Name
+		}
+		return campaignWriteError(err, name)
+	}
+	return s.answerCampaign(c, http.StatusOK, row)
+}
+
+func (s *Server) replaceCampaignSettings(c echo.Context) error {
+	id, err := campaignID(c)
+	if err != nil {
+		return err
+	}
+	// Sections and fields left out keep their defaults.
+	settings := campaign.Defaults()
+	if err := decodeStrict(c, &settings); err != nil {
+		return err
+	}
+	if problems := (CampaignInput{Settings: &settings}).validate(false); len(problems) > 0 {
+		return invalid(problems)
+	}
+	cols, err := settings.Columns()
+	if err != nil {
+		return err
+	}
+	row, err := s.queries().UpdateCampaignSettings(c.Request().Context(), db.UpdateCampaignSettingsParams{
+		ID: id, WorkspaceID: adminFrom(c).WorkspaceID,
+		LeadSettings: cols.LeadSettings, ReferrerSettings: cols.ReferrerSettings, StatusRules: cols.StatusRules,
+		PropertyUpdates: cols.PropertyUpdates, ProcessRules: cols.ProcessRules, RewardRules: cols.RewardRules,
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return campaignNotFound()
+	}
+	if err != nil {
+		return err
+	}
+	return s.answerCampaign(c, http.StatusOK, row)
+}
+
+func (s *Server) answerCampaign(c echo.Context, status int, row db.Campaign) error {
+	v, err := campaignView(row)
+	if err != nil {
+		return err
+	}
+	return c.JSON(status, v)
+}
+
+// campaignOfAdmin loads the campaign named in the path if it belongs to the
+// admin's workspace; another workspace's campaign is "not found", never
+// "forbidden", so IDs reveal nothing.
+func (s *Server) campaignOfAdmin(c echo.Context) (db.Campaign, error) {
+	id, err := campaignID(c)
+	if err != nil {
+		return db.Campaign{}, err
+	}
+	row, err := s.queries().GetCampaign(c.Request().Context(), id)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.WorkspaceID != adminFrom(c).WorkspaceID) {
+		return db.Campaign{}, campaignNotFound()
+	}
+	return row, err
+}
+
+func campaignID(c echo.Context) (uuid.UUID, error) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		return uuid.Nil, NewError(http.StatusNotFound, "not_found", fmt.Sprintf("no campaign %q: campaign IDs are UUIDs", c.Param("id")))
+	}
+	return id, nil
+}
+
+func campaignNotFound() error {
+	return NewError(http.StatusNotFound, "not_found", "no such campaign in your workspace")
+}
+
+func campaignWriteError(err error, name string) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return &APIError{Status: http.StatusConflict, Code: "conflict", Message: fmt.Sprintf("a campaign named %q already exists in this workspace", name),
+			Fields: map[string]string{"name": "is already used"}}
+	}
+	return err
+}
