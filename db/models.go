@@ -76,6 +76,14 @@ type HubspotConnection struct {
 	PropertySetupAt        *time.Time `json:"property_setup_at"`
 }
 
+// Per HubSpot portal, the GCRA state (theoretical arrival times) of the rate limiter all referflow processes share: one budget for all calls, one for searches.
+type HubspotRateLimit struct {
+	PortalID  int64     `json:"portal_id"`
+	TatAll    time.Time `json:"tat_all"`
+	TatSearch time.Time `json:"tat_search"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
 // A person referring (advocate) in one campaign, with a referral code and link unique to that campaign.
 type Member struct {
 	ID                     uuid.UUID `json:"id"`
@@ -130,6 +138,7 @@ type Referral struct {
 	DeniedAt            *time.Time     `json:"denied_at"`
 	CreatedAt           time.Time      `json:"created_at"`
 	UpdatedAt           time.Time      `json:"updated_at"`
+	LeadEmailNormalized string         `json:"lead_email_normalized"`
 }
 
 // The append-only audit trail of every referral: what happened, who did it and from which sales entry. Rows are never updated or deleted.

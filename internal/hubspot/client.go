@@ -34,7 +34,7 @@ type Client struct {
 	tokens    oauth2.TokenSource
 	http      *http.Client
 	userAgent string
-	limiter   *Limiter
+	limiter   RateLimiter
 	portalID  int64
 	clock     Clock
 }
@@ -46,7 +46,7 @@ type options struct {
 	httpClient *http.Client
 	timeout    time.Duration
 	userAgent  string
-	limiter    *Limiter
+	limiter    RateLimiter
 	portalID   int64
 	clock      Clock
 }
@@ -67,10 +67,14 @@ func WithUserAgent(ua string) Option {
 	return func(o *options) { o.userAgent = ua }
 }
 
-// WithLimiter makes every request wait on l's buckets for portalID first.
-// Share one Limiter between all clients of a process so that every client of
-// one portal draws from the same buckets.
-func WithLimiter(l *Limiter, portalID int64) Option {
+// WithLimiter makes every request wait on l for portalID first. Share one
+// RateLimiter between all clients of a process so that every client of one
+// portal draws from the same budget; a shared one (hubspotconn.SharedLimiter)
+// also counts other processes' calls. A nil l means no limiter.
+func WithLimiter(l RateLimiter, portalID int64) Option {
+	if in, ok := l.(*Limiter); ok && in == nil {
+		l = nil // a nil *Limiter in the interface would not compare equal to nil
+	}
 	return func(o *options) { o.limiter, o.portalID = l, portalID }
 }
 

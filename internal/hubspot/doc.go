@@ -55,19 +55,25 @@
 //   - The worker caps the HubSpot task queue with TaskQueueActivitiesPerSecond.
 //     The Temporal server enforces it across every worker process, but it
 //     counts activity starts (all portals together), not HTTP requests: an
-//     activity that pages through a search makes several.
-//   - A Limiter (WithLimiter) is a token bucket per portal in one process,
-//     waited on before each request, honouring the context. It counts
-//     requests, and searches separately (a search waits on both buckets).
-//     Its buckets are sized so that no window of the configured length ever
-//     sees more than the configured number of requests (DefaultLimits: 100
-//     per 10 s and 4 searches per second), which a plain bucket with a burst
-//     of N would not guarantee.
+//     activity that pages through a search makes several. It smooths the
+//     work handed out; it does not hold HubSpot's limits.
+//   - A RateLimiter (WithLimiter) is waited on before each request, honouring
+//     the context, per portal: it counts requests, and searches separately (a
+//     search draws on both budgets). referflow's clients come from
+//     hubspotconn.Manager.Client, whose hubspotconn.SharedLimiter keeps each
+//     portal's budgets in Postgres — GCRA, one atomic statement per request,
+//     timed by the database's clock — so the budget holds for all worker
+//     (and API) processes together, however many run. Limiter is the same
+//     thing in one process, for tests and tools without a database.
 //
-// With one worker process the Limiter alone holds the bound whatever the
-// activities do; the queue cap then only smooths bursts. With P worker
-// processes each process's Limiter allows the configured rate, so give each
-// Limits with 1/P of the budget, or rely on the queue cap for activities
-// that make one request each. Whatever slips through both comes back as a
-// 429, which TemporalError turns into a retry after HubSpot's own wait.
+// Both are sized by WindowGCRA so that no window of the configured length
+// ever sees more than the configured number of admitted requests
+// (DefaultLimits: 100 per 10 s and 4 searches per second, a margin under
+// HubSpot's 110 and 5 for the delay between admission and arrival), which a
+// plain bucket with a burst of N would not guarantee. The shared limiter
+// therefore alone holds HubSpot's bound, whatever the activities do and
+// however many processes run; the queue cap only spreads the load. Whatever
+// slips through both (another app of the portal's owner, a clock jump) comes
+// back as a 429, which TemporalError turns into a retry after HubSpot's own
+// wait.
 package hubspot

@@ -20,12 +20,98 @@ type Limits struct {
 }
 
 // DefaultLimits keep a margin under HubSpot's 110 requests per 10 s and 5
-// searches per second per portal, for one worker process.
+// searches per second per portal. They are the budget of every process
+// together when the limiter is shared (hubspotconn's, through Postgres), of
+// one process with the in-process Limiter.
 var DefaultLimits = Limits{Requests: 100, Per: 10 * time.Second, Searches: 4, SearchPer: time.Second}
+
+// WithDefaults returns l with its zero (or negative) budgets replaced by
+// DefaultLimits' values.
+func (l Limits) WithDefaults() Limits {
+	if l.Requests <= 0 || l.Per <= 0 {
+		l.Requests, l.Per = DefaultLimits.Requests, DefaultLimits.Per
+	}
+	if l.Searches <= 0 || l.SearchPer <= 0 {
+		l.Searches, l.SearchPer = DefaultLimits.Searches, DefaultLimits.SearchPer
+	}
+	return l
+}
+
+// RateLimiter is what a Client waits on before each request (WithLimiter):
+// it returns once portalID may make one more call — a search when search is
+// true, which counts against both the search budget and the budget of all
+// calls — or with an error when it cannot wait (ctx done, or its deadline
+// coming before the wait would end: an error wrapping
+// context.DeadlineExceeded at once). Implementations are safe for concurrent
+// use.
+//
+// Limiter is the in-process implementation (one process's calls only: for
+// tests and tools without a database); hubspotconn.SharedLimiter counts the
+// calls of every process through Postgres and is what referflow's workers use.
+type RateLimiter interface {
+	Wait(ctx context.Context, portalID int64, search bool) error
+}
+
+var _ RateLimiter = (*Limiter)(nil)
+
+// GCRA is the generic cell rate algorithm's parameters for one budget: a
+// call is admitted at time t when max(tat, t) + Emission − t ≤ Limit(), and
+// then tat (the theoretical arrival time) becomes max(tat, t) + Emission.
+// Burst calls may go back to back after a pause; after that one call per
+// Emission.
+type GCRA struct {
+	Emission time.Duration // T, a whole number of microseconds (Postgres' interval precision)
+	Burst    int           // B ≥ 1; the limit L = B·T, the burst tolerance τ = L − T
+}
+
+// Limit is L = Burst × Emission.
+func (g GCRA) Limit() time.Duration { return time.Duration(g.Burst) * g.Emission }
+
+// WindowGCRA returns GCRA parameters under which no window of length per
+// (closed: both ends included) ever holds more than n admitted calls,
+// whatever their pattern: a burst of B = max(n/10, 1) and an emission
+// interval T, in whole microseconds, just over per/(n+1−B).
+//
+// Proof. Let calls 1..m be admitted at times t_1..t_m (in the order they are
+// admitted: in Postgres, the order in which they take the row's lock, their
+// times need not be sorted) and all lie in one window [s, s+per]. Each
+// admission raises tat by at least T, and the first sets it to at least
+// t_1 + T, so before call m is admitted tat ≥ t_1 + (m−1)T. Admitting call m
+// needs max(tat, t_m) + T − t_m ≤ L, hence t_1 + mT − t_m ≤ L, and
+//
+//	m ≤ (L + t_m − t_1)/T ≤ (per + L)/T = 1 + (per + τ)/T = per/T + B.
+//
+// m is an integer, so m ≤ ⌊per/T⌋ + B. T > per/(n+1−B) gives per/T < n+1−B,
+// so ⌊per/T⌋ ≤ n−B and m ≤ n. For DefaultLimits: 100 calls per 10 s gives
+// B = 10, T = 109.891 ms (a sustained 9.1 calls/s) and at most
+// ⌊90.9992⌋ + 10 = 100 calls in any 10 s; 4 searches per second gives
+// B = 1, T = 250.001 ms and at most ⌊3.99998⌋ + 1 = 4 searches in any second.
+//
+// The bound holds for the times calls are admitted. A call reaches HubSpot a
+// little later, by a delay that varies (scheduling, the network); the margin
+// of DefaultLimits under HubSpot's limits (100 of 110, 4 of 5) absorbs it:
+// 111 calls admitted back to back span at least 101 × 109.891 ms ≈ 11.1 s,
+// six searches at least 1.25 s.
+func WindowGCRA(n int, per time.Duration) GCRA {
+	n = max(n, 1)
+	burst := max(n/10, 1)
+	perUS := max(per.Microseconds(), 1)
+	emissionUS := perUS/int64(n+1-burst) + 1
+	return GCRA{Emission: time.Duration(emissionUS) * time.Microsecond, Burst: burst}
+}
+
+// GCRA returns the parameters of the two budgets, all calls and searches,
+// after WithDefaults.
+func (l Limits) GCRA() (all, search GCRA) {
+	l = l.WithDefaults()
+	return WindowGCRA(l.Requests, l.Per), WindowGCRA(l.Searches, l.SearchPer)
+}
 
 // Limiter holds each portal's calls, in this process, to Limits: a token
 // bucket per portal for all calls and one for searches, waited on before
-// each request. It is safe for concurrent use; share one per process.
+// each request. It is safe for concurrent use; share one per process. It
+// knows nothing of other processes: with several worker processes use a
+// shared RateLimiter (hubspotconn.SharedLimiter).
 //
 // A token bucket of rate N/W and burst N lets up to 2N calls through in one
 // window of length W (a full bucket, then a window's refill), which HubSpot's
@@ -49,12 +135,7 @@ type portalBuckets struct {
 // NewLimiter returns a Limiter holding every portal to limits (zero fields
 // take DefaultLimits' values). clock may be nil for the wall clock.
 func NewLimiter(limits Limits, clock Clock) *Limiter {
-	if limits.Requests <= 0 || limits.Per <= 0 {
-		limits.Requests, limits.Per = DefaultLimits.Requests, DefaultLimits.Per
-	}
-	if limits.Searches <= 0 || limits.SearchPer <= 0 {
-		limits.Searches, limits.SearchPer = DefaultLimits.Searches, DefaultLimits.SearchPer
-	}
+	limits = limits.WithDefaults()
 	if clock == nil {
 		clock = realClock{}
 	}

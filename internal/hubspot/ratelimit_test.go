@@ -143,3 +143,54 @@ func maxInWindow(ts []time.Time, w time.Duration) int {
 	}
 	return best
 }
+
+// TestWindowGCRA checks WindowGCRA's bound by simulation: callers admitted as
+// early as GCRA lets them (a burst, then one per emission interval, after
+// pauses of every length) never put more than n calls in a closed window of
+// length per, and get close to n in the busiest one.
+func TestWindowGCRA(t *testing.T) {
+	t.Parallel()
+	if g := hubspot.WindowGCRA(100, 10*time.Second); g.Burst != 10 || g.Emission != 109891*time.Microsecond {
+		t.Errorf("WindowGCRA(100, 10 s) = %+v, want a burst of 10 every 109.891 ms", g)
+	}
+	if g := hubspot.WindowGCRA(4, time.Second); g.Burst != 1 || g.Emission != 250001*time.Microsecond {
+		t.Errorf("WindowGCRA(4, 1 s) = %+v, want a burst of 1 every 250.001 ms", g)
+	}
+	all, search := hubspot.Limits{}.GCRA()
+	if all != hubspot.WindowGCRA(100, 10*time.Second) || search != hubspot.WindowGCRA(4, time.Second) {
+		t.Errorf("zero Limits' GCRA = %+v, %+v, want DefaultLimits'", all, search)
+	}
+	for _, per := range []time.Duration{time.Second, 10 * time.Second, 200 * time.Millisecond, 3700 * time.Millisecond} {
+		for n := 1; n <= 120; n++ {
+			g := hubspot.WindowGCRA(n, per)
+			var admitted []time.Time
+			start := time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)
+			t0, tat := start, start
+			for i := range 4 * n {
+				// Earliest admission: max(tat, t) + T − t ≤ L.
+				if earliest := tat.Add(g.Emission - g.Limit()); earliest.After(t0) {
+					t0 = earliest
+				}
+				tat = later(tat, t0).Add(g.Emission)
+				admitted = append(admitted, t0)
+				if i%(n+3) == n+2 {
+					t0 = t0.Add(time.Duration(i%5) * per / 3) // pauses of 0 to 4/3 windows
+				}
+			}
+			got := maxInWindow(admitted, per)
+			if got > n {
+				t.Fatalf("WindowGCRA(%d, %s) = %+v let %d calls into one window", n, per, g, got)
+			}
+			if n >= 10 && got < n-1 {
+				t.Errorf("WindowGCRA(%d, %s) = %+v: busiest window holds only %d calls", n, per, g, got)
+			}
+		}
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

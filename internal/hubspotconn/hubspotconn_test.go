@@ -74,6 +74,7 @@ type world struct {
 	clock     *clock
 	transport *countingTransport
 	manager   *hubspotconn.Manager
+	hits      *hitRecorder // the simulator's CRM answers
 	workspace db.Workspace
 	admin     db.Admin
 }
@@ -82,7 +83,8 @@ func newWorld(t *testing.T, simOpts hubspotsim.Options) *world {
 	t.Helper()
 	w := &world{db: testenv.NewDatabase(t), clock: &clock{}, transport: newCountingTransport()}
 	w.sim = hubspotsim.New(simOpts)
-	srv := httptest.NewServer(w.sim.Handler())
+	w.hits = &hitRecorder{now: simOpts.Now}
+	srv := httptest.NewServer(w.hits.wrap(w.sim.Handler()))
 	t.Cleanup(srv.Close)
 	w.simURL = srv.URL
 	w.portal = w.sim.CreatePortal("Acme HubSpot")
@@ -103,17 +105,21 @@ func newWorld(t *testing.T, simOpts hubspotsim.Options) *world {
 }
 
 // newManager is another manager over the same database and simulator, as in
-// another process.
-func (w *world) newManager(t *testing.T) *hubspotconn.Manager {
+// another process; with changes to its default options.
+func (w *world) newManager(t *testing.T, changes ...func(*hubspotconn.Options)) *hubspotconn.Manager {
 	t.Helper()
 	base, _ := url.Parse(w.simURL)
 	public, _ := url.Parse("http://referflow.test")
-	m, err := hubspotconn.New(w.db.Pool, hubspotconn.Options{
+	opts := hubspotconn.Options{
 		BaseURL: base, PublicURL: public,
 		ClientID: hubspotsim.DefaultClientID, ClientSecret: hubspotsim.DefaultClientSecret,
 		Box: w.box, HTTPClient: &http.Client{Transport: w.transport, Timeout: 10 * time.Second},
 		Now: w.clock.Now,
-	})
+	}
+	for _, change := range changes {
+		change(&opts)
+	}
+	m, err := hubspotconn.New(w.db.Pool, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,12 +130,27 @@ func (w *world) newManager(t *testing.T) *hubspotconn.Manager {
 // consent form.
 func (w *world) connect(t *testing.T) db.HubspotConnection {
 	t.Helper()
+	return w.connectTo(t, w.portal.ID, nil)
+}
+
+// connectTo runs the OAuth flow choosing portalID on the consent page; a
+// non-nil scopes replaces the scopes the authorize URL asks for, as an admin
+// granting less would.
+func (w *world) connectTo(t *testing.T, portalID int64, scopes []string) db.HubspotConnection {
+	t.Helper()
 	ctx := context.Background()
 	authorize, err := w.manager.Start(ctx, w.admin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := url.Parse(testenv.HubSpotConsent(t, http.DefaultClient, authorize, w.portal.ID, "allow"))
+	if scopes != nil {
+		u, _ := url.Parse(authorize)
+		q := u.Query()
+		q.Set("scope", strings.Join(scopes, " "))
+		u.RawQuery = q.Encode()
+		authorize = u.String()
+	}
+	back, err := url.Parse(testenv.HubSpotConsent(t, http.DefaultClient, authorize, portalID, "allow"))
 	if err != nil {
 		t.Fatal(err)
 	}

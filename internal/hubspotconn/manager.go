@@ -14,7 +14,11 @@
 // access token on /oauth/2026-03/token/introspect to learn the portal
 // (hub_id) and scopes, refuses a portal already connected to another
 // workspace (PortalTakenError names it), and stores the tokens sealed with
-// tokencrypt, bound to the workspace ID.
+// tokencrypt, bound to the workspace ID. Scopes the admin did not grant are
+// logged and shown in Status (MissingScopes); the connection still works for
+// what the granted ones allow. When the workspace was connected to a
+// different portal, that portal's refresh token is revoked afterwards (best
+// effort, logged without the token).
 //
 // # Tokens
 //
@@ -28,6 +32,14 @@
 // wrapping hubspot.ErrConnectionBroken (non-retryable for activities through
 // hubspot.TemporalError) until an admin connects again. Tokens never appear
 // in logs or errors.
+//
+// # Rate limits
+//
+// Client's calls wait on a SharedLimiter by default: each portal's budgets
+// (hubspot.DefaultLimits: 100 calls per 10 s, 4 searches per second) live in
+// Postgres (hubspot_rate_limits) and count the calls of every process on the
+// database, one atomic statement per call; see the hubspot package's
+// documentation for how it combines with the HubSpot task queue's cap.
 package hubspotconn
 
 import (
@@ -151,9 +163,13 @@ type Options struct {
 	Box *tokencrypt.Box
 	// HTTPClient sends OAuth and CRM requests (default: 30 s timeout).
 	HTTPClient *http.Client
-	// Limiter holds each portal's CRM calls in this process (default:
-	// hubspot.DefaultLimits).
-	Limiter *hubspot.Limiter
+	// Limits are the per-portal budgets of the default Limiter, for all
+	// processes together (zero fields: hubspot.DefaultLimits).
+	Limits hubspot.Limits
+	// Limiter holds each portal's CRM calls (default: a SharedLimiter over
+	// the pool with Limits, so every process's calls count). Tests may give
+	// an in-process hubspot.Limiter.
+	Limiter hubspot.RateLimiter
 	// Now is the clock (default time.Now); tests move it to expire states
 	// and tokens.
 	Now func() time.Time
@@ -174,7 +190,7 @@ type Manager struct {
 	baseURL string
 	oauth   *oauth2.Config
 	http    *http.Client
-	limiter *hubspot.Limiter
+	limiter hubspot.RateLimiter
 	now     func() time.Time
 	logger  *slog.Logger
 
@@ -198,7 +214,7 @@ func New(pool *pgxpool.Pool, opts Options) (*Manager, error) {
 		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
 	if opts.Limiter == nil {
-		opts.Limiter = hubspot.NewLimiter(hubspot.DefaultLimits, nil)
+		opts.Limiter = NewSharedLimiter(pool, opts.Limits)
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

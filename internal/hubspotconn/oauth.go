@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -127,7 +128,7 @@ func (m *Manager) Complete(ctx context.Context, admin db.Admin, state, code stri
 	}
 	connectedBy := "admin:" + admin.ID.String()
 	expires := m.expiry(tok)
-	conn, err := m.q.UpsertHubSpotConnection(ctx, db.UpsertHubSpotConnectionParams{
+	conn, previous, err := m.store(ctx, db.UpsertHubSpotConnectionParams{
 		WorkspaceID: ws, PortalID: info.HubID, Scopes: info.Scopes,
 		AccessTokenCiphertext: access, RefreshTokenCiphertext: refresh, EncryptionKeyID: &keyID,
 		AccessTokenExpiresAt: &expires, ConnectedBy: &connectedBy,
@@ -144,7 +145,82 @@ func (m *Manager) Complete(ctx context.Context, admin db.Admin, state, code stri
 	if err != nil {
 		return db.HubspotConnection{}, fmt.Errorf("store HubSpot connection: %w", err)
 	}
+	if missing := MissingScopes(info.Scopes); len(missing) > 0 {
+		m.logger.WarnContext(ctx, "HubSpot connected without some of the scopes referflow asks for; what needs them will fail until an admin reconnects granting them",
+			"workspace_id", ws.String(), "portal_id", info.HubID, "missing_scopes", missing)
+	}
+	if previous != nil && previous.PortalID != info.HubID {
+		m.revokePrevious(ctx, *previous, info.HubID)
+	}
 	return conn, nil
+}
+
+// store records the new connection, under the lock of the workspace's
+// previous connection row when there is one, so that no refresh of the
+// previous tokens lands in between. It returns the previous connection when
+// it still held tokens (it was neither disconnected nor emptied).
+func (m *Manager) store(ctx context.Context, arg db.UpsertHubSpotConnectionParams) (db.HubspotConnection, *db.HubspotConnection, error) {
+	tx, err := m.pool.Begin(ctx)
+	if err != nil {
+		return db.HubspotConnection{}, nil, err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	q := m.q.WithTx(tx)
+	var previous *db.HubspotConnection
+	old, err := q.LockHubSpotConnection(ctx, arg.WorkspaceID)
+	switch {
+	case err == nil:
+		if old.DisconnectedAt == nil && old.RefreshTokenCiphertext != nil {
+			previous = &old
+		}
+	case !errors.Is(err, pgx.ErrNoRows):
+		return db.HubspotConnection{}, nil, err
+	}
+	conn, err := q.UpsertHubSpotConnection(ctx, arg)
+	if err != nil {
+		return db.HubspotConnection{}, nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return db.HubspotConnection{}, nil, err
+	}
+	return conn, previous, nil
+}
+
+// revokePrevious revokes, best effort, the refresh token of the portal a
+// workspace was connected to before an admin connected it to another portal,
+// so that referflow keeps no access to a portal it no longer serves. Failing
+// is logged (never with the token): an admin can uninstall the app in that
+// portal.
+func (m *Manager) revokePrevious(ctx context.Context, previous db.HubspotConnection, newPortalID int64) {
+	log := func(msg string, err error) {
+		m.logger.WarnContext(ctx, msg, "workspace_id", previous.WorkspaceID.String(),
+			"previous_portal_id", previous.PortalID, "portal_id", newPortalID, "error", err.Error())
+	}
+	rt, err := m.box.Open(previous.RefreshTokenCiphertext, additional(previous.WorkspaceID))
+	if err != nil {
+		log("HubSpot refresh token of the previously connected portal not revoked: it cannot be decrypted", err)
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := m.revoke(rctx, string(rt)); err != nil {
+		log("HubSpot refresh token of the previously connected portal not revoked", err)
+		return
+	}
+	m.logger.InfoContext(ctx, "revoked the HubSpot refresh token of the previously connected portal",
+		"workspace_id", previous.WorkspaceID.String(), "previous_portal_id", previous.PortalID, "portal_id", newPortalID)
+}
+
+// MissingScopes lists the scopes referflow asks for (Scopes) that granted
+// lacks, in Scopes' order; empty when none is missing.
+func MissingScopes(granted []string) []string {
+	missing := []string{}
+	for _, s := range Scopes {
+		if !slices.Contains(granted, s) {
+			missing = append(missing, s)
+		}
+	}
+	return missing
 }
 
 func (m *Manager) portalTaken(ctx context.Context, portalID int64, workspaceID uuid.UUID) error {

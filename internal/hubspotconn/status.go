@@ -28,9 +28,15 @@ const (
 
 // Status is what an admin sees of the workspace's HubSpot connection.
 type Status struct {
-	Status         string         `json:"status"`
-	PortalID       int64          `json:"portal_id,omitempty"`
-	Scopes         []string       `json:"scopes"`
+	Status   string   `json:"status"`
+	PortalID int64    `json:"portal_id,omitempty"`
+	Scopes   []string `json:"scopes"`
+	// MissingScopes are the scopes referflow asks for that the connection
+	// was not granted (empty when none is, or when not connected). The
+	// connection works for what the granted scopes allow; what needs a
+	// missing one fails (HubSpot answers 403) until an admin reconnects
+	// granting it.
+	MissingScopes  []string       `json:"missing_scopes"`
 	ConnectedAt    *time.Time     `json:"connected_at"`
 	ConnectedBy    *ConnectedBy   `json:"connected_by"`
 	DisconnectedAt *time.Time     `json:"disconnected_at"`
@@ -60,7 +66,7 @@ type PropertySetup struct {
 func (m *Manager) Status(ctx context.Context, workspaceID uuid.UUID) (Status, error) {
 	conn, err := m.q.GetHubSpotConnectionByWorkspace(ctx, workspaceID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Status{Status: StatusNotConnected, Scopes: []string{}, Configured: m.Configured()}, nil
+		return Status{Status: StatusNotConnected, Scopes: []string{}, MissingScopes: []string{}, Configured: m.Configured()}, nil
 	}
 	if err != nil {
 		return Status{}, fmt.Errorf("load HubSpot connection: %w", err)
@@ -80,6 +86,10 @@ func (m *Manager) Status(ctx context.Context, workspaceID uuid.UUID) (Status, er
 	}
 	if st.Scopes == nil {
 		st.Scopes = []string{}
+	}
+	st.MissingScopes = []string{}
+	if conn.DisconnectedAt == nil && conn.Status != StatusDisconnected {
+		st.MissingScopes = MissingScopes(conn.Scopes)
 	}
 	if conn.ConnectedBy != nil {
 		st.ConnectedBy = &ConnectedBy{AdminID: strings.TrimPrefix(*conn.ConnectedBy, "admin:")}

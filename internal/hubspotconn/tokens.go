@@ -187,7 +187,8 @@ func (s *tokenSource) Token() (*oauth2.Token, error) {
 
 // Client returns a CRM client for the workspace's portal, valid for the
 // life of ctx (an activity's): its tokens come from Token, its calls wait on
-// the process's per-portal Limiter, and a successful call is recorded as the
+// the Manager's limiter (by default a SharedLimiter: the portal's budget
+// across every process), and a successful call is recorded as the
 // connection's last successful API call (at most once per TouchInterval).
 // A workspace that is not connected or broken fails at once with an error
 // wrapping hubspot.ErrConnectionBroken.
