@@ -112,6 +112,11 @@ func (s *Server) routes() {
 	admin.GET("/campaigns/:id", s.getCampaign)
 	admin.PATCH("/campaigns/:id", s.updateCampaign)
 	admin.PUT("/campaigns/:id/settings", s.replaceCampaignSettings)
+	admin.GET("/campaigns/:id/members", s.listMembers)
+	admin.POST("/campaigns/:id/members", s.createMember)
+	admin.POST("/campaigns/:id/referrals", s.createReferral)
+	admin.GET("/referrals/:id", s.getReferral)
+	admin.POST("/referrals/:id/decisions", s.decideReferral)
 }
 
 // Handler exposes the server for httptest.

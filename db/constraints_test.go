@@ -76,7 +76,7 @@ func TestReferralMemberMustBeInTheCampaign(t *testing.T) {
 	other := f.newCampaign(t, f.workspace, "Autumn referrals")
 	_, err := f.q.CreateReferral(testContext(t), db.CreateReferralParams{
 		WorkspaceID: f.workspace.ID, CampaignID: other.ID, MemberID: f.member.ID,
-		LeadEmail: "lead@example.com", Source: "api",
+		LeadEmail: "lead@example.com", LeadEmailNormalized: "lead@example.com", Source: "api",
 	})
 	requirePgError(t, err, "23503", "referrals_member_fkey")
 
@@ -286,7 +286,7 @@ func TestCheckConstraintsRefuseBadValues(t *testing.T) {
 
 	_, err = f.q.CreateReferral(ctx, db.CreateReferralParams{
 		WorkspaceID: f.workspace.ID, CampaignID: f.campaign.ID, MemberID: f.member.ID,
-		LeadEmail: "other@example.com", Source: "carrier_pigeon",
+		LeadEmail: "other@example.com", LeadEmailNormalized: "other@example.com", Source: "carrier_pigeon",
 	})
 	requirePgError(t, err, "23514", "referrals_source_check")
 

@@ -160,11 +160,12 @@ func (f *fixture) mustMember(t *testing.T, c db.Campaign, code, email string) db
 func (f *fixture) createReferral(t *testing.T, m db.Member, leadEmail string) (db.Referral, error) {
 	t.Helper()
 	return f.q.CreateReferral(testContext(t), db.CreateReferralParams{
-		WorkspaceID: m.WorkspaceID,
-		CampaignID:  m.CampaignID,
-		MemberID:    m.ID,
-		LeadEmail:   leadEmail,
-		Source:      "form",
+		WorkspaceID:         m.WorkspaceID,
+		CampaignID:          m.CampaignID,
+		MemberID:            m.ID,
+		LeadEmail:           leadEmail,
+		LeadEmailNormalized: strings.ToLower(leadEmail),
+		Source:              "form",
 	})
 }
 

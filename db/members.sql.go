@@ -163,6 +163,48 @@ func (q *Queries) GetMemberByEmail(ctx context.Context, arg GetMemberByEmailPara
 	return i, err
 }
 
+const listMembersByCampaign = `-- name: ListMembersByCampaign :many
+SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at FROM members
+WHERE campaign_id = $1
+ORDER BY created_at, id
+`
+
+// ListMembersByCampaign lists a campaign's members, oldest first.
+func (q *Queries) ListMembersByCampaign(ctx context.Context, campaignID uuid.UUID) ([]Member, error) {
+	rows, err := q.db.Query(ctx, listMembersByCampaign, campaignID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Member
+	for rows.Next() {
+		var i Member
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CampaignID,
+			&i.ReferralCode,
+			&i.Email,
+			&i.FirstName,
+			&i.LastName,
+			&i.ExternalID,
+			&i.HubspotContactID,
+			&i.ReferralCount,
+			&i.ConvertedReferralCount,
+			&i.Source,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listMembersByHubSpotContact = `-- name: ListMembersByHubSpotContact :many
 SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at FROM members
 WHERE workspace_id = $1 AND hubspot_contact_id = $2

@@ -198,7 +198,7 @@ func TestRoutingReferralsByHubSpotObject(t *testing.T) {
 	ctx := testContext(t)
 	r, err := f.q.CreateReferral(ctx, db.CreateReferralParams{
 		WorkspaceID: f.workspace.ID, CampaignID: f.campaign.ID, MemberID: f.member.ID,
-		LeadEmail: "lead@example.com", Source: "hubspot", HubspotContactID: ptr(int64(11)), HubspotDealID: ptr(int64(22)),
+		LeadEmail: "lead@example.com", LeadEmailNormalized: "lead@example.com", Source: "hubspot", HubspotContactID: ptr(int64(11)), HubspotDealID: ptr(int64(22)),
 	})
 	if err != nil {
 		t.Fatal(err)

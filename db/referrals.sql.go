@@ -15,31 +15,32 @@ import (
 const createReferral = `-- name: CreateReferral :one
 INSERT INTO referrals (
     workspace_id, campaign_id, member_id,
-    lead_email, lead_first_name, lead_last_name, lead_company,
+    lead_email, lead_email_normalized, lead_first_name, lead_last_name, lead_company,
     source, external_id,
     hubspot_contact_id, hubspot_deal_id, hubspot_company_id
 ) VALUES (
     $1, $2, $3,
-    $4, $5, $6, $7,
-    $8, $9,
-    $10, $11, $12
+    $4, $5, $6, $7, $8,
+    $9, $10,
+    $11, $12, $13
 )
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized
 `
 
 type CreateReferralParams struct {
-	WorkspaceID      uuid.UUID `json:"workspace_id"`
-	CampaignID       uuid.UUID `json:"campaign_id"`
-	MemberID         uuid.UUID `json:"member_id"`
-	LeadEmail        string    `json:"lead_email"`
-	LeadFirstName    *string   `json:"lead_first_name"`
-	LeadLastName     *string   `json:"lead_last_name"`
-	LeadCompany      *string   `json:"lead_company"`
-	Source           string    `json:"source"`
-	ExternalID       *string   `json:"external_id"`
-	HubspotContactID *int64    `json:"hubspot_contact_id"`
-	HubspotDealID    *int64    `json:"hubspot_deal_id"`
-	HubspotCompanyID *int64    `json:"hubspot_company_id"`
+	WorkspaceID         uuid.UUID `json:"workspace_id"`
+	CampaignID          uuid.UUID `json:"campaign_id"`
+	MemberID            uuid.UUID `json:"member_id"`
+	LeadEmail           string    `json:"lead_email"`
+	LeadEmailNormalized string    `json:"lead_email_normalized"`
+	LeadFirstName       *string   `json:"lead_first_name"`
+	LeadLastName        *string   `json:"lead_last_name"`
+	LeadCompany         *string   `json:"lead_company"`
+	Source              string    `json:"source"`
+	ExternalID          *string   `json:"external_id"`
+	HubspotContactID    *int64    `json:"hubspot_contact_id"`
+	HubspotDealID       *int64    `json:"hubspot_deal_id"`
+	HubspotCompanyID    *int64    `json:"hubspot_company_id"`
 }
 
 // CreateReferral fails with a unique violation on
@@ -51,6 +52,7 @@ func (q *Queries) CreateReferral(ctx context.Context, arg CreateReferralParams) 
 		arg.CampaignID,
 		arg.MemberID,
 		arg.LeadEmail,
+		arg.LeadEmailNormalized,
 		arg.LeadFirstName,
 		arg.LeadLastName,
 		arg.LeadCompany,
@@ -86,12 +88,61 @@ func (q *Queries) CreateReferral(ctx context.Context, arg CreateReferralParams) 
 		&i.DeniedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.LeadEmailNormalized,
+	)
+	return i, err
+}
+
+const firstReferralOfNormalizedLead = `-- name: FirstReferralOfNormalizedLead :one
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
+WHERE campaign_id = $1 AND lead_email_normalized = $2
+ORDER BY created_at, id
+LIMIT 1
+`
+
+type FirstReferralOfNormalizedLeadParams struct {
+	CampaignID          uuid.UUID `json:"campaign_id"`
+	LeadEmailNormalized string    `json:"lead_email_normalized"`
+}
+
+// FirstReferralOfNormalizedLead is the campaign's earliest referral of the
+// same mailbox: when it is not the referral being checked, that one is a
+// duplicate lead.
+func (q *Queries) FirstReferralOfNormalizedLead(ctx context.Context, arg FirstReferralOfNormalizedLeadParams) (Referral, error) {
+	row := q.db.QueryRow(ctx, firstReferralOfNormalizedLead, arg.CampaignID, arg.LeadEmailNormalized)
+	var i Referral
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.MemberID,
+		&i.LeadEmail,
+		&i.LeadFirstName,
+		&i.LeadLastName,
+		&i.LeadCompany,
+		&i.Status,
+		&i.InReview,
+		&i.DeniedReason,
+		&i.CannotQualifyReason,
+		&i.Source,
+		&i.ExternalID,
+		&i.HubspotContactID,
+		&i.HubspotDealID,
+		&i.HubspotCompanyID,
+		&i.SaleValue,
+		&i.Currency,
+		&i.QualifiedAt,
+		&i.ApprovedAt,
+		&i.DeniedAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LeadEmailNormalized,
 	)
 	return i, err
 }
 
 const getReferral = `-- name: GetReferral :one
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
 WHERE id = $1
 `
 
@@ -124,12 +175,58 @@ func (q *Queries) GetReferral(ctx context.Context, id uuid.UUID) (Referral, erro
 		&i.DeniedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.LeadEmailNormalized,
+	)
+	return i, err
+}
+
+const getReferralByLeadEmail = `-- name: GetReferralByLeadEmail :one
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
+WHERE campaign_id = $1 AND lower(lead_email) = lower($2::text)
+`
+
+type GetReferralByLeadEmailParams struct {
+	CampaignID uuid.UUID `json:"campaign_id"`
+	LeadEmail  string    `json:"lead_email"`
+}
+
+// GetReferralByLeadEmail finds the campaign's referral of an exact email (any
+// case): the one a duplicate add collides with.
+func (q *Queries) GetReferralByLeadEmail(ctx context.Context, arg GetReferralByLeadEmailParams) (Referral, error) {
+	row := q.db.QueryRow(ctx, getReferralByLeadEmail, arg.CampaignID, arg.LeadEmail)
+	var i Referral
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.MemberID,
+		&i.LeadEmail,
+		&i.LeadFirstName,
+		&i.LeadLastName,
+		&i.LeadCompany,
+		&i.Status,
+		&i.InReview,
+		&i.DeniedReason,
+		&i.CannotQualifyReason,
+		&i.Source,
+		&i.ExternalID,
+		&i.HubspotContactID,
+		&i.HubspotDealID,
+		&i.HubspotCompanyID,
+		&i.SaleValue,
+		&i.Currency,
+		&i.QualifiedAt,
+		&i.ApprovedAt,
+		&i.DeniedAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LeadEmailNormalized,
 	)
 	return i, err
 }
 
 const getReferralDetail = `-- name: GetReferralDetail :one
-SELECT referrals.id, referrals.workspace_id, referrals.campaign_id, referrals.member_id, referrals.lead_email, referrals.lead_first_name, referrals.lead_last_name, referrals.lead_company, referrals.status, referrals.in_review, referrals.denied_reason, referrals.cannot_qualify_reason, referrals.source, referrals.external_id, referrals.hubspot_contact_id, referrals.hubspot_deal_id, referrals.hubspot_company_id, referrals.sale_value, referrals.currency, referrals.qualified_at, referrals.approved_at, referrals.denied_at, referrals.created_at, referrals.updated_at,
+SELECT referrals.id, referrals.workspace_id, referrals.campaign_id, referrals.member_id, referrals.lead_email, referrals.lead_first_name, referrals.lead_last_name, referrals.lead_company, referrals.status, referrals.in_review, referrals.denied_reason, referrals.cannot_qualify_reason, referrals.source, referrals.external_id, referrals.hubspot_contact_id, referrals.hubspot_deal_id, referrals.hubspot_company_id, referrals.sale_value, referrals.currency, referrals.qualified_at, referrals.approved_at, referrals.denied_at, referrals.created_at, referrals.updated_at, referrals.lead_email_normalized,
        members.referral_code AS member_referral_code,
        members.email AS member_email,
        campaigns.name AS campaign_name
@@ -176,6 +273,7 @@ func (q *Queries) GetReferralDetail(ctx context.Context, id uuid.UUID) (GetRefer
 		&i.Referral.DeniedAt,
 		&i.Referral.CreatedAt,
 		&i.Referral.UpdatedAt,
+		&i.Referral.LeadEmailNormalized,
 		&i.MemberReferralCode,
 		&i.MemberEmail,
 		&i.CampaignName,
@@ -184,7 +282,7 @@ func (q *Queries) GetReferralDetail(ctx context.Context, id uuid.UUID) (GetRefer
 }
 
 const listReferralsByCampaign = `-- name: ListReferralsByCampaign :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
 WHERE campaign_id = $1
   AND ($2::text IS NULL OR status = $2::text)
   AND ($3::timestamptz IS NULL
@@ -244,6 +342,7 @@ func (q *Queries) ListReferralsByCampaign(ctx context.Context, arg ListReferrals
 			&i.DeniedAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.LeadEmailNormalized,
 		); err != nil {
 			return nil, err
 		}
@@ -256,7 +355,7 @@ func (q *Queries) ListReferralsByCampaign(ctx context.Context, arg ListReferrals
 }
 
 const listReferralsByHubSpotObject = `-- name: ListReferralsByHubSpotObject :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
 WHERE workspace_id = $1
   AND CASE $2::text
         WHEN 'contact' THEN hubspot_contact_id = $3::bigint
@@ -309,6 +408,7 @@ func (q *Queries) ListReferralsByHubSpotObject(ctx context.Context, arg ListRefe
 			&i.DeniedAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.LeadEmailNormalized,
 		); err != nil {
 			return nil, err
 		}
@@ -321,7 +421,7 @@ func (q *Queries) ListReferralsByHubSpotObject(ctx context.Context, arg ListRefe
 }
 
 const listReferralsByMember = `-- name: ListReferralsByMember :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
 WHERE member_id = $1
 ORDER BY created_at DESC, id DESC
 `
@@ -361,6 +461,7 @@ func (q *Queries) ListReferralsByMember(ctx context.Context, memberID uuid.UUID)
 			&i.DeniedAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.LeadEmailNormalized,
 		); err != nil {
 			return nil, err
 		}
@@ -376,7 +477,7 @@ const setReferralInReview = `-- name: SetReferralInReview :one
 UPDATE referrals
 SET in_review = $1, updated_at = now()
 WHERE id = $2
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized
 `
 
 type SetReferralInReviewParams struct {
@@ -413,6 +514,7 @@ func (q *Queries) SetReferralInReview(ctx context.Context, arg SetReferralInRevi
 		&i.DeniedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.LeadEmailNormalized,
 	)
 	return i, err
 }
@@ -441,7 +543,7 @@ SET status = $1::text,
     END,
     updated_at = now()
 WHERE id = $3 AND status = $4::text
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized
 `
 
 type UpdateReferralStatusParams struct {
@@ -490,6 +592,7 @@ func (q *Queries) UpdateReferralStatus(ctx context.Context, arg UpdateReferralSt
 		&i.DeniedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.LeadEmailNormalized,
 	)
 	return i, err
 }

@@ -1,7 +1,9 @@
 // Package worker runs referflow's Temporal workers: one on the workflow task
 // queue (referral workflows and their database activities) and one on the
-// HubSpot task queue, whose dispatch rate Temporal caps across all workers so
-// HubSpot's per-portal limits hold however many worker processes run.
+// HubSpot task queue. HubSpot's per-portal limits hold however many worker
+// processes run because every HubSpot call takes a slot from a budget shared
+// through Postgres (internal/hubspotconn); the HubSpot queue's dispatch cap
+// only spreads the activities out so few of them wait on that budget.
 package worker
 
 import (
@@ -17,9 +19,9 @@ import (
 )
 
 // HubSpotActivitiesPerSecond caps HubSpot activities started per second on the
-// HubSpot task queue across every worker. HubSpot allows a public app 110
-// requests per 10 s per portal; 10/s keeps a margin for retries and for calls
-// made outside activities (OAuth refresh).
+// HubSpot task queue across every worker (enforced by the Temporal server).
+// It matches the shared per-portal budget of about 10 calls a second, so
+// activities rarely start only to wait for a slot.
 const HubSpotActivitiesPerSecond = 10
 
 // Poller counts. The SDK's default of 2 pollers halved throughput on the dev

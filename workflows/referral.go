@@ -52,9 +52,10 @@ type SetStatusRequest struct {
 	Actor string
 }
 
-// ReferralWorkflow is the durable life of one referral. This first version
-// loads the referral, makes it findable in the Web UI, records in the audit
-// trail that its workflow started, and applies admin status decisions
+// ReferralWorkflow is the durable life of one referral. This version loads
+// the referral, makes it findable in the Web UI, records in the audit trail
+// that its workflow started, denies it when the fraud checks say so
+// (self-referral, the same lead twice), and applies admin status decisions
 // (validated before they are accepted, so a rejected one leaves no trace in
 // history) until the referral is approved or denied.
 func ReferralWorkflow(ctx workflow.Context, in ReferralInput) (ReferralState, error) {
@@ -116,6 +117,19 @@ func (w *referralWorkflow) run(ctx workflow.Context) (ReferralState, error) {
 		return w.state, err
 	}
 
+	// Fraud checks come first: a denied lead never reaches HubSpot.
+	if w.state.Status == referral.Pending {
+		var verdict activities.FraudVerdict
+		if err := workflow.ExecuteActivity(actx, acts.CheckReferralFraud, w.state.ReferralID).Get(ctx, &verdict); err != nil {
+			return w.state, err
+		}
+		if verdict.Deny {
+			if _, err := w.apply(ctx, SetStatusRequest{Status: referral.Denied, Reason: verdict.Reason, Actor: "system"}, "fraud_check:"+w.state.ReferralID); err != nil {
+				return w.state, err
+			}
+		}
+	}
+
 	if err := workflow.Await(ctx, func() bool { return w.finished() && workflow.AllHandlersFinished(ctx) }); err != nil {
 		return w.state, err
 	}
@@ -139,6 +153,12 @@ func (w *referralWorkflow) validateSetStatus(ctx workflow.Context, req SetStatus
 }
 
 func (w *referralWorkflow) setStatus(ctx workflow.Context, req SetStatusRequest) (ReferralState, error) {
+	return w.apply(ctx, req, "update:"+workflow.GetCurrentUpdateInfo(ctx).ID)
+}
+
+// apply moves the referral to a status, one change at a time, writing the
+// change and its audit event under idempotencyKey.
+func (w *referralWorkflow) apply(ctx workflow.Context, req SetStatusRequest, idempotencyKey string) (ReferralState, error) {
 	if err := w.lock.Lock(ctx); err != nil {
 		return w.state, err
 	}
@@ -154,7 +174,7 @@ func (w *referralWorkflow) setStatus(ctx workflow.Context, req SetStatusRequest)
 		To:             req.Status,
 		Reason:         req.Reason,
 		Actor:          req.Actor,
-		IdempotencyKey: "update:" + workflow.GetCurrentUpdateInfo(ctx).ID,
+		IdempotencyKey: idempotencyKey,
 	}
 	actx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
 	if err := workflow.ExecuteActivity(actx, acts.ChangeReferralStatus, change).Get(ctx, nil); err != nil {

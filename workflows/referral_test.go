@@ -32,6 +32,11 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	return env
 }
 
+// passFraudChecks lets the referral through the fraud checks.
+func passFraudChecks(env *testsuite.TestWorkflowEnvironment) {
+	env.OnActivity(testActs.CheckReferralFraud, mock.Anything, testReferralID).Return(activities.FraudVerdict{}, nil)
+}
+
 type updateResult struct {
 	rejected  error
 	completed bool
@@ -67,6 +72,8 @@ func TestValidatorRejectsImpossibleDecisions(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			env := newEnv(t)
+			passFraudChecks(env)
+			passFraudChecks(env)
 			var res updateResult
 			sendUpdate(env, time.Second, "u1", tc.req, &res)
 			// End the run afterwards with a valid decision.
@@ -94,6 +101,7 @@ func TestValidatorRejectsImpossibleDecisions(t *testing.T) {
 
 func TestDecisionsMoveTheReferralAndEndIt(t *testing.T) {
 	env := newEnv(t)
+	passFraudChecks(env)
 	var changes []activities.StatusChange
 	env.OnActivity(testActs.ChangeReferralStatus, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, ch activities.StatusChange) error { changes = append(changes, ch); return nil })
@@ -122,6 +130,7 @@ func TestDecisionsMoveTheReferralAndEndIt(t *testing.T) {
 // the status the previous one left.
 func TestConcurrentDecisionsAreSerialised(t *testing.T) {
 	env := newEnv(t)
+	passFraudChecks(env)
 	var changes []activities.StatusChange
 	env.OnActivity(testActs.ChangeReferralStatus, mock.Anything, mock.Anything).After(time.Second).Return(
 		func(_ context.Context, ch activities.StatusChange) error { changes = append(changes, ch); return nil })
@@ -140,6 +149,7 @@ func TestConcurrentDecisionsAreSerialised(t *testing.T) {
 
 func TestAFailedWriteLeavesTheStatusAlone(t *testing.T) {
 	env := newEnv(t)
+	passFraudChecks(env)
 	env.OnActivity(testActs.ChangeReferralStatus, mock.Anything, mock.Anything).Return(
 		temporal.NewNonRetryableApplicationError("referral is qualified, not pending", "StatusConflict", nil)).Once()
 	env.OnActivity(testActs.ChangeReferralStatus, mock.Anything, mock.Anything).Return(nil)
@@ -163,6 +173,7 @@ func TestAFailedWriteLeavesTheStatusAlone(t *testing.T) {
 
 func TestStateQueryAndMissingReferral(t *testing.T) {
 	env := newEnv(t)
+	passFraudChecks(env)
 	env.RegisterDelayedCallback(func() {
 		v, err := env.QueryWorkflow(QueryReferralState)
 		if err != nil {
@@ -180,8 +191,32 @@ func TestStateQueryAndMissingReferral(t *testing.T) {
 	env.ExecuteWorkflow(ReferralWorkflow, ReferralInput{ReferralID: testReferralID})
 
 	env = newEnv(t)
+	passFraudChecks(env)
 	env.ExecuteWorkflow(ReferralWorkflow, ReferralInput{})
 	if err := env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "without a referral ID") {
 		t.Fatalf("start without ID: %v", err)
+	}
+}
+
+// A referral the fraud checks refuse is denied with their reason before
+// anything else happens, and its workflow ends.
+func TestFraudChecksDenyFirst(t *testing.T) {
+	env := newEnv(t)
+	env.OnActivity(testActs.CheckReferralFraud, mock.Anything, testReferralID).Return(
+		activities.FraudVerdict{Deny: true, Reason: "self_referral: the lead's email is the member's own"}, nil)
+	var change activities.StatusChange
+	env.OnActivity(testActs.ChangeReferralStatus, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, ch activities.StatusChange) error { change = ch; return nil }).Once()
+	env.ExecuteWorkflow(ReferralWorkflow, ReferralInput{ReferralID: testReferralID})
+
+	var final ReferralState
+	if err := env.GetWorkflowResult(&final); err != nil {
+		t.Fatal(err)
+	}
+	if final.Status != referral.Denied || !strings.HasPrefix(final.DeniedReason, "self_referral") {
+		t.Fatalf("final = %+v", final)
+	}
+	if change.Actor != "system" || change.From != referral.Pending || change.IdempotencyKey != "fraud_check:"+testReferralID {
+		t.Fatalf("status change = %+v", change)
 	}
 }

@@ -46,3 +46,9 @@ SET referral_count = (
     updated_at = now()
 WHERE members.id = @id
 RETURNING *;
+
+-- name: ListMembersByCampaign :many
+-- ListMembersByCampaign lists a campaign's members, oldest first.
+SELECT * FROM members
+WHERE campaign_id = @campaign_id
+ORDER BY created_at, id;

@@ -4,12 +4,12 @@
 -- the campaign (duplicate-lead check).
 INSERT INTO referrals (
     workspace_id, campaign_id, member_id,
-    lead_email, lead_first_name, lead_last_name, lead_company,
+    lead_email, lead_email_normalized, lead_first_name, lead_last_name, lead_company,
     source, external_id,
     hubspot_contact_id, hubspot_deal_id, hubspot_company_id
 ) VALUES (
     @workspace_id, @campaign_id, @member_id,
-    @lead_email, @lead_first_name, @lead_last_name, @lead_company,
+    @lead_email, @lead_email_normalized, @lead_first_name, @lead_last_name, @lead_company,
     @source, @external_id,
     @hubspot_contact_id, @hubspot_deal_id, @hubspot_company_id
 )
@@ -101,3 +101,18 @@ WHERE workspace_id = @workspace_id
         ELSE false
       END
 ORDER BY created_at, id;
+
+-- name: GetReferralByLeadEmail :one
+-- GetReferralByLeadEmail finds the campaign's referral of an exact email (any
+-- case): the one a duplicate add collides with.
+SELECT * FROM referrals
+WHERE campaign_id = @campaign_id AND lower(lead_email) = lower(@lead_email::text);
+
+-- name: FirstReferralOfNormalizedLead :one
+-- FirstReferralOfNormalizedLead is the campaign's earliest referral of the
+-- same mailbox: when it is not the referral being checked, that one is a
+-- duplicate lead.
+SELECT * FROM referrals
+WHERE campaign_id = @campaign_id AND lead_email_normalized = @lead_email_normalized
+ORDER BY created_at, id
+LIMIT 1;

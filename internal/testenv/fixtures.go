@@ -44,7 +44,7 @@ func (d *Database) SeedReferral(t testing.TB) ReferralFixture {
 	lead := "Leo"
 	if f.Referral, err = d.Queries.CreateReferral(ctx, db.CreateReferralParams{
 		WorkspaceID: f.Workspace.ID, CampaignID: f.Campaign.ID, MemberID: f.Member.ID,
-		LeadEmail: "leo@example.org", LeadFirstName: &lead, Source: "admin",
+		LeadEmail: "leo@example.org", LeadEmailNormalized: "leo@example.org", LeadFirstName: &lead, Source: "admin",
 	}); err != nil {
 		t.Fatalf("seed referral: %v", err)
 	}

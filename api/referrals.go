@@ -1,0 +1,242 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/labstack/echo/v4"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/workflows"
+)
+
+// Referrals in the admin API: add one (its workflow starts at once), read one
+// with its audit trail, and decide on it (a validated workflow update).
+
+// ReferralView is a referral as the admin API shows it.
+type ReferralView struct {
+	ID           string          `json:"id"`
+	CampaignID   string          `json:"campaign_id"`
+	MemberID     string          `json:"member_id"`
+	LeadEmail    string          `json:"lead_email"`
+	LeadName     string          `json:"lead_name,omitempty"`
+	Status       referral.Status `json:"status"`
+	InReview     bool            `json:"in_review"`
+	DeniedReason string          `json:"denied_reason,omitempty"`
+	Source       string          `json:"source"`
+	WorkflowID   string          `json:"workflow_id"`
+	CreatedAt    time.Time       `json:"created_at"`
+	// Events is the audit trail, oldest first (on reads of one referral).
+	Events []ReferralEventView `json:"events,omitempty"`
+}
+
+// ReferralEventView is one entry of the audit trail.
+type ReferralEventView struct {
+	Kind       string    `json:"kind"`
+	FromStatus string    `json:"from_status,omitempty"`
+	ToStatus   string    `json:"to_status,omitempty"`
+	Actor      string    `json:"actor"`
+	OccurredAt time.Time `json:"occurred_at"`
+}
+
+func referralView(r db.Referral) ReferralView {
+	return ReferralView{
+		ID: r.ID.String(), CampaignID: r.CampaignID.String(), MemberID: r.MemberID.String(),
+		LeadEmail: r.LeadEmail, LeadName: strings.TrimSpace(deref(r.LeadFirstName) + " " + deref(r.LeadLastName)),
+		Status: referral.Status(r.Status), InReview: r.InReview, DeniedReason: deref(r.DeniedReason),
+		Source: r.Source, WorkflowID: workflows.ReferralWorkflowID(r.ID.String()), CreatedAt: r.CreatedAt,
+	}
+}
+
+// ReferralInput adds a referral: the member (by ID or code) and the lead.
+type ReferralInput struct {
+	MemberID   *string   `json:"member_id"`
+	MemberCode *string   `json:"member_code"`
+	Lead       LeadInput `json:"lead"`
+	ExternalID *string   `json:"external_id"`
+}
+
+// LeadInput is the referred person.
+type LeadInput struct {
+	Email     string  `json:"email"`
+	FirstName *string `json:"first_name"`
+	LastName  *string `json:"last_name"`
+	Company   *string `json:"company"`
+}
+
+func (s *Server) createReferral(c echo.Context) error {
+	camp, err := s.campaignOfAdmin(c)
+	if err != nil {
+		return err
+	}
+	var in ReferralInput
+	if err := decodeStrict(c, &in); err != nil {
+		return err
+	}
+	problems := map[string]string{}
+	if err := referral.CheckEmail(in.Lead.Email); err != nil {
+		problems["lead.email"] = err.Error()
+	}
+	if (in.MemberID == nil) == (in.MemberCode == nil) {
+		problems["member_id"] = "give the referring member's member_id or member_code (one of them)"
+	}
+	if len(problems) > 0 {
+		return invalid(problems)
+	}
+	ctx := c.Request().Context()
+	member, err := s.memberOfCampaign(ctx, camp, in)
+	if err != nil {
+		return err
+	}
+	email := strings.TrimSpace(in.Lead.Email)
+	row, err := s.queries().CreateReferral(ctx, db.CreateReferralParams{
+		WorkspaceID: camp.WorkspaceID, CampaignID: camp.ID, MemberID: member.ID,
+		LeadEmail: email, LeadEmailNormalized: referral.NormalizeEmail(email),
+		LeadFirstName: in.Lead.FirstName, LeadLastName: in.Lead.LastName, LeadCompany: in.Lead.Company,
+		Source: "api", ExternalID: in.ExternalID,
+	})
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return s.duplicateReferral(c, camp, email)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := workflows.StartReferralWorkflow(ctx, s.deps.Temporal, s.deps.TaskQueue, row.ID.String()); err != nil {
+		// The referral is stored; adding it again starts its workflow.
+		return NewError(http.StatusServiceUnavailable, "unavailable",
+			"the referral "+row.ID.String()+" was saved but its workflow could not start (Temporal unreachable); send the same request again")
+	}
+	return c.JSON(http.StatusCreated, referralView(row))
+}
+
+// duplicateReferral answers a lead already referred in the campaign, and
+// makes sure that referral's workflow runs: a first attempt whose workflow
+// start failed is completed by the retry.
+func (s *Server) duplicateReferral(c echo.Context, camp db.Campaign, email string) error {
+	ctx := c.Request().Context()
+	existing, err := s.queries().GetReferralByLeadEmail(ctx, db.GetReferralByLeadEmailParams{CampaignID: camp.ID, LeadEmail: email})
+	if err != nil {
+		return fmt.Errorf("find the existing referral of a duplicate lead: %w", err)
+	}
+	_, err = workflows.StartReferralWorkflow(ctx, s.deps.Temporal, s.deps.TaskQueue, existing.ID.String())
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if err != nil && !errors.As(err, &started) {
+		return NewError(http.StatusServiceUnavailable, "unavailable", "Temporal is unreachable; try again")
+	}
+	return &APIError{Status: http.StatusConflict, Code: "conflict",
+		Message: "this lead was already referred in the campaign as referral " + existing.ID.String(),
+		Fields:  map[string]string{"lead.email": "already referred (referral " + existing.ID.String() + ")"}}
+}
+
+func (s *Server) memberOfCampaign(ctx context.Context, camp db.Campaign, in ReferralInput) (db.Member, error) {
+	var m db.Member
+	var err error
+	field := "member_code"
+	if in.MemberID != nil {
+		field = "member_id"
+		id, perr := uuid.Parse(*in.MemberID)
+		if perr != nil {
+			return db.Member{}, invalid(map[string]string{field: "is not a member ID"})
+		}
+		m, err = s.queries().GetMember(ctx, id)
+		if err == nil && m.CampaignID != camp.ID {
+			err = pgx.ErrNoRows
+		}
+	} else {
+		m, err = s.queries().GetMemberByCode(ctx, db.GetMemberByCodeParams{CampaignID: camp.ID, ReferralCode: *in.MemberCode})
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return db.Member{}, invalid(map[string]string{field: "no such member in this campaign"})
+	}
+	return m, err
+}
+
+// referralOfAdmin loads the referral in the path when it is in the admin's
+// workspace.
+func (s *Server) referralOfAdmin(c echo.Context) (db.Referral, error) {
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		return db.Referral{}, NewError(http.StatusNotFound, "not_found", "no such referral: referral IDs are UUIDs")
+	}
+	r, err := s.queries().GetReferral(c.Request().Context(), id)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && r.WorkspaceID != adminFrom(c).WorkspaceID) {
+		return db.Referral{}, NewError(http.StatusNotFound, "not_found", "no such referral in your workspace")
+	}
+	return r, err
+}
+
+func (s *Server) getReferral(c echo.Context) error {
+	r, err := s.referralOfAdmin(c)
+	if err != nil {
+		return err
+	}
+	events, err := s.queries().ListReferralEvents(c.Request().Context(), r.ID)
+	if err != nil {
+		return err
+	}
+	v := referralView(r)
+	v.Events = make([]ReferralEventView, 0, len(events))
+	for _, ev := range events {
+		v.Events = append(v.Events, ReferralEventView{Kind: ev.Kind, FromStatus: deref(ev.FromStatus), ToStatus: deref(ev.ToStatus), Actor: ev.Actor, OccurredAt: ev.OccurredAt})
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+// DecisionInput is an admin's decision on a referral.
+type DecisionInput struct {
+	Status string `json:"status"`
+	Reason string `json:"reason"`
+}
+
+// decideReferral sends the decision to the referral's workflow as an update.
+// The workflow's validator decides whether it is possible; a refusal comes
+// back as 422 with its reason and leaves no trace.
+func (s *Server) decideReferral(c echo.Context) error {
+	r, err := s.referralOfAdmin(c)
+	if err != nil {
+		return err
+	}
+	var in DecisionInput
+	if err := decodeStrict(c, &in); err != nil {
+		return err
+	}
+	status, err := referral.ParseStatus(in.Status)
+	if err != nil {
+		return invalid(map[string]string{"status": err.Error()})
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 10*time.Second)
+	defer cancel()
+	h, err := s.deps.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID:   workflows.ReferralWorkflowID(r.ID.String()),
+		UpdateName:   workflows.UpdateSetStatus,
+		Args:         []any{workflows.SetStatusRequest{Status: status, Reason: in.Reason, Actor: "admin:" + adminFrom(c).ID.String()}},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	var state workflows.ReferralState
+	if err == nil {
+		err = h.Get(ctx, &state)
+	}
+	var notFound *serviceerror.NotFound
+	var appErr *temporal.ApplicationError
+	switch {
+	case errors.As(err, &notFound):
+		return NewError(http.StatusConflict, "conflict", "this referral's workflow is not running (its life has ended): no decision can change it now")
+	case errors.As(err, &appErr):
+		return &APIError{Status: http.StatusUnprocessableEntity, Code: "invalid", Message: appErr.Message(), Fields: map[string]string{"status": appErr.Message()}}
+	case err != nil:
+		return NewError(http.StatusServiceUnavailable, "unavailable", "the decision could not reach the referral's workflow; try again")
+	}
+	return c.JSON(http.StatusOK, map[string]any{"referral_id": r.ID.String(), "status": state.Status, "denied_reason": state.DeniedReason})
+}

@@ -1,0 +1,156 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/referflow/referflow/internal/adminauth"
+	"github.com/referflow/referflow/internal/testenv"
+	"github.com/referflow/referflow/worker"
+)
+
+// TestMembersReferralsAndDecisions follows a referral added through the
+// admin API: member, referral (its workflow starts), fraud checks, a refused
+// and an accepted decision, and the audit trail — against real Postgres,
+// a real Temporal dev server and a real worker.
+func TestMembersReferralsAndDecisions(t *testing.T) {
+	t.Parallel()
+	d := testenv.NewDatabase(t)
+	tc := testenv.NewTemporal(t)
+	var logs syncBuffer
+	srv := New(Deps{
+		Pool: d.Pool, Temporal: tc.Client, Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+		Auth:      &adminauth.Authenticator{Queries: d.Queries, Sessions: adminauth.NewSessions([]byte("test-key-0123456789abcdef0123456"))},
+		TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue,
+	})
+	ws := worker.New(tc.Client, d.Pool, worker.Options{TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue})
+	if err := ws.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Stop()
+	fx := d.SeedReferral(t)
+	_, key, err := adminauth.CreateAdmin(context.Background(), d.Queries, fx.Workspace.ID, "ops@acme.test", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := adminClient{t: t, h: srv.Handler(), key: key}
+	camp := "/api/v1/campaigns/" + fx.Campaign.ID.String()
+
+	// A member gets a code and a link.
+	rec := api.call("POST", camp+"/members", `{"email":"ana@example.com","first_name":"Ana María"}`)
+	var member MemberView
+	if err := json.Unmarshal(rec.Body.Bytes(), &member); rec.Code != http.StatusCreated || err != nil {
+		t.Fatalf("add member = %d %s", rec.Code, rec.Body)
+	}
+	if !strings.HasPrefix(member.ReferralCode, "ANAMARA-") || member.ReferralLink != "http://localhost:8080/r/"+member.ReferralCode {
+		t.Fatalf("member = %+v", member)
+	}
+	for body, field := range map[string]string{
+		`{"email":"ANA@example.com"}`: "email",
+		`{"email":"x@example.com","referral_code":"` + member.ReferralCode + `"}`: "referral_code",
+		`{"email":"not an email"}`: "email",
+	} {
+		rec := api.call("POST", camp+"/members", body)
+		if e := decodeError(t, rec); e.Fields[field] == "" || rec.Code < 400 || rec.Code >= 500 {
+			t.Errorf("add member %s = %d %+v, want a 4xx naming %s", body, rec.Code, e, field)
+		}
+	}
+
+	// A referral starts its workflow; the fraud checks let it through.
+	rec = api.call("POST", camp+"/referrals", `{"member_code":"`+member.ReferralCode+`","lead":{"email":"bo@example.org","first_name":"Bo"}}`)
+	var ref ReferralView
+	if err := json.Unmarshal(rec.Body.Bytes(), &ref); rec.Code != http.StatusCreated || err != nil || ref.WorkflowID != "referral/"+ref.ID {
+		t.Fatalf("add referral = %d %s", rec.Code, rec.Body)
+	}
+	waitForEvent(t, api, ref.ID, "workflow_started")
+
+	// The same lead again is refused, naming the referral it already is.
+	rec = api.call("POST", camp+"/referrals", `{"member_id":"`+member.ID+`","lead":{"email":"BO@example.org"}}`)
+	if e := decodeError(t, rec); rec.Code != http.StatusConflict || !strings.Contains(e.Message, ref.ID) {
+		t.Fatalf("duplicate lead = %d %+v", rec.Code, e)
+	}
+	// The member referring themself is denied by the workflow, with the reason.
+	rec = api.call("POST", camp+"/referrals", `{"member_id":"`+member.ID+`","lead":{"email":"ana+me@example.com"}}`)
+	var self ReferralView
+	_ = json.Unmarshal(rec.Body.Bytes(), &self)
+	if got := waitForStatus(t, api, self.ID, "denied"); !strings.HasPrefix(got.DeniedReason, "self_referral") {
+		t.Fatalf("self-referral = %+v", got)
+	}
+
+	// An impossible decision is refused with the validator's reason; a valid
+	// one moves the referral and lands in the audit trail with its admin.
+	rec = api.call("POST", "/api/v1/referrals/"+ref.ID+"/decisions", `{"status":"denied"}`)
+	if e := decodeError(t, rec); rec.Code != http.StatusUnprocessableEntity || !strings.Contains(e.Message, "needs a reason") {
+		t.Fatalf("denial without reason = %d %+v", rec.Code, e)
+	}
+	rec = api.call("POST", "/api/v1/referrals/"+ref.ID+"/decisions", `{"status":"shipped"}`)
+	if e := decodeError(t, rec); rec.Code != http.StatusUnprocessableEntity || e.Fields["status"] == "" {
+		t.Fatalf("unknown status = %d %+v", rec.Code, e)
+	}
+	rec = api.call("POST", "/api/v1/referrals/"+ref.ID+"/decisions", `{"status":"qualified"}`)
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"status":"qualified"`) {
+		t.Fatalf("qualify = %d %s", rec.Code, rec.Body)
+	}
+	got := waitForStatus(t, api, ref.ID, "qualified")
+	last := got.Events[len(got.Events)-1]
+	if last.Kind != "status_changed" || last.ToStatus != "qualified" || !strings.HasPrefix(last.Actor, "admin:") {
+		t.Fatalf("audit trail = %+v", got.Events)
+	}
+
+	// A decision on a referral whose life has ended is refused clearly.
+	rec = api.call("POST", "/api/v1/referrals/"+self.ID+"/decisions", `{"status":"approved"}`)
+	if e := decodeError(t, rec); rec.Code != http.StatusConflict || !strings.Contains(e.Message, "not running") {
+		t.Fatalf("decision on an ended referral = %d %+v", rec.Code, e)
+	}
+	// Another workspace's referral is not found.
+	other := d.SeedReferral(t)
+	if rec := api.call("GET", "/api/v1/referrals/"+other.Referral.ID.String(), ""); rec.Code != http.StatusNotFound {
+		t.Fatalf("another workspace's referral = %d", rec.Code)
+	}
+}
+
+func getReferralView(t *testing.T, api adminClient, id string) ReferralView {
+	t.Helper()
+	rec := api.call("GET", "/api/v1/referrals/"+id, "")
+	var v ReferralView
+	if err := json.Unmarshal(rec.Body.Bytes(), &v); rec.Code != http.StatusOK || err != nil {
+		t.Fatalf("get referral = %d %s", rec.Code, rec.Body)
+	}
+	return v
+}
+
+func waitForStatus(t *testing.T, api adminClient, id, status string) ReferralView {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		v := getReferralView(t, api, id)
+		if string(v.Status) == status {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("referral %s stayed %s, want %s", id, v.Status, status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func waitForEvent(t *testing.T, api adminClient, id, kind string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for _, ev := range getReferralView(t, api, id).Events {
+			if ev.Kind == kind {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("referral %s never recorded %s", id, kind)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
