@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/referral"
 )
 
@@ -24,6 +25,13 @@ type Referral struct {
 	LeadEmail    string
 	Status       referral.Status
 	DeniedReason string
+	// CannotQualifyReason is set when the lead can never qualify (e.g. it was
+	// already in HubSpot and the campaign's duplicate handling is do_nothing).
+	CannotQualifyReason string
+	// StatusRules and ReviewDeniedToQualified are the campaign's rules as of
+	// loading; the workflow applies HubSpot changes with them.
+	StatusRules             campaign.StatusRules
+	ReviewDeniedToQualified bool
 }
 
 // LoadReferral reads the referral a workflow was started for. A referral that
@@ -41,15 +49,26 @@ func (a *Activities) LoadReferral(ctx context.Context, referralID string) (Refer
 		return Referral{}, fmt.Errorf("load referral %s: %w", referralID, err)
 	}
 	r := row.Referral
+	camp, err := a.Queries.GetCampaign(ctx, r.CampaignID)
+	if err != nil {
+		return Referral{}, fmt.Errorf("load campaign of referral %s: %w", referralID, err)
+	}
+	settings, err := campaign.FromRow(camp)
+	if err != nil {
+		return Referral{}, temporal.NewNonRetryableApplicationError(err.Error(), "CampaignSettingsUnreadable", err)
+	}
 	return Referral{
-		ID:           r.ID.String(),
-		WorkspaceID:  r.WorkspaceID.String(),
-		CampaignID:   r.CampaignID.String(),
-		MemberID:     r.MemberID.String(),
-		MemberCode:   row.MemberReferralCode,
-		LeadEmail:    r.LeadEmail,
-		Status:       referral.Status(r.Status),
-		DeniedReason: deref(r.DeniedReason),
+		ID:                      r.ID.String(),
+		WorkspaceID:             r.WorkspaceID.String(),
+		CampaignID:              r.CampaignID.String(),
+		MemberID:                r.MemberID.String(),
+		MemberCode:              row.MemberReferralCode,
+		LeadEmail:               r.LeadEmail,
+		Status:                  referral.Status(r.Status),
+		DeniedReason:            deref(r.DeniedReason),
+		CannotQualifyReason:     deref(r.CannotQualifyReason),
+		StatusRules:             settings.StatusRules,
+		ReviewDeniedToQualified: settings.ProcessRules.ReviewDeniedToQualified,
 	}, nil
 }
 
@@ -102,6 +121,9 @@ type StatusChange struct {
 	Reason         string
 	Actor          string
 	IdempotencyKey string
+	// Cause describes what caused the change (e.g. the HubSpot change), for
+	// the audit trail.
+	Cause map[string]any
 }
 
 // ChangeReferralStatus writes a status change and its audit-trail event in
@@ -132,7 +154,10 @@ func (a *Activities) ChangeReferralStatus(ctx context.Context, ch StatusChange) 
 			return fmt.Errorf("change referral %s from %s to %s: %w", ch.ReferralID, ch.From, ch.To, err)
 		}
 		from, to := string(ch.From), string(ch.To)
-		details, _ := json.Marshal(map[string]string{"reason": ch.Reason})
+		details, err := json.Marshal(map[string]any{"reason": ch.Reason, "cause": ch.Cause})
+		if err != nil {
+			return temporal.NewNonRetryableApplicationError("status change cause is not JSON", "InvalidInput", err)
+		}
 		_, err = q.InsertReferralEvent(ctx, db.InsertReferralEventParams{
 			ReferralID:     id,
 			WorkspaceID:    ref.WorkspaceID,
@@ -194,4 +219,17 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// SetReferralInReview puts a referral on hold for an admin (or takes it off):
+// lists show it in the review queue while the workflow waits.
+func (a *Activities) SetReferralInReview(ctx context.Context, referralID string, inReview bool) error {
+	id, err := parseID(referralID)
+	if err != nil {
+		return err
+	}
+	if _, err := a.Queries.SetReferralInReview(ctx, db.SetReferralInReviewParams{ID: id, InReview: inReview}); err != nil {
+		return fmt.Errorf("set referral %s in review=%v: %w", referralID, inReview, err)
+	}
+	return nil
 }

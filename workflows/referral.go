@@ -19,6 +19,9 @@ const (
 	// UpdateSetStatus is an admin's decision to move the referral to a status
 	// (SetStatusRequest → ReferralState).
 	UpdateSetStatus = "set-status"
+	// UpdateResolveReview accepts or rejects a change held for review
+	// (ReviewDecision → ReferralState).
+	UpdateResolveReview = "resolve-review"
 )
 
 // ReferralWorkflowID is the workflow ID of a referral's life: one workflow per
@@ -26,9 +29,11 @@ const (
 // idempotent.
 func ReferralWorkflowID(referralID string) string { return "referral/" + referralID }
 
-// ReferralInput starts a referral's workflow.
+// ReferralInput starts a referral's workflow. Carried is set only when the
+// workflow continues as new: what it must not forget across runs.
 type ReferralInput struct {
 	ReferralID string
+	Carried    *CarriedState `json:",omitempty"`
 }
 
 // ReferralState is what the workflow knows of its referral; the state query
@@ -42,6 +47,14 @@ type ReferralState struct {
 	DeniedReason string
 	// Transitions counts status changes applied by this workflow.
 	Transitions int
+	// CannotQualify, when set, says why HubSpot changes can never qualify
+	// this referral.
+	CannotQualify string `json:",omitempty"`
+	// FinalDenial is set when the referral was denied for good (fraud
+	// checks): its workflow then ends.
+	FinalDenial bool `json:",omitempty"`
+	// PendingReview is a HubSpot change waiting for an admin's decision.
+	PendingReview *PendingReview `json:",omitempty"`
 }
 
 // SetStatusRequest is an admin's decision.
@@ -71,6 +84,14 @@ type referralWorkflow struct {
 	// lock serialises decisions: each runs activities, and two interleaved
 	// ones would otherwise both start from the same status.
 	lock workflow.Mutex
+	// changes is where HubSpot changes arrive (SignalHubSpotChange).
+	changes workflow.ReceiveChannel
+	// seen and lastApplied carry over continue-as-new (see CarriedState).
+	seen        dedupeSet
+	lastApplied map[string]time.Time
+	// rules is the referral as loaded, with its campaign's status rules.
+	rules   activities.Referral
+	carried bool
 }
 
 var acts *activities.Activities
@@ -81,10 +102,25 @@ func (w *referralWorkflow) setup(ctx workflow.Context, in ReferralInput) error {
 	}
 	w.state.ReferralID = in.ReferralID
 	w.lock = workflow.NewMutex(ctx)
+	w.changes = workflow.GetSignalChannel(ctx, SignalHubSpotChange)
+	w.lastApplied = map[string]time.Time{}
+	if c := in.Carried; c != nil {
+		w.carried = true
+		w.state = c.State
+		w.seen = dedupeSet{Keys: c.SeenKeys}
+		for k, v := range c.LastApplied {
+			w.lastApplied[k] = v
+		}
+	}
 	if err := workflow.SetQueryHandler(ctx, QueryReferralState, func() (ReferralState, error) {
 		return w.state, nil
 	}); err != nil {
 		return fmt.Errorf("register state query: %w", err)
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateResolveReview, w.resolveReview, workflow.UpdateHandlerOptions{
+		Validator: w.validateResolveReview,
+	}); err != nil {
+		return fmt.Errorf("register review update: %w", err)
 	}
 	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateSetStatus, w.setStatus, workflow.UpdateHandlerOptions{
 		Validator: w.validateSetStatus,
@@ -98,13 +134,18 @@ func (w *referralWorkflow) run(ctx workflow.Context) (ReferralState, error) {
 	if err := workflow.ExecuteActivity(actx, acts.LoadReferral, w.state.ReferralID).Get(ctx, &loaded); err != nil {
 		return w.state, err
 	}
+	w.rules = loaded
 	w.state.CampaignID = loaded.CampaignID
 	w.state.MemberCode = loaded.MemberCode
 	w.state.LeadEmail = loaded.LeadEmail
 	w.state.Status = loaded.Status
 	w.state.DeniedReason = loaded.DeniedReason
+	w.state.CannotQualify = loaded.CannotQualifyReason
 	if err := w.publish(ctx); err != nil {
 		return w.state, err
+	}
+	if w.carried {
+		return w.listen(ctx)
 	}
 
 	started := activities.ReferralEvent{
@@ -124,27 +165,30 @@ func (w *referralWorkflow) run(ctx workflow.Context) (ReferralState, error) {
 			return w.state, err
 		}
 		if verdict.Deny {
-			if _, err := w.apply(ctx, SetStatusRequest{Status: referral.Denied, Reason: verdict.Reason, Actor: "system"}, "fraud_check:"+w.state.ReferralID); err != nil {
+			if _, err := w.apply(ctx, SetStatusRequest{Status: referral.Denied, Reason: verdict.Reason, Actor: "system"}, "fraud_check:"+w.state.ReferralID, nil); err != nil {
 				return w.state, err
 			}
+			w.state.FinalDenial = true
 		}
 	}
-
-	if err := workflow.Await(ctx, func() bool { return w.finished() && workflow.AllHandlersFinished(ctx) }); err != nil {
-		return w.state, err
-	}
-	return w.state, nil
+	return w.listen(ctx)
 }
 
-// finished tells whether the referral's life is over for this version of the
-// workflow: rewards (a later capability) will keep approved referrals open.
+// finished tells whether the referral's life is over: approved (rewards, a
+// later capability, will keep it open until they are issued), or denied for
+// good by the fraud checks. A referral denied by a rule or an admin keeps
+// listening: HubSpot may still move it, and the campaign may want a person to
+// review that.
 func (w *referralWorkflow) finished() bool {
-	return w.state.Status == referral.Approved || w.state.Status == referral.Denied
+	return w.state.Status == referral.Approved || w.state.FinalDenial
 }
 
 func (w *referralWorkflow) validateSetStatus(ctx workflow.Context, req SetStatusRequest) error {
 	if w.state.Status == "" {
 		return errors.New("referral is still loading; try again in a moment")
+	}
+	if w.state.FinalDenial {
+		return errors.New("the fraud checks denied this referral for good: " + w.state.DeniedReason)
 	}
 	if req.Actor == "" {
 		return errors.New("a decision needs an actor (who decided)")
@@ -153,12 +197,12 @@ func (w *referralWorkflow) validateSetStatus(ctx workflow.Context, req SetStatus
 }
 
 func (w *referralWorkflow) setStatus(ctx workflow.Context, req SetStatusRequest) (ReferralState, error) {
-	return w.apply(ctx, req, "update:"+workflow.GetCurrentUpdateInfo(ctx).ID)
+	return w.apply(ctx, req, "update:"+workflow.GetCurrentUpdateInfo(ctx).ID, nil)
 }
 
 // apply moves the referral to a status, one change at a time, writing the
 // change and its audit event under idempotencyKey.
-func (w *referralWorkflow) apply(ctx workflow.Context, req SetStatusRequest, idempotencyKey string) (ReferralState, error) {
+func (w *referralWorkflow) apply(ctx workflow.Context, req SetStatusRequest, idempotencyKey string, cause map[string]any) (ReferralState, error) {
 	if err := w.lock.Lock(ctx); err != nil {
 		return w.state, err
 	}
@@ -175,6 +219,7 @@ func (w *referralWorkflow) apply(ctx workflow.Context, req SetStatusRequest, ide
 		Reason:         req.Reason,
 		Actor:          req.Actor,
 		IdempotencyKey: idempotencyKey,
+		Cause:          cause,
 	}
 	actx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
 	if err := workflow.ExecuteActivity(actx, acts.ChangeReferralStatus, change).Get(ctx, nil); err != nil {

@@ -78,7 +78,7 @@ func TestValidatorRejectsImpossibleDecisions(t *testing.T) {
 			sendUpdate(env, time.Second, "u1", tc.req, &res)
 			// End the run afterwards with a valid decision.
 			var end updateResult
-			sendUpdate(env, 2*time.Second, "u2", SetStatusRequest{Status: referral.Denied, Reason: "test over", Actor: "admin:1"}, &end)
+			sendUpdate(env, 2*time.Second, "u2", SetStatusRequest{Status: referral.Approved, Actor: "admin:1"}, &end)
 			env.OnActivity(testActs.ChangeReferralStatus, mock.Anything, mock.Anything).Return(nil).Once()
 			env.ExecuteWorkflow(ReferralWorkflow, ReferralInput{ReferralID: testReferralID})
 
@@ -105,23 +105,29 @@ func TestDecisionsMoveTheReferralAndEndIt(t *testing.T) {
 	var changes []activities.StatusChange
 	env.OnActivity(testActs.ChangeReferralStatus, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, ch activities.StatusChange) error { changes = append(changes, ch); return nil })
-	var qualify, deny updateResult
+	var qualify, deny, approve updateResult
 	sendUpdate(env, time.Minute, "q", SetStatusRequest{Status: referral.Qualified, Actor: "admin:7"}, &qualify)
 	sendUpdate(env, time.Hour, "d", SetStatusRequest{Status: referral.Denied, Reason: "lead is an employee", Actor: "admin:7"}, &deny)
+	sendUpdate(env, 2*time.Hour, "a", SetStatusRequest{Status: referral.Approved, Actor: "admin:8"}, &approve)
 	env.ExecuteWorkflow(ReferralWorkflow, ReferralInput{ReferralID: testReferralID})
 
 	if qualify.err != nil || qualify.state.Status != referral.Qualified {
 		t.Fatalf("qualify: %+v", qualify)
 	}
+	// An admin's denial does not end the referral's life: HubSpot or an
+	// admin may still move it.
+	if deny.err != nil || deny.state.Status != referral.Denied || deny.state.DeniedReason != "lead is an employee" {
+		t.Fatalf("deny: %+v", deny)
+	}
 	var final ReferralState
 	if err := env.GetWorkflowResult(&final); err != nil {
 		t.Fatal(err)
 	}
-	if final.Status != referral.Denied || final.DeniedReason != "lead is an employee" || final.Transitions != 2 {
+	if final.Status != referral.Approved || final.DeniedReason != "" || final.Transitions != 3 {
 		t.Fatalf("final = %+v", final)
 	}
-	if len(changes) != 2 || changes[0].From != referral.Pending || changes[1].From != referral.Qualified ||
-		changes[1].Reason != "lead is an employee" || changes[0].IdempotencyKey == changes[1].IdempotencyKey {
+	if len(changes) != 3 || changes[0].From != referral.Pending || changes[1].From != referral.Qualified ||
+		changes[1].Reason != "lead is an employee" || changes[2].From != referral.Denied || changes[0].IdempotencyKey == changes[1].IdempotencyKey {
 		t.Fatalf("status changes written = %+v", changes)
 	}
 }
@@ -155,7 +161,7 @@ func TestAFailedWriteLeavesTheStatusAlone(t *testing.T) {
 	env.OnActivity(testActs.ChangeReferralStatus, mock.Anything, mock.Anything).Return(nil)
 	var failed, end updateResult
 	sendUpdate(env, time.Minute, "f", SetStatusRequest{Status: referral.Approved, Actor: "admin:1"}, &failed)
-	sendUpdate(env, time.Hour, "e", SetStatusRequest{Status: referral.Denied, Reason: "over", Actor: "admin:1"}, &end)
+	sendUpdate(env, time.Hour, "e", SetStatusRequest{Status: referral.Approved, Actor: "admin:1"}, &end)
 	env.ExecuteWorkflow(ReferralWorkflow, ReferralInput{ReferralID: testReferralID})
 
 	var appErr *temporal.ApplicationError
@@ -166,7 +172,7 @@ func TestAFailedWriteLeavesTheStatusAlone(t *testing.T) {
 	if err := env.GetWorkflowResult(&final); err != nil {
 		t.Fatal(err)
 	}
-	if final.Transitions != 1 || final.Status != referral.Denied {
+	if final.Transitions != 1 || final.Status != referral.Approved {
 		t.Fatalf("final = %+v: the failed decision must not count", final)
 	}
 }

@@ -412,3 +412,29 @@ func missingRows(at string, c CRMSettings) []string {
 	}
 	return missing
 }
+
+// Match says which status a HubSpot change (object, property, new value)
+// moves a referral to under these rules, if any. Denied wins over approved,
+// approved over qualified, should one value appear in several rules.
+func (r StatusRules) Match(object, property, value string) (status string, ok bool) {
+	for _, rule := range []struct {
+		status string
+		r      *StatusRule
+	}{{"denied", r.Denied}, {"approved", r.Approved}, {"qualified", r.Qualified}} {
+		if rule.r != nil && rule.r.Object == object && rule.r.Property == property && slices.Contains(rule.r.Values, value) {
+			return rule.status, true
+		}
+	}
+	return "", false
+}
+
+// Uses tells whether any rule watches a property of an object, so a change to
+// another property can be kept and marked ignored.
+func (r StatusRules) Uses(object, property string) bool {
+	for _, rule := range []*StatusRule{r.Qualified, r.Approved, r.Denied} {
+		if rule != nil && rule.Object == object && rule.Property == property {
+			return true
+		}
+	}
+	return false
+}

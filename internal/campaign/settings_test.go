@@ -147,3 +147,25 @@ func TestQualifiedAndApprovedCannotShareAValue(t *testing.T) {
 		t.Fatalf("got %q", msg)
 	}
 }
+
+func TestStatusRulesMatch(t *testing.T) {
+	r := dealCampaign().StatusRules
+	for _, tc := range []struct {
+		object, property, value, want string
+	}{
+		{"deal", "dealstage", "contractsent", "qualified"},
+		{"deal", "dealstage", "closedwon", "approved"},
+		{"deal", "dealstage", "closedlost", "denied"},
+		{"deal", "dealstage", "appointmentscheduled", ""},
+		{"contact", "dealstage", "closedwon", ""},
+		{"deal", "amount", "closedwon", ""},
+	} {
+		got, ok := r.Match(tc.object, tc.property, tc.value)
+		if got != tc.want || ok != (tc.want != "") {
+			t.Errorf("Match(%s, %s, %s) = %q %v, want %q", tc.object, tc.property, tc.value, got, ok, tc.want)
+		}
+	}
+	if !r.Uses("deal", "dealstage") || r.Uses("deal", "amount") || (StatusRules{}).Uses("deal", "dealstage") {
+		t.Fatal("Uses is wrong")
+	}
+}

@@ -1,0 +1,248 @@
+package workflows
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/referflow/referflow/activities"
+	"github.com/referflow/referflow/internal/referral"
+)
+
+// SignalHubSpotChange delivers a HubSpotChange to a referral's workflow.
+const SignalHubSpotChange = "hubspot-change"
+
+// HubSpotChange is one change HubSpot reported about an object of the
+// referral (its contact, deal or company).
+type HubSpotChange struct {
+	ObjectType string // contact, deal or company
+	ObjectID   int64
+	Property   string
+	Value      string
+	OccurredAt time.Time
+	// DedupeKey identifies the change across HubSpot's redeliveries (HubSpot
+	// does not promise single delivery, and eventId alone is not unique).
+	DedupeKey string
+}
+
+// CarriedState is what a referral's workflow hands to its next run when it
+// continues as new, so no change is applied twice and no stale one wins.
+type CarriedState struct {
+	State       ReferralState
+	SeenKeys    []string
+	LastApplied map[string]time.Time
+}
+
+// maxSeenKeys bounds the dedupe memory. HubSpot redelivers within about a
+// day; a referral sees few changes a day, so the last 2,000 cover it.
+const maxSeenKeys = 2000
+
+// dedupeSet remembers the last dedupe keys in arrival order.
+type dedupeSet struct {
+	Keys  []string
+	index map[string]bool
+}
+
+func (d *dedupeSet) addNew(key string) bool {
+	if d.index == nil {
+		d.index = make(map[string]bool, len(d.Keys))
+		for _, k := range d.Keys {
+			d.index[k] = true
+		}
+	}
+	if d.index[key] {
+		return false
+	}
+	d.index[key] = true
+	d.Keys = append(d.Keys, key)
+	if len(d.Keys) > maxSeenKeys {
+		delete(d.index, d.Keys[0])
+		d.Keys = d.Keys[1:]
+	}
+	return true
+}
+
+// listen applies HubSpot changes until the referral's life is over,
+// continuing as new when the history grows long.
+func (w *referralWorkflow) listen(ctx workflow.Context) (ReferralState, error) {
+	for {
+		err := workflow.Await(ctx, func() bool {
+			return w.changes.Len() > 0 ||
+				(w.finished() && workflow.AllHandlersFinished(ctx)) ||
+				workflow.GetInfo(ctx).GetContinueAsNewSuggested()
+		})
+		if err != nil {
+			return w.state, err
+		}
+		if err := w.applyPending(ctx); err != nil {
+			return w.state, err
+		}
+		if w.finished() && workflow.AllHandlersFinished(ctx) && w.changes.Len() == 0 {
+			return w.state, nil
+		}
+		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			return w.continueAsNew(ctx)
+		}
+	}
+}
+
+// applyPending drains the signal channel and applies what arrived in
+// occurredAt order: signals that came in together are sorted first, since
+// HubSpot does not deliver in order.
+func (w *referralWorkflow) applyPending(ctx workflow.Context) error {
+	var batch []HubSpotChange
+	for {
+		var c HubSpotChange
+		if !w.changes.ReceiveAsync(&c) {
+			break
+		}
+		batch = append(batch, c)
+	}
+	sort.SliceStable(batch, func(i, j int) bool { return batch[i].OccurredAt.Before(batch[j].OccurredAt) })
+	for _, c := range batch {
+		if err := w.applyChange(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// continueAsNew hands the state to a fresh run once no signal is waiting and
+// no handler is running, so nothing is lost between the two runs.
+func (w *referralWorkflow) continueAsNew(ctx workflow.Context) (ReferralState, error) {
+	for {
+		if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+			return w.state, err
+		}
+		if err := w.applyPending(ctx); err != nil {
+			return w.state, err
+		}
+		if w.changes.Len() == 0 && workflow.AllHandlersFinished(ctx) {
+			break
+		}
+	}
+	carried := &CarriedState{State: w.state, SeenKeys: w.seen.Keys, LastApplied: w.lastApplied}
+	return w.state, workflow.NewContinueAsNewError(ctx, ReferralWorkflow, ReferralInput{ReferralID: w.state.ReferralID, Carried: carried})
+}
+
+// applyChange applies one HubSpot change: a redelivery is dropped, a change
+// older than the last one applied to the same property is recorded as
+// ignored, and a change matching a status rule moves the referral. Every
+// change that is not a redelivery is written to the audit trail with what
+// became of it.
+func (w *referralWorkflow) applyChange(ctx workflow.Context, c HubSpotChange) error {
+	if c.DedupeKey == "" {
+		c.DedupeKey = fmt.Sprintf("%s:%d:%s:%s:%d", c.ObjectType, c.ObjectID, c.Property, c.Value, c.OccurredAt.UnixMilli())
+	}
+	if !w.seen.addNew(c.DedupeKey) {
+		return nil
+	}
+	cause := map[string]any{
+		"object_type": c.ObjectType, "object_id": c.ObjectID, "property": c.Property,
+		"value": c.Value, "occurred_at": c.OccurredAt, "dedupe_key": c.DedupeKey,
+	}
+	key := c.ObjectType + "." + c.Property
+	if last, ok := w.lastApplied[key]; ok && c.OccurredAt.Before(last) {
+		return w.recordChange(ctx, c, cause, fmt.Sprintf("ignored: older than the change to %s already applied (%s)", key, last.UTC().Format(time.RFC3339Nano)))
+	}
+	w.lastApplied[key] = c.OccurredAt
+
+	target, ok := w.rules.StatusRules.Match(c.ObjectType, c.Property, c.Value)
+	to := referral.Status(target)
+	switch {
+	case !ok:
+		outcome := "no status rule matches this value"
+		if !w.rules.StatusRules.Uses(c.ObjectType, c.Property) {
+			outcome = "ignored: no status rule uses " + key
+		}
+		return w.recordChange(ctx, c, cause, outcome)
+	case to == w.state.Status:
+		return w.recordChange(ctx, c, cause, "already "+string(to))
+	case w.state.FinalDenial:
+		return w.recordChange(ctx, c, cause, "ignored: denied for good by the fraud checks")
+	case to != referral.Denied && w.state.CannotQualify != "":
+		return w.recordChange(ctx, c, cause, "ignored: this referral cannot qualify ("+w.state.CannotQualify+")")
+	case w.state.Status == referral.Approved:
+		return w.recordChange(ctx, c, cause, "ignored: the referral is already approved")
+	case w.state.Status == referral.Denied && w.rules.ReviewDeniedToQualified:
+		return w.holdForReview(ctx, c, to, cause)
+	}
+	reason := ""
+	if to == referral.Denied {
+		reason = fmt.Sprintf("HubSpot: %s %d %s = %s", c.ObjectType, c.ObjectID, c.Property, c.Value)
+	}
+	cause["outcome"] = "moved to " + string(to)
+	_, err := w.apply(ctx, SetStatusRequest{Status: to, Reason: reason, Actor: "hubspot"}, "hubspot:"+c.DedupeKey, cause)
+	return err
+}
+
+// recordChange writes a change that moved nothing to the audit trail, with
+// what became of it.
+func (w *referralWorkflow) recordChange(ctx workflow.Context, c HubSpotChange, cause map[string]any, outcome string) error {
+	cause["outcome"] = outcome
+	ev := activities.ReferralEvent{
+		ReferralID:     w.state.ReferralID,
+		Kind:           "hubspot_change",
+		Actor:          "hubspot",
+		Details:        cause,
+		IdempotencyKey: "hubspot:" + c.DedupeKey,
+	}
+	actx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
+	return workflow.ExecuteActivity(actx, acts.RecordReferralEvent, ev).Get(ctx, nil)
+}
+
+// PendingReview is a change the campaign wants a person to decide: a denied
+// referral that HubSpot would move to qualified or approved.
+type PendingReview struct {
+	To    referral.Status
+	Cause map[string]any
+}
+
+// ReviewDecision is an admin's answer to a PendingReview (UpdateResolveReview).
+type ReviewDecision struct {
+	Accept bool
+	Actor  string
+}
+
+// holdForReview puts the referral in review instead of moving it.
+func (w *referralWorkflow) holdForReview(ctx workflow.Context, c HubSpotChange, to referral.Status, cause map[string]any) error {
+	cause["outcome"] = "held for review: a denied referral would move to " + string(to)
+	w.state.PendingReview = &PendingReview{To: to, Cause: cause}
+	actx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
+	if err := workflow.ExecuteActivity(actx, acts.SetReferralInReview, w.state.ReferralID, true).Get(ctx, nil); err != nil {
+		return err
+	}
+	return w.recordChange(ctx, c, cause, cause["outcome"].(string))
+}
+
+func (w *referralWorkflow) validateResolveReview(ctx workflow.Context, d ReviewDecision) error {
+	if w.state.PendingReview == nil {
+		return fmt.Errorf("nothing is waiting for review on this referral")
+	}
+	if d.Actor == "" {
+		return fmt.Errorf("a decision needs an actor (who decided)")
+	}
+	return nil
+}
+
+// resolveReview applies (accept) or drops (reject) the change held for
+// review, and takes the referral out of review.
+func (w *referralWorkflow) resolveReview(ctx workflow.Context, d ReviewDecision) (ReferralState, error) {
+	review := w.state.PendingReview
+	if review == nil { // resolved by a concurrent decision
+		return w.state, nil
+	}
+	w.state.PendingReview = nil
+	key := "review:" + workflow.GetCurrentUpdateInfo(ctx).ID
+	actx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
+	if err := workflow.ExecuteActivity(actx, acts.SetReferralInReview, w.state.ReferralID, false).Get(ctx, nil); err != nil {
+		return w.state, err
+	}
+	if !d.Accept {
+		ev := activities.ReferralEvent{ReferralID: w.state.ReferralID, Kind: "review_rejected", Actor: d.Actor, Details: review.Cause, IdempotencyKey: key}
+		return w.state, workflow.ExecuteActivity(actx, acts.RecordReferralEvent, ev).Get(ctx, nil)
+	}
+	return w.apply(ctx, SetStatusRequest{Status: review.To, Actor: d.Actor}, key, review.Cause)
+}
