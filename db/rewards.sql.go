@@ -149,6 +149,42 @@ func (q *Queries) GetRewardByIdempotencyKey(ctx context.Context, idempotencyKey 
 	return i, err
 }
 
+const getRewardForUpdate = `-- name: GetRewardForUpdate :one
+SELECT id, workspace_id, referral_id, campaign_id, member_id, recipient, amount, currency, status, idempotency_key, conversion_number, hold_until, issued_at, paid_at, cancelled_at, cancel_reason, failure_reason, created_at, updated_at FROM rewards
+WHERE id = $1
+FOR UPDATE
+`
+
+// GetRewardForUpdate loads a reward and locks its row until the transaction
+// ends, so concurrent issue, cancel and paid decisions on one reward are
+// serialised and each sees the status the other left.
+func (q *Queries) GetRewardForUpdate(ctx context.Context, id uuid.UUID) (Reward, error) {
+	row := q.db.QueryRow(ctx, getRewardForUpdate, id)
+	var i Reward
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.ReferralID,
+		&i.CampaignID,
+		&i.MemberID,
+		&i.Recipient,
+		&i.Amount,
+		&i.Currency,
+		&i.Status,
+		&i.IdempotencyKey,
+		&i.ConversionNumber,
+		&i.HoldUntil,
+		&i.IssuedAt,
+		&i.PaidAt,
+		&i.CancelledAt,
+		&i.CancelReason,
+		&i.FailureReason,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const listRewardsByReferral = `-- name: ListRewardsByReferral :many
 SELECT id, workspace_id, referral_id, campaign_id, member_id, recipient, amount, currency, status, idempotency_key, conversion_number, hold_until, issued_at, paid_at, cancelled_at, cancel_reason, failure_reason, created_at, updated_at FROM rewards
 WHERE referral_id = $1
@@ -195,6 +231,44 @@ func (q *Queries) ListRewardsByReferral(ctx context.Context, referralID uuid.UUI
 		return nil, err
 	}
 	return items, nil
+}
+
+const markRewardPaid = `-- name: MarkRewardPaid :one
+UPDATE rewards
+SET paid_at = COALESCE(paid_at, now()),
+    updated_at = CASE WHEN paid_at IS NULL THEN now() ELSE updated_at END
+WHERE id = $1 AND status = 'issued'
+RETURNING id, workspace_id, referral_id, campaign_id, member_id, recipient, amount, currency, status, idempotency_key, conversion_number, hold_until, issued_at, paid_at, cancelled_at, cancel_reason, failure_reason, created_at, updated_at
+`
+
+// MarkRewardPaid records that an issued reward was paid out. A reward already
+// paid keeps its first paid_at (a retry changes nothing); no row means the
+// reward is not issued.
+func (q *Queries) MarkRewardPaid(ctx context.Context, id uuid.UUID) (Reward, error) {
+	row := q.db.QueryRow(ctx, markRewardPaid, id)
+	var i Reward
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.ReferralID,
+		&i.CampaignID,
+		&i.MemberID,
+		&i.Recipient,
+		&i.Amount,
+		&i.Currency,
+		&i.Status,
+		&i.IdempotencyKey,
+		&i.ConversionNumber,
+		&i.HoldUntil,
+		&i.IssuedAt,
+		&i.PaidAt,
+		&i.CancelledAt,
+		&i.CancelReason,
+		&i.FailureReason,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
 }
 
 const updateRewardStatus = `-- name: UpdateRewardStatus :one

@@ -45,3 +45,21 @@ SET status = sqlc.arg(new_status)::text,
     updated_at = now()
 WHERE id = @id AND status = sqlc.arg(expected_status)::text
 RETURNING *;
+
+-- name: GetRewardForUpdate :one
+-- GetRewardForUpdate loads a reward and locks its row until the transaction
+-- ends, so concurrent issue, cancel and paid decisions on one reward are
+-- serialised and each sees the status the other left.
+SELECT * FROM rewards
+WHERE id = @id
+FOR UPDATE;
+
+-- name: MarkRewardPaid :one
+-- MarkRewardPaid records that an issued reward was paid out. A reward already
+-- paid keeps its first paid_at (a retry changes nothing); no row means the
+-- reward is not issued.
+UPDATE rewards
+SET paid_at = COALESCE(paid_at, now()),
+    updated_at = CASE WHEN paid_at IS NULL THEN now() ELSE updated_at END
+WHERE id = @id AND status = 'issued'
+RETURNING *;

@@ -1,0 +1,529 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/outgoing"
+	"github.com/referflow/referflow/internal/reward"
+)
+
+// Types of the non-retryable errors the reward activities return; a workflow
+// tells them apart with temporal.ApplicationError's Type.
+const (
+	// ErrTypeNoSaleValue: a percentage reward while the referral has no sale
+	// value yet. The message says so; wait for the amount, then create again.
+	ErrTypeNoSaleValue = "NoSaleValue"
+	// ErrTypeInvalidRewardSettings: the campaign's reward settings cannot be
+	// computed (unreadable, unknown kind, bad amount or currency).
+	ErrTypeInvalidRewardSettings = "InvalidRewardSettings"
+	ErrTypeRewardNotFound        = "RewardNotFound"
+	// ErrTypeRewardCancelled: IssueReward on a cancelled (or failed) reward.
+	// It is never issued.
+	ErrTypeRewardCancelled = "RewardCancelled"
+	// ErrTypeRewardAlreadyIssued: CancelReward on an issued reward.
+	ErrTypeRewardAlreadyIssued = "RewardAlreadyIssued"
+	// ErrTypeRewardNotIssued: MarkRewardPaid on a reward that is not issued.
+	ErrTypeRewardNotIssued = "RewardNotIssued"
+	// ErrTypeInvalidFulfilmentURL: the campaign's fulfilment URL is not an
+	// http(s) URL. Nothing is issued until it is fixed.
+	ErrTypeInvalidFulfilmentURL = "InvalidFulfilmentURL"
+	// ErrTypeWebhookDeliveryFailed is retryable: the receiver answered
+	// non-2xx. The reward stays issued; the retry announces it again with
+	// the same event ID.
+	ErrTypeWebhookDeliveryFailed = "WebhookDeliveryFailed"
+)
+
+// Reward statuses (rewards.status).
+const (
+	RewardPending   = "pending"
+	RewardIssued    = "issued"
+	RewardCancelled = "cancelled"
+	RewardFailed    = "failed"
+)
+
+// RewardIssuedEvent is the type of the webhook announcing an issued reward.
+const RewardIssuedEvent = "reward.issued"
+
+// RewardIssuedEventID is the Referflow-Event-Id (and body "id") of the
+// webhook announcing reward rewardID: the same on every retry, so the
+// receiver can deduplicate, and distinct from any later event about the same
+// reward.
+func RewardIssuedEventID(rewardID string) string {
+	return RewardIssuedEvent + ":" + rewardID
+}
+
+// rewardWebhookClient delivers reward webhooks; nil is outgoing's default (10 s,
+// no redirects).
+var rewardWebhookClient *http.Client
+
+// CreateRewardsInput asks for the rewards of one conversion of a referral.
+type CreateRewardsInput struct {
+	ReferralID string
+	// Conversion is 1 for the first conversion (0 means 1). Later ones are
+	// rewarded only when the campaign rewards every conversion.
+	Conversion int
+	// HoldUntil is when the rewards may be issued; zero for no hold.
+	HoldUntil time.Time
+}
+
+// RewardRef is a reward as the workflow tracks it.
+type RewardRef struct {
+	ID        string
+	Recipient string // member or friend
+	// Amount is a decimal string with two places, e.g. "123.46".
+	Amount         string
+	Currency       string
+	Status         string
+	Conversion     int
+	IdempotencyKey string
+	HoldUntil      *time.Time
+}
+
+func rewardRef(r db.Reward) RewardRef {
+	amount, _, _ := reward.FromNumeric(r.Amount, r.Currency)
+	return RewardRef{
+		ID: r.ID.String(), Recipient: r.Recipient, Amount: amount.String(), Currency: r.Currency,
+		Status: r.Status, Conversion: int(r.ConversionNumber), IdempotencyKey: r.IdempotencyKey, HoldUntil: r.HoldUntil,
+	}
+}
+
+// CreateRewards computes what the campaign's reward settings give the member
+// and the referred friend for one conversion of a referral, and records them
+// as pending rewards, each with its audit-trail event. One reward per
+// referral, recipient and conversion: a retry (or a second call) writes
+// nothing and returns the rewards already there, as they are now.
+//
+// It returns no rewards when the campaign rewards nobody, or when Conversion
+// is after the first and the campaign rewards only the first. A percentage
+// reward while the sale value is unknown is a non-retryable NoSaleValue
+// error, and nothing is written.
+func (a *Activities) CreateRewards(ctx context.Context, in CreateRewardsInput) ([]RewardRef, error) {
+	id, err := parseEntityID(in.ReferralID, "referral")
+	if err != nil {
+		return nil, err
+	}
+	if in.Conversion == 0 {
+		in.Conversion = 1
+	}
+	if in.Conversion < 1 {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("conversion %d: conversions count from 1", in.Conversion), "InvalidInput", nil)
+	}
+	ref, err := a.Queries.GetReferral(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, temporal.NewNonRetryableApplicationError("referral "+in.ReferralID+" does not exist", "ReferralNotFound", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load referral %s: %w", in.ReferralID, err)
+	}
+	camp, err := a.Queries.GetCampaign(ctx, ref.CampaignID)
+	if err != nil {
+		return nil, fmt.Errorf("load campaign %s: %w", ref.CampaignID, err)
+	}
+	settings, err := campaign.FromRow(camp)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidRewardSettings, err)
+	}
+	rules := settings.Rewards
+	if in.Conversion > 1 && !rules.EveryConversion {
+		return []RewardRef{}, nil
+	}
+	var sale *reward.Amount
+	if ref.Currency != nil {
+		s, ok, err := reward.FromNumeric(ref.SaleValue, *ref.Currency)
+		if err != nil {
+			return nil, temporal.NewNonRetryableApplicationError("referral "+in.ReferralID+"'s sale value: "+err.Error(), "InvalidSaleValue", err)
+		}
+		if ok {
+			sale = &s
+		}
+	}
+
+	// Compute everything first: a settings error writes nothing.
+	type planned struct {
+		recipient string
+		memberID  *uuid.UUID
+		amount    reward.Amount
+	}
+	var plan []planned
+	for _, p := range []struct {
+		recipient string
+		rule      *campaign.Reward
+		memberID  *uuid.UUID
+	}{
+		{reward.Member, rules.Member, &ref.MemberID},
+		{reward.Friend, rules.Friend, nil},
+	} {
+		if p.rule == nil {
+			continue
+		}
+		amount, err := reward.Compute(*p.rule, sale)
+		if errors.Is(err, reward.ErrNoSaleValue) {
+			return nil, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("%s reward of referral %s: %v", p.recipient, in.ReferralID, err), ErrTypeNoSaleValue, err)
+		}
+		if err != nil {
+			return nil, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("%s reward of campaign %s: %v", p.recipient, camp.ID, err), ErrTypeInvalidRewardSettings, err)
+		}
+		plan = append(plan, planned{p.recipient, p.memberID, amount})
+	}
+
+	var holdUntil *time.Time
+	if !in.HoldUntil.IsZero() {
+		h := in.HoldUntil.UTC()
+		holdUntil = &h
+	}
+	conversion := int32(in.Conversion)
+	refs := make([]RewardRef, 0, len(plan))
+	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+		q := a.Queries.WithTx(tx)
+		refs = refs[:0]
+		for _, p := range plan {
+			key := reward.IdempotencyKey(in.ReferralID, p.recipient, in.Conversion)
+			row, err := q.CreateReward(ctx, db.CreateRewardParams{
+				WorkspaceID: ref.WorkspaceID, ReferralID: ref.ID, CampaignID: ref.CampaignID,
+				MemberID: p.memberID, Recipient: p.recipient,
+				Amount: p.amount.Numeric(), Currency: p.amount.Currency,
+				IdempotencyKey: key, ConversionNumber: &conversion, HoldUntil: holdUntil,
+			})
+			if errors.Is(err, pgx.ErrNoRows) { // created by an earlier attempt
+				row, err = q.GetRewardByIdempotencyKey(ctx, key)
+				if err != nil {
+					return fmt.Errorf("read existing reward %s: %w", key, err)
+				}
+				refs = append(refs, rewardRef(row))
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("create reward %s: %w", key, err)
+			}
+			if err := recordRewardEvent(ctx, q, row, "reward_created", "system", "reward_created:"+key, map[string]any{
+				"amount": p.amount.String(), "currency": p.amount.Currency, "hold_until": holdUntil,
+			}); err != nil {
+				return err
+			}
+			refs = append(refs, rewardRef(row))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return refs, nil
+}
+
+// IssueRewardResult says how an issued reward was announced.
+type IssueRewardResult struct {
+	RewardID string
+	// Announced is true when the campaign's fulfilment URL acknowledged the
+	// reward.issued webhook (2xx); false when the campaign has none.
+	Announced bool
+	// EventID is the webhook's Referflow-Event-Id ("" without a webhook).
+	EventID string
+}
+
+// IssueReward issues a pending reward exactly once and announces it at least
+// once.
+//
+// In one transaction it moves the reward pending → issued (the row locked, so
+// a concurrent cancel waits and then finds it issued), appends the
+// reward_issued event and recomputes the member's referral counts. Then,
+// when the campaign has a fulfilment URL, it sends the signed webhook
+// reward.issued with the event ID RewardIssuedEventID(rewardID). A receiver
+// that does not answer 2xx makes the activity fail (retryably): the reward
+// stays issued and the retry, finding it issued, sends the same event again
+// (same ID, same body); receivers deduplicate on the ID. A successful
+// delivery is recorded once as a reward_webhook_delivered event.
+//
+// A cancelled or failed reward is never issued (non-retryable
+// RewardCancelled). A fulfilment URL that is not http(s) is a non-retryable
+// InvalidFulfilmentURL before anything is issued. The hold period is the
+// workflow's timer; this activity does not compare hold_until with the
+// database clock.
+func (a *Activities) IssueReward(ctx context.Context, rewardID string) (IssueRewardResult, error) {
+	id, err := parseEntityID(rewardID, "reward")
+	if err != nil {
+		return IssueRewardResult{}, err
+	}
+	res := IssueRewardResult{RewardID: rewardID}
+	var (
+		rw   db.Reward
+		camp db.Campaign
+	)
+	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+		q := a.Queries.WithTx(tx)
+		rw, err = q.GetRewardForUpdate(ctx, id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return temporal.NewNonRetryableApplicationError("reward "+rewardID+" does not exist", ErrTypeRewardNotFound, err)
+		}
+		if err != nil {
+			return fmt.Errorf("load reward %s: %w", rewardID, err)
+		}
+		if camp, err = q.GetCampaign(ctx, rw.CampaignID); err != nil {
+			return fmt.Errorf("load campaign %s: %w", rw.CampaignID, err)
+		}
+		url := deref(camp.FulfilmentWebhookUrl)
+		if url != "" {
+			if err := outgoing.CheckURL(url); err != nil {
+				return temporal.NewNonRetryableApplicationError(
+					fmt.Sprintf("campaign %s's fulfilment URL: %v", camp.ID, err), ErrTypeInvalidFulfilmentURL, err)
+			}
+		}
+		switch rw.Status {
+		case RewardIssued:
+			return nil // issued by an earlier attempt: announce again below
+		case RewardCancelled, RewardFailed:
+			return temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("reward %s is %s: it is never issued", rewardID, rw.Status),
+				ErrTypeRewardCancelled, nil)
+		}
+		if rw, err = q.UpdateRewardStatus(ctx, db.UpdateRewardStatusParams{
+			ID: id, ExpectedStatus: RewardPending, NewStatus: RewardIssued,
+		}); err != nil { // the row is locked: no race can empty this
+			return fmt.Errorf("issue reward %s: %w", rewardID, err)
+		}
+		webhook := "sent to the campaign's fulfilment URL"
+		if url == "" {
+			webhook = "none: the campaign has no fulfilment URL"
+		}
+		amount, _, _ := reward.FromNumeric(rw.Amount, rw.Currency)
+		if err := recordRewardEvent(ctx, q, rw, "reward_issued", "system", "reward_issued:"+rewardID, map[string]any{
+			"amount": amount.String(), "currency": rw.Currency, "webhook": webhook,
+		}); err != nil {
+			return err
+		}
+		ref, err := q.GetReferral(ctx, rw.ReferralID)
+		if err != nil {
+			return fmt.Errorf("load referral %s: %w", rw.ReferralID, err)
+		}
+		if _, err := q.SetMemberReferralCounts(ctx, ref.MemberID); err != nil {
+			return fmt.Errorf("update member %s's referral counts: %w", ref.MemberID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return IssueRewardResult{}, err
+	}
+
+	url := deref(camp.FulfilmentWebhookUrl)
+	if url == "" {
+		return res, nil
+	}
+	ev, err := a.rewardIssuedEvent(ctx, rw)
+	if err != nil {
+		return IssueRewardResult{}, err
+	}
+	ws, err := a.Queries.GetWorkspace(ctx, rw.WorkspaceID)
+	if err != nil {
+		return IssueRewardResult{}, fmt.Errorf("load workspace %s: %w", rw.WorkspaceID, err)
+	}
+	if err := outgoing.Send(ctx, rewardWebhookClient, url, []byte(ws.WebhookSigningSecret), ev); err != nil {
+		var de *outgoing.DeliveryError
+		switch {
+		case errors.As(err, &de):
+			return IssueRewardResult{}, temporal.NewApplicationErrorWithCause(err.Error(), ErrTypeWebhookDeliveryFailed, err)
+		case errors.Is(err, outgoing.ErrUnsupportedURL):
+			return IssueRewardResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidFulfilmentURL, err)
+		default:
+			return IssueRewardResult{}, err
+		}
+	}
+	if err := recordRewardEvent(ctx, a.Queries, rw, "reward_webhook_delivered", "system", "reward_webhook_delivered:"+rewardID,
+		map[string]any{"event_id": ev.ID, "event_type": ev.Type}); err != nil {
+		return IssueRewardResult{}, err
+	}
+	res.Announced, res.EventID = true, ev.ID
+	return res, nil
+}
+
+// RewardIssuedData is the "data" of a reward.issued webhook: what a
+// fulfilment service needs to pay the reward to the right person.
+type RewardIssuedData struct {
+	RewardID   string `json:"reward_id"`
+	Recipient  string `json:"recipient"` // member or friend
+	Amount     string `json:"amount"`    // decimal string, two places
+	Currency   string `json:"currency"`
+	Conversion int    `json:"conversion"`
+	IssuedAt   string `json:"issued_at"`
+	CampaignID string `json:"campaign_id"`
+	ReferralID string `json:"referral_id"`
+	// Member is the referrer (for a friend reward too, for context).
+	Member struct {
+		ID           string  `json:"id"`
+		Email        string  `json:"email"`
+		FirstName    *string `json:"first_name"`
+		LastName     *string `json:"last_name"`
+		ReferralCode string  `json:"referral_code"`
+		ExternalID   *string `json:"external_id"`
+	} `json:"member"`
+	// Friend is the referred lead: the recipient of a friend reward.
+	Friend struct {
+		Email     string  `json:"email"`
+		FirstName *string `json:"first_name"`
+		LastName  *string `json:"last_name"`
+	} `json:"friend"`
+}
+
+// rewardIssuedEvent builds the announcement of an issued reward. Its ID and
+// created_at (the issue time) are the same on every retry.
+func (a *Activities) rewardIssuedEvent(ctx context.Context, rw db.Reward) (outgoing.Event, error) {
+	ref, err := a.Queries.GetReferral(ctx, rw.ReferralID)
+	if err != nil {
+		return outgoing.Event{}, fmt.Errorf("load referral %s: %w", rw.ReferralID, err)
+	}
+	m, err := a.Queries.GetMember(ctx, ref.MemberID)
+	if err != nil {
+		return outgoing.Event{}, fmt.Errorf("load member %s: %w", ref.MemberID, err)
+	}
+	amount, _, err := reward.FromNumeric(rw.Amount, rw.Currency)
+	if err != nil {
+		return outgoing.Event{}, fmt.Errorf("reward %s's amount: %w", rw.ID, err)
+	}
+	issuedAt := rw.UpdatedAt
+	if rw.IssuedAt != nil {
+		issuedAt = *rw.IssuedAt
+	}
+	issuedAt = issuedAt.UTC()
+	d := RewardIssuedData{
+		RewardID: rw.ID.String(), Recipient: rw.Recipient, Amount: amount.String(), Currency: rw.Currency,
+		Conversion: int(rw.ConversionNumber), IssuedAt: issuedAt.Format(time.RFC3339Nano),
+		CampaignID: rw.CampaignID.String(), ReferralID: rw.ReferralID.String(),
+	}
+	d.Member.ID, d.Member.Email, d.Member.FirstName, d.Member.LastName = m.ID.String(), m.Email, m.FirstName, m.LastName
+	d.Member.ReferralCode, d.Member.ExternalID = m.ReferralCode, m.ExternalID
+	d.Friend.Email, d.Friend.FirstName, d.Friend.LastName = ref.LeadEmail, ref.LeadFirstName, ref.LeadLastName
+	return outgoing.Event{ID: RewardIssuedEventID(rw.ID.String()), Type: RewardIssuedEvent, CreatedAt: issuedAt, Data: d}, nil
+}
+
+// CancelRewardInput cancels a pending reward.
+type CancelRewardInput struct {
+	RewardID string
+	// Reason is shown with the reward and in the audit trail, e.g. "the
+	// deal left the winning stage during the hold".
+	Reason string
+	// Actor is "system" (the workflow) or "admin:<id>"; "" means system.
+	Actor string
+}
+
+// CancelReward moves a pending (or failed) reward to cancelled, with its
+// reward_cancelled event, in one transaction. Cancelling a cancelled reward
+// succeeds and changes nothing. An issued reward cannot be cancelled: that is
+// a non-retryable RewardAlreadyIssued error.
+func (a *Activities) CancelReward(ctx context.Context, in CancelRewardInput) error {
+	id, err := parseEntityID(in.RewardID, "reward")
+	if err != nil {
+		return err
+	}
+	if in.Reason == "" {
+		return temporal.NewNonRetryableApplicationError("cancelling a reward needs a reason", "InvalidInput", nil)
+	}
+	if in.Actor == "" {
+		in.Actor = "system"
+	}
+	return pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+		q := a.Queries.WithTx(tx)
+		rw, err := q.GetRewardForUpdate(ctx, id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return temporal.NewNonRetryableApplicationError("reward "+in.RewardID+" does not exist", ErrTypeRewardNotFound, err)
+		}
+		if err != nil {
+			return fmt.Errorf("load reward %s: %w", in.RewardID, err)
+		}
+		switch rw.Status {
+		case RewardCancelled:
+			return nil
+		case RewardIssued:
+			return temporal.NewNonRetryableApplicationError(
+				"reward "+in.RewardID+" is already issued: an issued reward cannot be cancelled", ErrTypeRewardAlreadyIssued, nil)
+		}
+		from := rw.Status
+		if rw, err = q.UpdateRewardStatus(ctx, db.UpdateRewardStatusParams{
+			ID: id, ExpectedStatus: from, NewStatus: RewardCancelled, Reason: &in.Reason,
+		}); err != nil {
+			return fmt.Errorf("cancel reward %s: %w", in.RewardID, err)
+		}
+		return recordRewardEvent(ctx, q, rw, "reward_cancelled", in.Actor, "reward_cancelled:"+in.RewardID,
+			map[string]any{"reason": in.Reason, "from": from})
+	})
+}
+
+// MarkRewardPaidInput records that an issued reward was paid out.
+type MarkRewardPaidInput struct {
+	RewardID string
+	// Actor is "admin:<id>" or "system"; "" means system.
+	Actor string
+}
+
+// MarkRewardPaid sets an issued reward's paid_at, with its reward_paid
+// event, in one transaction. A reward already paid keeps its first paid_at
+// and the call succeeds. A reward that is not issued is a non-retryable
+// RewardNotIssued error.
+func (a *Activities) MarkRewardPaid(ctx context.Context, in MarkRewardPaidInput) error {
+	id, err := parseEntityID(in.RewardID, "reward")
+	if err != nil {
+		return err
+	}
+	if in.Actor == "" {
+		in.Actor = "system"
+	}
+	return pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+		q := a.Queries.WithTx(tx)
+		rw, err := q.GetRewardForUpdate(ctx, id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return temporal.NewNonRetryableApplicationError("reward "+in.RewardID+" does not exist", ErrTypeRewardNotFound, err)
+		}
+		if err != nil {
+			return fmt.Errorf("load reward %s: %w", in.RewardID, err)
+		}
+		if rw.Status != RewardIssued {
+			return temporal.NewNonRetryableApplicationError(
+				"reward "+in.RewardID+" is "+rw.Status+", not issued: only an issued reward can be marked paid", ErrTypeRewardNotIssued, nil)
+		}
+		if rw.PaidAt != nil {
+			return nil
+		}
+		if rw, err = q.MarkRewardPaid(ctx, id); err != nil {
+			return fmt.Errorf("mark reward %s paid: %w", in.RewardID, err)
+		}
+		return recordRewardEvent(ctx, q, rw, "reward_paid", in.Actor, "reward_paid:"+in.RewardID, map[string]any{})
+	})
+}
+
+// recordRewardEvent appends a reward's event to its referral's audit trail, once
+// per key (an existing key is an earlier attempt's write: success).
+func recordRewardEvent(ctx context.Context, q *db.Queries, rw db.Reward, kind, actor, key string, details map[string]any) error {
+	details["reward_id"] = rw.ID.String()
+	details["recipient"] = rw.Recipient
+	details["conversion"] = rw.ConversionNumber
+	raw, err := json.Marshal(details)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError("event details are not JSON", "InvalidInput", err)
+	}
+	_, err = q.InsertReferralEvent(ctx, db.InsertReferralEventParams{
+		ReferralID: rw.ReferralID, WorkspaceID: rw.WorkspaceID, Kind: kind, Actor: actor,
+		Details: raw, IdempotencyKey: &key,
+	})
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("record %s event of reward %s: %w", kind, rw.ID, err)
+	}
+	return nil
+}
+
+func parseEntityID(s, what string) (uuid.UUID, error) {
+	id, err := uuid.Parse(s)
+	if err != nil {
+		return uuid.Nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%q is not a %s ID", s, what), "InvalidInput", err)
+	}
+	return id, nil
+}
