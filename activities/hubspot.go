@@ -19,6 +19,12 @@ import (
 // retried at all.
 type HubSpot struct {
 	Conn *hubspotconn.Manager
+	// Queries reads and writes what HubSpot activities load and record (the
+	// lead activities in leads.go); PublicURL is REFERFLOW_PUBLIC_URL, the
+	// base of referral links (<PublicURL>/r/<code>). Both are set by the
+	// worker next to Conn.
+	Queries   *db.Queries
+	PublicURL string
 }
 
 // NewHubSpot builds the HubSpot activities over a connection manager.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -32,6 +33,9 @@ type Referral struct {
 	// loading; the workflow applies HubSpot changes with them.
 	StatusRules             campaign.StatusRules
 	ReviewDeniedToQualified bool
+	// ExpiresAt is when a still-pending referral is denied as expired (the
+	// campaign's expire_after_days after the referral was added); zero: never.
+	ExpiresAt time.Time
 }
 
 // LoadReferral reads the referral a workflow was started for. A referral that
@@ -69,6 +73,7 @@ func (a *Activities) LoadReferral(ctx context.Context, referralID string) (Refer
 		CannotQualifyReason:     deref(r.CannotQualifyReason),
 		StatusRules:             settings.StatusRules,
 		ReviewDeniedToQualified: settings.ProcessRules.ReviewDeniedToQualified,
+		ExpiresAt:               expiry(r.CreatedAt, settings.Rewards.ExpireAfterDays),
 	}, nil
 }
 
@@ -232,4 +237,11 @@ func (a *Activities) SetReferralInReview(ctx context.Context, referralID string,
 		return fmt.Errorf("set referral %s in review=%v: %w", referralID, inReview, err)
 	}
 	return nil
+}
+
+func expiry(created time.Time, days int) time.Time {
+	if days <= 0 {
+		return time.Time{}
+	}
+	return created.AddDate(0, 0, days)
 }

@@ -113,7 +113,7 @@ func (s *Server) createReferral(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := workflows.StartReferralWorkflow(ctx, s.deps.Temporal, s.deps.TaskQueue, row.ID.String()); err != nil {
+	if _, err := workflows.StartReferralWorkflow(ctx, s.deps.Temporal, s.deps.TaskQueue, s.deps.HubSpotTaskQueue, row.ID.String()); err != nil {
 		// The referral is stored; adding it again starts its workflow.
 		return NewError(http.StatusServiceUnavailable, "unavailable",
 			"the referral "+row.ID.String()+" was saved but its workflow could not start (Temporal unreachable); send the same request again")
@@ -130,7 +130,7 @@ func (s *Server) duplicateReferral(c echo.Context, camp db.Campaign, email strin
 	if err != nil {
 		return fmt.Errorf("find the existing referral of a duplicate lead: %w", err)
 	}
-	_, err = workflows.StartReferralWorkflow(ctx, s.deps.Temporal, s.deps.TaskQueue, existing.ID.String())
+	_, err = workflows.StartReferralWorkflow(ctx, s.deps.Temporal, s.deps.TaskQueue, s.deps.HubSpotTaskQueue, existing.ID.String())
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if err != nil && !errors.As(err, &started) {
 		return NewError(http.StatusServiceUnavailable, "unavailable", "Temporal is unreachable; try again")

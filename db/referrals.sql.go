@@ -473,6 +473,65 @@ func (q *Queries) ListReferralsByMember(ctx context.Context, memberID uuid.UUID)
 	return items, nil
 }
 
+const setReferralHubSpotObjects = `-- name: SetReferralHubSpotObjects :one
+UPDATE referrals
+SET hubspot_contact_id = COALESCE($1::bigint, hubspot_contact_id),
+    hubspot_deal_id = COALESCE($2::bigint, hubspot_deal_id),
+    cannot_qualify_reason = COALESCE($3::text, cannot_qualify_reason),
+    updated_at = now()
+WHERE id = $4
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized
+`
+
+type SetReferralHubSpotObjectsParams struct {
+	HubspotContactID    *int64    `json:"hubspot_contact_id"`
+	HubspotDealID       *int64    `json:"hubspot_deal_id"`
+	CannotQualifyReason *string   `json:"cannot_qualify_reason"`
+	ID                  uuid.UUID `json:"id"`
+}
+
+// SetReferralHubSpotObjects records the HubSpot objects a referral's lead was
+// sent to, and why it cannot qualify when HubSpot already knew the lead. A
+// NULL argument keeps the stored value, so each object's ID can be written as
+// soon as it is known and a retry never clears one.
+func (q *Queries) SetReferralHubSpotObjects(ctx context.Context, arg SetReferralHubSpotObjectsParams) (Referral, error) {
+	row := q.db.QueryRow(ctx, setReferralHubSpotObjects,
+		arg.HubspotContactID,
+		arg.HubspotDealID,
+		arg.CannotQualifyReason,
+		arg.ID,
+	)
+	var i Referral
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.MemberID,
+		&i.LeadEmail,
+		&i.LeadFirstName,
+		&i.LeadLastName,
+		&i.LeadCompany,
+		&i.Status,
+		&i.InReview,
+		&i.DeniedReason,
+		&i.CannotQualifyReason,
+		&i.Source,
+		&i.ExternalID,
+		&i.HubspotContactID,
+		&i.HubspotDealID,
+		&i.HubspotCompanyID,
+		&i.SaleValue,
+		&i.Currency,
+		&i.QualifiedAt,
+		&i.ApprovedAt,
+		&i.DeniedAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LeadEmailNormalized,
+	)
+	return i, err
+}
+
 const setReferralInReview = `-- name: SetReferralInReview :one
 UPDATE referrals
 SET in_review = $1, updated_at = now()

@@ -37,11 +37,11 @@ func TestReferralWorkflowOnRealStack(t *testing.T) {
 	}
 	defer ws.Stop()
 
-	run, err := workflows.StartReferralWorkflow(ctx, tc.Client, tc.TaskQueue, referralID)
+	run, err := workflows.StartReferralWorkflow(ctx, tc.Client, tc.TaskQueue, tc.HubSpotTaskQueue, referralID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := workflows.StartReferralWorkflow(ctx, tc.Client, tc.TaskQueue, referralID)
+	again, err := workflows.StartReferralWorkflow(ctx, tc.Client, tc.TaskQueue, tc.HubSpotTaskQueue, referralID)
 	if err != nil {
 		t.Fatalf("second start of the same referral: %v", err)
 	}
@@ -111,7 +111,7 @@ func TestReferralWorkflowOnRealStack(t *testing.T) {
 		}
 		trail = append(trail, s)
 	}
-	want := []string{"workflow_started", "status_changed:pending->qualified by admin:1", "status_changed:qualified->approved by admin:1"}
+	want := []string{"workflow_started", "lead_not_sent", "status_changed:pending->qualified by admin:1", "status_changed:qualified->approved by admin:1"}
 	if len(trail) != len(want) {
 		t.Fatalf("audit trail = %q, want %q", trail, want)
 	}

@@ -58,7 +58,7 @@ func TestHubSpotChangesMoveAReferral(t *testing.T) {
 	}
 	defer ws.Stop()
 	id := fx.Referral.ID.String()
-	run, err := workflows.StartReferralWorkflow(ctx, tc.Client, tc.TaskQueue, id)
+	run, err := workflows.StartReferralWorkflow(ctx, tc.Client, tc.TaskQueue, tc.HubSpotTaskQueue, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,9 @@ func TestHubSpotChangesMoveAReferral(t *testing.T) {
 	for _, ev := range events {
 		counts[ev.Kind+"/"+ev.Actor]++
 	}
-	if len(events) != 4 || counts["workflow_started/system"] != 1 || counts["status_changed/hubspot"] != 2 || counts["hubspot_change/hubspot"] != 1 {
+	// lead_not_sent: the campaign lacks its deal mapping rows (setup required).
+	if len(events) != 5 || counts["workflow_started/system"] != 1 || counts["lead_not_sent/system"] != 1 ||
+		counts["status_changed/hubspot"] != 2 || counts["hubspot_change/hubspot"] != 1 {
 		t.Fatalf("audit trail = %v", counts)
 	}
 

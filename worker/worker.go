@@ -14,6 +14,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/referflow/referflow/activities"
+	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/hubspotconn"
 	"github.com/referflow/referflow/workflows"
 )
@@ -41,6 +42,9 @@ type Options struct {
 	// HubSpot is the HubSpot connection manager HubSpot activities get their
 	// clients from. Without one they fail, non-retryably, saying so.
 	HubSpot *hubspotconn.Manager
+	// PublicURL is REFERFLOW_PUBLIC_URL, the base of referral links written
+	// to HubSpot.
+	PublicURL string
 }
 
 // Workers is the set of workers one process runs.
@@ -67,7 +71,7 @@ func New(c client.Client, pool *pgxpool.Pool, opts Options) *Workers {
 	main.RegisterActivity(acts)
 
 	ws := &Workers{workers: []sdkworker.Worker{main}}
-	if hubspot := hubSpotActivities(opts.HubSpot); len(hubspot) > 0 {
+	if hubspot := hubSpotActivities(opts.HubSpot, pool, opts.PublicURL); len(hubspot) > 0 {
 		hw := sdkworker.New(c, opts.HubSpotTaskQueue, HubSpotWorkerOptions())
 		for _, a := range hubspot {
 			hw.RegisterActivity(a)
@@ -89,8 +93,8 @@ func HubSpotWorkerOptions() sdkworker.Options {
 
 // hubSpotActivities lists the activities that call HubSpot; they run on the
 // HubSpot task queue only.
-func hubSpotActivities(conn *hubspotconn.Manager) []any {
-	return []any{activities.NewHubSpot(conn)}
+func hubSpotActivities(conn *hubspotconn.Manager, pool *pgxpool.Pool, publicURL string) []any {
+	return []any{&activities.HubSpot{Conn: conn, Queries: db.New(pool), PublicURL: publicURL}}
 }
 
 // Start starts polling. Stop must be called to release the workers.

@@ -33,7 +33,10 @@ func ReferralWorkflowID(referralID string) string { return "referral/" + referra
 // workflow continues as new: what it must not forget across runs.
 type ReferralInput struct {
 	ReferralID string
-	Carried    *CarriedState `json:",omitempty"`
+	// HubSpotTaskQueue is where HubSpot activities run (default
+	// HubSpotTaskQueue; tests use their own).
+	HubSpotTaskQueue string        `json:",omitempty"`
+	Carried          *CarriedState `json:",omitempty"`
 }
 
 // ReferralState is what the workflow knows of its referral; the state query
@@ -90,8 +93,9 @@ type referralWorkflow struct {
 	seen        dedupeSet
 	lastApplied map[string]time.Time
 	// rules is the referral as loaded, with its campaign's status rules.
-	rules   activities.Referral
-	carried bool
+	rules            activities.Referral
+	carried          bool
+	hubSpotTaskQueue string
 }
 
 var acts *activities.Activities
@@ -101,6 +105,10 @@ func (w *referralWorkflow) setup(ctx workflow.Context, in ReferralInput) error {
 		return temporal.NewNonRetryableApplicationError("referral workflow started without a referral ID", "InvalidInput", nil)
 	}
 	w.state.ReferralID = in.ReferralID
+	w.hubSpotTaskQueue = in.HubSpotTaskQueue
+	if w.hubSpotTaskQueue == "" {
+		w.hubSpotTaskQueue = HubSpotTaskQueue
+	}
 	w.lock = workflow.NewMutex(ctx)
 	w.changes = workflow.GetSignalChannel(ctx, SignalHubSpotChange)
 	w.lastApplied = map[string]time.Time{}
@@ -169,9 +177,48 @@ func (w *referralWorkflow) run(ctx workflow.Context) (ReferralState, error) {
 				return w.state, err
 			}
 			w.state.FinalDenial = true
+			return w.listen(ctx)
+		}
+	}
+	if w.state.Status == referral.Pending {
+		if err := w.sendLead(ctx); err != nil {
+			return w.state, err
 		}
 	}
 	return w.listen(ctx)
+}
+
+// sendLead creates the lead in HubSpot per the campaign's Leads settings and
+// records what was done; a lead HubSpot already had (with duplicate handling
+// do_nothing) can never qualify.
+func (w *referralWorkflow) sendLead(ctx workflow.Context) error {
+	opts := hubSpotActivityOptions
+	opts.TaskQueue = w.hubSpotTaskQueue
+	var res activities.LeadResult
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), hubspotActs.SendLeadToHubSpot, w.state.ReferralID).Get(ctx, &res); err != nil {
+		return err
+	}
+	if res.CannotQualify != "" {
+		w.state.CannotQualify = res.CannotQualify
+	}
+	ev := activities.ReferralEvent{
+		ReferralID: w.state.ReferralID,
+		Kind:       "lead_sent_to_hubspot",
+		Actor:      "system",
+		Details: map[string]any{
+			"skipped": res.Skipped, "cannot_qualify": res.CannotQualify, "contact_id": res.ContactID, "deal_id": res.DealID,
+			"contact_created": res.ContactCreated, "contact_updated": res.ContactUpdated, "deal_created": res.DealCreated,
+		},
+		IdempotencyKey: "lead_sent:" + w.state.ReferralID,
+	}
+	if res.Skipped != "" {
+		ev.Kind = "lead_not_sent"
+	}
+	actx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
+	if err := workflow.ExecuteActivity(actx, acts.RecordReferralEvent, ev).Get(ctx, nil); err != nil {
+		return err
+	}
+	return w.publish(ctx)
 }
 
 // finished tells whether the referral's life is over: approved (rewards, a

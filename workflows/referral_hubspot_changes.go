@@ -68,12 +68,24 @@ func (d *dedupeSet) addNew(key string) bool {
 // continuing as new when the history grows long.
 func (w *referralWorkflow) listen(ctx workflow.Context) (ReferralState, error) {
 	for {
-		err := workflow.Await(ctx, func() bool {
+		wake := func() bool {
 			return w.changes.Len() > 0 ||
 				(w.finished() && workflow.AllHandlersFinished(ctx)) ||
 				workflow.GetInfo(ctx).GetContinueAsNewSuggested()
-		})
-		if err != nil {
+		}
+		if w.expiring() {
+			ok, err := workflow.AwaitWithTimeout(ctx, w.rules.ExpiresAt.Sub(workflow.Now(ctx)), wake)
+			if err != nil {
+				return w.state, err
+			}
+			if !ok && w.expiring() {
+				reason := fmt.Sprintf("expired: still pending %s after it was added", w.rules.ExpiresAt.Format("2006-01-02"))
+				if _, err := w.apply(ctx, SetStatusRequest{Status: referral.Denied, Reason: reason, Actor: "system"}, "expired:"+w.state.ReferralID, nil); err != nil {
+					return w.state, err
+				}
+				continue
+			}
+		} else if err := workflow.Await(ctx, wake); err != nil {
 			return w.state, err
 		}
 		if err := w.applyPending(ctx); err != nil {
@@ -124,7 +136,7 @@ func (w *referralWorkflow) continueAsNew(ctx workflow.Context) (ReferralState, e
 		}
 	}
 	carried := &CarriedState{State: w.state, SeenKeys: w.seen.Keys, LastApplied: w.lastApplied}
-	return w.state, workflow.NewContinueAsNewError(ctx, ReferralWorkflow, ReferralInput{ReferralID: w.state.ReferralID, Carried: carried})
+	return w.state, workflow.NewContinueAsNewError(ctx, ReferralWorkflow, ReferralInput{ReferralID: w.state.ReferralID, HubSpotTaskQueue: w.hubSpotTaskQueue, Carried: carried})
 }
 
 // applyChange applies one HubSpot change: a redelivery is dropped, a change
@@ -245,4 +257,10 @@ func (w *referralWorkflow) resolveReview(ctx workflow.Context, d ReviewDecision)
 		return w.state, workflow.ExecuteActivity(actx, acts.RecordReferralEvent, ev).Get(ctx, nil)
 	}
 	return w.apply(ctx, SetStatusRequest{Status: review.To, Actor: d.Actor}, key, review.Cause)
+}
+
+// expiring tells whether an expiry timer applies: the campaign expires
+// referrals and this one is still pending.
+func (w *referralWorkflow) expiring() bool {
+	return !w.rules.ExpiresAt.IsZero() && w.state.Status == referral.Pending
 }

@@ -37,6 +37,8 @@ func newChangesEnv(t *testing.T, reviewDeniedToQualified bool) (*testsuite.TestW
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterActivity(testActs)
+	env.RegisterActivity(testHubSpotActs)
+	env.OnActivity(testHubSpotActs.SendLeadToHubSpot, mock.Anything, testReferralID).Return(activities.LeadResult{Skipped: "the campaign's leads action is none"}, nil)
 	log := &changeLog{}
 	env.OnActivity(testActs.LoadReferral, mock.Anything, testReferralID).Return(activities.Referral{
 		ID: testReferralID, CampaignID: "camp-1", MemberCode: "MAYA-7Q2", LeadEmail: "leo@example.org", Status: referral.Pending,
@@ -47,7 +49,7 @@ func newChangesEnv(t *testing.T, reviewDeniedToQualified bool) (*testsuite.TestW
 		func(_ context.Context, ev activities.ReferralEvent) error {
 			log.mu.Lock()
 			defer log.mu.Unlock()
-			if ev.Kind != "workflow_started" {
+			if ev.Kind == "hubspot_change" {
 				log.records = append(log.records, ev)
 			}
 			return nil

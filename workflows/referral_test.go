@@ -20,11 +20,16 @@ const testReferralID = "5b1f6a0e-6a43-4f4a-9d7e-3f5f0c2b1a11"
 // testActs names activities for mocks; the mocks stand in for its methods.
 var testActs = &activities.Activities{}
 
+// testHubSpotActs names the HubSpot activities for mocks.
+var testHubSpotActs = &activities.HubSpot{}
+
 func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterActivity(testActs)
+	env.RegisterActivity(testHubSpotActs)
+	env.OnActivity(testHubSpotActs.SendLeadToHubSpot, mock.Anything, testReferralID).Return(activities.LeadResult{Skipped: "the campaign's leads action is none"}, nil)
 	env.OnActivity(testActs.LoadReferral, mock.Anything, testReferralID).Return(activities.Referral{
 		ID: testReferralID, CampaignID: "camp-1", MemberCode: "MAYA-7Q2", LeadEmail: "leo@example.org", Status: referral.Pending,
 	}, nil)

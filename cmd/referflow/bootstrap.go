@@ -107,8 +107,8 @@ func serveAPI(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc cl
 }
 
 // runWorkers runs the Temporal workers until ctx ends.
-func runWorkers(ctx context.Context, pool *pgxpool.Pool, tc client.Client, hs *hubspotconn.Manager, logger *slog.Logger) error {
-	ws := worker.New(tc, pool, worker.Options{HubSpot: hs})
+func runWorkers(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc client.Client, hs *hubspotconn.Manager, logger *slog.Logger) error {
+	ws := worker.New(tc, pool, worker.Options{HubSpot: hs, PublicURL: cfg.PublicURL.String()})
 	if err := ws.Start(); err != nil {
 		return err
 	}

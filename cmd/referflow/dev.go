@@ -178,7 +178,7 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 	errs := make(chan error, 2)
 	for _, part := range []func(context.Context) error{
 		func(ctx context.Context) error { return serveAPI(ctx, cfg, pool, tc, hs, logger) },
-		func(ctx context.Context) error { return runWorkers(ctx, pool, tc, hs, logger) },
+		func(ctx context.Context) error { return runWorkers(ctx, cfg, pool, tc, hs, logger) },
 	} {
 		wg.Go(func() {
 			err := part(runCtx)

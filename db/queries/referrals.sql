@@ -116,3 +116,16 @@ SELECT * FROM referrals
 WHERE campaign_id = @campaign_id AND lead_email_normalized = @lead_email_normalized
 ORDER BY created_at, id
 LIMIT 1;
+
+-- name: SetReferralHubSpotObjects :one
+-- SetReferralHubSpotObjects records the HubSpot objects a referral's lead was
+-- sent to, and why it cannot qualify when HubSpot already knew the lead. A
+-- NULL argument keeps the stored value, so each object's ID can be written as
+-- soon as it is known and a retry never clears one.
+UPDATE referrals
+SET hubspot_contact_id = COALESCE(sqlc.narg(hubspot_contact_id)::bigint, hubspot_contact_id),
+    hubspot_deal_id = COALESCE(sqlc.narg(hubspot_deal_id)::bigint, hubspot_deal_id),
+    cannot_qualify_reason = COALESCE(sqlc.narg(cannot_qualify_reason)::text, cannot_qualify_reason),
+    updated_at = now()
+WHERE id = @id
+RETURNING *;

@@ -1,0 +1,420 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/hubspot"
+)
+
+// LeadResult is what SendLeadToHubSpot did with a referral's lead. At most
+// one of Skipped and CannotQualify is set.
+type LeadResult struct {
+	// Skipped says why nothing was sent: the campaign needs setup, or its
+	// leads action is none.
+	Skipped string `json:",omitempty"`
+	// CannotQualify is set when HubSpot already had the lead as a contact and
+	// the campaign's duplicate handling is do_nothing: the referral can never
+	// qualify (stored as the referral's cannot_qualify_reason).
+	CannotQualify string `json:",omitempty"`
+	// ContactID and DealID are the HubSpot objects stored on the referral.
+	ContactID string `json:",omitempty"`
+	DealID    string `json:",omitempty"`
+	// What this call did in HubSpot (false on a retry that found the work
+	// done).
+	ContactCreated bool `json:",omitempty"`
+	ContactUpdated bool `json:",omitempty"`
+	DealCreated    bool `json:",omitempty"`
+}
+
+// Error types of the lead activity besides hubspot's ErrorType constants.
+const (
+	ErrorTypeReferralNotFound = "ReferralNotFound"
+	ErrorTypeLeadMapping      = "LeadMappingInvalid"
+)
+
+// SendLeadToHubSpot sends a referral's lead to HubSpot per its campaign's
+// Leads settings: a contact, a deal, or a deal with an associated contact,
+// with the mapped properties and the status rules' initial value; the HubSpot
+// object IDs are stored on the referral.
+//
+// A campaign that needs setup, or whose leads action is none, sends nothing
+// (LeadResult.Skipped). A lead HubSpot already has as a contact is updated
+// (duplicate handling update_existing) or left alone (do_nothing): then the
+// referral cannot qualify, the reason and the contact's ID are stored, and no
+// deal is created for it.
+//
+// Idempotence. Each object's ID is written to the referral as soon as HubSpot
+// returns it, and an ID already stored is never created again, so a retry
+// after a failure past that point repeats nothing. What is left is the window
+// between HubSpot creating an object and the database write (a lost answer, a
+// crash, a failed write):
+//   - contact: HubSpot keys contacts by email, so a retry finds the contact by
+//     email. A contact created at or after the referral row was written is
+//     taken as this referral's own (created by the lost attempt) and adopted,
+//     not treated as a duplicate; one created earlier is a duplicate. A
+//     contact with the lead's email that someone else creates in HubSpot in
+//     the moments between the referral being added and its lead being sent is
+//     therefore adopted too (the capture-time fraud check looks for existing
+//     contacts before that).
+//   - deal: deals have no natural key and referflow's properties hold no
+//     referral ID, so before creating a deal a search looks for one with the
+//     same dealname and pipeline created at or after the referral row, not
+//     stored on any referral of the workspace, and (with an associated
+//     contact) associated with this referral's contact; the oldest such deal
+//     is adopted. HubSpot's search is eventually consistent (a deal can take
+//     a few seconds to be searchable), so a retry that runs sooner than that
+//     after a lost create can still create a second deal; Temporal's retry
+//     backoff makes that unlikely, not impossible. Two referrals of one
+//     campaign with identical deal names and no associated contact that both
+//     lose their create answer at the same moment could adopt each other's
+//     deal.
+//
+// Errors go through hubspot.TemporalError: a rate limit retries after
+// HubSpot's wait; a refused property (one the portal lacks) fails at once and
+// names the property.
+func (h *HubSpot) SendLeadToHubSpot(ctx context.Context, referralID string) (LeadResult, error) {
+	if h == nil || h.Queries == nil {
+		return LeadResult{}, temporal.NewNonRetryableApplicationError("this worker's HubSpot activities have no database", ErrorTypeHubSpotNotConfigured, nil)
+	}
+	id, err := uuid.Parse(referralID)
+	if err != nil {
+		return LeadResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%q is not a referral ID", referralID), "InvalidInput", err)
+	}
+	lead, err := h.loadLead(ctx, id)
+	if err != nil {
+		return LeadResult{}, err
+	}
+	if missing := lead.settings.SetupRequired(); len(missing) > 0 {
+		return LeadResult{Skipped: "campaign setup required: " + strings.Join(missing, "; ")}, nil
+	}
+	leads := lead.settings.Leads
+	if leads.Action == campaign.ActionNone || leads.Action == "" {
+		return LeadResult{Skipped: "the campaign's leads action is none: nothing is sent to HubSpot"}, nil
+	}
+	r := lead.referral
+	res := LeadResult{ContactID: leadIDString(r.HubspotContactID), DealID: leadIDString(r.HubspotDealID)}
+	if r.CannotQualifyReason != nil {
+		// A previous attempt found the lead in HubSpot already.
+		res.CannotQualify = *r.CannotQualifyReason
+		return res, nil
+	}
+	props, err := lead.properties(h.PublicURL)
+	if err != nil {
+		return LeadResult{}, err
+	}
+
+	if h.Conn == nil {
+		return LeadResult{}, temporal.NewNonRetryableApplicationError("this worker's HubSpot activities have no connection manager", ErrorTypeHubSpotNotConfigured, nil)
+	}
+	c, _, err := h.Conn.Client(ctx, r.WorkspaceID)
+	if err != nil {
+		return LeadResult{}, hubspot.TemporalError(err)
+	}
+	s := &leadSender{h: h, c: c, lead: lead, props: props, res: &res}
+
+	needContact := leads.Action == campaign.ActionCreateContact || (leads.Action == campaign.ActionCreateDeal && leads.AssociateContact)
+	if needContact && res.ContactID == "" {
+		if err := s.contact(ctx); err != nil {
+			return LeadResult{}, err
+		}
+		if res.CannotQualify != "" {
+			return res, nil
+		}
+	}
+	if leads.Action == campaign.ActionCreateDeal && res.DealID == "" {
+		if err := s.deal(ctx); err != nil {
+			return LeadResult{}, err
+		}
+	}
+	return res, nil
+}
+
+// lead is what the lead activity loads: the referral, its member and its
+// campaign's settings.
+type lead struct {
+	referral     db.Referral
+	member       db.Member
+	campaignName string
+	settings     campaign.Settings
+}
+
+func (h *HubSpot) loadLead(ctx context.Context, id uuid.UUID) (lead, error) {
+	detail, err := h.Queries.GetReferralDetail(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return lead{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("referral %s does not exist", id), ErrorTypeReferralNotFound, err)
+	}
+	if err != nil {
+		return lead{}, fmt.Errorf("load referral %s: %w", id, err)
+	}
+	member, err := h.Queries.GetMember(ctx, detail.Referral.MemberID)
+	if err != nil {
+		return lead{}, fmt.Errorf("load member %s of referral %s: %w", detail.Referral.MemberID, id, err)
+	}
+	row, err := h.Queries.GetCampaign(ctx, detail.Referral.CampaignID)
+	if err != nil {
+		return lead{}, fmt.Errorf("load campaign %s of referral %s: %w", detail.Referral.CampaignID, id, err)
+	}
+	settings, err := campaign.FromRow(row)
+	if err != nil {
+		return lead{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeLeadMapping, err)
+	}
+	return lead{referral: detail.Referral, member: member, campaignName: detail.CampaignName, settings: settings}, nil
+}
+
+// objectProps are the properties to write per campaign object ("contact",
+// "deal"): Mapped on create and update, Initial added on create only.
+type objectProps struct {
+	Mapped  map[string]map[string]string
+	Initial *campaign.PropertyValue
+}
+
+// create is what a created object of obj gets: its mapped properties and, on
+// the object the campaign's leads action creates, the initial status value.
+func (p objectProps) create(obj string, createdObject string) map[string]string {
+	out := map[string]string{}
+	for k, v := range p.Mapped[obj] {
+		out[k] = v
+	}
+	if p.Initial != nil && obj == createdObject {
+		out[p.Initial.Property] = p.Initial.Value
+	}
+	return out
+}
+
+// sourceValues are the referflow values field-mapping rows can copy.
+func (l lead) sourceValues(publicURL string) map[string]string {
+	r, m := l.referral, l.member
+	link := ""
+	if publicURL != "" {
+		link = strings.TrimRight(publicURL, "/") + "/r/" + m.ReferralCode
+	}
+	return map[string]string{
+		"first_name":               leadString(r.LeadFirstName),
+		"email":                    r.LeadEmail,
+		"referral_code":            m.ReferralCode,
+		"source":                   r.Source,
+		"referral_link":            link,
+		"campaign_name":            l.campaignName,
+		"referrer_first_name":      leadString(m.FirstName),
+		"referrer_email":           m.Email,
+		"referrer_code":            m.ReferralCode,
+		"referrer_link":            link,
+		"referrer_referrals_count": strconv.Itoa(int(m.ReferralCount)),
+	}
+}
+
+// properties resolves the campaign's Leads field-mapping rows. A dynamic
+// value that is empty (a lead without a first name) is left out rather than
+// written as "", which would clear the property of an updated contact.
+func (l lead) properties(publicURL string) (objectProps, error) {
+	values := l.sourceValues(publicURL)
+	out := objectProps{Mapped: map[string]map[string]string{}, Initial: l.settings.StatusRules.Initial}
+	for i, row := range l.settings.Leads.FieldMapping {
+		v := row.Value
+		if row.Source != "" {
+			var known bool
+			if v, known = values[row.Source]; !known {
+				return objectProps{}, temporal.NewNonRetryableApplicationError(
+					fmt.Sprintf("leads.field_mapping[%d]: unknown source %q", i, row.Source), ErrorTypeLeadMapping, nil)
+			}
+			if v == "" && (row.Source == "referral_link" || row.Source == "referrer_link") {
+				return objectProps{}, temporal.NewNonRetryableApplicationError(
+					fmt.Sprintf("leads.field_mapping[%d] maps the referral link into %s, but this worker has no public URL (REFERFLOW_PUBLIC_URL)", i, row.Property),
+					ErrorTypeHubSpotNotConfigured, nil)
+			}
+		}
+		if v == "" {
+			continue
+		}
+		if out.Mapped[row.Object] == nil {
+			out.Mapped[row.Object] = map[string]string{}
+		}
+		out.Mapped[row.Object][row.Property] = v
+	}
+	return out, nil
+}
+
+// leadSender does the HubSpot calls of one activity run.
+type leadSender struct {
+	h     *HubSpot
+	c     *hubspot.Client
+	lead  lead
+	props objectProps
+	res   *LeadResult
+}
+
+func (s *leadSender) createdObject() string {
+	if s.lead.settings.Leads.Action == campaign.ActionCreateDeal {
+		return campaign.ObjectDeal
+	}
+	return campaign.ObjectContact
+}
+
+// contact finds the lead's contact by email and applies the duplicate
+// handling, or creates it; the contact's ID (and a cannot-qualify reason) is
+// stored at once.
+func (s *leadSender) contact(ctx context.Context) error {
+	email := s.props.Mapped[campaign.ObjectContact]["email"]
+	if email == "" {
+		email = s.lead.referral.LeadEmail
+	}
+	existing, err := s.c.GetContactByEmail(ctx, email, "email")
+	var notFound *hubspot.NotFoundError
+	switch {
+	case errors.As(err, &notFound):
+		created, err := s.c.Create(ctx, hubspot.Contacts, hubspot.CreateInput{Properties: s.props.create(campaign.ObjectContact, s.createdObject())})
+		var conflict *hubspot.ConflictError
+		if errors.As(err, &conflict) && conflict.ExistingID != "" {
+			// Created by someone else between the lookup and the create.
+			return s.existingContact(ctx, conflict.ExistingID)
+		}
+		if err != nil {
+			return hubspot.TemporalError(fmt.Errorf("create the lead's contact: %w", err))
+		}
+		s.res.ContactCreated = true
+		return s.storeContact(ctx, created.ID, nil)
+	case err != nil:
+		return hubspot.TemporalError(fmt.Errorf("look up the lead's contact by email: %w", err))
+	}
+	if !existing.CreatedAt.IsZero() && !existing.CreatedAt.Before(s.lead.referral.CreatedAt) {
+		// Created after the referral: by a previous attempt whose answer or
+		// database write was lost (see SendLeadToHubSpot).
+		return s.storeContact(ctx, existing.ID, nil)
+	}
+	return s.existingContact(ctx, existing.ID)
+}
+
+// existingContact applies the duplicate handling to a contact HubSpot had
+// before the referral.
+func (s *leadSender) existingContact(ctx context.Context, contactID string) error {
+	if s.lead.settings.Leads.DuplicateHandling == campaign.DuplicateUpdateExisting {
+		if props := s.props.Mapped[campaign.ObjectContact]; len(props) > 0 {
+			if _, err := s.c.Update(ctx, hubspot.Contacts, contactID, props); err != nil {
+				return hubspot.TemporalError(fmt.Errorf("update the lead's existing contact %s: %w", contactID, err))
+			}
+		}
+		s.res.ContactUpdated = true
+		return s.storeContact(ctx, contactID, nil)
+	}
+	reason := fmt.Sprintf("already in HubSpot as contact %s: duplicate handling is do nothing", contactID)
+	s.res.CannotQualify = reason
+	return s.storeContact(ctx, contactID, &reason)
+}
+
+func (s *leadSender) storeContact(ctx context.Context, contactID string, reason *string) error {
+	n, err := strconv.ParseInt(contactID, 10, 64)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("HubSpot contact ID %q is not a number", contactID), hubspot.ErrorTypeUnexpected, err)
+	}
+	if _, err := s.h.Queries.SetReferralHubSpotObjects(ctx, db.SetReferralHubSpotObjectsParams{
+		ID: s.lead.referral.ID, HubspotContactID: &n, CannotQualifyReason: reason,
+	}); err != nil {
+		return fmt.Errorf("store HubSpot contact %s on referral %s: %w", contactID, s.lead.referral.ID, err)
+	}
+	s.res.ContactID = contactID
+	return nil
+}
+
+// deal adopts a deal a lost previous attempt created, or creates one
+// (associated with the contact when there is one), and stores its ID at once.
+func (s *leadSender) deal(ctx context.Context) error {
+	props := s.props.create(campaign.ObjectDeal, s.createdObject())
+	found, err := s.previousDeal(ctx, props)
+	if err != nil {
+		return err
+	}
+	dealID := found
+	if dealID == "" {
+		in := hubspot.CreateInput{Properties: props}
+		if s.res.ContactID != "" {
+			in.Associations = []hubspot.AssociationInput{hubspot.AssociateWith(s.res.ContactID, hubspot.DealToContact)}
+		}
+		created, err := s.c.Create(ctx, hubspot.Deals, in)
+		if err != nil {
+			return hubspot.TemporalError(fmt.Errorf("create the lead's deal: %w", err))
+		}
+		dealID = created.ID
+		s.res.DealCreated = true
+	}
+	n, err := strconv.ParseInt(dealID, 10, 64)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("HubSpot deal ID %q is not a number", dealID), hubspot.ErrorTypeUnexpected, err)
+	}
+	if _, err := s.h.Queries.SetReferralHubSpotObjects(ctx, db.SetReferralHubSpotObjectsParams{ID: s.lead.referral.ID, HubspotDealID: &n}); err != nil {
+		return fmt.Errorf("store HubSpot deal %s on referral %s: %w", dealID, s.lead.referral.ID, err)
+	}
+	s.res.DealID = dealID
+	return nil
+}
+
+// previousDeal looks for the deal an earlier attempt created but could not
+// store (see SendLeadToHubSpot): same dealname and pipeline, created at or
+// after the referral, on no referral yet, associated with the contact when
+// there is one. It returns "" when there is none.
+func (s *leadSender) previousDeal(ctx context.Context, props map[string]string) (string, error) {
+	r := s.lead.referral
+	filters := []hubspot.Filter{{PropertyName: "createdate", Operator: hubspot.OpGTE, Value: strconv.FormatInt(r.CreatedAt.UnixMilli(), 10)}}
+	for _, p := range []string{"dealname", "pipeline"} {
+		if v := props[p]; v != "" {
+			filters = append(filters, hubspot.Filter{PropertyName: p, Operator: hubspot.OpEQ, Value: v})
+		}
+	}
+	page, err := s.c.Search(ctx, hubspot.Deals, hubspot.SearchRequest{
+		FilterGroups: []hubspot.FilterGroup{{Filters: filters}},
+		Sort:         &hubspot.Sort{PropertyName: "createdate"},
+		Properties:   []string{"dealname"},
+		Limit:        10,
+	})
+	if err != nil {
+		return "", hubspot.TemporalError(fmt.Errorf("search for a deal created by an earlier attempt: %w", err))
+	}
+	for _, d := range page.Results {
+		n, err := strconv.ParseInt(d.ID, 10, 64)
+		if err != nil {
+			continue
+		}
+		claimed, err := s.h.Queries.ListReferralsByHubSpotObject(ctx, db.ListReferralsByHubSpotObjectParams{WorkspaceID: r.WorkspaceID, ObjectType: campaign.ObjectDeal, ObjectID: n})
+		if err != nil {
+			return "", fmt.Errorf("check whether deal %s is another referral's: %w", d.ID, err)
+		}
+		if slices.ContainsFunc(claimed, func(o db.Referral) bool { return o.ID != r.ID }) {
+			continue
+		}
+		if s.res.ContactID != "" {
+			assocs, err := s.c.ListAssociations(ctx, hubspot.Deals, d.ID, hubspot.Contacts, hubspot.AssociationListOptions{})
+			if err != nil {
+				return "", hubspot.TemporalError(fmt.Errorf("read deal %s's contacts: %w", d.ID, err))
+			}
+			if !slices.ContainsFunc(assocs.Results, func(a hubspot.Association) bool { return a.ToObjectID == s.res.ContactID }) {
+				continue
+			}
+		}
+		return d.ID, nil
+	}
+	return "", nil
+}
+
+func leadIDString(id *int64) string {
+	if id == nil {
+		return ""
+	}
+	return strconv.FormatInt(*id, 10)
+}
+
+func leadString(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
