@@ -227,3 +227,53 @@ func TestContinueAsNewLosesNothing(t *testing.T) {
 func decodeContinueAsNewInput(can *workflow.ContinueAsNewError, into *ReferralInput) error {
 	return converter.GetDefaultDataConverter().FromPayloads(can.Input, into)
 }
+
+// A referral still pending when the campaign's expiry comes is denied
+// "expired"; one that moved on before is not.
+func TestPendingReferralExpires(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		signals []HubSpotChange
+		want    referral.Status
+	}{
+		{"still pending", nil, referral.Denied},
+		{"qualified in time", []HubSpotChange{stage("contractsent", time.Minute, "q")}, referral.Qualified},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestWorkflowEnvironment()
+			env.RegisterActivity(testActs)
+			env.RegisterActivity(testHubSpotActs)
+			start := env.Now()
+			env.OnActivity(testActs.LoadReferral, mock.Anything, testReferralID).Return(activities.Referral{
+				ID: testReferralID, Status: referral.Pending, StatusRules: dealRules, ExpiresAt: start.Add(30 * 24 * time.Hour),
+			}, nil)
+			env.OnActivity(testActs.CheckReferralFraud, mock.Anything, testReferralID).Return(activities.FraudVerdict{}, nil)
+			env.OnActivity(testHubSpotActs.SendLeadToHubSpot, mock.Anything, testReferralID).Return(activities.LeadResult{}, nil)
+			env.OnActivity(testActs.RecordReferralEvent, mock.Anything, mock.Anything).Return(nil)
+			var moves []activities.StatusChange
+			env.OnActivity(testActs.ChangeReferralStatus, mock.Anything, mock.Anything).Return(
+				func(_ context.Context, ch activities.StatusChange) error { moves = append(moves, ch); return nil })
+			signalAll(env, time.Hour, tc.signals...)
+			var state ReferralState
+			env.RegisterDelayedCallback(func() {
+				v, err := env.QueryWorkflow(QueryReferralState)
+				if err == nil {
+					err = v.Get(&state)
+				}
+				if err != nil {
+					t.Error(err)
+				}
+				env.CancelWorkflow()
+			}, 40*24*time.Hour)
+			env.ExecuteWorkflow(ReferralWorkflow, ReferralInput{ReferralID: testReferralID})
+
+			if state.Status != tc.want {
+				t.Fatalf("after 40 days: %+v", state)
+			}
+			if tc.want == referral.Denied && (len(moves) != 1 || !strings.HasPrefix(moves[0].Reason, "expired") || moves[0].Actor != "system") {
+				t.Fatalf("moves = %+v", moves)
+			}
+		})
+	}
+}
