@@ -253,6 +253,43 @@ func (q *Queries) ListMembersByHubSpotContact(ctx context.Context, arg ListMembe
 	return items, nil
 }
 
+const setMemberHubSpotContact = `-- name: SetMemberHubSpotContact :one
+UPDATE members
+SET hubspot_contact_id = $1,
+    updated_at = now()
+WHERE id = $2
+RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at
+`
+
+type SetMemberHubSpotContactParams struct {
+	HubspotContactID *int64    `json:"hubspot_contact_id"`
+	ID               uuid.UUID `json:"id"`
+}
+
+// SetMemberHubSpotContact links a member to its HubSpot contact: the one
+// found by the member's email, or the record a stored contact was merged into.
+func (q *Queries) SetMemberHubSpotContact(ctx context.Context, arg SetMemberHubSpotContactParams) (Member, error) {
+	row := q.db.QueryRow(ctx, setMemberHubSpotContact, arg.HubspotContactID, arg.ID)
+	var i Member
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.ReferralCode,
+		&i.Email,
+		&i.FirstName,
+		&i.LastName,
+		&i.ExternalID,
+		&i.HubspotContactID,
+		&i.ReferralCount,
+		&i.ConvertedReferralCount,
+		&i.Source,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const setMemberReferralCounts = `-- name: SetMemberReferralCounts :one
 UPDATE members
 SET referral_count = (

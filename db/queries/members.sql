@@ -52,3 +52,12 @@ RETURNING *;
 SELECT * FROM members
 WHERE campaign_id = @campaign_id
 ORDER BY created_at, id;
+
+-- name: SetMemberHubSpotContact :one
+-- SetMemberHubSpotContact links a member to its HubSpot contact: the one
+-- found by the member's email, or the record a stored contact was merged into.
+UPDATE members
+SET hubspot_contact_id = @hubspot_contact_id,
+    updated_at = now()
+WHERE id = @id
+RETURNING *;
