@@ -33,6 +33,8 @@ type Referral struct {
 	// loading; the workflow applies HubSpot changes with them.
 	StatusRules             campaign.StatusRules
 	ReviewDeniedToQualified bool
+	// Rewards are the campaign's reward settings.
+	Rewards campaign.Rewards
 	// ExpiresAt is when a still-pending referral is denied as expired (the
 	// campaign's expire_after_days after the referral was added); zero: never.
 	ExpiresAt time.Time
@@ -74,6 +76,7 @@ func (a *Activities) LoadReferral(ctx context.Context, referralID string) (Refer
 		StatusRules:             settings.StatusRules,
 		ReviewDeniedToQualified: settings.ProcessRules.ReviewDeniedToQualified,
 		ExpiresAt:               expiry(r.CreatedAt, settings.Rewards.ExpireAfterDays),
+		Rewards:                 settings.Rewards,
 	}, nil
 }
 

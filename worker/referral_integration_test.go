@@ -103,15 +103,25 @@ func TestReferralWorkflowOnRealStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The lead step runs while admin decisions may arrive, so it is checked
+	// apart from the ordered trail of decisions.
 	var trail []string
+	leadEvents := 0
 	for _, ev := range events {
+		if ev.Kind == "lead_not_sent" {
+			leadEvents++
+			continue
+		}
 		s := ev.Kind
 		if ev.ToStatus != nil {
 			s += ":" + *ev.FromStatus + "->" + *ev.ToStatus + " by " + ev.Actor
 		}
 		trail = append(trail, s)
 	}
-	want := []string{"workflow_started", "lead_not_sent", "status_changed:pending->qualified by admin:1", "status_changed:qualified->approved by admin:1"}
+	if leadEvents != 1 {
+		t.Fatalf("lead events = %d, want one lead_not_sent (the campaign sends nothing)", leadEvents)
+	}
+	want := []string{"workflow_started", "status_changed:pending->qualified by admin:1", "status_changed:qualified->approved by admin:1"}
 	if len(trail) != len(want) {
 		t.Fatalf("audit trail = %q, want %q", trail, want)
 	}

@@ -58,6 +58,13 @@ type ReferralState struct {
 	FinalDenial bool `json:",omitempty"`
 	// PendingReview is a HubSpot change waiting for an admin's decision.
 	PendingReview *PendingReview `json:",omitempty"`
+	// Conversions counts conversions started (each gets its own rewards);
+	// Rewards are every reward of this referral as the workflow last saw
+	// them; HoldUntil is when held rewards are issued.
+	Conversions      int                    `json:",omitempty"`
+	Rewards          []activities.RewardRef `json:",omitempty"`
+	HoldUntil        time.Time              `json:",omitempty"`
+	ConvertedObjects []int64                `json:",omitempty"`
 }
 
 // SetStatusRequest is an admin's decision.
@@ -96,6 +103,11 @@ type referralWorkflow struct {
 	rules            activities.Referral
 	carried          bool
 	hubSpotTaskQueue string
+	// conversionDue asks the main loop to create rewards for a conversion of
+	// conversionObject (the HubSpot object that converted, 0 for an admin's
+	// decision).
+	conversionDue    bool
+	conversionObject int64
 }
 
 var acts *activities.Activities
@@ -124,6 +136,16 @@ func (w *referralWorkflow) setup(ctx workflow.Context, in ReferralInput) error {
 		return w.state, nil
 	}); err != nil {
 		return fmt.Errorf("register state query: %w", err)
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateCancelReward, w.cancelReward, workflow.UpdateHandlerOptions{
+		Validator: w.validateCancelReward,
+	}); err != nil {
+		return fmt.Errorf("register cancel-reward update: %w", err)
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateMarkRewardPaid, w.markRewardPaid, workflow.UpdateHandlerOptions{
+		Validator: w.validateMarkRewardPaid,
+	}); err != nil {
+		return fmt.Errorf("register mark-reward-paid update: %w", err)
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateResolveReview, w.resolveReview, workflow.UpdateHandlerOptions{
 		Validator: w.validateResolveReview,
@@ -221,13 +243,25 @@ func (w *referralWorkflow) sendLead(ctx workflow.Context) error {
 	return w.publish(ctx)
 }
 
-// finished tells whether the referral's life is over: approved (rewards, a
-// later capability, will keep it open until they are issued), or denied for
-// good by the fraud checks. A referral denied by a rule or an admin keeps
+// finished tells whether the referral's life is over: approved with its
+// rewards issued and paid (a campaign rewarding every conversion keeps
+// listening for the next), or denied for good by the fraud checks. A referral denied by a rule or an admin keeps
 // listening: HubSpot may still move it, and the campaign may want a person to
 // review that.
 func (w *referralWorkflow) finished() bool {
-	return w.state.Status == referral.Approved || w.state.FinalDenial
+	if w.state.FinalDenial {
+		return true
+	}
+	if w.state.Status != referral.Approved || w.conversionDue || w.pendingRewards() > 0 {
+		return false
+	}
+	if !w.hasRewardSettings() {
+		return true
+	}
+	// Rewards all cancelled (the deal fell back during the hold): the next
+	// win converts again, so keep listening. Issued rewards wait for an
+	// admin to mark them paid.
+	return w.anyIssued() && !w.anyUnpaid() && !w.rules.Rewards.EveryConversion
 }
 
 func (w *referralWorkflow) validateSetStatus(ctx workflow.Context, req SetStatusRequest) error {
@@ -279,6 +313,12 @@ func (w *referralWorkflow) apply(ctx workflow.Context, req SetStatusRequest, ide
 		w.state.DeniedReason = ""
 	}
 	w.state.Transitions++
+	if string(req.Status) == w.rewardStatus() {
+		w.conversionDue = true
+		if c, ok := cause["object_id"].(int64); ok {
+			w.conversionObject = c
+		}
+	}
 	return w.state, w.publish(ctx)
 }
 

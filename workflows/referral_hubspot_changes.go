@@ -68,36 +68,50 @@ func (d *dedupeSet) addNew(key string) bool {
 // continuing as new when the history grows long.
 func (w *referralWorkflow) listen(ctx workflow.Context) (ReferralState, error) {
 	for {
+		if err := w.settleRewards(ctx); err != nil {
+			return w.state, err
+		}
 		wake := func() bool {
-			return w.changes.Len() > 0 ||
+			return w.changes.Len() > 0 || w.conversionDue ||
 				(w.finished() && workflow.AllHandlersFinished(ctx)) ||
 				workflow.GetInfo(ctx).GetContinueAsNewSuggested()
 		}
-		if w.expiring() {
-			ok, err := workflow.AwaitWithTimeout(ctx, w.rules.ExpiresAt.Sub(workflow.Now(ctx)), wake)
-			if err != nil {
+		if deadline, ok := w.nextDeadline(); ok {
+			if _, err := workflow.AwaitWithTimeout(ctx, deadline.Sub(workflow.Now(ctx)), wake); err != nil {
 				return w.state, err
-			}
-			if !ok && w.expiring() {
-				reason := fmt.Sprintf("expired: still pending %s after it was added", w.rules.ExpiresAt.Format("2006-01-02"))
-				if _, err := w.apply(ctx, SetStatusRequest{Status: referral.Denied, Reason: reason, Actor: "system"}, "expired:"+w.state.ReferralID, nil); err != nil {
-					return w.state, err
-				}
-				continue
 			}
 		} else if err := workflow.Await(ctx, wake); err != nil {
 			return w.state, err
 		}
+		if w.expiring() && !workflow.Now(ctx).Before(w.rules.ExpiresAt) {
+			reason := fmt.Sprintf("expired: still pending %s after it was added", w.rules.ExpiresAt.Format("2006-01-02"))
+			if _, err := w.apply(ctx, SetStatusRequest{Status: referral.Denied, Reason: reason, Actor: "system"}, "expired:"+w.state.ReferralID, nil); err != nil {
+				return w.state, err
+			}
+		}
 		if err := w.applyPending(ctx); err != nil {
 			return w.state, err
 		}
-		if w.finished() && workflow.AllHandlersFinished(ctx) && w.changes.Len() == 0 {
+		if w.finished() && workflow.AllHandlersFinished(ctx) && w.changes.Len() == 0 && !w.conversionDue {
 			return w.state, nil
 		}
-		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() && !w.conversionDue {
 			return w.continueAsNew(ctx)
 		}
 	}
+}
+
+// nextDeadline is the next time the workflow must wake without a signal: the
+// expiry of a pending referral, or the end of a reward hold.
+func (w *referralWorkflow) nextDeadline() (time.Time, bool) {
+	var next time.Time
+	if w.expiring() {
+		next = w.rules.ExpiresAt
+	}
+	if w.holding() && (next.IsZero() || w.state.HoldUntil.Before(next)) {
+		next = w.state.HoldUntil
+	}
+	return next, !next.IsZero()
 }
 
 // applyPending drains the signal channel and applies what arrived in
@@ -131,6 +145,9 @@ func (w *referralWorkflow) continueAsNew(ctx workflow.Context) (ReferralState, e
 		if err := w.applyPending(ctx); err != nil {
 			return w.state, err
 		}
+		if err := w.settleRewards(ctx); err != nil {
+			return w.state, err
+		}
 		if w.changes.Len() == 0 && workflow.AllHandlersFinished(ctx) {
 			break
 		}
@@ -161,8 +178,16 @@ func (w *referralWorkflow) applyChange(ctx workflow.Context, c HubSpotChange) er
 	}
 	w.lastApplied[key] = c.OccurredAt
 
+	if w.holding() && w.leavesRewardedState(c) {
+		return w.cancelHeldRewards(ctx, c, cause)
+	}
 	target, ok := w.rules.StatusRules.Match(c.ObjectType, c.Property, c.Value)
 	to := referral.Status(target)
+	if ok && to == w.state.Status && string(to) == w.rewardStatus() && w.newConversion(c) {
+		w.conversionDue = true
+		w.conversionObject = c.ObjectID
+		return w.recordChange(ctx, c, cause, "a new conversion")
+	}
 	switch {
 	case !ok:
 		outcome := "no status rule matches this value"

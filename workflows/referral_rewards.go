@@ -1,0 +1,298 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/referflow/referflow/activities"
+	"github.com/referflow/referflow/internal/referral"
+)
+
+// Admin decisions about rewards, sent as workflow updates.
+const (
+	// UpdateCancelReward cancels a pending reward (RewardDecision).
+	UpdateCancelReward = "cancel-reward"
+	// UpdateMarkRewardPaid records that an issued reward was paid
+	// (RewardDecision).
+	UpdateMarkRewardPaid = "mark-reward-paid"
+)
+
+// RewardDecision is an admin's decision about one reward.
+type RewardDecision struct {
+	RewardID string
+	Reason   string
+	Actor    string
+}
+
+// rewardStatus is the status that earns the campaign's rewards.
+func (w *referralWorkflow) rewardStatus() string {
+	if s := w.rules.Rewards.OnStatus; s != "" {
+		return s
+	}
+	return string(referral.Approved)
+}
+
+func (w *referralWorkflow) hasRewardSettings() bool {
+	return w.rules.Rewards.Member != nil || w.rules.Rewards.Friend != nil
+}
+
+// holding tells whether rewards are created and waiting for their hold to
+// end.
+func (w *referralWorkflow) holding() bool {
+	return w.pendingRewards() > 0 && !w.state.HoldUntil.IsZero()
+}
+
+func (w *referralWorkflow) pendingRewards() int {
+	n := 0
+	for _, r := range w.state.Rewards {
+		if r.Status == activities.RewardPending {
+			n++
+		}
+	}
+	return n
+}
+
+// rewardPaid marks, in the workflow's copy, an issued reward an admin marked
+// paid (the database keeps it issued with paid_at set).
+const rewardPaid = "paid"
+
+func (w *referralWorkflow) anyIssued() bool {
+	for _, r := range w.state.Rewards {
+		if r.Status == activities.RewardIssued || r.Status == rewardPaid {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *referralWorkflow) anyUnpaid() bool {
+	for _, r := range w.state.Rewards {
+		if r.Status == activities.RewardIssued {
+			return true
+		}
+	}
+	return false
+}
+
+// newConversion tells whether a change that matches the reward status again
+// starts another conversion: with every-conversion rewards, each HubSpot
+// object (a new won deal) converts once; and a conversion whose rewards were
+// all cancelled during the hold may convert again.
+func (w *referralWorkflow) newConversion(c HubSpotChange) bool {
+	if !w.hasRewardSettings() || w.holding() || w.conversionDue {
+		return false
+	}
+	rewarded := false
+	for _, r := range w.state.Rewards {
+		if r.Status != activities.RewardCancelled {
+			rewarded = true
+		}
+	}
+	if !rewarded {
+		return true
+	}
+	return w.rules.Rewards.EveryConversion && !slices.Contains(w.state.ConvertedObjects, c.ObjectID)
+}
+
+// leavesRewardedState tells whether a change takes the referral's object out
+// of the values that earned the held rewards (a deal leaving closedwon).
+func (w *referralWorkflow) leavesRewardedState(c HubSpotChange) bool {
+	rule := w.rules.StatusRules.Approved
+	if w.rewardStatus() == string(referral.Qualified) {
+		rule = w.rules.StatusRules.Qualified
+	}
+	return rule != nil && rule.Object == c.ObjectType && rule.Property == c.Property && !slices.Contains(rule.Values, c.Value)
+}
+
+// settleRewards creates the rewards of a due conversion and issues held
+// rewards whose hold has ended.
+func (w *referralWorkflow) settleRewards(ctx workflow.Context) error {
+	if w.conversionDue {
+		w.conversionDue = false
+		if err := w.createRewards(ctx); err != nil {
+			return err
+		}
+	}
+	if w.pendingRewards() > 0 && !workflow.Now(ctx).Before(w.state.HoldUntil) {
+		return w.issueRewards(ctx)
+	}
+	return nil
+}
+
+func (w *referralWorkflow) createRewards(ctx workflow.Context) error {
+	if !w.hasRewardSettings() {
+		return nil
+	}
+	w.state.Conversions++
+	if w.conversionObject != 0 {
+		w.state.ConvertedObjects = append(w.state.ConvertedObjects, w.conversionObject)
+	}
+	hold := time.Duration(w.rules.Rewards.HoldDays) * 24 * time.Hour
+	w.state.HoldUntil = workflow.Now(ctx).Add(hold)
+	actx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
+	var refs []activities.RewardRef
+	err := workflow.ExecuteActivity(actx, acts.CreateRewards, activities.CreateRewardsInput{
+		ReferralID: w.state.ReferralID, Conversion: w.state.Conversions, HoldUntil: w.state.HoldUntil,
+	}).Get(ctx, &refs)
+	var appErr *temporal.ApplicationError
+	if err != nil && asApplicationError(err, &appErr) && appErr.Type() == activities.ErrTypeNoSaleValue {
+		// A percentage reward needs the sale value: record why nothing was
+		// created; a later conversion (or an admin) can try again.
+		ev := activities.ReferralEvent{ReferralID: w.state.ReferralID, Kind: "reward_waiting", Actor: "system",
+			Details:        map[string]any{"reason": appErr.Message(), "conversion": w.state.Conversions},
+			IdempotencyKey: fmt.Sprintf("reward_waiting:%s:%d", w.state.ReferralID, w.state.Conversions)}
+		return workflow.ExecuteActivity(actx, acts.RecordReferralEvent, ev).Get(ctx, nil)
+	}
+	if err != nil {
+		return err
+	}
+	w.state.Rewards = append(w.state.Rewards, refs...)
+	return w.publish(ctx)
+}
+
+// issueRewards issues every pending reward exactly once (the activity is
+// idempotent; the database's key makes a second issue impossible).
+func (w *referralWorkflow) issueRewards(ctx workflow.Context) error {
+	actx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
+	for i := range w.state.Rewards {
+		r := &w.state.Rewards[i]
+		if r.Status != activities.RewardPending {
+			continue
+		}
+		var res activities.IssueRewardResult
+		err := workflow.ExecuteActivity(actx, acts.IssueReward, r.ID).Get(ctx, &res)
+		var appErr *temporal.ApplicationError
+		if err != nil && asApplicationError(err, &appErr) && appErr.Type() == activities.ErrTypeRewardCancelled {
+			r.Status = activities.RewardCancelled
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		r.Status = activities.RewardIssued
+	}
+	w.state.HoldUntil = time.Time{}
+	if err := w.writeMemberToHubSpot(ctx); err != nil {
+		return err
+	}
+	return w.publish(ctx)
+}
+
+// writeMemberToHubSpot writes the member's new counts (and link) to their
+// HubSpot contact. HubSpot being unreachable is retried; a workspace with no
+// working connection, or a member without a contact, is recorded and does not
+// stop the referral.
+func (w *referralWorkflow) writeMemberToHubSpot(ctx workflow.Context) error {
+	opts := hubSpotActivityOptions
+	opts.TaskQueue = w.hubSpotTaskQueue
+	var res activities.MemberWriteResult
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), hubspotActs.WriteMemberToHubSpot, w.rules.MemberID).Get(ctx, &res)
+	details := map[string]any{"member_id": w.rules.MemberID, "contact_id": res.ContactID, "skipped": res.Skipped}
+	kind := "member_written_to_hubspot"
+	var appErr *temporal.ApplicationError
+	switch {
+	case err != nil && asApplicationError(err, &appErr) && appErr.NonRetryable():
+		kind, details["error"] = "member_not_written_to_hubspot", appErr.Message()
+	case err != nil:
+		return err
+	case res.Skipped != "":
+		kind = "member_not_written_to_hubspot"
+	}
+	ev := activities.ReferralEvent{ReferralID: w.state.ReferralID, Kind: kind, Actor: "system", Details: details,
+		IdempotencyKey: fmt.Sprintf("member_written:%s:%d", w.state.ReferralID, w.state.Conversions)}
+	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, databaseActivityOptions), acts.RecordReferralEvent, ev).Get(ctx, nil)
+}
+
+// cancelHeldRewards cancels the rewards still in their hold when the
+// referral's object leaves the winning state.
+func (w *referralWorkflow) cancelHeldRewards(ctx workflow.Context, c HubSpotChange, cause map[string]any) error {
+	reason := fmt.Sprintf("HubSpot: %s %d %s changed to %s during the hold", c.ObjectType, c.ObjectID, c.Property, c.Value)
+	if err := w.cancelPending(ctx, "", reason, "hubspot"); err != nil {
+		return err
+	}
+	return w.recordChange(ctx, c, cause, "cancelled the rewards held: "+reason)
+}
+
+// cancelPending cancels one pending reward (rewardID) or all of them ("").
+func (w *referralWorkflow) cancelPending(ctx workflow.Context, rewardID, reason, actor string) error {
+	actx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
+	for i := range w.state.Rewards {
+		r := &w.state.Rewards[i]
+		if r.Status != activities.RewardPending || (rewardID != "" && r.ID != rewardID) {
+			continue
+		}
+		if err := workflow.ExecuteActivity(actx, acts.CancelReward, activities.CancelRewardInput{RewardID: r.ID, Reason: reason, Actor: actor}).Get(ctx, nil); err != nil {
+			return err
+		}
+		r.Status = activities.RewardCancelled
+	}
+	if w.pendingRewards() == 0 {
+		w.state.HoldUntil = time.Time{}
+	}
+	return w.publish(ctx)
+}
+
+func (w *referralWorkflow) reward(id string) *activities.RewardRef {
+	for i := range w.state.Rewards {
+		if w.state.Rewards[i].ID == id {
+			return &w.state.Rewards[i]
+		}
+	}
+	return nil
+}
+
+func (w *referralWorkflow) validateCancelReward(ctx workflow.Context, d RewardDecision) error {
+	r := w.reward(d.RewardID)
+	switch {
+	case r == nil:
+		return fmt.Errorf("reward %q is not one of this referral's rewards", d.RewardID)
+	case r.Status != activities.RewardPending:
+		return fmt.Errorf("reward %s is %s: only a pending reward can be cancelled", d.RewardID, r.Status)
+	case d.Reason == "":
+		return fmt.Errorf("cancelling a reward needs a reason")
+	case d.Actor == "":
+		return fmt.Errorf("a decision needs an actor (who decided)")
+	}
+	return nil
+}
+
+func (w *referralWorkflow) cancelReward(ctx workflow.Context, d RewardDecision) (ReferralState, error) {
+	if err := w.lock.Lock(ctx); err != nil {
+		return w.state, err
+	}
+	defer w.lock.Unlock()
+	return w.state, w.cancelPending(ctx, d.RewardID, d.Reason, d.Actor)
+}
+
+func (w *referralWorkflow) validateMarkRewardPaid(ctx workflow.Context, d RewardDecision) error {
+	r := w.reward(d.RewardID)
+	switch {
+	case r == nil:
+		return fmt.Errorf("reward %q is not one of this referral's rewards", d.RewardID)
+	case r.Status != activities.RewardIssued:
+		return fmt.Errorf("reward %s is %s: only an issued reward can be marked paid", d.RewardID, r.Status)
+	case d.Actor == "":
+		return fmt.Errorf("a decision needs an actor (who decided)")
+	}
+	return nil
+}
+
+func (w *referralWorkflow) markRewardPaid(ctx workflow.Context, d RewardDecision) (ReferralState, error) {
+	actx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
+	if err := workflow.ExecuteActivity(actx, acts.MarkRewardPaid, activities.MarkRewardPaidInput{RewardID: d.RewardID, Actor: d.Actor}).Get(ctx, nil); err != nil {
+		return w.state, err
+	}
+	if r := w.reward(d.RewardID); r != nil {
+		r.Status = rewardPaid
+	}
+	return w.state, w.publish(ctx)
+}
+
+func asApplicationError(err error, target **temporal.ApplicationError) bool {
+	return errors.As(err, target)
+}
