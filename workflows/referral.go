@@ -202,7 +202,9 @@ func (w *referralWorkflow) run(ctx workflow.Context) (ReferralState, error) {
 			return w.listen(ctx)
 		}
 	}
-	if w.state.Status == referral.Pending {
+	// An admin may already have decided while the checks ran: the lead still
+	// goes to HubSpot unless the referral was denied.
+	if w.state.Status != referral.Denied {
 		if err := w.sendLead(ctx); err != nil {
 			return w.state, err
 		}
