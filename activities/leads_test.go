@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,13 +13,11 @@ import (
 
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
-	"github.com/referflow/referflow/internal/adminauth"
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/hubspot"
 	"github.com/referflow/referflow/internal/hubspotconn"
 	"github.com/referflow/referflow/internal/hubspotsim"
 	"github.com/referflow/referflow/internal/testenv"
-	"github.com/referflow/referflow/internal/tokencrypt"
 )
 
 const leadPublicURL = "https://refer.acme.test"
@@ -38,52 +34,11 @@ type leadWorld struct {
 
 func newLeadWorld(t *testing.T) *leadWorld {
 	t.Helper()
-	ctx := context.Background()
 	w := &leadWorld{db: testenv.NewDatabase(t)}
 	w.fx = w.db.SeedReferral(t)
-	w.sim = hubspotsim.New(hubspotsim.Options{})
-	srv := httptest.NewServer(w.sim.Handler())
-	t.Cleanup(srv.Close)
-	w.portal = w.sim.CreatePortal("Acme HubSpot").ID
-
-	box, err := tokencrypt.New([][]byte{[]byte("0123456789abcdef0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, _ := url.Parse(srv.URL)
-	public, _ := url.Parse(leadPublicURL)
-	m, err := hubspotconn.New(w.db.Pool, hubspotconn.Options{
-		BaseURL: base, PublicURL: public,
-		ClientID: hubspotsim.DefaultClientID, ClientSecret: hubspotsim.DefaultClientSecret,
-		Box: box, Limiter: hubspot.NewLimiter(hubspot.Limits{}, nil),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, _, err := adminauth.CreateAdmin(ctx, w.db.Queries, w.fx.Workspace.ID, "ops@acme.test", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	authorize, err := m.Start(ctx, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := url.Parse(testenv.HubSpotConsent(t, http.DefaultClient, authorize, w.portal, "allow"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.Complete(ctx, admin, back.Query().Get("state"), back.Query().Get("code")); err != nil {
-		t.Fatalf("connect the workspace: %v", err)
-	}
-	c, _, err := m.Client(ctx, w.fx.Workspace.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ot := range hubspotconn.SetupObjectTypes {
-		if _, err := hubspotconn.EnsureProperties(ctx, c, ot); err != nil {
-			t.Fatal(err)
-		}
-	}
+	hw := testenv.ConnectHubSpot(t, w.db, w.fx.Workspace.ID, leadPublicURL)
+	w.sim, w.portal = hw.Sim, hw.PortalID
+	m := hw.Manager
 	w.acts = &activities.HubSpot{Conn: m, Queries: w.db.Queries, PublicURL: leadPublicURL}
 	return w
 }
