@@ -18,6 +18,7 @@ import (
 
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/internal/reward"
 	"github.com/referflow/referflow/workflows"
 )
 
@@ -37,8 +38,24 @@ type ReferralView struct {
 	Source       string          `json:"source"`
 	WorkflowID   string          `json:"workflow_id"`
 	CreatedAt    time.Time       `json:"created_at"`
-	// Events is the audit trail, oldest first (on reads of one referral).
-	Events []ReferralEventView `json:"events,omitempty"`
+	// Events is the audit trail, oldest first, and Rewards what the referral
+	// earned (on reads of one referral).
+	Events  []ReferralEventView `json:"events,omitempty"`
+	Rewards []RewardView        `json:"rewards,omitempty"`
+}
+
+// RewardView is a reward as the admin API shows it.
+type RewardView struct {
+	ID           string     `json:"id"`
+	Recipient    string     `json:"recipient"`
+	Amount       string     `json:"amount"`
+	Currency     string     `json:"currency"`
+	Status       string     `json:"status"`
+	Conversion   int32      `json:"conversion"`
+	HoldUntil    *time.Time `json:"hold_until,omitempty"`
+	IssuedAt     *time.Time `json:"issued_at,omitempty"`
+	PaidAt       *time.Time `json:"paid_at,omitempty"`
+	CancelReason string     `json:"cancel_reason,omitempty"`
 }
 
 // ReferralEventView is one entry of the audit trail.
@@ -191,6 +208,20 @@ func (s *Server) getReferral(c echo.Context) error {
 	for _, ev := range events {
 		v.Events = append(v.Events, ReferralEventView{Kind: ev.Kind, FromStatus: deref(ev.FromStatus), ToStatus: deref(ev.ToStatus), Actor: ev.Actor, OccurredAt: ev.OccurredAt})
 	}
+	rewards, err := s.queries().ListRewardsByReferral(c.Request().Context(), r.ID)
+	if err != nil {
+		return err
+	}
+	for _, rw := range rewards {
+		amount, _, err := reward.FromNumeric(rw.Amount, rw.Currency)
+		if err != nil {
+			return err
+		}
+		v.Rewards = append(v.Rewards, RewardView{
+			ID: rw.ID.String(), Recipient: rw.Recipient, Amount: amount.String(), Currency: rw.Currency, Status: rw.Status,
+			Conversion: rw.ConversionNumber, HoldUntil: rw.HoldUntil, IssuedAt: rw.IssuedAt, PaidAt: rw.PaidAt, CancelReason: deref(rw.CancelReason),
+		})
+	}
 	return c.JSON(http.StatusOK, v)
 }
 
@@ -216,12 +247,25 @@ func (s *Server) decideReferral(c echo.Context) error {
 	if err != nil {
 		return invalid(map[string]string{"status": err.Error()})
 	}
+	state, err := s.sendDecision(c, r, workflows.UpdateSetStatus, "status",
+		workflows.SetStatusRequest{Status: status, Reason: in.Reason, Actor: "admin:" + adminFrom(c).ID.String()})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"referral_id": r.ID.String(), "status": state.Status, "denied_reason": state.DeniedReason})
+}
+
+// sendDecision delivers an admin's decision to the referral's workflow as a
+// validated update and waits for its result. A refusal by the validator (or
+// by the handler) is 422 with its reason, keyed by field; a workflow that has
+// ended is 409.
+func (s *Server) sendDecision(c echo.Context, r db.Referral, update, field string, arg any) (workflows.ReferralState, error) {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 10*time.Second)
 	defer cancel()
 	h, err := s.deps.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID:   workflows.ReferralWorkflowID(r.ID.String()),
-		UpdateName:   workflows.UpdateSetStatus,
-		Args:         []any{workflows.SetStatusRequest{Status: status, Reason: in.Reason, Actor: "admin:" + adminFrom(c).ID.String()}},
+		UpdateName:   update,
+		Args:         []any{arg},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	var state workflows.ReferralState
@@ -232,11 +276,69 @@ func (s *Server) decideReferral(c echo.Context) error {
 	var appErr *temporal.ApplicationError
 	switch {
 	case errors.As(err, &notFound):
-		return NewError(http.StatusConflict, "conflict", "this referral's workflow is not running (its life has ended): no decision can change it now")
+		return state, NewError(http.StatusConflict, "conflict", "this referral's workflow is not running (its life has ended): no decision can change it now")
 	case errors.As(err, &appErr):
-		return &APIError{Status: http.StatusUnprocessableEntity, Code: "invalid", Message: appErr.Message(), Fields: map[string]string{"status": appErr.Message()}}
+		return state, &APIError{Status: http.StatusUnprocessableEntity, Code: "invalid", Message: appErr.Message(), Fields: map[string]string{field: appErr.Message()}}
 	case err != nil:
-		return NewError(http.StatusServiceUnavailable, "unavailable", "the decision could not reach the referral's workflow; try again")
+		return state, NewError(http.StatusServiceUnavailable, "unavailable", "the decision could not reach the referral's workflow; try again")
 	}
-	return c.JSON(http.StatusOK, map[string]any{"referral_id": r.ID.String(), "status": state.Status, "denied_reason": state.DeniedReason})
+	return state, nil
+}
+
+// RewardDecisionInput cancels a reward (with a reason) or marks it paid.
+type RewardDecisionInput struct {
+	Reason string `json:"reason"`
+}
+
+func (s *Server) cancelReward(c echo.Context) error {
+	return s.rewardDecision(c, workflows.UpdateCancelReward)
+}
+
+func (s *Server) markRewardPaid(c echo.Context) error {
+	return s.rewardDecision(c, workflows.UpdateMarkRewardPaid)
+}
+
+func (s *Server) rewardDecision(c echo.Context, update string) error {
+	r, err := s.referralOfAdmin(c)
+	if err != nil {
+		return err
+	}
+	var in RewardDecisionInput
+	if c.Request().ContentLength != 0 {
+		if err := decodeStrict(c, &in); err != nil {
+			return err
+		}
+	}
+	state, err := s.sendDecision(c, r, update, "reward", workflows.RewardDecision{
+		RewardID: c.Param("reward_id"), Reason: in.Reason, Actor: "admin:" + adminFrom(c).ID.String(),
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"referral_id": r.ID.String(), "rewards": state.Rewards})
+}
+
+// ReviewInput accepts or rejects the HubSpot change a referral is held on.
+type ReviewInput struct {
+	Accept *bool `json:"accept"`
+}
+
+func (s *Server) resolveReview(c echo.Context) error {
+	r, err := s.referralOfAdmin(c)
+	if err != nil {
+		return err
+	}
+	var in ReviewInput
+	if err := decodeStrict(c, &in); err != nil {
+		return err
+	}
+	if in.Accept == nil {
+		return invalid(map[string]string{"accept": "is required: true applies the held change, false drops it"})
+	}
+	state, err := s.sendDecision(c, r, workflows.UpdateResolveReview, "review",
+		workflows.ReviewDecision{Accept: *in.Accept, Actor: "admin:" + adminFrom(c).ID.String()})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"referral_id": r.ID.String(), "status": state.Status})
 }

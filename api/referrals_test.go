@@ -154,3 +154,78 @@ func waitForEvent(t *testing.T, api adminClient, id, kind string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestRewardDecisionsThroughTheAPI: an approved referral earns the campaign's
+// reward; an admin marks it paid; impossible decisions are refused with the
+// workflow's reason.
+func TestRewardDecisionsThroughTheAPI(t *testing.T) {
+	t.Parallel()
+	d := testenv.NewDatabase(t)
+	tc := testenv.NewTemporal(t)
+	var logs syncBuffer
+	srv := New(Deps{
+		Pool: d.Pool, Temporal: tc.Client, Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+		Auth:      &adminauth.Authenticator{Queries: d.Queries, Sessions: adminauth.NewSessions([]byte("test-key-0123456789abcdef0123456"))},
+		TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue,
+	})
+	ws := worker.New(tc.Client, d.Pool, worker.Options{TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue})
+	if err := ws.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Stop()
+	fx := d.SeedReferral(t)
+	_, key, err := adminauth.CreateAdmin(context.Background(), d.Queries, fx.Workspace.ID, "ops@acme.test", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := adminClient{t: t, h: srv.Handler(), key: key}
+	camp := "/api/v1/campaigns/" + fx.Campaign.ID.String()
+	if rec := api.call("PUT", camp+"/settings", `{"rewards":{"on_status":"approved","member":{"kind":"fixed","amount":"40","currency":"EUR"}}}`); rec.Code != http.StatusOK {
+		t.Fatalf("settings = %d %s", rec.Code, rec.Body)
+	}
+	rec := api.call("POST", camp+"/referrals", `{"member_code":"`+fx.Member.ReferralCode+`","lead":{"email":"cy@example.net"}}`)
+	var ref ReferralView
+	if err := json.Unmarshal(rec.Body.Bytes(), &ref); rec.Code != http.StatusCreated || err != nil {
+		t.Fatalf("add referral = %d %s", rec.Code, rec.Body)
+	}
+	waitForEvent(t, api, ref.ID, "lead_not_sent")
+
+	rec = api.call("POST", "/api/v1/referrals/"+ref.ID+"/review", `{"accept":true}`)
+	if e := decodeError(t, rec); rec.Code != http.StatusUnprocessableEntity || !strings.Contains(e.Message, "nothing is waiting for review") {
+		t.Fatalf("review with nothing held = %d %+v", rec.Code, e)
+	}
+	if rec := api.call("POST", "/api/v1/referrals/"+ref.ID+"/decisions", `{"status":"approved"}`); rec.Code != http.StatusOK {
+		t.Fatalf("approve = %d %s", rec.Code, rec.Body)
+	}
+	var v ReferralView
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		v = getReferralView(t, api, ref.ID)
+		if len(v.Rewards) == 1 && v.Rewards[0].Status == "issued" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reward never issued: %+v", v)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rw := v.Rewards[0]
+	if rw.Amount != "40.00" || rw.Currency != "EUR" || rw.Recipient != "member" {
+		t.Fatalf("reward = %+v", rw)
+	}
+	base := "/api/v1/referrals/" + ref.ID + "/rewards/"
+	rec = api.call("POST", base+rw.ID+"/cancel", `{"reason":"changed our mind"}`)
+	if e := decodeError(t, rec); rec.Code != http.StatusUnprocessableEntity || !strings.Contains(e.Message, "only a pending reward") {
+		t.Fatalf("cancel an issued reward = %d %+v", rec.Code, e)
+	}
+	rec = api.call("POST", base+"not-a-reward/paid", "")
+	if e := decodeError(t, rec); rec.Code != http.StatusUnprocessableEntity || !strings.Contains(e.Message, "not one of this referral's rewards") {
+		t.Fatalf("pay an unknown reward = %d %+v", rec.Code, e)
+	}
+	if rec := api.call("POST", base+rw.ID+"/paid", ""); rec.Code != http.StatusOK {
+		t.Fatalf("mark paid = %d %s", rec.Code, rec.Body)
+	}
+	if got := getReferralView(t, api, ref.ID).Rewards[0]; got.PaidAt == nil {
+		t.Fatalf("paid_at not set: %+v", got)
+	}
+}
