@@ -33,8 +33,10 @@ type Referral struct {
 	// loading; the workflow applies HubSpot changes with them.
 	StatusRules             campaign.StatusRules
 	ReviewDeniedToQualified bool
-	// Rewards are the campaign's reward settings.
-	Rewards campaign.Rewards
+	// Rewards are the campaign's reward settings; PropertyUpdates say which
+	// HubSpot values are copied onto the referral.
+	Rewards         campaign.Rewards
+	PropertyUpdates campaign.PropertyUpdates
 	// ExpiresAt is when a still-pending referral is denied as expired (the
 	// campaign's expire_after_days after the referral was added); zero: never.
 	ExpiresAt time.Time
@@ -77,6 +79,7 @@ func (a *Activities) LoadReferral(ctx context.Context, referralID string) (Refer
 		ReviewDeniedToQualified: settings.ProcessRules.ReviewDeniedToQualified,
 		ExpiresAt:               expiry(r.CreatedAt, settings.Rewards.ExpireAfterDays),
 		Rewards:                 settings.Rewards,
+		PropertyUpdates:         settings.PropertyUpdates,
 	}, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const createReferral = `-- name: CreateReferral :one
@@ -547,6 +548,72 @@ type SetReferralInReviewParams struct {
 // SetReferralInReview puts a referral on hold for an admin (or releases it).
 func (q *Queries) SetReferralInReview(ctx context.Context, arg SetReferralInReviewParams) (Referral, error) {
 	row := q.db.QueryRow(ctx, setReferralInReview, arg.InReview, arg.ID)
+	var i Referral
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.MemberID,
+		&i.LeadEmail,
+		&i.LeadFirstName,
+		&i.LeadLastName,
+		&i.LeadCompany,
+		&i.Status,
+		&i.InReview,
+		&i.DeniedReason,
+		&i.CannotQualifyReason,
+		&i.Source,
+		&i.ExternalID,
+		&i.HubspotContactID,
+		&i.HubspotDealID,
+		&i.HubspotCompanyID,
+		&i.SaleValue,
+		&i.Currency,
+		&i.QualifiedAt,
+		&i.ApprovedAt,
+		&i.DeniedAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LeadEmailNormalized,
+	)
+	return i, err
+}
+
+const updateReferralFromHubSpot = `-- name: UpdateReferralFromHubSpot :one
+UPDATE referrals
+SET sale_value = COALESCE($1::numeric, sale_value),
+    currency = COALESCE($2::text, currency),
+    external_id = COALESCE($3::text, external_id),
+    lead_first_name = COALESCE($4::text, lead_first_name),
+    lead_email = COALESCE($5::text, lead_email),
+    lead_email_normalized = COALESCE($6::text, lead_email_normalized),
+    updated_at = now()
+WHERE id = $7
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized
+`
+
+type UpdateReferralFromHubSpotParams struct {
+	SaleValue           pgtype.Numeric `json:"sale_value"`
+	Currency            *string        `json:"currency"`
+	ExternalID          *string        `json:"external_id"`
+	LeadFirstName       *string        `json:"lead_first_name"`
+	LeadEmail           *string        `json:"lead_email"`
+	LeadEmailNormalized *string        `json:"lead_email_normalized"`
+	ID                  uuid.UUID      `json:"id"`
+}
+
+// UpdateReferralFromHubSpot copies values HubSpot reported onto the referral
+// (the campaign's property updates); a NULL argument keeps the stored value.
+func (q *Queries) UpdateReferralFromHubSpot(ctx context.Context, arg UpdateReferralFromHubSpotParams) (Referral, error) {
+	row := q.db.QueryRow(ctx, updateReferralFromHubSpot,
+		arg.SaleValue,
+		arg.Currency,
+		arg.ExternalID,
+		arg.LeadFirstName,
+		arg.LeadEmail,
+		arg.LeadEmailNormalized,
+		arg.ID,
+	)
 	var i Referral
 	err := row.Scan(
 		&i.ID,

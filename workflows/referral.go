@@ -65,6 +65,9 @@ type ReferralState struct {
 	Rewards          []activities.RewardRef `json:",omitempty"`
 	HoldUntil        time.Time              `json:",omitempty"`
 	ConvertedObjects []int64                `json:",omitempty"`
+	// WaitingForSaleValue: a percentage reward could not be computed yet;
+	// the next sale value from HubSpot creates it.
+	WaitingForSaleValue bool `json:",omitempty"`
 }
 
 // SetStatusRequest is an admin's decision.

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/referflow/referflow/activities"
@@ -181,6 +182,10 @@ func (w *referralWorkflow) applyChange(ctx workflow.Context, c HubSpotChange) er
 	if w.holding() && w.leavesRewardedState(c) {
 		return w.cancelHeldRewards(ctx, c, cause)
 	}
+	copied, err := w.copyProperty(ctx, c)
+	if err != nil {
+		return err
+	}
 	target, ok := w.rules.StatusRules.Match(c.ObjectType, c.Property, c.Value)
 	to := referral.Status(target)
 	if ok && to == w.state.Status && string(to) == w.rewardStatus() && w.newConversion(c) {
@@ -191,7 +196,10 @@ func (w *referralWorkflow) applyChange(ctx workflow.Context, c HubSpotChange) er
 	switch {
 	case !ok:
 		outcome := "no status rule matches this value"
-		if !w.rules.StatusRules.Uses(c.ObjectType, c.Property) {
+		switch {
+		case copied != "":
+			outcome = copied
+		case !w.rules.StatusRules.Uses(c.ObjectType, c.Property):
 			outcome = "ignored: no status rule uses " + key
 		}
 		return w.recordChange(ctx, c, cause, outcome)
@@ -211,7 +219,7 @@ func (w *referralWorkflow) applyChange(ctx workflow.Context, c HubSpotChange) er
 		reason = fmt.Sprintf("HubSpot: %s %d %s = %s", c.ObjectType, c.ObjectID, c.Property, c.Value)
 	}
 	cause["outcome"] = "moved to " + string(to)
-	_, err := w.apply(ctx, SetStatusRequest{Status: to, Reason: reason, Actor: "hubspot"}, "hubspot:"+c.DedupeKey, cause)
+	_, err = w.apply(ctx, SetStatusRequest{Status: to, Reason: reason, Actor: "hubspot"}, "hubspot:"+c.DedupeKey, cause)
 	return err
 }
 
@@ -288,4 +296,30 @@ func (w *referralWorkflow) resolveReview(ctx workflow.Context, d ReviewDecision)
 // referrals and this one is still pending.
 func (w *referralWorkflow) expiring() bool {
 	return !w.rules.ExpiresAt.IsZero() && w.state.Status == referral.Pending
+}
+
+// copyProperty applies the campaign's property update for a change, if one
+// uses it (the deal's amount becomes the sale value), and says what became of
+// it. A sale value a reward was waiting for creates that reward.
+func (w *referralWorkflow) copyProperty(ctx workflow.Context, c HubSpotChange) (string, error) {
+	u, ok := w.rules.PropertyUpdates.UpdateFor(c.ObjectType, c.Property)
+	if !ok {
+		return "", nil
+	}
+	actx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
+	err := workflow.ExecuteActivity(actx, acts.ApplyPropertyUpdate, activities.PropertyUpdateInput{
+		ReferralID: w.state.ReferralID, Update: u, Value: c.Value,
+	}).Get(ctx, nil)
+	var appErr *temporal.ApplicationError
+	switch {
+	case err != nil && asApplicationError(err, &appErr) && appErr.NonRetryable():
+		return "not copied to the referral's " + u.Field + ": " + appErr.Message(), nil
+	case err != nil:
+		return "", err
+	}
+	if u.Field == "sale_value" && w.state.WaitingForSaleValue {
+		w.state.WaitingForSaleValue = false
+		w.conversionDue = true
+	}
+	return "copied to the referral's " + u.Field, nil
 }

@@ -142,10 +142,16 @@ func (w *referralWorkflow) createRewards(ctx workflow.Context) error {
 	var appErr *temporal.ApplicationError
 	if err != nil && asApplicationError(err, &appErr) && appErr.Type() == activities.ErrTypeNoSaleValue {
 		// A percentage reward needs the sale value: record why nothing was
-		// created; a later conversion (or an admin) can try again.
+		// created, and create it when HubSpot reports the value.
+		w.state.WaitingForSaleValue = true
+		w.state.HoldUntil = time.Time{}
 		ev := activities.ReferralEvent{ReferralID: w.state.ReferralID, Kind: "reward_waiting", Actor: "system",
 			Details:        map[string]any{"reason": appErr.Message(), "conversion": w.state.Conversions},
 			IdempotencyKey: fmt.Sprintf("reward_waiting:%s:%d", w.state.ReferralID, w.state.Conversions)}
+		w.state.Conversions--
+		if n := len(w.state.ConvertedObjects); w.conversionObject != 0 && n > 0 {
+			w.state.ConvertedObjects = w.state.ConvertedObjects[:n-1]
+		}
 		return workflow.ExecuteActivity(actx, acts.RecordReferralEvent, ev).Get(ctx, nil)
 	}
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/referflow/referflow/activities"
@@ -191,5 +192,66 @@ func TestRewardDecisionsAreValidated(t *testing.T) {
 	}
 	if final.Rewards[0].Status != rewardPaid || final.Rewards[1].Status != activities.RewardCancelled {
 		t.Fatalf("final rewards = %+v", final.Rewards)
+	}
+}
+
+// A percentage reward waits for the sale value: the deal's amount, copied
+// onto the referral by the campaign's property update, creates it.
+func TestPercentageRewardWaitsForTheSaleValue(t *testing.T) {
+	rewards := campaign.Rewards{OnStatus: "approved", Member: &campaign.Reward{Kind: campaign.RewardPercentage, Percent: "10"}}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterActivity(testActs)
+	env.RegisterActivity(testHubSpotActs)
+	env.OnActivity(testActs.LoadReferral, mock.Anything, testReferralID).Return(activities.Referral{
+		ID: testReferralID, Status: referral.Pending, StatusRules: dealRules, Rewards: rewards,
+		PropertyUpdates: campaign.PropertyUpdates{Mappings: []campaign.PropertyUpdate{{Object: "deal", Property: "amount", Field: "sale_value", Currency: "USD"}}},
+	}, nil)
+	env.OnActivity(testActs.CheckReferralFraud, mock.Anything, testReferralID).Return(activities.FraudVerdict{}, nil)
+	env.OnActivity(testHubSpotActs.SendLeadToHubSpot, mock.Anything, testReferralID).Return(activities.LeadResult{}, nil)
+	env.OnActivity(testHubSpotActs.WriteMemberToHubSpot, mock.Anything, mock.Anything).Return(activities.MemberWriteResult{}, nil)
+	env.OnActivity(testActs.RecordReferralEvent, mock.Anything, mock.Anything).Return(nil)
+	env.OnActivity(testActs.ChangeReferralStatus, mock.Anything, mock.Anything).Return(nil)
+	var copied []activities.PropertyUpdateInput
+	env.OnActivity(testActs.ApplyPropertyUpdate, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.PropertyUpdateInput) error {
+			copied = append(copied, in)
+			return nil
+		})
+	saleValue := false
+	var created []activities.CreateRewardsInput
+	env.OnActivity(testActs.CreateRewards, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.CreateRewardsInput) ([]activities.RewardRef, error) {
+			created = append(created, in)
+			if !saleValue {
+				return nil, temporal.NewNonRetryableApplicationError("no sale value yet", activities.ErrTypeNoSaleValue, nil)
+			}
+			return []activities.RewardRef{{ID: "m1", Recipient: "member", Amount: "120.00", Currency: "USD", Status: activities.RewardPending, Conversion: in.Conversion}}, nil
+		})
+	env.OnActivity(testActs.IssueReward, mock.Anything, "m1").Return(activities.IssueRewardResult{RewardID: "m1"}, nil)
+	env.OnActivity(testActs.MarkRewardPaid, mock.Anything, mock.Anything).Return(nil)
+	signalAll(env, time.Minute, stage("closedwon", time.Minute, "won"))
+	env.RegisterDelayedCallback(func() {
+		saleValue = true
+		env.SignalWorkflow(SignalHubSpotChange, HubSpotChange{ObjectType: "deal", ObjectID: 3000001, Property: "amount", Value: "1200", OccurredAt: t0.Add(time.Hour), DedupeKey: "amt"})
+	}, time.Hour)
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(UpdateMarkRewardPaid, "pay", &testsuite.TestUpdateCallback{OnReject: func(err error) { t.Error(err) }, OnComplete: func(any, error) {}},
+			RewardDecision{RewardID: "m1", Actor: "admin:1"})
+	}, 2*time.Hour)
+	env.ExecuteWorkflow(ReferralWorkflow, ReferralInput{ReferralID: testReferralID})
+
+	var final ReferralState
+	if err := env.GetWorkflowResult(&final); err != nil {
+		t.Fatal(err)
+	}
+	if len(created) != 2 || created[0].Conversion != 1 || created[1].Conversion != 1 {
+		t.Fatalf("create attempts = %+v, want conversion 1 twice", created)
+	}
+	if len(copied) != 1 || copied[0].Value != "1200" || copied[0].Update.Field != "sale_value" {
+		t.Fatalf("copied = %+v", copied)
+	}
+	if final.WaitingForSaleValue || len(final.Rewards) != 1 || final.Rewards[0].Status != rewardPaid {
+		t.Fatalf("final = %+v", final)
 	}
 }

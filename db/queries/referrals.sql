@@ -129,3 +129,17 @@ SET hubspot_contact_id = COALESCE(sqlc.narg(hubspot_contact_id)::bigint, hubspot
     updated_at = now()
 WHERE id = @id
 RETURNING *;
+
+-- name: UpdateReferralFromHubSpot :one
+-- UpdateReferralFromHubSpot copies values HubSpot reported onto the referral
+-- (the campaign's property updates); a NULL argument keeps the stored value.
+UPDATE referrals
+SET sale_value = COALESCE(sqlc.narg(sale_value)::numeric, sale_value),
+    currency = COALESCE(sqlc.narg(currency)::text, currency),
+    external_id = COALESCE(sqlc.narg(external_id)::text, external_id),
+    lead_first_name = COALESCE(sqlc.narg(lead_first_name)::text, lead_first_name),
+    lead_email = COALESCE(sqlc.narg(lead_email)::text, lead_email),
+    lead_email_normalized = COALESCE(sqlc.narg(lead_email_normalized)::text, lead_email_normalized),
+    updated_at = now()
+WHERE id = @id
+RETURNING *;

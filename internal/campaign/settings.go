@@ -108,6 +108,19 @@ type PropertyUpdate struct {
 	Object   string `json:"object"`
 	Property string `json:"property"`
 	Field    string `json:"field"`
+	// Currency is the currency of a sale value (HubSpot sends amounts as
+	// bare numbers); required for the sale_value field.
+	Currency string `json:"currency,omitempty"`
+}
+
+// UpdateFor returns the property update a HubSpot change feeds, if any.
+func (p PropertyUpdates) UpdateFor(object, property string) (PropertyUpdate, bool) {
+	for _, u := range p.Mappings {
+		if u.Object == object && u.Property == property {
+			return u, true
+		}
+	}
+	return PropertyUpdate{}, false
 }
 
 // Referral fields a property update can write.
@@ -334,6 +347,9 @@ func (v *validator) propertyUpdates(p PropertyUpdates) {
 			v.add(at+".field", "%s is already written by mapping %d", u.Field, j)
 		} else {
 			fields[u.Field] = i
+		}
+		if u.Field == "sale_value" && !currency.MatchString(u.Currency) {
+			v.add(at+".currency", "a sale value needs its three-letter currency code, like USD, not %q", u.Currency)
 		}
 		if (u.Field == "name" || u.Field == "email") && !p.AllowContactDetailUpdates {
 			v.add(at+".field", "writing the referral's %s needs allow_contact_detail_updates", u.Field)

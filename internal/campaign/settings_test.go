@@ -33,7 +33,7 @@ func dealCampaign() Settings {
 		Approved:  &StatusRule{Object: "deal", Property: "dealstage", Values: []string{"closedwon"}},
 		Denied:    &StatusRule{Object: "deal", Property: "dealstage", Values: []string{"closedlost"}},
 	}
-	s.PropertyUpdates = PropertyUpdates{Mappings: []PropertyUpdate{{Object: "deal", Property: "amount", Field: "sale_value"}}}
+	s.PropertyUpdates = PropertyUpdates{Mappings: []PropertyUpdate{{Object: "deal", Property: "amount", Field: "sale_value", Currency: "EUR"}}}
 	s.Rewards = Rewards{
 		OnStatus: "approved",
 		Member:   &Reward{Kind: RewardPercentage, Percent: "10"},
