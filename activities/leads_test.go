@@ -48,20 +48,7 @@ func (w *leadWorld) setLeads(t *testing.T, leads campaign.CRMSettings, initial *
 	s := campaign.Defaults()
 	s.Leads = leads
 	s.StatusRules.Initial = initial
-	if problems := s.Validate(); len(problems) > 0 {
-		t.Fatalf("invalid test settings: %+v", problems)
-	}
-	cols, err := s.Columns()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.db.Queries.UpdateCampaignSettings(context.Background(), db.UpdateCampaignSettingsParams{
-		ID: w.fx.Campaign.ID, WorkspaceID: w.fx.Workspace.ID,
-		LeadSettings: cols.LeadSettings, ReferrerSettings: cols.ReferrerSettings, StatusRules: cols.StatusRules,
-		PropertyUpdates: cols.PropertyUpdates, ProcessRules: cols.ProcessRules, RewardRules: cols.RewardRules,
-	}); err != nil {
-		t.Fatal(err)
-	}
+	w.db.SetCampaignSettings(t, w.fx.Campaign, s)
 }
 
 func (w *leadWorld) send(t *testing.T) activities.LeadResult {

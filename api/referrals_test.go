@@ -20,25 +20,7 @@ import (
 // a real Temporal dev server and a real worker.
 func TestMembersReferralsAndDecisions(t *testing.T) {
 	t.Parallel()
-	d := testenv.NewDatabase(t)
-	tc := testenv.NewTemporal(t)
-	var logs syncBuffer
-	srv := New(Deps{
-		Pool: d.Pool, Temporal: tc.Client, Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
-		Auth:      &adminauth.Authenticator{Queries: d.Queries, Sessions: adminauth.NewSessions([]byte("test-key-0123456789abcdef0123456"))},
-		TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue,
-	})
-	ws := worker.New(tc.Client, d.Pool, worker.Options{TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue})
-	if err := ws.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Stop()
-	fx := d.SeedReferral(t)
-	_, key, err := adminauth.CreateAdmin(context.Background(), d.Queries, fx.Workspace.ID, "ops@acme.test", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := adminClient{t: t, h: srv.Handler(), key: key}
+	d, fx, api := newWorkflowAPI(t)
 	camp := "/api/v1/campaigns/" + fx.Campaign.ID.String()
 
 	// A member gets a code and a link.
@@ -114,6 +96,32 @@ func TestMembersReferralsAndDecisions(t *testing.T) {
 	}
 }
 
+// newWorkflowAPI is the API over a real Postgres schema, Temporal dev server
+// and worker, with a seeded referral and an admin's client.
+func newWorkflowAPI(t *testing.T) (*testenv.Database, testenv.ReferralFixture, adminClient) {
+	t.Helper()
+	d := testenv.NewDatabase(t)
+	tc := testenv.NewTemporal(t)
+	var logs syncBuffer
+	srv := New(Deps{
+		Pool: d.Pool, Temporal: tc.Client, Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+		Auth:      &adminauth.Authenticator{Queries: d.Queries, Sessions: adminauth.NewSessions([]byte("test-key-0123456789abcdef0123456"))},
+		TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue,
+	})
+	ws := worker.New(tc.Client, d.Pool, worker.Options{TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue})
+	if err := ws.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ws.Stop)
+	fx := d.SeedReferral(t)
+	_, key, err := adminauth.CreateAdmin(context.Background(), d.Queries, fx.Workspace.ID, "ops@acme.test", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := adminClient{t: t, h: srv.Handler(), key: key}
+	return d, fx, api
+}
+
 func getReferralView(t *testing.T, api adminClient, id string) ReferralView {
 	t.Helper()
 	rec := api.call("GET", "/api/v1/referrals/"+id, "")
@@ -160,25 +168,7 @@ func waitForEvent(t *testing.T, api adminClient, id, kind string) {
 // workflow's reason.
 func TestRewardDecisionsThroughTheAPI(t *testing.T) {
 	t.Parallel()
-	d := testenv.NewDatabase(t)
-	tc := testenv.NewTemporal(t)
-	var logs syncBuffer
-	srv := New(Deps{
-		Pool: d.Pool, Temporal: tc.Client, Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
-		Auth:      &adminauth.Authenticator{Queries: d.Queries, Sessions: adminauth.NewSessions([]byte("test-key-0123456789abcdef0123456"))},
-		TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue,
-	})
-	ws := worker.New(tc.Client, d.Pool, worker.Options{TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue})
-	if err := ws.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Stop()
-	fx := d.SeedReferral(t)
-	_, key, err := adminauth.CreateAdmin(context.Background(), d.Queries, fx.Workspace.ID, "ops@acme.test", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := adminClient{t: t, h: srv.Handler(), key: key}
+	_, fx, api := newWorkflowAPI(t)
 	camp := "/api/v1/campaigns/" + fx.Campaign.ID.String()
 	if rec := api.call("PUT", camp+"/settings", `{"rewards":{"on_status":"approved","member":{"kind":"fixed","amount":"40","currency":"EUR"}}}`); rec.Code != http.StatusOK {
 		t.Fatalf("settings = %d %s", rec.Code, rec.Body)

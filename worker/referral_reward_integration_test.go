@@ -74,17 +74,7 @@ func TestReferralFromLeadToReward(t *testing.T) {
 		Approved:  &campaign.StatusRule{Object: "deal", Property: "dealstage", Values: []string{"closedwon"}},
 	}
 	s.Rewards = campaign.Rewards{OnStatus: "approved", Member: &campaign.Reward{Kind: campaign.RewardFixed, Amount: "50", Currency: "USD"}}
-	if problems := s.Validate(); len(problems) > 0 {
-		t.Fatal(problems)
-	}
-	cols, _ := s.Columns()
-	if _, err := d.Queries.UpdateCampaignSettings(ctx, db.UpdateCampaignSettingsParams{
-		ID: fx.Campaign.ID, WorkspaceID: fx.Workspace.ID,
-		LeadSettings: cols.LeadSettings, ReferrerSettings: cols.ReferrerSettings, StatusRules: cols.StatusRules,
-		PropertyUpdates: cols.PropertyUpdates, ProcessRules: cols.ProcessRules, RewardRules: cols.RewardRules,
-	}); err != nil {
-		t.Fatal(err)
-	}
+	d.SetCampaignSettings(t, fx.Campaign, s)
 	fulfilment := receiver.URL + "/rewards"
 	if _, err := d.Queries.UpdateCampaignDetails(ctx, db.UpdateCampaignDetailsParams{ID: fx.Campaign.ID, WorkspaceID: fx.Workspace.ID, FulfilmentWebhookUrl: &fulfilment}); err != nil {
 		t.Fatal(err)

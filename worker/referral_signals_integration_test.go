@@ -12,7 +12,6 @@ import (
 	"go.temporal.io/api/temporalproto"
 	sdkworker "go.temporal.io/sdk/worker"
 
-	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/referral"
 	"github.com/referflow/referflow/internal/testenv"
@@ -40,17 +39,7 @@ func TestHubSpotChangesMoveAReferral(t *testing.T) {
 		Qualified: &campaign.StatusRule{Object: "deal", Property: "dealstage", Values: []string{"contractsent"}},
 		Approved:  &campaign.StatusRule{Object: "deal", Property: "dealstage", Values: []string{"closedwon"}},
 	}
-	cols, err := s.Columns()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.Queries.UpdateCampaignSettings(ctx, db.UpdateCampaignSettingsParams{
-		ID: fx.Campaign.ID, WorkspaceID: fx.Workspace.ID,
-		LeadSettings: cols.LeadSettings, ReferrerSettings: cols.ReferrerSettings, StatusRules: cols.StatusRules,
-		PropertyUpdates: cols.PropertyUpdates, ProcessRules: cols.ProcessRules, RewardRules: cols.RewardRules,
-	}); err != nil {
-		t.Fatal(err)
-	}
+	d.SetCampaignSettings(t, fx.Campaign, s)
 
 	ws := worker.New(tc.Client, d.Pool, worker.Options{TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue})
 	if err := ws.Start(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/campaign"
 )
 
 // ReferralFixture is a referral with everything it belongs to.
@@ -49,4 +50,24 @@ func (d *Database) SeedReferral(t testing.TB) ReferralFixture {
 		t.Fatalf("seed referral: %v", err)
 	}
 	return f
+}
+
+// SetCampaignSettings validates settings and stores them on the campaign, as
+// the admin API would.
+func (d *Database) SetCampaignSettings(t testing.TB, c db.Campaign, s campaign.Settings) {
+	t.Helper()
+	if problems := s.Validate(); len(problems) > 0 {
+		t.Fatalf("invalid test settings: %+v", problems)
+	}
+	cols, err := s.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Queries.UpdateCampaignSettings(context.Background(), db.UpdateCampaignSettingsParams{
+		ID: c.ID, WorkspaceID: c.WorkspaceID,
+		LeadSettings: cols.LeadSettings, ReferrerSettings: cols.ReferrerSettings, StatusRules: cols.StatusRules,
+		PropertyUpdates: cols.PropertyUpdates, ProcessRules: cols.ProcessRules, RewardRules: cols.RewardRules,
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
