@@ -33,6 +33,9 @@ type Referral struct {
 	// loading; the workflow applies HubSpot changes with them.
 	StatusRules             campaign.StatusRules
 	ReviewDeniedToQualified bool
+	// LeadsAction is the campaign's leads action (create_contact,
+	// create_deal or none): with none, no HubSpot activity is needed.
+	LeadsAction string
 	// Rewards are the campaign's reward settings; PropertyUpdates say which
 	// HubSpot values are copied onto the referral.
 	Rewards         campaign.Rewards
@@ -78,6 +81,7 @@ func (a *Activities) LoadReferral(ctx context.Context, referralID string) (Refer
 		StatusRules:             settings.StatusRules,
 		ReviewDeniedToQualified: settings.ProcessRules.ReviewDeniedToQualified,
 		ExpiresAt:               expiry(r.CreatedAt, settings.Rewards.ExpireAfterDays),
+		LeadsAction:             settings.Leads.Action,
 		Rewards:                 settings.Rewards,
 		PropertyUpdates:         settings.PropertyUpdates,
 	}, nil

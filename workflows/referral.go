@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/referflow/referflow/activities"
+	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/referral"
 )
 
@@ -219,11 +220,16 @@ func (w *referralWorkflow) run(ctx workflow.Context) (ReferralState, error) {
 // records what was done; a lead HubSpot already had (with duplicate handling
 // do_nothing) can never qualify.
 func (w *referralWorkflow) sendLead(ctx workflow.Context) error {
-	opts := hubSpotActivityOptions
-	opts.TaskQueue = w.hubSpotTaskQueue
 	var res activities.LeadResult
-	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), hubspotActs.SendLeadToHubSpot, w.state.ReferralID).Get(ctx, &res); err != nil {
-		return err
+	if w.rules.LeadsAction == "" || w.rules.LeadsAction == campaign.ActionNone {
+		// Nothing to send: no need to queue behind HubSpot's rate limit.
+		res.Skipped = "the campaign's leads action is none: nothing is sent to HubSpot"
+	} else {
+		opts := hubSpotActivityOptions
+		opts.TaskQueue = w.hubSpotTaskQueue
+		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), hubspotActs.SendLeadToHubSpot, w.state.ReferralID).Get(ctx, &res); err != nil {
+			return err
+		}
 	}
 	if res.CannotQualify != "" {
 		w.state.CannotQualify = res.CannotQualify
