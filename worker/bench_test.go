@@ -1,0 +1,154 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/internal/testenv"
+	"github.com/referflow/referflow/worker"
+	"github.com/referflow/referflow/workflows"
+)
+
+// BenchmarkSignalToRewardWebhook measures, on the local stack (Postgres, the
+// pinned Temporal dev server, one worker), the time from sending the signal
+// that carries the winning deal stage to the reward webhook arriving at the
+// campaign's fulfilment endpoint, over 1,000 referrals (b.N is ignored: the
+// figure is a distribution, reported as p50/p99 in milliseconds). Winning
+// changes arrive at a steady rate, as deals close, from 10 concurrent
+// senders; REFERFLOW_BENCH_RATE sets the rate per second (default 20; 0 sends
+// them all at once, which measures how long a burst takes to drain).
+//
+//	go test -run '^$' -bench SignalToRewardWebhook -benchtime 1x ./worker/
+func BenchmarkSignalToRewardWebhook(b *testing.B) {
+	rate := 20.0
+	if v := os.Getenv("REFERFLOW_BENCH_RATE"); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			b.Fatalf("REFERFLOW_BENCH_RATE: %v", err)
+		}
+		rate = r
+	}
+	const referrals = 1000
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	d := testenv.NewDatabase(b)
+	tc := testenv.NewTemporal(b)
+	fx := d.SeedReferral(b)
+
+	var mu sync.Mutex
+	arrived := map[string]time.Time{}
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now()
+		body, _ := io.ReadAll(r.Body)
+		var ev struct {
+			Data struct {
+				ReferralID string `json:"referral_id"`
+			} `json:"data"`
+		}
+		_ = json.Unmarshal(body, &ev)
+		mu.Lock()
+		if _, seen := arrived[ev.Data.ReferralID]; !seen {
+			arrived[ev.Data.ReferralID] = now
+		}
+		mu.Unlock()
+	}))
+	defer receiver.Close()
+
+	s := campaign.Defaults()
+	s.StatusRules.Approved = &campaign.StatusRule{Object: "deal", Property: "dealstage", Values: []string{"closedwon"}}
+	s.Rewards = campaign.Rewards{OnStatus: "approved", Member: &campaign.Reward{Kind: campaign.RewardFixed, Amount: "50", Currency: "USD"}}
+	d.SetCampaignSettings(b, fx.Campaign, s)
+	fulfilment := receiver.URL
+	if _, err := d.Queries.UpdateCampaignDetails(ctx, db.UpdateCampaignDetailsParams{ID: fx.Campaign.ID, WorkspaceID: fx.Workspace.ID, FulfilmentWebhookUrl: &fulfilment}); err != nil {
+		b.Fatal(err)
+	}
+	ws := worker.New(tc.Client, d.Pool, worker.Options{TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue})
+	if err := ws.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer ws.Stop()
+
+	// Add the referrals and wait until every workflow listens.
+	ids := make([]string, referrals)
+	for i := range ids {
+		email := fmt.Sprintf("lead-%d@example.org", i)
+		r, err := d.Queries.CreateReferral(ctx, db.CreateReferralParams{
+			WorkspaceID: fx.Workspace.ID, CampaignID: fx.Campaign.ID, MemberID: fx.Member.ID,
+			LeadEmail: email, LeadEmailNormalized: referral.NormalizeEmail(email), Source: "api",
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = r.ID.String()
+		if _, err := workflows.StartReferralWorkflow(ctx, tc.Client, tc.TaskQueue, tc.HubSpotTaskQueue, ids[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for {
+		var n int
+		if err := d.Pool.QueryRow(ctx, `SELECT count(*) FROM referral_events WHERE kind = 'lead_not_sent'`).Scan(&n); err != nil {
+			b.Fatal(err)
+		}
+		if n == referrals {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// Send the winning changes, ten at a time as a webhook receiver would.
+	b.ResetTimer()
+	sent := make([]time.Time, referrals)
+	sem := make(chan struct{}, 10)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i, id := range ids {
+		if rate > 0 {
+			time.Sleep(time.Until(start.Add(time.Duration(float64(i) / rate * float64(time.Second)))))
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			sent[i] = time.Now()
+			c := workflows.HubSpotChange{ObjectType: "deal", ObjectID: int64(3000000 + i), Property: "dealstage", Value: "closedwon", OccurredAt: sent[i], DedupeKey: "won-" + id}
+			if err := tc.Client.SignalWorkflow(ctx, workflows.ReferralWorkflowID(id), "", workflows.SignalHubSpotChange, c); err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for {
+		mu.Lock()
+		n := len(arrived)
+		mu.Unlock()
+		if n == referrals {
+			break
+		}
+		if ctx.Err() != nil {
+			b.Fatalf("only %d of %d reward webhooks arrived", n, referrals)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.StopTimer()
+
+	lat := make([]float64, referrals)
+	for i, id := range ids {
+		lat[i] = float64(arrived[id].Sub(sent[i]).Microseconds()) / 1000
+	}
+	sort.Float64s(lat)
+	b.ReportMetric(lat[len(lat)/2], "p50-ms")
+	b.ReportMetric(lat[len(lat)*99/100], "p99-ms")
+	b.ReportMetric(lat[len(lat)-1], "max-ms")
+}
