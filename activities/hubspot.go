@@ -111,3 +111,17 @@ func parseWorkspaceID(s string) (uuid.UUID, error) {
 	}
 	return id, nil
 }
+
+// client is the workspace's rate-limited HubSpot client, with errors already
+// in the form activities return (hubspot.TemporalError); a worker without a
+// connection manager fails for good, saying so.
+func (h *HubSpot) client(ctx context.Context, workspaceID uuid.UUID) (*hubspot.Client, error) {
+	if h == nil || h.Conn == nil {
+		return nil, temporal.NewNonRetryableApplicationError("this worker's HubSpot activities have no connection manager", ErrorTypeHubSpotNotConfigured, nil)
+	}
+	c, _, err := h.Conn.Client(ctx, workspaceID)
+	if err != nil {
+		return nil, hubspot.TemporalError(err)
+	}
+	return c, nil
+}

@@ -114,12 +114,9 @@ func (h *HubSpot) SendLeadToHubSpot(ctx context.Context, referralID string) (Lea
 		return LeadResult{}, err
 	}
 
-	if h.Conn == nil {
-		return LeadResult{}, temporal.NewNonRetryableApplicationError("this worker's HubSpot activities have no connection manager", ErrorTypeHubSpotNotConfigured, nil)
-	}
-	c, _, err := h.Conn.Client(ctx, r.WorkspaceID)
+	c, err := h.client(ctx, r.WorkspaceID)
 	if err != nil {
-		return LeadResult{}, hubspot.TemporalError(err)
+		return LeadResult{}, err
 	}
 	s := &leadSender{h: h, c: c, lead: lead, props: props, res: &res}
 

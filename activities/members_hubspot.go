@@ -75,12 +75,9 @@ func (h *HubSpot) WriteMemberToHubSpot(ctx context.Context, memberID string) (Me
 	if err != nil {
 		return MemberWriteResult{}, err
 	}
-	if h.Conn == nil {
-		return MemberWriteResult{}, temporal.NewNonRetryableApplicationError("this worker's HubSpot activities have no connection manager", ErrorTypeHubSpotNotConfigured, nil)
-	}
-	c, _, err := h.Conn.Client(ctx, m.WorkspaceID)
+	c, err := h.client(ctx, m.WorkspaceID)
 	if err != nil {
-		return MemberWriteResult{}, hubspot.TemporalError(err)
+		return MemberWriteResult{}, err
 	}
 
 	res := MemberWriteResult{ContactID: leadIDString(m.HubspotContactID)}
