@@ -171,6 +171,7 @@ type ReviewEntry struct {
 	DecidedAt    *time.Time      `json:"decided_at"`
 	CreatedAt    time.Time       `json:"created_at"`
 	UpdatedAt    time.Time       `json:"updated_at"`
+	WorkflowID   *string         `json:"workflow_id"`
 }
 
 // What a member (or the referred friend) earns for a referral: pending, then issued, or cancelled / failed; issued exactly once.
@@ -221,6 +222,11 @@ type SalesEntry struct {
 	ReceivedAt       time.Time       `json:"received_at"`
 	ProcessedAt      *time.Time      `json:"processed_at"`
 	UpdatedAt        time.Time       `json:"updated_at"`
+	DispatchAttempts int32           `json:"dispatch_attempts"`
+	NextDispatchAt   time.Time       `json:"next_dispatch_at"`
+	DispatchError    *string         `json:"dispatch_error"`
+	DispatchedAt     *time.Time      `json:"dispatched_at"`
+	WorkflowID       *string         `json:"workflow_id"`
 }
 
 // A run that brings HubSpot contacts (all, or one list) in as members and writes their links back; one-time or ongoing on a cron schedule.

@@ -19,7 +19,7 @@ INSERT INTO review_entries (
     $1, $2, $3, $4,
     $5, COALESCE($6::jsonb, '{}')
 )
-RETURNING id, workspace_id, campaign_id, sales_entry_id, referral_id, reason, status, data, decision, decided_by, decided_at, created_at, updated_at
+RETURNING id, workspace_id, campaign_id, sales_entry_id, referral_id, reason, status, data, decision, decided_by, decided_at, created_at, updated_at, workflow_id
 `
 
 type CreateReviewEntryParams struct {
@@ -57,6 +57,7 @@ func (q *Queries) CreateReviewEntry(ctx context.Context, arg CreateReviewEntryPa
 		&i.DecidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.WorkflowID,
 	)
 	return i, err
 }
@@ -69,7 +70,7 @@ SET status = $1,
     decided_at = now(),
     updated_at = now()
 WHERE id = $4 AND status = 'open'
-RETURNING id, workspace_id, campaign_id, sales_entry_id, referral_id, reason, status, data, decision, decided_by, decided_at, created_at, updated_at
+RETURNING id, workspace_id, campaign_id, sales_entry_id, referral_id, reason, status, data, decision, decided_by, decided_at, created_at, updated_at, workflow_id
 `
 
 type DecideReviewEntryParams struct {
@@ -103,12 +104,13 @@ func (q *Queries) DecideReviewEntry(ctx context.Context, arg DecideReviewEntryPa
 		&i.DecidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.WorkflowID,
 	)
 	return i, err
 }
 
 const getReviewEntry = `-- name: GetReviewEntry :one
-SELECT id, workspace_id, campaign_id, sales_entry_id, referral_id, reason, status, data, decision, decided_by, decided_at, created_at, updated_at FROM review_entries
+SELECT id, workspace_id, campaign_id, sales_entry_id, referral_id, reason, status, data, decision, decided_by, decided_at, created_at, updated_at, workflow_id FROM review_entries
 WHERE id = $1
 `
 
@@ -130,12 +132,13 @@ func (q *Queries) GetReviewEntry(ctx context.Context, id uuid.UUID) (ReviewEntry
 		&i.DecidedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.WorkflowID,
 	)
 	return i, err
 }
 
 const listOpenReviewEntries = `-- name: ListOpenReviewEntries :many
-SELECT id, workspace_id, campaign_id, sales_entry_id, referral_id, reason, status, data, decision, decided_by, decided_at, created_at, updated_at FROM review_entries
+SELECT id, workspace_id, campaign_id, sales_entry_id, referral_id, reason, status, data, decision, decided_by, decided_at, created_at, updated_at, workflow_id FROM review_entries
 WHERE workspace_id = $1 AND status = 'open'
 ORDER BY created_at, id
 `
@@ -164,6 +167,7 @@ func (q *Queries) ListOpenReviewEntries(ctx context.Context, workspaceID uuid.UU
 			&i.DecidedAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.WorkflowID,
 		); err != nil {
 			return nil, err
 		}

@@ -14,7 +14,7 @@ import (
 )
 
 const getSalesEntry = `-- name: GetSalesEntry :one
-SELECT id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at FROM sales_entries
+SELECT id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id FROM sales_entries
 WHERE id = $1
 `
 
@@ -46,12 +46,17 @@ func (q *Queries) GetSalesEntry(ctx context.Context, id int64) (SalesEntry, erro
 		&i.ReceivedAt,
 		&i.ProcessedAt,
 		&i.UpdatedAt,
+		&i.DispatchAttempts,
+		&i.NextDispatchAt,
+		&i.DispatchError,
+		&i.DispatchedAt,
+		&i.WorkflowID,
 	)
 	return i, err
 }
 
 const getSalesEntryByDedupeKey = `-- name: GetSalesEntryByDedupeKey :one
-SELECT id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at FROM sales_entries
+SELECT id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id FROM sales_entries
 WHERE portal_id = $1 AND dedupe_key = $2
 `
 
@@ -89,6 +94,11 @@ func (q *Queries) GetSalesEntryByDedupeKey(ctx context.Context, arg GetSalesEntr
 		&i.ReceivedAt,
 		&i.ProcessedAt,
 		&i.UpdatedAt,
+		&i.DispatchAttempts,
+		&i.NextDispatchAt,
+		&i.DispatchError,
+		&i.DispatchedAt,
+		&i.WorkflowID,
 	)
 	return i, err
 }
@@ -104,7 +114,7 @@ INSERT INTO sales_entries (
     $11, $12, $13
 )
 ON CONFLICT (portal_id, dedupe_key) DO NOTHING
-RETURNING id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at
+RETURNING id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id
 `
 
 type InsertSalesEntryParams struct {
@@ -166,12 +176,17 @@ func (q *Queries) InsertSalesEntry(ctx context.Context, arg InsertSalesEntryPara
 		&i.ReceivedAt,
 		&i.ProcessedAt,
 		&i.UpdatedAt,
+		&i.DispatchAttempts,
+		&i.NextDispatchAt,
+		&i.DispatchError,
+		&i.DispatchedAt,
+		&i.WorkflowID,
 	)
 	return i, err
 }
 
 const listSalesEntriesByWorkspace = `-- name: ListSalesEntriesByWorkspace :many
-SELECT id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at FROM sales_entries
+SELECT id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id FROM sales_entries
 WHERE workspace_id = $1
   AND ($2::bigint IS NULL OR id < $2::bigint)
 ORDER BY id DESC
@@ -219,6 +234,11 @@ func (q *Queries) ListSalesEntriesByWorkspace(ctx context.Context, arg ListSales
 			&i.ReceivedAt,
 			&i.ProcessedAt,
 			&i.UpdatedAt,
+			&i.DispatchAttempts,
+			&i.NextDispatchAt,
+			&i.DispatchError,
+			&i.DispatchedAt,
+			&i.WorkflowID,
 		); err != nil {
 			return nil, err
 		}
@@ -241,7 +261,7 @@ SET status = $1,
     processed_at = CASE WHEN $1::text = 'received' THEN NULL ELSE now() END,
     updated_at = now()
 WHERE id = $7
-RETURNING id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at
+RETURNING id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id
 `
 
 type UpdateSalesEntryResultParams struct {
@@ -290,6 +310,11 @@ func (q *Queries) UpdateSalesEntryResult(ctx context.Context, arg UpdateSalesEnt
 		&i.ReceivedAt,
 		&i.ProcessedAt,
 		&i.UpdatedAt,
+		&i.DispatchAttempts,
+		&i.NextDispatchAt,
+		&i.DispatchError,
+		&i.DispatchedAt,
+		&i.WorkflowID,
 	)
 	return i, err
 }

@@ -133,6 +133,62 @@ type ProcessRules struct {
 	ReviewWhenNoMemberMatches bool `json:"review_when_no_member_matches"`
 	ReviewDeniedToQualified   bool `json:"review_denied_to_qualified"`
 	NotifyOnReview            bool `json:"notify_on_review"`
+	// ExternalIDProperty names a HubSpot property (on the lead's object)
+	// holding the referral's external ID: a direct match, like the
+	// referflow_referral_id property referflow writes on leads it creates.
+	ExternalIDProperty string `json:"external_id_property,omitempty"`
+	// MatchingRules add a referral from HubSpot: an object of unknown
+	// origin whose property holds a member's referral code (or email,
+	// external ID or ID) becomes a new referral of that member.
+	MatchingRules []MatchingRule `json:"matching_rules,omitempty"`
+}
+
+// What a matching rule's property holds.
+const (
+	HoldsReferralCode     = "referral_code"
+	HoldsMemberEmail      = "member_email"
+	HoldsMemberExternalID = "member_external_id"
+	HoldsMemberID         = "member_id"
+)
+
+// MatchingHolds lists what a matching rule's property may hold.
+var MatchingHolds = []string{HoldsReferralCode, HoldsMemberEmail, HoldsMemberExternalID, HoldsMemberID}
+
+// MatchingRule says that Object's Property holds a value identifying the
+// member who referred it.
+type MatchingRule struct {
+	Object   string `json:"object"`
+	Property string `json:"property"`
+	Holds    string `json:"holds"`
+}
+
+// PropReferralID is the property referflow writes on the contacts and deals
+// it creates for leads, holding the referral's ID: the direct match.
+const PropReferralID = "referflow_referral_id"
+
+// UsesProperty tells whether anything in these settings reads a HubSpot
+// property of an object: status rules, property updates, the external ID
+// property, matching rules, and referflow's own referral ID property. A
+// change to any other property is kept and marked ignored.
+func (s Settings) UsesProperty(object, property string) bool {
+	if property == PropReferralID && (object == ObjectContact || object == ObjectDeal) {
+		return true
+	}
+	if s.StatusRules.Uses(object, property) {
+		return true
+	}
+	if _, ok := s.PropertyUpdates.UpdateFor(object, property); ok {
+		return true
+	}
+	if s.ProcessRules.ExternalIDProperty == property && property != "" {
+		return true
+	}
+	for _, r := range s.ProcessRules.MatchingRules {
+		if r.Object == object && r.Property == property {
+			return true
+		}
+	}
+	return false
 }
 
 // Rewards say what the member and the referred friend earn, and when.
@@ -206,6 +262,7 @@ func (s Settings) Validate() []Problem {
 	v.statusRules(s.Leads.Action, s.StatusRules)
 	v.propertyUpdates(s.PropertyUpdates)
 	v.rewards(s.Rewards)
+	v.processRules(s.ProcessRules)
 	return v.problems
 }
 
@@ -353,6 +410,29 @@ func (v *validator) propertyUpdates(p PropertyUpdates) {
 		}
 		if (u.Field == "name" || u.Field == "email") && !p.AllowContactDetailUpdates {
 			v.add(at+".field", "writing the referral's %s needs allow_contact_detail_updates", u.Field)
+		}
+	}
+}
+
+func (v *validator) processRules(p ProcessRules) {
+	if p.ExternalIDProperty != "" && !propertyName.MatchString(p.ExternalIDProperty) {
+		v.add("process_rules.external_id_property", "must be a HubSpot internal property name, not %q", p.ExternalIDProperty)
+	}
+	seen := map[string]int{}
+	for i, r := range p.MatchingRules {
+		at := fmt.Sprintf("process_rules.matching_rules[%d]", i)
+		v.object(at+".object", r.Object)
+		if !propertyName.MatchString(r.Property) {
+			v.add(at+".property", "must be a HubSpot internal property name, not %q", r.Property)
+		}
+		if !slices.Contains(MatchingHolds, r.Holds) {
+			v.add(at+".holds", "must be one of %s, not %q", strings.Join(MatchingHolds, ", "), r.Holds)
+		}
+		key := r.Object + "." + r.Property
+		if j, dup := seen[key]; dup {
+			v.add(at+".property", "%s is already read by matching rule %d", key, j)
+		} else {
+			seen[key] = i
 		}
 	}
 }
