@@ -120,6 +120,10 @@ func (s *Server) routes() {
 	admin.POST("/referrals/:id/review", s.resolveReview)
 	admin.POST("/referrals/:id/rewards/:reward_id/cancel", s.cancelReward)
 	admin.POST("/referrals/:id/rewards/:reward_id/paid", s.markRewardPaid)
+	s.routeReferralList(admin)
+	s.routeOpenAPI(admin)
+	s.routeSalesReceiver(admin)
+	s.routeHubSpotWebhooks()
 }
 
 // Handler exposes the server for httptest.
