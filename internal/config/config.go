@@ -32,6 +32,7 @@ var Variables = []Variable{
 	{"DATABASE_URL", "(none; `dev` finds or starts one)", "PostgreSQL connection URL. Required by `api`, `worker` and `migrate`. `dev` uses it when set, else a local server that answers, else a private cluster under `.data/`."},
 	{"TEMPORAL_ADDRESS", "localhost:7233", "Temporal frontend host:port. `dev` starts its own dev server when this is not set."},
 	{"TEMPORAL_NAMESPACE", "default", "Temporal namespace for referflow's workflows."},
+	{"TEMPORAL_UI_URL", "http://localhost:8233 (`dev`: its own dev server's UI)", "Base URL of the Temporal Web UI; the admin API links each referral, sales entry and review entry to its workflow's page there (<TEMPORAL_UI_URL>/namespaces/<namespace>/workflows/<workflow id>)."},
 	{"REFERFLOW_HTTP_ADDR", ":8080", "Address the HTTP server listens on."},
 	{"REFERFLOW_PUBLIC_URL", "http://localhost:8080 (from the HTTP port)", "Externally visible base URL, used in referral links and to rebuild the URL HubSpot signed when referflow runs behind a proxy. Absolute http(s) URL without query or fragment."},
 	{"REFERFLOW_ENCRYPTION_KEY", "(none; `dev` generates one into `.data/`)", "Key for HubSpot tokens at rest: base64 of 32 random bytes (`openssl rand -base64 32`). Several keys separated by commas rotate: the first encrypts, all decrypt. Required by `api` and `worker`."},
@@ -45,13 +46,18 @@ var Variables = []Variable{
 // DefaultHubSpotBaseURL is HubSpot's public API.
 const DefaultHubSpotBaseURL = "https://api.hubapi.com"
 
+// DefaultTemporalUIURL is where the Temporal dev server serves its Web UI.
+const DefaultTemporalUIURL = "http://localhost:8233"
+
 // Config is the validated configuration.
 type Config struct {
 	DatabaseURL       string
 	TemporalAddress   string
 	TemporalNamespace string
-	HTTPAddr          string
-	PublicURL         *url.URL
+	// TemporalUIURL is the Temporal Web UI the admin API links workflows to.
+	TemporalUIURL *url.URL
+	HTTPAddr      string
+	PublicURL     *url.URL
 	// EncryptionKeys: the first encrypts, every one decrypts (key rotation).
 	EncryptionKeys      [][]byte
 	LogLevel            slog.Level
@@ -63,6 +69,9 @@ type Config struct {
 	// TemporalAddressSet tells `dev` whether to use an existing Temporal
 	// server or start its own.
 	TemporalAddressSet bool
+	// TemporalUIURLSet tells `dev` whether to link to the configured Web UI
+	// or to the one of the dev server it starts.
+	TemporalUIURLSet bool
 }
 
 // Requirement says which variables a subcommand cannot run without.
@@ -121,6 +130,17 @@ func LoadFrom(lookup func(string) (string, bool), req Requirement) (*Config, err
 	}
 	if c.TemporalNamespace == "" {
 		c.TemporalNamespace = "default"
+	}
+
+	ui := get("TEMPORAL_UI_URL")
+	c.TemporalUIURLSet = ui != ""
+	if !c.TemporalUIURLSet {
+		ui = DefaultTemporalUIURL
+	}
+	if u, err := parseBaseURL(ui); err != nil {
+		fail("TEMPORAL_UI_URL", "%v", err)
+	} else {
+		c.TemporalUIURL = u
 	}
 
 	if c.HTTPAddr == "" {

@@ -122,3 +122,24 @@ func TestReadmeDocumentsEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestTemporalUIURL(t *testing.T) {
+	c, err := LoadFrom(env(nil), Requirement{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TemporalUIURL.String() != DefaultTemporalUIURL || c.TemporalUIURLSet {
+		t.Fatalf("default Temporal UI URL = %s (set %v)", c.TemporalUIURL, c.TemporalUIURLSet)
+	}
+	c, err = LoadFrom(env(map[string]string{"TEMPORAL_UI_URL": "https://temporal.example.com/ui/"}), Requirement{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TemporalUIURL.String() != "https://temporal.example.com/ui" || !c.TemporalUIURLSet {
+		t.Fatalf("Temporal UI URL = %s (set %v)", c.TemporalUIURL, c.TemporalUIURLSet)
+	}
+	_, err = LoadFrom(env(map[string]string{"TEMPORAL_UI_URL": "temporal:8233"}), Requirement{})
+	if err == nil || !strings.Contains(err.Error(), "TEMPORAL_UI_URL: must start with http") {
+		t.Fatalf("a URL without scheme: %v", err)
+	}
+}
