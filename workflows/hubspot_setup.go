@@ -69,7 +69,7 @@ func (w *hubSpotSetupWorkflow) run(ctx workflow.Context) (HubSpotSetupResult, er
 	opts := hubSpotActivityOptions
 	opts.TaskQueue = w.in.HubSpotTaskQueue
 	hctx := workflow.WithActivityOptions(ctx, opts)
-	dbctx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
+	dbctx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
 
 	var result HubSpotSetupResult
 	for _, t := range hubspotconn.SetupObjectTypes {
@@ -82,14 +82,14 @@ func (w *hubSpotSetupWorkflow) run(ctx workflow.Context) (HubSpotSetupResult, er
 			outcome := activities.PropertySetupOutcome{
 				WorkspaceID: w.in.WorkspaceID, PortalID: w.in.PortalID, Status: hubspotconn.SetupFailed, Error: failureMessage(err),
 			}
-			if recErr := workflow.ExecuteActivity(dbctx, acts.RecordHubSpotPropertySetup, outcome).Get(ctx, nil); recErr != nil {
+			if recErr := workflow.ExecuteLocalActivity(dbctx, acts.RecordHubSpotPropertySetup, outcome).Get(ctx, nil); recErr != nil {
 				return result, recErr
 			}
 			return result, err
 		}
 	}
 	done := activities.PropertySetupOutcome{WorkspaceID: w.in.WorkspaceID, PortalID: w.in.PortalID, Status: hubspotconn.SetupDone}
-	if err := workflow.ExecuteActivity(dbctx, acts.RecordHubSpotPropertySetup, done).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteLocalActivity(dbctx, acts.RecordHubSpotPropertySetup, done).Get(ctx, nil); err != nil {
 		return result, err
 	}
 	return result, nil

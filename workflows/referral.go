@@ -162,10 +162,10 @@ func (w *referralWorkflow) setup(ctx workflow.Context, in ReferralInput) error {
 }
 
 func (w *referralWorkflow) run(ctx workflow.Context) (ReferralState, error) {
-	actx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
+	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
 
 	var loaded activities.Referral
-	if err := workflow.ExecuteActivity(actx, acts.LoadReferral, w.state.ReferralID).Get(ctx, &loaded); err != nil {
+	if err := workflow.ExecuteLocalActivity(actx, acts.LoadReferral, w.state.ReferralID).Get(ctx, &loaded); err != nil {
 		return w.state, err
 	}
 	w.rules = loaded
@@ -188,14 +188,14 @@ func (w *referralWorkflow) run(ctx workflow.Context) (ReferralState, error) {
 		Actor:          "system",
 		IdempotencyKey: "workflow_started:" + w.state.ReferralID,
 	}
-	if err := workflow.ExecuteActivity(actx, acts.RecordReferralEvent, started).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteLocalActivity(actx, acts.RecordReferralEvent, started).Get(ctx, nil); err != nil {
 		return w.state, err
 	}
 
 	// Fraud checks come first: a denied lead never reaches HubSpot.
 	if w.state.Status == referral.Pending {
 		var verdict activities.FraudVerdict
-		if err := workflow.ExecuteActivity(actx, acts.CheckReferralFraud, w.state.ReferralID).Get(ctx, &verdict); err != nil {
+		if err := workflow.ExecuteLocalActivity(actx, acts.CheckReferralFraud, w.state.ReferralID).Get(ctx, &verdict); err != nil {
 			return w.state, err
 		}
 		if verdict.Deny {
@@ -247,8 +247,8 @@ func (w *referralWorkflow) sendLead(ctx workflow.Context) error {
 	if res.Skipped != "" {
 		ev.Kind = "lead_not_sent"
 	}
-	actx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
-	if err := workflow.ExecuteActivity(actx, acts.RecordReferralEvent, ev).Get(ctx, nil); err != nil {
+	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
+	if err := workflow.ExecuteLocalActivity(actx, acts.RecordReferralEvent, ev).Get(ctx, nil); err != nil {
 		return err
 	}
 	return w.publish(ctx)
@@ -313,8 +313,8 @@ func (w *referralWorkflow) apply(ctx workflow.Context, req SetStatusRequest, ide
 		IdempotencyKey: idempotencyKey,
 		Cause:          cause,
 	}
-	actx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
-	if err := workflow.ExecuteActivity(actx, acts.ChangeReferralStatus, change).Get(ctx, nil); err != nil {
+	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
+	if err := workflow.ExecuteLocalActivity(actx, acts.ChangeReferralStatus, change).Get(ctx, nil); err != nil {
 		return w.state, err
 	}
 	w.state.Status = req.Status
@@ -354,8 +354,13 @@ func (w *referralWorkflow) publish(ctx workflow.Context) error {
 }
 
 // databaseActivityOptions fit activities that only touch Postgres: quick, and
-// retried with backoff while the database is unreachable.
-var databaseActivityOptions = workflow.ActivityOptions{
+// retried with backoff while the database is unreachable. They run as local
+// activities, in the worker that runs the workflow, recorded in its history
+// as markers: no activity task goes through the server, so a conversion
+// (status change, rewards, audit events) costs a few server round trips
+// instead of a dozen. Each is idempotent (keys enforced by the database), as
+// a local activity may run again when its workflow task is retried.
+var databaseActivityOptions = workflow.LocalActivityOptions{
 	StartToCloseTimeout: 15 * time.Second,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval:    200 * time.Millisecond,

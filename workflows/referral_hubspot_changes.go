@@ -260,8 +260,8 @@ func (w *referralWorkflow) recordChange(ctx workflow.Context, c HubSpotChange, c
 		Details:        cause,
 		IdempotencyKey: "hubspot:" + c.DedupeKey,
 	}
-	actx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
-	return workflow.ExecuteActivity(actx, acts.RecordReferralEvent, ev).Get(ctx, nil)
+	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
+	return workflow.ExecuteLocalActivity(actx, acts.RecordReferralEvent, ev).Get(ctx, nil)
 }
 
 // PendingReview is a change the campaign wants a person to decide: a denied
@@ -281,8 +281,8 @@ type ReviewDecision struct {
 func (w *referralWorkflow) holdForReview(ctx workflow.Context, c HubSpotChange, to referral.Status, cause map[string]any) error {
 	cause["outcome"] = "held for review: a denied referral would move to " + string(to)
 	w.state.PendingReview = &PendingReview{To: to, Cause: cause}
-	actx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
-	if err := workflow.ExecuteActivity(actx, acts.SetReferralInReview, w.state.ReferralID, true).Get(ctx, nil); err != nil {
+	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
+	if err := workflow.ExecuteLocalActivity(actx, acts.SetReferralInReview, w.state.ReferralID, true).Get(ctx, nil); err != nil {
 		return err
 	}
 	return w.recordChange(ctx, c, cause, cause["outcome"].(string))
@@ -307,13 +307,13 @@ func (w *referralWorkflow) resolveReview(ctx workflow.Context, d ReviewDecision)
 	}
 	w.state.PendingReview = nil
 	key := "review:" + workflow.GetCurrentUpdateInfo(ctx).ID
-	actx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
-	if err := workflow.ExecuteActivity(actx, acts.SetReferralInReview, w.state.ReferralID, false).Get(ctx, nil); err != nil {
+	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
+	if err := workflow.ExecuteLocalActivity(actx, acts.SetReferralInReview, w.state.ReferralID, false).Get(ctx, nil); err != nil {
 		return w.state, err
 	}
 	if !d.Accept {
 		ev := activities.ReferralEvent{ReferralID: w.state.ReferralID, Kind: "review_rejected", Actor: d.Actor, Details: review.Cause, IdempotencyKey: key}
-		return w.state, workflow.ExecuteActivity(actx, acts.RecordReferralEvent, ev).Get(ctx, nil)
+		return w.state, workflow.ExecuteLocalActivity(actx, acts.RecordReferralEvent, ev).Get(ctx, nil)
 	}
 	return w.apply(ctx, SetStatusRequest{Status: review.To, Actor: d.Actor}, key, review.Cause)
 }
@@ -332,8 +332,8 @@ func (w *referralWorkflow) copyProperty(ctx workflow.Context, c HubSpotChange) (
 	if !ok {
 		return "", nil
 	}
-	actx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
-	err := workflow.ExecuteActivity(actx, acts.ApplyPropertyUpdate, activities.PropertyUpdateInput{
+	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
+	err := workflow.ExecuteLocalActivity(actx, acts.ApplyPropertyUpdate, activities.PropertyUpdateInput{
 		ReferralID: w.state.ReferralID, Update: u, Value: c.Value,
 	}).Get(ctx, nil)
 	var appErr *temporal.ApplicationError

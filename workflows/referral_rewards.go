@@ -134,9 +134,9 @@ func (w *referralWorkflow) createRewards(ctx workflow.Context) error {
 	}
 	hold := time.Duration(w.rules.Rewards.HoldDays) * 24 * time.Hour
 	w.state.HoldUntil = workflow.Now(ctx).Add(hold)
-	actx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
+	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
 	var refs []activities.RewardRef
-	err := workflow.ExecuteActivity(actx, acts.CreateRewards, activities.CreateRewardsInput{
+	err := workflow.ExecuteLocalActivity(actx, acts.CreateRewards, activities.CreateRewardsInput{
 		ReferralID: w.state.ReferralID, Conversion: w.state.Conversions, HoldUntil: w.state.HoldUntil,
 	}).Get(ctx, &refs)
 	var appErr *temporal.ApplicationError
@@ -152,7 +152,7 @@ func (w *referralWorkflow) createRewards(ctx workflow.Context) error {
 		if n := len(w.state.ConvertedObjects); w.conversionObject != 0 && n > 0 {
 			w.state.ConvertedObjects = w.state.ConvertedObjects[:n-1]
 		}
-		return workflow.ExecuteActivity(actx, acts.RecordReferralEvent, ev).Get(ctx, nil)
+		return workflow.ExecuteLocalActivity(actx, acts.RecordReferralEvent, ev).Get(ctx, nil)
 	}
 	if err != nil {
 		return err
@@ -164,7 +164,7 @@ func (w *referralWorkflow) createRewards(ctx workflow.Context) error {
 // issueRewards issues every pending reward exactly once (the activity is
 // idempotent; the database's key makes a second issue impossible).
 func (w *referralWorkflow) issueRewards(ctx workflow.Context) error {
-	actx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
+	actx := workflow.WithActivityOptions(ctx, issueRewardActivityOptions)
 	for i := range w.state.Rewards {
 		r := &w.state.Rewards[i]
 		if r.Status != activities.RewardPending {
@@ -211,7 +211,21 @@ func (w *referralWorkflow) writeMemberToHubSpot(ctx workflow.Context) error {
 	}
 	ev := activities.ReferralEvent{ReferralID: w.state.ReferralID, Kind: kind, Actor: "system", Details: details,
 		IdempotencyKey: fmt.Sprintf("member_written:%s:%d", w.state.ReferralID, w.state.Conversions)}
-	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, databaseActivityOptions), acts.RecordReferralEvent, ev).Get(ctx, nil)
+	return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, databaseActivityOptions), acts.RecordReferralEvent, ev).Get(ctx, nil)
+}
+
+// issueRewardActivityOptions fit IssueReward: it writes to Postgres and
+// then calls the customer's fulfilment endpoint, which may be down for
+// hours, so it is a regular activity retried with backoff up to 10 minutes
+// apart for as long as it takes (the reward is issued on the first attempt;
+// retries only announce it again, with the same event ID).
+var issueRewardActivityOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 30 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    10 * time.Minute,
+	},
 }
 
 // cancelHeldRewards cancels the rewards still in their hold when the
@@ -226,13 +240,13 @@ func (w *referralWorkflow) cancelHeldRewards(ctx workflow.Context, c HubSpotChan
 
 // cancelPending cancels one pending reward (rewardID) or all of them ("").
 func (w *referralWorkflow) cancelPending(ctx workflow.Context, rewardID, reason, actor string) error {
-	actx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
+	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
 	for i := range w.state.Rewards {
 		r := &w.state.Rewards[i]
 		if r.Status != activities.RewardPending || (rewardID != "" && r.ID != rewardID) {
 			continue
 		}
-		if err := workflow.ExecuteActivity(actx, acts.CancelReward, activities.CancelRewardInput{RewardID: r.ID, Reason: reason, Actor: actor}).Get(ctx, nil); err != nil {
+		if err := workflow.ExecuteLocalActivity(actx, acts.CancelReward, activities.CancelRewardInput{RewardID: r.ID, Reason: reason, Actor: actor}).Get(ctx, nil); err != nil {
 			return err
 		}
 		r.Status = activities.RewardCancelled
@@ -289,8 +303,8 @@ func (w *referralWorkflow) validateMarkRewardPaid(ctx workflow.Context, d Reward
 }
 
 func (w *referralWorkflow) markRewardPaid(ctx workflow.Context, d RewardDecision) (ReferralState, error) {
-	actx := workflow.WithActivityOptions(ctx, databaseActivityOptions)
-	if err := workflow.ExecuteActivity(actx, acts.MarkRewardPaid, activities.MarkRewardPaidInput{RewardID: d.RewardID, Actor: d.Actor}).Get(ctx, nil); err != nil {
+	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
+	if err := workflow.ExecuteLocalActivity(actx, acts.MarkRewardPaid, activities.MarkRewardPaidInput{RewardID: d.RewardID, Actor: d.Actor}).Get(ctx, nil); err != nil {
 		return w.state, err
 	}
 	if r := w.reward(d.RewardID); r != nil {
