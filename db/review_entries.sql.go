@@ -178,3 +178,60 @@ func (q *Queries) ListOpenReviewEntries(ctx context.Context, workspaceID uuid.UU
 	}
 	return items, nil
 }
+
+const openSalesEntryReview = `-- name: OpenSalesEntryReview :one
+INSERT INTO review_entries (
+    workspace_id, campaign_id, sales_entry_id, reason, data, workflow_id
+) VALUES (
+    $1, $2, $3, $4, $5, $6
+)
+ON CONFLICT (sales_entry_id) WHERE status = 'open' AND sales_entry_id IS NOT NULL
+DO UPDATE SET reason = EXCLUDED.reason,
+              data = EXCLUDED.data,
+              campaign_id = EXCLUDED.campaign_id,
+              workflow_id = EXCLUDED.workflow_id,
+              updated_at = now()
+RETURNING id, workspace_id, campaign_id, sales_entry_id, referral_id, reason, status, data, decision, decided_by, decided_at, created_at, updated_at, workflow_id
+`
+
+type OpenSalesEntryReviewParams struct {
+	WorkspaceID  uuid.UUID       `json:"workspace_id"`
+	CampaignID   *uuid.UUID      `json:"campaign_id"`
+	SalesEntryID *int64          `json:"sales_entry_id"`
+	Reason       string          `json:"reason"`
+	Data         json.RawMessage `json:"data"`
+	WorkflowID   *string         `json:"workflow_id"`
+}
+
+// OpenSalesEntryReview puts a sales entry in the review queue, held by the
+// workflow workflow_id. A sales entry has at most one open review entry: a
+// retry, or matching run again after an admin's edit, updates that one
+// (reason, data, campaign) instead of queueing the entry twice.
+func (q *Queries) OpenSalesEntryReview(ctx context.Context, arg OpenSalesEntryReviewParams) (ReviewEntry, error) {
+	row := q.db.QueryRow(ctx, openSalesEntryReview,
+		arg.WorkspaceID,
+		arg.CampaignID,
+		arg.SalesEntryID,
+		arg.Reason,
+		arg.Data,
+		arg.WorkflowID,
+	)
+	var i ReviewEntry
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.SalesEntryID,
+		&i.ReferralID,
+		&i.Reason,
+		&i.Status,
+		&i.Data,
+		&i.Decision,
+		&i.DecidedBy,
+		&i.DecidedAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.WorkflowID,
+	)
+	return i, err
+}

@@ -31,3 +31,21 @@ SET status = @status,
     updated_at = now()
 WHERE id = @id AND status = 'open'
 RETURNING *;
+
+-- name: OpenSalesEntryReview :one
+-- OpenSalesEntryReview puts a sales entry in the review queue, held by the
+-- workflow workflow_id. A sales entry has at most one open review entry: a
+-- retry, or matching run again after an admin's edit, updates that one
+-- (reason, data, campaign) instead of queueing the entry twice.
+INSERT INTO review_entries (
+    workspace_id, campaign_id, sales_entry_id, reason, data, workflow_id
+) VALUES (
+    @workspace_id, sqlc.narg(campaign_id), @sales_entry_id, @reason, @data, @workflow_id
+)
+ON CONFLICT (sales_entry_id) WHERE status = 'open' AND sales_entry_id IS NOT NULL
+DO UPDATE SET reason = EXCLUDED.reason,
+              data = EXCLUDED.data,
+              campaign_id = EXCLUDED.campaign_id,
+              workflow_id = EXCLUDED.workflow_id,
+              updated_at = now()
+RETURNING *;
