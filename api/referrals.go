@@ -37,6 +37,7 @@ type ReferralView struct {
 	DeniedReason string          `json:"denied_reason,omitempty"`
 	Source       string          `json:"source"`
 	WorkflowID   string          `json:"workflow_id"`
+	WorkflowURL  string          `json:"workflow_url,omitempty"` // its page in the Temporal Web UI
 	CreatedAt    time.Time       `json:"created_at"`
 	// Events is the audit trail, oldest first, and Rewards what the referral
 	// earned (on reads of one referral).
@@ -204,6 +205,7 @@ func (s *Server) getReferral(c echo.Context) error {
 		return err
 	}
 	v := referralView(r)
+	v.WorkflowURL = s.workflowURL(v.WorkflowID)
 	v.Events = make([]ReferralEventView, 0, len(events))
 	for _, ev := range events {
 		v.Events = append(v.Events, ReferralEventView{Kind: ev.Kind, FromStatus: deref(ev.FromStatus), ToStatus: deref(ev.ToStatus), Actor: ev.Actor, OccurredAt: ev.OccurredAt})

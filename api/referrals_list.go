@@ -1,7 +1,255 @@
 package api
 
-import "github.com/labstack/echo/v4"
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/referral"
+)
+
+// The referral list: a workspace's referrals from Postgres (lists never ask
+// Temporal), filtered and keyset paged, newest first. The same paging and
+// query-parameter checks serve the Sales Receiver's lists.
+
+// Page sizes of every admin list.
+const (
+	defaultPageSize = 50
+	maxPageSize     = 200
+)
 
 // routeReferralList registers the referral list with its filters and paging.
-// Placeholder until it is built.
-func (s *Server) routeReferralList(g *echo.Group) {}
+func (s *Server) routeReferralList(g *echo.Group) {
+	g.GET("/referrals", s.listReferrals)
+}
+
+// ReferralList is one page of referrals; NextCursor, when not null, fetches
+// the next page.
+type ReferralList struct {
+	Referrals  []ReferralView `json:"referrals"`
+	NextCursor *string        `json:"next_cursor"`
+}
+
+func (s *Server) listReferrals(c echo.Context) error {
+	q := newListQuery(c, "campaign_id", "status", "member_id", "email", "limit", "cursor")
+	params := db.ListReferralsFilteredParams{
+		WorkspaceID: adminFrom(c).WorkspaceID,
+		CampaignID:  q.uuid("campaign_id"),
+		MemberID:    q.uuid("member_id"),
+		Status:      q.oneOf("status", referralStatuses()),
+	}
+	if email := q.get("email"); email != "" {
+		// Mailbox match: the same normal form the duplicate-lead check uses,
+		// so "Ana.Lopez+x@gmail.com" finds the referral of analopez@gmail.com.
+		norm := referral.NormalizeEmail(email)
+		params.LeadEmailNormalized = &norm
+	}
+	limit := q.limit()
+	if cur, ok := q.cursor("referrals"); ok {
+		params.AfterCreatedAt, params.AfterID = cur.timeAndUUID(q)
+	}
+	if err := q.err(); err != nil {
+		return err
+	}
+	params.PageSize = limit + 1
+	rows, err := s.queries().ListReferralsFiltered(c.Request().Context(), params)
+	if err != nil {
+		return fmt.Errorf("list referrals: %w", err)
+	}
+	out := ReferralList{Referrals: make([]ReferralView, 0, min(len(rows), int(limit)))}
+	for i, r := range rows {
+		if i == int(limit) {
+			last := rows[i-1]
+			out.NextCursor = pageCursor{Kind: "referrals", At: &last.CreatedAt, ID: last.ID.String()}.encode()
+			break
+		}
+		v := referralView(r)
+		v.WorkflowURL = s.workflowURL(v.WorkflowID)
+		out.Referrals = append(out.Referrals, v)
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func referralStatuses() []string {
+	out := make([]string, 0, len(referral.Statuses))
+	for _, st := range referral.Statuses {
+		out = append(out, string(st))
+	}
+	return out
+}
+
+// workflowURL links a workflow to its page in the Temporal Web UI, where an
+// operator sees its history, pending activities and current details.
+func (s *Server) workflowURL(workflowID string) string {
+	if workflowID == "" {
+		return ""
+	}
+	return strings.TrimRight(s.deps.TemporalUIURL, "/") + "/namespaces/" + url.PathEscape(s.deps.TemporalNamespace) +
+		"/workflows/" + url.PathEscape(workflowID)
+}
+
+// listQuery reads a list's query parameters and collects every problem, so
+// one 400 names each bad parameter at once. A parameter the list does not
+// know is a problem too: a misspelt filter must not silently list everything.
+type listQuery struct {
+	values   url.Values
+	problems map[string]string
+}
+
+func newListQuery(c echo.Context, known ...string) *listQuery {
+	q := &listQuery{values: c.QueryParams(), problems: map[string]string{}}
+	for name, vals := range q.values {
+		switch {
+		case !slices.Contains(known, name):
+			q.problems[name] = "is not a parameter of this list (known: " + strings.Join(known, ", ") + ")"
+		case len(vals) > 1:
+			q.problems[name] = "is given more than once"
+		}
+	}
+	return q
+}
+
+func (q *listQuery) get(name string) string { return strings.TrimSpace(q.values.Get(name)) }
+
+// err is the 400 naming every bad parameter, or nil.
+func (q *listQuery) err() error {
+	if len(q.problems) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(q.problems))
+	for name := range q.problems {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return &APIError{Status: http.StatusBadRequest, Code: "bad_request",
+		Message: "invalid query parameter(s): " + strings.Join(names, ", ") + "; see fields", Fields: q.problems}
+}
+
+func (q *listQuery) uuid(name string) *uuid.UUID {
+	raw := q.get(name)
+	if raw == "" {
+		return nil
+	}
+	id, err := uuid.Parse(raw)
+	if err != nil {
+		q.problems[name] = "must be a UUID"
+		return nil
+	}
+	return &id
+}
+
+func (q *listQuery) oneOf(name string, allowed []string) *string {
+	raw := strings.ToLower(q.get(name))
+	if raw == "" {
+		return nil
+	}
+	if !slices.Contains(allowed, raw) {
+		q.problems[name] = "must be one of " + strings.Join(allowed, ", ")
+		return nil
+	}
+	return &raw
+}
+
+func (q *listQuery) positiveInt(name string) *int64 {
+	raw := q.get(name)
+	if raw == "" {
+		return nil
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || n <= 0 {
+		q.problems[name] = "must be a positive whole number"
+		return nil
+	}
+	return &n
+}
+
+func (q *listQuery) time(name string) *time.Time {
+	raw := q.get(name)
+	if raw == "" {
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, raw)
+	if err != nil {
+		q.problems[name] = "must be an RFC 3339 time such as 2026-11-20T09:00:00Z"
+		return nil
+	}
+	return &t
+}
+
+// limit is the page size: defaultPageSize unless given, at most maxPageSize.
+func (q *listQuery) limit() int32 {
+	raw := q.get("limit")
+	if raw == "" {
+		return defaultPageSize
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > maxPageSize {
+		q.problems["limit"] = fmt.Sprintf("must be a whole number from 1 to %d", maxPageSize)
+		return defaultPageSize
+	}
+	return int32(n)
+}
+
+// pageCursor is where the previous page ended. Clients treat it as opaque;
+// it names its list so a cursor of one list is refused by another.
+type pageCursor struct {
+	Kind string     `json:"k"`
+	At   *time.Time `json:"t,omitempty"`
+	ID   string     `json:"id"`
+}
+
+func (p pageCursor) encode() *string {
+	b, _ := json.Marshal(p)
+	s := base64.RawURLEncoding.EncodeToString(b)
+	return &s
+}
+
+// cursor decodes the cursor parameter of list kind; ok is false when there
+// is none or it is malformed (then a problem is recorded).
+func (q *listQuery) cursor(kind string) (pageCursor, bool) {
+	raw := q.get("cursor")
+	if raw == "" {
+		return pageCursor{}, false
+	}
+	var p pageCursor
+	b, err := base64.RawURLEncoding.DecodeString(raw)
+	if err == nil {
+		err = json.Unmarshal(b, &p)
+	}
+	if err != nil || p.Kind != kind || p.ID == "" {
+		q.problems["cursor"] = "is not a cursor of this list: pass next_cursor from the previous page unchanged"
+		return pageCursor{}, false
+	}
+	return p, true
+}
+
+// timeAndUUID is the sort key of a list ordered by (created_at, id uuid).
+func (p pageCursor) timeAndUUID(q *listQuery) (*time.Time, *uuid.UUID) {
+	id, err := uuid.Parse(p.ID)
+	if err != nil || p.At == nil {
+		q.problems["cursor"] = "is not a cursor of this list: pass next_cursor from the previous page unchanged"
+		return nil, nil
+	}
+	return p.At, &id
+}
+
+// int64ID is the sort key of a list ordered by a bigint id.
+func (p pageCursor) int64ID(q *listQuery) *int64 {
+	id, err := strconv.ParseInt(p.ID, 10, 64)
+	if err != nil {
+		q.problems["cursor"] = "is not a cursor of this list: pass next_cursor from the previous page unchanged"
+		return nil
+	}
+	return &id
+}

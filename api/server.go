@@ -52,6 +52,11 @@ type Deps struct {
 	// HubSpotSetupWait is how long the OAuth callback waits for the property
 	// setup before showing the connection (default 5 s).
 	HubSpotSetupWait time.Duration
+	// TemporalUIURL (TEMPORAL_UI_URL) and TemporalNamespace make the links
+	// from referrals, sales entries and review entries to their workflow's
+	// page in the Temporal Web UI (defaults: the dev server's UI, "default").
+	TemporalUIURL     string
+	TemporalNamespace string
 }
 
 // Server is the HTTP server.
@@ -73,6 +78,12 @@ func New(deps Deps) *Server {
 	}
 	if deps.HubSpotSetupWait == 0 {
 		deps.HubSpotSetupWait = 5 * time.Second
+	}
+	if deps.TemporalUIURL == "" {
+		deps.TemporalUIURL = "http://localhost:8233"
+	}
+	if deps.TemporalNamespace == "" {
+		deps.TemporalNamespace = "default"
 	}
 	e := echo.New()
 	e.HideBanner = true

@@ -98,6 +98,9 @@ func serveAPI(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc cl
 		Auth:      &adminauth.Authenticator{Queries: db.New(pool), Sessions: adminauth.NewSessions(cfg.EncryptionKeys[0])},
 		PublicURL: cfg.PublicURL,
 		HubSpot:   hs,
+
+		TemporalUIURL:     cfg.TemporalUIURL.String(),
+		TemporalNamespace: cfg.TemporalNamespace,
 	})
 	if !hs.Configured() {
 		logger.Warn("HubSpot app credentials are not set (HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET): connecting HubSpot is unavailable")

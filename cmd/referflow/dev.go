@@ -141,6 +141,9 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 		cleanups = append(cleanups, srv.Stop)
 		cfg.TemporalAddress = srv.Address
 		uiURL = srv.UIURL
+		if u, err := url.Parse(srv.UIURL); err == nil && !cfg.TemporalUIURLSet {
+			cfg.TemporalUIURL = u // link to the UI of the server just started
+		}
 	}
 
 	pool, err := openPool(ctx, cfg.DatabaseURL)
