@@ -1,0 +1,625 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/hubspot"
+	"github.com/referflow/referflow/internal/referral"
+)
+
+// Matching a sales entry about a HubSpot object referflow does not know:
+// ReadSalesEntryObject reads the object (HubSpot task queue), then
+// MatchSalesEntry (database) looks, in this order, for
+//
+//  1. a direct match: the object's referflow_referral_id is a referral of
+//     the workspace, a campaign's external ID property holds a referral's
+//     external ID, or (a deal or company) an associated contact is a
+//     referral's contact or carries such a property;
+//  2. a fuzzy match: the normalised email is a referral's lead email in the
+//     workspace; else the first and last name with the company domain;
+//  3. a matching rule: an active campaign's rule property (on the object's
+//     type) holds a referral code, member email, member external ID or
+//     member ID of one of its members — a referral is to be added from
+//     HubSpot.
+//
+// It decides nothing: the workflow applies the campaign's process rules to
+// what it finds.
+
+// ReadObjectInput names the object to read and the properties matching
+// needs (SalesEntry.ReadProperties).
+type ReadObjectInput struct {
+	WorkspaceID string
+	ObjectType  string
+	ObjectID    int64
+	Properties  map[string][]string
+}
+
+// MatchObject is a HubSpot object as matching sees it.
+type MatchObject struct {
+	ObjectType string
+	ObjectID   int64
+	// Missing is set when HubSpot no longer has the object (404).
+	Missing bool `json:",omitempty"`
+	// Properties are the values read ("" when unset).
+	Properties map[string]string `json:",omitempty"`
+	// Contacts are, for a deal or a company, its associated contacts (the
+	// first few) with their properties.
+	Contacts []MatchContact `json:",omitempty"`
+	// CompanyDomains are, for a contact, its associated companies' domains.
+	CompanyDomains []string `json:",omitempty"`
+}
+
+// MatchContact is a contact associated with the object.
+type MatchContact struct {
+	ID         int64
+	Properties map[string]string
+}
+
+// maxAssociatedReads bounds the associated records read per object: a deal
+// has one or two contacts in practice; more would not change the match.
+const maxAssociatedReads = 5
+
+// ReadSalesEntryObject reads the object a sales entry is about with the
+// properties matching needs, and its associations: a contact's companies
+// (their domain), a deal's or company's contacts. An object HubSpot no
+// longer has comes back with Missing set; other errors go through
+// hubspot.TemporalError.
+func (h *HubSpot) ReadSalesEntryObject(ctx context.Context, in ReadObjectInput) (MatchObject, error) {
+	ws, err := parseWorkspaceID(in.WorkspaceID)
+	if err != nil {
+		return MatchObject{}, err
+	}
+	t, ok := hubspotType(in.ObjectType)
+	if !ok {
+		return MatchObject{}, temporal.NewNonRetryableApplicationError("unknown HubSpot object type "+in.ObjectType, "InvalidInput", nil)
+	}
+	c, err := h.client(ctx, ws)
+	if err != nil {
+		return MatchObject{}, err
+	}
+	out := MatchObject{ObjectType: in.ObjectType, ObjectID: in.ObjectID}
+	assoc := hubspot.Contacts
+	if in.ObjectType == campaign.ObjectContact {
+		assoc = hubspot.Companies
+	}
+	obj, err := c.Get(ctx, t, strconv.FormatInt(in.ObjectID, 10), hubspot.GetOptions{
+		Properties: in.Properties[in.ObjectType], Associations: []hubspot.ObjectType{assoc},
+	})
+	var notFound *hubspot.NotFoundError
+	if errors.As(err, &notFound) {
+		out.Missing = true
+		return out, nil
+	}
+	if err != nil {
+		return MatchObject{}, hubspot.TemporalError(fmt.Errorf("read %s %d: %w", in.ObjectType, in.ObjectID, err))
+	}
+	out.Properties = obj.Properties
+	var ids []string
+	for _, a := range obj.Associations[string(assoc)] {
+		if !slices.Contains(ids, a.ID) {
+			ids = append(ids, a.ID)
+		}
+	}
+	slices.SortFunc(ids, func(a, b string) int { return compareIDs(a, b) })
+	if len(ids) > maxAssociatedReads {
+		ids = ids[:maxAssociatedReads]
+	}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	props := in.Properties[campaign.ObjectContact]
+	if assoc == hubspot.Companies {
+		props = []string{"domain"}
+	}
+	read, err := c.BatchRead(ctx, assoc, ids, hubspot.BatchReadOptions{Properties: props})
+	if err != nil {
+		return MatchObject{}, hubspot.TemporalError(fmt.Errorf("read the %s associated with %s %d: %w", assoc, in.ObjectType, in.ObjectID, err))
+	}
+	slices.SortFunc(read.Results, func(a, b hubspot.Object) int { return compareIDs(a.ID, b.ID) })
+	for _, r := range read.Results {
+		if assoc == hubspot.Companies {
+			if d := normalizeDomain(r.Properties["domain"]); d != "" && !slices.Contains(out.CompanyDomains, d) {
+				out.CompanyDomains = append(out.CompanyDomains, d)
+			}
+			continue
+		}
+		id, err := strconv.ParseInt(r.ID, 10, 64)
+		if err != nil {
+			continue
+		}
+		out.Contacts = append(out.Contacts, MatchContact{ID: id, Properties: r.Properties})
+	}
+	return out, nil
+}
+
+// compareIDs orders numeric IDs as numbers (oldest record first).
+func compareIDs(a, b string) int {
+	x, errA := strconv.ParseInt(a, 10, 64)
+	y, errB := strconv.ParseInt(b, 10, 64)
+	if errA != nil || errB != nil {
+		return strings.Compare(a, b)
+	}
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+func hubspotType(objectType string) (hubspot.ObjectType, bool) {
+	switch objectType {
+	case campaign.ObjectContact:
+		return hubspot.Contacts, true
+	case campaign.ObjectDeal:
+		return hubspot.Deals, true
+	case campaign.ObjectCompany:
+		return hubspot.Companies, true
+	}
+	return "", false
+}
+
+func normalizeDomain(d string) string {
+	d = strings.ToLower(strings.TrimSpace(d))
+	d = strings.TrimPrefix(strings.TrimPrefix(d, "https://"), "http://")
+	d = strings.TrimPrefix(d, "www.")
+	if i := strings.IndexAny(d, "/?#"); i >= 0 {
+		d = d[:i]
+	}
+	return d
+}
+
+// freeMailDomains are not a company's domain: a name match "at gmail.com"
+// says nothing about the person.
+var freeMailDomains = []string{
+	"gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "live.com",
+	"icloud.com", "me.com", "aol.com", "proton.me", "protonmail.com", "gmx.com", "gmx.de", "web.de",
+}
+
+// Keys an admin may set when editing a sales entry's matching data.
+const (
+	EditEmail            = "email"
+	EditFirstName        = "first_name"
+	EditLastName         = "last_name"
+	EditCompanyDomain    = "company_domain"
+	EditReferralCode     = "referral_code"
+	EditMemberEmail      = "member_email"
+	EditMemberExternalID = "member_external_id"
+	EditMemberID         = "member_id"
+)
+
+// EditKeys lists the keys of an edit, in the order they are documented.
+var EditKeys = []string{
+	EditEmail, EditFirstName, EditLastName, EditCompanyDomain,
+	EditReferralCode, EditMemberEmail, EditMemberExternalID, EditMemberID,
+}
+
+// Kinds of match.
+const (
+	MatchDirect = "direct"
+	MatchFuzzy  = "fuzzy"
+	MatchMember = "member" // a matching rule (or an edit) names a member
+	MatchNone   = "none"
+)
+
+// MatchInput is what MatchSalesEntry matches: the object as read, and the
+// admin's edited data that overrides it.
+type MatchInput struct {
+	SalesEntryID int64
+	WorkspaceID  string
+	Object       MatchObject
+	// Edited is an admin's data (EditKeys): email, names and domain replace
+	// the object's; member keys name the member directly.
+	Edited map[string]string `json:",omitempty"`
+	// Property and Value are the entry's property change, if any: a change
+	// a status rule would act on makes an unmatched entry look like a
+	// referral.
+	Property string `json:",omitempty"`
+	Value    string `json:",omitempty"`
+}
+
+// MatchCandidate is one referral (or member) the entry may belong to.
+type MatchCandidate struct {
+	ReferralID string `json:",omitempty"`
+	MemberID   string `json:",omitempty"`
+	CampaignID string
+	// How says how it was found, e.g. "referflow_referral_id",
+	// "email", "matching rule contact.referred_by holds referral_code".
+	How string
+}
+
+// CampaignRules are the process-rule switches of a campaign a candidate
+// belongs to.
+type CampaignRules struct {
+	AutoProcessDirectMatches  bool
+	AutoProcessFuzzyMatches   bool
+	ReviewWhenNoMemberMatches bool
+	NotifyOnReview            bool
+}
+
+// NoMatchHint says why an entry nothing matched looks like a referral, for a
+// campaign: a matching-rule property held a value that resolves to no
+// member, or the change is one of the campaign's status rules.
+type NoMatchHint struct {
+	CampaignID string
+	Why        string
+}
+
+// MatchResult is what matching found. Candidates are referrals (direct,
+// fuzzy) or members (member); several mean the match is ambiguous.
+type MatchResult struct {
+	Kind       string
+	Candidates []MatchCandidate `json:",omitempty"`
+	// Rules are the process rules of every campaign a candidate or a hint
+	// names, by campaign ID.
+	Rules map[string]CampaignRules `json:",omitempty"`
+	// Hints are set when nothing matched.
+	Hints []NoMatchHint `json:",omitempty"`
+	// Lead is the person as the object (or the edit) gives it: what a
+	// referral added from HubSpot is created with.
+	Lead Lead
+	// Seen is what matching looked at, for the review entry and the
+	// entry's actions.
+	Seen map[string]string `json:",omitempty"`
+}
+
+// MatchSalesEntry matches an object (see the order above). It reads only
+// Postgres.
+func (a *Activities) MatchSalesEntry(ctx context.Context, in MatchInput) (MatchResult, error) {
+	ws, err := parseWorkspaceID(in.WorkspaceID)
+	if err != nil {
+		return MatchResult{}, err
+	}
+	camps, err := a.activeCampaigns(ctx, ws)
+	if err != nil {
+		return MatchResult{}, err
+	}
+	m := &matcher{a: a, ws: ws, in: in, camps: camps, res: MatchResult{Kind: MatchNone, Rules: map[string]CampaignRules{}, Seen: map[string]string{}}}
+	m.lead()
+	for _, step := range []func(context.Context) (string, error){m.direct, m.fuzzy, m.members} {
+		kind, err := step(ctx)
+		if err != nil {
+			return MatchResult{}, err
+		}
+		if len(m.res.Candidates) > 0 {
+			m.res.Kind = kind
+			break
+		}
+	}
+	if m.res.Kind == MatchNone {
+		m.hints()
+	}
+	for _, c := range m.res.Candidates {
+		if err := m.rules(ctx, c.CampaignID); err != nil {
+			return MatchResult{}, err
+		}
+	}
+	for _, h := range m.res.Hints {
+		if err := m.rules(ctx, h.CampaignID); err != nil {
+			return MatchResult{}, err
+		}
+	}
+	return m.res, nil
+}
+
+type matcher struct {
+	a     *Activities
+	ws    uuid.UUID
+	in    MatchInput
+	camps []matchCampaign
+	res   MatchResult
+	// unresolved: campaigns whose matching-rule property held a value
+	// naming no member.
+	unresolved map[string]string
+}
+
+func (m *matcher) prop(name string) string {
+	return strings.TrimSpace(m.in.Object.Properties[name])
+}
+
+// lead works out the person: the contact's own email and names, or a deal's
+// or company's first associated contact with an email; the edit wins.
+func (m *matcher) lead() {
+	o := m.in.Object
+	l := Lead{}
+	if o.ObjectType == campaign.ObjectContact {
+		l = Lead{Email: m.prop("email"), FirstName: m.prop("firstname"), LastName: m.prop("lastname"), Company: m.prop("company")}
+	} else {
+		for _, c := range o.Contacts {
+			if e := strings.TrimSpace(c.Properties["email"]); e != "" {
+				l = Lead{Email: e, FirstName: strings.TrimSpace(c.Properties["firstname"]), LastName: strings.TrimSpace(c.Properties["lastname"]),
+					Company: strings.TrimSpace(c.Properties["company"])}
+				break
+			}
+		}
+		if o.ObjectType == campaign.ObjectCompany && l.Company == "" {
+			l.Company = m.prop("name")
+		}
+	}
+	for key, dst := range map[string]*string{EditEmail: &l.Email, EditFirstName: &l.FirstName, EditLastName: &l.LastName} {
+		if v, ok := m.in.Edited[key]; ok {
+			*dst = strings.TrimSpace(v)
+		}
+	}
+	m.res.Lead = l
+	m.res.Seen["object"] = fmt.Sprintf("%s %d", o.ObjectType, o.ObjectID)
+	for k, v := range o.Properties {
+		if v != "" {
+			m.res.Seen[o.ObjectType+"."+k] = v
+		}
+	}
+	for _, c := range o.Contacts {
+		m.res.Seen[fmt.Sprintf("associated contact %d", c.ID)] = c.Properties["email"]
+	}
+	for k, v := range m.in.Edited {
+		m.res.Seen["edited "+k] = v
+	}
+}
+
+// add appends a candidate unless the same referral (or member) is there.
+func (m *matcher) add(c MatchCandidate) {
+	if slices.ContainsFunc(m.res.Candidates, func(o MatchCandidate) bool {
+		return o.ReferralID == c.ReferralID && o.MemberID == c.MemberID
+	}) {
+		return
+	}
+	m.res.Candidates = append(m.res.Candidates, c)
+}
+
+func (m *matcher) addReferrals(rows []db.Referral, how string) {
+	for _, r := range rows {
+		m.add(MatchCandidate{ReferralID: r.ID.String(), CampaignID: r.CampaignID.String(), How: how})
+	}
+}
+
+// direct: referflow's referral ID property, a campaign's external ID
+// property, and for a deal or company its associated contacts.
+func (m *matcher) direct(ctx context.Context) (string, error) {
+	type source struct {
+		props map[string]string
+		what  string
+	}
+	sources := []source{{m.in.Object.Properties, ""}}
+	if m.in.Object.ObjectType != campaign.ObjectContact {
+		for _, c := range m.in.Object.Contacts {
+			sources = append(sources, source{c.Properties, fmt.Sprintf("associated contact %d: ", c.ID)})
+		}
+	}
+	for _, s := range sources {
+		if v := strings.TrimSpace(s.props[campaign.PropReferralID]); v != "" {
+			if id, err := uuid.Parse(v); err == nil {
+				r, err := m.a.Queries.GetReferral(ctx, id)
+				switch {
+				case err == nil && r.WorkspaceID == m.ws:
+					m.addReferrals([]db.Referral{r}, s.what+campaign.PropReferralID)
+				case err != nil && !errors.Is(err, pgx.ErrNoRows):
+					return "", fmt.Errorf("look up referral %s: %w", id, err)
+				}
+			}
+		}
+		for _, c := range m.camps {
+			p := c.settings.ProcessRules.ExternalIDProperty
+			v := strings.TrimSpace(s.props[p])
+			if p == "" || v == "" {
+				continue
+			}
+			rows, err := m.a.Queries.FindReferralsByExternalID(ctx, db.FindReferralsByExternalIDParams{CampaignID: c.row.ID, ExternalID: &v})
+			if err != nil {
+				return "", fmt.Errorf("look up referrals by external ID: %w", err)
+			}
+			m.addReferrals(rows, s.what+"external ID property "+p)
+		}
+	}
+	// A deal (or company) of a referred contact belongs to that referral.
+	if m.in.Object.ObjectType != campaign.ObjectContact {
+		for _, c := range m.in.Object.Contacts {
+			rows, err := m.a.Queries.ListReferralsByHubSpotObject(ctx, db.ListReferralsByHubSpotObjectParams{
+				WorkspaceID: m.ws, ObjectType: campaign.ObjectContact, ObjectID: c.ID,
+			})
+			if err != nil {
+				return "", fmt.Errorf("look up referrals of contact %d: %w", c.ID, err)
+			}
+			m.addReferrals(rows, fmt.Sprintf("associated contact %d is the referral's contact", c.ID))
+		}
+	}
+	return MatchDirect, nil
+}
+
+// fuzzy: the email, else first and last name with the company domain.
+func (m *matcher) fuzzy(ctx context.Context) (string, error) {
+	if email := referral.NormalizeEmail(m.res.Lead.Email); strings.Contains(email, "@") {
+		rows, err := m.a.Queries.FindReferralsByNormalizedEmail(ctx, db.FindReferralsByNormalizedEmailParams{WorkspaceID: m.ws, LeadEmailNormalized: email})
+		if err != nil {
+			return "", fmt.Errorf("look up referrals by email: %w", err)
+		}
+		m.addReferrals(rows, "email")
+		if len(m.res.Candidates) > 0 {
+			return MatchFuzzy, nil
+		}
+	}
+	first, last := m.res.Lead.FirstName, m.res.Lead.LastName
+	domains := m.domains()
+	if first == "" || last == "" || len(domains) == 0 {
+		return MatchFuzzy, nil
+	}
+	rows, err := m.a.Queries.FindReferralsByNameAndDomain(ctx, db.FindReferralsByNameAndDomainParams{
+		WorkspaceID: m.ws, FirstName: first, LastName: last, Domains: domains,
+	})
+	if err != nil {
+		return "", fmt.Errorf("look up referrals by name and domain: %w", err)
+	}
+	m.addReferrals(rows, "name and company domain")
+	return MatchFuzzy, nil
+}
+
+// domains are the company domains of the person: the edited one, else the
+// email's domain and the associated companies' domains, without free-mail
+// domains.
+func (m *matcher) domains() []string {
+	var out []string
+	add := func(d string) {
+		d = normalizeDomain(d)
+		if d != "" && !slices.Contains(freeMailDomains, d) && !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	if d, ok := m.in.Edited[EditCompanyDomain]; ok {
+		add(d)
+		return out
+	}
+	if _, d, ok := strings.Cut(m.res.Lead.Email, "@"); ok {
+		add(d)
+	}
+	for _, d := range m.in.Object.CompanyDomains {
+		add(d)
+	}
+	if m.in.Object.ObjectType == campaign.ObjectCompany {
+		add(m.prop("domain"))
+	}
+	return out
+}
+
+// members: an edit naming a member, else the active campaigns' matching
+// rules for the object's type.
+func (m *matcher) members(ctx context.Context) (string, error) {
+	m.unresolved = map[string]string{}
+	edited := false
+	for _, key := range []string{EditReferralCode, EditMemberEmail, EditMemberExternalID, EditMemberID} {
+		v, ok := m.in.Edited[key]
+		if !ok || strings.TrimSpace(v) == "" {
+			continue
+		}
+		edited = true
+		for _, c := range m.camps {
+			if err := m.resolve(ctx, c, key, strings.TrimSpace(v), "edited "+key); err != nil {
+				return "", err
+			}
+		}
+	}
+	if edited {
+		return MatchMember, nil
+	}
+	for _, c := range m.camps {
+		for _, r := range c.settings.ProcessRules.MatchingRules {
+			if r.Object != m.in.Object.ObjectType {
+				continue
+			}
+			v := m.prop(r.Property)
+			if v == "" {
+				continue
+			}
+			if err := m.resolve(ctx, c, r.Holds, v, fmt.Sprintf("matching rule %s.%s holds %s", r.Object, r.Property, r.Holds)); err != nil {
+				return "", err
+			}
+		}
+	}
+	return MatchMember, nil
+}
+
+// resolve finds the member of campaign c that value (of kind holds: a
+// matching rule's kind, or an edit key, which share their names) names.
+func (m *matcher) resolve(ctx context.Context, c matchCampaign, holds, value, how string) error {
+	var (
+		mem db.Member
+		err error
+	)
+	switch holds {
+	case campaign.HoldsReferralCode:
+		mem, err = m.a.Queries.GetMemberByCode(ctx, db.GetMemberByCodeParams{CampaignID: c.row.ID, ReferralCode: value})
+	case campaign.HoldsMemberEmail:
+		mem, err = m.a.Queries.GetMemberByEmail(ctx, db.GetMemberByEmailParams{CampaignID: c.row.ID, Email: value})
+	case campaign.HoldsMemberExternalID:
+		mem, err = m.a.Queries.GetMemberByExternalID(ctx, db.GetMemberByExternalIDParams{CampaignID: c.row.ID, ExternalID: &value})
+	case campaign.HoldsMemberID:
+		id, perr := uuid.Parse(value)
+		if perr != nil {
+			err = pgx.ErrNoRows
+			break
+		}
+		mem, err = m.a.Queries.GetMember(ctx, id)
+		if err == nil && mem.CampaignID != c.row.ID {
+			err = pgx.ErrNoRows
+		}
+	default:
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		m.unresolved[c.row.ID.String()] = how + ": no member of the campaign has that value"
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("resolve %s to a member of campaign %s: %w", holds, c.row.ID, err)
+	}
+	m.add(MatchCandidate{MemberID: mem.ID.String(), CampaignID: mem.CampaignID.String(), How: how})
+	return nil
+}
+
+// hints say, per campaign, why an unmatched entry looks like a referral.
+func (m *matcher) hints() {
+	for _, c := range m.camps {
+		id := c.row.ID.String()
+		if why, ok := m.unresolved[id]; ok {
+			m.res.Hints = append(m.res.Hints, NoMatchHint{CampaignID: id, Why: why})
+			continue
+		}
+		if m.in.Property == "" {
+			continue
+		}
+		if to, ok := c.settings.StatusRules.Match(m.in.Object.ObjectType, m.in.Property, m.in.Value); ok {
+			m.res.Hints = append(m.res.Hints, NoMatchHint{CampaignID: id,
+				Why: fmt.Sprintf("%s.%s = %s would move a referral to %s", m.in.Object.ObjectType, m.in.Property, m.in.Value, to)})
+		}
+	}
+}
+
+// rules records a campaign's process-rule switches.
+// A campaign whose settings cannot be read gets no switches: nothing is
+// processed automatically for it.
+func (m *matcher) rules(ctx context.Context, campaignID string) error {
+	if _, ok := m.res.Rules[campaignID]; ok {
+		return nil
+	}
+	for _, c := range m.camps {
+		if c.row.ID.String() == campaignID {
+			m.res.Rules[campaignID] = rulesOf(c.settings)
+			return nil
+		}
+	}
+	// A candidate of a campaign that is not active (paused, archived):
+	// read its switches too.
+	id, err := uuid.Parse(campaignID)
+	if err != nil {
+		return nil
+	}
+	row, err := m.a.Queries.GetCampaign(ctx, id)
+	if err != nil {
+		return fmt.Errorf("load campaign %s: %w", campaignID, err)
+	}
+	s, err := campaign.FromRow(row)
+	if err != nil {
+		m.res.Rules[campaignID] = CampaignRules{}
+		return nil
+	}
+	m.res.Rules[campaignID] = rulesOf(s)
+	return nil
+}
+
+func rulesOf(s campaign.Settings) CampaignRules {
+	p := s.ProcessRules
+	return CampaignRules{
+		AutoProcessDirectMatches: p.AutoProcessDirectMatches, AutoProcessFuzzyMatches: p.AutoProcessFuzzyMatches,
+		ReviewWhenNoMemberMatches: p.ReviewWhenNoMemberMatches, NotifyOnReview: p.NotifyOnReview,
+	}
+}
