@@ -43,6 +43,10 @@ type Referral struct {
 	// ExpiresAt is when a still-pending referral is denied as expired (the
 	// campaign's expire_after_days after the referral was added); zero: never.
 	ExpiresAt time.Time
+	// Source is how the referral was added; "hubspot" means its lead is
+	// already in HubSpot (added by a matching rule or an admin's review
+	// decision), so nothing is sent there.
+	Source string `json:",omitempty"`
 }
 
 // LoadReferral reads the referral a workflow was started for. A referral that
@@ -84,6 +88,7 @@ func (a *Activities) LoadReferral(ctx context.Context, referralID string) (Refer
 		LeadsAction:             settings.Leads.Action,
 		Rewards:                 settings.Rewards,
 		PropertyUpdates:         settings.PropertyUpdates,
+		Source:                  r.Source,
 	}, nil
 }
 

@@ -69,6 +69,9 @@ type ReferralState struct {
 	// WaitingForSaleValue: a percentage reward could not be computed yet;
 	// the next sale value from HubSpot creates it.
 	WaitingForSaleValue bool `json:",omitempty"`
+	// DeletedObjects are the referral's HubSpot records HubSpot reported
+	// deleted ("contact 123").
+	DeletedObjects []string `json:",omitempty"`
 }
 
 // SetStatusRequest is an admin's decision.
@@ -221,10 +224,15 @@ func (w *referralWorkflow) run(ctx workflow.Context) (ReferralState, error) {
 // do_nothing) can never qualify.
 func (w *referralWorkflow) sendLead(ctx workflow.Context) error {
 	var res activities.LeadResult
-	if w.rules.LeadsAction == "" || w.rules.LeadsAction == campaign.ActionNone {
+	switch {
+	case w.rules.Source == "hubspot":
+		// Added from HubSpot (a matching rule or an admin attached a
+		// record): the lead is already there.
+		res.Skipped = "the lead came from HubSpot: nothing is sent to HubSpot"
+	case w.rules.LeadsAction == "" || w.rules.LeadsAction == campaign.ActionNone:
 		// Nothing to send: no need to queue behind HubSpot's rate limit.
 		res.Skipped = "the campaign's leads action is none: nothing is sent to HubSpot"
-	} else {
+	default:
 		opts := hubSpotActivityOptions
 		opts.TaskQueue = w.hubSpotTaskQueue
 		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), hubspotActs.SendLeadToHubSpot, w.state.ReferralID).Get(ctx, &res); err != nil {

@@ -195,6 +195,9 @@ func (w *referralWorkflow) applyChange(ctx workflow.Context, c HubSpotChange) er
 	if !w.seen.addNew(c.DedupeKey) {
 		return nil
 	}
+	if c.Kind != "" && c.Kind != ChangeProperty {
+		return w.applyObjectEvent(ctx, c)
+	}
 	cause := map[string]any{
 		"object_type": c.ObjectType, "object_id": c.ObjectID, "property": c.Property,
 		"value": c.Value, "occurred_at": c.OccurredAt, "dedupe_key": c.DedupeKey,
@@ -269,6 +272,8 @@ func (w *referralWorkflow) recordChange(ctx workflow.Context, c HubSpotChange, c
 type PendingReview struct {
 	To    referral.Status
 	Cause map[string]any
+	// ReviewEntryID is the review queue's entry for it.
+	ReviewEntryID string `json:",omitempty"`
 }
 
 // ReviewDecision is an admin's answer to a PendingReview (UpdateResolveReview).
@@ -282,7 +287,11 @@ func (w *referralWorkflow) holdForReview(ctx workflow.Context, c HubSpotChange, 
 	cause["outcome"] = "held for review: a denied referral would move to " + string(to)
 	w.state.PendingReview = &PendingReview{To: to, Cause: cause}
 	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
-	if err := workflow.ExecuteLocalActivity(actx, acts.SetReferralInReview, w.state.ReferralID, true).Get(ctx, nil); err != nil {
+	review := activities.ReferralReview{
+		ReferralID: w.state.ReferralID, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
+		Reason: "denied_to_approved", Data: map[string]any{"to": string(to), "change": cause},
+	}
+	if err := workflow.ExecuteLocalActivity(actx, acts.OpenReferralReview, review).Get(ctx, &w.state.PendingReview.ReviewEntryID); err != nil {
 		return err
 	}
 	return w.recordChange(ctx, c, cause, cause["outcome"].(string))
@@ -308,7 +317,11 @@ func (w *referralWorkflow) resolveReview(ctx workflow.Context, d ReviewDecision)
 	w.state.PendingReview = nil
 	key := "review:" + workflow.GetCurrentUpdateInfo(ctx).ID
 	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
-	if err := workflow.ExecuteLocalActivity(actx, acts.SetReferralInReview, w.state.ReferralID, false).Get(ctx, nil); err != nil {
+	decision := "rejected"
+	if d.Accept {
+		decision = "accepted"
+	}
+	if err := workflow.ExecuteLocalActivity(actx, acts.CloseReferralReview, w.state.ReferralID, decision, d.Actor).Get(ctx, nil); err != nil {
 		return w.state, err
 	}
 	if !d.Accept {
@@ -348,4 +361,31 @@ func (w *referralWorkflow) copyProperty(ctx workflow.Context, c HubSpotChange) (
 		w.conversionDue = true
 	}
 	return "copied to the referral's " + u.Field, nil
+}
+
+// applyObjectEvent applies a deletion, merge or association of one of the
+// referral's HubSpot records: the activity keeps the referral pointing at
+// the records HubSpot has (a merge's survivor, a deal associated with its
+// contact) and writes the event to the audit trail.
+func (w *referralWorkflow) applyObjectEvent(ctx workflow.Context, c HubSpotChange) error {
+	ev := activities.HubSpotObjectEvent{
+		ReferralID: w.state.ReferralID, Kind: c.Kind, ObjectType: c.ObjectType, ObjectID: c.ObjectID,
+		MergedObjectIDs: c.MergedObjectIDs, SurvivingObjectID: c.SurvivingObjectID,
+		ToObjectType: c.ToObjectType, ToObjectID: c.ToObjectID, AssociationRemoved: c.AssociationRemoved,
+		OccurredAt: c.OccurredAt, SalesEntryID: c.SalesEntryID, IdempotencyKey: "hubspot:" + c.DedupeKey,
+	}
+	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
+	var outcome string
+	if err := workflow.ExecuteLocalActivity(actx, acts.ApplyHubSpotObjectEvent, ev).Get(ctx, &outcome); err != nil {
+		var appErr *temporal.ApplicationError
+		if asApplicationError(err, &appErr) && appErr.NonRetryable() {
+			workflow.GetLogger(ctx).Warn("HubSpot object event not applied", "kind", c.Kind, "error", appErr.Message())
+			return nil
+		}
+		return err
+	}
+	if c.Kind == ChangeDeletion {
+		w.state.DeletedObjects = append(w.state.DeletedObjects, fmt.Sprintf("%s %d", c.ObjectType, c.ObjectID))
+	}
+	return nil
 }

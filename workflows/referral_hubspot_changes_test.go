@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -26,10 +27,12 @@ var dealRules = campaign.StatusRules{
 
 // changeLog records what the workflow wrote, as the database would see it.
 type changeLog struct {
-	mu      sync.Mutex
-	moves   []activities.StatusChange
-	records []activities.ReferralEvent
-	review  []bool
+	mu        sync.Mutex
+	moves     []activities.StatusChange
+	records   []activities.ReferralEvent
+	review    []bool
+	decisions []string
+	objects   []activities.HubSpotObjectEvent
 }
 
 func newChangesEnv(t *testing.T, reviewDeniedToQualified bool) (*testsuite.TestWorkflowEnvironment, *changeLog) {
@@ -61,12 +64,30 @@ func newChangesEnv(t *testing.T, reviewDeniedToQualified bool) (*testsuite.TestW
 			log.moves = append(log.moves, ch)
 			return nil
 		})
-	env.OnActivity(testActs.SetReferralInReview, mock.Anything, testReferralID, mock.Anything).Return(
-		func(_ context.Context, _ string, in bool) error {
+	env.OnActivity(testActs.OpenReferralReview, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, r activities.ReferralReview) (string, error) {
 			log.mu.Lock()
 			defer log.mu.Unlock()
-			log.review = append(log.review, in)
+			if r.ReferralID != testReferralID || r.Reason != "denied_to_approved" || r.WorkflowID == "" {
+				return "", fmt.Errorf("unexpected review %+v", r)
+			}
+			log.review = append(log.review, true)
+			return "review-1", nil
+		})
+	env.OnActivity(testActs.CloseReferralReview, mock.Anything, testReferralID, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, _, decision, actor string) error {
+			log.mu.Lock()
+			defer log.mu.Unlock()
+			log.review = append(log.review, false)
+			log.decisions = append(log.decisions, decision)
 			return nil
+		})
+	env.OnActivity(testActs.ApplyHubSpotObjectEvent, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, ev activities.HubSpotObjectEvent) (string, error) {
+			log.mu.Lock()
+			defer log.mu.Unlock()
+			log.objects = append(log.objects, ev)
+			return "applied", nil
 		})
 	return env, log
 }
@@ -179,7 +200,10 @@ func TestDeniedToApprovedWaitsForReview(t *testing.T) {
 		t.Fatalf("final = %+v", final)
 	}
 	if len(log.review) != 2 || !log.review[0] || log.review[1] {
-		t.Fatalf("in-review flag writes = %v, want on then off", log.review)
+		t.Fatalf("review queue writes = %v, want opened then closed", log.review)
+	}
+	if len(log.decisions) != 1 || log.decisions[0] != "accepted" {
+		t.Fatalf("review entry closed with %v, want accepted", log.decisions)
 	}
 	if len(log.moves) != 2 || log.moves[1].From != referral.Denied || log.moves[1].Actor != "admin:1" {
 		t.Fatalf("moves = %+v", log.moves)
@@ -275,5 +299,40 @@ func TestPendingReferralExpires(t *testing.T) {
 				t.Fatalf("moves = %+v", moves)
 			}
 		})
+	}
+}
+
+// Deletions, merges and associations reach the activity that keeps the
+// referral pointing at its records, once each however often HubSpot
+// delivers them, and a deletion shows in the referral's state; the deal a
+// contact referral learns of by association then moves it by its stage.
+func TestObjectEventsReachTheReferral(t *testing.T) {
+	env, log := newChangesEnv(t, false)
+	assoc := HubSpotChange{Kind: ChangeAssociation, ObjectType: "deal", ObjectID: 3000001, ToObjectType: "contact", ToObjectID: 42,
+		OccurredAt: t0, DedupeKey: "a1", SalesEntryID: 7}
+	merge := HubSpotChange{Kind: ChangeMerge, ObjectType: "contact", ObjectID: 42, MergedObjectIDs: []int64{42, 43}, SurvivingObjectID: 44,
+		OccurredAt: t0.Add(time.Minute), DedupeKey: "m1"}
+	del := HubSpotChange{Kind: ChangeDeletion, ObjectType: "company", ObjectID: 5, OccurredAt: t0.Add(2 * time.Minute), DedupeKey: "d1"}
+	signalAll(env, time.Minute, assoc, merge, assoc, del, merge)
+	signalAll(env, time.Hour, stage("closedwon", 5*time.Minute, "e5"))
+	env.ExecuteWorkflow(ReferralWorkflow, ReferralInput{ReferralID: testReferralID})
+
+	var final ReferralState
+	if err := env.GetWorkflowResult(&final); err != nil {
+		t.Fatal(err)
+	}
+	if len(log.objects) != 3 {
+		t.Fatalf("object events applied = %+v, want association, merge and deletion once each", log.objects)
+	}
+	a, m, d := log.objects[0], log.objects[1], log.objects[2]
+	if a.Kind != "association" || a.ToObjectID != 42 || a.SalesEntryID != 7 || a.IdempotencyKey != "hubspot:a1" ||
+		m.Kind != "merge" || m.SurvivingObjectID != 44 || len(m.MergedObjectIDs) != 2 || d.Kind != "deletion" {
+		t.Fatalf("object events = %+v", log.objects)
+	}
+	if len(final.DeletedObjects) != 1 || final.DeletedObjects[0] != "company 5" {
+		t.Fatalf("deleted objects in state = %v", final.DeletedObjects)
+	}
+	if final.Status != referral.Approved {
+		t.Fatalf("status = %s, want approved by the deal's stage", final.Status)
 	}
 }

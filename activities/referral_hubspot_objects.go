@@ -1,0 +1,256 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/referflow/referflow/db"
+)
+
+// HubSpot reports more than property changes about a referral's objects: a
+// record can be deleted, merged into another, or associated with another
+// (a deal with the referred contact). Each is kept in the referral's audit
+// trail, and merges and associations keep the referral pointing at the
+// records HubSpot now has, so later changes still reach it.
+
+// Kinds of HubSpotObjectEvent (the same words as workflows.HubSpotChange).
+const (
+	ObjectDeleted    = "deletion"
+	ObjectMerged     = "merge"
+	ObjectAssociated = "association"
+)
+
+// HubSpotObjectEvent is a deletion, merge or association HubSpot reported
+// about one of a referral's objects.
+type HubSpotObjectEvent struct {
+	ReferralID string
+	Kind       string
+	ObjectType string
+	ObjectID   int64
+	// Merge: the records merged and the one that survives.
+	MergedObjectIDs   []int64 `json:",omitempty"`
+	SurvivingObjectID int64   `json:",omitempty"`
+	// Association: ObjectType ObjectID and ToObjectType ToObjectID were
+	// associated (or dissociated, when AssociationRemoved).
+	ToObjectType       string `json:",omitempty"`
+	ToObjectID         int64  `json:",omitempty"`
+	AssociationRemoved bool   `json:",omitempty"`
+	OccurredAt         time.Time
+	SalesEntryID       int64 `json:",omitempty"`
+	// IdempotencyKey makes a retried write a no-op.
+	IdempotencyKey string
+}
+
+// ApplyHubSpotObjectEvent applies a deletion, merge or association to the
+// referral and appends it to the audit trail, in one transaction, and says
+// what became of it:
+//   - deletion: recorded (the referral keeps the ID, to show what it was);
+//   - merge: the referral now holds the surviving record;
+//   - association: the other end is linked when the referral has no object
+//     of that type yet (a deal associated with its contact, so deal-stage
+//     rules apply); an existing link is kept, and a removed association is
+//     only recorded.
+func (a *Activities) ApplyHubSpotObjectEvent(ctx context.Context, ev HubSpotObjectEvent) (string, error) {
+	id, err := parseID(ev.ReferralID)
+	if err != nil {
+		return "", err
+	}
+	var outcome string
+	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+		q := a.Queries.WithTx(tx)
+		ref, err := q.GetReferral(ctx, id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return temporal.NewNonRetryableApplicationError("referral "+ev.ReferralID+" does not exist", "ReferralNotFound", err)
+		}
+		if err != nil {
+			return fmt.Errorf("load referral %s: %w", ev.ReferralID, err)
+		}
+		var kind string
+		switch ev.Kind {
+		case ObjectDeleted:
+			kind = "hubspot_object_deleted"
+			outcome = fmt.Sprintf("HubSpot deleted %s %d", ev.ObjectType, ev.ObjectID)
+		case ObjectMerged:
+			kind = "hubspot_object_merged"
+			outcome, err = repoint(ctx, q, ref, ev)
+		case ObjectAssociated:
+			kind = "hubspot_object_associated"
+			if ev.AssociationRemoved {
+				kind = "hubspot_object_dissociated"
+			}
+			outcome, err = associate(ctx, q, ref, ev)
+		default:
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("unknown HubSpot object event %q", ev.Kind), "InvalidInput", nil)
+		}
+		if err != nil {
+			return err
+		}
+		details, err := json.Marshal(map[string]any{
+			"object_type": ev.ObjectType, "object_id": ev.ObjectID, "occurred_at": ev.OccurredAt,
+			"merged_object_ids": ev.MergedObjectIDs, "surviving_object_id": ev.SurvivingObjectID,
+			"to_object_type": ev.ToObjectType, "to_object_id": ev.ToObjectID, "outcome": outcome,
+		})
+		if err != nil {
+			return temporal.NewNonRetryableApplicationError("event details are not JSON", "InvalidInput", err)
+		}
+		params := db.InsertReferralEventParams{
+			ReferralID: id, WorkspaceID: ref.WorkspaceID, Kind: kind, Actor: "hubspot",
+			Details: details, IdempotencyKey: &ev.IdempotencyKey,
+		}
+		if ev.SalesEntryID != 0 {
+			params.SalesEntryID = &ev.SalesEntryID
+		}
+		if _, err := q.InsertReferralEvent(ctx, params); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("record %s of referral %s: %w", kind, ev.ReferralID, err)
+		}
+		return nil
+	})
+	return outcome, err
+}
+
+// repoint follows a merge: the referral's record of that type, if it was
+// one of the merged ones, becomes the survivor.
+func repoint(ctx context.Context, q *db.Queries, ref db.Referral, ev HubSpotObjectEvent) (string, error) {
+	merged := append([]int64{ev.ObjectID}, ev.MergedObjectIDs...)
+	if ev.SurvivingObjectID == 0 {
+		return "", temporal.NewNonRetryableApplicationError("a merge without the surviving record", "InvalidInput", nil)
+	}
+	_, err := q.RepointReferralHubSpotObject(ctx, db.RepointReferralHubSpotObjectParams{
+		ID: ref.ID, ObjectType: ev.ObjectType, MergedIds: merged, SurvivingID: ev.SurvivingObjectID,
+	})
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		if held := referralObject(ref, ev.ObjectType); held == ev.SurvivingObjectID {
+			return fmt.Sprintf("merged into %s %d, which the referral already holds", ev.ObjectType, held), nil
+		}
+		return fmt.Sprintf("none of the merged %ss is the referral's", ev.ObjectType), nil
+	case err != nil:
+		return "", fmt.Errorf("re-point referral %s after a merge: %w", ref.ID, err)
+	}
+	return fmt.Sprintf("now points to %s %d (merged from %s %d)", ev.ObjectType, ev.SurvivingObjectID, ev.ObjectType, referralObject(ref, ev.ObjectType)), nil
+}
+
+// associate links the other end of an association to the referral when it
+// has no object of that type yet.
+func associate(ctx context.Context, q *db.Queries, ref db.Referral, ev HubSpotObjectEvent) (string, error) {
+	mineType, mineID, otherType, otherID := ev.ObjectType, ev.ObjectID, ev.ToObjectType, ev.ToObjectID
+	if referralObject(ref, mineType) != mineID {
+		mineType, mineID, otherType, otherID = otherType, otherID, mineType, mineID
+	}
+	if referralObject(ref, mineType) != mineID {
+		return "neither end of the association is the referral's", nil
+	}
+	if ev.AssociationRemoved {
+		return fmt.Sprintf("%s %d was dissociated from the referral's %s %d; the referral keeps its records", otherType, otherID, mineType, mineID), nil
+	}
+	switch held := referralObject(ref, otherType); {
+	case held == otherID:
+		return fmt.Sprintf("%s %d is already the referral's", otherType, otherID), nil
+	case held != 0:
+		return fmt.Sprintf("kept %s %d: the referral already has a %s (associated %s %d not linked)", otherType, held, otherType, otherType, otherID), nil
+	}
+	_, err := q.AttachAssociatedHubSpotObject(ctx, db.AttachAssociatedHubSpotObjectParams{ID: ref.ID, ObjectType: otherType, ObjectID: otherID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Sprintf("the referral already has a %s", otherType), nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("link %s %d to referral %s: %w", otherType, otherID, ref.ID, err)
+	}
+	return fmt.Sprintf("linked %s %d (associated with the referral's %s %d)", otherType, otherID, mineType, mineID), nil
+}
+
+// heldObject is the referral's HubSpot record of a type, 0 when none.
+func referralObject(ref db.Referral, objectType string) int64 {
+	var p *int64
+	switch objectType {
+	case "contact":
+		p = ref.HubspotContactID
+	case "deal":
+		p = ref.HubspotDealID
+	case "company":
+		p = ref.HubspotCompanyID
+	}
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// ReferralReview is a change a referral's workflow holds for an admin.
+type ReferralReview struct {
+	ReferralID string
+	WorkflowID string
+	Reason     string
+	Data       map[string]any
+}
+
+// OpenReferralReview puts the referral in the review queue: it is flagged
+// in review and a review entry names the workflow waiting for the decision.
+// A retry finds the open entry and adds none.
+func (a *Activities) OpenReferralReview(ctx context.Context, r ReferralReview) (string, error) {
+	id, err := parseID(r.ReferralID)
+	if err != nil {
+		return "", err
+	}
+	data, err := json.Marshal(r.Data)
+	if err != nil {
+		return "", temporal.NewNonRetryableApplicationError("review data are not JSON", "InvalidInput", err)
+	}
+	var entryID string
+	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+		q := a.Queries.WithTx(tx)
+		ref, err := q.SetReferralInReview(ctx, db.SetReferralInReviewParams{ID: id, InReview: true})
+		if err != nil {
+			return fmt.Errorf("put referral %s in review: %w", r.ReferralID, err)
+		}
+		if open, err := q.GetOpenReviewEntryOfReferral(ctx, &id); err == nil {
+			entryID = open.ID.String()
+			return nil
+		} else if !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("find the open review of referral %s: %w", r.ReferralID, err)
+		}
+		entry, err := q.OpenReferralReviewEntry(ctx, db.OpenReferralReviewEntryParams{
+			WorkspaceID: ref.WorkspaceID, CampaignID: &ref.CampaignID, ReferralID: &id,
+			Reason: r.Reason, Data: data, WorkflowID: &r.WorkflowID,
+		})
+		if err != nil {
+			return fmt.Errorf("queue review of referral %s: %w", r.ReferralID, err)
+		}
+		entryID = entry.ID.String()
+		return nil
+	})
+	return entryID, err
+}
+
+// CloseReferralReview takes the referral out of review and closes its open
+// review entry with the admin's decision ("accepted" or "rejected").
+func (a *Activities) CloseReferralReview(ctx context.Context, referralID, decision, actor string) error {
+	id, err := parseID(referralID)
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
+		q := a.Queries.WithTx(tx)
+		if _, err := q.SetReferralInReview(ctx, db.SetReferralInReviewParams{ID: id, InReview: false}); err != nil {
+			return fmt.Errorf("take referral %s out of review: %w", referralID, err)
+		}
+		open, err := q.GetOpenReviewEntryOfReferral(ctx, &id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // closed by an earlier attempt
+		}
+		if err != nil {
+			return fmt.Errorf("find the open review of referral %s: %w", referralID, err)
+		}
+		_, err = q.DecideReviewEntry(ctx, db.DecideReviewEntryParams{ID: open.ID, Status: "resolved", Decision: &decision, DecidedBy: &actor})
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("close review entry %s: %w", open.ID, err)
+		}
+		return nil
+	})
+}
