@@ -46,3 +46,37 @@ WHERE workspace_id = @workspace_id
   AND (sqlc.narg(before_id)::bigint IS NULL OR id < sqlc.narg(before_id)::bigint)
 ORDER BY id DESC
 LIMIT sqlc.arg(page_size)::int;
+
+-- name: RecordSalesEntries :many
+-- RecordSalesEntries records a webhook delivery's events as sales entries in
+-- one statement. entries is a JSON array of objects with the columns below
+-- (built by hubspotwebhook.Record); each entry gets the workspace of the
+-- portal's active connection, or none. Events already recorded (same portal
+-- and dedupe key) write nothing and return no row. Rows are inserted in the
+-- order given, which the caller sorts by (portal_id, dedupe_key) so that
+-- concurrent deliveries sharing events lock them in the same order and
+-- cannot deadlock.
+INSERT INTO sales_entries (
+    portal_id, workspace_id, dedupe_key, event_id, subscription_type,
+    object_type, object_id, property_name, property_value, occurred_at,
+    attempt_number, change_source, payload
+)
+SELECT e.portal_id, hc.workspace_id, e.dedupe_key, e.event_id, e.subscription_type,
+       e.object_type, e.object_id, e.property_name, e.property_value, e.occurred_at,
+       e.attempt_number, e.change_source, e.payload
+FROM jsonb_to_recordset(@entries::jsonb) AS e(
+    ord bigint, portal_id bigint, dedupe_key text, event_id bigint,
+    subscription_type text, object_type text, object_id bigint,
+    property_name text, property_value text, occurred_at timestamptz,
+    attempt_number integer, change_source text, payload jsonb
+)
+LEFT JOIN hubspot_connections hc
+    ON hc.portal_id = e.portal_id AND hc.disconnected_at IS NULL
+ORDER BY e.ord
+ON CONFLICT (portal_id, dedupe_key) DO NOTHING
+RETURNING id, portal_id, dedupe_key;
+
+-- name: NotifySalesEntries :exec
+-- NotifySalesEntries wakes the dispatchers (LISTEN sales_entries) when the
+-- transaction that recorded new entries commits.
+SELECT pg_notify('sales_entries', '');
