@@ -15,6 +15,7 @@ import (
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/hubspot"
+	"github.com/referflow/referflow/internal/hubspotconn"
 )
 
 // LeadResult is what SendLeadToHubSpot did with a referral's lead. At most
@@ -174,6 +175,9 @@ func (h *HubSpot) loadLead(ctx context.Context, id uuid.UUID) (lead, error) {
 type objectProps struct {
 	Mapped  map[string]map[string]string
 	Initial *campaign.PropertyValue
+	// ReferralID is written into referflow_referral_id on every object
+	// created for the lead: the Sales Receiver's direct match.
+	ReferralID string
 }
 
 // create is what a created object of obj gets: its mapped properties and, on
@@ -185,6 +189,9 @@ func (p objectProps) create(obj string, createdObject string) map[string]string 
 	}
 	if p.Initial != nil && obj == createdObject {
 		out[p.Initial.Property] = p.Initial.Value
+	}
+	if p.ReferralID != "" {
+		out[campaign.PropReferralID] = p.ReferralID
 	}
 	return out
 }
@@ -216,7 +223,7 @@ func (l lead) sourceValues(publicURL string) map[string]string {
 // written as "", which would clear the property of an updated contact.
 func (l lead) properties(publicURL string) (objectProps, error) {
 	values := l.sourceValues(publicURL)
-	out := objectProps{Mapped: map[string]map[string]string{}, Initial: l.settings.StatusRules.Initial}
+	out := objectProps{Mapped: map[string]map[string]string{}, Initial: l.settings.StatusRules.Initial, ReferralID: l.referral.ID.String()}
 	for i, row := range l.settings.Leads.FieldMapping {
 		v := row.Value
 		if row.Source != "" {
@@ -270,7 +277,7 @@ func (s *leadSender) contact(ctx context.Context) error {
 	var notFound *hubspot.NotFoundError
 	switch {
 	case errors.As(err, &notFound):
-		created, err := s.c.Create(ctx, hubspot.Contacts, hubspot.CreateInput{Properties: s.props.create(campaign.ObjectContact, s.createdObject())})
+		created, err := s.create(ctx, hubspot.Contacts, hubspot.CreateInput{Properties: s.props.create(campaign.ObjectContact, s.createdObject())})
 		var conflict *hubspot.ConflictError
 		if errors.As(err, &conflict) && conflict.ExistingID != "" {
 			// Created by someone else between the lookup and the create.
@@ -337,7 +344,7 @@ func (s *leadSender) deal(ctx context.Context) error {
 		if s.res.ContactID != "" {
 			in.Associations = []hubspot.AssociationInput{hubspot.AssociateWith(s.res.ContactID, hubspot.DealToContact)}
 		}
-		created, err := s.c.Create(ctx, hubspot.Deals, in)
+		created, err := s.create(ctx, hubspot.Deals, in)
 		if err != nil {
 			return hubspot.TemporalError(fmt.Errorf("create the lead's deal: %w", err))
 		}
@@ -353,6 +360,23 @@ func (s *leadSender) deal(ctx context.Context) error {
 	}
 	s.res.DealID = dealID
 	return nil
+}
+
+// create creates a lead's object. A portal connected before referflow
+// wrote referflow_referral_id lacks that property, and HubSpot refuses a
+// create naming a property it does not have: the property is then created
+// (with the rest of referflow's, as the connection's setup does) and the
+// create tried once more.
+func (s *leadSender) create(ctx context.Context, t hubspot.ObjectType, in hubspot.CreateInput) (*hubspot.Object, error) {
+	created, err := s.c.Create(ctx, t, in)
+	var invalid *hubspot.ValidationError
+	if !errors.As(err, &invalid) || !slices.Contains(invalid.Properties, campaign.PropReferralID) {
+		return created, err
+	}
+	if _, err := hubspotconn.EnsureProperties(ctx, s.c, t); err != nil {
+		return nil, fmt.Errorf("create the missing %s property: %w", campaign.PropReferralID, err)
+	}
+	return s.c.Create(ctx, t, in)
 }
 
 // previousDeal looks for the deal an earlier attempt created but could not

@@ -114,6 +114,27 @@ func TestSendLeadCreatesAContactWithMappedProperties(t *testing.T) {
 	}
 }
 
+// The lead's record carries the referral's ID (the Sales Receiver's direct
+// match), also in a portal set up before referflow wrote that property: the
+// property is created then and the lead still goes through.
+func TestSendLeadWritesTheReferralIDEvenOnAnOlderPortal(t *testing.T) {
+	t.Parallel()
+	w := newLeadWorld(t)
+	w.setLeads(t, dealSettings(), nil)
+	for _, ot := range []string{"contacts", "deals"} {
+		if err := w.sim.ForgetProperty(w.portal, ot, campaign.PropReferralID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res := w.send(t)
+	d, _ := w.sim.GetObject(w.portal, "deals", res.DealID)
+	c, _ := w.sim.GetObject(w.portal, "contacts", res.ContactID)
+	want := w.fx.Referral.ID.String()
+	if d.Properties[campaign.PropReferralID] != want || c.Properties[campaign.PropReferralID] != want {
+		t.Fatalf("referral ID on deal %q, on contact %q; want %s", d.Properties[campaign.PropReferralID], c.Properties[campaign.PropReferralID], want)
+	}
+}
+
 // existingContact is a contact HubSpot had before the referral was added.
 func (w *leadWorld) existingContact(t *testing.T) string {
 	t.Helper()

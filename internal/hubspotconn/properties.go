@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/hubspot"
 )
 
@@ -44,6 +45,8 @@ func Properties() []hubspot.Property {
 				{Label: "Approved", Value: "approved", DisplayOrder: 2},
 				{Label: "Denied", Value: "denied", DisplayOrder: 3},
 			}},
+		{Name: campaign.PropReferralID, Label: "Referral ID", Type: hubspot.TypeString, FieldType: hubspot.FieldText, GroupName: group,
+			Description: "The ID of the referral referflow created this record for (matches HubSpot changes back to it)."},
 		{Name: PropReferralCount, Label: "Referrals", Type: hubspot.TypeNumber, FieldType: hubspot.FieldNumber, GroupName: group,
 			Description: "How many people this member has referred."},
 		{Name: PropConvertedReferralCount, Label: "Converted referrals", Type: hubspot.TypeNumber, FieldType: hubspot.FieldNumber, GroupName: group,

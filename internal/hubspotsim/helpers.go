@@ -309,3 +309,18 @@ func (s *Simulator) CreateList(portalID int64, name, objectType, processingType 
 	})
 	return id, err
 }
+
+// ForgetProperty removes a custom property from a portal as if it had never
+// been created: a portal set up by an older referflow, which lacked it.
+func (s *Simulator) ForgetProperty(portalID int64, objectType, name string) error {
+	var err error
+	s.locked(func() {
+		p, t, e := s.portalAndType(portalID, objectType)
+		if e != nil {
+			err = e
+			return
+		}
+		delete(p.props[t], name)
+	})
+	return err
+}
