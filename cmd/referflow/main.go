@@ -31,6 +31,7 @@ func commands() []command {
 		{"worker", "run the Temporal worker (referral workflows and their activities)", workerUsage, runWorker},
 		{"migrate", "apply database migrations; `migrate status` lists them", migrateUsage, runMigrate},
 		{"admin", "manage program admins: `admin create` adds one and prints its API key", adminUsage, runAdmin},
+		{"apikey", "manage admins' API keys: `apikey create` makes another key for an admin", apikeyUsage, runAPIKey},
 		{"hubspot-sim", "run the HubSpot simulator (API, OAuth, rate limits) for tests and the demo", hubspotSimUsage, runHubSpotSim},
 		{"version", "print the version", "Usage: referflow version\n\nPrints the version of this build.\n", runVersion},
 	}
