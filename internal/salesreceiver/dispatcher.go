@@ -1,0 +1,176 @@
+// Package salesreceiver routes recorded sales entries: the webhook endpoint
+// records every HubSpot event as a row of sales_entries and answers HubSpot
+// without touching Temporal; the Dispatcher reads those rows (an outbox) and
+// sends each where it belongs — as a signal to the workflow of the referral
+// that holds its object, to a sales-entry workflow that matches it, or
+// nowhere, marked ignored with the reason. An entry is marked done only
+// after Temporal accepted it, so a Temporal outage delays entries and never
+// loses one.
+package salesreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/client"
+)
+
+// Channel is the Postgres notification channel the webhook endpoint
+// notifies (SELECT pg_notify('sales_entries', '')) in the transaction that
+// records entries.
+const Channel = "sales_entries"
+
+// Defaults of the Dispatcher's tuning fields.
+const (
+	DefaultBatchSize    = 200
+	DefaultConcurrency  = 16
+	DefaultPollInterval = time.Second
+	DefaultCallTimeout  = 10 * time.Second
+	DefaultMinBackoff   = time.Second
+	DefaultMaxBackoff   = 5 * time.Minute
+	// ErrorAfterAttempts is the number of failed attempts after which an
+	// entry's retries are logged at error level: it keeps being retried,
+	// but someone should look.
+	ErrorAfterAttempts = 10
+)
+
+// Dispatcher routes due sales entries until its context ends. Run as many
+// as there are worker processes: each claims its own batches.
+type Dispatcher struct {
+	Pool     *pgxpool.Pool
+	Temporal client.Client
+	// TaskQueue is where sales-entry workflows start; HubSpotTaskQueue is
+	// passed to them for their HubSpot activities.
+	TaskQueue        string
+	HubSpotTaskQueue string
+	Logger           *slog.Logger
+
+	// Tuning; zero values take the defaults above.
+	BatchSize    int
+	Concurrency  int
+	PollInterval time.Duration
+	// CallTimeout bounds one Temporal call: the SDK retries an unreachable
+	// server until the deadline.
+	CallTimeout            time.Duration
+	MinBackoff, MaxBackoff time.Duration
+}
+
+func (d *Dispatcher) fill() {
+	if d.BatchSize <= 0 {
+		d.BatchSize = DefaultBatchSize
+	}
+	if d.Concurrency <= 0 {
+		d.Concurrency = DefaultConcurrency
+	}
+	if d.PollInterval <= 0 {
+		d.PollInterval = DefaultPollInterval
+	}
+	if d.CallTimeout <= 0 {
+		d.CallTimeout = DefaultCallTimeout
+	}
+	if d.MinBackoff <= 0 {
+		d.MinBackoff = DefaultMinBackoff
+	}
+	if d.MaxBackoff <= 0 {
+		d.MaxBackoff = DefaultMaxBackoff
+	}
+	if d.MaxBackoff < d.MinBackoff {
+		d.MaxBackoff = d.MinBackoff
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Run dispatches entries until ctx ends: at once when the webhook endpoint
+// notifies, and every PollInterval for entries whose retry came due (or
+// whose notification was missed while the listening connection was down).
+// It returns nil when ctx ends, after the batch in progress is recorded;
+// failures of Postgres or Temporal are logged and retried, never returned.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	if d.Pool == nil || d.Temporal == nil {
+		return errors.New("salesreceiver: a Dispatcher needs Pool and Temporal")
+	}
+	if d.TaskQueue == "" {
+		return errors.New("salesreceiver: a Dispatcher needs the TaskQueue sales-entry workflows run on")
+	}
+	d.fill()
+	wake := make(chan struct{}, 1)
+	listening := make(chan struct{})
+	go func() {
+		defer close(listening)
+		d.listen(ctx, wake)
+	}()
+	defer func() { <-listening }()
+
+	ticker := time.NewTicker(d.PollInterval)
+	defer ticker.Stop()
+	for {
+		// A batch runs to the end even when ctx ends meanwhile, so what
+		// was sent to Temporal is also recorded.
+		full := d.dispatchOnce(context.WithoutCancel(ctx))
+		if full && ctx.Err() == nil {
+			continue // more are due: no need to wait
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		case <-ticker.C:
+		}
+	}
+}
+
+// listen holds a connection of its own LISTENing on Channel and turns each
+// notification into a wake-up. A lost connection is reopened (with a pause)
+// and LISTENed again; the wake-up after reconnecting covers notifications
+// sent while it was down.
+func (d *Dispatcher) listen(ctx context.Context, wake chan<- struct{}) {
+	poke := func() {
+		select {
+		case wake <- struct{}{}:
+		default: // a wake-up is already pending: the batch will see all rows
+		}
+	}
+	pause := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := d.listenOnce(ctx, poke)
+		if ctx.Err() != nil {
+			return
+		}
+		d.Logger.Warn("sales receiver: listening for new entries failed; polling until it is back", "channel", Channel, "error", err, "retry_in", pause)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		pause = min(pause*2, 5*time.Second)
+	}
+}
+
+func (d *Dispatcher) listenOnce(ctx context.Context, poke func()) error {
+	conn, err := pgx.ConnectConfig(ctx, d.Pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_ = conn.Close(closeCtx)
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
+		return fmt.Errorf("LISTEN %s: %w", Channel, err)
+	}
+	poke()
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return err
+		}
+		poke()
+	}
+}

@@ -1,0 +1,283 @@
+package salesreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/workflows"
+)
+
+// batch is what the routes of one batch share: once a Temporal call failed
+// for a reason other than the entry itself, the batch's other entries do
+// not each wait CallTimeout for the same outage; they are deferred at once.
+type batch struct {
+	mu           sync.Mutex
+	temporalDown string
+}
+
+func (b *batch) down() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.temporalDown
+}
+
+func (b *batch) markDown(reason string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.temporalDown == "" {
+		b.temporalDown = reason
+	}
+}
+
+// route decides one entry whose referrals are resolved and records the
+// outcome in it.out.
+func (d *Dispatcher) route(ctx context.Context, b *batch, it *item) {
+	ev := it.ev
+	own := objectRef{ev.row.ObjectType, ev.row.ObjectID}
+	switch ev.kind {
+	case kindCreation:
+		if refs := distinct(it.refs[own]); len(refs) > 0 {
+			d.alreadyLinked(it, refs)
+			return
+		}
+		d.startMatching(ctx, b, it)
+	case kindProperty:
+		if refs := it.refs[own]; len(refs) > 0 {
+			d.signal(ctx, b, it, targetsOf(it.refs, own))
+			return
+		}
+		d.startMatching(ctx, b, it)
+	case kindDeletion:
+		if len(it.refs[own]) > 0 {
+			d.signal(ctx, b, it, targetsOf(it.refs, own))
+			return
+		}
+		d.ignore(it, fmt.Sprintf("%s is not linked to any referral: its deletion is recorded only", own))
+	case kindMerge:
+		var merged []objectRef
+		for _, id := range ev.merged {
+			merged = append(merged, objectRef{own.Type, id})
+		}
+		if targets := targetsOf(it.refs, merged...); len(targets) > 0 {
+			d.signal(ctx, b, it, targets)
+			return
+		}
+		if refs := distinct(it.refs[objectRef{own.Type, ev.surviving}]); len(refs) > 0 {
+			d.alreadyLinked(it, refs)
+			return
+		}
+		d.ignore(it, fmt.Sprintf("no referral holds %s %s: the merge is recorded only", own.Type, joinIDs(append(ev.merged, ev.surviving))))
+	case kindAssociation:
+		if !knownObject(ev.from.Type) || !knownObject(ev.to.Type) {
+			d.ignore(it, fmt.Sprintf("association %s of %s %d and %d is not used: referrals link contacts, deals and companies",
+				associationTypeOf(ev), ev.row.ObjectType, ev.from.ID, ev.to.ID))
+			return
+		}
+		if targets := targetsOf(it.refs, ev.from, ev.to); len(targets) > 0 {
+			d.signal(ctx, b, it, targets)
+			return
+		}
+		d.ignore(it, fmt.Sprintf("neither %s nor %s is linked to a referral", ev.from, ev.to))
+	default:
+		d.ignore(it, fmt.Sprintf("%s events are not used", ev.row.SubscriptionType))
+	}
+}
+
+// target is a referral to signal and the object of the entry it holds.
+type target struct {
+	ref  referralRef
+	held objectRef
+}
+
+// targetsOf lists the referrals holding any of objs, each once (through the
+// first object that found it).
+func targetsOf(refs map[objectRef][]referralRef, objs ...objectRef) []target {
+	seen := map[referralRef]bool{}
+	var out []target
+	for _, obj := range objs {
+		for _, r := range refs[obj] {
+			if !seen[r] {
+				seen[r] = true
+				out = append(out, target{r, obj})
+			}
+		}
+	}
+	return out
+}
+
+func distinct(refs []referralRef) []referralRef {
+	seen := map[referralRef]bool{}
+	var out []referralRef
+	for _, r := range refs {
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (d *Dispatcher) ignore(it *item, why string) {
+	it.out.status = statusIgnored
+	it.out.act(why, "", "", nil)
+}
+
+// alreadyLinked: a creation (or a merge keeping the record) of an object
+// referrals already hold needs nothing sent.
+func (d *Dispatcher) alreadyLinked(it *item, refs []referralRef) {
+	it.out.status = statusProcessed
+	it.out.referralID, it.out.campaignID = &refs[0].ID, &refs[0].CampaignID
+	for _, r := range refs {
+		it.out.act("already linked to referral "+r.ID.String(), r.ID.String(), "", nil)
+	}
+}
+
+// signal sends the entry's change to each referral's workflow. A workflow
+// that has ended cannot take it; the entry is processed all the same, the
+// change recorded only. Any other failure defers the whole entry: the
+// signals already sent are sent again on the next attempt, which the
+// referral workflow drops by the change's dedupe key.
+func (d *Dispatcher) signal(ctx context.Context, b *batch, it *item, targets []target) {
+	if reason := b.down(); reason != "" {
+		d.deferOutcome(it, "Temporal unreachable (not tried: "+reason+")")
+		return
+	}
+	out := &outcome{id: it.ev.row.ID, status: statusProcessed}
+	for _, t := range targets {
+		change := it.ev.change(t.held)
+		id := t.ref.ID.String()
+		wfID := workflows.ReferralWorkflowID(id)
+		callCtx, cancel := context.WithTimeout(ctx, d.CallTimeout)
+		err := d.Temporal.SignalWorkflow(callCtx, wfID, "", workflows.SignalHubSpotChange, change)
+		cancel()
+		var notFound *serviceerror.NotFound
+		switch {
+		case err == nil:
+			out.act(fmt.Sprintf("sent the %s to referral %s", describeChange(change), id), id, wfID, change)
+		case errors.As(err, &notFound):
+			out.act(fmt.Sprintf("referral %s's workflow has ended; change recorded only", id), id, wfID, nil)
+		default:
+			reason := fmt.Sprintf("signal %s: %s", wfID, temporalError(err, d.CallTimeout))
+			b.markDown(reason)
+			d.deferOutcome(it, reason)
+			return
+		}
+		if out.referralID == nil {
+			out.referralID, out.campaignID, out.workflowID = &t.ref.ID, &t.ref.CampaignID, wfID
+		}
+	}
+	*it.out = *out
+}
+
+// startMatching starts the entry's sales-entry workflow, which matches the
+// unknown object (and may hold the entry in review). The workflow ID is
+// derived from the entry, so a start repeated after a lost answer or a
+// failed write finds the first one.
+func (d *Dispatcher) startMatching(ctx context.Context, b *batch, it *item) {
+	if reason := b.down(); reason != "" {
+		d.deferOutcome(it, "Temporal unreachable (not tried: "+reason+")")
+		return
+	}
+	id := it.ev.row.ID
+	wfID := workflows.SalesEntryWorkflowID(id)
+	callCtx, cancel := context.WithTimeout(ctx, d.CallTimeout)
+	defer cancel()
+	input := workflows.SalesEntryInput{SalesEntryID: id, HubSpotTaskQueue: d.HubSpotTaskQueue}
+	_, err := d.Temporal.ExecuteWorkflow(callCtx, client.StartWorkflowOptions{
+		ID:                       wfID,
+		TaskQueue:                d.TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		StaticSummary:            fmt.Sprintf("Sales entry %d: %s %d", id, it.ev.row.SubscriptionType, it.ev.row.ObjectID),
+	}, workflows.SalesEntryWorkflowType, input)
+	if err != nil && !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+		reason := fmt.Sprintf("start %s: %s", wfID, temporalError(err, d.CallTimeout))
+		b.markDown(reason)
+		d.deferOutcome(it, reason)
+		return
+	}
+	*it.out = outcome{id: id, status: statusMatching, workflowID: wfID}
+	it.out.act(fmt.Sprintf("%s is not linked to any referral: matching it", objectRef{it.ev.row.ObjectType, it.ev.row.ObjectID}), "", wfID, input)
+}
+
+// temporalError says why a Temporal call failed; a deadline means the
+// server did not answer (the SDK retries an unreachable one until then).
+func temporalError(err error, timeout time.Duration) string {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Sprintf("Temporal did not answer within %s: %v", timeout, err)
+	}
+	return err.Error()
+}
+
+func describeChange(c workflows.HubSpotChange) string {
+	switch c.Kind {
+	case workflows.ChangeProperty:
+		return fmt.Sprintf("change of %s %d %s", c.ObjectType, c.ObjectID, c.Property)
+	case workflows.ChangeDeletion:
+		return fmt.Sprintf("deletion of %s %d", c.ObjectType, c.ObjectID)
+	case workflows.ChangeMerge:
+		return fmt.Sprintf("merge of %s %d into %d", c.ObjectType, c.ObjectID, c.SurvivingObjectID)
+	case workflows.ChangeAssociation:
+		verb := "association"
+		if c.AssociationRemoved {
+			verb = "removed association"
+		}
+		return fmt.Sprintf("%s of %s %d with %s %d", verb, c.ObjectType, c.ObjectID, c.ToObjectType, c.ToObjectID)
+	}
+	return "change"
+}
+
+func associationTypeOf(ev event) string {
+	return ev.from.Type + "→" + ev.to.Type
+}
+
+func joinIDs(ids []int64) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = fmt.Sprint(id)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// logBatch logs what a batch did, by IDs and counts only: entries carry
+// personal data. Entries that failed ErrorAfterAttempts times or more are
+// logged one by one at error level.
+func (d *Dispatcher) logBatch(rows []db.SalesEntry, outcomes []outcome, took time.Duration) {
+	counts := map[string]int{}
+	firstError := ""
+	for i, o := range outcomes {
+		if !o.deferred {
+			counts[o.status]++
+			continue
+		}
+		counts["deferred"]++
+		if firstError == "" {
+			firstError = o.err
+		}
+		if attempts := int(rows[i].DispatchAttempts) + 1; o.attempted && attempts >= ErrorAfterAttempts {
+			d.Logger.Error("sales receiver: an entry still cannot be routed; it keeps being retried",
+				"sales_entry_id", o.id, "attempts", attempts, "error", o.err, "retry_in", o.delay)
+		}
+	}
+	args := []any{"entries", len(rows), "took", took}
+	for _, s := range []string{statusProcessed, statusMatching, statusIgnored, statusFailed, "deferred"} {
+		if counts[s] > 0 {
+			args = append(args, s, counts[s])
+		}
+	}
+	if firstError != "" {
+		d.Logger.Warn("sales receiver: some entries could not be routed and will be retried", append(args, "error", firstError)...)
+		return
+	}
+	d.Logger.Debug("sales receiver: entries routed", args...)
+}
