@@ -304,4 +304,3 @@ func signals(ctx context.Context, t *testing.T, w *world, workflowID string) []w
 func countSignals(ctx context.Context, t *testing.T, w *world, workflowID string) int {
 	return len(signals(ctx, t, w, workflowID))
 }
-
