@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
@@ -68,6 +69,9 @@ func New(c client.Client, pool *pgxpool.Pool, opts Options) *Workers {
 	})
 	main.RegisterWorkflow(workflows.ReferralWorkflow)
 	main.RegisterWorkflow(workflows.SetUpHubSpotPortalWorkflow)
+	// The Sales Receiver's matching and review queue; its activities are
+	// acts' (database) and the HubSpot activities' (ReadSalesEntryObject).
+	main.RegisterWorkflowWithOptions(workflows.SalesEntryWorkflow, workflow.RegisterOptions{Name: workflows.SalesEntryWorkflowType})
 	main.RegisterActivity(acts)
 
 	ws := &Workers{workers: []sdkworker.Worker{main}}
