@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
 	"go.temporal.io/api/serviceerror"
 
@@ -137,11 +138,26 @@ func (s *Server) hubspotStatus(c echo.Context) error {
 	if s.deps.HubSpot == nil {
 		return NewError(http.StatusServiceUnavailable, "unavailable", errHubSpotUnconfigured)
 	}
-	st, err := s.deps.HubSpot.Status(c.Request().Context(), adminFrom(c).WorkspaceID)
+	ctx := c.Request().Context()
+	ws := adminFrom(c).WorkspaceID
+	st, err := s.deps.HubSpot.Status(ctx, ws)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, st)
+	view := HubSpotStatusView{Status: st}
+	if conn, err := s.queries().GetHubSpotConnectionByWorkspace(ctx, ws); err == nil {
+		view.LastEntryAt = conn.LastEntryAt
+	} else if !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	return c.JSON(http.StatusOK, view)
+}
+
+// HubSpotStatusView is the connection status with when the Sales Receiver
+// last recorded a new entry from HubSpot ("last entry received").
+type HubSpotStatusView struct {
+	hubspotconn.Status
+	LastEntryAt *time.Time `json:"last_entry_at"`
 }
 
 // DisconnectView is the answer to a disconnect.

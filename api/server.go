@@ -42,6 +42,10 @@ type Deps struct {
 	Auth *adminauth.Authenticator
 	// PublicURL is REFERFLOW_PUBLIC_URL.
 	PublicURL *url.URL
+	// WebhookSecret is the HubSpot app's client secret
+	// (HUBSPOT_CLIENT_SECRET) that signs HubSpot's webhook deliveries; empty
+	// answers POST /webhooks/hubspot with 503.
+	WebhookSecret string
 	// HubSpot manages workspaces' HubSpot connections; nil answers the
 	// HubSpot endpoints with 503.
 	HubSpot *hubspotconn.Manager

@@ -98,6 +98,8 @@ func serveAPI(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc cl
 		Auth:      &adminauth.Authenticator{Queries: db.New(pool), Sessions: adminauth.NewSessions(cfg.EncryptionKeys[0])},
 		PublicURL: cfg.PublicURL,
 		HubSpot:   hs,
+		// HubSpot signs webhook deliveries with the app's client secret.
+		WebhookSecret: cfg.HubSpotClientSecret,
 
 		TemporalUIURL:     cfg.TemporalUIURL.String(),
 		TemporalNamespace: cfg.TemporalNamespace,

@@ -93,7 +93,7 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 
 	simURL := ""
 	if !cfg.HubSpotAppConfigured() {
-		sim, err := startDevHubSpotSim(f.hubspotSimPort, logger)
+		sim, err := startDevHubSpotSim(f.hubspotSimPort, cfg.PublicURL.JoinPath("webhooks", "hubspot").String(), logger)
 		if err != nil {
 			return err
 		}
@@ -104,6 +104,8 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 			return err
 		}
 		cfg.HubSpotBaseURL = base
+		// The simulator's app credentials; the client secret also signs its
+		// webhook deliveries, so the API verifies them with it.
 		cfg.HubSpotClientID, cfg.HubSpotClientSecret = hubspotsim.DefaultClientID, hubspotsim.DefaultClientSecret
 	}
 
@@ -236,11 +238,18 @@ type devHubSpotSim struct {
 }
 
 // startDevHubSpotSim serves the HubSpot simulator on localhost:port with one
-// portal, "Demo portal", to connect to.
-func startDevHubSpotSim(port int, logger *slog.Logger) (*devHubSpotSim, error) {
-	sim := hubspotsim.New(hubspotsim.Options{})
+// portal, "Demo portal", to connect to. Its webhooks (referflow's default
+// subscriptions) go to webhookURL, signed with the simulator's client secret
+// (hubspotsim.DefaultClientSecret).
+func startDevHubSpotSim(port int, webhookURL string, logger *slog.Logger) (*devHubSpotSim, error) {
+	sim := hubspotsim.New(hubspotsim.Options{ClientSecret: hubspotsim.DefaultClientSecret})
 	if len(sim.Portals()) == 0 {
 		sim.CreatePortal("Demo portal")
+	}
+	if err := sim.SetWebhookSettings(hubspotsim.WebhookSettings{
+		TargetURL: webhookURL, Subscriptions: hubspotsim.DefaultWebhookSubscriptions(),
+	}); err != nil {
+		return nil, fmt.Errorf("HubSpot simulator: webhooks to %s: %w", webhookURL, err)
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
