@@ -1,0 +1,580 @@
+package activities_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/referflow/referflow/activities"
+	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/hubspotsim"
+	"github.com/referflow/referflow/internal/outgoing"
+	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/internal/testenv"
+)
+
+// matchWorld is a seeded referral (lead leo@example.org of member Maya)
+// whose workspace is connected to a simulated portal.
+type matchWorld struct {
+	db     *testenv.Database
+	fx     testenv.ReferralFixture
+	sim    *hubspotsim.Simulator
+	portal int64
+	hs     *activities.HubSpot
+	a      *activities.Activities
+}
+
+func newMatchWorld(t *testing.T) *matchWorld {
+	t.Helper()
+	w := &matchWorld{db: testenv.NewDatabase(t)}
+	w.fx = w.db.SeedReferral(t)
+	hw := testenv.ConnectHubSpot(t, w.db, w.fx.Workspace.ID, "https://refer.acme.test")
+	w.sim, w.portal = hw.Sim, hw.PortalID
+	w.hs = &activities.HubSpot{Conn: hw.Manager, Queries: w.db.Queries}
+	w.a = activities.New(w.db.Pool)
+	return w
+}
+
+func (w *matchWorld) rules(t *testing.T, pr campaign.ProcessRules) {
+	t.Helper()
+	s := campaign.Defaults()
+	s.ProcessRules = pr
+	s.StatusRules.Approved = &campaign.StatusRule{Object: "contact", Property: "lifecyclestage", Values: []string{"customer"}}
+	w.db.SetCampaignSettings(t, w.fx.Campaign, s)
+}
+
+// entry records a sales entry about an object, as the webhook would.
+func (w *matchWorld) entry(t *testing.T, objectType string, objectID int64, property, value string) activities.SalesEntry {
+	t.Helper()
+	ctx := context.Background()
+	p := db.InsertSalesEntryParams{
+		PortalID: w.portal, WorkspaceID: &w.fx.Workspace.ID, DedupeKey: uuid.NewString(),
+		SubscriptionType: objectType + ".creation", ObjectType: objectType, ObjectID: objectID,
+		OccurredAt: time.Now().UTC(), Payload: json.RawMessage(`{}`),
+	}
+	if property != "" {
+		p.SubscriptionType = objectType + ".propertyChange"
+		p.PropertyName, p.PropertyValue = &property, &value
+	}
+	row, err := w.db.Queries.InsertSalesEntry(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := w.a.LoadSalesEntry(ctx, row.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (w *matchWorld) create(t *testing.T, objectType string, props map[string]string) int64 {
+	t.Helper()
+	id, err := w.sim.CreateObject(w.portal, objectType, props)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.ParseInt(id, 10, 64)
+	return n
+}
+
+// match reads the entry's object from the simulator and matches it.
+func (w *matchWorld) match(t *testing.T, e activities.SalesEntry, edited map[string]string) activities.MatchResult {
+	t.Helper()
+	ctx := context.Background()
+	obj, err := w.hs.ReadSalesEntryObject(ctx, activities.ReadObjectInput{
+		WorkspaceID: e.WorkspaceID, ObjectType: e.ObjectType, ObjectID: e.ObjectID, Properties: e.ReadProperties,
+	})
+	if err != nil {
+		t.Fatalf("ReadSalesEntryObject: %v", err)
+	}
+	res, err := w.a.MatchSalesEntry(ctx, activities.MatchInput{
+		SalesEntryID: e.ID, WorkspaceID: e.WorkspaceID, Object: obj, Edited: edited, Property: e.PropertyName, Value: e.PropertyValue,
+	})
+	if err != nil {
+		t.Fatalf("MatchSalesEntry: %v", err)
+	}
+	return res
+}
+
+func (w *matchWorld) otherReferral(t *testing.T, c db.Campaign, m db.Member, email string, mutate func(*db.CreateReferralParams)) db.Referral {
+	t.Helper()
+	first, last := "Leo", "Lind"
+	p := db.CreateReferralParams{
+		WorkspaceID: c.WorkspaceID, CampaignID: c.ID, MemberID: m.ID, LeadEmail: email, LeadEmailNormalized: referral.NormalizeEmail(email),
+		LeadFirstName: &first, LeadLastName: &last, Source: "api",
+	}
+	if mutate != nil {
+		mutate(&p)
+	}
+	r, err := w.db.Queries.CreateReferral(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func onlyCandidate(t *testing.T, res activities.MatchResult, kind string) activities.MatchCandidate {
+	t.Helper()
+	if res.Kind != kind || len(res.Candidates) != 1 {
+		t.Fatalf("match = %+v, want one %s candidate", res, kind)
+	}
+	return res.Candidates[0]
+}
+
+func TestReadSalesEntryObject(t *testing.T) {
+	t.Parallel()
+	w := newMatchWorld(t)
+	ctx := context.Background()
+	company := w.create(t, "companies", map[string]string{"name": "Lind AB", "domain": "www.Lind.se"})
+	contact := w.create(t, "contacts", map[string]string{"email": "leo@lind.se", "firstname": "Leo", "lastname": "Lind", campaign.PropReferralID: "x"})
+	if err := w.sim.Associate(w.portal, "contacts", strconv.FormatInt(contact, 10), "companies", strconv.FormatInt(company, 10)); err != nil {
+		t.Fatal(err)
+	}
+	e := w.entry(t, "contact", contact, "", "")
+	obj, err := w.hs.ReadSalesEntryObject(ctx, activities.ReadObjectInput{WorkspaceID: e.WorkspaceID, ObjectType: "contact", ObjectID: contact, Properties: e.ReadProperties})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obj.Missing || obj.Properties["email"] != "leo@lind.se" || obj.Properties["lastname"] != "Lind" || obj.Properties[campaign.PropReferralID] != "x" {
+		t.Fatalf("contact read = %+v", obj)
+	}
+	if len(obj.CompanyDomains) != 1 || obj.CompanyDomains[0] != "lind.se" {
+		t.Fatalf("company domains = %v, want the associated company's, normalised", obj.CompanyDomains)
+	}
+
+	deal := w.create(t, "deals", map[string]string{"dealname": "Lind deal", "pipeline": "default", "dealstage": "appointmentscheduled"})
+	if err := w.sim.Associate(w.portal, "deals", strconv.FormatInt(deal, 10), "contacts", strconv.FormatInt(contact, 10)); err != nil {
+		t.Fatal(err)
+	}
+	obj, err = w.hs.ReadSalesEntryObject(ctx, activities.ReadObjectInput{WorkspaceID: e.WorkspaceID, ObjectType: "deal", ObjectID: deal, Properties: e.ReadProperties})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(obj.Contacts) != 1 || obj.Contacts[0].ID != contact || obj.Contacts[0].Properties["email"] != "leo@lind.se" {
+		t.Fatalf("deal's contacts = %+v", obj.Contacts)
+	}
+
+	if err := w.sim.ArchiveObject(w.portal, "contacts", strconv.FormatInt(contact, 10)); err != nil {
+		t.Fatal(err)
+	}
+	obj, err = w.hs.ReadSalesEntryObject(ctx, activities.ReadObjectInput{WorkspaceID: e.WorkspaceID, ObjectType: "contact", ObjectID: contact, Properties: e.ReadProperties})
+	if err != nil || !obj.Missing {
+		t.Fatalf("an archived contact: %+v, %v; want Missing", obj, err)
+	}
+}
+
+func TestMatchDirect(t *testing.T) {
+	t.Parallel()
+	w := newMatchWorld(t)
+	w.rules(t, campaign.ProcessRules{AutoProcessDirectMatches: true, ExternalIDProperty: "crm_ref"})
+	ref := w.fx.Referral.ID.String()
+
+	// referflow's own property on a contact someone re-created.
+	c := w.create(t, "contacts", map[string]string{"email": "someone@else.test", campaign.PropReferralID: ref})
+	got := onlyCandidate(t, w.match(t, w.entry(t, "contact", c, "", ""), nil), activities.MatchDirect)
+	if got.ReferralID != ref || got.How != campaign.PropReferralID {
+		t.Fatalf("candidate = %+v", got)
+	}
+
+	// A referral ID of another workspace is no match.
+	other := testenv.NewDatabase(t).SeedReferral(t)
+	c = w.create(t, "contacts", map[string]string{"email": "x@y.test", campaign.PropReferralID: other.Referral.ID.String()})
+	if res := w.match(t, w.entry(t, "contact", c, "", ""), nil); res.Kind == activities.MatchDirect {
+		t.Fatalf("another workspace's referral matched: %+v", res)
+	}
+
+	// The campaign's external ID property.
+	ext := "CRM-77"
+	if _, err := w.db.Pool.Exec(context.Background(), "UPDATE referrals SET external_id = $1 WHERE id = $2", ext, w.fx.Referral.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.sim.CreateProperty(w.portal, "contacts", map[string]any{"name": "crm_ref", "label": "CRM ref", "type": "string", "fieldType": "text", "groupName": "contactinformation"}); err != nil {
+		t.Fatal(err)
+	}
+	c = w.create(t, "contacts", map[string]string{"email": "z@y.test", "crm_ref": ext})
+	got = onlyCandidate(t, w.match(t, w.entry(t, "contact", c, "", ""), nil), activities.MatchDirect)
+	if got.ReferralID != ref || !strings.Contains(got.How, "crm_ref") {
+		t.Fatalf("candidate = %+v", got)
+	}
+
+	// A deal of the referral's contact belongs to the referral.
+	lead := w.create(t, "contacts", map[string]string{"email": "leo@example.org"})
+	if _, err := w.db.Pool.Exec(context.Background(), "UPDATE referrals SET hubspot_contact_id = $1 WHERE id = $2", lead, w.fx.Referral.ID); err != nil {
+		t.Fatal(err)
+	}
+	deal := w.create(t, "deals", map[string]string{"dealname": "Leo's deal", "pipeline": "default", "dealstage": "appointmentscheduled"})
+	if err := w.sim.Associate(w.portal, "deals", strconv.FormatInt(deal, 10), "contacts", strconv.FormatInt(lead, 10)); err != nil {
+		t.Fatal(err)
+	}
+	res := w.match(t, w.entry(t, "deal", deal, "dealstage", "closedwon"), nil)
+	got = onlyCandidate(t, res, activities.MatchDirect)
+	if got.ReferralID != ref || !strings.Contains(got.How, "associated contact") {
+		t.Fatalf("candidate = %+v", got)
+	}
+	if !res.Rules[w.fx.Campaign.ID.String()].AutoProcessDirectMatches {
+		t.Fatalf("rules = %+v, want the campaign's switches", res.Rules)
+	}
+	if res.Lead.Email != "leo@example.org" {
+		t.Fatalf("a deal's lead = %+v, want its contact's email", res.Lead)
+	}
+}
+
+func TestMatchFuzzy(t *testing.T) {
+	t.Parallel()
+	w := newMatchWorld(t)
+	w.rules(t, campaign.ProcessRules{AutoProcessFuzzyMatches: true})
+	ref := w.fx.Referral.ID.String()
+
+	// The same mailbox under another spelling.
+	c := w.create(t, "contacts", map[string]string{"email": "Leo+news@Example.org"})
+	got := onlyCandidate(t, w.match(t, w.entry(t, "contact", c, "", ""), nil), activities.MatchFuzzy)
+	if got.ReferralID != ref || got.How != "email" {
+		t.Fatalf("candidate = %+v", got)
+	}
+
+	// Name and company domain: the referral's email domain is the contact's
+	// company's domain.
+	named := w.otherReferral(t, w.fx.Campaign, w.fx.Member, "leo.lind@lindco.se", nil)
+	company := w.create(t, "companies", map[string]string{"name": "Lind", "domain": "lindco.se"})
+	c = w.create(t, "contacts", map[string]string{"email": "ll@gmail.com", "firstname": "LEO", "lastname": "lind"})
+	if err := w.sim.Associate(w.portal, "contacts", strconv.FormatInt(c, 10), "companies", strconv.FormatInt(company, 10)); err != nil {
+		t.Fatal(err)
+	}
+	got = onlyCandidate(t, w.match(t, w.entry(t, "contact", c, "", ""), nil), activities.MatchFuzzy)
+	if got.ReferralID != named.ID.String() || got.How != "name and company domain" {
+		t.Fatalf("candidate = %+v", got)
+	}
+
+	// The same name at a free-mail domain says nothing.
+	c = w.create(t, "contacts", map[string]string{"email": "leo.l@gmail.com", "firstname": "Leo", "lastname": "Lind"})
+	if res := w.match(t, w.entry(t, "contact", c, "", ""), nil); res.Kind != activities.MatchNone {
+		t.Fatalf("name at gmail.com matched: %+v", res)
+	}
+
+	// The same lead in two campaigns is ambiguous.
+	second, err := w.db.Queries.CreateCampaign(context.Background(), db.CreateCampaignParams{WorkspaceID: w.fx.Workspace.ID, Name: "Autumn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := w.db.Queries.CreateMember(context.Background(), db.CreateMemberParams{
+		WorkspaceID: w.fx.Workspace.ID, CampaignID: second.ID, ReferralCode: "ZED", Email: "zed@example.com", Source: "admin",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.otherReferral(t, second, m2, "leo@example.org", nil)
+	c = w.create(t, "contacts", map[string]string{"email": "leo@example.org"})
+	res := w.match(t, w.entry(t, "contact", c, "", ""), nil)
+	if res.Kind != activities.MatchFuzzy || len(res.Candidates) != 2 {
+		t.Fatalf("match = %+v, want two fuzzy candidates", res)
+	}
+
+	// An admin's edit replaces the object's email.
+	c = w.create(t, "contacts", map[string]string{"email": "nobody@nowhere.test"})
+	got = onlyCandidate(t, w.match(t, w.entry(t, "contact", c, "", ""), map[string]string{"email": "leo.lind@lindco.se"}), activities.MatchFuzzy)
+	if got.ReferralID != named.ID.String() {
+		t.Fatalf("candidate after edit = %+v", got)
+	}
+}
+
+func TestMatchRulesFindMembers(t *testing.T) {
+	t.Parallel()
+	w := newMatchWorld(t)
+	w.rules(t, campaign.ProcessRules{ReviewWhenNoMemberMatches: true, MatchingRules: []campaign.MatchingRule{
+		{Object: "contact", Property: hubspotconn.PropReferredByCode, Holds: campaign.HoldsReferralCode},
+		{Object: "deal", Property: "referrer_email", Holds: campaign.HoldsMemberEmail},
+	}})
+	campID := w.fx.Campaign.ID.String()
+
+	c := w.create(t, "contacts", map[string]string{"email": "nina@example.net", "firstname": "Nina", hubspotconn.PropReferredByCode: w.fx.Member.ReferralCode})
+	e := w.entry(t, "contact", c, "", "")
+	if !strings.Contains(strings.Join(e.ReadProperties["contact"], ","), hubspotconn.PropReferredByCode) {
+		t.Fatalf("read properties = %v, want the matching rule's", e.ReadProperties)
+	}
+	res := w.match(t, e, nil)
+	got := onlyCandidate(t, res, activities.MatchMember)
+	if got.MemberID != w.fx.Member.ID.String() || got.CampaignID != campID || !strings.Contains(got.How, "holds referral_code") {
+		t.Fatalf("candidate = %+v", got)
+	}
+	if res.Lead.Email != "nina@example.net" || res.Lead.FirstName != "Nina" {
+		t.Fatalf("lead = %+v", res.Lead)
+	}
+
+	// A code naming no member: nothing matches, but it looks like a referral.
+	c = w.create(t, "contacts", map[string]string{"email": "omar@example.net", hubspotconn.PropReferredByCode: "NOPE"})
+	res = w.match(t, w.entry(t, "contact", c, "", ""), nil)
+	if res.Kind != activities.MatchNone || len(res.Hints) != 1 || res.Hints[0].CampaignID != campID || !res.Rules[campID].ReviewWhenNoMemberMatches {
+		t.Fatalf("match = %+v, want none with a hint for the campaign", res)
+	}
+
+	// A change a status rule acts on looks like a referral too; an
+	// ordinary contact does not.
+	c = w.create(t, "contacts", map[string]string{"email": "pia@example.net"})
+	if res = w.match(t, w.entry(t, "contact", c, "lifecyclestage", "customer"), nil); len(res.Hints) != 1 || !strings.Contains(res.Hints[0].Why, "approved") {
+		t.Fatalf("status-rule change: %+v", res)
+	}
+	if res = w.match(t, w.entry(t, "contact", c, "", ""), nil); res.Kind != activities.MatchNone || len(res.Hints) != 0 {
+		t.Fatalf("ordinary contact: %+v", res)
+	}
+
+	// An admin's edit naming the member by email.
+	got = onlyCandidate(t, w.match(t, w.entry(t, "contact", c, "", ""), map[string]string{"member_email": "MAYA@example.com"}), activities.MatchMember)
+	if got.MemberID != w.fx.Member.ID.String() {
+		t.Fatalf("candidate after edit = %+v", got)
+	}
+}
+
+func TestAddReferralFromHubSpot(t *testing.T) {
+	t.Parallel()
+	w := newMatchWorld(t)
+	ctx := context.Background()
+	e := w.entry(t, "contact", 4242, "", "")
+	in := activities.AddFromHubSpotInput{
+		SalesEntryID: e.ID, WorkspaceID: e.WorkspaceID, MemberID: w.fx.Member.ID.String(), ObjectType: "contact", ObjectID: 4242,
+		Lead: activities.Lead{Email: "Nina@Example.net", FirstName: "Nina"}, How: "member: rule", Actor: "system",
+	}
+	added, err := w.a.AddReferralFromHubSpot(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := w.a.AddReferralFromHubSpot(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !added.Created || again.Created || again.ReferralID != added.ReferralID {
+		t.Fatalf("added %+v then %+v, want one referral", added, again)
+	}
+	r, err := w.db.Queries.GetReferral(ctx, uuid.MustParse(added.ReferralID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Source != "hubspot" || r.HubspotContactID == nil || *r.HubspotContactID != 4242 || r.LeadEmailNormalized != "nina@example.net" || r.MemberID != w.fx.Member.ID {
+		t.Fatalf("referral = %+v", r)
+	}
+	events, _ := w.db.Queries.ListReferralEvents(ctx, r.ID)
+	if len(events) != 1 || events[0].Kind != "added_from_hubspot" || events[0].SalesEntryID == nil || *events[0].SalesEntryID != e.ID {
+		t.Fatalf("events = %+v", events)
+	}
+	m, _ := w.db.Queries.GetMember(ctx, w.fx.Member.ID)
+	if m.ReferralCount != 2 {
+		t.Fatalf("member referral count = %d, want 2", m.ReferralCount)
+	}
+
+	in.ObjectID, in.Lead = 4343, activities.Lead{}
+	if _, err := w.a.AddReferralFromHubSpot(ctx, in); errType(err) != activities.ErrTypeNoLeadEmail {
+		t.Fatalf("no email: %v", err)
+	}
+	in.Lead.Email = "leo@example.org" // the seeded referral's lead
+	if _, err := w.a.AddReferralFromHubSpot(ctx, in); errType(err) != activities.ErrTypeDuplicateLead || !strings.Contains(err.Error(), w.fx.Referral.ID.String()) {
+		t.Fatalf("duplicate lead: %v", err)
+	}
+	in.MemberID = uuid.NewString()
+	if _, err := w.a.AddReferralFromHubSpot(ctx, in); errType(err) != activities.ErrTypeMemberNotFound {
+		t.Fatalf("missing member: %v", err)
+	}
+	in.MemberID = w.foreignMember(t).ID.String()
+	if _, err := w.a.AddReferralFromHubSpot(ctx, in); errType(err) != activities.ErrTypeNotInWorkspace {
+		t.Fatalf("another workspace's member: %v", err)
+	}
+}
+
+// foreignMember is a member (with a referral) of another workspace in the
+// same database.
+func (w *matchWorld) foreignMember(t *testing.T) db.Member {
+	t.Helper()
+	ctx := context.Background()
+	ws, err := w.db.Queries.CreateWorkspace(ctx, db.CreateWorkspaceParams{Name: "Other", WebhookSigningSecret: "whsec-other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := w.db.Queries.CreateCampaign(ctx, db.CreateCampaignParams{WorkspaceID: ws.ID, Name: "Other campaign"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := w.db.Queries.CreateMember(ctx, db.CreateMemberParams{WorkspaceID: ws.ID, CampaignID: c.ID, ReferralCode: "OTHER", Email: "o@other.test", Source: "admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.otherReferral(t, c, m, "foreign@lead.test", nil)
+	return m
+}
+
+func TestLinkHubSpotObject(t *testing.T) {
+	t.Parallel()
+	w := newMatchWorld(t)
+	ctx := context.Background()
+	e := w.entry(t, "contact", 5151, "", "")
+	in := activities.LinkObjectInput{SalesEntryID: e.ID, WorkspaceID: e.WorkspaceID, ReferralID: w.fx.Referral.ID.String(), ObjectType: "contact", ObjectID: 5151, How: "fuzzy: email", Actor: "admin:1"}
+	for range 2 {
+		got, err := w.a.LinkHubSpotObject(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.Linked || got.CampaignID != w.fx.Campaign.ID.String() {
+			t.Fatalf("linked = %+v", got)
+		}
+	}
+	in.ObjectID = 6161 // another contact: the referral keeps its own
+	got, err := w.a.LinkHubSpotObject(ctx, in)
+	if err != nil || got.Linked {
+		t.Fatalf("second contact: %+v, %v", got, err)
+	}
+	r, _ := w.db.Queries.GetReferral(ctx, w.fx.Referral.ID)
+	if r.HubspotContactID == nil || *r.HubspotContactID != 5151 {
+		t.Fatalf("referral's contact = %v, want 5151", r.HubspotContactID)
+	}
+	events, _ := w.db.Queries.ListReferralEvents(ctx, w.fx.Referral.ID)
+	if len(events) != 1 || events[0].Kind != "hubspot_object_linked" || events[0].Actor != "admin:1" {
+		t.Fatalf("events = %+v, want one link event per sales entry", events)
+	}
+	in.ReferralID = uuid.NewString()
+	if _, err := w.a.LinkHubSpotObject(ctx, in); errType(err) != activities.ErrorTypeReferralNotFound {
+		t.Fatalf("missing referral: %v", err)
+	}
+	foreign, err := w.db.Queries.ListReferralsByMember(ctx, w.foreignMember(t).ID)
+	if err != nil || len(foreign) != 1 {
+		t.Fatal(err)
+	}
+	in.ReferralID = foreign[0].ID.String()
+	if _, err := w.a.LinkHubSpotObject(ctx, in); errType(err) != activities.ErrTypeNotInWorkspace {
+		t.Fatalf("another workspace's referral: %v", err)
+	}
+}
+
+func TestReviewEntryAndStepsOfASalesEntry(t *testing.T) {
+	t.Parallel()
+	w := newMatchWorld(t)
+	ctx := context.Background()
+	e := w.entry(t, "contact", 7171, "", "")
+	step := activities.SalesEntryStep{SalesEntryID: e.ID, Action: activities.SalesEntryAction{Key: "k1", Step: "matched", Detail: "no match", Actor: "system", At: time.Now()}}
+	for range 2 {
+		if err := w.a.RecordSalesEntryStep(ctx, step); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := activities.OpenReviewInput{
+		SalesEntryID: e.ID, WorkspaceID: e.WorkspaceID, CampaignID: w.fx.Campaign.ID.String(), Reason: activities.ReviewNoMemberMatch,
+		Data: map[string]any{"why": "a code naming no member"}, WorkflowID: "sales-entry/" + strconv.FormatInt(e.ID, 10),
+		Action: activities.SalesEntryAction{Key: "k2", Step: "review", Actor: "system", At: time.Now()},
+	}
+	first, err := w.a.OpenSalesEntryReview(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Reason, in.Action.Key = activities.ReviewAmbiguousMatch, "k3"
+	second, err := w.a.OpenSalesEntryReview(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first != second {
+		t.Fatalf("two open review entries for one sales entry: %s, %s", first, second)
+	}
+	rev, _ := w.db.Queries.GetReviewEntry(ctx, uuid.MustParse(first))
+	if rev.Reason != activities.ReviewAmbiguousMatch || rev.Status != "open" || rev.WorkflowID == nil || *rev.WorkflowID != in.WorkflowID {
+		t.Fatalf("review entry = %+v", rev)
+	}
+	row, _ := w.db.Queries.GetSalesEntry(ctx, e.ID)
+	var actions []activities.SalesEntryAction
+	if err := json.Unmarshal(row.Actions, &actions); err != nil {
+		t.Fatal(err)
+	}
+	if row.Status != "review" || len(actions) != 3 || actions[0].Key != "k1" || actions[2].Key != "k3" {
+		t.Fatalf("sales entry %s with actions %+v", row.Status, actions)
+	}
+	for range 2 {
+		if err := w.a.CloseReviewEntry(ctx, activities.CloseReviewInput{ReviewEntryID: first, Status: "dismissed", Decision: "dismiss: spam", DecidedBy: "admin:1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rev, _ = w.db.Queries.GetReviewEntry(ctx, uuid.MustParse(first))
+	if rev.Status != "dismissed" || rev.DecidedBy == nil || *rev.DecidedBy != "admin:1" {
+		t.Fatalf("closed review entry = %+v", rev)
+	}
+}
+
+func TestNotifyReview(t *testing.T) {
+	t.Parallel()
+	w := newMatchWorld(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	var bodies [][]byte
+	var sigErrs []error
+	status := http.StatusOK
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		bodies = append(bodies, body)
+		sigErrs = append(sigErrs, outgoing.Verify([]byte(w.fx.Workspace.WebhookSigningSecret), r.Header.Get(outgoing.SignatureHeader), body, time.Now()))
+		rw.WriteHeader(status)
+	}))
+	defer srv.Close()
+	e := w.entry(t, "contact", 8181, "", "")
+	id, err := w.a.OpenSalesEntryReview(ctx, activities.OpenReviewInput{
+		SalesEntryID: e.ID, WorkspaceID: e.WorkspaceID, CampaignID: w.fx.Campaign.ID.String(), Reason: activities.ReviewNoMemberMatch,
+		WorkflowID: "sales-entry/x", Action: activities.SalesEntryAction{Key: "r", Step: "review", At: time.Now()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	w.rules(t, campaign.ProcessRules{NotifyOnReview: false})
+	if n, err := w.a.NotifyReview(ctx, id); err != nil || n.Sent || !strings.Contains(n.Skipped, "does not notify") {
+		t.Fatalf("switch off: %+v, %v", n, err)
+	}
+	w.rules(t, campaign.ProcessRules{NotifyOnReview: true})
+	if n, err := w.a.NotifyReview(ctx, id); err != nil || n.Sent || !strings.Contains(n.Skipped, "no fulfilment webhook URL") {
+		t.Fatalf("no URL: %+v, %v", n, err)
+	}
+	if _, err := w.db.Pool.Exec(ctx, "UPDATE campaigns SET fulfilment_webhook_url = $1 WHERE id = $2", srv.URL+"/hooks", w.fx.Campaign.ID); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	status = http.StatusServiceUnavailable
+	mu.Unlock()
+	_, err = w.a.NotifyReview(ctx, id)
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeWebhookDeliveryFailed || appErr.NonRetryable() {
+		t.Fatalf("receiver down: %v, want a retryable WebhookDeliveryFailed", err)
+	}
+	mu.Lock()
+	status = http.StatusOK
+	mu.Unlock()
+	n, err := w.a.NotifyReview(ctx, id)
+	if err != nil || !n.Sent || n.EventID != activities.ReviewCreatedEventID(id) {
+		t.Fatalf("delivered: %+v, %v", n, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bodies) != 2 || string(bodies[0]) != string(bodies[1]) || sigErrs[1] != nil {
+		t.Fatalf("deliveries %d, signature %v; the retry must send the same body", len(bodies), sigErrs)
+	}
+	var ev struct {
+		ID   string                       `json:"id"`
+		Type string                       `json:"type"`
+		Data activities.ReviewCreatedData `json:"data"`
+	}
+	if err := json.Unmarshal(bodies[1], &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Type != "review.created" || ev.Data.ReviewEntryID != id || ev.Data.Reason != activities.ReviewNoMemberMatch ||
+		ev.Data.SalesEntryID == nil || *ev.Data.SalesEntryID != e.ID || ev.Data.CampaignID != w.fx.Campaign.ID.String() {
+		t.Fatalf("event = %+v", ev)
+	}
+	if strings.Contains(string(bodies[1]), "@") {
+		t.Fatalf("the notification carries personal data: %s", bodies[1])
+	}
+}
