@@ -20,6 +20,7 @@ import (
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/adminauth"
 	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/hubspotconn"
 	"github.com/referflow/referflow/internal/testenv"
 	"github.com/referflow/referflow/worker"
 	"github.com/referflow/referflow/workflows"
@@ -75,11 +76,12 @@ type fakeSalesEntryState struct {
 	Decisions []workflows.SalesEntryDecision
 }
 
-// fakeSalesEntryWorkflow stands in for SalesEntryWorkflow, which another
-// change is building, with the same registered name, update name and
-// payloads: it holds an entry in review, validates decisions (a few of the
-// real validator's rules), and ends when the entry is dismissed. It lets
-// these tests check what the API sends and how it maps the answers.
+// fakeSalesEntryWorkflow stands in for SalesEntryWorkflow with the same
+// registered name, update name and payloads: it holds an entry in review,
+// validates decisions (a few of the real validator's rules), records what it
+// received, and ends when the entry is dismissed. It pins down what the API
+// sends and how it maps each answer, independently of matching;
+// TestSalesEntryReviewOnTheRealWorkflow runs the real one.
 func fakeSalesEntryWorkflow(ctx workflow.Context, in workflows.SalesEntryInput) (fakeSalesEntryState, error) {
 	var st fakeSalesEntryState
 	dismissed := false
@@ -386,3 +388,108 @@ func TestHeldReferralChangeThroughReviewQueue(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// TestSalesEntryReviewOnTheRealWorkflow works a review through the API with
+// the real SalesEntryWorkflow and worker, HubSpot being the simulator: a new
+// contact whose referred-by code names no member goes to review; the real
+// validator refuses an approve with nothing proposed; attaching the entry to
+// a member adds a referral from HubSpot, and the entry leaves the queue.
+func TestSalesEntryReviewOnTheRealWorkflow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := testenv.NewDatabase(t)
+	tc := testenv.NewTemporal(t)
+	fx := d.SeedReferral(t)
+	hw := testenv.ConnectHubSpot(t, d, fx.Workspace.ID, "https://refer.acme.test")
+	s := campaign.Defaults()
+	s.ProcessRules.MatchingRules = []campaign.MatchingRule{{Object: "contact", Property: hubspotconn.PropReferredByCode, Holds: campaign.HoldsReferralCode}}
+	d.SetCampaignSettings(t, fx.Campaign, s)
+	ws := worker.New(tc.Client, d.Pool, worker.Options{TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue, HubSpot: hw.Manager, PublicURL: "https://refer.acme.test"})
+	if err := ws.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ws.Stop)
+	srv := New(Deps{
+		Pool: d.Pool, Temporal: tc.Client, Logger: slog.New(slog.DiscardHandler), HubSpot: hw.Manager,
+		Auth:      &adminauth.Authenticator{Queries: d.Queries, Sessions: adminauth.NewSessions([]byte("test-key-0123456789abcdef0123456"))},
+		TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue,
+	})
+	admin, key, err := adminauth.CreateAdmin(ctx, d.Queries, fx.Workspace.ID, "ops@acme.test", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := reviewAPI{d: d, tc: tc, fx: fx, admin: admin, api: adminClient{t: t, h: srv.Handler(), key: key}}
+
+	contact, err := hw.Sim.CreateObject(hw.PortalID, "contacts", map[string]string{
+		"email": "omar@example.net", "firstname": "Omar", hubspotconn.PropReferredByCode: "NOBODY-1",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	contactID, _ := strconv.ParseInt(contact, 10, 64)
+	entry, err := d.Queries.InsertSalesEntry(ctx, db.InsertSalesEntryParams{
+		PortalID: hw.PortalID, WorkspaceID: &fx.Workspace.ID, DedupeKey: uuid.NewString(), SubscriptionType: "contact.creation",
+		ObjectType: "contact", ObjectID: contactID, OccurredAt: time.Now().UTC(), Payload: json.RawMessage(`{"subscriptionType":"contact.creation"}`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tc.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.SalesEntryWorkflowID(entry.ID), TaskQueue: tc.TaskQueue},
+		workflows.SalesEntryWorkflowType, workflows.SalesEntryInput{SalesEntryID: entry.ID, HubSpotTaskQueue: tc.HubSpotTaskQueue}); err != nil {
+		t.Fatal(err)
+	}
+
+	var review ReviewEntryView
+	for deadline := time.Now().Add(30 * time.Second); review.ID == ""; {
+		for _, e := range listReviewEntries(t, r.api, "").ReviewEntries {
+			if e.SalesEntryID != nil && *e.SalesEntryID == entry.ID {
+				review = e
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the sales entry never reached the review queue")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if review.Reason != "no_member_match" || review.WorkflowID != workflows.SalesEntryWorkflowID(entry.ID) ||
+		review.WorkflowURL != "http://localhost:8233/namespaces/default/workflows/sales-entry%2F"+strconv.FormatInt(entry.ID, 10) {
+		t.Fatalf("review entry = %+v", review)
+	}
+	rec := r.api.call("GET", "/api/v1/sales-entries/"+strconv.FormatInt(entry.ID, 10), "")
+	var se SalesEntryView
+	if err := json.Unmarshal(rec.Body.Bytes(), &se); err != nil || se.Status != "review" || se.ReviewEntry == nil || se.ReviewEntry.ID != review.ID {
+		t.Fatalf("sales entry in review = %d %s", rec.Code, rec.Body)
+	}
+	id := uuid.MustParse(review.ID)
+	if _, e, code := r.decide(id, `{"action":"approve"}`); code != http.StatusUnprocessableEntity || !strings.Contains(e.Message, "approve needs exactly one proposal") {
+		t.Fatalf("approve with nothing proposed = %d %+v", code, e)
+	}
+	other := d.SeedReferral(t)
+	if _, e, code := r.decide(id, `{"action":"attach_member","member_id":"`+other.Member.ID.String()+`"}`); code != http.StatusUnprocessableEntity || e.Fields["member_id"] == "" {
+		t.Fatalf("another workspace's member = %d %+v", code, e)
+	}
+	res, e, code := r.decide(id, `{"action":"attach_member","member_id":"`+fx.Member.ID.String()+`"}`)
+	if code != http.StatusOK {
+		t.Fatalf("attach_member = %d %+v", code, e)
+	}
+	var state workflows.SalesEntryState
+	raw, _ := json.Marshal(res.Result)
+	if err := json.Unmarshal(raw, &state); err != nil || state.Status != "processed" || state.Match == nil || !state.Match.ReferralAdded ||
+		state.Match.MemberID != fx.Member.ID.String() {
+		t.Fatalf("workflow's answer = %s %v", raw, err)
+	}
+	if res.ReviewEntry.Status != "resolved" || !strings.HasPrefix(res.ReviewEntry.DecidedBy, "admin:"+admin.ID.String()) {
+		t.Fatalf("review entry after the decision = %+v", res.ReviewEntry)
+	}
+	added := listReferrals(t, r.api, "email=omar%40example.net")
+	if len(added.Referrals) != 1 || added.Referrals[0].ID != state.Match.ReferralID || added.Referrals[0].Source != "hubspot" ||
+		added.Referrals[0].MemberID != fx.Member.ID.String() {
+		t.Fatalf("referral added from HubSpot = %+v", added.Referrals)
+	}
+	if open := listReviewEntries(t, r.api, ""); len(open.ReviewEntries) != 0 {
+		t.Fatalf("queue after the decision = %+v", open.ReviewEntries)
+	}
+	if _, e, code := r.decide(id, `{"action":"dismiss","reason":"again"}`); code != http.StatusConflict {
+		t.Fatalf("a decided entry again = %d %+v", code, e)
+	}
+}
