@@ -269,8 +269,9 @@ func (s *Server) decideSalesEntry(c echo.Context, workflowID string, in ReviewDe
 // decideHeldReferralChange answers a review entry held by a referral's
 // workflow (a denied referral HubSpot would move on): approve applies the
 // held change and reject drops it, through the same update as
-// POST /referrals/{id}/review. The referral workflow does not know review
-// entries, so the entry is closed here once the workflow has accepted.
+// POST /referrals/{id}/review. The workflow closes its review entry itself
+// ("accepted" or "rejected"), as it does when the decision comes through
+// that route.
 func (s *Server) decideHeldReferralChange(c echo.Context, entry db.ReviewEntry, referralID string, in ReviewDecisionInput) (any, error) {
 	if in.Action != workflows.DecisionApprove && in.Action != decisionReject {
 		return nil, invalid(map[string]string{"action": "a referral's held status change can only be approved (applied) or rejected (dropped)"})
@@ -287,17 +288,10 @@ func (s *Server) decideHeldReferralChange(c echo.Context, entry db.ReviewEntry, 
 	if err != nil {
 		return nil, fmt.Errorf("load the referral holding a review entry: %w", err)
 	}
-	actor := "admin:" + adminFrom(c).ID.String()
 	state, err := s.sendDecision(c, r, workflows.UpdateResolveReview, "action",
-		workflows.ReviewDecision{Accept: in.Action == workflows.DecisionApprove, Actor: actor})
+		workflows.ReviewDecision{Accept: in.Action == workflows.DecisionApprove, Actor: "admin:" + adminFrom(c).ID.String()})
 	if err != nil {
 		return nil, err
-	}
-	_, err = s.queries().DecideReviewEntry(ctx, db.DecideReviewEntryParams{
-		ID: entry.ID, Status: "resolved", Decision: &in.Action, DecidedBy: &actor,
-	})
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) { // no row: closed meanwhile
-		return nil, fmt.Errorf("close review entry: %w", err)
 	}
 	return map[string]any{"referral_id": r.ID.String(), "status": state.Status, "in_review": state.PendingReview != nil}, nil
 }

@@ -320,7 +320,6 @@ func TestHeldReferralChangeThroughReviewQueue(t *testing.T) {
 		t.Fatalf("deny = %d %s", rec.Code, rec.Body)
 	}
 	waitForStatus(t, r.api, ref.ID, "denied")
-	refID := uuid.MustParse(ref.ID)
 
 	won := func(key string, minute int) {
 		t.Helper()
@@ -330,9 +329,8 @@ func TestHeldReferralChangeThroughReviewQueue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// heldEntry waits for the referral to be held and returns its open
-	// review entry: the one its workflow opened, or — while the referral
-	// workflow does not open review entries yet — one opened as it will.
+	// heldEntry waits for the referral to be held and returns the review
+	// entry its workflow opened (in the same transaction as the hold).
 	heldEntry := func() uuid.UUID {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
@@ -342,12 +340,16 @@ func TestHeldReferralChangeThroughReviewQueue(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+		var found []ReviewEntryView
 		for _, e := range listReviewEntries(t, r.api, "").ReviewEntries {
-			if e.ReferralID != nil && *e.ReferralID == ref.ID && e.WorkflowID == ref.WorkflowID {
-				return uuid.MustParse(e.ID)
+			if e.ReferralID != nil && *e.ReferralID == ref.ID {
+				found = append(found, e)
 			}
 		}
-		return r.reviewEntry(t, r.fx.Workspace.ID, nil, &refID, "denied_to_approved", ref.WorkflowID).ID
+		if len(found) != 1 || found[0].WorkflowID != ref.WorkflowID || found[0].Reason != "denied_to_approved" || found[0].SalesEntryID != nil {
+			t.Fatalf("open review entries of the held referral = %+v", found)
+		}
+		return uuid.MustParse(found[0].ID)
 	}
 
 	won("won-1", 10)
@@ -359,7 +361,7 @@ func TestHeldReferralChangeThroughReviewQueue(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("reject = %d %+v", code, e)
 	}
-	if res.ReviewEntry.Status != "resolved" || res.ReviewEntry.DecidedAt == nil {
+	if res.ReviewEntry.Status != "resolved" || res.ReviewEntry.Decision != "rejected" || res.ReviewEntry.DecidedBy != "admin:"+r.admin.ID.String() {
 		t.Fatalf("rejected entry = %+v", res.ReviewEntry)
 	}
 	if v := getReferralView(t, r.api, ref.ID); v.Status != "denied" || v.InReview {
@@ -374,7 +376,7 @@ func TestHeldReferralChangeThroughReviewQueue(t *testing.T) {
 	if res, e, code = r.decide(entry, `{"action":"approve"}`); code != http.StatusOK {
 		t.Fatalf("approve = %d %+v", code, e)
 	}
-	if res.ReviewEntry.Status != "resolved" {
+	if res.ReviewEntry.Status != "resolved" || res.ReviewEntry.Decision != "accepted" {
 		t.Fatalf("approved entry = %+v", res.ReviewEntry)
 	}
 	got := waitForStatus(t, r.api, ref.ID, "approved")
