@@ -21,8 +21,7 @@ import (
 )
 
 // Channel is the Postgres notification channel the webhook endpoint
-// notifies (SELECT pg_notify('sales_entries', ”)) in the transaction that
-// records entries.
+// notifies, with an empty payload, in the transaction that records entries.
 const Channel = "sales_entries"
 
 // Defaults of the Dispatcher's tuning fields.
