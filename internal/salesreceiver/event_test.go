@@ -1,0 +1,106 @@
+package salesreceiver
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/workflows"
+)
+
+func TestAssociationEnds(t *testing.T) {
+	for _, c := range []struct{ in, from, to string }{
+		{"CONTACT_TO_DEAL", "contact", "deal"},
+		{"DEAL_TO_CONTACT", "deal", "contact"},
+		{"contact_to_company", "contact", "company"},
+		{"CHILD_TO_PARENT_COMPANY", "", "company"},
+		{"CONTACT_TO_TICKET", "contact", "ticket"},
+		{"GARBAGE", "", ""},
+	} {
+		from, to := associationEnds(c.in)
+		if from != c.from || to != c.to {
+			t.Errorf("associationEnds(%q) = %q, %q; want %q, %q", c.in, from, to, c.from, c.to)
+		}
+	}
+}
+
+func row(subType, objectType string, objectID int64, payload string) db.SalesEntry {
+	return db.SalesEntry{ID: 9, SubscriptionType: subType, ObjectType: objectType, ObjectID: objectID,
+		Payload: []byte(payload), DedupeKey: "k", OccurredAt: time.Unix(1700000000, 0)}
+}
+
+// A referral found through either end of an association gets the change
+// from its own object's side.
+func TestAssociationChangeIsSeenFromTheReferralsObject(t *testing.T) {
+	ev, err := parseEvent(row("contact.associationChange", "contact", 5, `{"associationType":"CONTACT_TO_DEAL","fromObjectId":5,"toObjectId":8,"associationRemoved":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ev.lookups(); !slices.Equal(got, []objectRef{{"contact", 5}, {"deal", 8}}) {
+		t.Fatalf("lookups = %v", got)
+	}
+	c := ev.change(objectRef{"deal", 8})
+	if c.Kind != workflows.ChangeAssociation || c.ObjectType != "deal" || c.ObjectID != 8 || c.ToObjectType != "contact" || c.ToObjectID != 5 || !c.AssociationRemoved {
+		t.Fatalf("from the deal's side: %+v", c)
+	}
+	c = ev.change(objectRef{"contact", 5})
+	if c.ObjectType != "contact" || c.ObjectID != 5 || c.ToObjectType != "deal" || c.ToObjectID != 8 {
+		t.Fatalf("from the contact's side: %+v", c)
+	}
+}
+
+// A merge that made a new ID (contacts) moves referrals holding the primary
+// record too; one that kept the primary moves those holding the others.
+func TestMergeLooksUpEveryRecordThatWentAway(t *testing.T) {
+	ev, err := parseEvent(row("contact.merge", "contact", 3, `{"primaryObjectId":1,"mergedObjectIds":[1,2],"newObjectId":3}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ev.merged, []int64{1, 2}) || ev.surviving != 3 {
+		t.Fatalf("merged %v surviving %d", ev.merged, ev.surviving)
+	}
+	ev, err = parseEvent(row("deal.merge", "deal", 1, `{"primaryObjectId":1,"mergedObjectIds":[2]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ev.merged, []int64{2}) || ev.surviving != 1 {
+		t.Fatalf("merged %v surviving %d", ev.merged, ev.surviving)
+	}
+	c := ev.change(objectRef{"deal", 2})
+	if c.Kind != workflows.ChangeMerge || c.ObjectID != 2 || c.SurvivingObjectID != 1 || c.SalesEntryID != 9 || c.DedupeKey != "k" {
+		t.Fatalf("change = %+v", c)
+	}
+}
+
+func TestUnroutableEntriesSayWhy(t *testing.T) {
+	for _, c := range []struct {
+		row  db.SalesEntry
+		want string
+	}{
+		{row("deal.propertyChange", "deal", 1, `{}`), "without a propertyName"},
+		{row("deal.merge", "deal", 1, `{"mergedObjectIds":"1"}`), "not readable"},
+		{row("deal.associationChange", "deal", 1, `{"associationType":"DEAL_TO_CONTACT"}`), "without toObjectId"},
+	} {
+		if _, err := parseEvent(c.row); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s %s: error %v, want %q", c.row.SubscriptionType, c.row.Payload, err, c.want)
+		}
+	}
+	// Kinds that need nothing from the payload do not read it.
+	if _, err := parseEvent(row("deal.deletion", "deal", 1, `"not an object"`)); err != nil {
+		t.Errorf("deletion: %v", err)
+	}
+}
+
+func TestBackoffDoublesFromOneSecondToFiveMinutesWithJitter(t *testing.T) {
+	for failed, base := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 4: 8 * time.Second, 9: 256 * time.Second, 10: 5 * time.Minute, 50: 5 * time.Minute} {
+		for range 50 {
+			d := backoff(failed, time.Second, 5*time.Minute)
+			lo, hi := time.Duration(float64(base)*0.8), min(time.Duration(float64(base)*1.2), 5*time.Minute)
+			if d < lo || d > hi {
+				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", failed, d, lo, hi)
+			}
+		}
+	}
+}
