@@ -16,9 +16,11 @@ import (
 	"github.com/referflow/referflow/internal/adminauth"
 	"github.com/referflow/referflow/internal/config"
 	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/salesreceiver"
 	"github.com/referflow/referflow/internal/temporalclient"
 	"github.com/referflow/referflow/internal/tokencrypt"
 	"github.com/referflow/referflow/worker"
+	"github.com/referflow/referflow/workflows"
 )
 
 // shutdownTimeout bounds how long requests in flight get after a stop signal.
@@ -111,16 +113,29 @@ func serveAPI(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc cl
 	return srv.Serve(ctx, ln, shutdownTimeout)
 }
 
-// runWorkers runs the Temporal workers until ctx ends.
+// runWorkers runs the Temporal workers, and the Sales Receiver's dispatcher
+// that feeds recorded HubSpot events to them, until ctx ends.
 func runWorkers(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc client.Client, hs *hubspotconn.Manager, logger *slog.Logger) error {
 	ws := worker.New(tc, pool, worker.Options{HubSpot: hs, PublicURL: cfg.PublicURL.String()})
 	if err := ws.Start(); err != nil {
 		return err
 	}
 	logger.Info("temporal workers polling")
-	<-ctx.Done()
+	dispatcher := &salesreceiver.Dispatcher{
+		Pool: pool, Temporal: tc, TaskQueue: workflows.TaskQueue, HubSpotTaskQueue: workflows.HubSpotTaskQueue,
+		Logger: logger.With("component", "sales-receiver"),
+	}
+	dispatched := make(chan error, 1)
+	go func() { dispatched <- dispatcher.Run(ctx) }()
+	var err error
+	select {
+	case <-ctx.Done():
+		// The dispatcher records the batch in progress before the workers stop.
+		err = <-dispatched
+	case err = <-dispatched: // it cannot run: stop the process
+	}
 	ws.Stop()
-	return nil
+	return err
 }
 
 // process is what `api` and `worker` share: configuration, logger, a
