@@ -50,10 +50,13 @@ const continueAsNewEvery = 60
 // redeliveries of changes an earlier run applied — until the referral has
 // continued as new at least twice and at least one change reached a run
 // after the server had told that run to continue (the signals a careless
-// hand-over loses). Then the deal qualifies and is won. Nothing may be lost
-// or applied twice: every change is in the audit trail exactly once, a stale
-// "closed lost" never denies the referral, it ends approved after exactly two
-// moves, and the reward webhook arrives exactly once.
+// hand-over loses). Then the deal qualifies, an admin denies the referral, a
+// stale "closed lost" arrives, the qualifying change is redelivered to a
+// later run, and the won deal is held for review until an admin accepts it.
+// Nothing may be lost or applied twice: every change is in the audit trail
+// exactly once, the stale change denies nothing, the redelivery holds
+// nothing for review, the referral ends approved after exactly three moves,
+// and the reward webhook arrives exactly once.
 func TestContinueAsNewOnTheRealServer(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -129,50 +132,75 @@ func TestContinueAsNewOnTheRealServer(t *testing.T) {
 		return deal("dealstage", stages[i%len(stages)], at, key)
 	}
 
-	// Bursts of changes, each waited for in the audit trail, until the
-	// referral has continued as new twice and a change has raced a
-	// hand-over.
-	var runs []runInfo
+	// burst sends five changes that move nothing, with HubSpot's
+	// redeliveries of earlier ones, and waits until they are in the audit
+	// trail.
 	next := 0
-	for round := 0; ; round++ {
-		if round == 100 {
-			t.Fatalf("after %d changes: %d hand-overs, %d changes after a continue-as-new suggestion; want at least 2 and 1", next, len(runs)-1, signalsAfterSuggestion(runs))
-		}
-		burst := []string{}
+	burst := func() {
+		t.Helper()
+		keys := []string{}
 		for range 5 {
 			c := noise(next)
 			send(c)
-			burst = append(burst, c.DedupeKey)
-			if next%4 == 3 && next >= 7 { // HubSpot redelivers an earlier change
+			keys = append(keys, c.DedupeKey)
+			if next%4 == 3 && next >= 7 { // a change from several bursts ago, again
 				send(noise(next - 7))
 			}
 			next++
 		}
-		send(noise(next - 2)) // and redelivers one at once
-		waitForAuditKeys(ctx, t, d, fx.Referral.ID, burst)
+		send(noise(next - 2)) // and one from this burst
+		waitForAuditKeys(ctx, t, d, fx.Referral.ID, keys)
+	}
+
+	// Bursts until the referral has continued as new twice and a change
+	// has reached a run after the server suggested it continue.
+	var runs []runInfo
+	for round := 0; ; round++ {
+		if round == 100 {
+			t.Fatalf("after %d changes: %d hand-overs, %d changes after a continue-as-new suggestion; want at least 2 and 1", next, len(runs)-1, signalsAfterSuggestion(runs))
+		}
+		burst()
 		runs = followRuns(ctx, t, srv.Client, wfID, firstRun)
 		if len(runs) >= 3 && signalsAfterSuggestion(runs) >= 1 {
 			break
 		}
 	}
 
-	// The deal qualifies (delivered twice), a stale "closed lost" from
-	// before arrives late, then the deal is won (delivered twice), with
-	// unrelated changes flowing meanwhile.
+	// The deal qualifies (delivered twice). An admin then denies the
+	// referral, and a stale "closed lost" from before arrives late.
 	send(deal("dealstage", "contractsent", base.Add(time.Hour), "q1"))
 	send(deal("dealstage", "contractsent", base.Add(time.Hour), "q1"))
 	waitForReferralState(ctx, t, srv.Client, wfID, func(s workflows.ReferralState) bool { return s.Status == referral.Qualified })
+	runsWhenQualified := len(followRuns(ctx, t, srv.Client, wfID, firstRun))
+	decide(ctx, t, srv.Client, wfID, workflows.UpdateSetStatus, workflows.SetStatusRequest{Status: referral.Denied, Reason: "the customer churned", Actor: "admin:test"})
 	send(deal("dealstage", "closedlost", base.Add(30*time.Minute), "lost-stale"))
-	for range 3 {
-		send(noise(next))
-		next++
+
+	// Once the referral has continued as new since it qualified, HubSpot
+	// redelivers the qualifying change. The new run must know it was
+	// applied: applying it again would hold the denied referral for review.
+	for round := 0; len(followRuns(ctx, t, srv.Client, wfID, firstRun)) == runsWhenQualified; round++ {
+		if round == 50 {
+			t.Fatalf("the referral never continued as new after it qualified")
+		}
+		burst()
 	}
-	send(deal("dealstage", "closedwon", base.Add(2*time.Hour), "won-1"))
-	send(deal("dealstage", "closedwon", base.Add(2*time.Hour), "won-1"))
-	for range 3 {
-		send(noise(next))
-		next++
+	send(deal("dealstage", "contractsent", base.Add(time.Hour), "q1"))
+	burst() // in the audit trail after it: the redelivery has been handled
+	if st := waitForReferralState(ctx, t, srv.Client, wfID, func(workflows.ReferralState) bool { return true }); st.Status != referral.Denied || st.PendingReview != nil {
+		t.Fatalf("after a later run got the qualifying change again: status %s, held for review %+v; want denied, nothing held", st.Status, st.PendingReview)
 	}
+
+	// The deal is won (delivered twice, with other changes flowing): the
+	// denied referral is held for review, an admin accepts, the referral is
+	// approved and rewarded.
+	send(deal("dealstage", "closedwon", base.Add(2*time.Hour), "won-1"))
+	send(noise(next))
+	next++
+	send(deal("dealstage", "closedwon", base.Add(2*time.Hour), "won-1"))
+	waitForReferralState(ctx, t, srv.Client, wfID, func(s workflows.ReferralState) bool {
+		return s.PendingReview != nil && s.PendingReview.To == referral.Approved
+	})
+	decide(ctx, t, srv.Client, wfID, workflows.UpdateResolveReview, workflows.ReviewDecision{Accept: true, Actor: "admin:test"})
 	waitForReferralState(ctx, t, srv.Client, wfID, func(s workflows.ReferralState) bool {
 		return s.Status == referral.Approved && len(s.Rewards) == 1 && s.Rewards[0].Status == "issued"
 	})
@@ -204,8 +232,8 @@ func TestContinueAsNewOnTheRealServer(t *testing.T) {
 		t.Fatal("the current run is still the first one")
 	}
 	for i, r := range runs {
-		t.Logf("run %d %s: %d events, %d signals, %d after the continue-as-new suggestion, continued as new: %v",
-			i+1, r.RunID, r.Events, r.Signals, r.SignalsAfterSuggestion, r.ContinuedAsNew)
+		t.Logf("run %d %s: %d events, %d signals, %d after the continue-as-new suggestion, %d hand-overs refused for a new signal, continued as new: %v",
+			i+1, r.RunID, r.Events, r.Signals, r.SignalsAfterSuggestion, r.RacedHandOvers, r.ContinuedAsNew)
 	}
 
 	// Each change exactly once in the audit trail; the two moves, nothing
@@ -228,16 +256,22 @@ func TestContinueAsNewOnTheRealServer(t *testing.T) {
 			}
 		}
 		if ev.Kind == "status_changed" {
-			moves = append(moves, fmt.Sprintf("%s->%s by %s", deref(ev.FromStatus), deref(ev.ToStatus), key))
+			// Admins' decisions are keyed by their update IDs.
+			by, _, _ := strings.Cut(key, ":")
+			if by == "hubspot" {
+				by = key
+			}
+			moves = append(moves, fmt.Sprintf("%s->%s by %s", deref(ev.FromStatus), deref(ev.ToStatus), by))
 		}
-		if key == "hubspot:lost-stale" {
-			var details struct {
-				Outcome string `json:"outcome"`
-			}
-			_ = json.Unmarshal(ev.Details, &details)
-			if ev.Kind != "hubspot_change" || !strings.HasPrefix(details.Outcome, "ignored: older") {
-				t.Errorf("the stale closed-lost change: %s %s, want it ignored as older", ev.Kind, ev.Details)
-			}
+		var details struct {
+			Outcome string `json:"outcome"`
+		}
+		_ = json.Unmarshal(ev.Details, &details)
+		if key == "hubspot:lost-stale" && (ev.Kind != "hubspot_change" || !strings.HasPrefix(details.Outcome, "ignored: older")) {
+			t.Errorf("the stale closed-lost change: %s %s, want it ignored as older", ev.Kind, ev.Details)
+		}
+		if key == "hubspot:won-1" && (ev.Kind != "hubspot_change" || !strings.HasPrefix(details.Outcome, "held for review")) {
+			t.Errorf("the winning change: %s %s, want it held for review", ev.Kind, ev.Details)
 		}
 	}
 	for key := range unique {
@@ -245,14 +279,14 @@ func TestContinueAsNewOnTheRealServer(t *testing.T) {
 			t.Errorf("change %s is in the audit trail %d times, want once", key, perKey[key])
 		}
 	}
-	if want := []string{"pending->qualified by hubspot:q1", "qualified->approved by hubspot:won-1"}; strings.Join(moves, "; ") != strings.Join(want, "; ") {
+	if want := []string{"pending->qualified by hubspot:q1", "qualified->denied by update", "denied->approved by review"}; strings.Join(moves, "; ") != strings.Join(want, "; ") {
 		t.Errorf("status moves = %v, want %v", moves, want)
 	}
 	t.Logf("%d distinct changes sent, %d audit events", len(unique), len(events))
 
 	state := waitForReferralState(ctx, t, srv.Client, wfID, func(workflows.ReferralState) bool { return true })
-	if state.Status != referral.Approved || state.Transitions != 2 || state.Conversions != 1 {
-		t.Errorf("state after the hand-overs = status %s, %d transitions, %d conversions; want approved, 2, 1", state.Status, state.Transitions, state.Conversions)
+	if state.Status != referral.Approved || state.Transitions != 3 || state.Conversions != 1 || state.PendingReview != nil {
+		t.Errorf("state after the hand-overs = status %s, %d transitions, %d conversions, review %+v; want approved, 3, 1, none", state.Status, state.Transitions, state.Conversions, state.PendingReview)
 	}
 	row, err := d.Queries.GetReferral(ctx, fx.Referral.ID)
 	if err != nil || row.Status != "approved" {
@@ -275,6 +309,10 @@ type runInfo struct {
 	Events         int
 	Signals        int
 	ContinuedAsNew bool
+	// RacedHandOvers counts the run's attempts to continue as new that the
+	// server refused because a signal had arrived meanwhile (a workflow task
+	// failed with UnhandledCommand); the workflow then had to apply it first.
+	RacedHandOvers int
 	// SignalsAfterSuggestion counts signals the server recorded after it had
 	// first suggested this run continue as new: the ones a hand-over that
 	// does not drain its channel would lose.
@@ -300,6 +338,10 @@ func followRuns(ctx context.Context, t *testing.T, c client.Client, workflowID, 
 			case enumspb.EVENT_TYPE_WORKFLOW_TASK_STARTED:
 				if ev.GetWorkflowTaskStartedEventAttributes().GetSuggestContinueAsNew() {
 					suggested = true
+				}
+			case enumspb.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+				if ev.GetWorkflowTaskFailedEventAttributes().GetCause() == enumspb.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND {
+					r.RacedHandOvers++
 				}
 			case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
 				r.Signals++
@@ -330,9 +372,12 @@ func signalsAfterSuggestion(runs []runInfo) int {
 }
 
 // waitForAuditKeys waits until the referral's audit trail holds an event for
-// each HubSpot change dedupe key.
+// each HubSpot change dedupe key. A lost change never arrives: it gives up
+// after a minute rather than the test's whole budget.
 func waitForAuditKeys(ctx context.Context, t *testing.T, d *testenv.Database, referralID uuid.UUID, keys []string) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
 	want := make([]string, len(keys))
 	for i, k := range keys {
 		want[i] = "hubspot:" + k
@@ -340,10 +385,10 @@ func waitForAuditKeys(ctx context.Context, t *testing.T, d *testenv.Database, re
 	for {
 		var n int
 		err := d.Pool.QueryRow(ctx, `SELECT count(DISTINCT idempotency_key) FROM referral_events WHERE referral_id = $1 AND idempotency_key = ANY($2)`, referralID, want).Scan(&n)
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
 			t.Fatalf("audit trail: %v", err)
 		}
-		if n == len(want) {
+		if err == nil && n == len(want) {
 			return
 		}
 		select {
@@ -372,6 +417,23 @@ func waitForReferralState(ctx context.Context, tb testing.TB, c client.Client, w
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// decide sends an admin's decision as the workflow update name and waits
+// for it to complete.
+func decide(ctx context.Context, t *testing.T, c client.Client, workflowID, name string, arg any) workflows.ReferralState {
+	t.Helper()
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: workflowID, UpdateName: name, Args: []any{arg}, WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	var s workflows.ReferralState
+	if err == nil {
+		err = h.Get(ctx, &s)
+	}
+	if err != nil {
+		t.Fatalf("update %s: %v", name, err)
+	}
+	return s
 }
 
 func deref(s *string) string {
