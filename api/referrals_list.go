@@ -50,6 +50,9 @@ func (s *Server) listReferrals(c echo.Context) error {
 		Status:      q.oneOf("status", referralStatuses()),
 	}
 	if email := q.get("email"); email != "" {
+		if err := referral.CheckEmail(email); err != nil {
+			q.problems["email"] = err.Error()
+		}
 		// Mailbox match: the same normal form the duplicate-lead check uses,
 		// so "Ana.Lopez+x@gmail.com" finds the referral of analopez@gmail.com.
 		norm := referral.NormalizeEmail(email)

@@ -199,6 +199,7 @@ func TestReferralListRefusesBadParameters(t *testing.T) {
 		"cursor=" + salesCursor:               {"cursor"},
 		"campaign=x":                          {"campaign"},
 		"status=a&status=b":                   {"status"},
+		"email=ana":                           {"email"},
 		"status=x&limit=-1&campaign_id=y":     {"status", "limit", "campaign_id"},
 	} {
 		rec := f.api.call("GET", "/api/v1/referrals?"+query, "")
