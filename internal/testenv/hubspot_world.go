@@ -27,10 +27,15 @@ type HubSpotWorld struct {
 
 // ConnectHubSpot starts a simulator and connects the workspace to a new
 // portal of it, as an admin would.
-func ConnectHubSpot(t testing.TB, d *Database, workspaceID uuid.UUID, publicURL string) *HubSpotWorld {
+// Options, when given, configure the simulator (webhook chaos, limits).
+func ConnectHubSpot(t testing.TB, d *Database, workspaceID uuid.UUID, publicURL string, options ...hubspotsim.Options) *HubSpotWorld {
 	t.Helper()
 	ctx := context.Background()
-	w := &HubSpotWorld{Sim: hubspotsim.New(hubspotsim.Options{})}
+	var opts hubspotsim.Options
+	if len(options) > 0 {
+		opts = options[0]
+	}
+	w := &HubSpotWorld{Sim: hubspotsim.New(opts)}
 	srv := httptest.NewServer(w.Sim.Handler())
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { _ = w.Sim.Close() })

@@ -1,0 +1,140 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/referflow/referflow/internal/hubspotsim"
+)
+
+// TestSalesReceiverThousandEvents drives 1,000 HubSpot deal-stage changes
+// through the whole Sales Receiver: HubSpot (the simulator) delivers them as
+// real signed webhooks, duplicating about one in ten and shuffling every
+// flush; the endpoint records them; the dispatcher routes them to the
+// referrals' workflows; status rules move the referrals and rewards are
+// issued. Each referral's deal moves five times, in five rounds (a round's
+// 200 changes are delivered in shuffled order, interleaved with duplicates
+// of any round's events). Every referral must end with exactly the
+// transitions its deal's history calls for, every change must be recorded
+// once, and each approved referral must be rewarded exactly once.
+func TestSalesReceiverThousandEvents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: 1,000 webhook events")
+	}
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	st := newSalesReceiverStack(t, ctx, hubspotsim.WebhookOptions{
+		DuplicateRate: 0.1, Shuffle: true, RetryBase: 20 * time.Millisecond, Seed: 20261123,
+	})
+	const referrals, rounds = 200, 5
+	ids, deals := st.addReferrals(t, ctx, referrals)
+
+	// Three kinds of deal history, and the transitions each must cause.
+	type history struct {
+		stages      []string
+		transitions []string
+		rewarded    bool
+	}
+	histories := []history{
+		{[]string{"qualifiedtobuy", "contractsent", "presentationscheduled", "decisionmakerboughtin", "closedwon"},
+			[]string{"pending>qualified", "qualified>approved"}, true},
+		{[]string{"qualifiedtobuy", "contractsent", "presentationscheduled", "decisionmakerboughtin", "closedlost"},
+			[]string{"pending>qualified", "qualified>denied"}, false},
+		// Won, reopened and won again: approved and rewarded once.
+		{[]string{"qualifiedtobuy", "contractsent", "closedwon", "contractsent", "closedwon"},
+			[]string{"pending>qualified", "qualified>approved"}, true},
+	}
+	for round := range rounds {
+		for i, deal := range deals {
+			stage := histories[i%len(histories)].stages[round]
+			if err := st.hs.Sim.UpdateObject(st.hs.PortalID, "deals", deal, map[string]string{"dealstage": stage}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The next round starts once every change of this one reached its
+		// referral's audit trail, so each deal's history is the one above.
+		st.waitCount(t, ctx, fmt.Sprintf("round %d changes applied", round+1), (round+1)*referrals,
+			`SELECT count(*) FROM referral_events WHERE idempotency_key LIKE 'hubspot:%'`)
+	}
+	if err := st.hs.Sim.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Every delivered event is one sales entry, and duplicates did happen.
+	delivered := 0
+	for _, dl := range st.hs.Sim.Deliveries() {
+		if dl.OK {
+			delivered += dl.Events
+		}
+	}
+	var entries, processed int
+	if err := st.d.Pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE status = 'processed') FROM sales_entries`).Scan(&entries, &processed); err != nil {
+		t.Fatal(err)
+	}
+	if entries != referrals*rounds || processed != entries {
+		t.Fatalf("sales entries: %d (%d processed), want %d all processed", entries, processed, referrals*rounds)
+	}
+	if delivered < entries+entries/20 {
+		t.Fatalf("only %d events delivered for %d entries: the simulator's duplicates did not happen", delivered, entries)
+	}
+
+	// Exactly the right transitions, each change once in the audit trail.
+	rewarded := 0
+	for i := range ids {
+		if histories[i%len(histories)].rewarded {
+			rewarded++
+		}
+	}
+	st.waitCount(t, ctx, "rewards issued", rewarded, `SELECT count(*) FROM rewards WHERE status = 'issued'`)
+	for i, id := range ids {
+		h := histories[i%len(histories)]
+		rows, err := st.d.Pool.Query(ctx, `SELECT from_status || '>' || to_status FROM referral_events
+			WHERE referral_id = $1 AND kind = 'status_changed' ORDER BY id`, uuid.MustParse(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, s)
+		}
+		rows.Close()
+		if fmt.Sprint(got) != fmt.Sprint(h.transitions) {
+			t.Errorf("referral %d (%s): transitions %v, want %v", i, h.stages, got, h.transitions)
+		}
+		var changes, rewards int
+		if err := st.d.Pool.QueryRow(ctx, `SELECT
+			(SELECT count(*) FROM referral_events WHERE referral_id = $1 AND idempotency_key LIKE 'hubspot:%'),
+			(SELECT count(*) FROM rewards WHERE referral_id = $1)`, uuid.MustParse(id)).Scan(&changes, &rewards); err != nil {
+			t.Fatal(err)
+		}
+		wantRewards := 0
+		if h.rewarded {
+			wantRewards = 1
+		}
+		if changes != rounds || rewards != wantRewards {
+			t.Errorf("referral %d: %d changes recorded, %d rewards; want %d and %d", i, changes, rewards, rounds, wantRewards)
+		}
+	}
+	// The fulfilment endpoint heard of each reward exactly once.
+	time.Sleep(300 * time.Millisecond) // a second, wrong webhook would have arrived by now
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for i, id := range ids {
+		want := 0
+		if histories[i%len(histories)].rewarded {
+			want = 1
+		}
+		if got := len(st.rewards[id]); got != want {
+			t.Errorf("referral %d: %d reward webhooks, want %d", i, got, want)
+		}
+	}
+}

@@ -1,0 +1,171 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/referflow/referflow/api"
+	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/hubspotsim"
+	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/internal/salesreceiver"
+	"github.com/referflow/referflow/internal/testenv"
+	"github.com/referflow/referflow/worker"
+	"github.com/referflow/referflow/workflows"
+)
+
+// salesReceiverStack is referflow as a user runs it, HubSpot aside: the API
+// with its webhook endpoint on a real HTTP listener, a worker, the Sales
+// Receiver's dispatcher, Postgres and the Temporal dev server. HubSpot is the
+// simulator, connected over OAuth, delivering real signed webhooks to the
+// endpoint (batched, retried, and duplicated and shuffled when asked), and
+// the campaign's fulfilment endpoint records every reward webhook.
+type salesReceiverStack struct {
+	d  *testenv.Database
+	tc *testenv.Temporal
+	fx testenv.ReferralFixture
+	hs *testenv.HubSpotWorld
+
+	mu sync.Mutex
+	// rewards are the reward.issued webhooks received, by referral ID, with
+	// when each arrived.
+	rewards map[string][]time.Time
+}
+
+func newSalesReceiverStack(tb testing.TB, ctx context.Context, webhooks hubspotsim.WebhookOptions) *salesReceiverStack {
+	tb.Helper()
+	st := &salesReceiverStack{d: testenv.NewDatabase(tb), tc: testenv.NewTemporal(tb), rewards: map[string][]time.Time{}}
+	st.fx = st.d.SeedReferral(tb)
+
+	// The API listens first: its URL is the public URL HubSpot signs.
+	var handler http.Handler
+	apiSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	tb.Cleanup(apiSrv.Close)
+	public, err := url.Parse(apiSrv.URL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st.hs = testenv.ConnectHubSpot(tb, st.d, st.fx.Workspace.ID, apiSrv.URL, hubspotsim.Options{Webhooks: webhooks})
+	quiet := slog.New(slog.DiscardHandler)
+	handler = api.New(api.Deps{
+		Pool: st.d.Pool, Temporal: st.tc.Client, Logger: quiet, PublicURL: public, HubSpot: st.hs.Manager,
+		TaskQueue: st.tc.TaskQueue, HubSpotTaskQueue: st.tc.HubSpotTaskQueue, WebhookSecret: hubspotsim.DefaultClientSecret,
+	}).Handler()
+	if err := st.hs.Sim.SetWebhookSettings(hubspotsim.WebhookSettings{TargetURL: apiSrv.URL + "/webhooks/hubspot"}); err != nil {
+		tb.Fatal(err)
+	}
+
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now()
+		body, _ := io.ReadAll(r.Body)
+		var ev struct {
+			Type string `json:"type"`
+			Data struct {
+				ReferralID string `json:"referral_id"`
+			} `json:"data"`
+		}
+		_ = json.Unmarshal(body, &ev)
+		if ev.Type == "reward.issued" {
+			st.mu.Lock()
+			st.rewards[ev.Data.ReferralID] = append(st.rewards[ev.Data.ReferralID], now)
+			st.mu.Unlock()
+		}
+	}))
+	tb.Cleanup(receiver.Close)
+
+	s := campaign.Defaults()
+	s.StatusRules = campaign.StatusRules{
+		Qualified: &campaign.StatusRule{Object: "deal", Property: "dealstage", Values: []string{"contractsent"}},
+		Approved:  &campaign.StatusRule{Object: "deal", Property: "dealstage", Values: []string{"closedwon"}},
+		Denied:    &campaign.StatusRule{Object: "deal", Property: "dealstage", Values: []string{"closedlost"}},
+	}
+	s.Rewards = campaign.Rewards{OnStatus: "approved", Member: &campaign.Reward{Kind: campaign.RewardFixed, Amount: "50", Currency: "USD"}}
+	st.d.SetCampaignSettings(tb, st.fx.Campaign, s)
+	fulfilment := receiver.URL
+	if _, err := st.d.Queries.UpdateCampaignDetails(ctx, db.UpdateCampaignDetailsParams{ID: st.fx.Campaign.ID, WorkspaceID: st.fx.Workspace.ID, FulfilmentWebhookUrl: &fulfilment}); err != nil {
+		tb.Fatal(err)
+	}
+
+	ws := worker.New(st.tc.Client, st.d.Pool, worker.Options{
+		TaskQueue: st.tc.TaskQueue, HubSpotTaskQueue: st.tc.HubSpotTaskQueue, HubSpot: st.hs.Manager, PublicURL: apiSrv.URL,
+	})
+	if err := ws.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(ws.Stop)
+	dctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d := &salesreceiver.Dispatcher{Pool: st.d.Pool, Temporal: st.tc.Client, TaskQueue: st.tc.TaskQueue, HubSpotTaskQueue: st.tc.HubSpotTaskQueue, Logger: quiet}
+		if err := d.Run(dctx); err != nil {
+			tb.Error(err)
+		}
+	}()
+	tb.Cleanup(func() { stop(); <-done })
+	return st
+}
+
+// addReferrals adds n referrals whose leads are deals already in HubSpot (in
+// the appointment stage), starts their workflows and waits until each
+// listens for HubSpot. It returns the referral IDs and their deal IDs.
+func (st *salesReceiverStack) addReferrals(tb testing.TB, ctx context.Context, n int) (ids []string, deals []string) {
+	tb.Helper()
+	for i := range n {
+		email := fmt.Sprintf("lead-%d@example.org", i)
+		dealID, err := st.hs.Sim.CreateObject(st.hs.PortalID, "deals", map[string]string{
+			"dealname": "Referral " + strconv.Itoa(i), "pipeline": "default", "dealstage": "appointmentscheduled",
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		deal, _ := strconv.ParseInt(dealID, 10, 64)
+		r, err := st.d.Queries.CreateReferral(ctx, db.CreateReferralParams{
+			WorkspaceID: st.fx.Workspace.ID, CampaignID: st.fx.Campaign.ID, MemberID: st.fx.Member.ID,
+			LeadEmail: email, LeadEmailNormalized: referral.NormalizeEmail(email), Source: "api", HubspotDealID: &deal,
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := workflows.StartReferralWorkflow(ctx, st.tc.Client, st.tc.TaskQueue, st.tc.HubSpotTaskQueue, r.ID.String()); err != nil {
+			tb.Fatal(err)
+		}
+		ids, deals = append(ids, r.ID.String()), append(deals, dealID)
+	}
+	st.waitCount(tb, ctx, "workflows listening", n, `SELECT count(*) FROM referral_events WHERE kind = 'lead_not_sent'`)
+	// From now on, deal stage changes are sent (the deals' creation was not).
+	if _, err := st.hs.Sim.Subscribe("deal.propertyChange", "dealstage"); err != nil {
+		tb.Fatal(err)
+	}
+	return ids, deals
+}
+
+// waitCount polls a count query until it reaches want.
+func (st *salesReceiverStack) waitCount(tb testing.TB, ctx context.Context, what string, want int, query string, args ...any) {
+	tb.Helper()
+	var n int
+	for {
+		if err := st.d.Pool.QueryRow(ctx, query, args...).Scan(&n); err != nil {
+			tb.Fatal(err)
+		}
+		if n >= want {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			tb.Fatalf("%s: %d of %d", what, n, want)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
