@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,7 +18,11 @@ import (
 
 	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
@@ -270,6 +276,8 @@ func TestANoMatchEntryWaitsInReviewUntilAnAdminAttachesAMember(t *testing.T) {
 	}
 	waitForState(ctx, t, s.tc.Client, workflows.ReferralWorkflowID(r.ID.String()), func(rs workflows.ReferralState) bool { return rs.Status == referral.Pending })
 
+	replayAndSave(ctx, t, s.tc.Client, run, "review_attach_member.json")
+
 	mu.Lock()
 	defer mu.Unlock()
 	if len(notices) == 0 || notices[0].Type != activities.ReviewCreatedEvent || notices[0].ID != activities.ReviewCreatedEventID(st.ReviewEntryID) || sigErr != nil {
@@ -335,6 +343,37 @@ func dumpFailures(t *testing.T, c client.Client, workflowID string) {
 	if d, err := c.DescribeWorkflowExecution(ctx, workflowID, ""); err == nil {
 		for _, pa := range d.GetPendingActivities() {
 			t.Logf("pending activity %s attempt %d: %s", pa.GetActivityType().GetName(), pa.GetAttempt(), pa.GetLastFailure().GetMessage())
+		}
+	}
+}
+
+// replayAndSave replays the run just made against the current workflow code
+// and, with REFERFLOW_RECORD_HISTORIES=1, saves it under
+// workflows/testdata/sales_entry for the workflows package's replay test.
+func replayAndSave(ctx context.Context, t *testing.T, c client.Client, run client.WorkflowRun, name string) {
+	t.Helper()
+	hist := &historypb.History{}
+	it := c.GetWorkflowHistory(ctx, run.GetID(), run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hist.Events = append(hist.Events, ev)
+	}
+	replayer := sdkworker.NewWorkflowReplayer()
+	replayer.RegisterWorkflowWithOptions(workflows.SalesEntryWorkflow, workflow.RegisterOptions{Name: workflows.SalesEntryWorkflowType})
+	replayer.RegisterWorkflow(workflows.ReferralWorkflow)
+	if err := replayer.ReplayWorkflowHistory(nil, hist); err != nil {
+		t.Fatalf("replay of the run just made: %v", err)
+	}
+	if os.Getenv("REFERFLOW_RECORD_HISTORIES") == "1" {
+		raw, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(hist)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join("..", "workflows", "testdata", "sales_entry", name), raw, 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

@@ -177,7 +177,10 @@ type salesEntryWorkflow struct {
 	// cancels a notification still being retried.
 	notified   string
 	stopNotify workflow.CancelFunc
-	campaignID string
+	// campaignID is the campaign the entry concerns once known;
+	// publishedCampaign the one last set as search attribute.
+	campaignID        string
+	publishedCampaign string
 }
 
 func (w *salesEntryWorkflow) setup(ctx workflow.Context, in SalesEntryInput) error {
@@ -232,10 +235,17 @@ func (w *salesEntryWorkflow) run(ctx workflow.Context) (SalesEntryState, error) 
 	}
 
 	res, err := w.match(ctx)
-	if err != nil {
-		return w.state, err
+	if err == nil {
+		err = w.apply(ctx, res, "system", false)
 	}
-	if err := w.apply(ctx, res, "system", false); err != nil {
+	var appErr *temporal.ApplicationError
+	if err != nil && asApplicationError(err, &appErr) && appErr.NonRetryable() {
+		// No retry can fix it (a member deleted between matching and adding
+		// the referral, settings that cannot be read): the entry says why
+		// instead of staying "matching" for ever.
+		return w.state, w.fail(ctx, "matching failed: "+failureMessage(err))
+	}
+	if err != nil {
 		return w.state, err
 	}
 	if err := workflow.Await(ctx, func() bool { return w.state.Status != activities.SalesEntryReview }); err != nil {
@@ -732,7 +742,10 @@ func (w *salesEntryWorkflow) publish(ctx workflow.Context) {
 	}
 	if w.campaignID != "" {
 		details += "  \n**Campaign:** " + w.campaignID
-		_ = workflow.UpsertTypedSearchAttributes(ctx, CampaignIDKey.ValueSet(w.campaignID))
+		if w.campaignID != w.publishedCampaign {
+			w.publishedCampaign = w.campaignID
+			_ = workflow.UpsertTypedSearchAttributes(ctx, CampaignIDKey.ValueSet(w.campaignID))
+		}
 	}
 	workflow.SetCurrentDetails(ctx, details)
 }

@@ -606,3 +606,30 @@ func TestSalesEntryReviewNotifiesWhenTheCampaignAsks(t *testing.T) {
 		t.Fatalf("the notification is not in the entry's actions: %+v", se.steps)
 	}
 }
+
+// An error no retry fixes marks the entry failed with the reason instead of
+// leaving it "matching".
+func TestSalesEntryFailsWithTheReason(t *testing.T) {
+	se := newSalesEnv(t, creation(45))
+	se.onMatch(memberMatch())
+	se.env.OnActivity(testActs.AddReferralFromHubSpot, mock.Anything, mock.Anything).Return(activities.AddedReferral{},
+		temporal.NewNonRetryableApplicationError("member "+seMember+" does not exist", activities.ErrTypeMemberNotFound, nil))
+	st := se.run(t, 45)
+	if st.Status != activities.SalesEntryFailed || !strings.Contains(st.Reason, "does not exist") {
+		t.Fatalf("state = %+v", st)
+	}
+	if last := se.lastStep(); last.Status != activities.SalesEntryFailed || !strings.Contains(last.Error, "does not exist") {
+		t.Fatalf("last step = %+v", last)
+	}
+}
+
+// An entry an earlier run decided is left as it is.
+func TestSalesEntryAlreadyDecidedIsLeftAlone(t *testing.T) {
+	e := creation(46)
+	e.Status = activities.SalesEntryProcessed
+	se := newSalesEnv(t, e)
+	st := se.run(t, 46)
+	if st.Status != activities.SalesEntryProcessed || len(se.steps) != 0 {
+		t.Fatalf("state = %+v, steps %+v", st, se.steps)
+	}
+}
