@@ -45,7 +45,7 @@ type salesEntryStack struct {
 	hw *testenv.HubSpotWorld
 }
 
-func newSalesEntryStack(t *testing.T, pr campaign.ProcessRules) *salesEntryStack {
+func newSalesEntryStack(t testing.TB, pr campaign.ProcessRules) *salesEntryStack {
 	t.Helper()
 	s := &salesEntryStack{d: testenv.NewDatabase(t), tc: testenv.NewTemporal(t)}
 	s.fx = s.d.SeedReferral(t)
@@ -72,7 +72,7 @@ func newSalesEntryStack(t *testing.T, pr campaign.ProcessRules) *salesEntryStack
 // contactChange creates a contact in the simulator, as a person in HubSpot
 // would, and records the HubSpot event about it as a sales entry, as the
 // webhook does.
-func (s *salesEntryStack) contactChange(t *testing.T, props map[string]string, property, value string) db.SalesEntry {
+func (s *salesEntryStack) contactChange(t testing.TB, props map[string]string, property, value string) db.SalesEntry {
 	t.Helper()
 	id, err := s.hw.Sim.CreateObject(s.hw.PortalID, "contacts", props)
 	if err != nil {
@@ -93,7 +93,7 @@ func (s *salesEntryStack) contactChange(t *testing.T, props map[string]string, p
 
 // start starts the entry's workflow the way the dispatcher does: by type
 // name, ID sales-entry/<id>.
-func (s *salesEntryStack) start(ctx context.Context, t *testing.T, entryID int64) client.WorkflowRun {
+func (s *salesEntryStack) start(ctx context.Context, t testing.TB, entryID int64) client.WorkflowRun {
 	t.Helper()
 	run, err := s.tc.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: workflows.SalesEntryWorkflowID(entryID), TaskQueue: s.tc.TaskQueue,

@@ -1,0 +1,79 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/referflow/referflow/activities"
+	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/workflows"
+)
+
+// BenchmarkSalesEntryMatching measures, on the local stack (Postgres, the
+// pinned Temporal dev server, one worker, the HubSpot simulator), the time
+// from starting a sales entry's workflow (what the dispatcher does) to the
+// entry being processed: the contact read from HubSpot, matched by a
+// matching rule holding a member's referral code, a referral added from
+// HubSpot, its workflow started and the change forwarded to it. 100 entries
+// (b.N is ignored: the figure is a distribution, p50/p99 in milliseconds)
+// arrive at REFERFLOW_BENCH_RATE per second (default 5; the HubSpot task
+// queue dispatches at most 10 HubSpot activities a second, one per entry).
+//
+//	go test -run '^$' -bench SalesEntryMatching -benchtime 1x ./worker/
+func BenchmarkSalesEntryMatching(b *testing.B) {
+	rate := 5.0
+	if v := os.Getenv("REFERFLOW_BENCH_RATE"); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r <= 0 {
+			b.Fatalf("REFERFLOW_BENCH_RATE: want a rate above 0, got %q", v)
+		}
+		rate = r
+	}
+	const entries = 100
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	s := newSalesEntryStack(b, campaign.ProcessRules{AutoProcessDirectMatches: true})
+	ids := make([]int64, entries)
+	for i := range ids {
+		ids[i] = s.contactChange(b, map[string]string{
+			"email": fmt.Sprintf("lead%d@bench.test", i), "firstname": "Lead", hubspotconn.PropReferredByCode: s.fx.Member.ReferralCode,
+		}, "lifecyclestage", "lead").ID
+	}
+
+	b.ResetTimer()
+	latencies := make([]time.Duration, entries)
+	var wg sync.WaitGroup
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer tick.Stop()
+	for i, id := range ids {
+		<-tick.C
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			var st workflows.SalesEntryState
+			if err := s.start(ctx, b, id).Get(ctx, &st); err != nil {
+				b.Errorf("entry %d: %v", id, err)
+				return
+			}
+			if st.Status != activities.SalesEntryProcessed || st.Match == nil || !st.Match.ReferralAdded {
+				b.Errorf("entry %d ended %+v", id, st)
+			}
+			latencies[i] = time.Since(start)
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(latencies[entries/2]), "p50-ms")
+	b.ReportMetric(ms(latencies[entries*99/100]), "p99-ms")
+	b.ReportMetric(ms(latencies[entries-1]), "max-ms")
+}
