@@ -175,11 +175,19 @@ func (s *Server) decideReviewEntry(c echo.Context) error {
 		return invalid(map[string]string{"action": "must be one of " + strings.Join(reviewActions, ", ")})
 	}
 	if entry.Status != "open" {
+		how := ""
+		if entry.Decision != nil || entry.DecidedBy != nil {
+			how = fmt.Sprintf(" (%s by %s)", deref(entry.Decision), deref(entry.DecidedBy))
+		}
 		return &APIError{Status: http.StatusConflict, Code: "conflict",
-			Message: fmt.Sprintf("this review entry is already %s (%s by %s): it cannot be decided again", entry.Status, deref(entry.Decision), deref(entry.DecidedBy)),
+			Message: "this review entry is already " + entry.Status + how + ": it cannot be decided again",
 			Fields:  map[string]string{"status": entry.Status}}
 	}
-	if problems := s.checkDecisionTargets(c.Request().Context(), adminFrom(c).WorkspaceID, in); len(problems) > 0 {
+	problems, err := s.checkDecisionTargets(c.Request().Context(), adminFrom(c).WorkspaceID, in)
+	if err != nil {
+		return err
+	}
+	if len(problems) > 0 {
 		return invalid(problems)
 	}
 	holder := deref(entry.WorkflowID)
@@ -204,28 +212,47 @@ func (s *Server) decideReviewEntry(c echo.Context) error {
 }
 
 // checkDecisionTargets checks what only the database knows: the referral or
-// member a decision names exists in the admin's workspace. The workflow's
-// validator does no I/O, so without this a typo would only fail inside the
-// workflow.
-func (s *Server) checkDecisionTargets(ctx context.Context, workspace uuid.UUID, in ReviewDecisionInput) map[string]string {
+// member a decision names (attach_referral, attach_member, or an edit's
+// data.member_id) exists in the admin's workspace. The workflow's validator
+// does no I/O, so without this a typo would only fail inside the workflow.
+func (s *Server) checkDecisionTargets(ctx context.Context, workspace uuid.UUID, in ReviewDecisionInput) (map[string]string, error) {
 	problems := map[string]string{}
-	if in.ReferralID != "" {
-		id, err := uuid.Parse(in.ReferralID)
+	check := func(field, raw, what string, load func(uuid.UUID) (uuid.UUID, error)) error {
+		if raw == "" {
+			return nil
+		}
+		id, err := uuid.Parse(raw)
 		if err != nil {
-			problems["referral_id"] = "is not a referral ID (a UUID)"
-		} else if r, err := s.queries().GetReferral(ctx, id); err != nil || r.WorkspaceID != workspace {
-			problems["referral_id"] = "no such referral in your workspace"
+			problems[field] = "is not a " + what + " ID (a UUID)"
+			return nil
+		}
+		ws, err := load(id)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows) || (err == nil && ws != workspace):
+			problems[field] = "no such " + what + " in your workspace"
+		case err != nil:
+			return fmt.Errorf("look up the %s a decision names: %w", what, err)
+		}
+		return nil
+	}
+	referral := func(id uuid.UUID) (uuid.UUID, error) {
+		r, err := s.queries().GetReferral(ctx, id)
+		return r.WorkspaceID, err
+	}
+	member := func(id uuid.UUID) (uuid.UUID, error) {
+		m, err := s.queries().GetMember(ctx, id)
+		return m.WorkspaceID, err
+	}
+	for _, err := range []error{
+		check("referral_id", strings.TrimSpace(in.ReferralID), "referral", referral),
+		check("member_id", strings.TrimSpace(in.MemberID), "member", member),
+		check("data.member_id", strings.TrimSpace(in.Data["member_id"]), "member", member),
+	} {
+		if err != nil {
+			return nil, err
 		}
 	}
-	if in.MemberID != "" {
-		id, err := uuid.Parse(in.MemberID)
-		if err != nil {
-			problems["member_id"] = "is not a member ID (a UUID)"
-		} else if m, err := s.queries().GetMember(ctx, id); err != nil || m.WorkspaceID != workspace {
-			problems["member_id"] = "no such member in your workspace"
-		}
-	}
-	return problems
+	return problems, nil
 }
 
 // decideSalesEntry sends the decision to the sales entry's workflow as the

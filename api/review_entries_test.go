@@ -232,6 +232,7 @@ func TestSalesEntryReviewDecisions(t *testing.T) {
 		`{"action":"attach_member","member_id":"` + uuid.NewString() + `"}`:         "member_id",
 		`{"action":"attach_member","member_id":"` + other.Member.ID.String() + `"}`: "member_id",
 		`{"action":"reject"}`:                                                       "action",
+		`{"action":"edit","data":{"member_id":"` + other.Member.ID.String() + `"}}`: "data.member_id",
 	} {
 		res, e, code := r.decide(held.ID, body)
 		if code != http.StatusUnprocessableEntity || e.Fields[field] == "" {
@@ -449,7 +450,17 @@ func TestSalesEntryReviewOnTheRealWorkflow(t *testing.T) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the sales entry never reached the review queue")
+			got, _ := d.Queries.GetSalesEntry(ctx, entry.ID)
+			var state workflows.SalesEntryState
+			qerr := func() error {
+				v, err := tc.Client.QueryWorkflow(ctx, workflows.SalesEntryWorkflowID(entry.ID), "", workflows.QuerySalesEntryState)
+				if err != nil {
+					return err
+				}
+				return v.Get(&state)
+			}()
+			t.Fatalf("the sales entry never reached the review queue: entry %s %q %s; workflow state %+v %v",
+				got.Status, deref(got.Error), got.Actions, state, qerr)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
