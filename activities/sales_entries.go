@@ -429,6 +429,14 @@ func (a *Activities) AddReferralFromHubSpot(ctx context.Context, in AddFromHubSp
 		row, err := q.CreateReferral(ctx, p)
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+			// Another entry about the same object (its creation and a
+			// property change arrive together) may have added it just now.
+			if same, gerr := a.Queries.GetReferralOfCampaignByHubSpotObject(ctx, db.GetReferralOfCampaignByHubSpotObjectParams{
+				CampaignID: m.CampaignID, ObjectType: in.ObjectType, ObjectID: in.ObjectID,
+			}); gerr == nil {
+				out = AddedReferral{ReferralID: same.ID.String(), CampaignID: same.CampaignID.String(), MemberID: same.MemberID.String()}
+				return errAddedConcurrently
+			}
 			other, gerr := a.Queries.GetReferralByLeadEmail(ctx, db.GetReferralByLeadEmailParams{CampaignID: m.CampaignID, LeadEmail: email})
 			which := ""
 			if gerr == nil {
@@ -455,8 +463,15 @@ func (a *Activities) AddReferralFromHubSpot(ctx context.Context, in AddFromHubSp
 		out = AddedReferral{ReferralID: row.ID.String(), CampaignID: row.CampaignID.String(), MemberID: row.MemberID.String(), Created: true}
 		return nil
 	})
+	if errors.Is(err, errAddedConcurrently) {
+		return out, nil
+	}
 	return out, err
 }
+
+// errAddedConcurrently rolls back an insert that lost the race to another
+// entry adding the same object's referral; that referral is the answer.
+var errAddedConcurrently = errors.New("the referral was added concurrently by another sales entry")
 
 func optional(s string) *string {
 	if s = strings.TrimSpace(s); s == "" {

@@ -391,6 +391,19 @@ func (m *matcher) direct(ctx context.Context) (string, error) {
 		props map[string]string
 		what  string
 	}
+	// A referral may hold the object by now: one added or linked for an
+	// earlier event about the same object (a creation and a property change
+	// arrive together) after the dispatcher routed this one here.
+	held, err := m.a.Queries.ListReferralsByHubSpotObject(ctx, db.ListReferralsByHubSpotObjectParams{
+		WorkspaceID: m.ws, ObjectType: m.in.Object.ObjectType, ObjectID: m.in.Object.ObjectID,
+	})
+	if err != nil {
+		return "", fmt.Errorf("look up referrals holding %s %d: %w", m.in.Object.ObjectType, m.in.Object.ObjectID, err)
+	}
+	m.addReferrals(held, "the referral already holds this "+m.in.Object.ObjectType)
+	if len(m.res.Candidates) > 0 {
+		return MatchDirect, nil
+	}
 	sources := []source{{m.in.Object.Properties, ""}}
 	if m.in.Object.ObjectType != campaign.ObjectContact {
 		for _, c := range m.in.Object.Contacts {

@@ -189,6 +189,19 @@ func TestMatchDirect(t *testing.T) {
 		t.Fatalf("candidate = %+v", got)
 	}
 
+	// An object a referral already holds (linked for an earlier event).
+	held := w.create(t, "contacts", map[string]string{"email": "held@else.test"})
+	if _, err := w.db.Pool.Exec(context.Background(), "UPDATE referrals SET hubspot_contact_id = $1 WHERE id = $2", held, w.fx.Referral.ID); err != nil {
+		t.Fatal(err)
+	}
+	got = onlyCandidate(t, w.match(t, w.entry(t, "contact", held, "", ""), nil), activities.MatchDirect)
+	if got.ReferralID != ref || !strings.Contains(got.How, "already holds") {
+		t.Fatalf("candidate = %+v", got)
+	}
+	if _, err := w.db.Pool.Exec(context.Background(), "UPDATE referrals SET hubspot_contact_id = NULL WHERE id = $1", w.fx.Referral.ID); err != nil {
+		t.Fatal(err)
+	}
+
 	// A referral ID of another workspace is no match.
 	other := testenv.NewDatabase(t).SeedReferral(t)
 	c = w.create(t, "contacts", map[string]string{"email": "x@y.test", campaign.PropReferralID: other.Referral.ID.String()})
@@ -371,6 +384,35 @@ func TestAddReferralFromHubSpot(t *testing.T) {
 	m, _ := w.db.Queries.GetMember(ctx, w.fx.Member.ID)
 	if m.ReferralCount != 2 {
 		t.Fatalf("member referral count = %d, want 2", m.ReferralCount)
+	}
+
+	// The creation and a property change of one contact arrive together:
+	// both entries add "the" referral, and there is one.
+	var wg sync.WaitGroup
+	results := make([]activities.AddedReferral, 4)
+	errs := make([]error, 4)
+	for i := range results {
+		entryID := w.entry(t, "contact", 9090, "", "").ID
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := in
+			c.SalesEntryID, c.ObjectID, c.Lead = entryID, 9090, activities.Lead{Email: "twice@example.net"}
+			results[i], errs[i] = w.a.AddReferralFromHubSpot(ctx, c)
+		}()
+	}
+	wg.Wait()
+	created := 0
+	for i := range results {
+		if errs[i] != nil || results[i].ReferralID != results[0].ReferralID {
+			t.Fatalf("concurrent adds: %+v, %v", results, errs)
+		}
+		if results[i].Created {
+			created++
+		}
+	}
+	if created != 1 {
+		t.Fatalf("concurrent adds created %d referrals, want 1", created)
 	}
 
 	in.ObjectID, in.Lead = 4343, activities.Lead{}
