@@ -42,7 +42,7 @@ type world struct {
 
 // newWorld seeds the referral and starts its workflow; the referral holds
 // HubSpot deal dealID and contact contactID when they are not 0.
-func newWorld(ctx context.Context, t *testing.T, dealID, contactID int64) *world {
+func newWorld(ctx context.Context, t testing.TB, dealID, contactID int64) *world {
 	t.Helper()
 	w := &world{d: testenv.NewDatabase(t), tc: testenv.NewTemporal(t)}
 	distinctEntryIDs(ctx, t, w.d)
@@ -96,7 +96,7 @@ func distinctEntryIDs(ctx context.Context, t testing.TB, d *testenv.Database) {
 // startSalesEntryStandIn registers, under the sales-entry workflow's name,
 // a workflow that returns its input, so tests see what the dispatcher
 // started it with.
-func startSalesEntryStandIn(t *testing.T, c client.Client, queue string) {
+func startSalesEntryStandIn(t testing.TB, c client.Client, queue string) {
 	t.Helper()
 	sw := sdkworker.New(c, queue, sdkworker.Options{})
 	sw.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.SalesEntryInput) (workflows.SalesEntryInput, error) {
