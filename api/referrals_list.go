@@ -43,11 +43,13 @@ type ReferralList struct {
 
 func (s *Server) listReferrals(c echo.Context) error {
 	q := newListQuery(c, "campaign_id", "status", "member_id", "email", "limit", "cursor")
+	campaignID := q.uuid("campaign_id")
 	params := db.ListReferralsFilteredParams{
 		WorkspaceID: adminFrom(c).WorkspaceID,
-		CampaignID:  q.uuid("campaign_id"),
 		MemberID:    q.uuid("member_id"),
 		Status:      q.oneOf("status", referralStatuses()),
+		// The first page starts after every referral.
+		BeforeCreatedAt: endOfTime, BeforeID: maxUUID,
 	}
 	if email := q.get("email"); email != "" {
 		if err := referral.CheckEmail(email); err != nil {
@@ -60,13 +62,24 @@ func (s *Server) listReferrals(c echo.Context) error {
 	}
 	limit := q.limit()
 	if cur, ok := q.cursor("referrals"); ok {
-		params.AfterCreatedAt, params.AfterID = cur.timeAndUUID(q)
+		params.BeforeCreatedAt, params.BeforeID = cur.timeAndUUID(q)
 	}
 	if err := q.err(); err != nil {
 		return err
 	}
 	params.PageSize = limit + 1
-	rows, err := s.queries().ListReferralsFiltered(c.Request().Context(), params)
+	var rows []db.Referral
+	var err error
+	if campaignID != nil {
+		// Its own query, so that the campaign's index serves every plan.
+		rows, err = s.queries().ListCampaignReferralsFiltered(c.Request().Context(), db.ListCampaignReferralsFilteredParams{
+			CampaignID: *campaignID, WorkspaceID: params.WorkspaceID, Status: params.Status, MemberID: params.MemberID,
+			LeadEmailNormalized: params.LeadEmailNormalized, BeforeCreatedAt: params.BeforeCreatedAt, BeforeID: params.BeforeID,
+			PageSize: params.PageSize,
+		})
+	} else {
+		rows, err = s.queries().ListReferralsFiltered(c.Request().Context(), params)
+	}
 	if err != nil {
 		return fmt.Errorf("list referrals: %w", err)
 	}
@@ -83,6 +96,15 @@ func (s *Server) listReferrals(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, out)
 }
+
+// Where keyset pages start when there is no cursor. The queries always
+// compare against a cursor, so the comparison stays usable by an index in
+// every plan the server caches.
+var (
+	endOfTime   = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+	startOfTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxUUID     = uuid.Max
+)
 
 func referralStatuses() []string {
 	out := make([]string, 0, len(referral.Statuses))
@@ -238,21 +260,20 @@ func (q *listQuery) cursor(kind string) (pageCursor, bool) {
 }
 
 // timeAndUUID is the sort key of a list ordered by (created_at, id uuid).
-func (p pageCursor) timeAndUUID(q *listQuery) (*time.Time, *uuid.UUID) {
+func (p pageCursor) timeAndUUID(q *listQuery) (time.Time, uuid.UUID) {
 	id, err := uuid.Parse(p.ID)
 	if err != nil || p.At == nil {
 		q.problems["cursor"] = "is not a cursor of this list: pass next_cursor from the previous page unchanged"
-		return nil, nil
+		return time.Time{}, uuid.Nil
 	}
-	return p.At, &id
+	return *p.At, id
 }
 
 // int64ID is the sort key of a list ordered by a bigint id.
-func (p pageCursor) int64ID(q *listQuery) *int64 {
+func (p pageCursor) int64ID(q *listQuery) int64 {
 	id, err := strconv.ParseInt(p.ID, 10, 64)
 	if err != nil {
 		q.problems["cursor"] = "is not a cursor of this list: pass next_cursor from the previous page unchanged"
-		return nil
 	}
-	return &id
+	return id
 }

@@ -93,7 +93,8 @@ func (s *Server) listReviewEntries(c echo.Context) error {
 	if st := q.oneOf("status", reviewStatuses); st != nil {
 		status = *st
 	}
-	params := db.ListReviewEntriesFilteredParams{WorkspaceID: adminFrom(c).WorkspaceID, Status: status}
+	params := db.ListReviewEntriesFilteredParams{WorkspaceID: adminFrom(c).WorkspaceID, Status: status,
+		AfterCreatedAt: startOfTime, AfterID: uuid.Nil} // the first page starts before every entry
 	limit := q.limit()
 	if cur, ok := q.cursor("review_entries"); ok {
 		params.AfterCreatedAt, params.AfterID = cur.timeAndUUID(q)

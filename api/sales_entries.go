@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -111,6 +112,7 @@ func (s *Server) listSalesEntries(c echo.Context) error {
 		ObjectID:    q.positiveInt("object_id"),
 		Since:       q.time("since"),
 		Until:       q.time("until"),
+		BeforeID:    math.MaxInt64, // the first page starts after every entry
 	}
 	if params.Since != nil && params.Until != nil && !params.Until.After(*params.Since) {
 		q.problems["until"] = "must be later than since"

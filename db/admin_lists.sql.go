@@ -87,46 +87,126 @@ func (q *Queries) ListAdminsByEmail(ctx context.Context, email string) ([]ListAd
 	return items, nil
 }
 
-const listReferralsFiltered = `-- name: ListReferralsFiltered :many
+const listCampaignReferralsFiltered = `-- name: ListCampaignReferralsFiltered :many
 SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
-WHERE workspace_id = $1
-  AND ($2::uuid IS NULL OR campaign_id = $2::uuid)
+WHERE campaign_id = $1
+  AND workspace_id = $2
   AND ($3::text IS NULL OR status = $3::text)
   AND ($4::uuid IS NULL OR member_id = $4::uuid)
   AND ($5::text IS NULL
        OR lead_email_normalized = $5::text)
-  AND ($6::timestamptz IS NULL
-       OR (created_at, id) < ($6::timestamptz, $7::uuid))
+  AND (created_at, id) < ($6::timestamptz, $7::uuid)
 ORDER BY created_at DESC, id DESC
 LIMIT $8::int
 `
 
-type ListReferralsFilteredParams struct {
+type ListCampaignReferralsFilteredParams struct {
+	CampaignID          uuid.UUID  `json:"campaign_id"`
 	WorkspaceID         uuid.UUID  `json:"workspace_id"`
-	CampaignID          *uuid.UUID `json:"campaign_id"`
 	Status              *string    `json:"status"`
 	MemberID            *uuid.UUID `json:"member_id"`
 	LeadEmailNormalized *string    `json:"lead_email_normalized"`
-	AfterCreatedAt      *time.Time `json:"after_created_at"`
-	AfterID             *uuid.UUID `json:"after_id"`
+	BeforeCreatedAt     time.Time  `json:"before_created_at"`
+	BeforeID            uuid.UUID  `json:"before_id"`
 	PageSize            int32      `json:"page_size"`
 }
 
-// ListReferralsFiltered is the admin's referral list, newest first, keyset
-// paged (a page costs the same however deep it is). Each
-// filter is optional (NULL: any). lead_email_normalized compares mailboxes
-// (internal/referral.NormalizeEmail), so one search finds every spelling of
-// a lead's address. Pass the created_at and id of the previous page's last
-// row as after_created_at and after_id (both or neither).
-func (q *Queries) ListReferralsFiltered(ctx context.Context, arg ListReferralsFilteredParams) ([]Referral, error) {
-	rows, err := q.db.Query(ctx, listReferralsFiltered,
-		arg.WorkspaceID,
+// ListCampaignReferralsFiltered is ListReferralsFiltered within one
+// campaign. The campaign is not optional here so that every plan, custom or
+// cached generic, walks the campaign's (campaign_id, created_at, id) index
+// from the cursor and stops after a page, instead of scanning the table.
+func (q *Queries) ListCampaignReferralsFiltered(ctx context.Context, arg ListCampaignReferralsFilteredParams) ([]Referral, error) {
+	rows, err := q.db.Query(ctx, listCampaignReferralsFiltered,
 		arg.CampaignID,
+		arg.WorkspaceID,
 		arg.Status,
 		arg.MemberID,
 		arg.LeadEmailNormalized,
-		arg.AfterCreatedAt,
-		arg.AfterID,
+		arg.BeforeCreatedAt,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Referral
+	for rows.Next() {
+		var i Referral
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CampaignID,
+			&i.MemberID,
+			&i.LeadEmail,
+			&i.LeadFirstName,
+			&i.LeadLastName,
+			&i.LeadCompany,
+			&i.Status,
+			&i.InReview,
+			&i.DeniedReason,
+			&i.CannotQualifyReason,
+			&i.Source,
+			&i.ExternalID,
+			&i.HubspotContactID,
+			&i.HubspotDealID,
+			&i.HubspotCompanyID,
+			&i.SaleValue,
+			&i.Currency,
+			&i.QualifiedAt,
+			&i.ApprovedAt,
+			&i.DeniedAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LeadEmailNormalized,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listReferralsFiltered = `-- name: ListReferralsFiltered :many
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
+WHERE workspace_id = $1
+  AND ($2::text IS NULL OR status = $2::text)
+  AND ($3::uuid IS NULL OR member_id = $3::uuid)
+  AND ($4::text IS NULL
+       OR lead_email_normalized = $4::text)
+  AND (created_at, id) < ($5::timestamptz, $6::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT $7::int
+`
+
+type ListReferralsFilteredParams struct {
+	WorkspaceID         uuid.UUID  `json:"workspace_id"`
+	Status              *string    `json:"status"`
+	MemberID            *uuid.UUID `json:"member_id"`
+	LeadEmailNormalized *string    `json:"lead_email_normalized"`
+	BeforeCreatedAt     time.Time  `json:"before_created_at"`
+	BeforeID            uuid.UUID  `json:"before_id"`
+	PageSize            int32      `json:"page_size"`
+}
+
+// ListReferralsFiltered is the admin's referral list across a workspace,
+// newest first, keyset paged. Each filter is optional (NULL: any).
+// lead_email_normalized compares mailboxes (internal/referral.NormalizeEmail),
+// so one search finds every spelling of a lead's address. The page starts
+// below (before_created_at, before_id): the previous page's last row, or a
+// time after every row for the first page. The cursor is never NULL so it
+// stays a plain row comparison whatever plan the server caches.
+func (q *Queries) ListReferralsFiltered(ctx context.Context, arg ListReferralsFilteredParams) ([]Referral, error) {
+	rows, err := q.db.Query(ctx, listReferralsFiltered,
+		arg.WorkspaceID,
+		arg.Status,
+		arg.MemberID,
+		arg.LeadEmailNormalized,
+		arg.BeforeCreatedAt,
+		arg.BeforeID,
 		arg.PageSize,
 	)
 	if err != nil {
@@ -177,24 +257,23 @@ const listReviewEntriesFiltered = `-- name: ListReviewEntriesFiltered :many
 SELECT id, workspace_id, campaign_id, sales_entry_id, referral_id, reason, status, data, decision, decided_by, decided_at, created_at, updated_at, workflow_id FROM review_entries
 WHERE workspace_id = $1
   AND status = $2
-  AND ($3::timestamptz IS NULL
-       OR (created_at, id) > ($3::timestamptz, $4::uuid))
+  AND (created_at, id) > ($3::timestamptz, $4::uuid)
 ORDER BY created_at, id
 LIMIT $5::int
 `
 
 type ListReviewEntriesFilteredParams struct {
-	WorkspaceID    uuid.UUID  `json:"workspace_id"`
-	Status         string     `json:"status"`
-	AfterCreatedAt *time.Time `json:"after_created_at"`
-	AfterID        *uuid.UUID `json:"after_id"`
-	PageSize       int32      `json:"page_size"`
+	WorkspaceID    uuid.UUID `json:"workspace_id"`
+	Status         string    `json:"status"`
+	AfterCreatedAt time.Time `json:"after_created_at"`
+	AfterID        uuid.UUID `json:"after_id"`
+	PageSize       int32     `json:"page_size"`
 }
 
 // ListReviewEntriesFiltered is the review queue of a workspace in one
-// status, oldest first (first come, first decided). Pass the created_at and
-// id of the previous page's last row as after_created_at and after_id (both
-// or neither).
+// status, oldest first (first come, first decided). The page starts above
+// (after_created_at, after_id): the previous page's last row, or a time
+// before every row for the first page.
 func (q *Queries) ListReviewEntriesFiltered(ctx context.Context, arg ListReviewEntriesFilteredParams) ([]ReviewEntry, error) {
 	rows, err := q.db.Query(ctx, listReviewEntriesFiltered,
 		arg.WorkspaceID,
@@ -245,7 +324,7 @@ WHERE workspace_id = $1::uuid
   AND ($5::bigint IS NULL OR object_id = $5::bigint)
   AND ($6::timestamptz IS NULL OR received_at >= $6::timestamptz)
   AND ($7::timestamptz IS NULL OR received_at < $7::timestamptz)
-  AND ($8::bigint IS NULL OR id < $8::bigint)
+  AND id < $8::bigint
 ORDER BY id DESC
 LIMIT $9::int
 `
@@ -258,14 +337,14 @@ type ListSalesEntriesFilteredParams struct {
 	ObjectID    *int64     `json:"object_id"`
 	Since       *time.Time `json:"since"`
 	Until       *time.Time `json:"until"`
-	BeforeID    *int64     `json:"before_id"`
+	BeforeID    int64      `json:"before_id"`
 	PageSize    int32      `json:"page_size"`
 }
 
 // ListSalesEntriesFiltered is the Sales Receiver log of a workspace, newest
 // first (ids are given in arrival order). Each filter is optional; since and
-// until bound received_at (since inclusive, until exclusive). Pass the last
-// row's id as before_id for the next page.
+// until bound received_at (since inclusive, until exclusive). The page starts
+// below before_id: the previous page's last id, or the largest bigint.
 func (q *Queries) ListSalesEntriesFiltered(ctx context.Context, arg ListSalesEntriesFilteredParams) ([]SalesEntry, error) {
 	rows, err := q.db.Query(ctx, listSalesEntriesFiltered,
 		arg.WorkspaceID,
