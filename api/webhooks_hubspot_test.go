@@ -222,14 +222,14 @@ func (a *webhookAPI) entries(t testing.TB) []db.SalesEntry {
 	return out
 }
 
-// dealEvent is a deal stage change as HubSpot sends it.
-func dealEvent(eventID, portalID, objectID int64, value string, attempt int) string {
+// webhookDealEvent is a deal stage change as HubSpot sends it.
+func webhookDealEvent(eventID, portalID, objectID int64, value string, attempt int) string {
 	return fmt.Sprintf(`{"eventId":%d,"subscriptionId":4,"portalId":%d,"appId":7,"occurredAt":%d,"subscriptionType":"deal.propertyChange",`+
 		`"attemptNumber":%d,"objectId":%d,"propertyName":"dealstage","propertyValue":%q,"changeSource":"CRM_UI"}`,
 		eventID, portalID, 1700000000000+eventID, attempt, objectID, value)
 }
 
-func batch(events ...string) string { return "[" + strings.Join(events, ",") + "]" }
+func webhookBatch(events ...string) string { return "[" + strings.Join(events, ",") + "]" }
 
 func TestHubSpotWebhookSignatureVersions(t *testing.T) {
 	t.Parallel()
@@ -246,7 +246,7 @@ func TestHubSpotWebhookSignatureVersions(t *testing.T) {
 		{"v2", signV2(testWebhookSecret, public)},
 	}
 	for i, tc := range cases {
-		ans := a.deliverTo(t, "/webhooks/hubspot?portal=1&note=a%3Ab", batch(dealEvent(int64(i+1), 62515, 9, "closedwon", 0)), tc.sign)
+		ans := a.deliverTo(t, "/webhooks/hubspot?portal=1&note=a%3Ab", webhookBatch(webhookDealEvent(int64(i+1), 62515, 9, "closedwon", 0)), tc.sign)
 		if ans.status != http.StatusOK || counts(ans.result) != counts(hubspotwebhook.Result{Received: 1, Recorded: 1}) {
 			t.Errorf("%s: %d %s", tc.name, ans.status, ans.raw)
 		}
@@ -260,7 +260,7 @@ func TestHubSpotWebhookRefusesBadSignatures(t *testing.T) {
 	t.Parallel()
 	a := newWebhookAPI(t, nil, webhookAPIOptions{})
 	public := a.public + "/webhooks/hubspot"
-	body := batch(dealEvent(1, 62515, 9, "closedwon", 0))
+	body := webhookBatch(webhookDealEvent(1, 62515, 9, "closedwon", 0))
 	unset := func(h string) signing { return func(r *http.Request, _ []byte) { r.Header.Del(h) } }
 	both := func(s ...signing) signing {
 		return func(r *http.Request, b []byte) {
@@ -285,7 +285,7 @@ func TestHubSpotWebhookRefusesBadSignatures(t *testing.T) {
 		{"v2 over the wrong URL", "invalid_signature", "does not match", signV2(testWebhookSecret, a.url+"/webhooks/hubspot")},
 		{"unknown version", "invalid_signature", "Signature-Version", both(signV1(testWebhookSecret), func(r *http.Request, _ []byte) { r.Header.Set(signature.HeaderVersion, "v9") })},
 		{"signature of another body", "invalid_signature", "does not match", func(r *http.Request, _ []byte) {
-			signV1(testWebhookSecret)(r, []byte(batch(dealEvent(1, 62515, 9, "closedlost", 0))))
+			signV1(testWebhookSecret)(r, []byte(webhookBatch(webhookDealEvent(1, 62515, 9, "closedlost", 0))))
 		}},
 	}
 	for _, tc := range cases {
@@ -307,10 +307,10 @@ func TestHubSpotWebhookRefusesBadSignatures(t *testing.T) {
 func TestHubSpotWebhookRefusesMalformedDeliveries(t *testing.T) {
 	t.Parallel()
 	a := newWebhookAPI(t, nil, webhookAPIOptions{})
-	good := dealEvent(1, 62515, 9, "closedwon", 0)
+	good := webhookDealEvent(1, 62515, 9, "closedwon", 0)
 	many := make([]string, 101)
 	for i := range many {
-		many[i] = dealEvent(int64(i+1), 62515, 9, "closedwon", 0)
+		many[i] = webhookDealEvent(int64(i+1), 62515, 9, "closedwon", 0)
 	}
 	cases := []struct {
 		name, body, field string
@@ -319,15 +319,15 @@ func TestHubSpotWebhookRefusesMalformedDeliveries(t *testing.T) {
 		{"not an array", good, "body"},
 		{"empty array", `[]`, "body"},
 		{"empty body", ``, "body"},
-		{"101 events", batch(many...), "body"},
-		{"an event that is not an object", batch(good, `"x"`), "[1]"},
-		{"second event without portalId", batch(good, strings.Replace(good, `"portalId":62515,`, "", 1)), "[1].portalId"},
-		{"without objectId", batch(strings.Replace(good, `"objectId":9,`, "", 1)), "[0].objectId"},
-		{"without occurredAt", batch(strings.Replace(good, `"occurredAt":1700000000001,`, "", 1)), "[0].occurredAt"},
-		{"without subscriptionType", batch(strings.Replace(good, `"subscriptionType":"deal.propertyChange",`, "", 1)), "[0].subscriptionType"},
-		{"occurredAt as a string", batch(strings.Replace(good, `1700000000001`, `"1700000000001"`, 1)), "[0].occurredAt"},
-		{"object.* without a type", batch(strings.Replace(good, `deal.propertyChange`, `object.propertyChange`, 1)), "[0].objectTypeId"},
-		{"subscription type without an object", batch(strings.Replace(good, `deal.propertyChange`, `propertyChange`, 1)), "[0].subscriptionType"},
+		{"101 events", webhookBatch(many...), "body"},
+		{"an event that is not an object", webhookBatch(good, `"x"`), "[1]"},
+		{"second event without portalId", webhookBatch(good, strings.Replace(good, `"portalId":62515,`, "", 1)), "[1].portalId"},
+		{"without objectId", webhookBatch(strings.Replace(good, `"objectId":9,`, "", 1)), "[0].objectId"},
+		{"without occurredAt", webhookBatch(strings.Replace(good, `"occurredAt":1700000000001,`, "", 1)), "[0].occurredAt"},
+		{"without subscriptionType", webhookBatch(strings.Replace(good, `"subscriptionType":"deal.propertyChange",`, "", 1)), "[0].subscriptionType"},
+		{"occurredAt as a string", webhookBatch(strings.Replace(good, `1700000000001`, `"1700000000001"`, 1)), "[0].occurredAt"},
+		{"object.* without a type", webhookBatch(strings.Replace(good, `deal.propertyChange`, `object.propertyChange`, 1)), "[0].objectTypeId"},
+		{"subscription type without an object", webhookBatch(strings.Replace(good, `deal.propertyChange`, `propertyChange`, 1)), "[0].subscriptionType"},
 	}
 	for _, tc := range cases {
 		ans := a.deliver(t, tc.body, a.v3())
@@ -345,18 +345,18 @@ func TestHubSpotWebhookRecordsAHundredEventsOnce(t *testing.T) {
 	a := newWebhookAPI(t, nil, webhookAPIOptions{})
 	events := make([]string, 100)
 	for i := range events {
-		events[i] = dealEvent(int64(i+1), 62515, int64(1000+i), "closedwon", 0)
+		events[i] = webhookDealEvent(int64(i+1), 62515, int64(1000+i), "closedwon", 0)
 	}
-	ans := a.deliver(t, batch(events...), a.v3())
+	ans := a.deliver(t, webhookBatch(events...), a.v3())
 	if ans.status != http.StatusOK || counts(ans.result) != counts(hubspotwebhook.Result{Received: 100, Recorded: 100}) {
 		t.Fatalf("100 events: %d %s", ans.status, ans.raw)
 	}
 	// HubSpot's retry of the same delivery, attemptNumber 1: recorded once.
 	retry := make([]string, 100)
 	for i := range retry {
-		retry[i] = dealEvent(int64(i+1), 62515, int64(1000+i), "closedwon", 1)
+		retry[i] = webhookDealEvent(int64(i+1), 62515, int64(1000+i), "closedwon", 1)
 	}
-	ans = a.deliver(t, batch(retry...), a.v3())
+	ans = a.deliver(t, webhookBatch(retry...), a.v3())
 	if ans.status != http.StatusOK || counts(ans.result) != counts(hubspotwebhook.Result{Received: 100, Duplicates: 100}) {
 		t.Fatalf("redelivery: %d %s", ans.status, ans.raw)
 	}
@@ -381,7 +381,7 @@ func TestHubSpotWebhookSameEventIDOtherContent(t *testing.T) {
 	a := newWebhookAPI(t, nil, webhookAPIOptions{})
 	// HubSpot's eventId is not unique: the same ID with another value is
 	// another event; the same content again, in the same delivery, is not.
-	ans := a.deliver(t, batch(dealEvent(5, 62515, 9, "closedwon", 0), dealEvent(5, 62515, 9, "closedlost", 0), dealEvent(5, 62515, 9, "closedwon", 2)), a.v3())
+	ans := a.deliver(t, webhookBatch(webhookDealEvent(5, 62515, 9, "closedwon", 0), webhookDealEvent(5, 62515, 9, "closedlost", 0), webhookDealEvent(5, 62515, 9, "closedwon", 2)), a.v3())
 	if ans.status != http.StatusOK || counts(ans.result) != counts(hubspotwebhook.Result{Received: 3, Recorded: 2, Duplicates: 1}) {
 		t.Fatalf("%d %s", ans.status, ans.raw)
 	}
@@ -394,7 +394,7 @@ func TestHubSpotWebhookSameEventIDOtherContent(t *testing.T) {
 func TestHubSpotWebhookSkipsObjectsReferflowDoesNotHandle(t *testing.T) {
 	t.Parallel()
 	a := newWebhookAPI(t, nil, webhookAPIOptions{})
-	body := batch(
+	body := webhookBatch(
 		`{"eventId":1,"portalId":62515,"occurredAt":1700000000000,"subscriptionType":"ticket.creation","objectId":3}`,
 		`{"eventId":2,"portalId":62515,"occurredAt":1700000000000,"subscriptionType":"object.creation","objectTypeId":"0-5","objectId":3}`,
 		`{"eventId":3,"portalId":62515,"occurredAt":1700000000000,"subscriptionType":"conversation.newMessage","objectId":3,"messageId":"m1"}`,
@@ -415,7 +415,7 @@ func TestHubSpotWebhookNotConfigured(t *testing.T) {
 	t.Parallel()
 	none := ""
 	a := newWebhookAPI(t, nil, webhookAPIOptions{secret: &none})
-	ans := a.deliver(t, batch(dealEvent(1, 62515, 9, "closedwon", 0)), signV1(""))
+	ans := a.deliver(t, webhookBatch(webhookDealEvent(1, 62515, 9, "closedwon", 0)), signV1(""))
 	if ans.status != http.StatusServiceUnavailable || ans.err.Message != "webhooks are not configured: set HUBSPOT_CLIENT_SECRET" {
 		t.Fatalf("%d %s", ans.status, ans.raw)
 	}
@@ -428,7 +428,7 @@ func TestHubSpotWebhookNotConfigured(t *testing.T) {
 // 2xx for events that were not stored.
 func TestHubSpotWebhookPostgresDown(t *testing.T) {
 	t.Parallel()
-	body := batch(dealEvent(1, 62515, 9, "closedwon", 0))
+	body := webhookBatch(webhookDealEvent(1, 62515, 9, "closedwon", 0))
 
 	// Nothing listens where the pool points.
 	a := newWebhookAPI(t, nil, webhookAPIOptions{pool: unreachablePool(t)})
@@ -493,7 +493,7 @@ func TestHubSpotWebhookWorkspaceAndLastEntry(t *testing.T) {
 	}
 
 	before := time.Now().Add(-time.Second)
-	ans := a.deliver(t, batch(dealEvent(1, world.PortalID, 9, "closedwon", 0), dealEvent(2, 777, 9, "closedwon", 0)), a.v3())
+	ans := a.deliver(t, webhookBatch(webhookDealEvent(1, world.PortalID, 9, "closedwon", 0), webhookDealEvent(2, 777, 9, "closedwon", 0)), a.v3())
 	if ans.status != http.StatusOK || ans.result.Recorded != 2 {
 		t.Fatalf("%d %s", ans.status, ans.raw)
 	}
@@ -514,9 +514,12 @@ func TestHubSpotWebhookWorkspaceAndLastEntry(t *testing.T) {
 		t.Fatalf("after a webhook: %v", st)
 	}
 
-	// A redelivery moves the webhook time only.
-	time.Sleep(5 * time.Millisecond)
-	if ans := a.deliver(t, batch(dealEvent(1, world.PortalID, 9, "closedwon", 1)), a.v3()); ans.result.Duplicates != 1 {
+	// An hour later, a redelivery moves the webhook time only.
+	if _, err := d.Pool.Exec(ctx, "UPDATE hubspot_connections SET last_webhook_at = last_webhook_at - interval '1 hour', last_entry_at = last_entry_at - interval '1 hour'"); err != nil {
+		t.Fatal(err)
+	}
+	st = status()
+	if ans := a.deliver(t, webhookBatch(webhookDealEvent(1, world.PortalID, 9, "closedwon", 1)), a.v3()); ans.result.Duplicates != 1 {
 		t.Fatalf("%d %s", ans.status, ans.raw)
 	}
 	if st2 := status(); st2["last_entry_at"] != st["last_entry_at"] || st2["last_webhook_at"] == st["last_webhook_at"] {

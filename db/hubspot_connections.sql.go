@@ -267,26 +267,6 @@ func (q *Queries) TouchHubSpotConnection(ctx context.Context, arg TouchHubSpotCo
 	return err
 }
 
-const touchHubSpotWebhook = `-- name: TouchHubSpotWebhook :exec
-UPDATE hubspot_connections
-SET last_webhook_at = now(),
-    last_entry_at = CASE WHEN portal_id = ANY($1::bigint[]) THEN now() ELSE last_entry_at END
-WHERE portal_id = ANY($2::bigint[]) AND disconnected_at IS NULL
-`
-
-type TouchHubSpotWebhookParams struct {
-	EntryPortalIds []int64 `json:"entry_portal_ids"`
-	PortalIds      []int64 `json:"portal_ids"`
-}
-
-// TouchHubSpotWebhook records that a webhook delivery for these portals was
-// accepted (last_webhook_at) and, for the portals among entry_portal_ids,
-// that it brought new sales entries (last_entry_at, "last entry received").
-func (q *Queries) TouchHubSpotWebhook(ctx context.Context, arg TouchHubSpotWebhookParams) error {
-	_, err := q.db.Exec(ctx, touchHubSpotWebhook, arg.EntryPortalIds, arg.PortalIds)
-	return err
-}
-
 const updateHubSpotTokens = `-- name: UpdateHubSpotTokens :one
 UPDATE hubspot_connections
 SET access_token_ciphertext = $1,

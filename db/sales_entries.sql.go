@@ -250,38 +250,51 @@ func (q *Queries) ListSalesEntriesByWorkspace(ctx context.Context, arg ListSales
 	return items, nil
 }
 
-const notifySalesEntries = `-- name: NotifySalesEntries :exec
-SELECT pg_notify('sales_entries', '')
-`
-
-// NotifySalesEntries wakes the dispatchers (LISTEN sales_entries) when the
-// transaction that recorded new entries commits.
-func (q *Queries) NotifySalesEntries(ctx context.Context) error {
-	_, err := q.db.Exec(ctx, notifySalesEntries)
-	return err
-}
-
 const recordSalesEntries = `-- name: RecordSalesEntries :many
-INSERT INTO sales_entries (
-    portal_id, workspace_id, dedupe_key, event_id, subscription_type,
-    object_type, object_id, property_name, property_value, occurred_at,
-    attempt_number, change_source, payload
+WITH inserted AS (
+    INSERT INTO sales_entries (
+        portal_id, workspace_id, dedupe_key, event_id, subscription_type,
+        object_type, object_id, property_name, property_value, occurred_at,
+        attempt_number, change_source, payload
+    )
+    SELECT e.portal_id, hc.workspace_id, e.dedupe_key, e.event_id, e.subscription_type,
+           e.object_type, e.object_id, e.property_name, e.property_value, e.occurred_at,
+           e.attempt_number, e.change_source, e.payload
+    FROM jsonb_to_recordset($1::jsonb) AS e(
+        ord bigint, portal_id bigint, dedupe_key text, event_id bigint,
+        subscription_type text, object_type text, object_id bigint,
+        property_name text, property_value text, occurred_at timestamptz,
+        attempt_number integer, change_source text, payload jsonb
+    )
+    LEFT JOIN hubspot_connections hc
+        ON hc.portal_id = e.portal_id AND hc.disconnected_at IS NULL
+    ORDER BY e.ord
+    ON CONFLICT (portal_id, dedupe_key) DO NOTHING
+    RETURNING id, portal_id, dedupe_key
+),
+touched AS (
+    UPDATE hubspot_connections hc
+    SET last_webhook_at = now(),
+        last_entry_at = CASE WHEN hc.portal_id IN (SELECT portal_id FROM inserted) THEN now() ELSE hc.last_entry_at END
+    WHERE hc.portal_id = ANY($2::bigint[]) AND hc.disconnected_at IS NULL
+      AND (hc.last_webhook_at IS NULL OR hc.last_webhook_at < now() - interval '1 second'
+           OR (hc.portal_id IN (SELECT portal_id FROM inserted)
+               AND (hc.last_entry_at IS NULL OR hc.last_entry_at < now() - interval '1 second')))
+    RETURNING hc.id
+),
+notified AS (
+    SELECT pg_notify('sales_entries', '') AS sent
+    WHERE EXISTS (SELECT 1 FROM inserted)
 )
-SELECT e.portal_id, hc.workspace_id, e.dedupe_key, e.event_id, e.subscription_type,
-       e.object_type, e.object_id, e.property_name, e.property_value, e.occurred_at,
-       e.attempt_number, e.change_source, e.payload
-FROM jsonb_to_recordset($1::jsonb) AS e(
-    ord bigint, portal_id bigint, dedupe_key text, event_id bigint,
-    subscription_type text, object_type text, object_id bigint,
-    property_name text, property_value text, occurred_at timestamptz,
-    attempt_number integer, change_source text, payload jsonb
-)
-LEFT JOIN hubspot_connections hc
-    ON hc.portal_id = e.portal_id AND hc.disconnected_at IS NULL
-ORDER BY e.ord
-ON CONFLICT (portal_id, dedupe_key) DO NOTHING
-RETURNING id, portal_id, dedupe_key
+SELECT i.id, i.portal_id, i.dedupe_key
+FROM inserted i
+LEFT JOIN notified ON true
 `
+
+type RecordSalesEntriesParams struct {
+	Entries   json.RawMessage `json:"entries"`
+	PortalIds []int64         `json:"portal_ids"`
+}
 
 type RecordSalesEntriesRow struct {
 	ID        int64  `json:"id"`
@@ -289,16 +302,23 @@ type RecordSalesEntriesRow struct {
 	DedupeKey string `json:"dedupe_key"`
 }
 
-// RecordSalesEntries records a webhook delivery's events as sales entries in
-// one statement. entries is a JSON array of objects with the columns below
-// (built by hubspotwebhook.Record); each entry gets the workspace of the
-// portal's active connection, or none. Events already recorded (same portal
-// and dedupe key) write nothing and return no row. Rows are inserted in the
-// order given, which the caller sorts by (portal_id, dedupe_key) so that
-// concurrent deliveries sharing events lock them in the same order and
-// cannot deadlock.
-func (q *Queries) RecordSalesEntries(ctx context.Context, entries json.RawMessage) ([]RecordSalesEntriesRow, error) {
-	rows, err := q.db.Query(ctx, recordSalesEntries, entries)
+// RecordSalesEntries records a webhook delivery in one statement, so in one
+// transaction and one round trip:
+//   - each event of entries (a JSON array of objects with the columns below,
+//     built by hubspotwebhook.Record) becomes a sales entry with the
+//     workspace of its portal's active connection, or none; an event already
+//     recorded (same portal and dedupe key) writes nothing and returns no
+//     row. Rows go in in the order given, which the caller sorts by
+//     (portal_id, dedupe_key), so concurrent deliveries sharing events lock
+//     them in the same order and cannot deadlock;
+//   - the connections of portal_ids get last_webhook_at, and last_entry_at
+//     when new entries came. The times are kept to the second: a connection
+//     touched within the last second is left alone, so concurrent deliveries
+//     of a portal (HubSpot keeps up to 10 in flight) do not queue on its row;
+//   - when there are new entries, the dispatchers are woken:
+//     NOTIFY sales_entries (hubspotwebhook.NotifyChannel) on commit.
+func (q *Queries) RecordSalesEntries(ctx context.Context, arg RecordSalesEntriesParams) ([]RecordSalesEntriesRow, error) {
+	rows, err := q.db.Query(ctx, recordSalesEntries, arg.Entries, arg.PortalIds)
 	if err != nil {
 		return nil, err
 	}

@@ -105,12 +105,3 @@ SET property_setup_status = @property_setup_status,
     property_setup_at = now(),
     updated_at = now()
 WHERE workspace_id = @workspace_id AND portal_id = @portal_id AND disconnected_at IS NULL;
-
--- name: TouchHubSpotWebhook :exec
--- TouchHubSpotWebhook records that a webhook delivery for these portals was
--- accepted (last_webhook_at) and, for the portals among entry_portal_ids,
--- that it brought new sales entries (last_entry_at, "last entry received").
-UPDATE hubspot_connections
-SET last_webhook_at = now(),
-    last_entry_at = CASE WHEN portal_id = ANY(@entry_portal_ids::bigint[]) THEN now() ELSE last_entry_at END
-WHERE portal_id = ANY(@portal_ids::bigint[]) AND disconnected_at IS NULL;

@@ -105,13 +105,13 @@ func Parse(body []byte) ([]Event, error) {
 		return nil, &ParseError{Index: -1, Problem: "is empty; HubSpot sends a JSON array of events"}
 	case !utf8.Valid(body):
 		return nil, &ParseError{Index: -1, Problem: "is not valid UTF-8"}
-	case !json.Valid(body):
-		return nil, &ParseError{Index: -1, Problem: "is not valid JSON"}
-	case body[0] != '[':
-		return nil, &ParseError{Index: -1, Problem: "must be a JSON array of events"}
 	}
 	var raws []json.RawMessage
-	if err := json.Unmarshal(body, &raws); err != nil {
+	if err := json.Unmarshal(body, &raws); err != nil || body[0] != '[' {
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) {
+			return nil, &ParseError{Index: -1, Problem: "is not valid JSON"}
+		}
 		return nil, &ParseError{Index: -1, Problem: "must be a JSON array of events"}
 	}
 	switch {

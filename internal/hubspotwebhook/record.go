@@ -9,7 +9,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -121,6 +120,8 @@ func Record(ctx context.Context, pool *pgxpool.Pool, events []Event) (Result, er
 
 	// Deadlocks can still happen between deliveries of several portals
 	// touching the same connections; Postgres aborts one and it is retried.
+	// (A delivery whose events are all skipped still touches the portal's
+	// connection: HubSpot did deliver.)
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		var recorded []db.RecordSalesEntriesRow
@@ -143,35 +144,14 @@ func Record(ctx context.Context, pool *pgxpool.Pool, events []Event) (Result, er
 }
 
 func record(ctx context.Context, pool *pgxpool.Pool, rows []entryRow, portals []int64) ([]db.RecordSalesEntriesRow, error) {
-	var recorded []db.RecordSalesEntriesRow
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		q := db.New(tx)
-		if len(rows) > 0 {
-			entries, err := json.Marshal(rows)
-			if err != nil {
-				return fmt.Errorf("encode sales entries: %w", err)
-			}
-			if recorded, err = q.RecordSalesEntries(ctx, entries); err != nil {
-				return fmt.Errorf("record sales entries: %w", err)
-			}
-		}
-		entryPortals := make([]int64, 0, 1)
-		for _, r := range recorded {
-			if !slices.Contains(entryPortals, r.PortalID) {
-				entryPortals = append(entryPortals, r.PortalID)
-			}
-		}
-		if len(recorded) > 0 {
-			if err := q.NotifySalesEntries(ctx); err != nil {
-				return fmt.Errorf("notify %s: %w", NotifyChannel, err)
-			}
-		}
-		// Last, so the connection's row is locked for as short a time as
-		// possible: concurrent deliveries of one portal all update it.
-		if err := q.TouchHubSpotWebhook(ctx, db.TouchHubSpotWebhookParams{PortalIds: portals, EntryPortalIds: entryPortals}); err != nil {
-			return fmt.Errorf("record webhook time on the HubSpot connection: %w", err)
-		}
-		return nil
-	})
-	return recorded, err
+	entries, err := json.Marshal(rows)
+	if err != nil {
+		return nil, fmt.Errorf("encode sales entries: %w", err)
+	}
+	// One statement: one transaction, one round trip (see the query).
+	recorded, err := db.New(pool).RecordSalesEntries(ctx, db.RecordSalesEntriesParams{Entries: entries, PortalIds: portals})
+	if err != nil {
+		return nil, fmt.Errorf("record sales entries: %w", err)
+	}
+	return recorded, nil
 }

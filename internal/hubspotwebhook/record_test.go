@@ -101,23 +101,39 @@ func TestRecord(t *testing.T) {
 		t.Fatalf("connection times not set: %+v %+v", conn.LastWebhookAt, conn.LastEntryAt)
 	}
 
-	// The same delivery again: nothing new, no entry time moves, the
-	// webhook time does.
-	time.Sleep(10 * time.Millisecond) // now() must be able to differ
+	// Within the second, another delivery leaves the times alone: they are
+	// kept to the second so concurrent deliveries do not queue on the row.
 	res, err = hubspotwebhook.Record(ctx, d.Pool, parse(t, body))
-	if err != nil {
+	if err != nil || res.Recorded != 0 || res.Duplicates != 3 || res.Skipped != 1 {
+		t.Fatalf("redelivery %+v %v", res, err)
+	}
+	if again, _ := d.Queries.GetHubSpotConnectionByWorkspace(ctx, ws.ID); !again.LastEntryAt.Equal(*conn.LastEntryAt) || !again.LastWebhookAt.Equal(*conn.LastWebhookAt) {
+		t.Fatalf("within the second: last entry %v → %v, last webhook %v → %v", conn.LastEntryAt, again.LastEntryAt, conn.LastWebhookAt, again.LastWebhookAt)
+	}
+	// An hour later, the same delivery again: nothing new, so the entry
+	// time stays; the webhook time moves.
+	if _, err := d.Pool.Exec(ctx, "UPDATE hubspot_connections SET last_webhook_at = last_webhook_at - interval '1 hour', last_entry_at = last_entry_at - interval '1 hour'"); err != nil {
 		t.Fatal(err)
 	}
-	if res.Recorded != 0 || res.Duplicates != 3 || res.Skipped != 1 {
-		t.Fatalf("redelivery %+v", res)
+	conn, _ = d.Queries.GetHubSpotConnectionByWorkspace(ctx, ws.ID)
+	if _, err := hubspotwebhook.Record(ctx, d.Pool, parse(t, body)); err != nil {
+		t.Fatal(err)
 	}
 	again, _ := d.Queries.GetHubSpotConnectionByWorkspace(ctx, ws.ID)
-	if !again.LastEntryAt.Equal(*conn.LastEntryAt) || !again.LastWebhookAt.After(*conn.LastWebhookAt) {
-		t.Fatalf("redelivery: last entry %v → %v, last webhook %v → %v", conn.LastEntryAt, again.LastEntryAt, conn.LastWebhookAt, again.LastWebhookAt)
+	if !again.LastEntryAt.Equal(*conn.LastEntryAt) || time.Since(*again.LastWebhookAt) > time.Minute {
+		t.Fatalf("redelivery an hour later: last entry %v → %v, last webhook %v → %v", conn.LastEntryAt, again.LastEntryAt, conn.LastWebhookAt, again.LastWebhookAt)
+	}
+	// And a new event then moves both.
+	res, err = hubspotwebhook.Record(ctx, d.Pool, parse(t, `[{"portalId":100,"occurredAt":1700000000005,"subscriptionType":"contact.creation","objectId":8}]`))
+	if err != nil || res.Recorded != 1 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if again, _ := d.Queries.GetHubSpotConnectionByWorkspace(ctx, ws.ID); time.Since(*again.LastEntryAt) > time.Minute {
+		t.Fatalf("a new entry an hour later: last entry %v", again.LastEntryAt)
 	}
 	var total int
-	if err := d.Pool.QueryRow(ctx, "SELECT count(*) FROM sales_entries").Scan(&total); err != nil || total != 2 {
-		t.Fatalf("%d entries (%v), want 2", total, err)
+	if err := d.Pool.QueryRow(ctx, "SELECT count(*) FROM sales_entries").Scan(&total); err != nil || total != 3 {
+		t.Fatalf("%d entries (%v), want 3", total, err)
 	}
 }
 
