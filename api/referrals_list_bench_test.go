@@ -76,6 +76,8 @@ func BenchmarkAdminLists(b *testing.B) {
 		{"referrals/first_page", "/api/v1/referrals"},
 		{"referrals/deep_page", "/api/v1/referrals?cursor=" + url.QueryEscape(*deep)},
 		{"referrals/status", "/api/v1/referrals?status=approved"},
+		{"referrals/campaign_first_page", "/api/v1/referrals?campaign_id=" + fx.Campaign.ID.String()},
+		{"referrals/campaign_deep_page", "/api/v1/referrals?campaign_id=" + fx.Campaign.ID.String() + "&cursor=" + url.QueryEscape(*deep)},
 		{"referrals/campaign_status", "/api/v1/referrals?campaign_id=" + fx.Campaign.ID.String() + "&status=approved"},
 		{"referrals/email", "/api/v1/referrals?email=lead12345%40example.org"},
 		{"referrals/limit_200", "/api/v1/referrals?limit=200"},
