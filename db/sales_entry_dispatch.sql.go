@@ -154,6 +154,65 @@ func (q *Queries) ListDispatchCampaigns(ctx context.Context, workspaceIds []uuid
 	return items, nil
 }
 
+const listOldestUndispatchedOfObjects = `-- name: ListOldestUndispatchedOfObjects :many
+SELECT DISTINCT ON (s.portal_id, s.object_type, s.object_id)
+       s.portal_id, s.object_type, s.object_id, s.id, s.occurred_at, s.next_dispatch_at
+FROM sales_entries s
+JOIN (
+    SELECT unnest($1::bigint[]) AS portal_id,
+           unnest($2::text[]) AS object_type,
+           unnest($3::bigint[]) AS object_id
+) AS o ON s.portal_id = o.portal_id AND s.object_type = o.object_type AND s.object_id = o.object_id
+WHERE s.dispatched_at IS NULL
+ORDER BY s.portal_id, s.object_type, s.object_id, s.occurred_at, s.id
+`
+
+type ListOldestUndispatchedOfObjectsParams struct {
+	PortalIds   []int64  `json:"portal_ids"`
+	ObjectTypes []string `json:"object_types"`
+	ObjectIds   []int64  `json:"object_ids"`
+}
+
+type ListOldestUndispatchedOfObjectsRow struct {
+	PortalID       int64     `json:"portal_id"`
+	ObjectType     string    `json:"object_type"`
+	ObjectID       int64     `json:"object_id"`
+	ID             int64     `json:"id"`
+	OccurredAt     time.Time `json:"occurred_at"`
+	NextDispatchAt time.Time `json:"next_dispatch_at"`
+}
+
+// ListOldestUndispatchedOfObjects finds, for each object, its oldest entry
+// not yet dispatched: a claimed entry with an older one waiting outside the
+// batch (deferred after a failure, or claimed by another dispatcher) is held
+// back, so a referral never gets an object's changes out of order.
+func (q *Queries) ListOldestUndispatchedOfObjects(ctx context.Context, arg ListOldestUndispatchedOfObjectsParams) ([]ListOldestUndispatchedOfObjectsRow, error) {
+	rows, err := q.db.Query(ctx, listOldestUndispatchedOfObjects, arg.PortalIds, arg.ObjectTypes, arg.ObjectIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ListOldestUndispatchedOfObjectsRow
+	for rows.Next() {
+		var i ListOldestUndispatchedOfObjectsRow
+		if err := rows.Scan(
+			&i.PortalID,
+			&i.ObjectType,
+			&i.ObjectID,
+			&i.ID,
+			&i.OccurredAt,
+			&i.NextDispatchAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listReferralsByHubSpotObjects = `-- name: ListReferralsByHubSpotObjects :many
 WITH lookups AS (
     -- Set-returning functions in one select list advance in lockstep.

@@ -95,3 +95,19 @@ FROM (
            unnest(sqlc.arg(attempted)::int[]) AS attempted
 ) AS o
 WHERE s.id = o.id AND s.dispatched_at IS NULL;
+
+-- name: ListOldestUndispatchedOfObjects :many
+-- ListOldestUndispatchedOfObjects finds, for each object, its oldest entry
+-- not yet dispatched: a claimed entry with an older one waiting outside the
+-- batch (deferred after a failure, or claimed by another dispatcher) is held
+-- back, so a referral never gets an object's changes out of order.
+SELECT DISTINCT ON (s.portal_id, s.object_type, s.object_id)
+       s.portal_id, s.object_type, s.object_id, s.id, s.occurred_at, s.next_dispatch_at
+FROM sales_entries s
+JOIN (
+    SELECT unnest(sqlc.arg(portal_ids)::bigint[]) AS portal_id,
+           unnest(sqlc.arg(object_types)::text[]) AS object_type,
+           unnest(sqlc.arg(object_ids)::bigint[]) AS object_id
+) AS o ON s.portal_id = o.portal_id AND s.object_type = o.object_type AND s.object_id = o.object_id
+WHERE s.dispatched_at IS NULL
+ORDER BY s.portal_id, s.object_type, s.object_id, s.occurred_at, s.id;

@@ -114,13 +114,26 @@ type item struct {
 // the entries of a group one after the other in occurredAt order.
 func (d *Dispatcher) routeBatch(ctx context.Context, q *db.Queries, rows []db.SalesEntry) []outcome {
 	outcomes := make([]outcome, len(rows))
+	waiting, err := d.olderWaiting(ctx, q, rows)
+	if err != nil {
+		for i, row := range rows {
+			outcomes[i] = outcome{id: row.ID, deferred: true, attempted: true,
+				err:   fmt.Sprintf("look up older entries of the same objects: %v", err),
+				delay: backoff(int(row.DispatchAttempts)+1, d.MinBackoff, d.MaxBackoff)}
+		}
+		return outcomes
+	}
 	var pending []*item
 	workspaces := map[uuid.UUID]bool{}
 	for i, row := range rows {
 		o := &outcomes[i]
 		o.id = row.ID
 		ev, err := parseEvent(row)
+		older, isWaiting := waiting[row.ID]
 		switch {
+		case isWaiting:
+			*o = outcome{id: row.ID, deferred: true, delay: max(time.Until(older.NextDispatchAt), 0) + d.MinBackoff/10,
+				err: fmt.Sprintf("waits for sales entry %d of the same object, which is not routed yet", older.ID)}
 		case err != nil:
 			o.status, o.reason = statusFailed, err.Error()
 			o.act("cannot be routed: "+err.Error(), "", "", nil)
@@ -188,6 +201,49 @@ func (d *Dispatcher) routeGroup(ctx context.Context, b *batch, group []*item) {
 		}
 		return
 	}
+}
+
+// olderWaiting finds the claimed entries of an object whose older entry is
+// undispatched outside this batch (deferred after a failure, or claimed by
+// another dispatcher): they wait for it, so a referral gets an object's
+// changes in occurredAt order even across an outage.
+func (d *Dispatcher) olderWaiting(ctx context.Context, q *db.Queries, rows []db.SalesEntry) (map[int64]db.ListOldestUndispatchedOfObjectsRow, error) {
+	type key struct {
+		portal     int64
+		objectType string
+		objectID   int64
+	}
+	claimed := map[int64]bool{}
+	seen := map[key]bool{}
+	var params db.ListOldestUndispatchedOfObjectsParams
+	for _, row := range rows {
+		claimed[row.ID] = true
+		k := key{row.PortalID, row.ObjectType, row.ObjectID}
+		if !seen[k] {
+			seen[k] = true
+			params.PortalIds = append(params.PortalIds, k.portal)
+			params.ObjectTypes = append(params.ObjectTypes, k.objectType)
+			params.ObjectIds = append(params.ObjectIds, k.objectID)
+		}
+	}
+	oldest, err := q.ListOldestUndispatchedOfObjects(ctx, params)
+	if err != nil {
+		return nil, err
+	}
+	byObject := map[key]db.ListOldestUndispatchedOfObjectsRow{}
+	for _, o := range oldest {
+		if !claimed[o.ID] {
+			byObject[key{o.PortalID, o.ObjectType, o.ObjectID}] = o
+		}
+	}
+	waiting := map[int64]db.ListOldestUndispatchedOfObjectsRow{}
+	for _, row := range rows {
+		o, ok := byObject[key{row.PortalID, row.ObjectType, row.ObjectID}]
+		if ok && (o.OccurredAt.Before(row.OccurredAt) || (o.OccurredAt.Equal(row.OccurredAt) && o.ID < row.ID)) {
+			waiting[row.ID] = o
+		}
+	}
+	return waiting, nil
 }
 
 // deferAll defers entries after a failure that concerned them all.

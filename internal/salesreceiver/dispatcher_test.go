@@ -10,6 +10,8 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/referflow/referflow/db"
+
 	"github.com/referflow/referflow/internal/referral"
 	"github.com/referflow/referflow/workflows"
 )
@@ -193,6 +195,43 @@ func TestOutOfOrderEntriesReachTheReferralInOccurredAtOrder(t *testing.T) {
 		if row := waitEntry(ctx, t, w.d, id, dispatched); row.Status != "processed" {
 			t.Fatalf("entry %d: %s", id, row.Status)
 		}
+	}
+}
+
+// An entry waiting for its retry (Temporal failed on it) holds back the
+// newer entries of its object: they reach the referral after it, even when
+// they arrive once Temporal is fine again.
+func TestANewerEntryWaitsForAnOlderOneBeingRetried(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const deal = 4351
+	w := newWorld(ctx, t, deal, 0)
+	ws := w.fx.Workspace.ID
+	older := record(ctx, t, w.d, entry{portal: 77, workspace: &ws, subType: "deal.propertyChange", objectID: deal,
+		property: "dealstage", value: "contractsent", occurredAt: t0.Add(time.Minute)})[0]
+	// As a failed attempt leaves it.
+	if _, err := w.d.Pool.Exec(ctx, `UPDATE sales_entries SET dispatch_attempts = 1, dispatch_error = 'Temporal did not answer',
+		next_dispatch_at = now() + interval '1500 milliseconds' WHERE id = $1`, older); err != nil {
+		t.Fatal(err)
+	}
+	dispatch(t, w.dispatcher())
+	newer := record(ctx, t, w.d, entry{portal: 77, workspace: &ws, subType: "deal.propertyChange", objectID: deal,
+		property: "dealstage", value: "closedwon", occurredAt: t0.Add(2 * time.Minute)})[0]
+	held := waitEntry(ctx, t, w.d, newer, func(r db.SalesEntry) bool { return r.DispatchError != nil || r.DispatchedAt != nil })
+	if held.DispatchedAt != nil || held.DispatchAttempts != 0 || !strings.HasPrefix(deref(held.DispatchError), fmt.Sprintf("waits for sales entry %d ", older)) {
+		t.Fatalf("the newer entry was not held back: dispatched %v attempts %d error %q", held.DispatchedAt, held.DispatchAttempts, deref(held.DispatchError))
+	}
+	a, b := waitEntry(ctx, t, w.d, older, dispatched), waitEntry(ctx, t, w.d, newer, dispatched)
+	if b.DispatchedAt.Before(*a.DispatchedAt) || a.Status != "processed" || b.Status != "processed" {
+		t.Fatalf("older routed %v (%s), newer %v (%s)", a.DispatchedAt, a.Status, b.DispatchedAt, b.Status)
+	}
+	var final workflows.ReferralState
+	if err := w.run.Get(ctx, &final); err != nil {
+		t.Fatal(err)
+	}
+	if final.Status != referral.Approved || final.Transitions != 2 {
+		t.Fatalf("final = %+v, want approved through qualified", final)
 	}
 }
 
