@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -57,6 +58,10 @@ type Dispatcher struct {
 	// server until the deadline.
 	CallTimeout            time.Duration
 	MinBackoff, MaxBackoff time.Duration
+
+	// listenerPID is the Postgres backend of the listening connection (0
+	// while there is none), for tests that cut it.
+	listenerPID atomic.Uint32
 }
 
 func (d *Dispatcher) fill() {
@@ -165,6 +170,8 @@ func (d *Dispatcher) listenOnce(ctx context.Context, poke func()) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
 		return fmt.Errorf("LISTEN %s: %w", Channel, err)
 	}
+	d.listenerPID.Store(conn.PgConn().PID())
+	defer d.listenerPID.Store(0)
 	poke()
 	for {
 		if _, err := conn.WaitForNotification(ctx); err != nil {
