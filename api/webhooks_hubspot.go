@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/referflow/referflow/internal/hubspot/signature"
 	"github.com/referflow/referflow/internal/hubspotwebhook"
@@ -36,48 +37,63 @@ const webhookRecordTimeout = 4 * time.Second
 const errWebhooksUnconfigured = "webhooks are not configured: set HUBSPOT_CLIENT_SECRET"
 
 func (s *Server) routeHubSpotWebhooks() {
+	events := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "referflow_hubspot_webhook_events_total",
+		Help: "Events of HubSpot webhook deliveries answered 200, by what became of them: recorded (a new sales entry), duplicate (recorded before), skipped (an object referflow does not handle).",
+	}, []string{"outcome"})
+	s.deps.Registry.MustRegister(events)
 	// Not under /api/v1: HubSpot authenticates by signature, not as an admin.
-	s.echo.POST("/webhooks/hubspot", s.receiveHubSpotWebhook)
+	s.echo.POST("/webhooks/hubspot", func(c echo.Context) error {
+		res, err := s.receiveHubSpotWebhook(c)
+		if err != nil {
+			return err
+		}
+		events.WithLabelValues("recorded").Add(float64(res.Recorded))
+		events.WithLabelValues("duplicate").Add(float64(res.Duplicates))
+		events.WithLabelValues("skipped").Add(float64(res.Skipped))
+		return c.JSON(http.StatusOK, res)
+	})
 }
 
-// POST /webhooks/hubspot
-func (s *Server) receiveHubSpotWebhook(c echo.Context) error {
+// POST /webhooks/hubspot: what was recorded, or the error to answer with.
+func (s *Server) receiveHubSpotWebhook(c echo.Context) (hubspotwebhook.Result, error) {
+	var none hubspotwebhook.Result
 	if s.deps.WebhookSecret == "" {
-		return NewError(http.StatusServiceUnavailable, "unavailable", errWebhooksUnconfigured)
+		return none, NewError(http.StatusServiceUnavailable, "unavailable", errWebhooksUnconfigured)
 	}
 	r := c.Request()
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) || errors.Is(err, echo.ErrStatusRequestEntityTooLarge) {
-			return echo.ErrStatusRequestEntityTooLarge
+			return none, echo.ErrStatusRequestEntityTooLarge
 		}
-		return NewError(http.StatusBadRequest, "bad_request", "the request body could not be read")
+		return none, NewError(http.StatusBadRequest, "bad_request", "the request body could not be read")
 	}
 
 	// The signature first: nothing of an unsigned body is looked at.
 	if err := s.webhookVerifier(r).Verify(r, body); err != nil {
-		return signatureError(err)
+		return none, signatureError(err)
 	}
 
 	events, err := hubspotwebhook.Parse(body)
 	if err != nil {
 		var perr *hubspotwebhook.ParseError
 		if errors.As(err, &perr) {
-			return &APIError{Status: http.StatusBadRequest, Code: "invalid_events",
+			return none, &APIError{Status: http.StatusBadRequest, Code: "invalid_events",
 				Message: "the delivery was not recorded: " + perr.Error(),
 				Fields:  map[string]string{perr.Path(): perr.Problem}}
 		}
-		return NewError(http.StatusBadRequest, "invalid_events", "the delivery was not recorded: "+err.Error())
+		return none, NewError(http.StatusBadRequest, "invalid_events", "the delivery was not recorded: "+err.Error())
 	}
 
 	ctx, cancel := context.WithTimeout(r.Context(), webhookRecordTimeout)
 	defer cancel()
 	res, err := hubspotwebhook.Record(ctx, s.deps.Pool, events)
 	if err != nil {
-		return s.recordError(c, events, err)
+		return none, s.recordError(c, events, err)
 	}
-	return c.JSON(http.StatusOK, res)
+	return res, nil
 }
 
 // webhookVerifier checks signatures with the app's client secret over the

@@ -364,6 +364,17 @@ func TestHubSpotWebhookRecordsAHundredEventsOnce(t *testing.T) {
 	if len(entries) != 100 {
 		t.Fatalf("%d entries, want 100", len(entries))
 	}
+	resp, err := http.Get(a.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`referflow_hubspot_webhook_events_total{outcome="recorded"} 100`, `referflow_hubspot_webhook_events_total{outcome="duplicate"} 100`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	for i, e := range entries {
 		var payload map[string]any
 		if err := json.Unmarshal(e.Payload, &payload); err != nil {
