@@ -136,10 +136,10 @@ func (d *Dispatcher) routeBatch(ctx context.Context, q *db.Queries, rows []db.Sa
 				err: fmt.Sprintf("waits for sales entry %d of the same object, which is not routed yet", older.ID)}
 		case err != nil:
 			o.status, o.reason = statusFailed, err.Error()
-			o.act("cannot be routed: "+err.Error(), "", "", nil)
+			o.act(StepFailed, "cannot be routed: "+err.Error(), nil)
 		case row.WorkspaceID == nil:
 			o.status = statusIgnored
-			o.act(fmt.Sprintf("portal %d is not connected to a workspace", row.PortalID), "", "", nil)
+			o.act(StepIgnored, fmt.Sprintf("portal %d is not connected to a workspace", row.PortalID), nil)
 		default:
 			pending = append(pending, &item{ev: ev, out: o})
 			workspaces[*row.WorkspaceID] = true
@@ -159,7 +159,7 @@ func (d *Dispatcher) routeBatch(ctx context.Context, q *db.Queries, rows []db.Sa
 		row := it.ev.row
 		if it.ev.kind == kindProperty && !rules.uses(*row.WorkspaceID, row.ObjectType, *row.PropertyName) {
 			it.out.status = statusIgnored
-			it.out.act(fmt.Sprintf("no rule reads %s.%s", row.ObjectType, *row.PropertyName), "", "", nil)
+			it.out.act(StepIgnored, fmt.Sprintf("no rule reads %s.%s", row.ObjectType, *row.PropertyName), nil)
 			continue
 		}
 		routable = append(routable, it)

@@ -13,6 +13,7 @@ import (
 	"github.com/referflow/referflow/db"
 
 	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/internal/salesreceiver"
 	"github.com/referflow/referflow/workflows"
 )
 
@@ -42,6 +43,9 @@ func TestAKnownDealsWinningStageApprovesItsReferral(t *testing.T) {
 	}
 	if got := onlyAction(t, row); got != fmt.Sprintf("sent the change of deal %d dealstage to referral %s", deal, refID) {
 		t.Fatalf("action = %q", got)
+	}
+	if a := actions(t, row)[0]; a.Step != salesreceiver.StepSignalled || a.Data["referral_id"] != refID || a.Data["workflow_id"] != "referral/"+refID {
+		t.Fatalf("action = %+v", a)
 	}
 	var final workflows.ReferralState
 	if err := w.run.Get(ctx, &final); err != nil {

@@ -257,8 +257,8 @@ func onlyAction(t testing.TB, row db.SalesEntry) string {
 	if len(acts) != 1 {
 		t.Fatalf("entry %d has %d actions, want 1: %s", row.ID, len(acts), row.Actions)
 	}
-	if acts[0].By != "dispatcher" || acts[0].At.IsZero() {
-		t.Fatalf("entry %d: action without its author or time: %+v", row.ID, acts[0])
+	if a := acts[0]; a.Actor != "dispatcher" || a.At.IsZero() || a.Key == "" || a.Step == "" || a.Detail != a.Action {
+		t.Fatalf("entry %d: incomplete action %+v", row.ID, a)
 	}
 	return acts[0].Action
 }

@@ -2,6 +2,7 @@ package salesreceiver
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -17,21 +18,35 @@ const (
 )
 
 // Action is one thing done with a sales entry, as appended to its actions
-// column: when, by whom, what (a sentence an admin reads in the Sales
-// Receiver log) and, when there is one, the workflow it went to and the
-// referral it concerns.
+// column. It has the shape of the sales-entry workflow's steps
+// (activities.SalesEntryAction: key, step, detail, actor, at, data), so one
+// shape runs through the array, plus Action, the same sentence as Detail,
+// under the name the dispatcher's brief gave it.
 type Action struct {
-	At         time.Time `json:"at"`
-	By         string    `json:"by"`
-	Action     string    `json:"action"`
-	ReferralID string    `json:"referral_id,omitempty"`
-	WorkflowID string    `json:"workflow_id,omitempty"`
-	// Detail is what was sent: the change signalled, or the start input.
-	Detail any `json:"detail,omitempty"`
+	Key  string `json:"key"`
+	Step string `json:"step"`
+	// Action and Detail say what was done, for the admin reading the Sales
+	// Receiver log: "no rule reads deal.dealtype".
+	Action string    `json:"action"`
+	Detail string    `json:"detail"`
+	Actor  string    `json:"actor"`
+	At     time.Time `json:"at"`
+	// Data names the referral and workflow concerned and what was sent.
+	Data map[string]any `json:"data,omitempty"`
 }
 
-// actor is the By of the dispatcher's actions.
-const actor = "dispatcher"
+// Steps of the dispatcher's actions.
+const (
+	StepIgnored         = "ignored"
+	StepFailed          = "failed"
+	StepAlreadyLinked   = "already_linked"
+	StepSignalled       = "signalled"
+	StepWorkflowEnded   = "workflow_ended"
+	StepMatchingStarted = "matching_started"
+)
+
+// Actor is the actor of the dispatcher's actions.
+const Actor = "dispatcher"
 
 // outcome is what one routing attempt did with an entry: dispatched with a
 // status, or deferred to be tried again.
@@ -53,8 +68,11 @@ type outcome struct {
 	delay     time.Duration
 }
 
-func (o *outcome) act(text, referralID, workflowID string, detail any) {
-	o.actions = append(o.actions, Action{At: time.Now().UTC(), By: actor, Action: text, ReferralID: referralID, WorkflowID: workflowID, Detail: detail})
+func (o *outcome) act(step, text string, data map[string]any) {
+	o.actions = append(o.actions, Action{
+		Key: fmt.Sprintf("dispatch:%s:%d", step, len(o.actions)), Step: step, Action: text, Detail: text,
+		Actor: Actor, At: time.Now().UTC(), Data: data,
+	})
 }
 
 func (o *outcome) actionsJSON() string {
@@ -62,7 +80,7 @@ func (o *outcome) actionsJSON() string {
 		return "[]"
 	}
 	raw, err := json.Marshal(o.actions)
-	if err != nil { // only plain values are ever put in Detail
+	if err != nil { // only plain values are ever put in Data
 		return "[]"
 	}
 	return string(raw)

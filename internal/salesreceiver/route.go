@@ -129,7 +129,7 @@ func distinct(refs []referralRef) []referralRef {
 
 func (d *Dispatcher) ignore(it *item, why string) {
 	it.out.status = statusIgnored
-	it.out.act(why, "", "", nil)
+	it.out.act(StepIgnored, why, nil)
 }
 
 // alreadyLinked: a creation (or a merge keeping the record) of an object
@@ -138,7 +138,7 @@ func (d *Dispatcher) alreadyLinked(it *item, refs []referralRef) {
 	it.out.status = statusProcessed
 	it.out.referralID, it.out.campaignID = &refs[0].ID, &refs[0].CampaignID
 	for _, r := range refs {
-		it.out.act("already linked to referral "+r.ID.String(), r.ID.String(), "", nil)
+		it.out.act(StepAlreadyLinked, "already linked to referral "+r.ID.String(), map[string]any{"referral_id": r.ID.String()})
 	}
 }
 
@@ -163,9 +163,11 @@ func (d *Dispatcher) signal(ctx context.Context, b *batch, it *item, targets []t
 		var notFound *serviceerror.NotFound
 		switch {
 		case err == nil:
-			out.act(fmt.Sprintf("sent the %s to referral %s", describeChange(change), id), id, wfID, change)
+			out.act(StepSignalled, fmt.Sprintf("sent the %s to referral %s", describeChange(change), id),
+				map[string]any{"referral_id": id, "workflow_id": wfID, "signal": workflows.SignalHubSpotChange, "change": change})
 		case errors.As(err, &notFound):
-			out.act(fmt.Sprintf("referral %s's workflow has ended; change recorded only", id), id, wfID, nil)
+			out.act(StepWorkflowEnded, fmt.Sprintf("referral %s's workflow has ended; change recorded only", id),
+				map[string]any{"referral_id": id, "workflow_id": wfID})
 		default:
 			reason := fmt.Sprintf("signal %s: %s", wfID, temporalError(err, d.CallTimeout))
 			b.markDown(reason)
@@ -207,7 +209,8 @@ func (d *Dispatcher) startMatching(ctx context.Context, b *batch, it *item) {
 		return
 	}
 	*it.out = outcome{id: id, status: statusMatching, workflowID: wfID}
-	it.out.act(fmt.Sprintf("%s is not linked to any referral: matching it", objectRef{it.ev.row.ObjectType, it.ev.row.ObjectID}), "", wfID, input)
+	it.out.act(StepMatchingStarted, fmt.Sprintf("%s is not linked to any referral: matching it", objectRef{it.ev.row.ObjectType, it.ev.row.ObjectID}),
+		map[string]any{"workflow_id": wfID, "input": input})
 }
 
 // temporalError says why a Temporal call failed; a deadline means the
