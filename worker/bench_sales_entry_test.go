@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/hubspotconn"
@@ -59,7 +61,12 @@ func BenchmarkSalesEntryMatching(b *testing.B) {
 			defer wg.Done()
 			start := time.Now()
 			var st workflows.SalesEntryState
-			if err := s.start(ctx, b, id).Get(ctx, &st); err != nil {
+			run, err := s.tc.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.SalesEntryWorkflowID(id), TaskQueue: s.tc.TaskQueue},
+				workflows.SalesEntryWorkflowType, workflows.SalesEntryInput{SalesEntryID: id, HubSpotTaskQueue: s.tc.HubSpotTaskQueue})
+			if err == nil {
+				err = run.Get(ctx, &st)
+			}
+			if err != nil {
 				b.Errorf("entry %d: %v", id, err)
 				return
 			}
