@@ -21,6 +21,10 @@ import (
 // released when the outcomes are written. It reports whether the batch was
 // full, that is whether more entries may be due.
 func (d *Dispatcher) dispatchOnce(ctx context.Context) (full bool) {
+	// Bounds, so a Postgres that stopped answering mid-batch cannot hold
+	// the dispatcher forever: routing gets a share, recording the rest.
+	ctx, cancel := context.WithTimeout(ctx, 2*d.CallTimeout+time.Minute)
+	defer cancel()
 	tx, err := d.Pool.BeginTx(ctx, pgx.TxOptions{})
 	if err != nil {
 		d.Logger.Warn("sales receiver: cannot reach Postgres to claim entries; will retry", "error", err)
@@ -37,7 +41,9 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (full bool) {
 		return false
 	}
 	start := time.Now()
-	outcomes := d.routeBatch(ctx, q, rows)
+	routeCtx, cancelRoute := context.WithTimeout(ctx, d.CallTimeout+30*time.Second)
+	outcomes := d.routeBatch(routeCtx, q, rows)
+	cancelRoute()
 	if err := d.record(ctx, q, rows, outcomes); err != nil {
 		d.Logger.Warn("sales receiver: recording routed entries failed; they will be routed again", "entries", len(rows), "error", err)
 		return false
