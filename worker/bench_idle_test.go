@@ -168,18 +168,21 @@ func BenchmarkIdleReferralWorkflows(b *testing.B) {
 
 	b.Logf("%d workflows: started in %s, all at lead_not_sent after %s, all idle on the server after %s (%d rechecks); sticky cache %d",
 		referrals, started.Round(time.Millisecond), listening.Round(time.Millisecond), idle.Round(time.Millisecond), rechecks.Load(), stickyCache)
-	b.Logf("worker process (test binary): heap in use %.1f → %.1f MiB, RSS %.1f → %.1f MiB, goroutines %d → %d, CPU %.1f s",
-		mib(before.heapInuse), mib(held.heapInuse), mib(before.rss), mib(held.rss), before.goroutines, held.goroutines, held.cpu-before.cpu)
+	b.Logf("worker process (test binary): heap in use %.1f → %.1f MiB, stacks %.1f → %.1f MiB, RSS %.1f → %.1f MiB, goroutines %d → %d, CPU %.1f s",
+		mib(before.heapInuse), mib(held.heapInuse), mib(before.stackInuse), mib(held.stackInuse), mib(before.rss), mib(held.rss),
+		before.goroutines, held.goroutines, held.cpu-before.cpu)
 	b.Logf("Temporal dev server (pid %d): RSS %.1f → %.1f MiB (peak %.1f), CPU %.1f s, SQLite %.1f MiB",
 		srv.PID, mib(before.serverRSS), mib(held.serverRSS), mib(held.serverPeak), held.serverCPU-before.serverCPU, mib(held.dbBytes))
 	b.Logf("100 woken with the winning change: all approved and ended in %s", woken.Round(time.Millisecond))
 	b.Logf("load average at end: %s", loadAverage())
 
 	b.ReportMetric(float64(referrals), "workflows")
+	b.ReportMetric(listening.Seconds(), "listening-s")
 	b.ReportMetric(idle.Seconds(), "idle-s")
 	b.ReportMetric(float64(referrals)/idle.Seconds(), "workflows/s")
 	b.ReportMetric(mib(held.heapInuse), "worker-heap-MiB")
 	b.ReportMetric((float64(held.heapInuse)-float64(before.heapInuse))/float64(referrals)/1024, "worker-heap-KiB/wf")
+	b.ReportMetric(mib(held.stackInuse), "worker-stacks-MiB")
 	b.ReportMetric(mib(held.rss), "worker-rss-MiB")
 	b.ReportMetric(float64(stickyCache), "sticky-cache")
 	b.ReportMetric(mib(held.serverRSS), "server-rss-MiB")
@@ -190,6 +193,7 @@ func BenchmarkIdleReferralWorkflows(b *testing.B) {
 // memory is what the benchmark reads of the two processes.
 type memory struct {
 	heapInuse, rss uint64 // this process, after a GC
+	stackInuse     uint64 // goroutine stacks: each cached workflow parks one
 	goroutines     int
 	cpu            float64 // this process's user+system seconds
 	serverRSS      uint64
@@ -208,6 +212,7 @@ func measure(b *testing.B, srv *ownDevServer) memory {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	m := memory{
 		heapInuse:  ms.HeapInuse,
+		stackInuse: ms.StackInuse,
 		rss:        procStatusBytes(b, "self", "VmRSS"),
 		goroutines: runtime.NumGoroutine(),
 		cpu:        float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6,
