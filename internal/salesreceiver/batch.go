@@ -105,6 +105,7 @@ func uuidText(id *uuid.UUID) string {
 type referralRef struct {
 	ID         uuid.UUID
 	CampaignID uuid.UUID
+	CreatedAt  time.Time
 }
 
 // item is one claimed entry on its way through routing.
@@ -339,7 +340,7 @@ func (d *Dispatcher) resolve(ctx context.Context, q *db.Queries, items []*item) 
 	}
 	for _, f := range found {
 		s := slots[f.Lookup-1]
-		s.it.refs[s.obj] = append(s.it.refs[s.obj], referralRef{ID: f.ID, CampaignID: f.CampaignID})
+		s.it.refs[s.obj] = append(s.it.refs[s.obj], referralRef{ID: f.ID, CampaignID: f.CampaignID, CreatedAt: f.CreatedAt})
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/campaign"
 
 	"github.com/referflow/referflow/internal/referral"
 	"github.com/referflow/referflow/internal/salesreceiver"
@@ -236,6 +237,52 @@ func TestANewerEntryWaitsForAnOlderOneBeingRetried(t *testing.T) {
 	}
 	if final.Status != referral.Approved || final.Transitions != 2 {
 		t.Fatalf("final = %+v, want approved through qualified", final)
+	}
+}
+
+// A referral just added whose workflow has not started yet (the sales-entry
+// workflow links the object first) gets its change once the workflow runs;
+// a referral added long ago with no workflow only has the change recorded.
+func TestAChangeWaitsForAWorkflowAboutToStart(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const deal = 4371
+	w := newWorldStarting(ctx, t, deal, 0, false)
+	d := w.dispatcher()
+	d.MinBackoff, d.MaxBackoff = 50*time.Millisecond, 200*time.Millisecond
+	dispatch(t, d)
+	ws := w.fx.Workspace.ID
+	id := record(ctx, t, w.d, entry{portal: 77, workspace: &ws, subType: "deal.propertyChange", objectID: deal,
+		property: "dealstage", value: "contractsent", occurredAt: t0})[0]
+	row := waitEntry(ctx, t, w.d, id, func(r db.SalesEntry) bool { return r.DispatchAttempts >= 1 })
+	if row.DispatchedAt != nil || !strings.Contains(deref(row.DispatchError), "has not started yet") {
+		t.Fatalf("before the workflow started: dispatched %v, error %q", row.DispatchedAt, deref(row.DispatchError))
+	}
+	w.start(ctx, t)
+	row = waitEntry(ctx, t, w.d, id, dispatched)
+	if got := onlyAction(t, row); row.Status != "processed" || !strings.HasPrefix(got, "sent the change of deal") {
+		t.Fatalf("after it started: %s %q", row.Status, got)
+	}
+	waitForState(ctx, t, w.tc.Client, w.run.GetID(), func(s workflows.ReferralState) bool { return s.Status == referral.Qualified })
+
+	// Another referral, added an hour ago, never had a workflow.
+	other := w.d.SeedReferral(t)
+	w.d.SetCampaignSettings(t, other.Campaign, campaign.Defaults())
+	const otherDeal = 4372
+	otherDealID := int64(otherDeal)
+	if _, err := w.d.Queries.SetReferralHubSpotObjects(ctx, db.SetReferralHubSpotObjectsParams{ID: other.Referral.ID, HubspotDealID: &otherDealID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.d.Pool.Exec(ctx, "UPDATE referrals SET created_at = now() - interval '1 hour' WHERE id = $1", other.Referral.ID); err != nil {
+		t.Fatal(err)
+	}
+	ows := other.Workspace.ID
+	id = record(ctx, t, w.d, entry{portal: 78, workspace: &ows, subType: "deal.propertyChange", objectID: otherDeal,
+		property: "referflow_referral_id", value: other.Referral.ID.String(), occurredAt: t0})[0]
+	row = waitEntry(ctx, t, w.d, id, dispatched)
+	if got := onlyAction(t, row); row.Status != "processed" || got != "referral "+other.Referral.ID.String()+"'s workflow has ended; change recorded only" {
+		t.Fatalf("a referral without a workflow: %s %q", row.Status, got)
 	}
 }
 

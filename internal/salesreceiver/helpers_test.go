@@ -44,6 +44,13 @@ type world struct {
 // HubSpot deal dealID and contact contactID when they are not 0.
 func newWorld(ctx context.Context, t testing.TB, dealID, contactID int64) *world {
 	t.Helper()
+	return newWorldStarting(ctx, t, dealID, contactID, true)
+}
+
+// newWorldStarting is newWorld that may leave the referral's workflow
+// unstarted (start starts it).
+func newWorldStarting(ctx context.Context, t testing.TB, dealID, contactID int64, startWorkflow bool) *world {
+	t.Helper()
 	w := &world{d: testenv.NewDatabase(t), tc: testenv.NewTemporal(t)}
 	distinctEntryIDs(ctx, t, w.d)
 	w.salesQueue = w.tc.TaskQueue + "-sales"
@@ -72,14 +79,21 @@ func newWorld(ctx context.Context, t testing.TB, dealID, contactID int64) *world
 	}
 	t.Cleanup(ws.Stop)
 	startSalesEntryStandIn(t, w.tc.Client, w.salesQueue)
+	if startWorkflow {
+		w.start(ctx, t)
+	}
+	return w
+}
 
+// start starts the referral's workflow and waits until it runs.
+func (w *world) start(ctx context.Context, t testing.TB) {
+	t.Helper()
 	var err error
 	w.run, err = workflows.StartReferralWorkflow(ctx, w.tc.Client, w.tc.TaskQueue, w.tc.HubSpotTaskQueue, w.fx.Referral.ID.String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitForState(ctx, t, w.tc.Client, w.run.GetID(), func(s workflows.ReferralState) bool { return s.Status != "" })
-	return w
 }
 
 // distinctEntryIDs starts the schema's sales entry IDs at a random point:

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -102,12 +103,12 @@ type target struct {
 // targetsOf lists the referrals holding any of objs, each once (through the
 // first object that found it).
 func targetsOf(refs map[objectRef][]referralRef, objs ...objectRef) []target {
-	seen := map[referralRef]bool{}
+	seen := map[uuid.UUID]bool{}
 	var out []target
 	for _, obj := range objs {
 		for _, r := range refs[obj] {
-			if !seen[r] {
-				seen[r] = true
+			if !seen[r.ID] {
+				seen[r.ID] = true
 				out = append(out, target{r, obj})
 			}
 		}
@@ -116,11 +117,11 @@ func targetsOf(refs map[objectRef][]referralRef, objs ...objectRef) []target {
 }
 
 func distinct(refs []referralRef) []referralRef {
-	seen := map[referralRef]bool{}
+	seen := map[uuid.UUID]bool{}
 	var out []referralRef
 	for _, r := range refs {
-		if !seen[r] {
-			seen[r] = true
+		if !seen[r.ID] {
+			seen[r.ID] = true
 			out = append(out, r)
 		}
 	}
@@ -166,6 +167,10 @@ func (d *Dispatcher) signal(ctx context.Context, b *batch, it *item, targets []t
 			out.act(StepSignalled, fmt.Sprintf("sent the %s to referral %s", describeChange(change), id),
 				map[string]any{"referral_id": id, "workflow_id": wfID, "signal": workflows.SignalHubSpotChange, "change": change})
 		case errors.As(err, &notFound):
+			if wait := d.notStartedYet(ctx, t.ref, wfID); wait != "" {
+				d.deferOutcome(it, wait)
+				return
+			}
 			out.act(StepWorkflowEnded, fmt.Sprintf("referral %s's workflow has ended; change recorded only", id),
 				map[string]any{"referral_id": id, "workflow_id": wfID})
 		default:
@@ -179,6 +184,35 @@ func (d *Dispatcher) signal(ctx context.Context, b *batch, it *item, targets []t
 		}
 	}
 	*it.out = *out
+}
+
+// StartGrace is how long after a referral is added a missing workflow is
+// taken to be starting (the sales-entry workflow links the object, then
+// starts the referral's workflow) rather than gone: a change for it waits.
+const StartGrace = 10 * time.Minute
+
+// notStartedYet tells, when a referral's workflow would not take a signal,
+// whether the workflow has yet to start — then the entry waits for it and
+// the reason is returned — or has ended ("").
+func (d *Dispatcher) notStartedYet(ctx context.Context, ref referralRef, wfID string) string {
+	callCtx, cancel := context.WithTimeout(ctx, d.CallTimeout)
+	defer cancel()
+	desc, err := d.Temporal.DescribeWorkflowExecution(callCtx, wfID, "")
+	var notFound *serviceerror.NotFound
+	switch {
+	case err == nil:
+		if desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			return fmt.Sprintf("%s started while it was being signalled; signal again", wfID)
+		}
+		return ""
+	case errors.As(err, &notFound):
+		if time.Since(ref.CreatedAt) < StartGrace {
+			return fmt.Sprintf("%s has not started yet (the referral was added %s ago)", wfID, time.Since(ref.CreatedAt).Round(time.Second))
+		}
+		return "" // long gone: past the namespace's retention
+	default:
+		return fmt.Sprintf("describe %s: %s", wfID, temporalError(err, d.CallTimeout))
+	}
 }
 
 // startMatching starts the entry's sales-entry workflow, which matches the
