@@ -50,29 +50,32 @@ func (e *ParseError) Path() string {
 }
 
 // wireEvent is an event as decoded; pointers tell a missing field from a
-// zero one.
+// zero one. Fields referflow neither stores nor compares (subscriptionId,
+// appId, changeFlag, sourceId) are read leniently: a type HubSpot might
+// change one day must not make every delivery a 400 that HubSpot retries
+// and then drops. They are in the stored payload either way.
 type wireEvent struct {
-	EventID            *int64  `json:"eventId"`
-	SubscriptionID     *int64  `json:"subscriptionId"`
-	PortalID           *int64  `json:"portalId"`
-	AppID              *int64  `json:"appId"`
-	OccurredAt         *int64  `json:"occurredAt"`
-	SubscriptionType   *string `json:"subscriptionType"`
-	ObjectTypeID       *string `json:"objectTypeId"`
-	AttemptNumber      *int64  `json:"attemptNumber"`
-	ObjectID           *int64  `json:"objectId"`
-	PropertyName       *string `json:"propertyName"`
-	PropertyValue      *string `json:"propertyValue"`
-	ChangeSource       *string `json:"changeSource"`
-	ChangeFlag         *string `json:"changeFlag"`
-	SourceID           *string `json:"sourceId"`
-	PrimaryObjectID    *int64  `json:"primaryObjectId"`
-	MergedObjectIDs    []int64 `json:"mergedObjectIds"`
-	NewObjectID        *int64  `json:"newObjectId"`
-	AssociationType    *string `json:"associationType"`
-	FromObjectID       *int64  `json:"fromObjectId"`
-	ToObjectID         *int64  `json:"toObjectId"`
-	AssociationRemoved *bool   `json:"associationRemoved"`
+	EventID            *int64          `json:"eventId"`
+	SubscriptionID     json.RawMessage `json:"subscriptionId"`
+	PortalID           *int64          `json:"portalId"`
+	AppID              json.RawMessage `json:"appId"`
+	OccurredAt         *int64          `json:"occurredAt"`
+	SubscriptionType   *string         `json:"subscriptionType"`
+	ObjectTypeID       *string         `json:"objectTypeId"`
+	AttemptNumber      *int64          `json:"attemptNumber"`
+	ObjectID           *int64          `json:"objectId"`
+	PropertyName       *string         `json:"propertyName"`
+	PropertyValue      *string         `json:"propertyValue"`
+	ChangeSource       *string         `json:"changeSource"`
+	ChangeFlag         json.RawMessage `json:"changeFlag"`
+	SourceID           json.RawMessage `json:"sourceId"`
+	PrimaryObjectID    *int64          `json:"primaryObjectId"`
+	MergedObjectIDs    []int64         `json:"mergedObjectIds"`
+	NewObjectID        *int64          `json:"newObjectId"`
+	AssociationType    *string         `json:"associationType"`
+	FromObjectID       *int64          `json:"fromObjectId"`
+	ToObjectID         *int64          `json:"toObjectId"`
+	AssociationRemoved *bool           `json:"associationRemoved"`
 }
 
 var (
@@ -170,15 +173,15 @@ func parseEvent(raw json.RawMessage) (Event, *ParseError) {
 		SubscriptionType:   *w.SubscriptionType,
 		ObjectTypeID:       deref(w.ObjectTypeID),
 		EventID:            deref(w.EventID),
-		SubscriptionID:     deref(w.SubscriptionID),
-		AppID:              deref(w.AppID),
+		SubscriptionID:     lenient[int64](w.SubscriptionID),
+		AppID:              lenient[int64](w.AppID),
 		AttemptNumber:      deref(w.AttemptNumber),
 		ObjectID:           deref(w.ObjectID),
 		PropertyName:       deref(w.PropertyName),
 		PropertyValue:      w.PropertyValue,
 		ChangeSource:       deref(w.ChangeSource),
-		ChangeFlag:         deref(w.ChangeFlag),
-		SourceID:           deref(w.SourceID),
+		ChangeFlag:         lenient[string](w.ChangeFlag),
+		SourceID:           lenient[string](w.SourceID),
 		PrimaryObjectID:    deref(w.PrimaryObjectID),
 		MergedObjectIDs:    w.MergedObjectIDs,
 		NewObjectID:        deref(w.NewObjectID),
@@ -223,6 +226,17 @@ func deref[T any](p *T) T {
 		return zero
 	}
 	return *p
+}
+
+// lenient decodes raw as a T, or is T's zero value when raw is missing or
+// holds another type.
+func lenient[T any](raw json.RawMessage) T {
+	var v T
+	if len(raw) > 0 && json.Unmarshal(raw, &v) != nil {
+		var zero T
+		return zero
+	}
+	return v
 }
 
 func wantType(e *json.UnmarshalTypeError) string {

@@ -128,6 +128,19 @@ func TestParseRefusesWhatCannotBeRight(t *testing.T) {
 	}
 }
 
+// Fields referflow only passes along do not fail a delivery when HubSpot
+// sends them with another type.
+func TestParseIsLenientWithFieldsReferflowDoesNotUse(t *testing.T) {
+	evs, err := Parse([]byte(`[{"portalId":1,"objectId":2,"occurredAt":1,"subscriptionType":"contact.creation",
+	  "subscriptionId":"12","appId":null,"changeFlag":7,"sourceId":{"userId":3},"isPrimaryAssociation":"yes"}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := evs[0]; ev.SubscriptionID != 0 || ev.AppID != 0 || ev.ChangeFlag != "" || ev.SourceID != "" || !strings.Contains(string(ev.Raw), `"sourceId":{"userId":3}`) {
+		t.Fatalf("%+v", ev)
+	}
+}
+
 func TestParseAcceptsWhatPostgresStores(t *testing.T) {
 	// Escapes that look like the refused ones but are not.
 	body := `[{"portalId":1,"objectId":2,"occurredAt":1,"subscriptionType":"deal.propertyChange","propertyName":"note",
