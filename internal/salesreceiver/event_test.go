@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/workflows"
 )
@@ -102,5 +104,37 @@ func TestBackoffDoublesFromOneSecondToFiveMinutesWithJitter(t *testing.T) {
 				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", failed, d, lo, hi)
 			}
 		}
+	}
+}
+
+// Entries about a referral's contact and its deal form one group (routed in
+// order); another referral's entries and an unknown object's are apart.
+func TestEntriesAreGroupedByReferral(t *testing.T) {
+	ws := uuid.New()
+	r1, r2 := referralRef{ID: uuid.New()}, referralRef{ID: uuid.New()}
+	mk := func(id int64, objectType string, objectID int64, refs ...referralRef) *item {
+		row := db.SalesEntry{ID: id, WorkspaceID: &ws, SubscriptionType: objectType + ".propertyChange", ObjectType: objectType, ObjectID: objectID}
+		obj := objectRef{objectType, objectID}
+		return &item{ev: event{row: row, kind: kindProperty}, refs: map[objectRef][]referralRef{obj: refs}}
+	}
+	items := []*item{
+		mk(1, "contact", 10, r1),
+		mk(2, "deal", 20, r2),
+		mk(3, "deal", 11, r1), // r1's deal
+		mk(4, "deal", 99),     // unknown
+		mk(5, "deal", 99),     // the same unknown deal
+		mk(6, "contact", 10, r1),
+	}
+	var got [][]int64
+	for _, g := range groupByReferral(items) {
+		var ids []int64
+		for _, it := range g {
+			ids = append(ids, it.ev.row.ID)
+		}
+		got = append(got, ids)
+	}
+	want := [][]int64{{1, 3, 6}, {2}, {4, 5}}
+	if !slices.EqualFunc(got, want, slices.Equal[[]int64]) {
+		t.Fatalf("groups = %v, want %v", got, want)
 	}
 }
