@@ -19,8 +19,8 @@ import (
 )
 
 // batch is what the routes of one batch share: once a Temporal call failed
-// for a reason other than the entry itself, the batch's other entries do
-// not each wait CallTimeout for the same outage; they are deferred at once.
+// because Temporal is unavailable, the batch's other entries do not each
+// wait CallTimeout for the same outage; they are deferred at once.
 type batch struct {
 	mu           sync.Mutex
 	temporalDown string
@@ -175,7 +175,9 @@ func (d *Dispatcher) signal(ctx context.Context, b *batch, it *item, targets []t
 				map[string]any{"referral_id": id, "workflow_id": wfID})
 		default:
 			reason := fmt.Sprintf("signal %s: %s", wfID, temporalError(err, d.CallTimeout))
-			b.markDown(reason)
+			if outage(err) {
+				b.markDown(reason)
+			}
 			d.deferOutcome(it, reason)
 			return
 		}
@@ -238,13 +240,26 @@ func (d *Dispatcher) startMatching(ctx context.Context, b *batch, it *item) {
 	}, workflows.SalesEntryWorkflowType, input)
 	if err != nil && !temporal.IsWorkflowExecutionAlreadyStartedError(err) {
 		reason := fmt.Sprintf("start %s: %s", wfID, temporalError(err, d.CallTimeout))
-		b.markDown(reason)
+		if outage(err) {
+			b.markDown(reason)
+		}
 		d.deferOutcome(it, reason)
 		return
 	}
 	*it.out = outcome{id: id, status: statusMatching, workflowID: wfID}
 	it.out.act(StepMatchingStarted, fmt.Sprintf("%s is not linked to any referral: matching it", objectRef{it.ev.row.ObjectType, it.ev.row.ObjectID}),
 		map[string]any{"workflow_id": wfID, "input": input})
+}
+
+// outage tells whether a failed call says Temporal itself is unavailable
+// (so the batch's other calls would fail the same way) rather than refusing
+// this one call.
+func outage(err error) bool {
+	var unavailable *serviceerror.Unavailable
+	var exhausted *serviceerror.ResourceExhausted
+	var deadline *serviceerror.DeadlineExceeded
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+		errors.As(err, &unavailable) || errors.As(err, &exhausted) || errors.As(err, &deadline)
 }
 
 // temporalError says why a Temporal call failed; a deadline means the
