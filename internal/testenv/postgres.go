@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mathrand "math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -68,6 +69,13 @@ func NewDatabase(t testing.TB) *Database {
 	defer cancel()
 	if _, err := db.Migrate(ctx, d.Pool); err != nil {
 		t.Fatalf("testenv: migrate schema %s: %v", d.Schema, err)
+	}
+	// Sales entries name their workflows by ID (sales-entry/<id>), and the
+	// tests of a package share one Temporal server: each schema numbers its
+	// entries from its own random start so no two tests' workflows collide.
+	start := 1_000_000 + mathrand.Int64N(1_000_000_000_000)
+	if _, err := d.Pool.Exec(ctx, fmt.Sprintf("ALTER TABLE sales_entries ALTER COLUMN id RESTART WITH %d", start)); err != nil {
+		t.Fatalf("testenv: number schema %s's sales entries: %v", d.Schema, err)
 	}
 	return d
 }
