@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +72,12 @@ func BenchmarkAdminLists(b *testing.B) {
 	}
 	// A cursor halfway down the referral list.
 	deep := pageCursor{Kind: "referrals", At: ptrTo(time.Now().Add(-benchListRows / 2 * time.Second)), ID: "ffffffff-ffff-ffff-ffff-ffffffffffff"}.encode()
-	deepSales := pageCursor{Kind: "sales_entries", ID: "20000"}.encode()
+	var middle int64 // sales entry IDs start at random in test schemas
+	if err := d.Pool.QueryRow(ctx, `SELECT id FROM sales_entries WHERE workspace_id = $1 ORDER BY id DESC OFFSET $2 LIMIT 1`,
+		fx.Workspace.ID, benchListRows/2).Scan(&middle); err != nil {
+		b.Fatal(err)
+	}
+	deepSales := pageCursor{Kind: "sales_entries", ID: strconv.FormatInt(middle, 10)}.encode()
 	for _, bc := range []struct{ name, path string }{
 		{"referrals/first_page", "/api/v1/referrals"},
 		{"referrals/deep_page", "/api/v1/referrals?cursor=" + url.QueryEscape(*deep)},

@@ -188,7 +188,7 @@ func TestSalesEntriesLog(t *testing.T) {
 	if one.Status != "received" || one.WorkflowURL != "" || one.Dispatch.NextAt == nil || string(one.Actions) != "[]" {
 		t.Fatalf("entry not yet dispatched = %+v", one)
 	}
-	for _, id := range []string{strconv.FormatInt(otherEntry.ID, 10), strconv.FormatInt(orphan.ID, 10), "999999999", "abc", "-1"} {
+	for _, id := range []string{strconv.FormatInt(otherEntry.ID, 10), strconv.FormatInt(orphan.ID, 10), "9223372036854775807", "abc", "-1"} {
 		rec := f.api.call("GET", "/api/v1/sales-entries/"+id, "")
 		if e := decodeError(t, rec); rec.Code != http.StatusNotFound || e.Code != "not_found" {
 			t.Errorf("sales entry %s = %d %+v, want 404", id, rec.Code, e)
