@@ -46,6 +46,9 @@ type Deps struct {
 	// (HUBSPOT_CLIENT_SECRET) that signs HubSpot's webhook deliveries; empty
 	// answers POST /webhooks/hubspot with 503.
 	WebhookSecret string
+	// HubSpotAppID is HUBSPOT_APP_ID: when set, webhook events another app
+	// sent (another appId) are not recorded.
+	HubSpotAppID int64
 	// HubSpot manages workspaces' HubSpot connections; nil answers the
 	// HubSpot endpoints with 503.
 	HubSpot *hubspotconn.Manager

@@ -87,12 +87,29 @@ func (s *Server) receiveHubSpotWebhook(c echo.Context) (hubspotwebhook.Result, e
 		return none, NewError(http.StatusBadRequest, "invalid_events", "the delivery was not recorded: "+err.Error())
 	}
 
+	// Events of another app (HUBSPOT_APP_ID set, a different appId) are
+	// not ours to act on: answered, counted as skipped, not recorded.
+	otherApp := 0
+	if app := s.deps.HubSpotAppID; app != 0 {
+		ours := events[:0:0]
+		for _, ev := range events {
+			if ev.AppID != 0 && ev.AppID != app {
+				otherApp++
+				continue
+			}
+			ours = append(ours, ev)
+		}
+		events = ours
+	}
+
 	ctx, cancel := context.WithTimeout(r.Context(), webhookRecordTimeout)
 	defer cancel()
 	res, err := hubspotwebhook.Record(ctx, s.deps.Pool, events)
 	if err != nil {
 		return none, s.recordError(c, events, err)
 	}
+	res.Received += otherApp
+	res.Skipped += otherApp
 	return res, nil
 }
 

@@ -44,6 +44,7 @@ type webhookAPIOptions struct {
 	secret    *string       // default: testWebhookSecret
 	publicURL string        // default: a host other than the listener's; "listener": the listener's
 	hubspot   *hubspotconn.Manager
+	appID     int64 // HUBSPOT_APP_ID
 	// route, when set, sees each request first, may change it as a proxy
 	// would, and sends it to a server whose Postgres is unreachable when it
 	// returns true.
@@ -74,8 +75,8 @@ func newWebhookAPI(t *testing.T, d *testenv.Database, o webhookAPIOptions) *webh
 	}
 	deps := Deps{
 		Pool: d.Pool, Logger: slog.New(slog.NewJSONHandler(a.logs, nil)), PublicURL: public, WebhookSecret: secret,
-		HubSpot: o.hubspot,
-		Auth:    &adminauth.Authenticator{Queries: d.Queries, Sessions: adminauth.NewSessions([]byte("test-key-0123456789abcdef0123456"))},
+		HubSpot: o.hubspot, HubSpotAppID: o.appID,
+		Auth: &adminauth.Authenticator{Queries: d.Queries, Sessions: adminauth.NewSessions([]byte("test-key-0123456789abcdef0123456"))},
 	}
 	if o.pool != nil {
 		deps.Pool = o.pool
@@ -419,6 +420,24 @@ func TestHubSpotWebhookSkipsObjectsReferflowDoesNotHandle(t *testing.T) {
 	entries := a.entries(t)
 	if len(entries) != 2 || entries[0].ObjectType+" "+entries[1].ObjectType != "company contact" && entries[0].ObjectType+" "+entries[1].ObjectType != "contact company" {
 		t.Fatalf("entries %+v", entries)
+	}
+}
+
+// With HUBSPOT_APP_ID set, an event another app sent is answered but not
+// recorded; events without an appId are kept.
+func TestHubSpotWebhookSkipsOtherAppsEvents(t *testing.T) {
+	t.Parallel()
+	a := newWebhookAPI(t, nil, webhookAPIOptions{appID: 7})
+	other := strings.Replace(webhookDealEvent(2, 62515, 901, "closedwon", 0), `"appId":7`, `"appId":8`, 1)
+	noApp := strings.Replace(webhookDealEvent(3, 62515, 902, "closedwon", 0), `"appId":7,`, ``, 1)
+	ans := a.deliver(t, webhookBatch(webhookDealEvent(1, 62515, 900, "closedwon", 0), other, noApp), a.v3())
+	if ans.status != http.StatusOK || counts(ans.result) != counts(hubspotwebhook.Result{Received: 3, Recorded: 2, Skipped: 1}) {
+		t.Fatalf("%d %s", ans.status, ans.raw)
+	}
+	for _, e := range a.entries(t) {
+		if e.ObjectID == 901 {
+			t.Fatalf("another app's event was recorded: %+v", e)
+		}
 	}
 }
 

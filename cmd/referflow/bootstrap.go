@@ -102,6 +102,7 @@ func serveAPI(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc cl
 		HubSpot:   hs,
 		// HubSpot signs webhook deliveries with the app's client secret.
 		WebhookSecret: cfg.HubSpotClientSecret,
+		HubSpotAppID:  cfg.HubSpotAppID,
 
 		TemporalUIURL:     cfg.TemporalUIURL.String(),
 		TemporalNamespace: cfg.TemporalNamespace,
