@@ -6,9 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"strconv"
+
 	"github.com/google/uuid"
 
+	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/hubspotsim"
+	"github.com/referflow/referflow/workflows"
 )
 
 // TestSalesReceiverThousandEvents drives 1,000 HubSpot deal-stage changes
@@ -136,5 +140,81 @@ func TestSalesReceiverThousandEvents(t *testing.T) {
 		if got := len(st.rewards[id]); got != want {
 			t.Errorf("referral %d: %d reward webhooks, want %d", i, got, want)
 		}
+	}
+}
+
+// TestSalesReceiverFollowsTheLeadsRecords: a referral whose lead is a
+// contact learns of its deal when HubSpot associates the two, so the deal's
+// stage rules then approve it; when the contact is merged into another the
+// referral follows the surviving record; a deleted deal stays visible in the
+// referral's audit trail. All of it through real webhook deliveries.
+func TestSalesReceiverFollowsTheLeadsRecords(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st := newSalesReceiverStack(t, ctx, hubspotsim.WebhookOptions{RetryBase: 20 * time.Millisecond})
+	sim, portal := st.hs.Sim, st.hs.PortalID
+	contact, err := sim.CreateObject(portal, "contacts", map[string]string{"email": "mia@example.org", "firstname": "Mia"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	contactID, _ := strconv.ParseInt(contact, 10, 64)
+	r, err := st.d.Queries.CreateReferral(ctx, db.CreateReferralParams{
+		WorkspaceID: st.fx.Workspace.ID, CampaignID: st.fx.Campaign.ID, MemberID: st.fx.Member.ID,
+		LeadEmail: "mia@example.org", LeadEmailNormalized: "mia@example.org", Source: "api", HubspotContactID: &contactID,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := workflows.StartReferralWorkflow(ctx, st.tc.Client, st.tc.TaskQueue, st.tc.HubSpotTaskQueue, r.ID.String()); err != nil {
+		t.Fatal(err)
+	}
+	st.waitCount(t, ctx, "workflow listening", 1, `SELECT count(*) FROM referral_events WHERE kind = 'lead_not_sent'`)
+	for _, sub := range [][2]string{{"deal.associationChange", ""}, {"deal.propertyChange", "dealstage"}, {"contact.merge", ""}, {"deal.deletion", ""}} {
+		if _, err := sim.Subscribe(sub[0], sub[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Sales opens a deal for the referred contact.
+	deal, err := sim.CreateObject(portal, "deals", map[string]string{"dealname": "Mia deal", "pipeline": "default", "dealstage": "appointmentscheduled"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Associate(portal, "deals", deal, "contacts", contact); err != nil {
+		t.Fatal(err)
+	}
+	st.waitCount(t, ctx, "deal linked to the referral", 1, `SELECT count(*) FROM referrals WHERE id = $1 AND hubspot_deal_id::text = $2`, r.ID, deal)
+
+	// The deal is won: its stage rule approves the contact's referral.
+	if err := sim.UpdateObject(portal, "deals", deal, map[string]string{"dealstage": "closedwon"}); err != nil {
+		t.Fatal(err)
+	}
+	st.waitCount(t, ctx, "reward issued", 1, `SELECT count(*) FROM rewards WHERE referral_id = $1 AND status = 'issued'`, r.ID)
+
+	// The contact is merged into another record: the referral follows it.
+	other, err := sim.CreateObject(portal, "contacts", map[string]string{"email": "leonard@example.org", "firstname": "Leonard"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.MergeObjects(portal, "contacts", other, contact); err != nil {
+		t.Fatal(err)
+	}
+	st.waitCount(t, ctx, "referral re-pointed to the surviving contact", 1, `SELECT count(*) FROM referrals WHERE id = $1 AND hubspot_contact_id::text = $2`, r.ID, other)
+
+	// The deal is deleted in HubSpot: the referral shows it.
+	if err := sim.ArchiveObject(portal, "deals", deal); err != nil {
+		t.Fatal(err)
+	}
+	st.waitCount(t, ctx, "deletion in the audit trail", 1, `SELECT count(*) FROM referral_events WHERE referral_id = $1 AND kind = 'hubspot_object_deleted'`, r.ID)
+
+	var status string
+	if err := st.d.Pool.QueryRow(ctx, `SELECT status FROM referrals WHERE id = $1`, r.ID).Scan(&status); err != nil || status != "approved" {
+		t.Fatalf("referral status %q (%v), want approved", status, err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if n := len(st.rewards[r.ID.String()]); n != 1 {
+		t.Fatalf("%d reward webhooks, want 1", n)
 	}
 }
