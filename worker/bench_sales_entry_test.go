@@ -3,9 +3,6 @@ package worker_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"sort"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -30,14 +27,7 @@ import (
 //
 //	go test -run '^$' -bench SalesEntryMatching -benchtime 1x ./worker/
 func BenchmarkSalesEntryMatching(b *testing.B) {
-	rate := 5.0
-	if v := os.Getenv("REFERFLOW_BENCH_RATE"); v != "" {
-		r, err := strconv.ParseFloat(v, 64)
-		if err != nil || r <= 0 {
-			b.Fatalf("REFERFLOW_BENCH_RATE: want a rate above 0, got %q", v)
-		}
-		rate = r
-	}
+	rate := benchRate(b, 5, false)
 	const entries = 100
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -78,9 +68,5 @@ func BenchmarkSalesEntryMatching(b *testing.B) {
 	}
 	wg.Wait()
 	b.StopTimer()
-	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	b.ReportMetric(ms(latencies[entries/2]), "p50-ms")
-	b.ReportMetric(ms(latencies[entries*99/100]), "p99-ms")
-	b.ReportMetric(ms(latencies[entries-1]), "max-ms")
+	reportLatencies(b, latencies)
 }

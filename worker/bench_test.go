@@ -7,9 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"sort"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -33,14 +30,7 @@ import (
 //
 //	go test -run '^$' -bench SignalToRewardWebhook -benchtime 1x ./worker/
 func BenchmarkSignalToRewardWebhook(b *testing.B) {
-	rate := 20.0
-	if v := os.Getenv("REFERFLOW_BENCH_RATE"); v != "" {
-		r, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			b.Fatalf("REFERFLOW_BENCH_RATE: %v", err)
-		}
-		rate = r
-	}
+	rate := benchRate(b, 20, true)
 	const referrals = 1000
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -143,12 +133,9 @@ func BenchmarkSignalToRewardWebhook(b *testing.B) {
 	}
 	b.StopTimer()
 
-	lat := make([]float64, referrals)
+	lat := make([]time.Duration, referrals)
 	for i, id := range ids {
-		lat[i] = float64(arrived[id].Sub(sent[i]).Microseconds()) / 1000
+		lat[i] = arrived[id].Sub(sent[i])
 	}
-	sort.Float64s(lat)
-	b.ReportMetric(lat[len(lat)/2], "p50-ms")
-	b.ReportMetric(lat[len(lat)*99/100], "p99-ms")
-	b.ReportMetric(lat[len(lat)-1], "max-ms")
+	reportLatencies(b, lat)
 }

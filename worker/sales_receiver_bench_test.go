@@ -2,9 +2,6 @@ package worker_test
 
 import (
 	"context"
-	"os"
-	"sort"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -24,14 +21,7 @@ import (
 //
 //	go test -run '^$' -bench DealWonToRewardWebhook -benchtime 1x ./worker/
 func BenchmarkDealWonToRewardWebhook(b *testing.B) {
-	rate := 20.0
-	if v := os.Getenv("REFERFLOW_BENCH_RATE"); v != "" {
-		r, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			b.Fatalf("REFERFLOW_BENCH_RATE: %v", err)
-		}
-		rate = r
-	}
+	rate := benchRate(b, 20, true)
 	const referrals = 500
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -73,17 +63,13 @@ func BenchmarkDealWonToRewardWebhook(b *testing.B) {
 
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	lat := make([]float64, 0, referrals)
+	lat := make([]time.Duration, 0, referrals)
 	for i, id := range ids {
 		arrivals := st.rewards[id]
 		if len(arrivals) != 1 {
 			b.Fatalf("referral %s: %d reward webhooks, want 1", id, len(arrivals))
 		}
-		lat = append(lat, float64(arrivals[0].Sub(won[i]))/float64(time.Millisecond))
+		lat = append(lat, arrivals[0].Sub(won[i]))
 	}
-	sort.Float64s(lat)
-	pct := func(p float64) float64 { return lat[int(p*float64(len(lat)-1))] }
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
-	b.ReportMetric(lat[len(lat)-1], "max-ms")
+	reportLatencies(b, lat)
 }
