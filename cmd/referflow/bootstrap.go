@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/referflow/referflow/api"
 	"github.com/referflow/referflow/db"
@@ -117,6 +118,8 @@ func serveAPI(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc cl
 // runWorkers runs the Temporal workers, and the Sales Receiver's dispatcher
 // that feeds recorded HubSpot events to them, until ctx ends.
 func runWorkers(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc client.Client, hs *hubspotconn.Manager, logger *slog.Logger) error {
+	// Process-wide, and only before the first worker starts.
+	sdkworker.SetStickyWorkflowCacheSize(cfg.WorkflowCacheSize)
 	ws := worker.New(tc, pool, worker.Options{HubSpot: hs, PublicURL: cfg.PublicURL.String()})
 	if err := ws.Start(); err != nil {
 		return err

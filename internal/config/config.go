@@ -37,7 +37,8 @@ var Variables = []Variable{
 	{"REFERFLOW_PUBLIC_URL", "http://localhost:8080 (from the HTTP port)", "Externally visible base URL, used in referral links and to rebuild the URL HubSpot signed when referflow runs behind a proxy. Absolute http(s) URL without query or fragment."},
 	{"REFERFLOW_ENCRYPTION_KEY", "(none; `dev` generates one into `.data/`)", "Key for HubSpot tokens at rest: base64 of 32 random bytes (`openssl rand -base64 32`). Several keys separated by commas rotate: the first encrypts, all decrypt. Required by `api` and `worker`."},
 	{"REFERFLOW_LOG_LEVEL", "info", "Log level: debug, info, warn or error. Logs are JSON lines on standard error."},
-	{"HUBSPOT_APP_ID", "(none)", "Your HubSpot app's numeric ID; webhook events from other apps are refused."},
+	{"REFERFLOW_WORKFLOW_CACHE_SIZE", "10000", "How many running workflows a worker process keeps in memory (Temporal's sticky cache, about 45 KiB each). Smaller saves memory; a workflow that is not cached is rebuilt from its history when it wakes. See docs/benchmarks.md (10,000 idle referral workflows)."},
+	{"HUBSPOT_APP_ID", "(none)", "Your HubSpot app's numeric ID; webhook events of another app (another appId) are answered but not recorded."},
 	{"HUBSPOT_CLIENT_ID", "(none)", "Your HubSpot app's OAuth client ID (its redirect URL must be <REFERFLOW_PUBLIC_URL>/oauth/hubspot/callback). Set together with HUBSPOT_CLIENT_SECRET. Unset: connecting HubSpot answers 503, and `dev` starts the HubSpot simulator instead."},
 	{"HUBSPOT_CLIENT_SECRET", "(none)", "Your HubSpot app's client secret: OAuth and webhook signatures. Set together with HUBSPOT_CLIENT_ID."},
 	{"HUBSPOT_BASE_URL", "https://api.hubapi.com", "HubSpot API base URL; `dev` and the tests point it at the HubSpot simulator."},
@@ -45,6 +46,9 @@ var Variables = []Variable{
 
 // DefaultHubSpotBaseURL is HubSpot's public API.
 const DefaultHubSpotBaseURL = "https://api.hubapi.com"
+
+// DefaultWorkflowCacheSize is the Temporal SDK's own default sticky cache.
+const DefaultWorkflowCacheSize = 10_000
 
 // DefaultTemporalUIURL is where the Temporal dev server serves its Web UI.
 const DefaultTemporalUIURL = "http://localhost:8233"
@@ -61,6 +65,9 @@ type Config struct {
 	// EncryptionKeys: the first encrypts, every one decrypts (key rotation).
 	EncryptionKeys      [][]byte
 	LogLevel            slog.Level
+	// WorkflowCacheSize is the worker's sticky workflow cache (workflows
+	// kept in memory between their tasks).
+	WorkflowCacheSize int
 	HubSpotAppID        int64
 	HubSpotClientID     string
 	HubSpotClientSecret string
@@ -188,6 +195,14 @@ func LoadFrom(lookup func(string) (string, bool), req Requirement) (*Config, err
 		fail("REFERFLOW_LOG_LEVEL", "must be debug, info, warn or error, got %q", lvl)
 	}
 
+	c.WorkflowCacheSize = DefaultWorkflowCacheSize
+	if raw := get("REFERFLOW_WORKFLOW_CACHE_SIZE"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > 1_000_000 {
+			fail("REFERFLOW_WORKFLOW_CACHE_SIZE", "must be a whole number of workflows from 1 to 1000000, got %q", raw)
+		}
+		c.WorkflowCacheSize = n
+	}
 	if raw := get("HUBSPOT_APP_ID"); raw != "" {
 		id, err := strconv.ParseInt(raw, 10, 64)
 		if err != nil || id <= 0 {

@@ -48,22 +48,23 @@ func TestPublicURLFollowsHTTPPort(t *testing.T) {
 
 func TestEveryProblemIsReportedAtOnceWithItsVariable(t *testing.T) {
 	_, err := LoadFrom(env(map[string]string{
-		"DATABASE_URL":             "mysql://secret-password@db/x",
-		"TEMPORAL_ADDRESS":         "no-port",
-		"REFERFLOW_HTTP_ADDR":      "8080",
-		"REFERFLOW_PUBLIC_URL":     "example.com",
-		"REFERFLOW_ENCRYPTION_KEY": "c2hvcnQ=",
-		"REFERFLOW_LOG_LEVEL":      "loud",
-		"HUBSPOT_APP_ID":           "-4",
-		"HUBSPOT_CLIENT_SECRET":    "s3cr3t",
-		"HUBSPOT_BASE_URL":         "https://api.hubapi.com?x=1",
+		"DATABASE_URL":                  "mysql://secret-password@db/x",
+		"TEMPORAL_ADDRESS":              "no-port",
+		"REFERFLOW_HTTP_ADDR":           "8080",
+		"REFERFLOW_PUBLIC_URL":          "example.com",
+		"REFERFLOW_ENCRYPTION_KEY":      "c2hvcnQ=",
+		"REFERFLOW_LOG_LEVEL":           "loud",
+		"REFERFLOW_WORKFLOW_CACHE_SIZE": "0",
+		"HUBSPOT_APP_ID":                "-4",
+		"HUBSPOT_CLIENT_SECRET":         "s3cr3t",
+		"HUBSPOT_BASE_URL":              "https://api.hubapi.com?x=1",
 	}), Requirement{DatabaseURL: true, EncryptionKey: true})
 	cfgErr, ok := err.(*Error)
 	if !ok {
 		t.Fatalf("err = %v, want *Error", err)
 	}
 	want := []string{"DATABASE_URL", "TEMPORAL_ADDRESS", "REFERFLOW_HTTP_ADDR", "REFERFLOW_PUBLIC_URL",
-		"REFERFLOW_ENCRYPTION_KEY", "REFERFLOW_LOG_LEVEL", "HUBSPOT_APP_ID", "HUBSPOT_CLIENT_ID", "HUBSPOT_BASE_URL"}
+		"REFERFLOW_ENCRYPTION_KEY", "REFERFLOW_LOG_LEVEL", "REFERFLOW_WORKFLOW_CACHE_SIZE", "HUBSPOT_APP_ID", "HUBSPOT_CLIENT_ID", "HUBSPOT_BASE_URL"}
 	if len(cfgErr.Problems) != len(want) {
 		t.Fatalf("problems = %q, want one for each of %v", cfgErr.Problems, want)
 	}
