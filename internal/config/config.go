@@ -63,11 +63,11 @@ type Config struct {
 	HTTPAddr      string
 	PublicURL     *url.URL
 	// EncryptionKeys: the first encrypts, every one decrypts (key rotation).
-	EncryptionKeys      [][]byte
-	LogLevel            slog.Level
+	EncryptionKeys [][]byte
+	LogLevel       slog.Level
 	// WorkflowCacheSize is the worker's sticky workflow cache (workflows
 	// kept in memory between their tasks).
-	WorkflowCacheSize int
+	WorkflowCacheSize   int
 	HubSpotAppID        int64
 	HubSpotClientID     string
 	HubSpotClientSecret string
