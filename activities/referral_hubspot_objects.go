@@ -126,60 +126,43 @@ func repoint(ctx context.Context, q *db.Queries, ref db.Referral, ev HubSpotObje
 	})
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		if held := referralObject(ref, ev.ObjectType); held == ev.SurvivingObjectID {
+		if held := linkedObjectID(ref, ev.ObjectType); held == ev.SurvivingObjectID {
 			return fmt.Sprintf("merged into %s %d, which the referral already holds", ev.ObjectType, held), nil
 		}
 		return fmt.Sprintf("none of the merged %ss is the referral's", ev.ObjectType), nil
 	case err != nil:
 		return "", fmt.Errorf("re-point referral %s after a merge: %w", ref.ID, err)
 	}
-	return fmt.Sprintf("now points to %s %d (merged from %s %d)", ev.ObjectType, ev.SurvivingObjectID, ev.ObjectType, referralObject(ref, ev.ObjectType)), nil
+	return fmt.Sprintf("now points to %s %d (merged from %s %d)", ev.ObjectType, ev.SurvivingObjectID, ev.ObjectType, linkedObjectID(ref, ev.ObjectType)), nil
 }
 
 // associate links the other end of an association to the referral when it
 // has no object of that type yet.
 func associate(ctx context.Context, q *db.Queries, ref db.Referral, ev HubSpotObjectEvent) (string, error) {
 	mineType, mineID, otherType, otherID := ev.ObjectType, ev.ObjectID, ev.ToObjectType, ev.ToObjectID
-	if referralObject(ref, mineType) != mineID {
+	if linkedObjectID(ref, mineType) != mineID {
 		mineType, mineID, otherType, otherID = otherType, otherID, mineType, mineID
 	}
-	if referralObject(ref, mineType) != mineID {
+	if linkedObjectID(ref, mineType) != mineID {
 		return "neither end of the association is the referral's", nil
 	}
 	if ev.AssociationRemoved {
 		return fmt.Sprintf("%s %d was dissociated from the referral's %s %d; the referral keeps its records", otherType, otherID, mineType, mineID), nil
 	}
-	switch held := referralObject(ref, otherType); {
+	switch held := linkedObjectID(ref, otherType); {
 	case held == otherID:
 		return fmt.Sprintf("%s %d is already the referral's", otherType, otherID), nil
 	case held != 0:
 		return fmt.Sprintf("kept %s %d: the referral already has a %s (associated %s %d not linked)", otherType, held, otherType, otherType, otherID), nil
 	}
-	_, err := q.AttachAssociatedHubSpotObject(ctx, db.AttachAssociatedHubSpotObjectParams{ID: ref.ID, ObjectType: otherType, ObjectID: otherID})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Sprintf("the referral already has a %s", otherType), nil
-	}
+	linked, err := q.LinkReferralHubSpotObject(ctx, db.LinkReferralHubSpotObjectParams{ID: ref.ID, ObjectType: otherType, ObjectID: otherID})
 	if err != nil {
 		return "", fmt.Errorf("link %s %d to referral %s: %w", otherType, otherID, ref.ID, err)
 	}
+	if held := linkedObjectID(linked, otherType); held != otherID {
+		return fmt.Sprintf("kept %s %d: the referral already has a %s (associated %s %d not linked)", otherType, held, otherType, otherType, otherID), nil
+	}
 	return fmt.Sprintf("linked %s %d (associated with the referral's %s %d)", otherType, otherID, mineType, mineID), nil
-}
-
-// heldObject is the referral's HubSpot record of a type, 0 when none.
-func referralObject(ref db.Referral, objectType string) int64 {
-	var p *int64
-	switch objectType {
-	case "contact":
-		p = ref.HubspotContactID
-	case "deal":
-		p = ref.HubspotDealID
-	case "company":
-		p = ref.HubspotCompanyID
-	}
-	if p == nil {
-		return 0
-	}
-	return *p
 }
 
 // ReferralReview is a change a referral's workflow holds for an admin.

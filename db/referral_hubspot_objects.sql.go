@@ -11,64 +11,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const attachAssociatedHubSpotObject = `-- name: AttachAssociatedHubSpotObject :one
-UPDATE referrals
-SET hubspot_contact_id = CASE WHEN $1::text = 'contact' THEN $2::bigint ELSE hubspot_contact_id END,
-    hubspot_deal_id = CASE WHEN $1::text = 'deal' THEN $2::bigint ELSE hubspot_deal_id END,
-    hubspot_company_id = CASE WHEN $1::text = 'company' THEN $2::bigint ELSE hubspot_company_id END,
-    updated_at = now()
-WHERE id = $3
-  AND CASE $1::text
-        WHEN 'contact' THEN hubspot_contact_id IS NULL
-        WHEN 'deal' THEN hubspot_deal_id IS NULL
-        WHEN 'company' THEN hubspot_company_id IS NULL
-        ELSE false
-      END
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized
-`
-
-type AttachAssociatedHubSpotObjectParams struct {
-	ObjectType string    `json:"object_type"`
-	ObjectID   int64     `json:"object_id"`
-	ID         uuid.UUID `json:"id"`
-}
-
-// AttachAssociatedHubSpotObject gives the referral an object of a type it has
-// none of yet (a deal associated with its contact); no row when it already
-// has one, so an existing link is never overwritten.
-func (q *Queries) AttachAssociatedHubSpotObject(ctx context.Context, arg AttachAssociatedHubSpotObjectParams) (Referral, error) {
-	row := q.db.QueryRow(ctx, attachAssociatedHubSpotObject, arg.ObjectType, arg.ObjectID, arg.ID)
-	var i Referral
-	err := row.Scan(
-		&i.ID,
-		&i.WorkspaceID,
-		&i.CampaignID,
-		&i.MemberID,
-		&i.LeadEmail,
-		&i.LeadFirstName,
-		&i.LeadLastName,
-		&i.LeadCompany,
-		&i.Status,
-		&i.InReview,
-		&i.DeniedReason,
-		&i.CannotQualifyReason,
-		&i.Source,
-		&i.ExternalID,
-		&i.HubspotContactID,
-		&i.HubspotDealID,
-		&i.HubspotCompanyID,
-		&i.SaleValue,
-		&i.Currency,
-		&i.QualifiedAt,
-		&i.ApprovedAt,
-		&i.DeniedAt,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.LeadEmailNormalized,
-	)
-	return i, err
-}
-
 const repointReferralHubSpotObject = `-- name: RepointReferralHubSpotObject :one
 UPDATE referrals
 SET hubspot_contact_id = CASE WHEN $1::text = 'contact' AND hubspot_contact_id = ANY($2::bigint[])

@@ -18,21 +18,3 @@ WHERE id = @id
         ELSE false
       END
 RETURNING *;
-
--- name: AttachAssociatedHubSpotObject :one
--- AttachAssociatedHubSpotObject gives the referral an object of a type it has
--- none of yet (a deal associated with its contact); no row when it already
--- has one, so an existing link is never overwritten.
-UPDATE referrals
-SET hubspot_contact_id = CASE WHEN sqlc.arg(object_type)::text = 'contact' THEN sqlc.arg(object_id)::bigint ELSE hubspot_contact_id END,
-    hubspot_deal_id = CASE WHEN sqlc.arg(object_type)::text = 'deal' THEN sqlc.arg(object_id)::bigint ELSE hubspot_deal_id END,
-    hubspot_company_id = CASE WHEN sqlc.arg(object_type)::text = 'company' THEN sqlc.arg(object_id)::bigint ELSE hubspot_company_id END,
-    updated_at = now()
-WHERE id = @id
-  AND CASE sqlc.arg(object_type)::text
-        WHEN 'contact' THEN hubspot_contact_id IS NULL
-        WHEN 'deal' THEN hubspot_deal_id IS NULL
-        WHEN 'company' THEN hubspot_company_id IS NULL
-        ELSE false
-      END
-RETURNING *;
