@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/referflow/referflow/activities"
 )
 
 // Statuses routing gives an entry.
@@ -18,21 +20,12 @@ const (
 )
 
 // Action is one thing done with a sales entry, as appended to its actions
-// column. It has the shape of the sales-entry workflow's steps
-// (activities.SalesEntryAction: key, step, detail, actor, at, data), so one
-// shape runs through the array, plus Action, the same sentence as Detail,
-// under the name the dispatcher's brief gave it.
+// column: the sales-entry workflow's step (key, step, detail, actor, at,
+// data), so one shape runs through the array, plus Action, the same sentence
+// as Detail, under the name the dispatcher's entries first used.
 type Action struct {
-	Key  string `json:"key"`
-	Step string `json:"step"`
-	// Action and Detail say what was done, for the admin reading the Sales
-	// Receiver log: "no rule reads deal.dealtype".
-	Action string    `json:"action"`
-	Detail string    `json:"detail"`
-	Actor  string    `json:"actor"`
-	At     time.Time `json:"at"`
-	// Data names the referral and workflow concerned and what was sent.
-	Data map[string]any `json:"data,omitempty"`
+	activities.SalesEntryAction
+	Action string `json:"action"`
 }
 
 // Steps of the dispatcher's actions.
@@ -69,10 +62,10 @@ type outcome struct {
 }
 
 func (o *outcome) act(step, text string, data map[string]any) {
-	o.actions = append(o.actions, Action{
-		Key: fmt.Sprintf("dispatch:%s:%d", step, len(o.actions)), Step: step, Action: text, Detail: text,
+	o.actions = append(o.actions, Action{Action: text, SalesEntryAction: activities.SalesEntryAction{
+		Key: fmt.Sprintf("dispatch:%s:%d", step, len(o.actions)), Step: step, Detail: text,
 		Actor: Actor, At: time.Now().UTC(), Data: data,
-	})
+	}})
 }
 
 func (o *outcome) actionsJSON() string {
