@@ -7,8 +7,8 @@ import (
 
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/referral"
-	"github.com/referflow/referflow/internal/testenv"
 )
 
 func addReferral(t *testing.T, d *testenv.Database, fx testenv.ReferralFixture, email string) db.Referral {

@@ -14,10 +14,10 @@ import (
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/dev/hubspotsim"
+	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/hubspot"
 	"github.com/referflow/referflow/internal/hubspotconn"
-	"github.com/referflow/referflow/internal/hubspotsim"
-	"github.com/referflow/referflow/internal/testenv"
 )
 
 const leadPublicURL = "https://refer.acme.test"

@@ -6,7 +6,7 @@ import (
 
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/internal/campaign"
-	"github.com/referflow/referflow/internal/testenv"
+	"github.com/referflow/referflow/internal/dev/testenv"
 )
 
 func TestApplyPropertyUpdate(t *testing.T) {

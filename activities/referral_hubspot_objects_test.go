@@ -8,7 +8,7 @@ import (
 
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
-	"github.com/referflow/referflow/internal/testenv"
+	"github.com/referflow/referflow/internal/dev/testenv"
 )
 
 // A referral created as a contact learns its deal from an association, and

@@ -9,8 +9,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/referflow/referflow/activities"
+	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/referral"
-	"github.com/referflow/referflow/internal/testenv"
 )
 
 func errType(err error) string {

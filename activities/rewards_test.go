@@ -19,9 +19,9 @@ import (
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/outgoing"
 	"github.com/referflow/referflow/internal/reward"
-	"github.com/referflow/referflow/internal/testenv"
 )
 
 // anyErrType is the type of any ApplicationError, retryable or not.

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/referflow/referflow/internal/adminauth"
-	"github.com/referflow/referflow/internal/testenv"
+	"github.com/referflow/referflow/internal/dev/testenv"
 )
 
 // benchListRows is how many referrals and sales entries each of two

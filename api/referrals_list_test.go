@@ -12,8 +12,8 @@ import (
 
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/adminauth"
+	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/referral"
-	"github.com/referflow/referflow/internal/testenv"
 )
 
 // listFixture is a workspace with two campaigns and referrals in several

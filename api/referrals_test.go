@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/referflow/referflow/internal/adminauth"
-	"github.com/referflow/referflow/internal/testenv"
+	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/worker"
 )
 

@@ -15,7 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/referflow/referflow/db"
-	"github.com/referflow/referflow/internal/testenv"
+	"github.com/referflow/referflow/internal/dev/testenv"
 )
 
 // seedSalesEntry records a HubSpot event as the webhook receiver does, then

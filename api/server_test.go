@@ -17,7 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/referflow/referflow/internal/adminauth"
-	"github.com/referflow/referflow/internal/testenv"
+	"github.com/referflow/referflow/internal/dev/testenv"
 )
 
 // newTestServer is the server over a real Postgres schema and a real

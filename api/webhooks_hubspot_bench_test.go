@@ -21,8 +21,8 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/hubspot/signature"
-	"github.com/referflow/referflow/internal/testenv"
 )
 
 // intakeSenders is how many deliveries HubSpot keeps in flight per

@@ -15,9 +15,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/hubspot/signature"
 	"github.com/referflow/referflow/internal/hubspotwebhook"
-	"github.com/referflow/referflow/internal/testenv"
 )
 
 // FuzzHubSpotWebhook throws bodies and header values at POST

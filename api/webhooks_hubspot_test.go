@@ -20,11 +20,11 @@ import (
 
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/adminauth"
+	"github.com/referflow/referflow/internal/dev/hubspotsim"
+	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/hubspot/signature"
 	"github.com/referflow/referflow/internal/hubspotconn"
-	"github.com/referflow/referflow/internal/hubspotsim"
 	"github.com/referflow/referflow/internal/hubspotwebhook"
-	"github.com/referflow/referflow/internal/testenv"
 )
 
 // testWebhookSecret stands for the HubSpot app's client secret.

@@ -6,7 +6,7 @@ import (
 	"testing/fstest"
 
 	"github.com/referflow/referflow/db"
-	"github.com/referflow/referflow/internal/testenv"
+	"github.com/referflow/referflow/internal/dev/testenv"
 )
 
 // The embedded files themselves follow the naming contract, in order, with

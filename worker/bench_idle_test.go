@@ -21,8 +21,8 @@ import (
 
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/referral"
-	"github.com/referflow/referflow/internal/testenv"
 	"github.com/referflow/referflow/worker"
 	"github.com/referflow/referflow/workflows"
 )

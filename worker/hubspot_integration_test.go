@@ -18,10 +18,10 @@ import (
 
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/adminauth"
+	"github.com/referflow/referflow/internal/dev/hubspotsim"
+	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/hubspot"
 	"github.com/referflow/referflow/internal/hubspotconn"
-	"github.com/referflow/referflow/internal/hubspotsim"
-	"github.com/referflow/referflow/internal/testenv"
 	"github.com/referflow/referflow/internal/tokencrypt"
 	"github.com/referflow/referflow/worker"
 	"github.com/referflow/referflow/workflows"

@@ -11,8 +11,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/referral"
-	"github.com/referflow/referflow/internal/testenv"
 	"github.com/referflow/referflow/worker"
 	"github.com/referflow/referflow/workflows"
 )

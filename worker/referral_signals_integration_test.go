@@ -13,8 +13,8 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/referral"
-	"github.com/referflow/referflow/internal/testenv"
 	"github.com/referflow/referflow/worker"
 	"github.com/referflow/referflow/workflows"
 )

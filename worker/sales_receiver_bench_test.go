@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/referflow/referflow/internal/hubspotsim"
+	"github.com/referflow/referflow/internal/dev/hubspotsim"
 )
 
 // BenchmarkDealWonToRewardWebhook measures the Sales Receiver end to end, as

@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/referflow/referflow/db"
-	"github.com/referflow/referflow/internal/hubspotsim"
+	"github.com/referflow/referflow/internal/dev/hubspotsim"
 	"github.com/referflow/referflow/workflows"
 )
 

@@ -8,7 +8,7 @@ import (
 
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/adminauth"
-	"github.com/referflow/referflow/internal/testenv"
+	"github.com/referflow/referflow/internal/dev/testenv"
 )
 
 var printedKey = regexp.MustCompile(`\(shown once\): (rfk_[0-9a-f]{64})\n`)

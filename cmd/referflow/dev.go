@@ -23,8 +23,8 @@ import (
 
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/config"
-	"github.com/referflow/referflow/internal/devstack"
-	"github.com/referflow/referflow/internal/hubspotsim"
+	"github.com/referflow/referflow/internal/dev/devstack"
+	"github.com/referflow/referflow/internal/dev/hubspotsim"
 )
 
 const devUsage = `Usage: referflow dev [flags]

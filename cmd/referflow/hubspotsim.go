@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/referflow/referflow/internal/hubspotsim"
+	"github.com/referflow/referflow/internal/dev/hubspotsim"
 )
 
 const hubspotSimUsage = `Usage: referflow hubspot-sim [flags]

@@ -16,8 +16,8 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/referflow/referflow/db"
-	"github.com/referflow/referflow/internal/devstack"
-	"github.com/referflow/referflow/internal/testenv"
+	"github.com/referflow/referflow/internal/dev/devstack"
+	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/workflows"
 )
 

@@ -10,8 +10,8 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/referflow/referflow/internal/dev/hubspotsim"
 	"github.com/referflow/referflow/internal/hubspot"
-	"github.com/referflow/referflow/internal/hubspotsim"
 )
 
 // fakeClock is a clock shared by the simulator and the client: sleeping on it

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/referflow/referflow/internal/dev/hubspotsim"
 	"github.com/referflow/referflow/internal/hubspot"
-	"github.com/referflow/referflow/internal/hubspotsim"
 )
 
 // TestLimiterKeepsABurstUnderHubSpotsLimit sends 300 calls as fast as the

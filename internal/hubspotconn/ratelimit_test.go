@@ -13,10 +13,10 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/referflow/referflow/internal/dev/hubspotsim"
+	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/hubspot"
 	"github.com/referflow/referflow/internal/hubspotconn"
-	"github.com/referflow/referflow/internal/hubspotsim"
-	"github.com/referflow/referflow/internal/testenv"
 )
 
 // hitRecorder records the simulator's answers to CRM requests, timed by the

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/referflow/referflow/internal/dev/hubspotsim"
 	"github.com/referflow/referflow/internal/hubspot"
 	"github.com/referflow/referflow/internal/hubspotconn"
-	"github.com/referflow/referflow/internal/hubspotsim"
 )
 
 // TestMissingScopesShownInStatus: an admin grants less than referflow asks

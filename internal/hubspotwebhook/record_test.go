@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/hubspotwebhook"
-	"github.com/referflow/referflow/internal/testenv"
 )
 
 func parse(t *testing.T, body string) []hubspotwebhook.Event {

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/referflow/referflow/db"
-	"github.com/referflow/referflow/internal/testenv"
+	"github.com/referflow/referflow/internal/dev/testenv"
 )
 
 // When the listening connection is lost, the dispatcher LISTENs again on a

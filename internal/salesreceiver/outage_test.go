@@ -17,11 +17,11 @@ import (
 
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
-	"github.com/referflow/referflow/internal/devstack"
+	"github.com/referflow/referflow/internal/dev/devstack"
+	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/referral"
 	"github.com/referflow/referflow/internal/salesreceiver"
 	"github.com/referflow/referflow/internal/temporalclient"
-	"github.com/referflow/referflow/internal/testenv"
 	"github.com/referflow/referflow/worker"
 	"github.com/referflow/referflow/workflows"
 )

@@ -9,8 +9,8 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 
+	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/temporalclient"
-	"github.com/referflow/referflow/internal/testenv"
 	"github.com/referflow/referflow/workflows"
 )
 

@@ -14,7 +14,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/referflow/referflow/internal/devstack"
+	"github.com/referflow/referflow/internal/dev/devstack"
 	"github.com/referflow/referflow/internal/temporalclient"
 )
 

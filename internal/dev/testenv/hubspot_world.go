@@ -10,9 +10,9 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/referflow/referflow/internal/adminauth"
+	"github.com/referflow/referflow/internal/dev/hubspotsim"
 	"github.com/referflow/referflow/internal/hubspot"
 	"github.com/referflow/referflow/internal/hubspotconn"
-	"github.com/referflow/referflow/internal/hubspotsim"
 	"github.com/referflow/referflow/internal/tokencrypt"
 )
 

@@ -274,7 +274,7 @@ func TestFindRepoRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	wd, _ := os.Getwd()
-	if filepath.Join(root, "internal", "devstack") != wd {
+	if filepath.Join(root, "internal", "dev", "devstack") != wd {
 		t.Errorf("FindRepoRoot = %s, working folder %s", root, wd)
 	}
 	if _, err := FindRepoRoot(t.TempDir()); err == nil {

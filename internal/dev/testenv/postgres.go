@@ -23,7 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/referflow/referflow/db"
-	"github.com/referflow/referflow/internal/devstack"
+	"github.com/referflow/referflow/internal/dev/devstack"
 )
 
 // testDatabase is the database tests use on a discovered or private server,
