@@ -14,6 +14,7 @@ import (
 
 	"github.com/referflow/referflow/api"
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/db/migrate"
 	"github.com/referflow/referflow/internal/adminauth"
 	"github.com/referflow/referflow/internal/config"
 	"github.com/referflow/referflow/internal/hubspotconn"
@@ -192,7 +193,7 @@ func (p *process) close() {
 // whose schema is older than the code: a clear message beats SQL errors on
 // the first request.
 func requireMigrated(ctx context.Context, pool *pgxpool.Pool) error {
-	states, err := db.MigrationStatus(ctx, pool)
+	states, err := migrate.Status(ctx, pool)
 	if err != nil {
 		return err
 	}

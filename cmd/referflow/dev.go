@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/db/migrate"
 	"github.com/referflow/referflow/internal/config"
 	"github.com/referflow/referflow/internal/dev/devstack"
 	"github.com/referflow/referflow/internal/dev/hubspotsim"
@@ -153,7 +154,7 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 		return err
 	}
 	cleanups = append(cleanups, func(context.Context) error { pool.Close(); return nil })
-	applied, err := db.Migrate(ctx, pool)
+	applied, err := migrate.Up(ctx, pool)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/db/migrate"
 	"github.com/referflow/referflow/internal/dev/devstack"
 	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/workflows"
@@ -163,7 +163,7 @@ func TestDevRunsEverythingAndKeepsItsData(t *testing.T) {
 			t.Errorf("search attribute %s not registered", name)
 		}
 	}
-	states, err := db.MigrationStatus(context.Background(), d.Pool)
+	states, err := migrate.Status(context.Background(), d.Pool)
 	if err != nil || len(states) == 0 || !states[len(states)-1].Applied {
 		t.Fatalf("dev did not migrate the database: %+v %v", states, err)
 	}

@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/db/migrate"
 	"github.com/referflow/referflow/internal/config"
 )
 
@@ -41,7 +41,7 @@ func runMigrate(ctx context.Context, out streams, fs *flag.FlagSet, args []strin
 	defer pool.Close()
 
 	if status {
-		states, err := db.MigrationStatus(ctx, pool)
+		states, err := migrate.Status(ctx, pool)
 		if err != nil {
 			return err
 		}
@@ -57,7 +57,7 @@ func runMigrate(ctx context.Context, out streams, fs *flag.FlagSet, args []strin
 		return tw.Flush()
 	}
 
-	applied, err := db.Migrate(ctx, pool)
+	applied, err := migrate.Up(ctx, pool)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/db/migrate"
 	"github.com/referflow/referflow/internal/dev/devstack"
 )
 
@@ -54,7 +55,7 @@ var server struct {
 }
 
 // NewDatabase creates a fresh schema in the test database, applies
-// db.Migrate to it and returns a pool bound to it. At the end of the test the
+// migrate.Up to it and returns a pool bound to it. At the end of the test the
 // pool is closed and the schema dropped. A schema per test (rather than a
 // database per test) is cheap enough to do for every test and keeps parallel
 // tests from seeing each other's rows.
@@ -67,7 +68,7 @@ func NewDatabase(t testing.TB) *Database {
 	d := NewEmptyDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := db.Migrate(ctx, d.Pool); err != nil {
+	if _, err := migrate.Up(ctx, d.Pool); err != nil {
 		t.Fatalf("testenv: migrate schema %s: %v", d.Schema, err)
 	}
 	// Sales entries name their workflows by ID (sales-entry/<id>), and the

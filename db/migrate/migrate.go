@@ -1,4 +1,7 @@
-package db
+// Package migrate brings a database's schema up to date from the migrations
+// embedded in the binary (migrations/NNNN_name.sql), so api and worker need
+// no files on disk and refuse to run on a schema older than their code.
+package migrate
 
 import (
 	"context"
@@ -56,8 +59,8 @@ type Migration struct {
 	SQL string
 }
 
-// AppliedMigration reports a migration that Migrate has just applied.
-type AppliedMigration struct {
+// Applied reports a migration that Up has just applied.
+type Applied struct {
 	Version   int
 	Name      string
 	File      string
@@ -67,9 +70,9 @@ type AppliedMigration struct {
 	Duration time.Duration
 }
 
-// MigrationState is the state of one migration in a database, as shown by
+// State is the state of one migration in a database, as shown by
 // `referflow migrate status`.
-type MigrationState struct {
+type State struct {
 	Version  int
 	Name     string
 	File     string
@@ -79,11 +82,11 @@ type MigrationState struct {
 	// AppliedAt is when it was applied; nil while pending.
 	AppliedAt *time.Time
 	// ChecksumMismatch is true when the recorded checksum differs from the
-	// file: the file was edited after being applied and Migrate will refuse
+	// file: the file was edited after being applied and Up will refuse
 	// to run.
 	ChecksumMismatch bool
 	// Unknown is true for a version recorded in the database that this
-	// binary does not have (a newer binary migrated it); Migrate refuses to
+	// binary does not have (a newer binary migrated it); Up refuses to
 	// run against it.
 	Unknown bool
 }
@@ -94,10 +97,10 @@ var (
 	loadErr    error
 )
 
-// Migrations returns the embedded migrations in version order. A malformed
+// All returns the embedded migrations in version order. A malformed
 // file name or a duplicate version is an error, so a bad file is caught by
 // the package's tests before it ships.
-func Migrations() ([]Migration, error) {
+func All() ([]Migration, error) {
 	loadOnce.Do(func() {
 		loadedMigs, loadErr = parseMigrations(migrationFiles, "migrations")
 	})
@@ -119,7 +122,7 @@ func parseMigrations(fsys fs.FS, dir string) ([]Migration, error) {
 		if e.IsDir() {
 			return nil, fmt.Errorf("db: read migrations: %s is a directory; migrations are files named NNNN_name.sql", e.Name())
 		}
-		version, name, err := ParseMigrationFileName(e.Name())
+		version, name, err := ParseFileName(e.Name())
 		if err != nil {
 			return nil, err
 		}
@@ -144,10 +147,10 @@ func parseMigrations(fsys fs.FS, dir string) ([]Migration, error) {
 	return migs, nil
 }
 
-// ParseMigrationFileName splits "NNNN_name.sql" into its version and name.
+// ParseFileName splits "NNNN_name.sql" into its version and name.
 // Anything else is refused: the version orders the schema history, so a file
 // that does not carry one cannot be placed in it.
-func ParseMigrationFileName(file string) (version int, name string, err error) {
+func ParseFileName(file string) (version int, name string, err error) {
 	m := migrationNameRE.FindStringSubmatch(file)
 	if m == nil {
 		return 0, "", fmt.Errorf("db: migration file name %q is malformed: want NNNN_name.sql (four digits, then lower-case letters, digits and single underscores)", file)
@@ -159,7 +162,7 @@ func ParseMigrationFileName(file string) (version int, name string, err error) {
 	return version, m[2], nil
 }
 
-// Migrate applies the pending embedded migrations to the schema selected by
+// Up applies the pending embedded migrations to the schema selected by
 // the pool's search_path, in version order, each in its own transaction, and
 // returns the ones it applied (none when the database is up to date).
 //
@@ -171,8 +174,8 @@ func ParseMigrationFileName(file string) (version int, name string, err error) {
 // file has changed (checksum mismatch) or when the database records a version
 // this binary does not know (a newer binary migrated it): either way the
 // schema is not the one this code was written against.
-func Migrate(ctx context.Context, pool *pgxpool.Pool) (applied []AppliedMigration, err error) {
-	migs, err := Migrations()
+func Up(ctx context.Context, pool *pgxpool.Pool) (applied []Applied, err error) {
+	migs, err := All()
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +242,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) (applied []AppliedMigratio
 
 // applyMigration runs one migration and records it in the same transaction,
 // so a migration is either fully applied and recorded or not at all.
-func applyMigration(ctx context.Context, conn *pgx.Conn, m Migration) (AppliedMigration, error) {
+func applyMigration(ctx context.Context, conn *pgx.Conn, m Migration) (Applied, error) {
 	start := time.Now()
 	var appliedAt time.Time
 	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
@@ -254,9 +257,9 @@ func applyMigration(ctx context.Context, conn *pgx.Conn, m Migration) (AppliedMi
 		).Scan(&appliedAt)
 	})
 	if err != nil {
-		return AppliedMigration{}, err
+		return Applied{}, err
 	}
-	return AppliedMigration{
+	return Applied{
 		Version:   m.Version,
 		Name:      m.Name,
 		File:      m.File,
@@ -358,12 +361,12 @@ func short(sum string) string {
 	return sum
 }
 
-// MigrationStatus lists every embedded migration with whether the database
+// Status lists every embedded migration with whether the database
 // (the schema selected by search_path) has applied it, followed by any
 // version the database has that this binary does not know. It only reads,
 // takes no lock, and works on an empty database (all pending).
-func MigrationStatus(ctx context.Context, pool *pgxpool.Pool) ([]MigrationState, error) {
-	migs, err := Migrations()
+func Status(ctx context.Context, pool *pgxpool.Pool) ([]State, error) {
+	migs, err := All()
 	if err != nil {
 		return nil, err
 	}
@@ -376,11 +379,11 @@ func MigrationStatus(ctx context.Context, pool *pgxpool.Pool) ([]MigrationState,
 	if err != nil {
 		return nil, fmt.Errorf("db: migration status: %w", err)
 	}
-	states := make([]MigrationState, 0, len(migs))
+	states := make([]State, 0, len(migs))
 	known := map[int]bool{}
 	for _, m := range migs {
 		known[m.Version] = true
-		s := MigrationState{Version: m.Version, Name: m.Name, File: m.File, Checksum: m.Checksum}
+		s := State{Version: m.Version, Name: m.Name, File: m.File, Checksum: m.Checksum}
 		if r, ok := recorded[m.Version]; ok {
 			at := r.appliedAt
 			s.Applied = true
@@ -389,17 +392,17 @@ func MigrationStatus(ctx context.Context, pool *pgxpool.Pool) ([]MigrationState,
 		}
 		states = append(states, s)
 	}
-	var unknown []MigrationState
+	var unknown []State
 	for v, r := range recorded {
 		if known[v] {
 			continue
 		}
 		at := r.appliedAt
-		unknown = append(unknown, MigrationState{
+		unknown = append(unknown, State{
 			Version: v, Name: r.name, File: fmt.Sprintf("%04d_%s.sql", v, r.name),
 			Checksum: r.checksum, Applied: true, AppliedAt: &at, Unknown: true,
 		})
 	}
-	slices.SortFunc(unknown, func(a, b MigrationState) int { return a.Version - b.Version })
+	slices.SortFunc(unknown, func(a, b State) int { return a.Version - b.Version })
 	return append(states, unknown...), nil
 }

@@ -1,11 +1,11 @@
-package db_test
+package migrate_test
 
 import (
 	"sync"
 	"testing"
 	"testing/fstest"
 
-	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/db/migrate"
 	"github.com/referflow/referflow/internal/dev/testenv"
 )
 
@@ -13,7 +13,7 @@ import (
 // no gaps: a bad file name fails here, before it ships.
 func TestEmbeddedMigrationsAreWellFormed(t *testing.T) {
 	t.Parallel()
-	migs, err := db.Migrations()
+	migs, err := migrate.All()
 	if err != nil {
 		t.Fatalf("Migrations: %v", err)
 	}
@@ -44,7 +44,7 @@ func TestParseMigrationFileName(t *testing.T) {
 		"9999_v2.sql":                {9999, "v2"},
 	}
 	for file, want := range good {
-		v, n, err := db.ParseMigrationFileName(file)
+		v, n, err := migrate.ParseFileName(file)
 		if err != nil || v != want.version || n != want.name {
 			t.Errorf("ParseMigrationFileName(%q) = %d, %q, %v; want %d, %q", file, v, n, err, want.version, want.name)
 		}
@@ -54,7 +54,7 @@ func TestParseMigrationFileName(t *testing.T) {
 		"0001_initial.SQL", "0001_.sql", "0001_a__b.sql", "0000_zero.sql", "abcd_x.sql",
 		"0001_initial.sql.bak", "initial.sql", "0001_initial",
 	} {
-		if _, _, err := db.ParseMigrationFileName(file); err == nil {
+		if _, _, err := migrate.ParseFileName(file); err == nil {
 			t.Errorf("ParseMigrationFileName(%q) accepted a malformed name", file)
 		} else {
 			requireContains(t, err, file)
@@ -65,12 +65,12 @@ func TestParseMigrationFileName(t *testing.T) {
 func TestParseMigrationsRefusesBadSets(t *testing.T) {
 	t.Parallel()
 	sql := &fstest.MapFile{Data: []byte("SELECT 1;")}
-	_, err := db.ParseMigrations(fstest.MapFS{"m/0001_a.sql": sql, "m/notes.txt": sql}, "m")
+	_, err := migrate.ParseMigrations(fstest.MapFS{"m/0001_a.sql": sql, "m/notes.txt": sql}, "m")
 	requireContains(t, err, "notes.txt", "malformed")
-	_, err = db.ParseMigrations(fstest.MapFS{"m/0001_a.sql": sql, "m/0001_b.sql": sql}, "m")
+	_, err = migrate.ParseMigrations(fstest.MapFS{"m/0001_a.sql": sql, "m/0001_b.sql": sql}, "m")
 	requireContains(t, err, "0001_a.sql", "0001_b.sql", "same version")
 
-	migs, err := db.ParseMigrations(fstest.MapFS{"m/0002_b.sql": sql, "m/0010_c.sql": sql, "m/0001_a.sql": sql}, "m")
+	migs, err := migrate.ParseMigrations(fstest.MapFS{"m/0002_b.sql": sql, "m/0010_c.sql": sql, "m/0001_a.sql": sql}, "m")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,9 +83,9 @@ func TestMigrateTwiceAppliesNothingTheSecondTime(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
 	_, pool := emptySchema(t, testenv.NewDatabase(t))
-	migs, _ := db.Migrations()
+	migs, _ := migrate.All()
 
-	first, err := db.Migrate(ctx, pool)
+	first, err := migrate.Up(ctx, pool)
 	if err != nil {
 		t.Fatalf("first Migrate: %v", err)
 	}
@@ -97,7 +97,7 @@ func TestMigrateTwiceAppliesNothingTheSecondTime(t *testing.T) {
 			t.Errorf("applied[%d] = %+v, want %s", i, a, migs[i].File)
 		}
 	}
-	second, err := db.Migrate(ctx, pool)
+	second, err := migrate.Up(ctx, pool)
 	if err != nil {
 		t.Fatalf("second Migrate: %v", err)
 	}
@@ -110,9 +110,9 @@ func TestMigrationStatus(t *testing.T) {
 	t.Parallel()
 	ctx := testContext(t)
 	_, pool := emptySchema(t, testenv.NewDatabase(t))
-	migs, _ := db.Migrations()
+	migs, _ := migrate.All()
 
-	before, err := db.MigrationStatus(ctx, pool)
+	before, err := migrate.Status(ctx, pool)
 	if err != nil {
 		t.Fatalf("MigrationStatus on an empty schema: %v", err)
 	}
@@ -125,10 +125,10 @@ func TestMigrationStatus(t *testing.T) {
 		}
 	}
 
-	if _, err := db.Migrate(ctx, pool); err != nil {
+	if _, err := migrate.Up(ctx, pool); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	after, err := db.MigrationStatus(ctx, pool)
+	after, err := migrate.Status(ctx, pool)
 	if err != nil {
 		t.Fatalf("MigrationStatus: %v", err)
 	}
@@ -150,10 +150,10 @@ func TestMigrateRefusesAnEditedMigration(t *testing.T) {
 	if _, err := d.Pool.Exec(ctx, "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := db.Migrate(ctx, d.Pool)
+	_, err := migrate.Up(ctx, d.Pool)
 	requireContains(t, err, "0001_initial.sql", "changed after it was applied")
 
-	states, err := db.MigrationStatus(ctx, d.Pool)
+	states, err := migrate.Status(ctx, d.Pool)
 	if err != nil {
 		t.Fatalf("MigrationStatus: %v", err)
 	}
@@ -170,10 +170,10 @@ func TestMigrateRefusesAVersionItDoesNotKnow(t *testing.T) {
 	if _, err := d.Pool.Exec(ctx, "INSERT INTO schema_migrations (version, name, checksum) VALUES (9999, 'from_the_future', 'x')"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := db.Migrate(ctx, d.Pool)
+	_, err := migrate.Up(ctx, d.Pool)
 	requireContains(t, err, "9999_from_the_future.sql", "does not know")
 
-	states, err := db.MigrationStatus(ctx, d.Pool)
+	states, err := migrate.Status(ctx, d.Pool)
 	if err != nil {
 		t.Fatalf("MigrationStatus: %v", err)
 	}
@@ -189,16 +189,16 @@ func TestConcurrentMigrateAppliesOnce(t *testing.T) {
 	ctx := testContext(t)
 	d := testenv.NewDatabase(t)
 	schemaURL, _ := emptySchema(t, d)
-	migs, _ := db.Migrations()
+	migs, _ := migrate.All()
 
 	const processes = 4
-	applied := make([][]db.AppliedMigration, processes)
+	applied := make([][]migrate.Applied, processes)
 	errs := make([]error, processes)
 	var wg sync.WaitGroup
 	for i := range processes {
 		pool := openPool(t, schemaURL)
 		wg.Go(func() {
-			applied[i], errs[i] = db.Migrate(ctx, pool)
+			applied[i], errs[i] = migrate.Up(ctx, pool)
 		})
 	}
 	wg.Wait()
@@ -225,6 +225,6 @@ func TestMigrateWithoutASchemaSaysSo(t *testing.T) {
 	t.Parallel()
 	d := testenv.NewDatabase(t)
 	pool := openPool(t, urlWithSearchPath(t, d.URL, d.Schema+"_missing"))
-	_, err := db.Migrate(testContext(t), pool)
+	_, err := migrate.Up(testContext(t), pool)
 	requireContains(t, err, "no schema selected", d.Schema+"_missing")
 }

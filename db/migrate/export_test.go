@@ -1,4 +1,4 @@
-package db
+package migrate
 
 // ParseMigrations exposes the migration loader to the external tests, so
 // they can feed it broken file sets without embedding them.
