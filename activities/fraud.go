@@ -36,7 +36,7 @@ func (a *Activities) CheckReferralFraud(ctx context.Context, referralID string) 
 	if err != nil {
 		return FraudVerdict{}, err
 	}
-	row, err := a.Queries.GetReferralDetail(ctx, id)
+	row, err := a.Queries.ReferralGetDetail(ctx, id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return FraudVerdict{}, temporal.NewNonRetryableApplicationError("referral "+referralID+" does not exist", "ReferralNotFound", err)
 	}
@@ -47,7 +47,7 @@ func (a *Activities) CheckReferralFraud(ctx context.Context, referralID string) 
 	if referral.NormalizeEmail(row.MemberEmail) == r.LeadEmailNormalized {
 		return FraudVerdict{Deny: true, Reason: ReasonSelfReferral + ": the lead's email is the member's own"}, nil
 	}
-	first, err := a.Queries.FirstReferralOfNormalizedLead(ctx, db.FirstReferralOfNormalizedLeadParams{
+	first, err := a.Queries.ReferralGetFirstOfNormalizedLead(ctx, db.ReferralGetFirstOfNormalizedLeadParams{
 		CampaignID: r.CampaignID, LeadEmailNormalized: r.LeadEmailNormalized,
 	})
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 
 func addReferral(t *testing.T, d *testenv.Database, fx testenv.ReferralFixture, email string) db.Referral {
 	t.Helper()
-	r, err := d.Queries.CreateReferral(context.Background(), db.CreateReferralParams{
+	r, err := d.Queries.ReferralInsert(context.Background(), db.ReferralInsertParams{
 		WorkspaceID: fx.Workspace.ID, CampaignID: fx.Campaign.ID, MemberID: fx.Member.ID,
 		LeadEmail: email, LeadEmailNormalized: referral.NormalizeEmail(email), Source: "api",
 	})

@@ -96,7 +96,7 @@ func (a *Activities) RecordHubSpotPropertySetup(ctx context.Context, out Propert
 	if out.Error != "" {
 		msg = &out.Error
 	}
-	if _, err := a.Queries.SetHubSpotPropertySetup(ctx, db.SetHubSpotPropertySetupParams{
+	if _, err := a.Queries.HubSpotConnectionSetPropertySetup(ctx, db.HubSpotConnectionSetPropertySetupParams{
 		PropertySetupStatus: out.Status, PropertySetupError: msg, WorkspaceID: ws, PortalID: out.PortalID,
 	}); err != nil {
 		return fmt.Errorf("record HubSpot property setup of workspace %s: %w", ws, err)

@@ -148,18 +148,18 @@ type lead struct {
 }
 
 func (h *HubSpot) loadLead(ctx context.Context, id uuid.UUID) (lead, error) {
-	detail, err := h.Queries.GetReferralDetail(ctx, id)
+	detail, err := h.Queries.ReferralGetDetail(ctx, id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return lead{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("referral %s does not exist", id), ErrorTypeReferralNotFound, err)
 	}
 	if err != nil {
 		return lead{}, fmt.Errorf("load referral %s: %w", id, err)
 	}
-	member, err := h.Queries.GetMember(ctx, detail.Referral.MemberID)
+	member, err := h.Queries.MemberGetByID(ctx, detail.Referral.MemberID)
 	if err != nil {
 		return lead{}, fmt.Errorf("load member %s of referral %s: %w", detail.Referral.MemberID, id, err)
 	}
-	row, err := h.Queries.GetCampaign(ctx, detail.Referral.CampaignID)
+	row, err := h.Queries.CampaignGetByID(ctx, detail.Referral.CampaignID)
 	if err != nil {
 		return lead{}, fmt.Errorf("load campaign %s of referral %s: %w", detail.Referral.CampaignID, id, err)
 	}
@@ -321,7 +321,7 @@ func (s *leadSender) storeContact(ctx context.Context, contactID string, reason 
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("HubSpot contact ID %q is not a number", contactID), hubspot.ErrorTypeUnexpected, err)
 	}
-	if _, err := s.h.Queries.SetReferralHubSpotObjects(ctx, db.SetReferralHubSpotObjectsParams{
+	if _, err := s.h.Queries.ReferralSetHubSpotObjects(ctx, db.ReferralSetHubSpotObjectsParams{
 		ID: s.lead.referral.ID, HubspotContactID: &n, CannotQualifyReason: reason,
 	}); err != nil {
 		return fmt.Errorf("store HubSpot contact %s on referral %s: %w", contactID, s.lead.referral.ID, err)
@@ -355,7 +355,7 @@ func (s *leadSender) deal(ctx context.Context) error {
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("HubSpot deal ID %q is not a number", dealID), hubspot.ErrorTypeUnexpected, err)
 	}
-	if _, err := s.h.Queries.SetReferralHubSpotObjects(ctx, db.SetReferralHubSpotObjectsParams{ID: s.lead.referral.ID, HubspotDealID: &n}); err != nil {
+	if _, err := s.h.Queries.ReferralSetHubSpotObjects(ctx, db.ReferralSetHubSpotObjectsParams{ID: s.lead.referral.ID, HubspotDealID: &n}); err != nil {
 		return fmt.Errorf("store HubSpot deal %s on referral %s: %w", dealID, s.lead.referral.ID, err)
 	}
 	s.res.DealID = dealID
@@ -405,7 +405,7 @@ func (s *leadSender) previousDeal(ctx context.Context, props map[string]string) 
 		if err != nil {
 			continue
 		}
-		claimed, err := s.h.Queries.ListReferralsByHubSpotObject(ctx, db.ListReferralsByHubSpotObjectParams{WorkspaceID: r.WorkspaceID, ObjectType: campaign.ObjectDeal, ObjectID: n})
+		claimed, err := s.h.Queries.ReferralListByHubSpotObject(ctx, db.ReferralListByHubSpotObjectParams{WorkspaceID: r.WorkspaceID, ObjectType: campaign.ObjectDeal, ObjectID: n})
 		if err != nil {
 			return "", fmt.Errorf("check whether deal %s is another referral's: %w", d.ID, err)
 		}

@@ -62,7 +62,7 @@ func (w *leadWorld) send(t *testing.T) activities.LeadResult {
 
 func (w *leadWorld) referral(t *testing.T) db.Referral {
 	t.Helper()
-	r, err := w.db.Queries.GetReferral(context.Background(), w.fx.Referral.ID)
+	r, err := w.db.Queries.ReferralGetByID(context.Background(), w.fx.Referral.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ const memberSkippedNoContact = "no HubSpot contact with the member's email"
 // WriteMemberToHubSpot writes a member's referflow properties to its HubSpot
 // contact: referral code, referral link (<PublicURL>/r/<code>), referral
 // count and converted referral count, as the member row has them
-// (SetMemberReferralCounts keeps the counts current).
+// (MemberRefreshReferralCounts keeps the counts current).
 //
 // The contact is the one whose ID is stored on the member. A member without
 // one is looked up by email; the contact found has its ID stored on the
@@ -64,7 +64,7 @@ func (h *HubSpot) WriteMemberToHubSpot(ctx context.Context, memberID string) (Me
 	if err != nil {
 		return MemberWriteResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%q is not a member ID", memberID), "InvalidInput", err)
 	}
-	m, err := h.Queries.GetMember(ctx, id)
+	m, err := h.Queries.MemberGetByID(ctx, id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return MemberWriteResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("member %s does not exist", id), ErrorTypeMemberNotFound, err)
 	}
@@ -145,7 +145,7 @@ func (h *HubSpot) storeMemberContact(ctx context.Context, m db.Member, contactID
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("HubSpot contact ID %q is not a number", contactID), hubspot.ErrorTypeUnexpected, err)
 	}
-	if _, err := h.Queries.SetMemberHubSpotContact(ctx, db.SetMemberHubSpotContactParams{ID: m.ID, HubspotContactID: &n}); err != nil {
+	if _, err := h.Queries.MemberSetHubSpotContact(ctx, db.MemberSetHubSpotContactParams{ID: m.ID, HubspotContactID: &n}); err != nil {
 		return fmt.Errorf("store HubSpot contact %s on member %s: %w", contactID, m.ID, err)
 	}
 	return nil

@@ -29,7 +29,7 @@ func (w *leadWorld) writeMember(t *testing.T, memberID uuid.UUID) activities.Mem
 
 func (w *leadWorld) member(t *testing.T) db.Member {
 	t.Helper()
-	m, err := w.db.Queries.GetMember(context.Background(), w.fx.Member.ID)
+	m, err := w.db.Queries.MemberGetByID(context.Background(), w.fx.Member.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func (w *leadWorld) member(t *testing.T) db.Member {
 func (w *leadWorld) addReferral(t *testing.T, email, status string) db.Member {
 	t.Helper()
 	ctx := context.Background()
-	r, err := w.db.Queries.CreateReferral(ctx, db.CreateReferralParams{
+	r, err := w.db.Queries.ReferralInsert(ctx, db.ReferralInsertParams{
 		WorkspaceID: w.fx.Workspace.ID, CampaignID: w.fx.Campaign.ID, MemberID: w.fx.Member.ID,
 		LeadEmail: email, LeadEmailNormalized: email, Source: "admin",
 	})
@@ -49,11 +49,11 @@ func (w *leadWorld) addReferral(t *testing.T, email, status string) db.Member {
 		t.Fatal(err)
 	}
 	if status != "pending" {
-		if _, err := w.db.Queries.UpdateReferralStatus(ctx, db.UpdateReferralStatusParams{ID: r.ID, ExpectedStatus: "pending", NewStatus: status}); err != nil {
+		if _, err := w.db.Queries.ReferralUpdateStatus(ctx, db.ReferralUpdateStatusParams{ID: r.ID, ExpectedStatus: "pending", NewStatus: status}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	m, err := w.db.Queries.SetMemberReferralCounts(ctx, w.fx.Member.ID)
+	m, err := w.db.Queries.MemberRefreshReferralCounts(ctx, w.fx.Member.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

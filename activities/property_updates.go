@@ -32,7 +32,7 @@ func (a *Activities) ApplyPropertyUpdate(ctx context.Context, in PropertyUpdateI
 	if err != nil {
 		return err
 	}
-	p := db.UpdateReferralFromHubSpotParams{ID: id}
+	p := db.ReferralUpdateFromHubSpotParams{ID: id}
 	value := strings.TrimSpace(in.Value)
 	switch in.Update.Field {
 	case "sale_value":
@@ -55,7 +55,7 @@ func (a *Activities) ApplyPropertyUpdate(ctx context.Context, in PropertyUpdateI
 	default:
 		return temporal.NewNonRetryableApplicationError("unknown referral field "+in.Update.Field, "InvalidInput", nil)
 	}
-	_, err = a.Queries.UpdateReferralFromHubSpot(ctx, p)
+	_, err = a.Queries.ReferralUpdateFromHubSpot(ctx, p)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 		return temporal.NewNonRetryableApplicationError("another referral in the campaign already has the lead email "+value, "DuplicateLead", err)

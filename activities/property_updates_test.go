@@ -21,7 +21,7 @@ func TestApplyPropertyUpdate(t *testing.T) {
 	if err := a.ApplyPropertyUpdate(ctx, activities.PropertyUpdateInput{ReferralID: id, Update: amount, Value: "1234.5"}); err != nil {
 		t.Fatal(err)
 	}
-	r, _ := d.Queries.GetReferral(ctx, fx.Referral.ID)
+	r, _ := d.Queries.ReferralGetByID(ctx, fx.Referral.ID)
 	if v, _ := r.SaleValue.Float64Value(); !r.SaleValue.Valid || v.Float64 != 1234.5 || r.Currency == nil || *r.Currency != "EUR" {
 		t.Fatalf("sale value = %+v %v", r.SaleValue, r.Currency)
 	}
@@ -38,7 +38,7 @@ func TestApplyPropertyUpdate(t *testing.T) {
 	if err := a.ApplyPropertyUpdate(ctx, activities.PropertyUpdateInput{ReferralID: other.ID.String(), Update: email, Value: "o.new@example.org"}); err != nil {
 		t.Fatal(err)
 	}
-	r, _ = d.Queries.GetReferral(ctx, other.ID)
+	r, _ = d.Queries.ReferralGetByID(ctx, other.ID)
 	if r.LeadEmail != "o.new@example.org" || r.LeadEmailNormalized != "o.new@example.org" {
 		t.Fatalf("email = %s / %s", r.LeadEmail, r.LeadEmailNormalized)
 	}

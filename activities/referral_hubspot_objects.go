@@ -64,7 +64,7 @@ func (a *Activities) ApplyHubSpotObjectEvent(ctx context.Context, ev HubSpotObje
 	var outcome string
 	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
 		q := a.Queries.WithTx(tx)
-		ref, err := q.GetReferral(ctx, id)
+		ref, err := q.ReferralGetByID(ctx, id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return temporal.NewNonRetryableApplicationError("referral "+ev.ReferralID+" does not exist", "ReferralNotFound", err)
 		}
@@ -99,14 +99,14 @@ func (a *Activities) ApplyHubSpotObjectEvent(ctx context.Context, ev HubSpotObje
 		if err != nil {
 			return temporal.NewNonRetryableApplicationError("event details are not JSON", "InvalidInput", err)
 		}
-		params := db.InsertReferralEventParams{
+		params := db.ReferralEventInsertParams{
 			ReferralID: id, WorkspaceID: ref.WorkspaceID, Kind: kind, Actor: "hubspot",
 			Details: details, IdempotencyKey: &ev.IdempotencyKey,
 		}
 		if ev.SalesEntryID != 0 {
 			params.SalesEntryID = &ev.SalesEntryID
 		}
-		if _, err := q.InsertReferralEvent(ctx, params); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		if _, err := q.ReferralEventInsert(ctx, params); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("record %s of referral %s: %w", kind, ev.ReferralID, err)
 		}
 		return nil
@@ -121,7 +121,7 @@ func repoint(ctx context.Context, q *db.Queries, ref db.Referral, ev HubSpotObje
 	if ev.SurvivingObjectID == 0 {
 		return "", temporal.NewNonRetryableApplicationError("a merge without the surviving record", "InvalidInput", nil)
 	}
-	_, err := q.RepointReferralHubSpotObject(ctx, db.RepointReferralHubSpotObjectParams{
+	_, err := q.ReferralRepointHubSpotObject(ctx, db.ReferralRepointHubSpotObjectParams{
 		ID: ref.ID, ObjectType: ev.ObjectType, MergedIds: merged, SurvivingID: ev.SurvivingObjectID,
 	})
 	switch {
@@ -155,7 +155,7 @@ func associate(ctx context.Context, q *db.Queries, ref db.Referral, ev HubSpotOb
 	case held != 0:
 		return fmt.Sprintf("kept %s %d: the referral already has a %s (associated %s %d not linked)", otherType, held, otherType, otherType, otherID), nil
 	}
-	linked, err := q.LinkReferralHubSpotObject(ctx, db.LinkReferralHubSpotObjectParams{ID: ref.ID, ObjectType: otherType, ObjectID: otherID})
+	linked, err := q.ReferralLinkHubSpotObject(ctx, db.ReferralLinkHubSpotObjectParams{ID: ref.ID, ObjectType: otherType, ObjectID: otherID})
 	if err != nil {
 		return "", fmt.Errorf("link %s %d to referral %s: %w", otherType, otherID, ref.ID, err)
 	}
@@ -188,17 +188,17 @@ func (a *Activities) OpenReferralReview(ctx context.Context, r ReferralReview) (
 	var entryID string
 	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
 		q := a.Queries.WithTx(tx)
-		ref, err := q.SetReferralInReview(ctx, db.SetReferralInReviewParams{ID: id, InReview: true})
+		ref, err := q.ReferralSetInReview(ctx, db.ReferralSetInReviewParams{ID: id, InReview: true})
 		if err != nil {
 			return fmt.Errorf("put referral %s in review: %w", r.ReferralID, err)
 		}
-		if open, err := q.GetOpenReviewEntryOfReferral(ctx, &id); err == nil {
+		if open, err := q.ReviewEntryGetOpenOfReferral(ctx, &id); err == nil {
 			entryID = open.ID.String()
 			return nil
 		} else if !errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("find the open review of referral %s: %w", r.ReferralID, err)
 		}
-		entry, err := q.OpenReferralReviewEntry(ctx, db.OpenReferralReviewEntryParams{
+		entry, err := q.ReviewEntryOpenForReferral(ctx, db.ReviewEntryOpenForReferralParams{
 			WorkspaceID: ref.WorkspaceID, CampaignID: &ref.CampaignID, ReferralID: &id,
 			Reason: r.Reason, Data: data, WorkflowID: &r.WorkflowID,
 		})
@@ -220,17 +220,17 @@ func (a *Activities) CloseReferralReview(ctx context.Context, referralID, decisi
 	}
 	return pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
 		q := a.Queries.WithTx(tx)
-		if _, err := q.SetReferralInReview(ctx, db.SetReferralInReviewParams{ID: id, InReview: false}); err != nil {
+		if _, err := q.ReferralSetInReview(ctx, db.ReferralSetInReviewParams{ID: id, InReview: false}); err != nil {
 			return fmt.Errorf("take referral %s out of review: %w", referralID, err)
 		}
-		open, err := q.GetOpenReviewEntryOfReferral(ctx, &id)
+		open, err := q.ReviewEntryGetOpenOfReferral(ctx, &id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil // closed by an earlier attempt
 		}
 		if err != nil {
 			return fmt.Errorf("find the open review of referral %s: %w", referralID, err)
 		}
-		_, err = q.DecideReviewEntry(ctx, db.DecideReviewEntryParams{ID: open.ID, Status: "resolved", Decision: &decision, DecidedBy: &actor})
+		_, err = q.ReviewEntryDecide(ctx, db.ReviewEntryDecideParams{ID: open.ID, Status: "resolved", Decision: &decision, DecidedBy: &actor})
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("close review entry %s: %w", open.ID, err)
 		}

@@ -22,7 +22,7 @@ func TestHubSpotObjectEventsKeepTheReferralPointingAtItsRecords(t *testing.T) {
 	ctx := context.Background()
 	id := fx.Referral.ID.String()
 	contact := int64(501)
-	if _, err := d.Queries.SetReferralHubSpotObjects(ctx, db.SetReferralHubSpotObjectsParams{ID: fx.Referral.ID, HubspotContactID: &contact}); err != nil {
+	if _, err := d.Queries.ReferralSetHubSpotObjects(ctx, db.ReferralSetHubSpotObjectsParams{ID: fx.Referral.ID, HubspotContactID: &contact}); err != nil {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
@@ -43,7 +43,7 @@ func TestHubSpotObjectEventsKeepTheReferralPointingAtItsRecords(t *testing.T) {
 	}
 	held := func() (contact, deal int64) {
 		t.Helper()
-		r, err := d.Queries.GetReferral(ctx, fx.Referral.ID)
+		r, err := d.Queries.ReferralGetByID(ctx, fx.Referral.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +86,7 @@ func TestHubSpotObjectEventsKeepTheReferralPointingAtItsRecords(t *testing.T) {
 		t.Fatalf("deletion outcome %q", out)
 	}
 
-	events, err := d.Queries.ListReferralEvents(ctx, fx.Referral.ID)
+	events, err := d.Queries.ReferralEventListByReferral(ctx, fx.Referral.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,11 +120,11 @@ func TestReferralReviewIsQueuedOnceAndClosed(t *testing.T) {
 	if err != nil || again != first {
 		t.Fatalf("second open = %q, %v; want the same entry %q", again, err, first)
 	}
-	open, err := d.Queries.ListOpenReviewEntries(ctx, fx.Workspace.ID)
+	open, err := d.Queries.ReviewEntryListOpen(ctx, fx.Workspace.ID)
 	if err != nil || len(open) != 1 || open[0].WorkflowID == nil || *open[0].WorkflowID != review.WorkflowID {
 		t.Fatalf("review queue = %+v, %v", open, err)
 	}
-	if r, _ := d.Queries.GetReferral(ctx, fx.Referral.ID); !r.InReview {
+	if r, _ := d.Queries.ReferralGetByID(ctx, fx.Referral.ID); !r.InReview {
 		t.Fatal("referral not flagged in review")
 	}
 	for i := 0; i < 2; i++ {
@@ -132,14 +132,14 @@ func TestReferralReviewIsQueuedOnceAndClosed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if open, _ := d.Queries.ListOpenReviewEntries(ctx, fx.Workspace.ID); len(open) != 0 {
+	if open, _ := d.Queries.ReviewEntryListOpen(ctx, fx.Workspace.ID); len(open) != 0 {
 		t.Fatalf("review queue after the decision = %+v", open)
 	}
-	entry, err := d.Queries.GetReviewEntry(ctx, open[0].ID)
+	entry, err := d.Queries.ReviewEntryGetByID(ctx, open[0].ID)
 	if err != nil || entry.Status != "resolved" || entry.Decision == nil || *entry.Decision != "accepted" {
 		t.Fatalf("closed entry = %+v, %v", entry, err)
 	}
-	if r, _ := d.Queries.GetReferral(ctx, fx.Referral.ID); r.InReview {
+	if r, _ := d.Queries.ReferralGetByID(ctx, fx.Referral.ID); r.InReview {
 		t.Fatal("referral still flagged in review")
 	}
 }

@@ -56,7 +56,7 @@ func (a *Activities) LoadReferral(ctx context.Context, referralID string) (Refer
 	if err != nil {
 		return Referral{}, err
 	}
-	row, err := a.Queries.GetReferralDetail(ctx, id)
+	row, err := a.Queries.ReferralGetDetail(ctx, id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Referral{}, temporal.NewNonRetryableApplicationError("referral "+referralID+" does not exist", "ReferralNotFound", err)
 	}
@@ -64,7 +64,7 @@ func (a *Activities) LoadReferral(ctx context.Context, referralID string) (Refer
 		return Referral{}, fmt.Errorf("load referral %s: %w", referralID, err)
 	}
 	r := row.Referral
-	camp, err := a.Queries.GetCampaign(ctx, r.CampaignID)
+	camp, err := a.Queries.CampaignGetByID(ctx, r.CampaignID)
 	if err != nil {
 		return Referral{}, fmt.Errorf("load campaign of referral %s: %w", referralID, err)
 	}
@@ -116,11 +116,11 @@ func (a *Activities) RecordReferralEvent(ctx context.Context, ev ReferralEvent) 
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError("event details are not JSON", "InvalidInput", err)
 	}
-	ref, err := a.Queries.GetReferral(ctx, id)
+	ref, err := a.Queries.ReferralGetByID(ctx, id)
 	if err != nil {
 		return fmt.Errorf("record %s event for referral %s: %w", ev.Kind, ev.ReferralID, err)
 	}
-	_, err = a.Queries.InsertReferralEvent(ctx, db.InsertReferralEventParams{
+	_, err = a.Queries.ReferralEventInsert(ctx, db.ReferralEventInsertParams{
 		ReferralID:     id,
 		WorkspaceID:    ref.WorkspaceID,
 		Kind:           ev.Kind,
@@ -161,7 +161,7 @@ func (a *Activities) ChangeReferralStatus(ctx context.Context, ch StatusChange) 
 		if ch.To == referral.Denied {
 			deniedReason = &ch.Reason
 		}
-		ref, err := q.UpdateReferralStatus(ctx, db.UpdateReferralStatusParams{
+		ref, err := q.ReferralUpdateStatus(ctx, db.ReferralUpdateStatusParams{
 			ID:             id,
 			ExpectedStatus: string(ch.From),
 			NewStatus:      string(ch.To),
@@ -178,7 +178,7 @@ func (a *Activities) ChangeReferralStatus(ctx context.Context, ch StatusChange) 
 		if err != nil {
 			return temporal.NewNonRetryableApplicationError("status change cause is not JSON", "InvalidInput", err)
 		}
-		_, err = q.InsertReferralEvent(ctx, db.InsertReferralEventParams{
+		_, err = q.ReferralEventInsert(ctx, db.ReferralEventInsertParams{
 			ReferralID:     id,
 			WorkspaceID:    ref.WorkspaceID,
 			Kind:           "status_changed",
@@ -203,7 +203,7 @@ func (a *Activities) ChangeReferralStatus(ctx context.Context, ch StatusChange) 
 // earlier attempt of this very change committed (success), or the referral
 // moved under us (a non-retryable conflict).
 func (a *Activities) explainStatusConflict(ctx context.Context, q *db.Queries, id uuid.UUID, ch StatusChange) error {
-	ref, err := q.GetReferral(ctx, id)
+	ref, err := q.ReferralGetByID(ctx, id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return temporal.NewNonRetryableApplicationError("referral "+ch.ReferralID+" does not exist", "ReferralNotFound", err)
 	}
@@ -211,7 +211,7 @@ func (a *Activities) explainStatusConflict(ctx context.Context, q *db.Queries, i
 		return fmt.Errorf("read referral %s: %w", ch.ReferralID, err)
 	}
 	if ref.Status == string(ch.To) {
-		events, err := q.ListReferralEvents(ctx, id)
+		events, err := q.ReferralEventListByReferral(ctx, id)
 		if err != nil {
 			return fmt.Errorf("read audit trail of referral %s: %w", ch.ReferralID, err)
 		}
@@ -248,7 +248,7 @@ func (a *Activities) SetReferralInReview(ctx context.Context, referralID string,
 	if err != nil {
 		return err
 	}
-	if _, err := a.Queries.SetReferralInReview(ctx, db.SetReferralInReviewParams{ID: id, InReview: inReview}); err != nil {
+	if _, err := a.Queries.ReferralSetInReview(ctx, db.ReferralSetInReviewParams{ID: id, InReview: inReview}); err != nil {
 		return fmt.Errorf("set referral %s in review=%v: %w", referralID, inReview, err)
 	}
 	return nil

@@ -61,14 +61,14 @@ func TestChangeReferralStatusIsIdempotent(t *testing.T) {
 			t.Fatalf("attempt %d: %v", attempt, err)
 		}
 	}
-	ref, err := d.Queries.GetReferral(ctx, fx.Referral.ID)
+	ref, err := d.Queries.ReferralGetByID(ctx, fx.Referral.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ref.Status != "denied" || ref.DeniedReason == nil || *ref.DeniedReason != "self-referral" || ref.DeniedAt == nil {
 		t.Fatalf("referral after denial: %+v", ref)
 	}
-	events, err := d.Queries.ListReferralEvents(ctx, fx.Referral.ID)
+	events, err := d.Queries.ReferralEventListByReferral(ctx, fx.Referral.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,8 +93,8 @@ func TestChangeReferralStatusRefusesAStaleDecision(t *testing.T) {
 	if errType(err) != "StatusConflict" {
 		t.Fatalf("stale decision: %v, want a non-retryable StatusConflict", err)
 	}
-	ref, _ := d.Queries.GetReferral(ctx, fx.Referral.ID)
-	events, _ := d.Queries.ListReferralEvents(ctx, fx.Referral.ID)
+	ref, _ := d.Queries.ReferralGetByID(ctx, fx.Referral.ID)
+	events, _ := d.Queries.ReferralEventListByReferral(ctx, fx.Referral.ID)
 	if ref.Status != "qualified" || len(events) != 1 {
 		t.Fatalf("after a refused decision: status %s, %d events", ref.Status, len(events))
 	}
@@ -112,7 +112,7 @@ func TestRecordReferralEventIsIdempotent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	events, err := d.Queries.ListReferralEvents(ctx, fx.Referral.ID)
+	events, err := d.Queries.ReferralEventListByReferral(ctx, fx.Referral.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,7 @@ func (a *Activities) NotifyReview(ctx context.Context, reviewEntryID string) (Re
 	if err != nil {
 		return ReviewNotification{}, err
 	}
-	rev, err := a.Queries.GetReviewEntry(ctx, id)
+	rev, err := a.Queries.ReviewEntryGetByID(ctx, id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ReviewNotification{}, temporal.NewNonRetryableApplicationError("review entry "+reviewEntryID+" does not exist", "ReviewEntryNotFound", err)
 	}
@@ -72,7 +72,7 @@ func (a *Activities) NotifyReview(ctx context.Context, reviewEntryID string) (Re
 	if rev.CampaignID == nil {
 		return ReviewNotification{Skipped: "the review entry has no campaign"}, nil
 	}
-	camp, err := a.Queries.GetCampaign(ctx, *rev.CampaignID)
+	camp, err := a.Queries.CampaignGetByID(ctx, *rev.CampaignID)
 	if err != nil {
 		return ReviewNotification{}, fmt.Errorf("load campaign %s: %w", *rev.CampaignID, err)
 	}
@@ -87,7 +87,7 @@ func (a *Activities) NotifyReview(ctx context.Context, reviewEntryID string) (Re
 	if url == "" {
 		return ReviewNotification{Skipped: "the campaign has no fulfilment webhook URL"}, nil
 	}
-	ws, err := a.Queries.GetWorkspace(ctx, rev.WorkspaceID)
+	ws, err := a.Queries.WorkspaceGetByID(ctx, rev.WorkspaceID)
 	if err != nil {
 		return ReviewNotification{}, fmt.Errorf("load workspace %s: %w", rev.WorkspaceID, err)
 	}

@@ -119,14 +119,14 @@ func (a *Activities) CreateRewards(ctx context.Context, in CreateRewardsInput) (
 	if in.Conversion < 1 {
 		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("conversion %d: conversions count from 1", in.Conversion), "InvalidInput", nil)
 	}
-	ref, err := a.Queries.GetReferral(ctx, id)
+	ref, err := a.Queries.ReferralGetByID(ctx, id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, temporal.NewNonRetryableApplicationError("referral "+in.ReferralID+" does not exist", "ReferralNotFound", err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load referral %s: %w", in.ReferralID, err)
 	}
-	camp, err := a.Queries.GetCampaign(ctx, ref.CampaignID)
+	camp, err := a.Queries.CampaignGetByID(ctx, ref.CampaignID)
 	if err != nil {
 		return nil, fmt.Errorf("load campaign %s: %w", ref.CampaignID, err)
 	}
@@ -191,14 +191,14 @@ func (a *Activities) CreateRewards(ctx context.Context, in CreateRewardsInput) (
 		refs = refs[:0]
 		for _, p := range plan {
 			key := reward.IdempotencyKey(in.ReferralID, p.recipient, in.Conversion)
-			row, err := q.CreateReward(ctx, db.CreateRewardParams{
+			row, err := q.RewardCreate(ctx, db.RewardCreateParams{
 				WorkspaceID: ref.WorkspaceID, ReferralID: ref.ID, CampaignID: ref.CampaignID,
 				MemberID: p.memberID, Recipient: p.recipient,
 				Amount: p.amount.Numeric(), Currency: p.amount.Currency,
 				IdempotencyKey: key, ConversionNumber: &conversion, HoldUntil: holdUntil,
 			})
 			if errors.Is(err, pgx.ErrNoRows) { // created by an earlier attempt
-				row, err = q.GetRewardByIdempotencyKey(ctx, key)
+				row, err = q.RewardGetByIdempotencyKey(ctx, key)
 				if err != nil {
 					return fmt.Errorf("read existing reward %s: %w", key, err)
 				}
@@ -263,14 +263,14 @@ func (a *Activities) IssueReward(ctx context.Context, rewardID string) (IssueRew
 	)
 	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
 		q := a.Queries.WithTx(tx)
-		rw, err = q.GetRewardForUpdate(ctx, id)
+		rw, err = q.RewardGetForUpdate(ctx, id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return temporal.NewNonRetryableApplicationError("reward "+rewardID+" does not exist", ErrTypeRewardNotFound, err)
 		}
 		if err != nil {
 			return fmt.Errorf("load reward %s: %w", rewardID, err)
 		}
-		if camp, err = q.GetCampaign(ctx, rw.CampaignID); err != nil {
+		if camp, err = q.CampaignGetByID(ctx, rw.CampaignID); err != nil {
 			return fmt.Errorf("load campaign %s: %w", rw.CampaignID, err)
 		}
 		url := deref(camp.FulfilmentWebhookUrl)
@@ -288,7 +288,7 @@ func (a *Activities) IssueReward(ctx context.Context, rewardID string) (IssueRew
 				fmt.Sprintf("reward %s is %s: it is never issued", rewardID, rw.Status),
 				ErrTypeRewardCancelled, nil)
 		}
-		if rw, err = q.UpdateRewardStatus(ctx, db.UpdateRewardStatusParams{
+		if rw, err = q.RewardUpdateStatus(ctx, db.RewardUpdateStatusParams{
 			ID: id, ExpectedStatus: RewardPending, NewStatus: RewardIssued,
 		}); err != nil { // the row is locked: no race can empty this
 			return fmt.Errorf("issue reward %s: %w", rewardID, err)
@@ -303,11 +303,11 @@ func (a *Activities) IssueReward(ctx context.Context, rewardID string) (IssueRew
 		}); err != nil {
 			return err
 		}
-		ref, err := q.GetReferral(ctx, rw.ReferralID)
+		ref, err := q.ReferralGetByID(ctx, rw.ReferralID)
 		if err != nil {
 			return fmt.Errorf("load referral %s: %w", rw.ReferralID, err)
 		}
-		if _, err := q.SetMemberReferralCounts(ctx, ref.MemberID); err != nil {
+		if _, err := q.MemberRefreshReferralCounts(ctx, ref.MemberID); err != nil {
 			return fmt.Errorf("update member %s's referral counts: %w", ref.MemberID, err)
 		}
 		return nil
@@ -324,7 +324,7 @@ func (a *Activities) IssueReward(ctx context.Context, rewardID string) (IssueRew
 	if err != nil {
 		return IssueRewardResult{}, err
 	}
-	ws, err := a.Queries.GetWorkspace(ctx, rw.WorkspaceID)
+	ws, err := a.Queries.WorkspaceGetByID(ctx, rw.WorkspaceID)
 	if err != nil {
 		return IssueRewardResult{}, fmt.Errorf("load workspace %s: %w", rw.WorkspaceID, err)
 	}
@@ -378,11 +378,11 @@ type RewardIssuedData struct {
 // rewardIssuedEvent builds the announcement of an issued reward. Its ID and
 // created_at (the issue time) are the same on every retry.
 func (a *Activities) rewardIssuedEvent(ctx context.Context, rw db.Reward) (outgoing.Event, error) {
-	ref, err := a.Queries.GetReferral(ctx, rw.ReferralID)
+	ref, err := a.Queries.ReferralGetByID(ctx, rw.ReferralID)
 	if err != nil {
 		return outgoing.Event{}, fmt.Errorf("load referral %s: %w", rw.ReferralID, err)
 	}
-	m, err := a.Queries.GetMember(ctx, ref.MemberID)
+	m, err := a.Queries.MemberGetByID(ctx, ref.MemberID)
 	if err != nil {
 		return outgoing.Event{}, fmt.Errorf("load member %s: %w", ref.MemberID, err)
 	}
@@ -433,7 +433,7 @@ func (a *Activities) CancelReward(ctx context.Context, in CancelRewardInput) err
 	}
 	return pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
 		q := a.Queries.WithTx(tx)
-		rw, err := q.GetRewardForUpdate(ctx, id)
+		rw, err := q.RewardGetForUpdate(ctx, id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return temporal.NewNonRetryableApplicationError("reward "+in.RewardID+" does not exist", ErrTypeRewardNotFound, err)
 		}
@@ -448,7 +448,7 @@ func (a *Activities) CancelReward(ctx context.Context, in CancelRewardInput) err
 				"reward "+in.RewardID+" is already issued: an issued reward cannot be cancelled", ErrTypeRewardAlreadyIssued, nil)
 		}
 		from := rw.Status
-		if rw, err = q.UpdateRewardStatus(ctx, db.UpdateRewardStatusParams{
+		if rw, err = q.RewardUpdateStatus(ctx, db.RewardUpdateStatusParams{
 			ID: id, ExpectedStatus: from, NewStatus: RewardCancelled, Reason: &in.Reason,
 		}); err != nil {
 			return fmt.Errorf("cancel reward %s: %w", in.RewardID, err)
@@ -479,7 +479,7 @@ func (a *Activities) MarkRewardPaid(ctx context.Context, in MarkRewardPaidInput)
 	}
 	return pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
 		q := a.Queries.WithTx(tx)
-		rw, err := q.GetRewardForUpdate(ctx, id)
+		rw, err := q.RewardGetForUpdate(ctx, id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return temporal.NewNonRetryableApplicationError("reward "+in.RewardID+" does not exist", ErrTypeRewardNotFound, err)
 		}
@@ -493,7 +493,7 @@ func (a *Activities) MarkRewardPaid(ctx context.Context, in MarkRewardPaidInput)
 		if rw.PaidAt != nil {
 			return nil
 		}
-		if rw, err = q.MarkRewardPaid(ctx, id); err != nil {
+		if rw, err = q.RewardMarkPaid(ctx, id); err != nil {
 			return fmt.Errorf("mark reward %s paid: %w", in.RewardID, err)
 		}
 		return recordRewardEvent(ctx, q, rw, "reward_paid", in.Actor, "reward_paid:"+in.RewardID, map[string]any{})
@@ -510,7 +510,7 @@ func recordRewardEvent(ctx context.Context, q *db.Queries, rw db.Reward, kind, a
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError("event details are not JSON", "InvalidInput", err)
 	}
-	_, err = q.InsertReferralEvent(ctx, db.InsertReferralEventParams{
+	_, err = q.ReferralEventInsert(ctx, db.ReferralEventInsertParams{
 		ReferralID: rw.ReferralID, WorkspaceID: rw.WorkspaceID, Kind: kind, Actor: actor,
 		Details: raw, IdempotencyKey: &key,
 	})

@@ -69,7 +69,7 @@ func (w rewardWorld) setSale(t *testing.T, value, currency string) {
 
 func (w rewardWorld) events(t *testing.T, kind string) []db.ReferralEvent {
 	t.Helper()
-	all, err := w.d.Queries.ListReferralEvents(context.Background(), w.fx.Referral.ID)
+	all, err := w.d.Queries.ReferralEventListByReferral(context.Background(), w.fx.Referral.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func (w rewardWorld) events(t *testing.T, kind string) []db.ReferralEvent {
 
 func (w rewardWorld) rewards(t *testing.T) []db.Reward {
 	t.Helper()
-	rows, err := w.d.Queries.ListRewardsByReferral(context.Background(), w.fx.Referral.ID)
+	rows, err := w.d.Queries.RewardListByReferral(context.Background(), w.fx.Referral.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func (w rewardWorld) rewards(t *testing.T) []db.Reward {
 
 func (w rewardWorld) reward(t *testing.T, id string) db.Reward {
 	t.Helper()
-	row, err := w.d.Queries.GetReward(context.Background(), uuid.MustParse(id))
+	row, err := w.d.Queries.RewardGetByID(context.Background(), uuid.MustParse(id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +314,7 @@ func TestIssueRewardExactlyOnce(t *testing.T) {
 		ev.Data.Currency != "EUR" || ev.Data.Member.Email != "maya@example.com" || ev.Data.Friend.Email != "leo@example.org" {
 		t.Fatalf("event %s", got[0].body)
 	}
-	m, err := w.d.Queries.GetMember(ctx, w.fx.Member.ID)
+	m, err := w.d.Queries.MemberGetByID(ctx, w.fx.Member.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

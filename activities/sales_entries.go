@@ -82,7 +82,7 @@ type SalesEntry struct {
 // matching needs from the workspace's active campaigns. An entry that does
 // not exist is not retried.
 func (a *Activities) LoadSalesEntry(ctx context.Context, id int64) (SalesEntry, error) {
-	row, err := a.Queries.GetSalesEntry(ctx, id)
+	row, err := a.Queries.SalesEntryGetByID(ctx, id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return SalesEntry{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("sales entry %d does not exist", id), ErrTypeSalesEntryNotFound, err)
 	}
@@ -117,7 +117,7 @@ type matchCampaign struct {
 // campaign whose stored settings cannot be read is skipped: it can match
 // nothing until an admin saves it again.
 func (a *Activities) activeCampaigns(ctx context.Context, workspaceID uuid.UUID) ([]matchCampaign, error) {
-	rows, err := a.Queries.ListCampaigns(ctx, workspaceID)
+	rows, err := a.Queries.CampaignListByWorkspace(ctx, workspaceID)
 	if err != nil {
 		return nil, fmt.Errorf("list campaigns of workspace %s: %w", workspaceID, err)
 	}
@@ -205,7 +205,7 @@ func (a *Activities) RecordSalesEntryStep(ctx context.Context, s SalesEntryStep)
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError("sales entry action is not JSON", "InvalidInput", err)
 	}
-	p := db.RecordSalesEntryStepParams{ID: s.SalesEntryID, Action: action}
+	p := db.SalesEntryRecordStepParams{ID: s.SalesEntryID, Action: action}
 	if s.Status != "" {
 		p.Status = &s.Status
 	}
@@ -228,7 +228,7 @@ func (a *Activities) RecordSalesEntryStep(ctx context.Context, s SalesEntryStep)
 		}
 		*f.out = &id
 	}
-	if _, err := a.Queries.RecordSalesEntryStep(ctx, p); err != nil {
+	if _, err := a.Queries.SalesEntryRecordStep(ctx, p); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("sales entry %d does not exist", s.SalesEntryID), ErrTypeSalesEntryNotFound, err)
 		}
@@ -277,7 +277,7 @@ func (a *Activities) LinkHubSpotObject(ctx context.Context, in LinkObjectInput) 
 	var out LinkedReferral
 	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
 		q := a.Queries.WithTx(tx)
-		ref, err := q.GetReferral(ctx, id)
+		ref, err := q.ReferralGetByID(ctx, id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return temporal.NewNonRetryableApplicationError("referral "+in.ReferralID+" does not exist", ErrorTypeReferralNotFound, err)
 		}
@@ -287,7 +287,7 @@ func (a *Activities) LinkHubSpotObject(ctx context.Context, in LinkObjectInput) 
 		if ref.WorkspaceID != ws {
 			return temporal.NewNonRetryableApplicationError("referral "+in.ReferralID+" belongs to another workspace", ErrTypeNotInWorkspace, nil)
 		}
-		linked, err := q.LinkReferralHubSpotObject(ctx, db.LinkReferralHubSpotObjectParams{ID: id, ObjectType: in.ObjectType, ObjectID: in.ObjectID})
+		linked, err := q.ReferralLinkHubSpotObject(ctx, db.ReferralLinkHubSpotObjectParams{ID: id, ObjectType: in.ObjectType, ObjectID: in.ObjectID})
 		if err != nil {
 			return fmt.Errorf("link %s %d to referral %s: %w", in.ObjectType, in.ObjectID, in.ReferralID, err)
 		}
@@ -298,7 +298,7 @@ func (a *Activities) LinkHubSpotObject(ctx context.Context, in LinkObjectInput) 
 		})
 		key := fmt.Sprintf("hubspot_object_linked:%d:%s", in.SalesEntryID, in.ReferralID)
 		entry := in.SalesEntryID
-		if _, err := q.InsertReferralEvent(ctx, db.InsertReferralEventParams{
+		if _, err := q.ReferralEventInsert(ctx, db.ReferralEventInsertParams{
 			ReferralID: id, WorkspaceID: ref.WorkspaceID, Kind: "hubspot_object_linked", Actor: actorOr(in.Actor),
 			SalesEntryID: &entry, Details: details, IdempotencyKey: &key,
 		}); err != nil && !errors.Is(err, pgx.ErrNoRows) {
@@ -381,7 +381,7 @@ func (a *Activities) AddReferralFromHubSpot(ctx context.Context, in AddFromHubSp
 	if err != nil {
 		return AddedReferral{}, err
 	}
-	m, err := a.Queries.GetMember(ctx, memberID)
+	m, err := a.Queries.MemberGetByID(ctx, memberID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return AddedReferral{}, temporal.NewNonRetryableApplicationError("member "+in.MemberID+" does not exist", ErrTypeMemberNotFound, err)
 	}
@@ -391,7 +391,7 @@ func (a *Activities) AddReferralFromHubSpot(ctx context.Context, in AddFromHubSp
 	if m.WorkspaceID != ws {
 		return AddedReferral{}, temporal.NewNonRetryableApplicationError("member "+in.MemberID+" belongs to another workspace", ErrTypeNotInWorkspace, nil)
 	}
-	existing, err := a.Queries.GetReferralOfCampaignByHubSpotObject(ctx, db.GetReferralOfCampaignByHubSpotObjectParams{
+	existing, err := a.Queries.ReferralGetOfCampaignByHubSpotObject(ctx, db.ReferralGetOfCampaignByHubSpotObjectParams{
 		CampaignID: m.CampaignID, ObjectType: in.ObjectType, ObjectID: in.ObjectID,
 	})
 	switch {
@@ -406,7 +406,7 @@ func (a *Activities) AddReferralFromHubSpot(ctx context.Context, in AddFromHubSp
 			fmt.Sprintf("%s %d has no email (nor an associated contact with one): a referral needs the lead's email", in.ObjectType, in.ObjectID),
 			ErrTypeNoLeadEmail, nil)
 	}
-	p := db.CreateReferralParams{
+	p := db.ReferralInsertParams{
 		WorkspaceID: m.WorkspaceID, CampaignID: m.CampaignID, MemberID: m.ID,
 		LeadEmail: email, LeadEmailNormalized: referral.NormalizeEmail(email),
 		LeadFirstName: optional(in.Lead.FirstName), LeadLastName: optional(in.Lead.LastName), LeadCompany: optional(in.Lead.Company),
@@ -426,18 +426,18 @@ func (a *Activities) AddReferralFromHubSpot(ctx context.Context, in AddFromHubSp
 	var out AddedReferral
 	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
 		q := a.Queries.WithTx(tx)
-		row, err := q.CreateReferral(ctx, p)
+		row, err := q.ReferralInsert(ctx, p)
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 			// Another entry about the same object (its creation and a
 			// property change arrive together) may have added it just now.
-			if same, gerr := a.Queries.GetReferralOfCampaignByHubSpotObject(ctx, db.GetReferralOfCampaignByHubSpotObjectParams{
+			if same, gerr := a.Queries.ReferralGetOfCampaignByHubSpotObject(ctx, db.ReferralGetOfCampaignByHubSpotObjectParams{
 				CampaignID: m.CampaignID, ObjectType: in.ObjectType, ObjectID: in.ObjectID,
 			}); gerr == nil {
 				out = AddedReferral{ReferralID: same.ID.String(), CampaignID: same.CampaignID.String(), MemberID: same.MemberID.String()}
 				return errAddedConcurrently
 			}
-			other, gerr := a.Queries.GetReferralByLeadEmail(ctx, db.GetReferralByLeadEmailParams{CampaignID: m.CampaignID, LeadEmail: email})
+			other, gerr := a.Queries.ReferralGetByLeadEmail(ctx, db.ReferralGetByLeadEmailParams{CampaignID: m.CampaignID, LeadEmail: email})
 			which := ""
 			if gerr == nil {
 				which = " as referral " + other.ID.String()
@@ -451,13 +451,13 @@ func (a *Activities) AddReferralFromHubSpot(ctx context.Context, in AddFromHubSp
 		details, _ := json.Marshal(map[string]any{"object_type": in.ObjectType, "object_id": in.ObjectID, "how": in.How})
 		key := fmt.Sprintf("added_from_hubspot:%d:%s", in.SalesEntryID, row.ID)
 		entry := in.SalesEntryID
-		if _, err := q.InsertReferralEvent(ctx, db.InsertReferralEventParams{
+		if _, err := q.ReferralEventInsert(ctx, db.ReferralEventInsertParams{
 			ReferralID: row.ID, WorkspaceID: row.WorkspaceID, Kind: "added_from_hubspot", Actor: actorOr(in.Actor),
 			SalesEntryID: &entry, Details: details, IdempotencyKey: &key,
 		}); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("record referral %s added from HubSpot: %w", row.ID, err)
 		}
-		if _, err := q.SetMemberReferralCounts(ctx, m.ID); err != nil {
+		if _, err := q.MemberRefreshReferralCounts(ctx, m.ID); err != nil {
 			return fmt.Errorf("update member %s's referral counts: %w", m.ID, err)
 		}
 		out = AddedReferral{ReferralID: row.ID.String(), CampaignID: row.CampaignID.String(), MemberID: row.MemberID.String(), Created: true}
@@ -526,14 +526,14 @@ func (a *Activities) OpenSalesEntryReview(ctx context.Context, in OpenReviewInpu
 		q := a.Queries.WithTx(tx)
 		entry := in.SalesEntryID
 		wf := in.WorkflowID
-		row, err := q.OpenSalesEntryReview(ctx, db.OpenSalesEntryReviewParams{
+		row, err := q.ReviewEntryOpenForSalesEntry(ctx, db.ReviewEntryOpenForSalesEntryParams{
 			WorkspaceID: ws, CampaignID: campaignID, SalesEntryID: &entry, Reason: in.Reason, Data: data, WorkflowID: &wf,
 		})
 		if err != nil {
 			return fmt.Errorf("queue sales entry %d for review: %w", in.SalesEntryID, err)
 		}
 		status := SalesEntryReview
-		if _, err := q.RecordSalesEntryStep(ctx, db.RecordSalesEntryStepParams{
+		if _, err := q.SalesEntryRecordStep(ctx, db.SalesEntryRecordStepParams{
 			ID: in.SalesEntryID, Status: &status, CampaignID: campaignID, Action: action, WorkflowID: &wf,
 		}); err != nil {
 			return fmt.Errorf("set sales entry %d in review: %w", in.SalesEntryID, err)
@@ -564,7 +564,7 @@ func (a *Activities) CloseReviewEntry(ctx context.Context, in CloseReviewInput) 
 	if in.Status != "resolved" && in.Status != "dismissed" {
 		return temporal.NewNonRetryableApplicationError("a review entry closes as resolved or dismissed, not "+in.Status, "InvalidInput", nil)
 	}
-	_, err = a.Queries.DecideReviewEntry(ctx, db.DecideReviewEntryParams{
+	_, err = a.Queries.ReviewEntryDecide(ctx, db.ReviewEntryDecideParams{
 		ID: id, Status: in.Status, Decision: &in.Decision, DecidedBy: &in.DecidedBy,
 	})
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {

@@ -394,7 +394,7 @@ func (m *matcher) direct(ctx context.Context) (string, error) {
 	// A referral may hold the object by now: one added or linked for an
 	// earlier event about the same object (a creation and a property change
 	// arrive together) after the dispatcher routed this one here.
-	held, err := m.a.Queries.ListReferralsByHubSpotObject(ctx, db.ListReferralsByHubSpotObjectParams{
+	held, err := m.a.Queries.ReferralListByHubSpotObject(ctx, db.ReferralListByHubSpotObjectParams{
 		WorkspaceID: m.ws, ObjectType: m.in.Object.ObjectType, ObjectID: m.in.Object.ObjectID,
 	})
 	if err != nil {
@@ -413,7 +413,7 @@ func (m *matcher) direct(ctx context.Context) (string, error) {
 	for _, s := range sources {
 		if v := strings.TrimSpace(s.props[campaign.PropReferralID]); v != "" {
 			if id, err := uuid.Parse(v); err == nil {
-				r, err := m.a.Queries.GetReferral(ctx, id)
+				r, err := m.a.Queries.ReferralGetByID(ctx, id)
 				switch {
 				case err == nil && r.WorkspaceID == m.ws:
 					m.addReferrals([]db.Referral{r}, s.what+campaign.PropReferralID)
@@ -428,7 +428,7 @@ func (m *matcher) direct(ctx context.Context) (string, error) {
 			if p == "" || v == "" {
 				continue
 			}
-			rows, err := m.a.Queries.FindReferralsByExternalID(ctx, db.FindReferralsByExternalIDParams{CampaignID: c.row.ID, ExternalID: &v})
+			rows, err := m.a.Queries.ReferralFindByExternalID(ctx, db.ReferralFindByExternalIDParams{CampaignID: c.row.ID, ExternalID: &v})
 			if err != nil {
 				return "", fmt.Errorf("look up referrals by external ID: %w", err)
 			}
@@ -438,7 +438,7 @@ func (m *matcher) direct(ctx context.Context) (string, error) {
 	// A deal (or company) of a referred contact belongs to that referral.
 	if m.in.Object.ObjectType != campaign.ObjectContact {
 		for _, c := range m.in.Object.Contacts {
-			rows, err := m.a.Queries.ListReferralsByHubSpotObject(ctx, db.ListReferralsByHubSpotObjectParams{
+			rows, err := m.a.Queries.ReferralListByHubSpotObject(ctx, db.ReferralListByHubSpotObjectParams{
 				WorkspaceID: m.ws, ObjectType: campaign.ObjectContact, ObjectID: c.ID,
 			})
 			if err != nil {
@@ -453,7 +453,7 @@ func (m *matcher) direct(ctx context.Context) (string, error) {
 // fuzzy: the email, else first and last name with the company domain.
 func (m *matcher) fuzzy(ctx context.Context) (string, error) {
 	if email := referral.NormalizeEmail(m.res.Lead.Email); strings.Contains(email, "@") {
-		rows, err := m.a.Queries.FindReferralsByNormalizedEmail(ctx, db.FindReferralsByNormalizedEmailParams{WorkspaceID: m.ws, LeadEmailNormalized: email})
+		rows, err := m.a.Queries.ReferralFindByNormalizedEmail(ctx, db.ReferralFindByNormalizedEmailParams{WorkspaceID: m.ws, LeadEmailNormalized: email})
 		if err != nil {
 			return "", fmt.Errorf("look up referrals by email: %w", err)
 		}
@@ -467,7 +467,7 @@ func (m *matcher) fuzzy(ctx context.Context) (string, error) {
 	if first == "" || last == "" || len(domains) == 0 {
 		return MatchFuzzy, nil
 	}
-	rows, err := m.a.Queries.FindReferralsByNameAndDomain(ctx, db.FindReferralsByNameAndDomainParams{
+	rows, err := m.a.Queries.ReferralFindByNameAndDomain(ctx, db.ReferralFindByNameAndDomainParams{
 		WorkspaceID: m.ws, FirstName: first, LastName: last, Domains: domains,
 	})
 	if err != nil {
@@ -550,18 +550,18 @@ func (m *matcher) resolve(ctx context.Context, c matchCampaign, holds, value, ho
 	)
 	switch holds {
 	case campaign.HoldsReferralCode:
-		mem, err = m.a.Queries.GetMemberByCode(ctx, db.GetMemberByCodeParams{CampaignID: c.row.ID, ReferralCode: value})
+		mem, err = m.a.Queries.MemberGetByCode(ctx, db.MemberGetByCodeParams{CampaignID: c.row.ID, ReferralCode: value})
 	case campaign.HoldsMemberEmail:
-		mem, err = m.a.Queries.GetMemberByEmail(ctx, db.GetMemberByEmailParams{CampaignID: c.row.ID, Email: value})
+		mem, err = m.a.Queries.MemberGetByEmail(ctx, db.MemberGetByEmailParams{CampaignID: c.row.ID, Email: value})
 	case campaign.HoldsMemberExternalID:
-		mem, err = m.a.Queries.GetMemberByExternalID(ctx, db.GetMemberByExternalIDParams{CampaignID: c.row.ID, ExternalID: &value})
+		mem, err = m.a.Queries.MemberGetByExternalID(ctx, db.MemberGetByExternalIDParams{CampaignID: c.row.ID, ExternalID: &value})
 	case campaign.HoldsMemberID:
 		id, perr := uuid.Parse(value)
 		if perr != nil {
 			err = pgx.ErrNoRows
 			break
 		}
-		mem, err = m.a.Queries.GetMember(ctx, id)
+		mem, err = m.a.Queries.MemberGetByID(ctx, id)
 		if err == nil && mem.CampaignID != c.row.ID {
 			err = pgx.ErrNoRows
 		}
@@ -616,7 +616,7 @@ func (m *matcher) rules(ctx context.Context, campaignID string) error {
 	if err != nil {
 		return nil
 	}
-	row, err := m.a.Queries.GetCampaign(ctx, id)
+	row, err := m.a.Queries.CampaignGetByID(ctx, id)
 	if err != nil {
 		return fmt.Errorf("load campaign %s: %w", campaignID, err)
 	}

@@ -60,7 +60,7 @@ func (w *matchWorld) rules(t *testing.T, pr campaign.ProcessRules) {
 func (w *matchWorld) entry(t *testing.T, objectType string, objectID int64, property, value string) activities.SalesEntry {
 	t.Helper()
 	ctx := context.Background()
-	p := db.InsertSalesEntryParams{
+	p := db.SalesEntryInsertParams{
 		PortalID: w.portal, WorkspaceID: &w.fx.Workspace.ID, DedupeKey: uuid.NewString(),
 		SubscriptionType: objectType + ".creation", ObjectType: objectType, ObjectID: objectID,
 		OccurredAt: time.Now().UTC(), Payload: json.RawMessage(`{}`),
@@ -69,7 +69,7 @@ func (w *matchWorld) entry(t *testing.T, objectType string, objectID int64, prop
 		p.SubscriptionType = objectType + ".propertyChange"
 		p.PropertyName, p.PropertyValue = &property, &value
 	}
-	row, err := w.db.Queries.InsertSalesEntry(ctx, p)
+	row, err := w.db.Queries.SalesEntryInsert(ctx, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,17 +109,17 @@ func (w *matchWorld) match(t *testing.T, e activities.SalesEntry, edited map[str
 	return res
 }
 
-func (w *matchWorld) otherReferral(t *testing.T, c db.Campaign, m db.Member, email string, mutate func(*db.CreateReferralParams)) db.Referral {
+func (w *matchWorld) otherReferral(t *testing.T, c db.Campaign, m db.Member, email string, mutate func(*db.ReferralInsertParams)) db.Referral {
 	t.Helper()
 	first, last := "Leo", "Lind"
-	p := db.CreateReferralParams{
+	p := db.ReferralInsertParams{
 		WorkspaceID: c.WorkspaceID, CampaignID: c.ID, MemberID: m.ID, LeadEmail: email, LeadEmailNormalized: referral.NormalizeEmail(email),
 		LeadFirstName: &first, LeadLastName: &last, Source: "api",
 	}
 	if mutate != nil {
 		mutate(&p)
 	}
-	r, err := w.db.Queries.CreateReferral(context.Background(), p)
+	r, err := w.db.Queries.ReferralInsert(context.Background(), p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,11 +278,11 @@ func TestMatchFuzzy(t *testing.T) {
 	}
 
 	// The same lead in two campaigns is ambiguous.
-	second, err := w.db.Queries.CreateCampaign(context.Background(), db.CreateCampaignParams{WorkspaceID: w.fx.Workspace.ID, Name: "Autumn"})
+	second, err := w.db.Queries.CampaignCreate(context.Background(), db.CampaignCreateParams{WorkspaceID: w.fx.Workspace.ID, Name: "Autumn"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m2, err := w.db.Queries.CreateMember(context.Background(), db.CreateMemberParams{
+	m2, err := w.db.Queries.MemberCreate(context.Background(), db.MemberCreateParams{
 		WorkspaceID: w.fx.Workspace.ID, CampaignID: second.ID, ReferralCode: "ZED", Email: "zed@example.com", Source: "admin",
 	})
 	if err != nil {
@@ -370,18 +370,18 @@ func TestAddReferralFromHubSpot(t *testing.T) {
 	if !added.Created || again.Created || again.ReferralID != added.ReferralID {
 		t.Fatalf("added %+v then %+v, want one referral", added, again)
 	}
-	r, err := w.db.Queries.GetReferral(ctx, uuid.MustParse(added.ReferralID))
+	r, err := w.db.Queries.ReferralGetByID(ctx, uuid.MustParse(added.ReferralID))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.Source != "hubspot" || r.HubspotContactID == nil || *r.HubspotContactID != 4242 || r.LeadEmailNormalized != "nina@example.net" || r.MemberID != w.fx.Member.ID {
 		t.Fatalf("referral = %+v", r)
 	}
-	events, _ := w.db.Queries.ListReferralEvents(ctx, r.ID)
+	events, _ := w.db.Queries.ReferralEventListByReferral(ctx, r.ID)
 	if len(events) != 1 || events[0].Kind != "added_from_hubspot" || events[0].SalesEntryID == nil || *events[0].SalesEntryID != e.ID {
 		t.Fatalf("events = %+v", events)
 	}
-	m, _ := w.db.Queries.GetMember(ctx, w.fx.Member.ID)
+	m, _ := w.db.Queries.MemberGetByID(ctx, w.fx.Member.ID)
 	if m.ReferralCount != 2 {
 		t.Fatalf("member referral count = %d, want 2", m.ReferralCount)
 	}
@@ -438,15 +438,15 @@ func TestAddReferralFromHubSpot(t *testing.T) {
 func (w *matchWorld) foreignMember(t *testing.T) db.Member {
 	t.Helper()
 	ctx := context.Background()
-	ws, err := w.db.Queries.CreateWorkspace(ctx, db.CreateWorkspaceParams{Name: "Other", WebhookSigningSecret: "whsec-other"})
+	ws, err := w.db.Queries.WorkspaceCreate(ctx, db.WorkspaceCreateParams{Name: "Other", WebhookSigningSecret: "whsec-other"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := w.db.Queries.CreateCampaign(ctx, db.CreateCampaignParams{WorkspaceID: ws.ID, Name: "Other campaign"})
+	c, err := w.db.Queries.CampaignCreate(ctx, db.CampaignCreateParams{WorkspaceID: ws.ID, Name: "Other campaign"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := w.db.Queries.CreateMember(ctx, db.CreateMemberParams{WorkspaceID: ws.ID, CampaignID: c.ID, ReferralCode: "OTHER", Email: "o@other.test", Source: "admin"})
+	m, err := w.db.Queries.MemberCreate(ctx, db.MemberCreateParams{WorkspaceID: ws.ID, CampaignID: c.ID, ReferralCode: "OTHER", Email: "o@other.test", Source: "admin"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -474,11 +474,11 @@ func TestLinkHubSpotObject(t *testing.T) {
 	if err != nil || got.Linked {
 		t.Fatalf("second contact: %+v, %v", got, err)
 	}
-	r, _ := w.db.Queries.GetReferral(ctx, w.fx.Referral.ID)
+	r, _ := w.db.Queries.ReferralGetByID(ctx, w.fx.Referral.ID)
 	if r.HubspotContactID == nil || *r.HubspotContactID != 5151 {
 		t.Fatalf("referral's contact = %v, want 5151", r.HubspotContactID)
 	}
-	events, _ := w.db.Queries.ListReferralEvents(ctx, w.fx.Referral.ID)
+	events, _ := w.db.Queries.ReferralEventListByReferral(ctx, w.fx.Referral.ID)
 	if len(events) != 1 || events[0].Kind != "hubspot_object_linked" || events[0].Actor != "admin:1" {
 		t.Fatalf("events = %+v, want one link event per sales entry", events)
 	}
@@ -486,7 +486,7 @@ func TestLinkHubSpotObject(t *testing.T) {
 	if _, err := w.a.LinkHubSpotObject(ctx, in); errType(err) != activities.ErrorTypeReferralNotFound {
 		t.Fatalf("missing referral: %v", err)
 	}
-	foreign, err := w.db.Queries.ListReferralsByMember(ctx, w.foreignMember(t).ID)
+	foreign, err := w.db.Queries.ReferralListByMember(ctx, w.foreignMember(t).ID)
 	if err != nil || len(foreign) != 1 {
 		t.Fatal(err)
 	}
@@ -524,11 +524,11 @@ func TestReviewEntryAndStepsOfASalesEntry(t *testing.T) {
 	if first != second {
 		t.Fatalf("two open review entries for one sales entry: %s, %s", first, second)
 	}
-	rev, _ := w.db.Queries.GetReviewEntry(ctx, uuid.MustParse(first))
+	rev, _ := w.db.Queries.ReviewEntryGetByID(ctx, uuid.MustParse(first))
 	if rev.Reason != activities.ReviewAmbiguousMatch || rev.Status != "open" || rev.WorkflowID == nil || *rev.WorkflowID != in.WorkflowID {
 		t.Fatalf("review entry = %+v", rev)
 	}
-	row, _ := w.db.Queries.GetSalesEntry(ctx, e.ID)
+	row, _ := w.db.Queries.SalesEntryGetByID(ctx, e.ID)
 	var actions []activities.SalesEntryAction
 	if err := json.Unmarshal(row.Actions, &actions); err != nil {
 		t.Fatal(err)
@@ -541,7 +541,7 @@ func TestReviewEntryAndStepsOfASalesEntry(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rev, _ = w.db.Queries.GetReviewEntry(ctx, uuid.MustParse(first))
+	rev, _ = w.db.Queries.ReviewEntryGetByID(ctx, uuid.MustParse(first))
 	if rev.Status != "dismissed" || rev.DecidedBy == nil || *rev.DecidedBy != "admin:1" {
 		t.Fatalf("closed review entry = %+v", rev)
 	}

@@ -150,7 +150,7 @@ func (s *Server) createCampaign(c echo.Context) error {
 	if in.FulfilmentWebhookURL != nil && *in.FulfilmentWebhookURL != "" {
 		fulfilment = in.FulfilmentWebhookURL
 	}
-	row, err := s.queries().CreateCampaign(c.Request().Context(), db.CreateCampaignParams{
+	row, err := s.queries().CampaignCreate(c.Request().Context(), db.CampaignCreateParams{
 		WorkspaceID: adminFrom(c).WorkspaceID, Name: strings.TrimSpace(*in.Name), Status: in.Status,
 		LeadSettings: cols.LeadSettings, ReferrerSettings: cols.ReferrerSettings, StatusRules: cols.StatusRules,
 		PropertyUpdates: cols.PropertyUpdates, ProcessRules: cols.ProcessRules, RewardRules: cols.RewardRules,
@@ -163,7 +163,7 @@ func (s *Server) createCampaign(c echo.Context) error {
 }
 
 func (s *Server) listCampaigns(c echo.Context) error {
-	rows, err := s.queries().ListCampaigns(c.Request().Context(), adminFrom(c).WorkspaceID)
+	rows, err := s.queries().CampaignListByWorkspace(c.Request().Context(), adminFrom(c).WorkspaceID)
 	if err != nil {
 		return err
 	}
@@ -206,7 +206,7 @@ func (s *Server) updateCampaign(c echo.Context) error {
 		trimmed := strings.TrimSpace(*in.Name)
 		in.Name = &trimmed
 	}
-	row, err := s.queries().UpdateCampaignDetails(c.Request().Context(), db.UpdateCampaignDetailsParams{
+	row, err := s.queries().CampaignUpdateDetails(c.Request().Context(), db.CampaignUpdateDetailsParams{
 		ID: id, WorkspaceID: adminFrom(c).WorkspaceID, Name: in.Name, Status: in.Status, FulfilmentWebhookUrl: in.FulfilmentWebhookURL,
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -239,7 +239,7 @@ func (s *Server) replaceCampaignSettings(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	row, err := s.queries().UpdateCampaignSettings(c.Request().Context(), db.UpdateCampaignSettingsParams{
+	row, err := s.queries().CampaignUpdateSettings(c.Request().Context(), db.CampaignUpdateSettingsParams{
 		ID: id, WorkspaceID: adminFrom(c).WorkspaceID,
 		LeadSettings: cols.LeadSettings, ReferrerSettings: cols.ReferrerSettings, StatusRules: cols.StatusRules,
 		PropertyUpdates: cols.PropertyUpdates, ProcessRules: cols.ProcessRules, RewardRules: cols.RewardRules,
@@ -269,7 +269,7 @@ func (s *Server) campaignOfAdmin(c echo.Context) (db.Campaign, error) {
 	if err != nil {
 		return db.Campaign{}, err
 	}
-	row, err := s.queries().GetCampaign(c.Request().Context(), id)
+	row, err := s.queries().CampaignGetByID(c.Request().Context(), id)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.WorkspaceID != adminFrom(c).WorkspaceID) {
 		return db.Campaign{}, campaignNotFound()
 	}

@@ -145,7 +145,7 @@ func (s *Server) hubspotStatus(c echo.Context) error {
 		return err
 	}
 	view := HubSpotStatusView{Status: st}
-	if conn, err := s.queries().GetHubSpotConnectionByWorkspace(ctx, ws); err == nil {
+	if conn, err := s.queries().HubSpotConnectionGetByWorkspace(ctx, ws); err == nil {
 		view.LastEntryAt = conn.LastEntryAt
 	} else if !errors.Is(err, pgx.ErrNoRows) {
 		return err

@@ -128,7 +128,7 @@ func (h *hubspotAPI) admin(t *testing.T, ws *db.Workspace, email string) (db.Adm
 
 func (h *hubspotAPI) workspace(t *testing.T, name string) *db.Workspace {
 	t.Helper()
-	ws, err := h.db.Queries.CreateWorkspace(context.Background(), db.CreateWorkspaceParams{Name: name, WebhookSigningSecret: "whsec-" + name})
+	ws, err := h.db.Queries.WorkspaceCreate(context.Background(), db.WorkspaceCreateParams{Name: name, WebhookSigningSecret: "whsec-" + name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestConnectHubSpotInTheBrowser(t *testing.T) {
 	}
 
 	// Stored: the portal from introspection, the scopes, sealed tokens.
-	row, err := h.db.Queries.GetHubSpotConnectionByWorkspace(ctx, ws.ID)
+	row, err := h.db.Queries.HubSpotConnectionGetByWorkspace(ctx, ws.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +303,7 @@ func TestPortalBelongsToOneWorkspaceAndDisconnectKeepsData(t *testing.T) {
 		t.Fatalf("B after the refusal: %+v", st)
 	}
 
-	row, err := h.db.Queries.GetHubSpotConnectionByWorkspace(ctx, wsA.ID)
+	row, err := h.db.Queries.HubSpotConnectionGetByWorkspace(ctx, wsA.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +333,7 @@ func TestPortalBelongsToOneWorkspaceAndDisconnectKeepsData(t *testing.T) {
 		t.Fatalf("the revoked refresh token still works: %v %v", resp, err)
 	}
 	// The row stays, with its history; only the tokens are gone.
-	row, err = h.db.Queries.GetHubSpotConnectionByWorkspace(ctx, wsA.ID)
+	row, err = h.db.Queries.HubSpotConnectionGetByWorkspace(ctx, wsA.ID)
 	if err != nil || row.Status != "disconnected" || row.DisconnectedAt == nil || row.PortalID != h.portal.ID || row.RefreshTokenCiphertext != nil || row.LastApiCallAt == nil {
 		t.Fatalf("connection after disconnect: %+v %v", row, err)
 	}

@@ -90,7 +90,7 @@ func (s *Server) createMember(c echo.Context) error {
 	if problems := in.validate(); len(problems) > 0 {
 		return invalid(problems)
 	}
-	params := db.CreateMemberParams{
+	params := db.MemberCreateParams{
 		WorkspaceID: camp.WorkspaceID, CampaignID: camp.ID, Email: strings.TrimSpace(in.Email),
 		FirstName: in.FirstName, LastName: in.LastName, ExternalID: in.ExternalID, Source: "api",
 	}
@@ -100,7 +100,7 @@ func (s *Server) createMember(c echo.Context) error {
 		if in.ReferralCode != nil {
 			params.ReferralCode = *in.ReferralCode
 		}
-		m, err := s.queries().CreateMember(c.Request().Context(), params)
+		m, err := s.queries().MemberCreate(c.Request().Context(), params)
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 			switch pgErr.ConstraintName {
@@ -127,7 +127,7 @@ func (s *Server) listMembers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rows, err := s.queries().ListMembersByCampaign(c.Request().Context(), camp.ID)
+	rows, err := s.queries().MemberListByCampaign(c.Request().Context(), camp.ID)
 	if err != nil {
 		return err
 	}

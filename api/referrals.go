@@ -118,7 +118,7 @@ func (s *Server) createReferral(c echo.Context) error {
 		return err
 	}
 	email := strings.TrimSpace(in.Lead.Email)
-	row, err := s.queries().CreateReferral(ctx, db.CreateReferralParams{
+	row, err := s.queries().ReferralInsert(ctx, db.ReferralInsertParams{
 		WorkspaceID: camp.WorkspaceID, CampaignID: camp.ID, MemberID: member.ID,
 		LeadEmail: email, LeadEmailNormalized: referral.NormalizeEmail(email),
 		LeadFirstName: in.Lead.FirstName, LeadLastName: in.Lead.LastName, LeadCompany: in.Lead.Company,
@@ -144,7 +144,7 @@ func (s *Server) createReferral(c echo.Context) error {
 // start failed is completed by the retry.
 func (s *Server) duplicateReferral(c echo.Context, camp db.Campaign, email string) error {
 	ctx := c.Request().Context()
-	existing, err := s.queries().GetReferralByLeadEmail(ctx, db.GetReferralByLeadEmailParams{CampaignID: camp.ID, LeadEmail: email})
+	existing, err := s.queries().ReferralGetByLeadEmail(ctx, db.ReferralGetByLeadEmailParams{CampaignID: camp.ID, LeadEmail: email})
 	if err != nil {
 		return fmt.Errorf("find the existing referral of a duplicate lead: %w", err)
 	}
@@ -168,12 +168,12 @@ func (s *Server) memberOfCampaign(ctx context.Context, camp db.Campaign, in Refe
 		if perr != nil {
 			return db.Member{}, invalid(map[string]string{field: "is not a member ID"})
 		}
-		m, err = s.queries().GetMember(ctx, id)
+		m, err = s.queries().MemberGetByID(ctx, id)
 		if err == nil && m.CampaignID != camp.ID {
 			err = pgx.ErrNoRows
 		}
 	} else {
-		m, err = s.queries().GetMemberByCode(ctx, db.GetMemberByCodeParams{CampaignID: camp.ID, ReferralCode: *in.MemberCode})
+		m, err = s.queries().MemberGetByCode(ctx, db.MemberGetByCodeParams{CampaignID: camp.ID, ReferralCode: *in.MemberCode})
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return db.Member{}, invalid(map[string]string{field: "no such member in this campaign"})
@@ -188,7 +188,7 @@ func (s *Server) referralOfAdmin(c echo.Context) (db.Referral, error) {
 	if err != nil {
 		return db.Referral{}, NewError(http.StatusNotFound, "not_found", "no such referral: referral IDs are UUIDs")
 	}
-	r, err := s.queries().GetReferral(c.Request().Context(), id)
+	r, err := s.queries().ReferralGetByID(c.Request().Context(), id)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && r.WorkspaceID != adminFrom(c).WorkspaceID) {
 		return db.Referral{}, NewError(http.StatusNotFound, "not_found", "no such referral in your workspace")
 	}
@@ -200,7 +200,7 @@ func (s *Server) getReferral(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	events, err := s.queries().ListReferralEvents(c.Request().Context(), r.ID)
+	events, err := s.queries().ReferralEventListByReferral(c.Request().Context(), r.ID)
 	if err != nil {
 		return err
 	}
@@ -210,7 +210,7 @@ func (s *Server) getReferral(c echo.Context) error {
 	for _, ev := range events {
 		v.Events = append(v.Events, ReferralEventView{Kind: ev.Kind, FromStatus: deref(ev.FromStatus), ToStatus: deref(ev.ToStatus), Actor: ev.Actor, OccurredAt: ev.OccurredAt})
 	}
-	rewards, err := s.queries().ListRewardsByReferral(c.Request().Context(), r.ID)
+	rewards, err := s.queries().RewardListByReferral(c.Request().Context(), r.ID)
 	if err != nil {
 		return err
 	}

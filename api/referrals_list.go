@@ -44,7 +44,7 @@ type ReferralList struct {
 func (s *Server) listReferrals(c echo.Context) error {
 	q := newListQuery(c, "campaign_id", "status", "member_id", "email", "limit", "cursor")
 	campaignID := q.uuid("campaign_id")
-	params := db.ListReferralsFilteredParams{
+	params := db.ReferralListFilteredParams{
 		WorkspaceID: adminFrom(c).WorkspaceID,
 		MemberID:    q.uuid("member_id"),
 		Status:      q.oneOf("status", referralStatuses()),
@@ -72,13 +72,13 @@ func (s *Server) listReferrals(c echo.Context) error {
 	var err error
 	if campaignID != nil {
 		// Its own query, so that the campaign's index serves every plan.
-		rows, err = s.queries().ListCampaignReferralsFiltered(c.Request().Context(), db.ListCampaignReferralsFilteredParams{
+		rows, err = s.queries().ReferralListOfCampaignFiltered(c.Request().Context(), db.ReferralListOfCampaignFilteredParams{
 			CampaignID: *campaignID, WorkspaceID: params.WorkspaceID, Status: params.Status, MemberID: params.MemberID,
 			LeadEmailNormalized: params.LeadEmailNormalized, BeforeCreatedAt: params.BeforeCreatedAt, BeforeID: params.BeforeID,
 			PageSize: params.PageSize,
 		})
 	} else {
-		rows, err = s.queries().ListReferralsFiltered(c.Request().Context(), params)
+		rows, err = s.queries().ReferralListFiltered(c.Request().Context(), params)
 	}
 	if err != nil {
 		return fmt.Errorf("list referrals: %w", err)

@@ -37,16 +37,16 @@ func newListFixture(t *testing.T) listFixture {
 	f := listFixture{d: d, fx: d.SeedReferral(t), other: d.SeedReferral(t), byEmail: map[string]db.Referral{}}
 	f.byEmail[f.fx.Referral.LeadEmail] = f.fx.Referral
 	var err error
-	if f.camp2, err = d.Queries.CreateCampaign(ctx, db.CreateCampaignParams{WorkspaceID: f.fx.Workspace.ID, Name: "Partners"}); err != nil {
+	if f.camp2, err = d.Queries.CampaignCreate(ctx, db.CampaignCreateParams{WorkspaceID: f.fx.Workspace.ID, Name: "Partners"}); err != nil {
 		t.Fatal(err)
 	}
-	if f.member2, err = d.Queries.CreateMember(ctx, db.CreateMemberParams{
+	if f.member2, err = d.Queries.MemberCreate(ctx, db.MemberCreateParams{
 		WorkspaceID: f.fx.Workspace.ID, CampaignID: f.camp2.ID, ReferralCode: "KAI-1", Email: "kai@example.com", Source: "admin",
 	}); err != nil {
 		t.Fatal(err)
 	}
 	add := func(camp db.Campaign, m db.Member, email, status string) {
-		r, err := d.Queries.CreateReferral(ctx, db.CreateReferralParams{
+		r, err := d.Queries.ReferralInsert(ctx, db.ReferralInsertParams{
 			WorkspaceID: camp.WorkspaceID, CampaignID: camp.ID, MemberID: m.ID,
 			LeadEmail: email, LeadEmailNormalized: referral.NormalizeEmail(email), Source: "api",
 		})
@@ -55,7 +55,7 @@ func newListFixture(t *testing.T) listFixture {
 		}
 		if status != "pending" {
 			reason := "test"
-			if r, err = d.Queries.UpdateReferralStatus(ctx, db.UpdateReferralStatusParams{ID: r.ID, ExpectedStatus: "pending", NewStatus: status, DeniedReason: &reason}); err != nil {
+			if r, err = d.Queries.ReferralUpdateStatus(ctx, db.ReferralUpdateStatusParams{ID: r.ID, ExpectedStatus: "pending", NewStatus: status, DeniedReason: &reason}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -93,7 +93,7 @@ func (s *Server) listReviewEntries(c echo.Context) error {
 	if st := q.oneOf("status", reviewStatuses); st != nil {
 		status = *st
 	}
-	params := db.ListReviewEntriesFilteredParams{WorkspaceID: adminFrom(c).WorkspaceID, Status: status,
+	params := db.ReviewEntryListFilteredParams{WorkspaceID: adminFrom(c).WorkspaceID, Status: status,
 		AfterCreatedAt: startOfTime, AfterID: uuid.Nil} // the first page starts before every entry
 	limit := q.limit()
 	if cur, ok := q.cursor("review_entries"); ok {
@@ -103,7 +103,7 @@ func (s *Server) listReviewEntries(c echo.Context) error {
 		return err
 	}
 	params.PageSize = limit + 1
-	rows, err := s.queries().ListReviewEntriesFiltered(c.Request().Context(), params)
+	rows, err := s.queries().ReviewEntryListFiltered(c.Request().Context(), params)
 	if err != nil {
 		return fmt.Errorf("list review entries: %w", err)
 	}
@@ -126,7 +126,7 @@ func (s *Server) reviewEntryOfAdmin(c echo.Context) (db.ReviewEntry, error) {
 	if err != nil {
 		return db.ReviewEntry{}, NewError(http.StatusNotFound, "not_found", "no such review entry: review entry IDs are UUIDs")
 	}
-	r, err := s.queries().GetReviewEntry(c.Request().Context(), id)
+	r, err := s.queries().ReviewEntryGetByID(c.Request().Context(), id)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && r.WorkspaceID != adminFrom(c).WorkspaceID) {
 		return db.ReviewEntry{}, NewError(http.StatusNotFound, "not_found", "no such review entry in your workspace")
 	}
@@ -205,7 +205,7 @@ func (s *Server) decideReviewEntry(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	after, err := s.queries().GetReviewEntry(c.Request().Context(), entry.ID)
+	after, err := s.queries().ReviewEntryGetByID(c.Request().Context(), entry.ID)
 	if err != nil {
 		return fmt.Errorf("reload review entry: %w", err)
 	}
@@ -237,11 +237,11 @@ func (s *Server) checkDecisionTargets(ctx context.Context, workspace uuid.UUID, 
 		return nil
 	}
 	referral := func(id uuid.UUID) (uuid.UUID, error) {
-		r, err := s.queries().GetReferral(ctx, id)
+		r, err := s.queries().ReferralGetByID(ctx, id)
 		return r.WorkspaceID, err
 	}
 	member := func(id uuid.UUID) (uuid.UUID, error) {
-		m, err := s.queries().GetMember(ctx, id)
+		m, err := s.queries().MemberGetByID(ctx, id)
 		return m.WorkspaceID, err
 	}
 	for _, err := range []error{
@@ -309,7 +309,7 @@ func (s *Server) decideHeldReferralChange(c echo.Context, entry db.ReviewEntry, 
 	if err != nil {
 		return nil, NewError(http.StatusConflict, "conflict", "this review entry names a workflow that is not a referral's: it cannot be decided here")
 	}
-	r, err := s.queries().GetReferral(ctx, id)
+	r, err := s.queries().ReferralGetByID(ctx, id)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && r.WorkspaceID != entry.WorkspaceID) {
 		return nil, NewError(http.StatusConflict, "conflict", "the referral holding this review entry no longer exists")
 	}

@@ -115,7 +115,7 @@ func fakeSalesEntryWorkflow(ctx workflow.Context, in workflows.SalesEntryInput) 
 func (r reviewAPI) reviewEntry(t *testing.T, workspace uuid.UUID, salesEntryID *int64, referralID *uuid.UUID, reason, workflowID string) db.ReviewEntry {
 	t.Helper()
 	ctx := context.Background()
-	e, err := r.d.Queries.CreateReviewEntry(ctx, db.CreateReviewEntryParams{
+	e, err := r.d.Queries.ReviewEntryCreate(ctx, db.ReviewEntryCreateParams{
 		WorkspaceID: workspace, SalesEntryID: salesEntryID, ReferralID: referralID, Reason: reason,
 		Data: json.RawMessage(`{"email":"new.lead@example.org"}`),
 	})
@@ -125,7 +125,7 @@ func (r reviewAPI) reviewEntry(t *testing.T, workspace uuid.UUID, salesEntryID *
 	if _, err := r.d.Pool.Exec(ctx, `UPDATE review_entries SET workflow_id = NULLIF($2, '') WHERE id = $1`, e.ID, workflowID); err != nil {
 		t.Fatal(err)
 	}
-	e, err = r.d.Queries.GetReviewEntry(ctx, e.ID)
+	e, err = r.d.Queries.ReviewEntryGetByID(ctx, e.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestSalesEntryReviewDecisions(t *testing.T) {
 	second := r.reviewEntry(t, ws, nil, nil, "manual", "")
 	closed := r.reviewEntry(t, ws, nil, nil, "manual", "")
 	decided := "dismiss"
-	if _, err := r.d.Queries.DecideReviewEntry(ctx, db.DecideReviewEntryParams{ID: closed.ID, Status: "dismissed", Decision: &decided, DecidedBy: ptrTo("admin:someone")}); err != nil {
+	if _, err := r.d.Queries.ReviewEntryDecide(ctx, db.ReviewEntryDecideParams{ID: closed.ID, Status: "dismissed", Decision: &decided, DecidedBy: ptrTo("admin:someone")}); err != nil {
 		t.Fatal(err)
 	}
 	other := r.d.SeedReferral(t)
@@ -430,7 +430,7 @@ func TestSalesEntryReviewOnTheRealWorkflow(t *testing.T) {
 		t.Fatal(err)
 	}
 	contactID, _ := strconv.ParseInt(contact, 10, 64)
-	entry, err := d.Queries.InsertSalesEntry(ctx, db.InsertSalesEntryParams{
+	entry, err := d.Queries.SalesEntryInsert(ctx, db.SalesEntryInsertParams{
 		PortalID: hw.PortalID, WorkspaceID: &fx.Workspace.ID, DedupeKey: uuid.NewString(), SubscriptionType: "contact.creation",
 		ObjectType: "contact", ObjectID: contactID, OccurredAt: time.Now().UTC(), Payload: json.RawMessage(`{"subscriptionType":"contact.creation"}`),
 	})
@@ -450,7 +450,7 @@ func TestSalesEntryReviewOnTheRealWorkflow(t *testing.T) {
 			}
 		}
 		if time.Now().After(deadline) {
-			got, _ := d.Queries.GetSalesEntry(ctx, entry.ID)
+			got, _ := d.Queries.SalesEntryGetByID(ctx, entry.ID)
 			var state workflows.SalesEntryState
 			qerr := func() error {
 				v, err := tc.Client.QueryWorkflow(ctx, workflows.SalesEntryWorkflowID(entry.ID), "", workflows.QuerySalesEntryState)

@@ -104,7 +104,7 @@ type SalesEntryList struct {
 
 func (s *Server) listSalesEntries(c echo.Context) error {
 	q := newListQuery(c, "status", "campaign_id", "object_type", "object_id", "since", "until", "limit", "cursor")
-	params := db.ListSalesEntriesFilteredParams{
+	params := db.SalesEntryListFilteredParams{
 		WorkspaceID: adminFrom(c).WorkspaceID,
 		Status:      q.oneOf("status", salesEntryStatuses),
 		CampaignID:  q.uuid("campaign_id"),
@@ -125,7 +125,7 @@ func (s *Server) listSalesEntries(c echo.Context) error {
 		return err
 	}
 	params.PageSize = limit + 1
-	rows, err := s.queries().ListSalesEntriesFiltered(c.Request().Context(), params)
+	rows, err := s.queries().SalesEntryListFiltered(c.Request().Context(), params)
 	if err != nil {
 		return fmt.Errorf("list sales entries: %w", err)
 	}
@@ -149,7 +149,7 @@ func (s *Server) getSalesEntry(c echo.Context) error {
 	if err != nil || id <= 0 {
 		return NewError(http.StatusNotFound, "not_found", "no such sales entry: sales entry IDs are positive whole numbers")
 	}
-	e, err := s.queries().GetSalesEntry(ctx, id)
+	e, err := s.queries().SalesEntryGetByID(ctx, id)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && (e.WorkspaceID == nil || *e.WorkspaceID != adminFrom(c).WorkspaceID)) {
 		return notFound
 	}
@@ -158,7 +158,7 @@ func (s *Server) getSalesEntry(c echo.Context) error {
 	}
 	v := s.salesEntryView(e)
 	v.Payload = e.Payload
-	review, err := s.queries().LatestReviewEntryOfSalesEntry(ctx, &e.ID)
+	review, err := s.queries().ReviewEntryGetLatestOfSalesEntry(ctx, &e.ID)
 	switch {
 	case err == nil:
 		rv := s.reviewEntryView(review)

@@ -38,7 +38,7 @@ func seedSalesEntry(t *testing.T, d *testenv.Database, e seededEntry) db.SalesEn
 	q := d.Queries
 	prop, value := "dealstage", "closedwon"
 	payload := fmt.Sprintf(`{"objectId":%d,"subscriptionType":"%s.propertyChange","propertyName":"dealstage","propertyValue":"closedwon"}`, e.objectID, e.objectType)
-	row, err := q.InsertSalesEntry(ctx, db.InsertSalesEntryParams{
+	row, err := q.SalesEntryInsert(ctx, db.SalesEntryInsertParams{
 		PortalID: 4242, WorkspaceID: e.workspace, DedupeKey: uuid.NewString(), SubscriptionType: e.objectType + ".propertyChange",
 		ObjectType: e.objectType, ObjectID: e.objectID, PropertyName: &prop, PropertyValue: &value,
 		OccurredAt: e.receivedAt.Add(-time.Second), Payload: json.RawMessage(payload),
@@ -48,7 +48,7 @@ func seedSalesEntry(t *testing.T, d *testenv.Database, e seededEntry) db.SalesEn
 	}
 	if e.status != "" && e.status != "received" {
 		actions := json.RawMessage(`[{"action":"matched","how":"direct"}]`)
-		if row, err = q.UpdateSalesEntryResult(ctx, db.UpdateSalesEntryResultParams{
+		if row, err = q.SalesEntryUpdateResult(ctx, db.SalesEntryUpdateResultParams{
 			ID: row.ID, Status: e.status, CampaignID: e.campaign, ReferralID: e.referral, Actions: actions,
 		}); err != nil {
 			t.Fatal(err)
@@ -59,7 +59,7 @@ func seedSalesEntry(t *testing.T, d *testenv.Database, e seededEntry) db.SalesEn
 		row.ID, e.receivedAt, e.workflowID); err != nil {
 		t.Fatal(err)
 	}
-	row, err = q.GetSalesEntry(ctx, row.ID)
+	row, err = q.SalesEntryGetByID(ctx, row.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestSalesEntriesLog(t *testing.T) {
 	if _, err := f.d.Pool.Exec(ctx, `UPDATE sales_entries SET workflow_id = 'sales-entry/' || id WHERE id = $1`, e3.ID); err != nil {
 		t.Fatal(err)
 	}
-	review, err := f.d.Queries.CreateReviewEntry(ctx, db.CreateReviewEntryParams{
+	review, err := f.d.Queries.ReviewEntryCreate(ctx, db.ReviewEntryCreateParams{
 		WorkspaceID: *ws, CampaignID: camp, SalesEntryID: &e3.ID, Reason: "no_member_match", Data: json.RawMessage(`{"email":"x@example.com"}`),
 	})
 	if err != nil {

@@ -60,11 +60,11 @@ func BenchmarkHubSpotWebhookIntake(b *testing.B) {
 
 	// A connected portal, so every delivery also updates its connection.
 	const portalID = 62515
-	ws, err := d.Queries.CreateWorkspace(ctx, db.CreateWorkspaceParams{Name: "Acme", WebhookSigningSecret: "whsec"})
+	ws, err := d.Queries.WorkspaceCreate(ctx, db.WorkspaceCreateParams{Name: "Acme", WebhookSigningSecret: "whsec"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := d.Queries.UpsertHubSpotConnection(ctx, db.UpsertHubSpotConnectionParams{WorkspaceID: ws.ID, PortalID: portalID, Scopes: []string{}}); err != nil {
+	if _, err := d.Queries.HubSpotConnectionUpsert(ctx, db.HubSpotConnectionUpsertParams{WorkspaceID: ws.ID, PortalID: portalID, Scopes: []string{}}); err != nil {
 		b.Fatal(err)
 	}
 

@@ -119,7 +119,7 @@ func FuzzHubSpotWebhook(f *testing.F) {
 			if ev.ObjectType() == "" {
 				continue
 			}
-			e, err := q.GetSalesEntryByDedupeKey(context.Background(), db.GetSalesEntryByDedupeKeyParams{PortalID: ev.PortalID, DedupeKey: ev.DedupeKey()})
+			e, err := q.SalesEntryGetByDedupeKey(context.Background(), db.SalesEntryGetByDedupeKeyParams{PortalID: ev.PortalID, DedupeKey: ev.DedupeKey()})
 			if errors.Is(err, pgx.ErrNoRows) {
 				t.Fatalf("event %d of a %d delivery is not in sales_entries", i, status)
 			}

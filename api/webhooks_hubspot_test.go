@@ -494,7 +494,7 @@ func TestHubSpotWebhookWorkspaceAndLastEntry(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	d := testenv.NewDatabase(t)
-	ws, err := d.Queries.CreateWorkspace(ctx, db.CreateWorkspaceParams{Name: "Acme", WebhookSigningSecret: "whsec"})
+	ws, err := d.Queries.WorkspaceCreate(ctx, db.WorkspaceCreateParams{Name: "Acme", WebhookSigningSecret: "whsec"})
 	if err != nil {
 		t.Fatal(err)
 	}

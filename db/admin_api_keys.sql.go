@@ -11,22 +11,22 @@ import (
 	"github.com/google/uuid"
 )
 
-const createAdminAPIKey = `-- name: CreateAdminAPIKey :one
+const adminAPIKeyCreate = `-- name: AdminAPIKeyCreate :one
 INSERT INTO admin_api_keys (admin_id, name, prefix, key_hash)
 VALUES ($1, $2, $3, $4)
 RETURNING id, admin_id, name, prefix, key_hash, created_at, last_used_at, revoked_at
 `
 
-type CreateAdminAPIKeyParams struct {
+type AdminAPIKeyCreateParams struct {
 	AdminID uuid.UUID `json:"admin_id"`
 	Name    string    `json:"name"`
 	Prefix  string    `json:"prefix"`
 	KeyHash []byte    `json:"key_hash"`
 }
 
-// CreateAdminAPIKey stores the hash of a new key; the key is never stored.
-func (q *Queries) CreateAdminAPIKey(ctx context.Context, arg CreateAdminAPIKeyParams) (AdminApiKey, error) {
-	row := q.db.QueryRow(ctx, createAdminAPIKey,
+// AdminAPIKeyCreate stores the hash of a new key; the key is never stored.
+func (q *Queries) AdminAPIKeyCreate(ctx context.Context, arg AdminAPIKeyCreateParams) (AdminApiKey, error) {
+	row := q.db.QueryRow(ctx, adminAPIKeyCreate,
 		arg.AdminID,
 		arg.Name,
 		arg.Prefix,
@@ -46,7 +46,7 @@ func (q *Queries) CreateAdminAPIKey(ctx context.Context, arg CreateAdminAPIKeyPa
 	return i, err
 }
 
-const getAdminByAPIKeyHash = `-- name: GetAdminByAPIKeyHash :one
+const adminAPIKeyGetAdmin = `-- name: AdminAPIKeyGetAdmin :one
 SELECT a.id, a.workspace_id, a.email, a.name, a.created_at, a.updated_at
 FROM admin_api_keys k
 JOIN admins a ON a.id = k.admin_id
@@ -54,9 +54,9 @@ WHERE k.key_hash = $1
   AND k.revoked_at IS NULL
 `
 
-// GetAdminByAPIKeyHash finds the admin holding a key that is not revoked.
-func (q *Queries) GetAdminByAPIKeyHash(ctx context.Context, keyHash []byte) (Admin, error) {
-	row := q.db.QueryRow(ctx, getAdminByAPIKeyHash, keyHash)
+// AdminAPIKeyGetAdmin finds the admin holding a key that is not revoked.
+func (q *Queries) AdminAPIKeyGetAdmin(ctx context.Context, keyHash []byte) (Admin, error) {
+	row := q.db.QueryRow(ctx, adminAPIKeyGetAdmin, keyHash)
 	var i Admin
 	err := row.Scan(
 		&i.ID,
@@ -69,28 +69,16 @@ func (q *Queries) GetAdminByAPIKeyHash(ctx context.Context, keyHash []byte) (Adm
 	return i, err
 }
 
-const revokeAdminAPIKey = `-- name: RevokeAdminAPIKey :exec
-UPDATE admin_api_keys
-SET revoked_at = now()
-WHERE id = $1 AND revoked_at IS NULL
-`
-
-// RevokeAdminAPIKey makes a key stop working; the row stays for the record.
-func (q *Queries) RevokeAdminAPIKey(ctx context.Context, id uuid.UUID) error {
-	_, err := q.db.Exec(ctx, revokeAdminAPIKey, id)
-	return err
-}
-
-const touchAdminAPIKey = `-- name: TouchAdminAPIKey :exec
+const adminAPIKeyTouch = `-- name: AdminAPIKeyTouch :exec
 UPDATE admin_api_keys
 SET last_used_at = now()
 WHERE key_hash = $1
   AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
 `
 
-// TouchAdminAPIKey records that a key was used, at most once a minute per key
+// AdminAPIKeyTouch records that a key was used, at most once a minute per key
 // so a busy script does not turn every request into a write.
-func (q *Queries) TouchAdminAPIKey(ctx context.Context, keyHash []byte) error {
-	_, err := q.db.Exec(ctx, touchAdminAPIKey, keyHash)
+func (q *Queries) AdminAPIKeyTouch(ctx context.Context, keyHash []byte) error {
+	_, err := q.db.Exec(ctx, adminAPIKeyTouch, keyHash)
 	return err
 }

@@ -11,34 +11,34 @@ import (
 	"github.com/google/uuid"
 )
 
-const countAdmins = `-- name: CountAdmins :one
+const adminCount = `-- name: AdminCount :one
 SELECT count(*) FROM admins
 `
 
-// CountAdmins tells `referflow dev` whether a first admin must be created.
-func (q *Queries) CountAdmins(ctx context.Context) (int64, error) {
-	row := q.db.QueryRow(ctx, countAdmins)
+// AdminCount tells `referflow dev` whether a first admin must be created.
+func (q *Queries) AdminCount(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, adminCount)
 	var count int64
 	err := row.Scan(&count)
 	return count, err
 }
 
-const createAdmin = `-- name: CreateAdmin :one
+const adminCreate = `-- name: AdminCreate :one
 INSERT INTO admins (workspace_id, email, name)
 VALUES ($1, $2, $3)
 RETURNING id, workspace_id, email, name, created_at, updated_at
 `
 
-type CreateAdminParams struct {
+type AdminCreateParams struct {
 	WorkspaceID uuid.UUID `json:"workspace_id"`
 	Email       string    `json:"email"`
 	Name        *string   `json:"name"`
 }
 
-// CreateAdmin adds an admin to a workspace; an email already used there (any
+// AdminCreate adds an admin to a workspace; an email already used there (any
 // case) is a unique violation on admins_workspace_email_key.
-func (q *Queries) CreateAdmin(ctx context.Context, arg CreateAdminParams) (Admin, error) {
-	row := q.db.QueryRow(ctx, createAdmin, arg.WorkspaceID, arg.Email, arg.Name)
+func (q *Queries) AdminCreate(ctx context.Context, arg AdminCreateParams) (Admin, error) {
+	row := q.db.QueryRow(ctx, adminCreate, arg.WorkspaceID, arg.Email, arg.Name)
 	var i Admin
 	err := row.Scan(
 		&i.ID,
@@ -51,14 +51,14 @@ func (q *Queries) CreateAdmin(ctx context.Context, arg CreateAdminParams) (Admin
 	return i, err
 }
 
-const getAdmin = `-- name: GetAdmin :one
+const adminGetByID = `-- name: AdminGetByID :one
 SELECT id, workspace_id, email, name, created_at, updated_at FROM admins
 WHERE id = $1
 `
 
-// GetAdmin loads an admin by id.
-func (q *Queries) GetAdmin(ctx context.Context, id uuid.UUID) (Admin, error) {
-	row := q.db.QueryRow(ctx, getAdmin, id)
+// AdminGetByID loads an admin by id.
+func (q *Queries) AdminGetByID(ctx context.Context, id uuid.UUID) (Admin, error) {
+	row := q.db.QueryRow(ctx, adminGetByID, id)
 	var i Admin
 	err := row.Scan(
 		&i.ID,
@@ -71,29 +71,39 @@ func (q *Queries) GetAdmin(ctx context.Context, id uuid.UUID) (Admin, error) {
 	return i, err
 }
 
-const listAdmins = `-- name: ListAdmins :many
-SELECT id, workspace_id, email, name, created_at, updated_at FROM admins
-WHERE workspace_id = $1
-ORDER BY created_at, id
+const adminListByEmail = `-- name: AdminListByEmail :many
+SELECT admins.id, admins.workspace_id, admins.email, admins.name, admins.created_at, admins.updated_at, workspaces.name AS workspace_name
+FROM admins
+JOIN workspaces ON workspaces.id = admins.workspace_id
+WHERE lower(admins.email) = lower($1::text)
+ORDER BY workspaces.name, admins.id
 `
 
-// ListAdmins lists a workspace's admins, oldest first.
-func (q *Queries) ListAdmins(ctx context.Context, workspaceID uuid.UUID) ([]Admin, error) {
-	rows, err := q.db.Query(ctx, listAdmins, workspaceID)
+type AdminListByEmailRow struct {
+	Admin         Admin  `json:"admin"`
+	WorkspaceName string `json:"workspace_name"`
+}
+
+// AdminListByEmail finds the admins with an email (any case) in every
+// workspace, with the workspace's name: `referflow apikey create --admin`
+// needs one, and names the workspaces when the email is in several.
+func (q *Queries) AdminListByEmail(ctx context.Context, email string) ([]AdminListByEmailRow, error) {
+	rows, err := q.db.Query(ctx, adminListByEmail, email)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []Admin
+	var items []AdminListByEmailRow
 	for rows.Next() {
-		var i Admin
+		var i AdminListByEmailRow
 		if err := rows.Scan(
-			&i.ID,
-			&i.WorkspaceID,
-			&i.Email,
-			&i.Name,
-			&i.CreatedAt,
-			&i.UpdatedAt,
+			&i.Admin.ID,
+			&i.Admin.WorkspaceID,
+			&i.Admin.Email,
+			&i.Admin.Name,
+			&i.Admin.CreatedAt,
+			&i.Admin.UpdatedAt,
+			&i.WorkspaceName,
 		); err != nil {
 			return nil, err
 		}

@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const createCampaign = `-- name: CreateCampaign :one
+const campaignCreate = `-- name: CampaignCreate :one
 INSERT INTO campaigns (
     workspace_id, name, status,
     lead_settings, referrer_settings, status_rules,
@@ -31,7 +31,7 @@ INSERT INTO campaigns (
 RETURNING id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at
 `
 
-type CreateCampaignParams struct {
+type CampaignCreateParams struct {
 	WorkspaceID          uuid.UUID       `json:"workspace_id"`
 	Name                 string          `json:"name"`
 	Status               *string         `json:"status"`
@@ -44,10 +44,10 @@ type CreateCampaignParams struct {
 	FulfilmentWebhookUrl *string         `json:"fulfilment_webhook_url"`
 }
 
-// CreateCampaign adds a campaign; status defaults to draft and a NULL
+// CampaignCreate adds a campaign; status defaults to draft and a NULL
 // settings argument stores an empty object.
-func (q *Queries) CreateCampaign(ctx context.Context, arg CreateCampaignParams) (Campaign, error) {
-	row := q.db.QueryRow(ctx, createCampaign,
+func (q *Queries) CampaignCreate(ctx context.Context, arg CampaignCreateParams) (Campaign, error) {
+	row := q.db.QueryRow(ctx, campaignCreate,
 		arg.WorkspaceID,
 		arg.Name,
 		arg.Status,
@@ -78,15 +78,15 @@ func (q *Queries) CreateCampaign(ctx context.Context, arg CreateCampaignParams) 
 	return i, err
 }
 
-const getCampaign = `-- name: GetCampaign :one
+const campaignGetByID = `-- name: CampaignGetByID :one
 SELECT id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at FROM campaigns
 WHERE id = $1
 `
 
-// GetCampaign loads a campaign by id; API handlers must compare its
+// CampaignGetByID loads a campaign by id; API handlers must compare its
 // workspace_id with the caller's workspace.
-func (q *Queries) GetCampaign(ctx context.Context, id uuid.UUID) (Campaign, error) {
-	row := q.db.QueryRow(ctx, getCampaign, id)
+func (q *Queries) CampaignGetByID(ctx context.Context, id uuid.UUID) (Campaign, error) {
+	row := q.db.QueryRow(ctx, campaignGetByID, id)
 	var i Campaign
 	err := row.Scan(
 		&i.ID,
@@ -106,15 +106,15 @@ func (q *Queries) GetCampaign(ctx context.Context, id uuid.UUID) (Campaign, erro
 	return i, err
 }
 
-const listCampaigns = `-- name: ListCampaigns :many
+const campaignListByWorkspace = `-- name: CampaignListByWorkspace :many
 SELECT id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at FROM campaigns
 WHERE workspace_id = $1
 ORDER BY created_at, id
 `
 
-// ListCampaigns lists a workspace's campaigns, oldest first.
-func (q *Queries) ListCampaigns(ctx context.Context, workspaceID uuid.UUID) ([]Campaign, error) {
-	rows, err := q.db.Query(ctx, listCampaigns, workspaceID)
+// CampaignListByWorkspace lists a workspace's campaigns, oldest first.
+func (q *Queries) CampaignListByWorkspace(ctx context.Context, workspaceID uuid.UUID) ([]Campaign, error) {
+	rows, err := q.db.Query(ctx, campaignListByWorkspace, workspaceID)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +147,50 @@ func (q *Queries) ListCampaigns(ctx context.Context, workspaceID uuid.UUID) ([]C
 	return items, nil
 }
 
-const updateCampaignDetails = `-- name: UpdateCampaignDetails :one
+const campaignListUnarchivedOfWorkspaces = `-- name: CampaignListUnarchivedOfWorkspaces :many
+SELECT id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at FROM campaigns
+WHERE workspace_id = ANY($1::uuid[]) AND status <> 'archived'
+ORDER BY workspace_id, created_at, id
+`
+
+// CampaignListUnarchivedOfWorkspaces loads the campaigns whose rules decide whether a
+// property change matters: every campaign of the workspaces but archived
+// ones.
+func (q *Queries) CampaignListUnarchivedOfWorkspaces(ctx context.Context, workspaceIds []uuid.UUID) ([]Campaign, error) {
+	rows, err := q.db.Query(ctx, campaignListUnarchivedOfWorkspaces, workspaceIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Campaign
+	for rows.Next() {
+		var i Campaign
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.Name,
+			&i.Status,
+			&i.LeadSettings,
+			&i.ReferrerSettings,
+			&i.StatusRules,
+			&i.PropertyUpdates,
+			&i.ProcessRules,
+			&i.RewardRules,
+			&i.FulfilmentWebhookUrl,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const campaignUpdateDetails = `-- name: CampaignUpdateDetails :one
 UPDATE campaigns
 SET name = COALESCE($1::text, name),
     status = COALESCE($2::text, status),
@@ -160,7 +203,7 @@ WHERE id = $4 AND workspace_id = $5
 RETURNING id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at
 `
 
-type UpdateCampaignDetailsParams struct {
+type CampaignUpdateDetailsParams struct {
 	Name                 *string   `json:"name"`
 	Status               *string   `json:"status"`
 	FulfilmentWebhookUrl *string   `json:"fulfilment_webhook_url"`
@@ -168,10 +211,10 @@ type UpdateCampaignDetailsParams struct {
 	WorkspaceID          uuid.UUID `json:"workspace_id"`
 }
 
-// UpdateCampaignDetails changes a campaign's name, status and fulfilment
+// CampaignUpdateDetails changes a campaign's name, status and fulfilment
 // URL; a NULL argument keeps the current value, an empty URL clears it.
-func (q *Queries) UpdateCampaignDetails(ctx context.Context, arg UpdateCampaignDetailsParams) (Campaign, error) {
-	row := q.db.QueryRow(ctx, updateCampaignDetails,
+func (q *Queries) CampaignUpdateDetails(ctx context.Context, arg CampaignUpdateDetailsParams) (Campaign, error) {
+	row := q.db.QueryRow(ctx, campaignUpdateDetails,
 		arg.Name,
 		arg.Status,
 		arg.FulfilmentWebhookUrl,
@@ -197,7 +240,7 @@ func (q *Queries) UpdateCampaignDetails(ctx context.Context, arg UpdateCampaignD
 	return i, err
 }
 
-const updateCampaignSettings = `-- name: UpdateCampaignSettings :one
+const campaignUpdateSettings = `-- name: CampaignUpdateSettings :one
 UPDATE campaigns
 SET lead_settings = $1,
     referrer_settings = $2,
@@ -210,7 +253,7 @@ WHERE id = $7 AND workspace_id = $8
 RETURNING id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at
 `
 
-type UpdateCampaignSettingsParams struct {
+type CampaignUpdateSettingsParams struct {
 	LeadSettings     json.RawMessage `json:"lead_settings"`
 	ReferrerSettings json.RawMessage `json:"referrer_settings"`
 	StatusRules      json.RawMessage `json:"status_rules"`
@@ -221,11 +264,11 @@ type UpdateCampaignSettingsParams struct {
 	WorkspaceID      uuid.UUID       `json:"workspace_id"`
 }
 
-// UpdateCampaignSettings replaces a campaign's settings (validated by the
+// CampaignUpdateSettings replaces a campaign's settings (validated by the
 // caller) within the workspace that owns it; no row means no such campaign
 // in that workspace.
-func (q *Queries) UpdateCampaignSettings(ctx context.Context, arg UpdateCampaignSettingsParams) (Campaign, error) {
-	row := q.db.QueryRow(ctx, updateCampaignSettings,
+func (q *Queries) CampaignUpdateSettings(ctx context.Context, arg CampaignUpdateSettingsParams) (Campaign, error) {
+	row := q.db.QueryRow(ctx, campaignUpdateSettings,
 		arg.LeadSettings,
 		arg.ReferrerSettings,
 		arg.StatusRules,
@@ -235,40 +278,6 @@ func (q *Queries) UpdateCampaignSettings(ctx context.Context, arg UpdateCampaign
 		arg.ID,
 		arg.WorkspaceID,
 	)
-	var i Campaign
-	err := row.Scan(
-		&i.ID,
-		&i.WorkspaceID,
-		&i.Name,
-		&i.Status,
-		&i.LeadSettings,
-		&i.ReferrerSettings,
-		&i.StatusRules,
-		&i.PropertyUpdates,
-		&i.ProcessRules,
-		&i.RewardRules,
-		&i.FulfilmentWebhookUrl,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-	)
-	return i, err
-}
-
-const updateCampaignStatus = `-- name: UpdateCampaignStatus :one
-UPDATE campaigns
-SET status = $1, updated_at = now()
-WHERE id = $2
-RETURNING id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at
-`
-
-type UpdateCampaignStatusParams struct {
-	Status string    `json:"status"`
-	ID     uuid.UUID `json:"id"`
-}
-
-// UpdateCampaignStatus activates, pauses or archives a campaign.
-func (q *Queries) UpdateCampaignStatus(ctx context.Context, arg UpdateCampaignStatusParams) (Campaign, error) {
-	row := q.db.QueryRow(ctx, updateCampaignStatus, arg.Status, arg.ID)
 	var i Campaign
 	err := row.Scan(
 		&i.ID,

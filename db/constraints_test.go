@@ -24,9 +24,9 @@ func TestReferralCodeIsUniquePerCampaign(t *testing.T) {
 		t.Fatalf("the same code in another campaign was refused: %v", err)
 	}
 
-	got, err := f.q.GetMemberByCode(testContext(t), db.GetMemberByCodeParams{CampaignID: f.campaign.ID, ReferralCode: f.member.ReferralCode})
+	got, err := f.q.MemberGetByCode(testContext(t), db.MemberGetByCodeParams{CampaignID: f.campaign.ID, ReferralCode: f.member.ReferralCode})
 	if err != nil || got.ID != f.member.ID {
-		t.Fatalf("GetMemberByCode = %v, %v; want %v", got.ID, err, f.member.ID)
+		t.Fatalf("MemberGetByCode = %v, %v; want %v", got.ID, err, f.member.ID)
 	}
 }
 
@@ -36,9 +36,9 @@ func TestMemberEmailIsUniquePerCampaignWhateverTheCase(t *testing.T) {
 	_, err := f.createMember(t, f.campaign, "ALICE2", "ALICE@Example.COM")
 	requirePgError(t, err, "23505", "members_campaign_id_email_key")
 
-	got, err := f.q.GetMemberByEmail(testContext(t), db.GetMemberByEmailParams{CampaignID: f.campaign.ID, Email: "Alice@EXAMPLE.com"})
+	got, err := f.q.MemberGetByEmail(testContext(t), db.MemberGetByEmailParams{CampaignID: f.campaign.ID, Email: "Alice@EXAMPLE.com"})
 	if err != nil || got.ID != f.member.ID {
-		t.Fatalf("GetMemberByEmail = %v, %v; want %v", got.ID, err, f.member.ID)
+		t.Fatalf("MemberGetByEmail = %v, %v; want %v", got.ID, err, f.member.ID)
 	}
 }
 
@@ -74,14 +74,14 @@ func TestReferralMemberMustBeInTheCampaign(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	other := f.newCampaign(t, f.workspace, "Autumn referrals")
-	_, err := f.q.CreateReferral(testContext(t), db.CreateReferralParams{
+	_, err := f.q.ReferralInsert(testContext(t), db.ReferralInsertParams{
 		WorkspaceID: f.workspace.ID, CampaignID: other.ID, MemberID: f.member.ID,
 		LeadEmail: "lead@example.com", LeadEmailNormalized: "lead@example.com", Source: "api",
 	})
 	requirePgError(t, err, "23503", "referrals_member_fkey")
 
 	otherWS := f.newWorkspace(t, "Globex")
-	_, err = f.q.CreateMember(testContext(t), db.CreateMemberParams{
+	_, err = f.q.MemberCreate(testContext(t), db.MemberCreateParams{
 		WorkspaceID: otherWS.ID, CampaignID: f.campaign.ID, ReferralCode: "X1", Email: "x@example.com", Source: "api",
 	})
 	requirePgError(t, err, "23503", "members_campaign_fkey")
@@ -93,7 +93,7 @@ func TestPortalIsConnectedToOneWorkspaceAtATime(t *testing.T) {
 	ctx := testContext(t)
 	const portal = 62515
 	connect := func(ws db.Workspace) (db.HubspotConnection, error) {
-		return f.q.UpsertHubSpotConnection(ctx, db.UpsertHubSpotConnectionParams{
+		return f.q.HubSpotConnectionUpsert(ctx, db.HubSpotConnectionUpsertParams{
 			WorkspaceID:            ws.ID,
 			PortalID:               portal,
 			Scopes:                 []string{"oauth", "crm.objects.contacts.read"},
@@ -113,9 +113,9 @@ func TestPortalIsConnectedToOneWorkspaceAtATime(t *testing.T) {
 	requirePgError(t, err, "23505", "hubspot_connections_active_portal_key")
 
 	// The caller names the workspace that holds the portal.
-	holder, err := f.q.GetActiveHubSpotConnectionByPortal(ctx, portal)
+	holder, err := f.q.HubSpotConnectionGetActiveByPortal(ctx, portal)
 	if err != nil || holder.WorkspaceID != f.workspace.ID {
-		t.Fatalf("GetActiveHubSpotConnectionByPortal = %v, %v; want workspace %v", holder.WorkspaceID, err, f.workspace.ID)
+		t.Fatalf("HubSpotConnectionGetActiveByPortal = %v, %v; want workspace %v", holder.WorkspaceID, err, f.workspace.ID)
 	}
 
 	// Reconnecting the same workspace updates its one row.
@@ -124,14 +124,14 @@ func TestPortalIsConnectedToOneWorkspaceAtATime(t *testing.T) {
 		t.Fatalf("reconnect = %v, %v; want the same row %v", again.ID, err, first.ID)
 	}
 
-	disconnected, err := f.q.DisconnectHubSpotConnection(ctx, f.workspace.ID)
+	disconnected, err := f.q.HubSpotConnectionDisconnect(ctx, f.workspace.ID)
 	if err != nil {
-		t.Fatalf("DisconnectHubSpotConnection: %v", err)
+		t.Fatalf("HubSpotConnectionDisconnect: %v", err)
 	}
 	if disconnected.Status != "disconnected" || disconnected.DisconnectedAt == nil || disconnected.AccessTokenCiphertext != nil {
 		t.Fatalf("after disconnect: %+v", disconnected)
 	}
-	if _, err := f.q.GetActiveHubSpotConnectionByPortal(ctx, portal); !errors.Is(err, pgx.ErrNoRows) {
+	if _, err := f.q.HubSpotConnectionGetActiveByPortal(ctx, portal); !errors.Is(err, pgx.ErrNoRows) {
 		t.Fatalf("a disconnected portal still routes: %v", err)
 	}
 
@@ -152,11 +152,11 @@ func TestAuditTrailIsAppendOnly(t *testing.T) {
 	f := newFixture(t)
 	ctx := testContext(t)
 	r := f.mustReferral(t, f.member, "lead@example.com")
-	ev, err := f.q.InsertReferralEvent(ctx, db.InsertReferralEventParams{
+	ev, err := f.q.ReferralEventInsert(ctx, db.ReferralEventInsertParams{
 		ReferralID: r.ID, WorkspaceID: r.WorkspaceID, Kind: "created", ToStatus: ptr("pending"), Actor: "system",
 	})
 	if err != nil {
-		t.Fatalf("InsertReferralEvent: %v", err)
+		t.Fatalf("ReferralEventInsert: %v", err)
 	}
 	if string(ev.Details) != "{}" {
 		t.Errorf("details default = %s, want {}", ev.Details)
@@ -179,9 +179,9 @@ func TestAuditTrailIsAppendOnly(t *testing.T) {
 	_, err = f.d.Pool.Exec(ctx, "DELETE FROM referrals WHERE id = $1", r.ID)
 	requirePgError(t, err, "23503", "referral_events_referral_id_fkey")
 
-	events, err := f.q.ListReferralEvents(ctx, r.ID)
+	events, err := f.q.ReferralEventListByReferral(ctx, r.ID)
 	if err != nil || len(events) != 1 || events[0].Kind != "created" {
-		t.Fatalf("ListReferralEvents = %+v, %v; want the one untouched event", events, err)
+		t.Fatalf("ReferralEventListByReferral = %+v, %v; want the one untouched event", events, err)
 	}
 }
 
@@ -190,35 +190,35 @@ func TestInsertReferralEventIsIdempotent(t *testing.T) {
 	f := newFixture(t)
 	ctx := testContext(t)
 	r := f.mustReferral(t, f.member, "lead@example.com")
-	params := db.InsertReferralEventParams{
+	params := db.ReferralEventInsertParams{
 		ReferralID: r.ID, WorkspaceID: r.WorkspaceID, Kind: "status_changed",
 		FromStatus: ptr("pending"), ToStatus: ptr("qualified"), Actor: "hubspot",
 		Details:        json.RawMessage(`{"property":"dealstage","value":"closedwon"}`),
 		IdempotencyKey: ptr("referral/" + r.ID.String() + "/status/1"),
 	}
-	first, err := f.q.InsertReferralEvent(ctx, params)
+	first, err := f.q.ReferralEventInsert(ctx, params)
 	if err != nil {
-		t.Fatalf("first InsertReferralEvent: %v", err)
+		t.Fatalf("first ReferralEventInsert: %v", err)
 	}
 	// The activity is retried.
-	_, err = f.q.InsertReferralEvent(ctx, params)
+	_, err = f.q.ReferralEventInsert(ctx, params)
 	if !errors.Is(err, pgx.ErrNoRows) {
-		t.Fatalf("retried InsertReferralEvent: err = %v, want pgx.ErrNoRows (already written)", err)
+		t.Fatalf("retried ReferralEventInsert: err = %v, want pgx.ErrNoRows (already written)", err)
 	}
 	// Events without a key never clash.
 	for range 2 {
-		if _, err := f.q.InsertReferralEvent(ctx, db.InsertReferralEventParams{
+		if _, err := f.q.ReferralEventInsert(ctx, db.ReferralEventInsertParams{
 			ReferralID: r.ID, WorkspaceID: r.WorkspaceID, Kind: "note", Actor: "admin:1",
 		}); err != nil {
-			t.Fatalf("InsertReferralEvent without a key: %v", err)
+			t.Fatalf("ReferralEventInsert without a key: %v", err)
 		}
 	}
-	events, err := f.q.ListReferralEvents(ctx, r.ID)
+	events, err := f.q.ReferralEventListByReferral(ctx, r.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(events) != 3 || events[0].ID != first.ID {
-		t.Fatalf("ListReferralEvents = %d events, first %v; want 3, first %v", len(events), events[0].ID, first.ID)
+		t.Fatalf("ReferralEventListByReferral = %d events, first %v; want 3, first %v", len(events), events[0].ID, first.ID)
 	}
 	var details map[string]string
 	if err := json.Unmarshal(events[0].Details, &details); err != nil || details["value"] != "closedwon" {
@@ -233,13 +233,13 @@ func TestUpdateReferralStatusIsACompareAndSet(t *testing.T) {
 	r := f.mustReferral(t, f.member, "lead@example.com")
 
 	// A writer that believes the referral is still qualified lost a race.
-	_, err := f.q.UpdateReferralStatus(ctx, db.UpdateReferralStatusParams{
+	_, err := f.q.ReferralUpdateStatus(ctx, db.ReferralUpdateStatusParams{
 		ID: r.ID, ExpectedStatus: "qualified", NewStatus: "approved",
 	})
 	if !errors.Is(err, pgx.ErrNoRows) {
-		t.Fatalf("stale UpdateReferralStatus: err = %v, want pgx.ErrNoRows", err)
+		t.Fatalf("stale ReferralUpdateStatus: err = %v, want pgx.ErrNoRows", err)
 	}
-	unchanged, err := f.q.GetReferral(ctx, r.ID)
+	unchanged, err := f.q.ReferralGetByID(ctx, r.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,17 +247,17 @@ func TestUpdateReferralStatusIsACompareAndSet(t *testing.T) {
 		t.Fatalf("a stale update changed the referral: %+v", unchanged)
 	}
 
-	q, err := f.q.UpdateReferralStatus(ctx, db.UpdateReferralStatusParams{ID: r.ID, ExpectedStatus: "pending", NewStatus: "qualified"})
+	q, err := f.q.ReferralUpdateStatus(ctx, db.ReferralUpdateStatusParams{ID: r.ID, ExpectedStatus: "pending", NewStatus: "qualified"})
 	if err != nil || q.Status != "qualified" || q.QualifiedAt == nil || q.ApprovedAt != nil {
 		t.Fatalf("pending→qualified = %+v, %v", q, err)
 	}
-	d, err := f.q.UpdateReferralStatus(ctx, db.UpdateReferralStatusParams{
+	d, err := f.q.ReferralUpdateStatus(ctx, db.ReferralUpdateStatusParams{
 		ID: r.ID, ExpectedStatus: "qualified", NewStatus: "denied", DeniedReason: ptr("self-referral"),
 	})
 	if err != nil || d.Status != "denied" || d.DeniedAt == nil || d.DeniedReason == nil || *d.DeniedReason != "self-referral" {
 		t.Fatalf("qualified→denied = %+v, %v", d, err)
 	}
-	a, err := f.q.UpdateReferralStatus(ctx, db.UpdateReferralStatusParams{ID: r.ID, ExpectedStatus: "denied", NewStatus: "approved"})
+	a, err := f.q.ReferralUpdateStatus(ctx, db.ReferralUpdateStatusParams{ID: r.ID, ExpectedStatus: "denied", NewStatus: "approved"})
 	if err != nil || a.Status != "approved" || a.ApprovedAt == nil || a.QualifiedAt == nil || a.DeniedAt != nil || a.DeniedReason != nil {
 		t.Fatalf("denied→approved (admin decision) = %+v, %v", a, err)
 	}
@@ -272,47 +272,47 @@ func TestCheckConstraintsRefuseBadValues(t *testing.T) {
 	ctx := testContext(t)
 	r := f.mustReferral(t, f.member, "lead@example.com")
 
-	_, err := f.q.UpdateReferralStatus(ctx, db.UpdateReferralStatusParams{ID: r.ID, ExpectedStatus: "pending", NewStatus: "won"})
+	_, err := f.q.ReferralUpdateStatus(ctx, db.ReferralUpdateStatusParams{ID: r.ID, ExpectedStatus: "pending", NewStatus: "won"})
 	requirePgError(t, err, "23514", "referrals_status_check")
 
-	_, err = f.q.CreateCampaign(ctx, db.CreateCampaignParams{WorkspaceID: f.workspace.ID, Name: "Bad", Status: ptr("live")})
+	_, err = f.q.CampaignCreate(ctx, db.CampaignCreateParams{WorkspaceID: f.workspace.ID, Name: "Bad", Status: ptr("live")})
 	requirePgError(t, err, "23514", "campaigns_status_check")
 
-	_, err = f.q.CreateCampaign(ctx, db.CreateCampaignParams{WorkspaceID: f.workspace.ID, Name: "Bad", RewardRules: json.RawMessage(`[1]`)})
+	_, err = f.q.CampaignCreate(ctx, db.CampaignCreateParams{WorkspaceID: f.workspace.ID, Name: "Bad", RewardRules: json.RawMessage(`[1]`)})
 	requirePgError(t, err, "23514", "campaigns_reward_rules_check")
 
-	_, err = f.q.CreateCampaign(ctx, db.CreateCampaignParams{WorkspaceID: f.workspace.ID, Name: "  "})
+	_, err = f.q.CampaignCreate(ctx, db.CampaignCreateParams{WorkspaceID: f.workspace.ID, Name: "  "})
 	requirePgError(t, err, "23514", "campaigns_name_check")
 
-	_, err = f.q.CreateReferral(ctx, db.CreateReferralParams{
+	_, err = f.q.ReferralInsert(ctx, db.ReferralInsertParams{
 		WorkspaceID: f.workspace.ID, CampaignID: f.campaign.ID, MemberID: f.member.ID,
 		LeadEmail: "other@example.com", LeadEmailNormalized: "other@example.com", Source: "carrier_pigeon",
 	})
 	requirePgError(t, err, "23514", "referrals_source_check")
 
-	_, err = f.q.InsertReferralEvent(ctx, db.InsertReferralEventParams{
+	_, err = f.q.ReferralEventInsert(ctx, db.ReferralEventInsertParams{
 		ReferralID: r.ID, WorkspaceID: r.WorkspaceID, Kind: "status_changed", ToStatus: ptr("won"), Actor: "system",
 	})
 	requirePgError(t, err, "23514", "referral_events_to_status_check")
 
-	_, err = f.q.CreateSync(ctx, db.CreateSyncParams{WorkspaceID: f.workspace.ID, CampaignID: f.campaign.ID, Source: "list", Mode: "one_time"})
+	_, err = f.q.SyncCreate(ctx, db.SyncCreateParams{WorkspaceID: f.workspace.ID, CampaignID: f.campaign.ID, Source: "list", Mode: "one_time"})
 	requirePgError(t, err, "23514", "syncs_list_id_required")
 
-	_, err = f.q.CreateSync(ctx, db.CreateSyncParams{WorkspaceID: f.workspace.ID, CampaignID: f.campaign.ID, Source: "all_contacts", Mode: "ongoing"})
+	_, err = f.q.SyncCreate(ctx, db.SyncCreateParams{WorkspaceID: f.workspace.ID, CampaignID: f.campaign.ID, Source: "all_contacts", Mode: "ongoing"})
 	requirePgError(t, err, "23514", "syncs_cron_spec_required")
 
-	s, err := f.q.CreateSync(ctx, db.CreateSyncParams{
+	s, err := f.q.SyncCreate(ctx, db.SyncCreateParams{
 		WorkspaceID: f.workspace.ID, CampaignID: f.campaign.ID, Source: "list", ListID: ptr("42"),
 		Mode: "ongoing", CronSpec: ptr("0 * * * *"),
 	})
 	if err != nil || s.Status != "active" {
 		t.Fatalf("a valid ongoing list sync: %+v, %v", s, err)
 	}
-	got, err := f.q.GetSync(ctx, s.ID)
+	got, err := f.q.SyncGetByID(ctx, s.ID)
 	if err != nil || got.LastRunStats != nil {
-		t.Fatalf("GetSync = %+v, %v; want NULL stats as a nil RawMessage", got, err)
+		t.Fatalf("SyncGetByID = %+v, %v; want NULL stats as a nil RawMessage", got, err)
 	}
 
-	_, err = f.q.CreateReviewEntry(ctx, db.CreateReviewEntryParams{WorkspaceID: f.workspace.ID, Reason: "because"})
+	_, err = f.q.ReviewEntryCreate(ctx, db.ReviewEntryCreateParams{WorkspaceID: f.workspace.ID, Reason: "because"})
 	requirePgError(t, err, "23514", "review_entries_reason_check")
 }

@@ -61,25 +61,25 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) newWorkspace(t *testing.T, name string) db.Workspace {
 	t.Helper()
-	ws, err := f.q.CreateWorkspace(testContext(t), db.CreateWorkspaceParams{Name: name, WebhookSigningSecret: "whsec_" + name})
+	ws, err := f.q.WorkspaceCreate(testContext(t), db.WorkspaceCreateParams{Name: name, WebhookSigningSecret: "whsec_" + name})
 	if err != nil {
-		t.Fatalf("CreateWorkspace: %v", err)
+		t.Fatalf("WorkspaceCreate: %v", err)
 	}
 	return ws
 }
 
 func (f *fixture) newCampaign(t *testing.T, ws db.Workspace, name string) db.Campaign {
 	t.Helper()
-	c, err := f.q.CreateCampaign(testContext(t), db.CreateCampaignParams{WorkspaceID: ws.ID, Name: name})
+	c, err := f.q.CampaignCreate(testContext(t), db.CampaignCreateParams{WorkspaceID: ws.ID, Name: name})
 	if err != nil {
-		t.Fatalf("CreateCampaign: %v", err)
+		t.Fatalf("CampaignCreate: %v", err)
 	}
 	return c
 }
 
 func (f *fixture) createMember(t *testing.T, c db.Campaign, code, email string) (db.Member, error) {
 	t.Helper()
-	return f.q.CreateMember(testContext(t), db.CreateMemberParams{
+	return f.q.MemberCreate(testContext(t), db.MemberCreateParams{
 		WorkspaceID:  c.WorkspaceID,
 		CampaignID:   c.ID,
 		ReferralCode: code,
@@ -92,14 +92,14 @@ func (f *fixture) mustMember(t *testing.T, c db.Campaign, code, email string) db
 	t.Helper()
 	m, err := f.createMember(t, c, code, email)
 	if err != nil {
-		t.Fatalf("CreateMember: %v", err)
+		t.Fatalf("MemberCreate: %v", err)
 	}
 	return m
 }
 
 func (f *fixture) createReferral(t *testing.T, m db.Member, leadEmail string) (db.Referral, error) {
 	t.Helper()
-	return f.q.CreateReferral(testContext(t), db.CreateReferralParams{
+	return f.q.ReferralInsert(testContext(t), db.ReferralInsertParams{
 		WorkspaceID:         m.WorkspaceID,
 		CampaignID:          m.CampaignID,
 		MemberID:            m.ID,
@@ -113,7 +113,7 @@ func (f *fixture) mustReferral(t *testing.T, m db.Member, leadEmail string) db.R
 	t.Helper()
 	r, err := f.createReferral(t, m, leadEmail)
 	if err != nil {
-		t.Fatalf("CreateReferral: %v", err)
+		t.Fatalf("ReferralInsert: %v", err)
 	}
 	return r
 }

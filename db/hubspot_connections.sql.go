@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const disconnectHubSpotConnection = `-- name: DisconnectHubSpotConnection :one
+const hubSpotConnectionDisconnect = `-- name: HubSpotConnectionDisconnect :one
 UPDATE hubspot_connections
 SET status = 'disconnected',
     disconnected_at = now(),
@@ -24,10 +24,10 @@ WHERE workspace_id = $1 AND disconnected_at IS NULL
 RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at
 `
 
-// DisconnectHubSpotConnection releases the portal and forgets the tokens;
+// HubSpotConnectionDisconnect releases the portal and forgets the tokens;
 // all other data is kept.
-func (q *Queries) DisconnectHubSpotConnection(ctx context.Context, workspaceID uuid.UUID) (HubspotConnection, error) {
-	row := q.db.QueryRow(ctx, disconnectHubSpotConnection, workspaceID)
+func (q *Queries) HubSpotConnectionDisconnect(ctx context.Context, workspaceID uuid.UUID) (HubspotConnection, error) {
+	row := q.db.QueryRow(ctx, hubSpotConnectionDisconnect, workspaceID)
 	var i HubspotConnection
 	err := row.Scan(
 		&i.ID,
@@ -55,16 +55,16 @@ func (q *Queries) DisconnectHubSpotConnection(ctx context.Context, workspaceID u
 	return i, err
 }
 
-const getActiveHubSpotConnectionByPortal = `-- name: GetActiveHubSpotConnectionByPortal :one
+const hubSpotConnectionGetActiveByPortal = `-- name: HubSpotConnectionGetActiveByPortal :one
 SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at FROM hubspot_connections
 WHERE portal_id = $1 AND disconnected_at IS NULL
 `
 
-// GetActiveHubSpotConnectionByPortal routes an inbound webhook to its
+// HubSpotConnectionGetActiveByPortal routes an inbound webhook to its
 // workspace. A broken connection is still active (the portal is still
 // claimed); only a disconnected one is not.
-func (q *Queries) GetActiveHubSpotConnectionByPortal(ctx context.Context, portalID int64) (HubspotConnection, error) {
-	row := q.db.QueryRow(ctx, getActiveHubSpotConnectionByPortal, portalID)
+func (q *Queries) HubSpotConnectionGetActiveByPortal(ctx context.Context, portalID int64) (HubspotConnection, error) {
+	row := q.db.QueryRow(ctx, hubSpotConnectionGetActiveByPortal, portalID)
 	var i HubspotConnection
 	err := row.Scan(
 		&i.ID,
@@ -92,15 +92,15 @@ func (q *Queries) GetActiveHubSpotConnectionByPortal(ctx context.Context, portal
 	return i, err
 }
 
-const getHubSpotConnectionByWorkspace = `-- name: GetHubSpotConnectionByWorkspace :one
+const hubSpotConnectionGetByWorkspace = `-- name: HubSpotConnectionGetByWorkspace :one
 SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at FROM hubspot_connections
 WHERE workspace_id = $1
 `
 
-// GetHubSpotConnectionByWorkspace loads the workspace's connection, in any
+// HubSpotConnectionGetByWorkspace loads the workspace's connection, in any
 // status, for its settings page and token refresh.
-func (q *Queries) GetHubSpotConnectionByWorkspace(ctx context.Context, workspaceID uuid.UUID) (HubspotConnection, error) {
-	row := q.db.QueryRow(ctx, getHubSpotConnectionByWorkspace, workspaceID)
+func (q *Queries) HubSpotConnectionGetByWorkspace(ctx context.Context, workspaceID uuid.UUID) (HubspotConnection, error) {
+	row := q.db.QueryRow(ctx, hubSpotConnectionGetByWorkspace, workspaceID)
 	var i HubspotConnection
 	err := row.Scan(
 		&i.ID,
@@ -128,17 +128,17 @@ func (q *Queries) GetHubSpotConnectionByWorkspace(ctx context.Context, workspace
 	return i, err
 }
 
-const lockHubSpotConnection = `-- name: LockHubSpotConnection :one
+const hubSpotConnectionLock = `-- name: HubSpotConnectionLock :one
 SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at FROM hubspot_connections
 WHERE workspace_id = $1
 FOR UPDATE
 `
 
-// LockHubSpotConnection loads the workspace's connection and locks its row
+// HubSpotConnectionLock loads the workspace's connection and locks its row
 // until the transaction ends, so that one process refreshes the tokens while
 // the others wait and then read what it stored.
-func (q *Queries) LockHubSpotConnection(ctx context.Context, workspaceID uuid.UUID) (HubspotConnection, error) {
-	row := q.db.QueryRow(ctx, lockHubSpotConnection, workspaceID)
+func (q *Queries) HubSpotConnectionLock(ctx context.Context, workspaceID uuid.UUID) (HubspotConnection, error) {
+	row := q.db.QueryRow(ctx, hubSpotConnectionLock, workspaceID)
 	var i HubspotConnection
 	err := row.Scan(
 		&i.ID,
@@ -166,22 +166,22 @@ func (q *Queries) LockHubSpotConnection(ctx context.Context, workspaceID uuid.UU
 	return i, err
 }
 
-const markHubSpotConnectionBroken = `-- name: MarkHubSpotConnectionBroken :one
+const hubSpotConnectionMarkBroken = `-- name: HubSpotConnectionMarkBroken :one
 UPDATE hubspot_connections
 SET status = 'broken', broken_reason = $1, updated_at = now()
 WHERE workspace_id = $2 AND disconnected_at IS NULL
 RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at
 `
 
-type MarkHubSpotConnectionBrokenParams struct {
+type HubSpotConnectionMarkBrokenParams struct {
 	BrokenReason *string   `json:"broken_reason"`
 	WorkspaceID  uuid.UUID `json:"workspace_id"`
 }
 
-// MarkHubSpotConnectionBroken records that HubSpot refused the tokens (e.g.
+// HubSpotConnectionMarkBroken records that HubSpot refused the tokens (e.g.
 // BAD_REFRESH_TOKEN): an admin must reconnect.
-func (q *Queries) MarkHubSpotConnectionBroken(ctx context.Context, arg MarkHubSpotConnectionBrokenParams) (HubspotConnection, error) {
-	row := q.db.QueryRow(ctx, markHubSpotConnectionBroken, arg.BrokenReason, arg.WorkspaceID)
+func (q *Queries) HubSpotConnectionMarkBroken(ctx context.Context, arg HubSpotConnectionMarkBrokenParams) (HubspotConnection, error) {
+	row := q.db.QueryRow(ctx, hubSpotConnectionMarkBroken, arg.BrokenReason, arg.WorkspaceID)
 	var i HubspotConnection
 	err := row.Scan(
 		&i.ID,
@@ -209,7 +209,7 @@ func (q *Queries) MarkHubSpotConnectionBroken(ctx context.Context, arg MarkHubSp
 	return i, err
 }
 
-const setHubSpotPropertySetup = `-- name: SetHubSpotPropertySetup :execrows
+const hubSpotConnectionSetPropertySetup = `-- name: HubSpotConnectionSetPropertySetup :execrows
 UPDATE hubspot_connections
 SET property_setup_status = $1,
     property_setup_error = $2,
@@ -218,17 +218,17 @@ SET property_setup_status = $1,
 WHERE workspace_id = $3 AND portal_id = $4 AND disconnected_at IS NULL
 `
 
-type SetHubSpotPropertySetupParams struct {
+type HubSpotConnectionSetPropertySetupParams struct {
 	PropertySetupStatus string    `json:"property_setup_status"`
 	PropertySetupError  *string   `json:"property_setup_error"`
 	WorkspaceID         uuid.UUID `json:"workspace_id"`
 	PortalID            int64     `json:"portal_id"`
 }
 
-// SetHubSpotPropertySetup records how the property setup of a connection
+// HubSpotConnectionSetPropertySetup records how the property setup of a connection
 // went. It only touches the connection to the portal the setup ran for.
-func (q *Queries) SetHubSpotPropertySetup(ctx context.Context, arg SetHubSpotPropertySetupParams) (int64, error) {
-	result, err := q.db.Exec(ctx, setHubSpotPropertySetup,
+func (q *Queries) HubSpotConnectionSetPropertySetup(ctx context.Context, arg HubSpotConnectionSetPropertySetupParams) (int64, error) {
+	result, err := q.db.Exec(ctx, hubSpotConnectionSetPropertySetup,
 		arg.PropertySetupStatus,
 		arg.PropertySetupError,
 		arg.WorkspaceID,
@@ -240,7 +240,7 @@ func (q *Queries) SetHubSpotPropertySetup(ctx context.Context, arg SetHubSpotPro
 	return result.RowsAffected(), nil
 }
 
-const touchHubSpotConnection = `-- name: TouchHubSpotConnection :exec
+const hubSpotConnectionTouch = `-- name: HubSpotConnectionTouch :exec
 UPDATE hubspot_connections
 SET last_api_call_at = COALESCE($1::timestamptz, last_api_call_at),
     last_webhook_at = COALESCE($2::timestamptz, last_webhook_at),
@@ -248,17 +248,17 @@ SET last_api_call_at = COALESCE($1::timestamptz, last_api_call_at),
 WHERE workspace_id = $4
 `
 
-type TouchHubSpotConnectionParams struct {
+type HubSpotConnectionTouchParams struct {
 	LastApiCallAt *time.Time `json:"last_api_call_at"`
 	LastWebhookAt *time.Time `json:"last_webhook_at"`
 	LastEntryAt   *time.Time `json:"last_entry_at"`
 	WorkspaceID   uuid.UUID  `json:"workspace_id"`
 }
 
-// TouchHubSpotConnection records the "last connection" and "last entry
+// HubSpotConnectionTouch records the "last connection" and "last entry
 // received" times shown to admins; NULL arguments leave a time unchanged.
-func (q *Queries) TouchHubSpotConnection(ctx context.Context, arg TouchHubSpotConnectionParams) error {
-	_, err := q.db.Exec(ctx, touchHubSpotConnection,
+func (q *Queries) HubSpotConnectionTouch(ctx context.Context, arg HubSpotConnectionTouchParams) error {
+	_, err := q.db.Exec(ctx, hubSpotConnectionTouch,
 		arg.LastApiCallAt,
 		arg.LastWebhookAt,
 		arg.LastEntryAt,
@@ -267,7 +267,7 @@ func (q *Queries) TouchHubSpotConnection(ctx context.Context, arg TouchHubSpotCo
 	return err
 }
 
-const updateHubSpotTokens = `-- name: UpdateHubSpotTokens :one
+const hubSpotConnectionUpdateTokens = `-- name: HubSpotConnectionUpdateTokens :one
 UPDATE hubspot_connections
 SET access_token_ciphertext = $1,
     refresh_token_ciphertext = $2,
@@ -280,7 +280,7 @@ WHERE workspace_id = $5 AND disconnected_at IS NULL
 RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at
 `
 
-type UpdateHubSpotTokensParams struct {
+type HubSpotConnectionUpdateTokensParams struct {
 	AccessTokenCiphertext  []byte     `json:"-"`
 	RefreshTokenCiphertext []byte     `json:"-"`
 	EncryptionKeyID        *string    `json:"encryption_key_id"`
@@ -288,10 +288,10 @@ type UpdateHubSpotTokensParams struct {
 	WorkspaceID            uuid.UUID  `json:"workspace_id"`
 }
 
-// UpdateHubSpotTokens stores refreshed (or re-encrypted) tokens and marks a
+// HubSpotConnectionUpdateTokens stores refreshed (or re-encrypted) tokens and marks a
 // broken connection healthy again.
-func (q *Queries) UpdateHubSpotTokens(ctx context.Context, arg UpdateHubSpotTokensParams) (HubspotConnection, error) {
-	row := q.db.QueryRow(ctx, updateHubSpotTokens,
+func (q *Queries) HubSpotConnectionUpdateTokens(ctx context.Context, arg HubSpotConnectionUpdateTokensParams) (HubspotConnection, error) {
+	row := q.db.QueryRow(ctx, hubSpotConnectionUpdateTokens,
 		arg.AccessTokenCiphertext,
 		arg.RefreshTokenCiphertext,
 		arg.EncryptionKeyID,
@@ -325,7 +325,7 @@ func (q *Queries) UpdateHubSpotTokens(ctx context.Context, arg UpdateHubSpotToke
 	return i, err
 }
 
-const upsertHubSpotConnection = `-- name: UpsertHubSpotConnection :one
+const hubSpotConnectionUpsert = `-- name: HubSpotConnectionUpsert :one
 INSERT INTO hubspot_connections (
     workspace_id, portal_id, scopes,
     access_token_ciphertext, refresh_token_ciphertext, encryption_key_id,
@@ -354,7 +354,7 @@ ON CONFLICT (workspace_id) DO UPDATE SET
 RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at
 `
 
-type UpsertHubSpotConnectionParams struct {
+type HubSpotConnectionUpsertParams struct {
 	WorkspaceID            uuid.UUID  `json:"workspace_id"`
 	PortalID               int64      `json:"portal_id"`
 	Scopes                 []string   `json:"scopes"`
@@ -365,13 +365,13 @@ type UpsertHubSpotConnectionParams struct {
 	ConnectedBy            *string    `json:"connected_by"`
 }
 
-// UpsertHubSpotConnection records a completed OAuth connect or reconnect of a
+// HubSpotConnectionUpsert records a completed OAuth connect or reconnect of a
 // workspace (one row per workspace). It fails with a unique violation on
 // hubspot_connections_active_portal_key when the portal is connected to
 // another workspace; the caller then names that workspace with
-// GetActiveHubSpotConnectionByPortal.
-func (q *Queries) UpsertHubSpotConnection(ctx context.Context, arg UpsertHubSpotConnectionParams) (HubspotConnection, error) {
-	row := q.db.QueryRow(ctx, upsertHubSpotConnection,
+// HubSpotConnectionGetActiveByPortal.
+func (q *Queries) HubSpotConnectionUpsert(ctx context.Context, arg HubSpotConnectionUpsertParams) (HubspotConnection, error) {
+	row := q.db.QueryRow(ctx, hubSpotConnectionUpsert,
 		arg.WorkspaceID,
 		arg.PortalID,
 		arg.Scopes,

@@ -12,7 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-const acquireHubSpotRateLimit = `-- name: AcquireHubSpotRateLimit :one
+const hubSpotRateLimitAcquire = `-- name: HubSpotRateLimitAcquire :one
 INSERT INTO hubspot_rate_limits AS r (portal_id, tat_all, tat_search, updated_at)
 VALUES (
     $1::bigint,
@@ -36,7 +36,7 @@ WHERE greatest(r.tat_all, EXCLUDED.updated_at) + $2::interval - EXCLUDED.updated
 RETURNING r.updated_at AS admitted_at
 `
 
-type AcquireHubSpotRateLimitParams struct {
+type HubSpotRateLimitAcquireParams struct {
 	PortalID       int64           `json:"portal_id"`
 	AllEmission    pgtype.Interval `json:"all_emission"`
 	Search         bool            `json:"search"`
@@ -45,7 +45,7 @@ type AcquireHubSpotRateLimitParams struct {
 	SearchLimit    pgtype.Interval `json:"search_limit"`
 }
 
-// AcquireHubSpotRateLimit admits one call to a HubSpot portal, or refuses it
+// HubSpotRateLimitAcquire admits one call to a HubSpot portal, or refuses it
 // (no row), in one atomic statement: GCRA on the portal's row, with the
 // database's clock so that the processes' clocks do not matter. A call is
 // admitted when max(tat, now) + emission − now ≤ limit for the budget of all
@@ -56,8 +56,8 @@ type AcquireHubSpotRateLimitParams struct {
 // EXCLUDED.updated_at, one reading of clock_timestamp() (a portal's first
 // call, which is always admitted, reads the clock for each column, some
 // microseconds apart).
-func (q *Queries) AcquireHubSpotRateLimit(ctx context.Context, arg AcquireHubSpotRateLimitParams) (time.Time, error) {
-	row := q.db.QueryRow(ctx, acquireHubSpotRateLimit,
+func (q *Queries) HubSpotRateLimitAcquire(ctx context.Context, arg HubSpotRateLimitAcquireParams) (time.Time, error) {
+	row := q.db.QueryRow(ctx, hubSpotRateLimitAcquire,
 		arg.PortalID,
 		arg.AllEmission,
 		arg.Search,
@@ -70,23 +70,23 @@ func (q *Queries) AcquireHubSpotRateLimit(ctx context.Context, arg AcquireHubSpo
 	return admitted_at, err
 }
 
-const getHubSpotRateLimit = `-- name: GetHubSpotRateLimit :one
+const hubSpotRateLimitGet = `-- name: HubSpotRateLimitGet :one
 SELECT tat_all, tat_search, clock_timestamp()::timestamptz AS now
 FROM hubspot_rate_limits
 WHERE portal_id = $1
 `
 
-type GetHubSpotRateLimitRow struct {
+type HubSpotRateLimitGetRow struct {
 	TatAll    time.Time `json:"tat_all"`
 	TatSearch time.Time `json:"tat_search"`
 	Now       time.Time `json:"now"`
 }
 
-// GetHubSpotRateLimit reads a portal's limiter state and the database's clock,
+// HubSpotRateLimitGet reads a portal's limiter state and the database's clock,
 // for a refused caller to work out how long to wait.
-func (q *Queries) GetHubSpotRateLimit(ctx context.Context, portalID int64) (GetHubSpotRateLimitRow, error) {
-	row := q.db.QueryRow(ctx, getHubSpotRateLimit, portalID)
-	var i GetHubSpotRateLimitRow
+func (q *Queries) HubSpotRateLimitGet(ctx context.Context, portalID int64) (HubSpotRateLimitGetRow, error) {
+	row := q.db.QueryRow(ctx, hubSpotRateLimitGet, portalID)
+	var i HubSpotRateLimitGetRow
 	err := row.Scan(&i.TatAll, &i.TatSearch, &i.Now)
 	return i, err
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const createMember = `-- name: CreateMember :one
+const memberCreate = `-- name: MemberCreate :one
 INSERT INTO members (
     workspace_id, campaign_id, referral_code, email,
     first_name, last_name, external_id, hubspot_contact_id, source
@@ -22,7 +22,7 @@ INSERT INTO members (
 RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at
 `
 
-type CreateMemberParams struct {
+type MemberCreateParams struct {
 	WorkspaceID      uuid.UUID `json:"workspace_id"`
 	CampaignID       uuid.UUID `json:"campaign_id"`
 	ReferralCode     string    `json:"referral_code"`
@@ -34,11 +34,11 @@ type CreateMemberParams struct {
 	Source           string    `json:"source"`
 }
 
-// CreateMember adds a member. It fails with a unique violation when the
+// MemberCreate adds a member. It fails with a unique violation when the
 // referral code, the email (any case) or the external id is already taken in
 // the campaign.
-func (q *Queries) CreateMember(ctx context.Context, arg CreateMemberParams) (Member, error) {
-	row := q.db.QueryRow(ctx, createMember,
+func (q *Queries) MemberCreate(ctx context.Context, arg MemberCreateParams) (Member, error) {
+	row := q.db.QueryRow(ctx, memberCreate,
 		arg.WorkspaceID,
 		arg.CampaignID,
 		arg.ReferralCode,
@@ -69,47 +69,19 @@ func (q *Queries) CreateMember(ctx context.Context, arg CreateMemberParams) (Mem
 	return i, err
 }
 
-const getMember = `-- name: GetMember :one
-SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at FROM members
-WHERE id = $1
-`
-
-// GetMember loads a member by id.
-func (q *Queries) GetMember(ctx context.Context, id uuid.UUID) (Member, error) {
-	row := q.db.QueryRow(ctx, getMember, id)
-	var i Member
-	err := row.Scan(
-		&i.ID,
-		&i.WorkspaceID,
-		&i.CampaignID,
-		&i.ReferralCode,
-		&i.Email,
-		&i.FirstName,
-		&i.LastName,
-		&i.ExternalID,
-		&i.HubspotContactID,
-		&i.ReferralCount,
-		&i.ConvertedReferralCount,
-		&i.Source,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-	)
-	return i, err
-}
-
-const getMemberByCode = `-- name: GetMemberByCode :one
+const memberGetByCode = `-- name: MemberGetByCode :one
 SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at FROM members
 WHERE campaign_id = $1 AND referral_code = $2
 `
 
-type GetMemberByCodeParams struct {
+type MemberGetByCodeParams struct {
 	CampaignID   uuid.UUID `json:"campaign_id"`
 	ReferralCode string    `json:"referral_code"`
 }
 
-// GetMemberByCode attributes a lead to the member whose code is in the link.
-func (q *Queries) GetMemberByCode(ctx context.Context, arg GetMemberByCodeParams) (Member, error) {
-	row := q.db.QueryRow(ctx, getMemberByCode, arg.CampaignID, arg.ReferralCode)
+// MemberGetByCode attributes a lead to the member whose code is in the link.
+func (q *Queries) MemberGetByCode(ctx context.Context, arg MemberGetByCodeParams) (Member, error) {
+	row := q.db.QueryRow(ctx, memberGetByCode, arg.CampaignID, arg.ReferralCode)
 	var i Member
 	err := row.Scan(
 		&i.ID,
@@ -130,19 +102,19 @@ func (q *Queries) GetMemberByCode(ctx context.Context, arg GetMemberByCodeParams
 	return i, err
 }
 
-const getMemberByEmail = `-- name: GetMemberByEmail :one
+const memberGetByEmail = `-- name: MemberGetByEmail :one
 SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at FROM members
 WHERE campaign_id = $1 AND lower(email) = lower($2::text)
 `
 
-type GetMemberByEmailParams struct {
+type MemberGetByEmailParams struct {
 	CampaignID uuid.UUID `json:"campaign_id"`
 	Email      string    `json:"email"`
 }
 
-// GetMemberByEmail matches a member by email, whatever its case.
-func (q *Queries) GetMemberByEmail(ctx context.Context, arg GetMemberByEmailParams) (Member, error) {
-	row := q.db.QueryRow(ctx, getMemberByEmail, arg.CampaignID, arg.Email)
+// MemberGetByEmail matches a member by email, whatever its case.
+func (q *Queries) MemberGetByEmail(ctx context.Context, arg MemberGetByEmailParams) (Member, error) {
+	row := q.db.QueryRow(ctx, memberGetByEmail, arg.CampaignID, arg.Email)
 	var i Member
 	err := row.Scan(
 		&i.ID,
@@ -163,15 +135,77 @@ func (q *Queries) GetMemberByEmail(ctx context.Context, arg GetMemberByEmailPara
 	return i, err
 }
 
-const listMembersByCampaign = `-- name: ListMembersByCampaign :many
+const memberGetByExternalID = `-- name: MemberGetByExternalID :one
+SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at FROM members
+WHERE campaign_id = $1 AND external_id = $2
+`
+
+type MemberGetByExternalIDParams struct {
+	CampaignID uuid.UUID `json:"campaign_id"`
+	ExternalID *string   `json:"external_id"`
+}
+
+// MemberGetByExternalID resolves a matching rule holding a member's
+// external ID.
+func (q *Queries) MemberGetByExternalID(ctx context.Context, arg MemberGetByExternalIDParams) (Member, error) {
+	row := q.db.QueryRow(ctx, memberGetByExternalID, arg.CampaignID, arg.ExternalID)
+	var i Member
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.ReferralCode,
+		&i.Email,
+		&i.FirstName,
+		&i.LastName,
+		&i.ExternalID,
+		&i.HubspotContactID,
+		&i.ReferralCount,
+		&i.ConvertedReferralCount,
+		&i.Source,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const memberGetByID = `-- name: MemberGetByID :one
+SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at FROM members
+WHERE id = $1
+`
+
+// MemberGetByID loads a member by id.
+func (q *Queries) MemberGetByID(ctx context.Context, id uuid.UUID) (Member, error) {
+	row := q.db.QueryRow(ctx, memberGetByID, id)
+	var i Member
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.ReferralCode,
+		&i.Email,
+		&i.FirstName,
+		&i.LastName,
+		&i.ExternalID,
+		&i.HubspotContactID,
+		&i.ReferralCount,
+		&i.ConvertedReferralCount,
+		&i.Source,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const memberListByCampaign = `-- name: MemberListByCampaign :many
 SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at FROM members
 WHERE campaign_id = $1
 ORDER BY created_at, id
 `
 
-// ListMembersByCampaign lists a campaign's members, oldest first.
-func (q *Queries) ListMembersByCampaign(ctx context.Context, campaignID uuid.UUID) ([]Member, error) {
-	rows, err := q.db.Query(ctx, listMembersByCampaign, campaignID)
+// MemberListByCampaign lists a campaign's members, oldest first.
+func (q *Queries) MemberListByCampaign(ctx context.Context, campaignID uuid.UUID) ([]Member, error) {
+	rows, err := q.db.Query(ctx, memberListByCampaign, campaignID)
 	if err != nil {
 		return nil, err
 	}
@@ -205,92 +239,7 @@ func (q *Queries) ListMembersByCampaign(ctx context.Context, campaignID uuid.UUI
 	return items, nil
 }
 
-const listMembersByHubSpotContact = `-- name: ListMembersByHubSpotContact :many
-SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at FROM members
-WHERE workspace_id = $1 AND hubspot_contact_id = $2
-ORDER BY created_at, id
-`
-
-type ListMembersByHubSpotContactParams struct {
-	WorkspaceID      uuid.UUID `json:"workspace_id"`
-	HubspotContactID *int64    `json:"hubspot_contact_id"`
-}
-
-// ListMembersByHubSpotContact finds the members (one per campaign at most
-// per contact in practice) linked to a HubSpot contact in a workspace.
-func (q *Queries) ListMembersByHubSpotContact(ctx context.Context, arg ListMembersByHubSpotContactParams) ([]Member, error) {
-	rows, err := q.db.Query(ctx, listMembersByHubSpotContact, arg.WorkspaceID, arg.HubspotContactID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []Member
-	for rows.Next() {
-		var i Member
-		if err := rows.Scan(
-			&i.ID,
-			&i.WorkspaceID,
-			&i.CampaignID,
-			&i.ReferralCode,
-			&i.Email,
-			&i.FirstName,
-			&i.LastName,
-			&i.ExternalID,
-			&i.HubspotContactID,
-			&i.ReferralCount,
-			&i.ConvertedReferralCount,
-			&i.Source,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const setMemberHubSpotContact = `-- name: SetMemberHubSpotContact :one
-UPDATE members
-SET hubspot_contact_id = $1,
-    updated_at = now()
-WHERE id = $2
-RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at
-`
-
-type SetMemberHubSpotContactParams struct {
-	HubspotContactID *int64    `json:"hubspot_contact_id"`
-	ID               uuid.UUID `json:"id"`
-}
-
-// SetMemberHubSpotContact links a member to its HubSpot contact: the one
-// found by the member's email, or the record a stored contact was merged into.
-func (q *Queries) SetMemberHubSpotContact(ctx context.Context, arg SetMemberHubSpotContactParams) (Member, error) {
-	row := q.db.QueryRow(ctx, setMemberHubSpotContact, arg.HubspotContactID, arg.ID)
-	var i Member
-	err := row.Scan(
-		&i.ID,
-		&i.WorkspaceID,
-		&i.CampaignID,
-		&i.ReferralCode,
-		&i.Email,
-		&i.FirstName,
-		&i.LastName,
-		&i.ExternalID,
-		&i.HubspotContactID,
-		&i.ReferralCount,
-		&i.ConvertedReferralCount,
-		&i.Source,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-	)
-	return i, err
-}
-
-const setMemberReferralCounts = `-- name: SetMemberReferralCounts :one
+const memberRefreshReferralCounts = `-- name: MemberRefreshReferralCounts :one
 UPDATE members
 SET referral_count = (
         SELECT count(*) FROM referrals r WHERE r.member_id = members.id
@@ -303,10 +252,47 @@ WHERE members.id = $1
 RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at
 `
 
-// SetMemberReferralCounts stores counts recomputed from referrals, so a
+// MemberRefreshReferralCounts stores counts recomputed from referrals, so a
 // retried activity cannot count twice.
-func (q *Queries) SetMemberReferralCounts(ctx context.Context, id uuid.UUID) (Member, error) {
-	row := q.db.QueryRow(ctx, setMemberReferralCounts, id)
+func (q *Queries) MemberRefreshReferralCounts(ctx context.Context, id uuid.UUID) (Member, error) {
+	row := q.db.QueryRow(ctx, memberRefreshReferralCounts, id)
+	var i Member
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.ReferralCode,
+		&i.Email,
+		&i.FirstName,
+		&i.LastName,
+		&i.ExternalID,
+		&i.HubspotContactID,
+		&i.ReferralCount,
+		&i.ConvertedReferralCount,
+		&i.Source,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const memberSetHubSpotContact = `-- name: MemberSetHubSpotContact :one
+UPDATE members
+SET hubspot_contact_id = $1,
+    updated_at = now()
+WHERE id = $2
+RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at
+`
+
+type MemberSetHubSpotContactParams struct {
+	HubspotContactID *int64    `json:"hubspot_contact_id"`
+	ID               uuid.UUID `json:"id"`
+}
+
+// MemberSetHubSpotContact links a member to its HubSpot contact: the one
+// found by the member's email, or the record a stored contact was merged into.
+func (q *Queries) MemberSetHubSpotContact(ctx context.Context, arg MemberSetHubSpotContactParams) (Member, error) {
+	row := q.db.QueryRow(ctx, memberSetHubSpotContact, arg.HubspotContactID, arg.ID)
 	var i Member
 	err := row.Scan(
 		&i.ID,

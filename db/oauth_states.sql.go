@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const consumeOAuthState = `-- name: ConsumeOAuthState :one
+const oAuthStateConsume = `-- name: OAuthStateConsume :one
 UPDATE oauth_states
 SET used_at = $1::timestamptz
 WHERE state_hash = $2 AND admin_id = $3
@@ -20,17 +20,17 @@ WHERE state_hash = $2 AND admin_id = $3
 RETURNING state_hash, admin_id, workspace_id, created_at, expires_at, used_at
 `
 
-type ConsumeOAuthStateParams struct {
+type OAuthStateConsumeParams struct {
 	Now       time.Time `json:"now"`
 	StateHash []byte    `json:"state_hash"`
 	AdminID   uuid.UUID `json:"admin_id"`
 }
 
-// ConsumeOAuthState marks a state used, atomically: only the admin who
+// OAuthStateConsume marks a state used, atomically: only the admin who
 // started it, only once, only before it expires. No row means one of those
-// failed; GetOAuthState then tells which.
-func (q *Queries) ConsumeOAuthState(ctx context.Context, arg ConsumeOAuthStateParams) (OauthState, error) {
-	row := q.db.QueryRow(ctx, consumeOAuthState, arg.Now, arg.StateHash, arg.AdminID)
+// failed; OAuthStateGet then tells which.
+func (q *Queries) OAuthStateConsume(ctx context.Context, arg OAuthStateConsumeParams) (OauthState, error) {
+	row := q.db.QueryRow(ctx, oAuthStateConsume, arg.Now, arg.StateHash, arg.AdminID)
 	var i OauthState
 	err := row.Scan(
 		&i.StateHash,
@@ -43,12 +43,12 @@ func (q *Queries) ConsumeOAuthState(ctx context.Context, arg ConsumeOAuthStatePa
 	return i, err
 }
 
-const createOAuthState = `-- name: CreateOAuthState :exec
+const oAuthStateCreate = `-- name: OAuthStateCreate :exec
 INSERT INTO oauth_states (state_hash, admin_id, workspace_id, created_at, expires_at)
 VALUES ($1, $2, $3, $4, $5)
 `
 
-type CreateOAuthStateParams struct {
+type OAuthStateCreateParams struct {
 	StateHash   []byte    `json:"state_hash"`
 	AdminID     uuid.UUID `json:"admin_id"`
 	WorkspaceID uuid.UUID `json:"workspace_id"`
@@ -56,9 +56,9 @@ type CreateOAuthStateParams struct {
 	ExpiresAt   time.Time `json:"expires_at"`
 }
 
-// CreateOAuthState records a connect flow an admin started.
-func (q *Queries) CreateOAuthState(ctx context.Context, arg CreateOAuthStateParams) error {
-	_, err := q.db.Exec(ctx, createOAuthState,
+// OAuthStateCreate records a connect flow an admin started.
+func (q *Queries) OAuthStateCreate(ctx context.Context, arg OAuthStateCreateParams) error {
+	_, err := q.db.Exec(ctx, oAuthStateCreate,
 		arg.StateHash,
 		arg.AdminID,
 		arg.WorkspaceID,
@@ -68,28 +68,28 @@ func (q *Queries) CreateOAuthState(ctx context.Context, arg CreateOAuthStatePara
 	return err
 }
 
-const deleteStaleOAuthStates = `-- name: DeleteStaleOAuthStates :execrows
+const oAuthStateDeleteStale = `-- name: OAuthStateDeleteStale :execrows
 DELETE FROM oauth_states
 WHERE expires_at < $1
 `
 
-// DeleteStaleOAuthStates forgets states that expired before a cutoff.
-func (q *Queries) DeleteStaleOAuthStates(ctx context.Context, before time.Time) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteStaleOAuthStates, before)
+// OAuthStateDeleteStale forgets states that expired before a cutoff.
+func (q *Queries) OAuthStateDeleteStale(ctx context.Context, before time.Time) (int64, error) {
+	result, err := q.db.Exec(ctx, oAuthStateDeleteStale, before)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
 }
 
-const getOAuthState = `-- name: GetOAuthState :one
+const oAuthStateGet = `-- name: OAuthStateGet :one
 SELECT state_hash, admin_id, workspace_id, created_at, expires_at, used_at FROM oauth_states
 WHERE state_hash = $1
 `
 
-// GetOAuthState explains why a state could not be consumed.
-func (q *Queries) GetOAuthState(ctx context.Context, stateHash []byte) (OauthState, error) {
-	row := q.db.QueryRow(ctx, getOAuthState, stateHash)
+// OAuthStateGet explains why a state could not be consumed.
+func (q *Queries) OAuthStateGet(ctx context.Context, stateHash []byte) (OauthState, error) {
+	row := q.db.QueryRow(ctx, oAuthStateGet, stateHash)
 	var i OauthState
 	err := row.Scan(
 		&i.StateHash,

@@ -19,14 +19,14 @@ func TestGetReferralDetail(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	r := f.mustReferral(t, f.member, "lead@example.com")
-	got, err := f.q.GetReferralDetail(testContext(t), r.ID)
+	got, err := f.q.ReferralGetDetail(testContext(t), r.ID)
 	if err != nil {
-		t.Fatalf("GetReferralDetail: %v", err)
+		t.Fatalf("ReferralGetDetail: %v", err)
 	}
 	if got.Referral.ID != r.ID || got.MemberReferralCode != "ALICE1" || got.MemberEmail != "alice@example.com" || got.CampaignName != "Spring referrals" {
-		t.Fatalf("GetReferralDetail = %+v", got)
+		t.Fatalf("ReferralGetDetail = %+v", got)
 	}
-	if _, err := f.q.GetReferralDetail(testContext(t), uuid.New()); !errors.Is(err, pgx.ErrNoRows) {
+	if _, err := f.q.ReferralGetDetail(testContext(t), uuid.New()); !errors.Is(err, pgx.ErrNoRows) {
 		t.Fatalf("unknown referral: %v, want pgx.ErrNoRows", err)
 	}
 }
@@ -44,15 +44,15 @@ func TestListReferralsByCampaignPagesNewestFirst(t *testing.T) {
 		created[1].CreatedAt, []uuid.UUID{created[1].ID, created[2].ID}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.q.UpdateReferralStatus(ctx, db.UpdateReferralStatusParams{ID: created[3].ID, ExpectedStatus: "pending", NewStatus: "qualified"}); err != nil {
+	if _, err := f.q.ReferralUpdateStatus(ctx, db.ReferralUpdateStatusParams{ID: created[3].ID, ExpectedStatus: "pending", NewStatus: "qualified"}); err != nil {
 		t.Fatal(err)
 	}
 
 	// Walking the pages gives the same rows, in the same order, as one big
 	// page: newest first, ties broken by id, nothing twice, nothing missed.
-	all, err := f.q.ListReferralsByCampaign(ctx, db.ListReferralsByCampaignParams{CampaignID: f.campaign.ID, PageSize: 100})
+	all, err := f.q.ReferralListByCampaign(ctx, db.ReferralListByCampaignParams{CampaignID: f.campaign.ID, PageSize: 100})
 	if err != nil || len(all) != 5 {
-		t.Fatalf("ListReferralsByCampaign = %d rows, %v; want 5", len(all), err)
+		t.Fatalf("ReferralListByCampaign = %d rows, %v; want 5", len(all), err)
 	}
 	for i := 1; i < len(all); i++ {
 		a, b := all[i-1], all[i]
@@ -61,11 +61,11 @@ func TestListReferralsByCampaignPagesNewestFirst(t *testing.T) {
 		}
 	}
 	var paged []uuid.UUID
-	params := db.ListReferralsByCampaignParams{CampaignID: f.campaign.ID, PageSize: 2}
+	params := db.ReferralListByCampaignParams{CampaignID: f.campaign.ID, PageSize: 2}
 	for {
-		page, err := f.q.ListReferralsByCampaign(ctx, params)
+		page, err := f.q.ReferralListByCampaign(ctx, params)
 		if err != nil {
-			t.Fatalf("ListReferralsByCampaign: %v", err)
+			t.Fatalf("ReferralListByCampaign: %v", err)
 		}
 		if len(page) == 0 {
 			break
@@ -85,7 +85,7 @@ func TestListReferralsByCampaignPagesNewestFirst(t *testing.T) {
 		}
 	}
 
-	qualified, err := f.q.ListReferralsByCampaign(ctx, db.ListReferralsByCampaignParams{CampaignID: f.campaign.ID, Status: ptr("qualified"), PageSize: 10})
+	qualified, err := f.q.ReferralListByCampaign(ctx, db.ReferralListByCampaignParams{CampaignID: f.campaign.ID, Status: ptr("qualified"), PageSize: 10})
 	if err != nil || len(qualified) != 1 || qualified[0].ID != created[3].ID {
 		t.Fatalf("status filter = %v, %v", qualified, err)
 	}
@@ -100,24 +100,24 @@ func TestCreateRewardIsIdempotent(t *testing.T) {
 	if err := amount.Scan("25.50"); err != nil {
 		t.Fatal(err)
 	}
-	params := db.CreateRewardParams{
+	params := db.RewardCreateParams{
 		WorkspaceID: r.WorkspaceID, ReferralID: r.ID, CampaignID: r.CampaignID, MemberID: &f.member.ID,
 		Recipient: "member", Amount: amount, Currency: "EUR",
 		IdempotencyKey: "reward/" + r.ID.String() + "/member/1",
 	}
-	first, err := f.q.CreateReward(ctx, params)
+	first, err := f.q.RewardCreate(ctx, params)
 	if err != nil {
-		t.Fatalf("CreateReward: %v", err)
+		t.Fatalf("RewardCreate: %v", err)
 	}
 	if first.Status != "pending" || first.ConversionNumber != 1 {
 		t.Errorf("defaults: %+v", first)
 	}
-	if _, err := f.q.CreateReward(ctx, params); !errors.Is(err, pgx.ErrNoRows) {
-		t.Fatalf("retried CreateReward: %v, want pgx.ErrNoRows", err)
+	if _, err := f.q.RewardCreate(ctx, params); !errors.Is(err, pgx.ErrNoRows) {
+		t.Fatalf("retried RewardCreate: %v, want pgx.ErrNoRows", err)
 	}
-	got, err := f.q.GetRewardByIdempotencyKey(ctx, params.IdempotencyKey)
+	got, err := f.q.RewardGetByIdempotencyKey(ctx, params.IdempotencyKey)
 	if err != nil || got.ID != first.ID {
-		t.Fatalf("GetRewardByIdempotencyKey = %v, %v; want %v", got.ID, err, first.ID)
+		t.Fatalf("RewardGetByIdempotencyKey = %v, %v; want %v", got.ID, err, first.ID)
 	}
 	v, err := got.Amount.Value()
 	if err != nil || v != "25.50" {
@@ -127,24 +127,24 @@ func TestCreateRewardIsIdempotent(t *testing.T) {
 	// The friend's reward has no member; a member reward must have one.
 	friend := params
 	friend.MemberID, friend.Recipient, friend.IdempotencyKey = nil, "friend", "reward/"+r.ID.String()+"/friend/1"
-	if _, err := f.q.CreateReward(ctx, friend); err != nil {
+	if _, err := f.q.RewardCreate(ctx, friend); err != nil {
 		t.Fatalf("friend reward: %v", err)
 	}
 	orphan := params
 	orphan.MemberID, orphan.IdempotencyKey = nil, "reward/orphan"
-	_, err = f.q.CreateReward(ctx, orphan)
+	_, err = f.q.RewardCreate(ctx, orphan)
 	requirePgError(t, err, "23514", "rewards_member_recipient_has_member")
 
-	issued, err := f.q.UpdateRewardStatus(ctx, db.UpdateRewardStatusParams{ID: first.ID, ExpectedStatus: "pending", NewStatus: "issued"})
+	issued, err := f.q.RewardUpdateStatus(ctx, db.RewardUpdateStatusParams{ID: first.ID, ExpectedStatus: "pending", NewStatus: "issued"})
 	if err != nil || issued.IssuedAt == nil {
 		t.Fatalf("issue: %+v, %v", issued, err)
 	}
-	if _, err := f.q.UpdateRewardStatus(ctx, db.UpdateRewardStatusParams{ID: first.ID, ExpectedStatus: "pending", NewStatus: "issued"}); !errors.Is(err, pgx.ErrNoRows) {
+	if _, err := f.q.RewardUpdateStatus(ctx, db.RewardUpdateStatusParams{ID: first.ID, ExpectedStatus: "pending", NewStatus: "issued"}); !errors.Is(err, pgx.ErrNoRows) {
 		t.Fatalf("issuing twice: %v, want pgx.ErrNoRows", err)
 	}
-	list, err := f.q.ListRewardsByReferral(ctx, r.ID)
+	list, err := f.q.RewardListByReferral(ctx, r.ID)
 	if err != nil || len(list) != 2 {
-		t.Fatalf("ListRewardsByReferral = %d, %v; want 2", len(list), err)
+		t.Fatalf("RewardListByReferral = %d, %v; want 2", len(list), err)
 	}
 }
 
@@ -153,42 +153,42 @@ func TestInsertSalesEntryDeduplicatesRedeliveries(t *testing.T) {
 	f := newFixture(t)
 	ctx := testContext(t)
 	payload := json.RawMessage(`{"eventId":1,"portalId":62515,"subscriptionType":"deal.propertyChange","objectId":123}`)
-	params := db.InsertSalesEntryParams{
+	params := db.SalesEntryInsertParams{
 		PortalID: 62515, WorkspaceID: &f.workspace.ID, DedupeKey: "1:deal.propertyChange:123:1564113600000:dealstage:closedwon",
 		EventID: ptr(int64(1)), SubscriptionType: "deal.propertyChange", ObjectType: "deal", ObjectID: 123,
 		PropertyName: ptr("dealstage"), PropertyValue: ptr("closedwon"),
 		OccurredAt: time.UnixMilli(1564113600000), AttemptNumber: ptr(int32(0)), ChangeSource: ptr("CRM"),
 		Payload: payload,
 	}
-	first, err := f.q.InsertSalesEntry(ctx, params)
+	first, err := f.q.SalesEntryInsert(ctx, params)
 	if err != nil {
-		t.Fatalf("InsertSalesEntry: %v", err)
+		t.Fatalf("SalesEntryInsert: %v", err)
 	}
 	if first.Status != "received" || string(first.Actions) != "[]" {
 		t.Errorf("defaults: status %q, actions %s", first.Status, first.Actions)
 	}
 	params.AttemptNumber = ptr(int32(1))
-	if _, err := f.q.InsertSalesEntry(ctx, params); !errors.Is(err, pgx.ErrNoRows) {
+	if _, err := f.q.SalesEntryInsert(ctx, params); !errors.Is(err, pgx.ErrNoRows) {
 		t.Fatalf("redelivery: %v, want pgx.ErrNoRows", err)
 	}
 	// An unknown portal is still recorded, with no workspace.
 	unknown := params
 	unknown.PortalID, unknown.WorkspaceID = 999, nil
-	if _, err := f.q.InsertSalesEntry(ctx, unknown); err != nil {
+	if _, err := f.q.SalesEntryInsert(ctx, unknown); err != nil {
 		t.Fatalf("entry of an unknown portal: %v", err)
 	}
 
 	r := f.mustReferral(t, f.member, "lead@example.com")
-	done, err := f.q.UpdateSalesEntryResult(ctx, db.UpdateSalesEntryResultParams{
+	done, err := f.q.SalesEntryUpdateResult(ctx, db.SalesEntryUpdateResultParams{
 		ID: first.ID, Status: "processed", CampaignID: &r.CampaignID, ReferralID: &r.ID, MemberID: &r.MemberID,
 		Actions: json.RawMessage(`[{"action":"status_changed","to":"approved"}]`),
 	})
 	if err != nil || done.ProcessedAt == nil || *done.ReferralID != r.ID {
-		t.Fatalf("UpdateSalesEntryResult = %+v, %v", done, err)
+		t.Fatalf("SalesEntryUpdateResult = %+v, %v", done, err)
 	}
-	got, err := f.q.GetSalesEntry(ctx, first.ID)
+	got, err := f.q.SalesEntryGetByID(ctx, first.ID)
 	if err != nil || got.Status != "processed" || !got.OccurredAt.Equal(params.OccurredAt) {
-		t.Fatalf("GetSalesEntry = %+v, %v", got, err)
+		t.Fatalf("SalesEntryGetByID = %+v, %v", got, err)
 	}
 }
 
@@ -196,7 +196,7 @@ func TestRoutingReferralsByHubSpotObject(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ctx := testContext(t)
-	r, err := f.q.CreateReferral(ctx, db.CreateReferralParams{
+	r, err := f.q.ReferralInsert(ctx, db.ReferralInsertParams{
 		WorkspaceID: f.workspace.ID, CampaignID: f.campaign.ID, MemberID: f.member.ID,
 		LeadEmail: "lead@example.com", LeadEmailNormalized: "lead@example.com", Source: "hubspot", HubspotContactID: ptr(int64(11)), HubspotDealID: ptr(int64(22)),
 	})
@@ -208,7 +208,7 @@ func TestRoutingReferralsByHubSpotObject(t *testing.T) {
 		id         int64
 		want       int
 	}{{"contact", 11, 1}, {"deal", 22, 1}, {"deal", 11, 0}, {"company", 22, 0}, {"ticket", 11, 0}} {
-		got, err := f.q.ListReferralsByHubSpotObject(ctx, db.ListReferralsByHubSpotObjectParams{WorkspaceID: f.workspace.ID, ObjectType: tc.objectType, ObjectID: tc.id})
+		got, err := f.q.ReferralListByHubSpotObject(ctx, db.ReferralListByHubSpotObjectParams{WorkspaceID: f.workspace.ID, ObjectType: tc.objectType, ObjectID: tc.id})
 		if err != nil || len(got) != tc.want || (tc.want == 1 && got[0].ID != r.ID) {
 			t.Errorf("%s %d: %d referrals, %v; want %d", tc.objectType, tc.id, len(got), err, tc.want)
 		}
@@ -220,23 +220,23 @@ func TestReviewQueue(t *testing.T) {
 	f := newFixture(t)
 	ctx := testContext(t)
 	r := f.mustReferral(t, f.member, "lead@example.com")
-	e1, err := f.q.CreateReviewEntry(ctx, db.CreateReviewEntryParams{WorkspaceID: f.workspace.ID, CampaignID: &f.campaign.ID, ReferralID: &r.ID, Reason: "denied_to_approved"})
+	e1, err := f.q.ReviewEntryCreate(ctx, db.ReviewEntryCreateParams{WorkspaceID: f.workspace.ID, CampaignID: &f.campaign.ID, ReferralID: &r.ID, Reason: "denied_to_approved"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.q.CreateReviewEntry(ctx, db.CreateReviewEntryParams{WorkspaceID: f.workspace.ID, Reason: "no_member_match", Data: json.RawMessage(`{"email":"x@example.com"}`)}); err != nil {
+	if _, err := f.q.ReviewEntryCreate(ctx, db.ReviewEntryCreateParams{WorkspaceID: f.workspace.ID, Reason: "no_member_match", Data: json.RawMessage(`{"email":"x@example.com"}`)}); err != nil {
 		t.Fatal(err)
 	}
-	decided, err := f.q.DecideReviewEntry(ctx, db.DecideReviewEntryParams{ID: e1.ID, Status: "resolved", Decision: ptr("approve"), DecidedBy: ptr("admin:1")})
+	decided, err := f.q.ReviewEntryDecide(ctx, db.ReviewEntryDecideParams{ID: e1.ID, Status: "resolved", Decision: ptr("approve"), DecidedBy: ptr("admin:1")})
 	if err != nil || decided.DecidedAt == nil {
-		t.Fatalf("DecideReviewEntry = %+v, %v", decided, err)
+		t.Fatalf("ReviewEntryDecide = %+v, %v", decided, err)
 	}
-	if _, err := f.q.DecideReviewEntry(ctx, db.DecideReviewEntryParams{ID: e1.ID, Status: "dismissed"}); !errors.Is(err, pgx.ErrNoRows) {
+	if _, err := f.q.ReviewEntryDecide(ctx, db.ReviewEntryDecideParams{ID: e1.ID, Status: "dismissed"}); !errors.Is(err, pgx.ErrNoRows) {
 		t.Fatalf("deciding twice: %v, want pgx.ErrNoRows", err)
 	}
-	open, err := f.q.ListOpenReviewEntries(ctx, f.workspace.ID)
+	open, err := f.q.ReviewEntryListOpen(ctx, f.workspace.ID)
 	if err != nil || len(open) != 1 || open[0].Reason != "no_member_match" {
-		t.Fatalf("ListOpenReviewEntries = %+v, %v", open, err)
+		t.Fatalf("ReviewEntryListOpen = %+v, %v", open, err)
 	}
 }
 
@@ -246,13 +246,13 @@ func TestMemberReferralCountsAreRecomputed(t *testing.T) {
 	ctx := testContext(t)
 	r1 := f.mustReferral(t, f.member, "a@example.com")
 	f.mustReferral(t, f.member, "b@example.com")
-	if _, err := f.q.UpdateReferralStatus(ctx, db.UpdateReferralStatusParams{ID: r1.ID, ExpectedStatus: "pending", NewStatus: "approved"}); err != nil {
+	if _, err := f.q.ReferralUpdateStatus(ctx, db.ReferralUpdateStatusParams{ID: r1.ID, ExpectedStatus: "pending", NewStatus: "approved"}); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 { // a retried activity counts nothing twice
-		m, err := f.q.SetMemberReferralCounts(ctx, f.member.ID)
+		m, err := f.q.MemberRefreshReferralCounts(ctx, f.member.ID)
 		if err != nil || m.ReferralCount != 2 || m.ConvertedReferralCount != 1 {
-			t.Fatalf("SetMemberReferralCounts = %d/%d, %v; want 2/1", m.ReferralCount, m.ConvertedReferralCount, err)
+			t.Fatalf("MemberRefreshReferralCounts = %d/%d, %v; want 2/1", m.ReferralCount, m.ConvertedReferralCount, err)
 		}
 	}
 }
@@ -261,7 +261,7 @@ func TestCampaignSettingsRoundTrip(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ctx := testContext(t)
-	c, err := f.q.CreateCampaign(ctx, db.CreateCampaignParams{
+	c, err := f.q.CampaignCreate(ctx, db.CampaignCreateParams{
 		WorkspaceID: f.workspace.ID, Name: "Deals", Status: ptr("active"),
 		StatusRules: json.RawMessage(`{"approved":{"object":"deal","property":"dealstage","values":["closedwon"]}}`),
 	})
@@ -275,15 +275,15 @@ func TestCampaignSettingsRoundTrip(t *testing.T) {
 	if err := json.Unmarshal(c.StatusRules, &rules); err != nil || rules["approved"]["property"] != "dealstage" {
 		t.Fatalf("status_rules = %s, %v", c.StatusRules, err)
 	}
-	_, err = f.q.CreateCampaign(ctx, db.CreateCampaignParams{WorkspaceID: f.workspace.ID, Name: "Deals"})
+	_, err = f.q.CampaignCreate(ctx, db.CampaignCreateParams{WorkspaceID: f.workspace.ID, Name: "Deals"})
 	requirePgError(t, err, "23505", "campaigns_workspace_id_name_key")
 
-	list, err := f.q.ListCampaigns(ctx, f.workspace.ID)
+	list, err := f.q.CampaignListByWorkspace(ctx, f.workspace.ID)
 	if err != nil || len(list) != 2 || list[0].ID != f.campaign.ID {
-		t.Fatalf("ListCampaigns = %d, %v", len(list), err)
+		t.Fatalf("CampaignListByWorkspace = %d, %v", len(list), err)
 	}
 	// Secrets stay out of JSON.
-	ws, err := f.q.GetWorkspace(ctx, f.workspace.ID)
+	ws, err := f.q.WorkspaceGetByID(ctx, f.workspace.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

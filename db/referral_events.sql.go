@@ -13,7 +13,7 @@ import (
 	"github.com/google/uuid"
 )
 
-const insertReferralEvent = `-- name: InsertReferralEvent :one
+const referralEventInsert = `-- name: ReferralEventInsert :one
 INSERT INTO referral_events (
     referral_id, workspace_id, kind, from_status, to_status,
     actor, sales_entry_id, details, idempotency_key, occurred_at
@@ -26,7 +26,7 @@ ON CONFLICT (idempotency_key) DO NOTHING
 RETURNING id, referral_id, workspace_id, kind, from_status, to_status, actor, sales_entry_id, details, idempotency_key, occurred_at
 `
 
-type InsertReferralEventParams struct {
+type ReferralEventInsertParams struct {
 	ReferralID     uuid.UUID       `json:"referral_id"`
 	WorkspaceID    uuid.UUID       `json:"workspace_id"`
 	Kind           string          `json:"kind"`
@@ -39,11 +39,11 @@ type InsertReferralEventParams struct {
 	OccurredAt     *time.Time      `json:"occurred_at"`
 }
 
-// InsertReferralEvent appends to a referral's audit trail. With an
+// ReferralEventInsert appends to a referral's audit trail. With an
 // idempotency key already written it writes nothing and returns no row
 // (pgx.ErrNoRows): a retried activity treats that as "already written".
-func (q *Queries) InsertReferralEvent(ctx context.Context, arg InsertReferralEventParams) (ReferralEvent, error) {
-	row := q.db.QueryRow(ctx, insertReferralEvent,
+func (q *Queries) ReferralEventInsert(ctx context.Context, arg ReferralEventInsertParams) (ReferralEvent, error) {
+	row := q.db.QueryRow(ctx, referralEventInsert,
 		arg.ReferralID,
 		arg.WorkspaceID,
 		arg.Kind,
@@ -72,15 +72,15 @@ func (q *Queries) InsertReferralEvent(ctx context.Context, arg InsertReferralEve
 	return i, err
 }
 
-const listReferralEvents = `-- name: ListReferralEvents :many
+const referralEventListByReferral = `-- name: ReferralEventListByReferral :many
 SELECT id, referral_id, workspace_id, kind, from_status, to_status, actor, sales_entry_id, details, idempotency_key, occurred_at FROM referral_events
 WHERE referral_id = $1
 ORDER BY id
 `
 
-// ListReferralEvents returns a referral's audit trail in the order written.
-func (q *Queries) ListReferralEvents(ctx context.Context, referralID uuid.UUID) ([]ReferralEvent, error) {
-	rows, err := q.db.Query(ctx, listReferralEvents, referralID)
+// ReferralEventListByReferral returns a referral's audit trail in the order written.
+func (q *Queries) ReferralEventListByReferral(ctx context.Context, referralID uuid.UUID) ([]ReferralEvent, error) {
+	rows, err := q.db.Query(ctx, referralEventListByReferral, referralID)
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,443 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-const createReferral = `-- name: CreateReferral :one
+const referralFindByExternalID = `-- name: ReferralFindByExternalID :many
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
+WHERE campaign_id = $1 AND external_id = $2
+ORDER BY created_at, id
+LIMIT 10
+`
+
+type ReferralFindByExternalIDParams struct {
+	CampaignID uuid.UUID `json:"campaign_id"`
+	ExternalID *string   `json:"external_id"`
+}
+
+// ReferralFindByExternalID is the direct match on a campaign's external ID
+// property.
+func (q *Queries) ReferralFindByExternalID(ctx context.Context, arg ReferralFindByExternalIDParams) ([]Referral, error) {
+	rows, err := q.db.Query(ctx, referralFindByExternalID, arg.CampaignID, arg.ExternalID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Referral
+	for rows.Next() {
+		var i Referral
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CampaignID,
+			&i.MemberID,
+			&i.LeadEmail,
+			&i.LeadFirstName,
+			&i.LeadLastName,
+			&i.LeadCompany,
+			&i.Status,
+			&i.InReview,
+			&i.DeniedReason,
+			&i.CannotQualifyReason,
+			&i.Source,
+			&i.ExternalID,
+			&i.HubspotContactID,
+			&i.HubspotDealID,
+			&i.HubspotCompanyID,
+			&i.SaleValue,
+			&i.Currency,
+			&i.QualifiedAt,
+			&i.ApprovedAt,
+			&i.DeniedAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LeadEmailNormalized,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const referralFindByNameAndDomain = `-- name: ReferralFindByNameAndDomain :many
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
+WHERE workspace_id = $1
+  AND lower(lead_first_name) = lower($2::text)
+  AND lower(lead_last_name) = lower($3::text)
+  AND (split_part(lead_email_normalized, '@', 2) = ANY($4::text[])
+       OR lower(lead_company) = ANY($4::text[]))
+ORDER BY created_at, id
+LIMIT 20
+`
+
+type ReferralFindByNameAndDomainParams struct {
+	WorkspaceID uuid.UUID `json:"workspace_id"`
+	FirstName   string    `json:"first_name"`
+	LastName    string    `json:"last_name"`
+	Domains     []string  `json:"domains"`
+}
+
+// ReferralFindByNameAndDomain is the fuzzy match on name: the workspace's
+// referrals with the same first and last name (any case) whose lead email
+// domain, or company, is one of the object's company domains.
+func (q *Queries) ReferralFindByNameAndDomain(ctx context.Context, arg ReferralFindByNameAndDomainParams) ([]Referral, error) {
+	rows, err := q.db.Query(ctx, referralFindByNameAndDomain,
+		arg.WorkspaceID,
+		arg.FirstName,
+		arg.LastName,
+		arg.Domains,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Referral
+	for rows.Next() {
+		var i Referral
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CampaignID,
+			&i.MemberID,
+			&i.LeadEmail,
+			&i.LeadFirstName,
+			&i.LeadLastName,
+			&i.LeadCompany,
+			&i.Status,
+			&i.InReview,
+			&i.DeniedReason,
+			&i.CannotQualifyReason,
+			&i.Source,
+			&i.ExternalID,
+			&i.HubspotContactID,
+			&i.HubspotDealID,
+			&i.HubspotCompanyID,
+			&i.SaleValue,
+			&i.Currency,
+			&i.QualifiedAt,
+			&i.ApprovedAt,
+			&i.DeniedAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LeadEmailNormalized,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const referralFindByNormalizedEmail = `-- name: ReferralFindByNormalizedEmail :many
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
+WHERE campaign_id IN (SELECT c.id FROM campaigns c WHERE c.workspace_id = $1)
+  AND lead_email_normalized = $2
+ORDER BY created_at, id
+LIMIT 20
+`
+
+type ReferralFindByNormalizedEmailParams struct {
+	WorkspaceID         uuid.UUID `json:"workspace_id"`
+	LeadEmailNormalized string    `json:"lead_email_normalized"`
+}
+
+// ReferralFindByNormalizedEmail is the fuzzy match on email: the
+// workspace's referrals of the same mailbox, in every campaign.
+func (q *Queries) ReferralFindByNormalizedEmail(ctx context.Context, arg ReferralFindByNormalizedEmailParams) ([]Referral, error) {
+	rows, err := q.db.Query(ctx, referralFindByNormalizedEmail, arg.WorkspaceID, arg.LeadEmailNormalized)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Referral
+	for rows.Next() {
+		var i Referral
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CampaignID,
+			&i.MemberID,
+			&i.LeadEmail,
+			&i.LeadFirstName,
+			&i.LeadLastName,
+			&i.LeadCompany,
+			&i.Status,
+			&i.InReview,
+			&i.DeniedReason,
+			&i.CannotQualifyReason,
+			&i.Source,
+			&i.ExternalID,
+			&i.HubspotContactID,
+			&i.HubspotDealID,
+			&i.HubspotCompanyID,
+			&i.SaleValue,
+			&i.Currency,
+			&i.QualifiedAt,
+			&i.ApprovedAt,
+			&i.DeniedAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LeadEmailNormalized,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const referralGetByID = `-- name: ReferralGetByID :one
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
+WHERE id = $1
+`
+
+// ReferralGetByID loads a referral by id.
+func (q *Queries) ReferralGetByID(ctx context.Context, id uuid.UUID) (Referral, error) {
+	row := q.db.QueryRow(ctx, referralGetByID, id)
+	var i Referral
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.MemberID,
+		&i.LeadEmail,
+		&i.LeadFirstName,
+		&i.LeadLastName,
+		&i.LeadCompany,
+		&i.Status,
+		&i.InReview,
+		&i.DeniedReason,
+		&i.CannotQualifyReason,
+		&i.Source,
+		&i.ExternalID,
+		&i.HubspotContactID,
+		&i.HubspotDealID,
+		&i.HubspotCompanyID,
+		&i.SaleValue,
+		&i.Currency,
+		&i.QualifiedAt,
+		&i.ApprovedAt,
+		&i.DeniedAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LeadEmailNormalized,
+	)
+	return i, err
+}
+
+const referralGetByLeadEmail = `-- name: ReferralGetByLeadEmail :one
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
+WHERE campaign_id = $1 AND lower(lead_email) = lower($2::text)
+`
+
+type ReferralGetByLeadEmailParams struct {
+	CampaignID uuid.UUID `json:"campaign_id"`
+	LeadEmail  string    `json:"lead_email"`
+}
+
+// ReferralGetByLeadEmail finds the campaign's referral of an exact email (any
+// case): the one a duplicate add collides with.
+func (q *Queries) ReferralGetByLeadEmail(ctx context.Context, arg ReferralGetByLeadEmailParams) (Referral, error) {
+	row := q.db.QueryRow(ctx, referralGetByLeadEmail, arg.CampaignID, arg.LeadEmail)
+	var i Referral
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.MemberID,
+		&i.LeadEmail,
+		&i.LeadFirstName,
+		&i.LeadLastName,
+		&i.LeadCompany,
+		&i.Status,
+		&i.InReview,
+		&i.DeniedReason,
+		&i.CannotQualifyReason,
+		&i.Source,
+		&i.ExternalID,
+		&i.HubspotContactID,
+		&i.HubspotDealID,
+		&i.HubspotCompanyID,
+		&i.SaleValue,
+		&i.Currency,
+		&i.QualifiedAt,
+		&i.ApprovedAt,
+		&i.DeniedAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LeadEmailNormalized,
+	)
+	return i, err
+}
+
+const referralGetDetail = `-- name: ReferralGetDetail :one
+SELECT referrals.id, referrals.workspace_id, referrals.campaign_id, referrals.member_id, referrals.lead_email, referrals.lead_first_name, referrals.lead_last_name, referrals.lead_company, referrals.status, referrals.in_review, referrals.denied_reason, referrals.cannot_qualify_reason, referrals.source, referrals.external_id, referrals.hubspot_contact_id, referrals.hubspot_deal_id, referrals.hubspot_company_id, referrals.sale_value, referrals.currency, referrals.qualified_at, referrals.approved_at, referrals.denied_at, referrals.created_at, referrals.updated_at, referrals.lead_email_normalized,
+       members.referral_code AS member_referral_code,
+       members.email AS member_email,
+       campaigns.name AS campaign_name
+FROM referrals
+JOIN members ON members.id = referrals.member_id
+JOIN campaigns ON campaigns.id = referrals.campaign_id
+WHERE referrals.id = $1
+`
+
+type ReferralGetDetailRow struct {
+	Referral           Referral `json:"referral"`
+	MemberReferralCode string   `json:"member_referral_code"`
+	MemberEmail        string   `json:"member_email"`
+	CampaignName       string   `json:"campaign_name"`
+}
+
+// ReferralGetDetail is the one row a referral workflow loads: the referral
+// with its member's code and email and its campaign's name.
+func (q *Queries) ReferralGetDetail(ctx context.Context, id uuid.UUID) (ReferralGetDetailRow, error) {
+	row := q.db.QueryRow(ctx, referralGetDetail, id)
+	var i ReferralGetDetailRow
+	err := row.Scan(
+		&i.Referral.ID,
+		&i.Referral.WorkspaceID,
+		&i.Referral.CampaignID,
+		&i.Referral.MemberID,
+		&i.Referral.LeadEmail,
+		&i.Referral.LeadFirstName,
+		&i.Referral.LeadLastName,
+		&i.Referral.LeadCompany,
+		&i.Referral.Status,
+		&i.Referral.InReview,
+		&i.Referral.DeniedReason,
+		&i.Referral.CannotQualifyReason,
+		&i.Referral.Source,
+		&i.Referral.ExternalID,
+		&i.Referral.HubspotContactID,
+		&i.Referral.HubspotDealID,
+		&i.Referral.HubspotCompanyID,
+		&i.Referral.SaleValue,
+		&i.Referral.Currency,
+		&i.Referral.QualifiedAt,
+		&i.Referral.ApprovedAt,
+		&i.Referral.DeniedAt,
+		&i.Referral.CreatedAt,
+		&i.Referral.UpdatedAt,
+		&i.Referral.LeadEmailNormalized,
+		&i.MemberReferralCode,
+		&i.MemberEmail,
+		&i.CampaignName,
+	)
+	return i, err
+}
+
+const referralGetFirstOfNormalizedLead = `-- name: ReferralGetFirstOfNormalizedLead :one
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
+WHERE campaign_id = $1 AND lead_email_normalized = $2
+ORDER BY created_at, id
+LIMIT 1
+`
+
+type ReferralGetFirstOfNormalizedLeadParams struct {
+	CampaignID          uuid.UUID `json:"campaign_id"`
+	LeadEmailNormalized string    `json:"lead_email_normalized"`
+}
+
+// ReferralGetFirstOfNormalizedLead is the campaign's earliest referral of the
+// same mailbox: when it is not the referral being checked, that one is a
+// duplicate lead.
+func (q *Queries) ReferralGetFirstOfNormalizedLead(ctx context.Context, arg ReferralGetFirstOfNormalizedLeadParams) (Referral, error) {
+	row := q.db.QueryRow(ctx, referralGetFirstOfNormalizedLead, arg.CampaignID, arg.LeadEmailNormalized)
+	var i Referral
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.MemberID,
+		&i.LeadEmail,
+		&i.LeadFirstName,
+		&i.LeadLastName,
+		&i.LeadCompany,
+		&i.Status,
+		&i.InReview,
+		&i.DeniedReason,
+		&i.CannotQualifyReason,
+		&i.Source,
+		&i.ExternalID,
+		&i.HubspotContactID,
+		&i.HubspotDealID,
+		&i.HubspotCompanyID,
+		&i.SaleValue,
+		&i.Currency,
+		&i.QualifiedAt,
+		&i.ApprovedAt,
+		&i.DeniedAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LeadEmailNormalized,
+	)
+	return i, err
+}
+
+const referralGetOfCampaignByHubSpotObject = `-- name: ReferralGetOfCampaignByHubSpotObject :one
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
+WHERE campaign_id = $1
+  AND CASE $2::text
+        WHEN 'contact' THEN hubspot_contact_id = $3::bigint
+        WHEN 'deal' THEN hubspot_deal_id = $3::bigint
+        WHEN 'company' THEN hubspot_company_id = $3::bigint
+        ELSE false
+      END
+ORDER BY created_at, id
+LIMIT 1
+`
+
+type ReferralGetOfCampaignByHubSpotObjectParams struct {
+	CampaignID uuid.UUID `json:"campaign_id"`
+	ObjectType string    `json:"object_type"`
+	ObjectID   int64     `json:"object_id"`
+}
+
+// ReferralGetOfCampaignByHubSpotObject finds the referral of a campaign that
+// holds a HubSpot object: a referral added from HubSpot by an earlier attempt
+// of the same step.
+func (q *Queries) ReferralGetOfCampaignByHubSpotObject(ctx context.Context, arg ReferralGetOfCampaignByHubSpotObjectParams) (Referral, error) {
+	row := q.db.QueryRow(ctx, referralGetOfCampaignByHubSpotObject, arg.CampaignID, arg.ObjectType, arg.ObjectID)
+	var i Referral
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.MemberID,
+		&i.LeadEmail,
+		&i.LeadFirstName,
+		&i.LeadLastName,
+		&i.LeadCompany,
+		&i.Status,
+		&i.InReview,
+		&i.DeniedReason,
+		&i.CannotQualifyReason,
+		&i.Source,
+		&i.ExternalID,
+		&i.HubspotContactID,
+		&i.HubspotDealID,
+		&i.HubspotCompanyID,
+		&i.SaleValue,
+		&i.Currency,
+		&i.QualifiedAt,
+		&i.ApprovedAt,
+		&i.DeniedAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LeadEmailNormalized,
+	)
+	return i, err
+}
+
+const referralInsert = `-- name: ReferralInsert :one
 INSERT INTO referrals (
     workspace_id, campaign_id, member_id,
     lead_email, lead_email_normalized, lead_first_name, lead_last_name, lead_company,
@@ -28,7 +464,7 @@ INSERT INTO referrals (
 RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized
 `
 
-type CreateReferralParams struct {
+type ReferralInsertParams struct {
 	WorkspaceID         uuid.UUID `json:"workspace_id"`
 	CampaignID          uuid.UUID `json:"campaign_id"`
 	MemberID            uuid.UUID `json:"member_id"`
@@ -44,11 +480,11 @@ type CreateReferralParams struct {
 	HubspotCompanyID    *int64    `json:"hubspot_company_id"`
 }
 
-// CreateReferral fails with a unique violation on
+// ReferralInsert fails with a unique violation on
 // referrals_campaign_id_lead_email_key when the lead was already referred in
 // the campaign (duplicate-lead check).
-func (q *Queries) CreateReferral(ctx context.Context, arg CreateReferralParams) (Referral, error) {
-	row := q.db.QueryRow(ctx, createReferral,
+func (q *Queries) ReferralInsert(ctx context.Context, arg ReferralInsertParams) (Referral, error) {
+	row := q.db.QueryRow(ctx, referralInsert,
 		arg.WorkspaceID,
 		arg.CampaignID,
 		arg.MemberID,
@@ -94,23 +530,29 @@ func (q *Queries) CreateReferral(ctx context.Context, arg CreateReferralParams) 
 	return i, err
 }
 
-const firstReferralOfNormalizedLead = `-- name: FirstReferralOfNormalizedLead :one
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
-WHERE campaign_id = $1 AND lead_email_normalized = $2
-ORDER BY created_at, id
-LIMIT 1
+const referralLinkHubSpotObject = `-- name: ReferralLinkHubSpotObject :one
+UPDATE referrals
+SET hubspot_contact_id = CASE WHEN $1::text = 'contact'
+        THEN COALESCE(hubspot_contact_id, $2::bigint) ELSE hubspot_contact_id END,
+    hubspot_deal_id = CASE WHEN $1::text = 'deal'
+        THEN COALESCE(hubspot_deal_id, $2::bigint) ELSE hubspot_deal_id END,
+    hubspot_company_id = CASE WHEN $1::text = 'company'
+        THEN COALESCE(hubspot_company_id, $2::bigint) ELSE hubspot_company_id END,
+    updated_at = now()
+WHERE id = $3
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized
 `
 
-type FirstReferralOfNormalizedLeadParams struct {
-	CampaignID          uuid.UUID `json:"campaign_id"`
-	LeadEmailNormalized string    `json:"lead_email_normalized"`
+type ReferralLinkHubSpotObjectParams struct {
+	ObjectType string    `json:"object_type"`
+	ObjectID   int64     `json:"object_id"`
+	ID         uuid.UUID `json:"id"`
 }
 
-// FirstReferralOfNormalizedLead is the campaign's earliest referral of the
-// same mailbox: when it is not the referral being checked, that one is a
-// duplicate lead.
-func (q *Queries) FirstReferralOfNormalizedLead(ctx context.Context, arg FirstReferralOfNormalizedLeadParams) (Referral, error) {
-	row := q.db.QueryRow(ctx, firstReferralOfNormalizedLead, arg.CampaignID, arg.LeadEmailNormalized)
+// ReferralLinkHubSpotObject stores a matched HubSpot object on a referral
+// when the referral holds no object of that type yet; one it holds is kept.
+func (q *Queries) ReferralLinkHubSpotObject(ctx context.Context, arg ReferralLinkHubSpotObjectParams) (Referral, error) {
+	row := q.db.QueryRow(ctx, referralLinkHubSpotObject, arg.ObjectType, arg.ObjectID, arg.ID)
 	var i Referral
 	err := row.Scan(
 		&i.ID,
@@ -142,147 +584,7 @@ func (q *Queries) FirstReferralOfNormalizedLead(ctx context.Context, arg FirstRe
 	return i, err
 }
 
-const getReferral = `-- name: GetReferral :one
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
-WHERE id = $1
-`
-
-// GetReferral loads a referral by id.
-func (q *Queries) GetReferral(ctx context.Context, id uuid.UUID) (Referral, error) {
-	row := q.db.QueryRow(ctx, getReferral, id)
-	var i Referral
-	err := row.Scan(
-		&i.ID,
-		&i.WorkspaceID,
-		&i.CampaignID,
-		&i.MemberID,
-		&i.LeadEmail,
-		&i.LeadFirstName,
-		&i.LeadLastName,
-		&i.LeadCompany,
-		&i.Status,
-		&i.InReview,
-		&i.DeniedReason,
-		&i.CannotQualifyReason,
-		&i.Source,
-		&i.ExternalID,
-		&i.HubspotContactID,
-		&i.HubspotDealID,
-		&i.HubspotCompanyID,
-		&i.SaleValue,
-		&i.Currency,
-		&i.QualifiedAt,
-		&i.ApprovedAt,
-		&i.DeniedAt,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.LeadEmailNormalized,
-	)
-	return i, err
-}
-
-const getReferralByLeadEmail = `-- name: GetReferralByLeadEmail :one
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
-WHERE campaign_id = $1 AND lower(lead_email) = lower($2::text)
-`
-
-type GetReferralByLeadEmailParams struct {
-	CampaignID uuid.UUID `json:"campaign_id"`
-	LeadEmail  string    `json:"lead_email"`
-}
-
-// GetReferralByLeadEmail finds the campaign's referral of an exact email (any
-// case): the one a duplicate add collides with.
-func (q *Queries) GetReferralByLeadEmail(ctx context.Context, arg GetReferralByLeadEmailParams) (Referral, error) {
-	row := q.db.QueryRow(ctx, getReferralByLeadEmail, arg.CampaignID, arg.LeadEmail)
-	var i Referral
-	err := row.Scan(
-		&i.ID,
-		&i.WorkspaceID,
-		&i.CampaignID,
-		&i.MemberID,
-		&i.LeadEmail,
-		&i.LeadFirstName,
-		&i.LeadLastName,
-		&i.LeadCompany,
-		&i.Status,
-		&i.InReview,
-		&i.DeniedReason,
-		&i.CannotQualifyReason,
-		&i.Source,
-		&i.ExternalID,
-		&i.HubspotContactID,
-		&i.HubspotDealID,
-		&i.HubspotCompanyID,
-		&i.SaleValue,
-		&i.Currency,
-		&i.QualifiedAt,
-		&i.ApprovedAt,
-		&i.DeniedAt,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.LeadEmailNormalized,
-	)
-	return i, err
-}
-
-const getReferralDetail = `-- name: GetReferralDetail :one
-SELECT referrals.id, referrals.workspace_id, referrals.campaign_id, referrals.member_id, referrals.lead_email, referrals.lead_first_name, referrals.lead_last_name, referrals.lead_company, referrals.status, referrals.in_review, referrals.denied_reason, referrals.cannot_qualify_reason, referrals.source, referrals.external_id, referrals.hubspot_contact_id, referrals.hubspot_deal_id, referrals.hubspot_company_id, referrals.sale_value, referrals.currency, referrals.qualified_at, referrals.approved_at, referrals.denied_at, referrals.created_at, referrals.updated_at, referrals.lead_email_normalized,
-       members.referral_code AS member_referral_code,
-       members.email AS member_email,
-       campaigns.name AS campaign_name
-FROM referrals
-JOIN members ON members.id = referrals.member_id
-JOIN campaigns ON campaigns.id = referrals.campaign_id
-WHERE referrals.id = $1
-`
-
-type GetReferralDetailRow struct {
-	Referral           Referral `json:"referral"`
-	MemberReferralCode string   `json:"member_referral_code"`
-	MemberEmail        string   `json:"member_email"`
-	CampaignName       string   `json:"campaign_name"`
-}
-
-// GetReferralDetail is the one row a referral workflow loads: the referral
-// with its member's code and email and its campaign's name.
-func (q *Queries) GetReferralDetail(ctx context.Context, id uuid.UUID) (GetReferralDetailRow, error) {
-	row := q.db.QueryRow(ctx, getReferralDetail, id)
-	var i GetReferralDetailRow
-	err := row.Scan(
-		&i.Referral.ID,
-		&i.Referral.WorkspaceID,
-		&i.Referral.CampaignID,
-		&i.Referral.MemberID,
-		&i.Referral.LeadEmail,
-		&i.Referral.LeadFirstName,
-		&i.Referral.LeadLastName,
-		&i.Referral.LeadCompany,
-		&i.Referral.Status,
-		&i.Referral.InReview,
-		&i.Referral.DeniedReason,
-		&i.Referral.CannotQualifyReason,
-		&i.Referral.Source,
-		&i.Referral.ExternalID,
-		&i.Referral.HubspotContactID,
-		&i.Referral.HubspotDealID,
-		&i.Referral.HubspotCompanyID,
-		&i.Referral.SaleValue,
-		&i.Referral.Currency,
-		&i.Referral.QualifiedAt,
-		&i.Referral.ApprovedAt,
-		&i.Referral.DeniedAt,
-		&i.Referral.CreatedAt,
-		&i.Referral.UpdatedAt,
-		&i.Referral.LeadEmailNormalized,
-		&i.MemberReferralCode,
-		&i.MemberEmail,
-		&i.CampaignName,
-	)
-	return i, err
-}
-
-const listReferralsByCampaign = `-- name: ListReferralsByCampaign :many
+const referralListByCampaign = `-- name: ReferralListByCampaign :many
 SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
 WHERE campaign_id = $1
   AND ($2::text IS NULL OR status = $2::text)
@@ -292,7 +594,7 @@ ORDER BY created_at DESC, id DESC
 LIMIT $5::int
 `
 
-type ListReferralsByCampaignParams struct {
+type ReferralListByCampaignParams struct {
 	CampaignID     uuid.UUID  `json:"campaign_id"`
 	Status         *string    `json:"status"`
 	AfterCreatedAt *time.Time `json:"after_created_at"`
@@ -300,11 +602,11 @@ type ListReferralsByCampaignParams struct {
 	PageSize       int32      `json:"page_size"`
 }
 
-// ListReferralsByCampaign pages through a campaign's referrals, newest first,
+// ReferralListByCampaign pages through a campaign's referrals, newest first,
 // optionally of one status. Pass the created_at and id of the last row of the
 // previous page as after_created_at and after_id (both or neither).
-func (q *Queries) ListReferralsByCampaign(ctx context.Context, arg ListReferralsByCampaignParams) ([]Referral, error) {
-	rows, err := q.db.Query(ctx, listReferralsByCampaign,
+func (q *Queries) ReferralListByCampaign(ctx context.Context, arg ReferralListByCampaignParams) ([]Referral, error) {
+	rows, err := q.db.Query(ctx, referralListByCampaign,
 		arg.CampaignID,
 		arg.Status,
 		arg.AfterCreatedAt,
@@ -355,7 +657,7 @@ func (q *Queries) ListReferralsByCampaign(ctx context.Context, arg ListReferrals
 	return items, nil
 }
 
-const listReferralsByHubSpotObject = `-- name: ListReferralsByHubSpotObject :many
+const referralListByHubSpotObject = `-- name: ReferralListByHubSpotObject :many
 SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
 WHERE workspace_id = $1
   AND CASE $2::text
@@ -367,16 +669,16 @@ WHERE workspace_id = $1
 ORDER BY created_at, id
 `
 
-type ListReferralsByHubSpotObjectParams struct {
+type ReferralListByHubSpotObjectParams struct {
 	WorkspaceID uuid.UUID `json:"workspace_id"`
 	ObjectType  string    `json:"object_type"`
 	ObjectID    int64     `json:"object_id"`
 }
 
-// ListReferralsByHubSpotObject routes a HubSpot webhook event to the
+// ReferralListByHubSpotObject routes a HubSpot webhook event to the
 // referrals created from (or matched to) that contact, deal or company.
-func (q *Queries) ListReferralsByHubSpotObject(ctx context.Context, arg ListReferralsByHubSpotObjectParams) ([]Referral, error) {
-	rows, err := q.db.Query(ctx, listReferralsByHubSpotObject, arg.WorkspaceID, arg.ObjectType, arg.ObjectID)
+func (q *Queries) ReferralListByHubSpotObject(ctx context.Context, arg ReferralListByHubSpotObjectParams) ([]Referral, error) {
+	rows, err := q.db.Query(ctx, referralListByHubSpotObject, arg.WorkspaceID, arg.ObjectType, arg.ObjectID)
 	if err != nil {
 		return nil, err
 	}
@@ -421,15 +723,81 @@ func (q *Queries) ListReferralsByHubSpotObject(ctx context.Context, arg ListRefe
 	return items, nil
 }
 
-const listReferralsByMember = `-- name: ListReferralsByMember :many
+const referralListByHubSpotObjects = `-- name: ReferralListByHubSpotObjects :many
+WITH lookups AS (
+    -- Set-returning functions in one select list advance in lockstep.
+    SELECT unnest($1::uuid[]) AS workspace_id,
+           unnest($2::text[]) AS object_type,
+           unnest($3::bigint[]) AS object_id,
+           generate_subscripts($3::bigint[], 1) AS ord
+)
+SELECT lookups.ord::int AS lookup, r.id, r.campaign_id, r.created_at
+FROM lookups JOIN referrals r
+  ON r.workspace_id = lookups.workspace_id AND r.hubspot_contact_id = lookups.object_id
+WHERE lookups.object_type = 'contact'
+UNION ALL
+SELECT lookups.ord::int AS lookup, r.id, r.campaign_id, r.created_at
+FROM lookups JOIN referrals r
+  ON r.workspace_id = lookups.workspace_id AND r.hubspot_deal_id = lookups.object_id
+WHERE lookups.object_type = 'deal'
+UNION ALL
+SELECT lookups.ord::int AS lookup, r.id, r.campaign_id, r.created_at
+FROM lookups JOIN referrals r
+  ON r.workspace_id = lookups.workspace_id AND r.hubspot_company_id = lookups.object_id
+WHERE lookups.object_type = 'company'
+ORDER BY 1, 4, 2
+`
+
+type ReferralListByHubSpotObjectsParams struct {
+	WorkspaceIds []uuid.UUID `json:"workspace_ids"`
+	ObjectTypes  []string    `json:"object_types"`
+	ObjectIds    []int64     `json:"object_ids"`
+}
+
+type ReferralListByHubSpotObjectsRow struct {
+	Lookup     int32     `json:"lookup"`
+	ID         uuid.UUID `json:"id"`
+	CampaignID uuid.UUID `json:"campaign_id"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// ReferralListByHubSpotObjects is ReferralListByHubSpotObject for many
+// objects in one round trip: lookup is the 1-based position of the object in
+// the arrays. One join per column so each uses its index.
+func (q *Queries) ReferralListByHubSpotObjects(ctx context.Context, arg ReferralListByHubSpotObjectsParams) ([]ReferralListByHubSpotObjectsRow, error) {
+	rows, err := q.db.Query(ctx, referralListByHubSpotObjects, arg.WorkspaceIds, arg.ObjectTypes, arg.ObjectIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ReferralListByHubSpotObjectsRow
+	for rows.Next() {
+		var i ReferralListByHubSpotObjectsRow
+		if err := rows.Scan(
+			&i.Lookup,
+			&i.ID,
+			&i.CampaignID,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const referralListByMember = `-- name: ReferralListByMember :many
 SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
 WHERE member_id = $1
 ORDER BY created_at DESC, id DESC
 `
 
-// ListReferralsByMember lists a member's referrals, newest first.
-func (q *Queries) ListReferralsByMember(ctx context.Context, memberID uuid.UUID) ([]Referral, error) {
-	rows, err := q.db.Query(ctx, listReferralsByMember, memberID)
+// ReferralListByMember lists a member's referrals, newest first.
+func (q *Queries) ReferralListByMember(ctx context.Context, memberID uuid.UUID) ([]Referral, error) {
+	rows, err := q.db.Query(ctx, referralListByMember, memberID)
 	if err != nil {
 		return nil, err
 	}
@@ -474,7 +842,240 @@ func (q *Queries) ListReferralsByMember(ctx context.Context, memberID uuid.UUID)
 	return items, nil
 }
 
-const setReferralHubSpotObjects = `-- name: SetReferralHubSpotObjects :one
+const referralListFiltered = `-- name: ReferralListFiltered :many
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
+WHERE workspace_id = $1
+  AND ($2::text IS NULL OR status = $2::text)
+  AND ($3::uuid IS NULL OR member_id = $3::uuid)
+  AND ($4::text IS NULL
+       OR lead_email_normalized = $4::text)
+  AND (created_at, id) < ($5::timestamptz, $6::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT $7::int
+`
+
+type ReferralListFilteredParams struct {
+	WorkspaceID         uuid.UUID  `json:"workspace_id"`
+	Status              *string    `json:"status"`
+	MemberID            *uuid.UUID `json:"member_id"`
+	LeadEmailNormalized *string    `json:"lead_email_normalized"`
+	BeforeCreatedAt     time.Time  `json:"before_created_at"`
+	BeforeID            uuid.UUID  `json:"before_id"`
+	PageSize            int32      `json:"page_size"`
+}
+
+// ReferralListFiltered is the admin's referral list across a workspace,
+// newest first, keyset paged. Each filter is optional (NULL: any).
+// lead_email_normalized compares mailboxes (internal/referral.NormalizeEmail),
+// so one search finds every spelling of a lead's address. The page starts
+// below (before_created_at, before_id): the previous page's last row, or a
+// time after every row for the first page. The cursor is never NULL so it
+// stays a plain row comparison whatever plan the server caches.
+func (q *Queries) ReferralListFiltered(ctx context.Context, arg ReferralListFilteredParams) ([]Referral, error) {
+	rows, err := q.db.Query(ctx, referralListFiltered,
+		arg.WorkspaceID,
+		arg.Status,
+		arg.MemberID,
+		arg.LeadEmailNormalized,
+		arg.BeforeCreatedAt,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Referral
+	for rows.Next() {
+		var i Referral
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CampaignID,
+			&i.MemberID,
+			&i.LeadEmail,
+			&i.LeadFirstName,
+			&i.LeadLastName,
+			&i.LeadCompany,
+			&i.Status,
+			&i.InReview,
+			&i.DeniedReason,
+			&i.CannotQualifyReason,
+			&i.Source,
+			&i.ExternalID,
+			&i.HubspotContactID,
+			&i.HubspotDealID,
+			&i.HubspotCompanyID,
+			&i.SaleValue,
+			&i.Currency,
+			&i.QualifiedAt,
+			&i.ApprovedAt,
+			&i.DeniedAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LeadEmailNormalized,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const referralListOfCampaignFiltered = `-- name: ReferralListOfCampaignFiltered :many
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
+WHERE campaign_id = $1
+  AND workspace_id = $2
+  AND ($3::text IS NULL OR status = $3::text)
+  AND ($4::uuid IS NULL OR member_id = $4::uuid)
+  AND ($5::text IS NULL
+       OR lead_email_normalized = $5::text)
+  AND (created_at, id) < ($6::timestamptz, $7::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT $8::int
+`
+
+type ReferralListOfCampaignFilteredParams struct {
+	CampaignID          uuid.UUID  `json:"campaign_id"`
+	WorkspaceID         uuid.UUID  `json:"workspace_id"`
+	Status              *string    `json:"status"`
+	MemberID            *uuid.UUID `json:"member_id"`
+	LeadEmailNormalized *string    `json:"lead_email_normalized"`
+	BeforeCreatedAt     time.Time  `json:"before_created_at"`
+	BeforeID            uuid.UUID  `json:"before_id"`
+	PageSize            int32      `json:"page_size"`
+}
+
+// ReferralListOfCampaignFiltered is ReferralListFiltered within one
+// campaign. The campaign is not optional here so that every plan, custom or
+// cached generic, walks the campaign's (campaign_id, created_at, id) index
+// from the cursor and stops after a page, instead of scanning the table.
+func (q *Queries) ReferralListOfCampaignFiltered(ctx context.Context, arg ReferralListOfCampaignFilteredParams) ([]Referral, error) {
+	rows, err := q.db.Query(ctx, referralListOfCampaignFiltered,
+		arg.CampaignID,
+		arg.WorkspaceID,
+		arg.Status,
+		arg.MemberID,
+		arg.LeadEmailNormalized,
+		arg.BeforeCreatedAt,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Referral
+	for rows.Next() {
+		var i Referral
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CampaignID,
+			&i.MemberID,
+			&i.LeadEmail,
+			&i.LeadFirstName,
+			&i.LeadLastName,
+			&i.LeadCompany,
+			&i.Status,
+			&i.InReview,
+			&i.DeniedReason,
+			&i.CannotQualifyReason,
+			&i.Source,
+			&i.ExternalID,
+			&i.HubspotContactID,
+			&i.HubspotDealID,
+			&i.HubspotCompanyID,
+			&i.SaleValue,
+			&i.Currency,
+			&i.QualifiedAt,
+			&i.ApprovedAt,
+			&i.DeniedAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LeadEmailNormalized,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const referralRepointHubSpotObject = `-- name: ReferralRepointHubSpotObject :one
+UPDATE referrals
+SET hubspot_contact_id = CASE WHEN $1::text = 'contact' AND hubspot_contact_id = ANY($2::bigint[])
+                              THEN $3::bigint ELSE hubspot_contact_id END,
+    hubspot_deal_id = CASE WHEN $1::text = 'deal' AND hubspot_deal_id = ANY($2::bigint[])
+                           THEN $3::bigint ELSE hubspot_deal_id END,
+    hubspot_company_id = CASE WHEN $1::text = 'company' AND hubspot_company_id = ANY($2::bigint[])
+                              THEN $3::bigint ELSE hubspot_company_id END,
+    updated_at = now()
+WHERE id = $4
+  AND CASE $1::text
+        WHEN 'contact' THEN hubspot_contact_id = ANY($2::bigint[])
+        WHEN 'deal' THEN hubspot_deal_id = ANY($2::bigint[])
+        WHEN 'company' THEN hubspot_company_id = ANY($2::bigint[])
+        ELSE false
+      END
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized
+`
+
+type ReferralRepointHubSpotObjectParams struct {
+	ObjectType  string    `json:"object_type"`
+	MergedIds   []int64   `json:"merged_ids"`
+	SurvivingID int64     `json:"surviving_id"`
+	ID          uuid.UUID `json:"id"`
+}
+
+// ReferralRepointHubSpotObject follows a HubSpot merge: when the referral
+// holds one of the merged records of object_type, it now holds the survivor.
+// No row when it holds none of them (already re-pointed, or never held).
+func (q *Queries) ReferralRepointHubSpotObject(ctx context.Context, arg ReferralRepointHubSpotObjectParams) (Referral, error) {
+	row := q.db.QueryRow(ctx, referralRepointHubSpotObject,
+		arg.ObjectType,
+		arg.MergedIds,
+		arg.SurvivingID,
+		arg.ID,
+	)
+	var i Referral
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.MemberID,
+		&i.LeadEmail,
+		&i.LeadFirstName,
+		&i.LeadLastName,
+		&i.LeadCompany,
+		&i.Status,
+		&i.InReview,
+		&i.DeniedReason,
+		&i.CannotQualifyReason,
+		&i.Source,
+		&i.ExternalID,
+		&i.HubspotContactID,
+		&i.HubspotDealID,
+		&i.HubspotCompanyID,
+		&i.SaleValue,
+		&i.Currency,
+		&i.QualifiedAt,
+		&i.ApprovedAt,
+		&i.DeniedAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LeadEmailNormalized,
+	)
+	return i, err
+}
+
+const referralSetHubSpotObjects = `-- name: ReferralSetHubSpotObjects :one
 UPDATE referrals
 SET hubspot_contact_id = COALESCE($1::bigint, hubspot_contact_id),
     hubspot_deal_id = COALESCE($2::bigint, hubspot_deal_id),
@@ -484,19 +1085,19 @@ WHERE id = $4
 RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized
 `
 
-type SetReferralHubSpotObjectsParams struct {
+type ReferralSetHubSpotObjectsParams struct {
 	HubspotContactID    *int64    `json:"hubspot_contact_id"`
 	HubspotDealID       *int64    `json:"hubspot_deal_id"`
 	CannotQualifyReason *string   `json:"cannot_qualify_reason"`
 	ID                  uuid.UUID `json:"id"`
 }
 
-// SetReferralHubSpotObjects records the HubSpot objects a referral's lead was
+// ReferralSetHubSpotObjects records the HubSpot objects a referral's lead was
 // sent to, and why it cannot qualify when HubSpot already knew the lead. A
 // NULL argument keeps the stored value, so each object's ID can be written as
 // soon as it is known and a retry never clears one.
-func (q *Queries) SetReferralHubSpotObjects(ctx context.Context, arg SetReferralHubSpotObjectsParams) (Referral, error) {
-	row := q.db.QueryRow(ctx, setReferralHubSpotObjects,
+func (q *Queries) ReferralSetHubSpotObjects(ctx context.Context, arg ReferralSetHubSpotObjectsParams) (Referral, error) {
+	row := q.db.QueryRow(ctx, referralSetHubSpotObjects,
 		arg.HubspotContactID,
 		arg.HubspotDealID,
 		arg.CannotQualifyReason,
@@ -533,21 +1134,21 @@ func (q *Queries) SetReferralHubSpotObjects(ctx context.Context, arg SetReferral
 	return i, err
 }
 
-const setReferralInReview = `-- name: SetReferralInReview :one
+const referralSetInReview = `-- name: ReferralSetInReview :one
 UPDATE referrals
 SET in_review = $1, updated_at = now()
 WHERE id = $2
 RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized
 `
 
-type SetReferralInReviewParams struct {
+type ReferralSetInReviewParams struct {
 	InReview bool      `json:"in_review"`
 	ID       uuid.UUID `json:"id"`
 }
 
-// SetReferralInReview puts a referral on hold for an admin (or releases it).
-func (q *Queries) SetReferralInReview(ctx context.Context, arg SetReferralInReviewParams) (Referral, error) {
-	row := q.db.QueryRow(ctx, setReferralInReview, arg.InReview, arg.ID)
+// ReferralSetInReview puts a referral on hold for an admin (or releases it).
+func (q *Queries) ReferralSetInReview(ctx context.Context, arg ReferralSetInReviewParams) (Referral, error) {
+	row := q.db.QueryRow(ctx, referralSetInReview, arg.InReview, arg.ID)
 	var i Referral
 	err := row.Scan(
 		&i.ID,
@@ -579,7 +1180,7 @@ func (q *Queries) SetReferralInReview(ctx context.Context, arg SetReferralInRevi
 	return i, err
 }
 
-const updateReferralFromHubSpot = `-- name: UpdateReferralFromHubSpot :one
+const referralUpdateFromHubSpot = `-- name: ReferralUpdateFromHubSpot :one
 UPDATE referrals
 SET sale_value = COALESCE($1::numeric, sale_value),
     currency = COALESCE($2::text, currency),
@@ -592,7 +1193,7 @@ WHERE id = $7
 RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized
 `
 
-type UpdateReferralFromHubSpotParams struct {
+type ReferralUpdateFromHubSpotParams struct {
 	SaleValue           pgtype.Numeric `json:"sale_value"`
 	Currency            *string        `json:"currency"`
 	ExternalID          *string        `json:"external_id"`
@@ -602,10 +1203,10 @@ type UpdateReferralFromHubSpotParams struct {
 	ID                  uuid.UUID      `json:"id"`
 }
 
-// UpdateReferralFromHubSpot copies values HubSpot reported onto the referral
+// ReferralUpdateFromHubSpot copies values HubSpot reported onto the referral
 // (the campaign's property updates); a NULL argument keeps the stored value.
-func (q *Queries) UpdateReferralFromHubSpot(ctx context.Context, arg UpdateReferralFromHubSpotParams) (Referral, error) {
-	row := q.db.QueryRow(ctx, updateReferralFromHubSpot,
+func (q *Queries) ReferralUpdateFromHubSpot(ctx context.Context, arg ReferralUpdateFromHubSpotParams) (Referral, error) {
+	row := q.db.QueryRow(ctx, referralUpdateFromHubSpot,
 		arg.SaleValue,
 		arg.Currency,
 		arg.ExternalID,
@@ -645,7 +1246,7 @@ func (q *Queries) UpdateReferralFromHubSpot(ctx context.Context, arg UpdateRefer
 	return i, err
 }
 
-const updateReferralStatus = `-- name: UpdateReferralStatus :one
+const referralUpdateStatus = `-- name: ReferralUpdateStatus :one
 UPDATE referrals
 SET status = $1::text,
     qualified_at = CASE
@@ -672,21 +1273,21 @@ WHERE id = $3 AND status = $4::text
 RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized
 `
 
-type UpdateReferralStatusParams struct {
+type ReferralUpdateStatusParams struct {
 	NewStatus      string    `json:"new_status"`
 	DeniedReason   *string   `json:"denied_reason"`
 	ID             uuid.UUID `json:"id"`
 	ExpectedStatus string    `json:"expected_status"`
 }
 
-// UpdateReferralStatus moves a referral from expected_status to new_status
+// ReferralUpdateStatus moves a referral from expected_status to new_status
 // (compare-and-set). It returns no row (pgx.ErrNoRows) when the referral is
 // no longer in expected_status, so a caller that raced another writer finds
 // out instead of overwriting. The *_at column of the status entered is set to
 // now(); moving back clears the later ones; denied_reason is kept only while
 // denied.
-func (q *Queries) UpdateReferralStatus(ctx context.Context, arg UpdateReferralStatusParams) (Referral, error) {
-	row := q.db.QueryRow(ctx, updateReferralStatus,
+func (q *Queries) ReferralUpdateStatus(ctx context.Context, arg ReferralUpdateStatusParams) (Referral, error) {
+	row := q.db.QueryRow(ctx, referralUpdateStatus,
 		arg.NewStatus,
 		arg.DeniedReason,
 		arg.ID,

@@ -8,11 +8,12 @@ package db
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/google/uuid"
 )
 
-const createReviewEntry = `-- name: CreateReviewEntry :one
+const reviewEntryCreate = `-- name: ReviewEntryCreate :one
 INSERT INTO review_entries (
     workspace_id, campaign_id, sales_entry_id, referral_id, reason, data
 ) VALUES (
@@ -22,7 +23,7 @@ INSERT INTO review_entries (
 RETURNING id, workspace_id, campaign_id, sales_entry_id, referral_id, reason, status, data, decision, decided_by, decided_at, created_at, updated_at, workflow_id
 `
 
-type CreateReviewEntryParams struct {
+type ReviewEntryCreateParams struct {
 	WorkspaceID  uuid.UUID       `json:"workspace_id"`
 	CampaignID   *uuid.UUID      `json:"campaign_id"`
 	SalesEntryID *int64          `json:"sales_entry_id"`
@@ -31,10 +32,10 @@ type CreateReviewEntryParams struct {
 	Data         json.RawMessage `json:"data"`
 }
 
-// CreateReviewEntry puts something in front of an admin; a NULL data stores
+// ReviewEntryCreate puts something in front of an admin; a NULL data stores
 // an empty object.
-func (q *Queries) CreateReviewEntry(ctx context.Context, arg CreateReviewEntryParams) (ReviewEntry, error) {
-	row := q.db.QueryRow(ctx, createReviewEntry,
+func (q *Queries) ReviewEntryCreate(ctx context.Context, arg ReviewEntryCreateParams) (ReviewEntry, error) {
+	row := q.db.QueryRow(ctx, reviewEntryCreate,
 		arg.WorkspaceID,
 		arg.CampaignID,
 		arg.SalesEntryID,
@@ -62,7 +63,7 @@ func (q *Queries) CreateReviewEntry(ctx context.Context, arg CreateReviewEntryPa
 	return i, err
 }
 
-const decideReviewEntry = `-- name: DecideReviewEntry :one
+const reviewEntryDecide = `-- name: ReviewEntryDecide :one
 UPDATE review_entries
 SET status = $1,
     decision = $2,
@@ -73,17 +74,17 @@ WHERE id = $4 AND status = 'open'
 RETURNING id, workspace_id, campaign_id, sales_entry_id, referral_id, reason, status, data, decision, decided_by, decided_at, created_at, updated_at, workflow_id
 `
 
-type DecideReviewEntryParams struct {
+type ReviewEntryDecideParams struct {
 	Status    string    `json:"status"`
 	Decision  *string   `json:"decision"`
 	DecidedBy *string   `json:"decided_by"`
 	ID        uuid.UUID `json:"id"`
 }
 
-// DecideReviewEntry closes an open entry (resolved or dismissed) with the
+// ReviewEntryDecide closes an open entry (resolved or dismissed) with the
 // admin's decision; no row when it was already decided.
-func (q *Queries) DecideReviewEntry(ctx context.Context, arg DecideReviewEntryParams) (ReviewEntry, error) {
-	row := q.db.QueryRow(ctx, decideReviewEntry,
+func (q *Queries) ReviewEntryDecide(ctx context.Context, arg ReviewEntryDecideParams) (ReviewEntry, error) {
+	row := q.db.QueryRow(ctx, reviewEntryDecide,
 		arg.Status,
 		arg.Decision,
 		arg.DecidedBy,
@@ -109,14 +110,14 @@ func (q *Queries) DecideReviewEntry(ctx context.Context, arg DecideReviewEntryPa
 	return i, err
 }
 
-const getReviewEntry = `-- name: GetReviewEntry :one
+const reviewEntryGetByID = `-- name: ReviewEntryGetByID :one
 SELECT id, workspace_id, campaign_id, sales_entry_id, referral_id, reason, status, data, decision, decided_by, decided_at, created_at, updated_at, workflow_id FROM review_entries
 WHERE id = $1
 `
 
-// GetReviewEntry loads a review entry by id.
-func (q *Queries) GetReviewEntry(ctx context.Context, id uuid.UUID) (ReviewEntry, error) {
-	row := q.db.QueryRow(ctx, getReviewEntry, id)
+// ReviewEntryGetByID loads a review entry by id.
+func (q *Queries) ReviewEntryGetByID(ctx context.Context, id uuid.UUID) (ReviewEntry, error) {
+	row := q.db.QueryRow(ctx, reviewEntryGetByID, id)
 	var i ReviewEntry
 	err := row.Scan(
 		&i.ID,
@@ -137,15 +138,97 @@ func (q *Queries) GetReviewEntry(ctx context.Context, id uuid.UUID) (ReviewEntry
 	return i, err
 }
 
-const listOpenReviewEntries = `-- name: ListOpenReviewEntries :many
+const reviewEntryGetLatestOfSalesEntry = `-- name: ReviewEntryGetLatestOfSalesEntry :one
 SELECT id, workspace_id, campaign_id, sales_entry_id, referral_id, reason, status, data, decision, decided_by, decided_at, created_at, updated_at, workflow_id FROM review_entries
-WHERE workspace_id = $1 AND status = 'open'
-ORDER BY created_at, id
+WHERE sales_entry_id = $1
+ORDER BY created_at DESC, id DESC
+LIMIT 1
 `
 
-// ListOpenReviewEntries is the review queue of a workspace, oldest first.
-func (q *Queries) ListOpenReviewEntries(ctx context.Context, workspaceID uuid.UUID) ([]ReviewEntry, error) {
-	rows, err := q.db.Query(ctx, listOpenReviewEntries, workspaceID)
+// ReviewEntryGetLatestOfSalesEntry is the review entry a sales entry went to
+// most recently (an edited entry can go to review again).
+func (q *Queries) ReviewEntryGetLatestOfSalesEntry(ctx context.Context, salesEntryID *int64) (ReviewEntry, error) {
+	row := q.db.QueryRow(ctx, reviewEntryGetLatestOfSalesEntry, salesEntryID)
+	var i ReviewEntry
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.SalesEntryID,
+		&i.ReferralID,
+		&i.Reason,
+		&i.Status,
+		&i.Data,
+		&i.Decision,
+		&i.DecidedBy,
+		&i.DecidedAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.WorkflowID,
+	)
+	return i, err
+}
+
+const reviewEntryGetOpenOfReferral = `-- name: ReviewEntryGetOpenOfReferral :one
+SELECT id, workspace_id, campaign_id, sales_entry_id, referral_id, reason, status, data, decision, decided_by, decided_at, created_at, updated_at, workflow_id FROM review_entries
+WHERE referral_id = $1 AND sales_entry_id IS NULL AND status = 'open'
+ORDER BY created_at DESC
+LIMIT 1
+`
+
+// ReviewEntryGetOpenOfReferral finds the review entry a referral's own
+// workflow holds (a denied referral HubSpot would move on).
+func (q *Queries) ReviewEntryGetOpenOfReferral(ctx context.Context, referralID *uuid.UUID) (ReviewEntry, error) {
+	row := q.db.QueryRow(ctx, reviewEntryGetOpenOfReferral, referralID)
+	var i ReviewEntry
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.SalesEntryID,
+		&i.ReferralID,
+		&i.Reason,
+		&i.Status,
+		&i.Data,
+		&i.Decision,
+		&i.DecidedBy,
+		&i.DecidedAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.WorkflowID,
+	)
+	return i, err
+}
+
+const reviewEntryListFiltered = `-- name: ReviewEntryListFiltered :many
+SELECT id, workspace_id, campaign_id, sales_entry_id, referral_id, reason, status, data, decision, decided_by, decided_at, created_at, updated_at, workflow_id FROM review_entries
+WHERE workspace_id = $1
+  AND status = $2
+  AND (created_at, id) > ($3::timestamptz, $4::uuid)
+ORDER BY created_at, id
+LIMIT $5::int
+`
+
+type ReviewEntryListFilteredParams struct {
+	WorkspaceID    uuid.UUID `json:"workspace_id"`
+	Status         string    `json:"status"`
+	AfterCreatedAt time.Time `json:"after_created_at"`
+	AfterID        uuid.UUID `json:"after_id"`
+	PageSize       int32     `json:"page_size"`
+}
+
+// ReviewEntryListFiltered is the review queue of a workspace in one
+// status, oldest first (first come, first decided). The page starts above
+// (after_created_at, after_id): the previous page's last row, or a time
+// before every row for the first page.
+func (q *Queries) ReviewEntryListFiltered(ctx context.Context, arg ReviewEntryListFilteredParams) ([]ReviewEntry, error) {
+	rows, err := q.db.Query(ctx, reviewEntryListFiltered,
+		arg.WorkspaceID,
+		arg.Status,
+		arg.AfterCreatedAt,
+		arg.AfterID,
+		arg.PageSize,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +262,95 @@ func (q *Queries) ListOpenReviewEntries(ctx context.Context, workspaceID uuid.UU
 	return items, nil
 }
 
-const openSalesEntryReview = `-- name: OpenSalesEntryReview :one
+const reviewEntryListOpen = `-- name: ReviewEntryListOpen :many
+SELECT id, workspace_id, campaign_id, sales_entry_id, referral_id, reason, status, data, decision, decided_by, decided_at, created_at, updated_at, workflow_id FROM review_entries
+WHERE workspace_id = $1 AND status = 'open'
+ORDER BY created_at, id
+`
+
+// ReviewEntryListOpen is the review queue of a workspace, oldest first.
+func (q *Queries) ReviewEntryListOpen(ctx context.Context, workspaceID uuid.UUID) ([]ReviewEntry, error) {
+	rows, err := q.db.Query(ctx, reviewEntryListOpen, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ReviewEntry
+	for rows.Next() {
+		var i ReviewEntry
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CampaignID,
+			&i.SalesEntryID,
+			&i.ReferralID,
+			&i.Reason,
+			&i.Status,
+			&i.Data,
+			&i.Decision,
+			&i.DecidedBy,
+			&i.DecidedAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.WorkflowID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const reviewEntryOpenForReferral = `-- name: ReviewEntryOpenForReferral :one
+INSERT INTO review_entries (workspace_id, campaign_id, referral_id, reason, data, workflow_id)
+VALUES ($1, $2, $3, $4, $5, $6)
+RETURNING id, workspace_id, campaign_id, sales_entry_id, referral_id, reason, status, data, decision, decided_by, decided_at, created_at, updated_at, workflow_id
+`
+
+type ReviewEntryOpenForReferralParams struct {
+	WorkspaceID uuid.UUID       `json:"workspace_id"`
+	CampaignID  *uuid.UUID      `json:"campaign_id"`
+	ReferralID  *uuid.UUID      `json:"referral_id"`
+	Reason      string          `json:"reason"`
+	Data        json.RawMessage `json:"data"`
+	WorkflowID  *string         `json:"workflow_id"`
+}
+
+// ReviewEntryOpenForReferral queues a change a referral's workflow holds for an
+// admin; workflow_id is that workflow, which receives the decision.
+func (q *Queries) ReviewEntryOpenForReferral(ctx context.Context, arg ReviewEntryOpenForReferralParams) (ReviewEntry, error) {
+	row := q.db.QueryRow(ctx, reviewEntryOpenForReferral,
+		arg.WorkspaceID,
+		arg.CampaignID,
+		arg.ReferralID,
+		arg.Reason,
+		arg.Data,
+		arg.WorkflowID,
+	)
+	var i ReviewEntry
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.SalesEntryID,
+		&i.ReferralID,
+		&i.Reason,
+		&i.Status,
+		&i.Data,
+		&i.Decision,
+		&i.DecidedBy,
+		&i.DecidedAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.WorkflowID,
+	)
+	return i, err
+}
+
+const reviewEntryOpenForSalesEntry = `-- name: ReviewEntryOpenForSalesEntry :one
 INSERT INTO review_entries (
     workspace_id, campaign_id, sales_entry_id, reason, data, workflow_id
 ) VALUES (
@@ -194,7 +365,7 @@ DO UPDATE SET reason = EXCLUDED.reason,
 RETURNING id, workspace_id, campaign_id, sales_entry_id, referral_id, reason, status, data, decision, decided_by, decided_at, created_at, updated_at, workflow_id
 `
 
-type OpenSalesEntryReviewParams struct {
+type ReviewEntryOpenForSalesEntryParams struct {
 	WorkspaceID  uuid.UUID       `json:"workspace_id"`
 	CampaignID   *uuid.UUID      `json:"campaign_id"`
 	SalesEntryID *int64          `json:"sales_entry_id"`
@@ -203,12 +374,12 @@ type OpenSalesEntryReviewParams struct {
 	WorkflowID   *string         `json:"workflow_id"`
 }
 
-// OpenSalesEntryReview puts a sales entry in the review queue, held by the
+// ReviewEntryOpenForSalesEntry puts a sales entry in the review queue, held by the
 // workflow workflow_id. A sales entry has at most one open review entry: a
 // retry, or matching run again after an admin's edit, updates that one
 // (reason, data, campaign) instead of queueing the entry twice.
-func (q *Queries) OpenSalesEntryReview(ctx context.Context, arg OpenSalesEntryReviewParams) (ReviewEntry, error) {
-	row := q.db.QueryRow(ctx, openSalesEntryReview,
+func (q *Queries) ReviewEntryOpenForSalesEntry(ctx context.Context, arg ReviewEntryOpenForSalesEntryParams) (ReviewEntry, error) {
+	row := q.db.QueryRow(ctx, reviewEntryOpenForSalesEntry,
 		arg.WorkspaceID,
 		arg.CampaignID,
 		arg.SalesEntryID,

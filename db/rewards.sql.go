@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-const createReward = `-- name: CreateReward :one
+const rewardCreate = `-- name: RewardCreate :one
 INSERT INTO rewards (
     workspace_id, referral_id, campaign_id, member_id, recipient,
     amount, currency, status, idempotency_key, conversion_number, hold_until
@@ -26,7 +26,7 @@ ON CONFLICT (idempotency_key) DO NOTHING
 RETURNING id, workspace_id, referral_id, campaign_id, member_id, recipient, amount, currency, status, idempotency_key, conversion_number, hold_until, issued_at, paid_at, cancelled_at, cancel_reason, failure_reason, created_at, updated_at
 `
 
-type CreateRewardParams struct {
+type RewardCreateParams struct {
 	WorkspaceID      uuid.UUID      `json:"workspace_id"`
 	ReferralID       uuid.UUID      `json:"referral_id"`
 	CampaignID       uuid.UUID      `json:"campaign_id"`
@@ -40,11 +40,11 @@ type CreateRewardParams struct {
 	HoldUntil        *time.Time     `json:"hold_until"`
 }
 
-// CreateReward records a reward once per idempotency key. When the key is
+// RewardCreate records a reward once per idempotency key. When the key is
 // already taken it writes nothing and returns no row (pgx.ErrNoRows); the
-// caller then loads the existing one with GetRewardByIdempotencyKey.
-func (q *Queries) CreateReward(ctx context.Context, arg CreateRewardParams) (Reward, error) {
-	row := q.db.QueryRow(ctx, createReward,
+// caller then loads the existing one with RewardGetByIdempotencyKey.
+func (q *Queries) RewardCreate(ctx context.Context, arg RewardCreateParams) (Reward, error) {
+	row := q.db.QueryRow(ctx, rewardCreate,
 		arg.WorkspaceID,
 		arg.ReferralID,
 		arg.CampaignID,
@@ -82,14 +82,14 @@ func (q *Queries) CreateReward(ctx context.Context, arg CreateRewardParams) (Rew
 	return i, err
 }
 
-const getReward = `-- name: GetReward :one
+const rewardGetByID = `-- name: RewardGetByID :one
 SELECT id, workspace_id, referral_id, campaign_id, member_id, recipient, amount, currency, status, idempotency_key, conversion_number, hold_until, issued_at, paid_at, cancelled_at, cancel_reason, failure_reason, created_at, updated_at FROM rewards
 WHERE id = $1
 `
 
-// GetReward loads a reward by id.
-func (q *Queries) GetReward(ctx context.Context, id uuid.UUID) (Reward, error) {
-	row := q.db.QueryRow(ctx, getReward, id)
+// RewardGetByID loads a reward by id.
+func (q *Queries) RewardGetByID(ctx context.Context, id uuid.UUID) (Reward, error) {
+	row := q.db.QueryRow(ctx, rewardGetByID, id)
 	var i Reward
 	err := row.Scan(
 		&i.ID,
@@ -115,15 +115,15 @@ func (q *Queries) GetReward(ctx context.Context, id uuid.UUID) (Reward, error) {
 	return i, err
 }
 
-const getRewardByIdempotencyKey = `-- name: GetRewardByIdempotencyKey :one
+const rewardGetByIdempotencyKey = `-- name: RewardGetByIdempotencyKey :one
 SELECT id, workspace_id, referral_id, campaign_id, member_id, recipient, amount, currency, status, idempotency_key, conversion_number, hold_until, issued_at, paid_at, cancelled_at, cancel_reason, failure_reason, created_at, updated_at FROM rewards
 WHERE idempotency_key = $1
 `
 
-// GetRewardByIdempotencyKey finds the reward a retried CreateReward already
+// RewardGetByIdempotencyKey finds the reward a retried RewardCreate already
 // wrote.
-func (q *Queries) GetRewardByIdempotencyKey(ctx context.Context, idempotencyKey string) (Reward, error) {
-	row := q.db.QueryRow(ctx, getRewardByIdempotencyKey, idempotencyKey)
+func (q *Queries) RewardGetByIdempotencyKey(ctx context.Context, idempotencyKey string) (Reward, error) {
+	row := q.db.QueryRow(ctx, rewardGetByIdempotencyKey, idempotencyKey)
 	var i Reward
 	err := row.Scan(
 		&i.ID,
@@ -149,17 +149,17 @@ func (q *Queries) GetRewardByIdempotencyKey(ctx context.Context, idempotencyKey 
 	return i, err
 }
 
-const getRewardForUpdate = `-- name: GetRewardForUpdate :one
+const rewardGetForUpdate = `-- name: RewardGetForUpdate :one
 SELECT id, workspace_id, referral_id, campaign_id, member_id, recipient, amount, currency, status, idempotency_key, conversion_number, hold_until, issued_at, paid_at, cancelled_at, cancel_reason, failure_reason, created_at, updated_at FROM rewards
 WHERE id = $1
 FOR UPDATE
 `
 
-// GetRewardForUpdate loads a reward and locks its row until the transaction
+// RewardGetForUpdate loads a reward and locks its row until the transaction
 // ends, so concurrent issue, cancel and paid decisions on one reward are
 // serialised and each sees the status the other left.
-func (q *Queries) GetRewardForUpdate(ctx context.Context, id uuid.UUID) (Reward, error) {
-	row := q.db.QueryRow(ctx, getRewardForUpdate, id)
+func (q *Queries) RewardGetForUpdate(ctx context.Context, id uuid.UUID) (Reward, error) {
+	row := q.db.QueryRow(ctx, rewardGetForUpdate, id)
 	var i Reward
 	err := row.Scan(
 		&i.ID,
@@ -185,16 +185,16 @@ func (q *Queries) GetRewardForUpdate(ctx context.Context, id uuid.UUID) (Reward,
 	return i, err
 }
 
-const listRewardsByReferral = `-- name: ListRewardsByReferral :many
+const rewardListByReferral = `-- name: RewardListByReferral :many
 SELECT id, workspace_id, referral_id, campaign_id, member_id, recipient, amount, currency, status, idempotency_key, conversion_number, hold_until, issued_at, paid_at, cancelled_at, cancel_reason, failure_reason, created_at, updated_at FROM rewards
 WHERE referral_id = $1
 ORDER BY created_at, id
 `
 
-// ListRewardsByReferral lists a referral's rewards (member and friend, every
+// RewardListByReferral lists a referral's rewards (member and friend, every
 // conversion).
-func (q *Queries) ListRewardsByReferral(ctx context.Context, referralID uuid.UUID) ([]Reward, error) {
-	rows, err := q.db.Query(ctx, listRewardsByReferral, referralID)
+func (q *Queries) RewardListByReferral(ctx context.Context, referralID uuid.UUID) ([]Reward, error) {
+	rows, err := q.db.Query(ctx, rewardListByReferral, referralID)
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +233,7 @@ func (q *Queries) ListRewardsByReferral(ctx context.Context, referralID uuid.UUI
 	return items, nil
 }
 
-const markRewardPaid = `-- name: MarkRewardPaid :one
+const rewardMarkPaid = `-- name: RewardMarkPaid :one
 UPDATE rewards
 SET paid_at = COALESCE(paid_at, now()),
     updated_at = CASE WHEN paid_at IS NULL THEN now() ELSE updated_at END
@@ -241,11 +241,11 @@ WHERE id = $1 AND status = 'issued'
 RETURNING id, workspace_id, referral_id, campaign_id, member_id, recipient, amount, currency, status, idempotency_key, conversion_number, hold_until, issued_at, paid_at, cancelled_at, cancel_reason, failure_reason, created_at, updated_at
 `
 
-// MarkRewardPaid records that an issued reward was paid out. A reward already
+// RewardMarkPaid records that an issued reward was paid out. A reward already
 // paid keeps its first paid_at (a retry changes nothing); no row means the
 // reward is not issued.
-func (q *Queries) MarkRewardPaid(ctx context.Context, id uuid.UUID) (Reward, error) {
-	row := q.db.QueryRow(ctx, markRewardPaid, id)
+func (q *Queries) RewardMarkPaid(ctx context.Context, id uuid.UUID) (Reward, error) {
+	row := q.db.QueryRow(ctx, rewardMarkPaid, id)
 	var i Reward
 	err := row.Scan(
 		&i.ID,
@@ -271,7 +271,7 @@ func (q *Queries) MarkRewardPaid(ctx context.Context, id uuid.UUID) (Reward, err
 	return i, err
 }
 
-const updateRewardStatus = `-- name: UpdateRewardStatus :one
+const rewardUpdateStatus = `-- name: RewardUpdateStatus :one
 UPDATE rewards
 SET status = $1::text,
     issued_at = CASE WHEN $1::text = 'issued' THEN now() ELSE issued_at END,
@@ -283,19 +283,19 @@ WHERE id = $3 AND status = $4::text
 RETURNING id, workspace_id, referral_id, campaign_id, member_id, recipient, amount, currency, status, idempotency_key, conversion_number, hold_until, issued_at, paid_at, cancelled_at, cancel_reason, failure_reason, created_at, updated_at
 `
 
-type UpdateRewardStatusParams struct {
+type RewardUpdateStatusParams struct {
 	NewStatus      string    `json:"new_status"`
 	Reason         *string   `json:"reason"`
 	ID             uuid.UUID `json:"id"`
 	ExpectedStatus string    `json:"expected_status"`
 }
 
-// UpdateRewardStatus moves a reward from expected_status to new_status
+// RewardUpdateStatus moves a reward from expected_status to new_status
 // (compare-and-set; no row when it raced). issued_at / cancelled_at are set
 // on entering those statuses; cancel_reason and failure_reason are kept for
 // cancelled and failed.
-func (q *Queries) UpdateRewardStatus(ctx context.Context, arg UpdateRewardStatusParams) (Reward, error) {
-	row := q.db.QueryRow(ctx, updateRewardStatus,
+func (q *Queries) RewardUpdateStatus(ctx context.Context, arg RewardUpdateStatusParams) (Reward, error) {
+	row := q.db.QueryRow(ctx, rewardUpdateStatus,
 		arg.NewStatus,
 		arg.Reason,
 		arg.ID,

@@ -13,62 +13,116 @@ import (
 	"github.com/google/uuid"
 )
 
-const getSalesEntry = `-- name: GetSalesEntry :one
+const salesEntryClaimBatch = `-- name: SalesEntryClaimBatch :many
 SELECT id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id FROM sales_entries
-WHERE id = $1
+WHERE dispatched_at IS NULL AND next_dispatch_at <= now()
+ORDER BY occurred_at, id
+LIMIT $1::int
+FOR UPDATE SKIP LOCKED
 `
 
-// GetSalesEntry loads a sales entry by id.
-func (q *Queries) GetSalesEntry(ctx context.Context, id int64) (SalesEntry, error) {
-	row := q.db.QueryRow(ctx, getSalesEntry, id)
-	var i SalesEntry
-	err := row.Scan(
-		&i.ID,
-		&i.PortalID,
-		&i.WorkspaceID,
-		&i.DedupeKey,
-		&i.EventID,
-		&i.SubscriptionType,
-		&i.ObjectType,
-		&i.ObjectID,
-		&i.PropertyName,
-		&i.PropertyValue,
-		&i.OccurredAt,
-		&i.AttemptNumber,
-		&i.ChangeSource,
-		&i.Payload,
-		&i.Status,
-		&i.CampaignID,
-		&i.ReferralID,
-		&i.MemberID,
-		&i.Actions,
-		&i.Error,
-		&i.ReceivedAt,
-		&i.ProcessedAt,
-		&i.UpdatedAt,
-		&i.DispatchAttempts,
-		&i.NextDispatchAt,
-		&i.DispatchError,
-		&i.DispatchedAt,
-		&i.WorkflowID,
-	)
-	return i, err
+// SalesEntryClaimBatch locks the entries due for dispatch, oldest event
+// first. SKIP LOCKED lets several dispatchers (one per worker process) claim
+// disjoint batches; the locks last as long as the caller's transaction, so a
+// dispatcher that dies releases its batch at once.
+func (q *Queries) SalesEntryClaimBatch(ctx context.Context, batchSize int32) ([]SalesEntry, error) {
+	rows, err := q.db.Query(ctx, salesEntryClaimBatch, batchSize)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SalesEntry
+	for rows.Next() {
+		var i SalesEntry
+		if err := rows.Scan(
+			&i.ID,
+			&i.PortalID,
+			&i.WorkspaceID,
+			&i.DedupeKey,
+			&i.EventID,
+			&i.SubscriptionType,
+			&i.ObjectType,
+			&i.ObjectID,
+			&i.PropertyName,
+			&i.PropertyValue,
+			&i.OccurredAt,
+			&i.AttemptNumber,
+			&i.ChangeSource,
+			&i.Payload,
+			&i.Status,
+			&i.CampaignID,
+			&i.ReferralID,
+			&i.MemberID,
+			&i.Actions,
+			&i.Error,
+			&i.ReceivedAt,
+			&i.ProcessedAt,
+			&i.UpdatedAt,
+			&i.DispatchAttempts,
+			&i.NextDispatchAt,
+			&i.DispatchError,
+			&i.DispatchedAt,
+			&i.WorkflowID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
-const getSalesEntryByDedupeKey = `-- name: GetSalesEntryByDedupeKey :one
+const salesEntryDefer = `-- name: SalesEntryDefer :exec
+UPDATE sales_entries s
+SET dispatch_attempts = s.dispatch_attempts + o.attempted,
+    dispatch_error = o.error,
+    next_dispatch_at = now() + make_interval(secs => o.delay_ms / 1000.0),
+    updated_at = now()
+FROM (
+    SELECT unnest($1::bigint[]) AS id,
+           unnest($2::text[]) AS error,
+           unnest($3::bigint[]) AS delay_ms,
+           unnest($4::int[]) AS attempted
+) AS o
+WHERE s.id = o.id AND s.dispatched_at IS NULL
+`
+
+type SalesEntryDeferParams struct {
+	Ids       []int64  `json:"ids"`
+	Errors    []string `json:"errors"`
+	DelaysMs  []int64  `json:"delays_ms"`
+	Attempted []int32  `json:"attempted"`
+}
+
+// SalesEntryDefer leaves entries undispatched to be tried again after
+// their delay: attempted counts the attempt (0 for an entry that waited
+// behind a failed one of the same referral), error says why.
+func (q *Queries) SalesEntryDefer(ctx context.Context, arg SalesEntryDeferParams) error {
+	_, err := q.db.Exec(ctx, salesEntryDefer,
+		arg.Ids,
+		arg.Errors,
+		arg.DelaysMs,
+		arg.Attempted,
+	)
+	return err
+}
+
+const salesEntryGetByDedupeKey = `-- name: SalesEntryGetByDedupeKey :one
 SELECT id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id FROM sales_entries
 WHERE portal_id = $1 AND dedupe_key = $2
 `
 
-type GetSalesEntryByDedupeKeyParams struct {
+type SalesEntryGetByDedupeKeyParams struct {
 	PortalID  int64  `json:"portal_id"`
 	DedupeKey string `json:"dedupe_key"`
 }
 
-// GetSalesEntryByDedupeKey finds the entry a redelivered event was deduplicated
+// SalesEntryGetByDedupeKey finds the entry a redelivered event was deduplicated
 // against.
-func (q *Queries) GetSalesEntryByDedupeKey(ctx context.Context, arg GetSalesEntryByDedupeKeyParams) (SalesEntry, error) {
-	row := q.db.QueryRow(ctx, getSalesEntryByDedupeKey, arg.PortalID, arg.DedupeKey)
+func (q *Queries) SalesEntryGetByDedupeKey(ctx context.Context, arg SalesEntryGetByDedupeKeyParams) (SalesEntry, error) {
+	row := q.db.QueryRow(ctx, salesEntryGetByDedupeKey, arg.PortalID, arg.DedupeKey)
 	var i SalesEntry
 	err := row.Scan(
 		&i.ID,
@@ -103,7 +157,49 @@ func (q *Queries) GetSalesEntryByDedupeKey(ctx context.Context, arg GetSalesEntr
 	return i, err
 }
 
-const insertSalesEntry = `-- name: InsertSalesEntry :one
+const salesEntryGetByID = `-- name: SalesEntryGetByID :one
+SELECT id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id FROM sales_entries
+WHERE id = $1
+`
+
+// SalesEntryGetByID loads a sales entry by id.
+func (q *Queries) SalesEntryGetByID(ctx context.Context, id int64) (SalesEntry, error) {
+	row := q.db.QueryRow(ctx, salesEntryGetByID, id)
+	var i SalesEntry
+	err := row.Scan(
+		&i.ID,
+		&i.PortalID,
+		&i.WorkspaceID,
+		&i.DedupeKey,
+		&i.EventID,
+		&i.SubscriptionType,
+		&i.ObjectType,
+		&i.ObjectID,
+		&i.PropertyName,
+		&i.PropertyValue,
+		&i.OccurredAt,
+		&i.AttemptNumber,
+		&i.ChangeSource,
+		&i.Payload,
+		&i.Status,
+		&i.CampaignID,
+		&i.ReferralID,
+		&i.MemberID,
+		&i.Actions,
+		&i.Error,
+		&i.ReceivedAt,
+		&i.ProcessedAt,
+		&i.UpdatedAt,
+		&i.DispatchAttempts,
+		&i.NextDispatchAt,
+		&i.DispatchError,
+		&i.DispatchedAt,
+		&i.WorkflowID,
+	)
+	return i, err
+}
+
+const salesEntryInsert = `-- name: SalesEntryInsert :one
 INSERT INTO sales_entries (
     portal_id, workspace_id, dedupe_key, event_id, subscription_type,
     object_type, object_id, property_name, property_value, occurred_at,
@@ -117,7 +213,7 @@ ON CONFLICT (portal_id, dedupe_key) DO NOTHING
 RETURNING id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id
 `
 
-type InsertSalesEntryParams struct {
+type SalesEntryInsertParams struct {
 	PortalID         int64           `json:"portal_id"`
 	WorkspaceID      *uuid.UUID      `json:"workspace_id"`
 	DedupeKey        string          `json:"dedupe_key"`
@@ -133,10 +229,10 @@ type InsertSalesEntryParams struct {
 	Payload          json.RawMessage `json:"payload"`
 }
 
-// InsertSalesEntry records one inbound HubSpot event. A redelivery (same
+// SalesEntryInsert records one inbound HubSpot event. A redelivery (same
 // portal and dedupe key) writes nothing and returns no row (pgx.ErrNoRows).
-func (q *Queries) InsertSalesEntry(ctx context.Context, arg InsertSalesEntryParams) (SalesEntry, error) {
-	row := q.db.QueryRow(ctx, insertSalesEntry,
+func (q *Queries) SalesEntryInsert(ctx context.Context, arg SalesEntryInsertParams) (SalesEntry, error) {
+	row := q.db.QueryRow(ctx, salesEntryInsert,
 		arg.PortalID,
 		arg.WorkspaceID,
 		arg.DedupeKey,
@@ -185,24 +281,48 @@ func (q *Queries) InsertSalesEntry(ctx context.Context, arg InsertSalesEntryPara
 	return i, err
 }
 
-const listSalesEntriesByWorkspace = `-- name: ListSalesEntriesByWorkspace :many
+const salesEntryListFiltered = `-- name: SalesEntryListFiltered :many
 SELECT id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id FROM sales_entries
-WHERE workspace_id = $1
-  AND ($2::bigint IS NULL OR id < $2::bigint)
+WHERE workspace_id = $1::uuid
+  AND ($2::text IS NULL OR status = $2::text)
+  AND ($3::uuid IS NULL OR campaign_id = $3::uuid)
+  AND ($4::text IS NULL OR object_type = $4::text)
+  AND ($5::bigint IS NULL OR object_id = $5::bigint)
+  AND ($6::timestamptz IS NULL OR received_at >= $6::timestamptz)
+  AND ($7::timestamptz IS NULL OR received_at < $7::timestamptz)
+  AND id < $8::bigint
 ORDER BY id DESC
-LIMIT $3::int
+LIMIT $9::int
 `
 
-type ListSalesEntriesByWorkspaceParams struct {
-	WorkspaceID *uuid.UUID `json:"workspace_id"`
-	BeforeID    *int64     `json:"before_id"`
+type SalesEntryListFilteredParams struct {
+	WorkspaceID uuid.UUID  `json:"workspace_id"`
+	Status      *string    `json:"status"`
+	CampaignID  *uuid.UUID `json:"campaign_id"`
+	ObjectType  *string    `json:"object_type"`
+	ObjectID    *int64     `json:"object_id"`
+	Since       *time.Time `json:"since"`
+	Until       *time.Time `json:"until"`
+	BeforeID    int64      `json:"before_id"`
 	PageSize    int32      `json:"page_size"`
 }
 
-// ListSalesEntriesByWorkspace pages through a workspace's entries, newest
-// first; pass the last row's id as before_id for the next page.
-func (q *Queries) ListSalesEntriesByWorkspace(ctx context.Context, arg ListSalesEntriesByWorkspaceParams) ([]SalesEntry, error) {
-	rows, err := q.db.Query(ctx, listSalesEntriesByWorkspace, arg.WorkspaceID, arg.BeforeID, arg.PageSize)
+// SalesEntryListFiltered is the Sales Receiver log of a workspace, newest
+// first (ids are given in arrival order). Each filter is optional; since and
+// until bound received_at (since inclusive, until exclusive). The page starts
+// below before_id: the previous page's last id, or the largest bigint.
+func (q *Queries) SalesEntryListFiltered(ctx context.Context, arg SalesEntryListFilteredParams) ([]SalesEntry, error) {
+	rows, err := q.db.Query(ctx, salesEntryListFiltered,
+		arg.WorkspaceID,
+		arg.Status,
+		arg.CampaignID,
+		arg.ObjectType,
+		arg.ObjectID,
+		arg.Since,
+		arg.Until,
+		arg.BeforeID,
+		arg.PageSize,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +370,122 @@ func (q *Queries) ListSalesEntriesByWorkspace(ctx context.Context, arg ListSales
 	return items, nil
 }
 
-const recordSalesEntries = `-- name: RecordSalesEntries :many
+const salesEntryListOldestUndispatched = `-- name: SalesEntryListOldestUndispatched :many
+SELECT DISTINCT ON (s.portal_id, s.object_type, s.object_id)
+       s.portal_id, s.object_type, s.object_id, s.id, s.occurred_at, s.next_dispatch_at
+FROM sales_entries s
+JOIN (
+    SELECT unnest($1::bigint[]) AS portal_id,
+           unnest($2::text[]) AS object_type,
+           unnest($3::bigint[]) AS object_id
+) AS o ON s.portal_id = o.portal_id AND s.object_type = o.object_type AND s.object_id = o.object_id
+WHERE s.dispatched_at IS NULL
+ORDER BY s.portal_id, s.object_type, s.object_id, s.occurred_at, s.id
+`
+
+type SalesEntryListOldestUndispatchedParams struct {
+	PortalIds   []int64  `json:"portal_ids"`
+	ObjectTypes []string `json:"object_types"`
+	ObjectIds   []int64  `json:"object_ids"`
+}
+
+type SalesEntryListOldestUndispatchedRow struct {
+	PortalID       int64     `json:"portal_id"`
+	ObjectType     string    `json:"object_type"`
+	ObjectID       int64     `json:"object_id"`
+	ID             int64     `json:"id"`
+	OccurredAt     time.Time `json:"occurred_at"`
+	NextDispatchAt time.Time `json:"next_dispatch_at"`
+}
+
+// SalesEntryListOldestUndispatched finds, for each object, its oldest entry
+// not yet dispatched: a claimed entry with an older one waiting outside the
+// batch (deferred after a failure, or claimed by another dispatcher) is held
+// back, so a referral never gets an object's changes out of order.
+func (q *Queries) SalesEntryListOldestUndispatched(ctx context.Context, arg SalesEntryListOldestUndispatchedParams) ([]SalesEntryListOldestUndispatchedRow, error) {
+	rows, err := q.db.Query(ctx, salesEntryListOldestUndispatched, arg.PortalIds, arg.ObjectTypes, arg.ObjectIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SalesEntryListOldestUndispatchedRow
+	for rows.Next() {
+		var i SalesEntryListOldestUndispatchedRow
+		if err := rows.Scan(
+			&i.PortalID,
+			&i.ObjectType,
+			&i.ObjectID,
+			&i.ID,
+			&i.OccurredAt,
+			&i.NextDispatchAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const salesEntryMarkDispatched = `-- name: SalesEntryMarkDispatched :exec
+UPDATE sales_entries s
+SET status = CASE WHEN s.status = 'received' THEN o.status ELSE s.status END,
+    referral_id = COALESCE(NULLIF(o.referral_id, '')::uuid, s.referral_id),
+    campaign_id = COALESCE(NULLIF(o.campaign_id, '')::uuid, s.campaign_id),
+    actions = s.actions || o.actions::jsonb,
+    error = COALESCE(NULLIF(o.error, ''), s.error),
+    workflow_id = COALESCE(NULLIF(o.workflow_id, ''), s.workflow_id),
+    processed_at = CASE
+        WHEN s.status = 'received' AND o.status IN ('processed', 'ignored', 'failed') THEN now()
+        ELSE s.processed_at
+    END,
+    dispatch_error = NULL,
+    dispatched_at = clock_timestamp(),
+    updated_at = now()
+FROM (
+    SELECT unnest($1::bigint[]) AS id,
+           unnest($2::text[]) AS status,
+           unnest($3::text[]) AS referral_id,
+           unnest($4::text[]) AS campaign_id,
+           unnest($5::text[]) AS actions,
+           unnest($6::text[]) AS error,
+           unnest($7::text[]) AS workflow_id
+) AS o
+WHERE s.id = o.id AND s.dispatched_at IS NULL
+`
+
+type SalesEntryMarkDispatchedParams struct {
+	Ids         []int64  `json:"ids"`
+	Statuses    []string `json:"statuses"`
+	ReferralIds []string `json:"referral_ids"`
+	CampaignIds []string `json:"campaign_ids"`
+	Actions     []string `json:"actions"`
+	Errors      []string `json:"errors"`
+	WorkflowIds []string `json:"workflow_ids"`
+}
+
+// SalesEntryMarkDispatched writes what routing did with each entry (the
+// arrays are parallel; an empty string stands for NULL). Actions are appended to those
+// already recorded. A status another writer already moved on from
+// 'received' (a sales-entry workflow that finished while an earlier attempt
+// was being recorded) is kept. dispatched_at is the time of the write, not
+// of the claim, so it measures how long routing took.
+func (q *Queries) SalesEntryMarkDispatched(ctx context.Context, arg SalesEntryMarkDispatchedParams) error {
+	_, err := q.db.Exec(ctx, salesEntryMarkDispatched,
+		arg.Ids,
+		arg.Statuses,
+		arg.ReferralIds,
+		arg.CampaignIds,
+		arg.Actions,
+		arg.Errors,
+		arg.WorkflowIds,
+	)
+	return err
+}
+
+const salesEntryRecord = `-- name: SalesEntryRecord :many
 WITH inserted AS (
     INSERT INTO sales_entries (
         portal_id, workspace_id, dedupe_key, event_id, subscription_type,
@@ -291,18 +526,18 @@ FROM inserted i
 LEFT JOIN notified ON true
 `
 
-type RecordSalesEntriesParams struct {
+type SalesEntryRecordParams struct {
 	Entries   json.RawMessage `json:"entries"`
 	PortalIds []int64         `json:"portal_ids"`
 }
 
-type RecordSalesEntriesRow struct {
+type SalesEntryRecordRow struct {
 	ID        int64  `json:"id"`
 	PortalID  int64  `json:"portal_id"`
 	DedupeKey string `json:"dedupe_key"`
 }
 
-// RecordSalesEntries records a webhook delivery in one statement, so in one
+// SalesEntryRecord records a webhook delivery in one statement, so in one
 // transaction and one round trip:
 //   - each event of entries (a JSON array of objects with the columns below,
 //     built by hubspotwebhook.Record) becomes a sales entry with the
@@ -317,15 +552,15 @@ type RecordSalesEntriesRow struct {
 //     of a portal (HubSpot keeps up to 10 in flight) do not queue on its row;
 //   - when there are new entries, the dispatchers are woken:
 //     NOTIFY sales_entries (hubspotwebhook.NotifyChannel) on commit.
-func (q *Queries) RecordSalesEntries(ctx context.Context, arg RecordSalesEntriesParams) ([]RecordSalesEntriesRow, error) {
-	rows, err := q.db.Query(ctx, recordSalesEntries, arg.Entries, arg.PortalIds)
+func (q *Queries) SalesEntryRecord(ctx context.Context, arg SalesEntryRecordParams) ([]SalesEntryRecordRow, error) {
+	rows, err := q.db.Query(ctx, salesEntryRecord, arg.Entries, arg.PortalIds)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []RecordSalesEntriesRow
+	var items []SalesEntryRecordRow
 	for rows.Next() {
-		var i RecordSalesEntriesRow
+		var i SalesEntryRecordRow
 		if err := rows.Scan(&i.ID, &i.PortalID, &i.DedupeKey); err != nil {
 			return nil, err
 		}
@@ -337,7 +572,92 @@ func (q *Queries) RecordSalesEntries(ctx context.Context, arg RecordSalesEntries
 	return items, nil
 }
 
-const updateSalesEntryResult = `-- name: UpdateSalesEntryResult :one
+const salesEntryRecordStep = `-- name: SalesEntryRecordStep :one
+UPDATE sales_entries
+SET status = COALESCE($1::text, status),
+    campaign_id = COALESCE($2::uuid, campaign_id),
+    referral_id = COALESCE($3::uuid, referral_id),
+    member_id = COALESCE($4::uuid, member_id),
+    error = COALESCE($5::text, error),
+    workflow_id = COALESCE($6::text, workflow_id),
+    actions = CASE
+        WHEN $7::jsonb IS NULL THEN actions
+        WHEN EXISTS (
+            SELECT 1 FROM jsonb_array_elements(actions) AS a
+            WHERE a->>'key' = $7::jsonb->>'key'
+        ) THEN actions
+        ELSE actions || jsonb_build_array($7::jsonb)
+    END,
+    processed_at = CASE
+        WHEN $1::text IN ('processed', 'review', 'ignored', 'failed') THEN now()
+        ELSE processed_at
+    END,
+    updated_at = now()
+WHERE id = $8
+RETURNING id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id
+`
+
+type SalesEntryRecordStepParams struct {
+	Status     *string         `json:"status"`
+	CampaignID *uuid.UUID      `json:"campaign_id"`
+	ReferralID *uuid.UUID      `json:"referral_id"`
+	MemberID   *uuid.UUID      `json:"member_id"`
+	Error      *string         `json:"error"`
+	WorkflowID *string         `json:"workflow_id"`
+	Action     json.RawMessage `json:"action"`
+	ID         int64           `json:"id"`
+}
+
+// SalesEntryRecordStep appends one action to a sales entry and, when given,
+// sets its status and what it was matched to (a NULL argument keeps the
+// stored value). An action whose "key" is already in the array is not
+// appended again, so a retried activity records its step once.
+func (q *Queries) SalesEntryRecordStep(ctx context.Context, arg SalesEntryRecordStepParams) (SalesEntry, error) {
+	row := q.db.QueryRow(ctx, salesEntryRecordStep,
+		arg.Status,
+		arg.CampaignID,
+		arg.ReferralID,
+		arg.MemberID,
+		arg.Error,
+		arg.WorkflowID,
+		arg.Action,
+		arg.ID,
+	)
+	var i SalesEntry
+	err := row.Scan(
+		&i.ID,
+		&i.PortalID,
+		&i.WorkspaceID,
+		&i.DedupeKey,
+		&i.EventID,
+		&i.SubscriptionType,
+		&i.ObjectType,
+		&i.ObjectID,
+		&i.PropertyName,
+		&i.PropertyValue,
+		&i.OccurredAt,
+		&i.AttemptNumber,
+		&i.ChangeSource,
+		&i.Payload,
+		&i.Status,
+		&i.CampaignID,
+		&i.ReferralID,
+		&i.MemberID,
+		&i.Actions,
+		&i.Error,
+		&i.ReceivedAt,
+		&i.ProcessedAt,
+		&i.UpdatedAt,
+		&i.DispatchAttempts,
+		&i.NextDispatchAt,
+		&i.DispatchError,
+		&i.DispatchedAt,
+		&i.WorkflowID,
+	)
+	return i, err
+}
+
+const salesEntryUpdateResult = `-- name: SalesEntryUpdateResult :one
 UPDATE sales_entries
 SET status = $1,
     campaign_id = $2,
@@ -351,7 +671,7 @@ WHERE id = $7
 RETURNING id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id
 `
 
-type UpdateSalesEntryResultParams struct {
+type SalesEntryUpdateResultParams struct {
 	Status     string          `json:"status"`
 	CampaignID *uuid.UUID      `json:"campaign_id"`
 	ReferralID *uuid.UUID      `json:"referral_id"`
@@ -361,9 +681,9 @@ type UpdateSalesEntryResultParams struct {
 	ID         int64           `json:"id"`
 }
 
-// UpdateSalesEntryResult records what was matched and done with an entry.
-func (q *Queries) UpdateSalesEntryResult(ctx context.Context, arg UpdateSalesEntryResultParams) (SalesEntry, error) {
-	row := q.db.QueryRow(ctx, updateSalesEntryResult,
+// SalesEntryUpdateResult records what was matched and done with an entry.
+func (q *Queries) SalesEntryUpdateResult(ctx context.Context, arg SalesEntryUpdateResultParams) (SalesEntry, error) {
+	row := q.db.QueryRow(ctx, salesEntryUpdateResult,
 		arg.Status,
 		arg.CampaignID,
 		arg.ReferralID,

@@ -7,13 +7,11 @@ package db
 
 import (
 	"context"
-	"encoding/json"
-	"time"
 
 	"github.com/google/uuid"
 )
 
-const createSync = `-- name: CreateSync :one
+const syncCreate = `-- name: SyncCreate :one
 INSERT INTO syncs (
     workspace_id, campaign_id, source, list_id, mode, cron_spec, schedule_id
 ) VALUES (
@@ -23,7 +21,7 @@ INSERT INTO syncs (
 RETURNING id, workspace_id, campaign_id, source, list_id, mode, cron_spec, schedule_id, status, last_run_started_at, last_run_finished_at, last_run_status, last_run_stats, created_at, updated_at
 `
 
-type CreateSyncParams struct {
+type SyncCreateParams struct {
 	WorkspaceID uuid.UUID `json:"workspace_id"`
 	CampaignID  uuid.UUID `json:"campaign_id"`
 	Source      string    `json:"source"`
@@ -33,10 +31,10 @@ type CreateSyncParams struct {
 	ScheduleID  *string   `json:"schedule_id"`
 }
 
-// CreateSync records a sync; the CHECKs refuse a list sync without a list id
+// SyncCreate records a sync; the CHECKs refuse a list sync without a list id
 // and an ongoing sync without a cron spec.
-func (q *Queries) CreateSync(ctx context.Context, arg CreateSyncParams) (Sync, error) {
-	row := q.db.QueryRow(ctx, createSync,
+func (q *Queries) SyncCreate(ctx context.Context, arg SyncCreateParams) (Sync, error) {
+	row := q.db.QueryRow(ctx, syncCreate,
 		arg.WorkspaceID,
 		arg.CampaignID,
 		arg.Source,
@@ -66,143 +64,14 @@ func (q *Queries) CreateSync(ctx context.Context, arg CreateSyncParams) (Sync, e
 	return i, err
 }
 
-const getSync = `-- name: GetSync :one
+const syncGetByID = `-- name: SyncGetByID :one
 SELECT id, workspace_id, campaign_id, source, list_id, mode, cron_spec, schedule_id, status, last_run_started_at, last_run_finished_at, last_run_status, last_run_stats, created_at, updated_at FROM syncs
 WHERE id = $1
 `
 
-// GetSync loads a sync by id.
-func (q *Queries) GetSync(ctx context.Context, id uuid.UUID) (Sync, error) {
-	row := q.db.QueryRow(ctx, getSync, id)
-	var i Sync
-	err := row.Scan(
-		&i.ID,
-		&i.WorkspaceID,
-		&i.CampaignID,
-		&i.Source,
-		&i.ListID,
-		&i.Mode,
-		&i.CronSpec,
-		&i.ScheduleID,
-		&i.Status,
-		&i.LastRunStartedAt,
-		&i.LastRunFinishedAt,
-		&i.LastRunStatus,
-		&i.LastRunStats,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-	)
-	return i, err
-}
-
-const listSyncsByCampaign = `-- name: ListSyncsByCampaign :many
-SELECT id, workspace_id, campaign_id, source, list_id, mode, cron_spec, schedule_id, status, last_run_started_at, last_run_finished_at, last_run_status, last_run_stats, created_at, updated_at FROM syncs
-WHERE campaign_id = $1
-ORDER BY created_at, id
-`
-
-// ListSyncsByCampaign lists a campaign's syncs, oldest first.
-func (q *Queries) ListSyncsByCampaign(ctx context.Context, campaignID uuid.UUID) ([]Sync, error) {
-	rows, err := q.db.Query(ctx, listSyncsByCampaign, campaignID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []Sync
-	for rows.Next() {
-		var i Sync
-		if err := rows.Scan(
-			&i.ID,
-			&i.WorkspaceID,
-			&i.CampaignID,
-			&i.Source,
-			&i.ListID,
-			&i.Mode,
-			&i.CronSpec,
-			&i.ScheduleID,
-			&i.Status,
-			&i.LastRunStartedAt,
-			&i.LastRunFinishedAt,
-			&i.LastRunStatus,
-			&i.LastRunStats,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const recordSyncRun = `-- name: RecordSyncRun :one
-UPDATE syncs
-SET last_run_started_at = COALESCE($1::timestamptz, last_run_started_at),
-    last_run_finished_at = $2::timestamptz,
-    last_run_status = $3,
-    last_run_stats = $4::jsonb,
-    updated_at = now()
-WHERE id = $5
-RETURNING id, workspace_id, campaign_id, source, list_id, mode, cron_spec, schedule_id, status, last_run_started_at, last_run_finished_at, last_run_status, last_run_stats, created_at, updated_at
-`
-
-type RecordSyncRunParams struct {
-	StartedAt     *time.Time      `json:"started_at"`
-	FinishedAt    *time.Time      `json:"finished_at"`
-	LastRunStatus *string         `json:"last_run_status"`
-	LastRunStats  json.RawMessage `json:"last_run_stats"`
-	ID            uuid.UUID       `json:"id"`
-}
-
-// RecordSyncRun stores the state of the latest run: call it when a run
-// starts (status running) and again when it ends.
-func (q *Queries) RecordSyncRun(ctx context.Context, arg RecordSyncRunParams) (Sync, error) {
-	row := q.db.QueryRow(ctx, recordSyncRun,
-		arg.StartedAt,
-		arg.FinishedAt,
-		arg.LastRunStatus,
-		arg.LastRunStats,
-		arg.ID,
-	)
-	var i Sync
-	err := row.Scan(
-		&i.ID,
-		&i.WorkspaceID,
-		&i.CampaignID,
-		&i.Source,
-		&i.ListID,
-		&i.Mode,
-		&i.CronSpec,
-		&i.ScheduleID,
-		&i.Status,
-		&i.LastRunStartedAt,
-		&i.LastRunFinishedAt,
-		&i.LastRunStatus,
-		&i.LastRunStats,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-	)
-	return i, err
-}
-
-const updateSyncStatus = `-- name: UpdateSyncStatus :one
-UPDATE syncs
-SET status = $1, updated_at = now()
-WHERE id = $2
-RETURNING id, workspace_id, campaign_id, source, list_id, mode, cron_spec, schedule_id, status, last_run_started_at, last_run_finished_at, last_run_status, last_run_stats, created_at, updated_at
-`
-
-type UpdateSyncStatusParams struct {
-	Status string    `json:"status"`
-	ID     uuid.UUID `json:"id"`
-}
-
-// UpdateSyncStatus pauses, resumes or stops a sync.
-func (q *Queries) UpdateSyncStatus(ctx context.Context, arg UpdateSyncStatusParams) (Sync, error) {
-	row := q.db.QueryRow(ctx, updateSyncStatus, arg.Status, arg.ID)
+// SyncGetByID loads a sync by id.
+func (q *Queries) SyncGetByID(ctx context.Context, id uuid.UUID) (Sync, error) {
+	row := q.db.QueryRow(ctx, syncGetByID, id)
 	var i Sync
 	err := row.Scan(
 		&i.ID,

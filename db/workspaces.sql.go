@@ -11,20 +11,20 @@ import (
 	"github.com/google/uuid"
 )
 
-const createWorkspace = `-- name: CreateWorkspace :one
+const workspaceCreate = `-- name: WorkspaceCreate :one
 INSERT INTO workspaces (name, webhook_signing_secret)
 VALUES ($1, $2)
 RETURNING id, name, webhook_signing_secret, created_at, updated_at
 `
 
-type CreateWorkspaceParams struct {
+type WorkspaceCreateParams struct {
 	Name                 string `json:"name"`
 	WebhookSigningSecret string `json:"-"`
 }
 
-// CreateWorkspace adds a tenant; the app generates the webhook signing secret.
-func (q *Queries) CreateWorkspace(ctx context.Context, arg CreateWorkspaceParams) (Workspace, error) {
-	row := q.db.QueryRow(ctx, createWorkspace, arg.Name, arg.WebhookSigningSecret)
+// WorkspaceCreate adds a tenant; the app generates the webhook signing secret.
+func (q *Queries) WorkspaceCreate(ctx context.Context, arg WorkspaceCreateParams) (Workspace, error) {
+	row := q.db.QueryRow(ctx, workspaceCreate, arg.Name, arg.WebhookSigningSecret)
 	var i Workspace
 	err := row.Scan(
 		&i.ID,
@@ -36,14 +36,14 @@ func (q *Queries) CreateWorkspace(ctx context.Context, arg CreateWorkspaceParams
 	return i, err
 }
 
-const getWorkspace = `-- name: GetWorkspace :one
+const workspaceGetByID = `-- name: WorkspaceGetByID :one
 SELECT id, name, webhook_signing_secret, created_at, updated_at FROM workspaces
 WHERE id = $1
 `
 
-// GetWorkspace loads a tenant by id.
-func (q *Queries) GetWorkspace(ctx context.Context, id uuid.UUID) (Workspace, error) {
-	row := q.db.QueryRow(ctx, getWorkspace, id)
+// WorkspaceGetByID loads a tenant by id.
+func (q *Queries) WorkspaceGetByID(ctx context.Context, id uuid.UUID) (Workspace, error) {
+	row := q.db.QueryRow(ctx, workspaceGetByID, id)
 	var i Workspace
 	err := row.Scan(
 		&i.ID,
@@ -55,43 +55,17 @@ func (q *Queries) GetWorkspace(ctx context.Context, id uuid.UUID) (Workspace, er
 	return i, err
 }
 
-const getWorkspaceByName = `-- name: GetWorkspaceByName :one
+const workspaceGetByName = `-- name: WorkspaceGetByName :one
 SELECT id, name, webhook_signing_secret, created_at, updated_at FROM workspaces
 WHERE name = $1
 ORDER BY created_at, id
 LIMIT 1
 `
 
-// GetWorkspaceByName finds the oldest workspace with a name, so the CLI can
+// WorkspaceGetByName finds the oldest workspace with a name, so the CLI can
 // add admins to a workspace it names.
-func (q *Queries) GetWorkspaceByName(ctx context.Context, name string) (Workspace, error) {
-	row := q.db.QueryRow(ctx, getWorkspaceByName, name)
-	var i Workspace
-	err := row.Scan(
-		&i.ID,
-		&i.Name,
-		&i.WebhookSigningSecret,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-	)
-	return i, err
-}
-
-const updateWorkspaceName = `-- name: UpdateWorkspaceName :one
-UPDATE workspaces
-SET name = $1, updated_at = now()
-WHERE id = $2
-RETURNING id, name, webhook_signing_secret, created_at, updated_at
-`
-
-type UpdateWorkspaceNameParams struct {
-	Name string    `json:"name"`
-	ID   uuid.UUID `json:"id"`
-}
-
-// UpdateWorkspaceName renames a tenant (shown to admins only).
-func (q *Queries) UpdateWorkspaceName(ctx context.Context, arg UpdateWorkspaceNameParams) (Workspace, error) {
-	row := q.db.QueryRow(ctx, updateWorkspaceName, arg.Name, arg.ID)
+func (q *Queries) WorkspaceGetByName(ctx context.Context, name string) (Workspace, error) {
+	row := q.db.QueryRow(ctx, workspaceGetByName, name)
 	var i Workspace
 	err := row.Scan(
 		&i.ID,

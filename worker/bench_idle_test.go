@@ -70,7 +70,7 @@ func BenchmarkIdleReferralWorkflows(b *testing.B) {
 	ids := make([]string, referrals)
 	for i := range ids {
 		email := fmt.Sprintf("idle-lead-%d@example.org", i)
-		r, err := d.Queries.CreateReferral(ctx, db.CreateReferralParams{
+		r, err := d.Queries.ReferralInsert(ctx, db.ReferralInsertParams{
 			WorkspaceID: fx.Workspace.ID, CampaignID: fx.Campaign.ID, MemberID: fx.Member.ID,
 			LeadEmail: email, LeadEmailNormalized: referral.NormalizeEmail(email), Source: "api",
 		})

@@ -62,7 +62,7 @@ func BenchmarkSignalToRewardWebhook(b *testing.B) {
 	s.Rewards = campaign.Rewards{OnStatus: "approved", Member: &campaign.Reward{Kind: campaign.RewardFixed, Amount: "50", Currency: "USD"}}
 	d.SetCampaignSettings(b, fx.Campaign, s)
 	fulfilment := receiver.URL
-	if _, err := d.Queries.UpdateCampaignDetails(ctx, db.UpdateCampaignDetailsParams{ID: fx.Campaign.ID, WorkspaceID: fx.Workspace.ID, FulfilmentWebhookUrl: &fulfilment}); err != nil {
+	if _, err := d.Queries.CampaignUpdateDetails(ctx, db.CampaignUpdateDetailsParams{ID: fx.Campaign.ID, WorkspaceID: fx.Workspace.ID, FulfilmentWebhookUrl: &fulfilment}); err != nil {
 		b.Fatal(err)
 	}
 	ws := worker.New(tc.Client, d.Pool, worker.Options{TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue})
@@ -75,7 +75,7 @@ func BenchmarkSignalToRewardWebhook(b *testing.B) {
 	ids := make([]string, referrals)
 	for i := range ids {
 		email := fmt.Sprintf("lead-%d@example.org", i)
-		r, err := d.Queries.CreateReferral(ctx, db.CreateReferralParams{
+		r, err := d.Queries.ReferralInsert(ctx, db.ReferralInsertParams{
 			WorkspaceID: fx.Workspace.ID, CampaignID: fx.Campaign.ID, MemberID: fx.Member.ID,
 			LeadEmail: email, LeadEmailNormalized: referral.NormalizeEmail(email), Source: "api",
 		})

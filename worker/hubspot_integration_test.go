@@ -104,7 +104,7 @@ func newHubSpotStack(t *testing.T, simOpts hubspotsim.Options, transport *record
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if s.workspace, err = s.database.Queries.CreateWorkspace(ctx, db.CreateWorkspaceParams{Name: "Acme", WebhookSigningSecret: "whsec-test"}); err != nil {
+	if s.workspace, err = s.database.Queries.WorkspaceCreate(ctx, db.WorkspaceCreateParams{Name: "Acme", WebhookSigningSecret: "whsec-test"}); err != nil {
 		t.Fatal(err)
 	}
 	if s.admin, _, err = adminauth.CreateAdmin(ctx, s.database.Queries, s.workspace.ID, "ops@acme.test", ""); err != nil {

@@ -88,7 +88,7 @@ func TestContinueAsNewOnTheRealServer(t *testing.T) {
 	s.Rewards = campaign.Rewards{OnStatus: "approved", Member: &campaign.Reward{Kind: campaign.RewardFixed, Amount: "50", Currency: "USD"}}
 	d.SetCampaignSettings(t, fx.Campaign, s)
 	fulfilment := receiver.URL + "/rewards"
-	if _, err := d.Queries.UpdateCampaignDetails(ctx, db.UpdateCampaignDetailsParams{ID: fx.Campaign.ID, WorkspaceID: fx.Workspace.ID, FulfilmentWebhookUrl: &fulfilment}); err != nil {
+	if _, err := d.Queries.CampaignUpdateDetails(ctx, db.CampaignUpdateDetailsParams{ID: fx.Campaign.ID, WorkspaceID: fx.Workspace.ID, FulfilmentWebhookUrl: &fulfilment}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -238,7 +238,7 @@ func TestContinueAsNewOnTheRealServer(t *testing.T) {
 
 	// Each change exactly once in the audit trail; the two moves, nothing
 	// else, and the stale "closed lost" ignored.
-	events, err := d.Queries.ListReferralEvents(ctx, fx.Referral.ID)
+	events, err := d.Queries.ReferralEventListByReferral(ctx, fx.Referral.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,11 +288,11 @@ func TestContinueAsNewOnTheRealServer(t *testing.T) {
 	if state.Status != referral.Approved || state.Transitions != 3 || state.Conversions != 1 || state.PendingReview != nil {
 		t.Errorf("state after the hand-overs = status %s, %d transitions, %d conversions, review %+v; want approved, 3, 1, none", state.Status, state.Transitions, state.Conversions, state.PendingReview)
 	}
-	row, err := d.Queries.GetReferral(ctx, fx.Referral.ID)
+	row, err := d.Queries.ReferralGetByID(ctx, fx.Referral.ID)
 	if err != nil || row.Status != "approved" {
 		t.Errorf("referral in Postgres: %s %v", row.Status, err)
 	}
-	rewards, err := d.Queries.ListRewardsByReferral(ctx, fx.Referral.ID)
+	rewards, err := d.Queries.RewardListByReferral(ctx, fx.Referral.ID)
 	if err != nil || len(rewards) != 1 || rewards[0].Status != "issued" {
 		t.Errorf("rewards in Postgres: %+v %v", rewards, err)
 	}

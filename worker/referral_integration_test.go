@@ -74,7 +74,7 @@ func TestReferralWorkflowOnRealStack(t *testing.T) {
 	if got.Status != referral.Qualified {
 		t.Fatalf("after qualify: %+v", got)
 	}
-	row, err := database.Queries.GetReferral(ctx, fx.Referral.ID)
+	row, err := database.Queries.ReferralGetByID(ctx, fx.Referral.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestReferralWorkflowOnRealStack(t *testing.T) {
 		t.Fatalf("final state = %+v, want approved after 2 transitions", final)
 	}
 
-	events, err := database.Queries.ListReferralEvents(ctx, fx.Referral.ID)
+	events, err := database.Queries.ReferralEventListByReferral(ctx, fx.Referral.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

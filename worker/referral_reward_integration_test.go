@@ -76,7 +76,7 @@ func TestReferralFromLeadToReward(t *testing.T) {
 	s.Rewards = campaign.Rewards{OnStatus: "approved", Member: &campaign.Reward{Kind: campaign.RewardFixed, Amount: "50", Currency: "USD"}}
 	d.SetCampaignSettings(t, fx.Campaign, s)
 	fulfilment := receiver.URL + "/rewards"
-	if _, err := d.Queries.UpdateCampaignDetails(ctx, db.UpdateCampaignDetailsParams{ID: fx.Campaign.ID, WorkspaceID: fx.Workspace.ID, FulfilmentWebhookUrl: &fulfilment}); err != nil {
+	if _, err := d.Queries.CampaignUpdateDetails(ctx, db.CampaignUpdateDetailsParams{ID: fx.Campaign.ID, WorkspaceID: fx.Workspace.ID, FulfilmentWebhookUrl: &fulfilment}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -93,7 +93,7 @@ func TestReferralFromLeadToReward(t *testing.T) {
 	// The lead lands in HubSpot as a deal with its contact.
 	var dealID int64
 	for dealID == 0 {
-		r, err := d.Queries.GetReferral(ctx, fx.Referral.ID)
+		r, err := d.Queries.ReferralGetByID(ctx, fx.Referral.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +128,7 @@ func TestReferralFromLeadToReward(t *testing.T) {
 	if st.Status != referral.Approved {
 		t.Fatalf("state = %+v", st)
 	}
-	rewards, err := d.Queries.ListRewardsByReferral(ctx, fx.Referral.ID)
+	rewards, err := d.Queries.RewardListByReferral(ctx, fx.Referral.ID)
 	if err != nil || len(rewards) != 1 || rewards[0].Status != "issued" {
 		t.Fatalf("rewards in Postgres: %+v %v", rewards, err)
 	}

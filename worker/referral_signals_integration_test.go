@@ -78,11 +78,11 @@ func TestHubSpotChangesMoveAReferral(t *testing.T) {
 	if final.Status != referral.Approved || final.Transitions != 2 {
 		t.Fatalf("final = %+v", final)
 	}
-	row, err := d.Queries.GetReferral(ctx, fx.Referral.ID)
+	row, err := d.Queries.ReferralGetByID(ctx, fx.Referral.ID)
 	if err != nil || row.Status != "approved" || row.ApprovedAt == nil {
 		t.Fatalf("referral in Postgres: %+v %v", row, err)
 	}
-	events, err := d.Queries.ListReferralEvents(ctx, fx.Referral.ID)
+	events, err := d.Queries.ReferralEventListByReferral(ctx, fx.Referral.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

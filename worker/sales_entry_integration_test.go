@@ -79,7 +79,7 @@ func (s *salesEntryStack) contactChange(t testing.TB, props map[string]string, p
 		t.Fatal(err)
 	}
 	objectID, _ := strconv.ParseInt(id, 10, 64)
-	row, err := s.d.Queries.InsertSalesEntry(context.Background(), db.InsertSalesEntryParams{
+	row, err := s.d.Queries.SalesEntryInsert(context.Background(), db.SalesEntryInsertParams{
 		PortalID: s.hw.PortalID, WorkspaceID: &s.fx.Workspace.ID, DedupeKey: "contact:" + id + ":" + property + ":" + value,
 		SubscriptionType: "contact.propertyChange", ObjectType: "contact", ObjectID: objectID,
 		PropertyName: &property, PropertyValue: &value, OccurredAt: time.Now().UTC(),
@@ -108,7 +108,7 @@ func (s *salesEntryStack) start(ctx context.Context, t testing.TB, entryID int64
 
 func (s *salesEntryStack) salesEntry(t *testing.T, id int64) (db.SalesEntry, []activities.SalesEntryAction) {
 	t.Helper()
-	row, err := s.d.Queries.GetSalesEntry(context.Background(), id)
+	row, err := s.d.Queries.SalesEntryGetByID(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestAContactHoldingAMemberCodeBecomesAReferral(t *testing.T) {
 		t.Fatalf("final = %+v", final)
 	}
 	refID := uuid.MustParse(final.Match.ReferralID)
-	r, err := s.d.Queries.GetReferral(ctx, refID)
+	r, err := s.d.Queries.ReferralGetByID(ctx, refID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestAContactHoldingAMemberCodeBecomesAReferral(t *testing.T) {
 	if refState.Status != referral.Approved {
 		t.Fatalf("referral workflow ended %+v, want approved by the forwarded lifecyclestage change", refState)
 	}
-	events, err := s.d.Queries.ListReferralEvents(ctx, r.ID)
+	events, err := s.d.Queries.ReferralEventListByReferral(ctx, r.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestAContactHoldingAMemberCodeBecomesAReferral(t *testing.T) {
 	if err != nil || approved.Status != activities.SalesEntryProcessed || approved.Match.ReferralID != s.fx.Referral.ID.String() {
 		t.Fatalf("approve: %+v, %v", approved, err)
 	}
-	linked, _ := s.d.Queries.GetReferral(ctx, s.fx.Referral.ID)
+	linked, _ := s.d.Queries.ReferralGetByID(ctx, s.fx.Referral.ID)
 	if linked.HubspotContactID == nil || *linked.HubspotContactID != other.ObjectID {
 		t.Fatalf("the approved match did not link the contact: %v", linked.HubspotContactID)
 	}
@@ -233,7 +233,7 @@ func TestANoMatchEntryWaitsInReviewUntilAnAdminAttachesAMember(t *testing.T) {
 	if st.ReviewReason != activities.ReviewNoMemberMatch || st.ReviewEntryID == "" || st.Proposal != nil {
 		t.Fatalf("in review = %+v", st)
 	}
-	rev, err := s.d.Queries.GetReviewEntry(ctx, uuid.MustParse(st.ReviewEntryID))
+	rev, err := s.d.Queries.ReviewEntryGetByID(ctx, uuid.MustParse(st.ReviewEntryID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,11 +266,11 @@ func TestANoMatchEntryWaitsInReviewUntilAnAdminAttachesAMember(t *testing.T) {
 	if err := run.Get(ctx, &final); err != nil {
 		t.Fatal(err)
 	}
-	rev, _ = s.d.Queries.GetReviewEntry(ctx, rev.ID)
+	rev, _ = s.d.Queries.ReviewEntryGetByID(ctx, rev.ID)
 	if rev.Status != "resolved" || deref(rev.DecidedBy) != "admin:1" || !strings.Contains(deref(rev.Decision), "attach_member") {
 		t.Fatalf("review entry after the decision = %+v", rev)
 	}
-	r, err := s.d.Queries.GetReferral(ctx, uuid.MustParse(got.Match.ReferralID))
+	r, err := s.d.Queries.ReferralGetByID(ctx, uuid.MustParse(got.Match.ReferralID))
 	if err != nil || r.Source != "hubspot" || r.LeadEmail != "omar@example.net" {
 		t.Fatalf("referral = %+v, %v", r, err)
 	}

@@ -159,7 +159,7 @@ func TestSalesReceiverFollowsTheLeadsRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	contactID, _ := strconv.ParseInt(contact, 10, 64)
-	r, err := st.d.Queries.CreateReferral(ctx, db.CreateReferralParams{
+	r, err := st.d.Queries.ReferralInsert(ctx, db.ReferralInsertParams{
 		WorkspaceID: st.fx.Workspace.ID, CampaignID: st.fx.Campaign.ID, MemberID: st.fx.Member.ID,
 		LeadEmail: "mia@example.org", LeadEmailNormalized: "mia@example.org", Source: "api", HubspotContactID: &contactID,
 	})

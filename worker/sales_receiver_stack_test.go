@@ -93,7 +93,7 @@ func newSalesReceiverStack(tb testing.TB, ctx context.Context, webhooks hubspots
 	s.Rewards = campaign.Rewards{OnStatus: "approved", Member: &campaign.Reward{Kind: campaign.RewardFixed, Amount: "50", Currency: "USD"}}
 	st.d.SetCampaignSettings(tb, st.fx.Campaign, s)
 	fulfilment := receiver.URL
-	if _, err := st.d.Queries.UpdateCampaignDetails(ctx, db.UpdateCampaignDetailsParams{ID: st.fx.Campaign.ID, WorkspaceID: st.fx.Workspace.ID, FulfilmentWebhookUrl: &fulfilment}); err != nil {
+	if _, err := st.d.Queries.CampaignUpdateDetails(ctx, db.CampaignUpdateDetailsParams{ID: st.fx.Campaign.ID, WorkspaceID: st.fx.Workspace.ID, FulfilmentWebhookUrl: &fulfilment}); err != nil {
 		tb.Fatal(err)
 	}
 
@@ -131,7 +131,7 @@ func (st *salesReceiverStack) addReferrals(tb testing.TB, ctx context.Context, n
 			tb.Fatal(err)
 		}
 		deal, _ := strconv.ParseInt(dealID, 10, 64)
-		r, err := st.d.Queries.CreateReferral(ctx, db.CreateReferralParams{
+		r, err := st.d.Queries.ReferralInsert(ctx, db.ReferralInsertParams{
 			WorkspaceID: st.fx.Workspace.ID, CampaignID: st.fx.Campaign.ID, MemberID: st.fx.Member.ID,
 			LeadEmail: email, LeadEmailNormalized: referral.NormalizeEmail(email), Source: "api", HubspotDealID: &deal,
 		})

@@ -76,13 +76,13 @@ func createAdmin(ctx context.Context, pool *pgxpool.Pool, workspace, email, name
 	var key string
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
-		ws, err := q.GetWorkspaceByName(ctx, workspace)
+		ws, err := q.WorkspaceGetByName(ctx, workspace)
 		if errors.Is(err, pgx.ErrNoRows) {
 			secret := make([]byte, 32)
 			if _, err := rand.Read(secret); err != nil {
 				return err
 			}
-			ws, err = q.CreateWorkspace(ctx, db.CreateWorkspaceParams{Name: workspace, WebhookSigningSecret: "whsec_" + hex.EncodeToString(secret)})
+			ws, err = q.WorkspaceCreate(ctx, db.WorkspaceCreateParams{Name: workspace, WebhookSigningSecret: "whsec_" + hex.EncodeToString(secret)})
 		}
 		if err != nil {
 			return fmt.Errorf("workspace %q: %w", workspace, err)

@@ -65,7 +65,7 @@ func runAPIKey(ctx context.Context, out streams, fs *flag.FlagSet, args []string
 	if name == "" {
 		name = "created with referflow apikey create"
 	}
-	if _, err := q.CreateAdminAPIKey(ctx, db.CreateAdminAPIKeyParams{AdminID: admin.ID, Name: name, Prefix: prefix, KeyHash: hash}); err != nil {
+	if _, err := q.AdminAPIKeyCreate(ctx, db.AdminAPIKeyCreateParams{AdminID: admin.ID, Name: name, Prefix: prefix, KeyHash: hash}); err != nil {
 		return fmt.Errorf("store API key: %w", err)
 	}
 	fmt.Fprintf(out.stdout, "admin %s (%s) in workspace %s\nAPI key %q (shown once): %s\n", admin.ID, admin.Email, admin.WorkspaceID, name, key)
@@ -76,17 +76,17 @@ func runAPIKey(ctx context.Context, out streams, fs *flag.FlagSet, args []string
 // name exactly one admin once --workspace is taken into account.
 func findAdmin(ctx context.Context, q *db.Queries, ref, workspace string) (db.Admin, error) {
 	if id, err := uuid.Parse(ref); err == nil {
-		a, err := q.GetAdmin(ctx, id)
+		a, err := q.AdminGetByID(ctx, id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return db.Admin{}, fmt.Errorf("no admin has ID %s (`referflow admin create` adds one)", id)
 		}
 		return a, err
 	}
-	rows, err := q.ListAdminsByEmail(ctx, ref)
+	rows, err := q.AdminListByEmail(ctx, ref)
 	if err != nil {
 		return db.Admin{}, fmt.Errorf("look up admin: %w", err)
 	}
-	var matches []db.ListAdminsByEmailRow
+	var matches []db.AdminListByEmailRow
 	var workspaces []string
 	for _, r := range rows {
 		workspaces = append(workspaces, fmt.Sprintf("%q", r.WorkspaceName))

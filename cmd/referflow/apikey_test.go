@@ -20,7 +20,7 @@ func TestAPIKeyCreate(t *testing.T) {
 	d := testenv.NewDatabase(t)
 	t.Setenv("DATABASE_URL", d.URL)
 	ctx := context.Background()
-	acme, err := d.Queries.CreateWorkspace(ctx, db.CreateWorkspaceParams{Name: "Acme", WebhookSigningSecret: "whsec-a"})
+	acme, err := d.Queries.WorkspaceCreate(ctx, db.WorkspaceCreateParams{Name: "Acme", WebhookSigningSecret: "whsec-a"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestAPIKeyCreate(t *testing.T) {
 	}
 
 	// The same email administers a second workspace: --workspace decides.
-	beta, err := d.Queries.CreateWorkspace(ctx, db.CreateWorkspaceParams{Name: "Beta", WebhookSigningSecret: "whsec-b"})
+	beta, err := d.Queries.WorkspaceCreate(ctx, db.WorkspaceCreateParams{Name: "Beta", WebhookSigningSecret: "whsec-b"})
 	if err != nil {
 		t.Fatal(err)
 	}

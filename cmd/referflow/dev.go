@@ -318,7 +318,7 @@ func repoRootOrCwd() string {
 // that file when it exists.
 func ensureDevAdmin(ctx context.Context, pool *pgxpool.Pool, dataDir string, logger *slog.Logger) (string, error) {
 	keyFile := filepath.Join(dataDir, "admin-api-key")
-	n, err := db.New(pool).CountAdmins(ctx)
+	n, err := db.New(pool).AdminCount(ctx)
 	if err != nil {
 		return "", fmt.Errorf("count admins: %w", err)
 	}

@@ -272,7 +272,7 @@ func TestAdminCreate(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "--workspace is required") || !strings.Contains(errOut, "--email must be") {
 		t.Fatalf("bad flags: exit %d %q", code, errOut)
 	}
-	admins, err := d.Queries.CountAdmins(ctx)
+	admins, err := d.Queries.AdminCount(ctx)
 	if err != nil || admins != 1 {
 		t.Fatalf("admins = %d %v, want 1", admins, err)
 	}

@@ -1,27 +1,21 @@
--- name: CreateAdminAPIKey :one
--- CreateAdminAPIKey stores the hash of a new key; the key is never stored.
+-- name: AdminAPIKeyCreate :one
+-- AdminAPIKeyCreate stores the hash of a new key; the key is never stored.
 INSERT INTO admin_api_keys (admin_id, name, prefix, key_hash)
 VALUES (@admin_id, @name, @prefix, @key_hash)
 RETURNING *;
 
--- name: GetAdminByAPIKeyHash :one
--- GetAdminByAPIKeyHash finds the admin holding a key that is not revoked.
+-- name: AdminAPIKeyGetAdmin :one
+-- AdminAPIKeyGetAdmin finds the admin holding a key that is not revoked.
 SELECT a.*
 FROM admin_api_keys k
 JOIN admins a ON a.id = k.admin_id
 WHERE k.key_hash = @key_hash
   AND k.revoked_at IS NULL;
 
--- name: TouchAdminAPIKey :exec
--- TouchAdminAPIKey records that a key was used, at most once a minute per key
+-- name: AdminAPIKeyTouch :exec
+-- AdminAPIKeyTouch records that a key was used, at most once a minute per key
 -- so a busy script does not turn every request into a write.
 UPDATE admin_api_keys
 SET last_used_at = now()
 WHERE key_hash = @key_hash
   AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute');
-
--- name: RevokeAdminAPIKey :exec
--- RevokeAdminAPIKey makes a key stop working; the row stays for the record.
-UPDATE admin_api_keys
-SET revoked_at = now()
-WHERE id = @id AND revoked_at IS NULL;

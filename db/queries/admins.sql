@@ -1,21 +1,25 @@
--- name: CreateAdmin :one
--- CreateAdmin adds an admin to a workspace; an email already used there (any
+-- name: AdminCreate :one
+-- AdminCreate adds an admin to a workspace; an email already used there (any
 -- case) is a unique violation on admins_workspace_email_key.
 INSERT INTO admins (workspace_id, email, name)
 VALUES (@workspace_id, @email, sqlc.narg('name'))
 RETURNING *;
 
--- name: GetAdmin :one
--- GetAdmin loads an admin by id.
+-- name: AdminGetByID :one
+-- AdminGetByID loads an admin by id.
 SELECT * FROM admins
 WHERE id = @id;
 
--- name: ListAdmins :many
--- ListAdmins lists a workspace's admins, oldest first.
-SELECT * FROM admins
-WHERE workspace_id = @workspace_id
-ORDER BY created_at, id;
+-- name: AdminListByEmail :many
+-- AdminListByEmail finds the admins with an email (any case) in every
+-- workspace, with the workspace's name: `referflow apikey create --admin`
+-- needs one, and names the workspaces when the email is in several.
+SELECT sqlc.embed(admins), workspaces.name AS workspace_name
+FROM admins
+JOIN workspaces ON workspaces.id = admins.workspace_id
+WHERE lower(admins.email) = lower(@email::text)
+ORDER BY workspaces.name, admins.id;
 
--- name: CountAdmins :one
--- CountAdmins tells `referflow dev` whether a first admin must be created.
+-- name: AdminCount :one
+-- AdminCount tells `referflow dev` whether a first admin must be created.
 SELECT count(*) FROM admins;

@@ -1,5 +1,5 @@
--- name: CreateCampaign :one
--- CreateCampaign adds a campaign; status defaults to draft and a NULL
+-- name: CampaignCreate :one
+-- CampaignCreate adds a campaign; status defaults to draft and a NULL
 -- settings argument stores an empty object.
 INSERT INTO campaigns (
     workspace_id, name, status,
@@ -18,27 +18,20 @@ INSERT INTO campaigns (
 )
 RETURNING *;
 
--- name: GetCampaign :one
--- GetCampaign loads a campaign by id; API handlers must compare its
+-- name: CampaignGetByID :one
+-- CampaignGetByID loads a campaign by id; API handlers must compare its
 -- workspace_id with the caller's workspace.
 SELECT * FROM campaigns
 WHERE id = @id;
 
--- name: ListCampaigns :many
--- ListCampaigns lists a workspace's campaigns, oldest first.
+-- name: CampaignListByWorkspace :many
+-- CampaignListByWorkspace lists a workspace's campaigns, oldest first.
 SELECT * FROM campaigns
 WHERE workspace_id = @workspace_id
 ORDER BY created_at, id;
 
--- name: UpdateCampaignStatus :one
--- UpdateCampaignStatus activates, pauses or archives a campaign.
-UPDATE campaigns
-SET status = @status, updated_at = now()
-WHERE id = @id
-RETURNING *;
-
--- name: UpdateCampaignSettings :one
--- UpdateCampaignSettings replaces a campaign's settings (validated by the
+-- name: CampaignUpdateSettings :one
+-- CampaignUpdateSettings replaces a campaign's settings (validated by the
 -- caller) within the workspace that owns it; no row means no such campaign
 -- in that workspace.
 UPDATE campaigns
@@ -52,8 +45,8 @@ SET lead_settings = @lead_settings,
 WHERE id = @id AND workspace_id = @workspace_id
 RETURNING *;
 
--- name: UpdateCampaignDetails :one
--- UpdateCampaignDetails changes a campaign's name, status and fulfilment
+-- name: CampaignUpdateDetails :one
+-- CampaignUpdateDetails changes a campaign's name, status and fulfilment
 -- URL; a NULL argument keeps the current value, an empty URL clears it.
 UPDATE campaigns
 SET name = COALESCE(sqlc.narg(name)::text, name),
@@ -65,3 +58,11 @@ SET name = COALESCE(sqlc.narg(name)::text, name),
     updated_at = now()
 WHERE id = @id AND workspace_id = @workspace_id
 RETURNING *;
+
+-- name: CampaignListUnarchivedOfWorkspaces :many
+-- CampaignListUnarchivedOfWorkspaces loads the campaigns whose rules decide whether a
+-- property change matters: every campaign of the workspaces but archived
+-- ones.
+SELECT * FROM campaigns
+WHERE workspace_id = ANY(sqlc.arg(workspace_ids)::uuid[]) AND status <> 'archived'
+ORDER BY workspace_id, created_at, id;

@@ -1,9 +1,9 @@
--- name: UpsertHubSpotConnection :one
--- UpsertHubSpotConnection records a completed OAuth connect or reconnect of a
+-- name: HubSpotConnectionUpsert :one
+-- HubSpotConnectionUpsert records a completed OAuth connect or reconnect of a
 -- workspace (one row per workspace). It fails with a unique violation on
 -- hubspot_connections_active_portal_key when the portal is connected to
 -- another workspace; the caller then names that workspace with
--- GetActiveHubSpotConnectionByPortal.
+-- HubSpotConnectionGetActiveByPortal.
 INSERT INTO hubspot_connections (
     workspace_id, portal_id, scopes,
     access_token_ciphertext, refresh_token_ciphertext, encryption_key_id,
@@ -31,21 +31,21 @@ ON CONFLICT (workspace_id) DO UPDATE SET
     updated_at = now()
 RETURNING *;
 
--- name: GetHubSpotConnectionByWorkspace :one
--- GetHubSpotConnectionByWorkspace loads the workspace's connection, in any
+-- name: HubSpotConnectionGetByWorkspace :one
+-- HubSpotConnectionGetByWorkspace loads the workspace's connection, in any
 -- status, for its settings page and token refresh.
 SELECT * FROM hubspot_connections
 WHERE workspace_id = @workspace_id;
 
--- name: GetActiveHubSpotConnectionByPortal :one
--- GetActiveHubSpotConnectionByPortal routes an inbound webhook to its
+-- name: HubSpotConnectionGetActiveByPortal :one
+-- HubSpotConnectionGetActiveByPortal routes an inbound webhook to its
 -- workspace. A broken connection is still active (the portal is still
 -- claimed); only a disconnected one is not.
 SELECT * FROM hubspot_connections
 WHERE portal_id = @portal_id AND disconnected_at IS NULL;
 
--- name: UpdateHubSpotTokens :one
--- UpdateHubSpotTokens stores refreshed (or re-encrypted) tokens and marks a
+-- name: HubSpotConnectionUpdateTokens :one
+-- HubSpotConnectionUpdateTokens stores refreshed (or re-encrypted) tokens and marks a
 -- broken connection healthy again.
 UPDATE hubspot_connections
 SET access_token_ciphertext = @access_token_ciphertext,
@@ -58,16 +58,16 @@ SET access_token_ciphertext = @access_token_ciphertext,
 WHERE workspace_id = @workspace_id AND disconnected_at IS NULL
 RETURNING *;
 
--- name: MarkHubSpotConnectionBroken :one
--- MarkHubSpotConnectionBroken records that HubSpot refused the tokens (e.g.
+-- name: HubSpotConnectionMarkBroken :one
+-- HubSpotConnectionMarkBroken records that HubSpot refused the tokens (e.g.
 -- BAD_REFRESH_TOKEN): an admin must reconnect.
 UPDATE hubspot_connections
 SET status = 'broken', broken_reason = @broken_reason, updated_at = now()
 WHERE workspace_id = @workspace_id AND disconnected_at IS NULL
 RETURNING *;
 
--- name: DisconnectHubSpotConnection :one
--- DisconnectHubSpotConnection releases the portal and forgets the tokens;
+-- name: HubSpotConnectionDisconnect :one
+-- HubSpotConnectionDisconnect releases the portal and forgets the tokens;
 -- all other data is kept.
 UPDATE hubspot_connections
 SET status = 'disconnected',
@@ -79,8 +79,8 @@ SET status = 'disconnected',
 WHERE workspace_id = @workspace_id AND disconnected_at IS NULL
 RETURNING *;
 
--- name: TouchHubSpotConnection :exec
--- TouchHubSpotConnection records the "last connection" and "last entry
+-- name: HubSpotConnectionTouch :exec
+-- HubSpotConnectionTouch records the "last connection" and "last entry
 -- received" times shown to admins; NULL arguments leave a time unchanged.
 UPDATE hubspot_connections
 SET last_api_call_at = COALESCE(sqlc.narg(last_api_call_at)::timestamptz, last_api_call_at),
@@ -88,16 +88,16 @@ SET last_api_call_at = COALESCE(sqlc.narg(last_api_call_at)::timestamptz, last_a
     last_entry_at = COALESCE(sqlc.narg(last_entry_at)::timestamptz, last_entry_at)
 WHERE workspace_id = @workspace_id;
 
--- name: LockHubSpotConnection :one
--- LockHubSpotConnection loads the workspace's connection and locks its row
+-- name: HubSpotConnectionLock :one
+-- HubSpotConnectionLock loads the workspace's connection and locks its row
 -- until the transaction ends, so that one process refreshes the tokens while
 -- the others wait and then read what it stored.
 SELECT * FROM hubspot_connections
 WHERE workspace_id = @workspace_id
 FOR UPDATE;
 
--- name: SetHubSpotPropertySetup :execrows
--- SetHubSpotPropertySetup records how the property setup of a connection
+-- name: HubSpotConnectionSetPropertySetup :execrows
+-- HubSpotConnectionSetPropertySetup records how the property setup of a connection
 -- went. It only touches the connection to the portal the setup ran for.
 UPDATE hubspot_connections
 SET property_setup_status = @property_setup_status,

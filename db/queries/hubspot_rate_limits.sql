@@ -1,5 +1,5 @@
--- name: AcquireHubSpotRateLimit :one
--- AcquireHubSpotRateLimit admits one call to a HubSpot portal, or refuses it
+-- name: HubSpotRateLimitAcquire :one
+-- HubSpotRateLimitAcquire admits one call to a HubSpot portal, or refuses it
 -- (no row), in one atomic statement: GCRA on the portal's row, with the
 -- database's clock so that the processes' clocks do not matter. A call is
 -- admitted when max(tat, now) + emission − now ≤ limit for the budget of all
@@ -32,8 +32,8 @@ WHERE greatest(r.tat_all, EXCLUDED.updated_at) + sqlc.arg(all_emission)::interva
         <= sqlc.arg(search_limit)::interval)
 RETURNING r.updated_at AS admitted_at;
 
--- name: GetHubSpotRateLimit :one
--- GetHubSpotRateLimit reads a portal's limiter state and the database's clock,
+-- name: HubSpotRateLimitGet :one
+-- HubSpotRateLimitGet reads a portal's limiter state and the database's clock,
 -- for a refused caller to work out how long to wait.
 SELECT tat_all, tat_search, clock_timestamp()::timestamptz AS now
 FROM hubspot_rate_limits

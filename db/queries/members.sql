@@ -1,5 +1,5 @@
--- name: CreateMember :one
--- CreateMember adds a member. It fails with a unique violation when the
+-- name: MemberCreate :one
+-- MemberCreate adds a member. It fails with a unique violation when the
 -- referral code, the email (any case) or the external id is already taken in
 -- the campaign.
 INSERT INTO members (
@@ -11,30 +11,35 @@ INSERT INTO members (
 )
 RETURNING *;
 
--- name: GetMember :one
--- GetMember loads a member by id.
+-- name: MemberGetByID :one
+-- MemberGetByID loads a member by id.
 SELECT * FROM members
 WHERE id = @id;
 
--- name: GetMemberByCode :one
--- GetMemberByCode attributes a lead to the member whose code is in the link.
+-- name: MemberGetByCode :one
+-- MemberGetByCode attributes a lead to the member whose code is in the link.
 SELECT * FROM members
 WHERE campaign_id = @campaign_id AND referral_code = @referral_code;
 
--- name: GetMemberByEmail :one
--- GetMemberByEmail matches a member by email, whatever its case.
+-- name: MemberGetByEmail :one
+-- MemberGetByEmail matches a member by email, whatever its case.
 SELECT * FROM members
 WHERE campaign_id = @campaign_id AND lower(email) = lower(@email::text);
 
--- name: ListMembersByHubSpotContact :many
--- ListMembersByHubSpotContact finds the members (one per campaign at most
--- per contact in practice) linked to a HubSpot contact in a workspace.
+-- name: MemberGetByExternalID :one
+-- MemberGetByExternalID resolves a matching rule holding a member's
+-- external ID.
 SELECT * FROM members
-WHERE workspace_id = @workspace_id AND hubspot_contact_id = @hubspot_contact_id
+WHERE campaign_id = @campaign_id AND external_id = @external_id;
+
+-- name: MemberListByCampaign :many
+-- MemberListByCampaign lists a campaign's members, oldest first.
+SELECT * FROM members
+WHERE campaign_id = @campaign_id
 ORDER BY created_at, id;
 
--- name: SetMemberReferralCounts :one
--- SetMemberReferralCounts stores counts recomputed from referrals, so a
+-- name: MemberRefreshReferralCounts :one
+-- MemberRefreshReferralCounts stores counts recomputed from referrals, so a
 -- retried activity cannot count twice.
 UPDATE members
 SET referral_count = (
@@ -47,14 +52,8 @@ SET referral_count = (
 WHERE members.id = @id
 RETURNING *;
 
--- name: ListMembersByCampaign :many
--- ListMembersByCampaign lists a campaign's members, oldest first.
-SELECT * FROM members
-WHERE campaign_id = @campaign_id
-ORDER BY created_at, id;
-
--- name: SetMemberHubSpotContact :one
--- SetMemberHubSpotContact links a member to its HubSpot contact: the one
+-- name: MemberSetHubSpotContact :one
+-- MemberSetHubSpotContact links a member to its HubSpot contact: the one
 -- found by the member's email, or the record a stored contact was merged into.
 UPDATE members
 SET hubspot_contact_id = @hubspot_contact_id,

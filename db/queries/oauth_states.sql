@@ -1,24 +1,24 @@
--- name: CreateOAuthState :exec
--- CreateOAuthState records a connect flow an admin started.
+-- name: OAuthStateCreate :exec
+-- OAuthStateCreate records a connect flow an admin started.
 INSERT INTO oauth_states (state_hash, admin_id, workspace_id, created_at, expires_at)
 VALUES (@state_hash, @admin_id, @workspace_id, @created_at, @expires_at);
 
--- name: ConsumeOAuthState :one
--- ConsumeOAuthState marks a state used, atomically: only the admin who
+-- name: OAuthStateConsume :one
+-- OAuthStateConsume marks a state used, atomically: only the admin who
 -- started it, only once, only before it expires. No row means one of those
--- failed; GetOAuthState then tells which.
+-- failed; OAuthStateGet then tells which.
 UPDATE oauth_states
 SET used_at = @now::timestamptz
 WHERE state_hash = @state_hash AND admin_id = @admin_id
   AND used_at IS NULL AND expires_at > @now::timestamptz
 RETURNING *;
 
--- name: GetOAuthState :one
--- GetOAuthState explains why a state could not be consumed.
+-- name: OAuthStateGet :one
+-- OAuthStateGet explains why a state could not be consumed.
 SELECT * FROM oauth_states
 WHERE state_hash = @state_hash;
 
--- name: DeleteStaleOAuthStates :execrows
--- DeleteStaleOAuthStates forgets states that expired before a cutoff.
+-- name: OAuthStateDeleteStale :execrows
+-- OAuthStateDeleteStale forgets states that expired before a cutoff.
 DELETE FROM oauth_states
 WHERE expires_at < @before;

@@ -1,5 +1,5 @@
--- name: InsertReferralEvent :one
--- InsertReferralEvent appends to a referral's audit trail. With an
+-- name: ReferralEventInsert :one
+-- ReferralEventInsert appends to a referral's audit trail. With an
 -- idempotency key already written it writes nothing and returns no row
 -- (pgx.ErrNoRows): a retried activity treats that as "already written".
 INSERT INTO referral_events (
@@ -13,8 +13,8 @@ INSERT INTO referral_events (
 ON CONFLICT (idempotency_key) DO NOTHING
 RETURNING *;
 
--- name: ListReferralEvents :many
--- ListReferralEvents returns a referral's audit trail in the order written.
+-- name: ReferralEventListByReferral :many
+-- ReferralEventListByReferral returns a referral's audit trail in the order written.
 SELECT * FROM referral_events
 WHERE referral_id = @referral_id
 ORDER BY id;

@@ -1,5 +1,5 @@
--- name: CreateReferral :one
--- CreateReferral fails with a unique violation on
+-- name: ReferralInsert :one
+-- ReferralInsert fails with a unique violation on
 -- referrals_campaign_id_lead_email_key when the lead was already referred in
 -- the campaign (duplicate-lead check).
 INSERT INTO referrals (
@@ -15,13 +15,13 @@ INSERT INTO referrals (
 )
 RETURNING *;
 
--- name: GetReferral :one
--- GetReferral loads a referral by id.
+-- name: ReferralGetByID :one
+-- ReferralGetByID loads a referral by id.
 SELECT * FROM referrals
 WHERE id = @id;
 
--- name: GetReferralDetail :one
--- GetReferralDetail is the one row a referral workflow loads: the referral
+-- name: ReferralGetDetail :one
+-- ReferralGetDetail is the one row a referral workflow loads: the referral
 -- with its member's code and email and its campaign's name.
 SELECT sqlc.embed(referrals),
        members.referral_code AS member_referral_code,
@@ -32,8 +32,23 @@ JOIN members ON members.id = referrals.member_id
 JOIN campaigns ON campaigns.id = referrals.campaign_id
 WHERE referrals.id = @id;
 
--- name: UpdateReferralStatus :one
--- UpdateReferralStatus moves a referral from expected_status to new_status
+-- name: ReferralGetByLeadEmail :one
+-- ReferralGetByLeadEmail finds the campaign's referral of an exact email (any
+-- case): the one a duplicate add collides with.
+SELECT * FROM referrals
+WHERE campaign_id = @campaign_id AND lower(lead_email) = lower(@lead_email::text);
+
+-- name: ReferralGetFirstOfNormalizedLead :one
+-- ReferralGetFirstOfNormalizedLead is the campaign's earliest referral of the
+-- same mailbox: when it is not the referral being checked, that one is a
+-- duplicate lead.
+SELECT * FROM referrals
+WHERE campaign_id = @campaign_id AND lead_email_normalized = @lead_email_normalized
+ORDER BY created_at, id
+LIMIT 1;
+
+-- name: ReferralUpdateStatus :one
+-- ReferralUpdateStatus moves a referral from expected_status to new_status
 -- (compare-and-set). It returns no row (pgx.ErrNoRows) when the referral is
 -- no longer in expected_status, so a caller that raced another writer finds
 -- out instead of overwriting. The *_at column of the status entered is set to
@@ -64,74 +79,15 @@ SET status = sqlc.arg(new_status)::text,
 WHERE id = @id AND status = sqlc.arg(expected_status)::text
 RETURNING *;
 
--- name: SetReferralInReview :one
--- SetReferralInReview puts a referral on hold for an admin (or releases it).
+-- name: ReferralSetInReview :one
+-- ReferralSetInReview puts a referral on hold for an admin (or releases it).
 UPDATE referrals
 SET in_review = @in_review, updated_at = now()
 WHERE id = @id
 RETURNING *;
 
--- name: ListReferralsByCampaign :many
--- ListReferralsByCampaign pages through a campaign's referrals, newest first,
--- optionally of one status. Pass the created_at and id of the last row of the
--- previous page as after_created_at and after_id (both or neither).
-SELECT * FROM referrals
-WHERE campaign_id = @campaign_id
-  AND (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status)::text)
-  AND (sqlc.narg(after_created_at)::timestamptz IS NULL
-       OR (created_at, id) < (sqlc.narg(after_created_at)::timestamptz, sqlc.narg(after_id)::uuid))
-ORDER BY created_at DESC, id DESC
-LIMIT sqlc.arg(page_size)::int;
-
--- name: ListReferralsByMember :many
--- ListReferralsByMember lists a member's referrals, newest first.
-SELECT * FROM referrals
-WHERE member_id = @member_id
-ORDER BY created_at DESC, id DESC;
-
--- name: ListReferralsByHubSpotObject :many
--- ListReferralsByHubSpotObject routes a HubSpot webhook event to the
--- referrals created from (or matched to) that contact, deal or company.
-SELECT * FROM referrals
-WHERE workspace_id = @workspace_id
-  AND CASE sqlc.arg(object_type)::text
-        WHEN 'contact' THEN hubspot_contact_id = sqlc.arg(object_id)::bigint
-        WHEN 'deal' THEN hubspot_deal_id = sqlc.arg(object_id)::bigint
-        WHEN 'company' THEN hubspot_company_id = sqlc.arg(object_id)::bigint
-        ELSE false
-      END
-ORDER BY created_at, id;
-
--- name: GetReferralByLeadEmail :one
--- GetReferralByLeadEmail finds the campaign's referral of an exact email (any
--- case): the one a duplicate add collides with.
-SELECT * FROM referrals
-WHERE campaign_id = @campaign_id AND lower(lead_email) = lower(@lead_email::text);
-
--- name: FirstReferralOfNormalizedLead :one
--- FirstReferralOfNormalizedLead is the campaign's earliest referral of the
--- same mailbox: when it is not the referral being checked, that one is a
--- duplicate lead.
-SELECT * FROM referrals
-WHERE campaign_id = @campaign_id AND lead_email_normalized = @lead_email_normalized
-ORDER BY created_at, id
-LIMIT 1;
-
--- name: SetReferralHubSpotObjects :one
--- SetReferralHubSpotObjects records the HubSpot objects a referral's lead was
--- sent to, and why it cannot qualify when HubSpot already knew the lead. A
--- NULL argument keeps the stored value, so each object's ID can be written as
--- soon as it is known and a retry never clears one.
-UPDATE referrals
-SET hubspot_contact_id = COALESCE(sqlc.narg(hubspot_contact_id)::bigint, hubspot_contact_id),
-    hubspot_deal_id = COALESCE(sqlc.narg(hubspot_deal_id)::bigint, hubspot_deal_id),
-    cannot_qualify_reason = COALESCE(sqlc.narg(cannot_qualify_reason)::text, cannot_qualify_reason),
-    updated_at = now()
-WHERE id = @id
-RETURNING *;
-
--- name: UpdateReferralFromHubSpot :one
--- UpdateReferralFromHubSpot copies values HubSpot reported onto the referral
+-- name: ReferralUpdateFromHubSpot :one
+-- ReferralUpdateFromHubSpot copies values HubSpot reported onto the referral
 -- (the campaign's property updates); a NULL argument keeps the stored value.
 UPDATE referrals
 SET sale_value = COALESCE(sqlc.narg(sale_value)::numeric, sale_value),
@@ -143,3 +99,188 @@ SET sale_value = COALESCE(sqlc.narg(sale_value)::numeric, sale_value),
     updated_at = now()
 WHERE id = @id
 RETURNING *;
+
+-- name: ReferralListByCampaign :many
+-- ReferralListByCampaign pages through a campaign's referrals, newest first,
+-- optionally of one status. Pass the created_at and id of the last row of the
+-- previous page as after_created_at and after_id (both or neither).
+SELECT * FROM referrals
+WHERE campaign_id = @campaign_id
+  AND (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status)::text)
+  AND (sqlc.narg(after_created_at)::timestamptz IS NULL
+       OR (created_at, id) < (sqlc.narg(after_created_at)::timestamptz, sqlc.narg(after_id)::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT sqlc.arg(page_size)::int;
+
+-- name: ReferralListByMember :many
+-- ReferralListByMember lists a member's referrals, newest first.
+SELECT * FROM referrals
+WHERE member_id = @member_id
+ORDER BY created_at DESC, id DESC;
+
+-- name: ReferralListFiltered :many
+-- ReferralListFiltered is the admin's referral list across a workspace,
+-- newest first, keyset paged. Each filter is optional (NULL: any).
+-- lead_email_normalized compares mailboxes (internal/referral.NormalizeEmail),
+-- so one search finds every spelling of a lead's address. The page starts
+-- below (before_created_at, before_id): the previous page's last row, or a
+-- time after every row for the first page. The cursor is never NULL so it
+-- stays a plain row comparison whatever plan the server caches.
+SELECT * FROM referrals
+WHERE workspace_id = @workspace_id
+  AND (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status)::text)
+  AND (sqlc.narg(member_id)::uuid IS NULL OR member_id = sqlc.narg(member_id)::uuid)
+  AND (sqlc.narg(lead_email_normalized)::text IS NULL
+       OR lead_email_normalized = sqlc.narg(lead_email_normalized)::text)
+  AND (created_at, id) < (@before_created_at::timestamptz, @before_id::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT sqlc.arg(page_size)::int;
+
+-- name: ReferralListOfCampaignFiltered :many
+-- ReferralListOfCampaignFiltered is ReferralListFiltered within one
+-- campaign. The campaign is not optional here so that every plan, custom or
+-- cached generic, walks the campaign's (campaign_id, created_at, id) index
+-- from the cursor and stops after a page, instead of scanning the table.
+SELECT * FROM referrals
+WHERE campaign_id = @campaign_id
+  AND workspace_id = @workspace_id
+  AND (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status)::text)
+  AND (sqlc.narg(member_id)::uuid IS NULL OR member_id = sqlc.narg(member_id)::uuid)
+  AND (sqlc.narg(lead_email_normalized)::text IS NULL
+       OR lead_email_normalized = sqlc.narg(lead_email_normalized)::text)
+  AND (created_at, id) < (@before_created_at::timestamptz, @before_id::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT sqlc.arg(page_size)::int;
+
+-- name: ReferralSetHubSpotObjects :one
+-- ReferralSetHubSpotObjects records the HubSpot objects a referral's lead was
+-- sent to, and why it cannot qualify when HubSpot already knew the lead. A
+-- NULL argument keeps the stored value, so each object's ID can be written as
+-- soon as it is known and a retry never clears one.
+UPDATE referrals
+SET hubspot_contact_id = COALESCE(sqlc.narg(hubspot_contact_id)::bigint, hubspot_contact_id),
+    hubspot_deal_id = COALESCE(sqlc.narg(hubspot_deal_id)::bigint, hubspot_deal_id),
+    cannot_qualify_reason = COALESCE(sqlc.narg(cannot_qualify_reason)::text, cannot_qualify_reason),
+    updated_at = now()
+WHERE id = @id
+RETURNING *;
+
+-- name: ReferralListByHubSpotObject :many
+-- ReferralListByHubSpotObject routes a HubSpot webhook event to the
+-- referrals created from (or matched to) that contact, deal or company.
+SELECT * FROM referrals
+WHERE workspace_id = @workspace_id
+  AND CASE sqlc.arg(object_type)::text
+        WHEN 'contact' THEN hubspot_contact_id = sqlc.arg(object_id)::bigint
+        WHEN 'deal' THEN hubspot_deal_id = sqlc.arg(object_id)::bigint
+        WHEN 'company' THEN hubspot_company_id = sqlc.arg(object_id)::bigint
+        ELSE false
+      END
+ORDER BY created_at, id;
+
+-- name: ReferralListByHubSpotObjects :many
+-- ReferralListByHubSpotObjects is ReferralListByHubSpotObject for many
+-- objects in one round trip: lookup is the 1-based position of the object in
+-- the arrays. One join per column so each uses its index.
+WITH lookups AS (
+    -- Set-returning functions in one select list advance in lockstep.
+    SELECT unnest(sqlc.arg(workspace_ids)::uuid[]) AS workspace_id,
+           unnest(sqlc.arg(object_types)::text[]) AS object_type,
+           unnest(sqlc.arg(object_ids)::bigint[]) AS object_id,
+           generate_subscripts(sqlc.arg(object_ids)::bigint[], 1) AS ord
+)
+SELECT lookups.ord::int AS lookup, r.id, r.campaign_id, r.created_at
+FROM lookups JOIN referrals r
+  ON r.workspace_id = lookups.workspace_id AND r.hubspot_contact_id = lookups.object_id
+WHERE lookups.object_type = 'contact'
+UNION ALL
+SELECT lookups.ord::int AS lookup, r.id, r.campaign_id, r.created_at
+FROM lookups JOIN referrals r
+  ON r.workspace_id = lookups.workspace_id AND r.hubspot_deal_id = lookups.object_id
+WHERE lookups.object_type = 'deal'
+UNION ALL
+SELECT lookups.ord::int AS lookup, r.id, r.campaign_id, r.created_at
+FROM lookups JOIN referrals r
+  ON r.workspace_id = lookups.workspace_id AND r.hubspot_company_id = lookups.object_id
+WHERE lookups.object_type = 'company'
+ORDER BY 1, 4, 2;
+
+-- name: ReferralGetOfCampaignByHubSpotObject :one
+-- ReferralGetOfCampaignByHubSpotObject finds the referral of a campaign that
+-- holds a HubSpot object: a referral added from HubSpot by an earlier attempt
+-- of the same step.
+SELECT * FROM referrals
+WHERE campaign_id = @campaign_id
+  AND CASE sqlc.arg(object_type)::text
+        WHEN 'contact' THEN hubspot_contact_id = sqlc.arg(object_id)::bigint
+        WHEN 'deal' THEN hubspot_deal_id = sqlc.arg(object_id)::bigint
+        WHEN 'company' THEN hubspot_company_id = sqlc.arg(object_id)::bigint
+        ELSE false
+      END
+ORDER BY created_at, id
+LIMIT 1;
+
+-- name: ReferralLinkHubSpotObject :one
+-- ReferralLinkHubSpotObject stores a matched HubSpot object on a referral
+-- when the referral holds no object of that type yet; one it holds is kept.
+UPDATE referrals
+SET hubspot_contact_id = CASE WHEN sqlc.arg(object_type)::text = 'contact'
+        THEN COALESCE(hubspot_contact_id, sqlc.arg(object_id)::bigint) ELSE hubspot_contact_id END,
+    hubspot_deal_id = CASE WHEN sqlc.arg(object_type)::text = 'deal'
+        THEN COALESCE(hubspot_deal_id, sqlc.arg(object_id)::bigint) ELSE hubspot_deal_id END,
+    hubspot_company_id = CASE WHEN sqlc.arg(object_type)::text = 'company'
+        THEN COALESCE(hubspot_company_id, sqlc.arg(object_id)::bigint) ELSE hubspot_company_id END,
+    updated_at = now()
+WHERE id = @id
+RETURNING *;
+
+-- name: ReferralRepointHubSpotObject :one
+-- ReferralRepointHubSpotObject follows a HubSpot merge: when the referral
+-- holds one of the merged records of object_type, it now holds the survivor.
+-- No row when it holds none of them (already re-pointed, or never held).
+UPDATE referrals
+SET hubspot_contact_id = CASE WHEN sqlc.arg(object_type)::text = 'contact' AND hubspot_contact_id = ANY(sqlc.arg(merged_ids)::bigint[])
+                              THEN sqlc.arg(surviving_id)::bigint ELSE hubspot_contact_id END,
+    hubspot_deal_id = CASE WHEN sqlc.arg(object_type)::text = 'deal' AND hubspot_deal_id = ANY(sqlc.arg(merged_ids)::bigint[])
+                           THEN sqlc.arg(surviving_id)::bigint ELSE hubspot_deal_id END,
+    hubspot_company_id = CASE WHEN sqlc.arg(object_type)::text = 'company' AND hubspot_company_id = ANY(sqlc.arg(merged_ids)::bigint[])
+                              THEN sqlc.arg(surviving_id)::bigint ELSE hubspot_company_id END,
+    updated_at = now()
+WHERE id = @id
+  AND CASE sqlc.arg(object_type)::text
+        WHEN 'contact' THEN hubspot_contact_id = ANY(sqlc.arg(merged_ids)::bigint[])
+        WHEN 'deal' THEN hubspot_deal_id = ANY(sqlc.arg(merged_ids)::bigint[])
+        WHEN 'company' THEN hubspot_company_id = ANY(sqlc.arg(merged_ids)::bigint[])
+        ELSE false
+      END
+RETURNING *;
+
+-- name: ReferralFindByExternalID :many
+-- ReferralFindByExternalID is the direct match on a campaign's external ID
+-- property.
+SELECT * FROM referrals
+WHERE campaign_id = @campaign_id AND external_id = @external_id
+ORDER BY created_at, id
+LIMIT 10;
+
+-- name: ReferralFindByNormalizedEmail :many
+-- ReferralFindByNormalizedEmail is the fuzzy match on email: the
+-- workspace's referrals of the same mailbox, in every campaign.
+SELECT * FROM referrals
+WHERE campaign_id IN (SELECT c.id FROM campaigns c WHERE c.workspace_id = @workspace_id)
+  AND lead_email_normalized = @lead_email_normalized
+ORDER BY created_at, id
+LIMIT 20;
+
+-- name: ReferralFindByNameAndDomain :many
+-- ReferralFindByNameAndDomain is the fuzzy match on name: the workspace's
+-- referrals with the same first and last name (any case) whose lead email
+-- domain, or company, is one of the object's company domains.
+SELECT * FROM referrals
+WHERE workspace_id = @workspace_id
+  AND lower(lead_first_name) = lower(@first_name::text)
+  AND lower(lead_last_name) = lower(@last_name::text)
+  AND (split_part(lead_email_normalized, '@', 2) = ANY(@domains::text[])
+       OR lower(lead_company) = ANY(@domains::text[]))
+ORDER BY created_at, id
+LIMIT 20;

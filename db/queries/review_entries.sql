@@ -1,5 +1,5 @@
--- name: CreateReviewEntry :one
--- CreateReviewEntry puts something in front of an admin; a NULL data stores
+-- name: ReviewEntryCreate :one
+-- ReviewEntryCreate puts something in front of an admin; a NULL data stores
 -- an empty object.
 INSERT INTO review_entries (
     workspace_id, campaign_id, sales_entry_id, referral_id, reason, data
@@ -9,19 +9,31 @@ INSERT INTO review_entries (
 )
 RETURNING *;
 
--- name: GetReviewEntry :one
--- GetReviewEntry loads a review entry by id.
+-- name: ReviewEntryGetByID :one
+-- ReviewEntryGetByID loads a review entry by id.
 SELECT * FROM review_entries
 WHERE id = @id;
 
--- name: ListOpenReviewEntries :many
--- ListOpenReviewEntries is the review queue of a workspace, oldest first.
+-- name: ReviewEntryListOpen :many
+-- ReviewEntryListOpen is the review queue of a workspace, oldest first.
 SELECT * FROM review_entries
 WHERE workspace_id = @workspace_id AND status = 'open'
 ORDER BY created_at, id;
 
--- name: DecideReviewEntry :one
--- DecideReviewEntry closes an open entry (resolved or dismissed) with the
+-- name: ReviewEntryListFiltered :many
+-- ReviewEntryListFiltered is the review queue of a workspace in one
+-- status, oldest first (first come, first decided). The page starts above
+-- (after_created_at, after_id): the previous page's last row, or a time
+-- before every row for the first page.
+SELECT * FROM review_entries
+WHERE workspace_id = @workspace_id
+  AND status = @status
+  AND (created_at, id) > (@after_created_at::timestamptz, @after_id::uuid)
+ORDER BY created_at, id
+LIMIT sqlc.arg(page_size)::int;
+
+-- name: ReviewEntryDecide :one
+-- ReviewEntryDecide closes an open entry (resolved or dismissed) with the
 -- admin's decision; no row when it was already decided.
 UPDATE review_entries
 SET status = @status,
@@ -32,8 +44,8 @@ SET status = @status,
 WHERE id = @id AND status = 'open'
 RETURNING *;
 
--- name: OpenSalesEntryReview :one
--- OpenSalesEntryReview puts a sales entry in the review queue, held by the
+-- name: ReviewEntryOpenForSalesEntry :one
+-- ReviewEntryOpenForSalesEntry puts a sales entry in the review queue, held by the
 -- workflow workflow_id. A sales entry has at most one open review entry: a
 -- retry, or matching run again after an admin's edit, updates that one
 -- (reason, data, campaign) instead of queueing the entry twice.
@@ -49,3 +61,26 @@ DO UPDATE SET reason = EXCLUDED.reason,
               workflow_id = EXCLUDED.workflow_id,
               updated_at = now()
 RETURNING *;
+
+-- name: ReviewEntryGetLatestOfSalesEntry :one
+-- ReviewEntryGetLatestOfSalesEntry is the review entry a sales entry went to
+-- most recently (an edited entry can go to review again).
+SELECT * FROM review_entries
+WHERE sales_entry_id = @sales_entry_id
+ORDER BY created_at DESC, id DESC
+LIMIT 1;
+
+-- name: ReviewEntryOpenForReferral :one
+-- ReviewEntryOpenForReferral queues a change a referral's workflow holds for an
+-- admin; workflow_id is that workflow, which receives the decision.
+INSERT INTO review_entries (workspace_id, campaign_id, referral_id, reason, data, workflow_id)
+VALUES (@workspace_id, @campaign_id, @referral_id, @reason, @data, @workflow_id)
+RETURNING *;
+
+-- name: ReviewEntryGetOpenOfReferral :one
+-- ReviewEntryGetOpenOfReferral finds the review entry a referral's own
+-- workflow holds (a denied referral HubSpot would move on).
+SELECT * FROM review_entries
+WHERE referral_id = @referral_id AND sales_entry_id IS NULL AND status = 'open'
+ORDER BY created_at DESC
+LIMIT 1;

@@ -1,7 +1,7 @@
--- name: CreateReward :one
--- CreateReward records a reward once per idempotency key. When the key is
+-- name: RewardCreate :one
+-- RewardCreate records a reward once per idempotency key. When the key is
 -- already taken it writes nothing and returns no row (pgx.ErrNoRows); the
--- caller then loads the existing one with GetRewardByIdempotencyKey.
+-- caller then loads the existing one with RewardGetByIdempotencyKey.
 INSERT INTO rewards (
     workspace_id, referral_id, campaign_id, member_id, recipient,
     amount, currency, status, idempotency_key, conversion_number, hold_until
@@ -13,26 +13,34 @@ INSERT INTO rewards (
 ON CONFLICT (idempotency_key) DO NOTHING
 RETURNING *;
 
--- name: GetRewardByIdempotencyKey :one
--- GetRewardByIdempotencyKey finds the reward a retried CreateReward already
+-- name: RewardGetByID :one
+-- RewardGetByID loads a reward by id.
+SELECT * FROM rewards
+WHERE id = @id;
+
+-- name: RewardGetByIdempotencyKey :one
+-- RewardGetByIdempotencyKey finds the reward a retried RewardCreate already
 -- wrote.
 SELECT * FROM rewards
 WHERE idempotency_key = @idempotency_key;
 
--- name: GetReward :one
--- GetReward loads a reward by id.
+-- name: RewardGetForUpdate :one
+-- RewardGetForUpdate loads a reward and locks its row until the transaction
+-- ends, so concurrent issue, cancel and paid decisions on one reward are
+-- serialised and each sees the status the other left.
 SELECT * FROM rewards
-WHERE id = @id;
+WHERE id = @id
+FOR UPDATE;
 
--- name: ListRewardsByReferral :many
--- ListRewardsByReferral lists a referral's rewards (member and friend, every
+-- name: RewardListByReferral :many
+-- RewardListByReferral lists a referral's rewards (member and friend, every
 -- conversion).
 SELECT * FROM rewards
 WHERE referral_id = @referral_id
 ORDER BY created_at, id;
 
--- name: UpdateRewardStatus :one
--- UpdateRewardStatus moves a reward from expected_status to new_status
+-- name: RewardUpdateStatus :one
+-- RewardUpdateStatus moves a reward from expected_status to new_status
 -- (compare-and-set; no row when it raced). issued_at / cancelled_at are set
 -- on entering those statuses; cancel_reason and failure_reason are kept for
 -- cancelled and failed.
@@ -46,16 +54,8 @@ SET status = sqlc.arg(new_status)::text,
 WHERE id = @id AND status = sqlc.arg(expected_status)::text
 RETURNING *;
 
--- name: GetRewardForUpdate :one
--- GetRewardForUpdate loads a reward and locks its row until the transaction
--- ends, so concurrent issue, cancel and paid decisions on one reward are
--- serialised and each sees the status the other left.
-SELECT * FROM rewards
-WHERE id = @id
-FOR UPDATE;
-
--- name: MarkRewardPaid :one
--- MarkRewardPaid records that an issued reward was paid out. A reward already
+-- name: RewardMarkPaid :one
+-- RewardMarkPaid records that an issued reward was paid out. A reward already
 -- paid keeps its first paid_at (a retry changes nothing); no row means the
 -- reward is not issued.
 UPDATE rewards

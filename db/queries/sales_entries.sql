@@ -1,5 +1,5 @@
--- name: InsertSalesEntry :one
--- InsertSalesEntry records one inbound HubSpot event. A redelivery (same
+-- name: SalesEntryInsert :one
+-- SalesEntryInsert records one inbound HubSpot event. A redelivery (same
 -- portal and dedupe key) writes nothing and returns no row (pgx.ErrNoRows).
 INSERT INTO sales_entries (
     portal_id, workspace_id, dedupe_key, event_id, subscription_type,
@@ -13,19 +13,19 @@ INSERT INTO sales_entries (
 ON CONFLICT (portal_id, dedupe_key) DO NOTHING
 RETURNING *;
 
--- name: GetSalesEntry :one
--- GetSalesEntry loads a sales entry by id.
+-- name: SalesEntryGetByID :one
+-- SalesEntryGetByID loads a sales entry by id.
 SELECT * FROM sales_entries
 WHERE id = @id;
 
--- name: GetSalesEntryByDedupeKey :one
--- GetSalesEntryByDedupeKey finds the entry a redelivered event was deduplicated
+-- name: SalesEntryGetByDedupeKey :one
+-- SalesEntryGetByDedupeKey finds the entry a redelivered event was deduplicated
 -- against.
 SELECT * FROM sales_entries
 WHERE portal_id = @portal_id AND dedupe_key = @dedupe_key;
 
--- name: UpdateSalesEntryResult :one
--- UpdateSalesEntryResult records what was matched and done with an entry.
+-- name: SalesEntryUpdateResult :one
+-- SalesEntryUpdateResult records what was matched and done with an entry.
 UPDATE sales_entries
 SET status = @status,
     campaign_id = sqlc.narg(campaign_id),
@@ -38,17 +38,25 @@ SET status = @status,
 WHERE id = @id
 RETURNING *;
 
--- name: ListSalesEntriesByWorkspace :many
--- ListSalesEntriesByWorkspace pages through a workspace's entries, newest
--- first; pass the last row's id as before_id for the next page.
+-- name: SalesEntryListFiltered :many
+-- SalesEntryListFiltered is the Sales Receiver log of a workspace, newest
+-- first (ids are given in arrival order). Each filter is optional; since and
+-- until bound received_at (since inclusive, until exclusive). The page starts
+-- below before_id: the previous page's last id, or the largest bigint.
 SELECT * FROM sales_entries
-WHERE workspace_id = @workspace_id
-  AND (sqlc.narg(before_id)::bigint IS NULL OR id < sqlc.narg(before_id)::bigint)
+WHERE workspace_id = sqlc.arg(workspace_id)::uuid
+  AND (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status)::text)
+  AND (sqlc.narg(campaign_id)::uuid IS NULL OR campaign_id = sqlc.narg(campaign_id)::uuid)
+  AND (sqlc.narg(object_type)::text IS NULL OR object_type = sqlc.narg(object_type)::text)
+  AND (sqlc.narg(object_id)::bigint IS NULL OR object_id = sqlc.narg(object_id)::bigint)
+  AND (sqlc.narg(since)::timestamptz IS NULL OR received_at >= sqlc.narg(since)::timestamptz)
+  AND (sqlc.narg(until)::timestamptz IS NULL OR received_at < sqlc.narg(until)::timestamptz)
+  AND id < @before_id::bigint
 ORDER BY id DESC
 LIMIT sqlc.arg(page_size)::int;
 
--- name: RecordSalesEntries :many
--- RecordSalesEntries records a webhook delivery in one statement, so in one
+-- name: SalesEntryRecord :many
+-- SalesEntryRecord records a webhook delivery in one statement, so in one
 -- transaction and one round trip:
 --   * each event of entries (a JSON array of objects with the columns below,
 --     built by hubspotwebhook.Record) becomes a sales entry with the
@@ -101,3 +109,107 @@ notified AS (
 SELECT i.id, i.portal_id, i.dedupe_key
 FROM inserted i
 LEFT JOIN notified ON true;
+
+-- name: SalesEntryClaimBatch :many
+-- SalesEntryClaimBatch locks the entries due for dispatch, oldest event
+-- first. SKIP LOCKED lets several dispatchers (one per worker process) claim
+-- disjoint batches; the locks last as long as the caller's transaction, so a
+-- dispatcher that dies releases its batch at once.
+SELECT * FROM sales_entries
+WHERE dispatched_at IS NULL AND next_dispatch_at <= now()
+ORDER BY occurred_at, id
+LIMIT sqlc.arg(batch_size)::int
+FOR UPDATE SKIP LOCKED;
+
+-- name: SalesEntryListOldestUndispatched :many
+-- SalesEntryListOldestUndispatched finds, for each object, its oldest entry
+-- not yet dispatched: a claimed entry with an older one waiting outside the
+-- batch (deferred after a failure, or claimed by another dispatcher) is held
+-- back, so a referral never gets an object's changes out of order.
+SELECT DISTINCT ON (s.portal_id, s.object_type, s.object_id)
+       s.portal_id, s.object_type, s.object_id, s.id, s.occurred_at, s.next_dispatch_at
+FROM sales_entries s
+JOIN (
+    SELECT unnest(sqlc.arg(portal_ids)::bigint[]) AS portal_id,
+           unnest(sqlc.arg(object_types)::text[]) AS object_type,
+           unnest(sqlc.arg(object_ids)::bigint[]) AS object_id
+) AS o ON s.portal_id = o.portal_id AND s.object_type = o.object_type AND s.object_id = o.object_id
+WHERE s.dispatched_at IS NULL
+ORDER BY s.portal_id, s.object_type, s.object_id, s.occurred_at, s.id;
+
+-- name: SalesEntryMarkDispatched :exec
+-- SalesEntryMarkDispatched writes what routing did with each entry (the
+-- arrays are parallel; an empty string stands for NULL). Actions are appended to those
+-- already recorded. A status another writer already moved on from
+-- 'received' (a sales-entry workflow that finished while an earlier attempt
+-- was being recorded) is kept. dispatched_at is the time of the write, not
+-- of the claim, so it measures how long routing took.
+UPDATE sales_entries s
+SET status = CASE WHEN s.status = 'received' THEN o.status ELSE s.status END,
+    referral_id = COALESCE(NULLIF(o.referral_id, '')::uuid, s.referral_id),
+    campaign_id = COALESCE(NULLIF(o.campaign_id, '')::uuid, s.campaign_id),
+    actions = s.actions || o.actions::jsonb,
+    error = COALESCE(NULLIF(o.error, ''), s.error),
+    workflow_id = COALESCE(NULLIF(o.workflow_id, ''), s.workflow_id),
+    processed_at = CASE
+        WHEN s.status = 'received' AND o.status IN ('processed', 'ignored', 'failed') THEN now()
+        ELSE s.processed_at
+    END,
+    dispatch_error = NULL,
+    dispatched_at = clock_timestamp(),
+    updated_at = now()
+FROM (
+    SELECT unnest(sqlc.arg(ids)::bigint[]) AS id,
+           unnest(sqlc.arg(statuses)::text[]) AS status,
+           unnest(sqlc.arg(referral_ids)::text[]) AS referral_id,
+           unnest(sqlc.arg(campaign_ids)::text[]) AS campaign_id,
+           unnest(sqlc.arg(actions)::text[]) AS actions,
+           unnest(sqlc.arg(errors)::text[]) AS error,
+           unnest(sqlc.arg(workflow_ids)::text[]) AS workflow_id
+) AS o
+WHERE s.id = o.id AND s.dispatched_at IS NULL;
+
+-- name: SalesEntryDefer :exec
+-- SalesEntryDefer leaves entries undispatched to be tried again after
+-- their delay: attempted counts the attempt (0 for an entry that waited
+-- behind a failed one of the same referral), error says why.
+UPDATE sales_entries s
+SET dispatch_attempts = s.dispatch_attempts + o.attempted,
+    dispatch_error = o.error,
+    next_dispatch_at = now() + make_interval(secs => o.delay_ms / 1000.0),
+    updated_at = now()
+FROM (
+    SELECT unnest(sqlc.arg(ids)::bigint[]) AS id,
+           unnest(sqlc.arg(errors)::text[]) AS error,
+           unnest(sqlc.arg(delays_ms)::bigint[]) AS delay_ms,
+           unnest(sqlc.arg(attempted)::int[]) AS attempted
+) AS o
+WHERE s.id = o.id AND s.dispatched_at IS NULL;
+
+-- name: SalesEntryRecordStep :one
+-- SalesEntryRecordStep appends one action to a sales entry and, when given,
+-- sets its status and what it was matched to (a NULL argument keeps the
+-- stored value). An action whose "key" is already in the array is not
+-- appended again, so a retried activity records its step once.
+UPDATE sales_entries
+SET status = COALESCE(sqlc.narg(status)::text, status),
+    campaign_id = COALESCE(sqlc.narg(campaign_id)::uuid, campaign_id),
+    referral_id = COALESCE(sqlc.narg(referral_id)::uuid, referral_id),
+    member_id = COALESCE(sqlc.narg(member_id)::uuid, member_id),
+    error = COALESCE(sqlc.narg(error)::text, error),
+    workflow_id = COALESCE(sqlc.narg(workflow_id)::text, workflow_id),
+    actions = CASE
+        WHEN sqlc.narg(action)::jsonb IS NULL THEN actions
+        WHEN EXISTS (
+            SELECT 1 FROM jsonb_array_elements(actions) AS a
+            WHERE a->>'key' = sqlc.narg(action)::jsonb->>'key'
+        ) THEN actions
+        ELSE actions || jsonb_build_array(sqlc.narg(action)::jsonb)
+    END,
+    processed_at = CASE
+        WHEN sqlc.narg(status)::text IN ('processed', 'review', 'ignored', 'failed') THEN now()
+        ELSE processed_at
+    END,
+    updated_at = now()
+WHERE id = @id
+RETURNING *;

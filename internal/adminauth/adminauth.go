@@ -129,7 +129,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (db.A
 	if err != nil {
 		return db.Admin{}, err
 	}
-	admin, err := a.Queries.GetAdmin(ctx, id)
+	admin, err := a.Queries.AdminGetByID(ctx, id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return db.Admin{}, fmt.Errorf("%w (the session's admin no longer exists)", ErrUnauthenticated)
 	}
@@ -139,14 +139,14 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (db.A
 // AdminByAPIKey returns the admin holding a key that is not revoked.
 func (a *Authenticator) AdminByAPIKey(ctx context.Context, key string) (db.Admin, error) {
 	hash := HashAPIKey(key)
-	admin, err := a.Queries.GetAdminByAPIKeyHash(ctx, hash)
+	admin, err := a.Queries.AdminAPIKeyGetAdmin(ctx, hash)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return db.Admin{}, fmt.Errorf("%w (unknown or revoked API key)", ErrUnauthenticated)
 	}
 	if err != nil {
 		return db.Admin{}, fmt.Errorf("look up API key: %w", err)
 	}
-	if err := a.Queries.TouchAdminAPIKey(ctx, hash); err != nil {
+	if err := a.Queries.AdminAPIKeyTouch(ctx, hash); err != nil {
 		return db.Admin{}, fmt.Errorf("record API key use: %w", err)
 	}
 	return admin, nil
@@ -159,7 +159,7 @@ func CreateAdmin(ctx context.Context, q *db.Queries, workspaceID uuid.UUID, emai
 	if name != "" {
 		namePtr = &name
 	}
-	admin, err := q.CreateAdmin(ctx, db.CreateAdminParams{WorkspaceID: workspaceID, Email: email, Name: namePtr})
+	admin, err := q.AdminCreate(ctx, db.AdminCreateParams{WorkspaceID: workspaceID, Email: email, Name: namePtr})
 	if err != nil {
 		return db.Admin{}, "", fmt.Errorf("create admin %s: %w", email, err)
 	}
@@ -167,7 +167,7 @@ func CreateAdmin(ctx context.Context, q *db.Queries, workspaceID uuid.UUID, emai
 	if err != nil {
 		return db.Admin{}, "", err
 	}
-	if _, err := q.CreateAdminAPIKey(ctx, db.CreateAdminAPIKeyParams{AdminID: admin.ID, Name: "first key", Prefix: prefix, KeyHash: hash}); err != nil {
+	if _, err := q.AdminAPIKeyCreate(ctx, db.AdminAPIKeyCreateParams{AdminID: admin.ID, Name: "first key", Prefix: prefix, KeyHash: hash}); err != nil {
 		return db.Admin{}, "", fmt.Errorf("store API key: %w", err)
 	}
 	return admin, key, nil

@@ -95,7 +95,7 @@ func newWorld(t *testing.T, simOpts hubspotsim.Options) *world {
 	w.box = box
 	w.manager = w.newManager(t)
 	ctx := context.Background()
-	if w.workspace, err = w.db.Queries.CreateWorkspace(ctx, db.CreateWorkspaceParams{Name: "Acme", WebhookSigningSecret: "whsec-test"}); err != nil {
+	if w.workspace, err = w.db.Queries.WorkspaceCreate(ctx, db.WorkspaceCreateParams{Name: "Acme", WebhookSigningSecret: "whsec-test"}); err != nil {
 		t.Fatal(err)
 	}
 	if w.admin, _, err = adminauth.CreateAdmin(ctx, w.db.Queries, w.workspace.ID, "ops@acme.test", ""); err != nil {
@@ -251,7 +251,7 @@ func TestTokenRefreshHappensOnceUnderConcurrency(t *testing.T) {
 		}
 	}
 	// The new token is stored, sealed, and works against HubSpot.
-	conn, err := w.db.Queries.GetHubSpotConnectionByWorkspace(ctx, w.workspace.ID)
+	conn, err := w.db.Queries.HubSpotConnectionGetByWorkspace(ctx, w.workspace.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestTokenRefreshHappensOnceUnderConcurrency(t *testing.T) {
 	if _, err := c.ListPropertyGroups(ctx, hubspot.Contacts); err != nil {
 		t.Fatalf("the refreshed token does not work: %v", err)
 	}
-	if conn, _ := w.db.Queries.GetHubSpotConnectionByWorkspace(ctx, w.workspace.ID); conn.LastApiCallAt == nil {
+	if conn, _ := w.db.Queries.HubSpotConnectionGetByWorkspace(ctx, w.workspace.ID); conn.LastApiCallAt == nil {
 		t.Fatal("a successful API call was not recorded")
 	}
 }
@@ -367,7 +367,7 @@ func TestTokensAreBoundToTheirWorkspace(t *testing.T) {
 	w.connect(t)
 	ctx := context.Background()
 	// A ciphertext copied into another workspace's row does not open.
-	otherWS, err := w.db.Queries.CreateWorkspace(ctx, db.CreateWorkspaceParams{Name: "Other", WebhookSigningSecret: "x"})
+	otherWS, err := w.db.Queries.WorkspaceCreate(ctx, db.WorkspaceCreateParams{Name: "Other", WebhookSigningSecret: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}

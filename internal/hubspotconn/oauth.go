@@ -40,14 +40,14 @@ func (m *Manager) Start(ctx context.Context, admin db.Admin) (string, error) {
 	}
 	state := base64.RawURLEncoding.EncodeToString(raw)
 	now := m.now().UTC()
-	if err := m.q.CreateOAuthState(ctx, db.CreateOAuthStateParams{
+	if err := m.q.OAuthStateCreate(ctx, db.OAuthStateCreateParams{
 		StateHash: hashState(state), AdminID: admin.ID, WorkspaceID: admin.WorkspaceID,
 		CreatedAt: now, ExpiresAt: now.Add(StateTTL),
 	}); err != nil {
 		return "", fmt.Errorf("record OAuth state: %w", err)
 	}
 	// Housekeeping: states a day past their expiry are of no further use.
-	if _, err := m.q.DeleteStaleOAuthStates(ctx, now.Add(-24*time.Hour)); err != nil {
+	if _, err := m.q.OAuthStateDeleteStale(ctx, now.Add(-24*time.Hour)); err != nil {
 		m.logger.WarnContext(ctx, "delete stale OAuth states", "error", err.Error())
 	}
 	return m.oauth.AuthCodeURL(state), nil
@@ -65,20 +65,20 @@ func (m *Manager) Abandon(ctx context.Context, admin db.Admin, state string) {
 	if state == "" {
 		return
 	}
-	_, _ = m.q.ConsumeOAuthState(ctx, db.ConsumeOAuthStateParams{Now: m.now().UTC(), StateHash: hashState(state), AdminID: admin.ID})
+	_, _ = m.q.OAuthStateConsume(ctx, db.OAuthStateConsumeParams{Now: m.now().UTC(), StateHash: hashState(state), AdminID: admin.ID})
 }
 
 // consumeState marks the state used, or says why it cannot be.
 func (m *Manager) consumeState(ctx context.Context, admin db.Admin, state string) (db.OauthState, error) {
 	hash := hashState(state)
-	st, err := m.q.ConsumeOAuthState(ctx, db.ConsumeOAuthStateParams{Now: m.now().UTC(), StateHash: hash, AdminID: admin.ID})
+	st, err := m.q.OAuthStateConsume(ctx, db.OAuthStateConsumeParams{Now: m.now().UTC(), StateHash: hash, AdminID: admin.ID})
 	if err == nil {
 		return st, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return db.OauthState{}, fmt.Errorf("consume OAuth state: %w", err)
 	}
-	st, err = m.q.GetOAuthState(ctx, hash)
+	st, err = m.q.OAuthStateGet(ctx, hash)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return db.OauthState{}, ErrStateUnknown
@@ -116,7 +116,7 @@ func (m *Manager) Complete(ctx context.Context, admin db.Admin, state, code stri
 	}
 	ws := st.WorkspaceID
 
-	if other, err := m.q.GetActiveHubSpotConnectionByPortal(ctx, info.HubID); err == nil && other.WorkspaceID != ws {
+	if other, err := m.q.HubSpotConnectionGetActiveByPortal(ctx, info.HubID); err == nil && other.WorkspaceID != ws {
 		return db.HubspotConnection{}, m.portalTaken(ctx, info.HubID, other.WorkspaceID)
 	} else if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return db.HubspotConnection{}, fmt.Errorf("look up portal %d: %w", info.HubID, err)
@@ -128,7 +128,7 @@ func (m *Manager) Complete(ctx context.Context, admin db.Admin, state, code stri
 	}
 	connectedBy := "admin:" + admin.ID.String()
 	expires := m.expiry(tok)
-	conn, previous, err := m.store(ctx, db.UpsertHubSpotConnectionParams{
+	conn, previous, err := m.store(ctx, db.HubSpotConnectionUpsertParams{
 		WorkspaceID: ws, PortalID: info.HubID, Scopes: info.Scopes,
 		AccessTokenCiphertext: access, RefreshTokenCiphertext: refresh, EncryptionKeyID: &keyID,
 		AccessTokenExpiresAt: &expires, ConnectedBy: &connectedBy,
@@ -136,7 +136,7 @@ func (m *Manager) Complete(ctx context.Context, admin db.Admin, state, code stri
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == activePortalIndex {
 		// Another workspace connected the portal since the check above.
-		other, lookupErr := m.q.GetActiveHubSpotConnectionByPortal(ctx, info.HubID)
+		other, lookupErr := m.q.HubSpotConnectionGetActiveByPortal(ctx, info.HubID)
 		if lookupErr != nil {
 			return db.HubspotConnection{}, fmt.Errorf("portal %d is connected to another workspace", info.HubID)
 		}
@@ -159,7 +159,7 @@ func (m *Manager) Complete(ctx context.Context, admin db.Admin, state, code stri
 // previous connection row when there is one, so that no refresh of the
 // previous tokens lands in between. It returns the previous connection when
 // it still held tokens (it was neither disconnected nor emptied).
-func (m *Manager) store(ctx context.Context, arg db.UpsertHubSpotConnectionParams) (db.HubspotConnection, *db.HubspotConnection, error) {
+func (m *Manager) store(ctx context.Context, arg db.HubSpotConnectionUpsertParams) (db.HubspotConnection, *db.HubspotConnection, error) {
 	tx, err := m.pool.Begin(ctx)
 	if err != nil {
 		return db.HubspotConnection{}, nil, err
@@ -167,7 +167,7 @@ func (m *Manager) store(ctx context.Context, arg db.UpsertHubSpotConnectionParam
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	q := m.q.WithTx(tx)
 	var previous *db.HubspotConnection
-	old, err := q.LockHubSpotConnection(ctx, arg.WorkspaceID)
+	old, err := q.HubSpotConnectionLock(ctx, arg.WorkspaceID)
 	switch {
 	case err == nil:
 		if old.DisconnectedAt == nil && old.RefreshTokenCiphertext != nil {
@@ -176,7 +176,7 @@ func (m *Manager) store(ctx context.Context, arg db.UpsertHubSpotConnectionParam
 	case !errors.Is(err, pgx.ErrNoRows):
 		return db.HubspotConnection{}, nil, err
 	}
-	conn, err := q.UpsertHubSpotConnection(ctx, arg)
+	conn, err := q.HubSpotConnectionUpsert(ctx, arg)
 	if err != nil {
 		return db.HubspotConnection{}, nil, err
 	}
@@ -225,7 +225,7 @@ func MissingScopes(granted []string) []string {
 
 func (m *Manager) portalTaken(ctx context.Context, portalID int64, workspaceID uuid.UUID) error {
 	e := &PortalTakenError{PortalID: portalID, WorkspaceID: workspaceID, WorkspaceName: workspaceID.String()}
-	if w, err := m.q.GetWorkspace(ctx, workspaceID); err == nil {
+	if w, err := m.q.WorkspaceGetByID(ctx, workspaceID); err == nil {
 		e.WorkspaceName = w.Name
 	}
 	return e
@@ -400,7 +400,7 @@ type DisconnectResult struct {
 // the connection: the result says so, and an admin can uninstall the app in
 // HubSpot.
 func (m *Manager) Disconnect(ctx context.Context, workspaceID uuid.UUID) (DisconnectResult, error) {
-	conn, err := m.q.GetHubSpotConnectionByWorkspace(ctx, workspaceID)
+	conn, err := m.q.HubSpotConnectionGetByWorkspace(ctx, workspaceID)
 	if errors.Is(err, pgx.ErrNoRows) || err == nil && conn.DisconnectedAt != nil {
 		return DisconnectResult{}, ErrNotConnected
 	}
@@ -431,7 +431,7 @@ func (m *Manager) Disconnect(ctx context.Context, workspaceID uuid.UUID) (Discon
 	if res.RevokeError != "" {
 		m.logger.WarnContext(ctx, "HubSpot refresh token not revoked on disconnect", "workspace_id", workspaceID.String(), "reason", res.RevokeError)
 	}
-	res.Connection, err = m.q.DisconnectHubSpotConnection(ctx, workspaceID)
+	res.Connection, err = m.q.HubSpotConnectionDisconnect(ctx, workspaceID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return DisconnectResult{}, ErrNotConnected
 	}

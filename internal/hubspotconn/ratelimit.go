@@ -107,7 +107,7 @@ func (l *SharedLimiter) Wait(ctx context.Context, portalID int64, search bool) e
 		}
 	}()
 	for {
-		_, err := l.q.AcquireHubSpotRateLimit(ctx, db.AcquireHubSpotRateLimitParams{
+		_, err := l.q.HubSpotRateLimitAcquire(ctx, db.HubSpotRateLimitAcquireParams{
 			PortalID: portalID, Search: search,
 			AllEmission: l.allEmit, AllLimit: l.allLimit,
 			SearchEmission: l.searchEmit, SearchLimit: l.searchLim,
@@ -143,7 +143,7 @@ func (l *SharedLimiter) Wait(ctx context.Context, portalID int64, search bool) e
 // clock: the call is admitted once max(tat, now) + T − now ≤ L, i.e. at
 // tat + T − L.
 func (l *SharedLimiter) refusedWait(ctx context.Context, portalID int64, search bool) (time.Duration, error) {
-	st, err := l.q.GetHubSpotRateLimit(ctx, portalID)
+	st, err := l.q.HubSpotRateLimitGet(ctx, portalID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return minRetryWait, nil
 	}

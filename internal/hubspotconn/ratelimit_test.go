@@ -240,7 +240,7 @@ func TestSharedLimiterWaitHonoursContext(t *testing.T) {
 	if err := l.Wait(ctx, portal, false); err != nil {
 		t.Fatal(err)
 	}
-	before, err := database.Queries.GetHubSpotRateLimit(ctx, portal)
+	before, err := database.Queries.HubSpotRateLimitGet(ctx, portal)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestSharedLimiterWaitHonoursContext(t *testing.T) {
 	}
 
 	// Neither spent anything.
-	after, err := database.Queries.GetHubSpotRateLimit(ctx, portal)
+	after, err := database.Queries.HubSpotRateLimitGet(ctx, portal)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ type PropertySetup struct {
 
 // Status reads the workspace's connection for admins.
 func (m *Manager) Status(ctx context.Context, workspaceID uuid.UUID) (Status, error) {
-	conn, err := m.q.GetHubSpotConnectionByWorkspace(ctx, workspaceID)
+	conn, err := m.q.HubSpotConnectionGetByWorkspace(ctx, workspaceID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Status{Status: StatusNotConnected, Scopes: []string{}, MissingScopes: []string{}, Configured: m.Configured()}, nil
 	}
@@ -94,7 +94,7 @@ func (m *Manager) Status(ctx context.Context, workspaceID uuid.UUID) (Status, er
 	if conn.ConnectedBy != nil {
 		st.ConnectedBy = &ConnectedBy{AdminID: strings.TrimPrefix(*conn.ConnectedBy, "admin:")}
 		if id, err := uuid.Parse(st.ConnectedBy.AdminID); err == nil {
-			if a, err := m.q.GetAdmin(ctx, id); err == nil {
+			if a, err := m.q.AdminGetByID(ctx, id); err == nil {
 				st.ConnectedBy.Email = a.Email
 			}
 		}

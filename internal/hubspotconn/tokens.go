@@ -41,7 +41,7 @@ func notConnected(ws uuid.UUID) error {
 // Token returns a valid access token for the workspace's HubSpot
 // connection, refreshing it when it expires within RefreshMargin.
 func (m *Manager) Token(ctx context.Context, workspaceID uuid.UUID) (*oauth2.Token, error) {
-	conn, err := m.q.GetHubSpotConnectionByWorkspace(ctx, workspaceID)
+	conn, err := m.q.HubSpotConnectionGetByWorkspace(ctx, workspaceID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notConnected(workspaceID)
 	}
@@ -106,7 +106,7 @@ func (m *Manager) refresh(ctx context.Context, ws uuid.UUID) (*oauth2.Token, err
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	q := m.q.WithTx(tx)
-	conn, err := q.LockHubSpotConnection(ctx, ws)
+	conn, err := q.HubSpotConnectionLock(ctx, ws)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notConnected(ws)
 	}
@@ -130,7 +130,7 @@ func (m *Manager) refresh(ctx context.Context, ws uuid.UUID) (*oauth2.Token, err
 		var he *HubSpotError
 		if errors.As(failure, &he) && (he.Code == "invalid_grant" || he.Status == "BAD_REFRESH_TOKEN") {
 			reason := he.Error() + "; the app may have been uninstalled from the portal or its access revoked"
-			if _, err := q.MarkHubSpotConnectionBroken(ctx, db.MarkHubSpotConnectionBrokenParams{WorkspaceID: ws, BrokenReason: &reason}); err != nil {
+			if _, err := q.HubSpotConnectionMarkBroken(ctx, db.HubSpotConnectionMarkBrokenParams{WorkspaceID: ws, BrokenReason: &reason}); err != nil {
 				return nil, fmt.Errorf("mark HubSpot connection broken: %w", err)
 			}
 			if err := tx.Commit(ctx); err != nil {
@@ -150,7 +150,7 @@ func (m *Manager) refresh(ctx context.Context, ws uuid.UUID) (*oauth2.Token, err
 		return nil, err
 	}
 	expires := m.expiry(tok)
-	if _, err := q.UpdateHubSpotTokens(ctx, db.UpdateHubSpotTokensParams{
+	if _, err := q.HubSpotConnectionUpdateTokens(ctx, db.HubSpotConnectionUpdateTokensParams{
 		WorkspaceID: ws, AccessTokenCiphertext: access, RefreshTokenCiphertext: refresh,
 		EncryptionKeyID: &keyID, AccessTokenExpiresAt: &expires,
 	}); err != nil {
@@ -193,7 +193,7 @@ func (s *tokenSource) Token() (*oauth2.Token, error) {
 // A workspace that is not connected or broken fails at once with an error
 // wrapping hubspot.ErrConnectionBroken.
 func (m *Manager) Client(ctx context.Context, workspaceID uuid.UUID) (*hubspot.Client, int64, error) {
-	conn, err := m.q.GetHubSpotConnectionByWorkspace(ctx, workspaceID)
+	conn, err := m.q.HubSpotConnectionGetByWorkspace(ctx, workspaceID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, 0, notConnected(workspaceID)
 	}
@@ -244,7 +244,7 @@ func (m *Manager) touch(ctx context.Context, ws uuid.UUID) {
 	}
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := m.q.TouchHubSpotConnection(tctx, db.TouchHubSpotConnectionParams{WorkspaceID: ws, LastApiCallAt: &now}); err != nil {
+	if err := m.q.HubSpotConnectionTouch(tctx, db.HubSpotConnectionTouchParams{WorkspaceID: ws, LastApiCallAt: &now}); err != nil {
 		m.logger.WarnContext(ctx, "record last HubSpot API call", "workspace_id", ws.String(), "error", err.Error())
 	}
 }

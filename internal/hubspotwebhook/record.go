@@ -37,7 +37,7 @@ type Result struct {
 	EntryIDs []int64 `json:"-"`
 }
 
-// entryRow is one event as RecordSalesEntries reads it (jsonb_to_recordset).
+// entryRow is one event as SalesEntryRecord reads it (jsonb_to_recordset).
 type entryRow struct {
 	Ord              int             `json:"ord"`
 	PortalID         int64           `json:"portal_id"`
@@ -124,7 +124,7 @@ func Record(ctx context.Context, pool *pgxpool.Pool, events []Event) (Result, er
 	// connection: HubSpot did deliver.)
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		var recorded []db.RecordSalesEntriesRow
+		var recorded []db.SalesEntryRecordRow
 		recorded, err = record(ctx, pool, rows, portals)
 		if err == nil {
 			res.Recorded = len(recorded)
@@ -143,13 +143,13 @@ func Record(ctx context.Context, pool *pgxpool.Pool, events []Event) (Result, er
 	return Result{}, err
 }
 
-func record(ctx context.Context, pool *pgxpool.Pool, rows []entryRow, portals []int64) ([]db.RecordSalesEntriesRow, error) {
+func record(ctx context.Context, pool *pgxpool.Pool, rows []entryRow, portals []int64) ([]db.SalesEntryRecordRow, error) {
 	entries, err := json.Marshal(rows)
 	if err != nil {
 		return nil, fmt.Errorf("encode sales entries: %w", err)
 	}
 	// One statement: one transaction, one round trip (see the query).
-	recorded, err := db.New(pool).RecordSalesEntries(ctx, db.RecordSalesEntriesParams{Entries: entries, PortalIds: portals})
+	recorded, err := db.New(pool).SalesEntryRecord(ctx, db.SalesEntryRecordParams{Entries: entries, PortalIds: portals})
 	if err != nil {
 		return nil, fmt.Errorf("record sales entries: %w", err)
 	}

@@ -26,11 +26,11 @@ func parse(t *testing.T, body string) []hubspotwebhook.Event {
 func connect(t *testing.T, d *testenv.Database, portalID int64) db.Workspace {
 	t.Helper()
 	ctx := context.Background()
-	ws, err := d.Queries.CreateWorkspace(ctx, db.CreateWorkspaceParams{Name: fmt.Sprint("portal ", portalID), WebhookSigningSecret: "whsec"})
+	ws, err := d.Queries.WorkspaceCreate(ctx, db.WorkspaceCreateParams{Name: fmt.Sprint("portal ", portalID), WebhookSigningSecret: "whsec"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Queries.UpsertHubSpotConnection(ctx, db.UpsertHubSpotConnectionParams{WorkspaceID: ws.ID, PortalID: portalID, Scopes: []string{}}); err != nil {
+	if _, err := d.Queries.HubSpotConnectionUpsert(ctx, db.HubSpotConnectionUpsertParams{WorkspaceID: ws.ID, PortalID: portalID, Scopes: []string{}}); err != nil {
 		t.Fatal(err)
 	}
 	return ws
@@ -72,7 +72,7 @@ func TestRecord(t *testing.T) {
 		t.Fatalf("notification %+v, %v", n, err)
 	}
 
-	deal, err := d.Queries.GetSalesEntryByDedupeKey(ctx, db.GetSalesEntryByDedupeKeyParams{PortalID: 100, DedupeKey: parse(t, body)[0].DedupeKey()})
+	deal, err := d.Queries.SalesEntryGetByDedupeKey(ctx, db.SalesEntryGetByDedupeKeyParams{PortalID: 100, DedupeKey: parse(t, body)[0].DedupeKey()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,14 +86,14 @@ func TestRecord(t *testing.T) {
 	if err := json.Unmarshal(deal.Payload, &payload); err != nil || payload["propertyValue"] != "closedwon" || payload["attemptNumber"] != 0.0 {
 		t.Fatalf("payload is not the event's own JSON: %s", deal.Payload)
 	}
-	contact, err := d.Queries.GetSalesEntryByDedupeKey(ctx, db.GetSalesEntryByDedupeKeyParams{PortalID: 200, DedupeKey: parse(t, body)[2].DedupeKey()})
+	contact, err := d.Queries.SalesEntryGetByDedupeKey(ctx, db.SalesEntryGetByDedupeKeyParams{PortalID: 200, DedupeKey: parse(t, body)[2].DedupeKey()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if contact.WorkspaceID != nil || contact.PropertyName != nil || contact.PropertyValue != nil || contact.ChangeSource != nil {
 		t.Fatalf("an unconnected portal's entry is kept without a workspace: %+v", contact)
 	}
-	conn, err := d.Queries.GetHubSpotConnectionByWorkspace(ctx, ws.ID)
+	conn, err := d.Queries.HubSpotConnectionGetByWorkspace(ctx, ws.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestRecord(t *testing.T) {
 	if err != nil || res.Recorded != 0 || res.Duplicates != 3 || res.Skipped != 1 {
 		t.Fatalf("redelivery %+v %v", res, err)
 	}
-	if again, _ := d.Queries.GetHubSpotConnectionByWorkspace(ctx, ws.ID); !again.LastEntryAt.Equal(*conn.LastEntryAt) || !again.LastWebhookAt.Equal(*conn.LastWebhookAt) {
+	if again, _ := d.Queries.HubSpotConnectionGetByWorkspace(ctx, ws.ID); !again.LastEntryAt.Equal(*conn.LastEntryAt) || !again.LastWebhookAt.Equal(*conn.LastWebhookAt) {
 		t.Fatalf("within the second: last entry %v → %v, last webhook %v → %v", conn.LastEntryAt, again.LastEntryAt, conn.LastWebhookAt, again.LastWebhookAt)
 	}
 	// An hour later, the same delivery again: nothing new, so the entry
@@ -115,11 +115,11 @@ func TestRecord(t *testing.T) {
 	if _, err := d.Pool.Exec(ctx, "UPDATE hubspot_connections SET last_webhook_at = last_webhook_at - interval '1 hour', last_entry_at = last_entry_at - interval '1 hour'"); err != nil {
 		t.Fatal(err)
 	}
-	conn, _ = d.Queries.GetHubSpotConnectionByWorkspace(ctx, ws.ID)
+	conn, _ = d.Queries.HubSpotConnectionGetByWorkspace(ctx, ws.ID)
 	if _, err := hubspotwebhook.Record(ctx, d.Pool, parse(t, body)); err != nil {
 		t.Fatal(err)
 	}
-	again, _ := d.Queries.GetHubSpotConnectionByWorkspace(ctx, ws.ID)
+	again, _ := d.Queries.HubSpotConnectionGetByWorkspace(ctx, ws.ID)
 	if !again.LastEntryAt.Equal(*conn.LastEntryAt) || time.Since(*again.LastWebhookAt) > time.Minute {
 		t.Fatalf("redelivery an hour later: last entry %v → %v, last webhook %v → %v", conn.LastEntryAt, again.LastEntryAt, conn.LastWebhookAt, again.LastWebhookAt)
 	}
@@ -128,7 +128,7 @@ func TestRecord(t *testing.T) {
 	if err != nil || res.Recorded != 1 {
 		t.Fatalf("%+v %v", res, err)
 	}
-	if again, _ := d.Queries.GetHubSpotConnectionByWorkspace(ctx, ws.ID); time.Since(*again.LastEntryAt) > time.Minute {
+	if again, _ := d.Queries.HubSpotConnectionGetByWorkspace(ctx, ws.ID); time.Since(*again.LastEntryAt) > time.Minute {
 		t.Fatalf("a new entry an hour later: last entry %v", again.LastEntryAt)
 	}
 	var total int

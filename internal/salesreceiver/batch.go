@@ -32,7 +32,7 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (full bool) {
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	q := db.New(tx)
-	rows, err := q.ClaimDueSalesEntries(ctx, int32(d.BatchSize))
+	rows, err := q.SalesEntryClaimBatch(ctx, int32(d.BatchSize))
 	if err != nil {
 		d.Logger.Warn("sales receiver: claiming due entries failed; will retry", "error", err)
 		return false
@@ -59,8 +59,8 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (full bool) {
 // record writes the outcomes: dispatched entries with their status and
 // actions, deferred ones with their error and next attempt.
 func (d *Dispatcher) record(ctx context.Context, q *db.Queries, rows []db.SalesEntry, outcomes []outcome) error {
-	var done db.MarkSalesEntriesDispatchedParams
-	var later db.DeferSalesEntriesParams
+	var done db.SalesEntryMarkDispatchedParams
+	var later db.SalesEntryDeferParams
 	for _, o := range outcomes {
 		if o.deferred {
 			later.Ids = append(later.Ids, o.id)
@@ -82,12 +82,12 @@ func (d *Dispatcher) record(ctx context.Context, q *db.Queries, rows []db.SalesE
 		done.WorkflowIds = append(done.WorkflowIds, o.workflowID)
 	}
 	if len(done.Ids) > 0 {
-		if err := q.MarkSalesEntriesDispatched(ctx, done); err != nil {
+		if err := q.SalesEntryMarkDispatched(ctx, done); err != nil {
 			return fmt.Errorf("mark %d entries dispatched: %w", len(done.Ids), err)
 		}
 	}
 	if len(later.Ids) > 0 {
-		if err := q.DeferSalesEntries(ctx, later); err != nil {
+		if err := q.SalesEntryDefer(ctx, later); err != nil {
 			return fmt.Errorf("defer %d entries: %w", len(later.Ids), err)
 		}
 	}
@@ -214,7 +214,7 @@ func (d *Dispatcher) routeGroup(ctx context.Context, b *batch, group []*item) {
 // undispatched outside this batch (deferred after a failure, or claimed by
 // another dispatcher): they wait for it, so a referral gets an object's
 // changes in occurredAt order even across an outage.
-func (d *Dispatcher) olderWaiting(ctx context.Context, q *db.Queries, rows []db.SalesEntry) (map[int64]db.ListOldestUndispatchedOfObjectsRow, error) {
+func (d *Dispatcher) olderWaiting(ctx context.Context, q *db.Queries, rows []db.SalesEntry) (map[int64]db.SalesEntryListOldestUndispatchedRow, error) {
 	type key struct {
 		portal     int64
 		objectType string
@@ -222,7 +222,7 @@ func (d *Dispatcher) olderWaiting(ctx context.Context, q *db.Queries, rows []db.
 	}
 	claimed := map[int64]bool{}
 	seen := map[key]bool{}
-	var params db.ListOldestUndispatchedOfObjectsParams
+	var params db.SalesEntryListOldestUndispatchedParams
 	for _, row := range rows {
 		claimed[row.ID] = true
 		k := key{row.PortalID, row.ObjectType, row.ObjectID}
@@ -233,17 +233,17 @@ func (d *Dispatcher) olderWaiting(ctx context.Context, q *db.Queries, rows []db.
 			params.ObjectIds = append(params.ObjectIds, k.objectID)
 		}
 	}
-	oldest, err := q.ListOldestUndispatchedOfObjects(ctx, params)
+	oldest, err := q.SalesEntryListOldestUndispatched(ctx, params)
 	if err != nil {
 		return nil, err
 	}
-	byObject := map[key]db.ListOldestUndispatchedOfObjectsRow{}
+	byObject := map[key]db.SalesEntryListOldestUndispatchedRow{}
 	for _, o := range oldest {
 		if !claimed[o.ID] {
 			byObject[key{o.PortalID, o.ObjectType, o.ObjectID}] = o
 		}
 	}
-	waiting := map[int64]db.ListOldestUndispatchedOfObjectsRow{}
+	waiting := map[int64]db.SalesEntryListOldestUndispatchedRow{}
 	for _, row := range rows {
 		o, ok := byObject[key{row.PortalID, row.ObjectType, row.ObjectID}]
 		if ok && (o.OccurredAt.Before(row.OccurredAt) || (o.OccurredAt.Equal(row.OccurredAt) && o.ID < row.ID)) {
@@ -285,7 +285,7 @@ func (d *Dispatcher) loadRules(ctx context.Context, q *db.Queries, workspaces ma
 		ids = append(ids, id)
 	}
 	rules := workspaceRules{settings: map[uuid.UUID][]campaign.Settings{}, unreadable: map[uuid.UUID]bool{}}
-	rows, err := q.ListDispatchCampaigns(ctx, ids)
+	rows, err := q.CampaignListUnarchivedOfWorkspaces(ctx, ids)
 	if err != nil {
 		return rules, err
 	}
@@ -316,7 +316,7 @@ func (r workspaceRules) uses(ws uuid.UUID, object, property string) bool {
 
 // resolve finds the referrals holding each entry's objects, in one query.
 func (d *Dispatcher) resolve(ctx context.Context, q *db.Queries, items []*item) error {
-	var params db.ListReferralsByHubSpotObjectsParams
+	var params db.ReferralListByHubSpotObjectsParams
 	type slot struct {
 		it  *item
 		obj objectRef
@@ -334,7 +334,7 @@ func (d *Dispatcher) resolve(ctx context.Context, q *db.Queries, items []*item) 
 	if len(slots) == 0 {
 		return nil
 	}
-	found, err := q.ListReferralsByHubSpotObjects(ctx, params)
+	found, err := q.ReferralListByHubSpotObjects(ctx, params)
 	if err != nil {
 		return err
 	}

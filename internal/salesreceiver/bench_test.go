@@ -75,10 +75,10 @@ func BenchmarkNotifyToRouted(b *testing.B) {
 // waitEntryFast polls every millisecond, so polling adds little to what is
 // measured (the measure itself comes from dispatched_at).
 func waitEntryFast(ctx context.Context, b *testing.B, d interface {
-	GetSalesEntry(context.Context, int64) (db.SalesEntry, error)
+	SalesEntryGetByID(context.Context, int64) (db.SalesEntry, error)
 }, id int64) db.SalesEntry {
 	for {
-		row, err := d.GetSalesEntry(ctx, id)
+		row, err := d.SalesEntryGetByID(ctx, id)
 		if err != nil {
 			b.Fatal(err)
 		}

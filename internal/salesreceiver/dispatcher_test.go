@@ -55,7 +55,7 @@ func TestAKnownDealsWinningStageApprovesItsReferral(t *testing.T) {
 	if final.Status != referral.Approved {
 		t.Fatalf("referral state = %+v", final)
 	}
-	if ref, err := w.d.Queries.GetReferral(ctx, w.fx.Referral.ID); err != nil || ref.Status != "approved" {
+	if ref, err := w.d.Queries.ReferralGetByID(ctx, w.fx.Referral.ID); err != nil || ref.Status != "approved" {
 		t.Fatalf("referral in Postgres: %s %v", ref.Status, err)
 	}
 
@@ -183,7 +183,7 @@ func TestOutOfOrderEntriesReachTheReferralInOccurredAtOrder(t *testing.T) {
 	if final.Status != referral.Approved || final.Transitions != 2 {
 		t.Fatalf("final = %+v, want approved after 2 transitions", final)
 	}
-	events, err := w.d.Queries.ListReferralEvents(ctx, w.fx.Referral.ID)
+	events, err := w.d.Queries.ReferralEventListByReferral(ctx, w.fx.Referral.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +271,7 @@ func TestAChangeWaitsForAWorkflowAboutToStart(t *testing.T) {
 	w.d.SetCampaignSettings(t, other.Campaign, campaign.Defaults())
 	const otherDeal = 4372
 	otherDealID := int64(otherDeal)
-	if _, err := w.d.Queries.SetReferralHubSpotObjects(ctx, db.SetReferralHubSpotObjectsParams{ID: other.Referral.ID, HubspotDealID: &otherDealID}); err != nil {
+	if _, err := w.d.Queries.ReferralSetHubSpotObjects(ctx, db.ReferralSetHubSpotObjectsParams{ID: other.Referral.ID, HubspotDealID: &otherDealID}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.d.Pool.Exec(ctx, "UPDATE referrals SET created_at = now() - interval '1 hour' WHERE id = $1", other.Referral.ID); err != nil {

@@ -62,14 +62,14 @@ func newWorldStarting(ctx context.Context, t testing.TB, dealID, contactID int64
 		Approved:  &campaign.StatusRule{Object: "deal", Property: "dealstage", Values: []string{"closedwon"}},
 	}
 	w.d.SetCampaignSettings(t, w.fx.Campaign, s)
-	params := db.SetReferralHubSpotObjectsParams{ID: w.fx.Referral.ID}
+	params := db.ReferralSetHubSpotObjectsParams{ID: w.fx.Referral.ID}
 	if dealID != 0 {
 		params.HubspotDealID = &dealID
 	}
 	if contactID != 0 {
 		params.HubspotContactID = &contactID
 	}
-	if _, err := w.d.Queries.SetReferralHubSpotObjects(ctx, params); err != nil {
+	if _, err := w.d.Queries.ReferralSetHubSpotObjects(ctx, params); err != nil {
 		t.Fatal(err)
 	}
 
@@ -196,7 +196,7 @@ func recordIn(ctx context.Context, t testing.TB, q *db.Queries, entries ...entry
 			"occurredAt": e.occurredAt.UnixMilli(), "subscriptionType": e.subType, "attemptNumber": 0,
 			"objectId": e.objectID, "changeSource": "CRM_UI",
 		}
-		p := db.InsertSalesEntryParams{
+		p := db.SalesEntryInsertParams{
 			PortalID: e.portal, WorkspaceID: e.workspace, EventID: &eventID, SubscriptionType: e.subType,
 			ObjectType: objectType, ObjectID: e.objectID, OccurredAt: e.occurredAt,
 			DedupeKey: fmt.Sprintf("%d:%s:%d:%s:%s:%d", eventID, e.subType, e.objectID, e.property, e.value, e.occurredAt.UnixMilli()),
@@ -213,7 +213,7 @@ func recordIn(ctx context.Context, t testing.TB, q *db.Queries, entries ...entry
 			raw = []byte(e.rawPayload)
 		}
 		p.Payload = raw
-		row, err := q.InsertSalesEntry(ctx, p)
+		row, err := q.SalesEntryInsert(ctx, p)
 		if err != nil {
 			t.Fatalf("record %s %d: %v", e.subType, e.objectID, err)
 		}
@@ -227,7 +227,7 @@ func waitEntry(ctx context.Context, t testing.TB, d *testenv.Database, id int64,
 	t.Helper()
 	var last db.SalesEntry
 	for {
-		row, err := d.Queries.GetSalesEntry(ctx, id)
+		row, err := d.Queries.SalesEntryGetByID(ctx, id)
 		if err == nil {
 			last = row
 			if ok(row) {

@@ -46,7 +46,7 @@ func TestListeningResumesAfterTheConnectionIsLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	row, err := db.New(tx).InsertSalesEntry(ctx, db.InsertSalesEntryParams{
+	row, err := db.New(tx).SalesEntryInsert(ctx, db.SalesEntryInsertParams{
 		PortalID: 4242, DedupeKey: "listen-test", SubscriptionType: "contact.creation", ObjectType: "contact",
 		ObjectID: 1, OccurredAt: time.Now(), Payload: []byte(`{}`),
 	})
@@ -60,7 +60,7 @@ func TestListeningResumesAfterTheConnectionIsLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	for {
-		got, err := d.Queries.GetSalesEntry(ctx, row.ID)
+		got, err := d.Queries.SalesEntryGetByID(ctx, row.ID)
 		if err != nil {
 			t.Fatal(err)
 		}

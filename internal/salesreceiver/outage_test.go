@@ -55,7 +55,7 @@ func TestATemporalOutageDelaysEntriesAndLosesNone(t *testing.T) {
 	}
 	d.SetCampaignSettings(t, fx.Campaign, s)
 	deal := int64(4501)
-	if _, err := d.Queries.SetReferralHubSpotObjects(ctx, db.SetReferralHubSpotObjectsParams{ID: fx.Referral.ID, HubspotDealID: &deal}); err != nil {
+	if _, err := d.Queries.ReferralSetHubSpotObjects(ctx, db.ReferralSetHubSpotObjectsParams{ID: fx.Referral.ID, HubspotDealID: &deal}); err != nil {
 		t.Fatal(err)
 	}
 	queue, hubspotQueue, salesQueue := "outage-"+fx.Referral.ID.String(), "outage-hubspot-"+fx.Referral.ID.String(), "outage-sales-"+fx.Referral.ID.String()
@@ -90,7 +90,7 @@ func TestATemporalOutageDelaysEntriesAndLosesNone(t *testing.T) {
 		waitEntry(ctx, t, d, id, func(r db.SalesEntry) bool { return r.DispatchAttempts >= 2 })
 	}
 	for _, id := range ids {
-		row, err := d.Queries.GetSalesEntry(ctx, id)
+		row, err := d.Queries.SalesEntryGetByID(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,11 +99,11 @@ func TestATemporalOutageDelaysEntriesAndLosesNone(t *testing.T) {
 				id, row.Status, row.DispatchedAt, deref(row.DispatchError), row.Actions)
 		}
 	}
-	if row, _ := d.Queries.GetSalesEntry(ctx, ids[0]); !strings.HasPrefix(deref(row.DispatchError), fmt.Sprintf("waits for sales entry %d ", ids[1])) {
+	if row, _ := d.Queries.SalesEntryGetByID(ctx, ids[0]); !strings.HasPrefix(deref(row.DispatchError), fmt.Sprintf("waits for sales entry %d ", ids[1])) {
 		t.Fatalf("the later stage's dispatch error = %q", deref(row.DispatchError))
 	}
 	// The errors of entries that were tried name the call that failed.
-	if row, _ := d.Queries.GetSalesEntry(ctx, ids[2]); !containsAny(deref(row.DispatchError), "start sales-entry/", "Temporal unreachable") {
+	if row, _ := d.Queries.SalesEntryGetByID(ctx, ids[2]); !containsAny(deref(row.DispatchError), "start sales-entry/", "Temporal unreachable") {
 		t.Fatalf("dispatch error = %q", deref(row.DispatchError))
 	}
 

@@ -24,26 +24,26 @@ func (d *Database) SeedReferral(t testing.TB) ReferralFixture {
 	ctx := context.Background()
 	var f ReferralFixture
 	var err error
-	if f.Workspace, err = d.Queries.CreateWorkspace(ctx, db.CreateWorkspaceParams{
+	if f.Workspace, err = d.Queries.WorkspaceCreate(ctx, db.WorkspaceCreateParams{
 		Name: "Acme", WebhookSigningSecret: "whsec-" + randomHex(8),
 	}); err != nil {
 		t.Fatalf("seed workspace: %v", err)
 	}
 	active := "active"
-	if f.Campaign, err = d.Queries.CreateCampaign(ctx, db.CreateCampaignParams{
+	if f.Campaign, err = d.Queries.CampaignCreate(ctx, db.CampaignCreateParams{
 		WorkspaceID: f.Workspace.ID, Name: "Spring referrals", Status: &active,
 	}); err != nil {
 		t.Fatalf("seed campaign: %v", err)
 	}
 	first := "Maya"
-	if f.Member, err = d.Queries.CreateMember(ctx, db.CreateMemberParams{
+	if f.Member, err = d.Queries.MemberCreate(ctx, db.MemberCreateParams{
 		WorkspaceID: f.Workspace.ID, CampaignID: f.Campaign.ID,
 		ReferralCode: "MAYA-" + randomHex(3), Email: "maya@example.com", FirstName: &first, Source: "admin",
 	}); err != nil {
 		t.Fatalf("seed member: %v", err)
 	}
 	lead := "Leo"
-	if f.Referral, err = d.Queries.CreateReferral(ctx, db.CreateReferralParams{
+	if f.Referral, err = d.Queries.ReferralInsert(ctx, db.ReferralInsertParams{
 		WorkspaceID: f.Workspace.ID, CampaignID: f.Campaign.ID, MemberID: f.Member.ID,
 		LeadEmail: "leo@example.org", LeadEmailNormalized: "leo@example.org", LeadFirstName: &lead, Source: "admin",
 	}); err != nil {
@@ -63,7 +63,7 @@ func (d *Database) SetCampaignSettings(t testing.TB, c db.Campaign, s campaign.S
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Queries.UpdateCampaignSettings(context.Background(), db.UpdateCampaignSettingsParams{
+	if _, err := d.Queries.CampaignUpdateSettings(context.Background(), db.CampaignUpdateSettingsParams{
 		ID: c.ID, WorkspaceID: c.WorkspaceID,
 		LeadSettings: cols.LeadSettings, ReferrerSettings: cols.ReferrerSettings, StatusRules: cols.StatusRules,
 		PropertyUpdates: cols.PropertyUpdates, ProcessRules: cols.ProcessRules, RewardRules: cols.RewardRules,
