@@ -5,6 +5,9 @@ import (
 	"testing"
 
 	"github.com/referflow/referflow/internal/dev/testenv"
+	"github.com/referflow/referflow/workflows"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) {
+	os.Exit(testenv.Main(m, testenv.WithSearchAttributes(workflows.SearchAttributes)))
+}

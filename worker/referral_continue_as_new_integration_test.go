@@ -540,7 +540,7 @@ func startOwnDevServer(tb testing.TB, dbFile string, dynamicConfig ...string) *o
 		}
 	}
 	tb.Cleanup(c.Close)
-	if err := temporalclient.RegisterSearchAttributes(ctx, c, testenv.TemporalNamespace); err != nil {
+	if err := temporalclient.RegisterSearchAttributes(ctx, c, testenv.TemporalNamespace, workflows.SearchAttributes); err != nil {
 		tb.Fatal(err)
 	}
 	return &ownDevServer{Client: c, Address: addr, PID: cmd.Process.Pid, DBFile: dbFile}

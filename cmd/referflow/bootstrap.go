@@ -63,7 +63,7 @@ func connectTemporal(ctx context.Context, cfg *config.Config, logger *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	if err := temporalclient.RegisterSearchAttributes(ctx, c, cfg.TemporalNamespace); err != nil {
+	if err := temporalclient.RegisterSearchAttributes(ctx, c, cfg.TemporalNamespace, workflows.SearchAttributes); err != nil {
 		c.Close()
 		return nil, err
 	}

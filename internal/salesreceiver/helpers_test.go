@@ -27,7 +27,9 @@ import (
 	"github.com/referflow/referflow/workflows"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) {
+	os.Exit(testenv.Main(m, testenv.WithSearchAttributes(workflows.SearchAttributes)))
+}
 
 // world is a referral whose campaign qualifies on deal stages, its workflow
 // running on a real worker, and a stand-in for the sales-entry workflow

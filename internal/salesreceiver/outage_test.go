@@ -181,7 +181,7 @@ func (o *ownTemporal) start(ctx context.Context, t *testing.T) {
 		t.Fatalf("start Temporal at %s (log %s): %v", o.addr, o.log.Name(), err)
 	}
 	o.srv = srv
-	if err := temporalclient.RegisterSearchAttributes(ctx, srv.Client(), testenv.TemporalNamespace); err != nil {
+	if err := temporalclient.RegisterSearchAttributes(ctx, srv.Client(), testenv.TemporalNamespace, workflows.SearchAttributes); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,5 +1,6 @@
 // Package temporalclient connects referflow's processes to Temporal and
-// prepares the namespace (search attributes) before any workflow runs.
+// prepares the namespace (the search attributes its caller names) before
+// any workflow runs.
 package temporalclient
 
 import (
@@ -16,8 +17,6 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
-
-	"github.com/referflow/referflow/workflows"
 )
 
 // Dial connects to the Temporal frontend at address, logging through logger.
@@ -37,13 +36,13 @@ func Dial(ctx context.Context, address, namespace string, logger *slog.Logger) (
 	return c, nil
 }
 
-// RegisterSearchAttributes adds the search attributes referral workflows use
-// to the namespace, skipping those already there. It is safe to call from
-// every process at every start: a restarted dev server ignores the
-// --search-attribute flag on an existing database, so registration cannot be
-// left to the server's command line.
-func RegisterSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
-	return registerSearchAttributes(ctx, c.OperatorService(), namespace, workflows.SearchAttributes)
+// RegisterSearchAttributes adds search attributes (the workflows' own, which
+// the caller passes: workflows.SearchAttributes) to the namespace, skipping
+// those already there. It is safe to call from every process at every start:
+// a restarted dev server ignores the --search-attribute flag on an existing
+// database, so registration cannot be left to the server's command line.
+func RegisterSearchAttributes(ctx context.Context, c client.Client, namespace string, want map[string]enumspb.IndexedValueType) error {
+	return registerSearchAttributes(ctx, c.OperatorService(), namespace, want)
 }
 
 func registerSearchAttributes(ctx context.Context, ops operatorservice.OperatorServiceClient, namespace string, want map[string]enumspb.IndexedValueType) error {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/temporalclient"
-	"github.com/referflow/referflow/workflows"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
@@ -21,8 +20,12 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 func TestRegisterSearchAttributesIsIdempotent(t *testing.T) {
 	tc := testenv.NewTemporal(t)
 	ctx := context.Background()
+	want := map[string]enumspb.IndexedValueType{
+		"ReferflowTestKeyword" + strings.ReplaceAll(tc.TaskQueue, "-", ""): enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		"ReferflowTestInt" + strings.ReplaceAll(tc.TaskQueue, "-", ""):     enumspb.INDEXED_VALUE_TYPE_INT,
+	}
 	for range 3 {
-		if err := temporalclient.RegisterSearchAttributes(ctx, tc.Client, tc.Namespace); err != nil {
+		if err := temporalclient.RegisterSearchAttributes(ctx, tc.Client, tc.Namespace, want); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -30,7 +33,7 @@ func TestRegisterSearchAttributesIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, typ := range workflows.SearchAttributes {
+	for name, typ := range want {
 		if got := resp.GetCustomAttributes()[name]; got != typ {
 			t.Errorf("%s registered as %s, want %s", name, got, typ)
 		}
@@ -40,20 +43,19 @@ func TestRegisterSearchAttributesIsIdempotent(t *testing.T) {
 func TestRegisterAddsMissingAttributesAndRefusesAWrongType(t *testing.T) {
 	tc := testenv.NewTemporal(t)
 	ctx := context.Background()
-	ops := tc.Client.OperatorService()
 	fresh := "ReferflowTestAttr" + strings.ReplaceAll(tc.TaskQueue, "-", "")
 	want := map[string]enumspb.IndexedValueType{fresh: enumspb.INDEXED_VALUE_TYPE_KEYWORD}
-	if err := temporalclient.RegisterSearchAttributesForTest(ctx, ops, tc.Namespace, want); err != nil {
+	if err := temporalclient.RegisterSearchAttributes(ctx, tc.Client, tc.Namespace, want); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := ops.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: tc.Namespace})
+	resp, err := tc.Client.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: tc.Namespace})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if resp.GetCustomAttributes()[fresh] != enumspb.INDEXED_VALUE_TYPE_KEYWORD {
 		t.Fatalf("%s was not added", fresh)
 	}
-	err = temporalclient.RegisterSearchAttributesForTest(ctx, ops, tc.Namespace, map[string]enumspb.IndexedValueType{fresh: enumspb.INDEXED_VALUE_TYPE_INT})
+	err = temporalclient.RegisterSearchAttributes(ctx, tc.Client, tc.Namespace, map[string]enumspb.IndexedValueType{fresh: enumspb.INDEXED_VALUE_TYPE_INT})
 	if err == nil || !strings.Contains(err.Error(), fresh) || !strings.Contains(err.Error(), "referflow needs") {
 		t.Fatalf("wrong type: err = %v, want one naming the attribute and both types", err)
 	}

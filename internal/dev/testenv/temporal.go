@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
@@ -39,7 +40,7 @@ var temporalServer struct {
 
 // NewTemporal returns a client of a real Temporal dev server, started once
 // per test process from the pinned CLI in bin/ (the same binary `referflow
-// dev` runs) with referflow's search attributes registered the way the
+// dev` runs) with the search attributes given to Main registered the way the
 // processes register them. Packages that use it call Main from TestMain so
 // the server stops when their tests end.
 func NewTemporal(t testing.TB) *Temporal {
@@ -70,9 +71,30 @@ func NewTemporal(t testing.TB) *Temporal {
 	}
 }
 
+// Option configures the Temporal dev server of a package's tests.
+type Option func(*mainOptions)
+
+type mainOptions struct {
+	searchAttributes map[string]enumspb.IndexedValueType
+}
+
+// WithSearchAttributes registers search attributes on the dev server when it
+// starts, as the processes do at start-up: packages whose tests run referflow's
+// workflows pass workflows.SearchAttributes (the harness sits below the
+// workflows and cannot name them itself).
+func WithSearchAttributes(attrs map[string]enumspb.IndexedValueType) Option {
+	return func(o *mainOptions) { o.searchAttributes = attrs }
+}
+
+var options mainOptions
+
 // Main runs a package's tests and then stops the Temporal dev server if one
-// was started. Call it from TestMain: os.Exit(testenv.Main(m)).
-func Main(m *testing.M) int {
+// was started. Call it from TestMain: os.Exit(testenv.Main(m)), with
+// WithSearchAttributes when the tests run workflows.
+func Main(m *testing.M, opts ...Option) int {
+	for _, o := range opts {
+		o(&options)
+	}
 	code := m.Run()
 	if s := temporalServer.server; s != nil {
 		if err := s.Stop(); err != nil {
@@ -117,7 +139,7 @@ func startTemporal() {
 		return
 	}
 	temporalServer.server = srv
-	if err := temporalclient.RegisterSearchAttributes(ctx, srv.Client(), TemporalNamespace); err != nil {
+	if err := temporalclient.RegisterSearchAttributes(ctx, srv.Client(), TemporalNamespace, options.searchAttributes); err != nil {
 		temporalServer.err = err
 	}
 }
