@@ -163,7 +163,7 @@ func (h *HubSpot) loadLead(ctx context.Context, id uuid.UUID) (lead, error) {
 	if err != nil {
 		return lead{}, fmt.Errorf("load campaign %s of referral %s: %w", detail.Referral.CampaignID, id, err)
 	}
-	settings, err := campaign.FromRow(row)
+	settings, err := CampaignSettings(row)
 	if err != nil {
 		return lead{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeLeadMapping, err)
 	}

@@ -68,7 +68,7 @@ func (a *Activities) LoadReferral(ctx context.Context, referralID string) (Refer
 	if err != nil {
 		return Referral{}, fmt.Errorf("load campaign of referral %s: %w", referralID, err)
 	}
-	settings, err := campaign.FromRow(camp)
+	settings, err := CampaignSettings(camp)
 	if err != nil {
 		return Referral{}, temporal.NewNonRetryableApplicationError(err.Error(), "CampaignSettingsUnreadable", err)
 	}

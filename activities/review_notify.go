@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/outgoing"
 )
 
@@ -76,7 +75,7 @@ func (a *Activities) NotifyReview(ctx context.Context, reviewEntryID string) (Re
 	if err != nil {
 		return ReviewNotification{}, fmt.Errorf("load campaign %s: %w", *rev.CampaignID, err)
 	}
-	settings, err := campaign.FromRow(camp)
+	settings, err := CampaignSettings(camp)
 	if err != nil {
 		return ReviewNotification{Skipped: "the campaign's settings cannot be read: " + err.Error()}, nil
 	}

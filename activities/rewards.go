@@ -130,7 +130,7 @@ func (a *Activities) CreateRewards(ctx context.Context, in CreateRewardsInput) (
 	if err != nil {
 		return nil, fmt.Errorf("load campaign %s: %w", ref.CampaignID, err)
 	}
-	settings, err := campaign.FromRow(camp)
+	settings, err := CampaignSettings(camp)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidRewardSettings, err)
 	}

@@ -126,7 +126,7 @@ func (a *Activities) activeCampaigns(ctx context.Context, workspaceID uuid.UUID)
 		if c.Status != "active" {
 			continue
 		}
-		s, err := campaign.FromRow(c)
+		s, err := CampaignSettings(c)
 		if err != nil {
 			continue
 		}

@@ -620,7 +620,7 @@ func (m *matcher) rules(ctx context.Context, campaignID string) error {
 	if err != nil {
 		return fmt.Errorf("load campaign %s: %w", campaignID, err)
 	}
-	s, err := campaign.FromRow(row)
+	s, err := CampaignSettings(row)
 	if err != nil {
 		m.res.Rules[campaignID] = CampaignRules{}
 		return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 
+	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
 )
@@ -37,7 +38,7 @@ type CampaignView struct {
 }
 
 func campaignView(c db.Campaign) (CampaignView, error) {
-	s, err := campaign.FromRow(c)
+	s, err := activities.CampaignSettings(c)
 	if err != nil {
 		return CampaignView{}, err
 	}

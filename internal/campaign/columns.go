@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/referflow/referflow/db"
+	"github.com/google/uuid"
 )
 
 // Columns are the settings as the campaigns table stores them: one JSON
@@ -32,9 +32,10 @@ func (s Settings) Columns() (Columns, error) {
 	return c, nil
 }
 
-// FromRow reads a campaign's settings. Sections never saved (an empty
-// object) keep their defaults, so a new campaign behaves as Defaults says.
-func FromRow(c db.Campaign) (Settings, error) {
+// FromColumns reads the settings of campaign id from its stored columns.
+// Sections never saved (an empty object) keep their defaults, so a new
+// campaign behaves as Defaults says.
+func FromColumns(id uuid.UUID, c Columns) (Settings, error) {
 	s := Defaults()
 	for _, part := range []struct {
 		name string
@@ -49,7 +50,7 @@ func FromRow(c db.Campaign) (Settings, error) {
 			continue
 		}
 		if err := json.Unmarshal(part.raw, part.dst); err != nil {
-			return Settings{}, fmt.Errorf("campaign %s: stored %s are not readable: %w", c.ID, part.name, err)
+			return Settings{}, fmt.Errorf("campaign %s: stored %s are not readable: %w", id, part.name, err)
 		}
 	}
 	return s, nil

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
 )
@@ -290,7 +291,7 @@ func (d *Dispatcher) loadRules(ctx context.Context, q *db.Queries, workspaces ma
 		return rules, err
 	}
 	for _, c := range rows {
-		s, err := campaign.FromRow(c)
+		s, err := activities.CampaignSettings(c)
 		if err != nil {
 			d.Logger.Warn("sales receiver: a campaign's settings are unreadable; every property change of its workspace is routed", "campaign_id", c.ID, "error", err)
 			rules.unreadable[c.WorkspaceID] = true
