@@ -2,9 +2,7 @@ package workflows
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
@@ -52,8 +50,6 @@ type hubSpotSetupWorkflow struct {
 	in HubSpotSetupInput
 }
 
-var hubspotActs *activities.HubSpot
-
 func (w *hubSpotSetupWorkflow) setup(in HubSpotSetupInput) error {
 	if in.WorkspaceID == "" || in.PortalID <= 0 {
 		return temporal.NewNonRetryableApplicationError("HubSpot setup started without a workspace or portal", "InvalidInput", nil)
@@ -93,29 +89,6 @@ func (w *hubSpotSetupWorkflow) run(ctx workflow.Context) (HubSpotSetupResult, er
 		return result, err
 	}
 	return result, nil
-}
-
-// failureMessage is what admins see of a failed setup: the activity's own
-// error (HubSpot's message, never a token), with its type.
-func failureMessage(err error) string {
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		return appErr.Type() + ": " + appErr.Message()
-	}
-	return err.Error()
-}
-
-// hubSpotActivityOptions fit activities that call HubSpot: a few requests
-// each, retried without end while HubSpot is rate limiting or down (a 429
-// sets its own NextRetryDelay). There is deliberately no
-// ScheduleToCloseTimeout: a DAILY limit asks to wait for up to a day.
-var hubSpotActivityOptions = workflow.ActivityOptions{
-	StartToCloseTimeout: 2 * time.Minute,
-	RetryPolicy: &temporal.RetryPolicy{
-		InitialInterval:    time.Second,
-		BackoffCoefficient: 2,
-		MaximumInterval:    time.Minute,
-	},
 }
 
 // StartHubSpotSetup starts the property setup of a workspace's newly

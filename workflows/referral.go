@@ -117,8 +117,6 @@ type referralWorkflow struct {
 	conversionObject int64
 }
 
-var acts *activities.Activities
-
 func (w *referralWorkflow) setup(ctx workflow.Context, in ReferralInput) error {
 	if in.ReferralID == "" {
 		return temporal.NewNonRetryableApplicationError("referral workflow started without a referral ID", "InvalidInput", nil)
@@ -359,20 +357,4 @@ func (w *referralWorkflow) publish(ctx workflow.Context) error {
 	}
 	workflow.SetCurrentDetails(ctx, details)
 	return nil
-}
-
-// databaseActivityOptions fit activities that only touch Postgres: quick, and
-// retried with backoff while the database is unreachable. They run as local
-// activities, in the worker that runs the workflow, recorded in its history
-// as markers: no activity task goes through the server, so a conversion
-// (status change, rewards, audit events) costs a few server round trips
-// instead of a dozen. Each is idempotent (keys enforced by the database), as
-// a local activity may run again when its workflow task is retried.
-var databaseActivityOptions = workflow.LocalActivityOptions{
-	StartToCloseTimeout: 15 * time.Second,
-	RetryPolicy: &temporal.RetryPolicy{
-		InitialInterval:    200 * time.Millisecond,
-		BackoffCoefficient: 2,
-		MaximumInterval:    30 * time.Second,
-	},
 }

@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -214,20 +213,6 @@ func (w *referralWorkflow) writeMemberToHubSpot(ctx workflow.Context) error {
 	return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, databaseActivityOptions), acts.RecordReferralEvent, ev).Get(ctx, nil)
 }
 
-// issueRewardActivityOptions fit IssueReward: it writes to Postgres and
-// then calls the customer's fulfilment endpoint, which may be down for
-// hours, so it is a regular activity retried with backoff up to 10 minutes
-// apart for as long as it takes (the reward is issued on the first attempt;
-// retries only announce it again, with the same event ID).
-var issueRewardActivityOptions = workflow.ActivityOptions{
-	StartToCloseTimeout: 30 * time.Second,
-	RetryPolicy: &temporal.RetryPolicy{
-		InitialInterval:    time.Second,
-		BackoffCoefficient: 2,
-		MaximumInterval:    10 * time.Minute,
-	},
-}
-
 // cancelHeldRewards cancels the rewards still in their hold when the
 // referral's object leaves the winning state.
 func (w *referralWorkflow) cancelHeldRewards(ctx workflow.Context, c HubSpotChange, cause map[string]any) error {
@@ -311,8 +296,4 @@ func (w *referralWorkflow) markRewardPaid(ctx workflow.Context, d RewardDecision
 		r.Status = rewardPaid
 	}
 	return w.state, w.publish(ctx)
-}
-
-func asApplicationError(err error, target **temporal.ApplicationError) bool {
-	return errors.As(err, target)
 }

@@ -524,18 +524,6 @@ func (w *salesEntryWorkflow) notify(ctx workflow.Context, reviewEntryID string) 
 	})
 }
 
-// reviewNotifyActivityOptions fit NotifyReview: the customer's endpoint may
-// be down for hours, so it is retried with backoff up to 10 minutes apart
-// for as long as the entry waits in review.
-var reviewNotifyActivityOptions = workflow.ActivityOptions{
-	StartToCloseTimeout: 30 * time.Second,
-	RetryPolicy: &temporal.RetryPolicy{
-		InitialInterval:    time.Second,
-		BackoffCoefficient: 2,
-		MaximumInterval:    10 * time.Minute,
-	},
-}
-
 // ignore marks the entry ignored with the reason.
 func (w *salesEntryWorkflow) ignore(ctx workflow.Context, reason string) error {
 	if err := w.recordStep(ctx, activities.SalesEntryStep{Status: activities.SalesEntryIgnored}, "ignored", reason, "system", nil); err != nil {

@@ -1,0 +1,93 @@
+package workflows
+
+import (
+	"errors"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/referflow/referflow/activities"
+)
+
+// acts and hubspotActs name activities by their methods: workflows pass
+// acts.LoadReferral, hubspotActs.SendLeadToHubSpot and the like to
+// ExecuteActivity or ExecuteLocalActivity, and only the method matters. The
+// pointers stay nil; the worker registers the real values (acts' on
+// TaskQueue, hubspotActs' on HubSpotTaskQueue).
+var (
+	acts        *activities.Activities
+	hubspotActs *activities.HubSpot
+)
+
+// databaseActivityOptions fit activities that only touch Postgres: quick, and
+// retried with backoff while the database is unreachable. They run as local
+// activities, in the worker that runs the workflow, recorded in its history
+// as markers: no activity task goes through the server, so a conversion
+// (status change, rewards, audit events) costs a few server round trips
+// instead of a dozen. Each is idempotent (keys enforced by the database), as
+// a local activity may run again when its workflow task is retried.
+var databaseActivityOptions = workflow.LocalActivityOptions{
+	StartToCloseTimeout: 15 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    200 * time.Millisecond,
+		BackoffCoefficient: 2,
+		MaximumInterval:    30 * time.Second,
+	},
+}
+
+// hubSpotActivityOptions fit activities that call HubSpot: a few requests
+// each, retried without end while HubSpot is rate limiting or down (a 429
+// sets its own NextRetryDelay). There is deliberately no
+// ScheduleToCloseTimeout: a DAILY limit asks to wait for up to a day.
+var hubSpotActivityOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 2 * time.Minute,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    time.Minute,
+	},
+}
+
+// issueRewardActivityOptions fit IssueReward: it writes to Postgres and
+// then calls the customer's fulfilment endpoint, which may be down for
+// hours, so it is a regular activity retried with backoff up to 10 minutes
+// apart for as long as it takes (the reward is issued on the first attempt;
+// retries only announce it again, with the same event ID).
+var issueRewardActivityOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 30 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    10 * time.Minute,
+	},
+}
+
+// reviewNotifyActivityOptions fit NotifyReview: the customer's endpoint may
+// be down for hours, so it is retried with backoff up to 10 minutes apart
+// for as long as the entry waits in review.
+var reviewNotifyActivityOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 30 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    10 * time.Minute,
+	},
+}
+
+// failureMessage is what admins see of a failed activity (a HubSpot setup, a
+// sales entry's step): the activity's own error (HubSpot's message, never a
+// token), with its type.
+func failureMessage(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Type() + ": " + appErr.Message()
+	}
+	return err.Error()
+}
+
+// asApplicationError finds the Temporal application error in err's chain
+// (an activity's error arrives wrapped in an ActivityError).
+func asApplicationError(err error, target **temporal.ApplicationError) bool {
+	return errors.As(err, target)
+}
