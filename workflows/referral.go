@@ -1,34 +1,43 @@
 package workflows
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
-	"go.temporal.io/sdk/workflow"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 
 	"github.com/referflow/referflow/activities"
-	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/referral"
 )
 
-// Names other processes use to talk to a running referral workflow.
-const (
-	// QueryReferralState returns ReferralState.
-	QueryReferralState = "state"
-	// UpdateSetStatus is an admin's decision to move the referral to a status
-	// (SetStatusRequest → ReferralState).
-	UpdateSetStatus = "set-status"
-	// UpdateResolveReview accepts or rejects a change held for review
-	// (ReviewDecision → ReferralState).
-	UpdateResolveReview = "resolve-review"
-)
+// The referral workflow's contract: everything another process needs to
+// start a referral's workflow and talk to it. ReferralWorkflow itself and its
+// code are in referral_workflow.go and the other referral_*.go files.
 
 // ReferralWorkflowID is the workflow ID of a referral's life: one workflow per
 // referral, readable in the Web UI, and the key that makes starting it
 // idempotent.
 func ReferralWorkflowID(referralID string) string { return "referral/" + referralID }
+
+// StartReferralWorkflow starts a referral's life, or returns the run already
+// under way: the workflow ID is derived from the referral, so adding the same
+// referral twice (a retried request, two capture surfaces) never starts two
+// workflows. A referral whose workflow has ended is not started again.
+func StartReferralWorkflow(ctx context.Context, c client.Client, taskQueue, hubSpotTaskQueue, referralID string) (client.WorkflowRun, error) {
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       ReferralWorkflowID(referralID),
+		TaskQueue:                taskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		StaticSummary:            "Referral " + referralID,
+	}, ReferralWorkflow, ReferralInput{ReferralID: referralID, HubSpotTaskQueue: hubSpotTaskQueue})
+	if err != nil {
+		return nil, fmt.Errorf("start workflow of referral %s: %w", referralID, err)
+	}
+	return run, nil
+}
 
 // ReferralInput starts a referral's workflow. Carried is set only when the
 // workflow continues as new: what it must not forget across runs.
@@ -38,6 +47,14 @@ type ReferralInput struct {
 	// HubSpotTaskQueue; tests use their own).
 	HubSpotTaskQueue string        `json:",omitempty"`
 	Carried          *CarriedState `json:",omitempty"`
+}
+
+// CarriedState is what a referral's workflow hands to its next run when it
+// continues as new, so no change is applied twice and no stale one wins.
+type CarriedState struct {
+	State       ReferralState
+	SeenKeys    []string
+	LastApplied map[string]time.Time
 }
 
 // ReferralState is what the workflow knows of its referral; the state query
@@ -74,6 +91,26 @@ type ReferralState struct {
 	DeletedObjects []string `json:",omitempty"`
 }
 
+// PendingReview is a change the campaign wants a person to decide: a denied
+// referral that HubSpot would move to qualified or approved.
+type PendingReview struct {
+	To    referral.Status
+	Cause map[string]any
+	// ReviewEntryID is the review queue's entry for it.
+	ReviewEntryID string `json:",omitempty"`
+}
+
+// QueryReferralState is the state query (state → ReferralState).
+const QueryReferralState = "state"
+
+// Admin decisions are workflow updates, each with a validator: a decision it
+// rejects fails with the reason and leaves no trace in the workflow's
+// history; an accepted one answers with the ReferralState after it.
+
+// UpdateSetStatus is an admin's decision to move the referral to a status
+// (set-status: SetStatusRequest → ReferralState).
+const UpdateSetStatus = "set-status"
+
 // SetStatusRequest is an admin's decision.
 type SetStatusRequest struct {
 	Status referral.Status
@@ -82,279 +119,70 @@ type SetStatusRequest struct {
 	Actor string
 }
 
-// ReferralWorkflow is the durable life of one referral. This version loads
-// the referral, makes it findable in the Web UI, records in the audit trail
-// that its workflow started, denies it when the fraud checks say so
-// (self-referral, the same lead twice), and applies admin status decisions
-// (validated before they are accepted, so a rejected one leaves no trace in
-// history) until the referral is approved or denied.
-func ReferralWorkflow(ctx workflow.Context, in ReferralInput) (ReferralState, error) {
-	w := &referralWorkflow{}
-	if err := w.setup(ctx, in); err != nil {
-		return ReferralState{}, err
-	}
-	return w.run(ctx)
+// UpdateResolveReview accepts or rejects a change held for review
+// (resolve-review: ReviewDecision → ReferralState).
+const UpdateResolveReview = "resolve-review"
+
+// ReviewDecision is an admin's answer to a PendingReview (UpdateResolveReview).
+type ReviewDecision struct {
+	Accept bool
+	Actor  string
 }
 
-type referralWorkflow struct {
-	state ReferralState
-	// lock serialises decisions: each runs activities, and two interleaved
-	// ones would otherwise both start from the same status.
-	lock workflow.Mutex
-	// changes is where HubSpot changes arrive (SignalHubSpotChange).
-	changes workflow.ReceiveChannel
-	// seen and lastApplied carry over continue-as-new (see CarriedState).
-	seen        dedupeSet
-	lastApplied map[string]time.Time
-	// rules is the referral as loaded, with its campaign's status rules.
-	rules            activities.Referral
-	carried          bool
-	hubSpotTaskQueue string
-	// conversionDue asks the main loop to create rewards for a conversion of
-	// conversionObject (the HubSpot object that converted, 0 for an admin's
-	// decision).
-	conversionDue    bool
-	conversionObject int64
+// UpdateCancelReward cancels a pending reward
+// (cancel-reward: RewardDecision → ReferralState).
+const UpdateCancelReward = "cancel-reward"
+
+// UpdateMarkRewardPaid records that an issued reward was paid
+// (mark-reward-paid: RewardDecision → ReferralState).
+const UpdateMarkRewardPaid = "mark-reward-paid"
+
+// RewardDecision is an admin's decision about one reward.
+type RewardDecision struct {
+	RewardID string
+	Reason   string
+	Actor    string
 }
 
-func (w *referralWorkflow) setup(ctx workflow.Context, in ReferralInput) error {
-	if in.ReferralID == "" {
-		return temporal.NewNonRetryableApplicationError("referral workflow started without a referral ID", "InvalidInput", nil)
-	}
-	w.state.ReferralID = in.ReferralID
-	w.hubSpotTaskQueue = in.HubSpotTaskQueue
-	if w.hubSpotTaskQueue == "" {
-		w.hubSpotTaskQueue = HubSpotTaskQueue
-	}
-	w.lock = workflow.NewMutex(ctx)
-	w.changes = workflow.GetSignalChannel(ctx, SignalHubSpotChange)
-	w.lastApplied = map[string]time.Time{}
-	if c := in.Carried; c != nil {
-		w.carried = true
-		w.state = c.State
-		w.seen = dedupeSet{Keys: c.SeenKeys}
-		for k, v := range c.LastApplied {
-			w.lastApplied[k] = v
-		}
-	}
-	if err := workflow.SetQueryHandler(ctx, QueryReferralState, func() (ReferralState, error) {
-		return w.state, nil
-	}); err != nil {
-		return fmt.Errorf("register state query: %w", err)
-	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateCancelReward, w.cancelReward, workflow.UpdateHandlerOptions{
-		Validator: w.validateCancelReward,
-	}); err != nil {
-		return fmt.Errorf("register cancel-reward update: %w", err)
-	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateMarkRewardPaid, w.markRewardPaid, workflow.UpdateHandlerOptions{
-		Validator: w.validateMarkRewardPaid,
-	}); err != nil {
-		return fmt.Errorf("register mark-reward-paid update: %w", err)
-	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateResolveReview, w.resolveReview, workflow.UpdateHandlerOptions{
-		Validator: w.validateResolveReview,
-	}); err != nil {
-		return fmt.Errorf("register review update: %w", err)
-	}
-	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateSetStatus, w.setStatus, workflow.UpdateHandlerOptions{
-		Validator: w.validateSetStatus,
-	})
+// SignalHubSpotChange delivers a HubSpotChange to a referral's workflow
+// (hubspot-change: HubSpotChange; a signal answers nothing).
+const SignalHubSpotChange = "hubspot-change"
+
+// HubSpotChange is one change HubSpot reported about an object of the
+// referral (its contact, deal or company).
+type HubSpotChange struct {
+	// Kind is what happened: ChangeProperty (the default when empty),
+	// ChangeDeletion, ChangeMerge or ChangeAssociation.
+	Kind       string `json:",omitempty"`
+	ObjectType string // contact, deal or company
+	ObjectID   int64
+	Property   string
+	Value      string
+	OccurredAt time.Time
+	// DedupeKey identifies the change across HubSpot's redeliveries (HubSpot
+	// does not promise single delivery, and eventId alone is not unique).
+	DedupeKey string
+	// SalesEntryID is the sales entry the change was recorded as (0 when it
+	// did not come through the webhook), for the audit trail.
+	SalesEntryID int64 `json:",omitempty"`
+
+	// Merge: ObjectID was merged into SurvivingObjectID (HubSpot's
+	// newObjectId, else primaryObjectId); MergedObjectIDs are all the
+	// records that were merged.
+	SurvivingObjectID int64   `json:",omitempty"`
+	MergedObjectIDs   []int64 `json:",omitempty"`
+
+	// Association: ObjectID was associated with (or, when
+	// AssociationRemoved, dissociated from) ToObjectType ToObjectID.
+	ToObjectType       string `json:",omitempty"`
+	ToObjectID         int64  `json:",omitempty"`
+	AssociationRemoved bool   `json:",omitempty"`
 }
 
-func (w *referralWorkflow) run(ctx workflow.Context) (ReferralState, error) {
-	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
-
-	var loaded activities.Referral
-	if err := workflow.ExecuteLocalActivity(actx, acts.LoadReferral, w.state.ReferralID).Get(ctx, &loaded); err != nil {
-		return w.state, err
-	}
-	w.rules = loaded
-	w.state.CampaignID = loaded.CampaignID
-	w.state.MemberCode = loaded.MemberCode
-	w.state.LeadEmail = loaded.LeadEmail
-	w.state.Status = loaded.Status
-	w.state.DeniedReason = loaded.DeniedReason
-	w.state.CannotQualify = loaded.CannotQualifyReason
-	if err := w.publish(ctx); err != nil {
-		return w.state, err
-	}
-	if w.carried {
-		return w.listen(ctx)
-	}
-
-	started := activities.ReferralEvent{
-		ReferralID:     w.state.ReferralID,
-		Kind:           "workflow_started",
-		Actor:          "system",
-		IdempotencyKey: "workflow_started:" + w.state.ReferralID,
-	}
-	if err := workflow.ExecuteLocalActivity(actx, acts.RecordReferralEvent, started).Get(ctx, nil); err != nil {
-		return w.state, err
-	}
-
-	// Fraud checks come first: a denied lead never reaches HubSpot.
-	if w.state.Status == referral.Pending {
-		var verdict activities.FraudVerdict
-		if err := workflow.ExecuteLocalActivity(actx, acts.CheckReferralFraud, w.state.ReferralID).Get(ctx, &verdict); err != nil {
-			return w.state, err
-		}
-		if verdict.Deny {
-			if _, err := w.apply(ctx, SetStatusRequest{Status: referral.Denied, Reason: verdict.Reason, Actor: "system"}, "fraud_check:"+w.state.ReferralID, nil); err != nil {
-				return w.state, err
-			}
-			w.state.FinalDenial = true
-			return w.listen(ctx)
-		}
-	}
-	// An admin may already have decided while the checks ran: the lead still
-	// goes to HubSpot unless the referral was denied.
-	if w.state.Status != referral.Denied {
-		if err := w.sendLead(ctx); err != nil {
-			return w.state, err
-		}
-	}
-	return w.listen(ctx)
-}
-
-// sendLead creates the lead in HubSpot per the campaign's Leads settings and
-// records what was done; a lead HubSpot already had (with duplicate handling
-// do_nothing) can never qualify.
-func (w *referralWorkflow) sendLead(ctx workflow.Context) error {
-	var res activities.LeadResult
-	switch {
-	case w.rules.Source == "hubspot":
-		// Added from HubSpot (a matching rule or an admin attached a
-		// record): the lead is already there.
-		res.Skipped = "the lead came from HubSpot: nothing is sent to HubSpot"
-	case w.rules.LeadsAction == "" || w.rules.LeadsAction == campaign.ActionNone:
-		// Nothing to send: no need to queue behind HubSpot's rate limit.
-		res.Skipped = "the campaign's leads action is none: nothing is sent to HubSpot"
-	default:
-		opts := hubSpotActivityOptions
-		opts.TaskQueue = w.hubSpotTaskQueue
-		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), hubspotActs.SendLeadToHubSpot, w.state.ReferralID).Get(ctx, &res); err != nil {
-			return err
-		}
-	}
-	if res.CannotQualify != "" {
-		w.state.CannotQualify = res.CannotQualify
-	}
-	ev := activities.ReferralEvent{
-		ReferralID: w.state.ReferralID,
-		Kind:       "lead_sent_to_hubspot",
-		Actor:      "system",
-		Details: map[string]any{
-			"skipped": res.Skipped, "cannot_qualify": res.CannotQualify, "contact_id": res.ContactID, "deal_id": res.DealID,
-			"contact_created": res.ContactCreated, "contact_updated": res.ContactUpdated, "deal_created": res.DealCreated,
-		},
-		IdempotencyKey: "lead_sent:" + w.state.ReferralID,
-	}
-	if res.Skipped != "" {
-		ev.Kind = "lead_not_sent"
-	}
-	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
-	if err := workflow.ExecuteLocalActivity(actx, acts.RecordReferralEvent, ev).Get(ctx, nil); err != nil {
-		return err
-	}
-	return w.publish(ctx)
-}
-
-// finished tells whether the referral's life is over: approved with its
-// rewards issued and paid (a campaign rewarding every conversion keeps
-// listening for the next), or denied for good by the fraud checks. A referral denied by a rule or an admin keeps
-// listening: HubSpot may still move it, and the campaign may want a person to
-// review that.
-func (w *referralWorkflow) finished() bool {
-	if w.state.FinalDenial {
-		return true
-	}
-	if w.state.Status != referral.Approved || w.conversionDue || w.pendingRewards() > 0 {
-		return false
-	}
-	if !w.hasRewardSettings() {
-		return true
-	}
-	// Rewards all cancelled (the deal fell back during the hold): the next
-	// win converts again, so keep listening. Issued rewards wait for an
-	// admin to mark them paid.
-	return w.anyIssued() && !w.anyUnpaid() && !w.rules.Rewards.EveryConversion
-}
-
-func (w *referralWorkflow) validateSetStatus(ctx workflow.Context, req SetStatusRequest) error {
-	if w.state.Status == "" {
-		return errors.New("referral is still loading; try again in a moment")
-	}
-	if w.state.FinalDenial {
-		return errors.New("the fraud checks denied this referral for good: " + w.state.DeniedReason)
-	}
-	if req.Actor == "" {
-		return errors.New("a decision needs an actor (who decided)")
-	}
-	return referral.CheckTransition(w.state.Status, req.Status, req.Reason)
-}
-
-func (w *referralWorkflow) setStatus(ctx workflow.Context, req SetStatusRequest) (ReferralState, error) {
-	return w.apply(ctx, req, "update:"+workflow.GetCurrentUpdateInfo(ctx).ID, nil)
-}
-
-// apply moves the referral to a status, one change at a time, writing the
-// change and its audit event under idempotencyKey.
-func (w *referralWorkflow) apply(ctx workflow.Context, req SetStatusRequest, idempotencyKey string, cause map[string]any) (ReferralState, error) {
-	if err := w.lock.Lock(ctx); err != nil {
-		return w.state, err
-	}
-	defer w.lock.Unlock()
-	// An earlier decision may have changed the status while this one waited.
-	if err := referral.CheckTransition(w.state.Status, req.Status, req.Reason); err != nil {
-		return w.state, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidDecision", nil)
-	}
-
-	change := activities.StatusChange{
-		ReferralID:     w.state.ReferralID,
-		From:           w.state.Status,
-		To:             req.Status,
-		Reason:         req.Reason,
-		Actor:          req.Actor,
-		IdempotencyKey: idempotencyKey,
-		Cause:          cause,
-	}
-	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
-	if err := workflow.ExecuteLocalActivity(actx, acts.ChangeReferralStatus, change).Get(ctx, nil); err != nil {
-		return w.state, err
-	}
-	w.state.Status = req.Status
-	if req.Status == referral.Denied {
-		w.state.DeniedReason = req.Reason
-	} else {
-		w.state.DeniedReason = ""
-	}
-	w.state.Transitions++
-	if string(req.Status) == w.rewardStatus() {
-		w.conversionDue = true
-		if c, ok := cause["object_id"].(int64); ok {
-			w.conversionObject = c
-		}
-	}
-	return w.state, w.publish(ctx)
-}
-
-// publish makes the current state findable (search attributes) and readable
-// at a glance (current details) in the Temporal Web UI.
-func (w *referralWorkflow) publish(ctx workflow.Context) error {
-	err := workflow.UpsertTypedSearchAttributes(ctx,
-		CampaignIDKey.ValueSet(w.state.CampaignID),
-		ReferralStatusKey.ValueSet(string(w.state.Status)),
-		LeadEmailKey.ValueSet(w.state.LeadEmail),
-		MemberCodeKey.ValueSet(w.state.MemberCode),
-	)
-	if err != nil {
-		return fmt.Errorf("upsert search attributes: %w", err)
-	}
-	details := fmt.Sprintf("**Status:** %s  \n**Member code:** %s  \n**Campaign:** %s", w.state.Status, w.state.MemberCode, w.state.CampaignID)
-	if w.state.DeniedReason != "" {
-		details += "  \n**Denied because:** " + w.state.DeniedReason
-	}
-	workflow.SetCurrentDetails(ctx, details)
-	return nil
-}
+// Kinds of HubSpotChange.
+const (
+	ChangeProperty    = "property_change"
+	ChangeDeletion    = "deletion"
+	ChangeMerge       = "merge"
+	ChangeAssociation = "association"
+)

@@ -12,22 +12,6 @@ import (
 	"github.com/referflow/referflow/internal/referral"
 )
 
-// Admin decisions about rewards, sent as workflow updates.
-const (
-	// UpdateCancelReward cancels a pending reward (RewardDecision).
-	UpdateCancelReward = "cancel-reward"
-	// UpdateMarkRewardPaid records that an issued reward was paid
-	// (RewardDecision).
-	UpdateMarkRewardPaid = "mark-reward-paid"
-)
-
-// RewardDecision is an admin's decision about one reward.
-type RewardDecision struct {
-	RewardID string
-	Reason   string
-	Actor    string
-}
-
 // rewardStatus is the status that earns the campaign's rewards.
 func (w *referralWorkflow) rewardStatus() string {
 	if s := w.rules.Rewards.OnStatus; s != "" {

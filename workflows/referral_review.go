@@ -1,0 +1,61 @@
+package workflows
+
+import (
+	"fmt"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/referflow/referflow/activities"
+	"github.com/referflow/referflow/internal/referral"
+)
+
+// holdForReview puts the referral in review instead of moving it.
+func (w *referralWorkflow) holdForReview(ctx workflow.Context, c HubSpotChange, to referral.Status, cause map[string]any) error {
+	cause["outcome"] = "held for review: a denied referral would move to " + string(to)
+	w.state.PendingReview = &PendingReview{To: to, Cause: cause}
+	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
+	review := activities.ReferralReview{
+		ReferralID: w.state.ReferralID, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
+		Reason: "denied_to_approved", Data: map[string]any{"to": string(to), "change": cause},
+	}
+	if err := workflow.ExecuteLocalActivity(actx, acts.OpenReferralReview, review).Get(ctx, &w.state.PendingReview.ReviewEntryID); err != nil {
+		return err
+	}
+	return w.recordChange(ctx, c, cause, cause["outcome"].(string))
+}
+
+// validateResolveReview is resolve-review's validator: a change must be
+// waiting for review, and the decision needs an actor.
+func (w *referralWorkflow) validateResolveReview(ctx workflow.Context, d ReviewDecision) error {
+	if w.state.PendingReview == nil {
+		return fmt.Errorf("nothing is waiting for review on this referral")
+	}
+	if d.Actor == "" {
+		return fmt.Errorf("a decision needs an actor (who decided)")
+	}
+	return nil
+}
+
+// resolveReview applies (accept) or drops (reject) the change held for
+// review, and takes the referral out of review.
+func (w *referralWorkflow) resolveReview(ctx workflow.Context, d ReviewDecision) (ReferralState, error) {
+	review := w.state.PendingReview
+	if review == nil { // resolved by a concurrent decision
+		return w.state, nil
+	}
+	w.state.PendingReview = nil
+	key := "review:" + workflow.GetCurrentUpdateInfo(ctx).ID
+	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
+	decision := "rejected"
+	if d.Accept {
+		decision = "accepted"
+	}
+	if err := workflow.ExecuteLocalActivity(actx, acts.CloseReferralReview, w.state.ReferralID, decision, d.Actor).Get(ctx, nil); err != nil {
+		return w.state, err
+	}
+	if !d.Accept {
+		ev := activities.ReferralEvent{ReferralID: w.state.ReferralID, Kind: "review_rejected", Actor: d.Actor, Details: review.Cause, IdempotencyKey: key}
+		return w.state, workflow.ExecuteLocalActivity(actx, acts.RecordReferralEvent, ev).Get(ctx, nil)
+	}
+	return w.apply(ctx, SetStatusRequest{Status: review.To, Actor: d.Actor}, key, review.Cause)
+}

@@ -1,0 +1,76 @@
+package workflows
+
+import (
+	"errors"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/referflow/referflow/activities"
+	"github.com/referflow/referflow/internal/referral"
+)
+
+// validateSetStatus is set-status's validator: it rejects, with the reason,
+// a decision that cannot apply (the referral still loading or denied for
+// good by the fraud checks, no actor, an unknown status or the one it
+// already has, a denial without a reason).
+func (w *referralWorkflow) validateSetStatus(ctx workflow.Context, req SetStatusRequest) error {
+	if w.state.Status == "" {
+		return errors.New("referral is still loading; try again in a moment")
+	}
+	if w.state.FinalDenial {
+		return errors.New("the fraud checks denied this referral for good: " + w.state.DeniedReason)
+	}
+	if req.Actor == "" {
+		return errors.New("a decision needs an actor (who decided)")
+	}
+	return referral.CheckTransition(w.state.Status, req.Status, req.Reason)
+}
+
+// setStatus applies an admin's set-status decision, keyed by the update's ID.
+func (w *referralWorkflow) setStatus(ctx workflow.Context, req SetStatusRequest) (ReferralState, error) {
+	return w.apply(ctx, req, "update:"+workflow.GetCurrentUpdateInfo(ctx).ID, nil)
+}
+
+// apply moves the referral to a status, one change at a time, writing the
+// change and its audit event under idempotencyKey. It is the one way the
+// status moves: fraud checks, admin decisions, HubSpot changes, an accepted
+// review and expiry all go through it.
+func (w *referralWorkflow) apply(ctx workflow.Context, req SetStatusRequest, idempotencyKey string, cause map[string]any) (ReferralState, error) {
+	if err := w.lock.Lock(ctx); err != nil {
+		return w.state, err
+	}
+	defer w.lock.Unlock()
+	// An earlier decision may have changed the status while this one waited.
+	if err := referral.CheckTransition(w.state.Status, req.Status, req.Reason); err != nil {
+		return w.state, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidDecision", nil)
+	}
+
+	change := activities.StatusChange{
+		ReferralID:     w.state.ReferralID,
+		From:           w.state.Status,
+		To:             req.Status,
+		Reason:         req.Reason,
+		Actor:          req.Actor,
+		IdempotencyKey: idempotencyKey,
+		Cause:          cause,
+	}
+	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
+	if err := workflow.ExecuteLocalActivity(actx, acts.ChangeReferralStatus, change).Get(ctx, nil); err != nil {
+		return w.state, err
+	}
+	w.state.Status = req.Status
+	if req.Status == referral.Denied {
+		w.state.DeniedReason = req.Reason
+	} else {
+		w.state.DeniedReason = ""
+	}
+	w.state.Transitions++
+	if string(req.Status) == w.rewardStatus() {
+		w.conversionDue = true
+		if c, ok := cause["object_id"].(int64); ok {
+			w.conversionObject = c
+		}
+	}
+	return w.state, w.publish(ctx)
+}
