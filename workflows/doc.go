@@ -1,0 +1,34 @@
+// Package workflows holds referflow's Temporal workflows: deterministic code
+// the worker replays from history. There are three: one per referral
+// (ReferralWorkflow, the referral's whole life), one per sales entry about a
+// HubSpot object referflow does not know yet (SalesEntryWorkflow, matching
+// and review), and one per HubSpot property setup of a newly connected
+// portal (SetUpHubSpotPortalWorkflow).
+//
+// A workflow's contract — its ID, input and state, and the names and
+// payloads of its signals, updates and queries: all another process needs to
+// start it and talk to it — is in the file named for it: referral.go,
+// sales_entry.go, hubspot_setup.go (which, being small, holds its code too).
+// The rest of its code is in files named <workflow>_<role>.go:
+//
+//   - referral_workflow.go: ReferralWorkflow, its setup and first steps (load,
+//     publish, fraud checks, the lead sent to HubSpot)
+//   - referral_loop.go: listening for changes and decisions, deadlines,
+//     expiry, continue-as-new, and when the life ends
+//   - referral_status.go: set-status and apply, the one way the status moves
+//   - referral_changes.go: HubSpot changes (status rules, property updates,
+//     deleted, merged and associated records)
+//   - referral_review.go: a change held for review, and resolve-review
+//   - referral_rewards.go: conversions, rewards and their hold, issuing,
+//     cancel-reward and mark-reward-paid
+//   - sales_entry_workflow.go: SalesEntryWorkflow, reading the object,
+//     matching, and the campaign's process rules
+//   - sales_entry_attach.go: acting on a match (linking the object, adding a
+//     referral from HubSpot, forwarding the change)
+//   - sales_entry_review.go: review, notifying admins, and admins' decisions
+//   - sales_entry_steps.go: recording the entry's steps and status
+//
+// activity_options.go is what every workflow shares for running activities;
+// taskqueues.go and searchattributes.go name the task queues and search
+// attributes.
+package workflows
