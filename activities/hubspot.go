@@ -10,6 +10,7 @@ import (
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/hubspot"
 	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/hubspotobject"
 )
 
 // HubSpot holds the activities that call HubSpot. The worker registers them
@@ -37,7 +38,7 @@ type EnsurePropertiesInput struct {
 	// PortalID is the portal the setup was started for; a connection since
 	// moved to another portal fails the activity (a new setup runs for it).
 	PortalID   int64
-	ObjectType string
+	ObjectType hubspotobject.Type
 }
 
 // EnsurePropertiesResult lists what the activity created.
@@ -69,19 +70,19 @@ func (h *HubSpot) EnsureHubSpotProperties(ctx context.Context, in EnsureProperti
 		return EnsurePropertiesResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("the workspace is now connected to portal %d, not %d", portalID, in.PortalID), ErrorTypeConnectionChanged, nil)
 	}
-	created, err := hubspotconn.EnsureProperties(ctx, c, hubspot.ObjectType(in.ObjectType))
+	created, err := hubspotconn.EnsureProperties(ctx, c, hubspot.ObjectTypeOf(in.ObjectType))
 	if err != nil {
 		return EnsurePropertiesResult{Created: created}, hubspot.TemporalError(err)
 	}
 	return EnsurePropertiesResult{Created: created}, nil
 }
 
-// PropertySetupOutcome is how a portal's property setup ended.
+// PropertySetupOutcome is how a portal's property setup ended: done, or
+// failed with Error.
 type PropertySetupOutcome struct {
 	WorkspaceID string
 	PortalID    int64
-	Status      string // hubspotconn.SetupDone or SetupFailed
-	Error       string
+	Error       string `json:",omitempty"`
 }
 
 // RecordHubSpotPropertySetup stores a property setup's outcome on the
@@ -92,12 +93,12 @@ func (a *Activities) RecordHubSpotPropertySetup(ctx context.Context, out Propert
 	if err != nil {
 		return err
 	}
-	var msg *string
+	status, msg := hubspotconn.SetupDone, (*string)(nil)
 	if out.Error != "" {
-		msg = &out.Error
+		status, msg = hubspotconn.SetupFailed, &out.Error
 	}
 	if _, err := a.Queries.HubSpotConnectionSetPropertySetup(ctx, db.HubSpotConnectionSetPropertySetupParams{
-		PropertySetupStatus: out.Status, PropertySetupError: msg, WorkspaceID: ws, PortalID: out.PortalID,
+		PropertySetupStatus: status, PropertySetupError: msg, WorkspaceID: ws, PortalID: out.PortalID,
 	}); err != nil {
 		return fmt.Errorf("record HubSpot property setup of workspace %s: %w", ws, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/hubspot"
 	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/hubspotobject"
 )
 
 // LeadResult is what SendLeadToHubSpot did with a referral's lead. At most
@@ -173,7 +174,7 @@ func (h *HubSpot) loadLead(ctx context.Context, id uuid.UUID) (lead, error) {
 // objectProps are the properties to write per campaign object ("contact",
 // "deal"): Mapped on create and update, Initial added on create only.
 type objectProps struct {
-	Mapped  map[string]map[string]string
+	Mapped  map[hubspotobject.Type]map[string]string
 	Initial *campaign.PropertyValue
 	// ReferralID is written into referflow_referral_id on every object
 	// created for the lead: the Sales Receiver's direct match.
@@ -182,7 +183,7 @@ type objectProps struct {
 
 // create is what a created object of obj gets: its mapped properties and, on
 // the object the campaign's leads action creates, the initial status value.
-func (p objectProps) create(obj string, createdObject string) map[string]string {
+func (p objectProps) create(obj, createdObject hubspotobject.Type) map[string]string {
 	out := map[string]string{}
 	for k, v := range p.Mapped[obj] {
 		out[k] = v
@@ -191,7 +192,7 @@ func (p objectProps) create(obj string, createdObject string) map[string]string 
 		out[p.Initial.Property] = p.Initial.Value
 	}
 	if p.ReferralID != "" {
-		out[campaign.PropReferralID] = p.ReferralID
+		out[hubspotobject.PropReferralID] = p.ReferralID
 	}
 	return out
 }
@@ -223,7 +224,7 @@ func (l lead) sourceValues(publicURL string) map[string]string {
 // written as "", which would clear the property of an updated contact.
 func (l lead) properties(publicURL string) (objectProps, error) {
 	values := l.sourceValues(publicURL)
-	out := objectProps{Mapped: map[string]map[string]string{}, Initial: l.settings.StatusRules.Initial, ReferralID: l.referral.ID.String()}
+	out := objectProps{Mapped: map[hubspotobject.Type]map[string]string{}, Initial: l.settings.StatusRules.Initial, ReferralID: l.referral.ID.String()}
 	for i, row := range l.settings.Leads.FieldMapping {
 		v := row.Value
 		if row.Source != "" {
@@ -258,18 +259,18 @@ type leadSender struct {
 	res   *LeadResult
 }
 
-func (s *leadSender) createdObject() string {
+func (s *leadSender) createdObject() hubspotobject.Type {
 	if s.lead.settings.Leads.Action == campaign.ActionCreateDeal {
-		return campaign.ObjectDeal
+		return hubspotobject.Deal
 	}
-	return campaign.ObjectContact
+	return hubspotobject.Contact
 }
 
 // contact finds the lead's contact by email and applies the duplicate
 // handling, or creates it; the contact's ID (and a cannot-qualify reason) is
 // stored at once.
 func (s *leadSender) contact(ctx context.Context) error {
-	email := s.props.Mapped[campaign.ObjectContact]["email"]
+	email := s.props.Mapped[hubspotobject.Contact]["email"]
 	if email == "" {
 		email = s.lead.referral.LeadEmail
 	}
@@ -277,7 +278,7 @@ func (s *leadSender) contact(ctx context.Context) error {
 	var notFound *hubspot.NotFoundError
 	switch {
 	case errors.As(err, &notFound):
-		created, err := s.create(ctx, hubspot.Contacts, hubspot.CreateInput{Properties: s.props.create(campaign.ObjectContact, s.createdObject())})
+		created, err := s.create(ctx, hubspot.Contacts, hubspot.CreateInput{Properties: s.props.create(hubspotobject.Contact, s.createdObject())})
 		var conflict *hubspot.ConflictError
 		if errors.As(err, &conflict) && conflict.ExistingID != "" {
 			// Created by someone else between the lookup and the create.
@@ -303,7 +304,7 @@ func (s *leadSender) contact(ctx context.Context) error {
 // before the referral.
 func (s *leadSender) existingContact(ctx context.Context, contactID string) error {
 	if s.lead.settings.Leads.DuplicateHandling == campaign.DuplicateUpdateExisting {
-		if props := s.props.Mapped[campaign.ObjectContact]; len(props) > 0 {
+		if props := s.props.Mapped[hubspotobject.Contact]; len(props) > 0 {
 			if _, err := s.c.Update(ctx, hubspot.Contacts, contactID, props); err != nil {
 				return hubspot.TemporalError(fmt.Errorf("update the lead's existing contact %s: %w", contactID, err))
 			}
@@ -333,7 +334,7 @@ func (s *leadSender) storeContact(ctx context.Context, contactID string, reason 
 // deal adopts a deal a lost previous attempt created, or creates one
 // (associated with the contact when there is one), and stores its ID at once.
 func (s *leadSender) deal(ctx context.Context) error {
-	props := s.props.create(campaign.ObjectDeal, s.createdObject())
+	props := s.props.create(hubspotobject.Deal, s.createdObject())
 	found, err := s.previousDeal(ctx, props)
 	if err != nil {
 		return err
@@ -370,11 +371,11 @@ func (s *leadSender) deal(ctx context.Context) error {
 func (s *leadSender) create(ctx context.Context, t hubspot.ObjectType, in hubspot.CreateInput) (*hubspot.Object, error) {
 	created, err := s.c.Create(ctx, t, in)
 	var invalid *hubspot.ValidationError
-	if !errors.As(err, &invalid) || !slices.Contains(invalid.Properties, campaign.PropReferralID) {
+	if !errors.As(err, &invalid) || !slices.Contains(invalid.Properties, hubspotobject.PropReferralID) {
 		return created, err
 	}
 	if _, err := hubspotconn.EnsureProperties(ctx, s.c, t); err != nil {
-		return nil, fmt.Errorf("create the missing %s property: %w", campaign.PropReferralID, err)
+		return nil, fmt.Errorf("create the missing %s property: %w", hubspotobject.PropReferralID, err)
 	}
 	return s.c.Create(ctx, t, in)
 }
@@ -405,7 +406,7 @@ func (s *leadSender) previousDeal(ctx context.Context, props map[string]string) 
 		if err != nil {
 			continue
 		}
-		claimed, err := s.h.Queries.ReferralListByHubSpotObject(ctx, db.ReferralListByHubSpotObjectParams{WorkspaceID: r.WorkspaceID, ObjectType: campaign.ObjectDeal, ObjectID: n})
+		claimed, err := s.h.Queries.ReferralListByHubSpotObject(ctx, db.ReferralListByHubSpotObjectParams{WorkspaceID: r.WorkspaceID, ObjectType: string(hubspotobject.Deal), ObjectID: n})
 		if err != nil {
 			return "", fmt.Errorf("check whether deal %s is another referral's: %w", d.ID, err)
 		}

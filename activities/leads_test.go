@@ -17,7 +17,7 @@ import (
 	"github.com/referflow/referflow/internal/dev/hubspotsim"
 	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/hubspot"
-	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/hubspotobject"
 )
 
 const leadPublicURL = "https://refer.acme.test"
@@ -73,8 +73,8 @@ func contactRows() []campaign.FieldMapping {
 	return []campaign.FieldMapping{
 		{Object: "contact", Source: "email", Property: "email"},
 		{Object: "contact", Source: "first_name", Property: "firstname"},
-		{Object: "contact", Source: "referral_code", Property: hubspotconn.PropReferredByCode},
-		{Object: "contact", Source: "referral_link", Property: hubspotconn.PropReferralLink},
+		{Object: "contact", Source: "referral_code", Property: hubspotobject.PropReferredByCode},
+		{Object: "contact", Source: "referral_link", Property: hubspotobject.PropReferralLink},
 		{Object: "contact", Value: "Referral", Property: "lastname"},
 	}
 }
@@ -102,8 +102,8 @@ func TestSendLeadCreatesAContactWithMappedProperties(t *testing.T) {
 	}
 	for prop, want := range map[string]string{
 		"email": "leo@example.org", "firstname": "Leo", "lastname": "Referral", "lifecyclestage": "lead",
-		hubspotconn.PropReferredByCode: w.fx.Member.ReferralCode,
-		hubspotconn.PropReferralLink:   leadPublicURL + "/r/" + w.fx.Member.ReferralCode,
+		hubspotobject.PropReferredByCode: w.fx.Member.ReferralCode,
+		hubspotobject.PropReferralLink:   leadPublicURL + "/r/" + w.fx.Member.ReferralCode,
 	} {
 		if got := c.Properties[prop]; got != want {
 			t.Errorf("contact %s = %q, want %q", prop, got, want)
@@ -122,7 +122,7 @@ func TestSendLeadWritesTheReferralIDEvenOnAnOlderPortal(t *testing.T) {
 	w := newLeadWorld(t)
 	w.setLeads(t, dealSettings(), nil)
 	for _, ot := range []string{"contacts", "deals"} {
-		if err := w.sim.ForgetProperty(w.portal, ot, campaign.PropReferralID); err != nil {
+		if err := w.sim.ForgetProperty(w.portal, ot, hubspotobject.PropReferralID); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -130,8 +130,8 @@ func TestSendLeadWritesTheReferralIDEvenOnAnOlderPortal(t *testing.T) {
 	d, _ := w.sim.GetObject(w.portal, "deals", res.DealID)
 	c, _ := w.sim.GetObject(w.portal, "contacts", res.ContactID)
 	want := w.fx.Referral.ID.String()
-	if d.Properties[campaign.PropReferralID] != want || c.Properties[campaign.PropReferralID] != want {
-		t.Fatalf("referral ID on deal %q, on contact %q; want %s", d.Properties[campaign.PropReferralID], c.Properties[campaign.PropReferralID], want)
+	if d.Properties[hubspotobject.PropReferralID] != want || c.Properties[hubspotobject.PropReferralID] != want {
+		t.Fatalf("referral ID on deal %q, on contact %q; want %s", d.Properties[hubspotobject.PropReferralID], c.Properties[hubspotobject.PropReferralID], want)
 	}
 }
 
@@ -164,7 +164,7 @@ func TestSendLeadExistingContactDoNothingCannotQualify(t *testing.T) {
 		t.Fatalf("stored reason %v, contact %v", r.CannotQualifyReason, stored(r.HubspotContactID))
 	}
 	c, _ := w.sim.GetObject(w.portal, "contacts", id)
-	if c.Properties["firstname"] != "Leonard" || c.Properties[hubspotconn.PropReferredByCode] != "" {
+	if c.Properties["firstname"] != "Leonard" || c.Properties[hubspotobject.PropReferredByCode] != "" {
 		t.Fatalf("the existing contact was changed: %v", c.Properties)
 	}
 	if n := len(w.sim.Objects(w.portal, "contacts")); n != 1 {
@@ -188,7 +188,7 @@ func TestSendLeadExistingContactUpdateExisting(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 	c, _ := w.sim.GetObject(w.portal, "contacts", id)
-	if c.Properties["firstname"] != "Leo" || c.Properties[hubspotconn.PropReferredByCode] != w.fx.Member.ReferralCode {
+	if c.Properties["firstname"] != "Leo" || c.Properties[hubspotobject.PropReferredByCode] != w.fx.Member.ReferralCode {
 		t.Fatalf("the existing contact was not updated: %v", c.Properties)
 	}
 	if c.Properties["lifecyclestage"] != "" {
@@ -207,7 +207,7 @@ func dealSettings() campaign.CRMSettings {
 			{Object: "deal", Value: "default", Property: "pipeline"},
 			{Object: "deal", Value: "appointmentscheduled", Property: "dealstage"},
 			{Object: "deal", Source: "campaign_name", Property: "dealname"},
-			{Object: "deal", Source: "referrer_code", Property: hubspotconn.PropReferredByCode},
+			{Object: "deal", Source: "referrer_code", Property: hubspotobject.PropReferredByCode},
 		}, contactRows()[:3]...),
 	}
 }
@@ -223,7 +223,7 @@ func TestSendLeadCreatesADealWithAnAssociatedContact(t *testing.T) {
 	}
 	d, ok := w.sim.GetObject(w.portal, "deals", res.DealID)
 	if !ok || d.Properties["dealname"] != "Spring referrals" || d.Properties["pipeline"] != "default" ||
-		d.Properties["dealstage"] != "appointmentscheduled" || d.Properties[hubspotconn.PropReferredByCode] != w.fx.Member.ReferralCode {
+		d.Properties["dealstage"] != "appointmentscheduled" || d.Properties[hubspotobject.PropReferredByCode] != w.fx.Member.ReferralCode {
 		t.Fatalf("deal %s: %v", res.DealID, d.Properties)
 	}
 	c, _ := w.sim.GetObject(w.portal, "contacts", res.ContactID)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/hubspot"
-	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/hubspotobject"
 )
 
 // MemberWriteResult is what WriteMemberToHubSpot did with a member.
@@ -133,10 +133,10 @@ func memberProperties(m db.Member, publicURL string) (map[string]string, error) 
 			"the member's referral link cannot be written: this worker has no public URL (REFERFLOW_PUBLIC_URL)", ErrorTypeHubSpotNotConfigured, nil)
 	}
 	return map[string]string{
-		hubspotconn.PropReferralCode:           m.ReferralCode,
-		hubspotconn.PropReferralLink:           strings.TrimRight(publicURL, "/") + "/r/" + m.ReferralCode,
-		hubspotconn.PropReferralCount:          strconv.Itoa(int(m.ReferralCount)),
-		hubspotconn.PropConvertedReferralCount: strconv.Itoa(int(m.ConvertedReferralCount)),
+		hubspotobject.PropReferralCode:           m.ReferralCode,
+		hubspotobject.PropReferralLink:           strings.TrimRight(publicURL, "/") + "/r/" + m.ReferralCode,
+		hubspotobject.PropReferralCount:          strconv.Itoa(int(m.ReferralCount)),
+		hubspotobject.PropConvertedReferralCount: strconv.Itoa(int(m.ConvertedReferralCount)),
 	}, nil
 }
 

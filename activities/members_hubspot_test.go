@@ -12,7 +12,7 @@ import (
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/hubspot"
-	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/hubspotobject"
 )
 
 // The member of the leads world (SeedReferral) is maya@example.com with one
@@ -78,11 +78,11 @@ func (w *leadWorld) checkMemberContact(t *testing.T, contactID string, m db.Memb
 		t.Fatalf("contact %s not in HubSpot", contactID)
 	}
 	for prop, want := range map[string]string{
-		hubspotconn.PropReferralCode:           m.ReferralCode,
-		hubspotconn.PropReferralLink:           leadPublicURL + "/r/" + m.ReferralCode,
-		hubspotconn.PropReferralCount:          strconv.Itoa(int(m.ReferralCount)),
-		hubspotconn.PropConvertedReferralCount: strconv.Itoa(int(m.ConvertedReferralCount)),
-		"firstname":                            "Maya", // untouched
+		hubspotobject.PropReferralCode:           m.ReferralCode,
+		hubspotobject.PropReferralLink:           leadPublicURL + "/r/" + m.ReferralCode,
+		hubspotobject.PropReferralCount:          strconv.Itoa(int(m.ReferralCount)),
+		hubspotobject.PropConvertedReferralCount: strconv.Itoa(int(m.ConvertedReferralCount)),
+		"firstname":                              "Maya", // untouched
 	} {
 		if got := c.Properties[prop]; got != want {
 			t.Errorf("contact %s: %s = %q, want %q", contactID, prop, got, want)
@@ -108,7 +108,7 @@ func TestWriteMemberFindsTheContactByEmailThenWritesByID(t *testing.T) {
 		t.Fatalf("stored contact ID %q, want %s", got, id)
 	}
 	w.checkMemberContact(t, id, m)
-	if res.Properties[hubspotconn.PropReferralCount] != "2" || res.Properties[hubspotconn.PropConvertedReferralCount] != "1" {
+	if res.Properties[hubspotobject.PropReferralCount] != "2" || res.Properties[hubspotobject.PropConvertedReferralCount] != "1" {
 		t.Fatalf("written properties %v", res.Properties)
 	}
 
@@ -123,8 +123,8 @@ func TestWriteMemberFindsTheContactByEmailThenWritesByID(t *testing.T) {
 		t.Fatalf("second write: %+v, want contact %s by ID", res, id)
 	}
 	w.checkMemberContact(t, id, m)
-	if c, _ := w.sim.GetObject(w.portal, "contacts", id); c.Properties[hubspotconn.PropReferralCount] != "3" || c.Properties[hubspotconn.PropConvertedReferralCount] != "2" {
-		t.Fatalf("counts in HubSpot %s/%s, want 3/2", c.Properties[hubspotconn.PropReferralCount], c.Properties[hubspotconn.PropConvertedReferralCount])
+	if c, _ := w.sim.GetObject(w.portal, "contacts", id); c.Properties[hubspotobject.PropReferralCount] != "3" || c.Properties[hubspotobject.PropConvertedReferralCount] != "2" {
+		t.Fatalf("counts in HubSpot %s/%s, want 3/2", c.Properties[hubspotobject.PropReferralCount], c.Properties[hubspotobject.PropConvertedReferralCount])
 	}
 	if n := len(w.sim.Objects(w.portal, "contacts")); n != 1 {
 		t.Fatalf("%d contacts in HubSpot, want 1", n)
@@ -157,7 +157,7 @@ func TestWriteMemberWithoutAContactIsSkipped(t *testing.T) {
 	if n := len(w.sim.Objects(w.portal, "contacts")); n != 1 {
 		t.Fatalf("%d contacts in HubSpot, want 1 (no contact created)", n)
 	}
-	if c, _ := w.sim.GetObject(w.portal, "contacts", other); c.Properties[hubspotconn.PropReferralCode] != "" {
+	if c, _ := w.sim.GetObject(w.portal, "contacts", other); c.Properties[hubspotobject.PropReferralCode] != "" {
 		t.Fatalf("another person's contact got the member's code: %v", c.Properties)
 	}
 }

@@ -11,6 +11,10 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/hubspotobject"
+	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/internal/review"
+	"github.com/referflow/referflow/internal/salesentry"
 )
 
 // HubSpot reports more than property changes about a referral's objects: a
@@ -19,28 +23,22 @@ import (
 // trail, and merges and associations keep the referral pointing at the
 // records HubSpot now has, so later changes still reach it.
 
-// Kinds of HubSpotObjectEvent (the same words as workflows.HubSpotChange).
-const (
-	ObjectDeleted    = "deletion"
-	ObjectMerged     = "merge"
-	ObjectAssociated = "association"
-)
-
 // HubSpotObjectEvent is a deletion, merge or association HubSpot reported
 // about one of a referral's objects.
 type HubSpotObjectEvent struct {
 	ReferralID string
-	Kind       string
-	ObjectType string
+	// Kind is salesentry.ChangeDeletion, ChangeMerge or ChangeAssociation.
+	Kind       salesentry.ChangeKind
+	ObjectType hubspotobject.Type
 	ObjectID   int64
 	// Merge: the records merged and the one that survives.
 	MergedObjectIDs   []int64 `json:",omitempty"`
 	SurvivingObjectID int64   `json:",omitempty"`
 	// Association: ObjectType ObjectID and ToObjectType ToObjectID were
 	// associated (or dissociated, when AssociationRemoved).
-	ToObjectType       string `json:",omitempty"`
-	ToObjectID         int64  `json:",omitempty"`
-	AssociationRemoved bool   `json:",omitempty"`
+	ToObjectType       hubspotobject.Type `json:",omitempty"`
+	ToObjectID         int64              `json:",omitempty"`
+	AssociationRemoved bool               `json:",omitempty"`
 	OccurredAt         time.Time
 	SalesEntryID       int64 `json:",omitempty"`
 	// IdempotencyKey makes a retried write a no-op.
@@ -71,18 +69,18 @@ func (a *Activities) ApplyHubSpotObjectEvent(ctx context.Context, ev HubSpotObje
 		if err != nil {
 			return fmt.Errorf("load referral %s: %w", ev.ReferralID, err)
 		}
-		var kind string
+		var kind referral.EventKind
 		switch ev.Kind {
-		case ObjectDeleted:
-			kind = "hubspot_object_deleted"
+		case salesentry.ChangeDeletion:
+			kind = referral.EventHubSpotObjectDeleted
 			outcome = fmt.Sprintf("HubSpot deleted %s %d", ev.ObjectType, ev.ObjectID)
-		case ObjectMerged:
-			kind = "hubspot_object_merged"
+		case salesentry.ChangeMerge:
+			kind = referral.EventHubSpotObjectMerged
 			outcome, err = repoint(ctx, q, ref, ev)
-		case ObjectAssociated:
-			kind = "hubspot_object_associated"
+		case salesentry.ChangeAssociation:
+			kind = referral.EventHubSpotObjectAssociated
 			if ev.AssociationRemoved {
-				kind = "hubspot_object_dissociated"
+				kind = referral.EventHubSpotObjectDissociated
 			}
 			outcome, err = associate(ctx, q, ref, ev)
 		default:
@@ -100,7 +98,7 @@ func (a *Activities) ApplyHubSpotObjectEvent(ctx context.Context, ev HubSpotObje
 			return temporal.NewNonRetryableApplicationError("event details are not JSON", "InvalidInput", err)
 		}
 		params := db.ReferralEventInsertParams{
-			ReferralID: id, WorkspaceID: ref.WorkspaceID, Kind: kind, Actor: "hubspot",
+			ReferralID: id, WorkspaceID: ref.WorkspaceID, Kind: string(kind), Actor: "hubspot",
 			Details: details, IdempotencyKey: &ev.IdempotencyKey,
 		}
 		if ev.SalesEntryID != 0 {
@@ -122,44 +120,44 @@ func repoint(ctx context.Context, q *db.Queries, ref db.Referral, ev HubSpotObje
 		return "", temporal.NewNonRetryableApplicationError("a merge without the surviving record", "InvalidInput", nil)
 	}
 	_, err := q.ReferralRepointHubSpotObject(ctx, db.ReferralRepointHubSpotObjectParams{
-		ID: ref.ID, ObjectType: ev.ObjectType, MergedIds: merged, SurvivingID: ev.SurvivingObjectID,
+		ID: ref.ID, ObjectType: string(ev.ObjectType), MergedIds: merged, SurvivingID: ev.SurvivingObjectID,
 	})
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		if held := linkedObjectID(ref, ev.ObjectType); held == ev.SurvivingObjectID {
+		if held := heldIDs(ref).Of(ev.ObjectType); held == ev.SurvivingObjectID {
 			return fmt.Sprintf("merged into %s %d, which the referral already holds", ev.ObjectType, held), nil
 		}
 		return fmt.Sprintf("none of the merged %ss is the referral's", ev.ObjectType), nil
 	case err != nil:
 		return "", fmt.Errorf("re-point referral %s after a merge: %w", ref.ID, err)
 	}
-	return fmt.Sprintf("now points to %s %d (merged from %s %d)", ev.ObjectType, ev.SurvivingObjectID, ev.ObjectType, linkedObjectID(ref, ev.ObjectType)), nil
+	return fmt.Sprintf("now points to %s %d (merged from %s %d)", ev.ObjectType, ev.SurvivingObjectID, ev.ObjectType, heldIDs(ref).Of(ev.ObjectType)), nil
 }
 
 // associate links the other end of an association to the referral when it
 // has no object of that type yet.
 func associate(ctx context.Context, q *db.Queries, ref db.Referral, ev HubSpotObjectEvent) (string, error) {
 	mineType, mineID, otherType, otherID := ev.ObjectType, ev.ObjectID, ev.ToObjectType, ev.ToObjectID
-	if linkedObjectID(ref, mineType) != mineID {
+	if heldIDs(ref).Of(mineType) != mineID {
 		mineType, mineID, otherType, otherID = otherType, otherID, mineType, mineID
 	}
-	if linkedObjectID(ref, mineType) != mineID {
+	if heldIDs(ref).Of(mineType) != mineID {
 		return "neither end of the association is the referral's", nil
 	}
 	if ev.AssociationRemoved {
 		return fmt.Sprintf("%s %d was dissociated from the referral's %s %d; the referral keeps its records", otherType, otherID, mineType, mineID), nil
 	}
-	switch held := linkedObjectID(ref, otherType); {
+	switch held := heldIDs(ref).Of(otherType); {
 	case held == otherID:
 		return fmt.Sprintf("%s %d is already the referral's", otherType, otherID), nil
 	case held != 0:
 		return fmt.Sprintf("kept %s %d: the referral already has a %s (associated %s %d not linked)", otherType, held, otherType, otherType, otherID), nil
 	}
-	linked, err := q.ReferralLinkHubSpotObject(ctx, db.ReferralLinkHubSpotObjectParams{ID: ref.ID, ObjectType: otherType, ObjectID: otherID})
+	linked, err := q.ReferralLinkHubSpotObject(ctx, db.ReferralLinkHubSpotObjectParams{ID: ref.ID, ObjectType: string(otherType), ObjectID: otherID})
 	if err != nil {
 		return "", fmt.Errorf("link %s %d to referral %s: %w", otherType, otherID, ref.ID, err)
 	}
-	if held := linkedObjectID(linked, otherType); held != otherID {
+	if held := heldIDs(linked).Of(otherType); held != otherID {
 		return fmt.Sprintf("kept %s %d: the referral already has a %s (associated %s %d not linked)", otherType, held, otherType, otherType, otherID), nil
 	}
 	return fmt.Sprintf("linked %s %d (associated with the referral's %s %d)", otherType, otherID, mineType, mineID), nil
@@ -169,7 +167,7 @@ func associate(ctx context.Context, q *db.Queries, ref db.Referral, ev HubSpotOb
 type ReferralReview struct {
 	ReferralID string
 	WorkflowID string
-	Reason     string
+	Reason     review.Reason
 	Data       map[string]any
 }
 
@@ -200,7 +198,7 @@ func (a *Activities) OpenReferralReview(ctx context.Context, r ReferralReview) (
 		}
 		entry, err := q.ReviewEntryOpenForReferral(ctx, db.ReviewEntryOpenForReferralParams{
 			WorkspaceID: ref.WorkspaceID, CampaignID: &ref.CampaignID, ReferralID: &id,
-			Reason: r.Reason, Data: data, WorkflowID: &r.WorkflowID,
+			Reason: string(r.Reason), Data: data, WorkflowID: &r.WorkflowID,
 		})
 		if err != nil {
 			return fmt.Errorf("queue review of referral %s: %w", r.ReferralID, err)
@@ -230,10 +228,15 @@ func (a *Activities) CloseReferralReview(ctx context.Context, referralID, decisi
 		if err != nil {
 			return fmt.Errorf("find the open review of referral %s: %w", referralID, err)
 		}
-		_, err = q.ReviewEntryDecide(ctx, db.ReviewEntryDecideParams{ID: open.ID, Status: "resolved", Decision: &decision, DecidedBy: &actor})
+		_, err = q.ReviewEntryDecide(ctx, db.ReviewEntryDecideParams{ID: open.ID, Status: string(review.Resolved), Decision: &decision, DecidedBy: &actor})
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("close review entry %s: %w", open.ID, err)
 		}
 		return nil
 	})
+}
+
+// heldIDs are the HubSpot records a referral holds, by type.
+func heldIDs(r db.Referral) hubspotobject.IDs {
+	return hubspotobject.IDs{Contact: r.HubspotContactID, Deal: r.HubspotDealID, Company: r.HubspotCompanyID}
 }

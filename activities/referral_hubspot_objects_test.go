@@ -9,6 +9,7 @@ import (
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/dev/testenv"
+	"github.com/referflow/referflow/internal/salesentry"
 )
 
 // A referral created as a contact learns its deal from an association, and
@@ -58,30 +59,30 @@ func TestHubSpotObjectEventsKeepTheReferralPointingAtItsRecords(t *testing.T) {
 
 	// The deal is associated with the referral's contact (HubSpot sends it
 	// from the deal's side): the referral now has that deal.
-	out := apply(activities.HubSpotObjectEvent{Kind: activities.ObjectAssociated, ObjectType: "deal", ObjectID: 9001,
+	out := apply(activities.HubSpotObjectEvent{Kind: salesentry.ChangeAssociation, ObjectType: "deal", ObjectID: 9001,
 		ToObjectType: "contact", ToObjectID: contact, IdempotencyKey: "hubspot:assoc-1"})
 	if c, dl := held(); c != contact || dl != 9001 || !strings.Contains(out, "linked deal 9001") {
 		t.Fatalf("after association: contact %d deal %d, outcome %q", c, dl, out)
 	}
 	// A second deal does not replace the first.
-	out = apply(activities.HubSpotObjectEvent{Kind: activities.ObjectAssociated, ObjectType: "contact", ObjectID: contact,
+	out = apply(activities.HubSpotObjectEvent{Kind: salesentry.ChangeAssociation, ObjectType: "contact", ObjectID: contact,
 		ToObjectType: "deal", ToObjectID: 9002, IdempotencyKey: "hubspot:assoc-2"})
 	if _, dl := held(); dl != 9001 || !strings.Contains(out, "kept deal 9001") {
 		t.Fatalf("second deal: deal %d, outcome %q", dl, out)
 	}
 	// The contact is merged into another: the referral follows the survivor.
-	out = apply(activities.HubSpotObjectEvent{Kind: activities.ObjectMerged, ObjectType: "contact", ObjectID: contact,
+	out = apply(activities.HubSpotObjectEvent{Kind: salesentry.ChangeMerge, ObjectType: "contact", ObjectID: contact,
 		MergedObjectIDs: []int64{contact, 777}, SurvivingObjectID: 888, IdempotencyKey: "hubspot:merge-1"})
 	if c, _ := held(); c != 888 || !strings.Contains(out, "now points to contact 888") {
 		t.Fatalf("after merge: contact %d, outcome %q", c, out)
 	}
 	// A merge of records that are not the referral's changes nothing.
-	out = apply(activities.HubSpotObjectEvent{Kind: activities.ObjectMerged, ObjectType: "contact", ObjectID: 1,
+	out = apply(activities.HubSpotObjectEvent{Kind: salesentry.ChangeMerge, ObjectType: "contact", ObjectID: 1,
 		MergedObjectIDs: []int64{1, 2}, SurvivingObjectID: 3, IdempotencyKey: "hubspot:merge-2"})
 	if c, _ := held(); c != 888 || !strings.Contains(out, "none of the merged") {
 		t.Fatalf("unrelated merge: contact %d, outcome %q", c, out)
 	}
-	out = apply(activities.HubSpotObjectEvent{Kind: activities.ObjectDeleted, ObjectType: "deal", ObjectID: 9001, IdempotencyKey: "hubspot:del-1"})
+	out = apply(activities.HubSpotObjectEvent{Kind: salesentry.ChangeDeletion, ObjectType: "deal", ObjectID: 9001, IdempotencyKey: "hubspot:del-1"})
 	if !strings.Contains(out, "deleted deal 9001") {
 		t.Fatalf("deletion outcome %q", out)
 	}

@@ -43,9 +43,9 @@ type Referral struct {
 	// ExpiresAt is when a still-pending referral is denied as expired (the
 	// campaign's expire_after_days after the referral was added); zero: never.
 	ExpiresAt time.Time
-	// Source is how the referral was added; "hubspot" means its lead is
-	// already in HubSpot (added by a matching rule or an admin's review
-	// decision), so nothing is sent there.
+	// Source is referrals.source; referral.SourceColumnHubSpot means its
+	// lead is already in HubSpot (added by a matching rule or an admin's
+	// review decision), so nothing is sent there.
 	Source string `json:",omitempty"`
 }
 
@@ -95,7 +95,7 @@ func (a *Activities) LoadReferral(ctx context.Context, referralID string) (Refer
 // ReferralEvent is one entry for a referral's audit trail.
 type ReferralEvent struct {
 	ReferralID string
-	Kind       string
+	Kind       referral.EventKind
 	Actor      string
 	Details    map[string]any
 	// IdempotencyKey makes a retried write a no-op.
@@ -123,7 +123,7 @@ func (a *Activities) RecordReferralEvent(ctx context.Context, ev ReferralEvent) 
 	_, err = a.Queries.ReferralEventInsert(ctx, db.ReferralEventInsertParams{
 		ReferralID:     id,
 		WorkspaceID:    ref.WorkspaceID,
-		Kind:           ev.Kind,
+		Kind:           string(ev.Kind),
 		Actor:          ev.Actor,
 		Details:        details,
 		IdempotencyKey: &ev.IdempotencyKey,
@@ -181,7 +181,7 @@ func (a *Activities) ChangeReferralStatus(ctx context.Context, ch StatusChange) 
 		_, err = q.ReferralEventInsert(ctx, db.ReferralEventInsertParams{
 			ReferralID:     id,
 			WorkspaceID:    ref.WorkspaceID,
-			Kind:           "status_changed",
+			Kind:           string(referral.EventStatusChanged),
 			FromStatus:     &from,
 			ToStatus:       &to,
 			Actor:          ch.Actor,

@@ -15,6 +15,7 @@ import (
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/outgoing"
+	"github.com/referflow/referflow/internal/referral"
 	"github.com/referflow/referflow/internal/reward"
 )
 
@@ -42,14 +43,6 @@ const (
 	// non-2xx. The reward stays issued; the retry announces it again with
 	// the same event ID.
 	ErrTypeWebhookDeliveryFailed = "WebhookDeliveryFailed"
-)
-
-// Reward statuses (rewards.status).
-const (
-	RewardPending   = "pending"
-	RewardIssued    = "issued"
-	RewardCancelled = "cancelled"
-	RewardFailed    = "failed"
 )
 
 // RewardIssuedEvent is the type of the webhook announcing an issued reward.
@@ -84,7 +77,7 @@ type RewardRef struct {
 	// Amount is a decimal string with two places, e.g. "123.46".
 	Amount         string
 	Currency       string
-	Status         string
+	Status         reward.Status
 	Conversion     int
 	IdempotencyKey string
 	HoldUntil      *time.Time
@@ -94,7 +87,7 @@ func rewardRef(r db.Reward) RewardRef {
 	amount, _, _ := reward.FromNumeric(r.Amount, r.Currency)
 	return RewardRef{
 		ID: r.ID.String(), Recipient: r.Recipient, Amount: amount.String(), Currency: r.Currency,
-		Status: r.Status, Conversion: int(r.ConversionNumber), IdempotencyKey: r.IdempotencyKey, HoldUntil: r.HoldUntil,
+		Status: reward.Status(r.Status), Conversion: int(r.ConversionNumber), IdempotencyKey: r.IdempotencyKey, HoldUntil: r.HoldUntil,
 	}
 }
 
@@ -208,7 +201,7 @@ func (a *Activities) CreateRewards(ctx context.Context, in CreateRewardsInput) (
 			if err != nil {
 				return fmt.Errorf("create reward %s: %w", key, err)
 			}
-			if err := recordRewardEvent(ctx, q, row, "reward_created", "system", "reward_created:"+key, map[string]any{
+			if err := recordRewardEvent(ctx, q, row, referral.EventRewardCreated, "system", "reward_created:"+key, map[string]any{
 				"amount": p.amount.String(), "currency": p.amount.Currency, "hold_until": holdUntil,
 			}); err != nil {
 				return err
@@ -280,16 +273,16 @@ func (a *Activities) IssueReward(ctx context.Context, rewardID string) (IssueRew
 					fmt.Sprintf("campaign %s's fulfilment URL: %v", camp.ID, err), ErrTypeInvalidFulfilmentURL, err)
 			}
 		}
-		switch rw.Status {
-		case RewardIssued:
+		switch reward.Status(rw.Status) {
+		case reward.Issued:
 			return nil // issued by an earlier attempt: announce again below
-		case RewardCancelled, RewardFailed:
+		case reward.Cancelled, reward.Failed:
 			return temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("reward %s is %s: it is never issued", rewardID, rw.Status),
 				ErrTypeRewardCancelled, nil)
 		}
 		if rw, err = q.RewardUpdateStatus(ctx, db.RewardUpdateStatusParams{
-			ID: id, ExpectedStatus: RewardPending, NewStatus: RewardIssued,
+			ID: id, ExpectedStatus: string(reward.Pending), NewStatus: string(reward.Issued),
 		}); err != nil { // the row is locked: no race can empty this
 			return fmt.Errorf("issue reward %s: %w", rewardID, err)
 		}
@@ -298,7 +291,7 @@ func (a *Activities) IssueReward(ctx context.Context, rewardID string) (IssueRew
 			webhook = "none: the campaign has no fulfilment URL"
 		}
 		amount, _, _ := reward.FromNumeric(rw.Amount, rw.Currency)
-		if err := recordRewardEvent(ctx, q, rw, "reward_issued", "system", "reward_issued:"+rewardID, map[string]any{
+		if err := recordRewardEvent(ctx, q, rw, referral.EventRewardIssued, "system", "reward_issued:"+rewardID, map[string]any{
 			"amount": amount.String(), "currency": rw.Currency, "webhook": webhook,
 		}); err != nil {
 			return err
@@ -339,7 +332,7 @@ func (a *Activities) IssueReward(ctx context.Context, rewardID string) (IssueRew
 			return IssueRewardResult{}, err
 		}
 	}
-	if err := recordRewardEvent(ctx, a.Queries, rw, "reward_webhook_delivered", "system", "reward_webhook_delivered:"+rewardID,
+	if err := recordRewardEvent(ctx, a.Queries, rw, referral.EventRewardWebhookDelivered, "system", "reward_webhook_delivered:"+rewardID,
 		map[string]any{"event_id": ev.ID, "event_type": ev.Type}); err != nil {
 		return IssueRewardResult{}, err
 	}
@@ -440,20 +433,20 @@ func (a *Activities) CancelReward(ctx context.Context, in CancelRewardInput) err
 		if err != nil {
 			return fmt.Errorf("load reward %s: %w", in.RewardID, err)
 		}
-		switch rw.Status {
-		case RewardCancelled:
+		switch reward.Status(rw.Status) {
+		case reward.Cancelled:
 			return nil
-		case RewardIssued:
+		case reward.Issued:
 			return temporal.NewNonRetryableApplicationError(
 				"reward "+in.RewardID+" is already issued: an issued reward cannot be cancelled", ErrTypeRewardAlreadyIssued, nil)
 		}
 		from := rw.Status
 		if rw, err = q.RewardUpdateStatus(ctx, db.RewardUpdateStatusParams{
-			ID: id, ExpectedStatus: from, NewStatus: RewardCancelled, Reason: &in.Reason,
+			ID: id, ExpectedStatus: from, NewStatus: string(reward.Cancelled), Reason: &in.Reason,
 		}); err != nil {
 			return fmt.Errorf("cancel reward %s: %w", in.RewardID, err)
 		}
-		return recordRewardEvent(ctx, q, rw, "reward_cancelled", in.Actor, "reward_cancelled:"+in.RewardID,
+		return recordRewardEvent(ctx, q, rw, referral.EventRewardCancelled, in.Actor, "reward_cancelled:"+in.RewardID,
 			map[string]any{"reason": in.Reason, "from": from})
 	})
 }
@@ -486,7 +479,7 @@ func (a *Activities) MarkRewardPaid(ctx context.Context, in MarkRewardPaidInput)
 		if err != nil {
 			return fmt.Errorf("load reward %s: %w", in.RewardID, err)
 		}
-		if rw.Status != RewardIssued {
+		if reward.Status(rw.Status) != reward.Issued {
 			return temporal.NewNonRetryableApplicationError(
 				"reward "+in.RewardID+" is "+rw.Status+", not issued: only an issued reward can be marked paid", ErrTypeRewardNotIssued, nil)
 		}
@@ -496,13 +489,13 @@ func (a *Activities) MarkRewardPaid(ctx context.Context, in MarkRewardPaidInput)
 		if rw, err = q.RewardMarkPaid(ctx, id); err != nil {
 			return fmt.Errorf("mark reward %s paid: %w", in.RewardID, err)
 		}
-		return recordRewardEvent(ctx, q, rw, "reward_paid", in.Actor, "reward_paid:"+in.RewardID, map[string]any{})
+		return recordRewardEvent(ctx, q, rw, referral.EventRewardPaid, in.Actor, "reward_paid:"+in.RewardID, map[string]any{})
 	})
 }
 
 // recordRewardEvent appends a reward's event to its referral's audit trail, once
 // per key (an existing key is an earlier attempt's write: success).
-func recordRewardEvent(ctx context.Context, q *db.Queries, rw db.Reward, kind, actor, key string, details map[string]any) error {
+func recordRewardEvent(ctx context.Context, q *db.Queries, rw db.Reward, kind referral.EventKind, actor, key string, details map[string]any) error {
 	details["reward_id"] = rw.ID.String()
 	details["recipient"] = rw.Recipient
 	details["conversion"] = rw.ConversionNumber
@@ -511,7 +504,7 @@ func recordRewardEvent(ctx context.Context, q *db.Queries, rw db.Reward, kind, a
 		return temporal.NewNonRetryableApplicationError("event details are not JSON", "InvalidInput", err)
 	}
 	_, err = q.ReferralEventInsert(ctx, db.ReferralEventInsertParams{
-		ReferralID: rw.ReferralID, WorkspaceID: rw.WorkspaceID, Kind: kind, Actor: actor,
+		ReferralID: rw.ReferralID, WorkspaceID: rw.WorkspaceID, Kind: string(kind), Actor: actor,
 		Details: raw, IdempotencyKey: &key,
 	})
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {

@@ -7,40 +7,23 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/hubspotobject"
 	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/internal/review"
+	"github.com/referflow/referflow/internal/salesentry"
 )
 
 // The sales-entry workflow's database activities: loading the entry,
 // recording each step on it, linking a matched HubSpot object to a referral,
 // adding a referral from HubSpot, and the review entry. Matching itself is in
 // sales_matching.go, the admins' notification in review_notify.go.
-
-// Sales entry statuses (sales_entries.status).
-const (
-	SalesEntryReceived  = "received"
-	SalesEntryMatching  = "matching"
-	SalesEntryProcessed = "processed"
-	SalesEntryReview    = "review"
-	SalesEntryIgnored   = "ignored"
-	SalesEntryFailed    = "failed"
-)
-
-// Review reasons a sales entry can be queued with (review_entries.reason).
-const (
-	ReviewNoMemberMatch    = "no_member_match"
-	ReviewAmbiguousMatch   = "ambiguous_match"
-	ReviewUnconfirmedMatch = "unconfirmed_match"
-	ReviewManual           = "manual"
-)
 
 // Error types of the sales-entry activities.
 const (
@@ -59,23 +42,11 @@ const (
 
 // SalesEntry is what a sales entry's workflow loads about its entry.
 type SalesEntry struct {
-	ID int64
-	// WorkspaceID is "" when no workspace is connected to the portal.
-	WorkspaceID      string
-	PortalID         int64
-	SubscriptionType string
-	ObjectType       string // contact, deal or company
-	ObjectID         int64
-	// PropertyName and PropertyValue are set for a property change.
-	PropertyName  string `json:",omitempty"`
-	PropertyValue string `json:",omitempty"`
-	OccurredAt    time.Time
-	DedupeKey     string
-	Status        string
+	salesentry.Entry
 	// ReadProperties are the HubSpot properties matching reads, per object
 	// type: names and company domain, referflow's referral ID, and every
 	// active campaign's external ID property and matching-rule properties.
-	ReadProperties map[string][]string
+	ReadProperties map[hubspotobject.Type][]string
 }
 
 // LoadSalesEntry reads a sales entry and works out which HubSpot properties
@@ -89,12 +60,12 @@ func (a *Activities) LoadSalesEntry(ctx context.Context, id int64) (SalesEntry, 
 	if err != nil {
 		return SalesEntry{}, fmt.Errorf("load sales entry %d: %w", id, err)
 	}
-	e := SalesEntry{
+	e := SalesEntry{Entry: salesentry.Entry{
 		ID: row.ID, PortalID: row.PortalID, SubscriptionType: row.SubscriptionType,
-		ObjectType: row.ObjectType, ObjectID: row.ObjectID,
+		ObjectType: hubspotobject.Type(row.ObjectType), ObjectID: row.ObjectID,
 		PropertyName: deref(row.PropertyName), PropertyValue: deref(row.PropertyValue),
-		OccurredAt: row.OccurredAt, DedupeKey: row.DedupeKey, Status: row.Status,
-	}
+		OccurredAt: row.OccurredAt, DedupeKey: row.DedupeKey, Status: salesentry.Status(row.Status),
+	}}
 	if row.WorkspaceID == nil {
 		return e, nil
 	}
@@ -136,15 +107,15 @@ func (a *Activities) activeCampaigns(ctx context.Context, workspaceID uuid.UUID)
 }
 
 // Properties matching reads besides the campaigns' own.
-var baseReadProperties = map[string][]string{
-	campaign.ObjectContact: {"email", "firstname", "lastname", "company", campaign.PropReferralID},
-	campaign.ObjectDeal:    {"dealname", campaign.PropReferralID},
-	campaign.ObjectCompany: {"name", "domain"},
+var baseReadProperties = map[hubspotobject.Type][]string{
+	hubspotobject.Contact: {"email", "firstname", "lastname", "company", hubspotobject.PropReferralID},
+	hubspotobject.Deal:    {"dealname", hubspotobject.PropReferralID},
+	hubspotobject.Company: {"name", "domain"},
 }
 
-func readProperties(camps []matchCampaign) map[string][]string {
-	out := map[string][]string{}
-	add := func(object, prop string) {
+func readProperties(camps []matchCampaign) map[hubspotobject.Type][]string {
+	out := map[hubspotobject.Type][]string{}
+	add := func(object hubspotobject.Type, prop string) {
 		if prop != "" && !slices.Contains(out[object], prop) {
 			out[object] = append(out[object], prop)
 		}
@@ -157,8 +128,8 @@ func readProperties(camps []matchCampaign) map[string][]string {
 	for _, c := range camps {
 		pr := c.settings.ProcessRules
 		// The external ID lives on the lead's object: a contact or a deal.
-		add(campaign.ObjectContact, pr.ExternalIDProperty)
-		add(campaign.ObjectDeal, pr.ExternalIDProperty)
+		add(hubspotobject.Contact, pr.ExternalIDProperty)
+		add(hubspotobject.Deal, pr.ExternalIDProperty)
 		for _, r := range pr.MatchingRules {
 			add(r.Object, r.Property)
 		}
@@ -169,30 +140,17 @@ func readProperties(camps []matchCampaign) map[string][]string {
 	return out
 }
 
-// SalesEntryAction is one step recorded in a sales entry's actions.
-type SalesEntryAction struct {
-	// Key makes the step idempotent: a retry with the same key appends
-	// nothing.
-	Key    string    `json:"key"`
-	Step   string    `json:"step"`
-	Detail string    `json:"detail"`
-	Actor  string    `json:"actor"`
-	At     time.Time `json:"at"`
-	// Data is what the step saw or decided (IDs, match kinds, edited data).
-	Data map[string]any `json:"data,omitempty"`
-}
-
 // SalesEntryStep records a step on a sales entry: the action, and when set,
 // the status and what the entry was matched to.
 type SalesEntryStep struct {
 	SalesEntryID int64
-	Action       SalesEntryAction
-	Status       string `json:",omitempty"`
-	CampaignID   string `json:",omitempty"`
-	ReferralID   string `json:",omitempty"`
-	MemberID     string `json:",omitempty"`
-	Error        string `json:",omitempty"`
-	WorkflowID   string `json:",omitempty"`
+	Action       salesentry.Action
+	Status       salesentry.Status `json:",omitempty"`
+	CampaignID   string            `json:",omitempty"`
+	ReferralID   string            `json:",omitempty"`
+	MemberID     string            `json:",omitempty"`
+	Error        string            `json:",omitempty"`
+	WorkflowID   string            `json:",omitempty"`
 }
 
 // RecordSalesEntryStep appends a step to the sales entry's actions (once per
@@ -207,7 +165,8 @@ func (a *Activities) RecordSalesEntryStep(ctx context.Context, s SalesEntryStep)
 	}
 	p := db.SalesEntryRecordStepParams{ID: s.SalesEntryID, Action: action}
 	if s.Status != "" {
-		p.Status = &s.Status
+		status := string(s.Status)
+		p.Status = &status
 	}
 	if s.Error != "" {
 		p.Error = &s.Error
@@ -243,7 +202,7 @@ type LinkObjectInput struct {
 	SalesEntryID int64
 	WorkspaceID  string
 	ReferralID   string
-	ObjectType   string
+	ObjectType   hubspotobject.Type
 	ObjectID     int64
 	// How says how the object was matched, for the audit trail.
 	How   string
@@ -287,19 +246,19 @@ func (a *Activities) LinkHubSpotObject(ctx context.Context, in LinkObjectInput) 
 		if ref.WorkspaceID != ws {
 			return temporal.NewNonRetryableApplicationError("referral "+in.ReferralID+" belongs to another workspace", ErrTypeNotInWorkspace, nil)
 		}
-		linked, err := q.ReferralLinkHubSpotObject(ctx, db.ReferralLinkHubSpotObjectParams{ID: id, ObjectType: in.ObjectType, ObjectID: in.ObjectID})
+		linked, err := q.ReferralLinkHubSpotObject(ctx, db.ReferralLinkHubSpotObjectParams{ID: id, ObjectType: string(in.ObjectType), ObjectID: in.ObjectID})
 		if err != nil {
 			return fmt.Errorf("link %s %d to referral %s: %w", in.ObjectType, in.ObjectID, in.ReferralID, err)
 		}
 		out = LinkedReferral{ReferralID: ref.ID.String(), CampaignID: ref.CampaignID.String(), MemberID: ref.MemberID.String(),
-			Linked: linkedObjectID(linked, in.ObjectType) == in.ObjectID}
+			Linked: heldIDs(linked).Of(in.ObjectType) == in.ObjectID}
 		details, _ := json.Marshal(map[string]any{
 			"object_type": in.ObjectType, "object_id": in.ObjectID, "how": in.How, "stored": out.Linked,
 		})
 		key := fmt.Sprintf("hubspot_object_linked:%d:%s", in.SalesEntryID, in.ReferralID)
 		entry := in.SalesEntryID
 		if _, err := q.ReferralEventInsert(ctx, db.ReferralEventInsertParams{
-			ReferralID: id, WorkspaceID: ref.WorkspaceID, Kind: "hubspot_object_linked", Actor: actorOr(in.Actor),
+			ReferralID: id, WorkspaceID: ref.WorkspaceID, Kind: string(referral.EventHubSpotObjectLinked), Actor: actorOr(in.Actor),
 			SalesEntryID: &entry, Details: details, IdempotencyKey: &key,
 		}); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("record the link of %s %d on referral %s: %w", in.ObjectType, in.ObjectID, in.ReferralID, err)
@@ -309,22 +268,6 @@ func (a *Activities) LinkHubSpotObject(ctx context.Context, in LinkObjectInput) 
 	return out, err
 }
 
-func linkedObjectID(r db.Referral, objectType string) int64 {
-	var p *int64
-	switch objectType {
-	case campaign.ObjectContact:
-		p = r.HubspotContactID
-	case campaign.ObjectDeal:
-		p = r.HubspotDealID
-	case campaign.ObjectCompany:
-		p = r.HubspotCompanyID
-	}
-	if p == nil {
-		return 0
-	}
-	return *p
-}
-
 func actorOr(actor string) string {
 	if actor == "" {
 		return "system"
@@ -332,24 +275,19 @@ func actorOr(actor string) string {
 	return actor
 }
 
-// Lead is the referred person as a HubSpot object gives it.
-type Lead struct {
-	Email     string `json:",omitempty"`
-	FirstName string `json:",omitempty"`
-	LastName  string `json:",omitempty"`
-	Company   string `json:",omitempty"`
-}
-
 // AddFromHubSpotInput adds a referral of a member for a HubSpot object.
 type AddFromHubSpotInput struct {
 	SalesEntryID int64
 	WorkspaceID  string
 	MemberID     string
-	ObjectType   string
+	ObjectType   hubspotobject.Type
 	ObjectID     int64
 	Lead         Lead
 	How          string
 	Actor        string
+	// Source is the way in: referral.SourceHubSpotMatchingRule (the
+	// default) or SourceHubSpotReview (an admin's decision).
+	Source referral.Source `json:",omitempty"`
 }
 
 // AddedReferral is the referral added from HubSpot.
@@ -361,12 +299,12 @@ type AddedReferral struct {
 	Created bool
 }
 
-// AddReferralFromHubSpot adds a referral (source hubspot) of the member for
-// the object, with the lead's email and name from HubSpot and the object's
-// ID already set, and records an added_from_hubspot event naming the sales
-// entry. It is idempotent per campaign and object: a referral of the
-// member's campaign already holding the object is returned as it is. The
-// member's referral counts are recomputed.
+// AddReferralFromHubSpot adds a referral of the member for the object
+// (AddReferral: its referrals.source is hubspot), with the lead's email and
+// name from HubSpot and the object's ID already set, and the sales entry
+// named in its added event. It is idempotent per campaign and object: a
+// referral of the member's campaign already holding the object is returned
+// as it is.
 //
 // Non-retryable errors: the member does not exist or is another
 // workspace's (MemberNotFound, NotInWorkspace), there is no lead email
@@ -391,93 +329,56 @@ func (a *Activities) AddReferralFromHubSpot(ctx context.Context, in AddFromHubSp
 	if m.WorkspaceID != ws {
 		return AddedReferral{}, temporal.NewNonRetryableApplicationError("member "+in.MemberID+" belongs to another workspace", ErrTypeNotInWorkspace, nil)
 	}
-	existing, err := a.Queries.ReferralGetOfCampaignByHubSpotObject(ctx, db.ReferralGetOfCampaignByHubSpotObjectParams{
-		CampaignID: m.CampaignID, ObjectType: in.ObjectType, ObjectID: in.ObjectID,
-	})
-	switch {
-	case err == nil:
-		return AddedReferral{ReferralID: existing.ID.String(), CampaignID: existing.CampaignID.String(), MemberID: existing.MemberID.String()}, nil
-	case !errors.Is(err, pgx.ErrNoRows):
-		return AddedReferral{}, fmt.Errorf("look for a referral already holding %s %d: %w", in.ObjectType, in.ObjectID, err)
+	if existing, found, err := a.referralHolding(ctx, m, in); err != nil || found {
+		return existing, err
 	}
-	email := strings.TrimSpace(in.Lead.Email)
-	if email == "" {
+	if strings.TrimSpace(in.Lead.Email) == "" {
 		return AddedReferral{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("%s %d has no email (nor an associated contact with one): a referral needs the lead's email", in.ObjectType, in.ObjectID),
 			ErrTypeNoLeadEmail, nil)
 	}
-	p := db.ReferralInsertParams{
-		WorkspaceID: m.WorkspaceID, CampaignID: m.CampaignID, MemberID: m.ID,
-		LeadEmail: email, LeadEmailNormalized: referral.NormalizeEmail(email),
-		LeadFirstName: optional(in.Lead.FirstName), LeadLastName: optional(in.Lead.LastName), LeadCompany: optional(in.Lead.Company),
-		Source: "hubspot",
+	var held hubspotobject.IDs
+	if !held.Set(in.ObjectType, in.ObjectID) {
+		return AddedReferral{}, temporal.NewNonRetryableApplicationError("unknown HubSpot object type "+string(in.ObjectType), "InvalidInput", nil)
 	}
-	objectID := in.ObjectID
-	switch in.ObjectType {
-	case campaign.ObjectContact:
-		p.HubspotContactID = &objectID
-	case campaign.ObjectDeal:
-		p.HubspotDealID = &objectID
-	case campaign.ObjectCompany:
-		p.HubspotCompanyID = &objectID
-	default:
-		return AddedReferral{}, temporal.NewNonRetryableApplicationError("unknown HubSpot object type "+in.ObjectType, "InvalidInput", nil)
+	source := in.Source
+	if source == "" {
+		source = referral.SourceHubSpotMatchingRule
 	}
-	var out AddedReferral
-	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
-		q := a.Queries.WithTx(tx)
-		row, err := q.ReferralInsert(ctx, p)
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
-			// Another entry about the same object (its creation and a
-			// property change arrive together) may have added it just now.
-			if same, gerr := a.Queries.ReferralGetOfCampaignByHubSpotObject(ctx, db.ReferralGetOfCampaignByHubSpotObjectParams{
-				CampaignID: m.CampaignID, ObjectType: in.ObjectType, ObjectID: in.ObjectID,
-			}); gerr == nil {
-				out = AddedReferral{ReferralID: same.ID.String(), CampaignID: same.CampaignID.String(), MemberID: same.MemberID.String()}
-				return errAddedConcurrently
-			}
-			other, gerr := a.Queries.ReferralGetByLeadEmail(ctx, db.ReferralGetByLeadEmailParams{CampaignID: m.CampaignID, LeadEmail: email})
-			which := ""
-			if gerr == nil {
-				which = " as referral " + other.ID.String()
-			}
-			return temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("campaign %s already has this lead%s: attach the entry to that referral instead", m.CampaignID, which), ErrTypeDuplicateLead, err)
-		}
-		if err != nil {
-			return fmt.Errorf("add a referral of member %s from %s %d: %w", m.ID, in.ObjectType, in.ObjectID, err)
-		}
-		details, _ := json.Marshal(map[string]any{"object_type": in.ObjectType, "object_id": in.ObjectID, "how": in.How})
-		key := fmt.Sprintf("added_from_hubspot:%d:%s", in.SalesEntryID, row.ID)
-		entry := in.SalesEntryID
-		if _, err := q.ReferralEventInsert(ctx, db.ReferralEventInsertParams{
-			ReferralID: row.ID, WorkspaceID: row.WorkspaceID, Kind: "added_from_hubspot", Actor: actorOr(in.Actor),
-			SalesEntryID: &entry, Details: details, IdempotencyKey: &key,
-		}); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("record referral %s added from HubSpot: %w", row.ID, err)
-		}
-		if _, err := q.MemberRefreshReferralCounts(ctx, m.ID); err != nil {
-			return fmt.Errorf("update member %s's referral counts: %w", m.ID, err)
-		}
-		out = AddedReferral{ReferralID: row.ID.String(), CampaignID: row.CampaignID.String(), MemberID: row.MemberID.String(), Created: true}
-		return nil
+	row, err := AddReferral(ctx, a.Pool, NewReferral{
+		Member: m, Lead: in.Lead, Source: source, HubSpot: held, Actor: in.Actor, SalesEntryID: in.SalesEntryID,
+		Details: map[string]any{"object_type": in.ObjectType, "object_id": in.ObjectID, "how": in.How},
 	})
-	if errors.Is(err, errAddedConcurrently) {
-		return out, nil
+	var dup *DuplicateLeadError
+	if errors.As(err, &dup) {
+		// Another entry about the same object (its creation and a property
+		// change arrive together) may have added it just now.
+		if existing, found, ferr := a.referralHolding(ctx, m, in); ferr != nil || found {
+			return existing, ferr
+		}
+		return AddedReferral{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("campaign %s already has this lead as referral %s: attach the entry to that referral instead", m.CampaignID, dup.Existing.ID),
+			ErrTypeDuplicateLead, err)
 	}
-	return out, err
+	if err != nil {
+		return AddedReferral{}, fmt.Errorf("add a referral of member %s from %s %d: %w", m.ID, in.ObjectType, in.ObjectID, err)
+	}
+	return AddedReferral{ReferralID: row.ID.String(), CampaignID: row.CampaignID.String(), MemberID: row.MemberID.String(), Created: true}, nil
 }
 
-// errAddedConcurrently rolls back an insert that lost the race to another
-// entry adding the same object's referral; that referral is the answer.
-var errAddedConcurrently = errors.New("the referral was added concurrently by another sales entry")
-
-func optional(s string) *string {
-	if s = strings.TrimSpace(s); s == "" {
-		return nil
+// referralHolding finds the referral of the member's campaign that already
+// holds the object.
+func (a *Activities) referralHolding(ctx context.Context, m db.Member, in AddFromHubSpotInput) (AddedReferral, bool, error) {
+	r, err := a.Queries.ReferralGetOfCampaignByHubSpotObject(ctx, db.ReferralGetOfCampaignByHubSpotObjectParams{
+		CampaignID: m.CampaignID, ObjectType: string(in.ObjectType), ObjectID: in.ObjectID,
+	})
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return AddedReferral{}, false, nil
+	case err != nil:
+		return AddedReferral{}, false, fmt.Errorf("look for a referral already holding %s %d: %w", in.ObjectType, in.ObjectID, err)
 	}
-	return &s
+	return AddedReferral{ReferralID: r.ID.String(), CampaignID: r.CampaignID.String(), MemberID: r.MemberID.String()}, true, nil
 }
 
 // OpenReviewInput puts a sales entry in the review queue.
@@ -485,11 +386,11 @@ type OpenReviewInput struct {
 	SalesEntryID int64
 	WorkspaceID  string
 	CampaignID   string `json:",omitempty"`
-	Reason       string
+	Reason       review.Reason
 	// Data is what matching saw and proposes, shown to the admin.
 	Data       map[string]any
 	WorkflowID string
-	Action     SalesEntryAction
+	Action     salesentry.Action
 }
 
 // OpenSalesEntryReview creates the sales entry's open review entry (or
@@ -527,12 +428,12 @@ func (a *Activities) OpenSalesEntryReview(ctx context.Context, in OpenReviewInpu
 		entry := in.SalesEntryID
 		wf := in.WorkflowID
 		row, err := q.ReviewEntryOpenForSalesEntry(ctx, db.ReviewEntryOpenForSalesEntryParams{
-			WorkspaceID: ws, CampaignID: campaignID, SalesEntryID: &entry, Reason: in.Reason, Data: data, WorkflowID: &wf,
+			WorkspaceID: ws, CampaignID: campaignID, SalesEntryID: &entry, Reason: string(in.Reason), Data: data, WorkflowID: &wf,
 		})
 		if err != nil {
 			return fmt.Errorf("queue sales entry %d for review: %w", in.SalesEntryID, err)
 		}
-		status := SalesEntryReview
+		status := string(salesentry.InReview)
 		if _, err := q.SalesEntryRecordStep(ctx, db.SalesEntryRecordStepParams{
 			ID: in.SalesEntryID, Status: &status, CampaignID: campaignID, Action: action, WorkflowID: &wf,
 		}); err != nil {
@@ -547,8 +448,8 @@ func (a *Activities) OpenSalesEntryReview(ctx context.Context, in OpenReviewInpu
 // CloseReviewInput closes a sales entry's review entry.
 type CloseReviewInput struct {
 	ReviewEntryID string
-	// Status is resolved or dismissed.
-	Status    string
+	// Status is review.Resolved or review.Dismissed.
+	Status    review.Status
 	Decision  string
 	DecidedBy string
 }
@@ -561,11 +462,11 @@ func (a *Activities) CloseReviewEntry(ctx context.Context, in CloseReviewInput) 
 	if err != nil {
 		return err
 	}
-	if in.Status != "resolved" && in.Status != "dismissed" {
-		return temporal.NewNonRetryableApplicationError("a review entry closes as resolved or dismissed, not "+in.Status, "InvalidInput", nil)
+	if in.Status != review.Resolved && in.Status != review.Dismissed {
+		return temporal.NewNonRetryableApplicationError("a review entry closes as resolved or dismissed, not "+string(in.Status), "InvalidInput", nil)
 	}
 	_, err = a.Queries.ReviewEntryDecide(ctx, db.ReviewEntryDecideParams{
-		ID: id, Status: in.Status, Decision: &in.Decision, DecidedBy: &in.DecidedBy,
+		ID: id, Status: string(in.Status), Decision: &in.Decision, DecidedBy: &in.DecidedBy,
 	})
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("close review entry %s: %w", in.ReviewEntryID, err)

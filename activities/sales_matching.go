@@ -15,7 +15,10 @@ import (
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/hubspot"
+	"github.com/referflow/referflow/internal/hubspotobject"
 	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/internal/review"
+	"github.com/referflow/referflow/internal/salesentry"
 )
 
 // Matching a sales entry about a HubSpot object referflow does not know:
@@ -40,14 +43,14 @@ import (
 // needs (SalesEntry.ReadProperties).
 type ReadObjectInput struct {
 	WorkspaceID string
-	ObjectType  string
+	ObjectType  hubspotobject.Type
 	ObjectID    int64
-	Properties  map[string][]string
+	Properties  map[hubspotobject.Type][]string
 }
 
 // MatchObject is a HubSpot object as matching sees it.
 type MatchObject struct {
-	ObjectType string
+	ObjectType hubspotobject.Type
 	ObjectID   int64
 	// Missing is set when HubSpot no longer has the object (404).
 	Missing bool `json:",omitempty"`
@@ -80,17 +83,17 @@ func (h *HubSpot) ReadSalesEntryObject(ctx context.Context, in ReadObjectInput) 
 	if err != nil {
 		return MatchObject{}, err
 	}
-	t, ok := hubspotType(in.ObjectType)
-	if !ok {
-		return MatchObject{}, temporal.NewNonRetryableApplicationError("unknown HubSpot object type "+in.ObjectType, "InvalidInput", nil)
+	if !in.ObjectType.Known() {
+		return MatchObject{}, temporal.NewNonRetryableApplicationError("unknown HubSpot object type "+string(in.ObjectType), "InvalidInput", nil)
 	}
+	t := hubspot.ObjectTypeOf(in.ObjectType)
 	c, err := h.client(ctx, ws)
 	if err != nil {
 		return MatchObject{}, err
 	}
 	out := MatchObject{ObjectType: in.ObjectType, ObjectID: in.ObjectID}
 	assoc := hubspot.Contacts
-	if in.ObjectType == campaign.ObjectContact {
+	if in.ObjectType == hubspotobject.Contact {
 		assoc = hubspot.Companies
 	}
 	obj, err := c.Get(ctx, t, strconv.FormatInt(in.ObjectID, 10), hubspot.GetOptions{
@@ -118,7 +121,7 @@ func (h *HubSpot) ReadSalesEntryObject(ctx context.Context, in ReadObjectInput) 
 	if len(ids) == 0 {
 		return out, nil
 	}
-	props := in.Properties[campaign.ObjectContact]
+	props := in.Properties[hubspotobject.Contact]
 	if assoc == hubspot.Companies {
 		props = []string{"domain"}
 	}
@@ -159,18 +162,6 @@ func compareIDs(a, b string) int {
 	return 0
 }
 
-func hubspotType(objectType string) (hubspot.ObjectType, bool) {
-	switch objectType {
-	case campaign.ObjectContact:
-		return hubspot.Contacts, true
-	case campaign.ObjectDeal:
-		return hubspot.Deals, true
-	case campaign.ObjectCompany:
-		return hubspot.Companies, true
-	}
-	return "", false
-}
-
 func normalizeDomain(d string) string {
 	d = strings.ToLower(strings.TrimSpace(d))
 	d = strings.TrimPrefix(strings.TrimPrefix(d, "https://"), "http://")
@@ -188,39 +179,13 @@ var freeMailDomains = []string{
 	"icloud.com", "me.com", "aol.com", "proton.me", "protonmail.com", "gmx.com", "gmx.de", "web.de",
 }
 
-// Keys an admin may set when editing a sales entry's matching data.
-const (
-	EditEmail            = "email"
-	EditFirstName        = "first_name"
-	EditLastName         = "last_name"
-	EditCompanyDomain    = "company_domain"
-	EditReferralCode     = "referral_code"
-	EditMemberEmail      = "member_email"
-	EditMemberExternalID = "member_external_id"
-	EditMemberID         = "member_id"
-)
-
-// EditKeys lists the keys of an edit, in the order they are documented.
-var EditKeys = []string{
-	EditEmail, EditFirstName, EditLastName, EditCompanyDomain,
-	EditReferralCode, EditMemberEmail, EditMemberExternalID, EditMemberID,
-}
-
-// Kinds of match.
-const (
-	MatchDirect = "direct"
-	MatchFuzzy  = "fuzzy"
-	MatchMember = "member" // a matching rule (or an edit) names a member
-	MatchNone   = "none"
-)
-
 // MatchInput is what MatchSalesEntry matches: the object as read, and the
 // admin's edited data that overrides it.
 type MatchInput struct {
 	SalesEntryID int64
 	WorkspaceID  string
 	Object       MatchObject
-	// Edited is an admin's data (EditKeys): email, names and domain replace
+	// Edited is an admin's data (review.EditKeys): email, names and domain replace
 	// the object's; member keys name the member directly.
 	Edited map[string]string `json:",omitempty"`
 	// Property and Value are the entry's property change, if any: a change
@@ -260,7 +225,7 @@ type NoMatchHint struct {
 // MatchResult is what matching found. Candidates are referrals (direct,
 // fuzzy) or members (member); several mean the match is ambiguous.
 type MatchResult struct {
-	Kind       string
+	Kind       salesentry.MatchKind
 	Candidates []MatchCandidate `json:",omitempty"`
 	// Rules are the process rules of every campaign a candidate or a hint
 	// names, by campaign ID.
@@ -286,9 +251,9 @@ func (a *Activities) MatchSalesEntry(ctx context.Context, in MatchInput) (MatchR
 	if err != nil {
 		return MatchResult{}, err
 	}
-	m := &matcher{a: a, ws: ws, in: in, camps: camps, res: MatchResult{Kind: MatchNone, Rules: map[string]CampaignRules{}, Seen: map[string]string{}}}
+	m := &matcher{a: a, ws: ws, in: in, camps: camps, res: MatchResult{Kind: salesentry.MatchNone, Rules: map[string]CampaignRules{}, Seen: map[string]string{}}}
 	m.lead()
-	for _, step := range []func(context.Context) (string, error){m.direct, m.fuzzy, m.members} {
+	for _, step := range []func(context.Context) (salesentry.MatchKind, error){m.direct, m.fuzzy, m.members} {
 		kind, err := step(ctx)
 		if err != nil {
 			return MatchResult{}, err
@@ -298,7 +263,7 @@ func (a *Activities) MatchSalesEntry(ctx context.Context, in MatchInput) (MatchR
 			break
 		}
 	}
-	if m.res.Kind == MatchNone {
+	if m.res.Kind == salesentry.MatchNone {
 		m.hints()
 	}
 	for _, c := range m.res.Candidates {
@@ -334,7 +299,7 @@ func (m *matcher) prop(name string) string {
 func (m *matcher) lead() {
 	o := m.in.Object
 	l := Lead{}
-	if o.ObjectType == campaign.ObjectContact {
+	if o.ObjectType == hubspotobject.Contact {
 		l = Lead{Email: m.prop("email"), FirstName: m.prop("firstname"), LastName: m.prop("lastname"), Company: m.prop("company")}
 	} else {
 		for _, c := range o.Contacts {
@@ -344,11 +309,11 @@ func (m *matcher) lead() {
 				break
 			}
 		}
-		if o.ObjectType == campaign.ObjectCompany && l.Company == "" {
+		if o.ObjectType == hubspotobject.Company && l.Company == "" {
 			l.Company = m.prop("name")
 		}
 	}
-	for key, dst := range map[string]*string{EditEmail: &l.Email, EditFirstName: &l.FirstName, EditLastName: &l.LastName} {
+	for key, dst := range map[string]*string{review.EditEmail: &l.Email, review.EditFirstName: &l.FirstName, review.EditLastName: &l.LastName} {
 		if v, ok := m.in.Edited[key]; ok {
 			*dst = strings.TrimSpace(v)
 		}
@@ -357,7 +322,7 @@ func (m *matcher) lead() {
 	m.res.Seen["object"] = fmt.Sprintf("%s %d", o.ObjectType, o.ObjectID)
 	for k, v := range o.Properties {
 		if v != "" {
-			m.res.Seen[o.ObjectType+"."+k] = v
+			m.res.Seen[string(o.ObjectType)+"."+k] = v
 		}
 	}
 	for _, c := range o.Contacts {
@@ -386,7 +351,7 @@ func (m *matcher) addReferrals(rows []db.Referral, how string) {
 
 // direct: referflow's referral ID property, a campaign's external ID
 // property, and for a deal or company its associated contacts.
-func (m *matcher) direct(ctx context.Context) (string, error) {
+func (m *matcher) direct(ctx context.Context) (salesentry.MatchKind, error) {
 	type source struct {
 		props map[string]string
 		what  string
@@ -395,28 +360,28 @@ func (m *matcher) direct(ctx context.Context) (string, error) {
 	// earlier event about the same object (a creation and a property change
 	// arrive together) after the dispatcher routed this one here.
 	held, err := m.a.Queries.ReferralListByHubSpotObject(ctx, db.ReferralListByHubSpotObjectParams{
-		WorkspaceID: m.ws, ObjectType: m.in.Object.ObjectType, ObjectID: m.in.Object.ObjectID,
+		WorkspaceID: m.ws, ObjectType: string(m.in.Object.ObjectType), ObjectID: m.in.Object.ObjectID,
 	})
 	if err != nil {
 		return "", fmt.Errorf("look up referrals holding %s %d: %w", m.in.Object.ObjectType, m.in.Object.ObjectID, err)
 	}
-	m.addReferrals(held, "the referral already holds this "+m.in.Object.ObjectType)
+	m.addReferrals(held, "the referral already holds this "+string(m.in.Object.ObjectType))
 	if len(m.res.Candidates) > 0 {
-		return MatchDirect, nil
+		return salesentry.MatchDirect, nil
 	}
 	sources := []source{{m.in.Object.Properties, ""}}
-	if m.in.Object.ObjectType != campaign.ObjectContact {
+	if m.in.Object.ObjectType != hubspotobject.Contact {
 		for _, c := range m.in.Object.Contacts {
 			sources = append(sources, source{c.Properties, fmt.Sprintf("associated contact %d: ", c.ID)})
 		}
 	}
 	for _, s := range sources {
-		if v := strings.TrimSpace(s.props[campaign.PropReferralID]); v != "" {
+		if v := strings.TrimSpace(s.props[hubspotobject.PropReferralID]); v != "" {
 			if id, err := uuid.Parse(v); err == nil {
 				r, err := m.a.Queries.ReferralGetByID(ctx, id)
 				switch {
 				case err == nil && r.WorkspaceID == m.ws:
-					m.addReferrals([]db.Referral{r}, s.what+campaign.PropReferralID)
+					m.addReferrals([]db.Referral{r}, s.what+hubspotobject.PropReferralID)
 				case err != nil && !errors.Is(err, pgx.ErrNoRows):
 					return "", fmt.Errorf("look up referral %s: %w", id, err)
 				}
@@ -436,10 +401,10 @@ func (m *matcher) direct(ctx context.Context) (string, error) {
 		}
 	}
 	// A deal (or company) of a referred contact belongs to that referral.
-	if m.in.Object.ObjectType != campaign.ObjectContact {
+	if m.in.Object.ObjectType != hubspotobject.Contact {
 		for _, c := range m.in.Object.Contacts {
 			rows, err := m.a.Queries.ReferralListByHubSpotObject(ctx, db.ReferralListByHubSpotObjectParams{
-				WorkspaceID: m.ws, ObjectType: campaign.ObjectContact, ObjectID: c.ID,
+				WorkspaceID: m.ws, ObjectType: string(hubspotobject.Contact), ObjectID: c.ID,
 			})
 			if err != nil {
 				return "", fmt.Errorf("look up referrals of contact %d: %w", c.ID, err)
@@ -447,11 +412,11 @@ func (m *matcher) direct(ctx context.Context) (string, error) {
 			m.addReferrals(rows, fmt.Sprintf("associated contact %d is the referral's contact", c.ID))
 		}
 	}
-	return MatchDirect, nil
+	return salesentry.MatchDirect, nil
 }
 
 // fuzzy: the email, else first and last name with the company domain.
-func (m *matcher) fuzzy(ctx context.Context) (string, error) {
+func (m *matcher) fuzzy(ctx context.Context) (salesentry.MatchKind, error) {
 	if email := referral.NormalizeEmail(m.res.Lead.Email); strings.Contains(email, "@") {
 		rows, err := m.a.Queries.ReferralFindByNormalizedEmail(ctx, db.ReferralFindByNormalizedEmailParams{WorkspaceID: m.ws, LeadEmailNormalized: email})
 		if err != nil {
@@ -459,13 +424,13 @@ func (m *matcher) fuzzy(ctx context.Context) (string, error) {
 		}
 		m.addReferrals(rows, "email")
 		if len(m.res.Candidates) > 0 {
-			return MatchFuzzy, nil
+			return salesentry.MatchFuzzy, nil
 		}
 	}
 	first, last := m.res.Lead.FirstName, m.res.Lead.LastName
 	domains := m.domains()
 	if first == "" || last == "" || len(domains) == 0 {
-		return MatchFuzzy, nil
+		return salesentry.MatchFuzzy, nil
 	}
 	rows, err := m.a.Queries.ReferralFindByNameAndDomain(ctx, db.ReferralFindByNameAndDomainParams{
 		WorkspaceID: m.ws, FirstName: first, LastName: last, Domains: domains,
@@ -474,7 +439,7 @@ func (m *matcher) fuzzy(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("look up referrals by name and domain: %w", err)
 	}
 	m.addReferrals(rows, "name and company domain")
-	return MatchFuzzy, nil
+	return salesentry.MatchFuzzy, nil
 }
 
 // domains are the company domains of the person: the edited one, else the
@@ -488,7 +453,7 @@ func (m *matcher) domains() []string {
 			out = append(out, d)
 		}
 	}
-	if d, ok := m.in.Edited[EditCompanyDomain]; ok {
+	if d, ok := m.in.Edited[review.EditCompanyDomain]; ok {
 		add(d)
 		return out
 	}
@@ -498,7 +463,7 @@ func (m *matcher) domains() []string {
 	for _, d := range m.in.Object.CompanyDomains {
 		add(d)
 	}
-	if m.in.Object.ObjectType == campaign.ObjectCompany {
+	if m.in.Object.ObjectType == hubspotobject.Company {
 		add(m.prop("domain"))
 	}
 	return out
@@ -506,10 +471,10 @@ func (m *matcher) domains() []string {
 
 // members: an edit naming a member, else the active campaigns' matching
 // rules for the object's type.
-func (m *matcher) members(ctx context.Context) (string, error) {
+func (m *matcher) members(ctx context.Context) (salesentry.MatchKind, error) {
 	m.unresolved = map[string]string{}
 	edited := false
-	for _, key := range []string{EditReferralCode, EditMemberEmail, EditMemberExternalID, EditMemberID} {
+	for _, key := range []string{review.EditReferralCode, review.EditMemberEmail, review.EditMemberExternalID, review.EditMemberID} {
 		v, ok := m.in.Edited[key]
 		if !ok || strings.TrimSpace(v) == "" {
 			continue
@@ -522,7 +487,7 @@ func (m *matcher) members(ctx context.Context) (string, error) {
 		}
 	}
 	if edited {
-		return MatchMember, nil
+		return salesentry.MatchMember, nil
 	}
 	for _, c := range m.camps {
 		for _, r := range c.settings.ProcessRules.MatchingRules {
@@ -538,7 +503,7 @@ func (m *matcher) members(ctx context.Context) (string, error) {
 			}
 		}
 	}
-	return MatchMember, nil
+	return salesentry.MatchMember, nil
 }
 
 // resolve finds the member of campaign c that value (of kind holds: a

@@ -21,9 +21,11 @@ import (
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/dev/hubspotsim"
 	"github.com/referflow/referflow/internal/dev/testenv"
-	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/hubspotobject"
 	"github.com/referflow/referflow/internal/outgoing"
 	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/internal/review"
+	"github.com/referflow/referflow/internal/salesentry"
 )
 
 // matchWorld is a seeded referral (lead leo@example.org of member Maya)
@@ -126,7 +128,7 @@ func (w *matchWorld) otherReferral(t *testing.T, c db.Campaign, m db.Member, ema
 	return r
 }
 
-func onlyCandidate(t *testing.T, res activities.MatchResult, kind string) activities.MatchCandidate {
+func onlyCandidate(t *testing.T, res activities.MatchResult, kind salesentry.MatchKind) activities.MatchCandidate {
 	t.Helper()
 	if res.Kind != kind || len(res.Candidates) != 1 {
 		t.Fatalf("match = %+v, want one %s candidate", res, kind)
@@ -139,7 +141,7 @@ func TestReadSalesEntryObject(t *testing.T) {
 	w := newMatchWorld(t)
 	ctx := context.Background()
 	company := w.create(t, "companies", map[string]string{"name": "Lind AB", "domain": "www.Lind.se"})
-	contact := w.create(t, "contacts", map[string]string{"email": "leo@lind.se", "firstname": "Leo", "lastname": "Lind", campaign.PropReferralID: "x"})
+	contact := w.create(t, "contacts", map[string]string{"email": "leo@lind.se", "firstname": "Leo", "lastname": "Lind", hubspotobject.PropReferralID: "x"})
 	if err := w.sim.Associate(w.portal, "contacts", strconv.FormatInt(contact, 10), "companies", strconv.FormatInt(company, 10)); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +150,7 @@ func TestReadSalesEntryObject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if obj.Missing || obj.Properties["email"] != "leo@lind.se" || obj.Properties["lastname"] != "Lind" || obj.Properties[campaign.PropReferralID] != "x" {
+	if obj.Missing || obj.Properties["email"] != "leo@lind.se" || obj.Properties["lastname"] != "Lind" || obj.Properties[hubspotobject.PropReferralID] != "x" {
 		t.Fatalf("contact read = %+v", obj)
 	}
 	if len(obj.CompanyDomains) != 1 || obj.CompanyDomains[0] != "lind.se" {
@@ -183,9 +185,9 @@ func TestMatchDirect(t *testing.T) {
 	ref := w.fx.Referral.ID.String()
 
 	// referflow's own property on a contact someone re-created.
-	c := w.create(t, "contacts", map[string]string{"email": "someone@else.test", campaign.PropReferralID: ref})
-	got := onlyCandidate(t, w.match(t, w.entry(t, "contact", c, "", ""), nil), activities.MatchDirect)
-	if got.ReferralID != ref || got.How != campaign.PropReferralID {
+	c := w.create(t, "contacts", map[string]string{"email": "someone@else.test", hubspotobject.PropReferralID: ref})
+	got := onlyCandidate(t, w.match(t, w.entry(t, "contact", c, "", ""), nil), salesentry.MatchDirect)
+	if got.ReferralID != ref || got.How != hubspotobject.PropReferralID {
 		t.Fatalf("candidate = %+v", got)
 	}
 
@@ -194,7 +196,7 @@ func TestMatchDirect(t *testing.T) {
 	if _, err := w.db.Pool.Exec(context.Background(), "UPDATE referrals SET hubspot_contact_id = $1 WHERE id = $2", held, w.fx.Referral.ID); err != nil {
 		t.Fatal(err)
 	}
-	got = onlyCandidate(t, w.match(t, w.entry(t, "contact", held, "", ""), nil), activities.MatchDirect)
+	got = onlyCandidate(t, w.match(t, w.entry(t, "contact", held, "", ""), nil), salesentry.MatchDirect)
 	if got.ReferralID != ref || !strings.Contains(got.How, "already holds") {
 		t.Fatalf("candidate = %+v", got)
 	}
@@ -204,8 +206,8 @@ func TestMatchDirect(t *testing.T) {
 
 	// A referral ID of another workspace is no match.
 	other := testenv.NewDatabase(t).SeedReferral(t)
-	c = w.create(t, "contacts", map[string]string{"email": "x@y.test", campaign.PropReferralID: other.Referral.ID.String()})
-	if res := w.match(t, w.entry(t, "contact", c, "", ""), nil); res.Kind == activities.MatchDirect {
+	c = w.create(t, "contacts", map[string]string{"email": "x@y.test", hubspotobject.PropReferralID: other.Referral.ID.String()})
+	if res := w.match(t, w.entry(t, "contact", c, "", ""), nil); res.Kind == salesentry.MatchDirect {
 		t.Fatalf("another workspace's referral matched: %+v", res)
 	}
 
@@ -218,7 +220,7 @@ func TestMatchDirect(t *testing.T) {
 		t.Fatal(err)
 	}
 	c = w.create(t, "contacts", map[string]string{"email": "z@y.test", "crm_ref": ext})
-	got = onlyCandidate(t, w.match(t, w.entry(t, "contact", c, "", ""), nil), activities.MatchDirect)
+	got = onlyCandidate(t, w.match(t, w.entry(t, "contact", c, "", ""), nil), salesentry.MatchDirect)
 	if got.ReferralID != ref || !strings.Contains(got.How, "crm_ref") {
 		t.Fatalf("candidate = %+v", got)
 	}
@@ -233,7 +235,7 @@ func TestMatchDirect(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := w.match(t, w.entry(t, "deal", deal, "dealstage", "closedwon"), nil)
-	got = onlyCandidate(t, res, activities.MatchDirect)
+	got = onlyCandidate(t, res, salesentry.MatchDirect)
 	if got.ReferralID != ref || !strings.Contains(got.How, "associated contact") {
 		t.Fatalf("candidate = %+v", got)
 	}
@@ -253,7 +255,7 @@ func TestMatchFuzzy(t *testing.T) {
 
 	// The same mailbox under another spelling.
 	c := w.create(t, "contacts", map[string]string{"email": "Leo+news@Example.org"})
-	got := onlyCandidate(t, w.match(t, w.entry(t, "contact", c, "", ""), nil), activities.MatchFuzzy)
+	got := onlyCandidate(t, w.match(t, w.entry(t, "contact", c, "", ""), nil), salesentry.MatchFuzzy)
 	if got.ReferralID != ref || got.How != "email" {
 		t.Fatalf("candidate = %+v", got)
 	}
@@ -266,14 +268,14 @@ func TestMatchFuzzy(t *testing.T) {
 	if err := w.sim.Associate(w.portal, "contacts", strconv.FormatInt(c, 10), "companies", strconv.FormatInt(company, 10)); err != nil {
 		t.Fatal(err)
 	}
-	got = onlyCandidate(t, w.match(t, w.entry(t, "contact", c, "", ""), nil), activities.MatchFuzzy)
+	got = onlyCandidate(t, w.match(t, w.entry(t, "contact", c, "", ""), nil), salesentry.MatchFuzzy)
 	if got.ReferralID != named.ID.String() || got.How != "name and company domain" {
 		t.Fatalf("candidate = %+v", got)
 	}
 
 	// The same name at a free-mail domain says nothing.
 	c = w.create(t, "contacts", map[string]string{"email": "leo.l@gmail.com", "firstname": "Leo", "lastname": "Lind"})
-	if res := w.match(t, w.entry(t, "contact", c, "", ""), nil); res.Kind != activities.MatchNone {
+	if res := w.match(t, w.entry(t, "contact", c, "", ""), nil); res.Kind != salesentry.MatchNone {
 		t.Fatalf("name at gmail.com matched: %+v", res)
 	}
 
@@ -291,13 +293,13 @@ func TestMatchFuzzy(t *testing.T) {
 	w.otherReferral(t, second, m2, "leo@example.org", nil)
 	c = w.create(t, "contacts", map[string]string{"email": "leo@example.org"})
 	res := w.match(t, w.entry(t, "contact", c, "", ""), nil)
-	if res.Kind != activities.MatchFuzzy || len(res.Candidates) != 2 {
+	if res.Kind != salesentry.MatchFuzzy || len(res.Candidates) != 2 {
 		t.Fatalf("match = %+v, want two fuzzy candidates", res)
 	}
 
 	// An admin's edit replaces the object's email.
 	c = w.create(t, "contacts", map[string]string{"email": "nobody@nowhere.test"})
-	got = onlyCandidate(t, w.match(t, w.entry(t, "contact", c, "", ""), map[string]string{"email": "leo.lind@lindco.se"}), activities.MatchFuzzy)
+	got = onlyCandidate(t, w.match(t, w.entry(t, "contact", c, "", ""), map[string]string{"email": "leo.lind@lindco.se"}), salesentry.MatchFuzzy)
 	if got.ReferralID != named.ID.String() {
 		t.Fatalf("candidate after edit = %+v", got)
 	}
@@ -307,18 +309,18 @@ func TestMatchRulesFindMembers(t *testing.T) {
 	t.Parallel()
 	w := newMatchWorld(t)
 	w.rules(t, campaign.ProcessRules{ReviewWhenNoMemberMatches: true, MatchingRules: []campaign.MatchingRule{
-		{Object: "contact", Property: hubspotconn.PropReferredByCode, Holds: campaign.HoldsReferralCode},
+		{Object: "contact", Property: hubspotobject.PropReferredByCode, Holds: campaign.HoldsReferralCode},
 		{Object: "deal", Property: "referrer_email", Holds: campaign.HoldsMemberEmail},
 	}})
 	campID := w.fx.Campaign.ID.String()
 
-	c := w.create(t, "contacts", map[string]string{"email": "nina@example.net", "firstname": "Nina", hubspotconn.PropReferredByCode: w.fx.Member.ReferralCode})
+	c := w.create(t, "contacts", map[string]string{"email": "nina@example.net", "firstname": "Nina", hubspotobject.PropReferredByCode: w.fx.Member.ReferralCode})
 	e := w.entry(t, "contact", c, "", "")
-	if !strings.Contains(strings.Join(e.ReadProperties["contact"], ","), hubspotconn.PropReferredByCode) {
+	if !strings.Contains(strings.Join(e.ReadProperties["contact"], ","), hubspotobject.PropReferredByCode) {
 		t.Fatalf("read properties = %v, want the matching rule's", e.ReadProperties)
 	}
 	res := w.match(t, e, nil)
-	got := onlyCandidate(t, res, activities.MatchMember)
+	got := onlyCandidate(t, res, salesentry.MatchMember)
 	if got.MemberID != w.fx.Member.ID.String() || got.CampaignID != campID || !strings.Contains(got.How, "holds referral_code") {
 		t.Fatalf("candidate = %+v", got)
 	}
@@ -327,9 +329,9 @@ func TestMatchRulesFindMembers(t *testing.T) {
 	}
 
 	// A code naming no member: nothing matches, but it looks like a referral.
-	c = w.create(t, "contacts", map[string]string{"email": "omar@example.net", hubspotconn.PropReferredByCode: "NOPE"})
+	c = w.create(t, "contacts", map[string]string{"email": "omar@example.net", hubspotobject.PropReferredByCode: "NOPE"})
 	res = w.match(t, w.entry(t, "contact", c, "", ""), nil)
-	if res.Kind != activities.MatchNone || len(res.Hints) != 1 || res.Hints[0].CampaignID != campID || !res.Rules[campID].ReviewWhenNoMemberMatches {
+	if res.Kind != salesentry.MatchNone || len(res.Hints) != 1 || res.Hints[0].CampaignID != campID || !res.Rules[campID].ReviewWhenNoMemberMatches {
 		t.Fatalf("match = %+v, want none with a hint for the campaign", res)
 	}
 
@@ -339,12 +341,12 @@ func TestMatchRulesFindMembers(t *testing.T) {
 	if res = w.match(t, w.entry(t, "contact", c, "lifecyclestage", "customer"), nil); len(res.Hints) != 1 || !strings.Contains(res.Hints[0].Why, "approved") {
 		t.Fatalf("status-rule change: %+v", res)
 	}
-	if res = w.match(t, w.entry(t, "contact", c, "", ""), nil); res.Kind != activities.MatchNone || len(res.Hints) != 0 {
+	if res = w.match(t, w.entry(t, "contact", c, "", ""), nil); res.Kind != salesentry.MatchNone || len(res.Hints) != 0 {
 		t.Fatalf("ordinary contact: %+v", res)
 	}
 
 	// An admin's edit naming the member by email.
-	got = onlyCandidate(t, w.match(t, w.entry(t, "contact", c, "", ""), map[string]string{"member_email": "MAYA@example.com"}), activities.MatchMember)
+	got = onlyCandidate(t, w.match(t, w.entry(t, "contact", c, "", ""), map[string]string{"member_email": "MAYA@example.com"}), salesentry.MatchMember)
 	if got.MemberID != w.fx.Member.ID.String() {
 		t.Fatalf("candidate after edit = %+v", got)
 	}
@@ -378,8 +380,12 @@ func TestAddReferralFromHubSpot(t *testing.T) {
 		t.Fatalf("referral = %+v", r)
 	}
 	events, _ := w.db.Queries.ReferralEventListByReferral(ctx, r.ID)
-	if len(events) != 1 || events[0].Kind != "added_from_hubspot" || events[0].SalesEntryID == nil || *events[0].SalesEntryID != e.ID {
+	if len(events) != 1 || events[0].Kind != string(referral.EventAdded) || events[0].SalesEntryID == nil || *events[0].SalesEntryID != e.ID {
 		t.Fatalf("events = %+v", events)
+	}
+	var details struct{ Source referral.Source }
+	if err := json.Unmarshal(events[0].Details, &details); err != nil || details.Source != referral.SourceHubSpotMatchingRule {
+		t.Fatalf("added event's details = %s (%v), want source %s", events[0].Details, err, referral.SourceHubSpotMatchingRule)
 	}
 	m, _ := w.db.Queries.MemberGetByID(ctx, w.fx.Member.ID)
 	if m.ReferralCount != 2 {
@@ -501,22 +507,22 @@ func TestReviewEntryAndStepsOfASalesEntry(t *testing.T) {
 	w := newMatchWorld(t)
 	ctx := context.Background()
 	e := w.entry(t, "contact", 7171, "", "")
-	step := activities.SalesEntryStep{SalesEntryID: e.ID, Action: activities.SalesEntryAction{Key: "k1", Step: "matched", Detail: "no match", Actor: "system", At: time.Now()}}
+	step := activities.SalesEntryStep{SalesEntryID: e.ID, Action: salesentry.Action{Key: "k1", Step: "matched", Detail: "no match", Actor: "system", At: time.Now()}}
 	for range 2 {
 		if err := w.a.RecordSalesEntryStep(ctx, step); err != nil {
 			t.Fatal(err)
 		}
 	}
 	in := activities.OpenReviewInput{
-		SalesEntryID: e.ID, WorkspaceID: e.WorkspaceID, CampaignID: w.fx.Campaign.ID.String(), Reason: activities.ReviewNoMemberMatch,
+		SalesEntryID: e.ID, WorkspaceID: e.WorkspaceID, CampaignID: w.fx.Campaign.ID.String(), Reason: review.NoMemberMatch,
 		Data: map[string]any{"why": "a code naming no member"}, WorkflowID: "sales-entry/" + strconv.FormatInt(e.ID, 10),
-		Action: activities.SalesEntryAction{Key: "k2", Step: "review", Actor: "system", At: time.Now()},
+		Action: salesentry.Action{Key: "k2", Step: "review", Actor: "system", At: time.Now()},
 	}
 	first, err := w.a.OpenSalesEntryReview(ctx, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	in.Reason, in.Action.Key = activities.ReviewAmbiguousMatch, "k3"
+	in.Reason, in.Action.Key = review.AmbiguousMatch, "k3"
 	second, err := w.a.OpenSalesEntryReview(ctx, in)
 	if err != nil {
 		t.Fatal(err)
@@ -525,11 +531,11 @@ func TestReviewEntryAndStepsOfASalesEntry(t *testing.T) {
 		t.Fatalf("two open review entries for one sales entry: %s, %s", first, second)
 	}
 	rev, _ := w.db.Queries.ReviewEntryGetByID(ctx, uuid.MustParse(first))
-	if rev.Reason != activities.ReviewAmbiguousMatch || rev.Status != "open" || rev.WorkflowID == nil || *rev.WorkflowID != in.WorkflowID {
+	if review.Reason(rev.Reason) != review.AmbiguousMatch || rev.Status != "open" || rev.WorkflowID == nil || *rev.WorkflowID != in.WorkflowID {
 		t.Fatalf("review entry = %+v", rev)
 	}
 	row, _ := w.db.Queries.SalesEntryGetByID(ctx, e.ID)
-	var actions []activities.SalesEntryAction
+	var actions []salesentry.Action
 	if err := json.Unmarshal(row.Actions, &actions); err != nil {
 		t.Fatal(err)
 	}
@@ -566,8 +572,8 @@ func TestNotifyReview(t *testing.T) {
 	defer srv.Close()
 	e := w.entry(t, "contact", 8181, "", "")
 	id, err := w.a.OpenSalesEntryReview(ctx, activities.OpenReviewInput{
-		SalesEntryID: e.ID, WorkspaceID: e.WorkspaceID, CampaignID: w.fx.Campaign.ID.String(), Reason: activities.ReviewNoMemberMatch,
-		WorkflowID: "sales-entry/x", Action: activities.SalesEntryAction{Key: "r", Step: "review", At: time.Now()},
+		SalesEntryID: e.ID, WorkspaceID: e.WorkspaceID, CampaignID: w.fx.Campaign.ID.String(), Reason: review.NoMemberMatch,
+		WorkflowID: "sales-entry/x", Action: salesentry.Action{Key: "r", Step: "review", At: time.Now()},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -612,7 +618,7 @@ func TestNotifyReview(t *testing.T) {
 	if err := json.Unmarshal(bodies[1], &ev); err != nil {
 		t.Fatal(err)
 	}
-	if ev.Type != "review.created" || ev.Data.ReviewEntryID != id || ev.Data.Reason != activities.ReviewNoMemberMatch ||
+	if ev.Type != "review.created" || ev.Data.ReviewEntryID != id || review.Reason(ev.Data.Reason) != review.NoMemberMatch ||
 		ev.Data.SalesEntryID == nil || *ev.Data.SalesEntryID != e.ID || ev.Data.CampaignID != w.fx.Campaign.ID.String() {
 		t.Fatalf("event = %+v", ev)
 	}

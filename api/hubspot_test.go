@@ -26,6 +26,7 @@ import (
 	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/hubspot"
 	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/hubspotobject"
 	"github.com/referflow/referflow/internal/tokencrypt"
 	"github.com/referflow/referflow/worker"
 )
@@ -234,10 +235,11 @@ func TestConnectHubSpotInTheBrowser(t *testing.T) {
 		t.Fatalf("status: %+v %+v", st, st.PropertySetup)
 	}
 	c := hubspot.New(h.simURL, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: h.portal.PrivateAppToken}))
-	for _, objectType := range hubspotconn.SetupObjectTypes {
-		p, err := c.GetProperty(ctx, objectType, hubspotconn.PropReferralStatus)
+	for _, ot := range hubspotobject.PropertyTypes {
+		objectType := hubspot.ObjectTypeOf(ot)
+		p, err := c.GetProperty(ctx, objectType, hubspotobject.PropReferralStatus)
 		if err != nil || p.GroupName != "referflow" || len(p.Options) != 4 {
-			t.Fatalf("%s.%s: %+v %v", objectType, hubspotconn.PropReferralStatus, p, err)
+			t.Fatalf("%s.%s: %+v %v", objectType, hubspotobject.PropReferralStatus, p, err)
 		}
 	}
 

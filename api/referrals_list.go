@@ -47,7 +47,7 @@ func (s *Server) listReferrals(c echo.Context) error {
 	params := db.ReferralListFilteredParams{
 		WorkspaceID: adminFrom(c).WorkspaceID,
 		MemberID:    q.uuid("member_id"),
-		Status:      q.oneOf("status", referralStatuses()),
+		Status:      q.oneOf("status", words(referral.Statuses)),
 		// The first page starts after every referral.
 		BeforeCreatedAt: endOfTime, BeforeID: maxUUID,
 	}
@@ -106,10 +106,12 @@ var (
 	maxUUID     = uuid.Max
 )
 
-func referralStatuses() []string {
-	out := make([]string, 0, len(referral.Statuses))
-	for _, st := range referral.Statuses {
-		out = append(out, string(st))
+// words lists a vocabulary's values (statuses, object types, actions) as
+// the strings a query parameter or a message holds.
+func words[T ~string](values []T) []string {
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = string(v)
 	}
 	return out
 }

@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/review"
 	"github.com/referflow/referflow/workflows"
 )
 
@@ -27,17 +28,6 @@ import (
 // referral's (referral/<id>, a denied referral HubSpot would move on). The
 // API checks what only the database knows, then lets the workflow's
 // validator decide; a refusal comes back as 422 with its reason.
-
-var reviewStatuses = []string{"open", "resolved", "dismissed"}
-
-// Actions an admin may send; which ones a given entry accepts is up to the
-// workflow holding it (a referral's held change: approve or reject).
-const decisionReject = "reject"
-
-var reviewActions = []string{
-	workflows.DecisionEdit, workflows.DecisionAttachReferral, workflows.DecisionAttachMember,
-	workflows.DecisionApprove, workflows.DecisionDismiss, decisionReject,
-}
 
 // ReviewEntryView is a review entry as the admin API shows it.
 type ReviewEntryView struct {
@@ -89,8 +79,8 @@ type ReviewEntryList struct {
 // decided); status defaults to open.
 func (s *Server) listReviewEntries(c echo.Context) error {
 	q := newListQuery(c, "status", "limit", "cursor")
-	status := "open"
-	if st := q.oneOf("status", reviewStatuses); st != nil {
+	status := string(review.Open)
+	if st := q.oneOf("status", words(review.Statuses)); st != nil {
 		status = *st
 	}
 	params := db.ReviewEntryListFilteredParams{WorkspaceID: adminFrom(c).WorkspaceID, Status: status,
@@ -148,7 +138,7 @@ func (s *Server) getReviewEntry(c echo.Context) error {
 // replaces the entry's matching data (edit); ReferralID and MemberID say what
 // to attach it to; Reason explains a dismissal.
 type ReviewDecisionInput struct {
-	Action     string            `json:"action"`
+	Action     review.Action     `json:"action"`
 	Data       map[string]string `json:"data"`
 	ReferralID string            `json:"referral_id"`
 	MemberID   string            `json:"member_id"`
@@ -171,11 +161,13 @@ func (s *Server) decideReviewEntry(c echo.Context) error {
 	if err := decodeStrict(c, &in); err != nil {
 		return err
 	}
-	in.Action = strings.TrimSpace(in.Action)
-	if !slices.Contains(reviewActions, in.Action) {
-		return invalid(map[string]string{"action": "must be one of " + strings.Join(reviewActions, ", ")})
+	// Which actions an entry accepts is up to the workflow holding it (a
+	// referral's held change: approve or reject).
+	in.Action = review.Action(strings.TrimSpace(string(in.Action)))
+	if !slices.Contains(review.Actions, in.Action) {
+		return invalid(map[string]string{"action": "must be one of " + strings.Join(words(review.Actions), ", ")})
 	}
-	if entry.Status != "open" {
+	if review.Status(entry.Status) != review.Open {
 		how := ""
 		if entry.Decision != nil || entry.DecidedBy != nil {
 			how = fmt.Sprintf(" (%s by %s)", deref(entry.Decision), deref(entry.DecidedBy))
@@ -260,7 +252,7 @@ func (s *Server) checkDecisionTargets(ctx context.Context, workspace uuid.UUID, 
 // UpdateSalesEntryDecision update and returns the workflow's answer (its
 // state) as it sent it.
 func (s *Server) decideSalesEntry(c echo.Context, workflowID string, in ReviewDecisionInput) (any, error) {
-	if in.Action == decisionReject {
+	if in.Action == review.Reject {
 		return nil, invalid(map[string]string{"action": "reject answers a referral's held status change; to close a sales entry's review, dismiss it with a reason"})
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 10*time.Second)
@@ -301,7 +293,7 @@ func (s *Server) decideSalesEntry(c echo.Context, workflowID string, in ReviewDe
 // ("accepted" or "rejected"), as it does when the decision comes through
 // that route.
 func (s *Server) decideHeldReferralChange(c echo.Context, entry db.ReviewEntry, referralID string, in ReviewDecisionInput) (any, error) {
-	if in.Action != workflows.DecisionApprove && in.Action != decisionReject {
+	if !slices.Contains(review.HeldChangeActions, in.Action) {
 		return nil, invalid(map[string]string{"action": "a referral's held status change can only be approved (applied) or rejected (dropped)"})
 	}
 	ctx := c.Request().Context()
@@ -317,7 +309,7 @@ func (s *Server) decideHeldReferralChange(c echo.Context, entry db.ReviewEntry, 
 		return nil, fmt.Errorf("load the referral holding a review entry: %w", err)
 	}
 	state, err := s.sendDecision(c, r, workflows.UpdateResolveReview, "action",
-		workflows.ReviewDecision{Accept: in.Action == workflows.DecisionApprove, Actor: "admin:" + adminFrom(c).ID.String()})
+		workflows.ReviewDecision{Accept: in.Action == review.Approve, Actor: "admin:" + adminFrom(c).ID.String()})
 	if err != nil {
 		return nil, err
 	}

@@ -21,7 +21,8 @@ import (
 	"github.com/referflow/referflow/internal/adminauth"
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/dev/testenv"
-	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/hubspotobject"
+	"github.com/referflow/referflow/internal/review"
 	"github.com/referflow/referflow/worker"
 	"github.com/referflow/referflow/workflows"
 )
@@ -88,18 +89,18 @@ func fakeSalesEntryWorkflow(ctx workflow.Context, in workflows.SalesEntryInput) 
 	err := workflow.SetUpdateHandlerWithOptions(ctx, workflows.UpdateSalesEntryDecision,
 		func(ctx workflow.Context, d workflows.SalesEntryDecision) (fakeSalesEntryState, error) {
 			st.Decisions = append(st.Decisions, d)
-			dismissed = d.Action == workflows.DecisionDismiss
+			dismissed = d.Action == review.Dismiss
 			return st, nil
 		},
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, d workflows.SalesEntryDecision) error {
 			switch {
 			case !strings.HasPrefix(d.Actor, "admin:"):
 				return errors.New("a decision needs an actor (who decided)")
-			case d.Action == workflows.DecisionApprove:
+			case d.Action == review.Approve:
 				return errors.New("nothing to approve: this review proposes no single match")
-			case d.Action == workflows.DecisionDismiss && d.Reason == "":
+			case d.Action == review.Dismiss && d.Reason == "":
 				return errors.New("a dismissal needs a reason")
-			case d.Action == workflows.DecisionAttachReferral && d.ReferralID == "":
+			case d.Action == review.AttachReferral && d.ReferralID == "":
 				return errors.New("attach_referral needs the referral_id to attach the entry to")
 			}
 			return nil
@@ -405,7 +406,7 @@ func TestSalesEntryReviewOnTheRealWorkflow(t *testing.T) {
 	fx := d.SeedReferral(t)
 	hw := testenv.ConnectHubSpot(t, d, fx.Workspace.ID, "https://refer.acme.test")
 	s := campaign.Defaults()
-	s.ProcessRules.MatchingRules = []campaign.MatchingRule{{Object: "contact", Property: hubspotconn.PropReferredByCode, Holds: campaign.HoldsReferralCode}}
+	s.ProcessRules.MatchingRules = []campaign.MatchingRule{{Object: "contact", Property: hubspotobject.PropReferredByCode, Holds: campaign.HoldsReferralCode}}
 	d.SetCampaignSettings(t, fx.Campaign, s)
 	ws := worker.New(tc.Client, d.Pool, worker.Options{TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue, HubSpot: hw.Manager, PublicURL: "https://refer.acme.test"})
 	if err := ws.Start(); err != nil {
@@ -424,7 +425,7 @@ func TestSalesEntryReviewOnTheRealWorkflow(t *testing.T) {
 	r := reviewAPI{d: d, tc: tc, fx: fx, admin: admin, api: adminClient{t: t, h: srv.Handler(), key: key}}
 
 	contact, err := hw.Sim.CreateObject(hw.PortalID, "contacts", map[string]string{
-		"email": "omar@example.net", "firstname": "Omar", hubspotconn.PropReferredByCode: "NOBODY-1",
+		"email": "omar@example.net", "firstname": "Omar", hubspotobject.PropReferredByCode: "NOBODY-1",
 	})
 	if err != nil {
 		t.Fatal(err)

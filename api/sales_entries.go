@@ -13,6 +13,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/hubspotobject"
+	"github.com/referflow/referflow/internal/salesentry"
 )
 
 // The Sales Receiver's admin API: the log of every HubSpot event received
@@ -28,12 +30,6 @@ func (s *Server) routeSalesReceiver(g *echo.Group) {
 	g.GET("/review-entries/:id", s.getReviewEntry)
 	g.POST("/review-entries/:id/decisions", s.decideReviewEntry)
 }
-
-// salesEntryStatuses are the statuses of migration 0006, in the order an
-// entry goes through them.
-var salesEntryStatuses = []string{"received", "matching", "processed", "review", "ignored", "failed"}
-
-var hubSpotObjectTypes = []string{"contact", "deal", "company"}
 
 // SalesEntryView is a sales entry as the admin API shows it. Payload and
 // ReviewEntry are filled on reads of one entry.
@@ -106,9 +102,9 @@ func (s *Server) listSalesEntries(c echo.Context) error {
 	q := newListQuery(c, "status", "campaign_id", "object_type", "object_id", "since", "until", "limit", "cursor")
 	params := db.SalesEntryListFilteredParams{
 		WorkspaceID: adminFrom(c).WorkspaceID,
-		Status:      q.oneOf("status", salesEntryStatuses),
+		Status:      q.oneOf("status", words(salesentry.Statuses)),
 		CampaignID:  q.uuid("campaign_id"),
-		ObjectType:  q.oneOf("object_type", hubSpotObjectTypes),
+		ObjectType:  q.oneOf("object_type", words(hubspotobject.Types)),
 		ObjectID:    q.positiveInt("object_id"),
 		Since:       q.time("since"),
 		Until:       q.time("until"),

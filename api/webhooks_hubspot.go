@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/referflow/referflow/internal/hubspot/signature"
-	"github.com/referflow/referflow/internal/hubspotwebhook"
+	"github.com/referflow/referflow/salesreceiver"
 )
 
 // HubSpot's webhooks in: the Sales Receiver's intake.
@@ -56,8 +56,8 @@ func (s *Server) routeHubSpotWebhooks() {
 }
 
 // POST /webhooks/hubspot: what was recorded, or the error to answer with.
-func (s *Server) receiveHubSpotWebhook(c echo.Context) (hubspotwebhook.Result, error) {
-	var none hubspotwebhook.Result
+func (s *Server) receiveHubSpotWebhook(c echo.Context) (salesreceiver.Result, error) {
+	var none salesreceiver.Result
 	if s.deps.WebhookSecret == "" {
 		return none, NewError(http.StatusServiceUnavailable, "unavailable", errWebhooksUnconfigured)
 	}
@@ -76,9 +76,9 @@ func (s *Server) receiveHubSpotWebhook(c echo.Context) (hubspotwebhook.Result, e
 		return none, signatureError(err)
 	}
 
-	events, err := hubspotwebhook.Parse(body)
+	events, err := salesreceiver.Parse(body)
 	if err != nil {
-		var perr *hubspotwebhook.ParseError
+		var perr *salesreceiver.ParseError
 		if errors.As(err, &perr) {
 			return none, &APIError{Status: http.StatusBadRequest, Code: "invalid_events",
 				Message: "the delivery was not recorded: " + perr.Error(),
@@ -104,7 +104,7 @@ func (s *Server) receiveHubSpotWebhook(c echo.Context) (hubspotwebhook.Result, e
 
 	ctx, cancel := context.WithTimeout(r.Context(), webhookRecordTimeout)
 	defer cancel()
-	res, err := hubspotwebhook.Record(ctx, s.deps.Pool, events)
+	res, err := salesreceiver.Record(ctx, s.deps.Pool, events)
 	if err != nil {
 		return none, s.recordError(c, events, err)
 	}
@@ -150,7 +150,7 @@ func signatureError(err error) error {
 // retries it. A value Postgres refuses as data (Parse lets through nothing
 // it knows Postgres refuses, so this is a safety net) is the client's
 // mistake: 400.
-func (s *Server) recordError(c echo.Context, events []hubspotwebhook.Event, err error) error {
+func (s *Server) recordError(c echo.Context, events []salesreceiver.Event, err error) error {
 	ctx := c.Request().Context()
 	portals := make([]int64, 0, 1)
 	for _, ev := range events {

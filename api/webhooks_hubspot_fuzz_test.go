@@ -17,7 +17,7 @@ import (
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/hubspot/signature"
-	"github.com/referflow/referflow/internal/hubspotwebhook"
+	"github.com/referflow/referflow/salesreceiver"
 )
 
 // FuzzHubSpotWebhook throws bodies and header values at POST
@@ -95,7 +95,7 @@ func FuzzHubSpotWebhook(f *testing.F) {
 		if !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
 			t.Fatalf("%d answer is not JSON: %q", status, rec.Body)
 		}
-		events, parseErr := hubspotwebhook.Parse(body)
+		events, parseErr := salesreceiver.Parse(body)
 		switch {
 		case status >= 200 && status < 300:
 			if !signed {

@@ -24,7 +24,7 @@ import (
 	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/hubspot/signature"
 	"github.com/referflow/referflow/internal/hubspotconn"
-	"github.com/referflow/referflow/internal/hubspotwebhook"
+	"github.com/referflow/referflow/salesreceiver"
 )
 
 // testWebhookSecret stands for the HubSpot app's client secret.
@@ -118,7 +118,7 @@ func unreachablePool(t testing.TB) *pgxpool.Pool {
 }
 
 // counts is what a Result counts, to compare.
-func counts(r hubspotwebhook.Result) [4]int {
+func counts(r salesreceiver.Result) [4]int {
 	return [4]int{r.Received, r.Recorded, r.Duplicates, r.Skipped}
 }
 
@@ -154,7 +154,7 @@ func (a *webhookAPI) v3() signing {
 
 type webhookAnswer struct {
 	status int
-	result hubspotwebhook.Result
+	result salesreceiver.Result
 	err    ErrorDetail
 	raw    string
 }
@@ -248,7 +248,7 @@ func TestHubSpotWebhookSignatureVersions(t *testing.T) {
 	}
 	for i, tc := range cases {
 		ans := a.deliverTo(t, "/webhooks/hubspot?portal=1&note=a%3Ab", webhookBatch(webhookDealEvent(int64(i+1), 62515, 9, "closedwon", 0)), tc.sign)
-		if ans.status != http.StatusOK || counts(ans.result) != counts(hubspotwebhook.Result{Received: 1, Recorded: 1}) {
+		if ans.status != http.StatusOK || counts(ans.result) != counts(salesreceiver.Result{Received: 1, Recorded: 1}) {
 			t.Errorf("%s: %d %s", tc.name, ans.status, ans.raw)
 		}
 	}
@@ -349,7 +349,7 @@ func TestHubSpotWebhookRecordsAHundredEventsOnce(t *testing.T) {
 		events[i] = webhookDealEvent(int64(i+1), 62515, int64(1000+i), "closedwon", 0)
 	}
 	ans := a.deliver(t, webhookBatch(events...), a.v3())
-	if ans.status != http.StatusOK || counts(ans.result) != counts(hubspotwebhook.Result{Received: 100, Recorded: 100}) {
+	if ans.status != http.StatusOK || counts(ans.result) != counts(salesreceiver.Result{Received: 100, Recorded: 100}) {
 		t.Fatalf("100 events: %d %s", ans.status, ans.raw)
 	}
 	// HubSpot's retry of the same delivery, attemptNumber 1: recorded once.
@@ -358,7 +358,7 @@ func TestHubSpotWebhookRecordsAHundredEventsOnce(t *testing.T) {
 		retry[i] = webhookDealEvent(int64(i+1), 62515, int64(1000+i), "closedwon", 1)
 	}
 	ans = a.deliver(t, webhookBatch(retry...), a.v3())
-	if ans.status != http.StatusOK || counts(ans.result) != counts(hubspotwebhook.Result{Received: 100, Duplicates: 100}) {
+	if ans.status != http.StatusOK || counts(ans.result) != counts(salesreceiver.Result{Received: 100, Duplicates: 100}) {
 		t.Fatalf("redelivery: %d %s", ans.status, ans.raw)
 	}
 	entries := a.entries(t)
@@ -394,7 +394,7 @@ func TestHubSpotWebhookSameEventIDOtherContent(t *testing.T) {
 	// HubSpot's eventId is not unique: the same ID with another value is
 	// another event; the same content again, in the same delivery, is not.
 	ans := a.deliver(t, webhookBatch(webhookDealEvent(5, 62515, 9, "closedwon", 0), webhookDealEvent(5, 62515, 9, "closedlost", 0), webhookDealEvent(5, 62515, 9, "closedwon", 2)), a.v3())
-	if ans.status != http.StatusOK || counts(ans.result) != counts(hubspotwebhook.Result{Received: 3, Recorded: 2, Duplicates: 1}) {
+	if ans.status != http.StatusOK || counts(ans.result) != counts(salesreceiver.Result{Received: 3, Recorded: 2, Duplicates: 1}) {
 		t.Fatalf("%d %s", ans.status, ans.raw)
 	}
 	entries := a.entries(t)
@@ -414,7 +414,7 @@ func TestHubSpotWebhookSkipsObjectsReferflowDoesNotHandle(t *testing.T) {
 		`{"eventId":5,"portalId":62515,"occurredAt":1700000000000,"subscriptionType":"contact.privacyDeletion","objectId":4}`,
 	)
 	ans := a.deliver(t, body, a.v3())
-	if ans.status != http.StatusOK || counts(ans.result) != counts(hubspotwebhook.Result{Received: 5, Recorded: 2, Skipped: 3}) {
+	if ans.status != http.StatusOK || counts(ans.result) != counts(salesreceiver.Result{Received: 5, Recorded: 2, Skipped: 3}) {
 		t.Fatalf("%d %s", ans.status, ans.raw)
 	}
 	entries := a.entries(t)
@@ -431,7 +431,7 @@ func TestHubSpotWebhookSkipsOtherAppsEvents(t *testing.T) {
 	other := strings.Replace(webhookDealEvent(2, 62515, 901, "closedwon", 0), `"appId":7`, `"appId":8`, 1)
 	noApp := strings.Replace(webhookDealEvent(3, 62515, 902, "closedwon", 0), `"appId":7,`, ``, 1)
 	ans := a.deliver(t, webhookBatch(webhookDealEvent(1, 62515, 900, "closedwon", 0), other, noApp), a.v3())
-	if ans.status != http.StatusOK || counts(ans.result) != counts(hubspotwebhook.Result{Received: 3, Recorded: 2, Skipped: 1}) {
+	if ans.status != http.StatusOK || counts(ans.result) != counts(salesreceiver.Result{Received: 3, Recorded: 2, Skipped: 1}) {
 		t.Fatalf("%d %s", ans.status, ans.raw)
 	}
 	for _, e := range a.entries(t) {

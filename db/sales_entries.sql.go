@@ -518,7 +518,7 @@ touched AS (
     RETURNING hc.id
 ),
 notified AS (
-    SELECT pg_notify('sales_entries', '') AS sent
+    SELECT pg_notify($3::text, '') AS sent
     WHERE EXISTS (SELECT 1 FROM inserted)
 )
 SELECT i.id, i.portal_id, i.dedupe_key
@@ -529,6 +529,7 @@ LEFT JOIN notified ON true
 type SalesEntryRecordParams struct {
 	Entries   json.RawMessage `json:"entries"`
 	PortalIds []int64         `json:"portal_ids"`
+	Channel   string          `json:"channel"`
 }
 
 type SalesEntryRecordRow struct {
@@ -540,7 +541,7 @@ type SalesEntryRecordRow struct {
 // SalesEntryRecord records a webhook delivery in one statement, so in one
 // transaction and one round trip:
 //   - each event of entries (a JSON array of objects with the columns below,
-//     built by hubspotwebhook.Record) becomes a sales entry with the
+//     built by salesreceiver.Record) becomes a sales entry with the
 //     workspace of its portal's active connection, or none; an event already
 //     recorded (same portal and dedupe key) writes nothing and returns no
 //     row. Rows go in in the order given, which the caller sorts by
@@ -550,10 +551,10 @@ type SalesEntryRecordRow struct {
 //     when new entries came. The times are kept to the second: a connection
 //     touched within the last second is left alone, so concurrent deliveries
 //     of a portal (HubSpot keeps up to 10 in flight) do not queue on its row;
-//   - when there are new entries, the dispatchers are woken:
-//     NOTIFY sales_entries (hubspotwebhook.NotifyChannel) on commit.
+//   - when there are new entries, the dispatchers are woken: a NOTIFY on
+//     channel (salesreceiver.NotifyChannel, which they LISTEN on) at commit.
 func (q *Queries) SalesEntryRecord(ctx context.Context, arg SalesEntryRecordParams) ([]SalesEntryRecordRow, error) {
-	rows, err := q.db.Query(ctx, salesEntryRecord, arg.Entries, arg.PortalIds)
+	rows, err := q.db.Query(ctx, salesEntryRecord, arg.Entries, arg.PortalIds, arg.Channel)
 	if err != nil {
 		return nil, err
 	}

@@ -9,9 +9,9 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/internal/campaign"
-	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/hubspotobject"
+	"github.com/referflow/referflow/internal/salesentry"
 	"github.com/referflow/referflow/workflows"
 )
 
@@ -35,7 +35,7 @@ func BenchmarkSalesEntryMatching(b *testing.B) {
 	ids := make([]int64, entries)
 	for i := range ids {
 		ids[i] = s.contactChange(b, map[string]string{
-			"email": fmt.Sprintf("lead%d@bench.test", i), "firstname": "Lead", hubspotconn.PropReferredByCode: s.fx.Member.ReferralCode,
+			"email": fmt.Sprintf("lead%d@bench.test", i), "firstname": "Lead", hubspotobject.PropReferredByCode: s.fx.Member.ReferralCode,
 		}, "lifecyclestage", "lead").ID
 	}
 
@@ -60,7 +60,7 @@ func BenchmarkSalesEntryMatching(b *testing.B) {
 				b.Errorf("entry %d: %v", id, err)
 				return
 			}
-			if st.Status != activities.SalesEntryProcessed || st.Match == nil || !st.Match.ReferralAdded {
+			if st.Status != salesentry.Processed || st.Match == nil || !st.Match.ReferralAdded {
 				b.Errorf("entry %d ended %+v", id, st)
 			}
 			latencies[i] = time.Since(start)

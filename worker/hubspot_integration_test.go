@@ -22,6 +22,7 @@ import (
 	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/hubspot"
 	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/hubspotobject"
 	"github.com/referflow/referflow/internal/tokencrypt"
 	"github.com/referflow/referflow/worker"
 	"github.com/referflow/referflow/workflows"
@@ -217,7 +218,8 @@ func TestHubSpotActivityWaitsOutARateLimit(t *testing.T) {
 	}
 	s.sim.ResetRateLimits(s.portal.ID)
 	c := hubspot.New(s.simURL, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: s.portal.PrivateAppToken}))
-	for _, objectType := range hubspotconn.SetupObjectTypes {
+	for _, ot := range hubspotobject.PropertyTypes {
+		objectType := hubspot.ObjectTypeOf(ot)
 		props, err := c.ListProperties(ctx, objectType)
 		if err != nil {
 			t.Fatal(err)

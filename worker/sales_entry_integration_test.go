@@ -28,9 +28,11 @@ import (
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/dev/testenv"
-	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/hubspotobject"
 	"github.com/referflow/referflow/internal/outgoing"
 	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/internal/review"
+	"github.com/referflow/referflow/internal/salesentry"
 	"github.com/referflow/referflow/worker"
 	"github.com/referflow/referflow/workflows"
 )
@@ -57,7 +59,7 @@ func newSalesEntryStack(t testing.TB, pr campaign.ProcessRules) *salesEntryStack
 	}
 	s.hw = testenv.ConnectHubSpot(t, s.d, s.fx.Workspace.ID, "https://refer.acme.test")
 	settings := campaign.Defaults()
-	pr.MatchingRules = []campaign.MatchingRule{{Object: "contact", Property: hubspotconn.PropReferredByCode, Holds: campaign.HoldsReferralCode}}
+	pr.MatchingRules = []campaign.MatchingRule{{Object: "contact", Property: hubspotobject.PropReferredByCode, Holds: campaign.HoldsReferralCode}}
 	settings.ProcessRules = pr
 	settings.StatusRules.Approved = &campaign.StatusRule{Object: "contact", Property: "lifecyclestage", Values: []string{"customer"}}
 	s.d.SetCampaignSettings(t, s.fx.Campaign, settings)
@@ -106,13 +108,13 @@ func (s *salesEntryStack) start(ctx context.Context, t testing.TB, entryID int64
 	return run
 }
 
-func (s *salesEntryStack) salesEntry(t *testing.T, id int64) (db.SalesEntry, []activities.SalesEntryAction) {
+func (s *salesEntryStack) salesEntry(t *testing.T, id int64) (db.SalesEntry, []salesentry.Action) {
 	t.Helper()
 	row, err := s.d.Queries.SalesEntryGetByID(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var actions []activities.SalesEntryAction
+	var actions []salesentry.Action
 	if err := json.Unmarshal(row.Actions, &actions); err != nil {
 		t.Fatal(err)
 	}
@@ -128,14 +130,14 @@ func TestAContactHoldingAMemberCodeBecomesAReferral(t *testing.T) {
 	defer cancel()
 	s := newSalesEntryStack(t, campaign.ProcessRules{AutoProcessDirectMatches: true})
 	entry := s.contactChange(t, map[string]string{
-		"email": "nina@example.net", "firstname": "Nina", "lastname": "Berg", hubspotconn.PropReferredByCode: s.fx.Member.ReferralCode,
+		"email": "nina@example.net", "firstname": "Nina", "lastname": "Berg", hubspotobject.PropReferredByCode: s.fx.Member.ReferralCode,
 	}, "lifecyclestage", "customer")
 
 	var final workflows.SalesEntryState
 	if err := s.start(ctx, t, entry.ID).Get(ctx, &final); err != nil {
 		t.Fatalf("sales entry workflow: %v", err)
 	}
-	if final.Status != activities.SalesEntryProcessed || final.Match == nil || !final.Match.ReferralAdded ||
+	if final.Status != salesentry.Processed || final.Match == nil || !final.Match.ReferralAdded ||
 		final.Match.MemberID != s.fx.Member.ID.String() || !strings.Contains(final.Match.Forwarded, "was forwarded") {
 		t.Fatalf("final = %+v", final)
 	}
@@ -168,7 +170,7 @@ func TestAContactHoldingAMemberCodeBecomesAReferral(t *testing.T) {
 			t.Fatalf("status change names sales entry %v, want %d", ev.SalesEntryID, entry.ID)
 		}
 	}
-	if kinds[0] != "added_from_hubspot" || !strings.Contains(strings.Join(kinds, ","), "status_changed") {
+	if kinds[0] != string(referral.EventAdded) || !strings.Contains(strings.Join(kinds, ","), "status_changed") {
 		t.Fatalf("audit trail = %v", kinds)
 	}
 
@@ -185,12 +187,12 @@ func TestAContactHoldingAMemberCodeBecomesAReferral(t *testing.T) {
 	// fuzzy match; this campaign does not process those automatically.
 	other := s.contactChange(t, map[string]string{"email": "LEO@example.org"}, "lifecyclestage", "lead")
 	run := s.start(ctx, t, other.ID)
-	st := waitForSalesEntry(ctx, t, s.tc.Client, run.GetID(), func(st workflows.SalesEntryState) bool { return st.Status == activities.SalesEntryReview })
-	if st.ReviewReason != activities.ReviewUnconfirmedMatch || st.Proposal == nil || st.Proposal.ReferralID != s.fx.Referral.ID.String() {
+	st := waitForSalesEntry(ctx, t, s.tc.Client, run.GetID(), func(st workflows.SalesEntryState) bool { return st.Status == salesentry.InReview })
+	if st.ReviewReason != review.UnconfirmedMatch || st.Proposal == nil || st.Proposal.ReferralID != s.fx.Referral.ID.String() {
 		t.Fatalf("fuzzy match in review = %+v", st)
 	}
-	approved, err := decideSalesEntry(ctx, s.tc.Client, run.GetID(), workflows.SalesEntryDecision{Action: workflows.DecisionApprove, Actor: "admin:1"})
-	if err != nil || approved.Status != activities.SalesEntryProcessed || approved.Match.ReferralID != s.fx.Referral.ID.String() {
+	approved, err := decideSalesEntry(ctx, s.tc.Client, run.GetID(), workflows.SalesEntryDecision{Action: review.Approve, Actor: "admin:1"})
+	if err != nil || approved.Status != salesentry.Processed || approved.Match.ReferralID != s.fx.Referral.ID.String() {
 		t.Fatalf("approve: %+v, %v", approved, err)
 	}
 	linked, _ := s.d.Queries.ReferralGetByID(ctx, s.fx.Referral.ID)
@@ -226,18 +228,18 @@ func TestANoMatchEntryWaitsInReviewUntilAnAdminAttachesAMember(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	entry := s.contactChange(t, map[string]string{"email": "omar@example.net", "firstname": "Omar", hubspotconn.PropReferredByCode: "MAYA-TYPO"},
-		hubspotconn.PropReferredByCode, "MAYA-TYPO")
+	entry := s.contactChange(t, map[string]string{"email": "omar@example.net", "firstname": "Omar", hubspotobject.PropReferredByCode: "MAYA-TYPO"},
+		hubspotobject.PropReferredByCode, "MAYA-TYPO")
 	run := s.start(ctx, t, entry.ID)
-	st := waitForSalesEntry(ctx, t, s.tc.Client, run.GetID(), func(st workflows.SalesEntryState) bool { return st.Status == activities.SalesEntryReview })
-	if st.ReviewReason != activities.ReviewNoMemberMatch || st.ReviewEntryID == "" || st.Proposal != nil {
+	st := waitForSalesEntry(ctx, t, s.tc.Client, run.GetID(), func(st workflows.SalesEntryState) bool { return st.Status == salesentry.InReview })
+	if st.ReviewReason != review.NoMemberMatch || st.ReviewEntryID == "" || st.Proposal != nil {
 		t.Fatalf("in review = %+v", st)
 	}
 	rev, err := s.d.Queries.ReviewEntryGetByID(ctx, uuid.MustParse(st.ReviewEntryID))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rev.Status != "open" || rev.Reason != activities.ReviewNoMemberMatch || deref(rev.WorkflowID) != run.GetID() ||
+	if rev.Status != "open" || review.Reason(rev.Reason) != review.NoMemberMatch || deref(rev.WorkflowID) != run.GetID() ||
 		rev.SalesEntryID == nil || *rev.SalesEntryID != entry.ID || rev.CampaignID == nil || *rev.CampaignID != s.fx.Campaign.ID {
 		t.Fatalf("review entry = %+v", rev)
 	}
@@ -246,20 +248,20 @@ func TestANoMatchEntryWaitsInReviewUntilAnAdminAttachesAMember(t *testing.T) {
 	}
 
 	// Refused by the validator, with the reason.
-	if _, err := decideSalesEntry(ctx, s.tc.Client, run.GetID(), workflows.SalesEntryDecision{Action: workflows.DecisionApprove, Actor: "admin:1"}); err == nil ||
+	if _, err := decideSalesEntry(ctx, s.tc.Client, run.GetID(), workflows.SalesEntryDecision{Action: review.Approve, Actor: "admin:1"}); err == nil ||
 		!strings.Contains(err.Error(), "exactly one proposal") {
 		t.Fatalf("approve without a proposal: %v", err)
 	}
 	// A member that does not exist: the handler fails, the entry stays.
-	if _, err := decideSalesEntry(ctx, s.tc.Client, run.GetID(), workflows.SalesEntryDecision{Action: workflows.DecisionAttachMember, MemberID: uuid.NewString(), Actor: "admin:1"}); err == nil ||
+	if _, err := decideSalesEntry(ctx, s.tc.Client, run.GetID(), workflows.SalesEntryDecision{Action: review.AttachMember, MemberID: uuid.NewString(), Actor: "admin:1"}); err == nil ||
 		!strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("attach a missing member: %v", err)
 	}
-	got, err := decideSalesEntry(ctx, s.tc.Client, run.GetID(), workflows.SalesEntryDecision{Action: workflows.DecisionAttachMember, MemberID: s.fx.Member.ID.String(), Actor: "admin:1"})
+	got, err := decideSalesEntry(ctx, s.tc.Client, run.GetID(), workflows.SalesEntryDecision{Action: review.AttachMember, MemberID: s.fx.Member.ID.String(), Actor: "admin:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != activities.SalesEntryProcessed || got.Match == nil || !got.Match.ReferralAdded || got.Match.Kind != workflows.MatchAdmin || len(got.Decisions) != 2 {
+	if got.Status != salesentry.Processed || got.Match == nil || !got.Match.ReferralAdded || got.Match.Kind != salesentry.MatchAdmin || len(got.Decisions) != 2 {
 		t.Fatalf("after attach_member = %+v", got)
 	}
 	var final workflows.SalesEntryState

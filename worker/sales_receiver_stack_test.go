@@ -20,7 +20,7 @@ import (
 	"github.com/referflow/referflow/internal/dev/hubspotsim"
 	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/referral"
-	"github.com/referflow/referflow/internal/salesreceiver"
+	"github.com/referflow/referflow/salesreceiver"
 	"github.com/referflow/referflow/worker"
 	"github.com/referflow/referflow/workflows"
 )

@@ -1,13 +1,17 @@
-// Package worker runs referflow's Temporal workers: one on the workflow task
-// queue (referral workflows and their database activities) and one on the
-// HubSpot task queue. HubSpot's per-portal limits hold however many worker
-// processes run because every HubSpot call takes a slot from a budget shared
-// through Postgres (internal/hubspotconn); the HubSpot queue's dispatch cap
-// only spreads the activities out so few of them wait on that budget.
+// Package worker is what a `referflow worker` process runs: referflow's
+// Temporal workers — one on the workflow task queue (the workflows and their
+// database activities), one on the HubSpot task queue — and the Sales
+// Receiver's dispatcher that feeds recorded HubSpot events to them (Run).
+// HubSpot's per-portal limits hold however many worker processes run because
+// every HubSpot call takes a slot from a budget shared through Postgres
+// (internal/hubspotconn); the HubSpot queue's dispatch cap only spreads the
+// activities out so few of them wait on that budget.
 package worker
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
@@ -17,6 +21,7 @@ import (
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/salesreceiver"
 	"github.com/referflow/referflow/workflows"
 )
 
@@ -27,8 +32,9 @@ import (
 const HubSpotActivitiesPerSecond = 10
 
 // Poller counts. The SDK's default of 2 pollers halved throughput on the dev
-// server in our measurements (see ../shared/temporal-notes.md); these keep
-// tasks flowing on a 2-core machine without idle polls dominating.
+// server in our measurements (a start, an activity and a completion: about 30
+// a second instead of 62); these keep tasks flowing on a 2-core machine
+// without idle polls dominating.
 const (
 	workflowTaskPollers = 8
 	activityTaskPollers = 8
@@ -46,6 +52,40 @@ type Options struct {
 	// PublicURL is REFERFLOW_PUBLIC_URL, the base of referral links written
 	// to HubSpot.
 	PublicURL string
+	// Logger logs what Run's dispatcher does; none: nothing is logged.
+	Logger *slog.Logger
+}
+
+// Run runs the workers and the Sales Receiver's dispatcher that feeds
+// recorded HubSpot events to them until ctx ends, then lets the dispatcher
+// record the batch in progress and stops the workers. It returns early, with
+// the error, when the workers cannot start or the dispatcher cannot run.
+func Run(ctx context.Context, c client.Client, pool *pgxpool.Pool, opts Options) error {
+	opts.fill()
+	ws := New(c, pool, opts)
+	if err := ws.Start(); err != nil {
+		return err
+	}
+	defer ws.Stop()
+	if opts.Logger != nil {
+		opts.Logger.Info("temporal workers polling", "task_queue", opts.TaskQueue, "hubspot_task_queue", opts.HubSpotTaskQueue)
+	}
+	dispatcher := &salesreceiver.Dispatcher{Pool: pool, Temporal: c, TaskQueue: opts.TaskQueue, HubSpotTaskQueue: opts.HubSpotTaskQueue}
+	if opts.Logger != nil {
+		dispatcher.Logger = opts.Logger.With("component", "sales-receiver")
+	}
+	// Run returns when ctx ends, after recording the batch in progress, or
+	// at once when it cannot run at all.
+	return dispatcher.Run(ctx)
+}
+
+func (o *Options) fill() {
+	if o.TaskQueue == "" {
+		o.TaskQueue = workflows.TaskQueue
+	}
+	if o.HubSpotTaskQueue == "" {
+		o.HubSpotTaskQueue = workflows.HubSpotTaskQueue
+	}
 }
 
 // Workers is the set of workers one process runs.
@@ -55,12 +95,7 @@ type Workers struct {
 
 // New registers referflow's workflows and activities on their task queues.
 func New(c client.Client, pool *pgxpool.Pool, opts Options) *Workers {
-	if opts.TaskQueue == "" {
-		opts.TaskQueue = workflows.TaskQueue
-	}
-	if opts.HubSpotTaskQueue == "" {
-		opts.HubSpotTaskQueue = workflows.HubSpotTaskQueue
-	}
+	opts.fill()
 	acts := activities.New(pool)
 
 	main := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{

@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/referflow/referflow/activities"
-	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/hubspotobject"
 )
 
 // HubSpotSetupWorkflowID is the workflow ID of a workspace's HubSpot
@@ -68,15 +68,15 @@ func (w *hubSpotSetupWorkflow) run(ctx workflow.Context) (HubSpotSetupResult, er
 	dbctx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
 
 	var result HubSpotSetupResult
-	for _, t := range hubspotconn.SetupObjectTypes {
+	for _, t := range hubspotobject.PropertyTypes {
 		var got activities.EnsurePropertiesResult
 		err := workflow.ExecuteActivity(hctx, hubspotActs.EnsureHubSpotProperties, activities.EnsurePropertiesInput{
-			WorkspaceID: w.in.WorkspaceID, PortalID: w.in.PortalID, ObjectType: string(t),
+			WorkspaceID: w.in.WorkspaceID, PortalID: w.in.PortalID, ObjectType: t,
 		}).Get(ctx, &got)
 		result.Created = append(result.Created, got.Created...)
 		if err != nil {
 			outcome := activities.PropertySetupOutcome{
-				WorkspaceID: w.in.WorkspaceID, PortalID: w.in.PortalID, Status: hubspotconn.SetupFailed, Error: failureMessage(err),
+				WorkspaceID: w.in.WorkspaceID, PortalID: w.in.PortalID, Error: failureMessage(err),
 			}
 			if recErr := workflow.ExecuteLocalActivity(dbctx, acts.RecordHubSpotPropertySetup, outcome).Get(ctx, nil); recErr != nil {
 				return result, recErr
@@ -84,7 +84,7 @@ func (w *hubSpotSetupWorkflow) run(ctx workflow.Context) (HubSpotSetupResult, er
 			return result, err
 		}
 	}
-	done := activities.PropertySetupOutcome{WorkspaceID: w.in.WorkspaceID, PortalID: w.in.PortalID, Status: hubspotconn.SetupDone}
+	done := activities.PropertySetupOutcome{WorkspaceID: w.in.WorkspaceID, PortalID: w.in.PortalID}
 	if err := workflow.ExecuteLocalActivity(dbctx, acts.RecordHubSpotPropertySetup, done).Get(ctx, nil); err != nil {
 		return result, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/internal/salesentry"
 )
 
 // The referral workflow's contract: everything another process needs to
@@ -148,41 +149,8 @@ type RewardDecision struct {
 // (hubspot-change: HubSpotChange; a signal answers nothing).
 const SignalHubSpotChange = "hubspot-change"
 
-// HubSpotChange is one change HubSpot reported about an object of the
-// referral (its contact, deal or company).
-type HubSpotChange struct {
-	// Kind is what happened: ChangeProperty (the default when empty),
-	// ChangeDeletion, ChangeMerge or ChangeAssociation.
-	Kind       string `json:",omitempty"`
-	ObjectType string // contact, deal or company
-	ObjectID   int64
-	Property   string
-	Value      string
-	OccurredAt time.Time
-	// DedupeKey identifies the change across HubSpot's redeliveries (HubSpot
-	// does not promise single delivery, and eventId alone is not unique).
-	DedupeKey string
-	// SalesEntryID is the sales entry the change was recorded as (0 when it
-	// did not come through the webhook), for the audit trail.
-	SalesEntryID int64 `json:",omitempty"`
-
-	// Merge: ObjectID was merged into SurvivingObjectID (HubSpot's
-	// newObjectId, else primaryObjectId); MergedObjectIDs are all the
-	// records that were merged.
-	SurvivingObjectID int64   `json:",omitempty"`
-	MergedObjectIDs   []int64 `json:",omitempty"`
-
-	// Association: ObjectID was associated with (or, when
-	// AssociationRemoved, dissociated from) ToObjectType ToObjectID.
-	ToObjectType       string `json:",omitempty"`
-	ToObjectID         int64  `json:",omitempty"`
-	AssociationRemoved bool   `json:",omitempty"`
-}
-
-// Kinds of HubSpotChange.
-const (
-	ChangeProperty    = "property_change"
-	ChangeDeletion    = "deletion"
-	ChangeMerge       = "merge"
-	ChangeAssociation = "association"
-)
+// HubSpotChange is one change HubSpot reported about a record of the
+// referral (its contact, deal or company): a property change, a deletion, a
+// merge or an association (salesentry.ChangeKind). It is defined with the
+// sales entry it comes from, which builds it (salesentry.Entry.ChangeFor).
+type HubSpotChange = salesentry.Change

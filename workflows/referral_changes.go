@@ -9,6 +9,7 @@ import (
 
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/internal/salesentry"
 )
 
 // applyChange applies one HubSpot change: a redelivery is dropped, a change
@@ -23,14 +24,14 @@ func (w *referralWorkflow) applyChange(ctx workflow.Context, c HubSpotChange) er
 	if !w.seen.addNew(c.DedupeKey) {
 		return nil
 	}
-	if c.Kind != "" && c.Kind != ChangeProperty {
+	if c.Kind != "" && c.Kind != salesentry.ChangeProperty {
 		return w.applyObjectEvent(ctx, c)
 	}
 	cause := map[string]any{
 		"object_type": c.ObjectType, "object_id": c.ObjectID, "property": c.Property,
 		"value": c.Value, "occurred_at": c.OccurredAt, "dedupe_key": c.DedupeKey,
 	}
-	key := c.ObjectType + "." + c.Property
+	key := string(c.ObjectType) + "." + c.Property
 	if last, ok := w.lastApplied[key]; ok && c.OccurredAt.Before(last) {
 		return w.recordChange(ctx, c, cause, fmt.Sprintf("ignored: older than the change to %s already applied (%s)", key, last.UTC().Format(time.RFC3339Nano)))
 	}
@@ -86,7 +87,7 @@ func (w *referralWorkflow) recordChange(ctx workflow.Context, c HubSpotChange, c
 	cause["outcome"] = outcome
 	ev := activities.ReferralEvent{
 		ReferralID:     w.state.ReferralID,
-		Kind:           "hubspot_change",
+		Kind:           referral.EventHubSpotChange,
 		Actor:          "hubspot",
 		Details:        cause,
 		IdempotencyKey: "hubspot:" + c.DedupeKey,
@@ -142,7 +143,7 @@ func (w *referralWorkflow) applyObjectEvent(ctx workflow.Context, c HubSpotChang
 		}
 		return err
 	}
-	if c.Kind == ChangeDeletion {
+	if c.Kind == salesentry.ChangeDeletion {
 		w.state.DeletedObjects = append(w.state.DeletedObjects, fmt.Sprintf("%s %d", c.ObjectType, c.ObjectID))
 	}
 	return nil

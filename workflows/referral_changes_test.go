@@ -17,6 +17,7 @@ import (
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/internal/salesentry"
 )
 
 var dealRules = campaign.StatusRules{
@@ -308,11 +309,11 @@ func TestPendingReferralExpires(t *testing.T) {
 // contact referral learns of by association then moves it by its stage.
 func TestObjectEventsReachTheReferral(t *testing.T) {
 	env, log := newChangesEnv(t, false)
-	assoc := HubSpotChange{Kind: ChangeAssociation, ObjectType: "deal", ObjectID: 3000001, ToObjectType: "contact", ToObjectID: 42,
+	assoc := HubSpotChange{Kind: salesentry.ChangeAssociation, ObjectType: "deal", ObjectID: 3000001, ToObjectType: "contact", ToObjectID: 42,
 		OccurredAt: t0, DedupeKey: "a1", SalesEntryID: 7}
-	merge := HubSpotChange{Kind: ChangeMerge, ObjectType: "contact", ObjectID: 42, MergedObjectIDs: []int64{42, 43}, SurvivingObjectID: 44,
+	merge := HubSpotChange{Kind: salesentry.ChangeMerge, ObjectType: "contact", ObjectID: 42, MergedObjectIDs: []int64{42, 43}, SurvivingObjectID: 44,
 		OccurredAt: t0.Add(time.Minute), DedupeKey: "m1"}
-	del := HubSpotChange{Kind: ChangeDeletion, ObjectType: "company", ObjectID: 5, OccurredAt: t0.Add(2 * time.Minute), DedupeKey: "d1"}
+	del := HubSpotChange{Kind: salesentry.ChangeDeletion, ObjectType: "company", ObjectID: 5, OccurredAt: t0.Add(2 * time.Minute), DedupeKey: "d1"}
 	signalAll(env, time.Minute, assoc, merge, assoc, del, merge)
 	signalAll(env, time.Hour, stage("closedwon", 5*time.Minute, "e5"))
 	env.ExecuteWorkflow(ReferralWorkflow, ReferralInput{ReferralID: testReferralID})

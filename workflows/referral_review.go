@@ -7,6 +7,7 @@ import (
 
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/internal/review"
 )
 
 // holdForReview puts the referral in review instead of moving it.
@@ -14,11 +15,11 @@ func (w *referralWorkflow) holdForReview(ctx workflow.Context, c HubSpotChange, 
 	cause["outcome"] = "held for review: a denied referral would move to " + string(to)
 	w.state.PendingReview = &PendingReview{To: to, Cause: cause}
 	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
-	review := activities.ReferralReview{
+	open := activities.ReferralReview{
 		ReferralID: w.state.ReferralID, WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
-		Reason: "denied_to_approved", Data: map[string]any{"to": string(to), "change": cause},
+		Reason: review.DeniedToApproved, Data: map[string]any{"to": string(to), "change": cause},
 	}
-	if err := workflow.ExecuteLocalActivity(actx, acts.OpenReferralReview, review).Get(ctx, &w.state.PendingReview.ReviewEntryID); err != nil {
+	if err := workflow.ExecuteLocalActivity(actx, acts.OpenReferralReview, open).Get(ctx, &w.state.PendingReview.ReviewEntryID); err != nil {
 		return err
 	}
 	return w.recordChange(ctx, c, cause, cause["outcome"].(string))
@@ -39,8 +40,8 @@ func (w *referralWorkflow) validateResolveReview(ctx workflow.Context, d ReviewD
 // resolveReview applies (accept) or drops (reject) the change held for
 // review, and takes the referral out of review.
 func (w *referralWorkflow) resolveReview(ctx workflow.Context, d ReviewDecision) (ReferralState, error) {
-	review := w.state.PendingReview
-	if review == nil { // resolved by a concurrent decision
+	held := w.state.PendingReview
+	if held == nil { // resolved by a concurrent decision
 		return w.state, nil
 	}
 	w.state.PendingReview = nil
@@ -54,8 +55,8 @@ func (w *referralWorkflow) resolveReview(ctx workflow.Context, d ReviewDecision)
 		return w.state, err
 	}
 	if !d.Accept {
-		ev := activities.ReferralEvent{ReferralID: w.state.ReferralID, Kind: "review_rejected", Actor: d.Actor, Details: review.Cause, IdempotencyKey: key}
+		ev := activities.ReferralEvent{ReferralID: w.state.ReferralID, Kind: referral.EventReviewRejected, Actor: d.Actor, Details: held.Cause, IdempotencyKey: key}
 		return w.state, workflow.ExecuteLocalActivity(actx, acts.RecordReferralEvent, ev).Get(ctx, nil)
 	}
-	return w.apply(ctx, SetStatusRequest{Status: review.To, Actor: d.Actor}, key, review.Cause)
+	return w.apply(ctx, SetStatusRequest{Status: held.To, Actor: d.Actor}, key, held.Cause)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/internal/reward"
 )
 
 // rewardStatus is the status that earns the campaign's rewards.
@@ -33,7 +34,7 @@ func (w *referralWorkflow) holding() bool {
 func (w *referralWorkflow) pendingRewards() int {
 	n := 0
 	for _, r := range w.state.Rewards {
-		if r.Status == activities.RewardPending {
+		if r.Status == reward.Pending {
 			n++
 		}
 	}
@@ -46,7 +47,7 @@ const rewardPaid = "paid"
 
 func (w *referralWorkflow) anyIssued() bool {
 	for _, r := range w.state.Rewards {
-		if r.Status == activities.RewardIssued || r.Status == rewardPaid {
+		if r.Status == reward.Issued || r.Status == rewardPaid {
 			return true
 		}
 	}
@@ -55,7 +56,7 @@ func (w *referralWorkflow) anyIssued() bool {
 
 func (w *referralWorkflow) anyUnpaid() bool {
 	for _, r := range w.state.Rewards {
-		if r.Status == activities.RewardIssued {
+		if r.Status == reward.Issued {
 			return true
 		}
 	}
@@ -72,7 +73,7 @@ func (w *referralWorkflow) newConversion(c HubSpotChange) bool {
 	}
 	rewarded := false
 	for _, r := range w.state.Rewards {
-		if r.Status != activities.RewardCancelled {
+		if r.Status != reward.Cancelled {
 			rewarded = true
 		}
 	}
@@ -128,7 +129,7 @@ func (w *referralWorkflow) createRewards(ctx workflow.Context) error {
 		// created, and create it when HubSpot reports the value.
 		w.state.WaitingForSaleValue = true
 		w.state.HoldUntil = time.Time{}
-		ev := activities.ReferralEvent{ReferralID: w.state.ReferralID, Kind: "reward_waiting", Actor: "system",
+		ev := activities.ReferralEvent{ReferralID: w.state.ReferralID, Kind: referral.EventRewardWaiting, Actor: "system",
 			Details:        map[string]any{"reason": appErr.Message(), "conversion": w.state.Conversions},
 			IdempotencyKey: fmt.Sprintf("reward_waiting:%s:%d", w.state.ReferralID, w.state.Conversions)}
 		w.state.Conversions--
@@ -150,20 +151,20 @@ func (w *referralWorkflow) issueRewards(ctx workflow.Context) error {
 	actx := workflow.WithActivityOptions(ctx, issueRewardActivityOptions)
 	for i := range w.state.Rewards {
 		r := &w.state.Rewards[i]
-		if r.Status != activities.RewardPending {
+		if r.Status != reward.Pending {
 			continue
 		}
 		var res activities.IssueRewardResult
 		err := workflow.ExecuteActivity(actx, acts.IssueReward, r.ID).Get(ctx, &res)
 		var appErr *temporal.ApplicationError
 		if err != nil && asApplicationError(err, &appErr) && appErr.Type() == activities.ErrTypeRewardCancelled {
-			r.Status = activities.RewardCancelled
+			r.Status = reward.Cancelled
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		r.Status = activities.RewardIssued
+		r.Status = reward.Issued
 	}
 	w.state.HoldUntil = time.Time{}
 	if err := w.writeMemberToHubSpot(ctx); err != nil {
@@ -182,15 +183,15 @@ func (w *referralWorkflow) writeMemberToHubSpot(ctx workflow.Context) error {
 	var res activities.MemberWriteResult
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), hubspotActs.WriteMemberToHubSpot, w.rules.MemberID).Get(ctx, &res)
 	details := map[string]any{"member_id": w.rules.MemberID, "contact_id": res.ContactID, "skipped": res.Skipped}
-	kind := "member_written_to_hubspot"
+	kind := referral.EventMemberWritten
 	var appErr *temporal.ApplicationError
 	switch {
 	case err != nil && asApplicationError(err, &appErr) && appErr.NonRetryable():
-		kind, details["error"] = "member_not_written_to_hubspot", appErr.Message()
+		kind, details["error"] = referral.EventMemberNotWritten, appErr.Message()
 	case err != nil:
 		return err
 	case res.Skipped != "":
-		kind = "member_not_written_to_hubspot"
+		kind = referral.EventMemberNotWritten
 	}
 	ev := activities.ReferralEvent{ReferralID: w.state.ReferralID, Kind: kind, Actor: "system", Details: details,
 		IdempotencyKey: fmt.Sprintf("member_written:%s:%d", w.state.ReferralID, w.state.Conversions)}
@@ -212,13 +213,13 @@ func (w *referralWorkflow) cancelPending(ctx workflow.Context, rewardID, reason,
 	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
 	for i := range w.state.Rewards {
 		r := &w.state.Rewards[i]
-		if r.Status != activities.RewardPending || (rewardID != "" && r.ID != rewardID) {
+		if r.Status != reward.Pending || (rewardID != "" && r.ID != rewardID) {
 			continue
 		}
 		if err := workflow.ExecuteLocalActivity(actx, acts.CancelReward, activities.CancelRewardInput{RewardID: r.ID, Reason: reason, Actor: actor}).Get(ctx, nil); err != nil {
 			return err
 		}
-		r.Status = activities.RewardCancelled
+		r.Status = reward.Cancelled
 	}
 	if w.pendingRewards() == 0 {
 		w.state.HoldUntil = time.Time{}
@@ -240,7 +241,7 @@ func (w *referralWorkflow) validateCancelReward(ctx workflow.Context, d RewardDe
 	switch {
 	case r == nil:
 		return fmt.Errorf("reward %q is not one of this referral's rewards", d.RewardID)
-	case r.Status != activities.RewardPending:
+	case r.Status != reward.Pending:
 		return fmt.Errorf("reward %s is %s: only a pending reward can be cancelled", d.RewardID, r.Status)
 	case d.Reason == "":
 		return fmt.Errorf("cancelling a reward needs a reason")
@@ -263,7 +264,7 @@ func (w *referralWorkflow) validateMarkRewardPaid(ctx workflow.Context, d Reward
 	switch {
 	case r == nil:
 		return fmt.Errorf("reward %q is not one of this referral's rewards", d.RewardID)
-	case r.Status != activities.RewardIssued:
+	case r.Status != reward.Issued:
 		return fmt.Errorf("reward %s is %s: only an issued reward can be marked paid", d.RewardID, r.Status)
 	case d.Actor == "":
 		return fmt.Errorf("a decision needs an actor (who decided)")

@@ -13,6 +13,7 @@ import (
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/internal/reward"
 )
 
 type rewardLog struct {
@@ -41,8 +42,8 @@ func newRewardsEnv(t *testing.T, rewards campaign.Rewards) (*testsuite.TestWorkf
 			log.created = append(log.created, in)
 			n := len(log.created)
 			return []activities.RewardRef{
-				{ID: "member-" + string(rune('0'+n)), Recipient: "member", Amount: "50.00", Currency: "USD", Status: activities.RewardPending, Conversion: in.Conversion},
-				{ID: "friend-" + string(rune('0'+n)), Recipient: "friend", Amount: "25.00", Currency: "USD", Status: activities.RewardPending, Conversion: in.Conversion},
+				{ID: "member-" + string(rune('0'+n)), Recipient: "member", Amount: "50.00", Currency: "USD", Status: reward.Pending, Conversion: in.Conversion},
+				{ID: "friend-" + string(rune('0'+n)), Recipient: "friend", Amount: "25.00", Currency: "USD", Status: reward.Pending, Conversion: in.Conversion},
 			}, nil
 		})
 	env.OnActivity(testActs.IssueReward, mock.Anything, mock.Anything).Return(
@@ -101,7 +102,7 @@ func TestRewardsAreHeldThenIssued(t *testing.T) {
 	if len(log.created) != 1 || log.created[0].Conversion != 1 || log.created[0].HoldUntil.Sub(start) < 30*24*time.Hour {
 		t.Fatalf("created = %+v", log.created)
 	}
-	if len(during.Rewards) != 2 || during.Rewards[0].Status != activities.RewardPending {
+	if len(during.Rewards) != 2 || during.Rewards[0].Status != reward.Pending {
 		t.Fatalf("during the hold: %+v", during)
 	}
 	if len(log.issued) != 2 || final.Rewards[0].Status != rewardPaid || final.Rewards[1].Status != rewardPaid {
@@ -190,7 +191,7 @@ func TestRewardDecisionsAreValidated(t *testing.T) {
 	if strings.Join(log.issued, ",") != "member-1" || len(log.cancelled) != 1 || log.cancelled[0].Actor != "admin:1" {
 		t.Fatalf("issued %v cancelled %+v", log.issued, log.cancelled)
 	}
-	if final.Rewards[0].Status != rewardPaid || final.Rewards[1].Status != activities.RewardCancelled {
+	if final.Rewards[0].Status != rewardPaid || final.Rewards[1].Status != reward.Cancelled {
 		t.Fatalf("final rewards = %+v", final.Rewards)
 	}
 }
@@ -226,7 +227,7 @@ func TestPercentageRewardWaitsForTheSaleValue(t *testing.T) {
 			if !saleValue {
 				return nil, temporal.NewNonRetryableApplicationError("no sale value yet", activities.ErrTypeNoSaleValue, nil)
 			}
-			return []activities.RewardRef{{ID: "m1", Recipient: "member", Amount: "120.00", Currency: "USD", Status: activities.RewardPending, Conversion: in.Conversion}}, nil
+			return []activities.RewardRef{{ID: "m1", Recipient: "member", Amount: "120.00", Currency: "USD", Status: reward.Pending, Conversion: in.Conversion}}, nil
 		})
 	env.OnActivity(testActs.IssueReward, mock.Anything, "m1").Return(activities.IssueRewardResult{RewardID: "m1"}, nil)
 	env.OnActivity(testActs.MarkRewardPaid, mock.Anything, mock.Anything).Return(nil)

@@ -128,7 +128,7 @@ func (w *referralWorkflow) run(ctx workflow.Context) (ReferralState, error) {
 
 	started := activities.ReferralEvent{
 		ReferralID:     w.state.ReferralID,
-		Kind:           "workflow_started",
+		Kind:           referral.EventWorkflowStarted,
 		Actor:          "system",
 		IdempotencyKey: "workflow_started:" + w.state.ReferralID,
 	}
@@ -166,7 +166,7 @@ func (w *referralWorkflow) run(ctx workflow.Context) (ReferralState, error) {
 func (w *referralWorkflow) sendLead(ctx workflow.Context) error {
 	var res activities.LeadResult
 	switch {
-	case w.rules.Source == "hubspot":
+	case w.rules.Source == referral.SourceColumnHubSpot:
 		// Added from HubSpot (a matching rule or an admin attached a
 		// record): the lead is already there.
 		res.Skipped = "the lead came from HubSpot: nothing is sent to HubSpot"
@@ -185,7 +185,7 @@ func (w *referralWorkflow) sendLead(ctx workflow.Context) error {
 	}
 	ev := activities.ReferralEvent{
 		ReferralID: w.state.ReferralID,
-		Kind:       "lead_sent_to_hubspot",
+		Kind:       referral.EventLeadSent,
 		Actor:      "system",
 		Details: map[string]any{
 			"skipped": res.Skipped, "cannot_qualify": res.CannotQualify, "contact_id": res.ContactID, "deal_id": res.DealID,
@@ -194,7 +194,7 @@ func (w *referralWorkflow) sendLead(ctx workflow.Context) error {
 		IdempotencyKey: "lead_sent:" + w.state.ReferralID,
 	}
 	if res.Skipped != "" {
-		ev.Kind = "lead_not_sent"
+		ev.Kind = referral.EventLeadNotSent
 	}
 	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
 	if err := workflow.ExecuteLocalActivity(actx, acts.RecordReferralEvent, ev).Get(ctx, nil); err != nil {

@@ -5,6 +5,9 @@ import (
 	"time"
 
 	"github.com/referflow/referflow/activities"
+	"github.com/referflow/referflow/internal/hubspotobject"
+	"github.com/referflow/referflow/internal/review"
+	"github.com/referflow/referflow/internal/salesentry"
 )
 
 // The Sales Receiver's workflow: a sales entry about a HubSpot object
@@ -40,15 +43,15 @@ type SalesEntryState struct {
 	SalesEntryID int64
 	// Status is the entry's: matching, then processed, review, ignored or
 	// failed.
-	Status     string
-	ObjectType string `json:",omitempty"`
-	ObjectID   int64  `json:",omitempty"`
+	Status     salesentry.Status
+	ObjectType hubspotobject.Type `json:",omitempty"`
+	ObjectID   int64              `json:",omitempty"`
 	// Match is what the entry was matched to, once it is processed.
 	Match *SalesEntryMatch `json:",omitempty"`
 	// ReviewEntryID and ReviewReason are set while (and after) the entry
 	// is in review.
-	ReviewEntryID string `json:",omitempty"`
-	ReviewReason  string `json:",omitempty"`
+	ReviewEntryID string        `json:",omitempty"`
+	ReviewReason  review.Reason `json:",omitempty"`
 	// Proposal is the single referral or member the review proposes (what
 	// approve accepts); Candidates are every one matching found.
 	Proposal   *activities.MatchCandidate  `json:",omitempty"`
@@ -64,7 +67,7 @@ type SalesEntryState struct {
 type SalesEntryMatch struct {
 	// Kind is direct, fuzzy, member (a matching rule or an edit named the
 	// member) or admin (an admin attached it).
-	Kind       string
+	Kind       salesentry.MatchKind
 	How        string
 	ReferralID string
 	MemberID   string `json:",omitempty"`
@@ -76,13 +79,10 @@ type SalesEntryMatch struct {
 	Forwarded string `json:",omitempty"`
 }
 
-// Kind of a match an admin made by attaching the entry.
-const MatchAdmin = "admin"
-
 // DecisionRecord is one admin decision the workflow applied (or that failed).
 type DecisionRecord struct {
 	UpdateID string
-	Action   string
+	Action   review.Action
 	Actor    string
 	At       time.Time
 	Outcome  string
@@ -97,9 +97,11 @@ const QuerySalesEntryState = "state"
 // validator rejects impossible decisions with the reason.
 const UpdateSalesEntryDecision = "decide"
 
-// SalesEntryDecision is an admin's decision on a sales entry in review.
+// SalesEntryDecision is an admin's decision on a sales entry in review: one
+// of review.SalesEntryActions, with what it needs (Data for an edit, with
+// review.EditKeys; ReferralID or MemberID to attach; Reason to dismiss).
 type SalesEntryDecision struct {
-	Action     string
+	Action     review.Action
 	Data       map[string]string `json:",omitempty"`
 	ReferralID string            `json:",omitempty"`
 	MemberID   string            `json:",omitempty"`
@@ -107,20 +109,3 @@ type SalesEntryDecision struct {
 	// Actor identifies the admin for the audit trail, e.g. "admin:<id>".
 	Actor string
 }
-
-// What an admin may decide about a sales entry in review.
-const (
-	// DecisionEdit replaces the entry's matching data (Data) and runs
-	// matching again; the entry may leave review or stay with a new reason.
-	DecisionEdit = "edit"
-	// DecisionAttachReferral links the entry's HubSpot object to ReferralID
-	// and forwards the change to that referral's workflow.
-	DecisionAttachReferral = "attach_referral"
-	// DecisionAttachMember adds a referral of MemberID for the entry's
-	// object (a referral "from HubSpot") and starts its workflow.
-	DecisionAttachMember = "attach_member"
-	// DecisionApprove accepts the single match the review proposes.
-	DecisionApprove = "approve"
-	// DecisionDismiss closes the entry with Reason; nothing is changed.
-	DecisionDismiss = "dismiss"
-)

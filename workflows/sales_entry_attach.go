@@ -9,16 +9,19 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/referflow/referflow/activities"
+	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/internal/review"
+	"github.com/referflow/referflow/internal/salesentry"
 )
 
 // attachReferral links the object to a referral, forwards the change to its
 // workflow and marks the entry processed (resolving its review entry).
-func (w *salesEntryWorkflow) attachReferral(ctx workflow.Context, c activities.MatchCandidate, kind, actor, decision string) error {
+func (w *salesEntryWorkflow) attachReferral(ctx workflow.Context, c activities.MatchCandidate, kind salesentry.MatchKind, actor, decision string) error {
 	dbctx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
 	var linked activities.LinkedReferral
 	if err := workflow.ExecuteLocalActivity(dbctx, acts.LinkHubSpotObject, activities.LinkObjectInput{
 		SalesEntryID: w.entry.ID, WorkspaceID: w.entry.WorkspaceID, ReferralID: c.ReferralID,
-		ObjectType: w.entry.ObjectType, ObjectID: w.entry.ObjectID, How: kind + ": " + c.How, Actor: actor,
+		ObjectType: w.entry.ObjectType, ObjectID: w.entry.ObjectID, How: string(kind) + ": " + c.How, Actor: actor,
 	}).Get(ctx, &linked); err != nil {
 		return err
 	}
@@ -32,13 +35,19 @@ func (w *salesEntryWorkflow) attachReferral(ctx workflow.Context, c activities.M
 }
 
 // addReferral adds a referral of the member from HubSpot, starts its
-// workflow, forwards the change and marks the entry processed.
-func (w *salesEntryWorkflow) addReferral(ctx workflow.Context, c activities.MatchCandidate, kind, actor, decision string) error {
+// workflow, forwards the change and marks the entry processed. Its source is
+// the campaign's matching rule, or the review queue when an admin decided.
+func (w *salesEntryWorkflow) addReferral(ctx workflow.Context, c activities.MatchCandidate, kind salesentry.MatchKind, actor, decision string) error {
+	source := referral.SourceHubSpotMatchingRule
+	if actorOrSystem(actor) != "system" {
+		source = referral.SourceHubSpotReview
+	}
 	dbctx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
 	var added activities.AddedReferral
 	if err := workflow.ExecuteLocalActivity(dbctx, acts.AddReferralFromHubSpot, activities.AddFromHubSpotInput{
 		SalesEntryID: w.entry.ID, WorkspaceID: w.entry.WorkspaceID, MemberID: c.MemberID,
-		ObjectType: w.entry.ObjectType, ObjectID: w.entry.ObjectID, Lead: w.lastMatch.Lead, How: kind + ": " + c.How, Actor: actor,
+		ObjectType: w.entry.ObjectType, ObjectID: w.entry.ObjectID, Lead: w.lastMatch.Lead, How: string(kind) + ": " + c.How, Actor: actor,
+		Source: source,
 	}).Get(ctx, &added); err != nil {
 		return err
 	}
@@ -74,13 +83,9 @@ func (w *salesEntryWorkflow) startReferral(ctx workflow.Context, referralID stri
 // forward sends the entry's property change to the referral's workflow and
 // says what became of it. A creation carries no property: linking is all.
 func (w *salesEntryWorkflow) forward(ctx workflow.Context, referralID string) string {
-	if w.entry.PropertyName == "" {
+	change, ok := w.entry.ChangeFor(w.entry.Object())
+	if !ok {
 		return "a creation: nothing to forward"
-	}
-	change := HubSpotChange{
-		Kind: ChangeProperty, ObjectType: w.entry.ObjectType, ObjectID: w.entry.ObjectID,
-		Property: w.entry.PropertyName, Value: w.entry.PropertyValue, OccurredAt: w.entry.OccurredAt,
-		DedupeKey: w.entry.DedupeKey, SalesEntryID: w.entry.ID,
 	}
 	err := workflow.SignalExternalWorkflow(ctx, ReferralWorkflowID(referralID), "", SignalHubSpotChange, change).Get(ctx, nil)
 	if err != nil {
@@ -94,16 +99,16 @@ func (w *salesEntryWorkflow) forward(ctx workflow.Context, referralID string) st
 func (w *salesEntryWorkflow) processed(ctx workflow.Context, m *SalesEntryMatch, actor, decision, detail string) error {
 	w.campaignID = m.CampaignID
 	err := w.recordStep(ctx, activities.SalesEntryStep{
-		Status: activities.SalesEntryProcessed, CampaignID: m.CampaignID, ReferralID: m.ReferralID, MemberID: m.MemberID,
-	}, "processed", detail, actor, map[string]any{"kind": m.Kind, "how": m.How, "referral_id": m.ReferralID, "referral_added": m.ReferralAdded})
+		Status: salesentry.Processed, CampaignID: m.CampaignID, ReferralID: m.ReferralID, MemberID: m.MemberID,
+	}, salesentry.StepProcessed, detail, actor, map[string]any{"kind": m.Kind, "how": m.How, "referral_id": m.ReferralID, "referral_added": m.ReferralAdded})
 	if err != nil {
 		return err
 	}
-	if err := w.closeReview(ctx, "resolved", decision+": "+detail, actor); err != nil {
+	if err := w.closeReview(ctx, review.Resolved, decision+": "+detail, actor); err != nil {
 		return err
 	}
 	w.state.Match = m
-	w.state.Status = activities.SalesEntryProcessed
+	w.state.Status = salesentry.Processed
 	w.state.Reason = ""
 	w.publish(ctx)
 	return nil

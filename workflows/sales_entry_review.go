@@ -12,11 +12,13 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/referflow/referflow/activities"
+	"github.com/referflow/referflow/internal/review"
+	"github.com/referflow/referflow/internal/salesentry"
 )
 
 // review puts the entry in review (or changes why it is there), and
 // notifies admins when the campaign asks for it.
-func (w *salesEntryWorkflow) review(ctx workflow.Context, reason string, res activities.MatchResult, campaignID, why string) error {
+func (w *salesEntryWorkflow) review(ctx workflow.Context, reason review.Reason, res activities.MatchResult, campaignID, why string) error {
 	if campaignID == "" {
 		campaignID = sharedCampaign(res.Candidates)
 	}
@@ -44,13 +46,13 @@ func (w *salesEntryWorkflow) review(ctx workflow.Context, reason string, res act
 	err := workflow.ExecuteLocalActivity(dbctx, acts.OpenSalesEntryReview, activities.OpenReviewInput{
 		SalesEntryID: w.entry.ID, WorkspaceID: w.entry.WorkspaceID, CampaignID: campaignID, Reason: reason, Data: data,
 		WorkflowID: SalesEntryWorkflowID(w.entry.ID),
-		Action:     w.action(ctx, "review", fmt.Sprintf("in review (%s): %s", reason, why), "system", map[string]any{"reason": reason}),
+		Action:     w.action(ctx, salesentry.StepReview, fmt.Sprintf("in review (%s): %s", reason, why), "system", map[string]any{"reason": reason}),
 	}).Get(ctx, &id)
 	if err != nil {
 		return err
 	}
 	w.campaignID = campaignID
-	w.state.Status = activities.SalesEntryReview
+	w.state.Status = salesentry.InReview
 	w.state.ReviewEntryID, w.state.ReviewReason, w.state.Reason = id, reason, why
 	w.state.Proposal, w.state.Candidates = proposal, res.Candidates
 	w.publish(ctx)
@@ -95,11 +97,11 @@ func (w *salesEntryWorkflow) notify(ctx workflow.Context, reviewEntryID string) 
 		case !n.Sent:
 			detail = "admins not notified: " + n.Skipped
 		}
-		_ = w.record(gctx, "review_notification", detail, "system", nil)
+		_ = w.record(gctx, salesentry.StepReviewNotification, detail, "system", nil)
 	})
 }
 
-func (w *salesEntryWorkflow) closeReview(ctx workflow.Context, status, decision, actor string) error {
+func (w *salesEntryWorkflow) closeReview(ctx workflow.Context, status review.Status, decision, actor string) error {
 	if w.state.ReviewEntryID == "" {
 		return nil
 	}
@@ -116,44 +118,43 @@ func (w *salesEntryWorkflow) validateDecision(ctx workflow.Context, d SalesEntry
 	if d.Actor == "" {
 		return errors.New("a decision needs an actor (who decided)")
 	}
-	if w.state.Status != activities.SalesEntryReview {
+	if w.state.Status != salesentry.InReview {
 		return fmt.Errorf("sales entry %d is not in review (it is %s): there is nothing to decide", w.state.SalesEntryID, w.state.Status)
 	}
 	switch d.Action {
-	case DecisionEdit:
+	case review.Edit:
 		if len(d.Data) == 0 {
-			return fmt.Errorf("an edit needs data: one or more of %s", strings.Join(activities.EditKeys, ", "))
+			return fmt.Errorf("an edit needs data: one or more of %s", strings.Join(review.EditKeys, ", "))
 		}
 		for _, k := range slices.Sorted(maps.Keys(d.Data)) {
-			if !slices.Contains(activities.EditKeys, k) {
-				return fmt.Errorf("unknown data key %q: an edit may set %s", k, strings.Join(activities.EditKeys, ", "))
+			if !slices.Contains(review.EditKeys, k) {
+				return fmt.Errorf("unknown data key %q: an edit may set %s", k, strings.Join(review.EditKeys, ", "))
 			}
 		}
-		if v := strings.TrimSpace(d.Data[activities.EditMemberID]); v != "" {
+		if v := strings.TrimSpace(d.Data[review.EditMemberID]); v != "" {
 			if _, err := uuid.Parse(v); err != nil {
 				return fmt.Errorf("data.member_id %q is not a member ID (a UUID)", v)
 			}
 		}
-	case DecisionAttachReferral:
+	case review.AttachReferral:
 		if _, err := uuid.Parse(d.ReferralID); err != nil {
 			return fmt.Errorf("attach_referral needs referral_id, a referral ID (a UUID), not %q", d.ReferralID)
 		}
-	case DecisionAttachMember:
+	case review.AttachMember:
 		if _, err := uuid.Parse(d.MemberID); err != nil {
 			return fmt.Errorf("attach_member needs member_id, a member ID (a UUID), not %q", d.MemberID)
 		}
-	case DecisionApprove:
+	case review.Approve:
 		if w.state.Proposal == nil {
 			return fmt.Errorf("approve needs exactly one proposal and this entry has %d (%s): attach it to a referral or member, or edit it",
 				len(w.state.Candidates), w.state.ReviewReason)
 		}
-	case DecisionDismiss:
+	case review.Dismiss:
 		if strings.TrimSpace(d.Reason) == "" {
 			return errors.New("dismiss needs a reason")
 		}
 	default:
-		return fmt.Errorf("unknown action %q: one of %s, %s, %s, %s, %s", d.Action,
-			DecisionEdit, DecisionAttachReferral, DecisionAttachMember, DecisionApprove, DecisionDismiss)
+		return fmt.Errorf("unknown action %q: one of %s", d.Action, joinActions(review.SalesEntryActions))
 	}
 	return nil
 }
@@ -166,22 +167,22 @@ func (w *salesEntryWorkflow) decide(ctx workflow.Context, d SalesEntryDecision) 
 		return w.state, err
 	}
 	defer w.lock.Unlock()
-	if w.state.Status != activities.SalesEntryReview {
+	if w.state.Status != salesentry.InReview {
 		// An earlier decision took it out of review while this one waited.
 		return w.state, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("sales entry %d is no longer in review (it is %s)", w.state.SalesEntryID, w.state.Status), "NotInReview", nil)
 	}
 	rec := DecisionRecord{UpdateID: workflow.GetCurrentUpdateInfo(ctx).ID, Action: d.Action, Actor: d.Actor, At: workflow.Now(ctx).UTC()}
-	decision := d.Action + " by " + d.Actor
+	decision := string(d.Action) + " by " + d.Actor
 	var err error
 	switch d.Action {
-	case DecisionEdit:
+	case review.Edit:
 		err = w.edit(ctx, d)
-	case DecisionAttachReferral:
-		err = w.attachReferral(ctx, activities.MatchCandidate{ReferralID: d.ReferralID, How: "attached by " + d.Actor}, MatchAdmin, d.Actor, decision)
-	case DecisionAttachMember:
-		err = w.addReferral(ctx, activities.MatchCandidate{MemberID: d.MemberID, How: "attached by " + d.Actor}, MatchAdmin, d.Actor, decision)
-	case DecisionApprove:
+	case review.AttachReferral:
+		err = w.attachReferral(ctx, activities.MatchCandidate{ReferralID: d.ReferralID, How: "attached by " + d.Actor}, salesentry.MatchAdmin, d.Actor, decision)
+	case review.AttachMember:
+		err = w.addReferral(ctx, activities.MatchCandidate{MemberID: d.MemberID, How: "attached by " + d.Actor}, salesentry.MatchAdmin, d.Actor, decision)
+	case review.Approve:
 		p := *w.state.Proposal
 		p.How += ", approved by " + d.Actor
 		kind := w.lastMatch.Kind
@@ -190,7 +191,7 @@ func (w *salesEntryWorkflow) decide(ctx workflow.Context, d SalesEntryDecision) 
 		} else {
 			err = w.attachReferral(ctx, p, kind, d.Actor, decision)
 		}
-	case DecisionDismiss:
+	case review.Dismiss:
 		err = w.dismiss(ctx, d)
 	}
 	if err != nil {
@@ -198,7 +199,7 @@ func (w *salesEntryWorkflow) decide(ctx workflow.Context, d SalesEntryDecision) 
 		w.state.Decisions = append(w.state.Decisions, rec)
 		return w.state, decisionError(err)
 	}
-	rec.Outcome = w.state.Status
+	rec.Outcome = string(w.state.Status)
 	if w.state.Reason != "" {
 		rec.Outcome += ": " + w.state.Reason
 	} else if w.state.Match != nil {
@@ -233,7 +234,7 @@ func (w *salesEntryWorkflow) edit(ctx workflow.Context, d SalesEntryDecision) er
 		data[k] = v
 	}
 	w.state.Edited = edited
-	if err := w.record(ctx, "edited", "matching data edited by "+d.Actor+"; matching again", d.Actor, data); err != nil {
+	if err := w.record(ctx, salesentry.StepEdited, "matching data edited by "+d.Actor+"; matching again", d.Actor, data); err != nil {
 		return err
 	}
 	res, err := w.match(ctx)
@@ -246,8 +247,16 @@ func (w *salesEntryWorkflow) edit(ctx workflow.Context, d SalesEntryDecision) er
 // dismiss closes the review entry and ignores the sales entry.
 func (w *salesEntryWorkflow) dismiss(ctx workflow.Context, d SalesEntryDecision) error {
 	reason := fmt.Sprintf("dismissed by %s: %s", d.Actor, strings.TrimSpace(d.Reason))
-	if err := w.closeReview(ctx, "dismissed", "dismiss: "+strings.TrimSpace(d.Reason), d.Actor); err != nil {
+	if err := w.closeReview(ctx, review.Dismissed, string(review.Dismiss)+": "+strings.TrimSpace(d.Reason), d.Actor); err != nil {
 		return err
 	}
 	return w.ignore(ctx, reason)
+}
+
+func joinActions(actions []review.Action) string {
+	words := make([]string, len(actions))
+	for i, a := range actions {
+		words[i] = string(a)
+	}
+	return strings.Join(words, ", ")
 }

@@ -6,34 +6,35 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/referflow/referflow/activities"
+	"github.com/referflow/referflow/internal/salesentry"
 )
 
 // ignore marks the entry ignored with the reason.
 func (w *salesEntryWorkflow) ignore(ctx workflow.Context, reason string) error {
-	if err := w.recordStep(ctx, activities.SalesEntryStep{Status: activities.SalesEntryIgnored}, "ignored", reason, "system", nil); err != nil {
+	if err := w.recordStep(ctx, activities.SalesEntryStep{Status: salesentry.Ignored}, salesentry.StepIgnored, reason, "system", nil); err != nil {
 		return err
 	}
-	w.state.Status, w.state.Reason = activities.SalesEntryIgnored, reason
+	w.state.Status, w.state.Reason = salesentry.Ignored, reason
 	w.publish(ctx)
 	return nil
 }
 
 // fail marks the entry failed with the reason.
 func (w *salesEntryWorkflow) fail(ctx workflow.Context, reason string) error {
-	if err := w.recordStep(ctx, activities.SalesEntryStep{Status: activities.SalesEntryFailed, Error: reason}, "failed", reason, "system", nil); err != nil {
+	if err := w.recordStep(ctx, activities.SalesEntryStep{Status: salesentry.Failed, Error: reason}, salesentry.StepFailed, reason, "system", nil); err != nil {
 		return err
 	}
-	w.state.Status, w.state.Reason = activities.SalesEntryFailed, reason
+	w.state.Status, w.state.Reason = salesentry.Failed, reason
 	w.publish(ctx)
 	return nil
 }
 
 // record appends an action to the entry without changing its status.
-func (w *salesEntryWorkflow) record(ctx workflow.Context, step, detail, actor string, data map[string]any) error {
+func (w *salesEntryWorkflow) record(ctx workflow.Context, step salesentry.Step, detail, actor string, data map[string]any) error {
 	return w.recordStep(ctx, activities.SalesEntryStep{}, step, detail, actor, data)
 }
 
-func (w *salesEntryWorkflow) recordStep(ctx workflow.Context, s activities.SalesEntryStep, step, detail, actor string, data map[string]any) error {
+func (w *salesEntryWorkflow) recordStep(ctx workflow.Context, s activities.SalesEntryStep, step salesentry.Step, detail, actor string, data map[string]any) error {
 	w.step++
 	s.SalesEntryID = w.entry.ID
 	s.WorkflowID = SalesEntryWorkflowID(w.entry.ID)
@@ -44,8 +45,8 @@ func (w *salesEntryWorkflow) recordStep(ctx workflow.Context, s activities.Sales
 
 // action is the next action; its key is the workflow's step number, the
 // same on every retry of the step.
-func (w *salesEntryWorkflow) action(ctx workflow.Context, step, detail, actor string, data map[string]any) activities.SalesEntryAction {
-	return activities.SalesEntryAction{
+func (w *salesEntryWorkflow) action(ctx workflow.Context, step salesentry.Step, detail, actor string, data map[string]any) salesentry.Action {
+	return salesentry.Action{
 		Key: fmt.Sprintf("%s#%d", SalesEntryWorkflowID(w.in.SalesEntryID), w.step), Step: step, Detail: detail,
 		Actor: actorOrSystem(actor), At: workflow.Now(ctx).UTC(), Data: data,
 	}
@@ -63,7 +64,7 @@ func actorOrSystem(actor string) string {
 // attribute set is the registered CampaignID.
 func (w *salesEntryWorkflow) publish(ctx workflow.Context) {
 	details := fmt.Sprintf("**Sales entry:** %d (%s %d)  \n**Status:** %s", w.state.SalesEntryID, w.state.ObjectType, w.state.ObjectID, w.state.Status)
-	if w.state.ReviewEntryID != "" && w.state.Status == activities.SalesEntryReview {
+	if w.state.ReviewEntryID != "" && w.state.Status == salesentry.InReview {
 		details += fmt.Sprintf("  \n**Review:** %s (%s)", w.state.ReviewEntryID, w.state.ReviewReason)
 	}
 	if m := w.state.Match; m != nil {

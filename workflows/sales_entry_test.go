@@ -14,6 +14,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/referflow/referflow/activities"
+	"github.com/referflow/referflow/internal/review"
+	"github.com/referflow/referflow/internal/salesentry"
 )
 
 const (
@@ -157,11 +159,11 @@ func (se *salesEnv) decideAt(delay time.Duration, id string, d SalesEntryDecisio
 }
 
 func propertyChange(id int64) activities.SalesEntry {
-	return activities.SalesEntry{
+	return activities.SalesEntry{Entry: salesentry.Entry{
 		ID: id, WorkspaceID: seWorkspace, PortalID: 62515, SubscriptionType: "contact.propertyChange",
 		ObjectType: "contact", ObjectID: 901, PropertyName: "lifecyclestage", PropertyValue: "customer",
 		OccurredAt: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC), DedupeKey: "dk-" + string(rune('a'+id%26)), Status: "matching",
-	}
+	}}
 }
 
 func creation(id int64) activities.SalesEntry {
@@ -172,7 +174,7 @@ func creation(id int64) activities.SalesEntry {
 
 func directMatch(auto bool) activities.MatchResult {
 	return activities.MatchResult{
-		Kind:       activities.MatchDirect,
+		Kind:       salesentry.MatchDirect,
 		Candidates: []activities.MatchCandidate{{ReferralID: seReferral, CampaignID: seCampaign, How: "referflow_referral_id"}},
 		Rules:      map[string]activities.CampaignRules{seCampaign: {AutoProcessDirectMatches: auto}},
 	}
@@ -180,7 +182,7 @@ func directMatch(auto bool) activities.MatchResult {
 
 func memberMatch() activities.MatchResult {
 	return activities.MatchResult{
-		Kind:       activities.MatchMember,
+		Kind:       salesentry.MatchMember,
 		Candidates: []activities.MatchCandidate{{MemberID: seMember, CampaignID: seCampaign, How: "matching rule contact.referred_by holds referral_code"}},
 		Rules:      map[string]activities.CampaignRules{seCampaign: {}},
 		Lead:       activities.Lead{Email: "leo@example.org", FirstName: "Leo"},
@@ -188,7 +190,7 @@ func memberMatch() activities.MatchResult {
 }
 
 func noMatch(hints ...activities.NoMatchHint) activities.MatchResult {
-	return activities.MatchResult{Kind: activities.MatchNone, Hints: hints,
+	return activities.MatchResult{Kind: salesentry.MatchNone, Hints: hints,
 		Rules: map[string]activities.CampaignRules{seCampaign: {ReviewWhenNoMemberMatches: true}}}
 }
 
@@ -198,7 +200,7 @@ func TestSalesEntryDirectMatchProcessedAutomatically(t *testing.T) {
 	se.onLink()
 	st := se.run(t, 1)
 
-	if st.Status != activities.SalesEntryProcessed || st.Match == nil || st.Match.Kind != activities.MatchDirect || st.Match.ReferralID != seReferral {
+	if st.Status != salesentry.Processed || st.Match == nil || st.Match.Kind != salesentry.MatchDirect || st.Match.ReferralID != seReferral {
 		t.Fatalf("state = %+v", st)
 	}
 	if len(se.links) != 1 || se.links[0].ObjectType != "contact" || se.links[0].ObjectID != 901 || se.links[0].SalesEntryID != 1 {
@@ -208,11 +210,11 @@ func TestSalesEntryDirectMatchProcessedAutomatically(t *testing.T) {
 		t.Fatalf("signals = %+v, want the change forwarded once", se.signals)
 	}
 	sig := se.signals[0]
-	if sig.Kind != ChangeProperty || sig.Property != "lifecyclestage" || sig.Value != "customer" || sig.ObjectID != 901 || sig.SalesEntryID != 1 || sig.DedupeKey == "" {
+	if sig.Kind != salesentry.ChangeProperty || sig.Property != "lifecyclestage" || sig.Value != "customer" || sig.ObjectID != 901 || sig.SalesEntryID != 1 || sig.DedupeKey == "" {
 		t.Fatalf("forwarded change = %+v", sig)
 	}
 	last := se.lastStep()
-	if last.Status != activities.SalesEntryProcessed || last.ReferralID != seReferral || !strings.Contains(last.Action.Detail, "direct match") {
+	if last.Status != salesentry.Processed || last.ReferralID != seReferral || !strings.Contains(last.Action.Detail, "direct match") {
 		t.Fatalf("last step = %+v", last)
 	}
 	if len(se.reviews) != 0 {
@@ -233,7 +235,7 @@ func TestSalesEntryDirectMatchNotAutoGoesToReviewThenApprove(t *testing.T) {
 	se.onMatch(directMatch(false))
 	se.onLink()
 	var approve decisionResult
-	se.decideAt(time.Hour, "a1", SalesEntryDecision{Action: DecisionApprove, Actor: "admin:7"}, &approve)
+	se.decideAt(time.Hour, "a1", SalesEntryDecision{Action: review.Approve, Actor: "admin:7"}, &approve)
 	var during SalesEntryState
 	se.env.RegisterDelayedCallback(func() {
 		v, err := se.env.QueryWorkflow(QuerySalesEntryState)
@@ -245,18 +247,18 @@ func TestSalesEntryDirectMatchNotAutoGoesToReviewThenApprove(t *testing.T) {
 	}, time.Minute)
 	st := se.run(t, 2)
 
-	if during.Status != activities.SalesEntryReview || during.ReviewReason != activities.ReviewUnconfirmedMatch ||
+	if during.Status != salesentry.InReview || during.ReviewReason != review.UnconfirmedMatch ||
 		during.Proposal == nil || during.Proposal.ReferralID != seReferral || during.ReviewEntryID != seReview {
 		t.Fatalf("state in review = %+v", during)
 	}
-	if len(se.reviews) != 1 || se.reviews[0].Reason != activities.ReviewUnconfirmedMatch || se.reviews[0].CampaignID != seCampaign ||
+	if len(se.reviews) != 1 || se.reviews[0].Reason != review.UnconfirmedMatch || se.reviews[0].CampaignID != seCampaign ||
 		se.reviews[0].WorkflowID != "sales-entry/2" || se.reviews[0].Data["proposal"] == nil {
 		t.Fatalf("review entries = %+v", se.reviews)
 	}
 	if approve.rejected != nil || approve.err != nil || !approve.completed {
 		t.Fatalf("approve = %+v", approve)
 	}
-	if st.Status != activities.SalesEntryProcessed || st.Match.ReferralID != seReferral || len(st.Decisions) != 1 || st.Decisions[0].Actor != "admin:7" {
+	if st.Status != salesentry.Processed || st.Match.ReferralID != seReferral || len(st.Decisions) != 1 || st.Decisions[0].Actor != "admin:7" {
 		t.Fatalf("final = %+v", st)
 	}
 	if len(se.closed) != 1 || se.closed[0].Status != "resolved" || se.closed[0].DecidedBy != "admin:7" || se.closed[0].ReviewEntryID != seReview {
@@ -272,13 +274,13 @@ func TestSalesEntryDirectMatchNotAutoGoesToReviewThenApprove(t *testing.T) {
 func TestSalesEntryFuzzySingleMatchOfACreation(t *testing.T) {
 	se := newSalesEnv(t, creation(3))
 	se.onMatch(activities.MatchResult{
-		Kind:       activities.MatchFuzzy,
+		Kind:       salesentry.MatchFuzzy,
 		Candidates: []activities.MatchCandidate{{ReferralID: seReferral, CampaignID: seCampaign, How: "email"}},
 		Rules:      map[string]activities.CampaignRules{seCampaign: {AutoProcessFuzzyMatches: true}},
 	})
 	se.onLink()
 	st := se.run(t, 3)
-	if st.Status != activities.SalesEntryProcessed || st.Match.Kind != activities.MatchFuzzy || !strings.Contains(st.Match.Forwarded, "nothing to forward") {
+	if st.Status != salesentry.Processed || st.Match.Kind != salesentry.MatchFuzzy || !strings.Contains(st.Match.Forwarded, "nothing to forward") {
 		t.Fatalf("state = %+v", st)
 	}
 	if len(se.signals) != 0 {
@@ -292,17 +294,17 @@ func TestSalesEntryFuzzySingleMatchOfACreation(t *testing.T) {
 func TestSalesEntryFuzzyMatchWithoutTheSwitchIsUnconfirmed(t *testing.T) {
 	se := newSalesEnv(t, creation(4))
 	se.onMatch(activities.MatchResult{
-		Kind:       activities.MatchFuzzy,
+		Kind:       salesentry.MatchFuzzy,
 		Candidates: []activities.MatchCandidate{{ReferralID: seReferral, CampaignID: seCampaign, How: "name and company domain"}},
 		Rules:      map[string]activities.CampaignRules{seCampaign: {AutoProcessDirectMatches: true}},
 	})
 	var dismiss decisionResult
-	se.decideAt(time.Hour, "d", SalesEntryDecision{Action: DecisionDismiss, Reason: "not the same person", Actor: "admin:1"}, &dismiss)
+	se.decideAt(time.Hour, "d", SalesEntryDecision{Action: review.Dismiss, Reason: "not the same person", Actor: "admin:1"}, &dismiss)
 	st := se.run(t, 4)
-	if len(se.reviews) != 1 || se.reviews[0].Reason != activities.ReviewUnconfirmedMatch {
+	if len(se.reviews) != 1 || se.reviews[0].Reason != review.UnconfirmedMatch {
 		t.Fatalf("reviews = %+v", se.reviews)
 	}
-	if st.Status != activities.SalesEntryIgnored || st.Reason != "dismissed by admin:1: not the same person" {
+	if st.Status != salesentry.Ignored || st.Reason != "dismissed by admin:1: not the same person" {
 		t.Fatalf("final = %+v", st)
 	}
 }
@@ -310,7 +312,7 @@ func TestSalesEntryFuzzyMatchWithoutTheSwitchIsUnconfirmed(t *testing.T) {
 func TestSalesEntryAmbiguousMatchThenAttachReferral(t *testing.T) {
 	se := newSalesEnv(t, propertyChange(5))
 	se.onMatch(activities.MatchResult{
-		Kind: activities.MatchFuzzy,
+		Kind: salesentry.MatchFuzzy,
 		Candidates: []activities.MatchCandidate{
 			{ReferralID: seReferral, CampaignID: seCampaign, How: "email"},
 			{ReferralID: seReferral2, CampaignID: seCampaign, How: "email"},
@@ -319,17 +321,17 @@ func TestSalesEntryAmbiguousMatchThenAttachReferral(t *testing.T) {
 	})
 	se.onLink()
 	var approve, attach decisionResult
-	se.decideAt(time.Minute, "ap", SalesEntryDecision{Action: DecisionApprove, Actor: "admin:1"}, &approve)
-	se.decideAt(time.Hour, "at", SalesEntryDecision{Action: DecisionAttachReferral, ReferralID: seReferral2, Actor: "admin:1"}, &attach)
+	se.decideAt(time.Minute, "ap", SalesEntryDecision{Action: review.Approve, Actor: "admin:1"}, &approve)
+	se.decideAt(time.Hour, "at", SalesEntryDecision{Action: review.AttachReferral, ReferralID: seReferral2, Actor: "admin:1"}, &attach)
 	st := se.run(t, 5)
 
-	if len(se.reviews) != 1 || se.reviews[0].Reason != activities.ReviewAmbiguousMatch || se.reviews[0].CampaignID != seCampaign {
+	if len(se.reviews) != 1 || se.reviews[0].Reason != review.AmbiguousMatch || se.reviews[0].CampaignID != seCampaign {
 		t.Fatalf("reviews = %+v", se.reviews)
 	}
 	if approve.rejected == nil || !strings.Contains(approve.rejected.Error(), "exactly one proposal") {
 		t.Fatalf("approve of an ambiguous match: %+v", approve)
 	}
-	if attach.err != nil || st.Status != activities.SalesEntryProcessed || st.Match.ReferralID != seReferral2 || st.Match.Kind != MatchAdmin {
+	if attach.err != nil || st.Status != salesentry.Processed || st.Match.ReferralID != seReferral2 || st.Match.Kind != salesentry.MatchAdmin {
 		t.Fatalf("attach = %+v, final = %+v", attach, st)
 	}
 	if len(se.links) != 1 || se.links[0].ReferralID != seReferral2 || se.links[0].Actor != "admin:1" {
@@ -357,7 +359,7 @@ func TestSalesEntryMatchingRuleAddsAReferralAndStartsItsWorkflow(t *testing.T) {
 	})
 	st := se.run(t, 6)
 
-	if st.Status != activities.SalesEntryProcessed || st.Match == nil || !st.Match.ReferralAdded || st.Match.ReferralID != seReferral2 || st.Match.MemberID != seMember {
+	if st.Status != salesentry.Processed || st.Match == nil || !st.Match.ReferralAdded || st.Match.ReferralID != seReferral2 || st.Match.MemberID != seMember {
 		t.Fatalf("state = %+v", st)
 	}
 	if len(se.adds) != 1 || se.adds[0].MemberID != seMember || se.adds[0].Lead.Email != "leo@example.org" || se.adds[0].ObjectID != 901 {
@@ -386,9 +388,9 @@ func TestSalesEntryMemberMatchWithoutEmailGoesToReview(t *testing.T) {
 	se.env.OnActivity(testActs.AddReferralFromHubSpot, mock.Anything, mock.Anything).Return(activities.AddedReferral{},
 		temporal.NewNonRetryableApplicationError("contact 901 has no email", activities.ErrTypeNoLeadEmail, nil))
 	var dismiss decisionResult
-	se.decideAt(time.Hour, "d", SalesEntryDecision{Action: DecisionDismiss, Reason: "test", Actor: "admin:1"}, &dismiss)
+	se.decideAt(time.Hour, "d", SalesEntryDecision{Action: review.Dismiss, Reason: "test", Actor: "admin:1"}, &dismiss)
 	se.run(t, 7)
-	if len(se.reviews) != 1 || se.reviews[0].Reason != activities.ReviewManual || !strings.Contains(se.reviews[0].Data["why"].(string), "no email") {
+	if len(se.reviews) != 1 || se.reviews[0].Reason != review.Manual || !strings.Contains(se.reviews[0].Data["why"].(string), "no email") {
 		t.Fatalf("reviews = %+v", se.reviews)
 	}
 }
@@ -399,10 +401,10 @@ func TestSalesEntryNothingMatched(t *testing.T) {
 		se := newSalesEnv(t, creation(8))
 		se.onMatch(noMatch())
 		st := se.run(t, 8)
-		if st.Status != activities.SalesEntryIgnored || st.Reason != "no referral or member matches" || len(se.reviews) != 0 {
+		if st.Status != salesentry.Ignored || st.Reason != "no referral or member matches" || len(se.reviews) != 0 {
 			t.Fatalf("state = %+v, reviews %+v", st, se.reviews)
 		}
-		if last := se.lastStep(); last.Status != activities.SalesEntryIgnored {
+		if last := se.lastStep(); last.Status != salesentry.Ignored {
 			t.Fatalf("last step = %+v", last)
 		}
 	})
@@ -410,9 +412,9 @@ func TestSalesEntryNothingMatched(t *testing.T) {
 		se := newSalesEnv(t, creation(9))
 		se.onMatch(noMatch(hint))
 		var dismiss decisionResult
-		se.decideAt(time.Hour, "d", SalesEntryDecision{Action: DecisionDismiss, Reason: "typo in the code", Actor: "admin:1"}, &dismiss)
+		se.decideAt(time.Hour, "d", SalesEntryDecision{Action: review.Dismiss, Reason: "typo in the code", Actor: "admin:1"}, &dismiss)
 		se.run(t, 9)
-		if len(se.reviews) != 1 || se.reviews[0].Reason != activities.ReviewNoMemberMatch || se.reviews[0].CampaignID != seCampaign {
+		if len(se.reviews) != 1 || se.reviews[0].Reason != review.NoMemberMatch || se.reviews[0].CampaignID != seCampaign {
 			t.Fatalf("reviews = %+v", se.reviews)
 		}
 	})
@@ -422,7 +424,7 @@ func TestSalesEntryNothingMatched(t *testing.T) {
 		res.Rules[seCampaign] = activities.CampaignRules{}
 		se.onMatch(res)
 		st := se.run(t, 10)
-		if st.Status != activities.SalesEntryIgnored || len(se.reviews) != 0 {
+		if st.Status != salesentry.Ignored || len(se.reviews) != 0 {
 			t.Fatalf("state = %+v", st)
 		}
 	})
@@ -438,7 +440,7 @@ func TestSalesEntryObjectGoneFromHubSpotIsIgnored(t *testing.T) {
 	se.env.OnActivity(testActs.RecordSalesEntryStep, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, s activities.SalesEntryStep) error { se.steps = append(se.steps, s); return nil })
 	st := se.run(t, 11)
-	if st.Status != activities.SalesEntryIgnored || st.Reason != "HubSpot no longer has contact 901" {
+	if st.Status != salesentry.Ignored || st.Reason != "HubSpot no longer has contact 901" {
 		t.Fatalf("state = %+v", st)
 	}
 }
@@ -450,14 +452,14 @@ func TestSalesEntryValidatorRejectsImpossibleDecisions(t *testing.T) {
 		want string
 	}{
 		{"unknown action", SalesEntryDecision{Action: "merge", Actor: "admin:1"}, `unknown action "merge"`},
-		{"no actor", SalesEntryDecision{Action: DecisionDismiss, Reason: "x"}, "needs an actor"},
-		{"edit without data", SalesEntryDecision{Action: DecisionEdit, Actor: "admin:1"}, "an edit needs data"},
-		{"edit with an unknown key", SalesEntryDecision{Action: DecisionEdit, Data: map[string]string{"email": "a@b.co", "phone": "1"}, Actor: "admin:1"}, `unknown data key "phone"`},
-		{"edit with a malformed member ID", SalesEntryDecision{Action: DecisionEdit, Data: map[string]string{"member_id": "7"}, Actor: "admin:1"}, "not a member ID"},
-		{"attach a malformed referral ID", SalesEntryDecision{Action: DecisionAttachReferral, ReferralID: "ref-1", Actor: "admin:1"}, "needs referral_id"},
-		{"attach a malformed member ID", SalesEntryDecision{Action: DecisionAttachMember, Actor: "admin:1"}, "needs member_id"},
-		{"approve without a proposal", SalesEntryDecision{Action: DecisionApprove, Actor: "admin:1"}, "exactly one proposal"},
-		{"dismiss without a reason", SalesEntryDecision{Action: DecisionDismiss, Reason: "  ", Actor: "admin:1"}, "needs a reason"},
+		{"no actor", SalesEntryDecision{Action: review.Dismiss, Reason: "x"}, "needs an actor"},
+		{"edit without data", SalesEntryDecision{Action: review.Edit, Actor: "admin:1"}, "an edit needs data"},
+		{"edit with an unknown key", SalesEntryDecision{Action: review.Edit, Data: map[string]string{"email": "a@b.co", "phone": "1"}, Actor: "admin:1"}, `unknown data key "phone"`},
+		{"edit with a malformed member ID", SalesEntryDecision{Action: review.Edit, Data: map[string]string{"member_id": "7"}, Actor: "admin:1"}, "not a member ID"},
+		{"attach a malformed referral ID", SalesEntryDecision{Action: review.AttachReferral, ReferralID: "ref-1", Actor: "admin:1"}, "needs referral_id"},
+		{"attach a malformed member ID", SalesEntryDecision{Action: review.AttachMember, Actor: "admin:1"}, "needs member_id"},
+		{"approve without a proposal", SalesEntryDecision{Action: review.Approve, Actor: "admin:1"}, "exactly one proposal"},
+		{"dismiss without a reason", SalesEntryDecision{Action: review.Dismiss, Reason: "  ", Actor: "admin:1"}, "needs a reason"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -466,7 +468,7 @@ func TestSalesEntryValidatorRejectsImpossibleDecisions(t *testing.T) {
 			se.onMatch(noMatch(activities.NoMatchHint{CampaignID: seCampaign, Why: "a code naming no member"}))
 			var bad, end decisionResult
 			se.decideAt(time.Minute, "bad", tc.d, &bad)
-			se.decideAt(time.Hour, "end", SalesEntryDecision{Action: DecisionDismiss, Reason: "done", Actor: "admin:2"}, &end)
+			se.decideAt(time.Hour, "end", SalesEntryDecision{Action: review.Dismiss, Reason: "done", Actor: "admin:2"}, &end)
 			st := se.run(t, id)
 			if bad.rejected == nil || !strings.Contains(bad.rejected.Error(), tc.want) {
 				t.Fatalf("rejection = %v, want one saying %q", bad.rejected, tc.want)
@@ -487,12 +489,12 @@ func TestSalesEntryDecisionWhenNothingIsInReview(t *testing.T) {
 	se := newSalesEnv(t, creation(40))
 	se.env.OnActivity(testActs.MatchSalesEntry, mock.Anything, mock.Anything).After(time.Hour).Return(noMatch(), nil)
 	var early decisionResult
-	se.decideAt(time.Minute, "early", SalesEntryDecision{Action: DecisionDismiss, Reason: "x", Actor: "admin:1"}, &early)
+	se.decideAt(time.Minute, "early", SalesEntryDecision{Action: review.Dismiss, Reason: "x", Actor: "admin:1"}, &early)
 	st := se.run(t, 40)
 	if early.rejected == nil || !strings.Contains(early.rejected.Error(), "not in review") {
 		t.Fatalf("decision during matching: %+v", early)
 	}
-	if st.Status != activities.SalesEntryIgnored {
+	if st.Status != salesentry.Ignored {
 		t.Fatalf("final = %+v", st)
 	}
 }
@@ -504,24 +506,24 @@ func TestSalesEntryAttachToAMissingReferralKeepsItInReview(t *testing.T) {
 		temporal.NewNonRetryableApplicationError("referral "+seReferral+" does not exist", activities.ErrorTypeReferralNotFound, nil))
 	var attach, dismiss decisionResult
 	var between SalesEntryState
-	se.decideAt(time.Minute, "attach", SalesEntryDecision{Action: DecisionAttachReferral, ReferralID: seReferral, Actor: "admin:1"}, &attach)
+	se.decideAt(time.Minute, "attach", SalesEntryDecision{Action: review.AttachReferral, ReferralID: seReferral, Actor: "admin:1"}, &attach)
 	se.env.RegisterDelayedCallback(func() {
 		v, err := se.env.QueryWorkflow(QuerySalesEntryState)
 		if err == nil {
 			_ = v.Get(&between)
 		}
 	}, 30*time.Minute)
-	se.decideAt(time.Hour, "dismiss", SalesEntryDecision{Action: DecisionDismiss, Reason: "spam", Actor: "admin:1"}, &dismiss)
+	se.decideAt(time.Hour, "dismiss", SalesEntryDecision{Action: review.Dismiss, Reason: "spam", Actor: "admin:1"}, &dismiss)
 	st := se.run(t, 41)
 
 	var appErr *temporal.ApplicationError
 	if !asApplicationError(attach.err, &appErr) || appErr.Type() != activities.ErrorTypeReferralNotFound || !strings.Contains(appErr.Message(), "does not exist") || !appErr.NonRetryable() {
 		t.Fatalf("attach to a missing referral: %v", attach.err)
 	}
-	if between.Status != activities.SalesEntryReview || len(between.Decisions) != 1 || !between.Decisions[0].Failed {
+	if between.Status != salesentry.InReview || len(between.Decisions) != 1 || !between.Decisions[0].Failed {
 		t.Fatalf("after the failed decision: %+v", between)
 	}
-	if st.Status != activities.SalesEntryIgnored || len(se.closed) != 1 || se.closed[0].Status != "dismissed" {
+	if st.Status != salesentry.Ignored || len(se.closed) != 1 || se.closed[0].Status != "dismissed" {
 		t.Fatalf("final = %+v, closed %+v", st, se.closed)
 	}
 }
@@ -532,16 +534,16 @@ func TestSalesEntryEditRunsMatchingAgain(t *testing.T) {
 	se.onAdd()
 	se.env.OnWorkflow(ReferralWorkflow, mock.Anything, mock.Anything).Return(ReferralState{}, nil)
 	var edit decisionResult
-	se.decideAt(time.Hour, "e", SalesEntryDecision{Action: DecisionEdit, Data: map[string]string{"referral_code": "MAYA-7Q2"}, Actor: "admin:3"}, &edit)
+	se.decideAt(time.Hour, "e", SalesEntryDecision{Action: review.Edit, Data: map[string]string{"referral_code": "MAYA-7Q2"}, Actor: "admin:3"}, &edit)
 	st := se.run(t, 42)
 
-	if edit.err != nil || edit.state.Status != activities.SalesEntryProcessed {
+	if edit.err != nil || edit.state.Status != salesentry.Processed {
 		t.Fatalf("edit = %+v", edit)
 	}
 	if len(se.matches) != 2 || se.matches[0].Edited != nil || se.matches[1].Edited["referral_code"] != "MAYA-7Q2" {
 		t.Fatalf("matching inputs = %+v", se.matches)
 	}
-	if st.Status != activities.SalesEntryProcessed || st.Edited["referral_code"] != "MAYA-7Q2" || !st.Match.ReferralAdded {
+	if st.Status != salesentry.Processed || st.Edited["referral_code"] != "MAYA-7Q2" || !st.Match.ReferralAdded {
 		t.Fatalf("final = %+v", st)
 	}
 	if len(se.closed) != 1 || se.closed[0].Status != "resolved" || se.closed[0].DecidedBy != "admin:3" {
@@ -563,15 +565,15 @@ func TestSalesEntryEditRunsMatchingAgain(t *testing.T) {
 func TestSalesEntryEditThatMatchesNothingStaysInReview(t *testing.T) {
 	se := newSalesEnv(t, creation(43))
 	se.onMatch(activities.MatchResult{
-		Kind:       activities.MatchFuzzy,
+		Kind:       salesentry.MatchFuzzy,
 		Candidates: []activities.MatchCandidate{{ReferralID: seReferral, CampaignID: seCampaign, How: "email"}},
 		Rules:      map[string]activities.CampaignRules{seCampaign: {}},
 	}, noMatch())
 	var edit, dismiss decisionResult
-	se.decideAt(time.Minute, "e", SalesEntryDecision{Action: DecisionEdit, Data: map[string]string{"email": "other@example.net"}, Actor: "admin:3"}, &edit)
-	se.decideAt(time.Hour, "d", SalesEntryDecision{Action: DecisionDismiss, Reason: "x", Actor: "admin:3"}, &dismiss)
+	se.decideAt(time.Minute, "e", SalesEntryDecision{Action: review.Edit, Data: map[string]string{"email": "other@example.net"}, Actor: "admin:3"}, &edit)
+	se.decideAt(time.Hour, "d", SalesEntryDecision{Action: review.Dismiss, Reason: "x", Actor: "admin:3"}, &dismiss)
 	se.run(t, 43)
-	if edit.err != nil || edit.state.Status != activities.SalesEntryReview || edit.state.ReviewReason != activities.ReviewNoMemberMatch || edit.state.Proposal != nil {
+	if edit.err != nil || edit.state.Status != salesentry.InReview || edit.state.ReviewReason != review.NoMemberMatch || edit.state.Proposal != nil {
 		t.Fatalf("after the edit: %+v", edit)
 	}
 	if len(se.reviews) != 2 || se.reviews[1].CampaignID != seCampaign || se.reviews[1].Data["edited"] == nil {
@@ -591,7 +593,7 @@ func TestSalesEntryReviewNotifiesWhenTheCampaignAsks(t *testing.T) {
 			return activities.ReviewNotification{Sent: true, EventID: activities.ReviewCreatedEventID(id)}, nil
 		})
 	var dismiss decisionResult
-	se.decideAt(time.Hour, "d", SalesEntryDecision{Action: DecisionDismiss, Reason: "x", Actor: "admin:1"}, &dismiss)
+	se.decideAt(time.Hour, "d", SalesEntryDecision{Action: review.Dismiss, Reason: "x", Actor: "admin:1"}, &dismiss)
 	se.run(t, 44)
 	if len(notified) != 1 || notified[0] != seReview {
 		t.Fatalf("notifications = %v", notified)
@@ -615,10 +617,10 @@ func TestSalesEntryFailsWithTheReason(t *testing.T) {
 	se.env.OnActivity(testActs.AddReferralFromHubSpot, mock.Anything, mock.Anything).Return(activities.AddedReferral{},
 		temporal.NewNonRetryableApplicationError("member "+seMember+" does not exist", activities.ErrTypeMemberNotFound, nil))
 	st := se.run(t, 45)
-	if st.Status != activities.SalesEntryFailed || !strings.Contains(st.Reason, "does not exist") {
+	if st.Status != salesentry.Failed || !strings.Contains(st.Reason, "does not exist") {
 		t.Fatalf("state = %+v", st)
 	}
-	if last := se.lastStep(); last.Status != activities.SalesEntryFailed || !strings.Contains(last.Error, "does not exist") {
+	if last := se.lastStep(); last.Status != salesentry.Failed || !strings.Contains(last.Error, "does not exist") {
 		t.Fatalf("last step = %+v", last)
 	}
 }
@@ -626,10 +628,10 @@ func TestSalesEntryFailsWithTheReason(t *testing.T) {
 // An entry an earlier run decided is left as it is.
 func TestSalesEntryAlreadyDecidedIsLeftAlone(t *testing.T) {
 	e := creation(46)
-	e.Status = activities.SalesEntryProcessed
+	e.Status = salesentry.Processed
 	se := newSalesEnv(t, e)
 	st := se.run(t, 46)
-	if st.Status != activities.SalesEntryProcessed || len(se.steps) != 0 {
+	if st.Status != salesentry.Processed || len(se.steps) != 0 {
 		t.Fatalf("state = %+v, steps %+v", st, se.steps)
 	}
 }

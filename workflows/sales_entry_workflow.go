@@ -8,6 +8,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/referflow/referflow/activities"
+	"github.com/referflow/referflow/internal/review"
+	"github.com/referflow/referflow/internal/salesentry"
 )
 
 // SalesEntryWorkflow matches one sales entry about a HubSpot object
@@ -68,7 +70,7 @@ func (w *salesEntryWorkflow) setup(ctx workflow.Context, in SalesEntryInput) err
 		in.HubSpotTaskQueue = HubSpotTaskQueue
 	}
 	w.in = in
-	w.state = SalesEntryState{SalesEntryID: in.SalesEntryID, Status: activities.SalesEntryMatching}
+	w.state = SalesEntryState{SalesEntryID: in.SalesEntryID, Status: salesentry.Matching}
 	w.lock = workflow.NewMutex(ctx)
 	if err := workflow.SetQueryHandler(ctx, QuerySalesEntryState, func() (SalesEntryState, error) {
 		return w.state, nil
@@ -87,7 +89,7 @@ func (w *salesEntryWorkflow) run(ctx workflow.Context) (SalesEntryState, error) 
 	}
 	w.state.ObjectType, w.state.ObjectID = w.entry.ObjectType, w.entry.ObjectID
 	switch w.entry.Status {
-	case activities.SalesEntryProcessed, activities.SalesEntryIgnored, activities.SalesEntryFailed:
+	case salesentry.Processed, salesentry.Ignored, salesentry.Failed:
 		// Decided by an earlier run: nothing to do again.
 		w.state.Status = w.entry.Status
 		return w.state, nil
@@ -125,7 +127,7 @@ func (w *salesEntryWorkflow) run(ctx workflow.Context) (SalesEntryState, error) 
 	if err != nil {
 		return w.state, err
 	}
-	if err := workflow.Await(ctx, func() bool { return w.state.Status != activities.SalesEntryReview }); err != nil {
+	if err := workflow.Await(ctx, func() bool { return w.state.Status != salesentry.InReview }); err != nil {
 		return w.state, err
 	}
 	if w.stopNotify != nil {
@@ -154,47 +156,47 @@ func (w *salesEntryWorkflow) match(ctx workflow.Context) (activities.MatchResult
 // matching: an entry the admin is working on stays in review when nothing
 // matches, rather than being ignored under their hands.
 func (w *salesEntryWorkflow) apply(ctx workflow.Context, res activities.MatchResult, actor string, afterEdit bool) error {
-	if err := w.record(ctx, "matched", describeMatch(res), actor, map[string]any{"kind": res.Kind, "candidates": res.Candidates}); err != nil {
+	if err := w.record(ctx, salesentry.StepMatched, describeMatch(res), actor, map[string]any{"kind": res.Kind, "candidates": res.Candidates}); err != nil {
 		return err
 	}
 	switch res.Kind {
-	case activities.MatchDirect, activities.MatchFuzzy:
+	case salesentry.MatchDirect, salesentry.MatchFuzzy:
 		if len(res.Candidates) > 1 {
-			return w.review(ctx, activities.ReviewAmbiguousMatch, res, "", fmt.Sprintf("%d referrals match (%s)", len(res.Candidates), res.Kind))
+			return w.review(ctx, review.AmbiguousMatch, res, "", fmt.Sprintf("%d referrals match (%s)", len(res.Candidates), res.Kind))
 		}
 		c := res.Candidates[0]
 		rules := res.Rules[c.CampaignID]
-		if (res.Kind == activities.MatchDirect && !rules.AutoProcessDirectMatches) || (res.Kind == activities.MatchFuzzy && !rules.AutoProcessFuzzyMatches) {
-			return w.review(ctx, activities.ReviewUnconfirmedMatch, res, c.CampaignID,
+		if (res.Kind == salesentry.MatchDirect && !rules.AutoProcessDirectMatches) || (res.Kind == salesentry.MatchFuzzy && !rules.AutoProcessFuzzyMatches) {
+			return w.review(ctx, review.UnconfirmedMatch, res, c.CampaignID,
 				fmt.Sprintf("a %s match (%s) that campaign %s does not process automatically", res.Kind, c.How, c.CampaignID))
 		}
 		return w.attachReferral(ctx, c, res.Kind, actor, "")
-	case activities.MatchMember:
+	case salesentry.MatchMember:
 		if len(res.Candidates) > 1 {
-			return w.review(ctx, activities.ReviewAmbiguousMatch, res, "", fmt.Sprintf("%d members match", len(res.Candidates)))
+			return w.review(ctx, review.AmbiguousMatch, res, "", fmt.Sprintf("%d members match", len(res.Candidates)))
 		}
 		c := res.Candidates[0]
-		err := w.addReferral(ctx, c, activities.MatchMember, actor, "")
+		err := w.addReferral(ctx, c, salesentry.MatchMember, actor, "")
 		var appErr *temporal.ApplicationError
 		if err != nil && asApplicationError(err, &appErr) &&
 			(appErr.Type() == activities.ErrTypeNoLeadEmail || appErr.Type() == activities.ErrTypeDuplicateLead) {
-			return w.review(ctx, activities.ReviewManual, res, c.CampaignID, "member "+c.MemberID+" matches, but "+appErr.Message())
+			return w.review(ctx, review.Manual, res, c.CampaignID, "member "+c.MemberID+" matches, but "+appErr.Message())
 		}
 		return err
 	}
 	for _, h := range res.Hints {
 		if res.Rules[h.CampaignID].ReviewWhenNoMemberMatches {
-			return w.review(ctx, activities.ReviewNoMemberMatch, res, h.CampaignID, h.Why)
+			return w.review(ctx, review.NoMemberMatch, res, h.CampaignID, h.Why)
 		}
 	}
 	if afterEdit {
-		return w.review(ctx, activities.ReviewNoMemberMatch, res, w.campaignID, "the edited data matches no referral or member")
+		return w.review(ctx, review.NoMemberMatch, res, w.campaignID, "the edited data matches no referral or member")
 	}
 	return w.ignore(ctx, "no referral or member matches")
 }
 
 func describeMatch(res activities.MatchResult) string {
-	if res.Kind == activities.MatchNone {
+	if res.Kind == salesentry.MatchNone {
 		return "no referral or member matches"
 	}
 	parts := make([]string, len(res.Candidates))
@@ -205,5 +207,5 @@ func describeMatch(res activities.MatchResult) string {
 			parts[i] = "member " + c.MemberID + " (" + c.How + ")"
 		}
 	}
-	return res.Kind + " match: " + strings.Join(parts, ", ")
+	return string(res.Kind) + " match: " + strings.Join(parts, ", ")
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/referflow/referflow/internal/adminauth"
 	"github.com/referflow/referflow/internal/config"
 	"github.com/referflow/referflow/internal/hubspotconn"
-	"github.com/referflow/referflow/internal/salesreceiver"
 	"github.com/referflow/referflow/internal/temporalclient"
 	"github.com/referflow/referflow/internal/tokencrypt"
 	"github.com/referflow/referflow/worker"
@@ -121,26 +120,7 @@ func serveAPI(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc cl
 func runWorkers(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc client.Client, hs *hubspotconn.Manager, logger *slog.Logger) error {
 	// Process-wide, and only before the first worker starts.
 	sdkworker.SetStickyWorkflowCacheSize(cfg.WorkflowCacheSize)
-	ws := worker.New(tc, pool, worker.Options{HubSpot: hs, PublicURL: cfg.PublicURL.String()})
-	if err := ws.Start(); err != nil {
-		return err
-	}
-	logger.Info("temporal workers polling")
-	dispatcher := &salesreceiver.Dispatcher{
-		Pool: pool, Temporal: tc, TaskQueue: workflows.TaskQueue, HubSpotTaskQueue: workflows.HubSpotTaskQueue,
-		Logger: logger.With("component", "sales-receiver"),
-	}
-	dispatched := make(chan error, 1)
-	go func() { dispatched <- dispatcher.Run(ctx) }()
-	var err error
-	select {
-	case <-ctx.Done():
-		// The dispatcher records the batch in progress before the workers stop.
-		err = <-dispatched
-	case err = <-dispatched: // it cannot run: stop the process
-	}
-	ws.Stop()
-	return err
+	return worker.Run(ctx, tc, pool, worker.Options{HubSpot: hs, PublicURL: cfg.PublicURL.String(), Logger: logger})
 }
 
 // process is what `api` and `worker` share: configuration, logger, a

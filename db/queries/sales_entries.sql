@@ -59,7 +59,7 @@ LIMIT sqlc.arg(page_size)::int;
 -- SalesEntryRecord records a webhook delivery in one statement, so in one
 -- transaction and one round trip:
 --   * each event of entries (a JSON array of objects with the columns below,
---     built by hubspotwebhook.Record) becomes a sales entry with the
+--     built by salesreceiver.Record) becomes a sales entry with the
 --     workspace of its portal's active connection, or none; an event already
 --     recorded (same portal and dedupe key) writes nothing and returns no
 --     row. Rows go in in the order given, which the caller sorts by
@@ -69,8 +69,8 @@ LIMIT sqlc.arg(page_size)::int;
 --     when new entries came. The times are kept to the second: a connection
 --     touched within the last second is left alone, so concurrent deliveries
 --     of a portal (HubSpot keeps up to 10 in flight) do not queue on its row;
---   * when there are new entries, the dispatchers are woken:
---     NOTIFY sales_entries (hubspotwebhook.NotifyChannel) on commit.
+--   * when there are new entries, the dispatchers are woken: a NOTIFY on
+--     channel (salesreceiver.NotifyChannel, which they LISTEN on) at commit.
 WITH inserted AS (
     INSERT INTO sales_entries (
         portal_id, workspace_id, dedupe_key, event_id, subscription_type,
@@ -103,7 +103,7 @@ touched AS (
     RETURNING hc.id
 ),
 notified AS (
-    SELECT pg_notify('sales_entries', '') AS sent
+    SELECT pg_notify(sqlc.arg(channel)::text, '') AS sent
     WHERE EXISTS (SELECT 1 FROM inserted)
 )
 SELECT i.id, i.portal_id, i.dedupe_key

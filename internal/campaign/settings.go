@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/referflow/referflow/internal/hubspotobject"
 )
 
 // Settings is everything an admin configures on a campaign.
@@ -52,10 +54,10 @@ type CRMSettings struct {
 // FieldMapping is one row: a referflow value (Source) or a fixed Value,
 // written into a HubSpot property (internal name) of Object.
 type FieldMapping struct {
-	Object   string `json:"object"`
-	Source   string `json:"source,omitempty"`
-	Value    string `json:"value,omitempty"`
-	Property string `json:"property"`
+	Object   hubspotobject.Type `json:"object"`
+	Source   string             `json:"source,omitempty"`
+	Value    string             `json:"value,omitempty"`
+	Property string             `json:"property"`
 }
 
 // Sources are the referflow values a field-mapping row can copy.
@@ -63,13 +65,6 @@ var Sources = []string{
 	"first_name", "email", "referral_code", "source", "referral_link", "campaign_name",
 	"referrer_first_name", "referrer_email", "referrer_code", "referrer_link", "referrer_referrals_count",
 }
-
-// HubSpot objects rules and mappings refer to.
-const (
-	ObjectContact = "contact"
-	ObjectDeal    = "deal"
-	ObjectCompany = "company"
-)
 
 // StatusRules say which HubSpot change moves a referral where.
 type StatusRules struct {
@@ -84,9 +79,9 @@ type StatusRules struct {
 // StatusRule matches a change of Property on Object to one of Values
 // (internal values, e.g. closedwon, customer).
 type StatusRule struct {
-	Object   string   `json:"object"`
-	Property string   `json:"property"`
-	Values   []string `json:"values"`
+	Object   hubspotobject.Type `json:"object"`
+	Property string             `json:"property"`
+	Values   []string           `json:"values"`
 }
 
 // PropertyValue is a HubSpot property and a value.
@@ -105,16 +100,16 @@ type PropertyUpdates struct {
 
 // PropertyUpdate copies Object's Property into the referral's Field.
 type PropertyUpdate struct {
-	Object   string `json:"object"`
-	Property string `json:"property"`
-	Field    string `json:"field"`
+	Object   hubspotobject.Type `json:"object"`
+	Property string             `json:"property"`
+	Field    string             `json:"field"`
 	// Currency is the currency of a sale value (HubSpot sends amounts as
 	// bare numbers); required for the sale_value field.
 	Currency string `json:"currency,omitempty"`
 }
 
 // UpdateFor returns the property update a HubSpot change feeds, if any.
-func (p PropertyUpdates) UpdateFor(object, property string) (PropertyUpdate, bool) {
+func (p PropertyUpdates) UpdateFor(object hubspotobject.Type, property string) (PropertyUpdate, bool) {
 	for _, u := range p.Mappings {
 		if u.Object == object && u.Property == property {
 			return u, true
@@ -157,21 +152,17 @@ var MatchingHolds = []string{HoldsReferralCode, HoldsMemberEmail, HoldsMemberExt
 // MatchingRule says that Object's Property holds a value identifying the
 // member who referred it.
 type MatchingRule struct {
-	Object   string `json:"object"`
-	Property string `json:"property"`
-	Holds    string `json:"holds"`
+	Object   hubspotobject.Type `json:"object"`
+	Property string             `json:"property"`
+	Holds    string             `json:"holds"`
 }
-
-// PropReferralID is the property referflow writes on the contacts and deals
-// it creates for leads, holding the referral's ID: the direct match.
-const PropReferralID = "referflow_referral_id"
 
 // UsesProperty tells whether anything in these settings reads a HubSpot
 // property of an object: status rules, property updates, the external ID
 // property, matching rules, and referflow's own referral ID property. A
 // change to any other property is kept and marked ignored.
-func (s Settings) UsesProperty(object, property string) bool {
-	if property == PropReferralID && (object == ObjectContact || object == ObjectDeal) {
+func (s Settings) UsesProperty(object hubspotobject.Type, property string) bool {
+	if property == hubspotobject.PropReferralID && slices.Contains(hubspotobject.PropertyTypes, object) {
 		return true
 	}
 	if s.StatusRules.Uses(object, property) {
@@ -293,7 +284,7 @@ func (v *validator) crm(at string, c CRMSettings) {
 	for i, row := range c.FieldMapping {
 		f := fmt.Sprintf("%s.field_mapping[%d]", at, i)
 		if !slices.Contains(allowed, row.Object) {
-			v.add(f+".object", "must be %s for action %s, not %q", strings.Join(allowed, " or "), c.Action, row.Object)
+			v.add(f+".object", "must be %s for action %s, not %q", joinTypes(allowed, " or "), c.Action, row.Object)
 		}
 		switch {
 		case row.Source == "" && row.Value == "":
@@ -306,7 +297,7 @@ func (v *validator) crm(at string, c CRMSettings) {
 		if !propertyName.MatchString(row.Property) {
 			v.add(f+".property", "must be a HubSpot internal property name (lowercase letters, digits, _), not %q", row.Property)
 		}
-		key := row.Object + "." + row.Property
+		key := string(row.Object) + "." + row.Property
 		if j, dup := seen[key]; dup {
 			v.add(f+".property", "%s is already mapped by row %d", key, j)
 		} else {
@@ -316,25 +307,25 @@ func (v *validator) crm(at string, c CRMSettings) {
 }
 
 // objectsFor lists the objects mapping rows may write for an action.
-func objectsFor(c CRMSettings) []string {
+func objectsFor(c CRMSettings) []hubspotobject.Type {
 	switch {
 	case c.Action == ActionCreateContact:
-		return []string{ObjectContact}
+		return []hubspotobject.Type{hubspotobject.Contact}
 	case c.Action == ActionCreateDeal && c.AssociateContact:
-		return []string{ObjectDeal, ObjectContact}
+		return []hubspotobject.Type{hubspotobject.Deal, hubspotobject.Contact}
 	case c.Action == ActionCreateDeal:
-		return []string{ObjectDeal}
+		return []hubspotobject.Type{hubspotobject.Deal}
 	}
 	return nil
 }
 
 // createdObject is the object a lead action creates, whose changes qualify.
-func createdObject(action string) string {
+func createdObject(action string) hubspotobject.Type {
 	switch action {
 	case ActionCreateContact:
-		return ObjectContact
+		return hubspotobject.Contact
 	case ActionCreateDeal:
-		return ObjectDeal
+		return hubspotobject.Deal
 	}
 	return ""
 }
@@ -384,8 +375,8 @@ func (v *validator) statusRules(leadAction string, r StatusRules) {
 	}
 }
 
-func (v *validator) object(at, o string) {
-	if o != ObjectContact && o != ObjectDeal && o != ObjectCompany {
+func (v *validator) object(at string, o hubspotobject.Type) {
+	if !o.Known() {
 		v.add(at, "must be contact, deal or company, not %q", o)
 	}
 }
@@ -428,7 +419,7 @@ func (v *validator) processRules(p ProcessRules) {
 		if !slices.Contains(MatchingHolds, r.Holds) {
 			v.add(at+".holds", "must be one of %s, not %q", strings.Join(MatchingHolds, ", "), r.Holds)
 		}
-		key := r.Object + "." + r.Property
+		key := string(r.Object) + "." + r.Property
 		if j, dup := seen[key]; dup {
 			v.add(at+".property", "%s is already read by matching rule %d", key, j)
 		} else {
@@ -502,7 +493,7 @@ func missingRows(at string, c CRMSettings) []string {
 	var missing []string
 	for _, n := range need {
 		obj, prop, _ := strings.Cut(n, ".")
-		if !slices.ContainsFunc(c.FieldMapping, func(r FieldMapping) bool { return r.Object == obj && r.Property == prop }) {
+		if !slices.ContainsFunc(c.FieldMapping, func(r FieldMapping) bool { return string(r.Object) == obj && r.Property == prop }) {
 			missing = append(missing, fmt.Sprintf("%s: a field-mapping row for the %s property %s", at, obj, prop))
 		}
 	}
@@ -512,7 +503,7 @@ func missingRows(at string, c CRMSettings) []string {
 // Match says which status a HubSpot change (object, property, new value)
 // moves a referral to under these rules, if any. Denied wins over approved,
 // approved over qualified, should one value appear in several rules.
-func (r StatusRules) Match(object, property, value string) (status string, ok bool) {
+func (r StatusRules) Match(object hubspotobject.Type, property, value string) (status string, ok bool) {
 	for _, rule := range []struct {
 		status string
 		r      *StatusRule
@@ -526,11 +517,19 @@ func (r StatusRules) Match(object, property, value string) (status string, ok bo
 
 // Uses tells whether any rule watches a property of an object, so a change to
 // another property can be kept and marked ignored.
-func (r StatusRules) Uses(object, property string) bool {
+func (r StatusRules) Uses(object hubspotobject.Type, property string) bool {
 	for _, rule := range []*StatusRule{r.Qualified, r.Approved, r.Denied} {
 		if rule != nil && rule.Object == object && rule.Property == property {
 			return true
 		}
 	}
 	return false
+}
+
+func joinTypes(types []hubspotobject.Type, sep string) string {
+	words := make([]string, len(types))
+	for i, t := range types {
+		words[i] = string(t)
+	}
+	return strings.Join(words, sep)
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/referflow/referflow/internal/hubspotobject"
 )
 
 func fields(ps []Problem) map[string]string {
@@ -160,7 +162,7 @@ func TestStatusRulesMatch(t *testing.T) {
 		{"contact", "dealstage", "closedwon", ""},
 		{"deal", "amount", "closedwon", ""},
 	} {
-		got, ok := r.Match(tc.object, tc.property, tc.value)
+		got, ok := r.Match(hubspotobject.Type(tc.object), tc.property, tc.value)
 		if got != tc.want || ok != (tc.want != "") {
 			t.Errorf("Match(%s, %s, %s) = %q %v, want %q", tc.object, tc.property, tc.value, got, ok, tc.want)
 		}

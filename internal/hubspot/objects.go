@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/referflow/referflow/internal/hubspotobject"
 )
 
 // ObjectType names a CRM object type in paths.
@@ -20,6 +22,10 @@ const (
 	Deals     ObjectType = "deals"
 	Companies ObjectType = "companies"
 )
+
+// ObjectTypeOf is the path name of a record type referflow links referrals
+// to: contact → contacts.
+func ObjectTypeOf(t hubspotobject.Type) ObjectType { return ObjectType(t.Plural()) }
 
 // MaxListLimit is the most objects one list page holds.
 const MaxListLimit = 100

@@ -5,39 +5,27 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/hubspot"
+	"github.com/referflow/referflow/internal/hubspotobject"
 )
 
 // PropertyGroup is the group referflow's properties live in, on contacts and
 // deals.
 var PropertyGroup = hubspot.PropertyGroup{Name: "referflow", Label: "referflow referrals", DisplayOrder: -1}
 
-// Internal names of the properties referflow writes.
-const (
-	PropReferralCode           = "referflow_referral_code"
-	PropReferralLink           = "referflow_referral_link"
-	PropReferredByCode         = "referflow_referred_by_code"
-	PropReferralStatus         = "referflow_referral_status"
-	PropReferralCount          = "referflow_referral_count"
-	PropConvertedReferralCount = "referflow_converted_referral_count"
-)
-
-// SetupObjectTypes are the object types referflow creates its properties on.
-var SetupObjectTypes = []hubspot.ObjectType{hubspot.Contacts, hubspot.Deals}
-
-// Properties are the properties referflow creates on each of
-// SetupObjectTypes, in PropertyGroup.
+// Properties are the definitions of the properties referflow keeps on
+// records (named in hubspotobject), created on each of
+// hubspotobject.PropertyTypes, in PropertyGroup.
 func Properties() []hubspot.Property {
 	group := PropertyGroup.Name
 	return []hubspot.Property{
-		{Name: PropReferralCode, Label: "Referral code", Type: hubspot.TypeString, FieldType: hubspot.FieldText, GroupName: group,
+		{Name: hubspotobject.PropReferralCode, Label: "Referral code", Type: hubspot.TypeString, FieldType: hubspot.FieldText, GroupName: group,
 			Description: "This record's own referral code in referflow (as a member)."},
-		{Name: PropReferralLink, Label: "Referral link", Type: hubspot.TypeString, FieldType: hubspot.FieldText, GroupName: group,
+		{Name: hubspotobject.PropReferralLink, Label: "Referral link", Type: hubspot.TypeString, FieldType: hubspot.FieldText, GroupName: group,
 			Description: "This record's referral link to share (as a member)."},
-		{Name: PropReferredByCode, Label: "Referred by (referral code)", Type: hubspot.TypeString, FieldType: hubspot.FieldText, GroupName: group,
+		{Name: hubspotobject.PropReferredByCode, Label: "Referred by (referral code)", Type: hubspot.TypeString, FieldType: hubspot.FieldText, GroupName: group,
 			Description: "The referral code of the member who referred this record."},
-		{Name: PropReferralStatus, Label: "Referral status", Type: hubspot.TypeEnumeration, FieldType: hubspot.FieldSelect, GroupName: group,
+		{Name: hubspotobject.PropReferralStatus, Label: "Referral status", Type: hubspot.TypeEnumeration, FieldType: hubspot.FieldSelect, GroupName: group,
 			Description: "Where this record's referral stands in referflow.",
 			Options: []hubspot.PropertyOption{
 				{Label: "Pending", Value: "pending", DisplayOrder: 0},
@@ -45,11 +33,11 @@ func Properties() []hubspot.Property {
 				{Label: "Approved", Value: "approved", DisplayOrder: 2},
 				{Label: "Denied", Value: "denied", DisplayOrder: 3},
 			}},
-		{Name: campaign.PropReferralID, Label: "Referral ID", Type: hubspot.TypeString, FieldType: hubspot.FieldText, GroupName: group,
+		{Name: hubspotobject.PropReferralID, Label: "Referral ID", Type: hubspot.TypeString, FieldType: hubspot.FieldText, GroupName: group,
 			Description: "The ID of the referral referflow created this record for (matches HubSpot changes back to it)."},
-		{Name: PropReferralCount, Label: "Referrals", Type: hubspot.TypeNumber, FieldType: hubspot.FieldNumber, GroupName: group,
+		{Name: hubspotobject.PropReferralCount, Label: "Referrals", Type: hubspot.TypeNumber, FieldType: hubspot.FieldNumber, GroupName: group,
 			Description: "How many people this member has referred."},
-		{Name: PropConvertedReferralCount, Label: "Converted referrals", Type: hubspot.TypeNumber, FieldType: hubspot.FieldNumber, GroupName: group,
+		{Name: hubspotobject.PropConvertedReferralCount, Label: "Converted referrals", Type: hubspot.TypeNumber, FieldType: hubspot.FieldNumber, GroupName: group,
 			Description: "How many of this member's referrals were approved."},
 	}
 }

@@ -1,7 +1,7 @@
-// Package reward computes what a referral earns, exactly: money is an integer
-// number of cents, percentages are integers in ten-thousandths of a percent,
-// and every division rounds half up to the cent. No float ever touches an
-// amount.
+// Package reward is what a referral earns: a reward's statuses, and its
+// amount computed exactly — money is an integer number of cents, percentages
+// are integers in ten-thousandths of a percent, and every division rounds
+// half up to the cent. No float ever touches an amount.
 package reward
 
 import (

@@ -13,6 +13,7 @@ import (
 	"github.com/referflow/referflow/internal/dev/hubspotsim"
 	"github.com/referflow/referflow/internal/hubspot"
 	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/hubspotobject"
 	"github.com/referflow/referflow/internal/tokencrypt"
 )
 
@@ -75,8 +76,8 @@ func ConnectHubSpot(t testing.TB, d *Database, workspaceID uuid.UUID, publicURL 
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, ot := range hubspotconn.SetupObjectTypes {
-		if _, err := hubspotconn.EnsureProperties(ctx, c, ot); err != nil {
+	for _, ot := range hubspotobject.PropertyTypes {
+		if _, err := hubspotconn.EnsureProperties(ctx, c, hubspot.ObjectTypeOf(ot)); err != nil {
 			t.Fatal(err)
 		}
 	}

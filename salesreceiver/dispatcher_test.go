@@ -12,9 +12,9 @@ import (
 
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/salesentry"
 
 	"github.com/referflow/referflow/internal/referral"
-	"github.com/referflow/referflow/internal/salesreceiver"
 	"github.com/referflow/referflow/workflows"
 )
 
@@ -45,7 +45,7 @@ func TestAKnownDealsWinningStageApprovesItsReferral(t *testing.T) {
 	if got := onlyAction(t, row); got != fmt.Sprintf("sent the change of deal %d dealstage to referral %s", deal, refID) {
 		t.Fatalf("action = %q", got)
 	}
-	if a := actions(t, row)[0]; a.Step != salesreceiver.StepSignalled || a.Data["referral_id"] != refID || a.Data["workflow_id"] != "referral/"+refID {
+	if a := actions(t, row)[0]; a.Step != salesentry.StepSignalled || a.Data["referral_id"] != refID || a.Data["workflow_id"] != "referral/"+refID {
 		t.Fatalf("action = %+v", a)
 	}
 	var final workflows.ReferralState
@@ -324,15 +324,15 @@ func TestAssociationsAndMergesReachTheReferralHoldingEitherEnd(t *testing.T) {
 		t.Fatalf("signals = %+v\nentries' actions:\n%s", got, strings.Join(log, "\n"))
 	}
 	a, m, del := got[0], got[1], got[2]
-	if a.Kind != workflows.ChangeAssociation || a.ObjectType != "contact" || a.ObjectID != contact ||
+	if a.Kind != salesentry.ChangeAssociation || a.ObjectType != "contact" || a.ObjectID != contact ||
 		a.ToObjectType != "deal" || a.ToObjectID != 8001 || a.AssociationRemoved || a.SalesEntryID != ids[0] || a.DedupeKey == "" {
 		t.Errorf("association = %+v", a)
 	}
-	if m.Kind != workflows.ChangeMerge || m.ObjectID != contact || m.SurvivingObjectID != 7002 ||
+	if m.Kind != salesentry.ChangeMerge || m.ObjectID != contact || m.SurvivingObjectID != 7002 ||
 		len(m.MergedObjectIDs) != 1 || m.MergedObjectIDs[0] != contact || !m.OccurredAt.Equal(t0.Add(time.Minute)) {
 		t.Errorf("merge = %+v", m)
 	}
-	if del.Kind != workflows.ChangeDeletion || del.ObjectType != "contact" || del.ObjectID != contact {
+	if del.Kind != salesentry.ChangeDeletion || del.ObjectType != "contact" || del.ObjectID != contact {
 		t.Errorf("deletion = %+v", del)
 	}
 }

@@ -1,11 +1,3 @@
-// Package salesreceiver routes recorded sales entries: the webhook endpoint
-// records every HubSpot event as a row of sales_entries and answers HubSpot
-// without touching Temporal; the Dispatcher reads those rows (an outbox) and
-// sends each where it belongs — as a signal to the workflow of the referral
-// that holds its object, to a sales-entry workflow that matches it, or
-// nowhere, marked ignored with the reason. An entry is marked done only
-// after Temporal accepted it, so a Temporal outage delays entries and never
-// loses one.
 package salesreceiver
 
 import (
@@ -20,10 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
 )
-
-// Channel is the Postgres notification channel the webhook endpoint
-// notifies, with an empty payload, in the transaction that records entries.
-const Channel = "sales_entries"
 
 // Defaults of the Dispatcher's tuning fields.
 const (
@@ -130,7 +118,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 }
 
-// listen holds a connection of its own LISTENing on Channel and turns each
+// listen holds a connection of its own LISTENing on NotifyChannel and turns each
 // notification into a wake-up. A lost connection is reopened (with a pause)
 // and LISTENed again; the wake-up after reconnecting covers notifications
 // sent while it was down.
@@ -147,7 +135,7 @@ func (d *Dispatcher) listen(ctx context.Context, wake chan<- struct{}) {
 		if ctx.Err() != nil {
 			return
 		}
-		d.Logger.Warn("sales receiver: listening for new entries failed; polling until it is back", "channel", Channel, "error", err, "retry_in", pause)
+		d.Logger.Warn("sales receiver: listening for new entries failed; polling until it is back", "channel", NotifyChannel, "error", err, "retry_in", pause)
 		select {
 		case <-ctx.Done():
 			return
@@ -167,8 +155,8 @@ func (d *Dispatcher) listenOnce(ctx context.Context, poke func()) error {
 		defer cancel()
 		_ = conn.Close(closeCtx)
 	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
-		return fmt.Errorf("LISTEN %s: %w", Channel, err)
+	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
+		return fmt.Errorf("LISTEN %s: %w", NotifyChannel, err)
 	}
 	d.listenerPID.Store(conn.PgConn().PID())
 	defer d.listenerPID.Store(0)

@@ -1,4 +1,4 @@
-package hubspotwebhook
+package salesreceiver
 
 import (
 	"cmp"
@@ -13,11 +13,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/hubspotobject"
 )
 
-// NotifyChannel is the Postgres channel Record notifies when it has recorded
-// new sales entries; the dispatcher LISTENs on it (with an empty payload:
-// the rows themselves say what is due).
+// NotifyChannel is the Postgres channel Record notifies, in the transaction
+// that records new sales entries, and the Dispatcher LISTENs on: the one
+// name both halves (and the SQL, which takes it as an argument) use. The
+// payload is empty: the rows themselves say what is due.
 const NotifyChannel = "sales_entries"
 
 // Result is what Record did with a delivery's events. Received = Recorded +
@@ -39,19 +41,19 @@ type Result struct {
 
 // entryRow is one event as SalesEntryRecord reads it (jsonb_to_recordset).
 type entryRow struct {
-	Ord              int             `json:"ord"`
-	PortalID         int64           `json:"portal_id"`
-	DedupeKey        string          `json:"dedupe_key"`
-	EventID          *int64          `json:"event_id"`
-	SubscriptionType string          `json:"subscription_type"`
-	ObjectType       string          `json:"object_type"`
-	ObjectID         int64           `json:"object_id"`
-	PropertyName     *string         `json:"property_name"`
-	PropertyValue    *string         `json:"property_value"`
-	OccurredAt       time.Time       `json:"occurred_at"`
-	AttemptNumber    int64           `json:"attempt_number"`
-	ChangeSource     *string         `json:"change_source"`
-	Payload          json.RawMessage `json:"payload"`
+	Ord              int                `json:"ord"`
+	PortalID         int64              `json:"portal_id"`
+	DedupeKey        string             `json:"dedupe_key"`
+	EventID          *int64             `json:"event_id"`
+	SubscriptionType string             `json:"subscription_type"`
+	ObjectType       hubspotobject.Type `json:"object_type"`
+	ObjectID         int64              `json:"object_id"`
+	PropertyName     *string            `json:"property_name"`
+	PropertyValue    *string            `json:"property_value"`
+	OccurredAt       time.Time          `json:"occurred_at"`
+	AttemptNumber    int64              `json:"attempt_number"`
+	ChangeSource     *string            `json:"change_source"`
+	Payload          json.RawMessage    `json:"payload"`
 }
 
 // Record stores a parsed delivery in one transaction: every event about a
@@ -149,7 +151,7 @@ func record(ctx context.Context, pool *pgxpool.Pool, rows []entryRow, portals []
 		return nil, fmt.Errorf("encode sales entries: %w", err)
 	}
 	// One statement: one transaction, one round trip (see the query).
-	recorded, err := db.New(pool).SalesEntryRecord(ctx, db.SalesEntryRecordParams{Entries: entries, PortalIds: portals})
+	recorded, err := db.New(pool).SalesEntryRecord(ctx, db.SalesEntryRecordParams{Entries: entries, PortalIds: portals, Channel: NotifyChannel})
 	if err != nil {
 		return nil, fmt.Errorf("record sales entries: %w", err)
 	}

@@ -7,36 +7,18 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-
-	"github.com/referflow/referflow/activities"
+	"github.com/referflow/referflow/internal/salesentry"
 )
 
-// Statuses routing gives an entry.
-const (
-	statusProcessed = "processed"
-	statusIgnored   = "ignored"
-	statusMatching  = "matching"
-	statusFailed    = "failed"
-)
-
-// Action is one thing done with a sales entry, as appended to its actions
-// column: the sales-entry workflow's step (key, step, detail, actor, at,
-// data), so one shape runs through the array, plus Action, the same sentence
-// as Detail, under the name the dispatcher's entries first used.
+// Action is one thing the dispatcher did with a sales entry, as appended to
+// its actions column: a salesentry.Action (key, step, detail, actor, at,
+// data), the shape the sales-entry workflow's steps have too, plus "action",
+// the same sentence as Detail, under the name the dispatcher's entries first
+// used.
 type Action struct {
-	activities.SalesEntryAction
-	Action string `json:"action"`
+	salesentry.Action
+	Sentence string `json:"action"`
 }
-
-// Steps of the dispatcher's actions.
-const (
-	StepIgnored         = "ignored"
-	StepFailed          = "failed"
-	StepAlreadyLinked   = "already_linked"
-	StepSignalled       = "signalled"
-	StepWorkflowEnded   = "workflow_ended"
-	StepMatchingStarted = "matching_started"
-)
 
 // Actor is the actor of the dispatcher's actions.
 const Actor = "dispatcher"
@@ -47,7 +29,7 @@ type outcome struct {
 	id int64
 
 	// Dispatched.
-	status     string
+	status     salesentry.Status
 	referralID *uuid.UUID
 	campaignID *uuid.UUID
 	workflowID string
@@ -61,8 +43,8 @@ type outcome struct {
 	delay     time.Duration
 }
 
-func (o *outcome) act(step, text string, data map[string]any) {
-	o.actions = append(o.actions, Action{Action: text, SalesEntryAction: activities.SalesEntryAction{
+func (o *outcome) act(step salesentry.Step, text string, data map[string]any) {
+	o.actions = append(o.actions, Action{Sentence: text, Action: salesentry.Action{
 		Key: fmt.Sprintf("dispatch:%s:%d", step, len(o.actions)), Step: step, Detail: text,
 		Actor: Actor, At: time.Now().UTC(), Data: data,
 	}})

@@ -9,11 +9,15 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/referflow/referflow/db"
-	"github.com/referflow/referflow/workflows"
+	"github.com/referflow/referflow/internal/hubspotobject"
+	"github.com/referflow/referflow/internal/salesentry"
 )
 
 func TestAssociationEnds(t *testing.T) {
-	for _, c := range []struct{ in, from, to string }{
+	for _, c := range []struct {
+		in       string
+		from, to hubspotobject.Type
+	}{
 		{"CONTACT_TO_DEAL", "contact", "deal"},
 		{"DEAL_TO_CONTACT", "deal", "contact"},
 		{"contact_to_company", "contact", "company"},
@@ -36,18 +40,18 @@ func row(subType, objectType string, objectID int64, payload string) db.SalesEnt
 // A referral found through either end of an association gets the change
 // from its own object's side.
 func TestAssociationChangeIsSeenFromTheReferralsObject(t *testing.T) {
-	ev, err := parseEvent(row("contact.associationChange", "contact", 5, `{"associationType":"CONTACT_TO_DEAL","fromObjectId":5,"toObjectId":8,"associationRemoved":true}`))
+	ev, err := readEvent(row("contact.associationChange", "contact", 5, `{"associationType":"CONTACT_TO_DEAL","fromObjectId":5,"toObjectId":8,"associationRemoved":true}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := ev.lookups(); !slices.Equal(got, []objectRef{{"contact", 5}, {"deal", 8}}) {
+	if got := ev.lookups(); !slices.Equal(got, []hubspotobject.Ref{{Type: "contact", ID: 5}, {Type: "deal", ID: 8}}) {
 		t.Fatalf("lookups = %v", got)
 	}
-	c := ev.change(objectRef{"deal", 8})
-	if c.Kind != workflows.ChangeAssociation || c.ObjectType != "deal" || c.ObjectID != 8 || c.ToObjectType != "contact" || c.ToObjectID != 5 || !c.AssociationRemoved {
+	c, _ := ev.entry.ChangeFor(hubspotobject.Ref{Type: "deal", ID: 8})
+	if c.Kind != salesentry.ChangeAssociation || c.ObjectType != "deal" || c.ObjectID != 8 || c.ToObjectType != "contact" || c.ToObjectID != 5 || !c.AssociationRemoved {
 		t.Fatalf("from the deal's side: %+v", c)
 	}
-	c = ev.change(objectRef{"contact", 5})
+	c, _ = ev.entry.ChangeFor(hubspotobject.Ref{Type: "contact", ID: 5})
 	if c.ObjectType != "contact" || c.ObjectID != 5 || c.ToObjectType != "deal" || c.ToObjectID != 8 {
 		t.Fatalf("from the contact's side: %+v", c)
 	}
@@ -56,22 +60,22 @@ func TestAssociationChangeIsSeenFromTheReferralsObject(t *testing.T) {
 // A merge that made a new ID (contacts) moves referrals holding the primary
 // record too; one that kept the primary moves those holding the others.
 func TestMergeLooksUpEveryRecordThatWentAway(t *testing.T) {
-	ev, err := parseEvent(row("contact.merge", "contact", 3, `{"primaryObjectId":1,"mergedObjectIds":[1,2],"newObjectId":3}`))
+	ev, err := readEvent(row("contact.merge", "contact", 3, `{"primaryObjectId":1,"mergedObjectIds":[1,2],"newObjectId":3}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(ev.merged, []int64{1, 2}) || ev.surviving != 3 {
-		t.Fatalf("merged %v surviving %d", ev.merged, ev.surviving)
+	if !slices.Equal(ev.entry.MergedObjectIDs, []int64{1, 2}) || ev.entry.SurvivingObjectID != 3 {
+		t.Fatalf("merged %v surviving %d", ev.entry.MergedObjectIDs, ev.entry.SurvivingObjectID)
 	}
-	ev, err = parseEvent(row("deal.merge", "deal", 1, `{"primaryObjectId":1,"mergedObjectIds":[2]}`))
+	ev, err = readEvent(row("deal.merge", "deal", 1, `{"primaryObjectId":1,"mergedObjectIds":[2]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(ev.merged, []int64{2}) || ev.surviving != 1 {
-		t.Fatalf("merged %v surviving %d", ev.merged, ev.surviving)
+	if !slices.Equal(ev.entry.MergedObjectIDs, []int64{2}) || ev.entry.SurvivingObjectID != 1 {
+		t.Fatalf("merged %v surviving %d", ev.entry.MergedObjectIDs, ev.entry.SurvivingObjectID)
 	}
-	c := ev.change(objectRef{"deal", 2})
-	if c.Kind != workflows.ChangeMerge || c.ObjectID != 2 || c.SurvivingObjectID != 1 || c.SalesEntryID != 9 || c.DedupeKey != "k" {
+	c, _ := ev.entry.ChangeFor(hubspotobject.Ref{Type: "deal", ID: 2})
+	if c.Kind != salesentry.ChangeMerge || c.ObjectID != 2 || c.SurvivingObjectID != 1 || c.SalesEntryID != 9 || c.DedupeKey != "k" {
 		t.Fatalf("change = %+v", c)
 	}
 }
@@ -85,12 +89,12 @@ func TestUnroutableEntriesSayWhy(t *testing.T) {
 		{row("deal.merge", "deal", 1, `{"mergedObjectIds":"1"}`), "not readable"},
 		{row("deal.associationChange", "deal", 1, `{"associationType":"DEAL_TO_CONTACT"}`), "without toObjectId"},
 	} {
-		if _, err := parseEvent(c.row); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := readEvent(c.row); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s %s: error %v, want %q", c.row.SubscriptionType, c.row.Payload, err, c.want)
 		}
 	}
 	// Kinds that need nothing from the payload do not read it.
-	if _, err := parseEvent(row("deal.deletion", "deal", 1, `"not an object"`)); err != nil {
+	if _, err := readEvent(row("deal.deletion", "deal", 1, `"not an object"`)); err != nil {
 		t.Errorf("deletion: %v", err)
 	}
 }
@@ -113,9 +117,14 @@ func TestEntriesAreGroupedByReferral(t *testing.T) {
 	ws := uuid.New()
 	r1, r2 := referralRef{ID: uuid.New()}, referralRef{ID: uuid.New()}
 	mk := func(id int64, objectType string, objectID int64, refs ...referralRef) *item {
-		row := db.SalesEntry{ID: id, WorkspaceID: &ws, SubscriptionType: objectType + ".propertyChange", ObjectType: objectType, ObjectID: objectID}
-		obj := objectRef{objectType, objectID}
-		return &item{ev: event{row: row, kind: kindProperty}, refs: map[objectRef][]referralRef{obj: refs}}
+		property := "dealstage"
+		row := db.SalesEntry{ID: id, WorkspaceID: &ws, SubscriptionType: objectType + ".propertyChange", ObjectType: objectType, ObjectID: objectID, PropertyName: &property}
+		ev, err := readEvent(row)
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj := hubspotobject.Ref{Type: hubspotobject.Type(objectType), ID: objectID}
+		return &item{ev: ev, refs: map[hubspotobject.Ref][]referralRef{obj: refs}}
 	}
 	items := []*item{
 		mk(1, "contact", 10, r1),

@@ -1,4 +1,4 @@
-package hubspotwebhook_test
+package salesreceiver_test
 
 import (
 	"context"
@@ -11,12 +11,12 @@ import (
 
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/dev/testenv"
-	"github.com/referflow/referflow/internal/hubspotwebhook"
+	"github.com/referflow/referflow/salesreceiver"
 )
 
-func parse(t *testing.T, body string) []hubspotwebhook.Event {
+func parse(t *testing.T, body string) []salesreceiver.Event {
 	t.Helper()
-	evs, err := hubspotwebhook.Parse([]byte(body))
+	evs, err := salesreceiver.Parse([]byte(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer listener.Release()
-	if _, err := listener.Exec(ctx, "LISTEN "+hubspotwebhook.NotifyChannel); err != nil {
+	if _, err := listener.Exec(ctx, "LISTEN "+salesreceiver.NotifyChannel); err != nil {
 		t.Fatal(err)
 	}
 
@@ -58,7 +58,7 @@ func TestRecord(t *testing.T) {
 	 {"eventId":2,"portalId":200,"occurredAt":1700000000001,"subscriptionType":"contact.creation","objectId":6},
 	 {"eventId":3,"portalId":100,"occurredAt":1700000000002,"subscriptionType":"ticket.creation","objectId":7}
 	]`
-	res, err := hubspotwebhook.Record(ctx, d.Pool, parse(t, body))
+	res, err := salesreceiver.Record(ctx, d.Pool, parse(t, body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestRecord(t *testing.T) {
 
 	// Within the second, another delivery leaves the times alone: they are
 	// kept to the second so concurrent deliveries do not queue on the row.
-	res, err = hubspotwebhook.Record(ctx, d.Pool, parse(t, body))
+	res, err = salesreceiver.Record(ctx, d.Pool, parse(t, body))
 	if err != nil || res.Recorded != 0 || res.Duplicates != 3 || res.Skipped != 1 {
 		t.Fatalf("redelivery %+v %v", res, err)
 	}
@@ -116,7 +116,7 @@ func TestRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn, _ = d.Queries.HubSpotConnectionGetByWorkspace(ctx, ws.ID)
-	if _, err := hubspotwebhook.Record(ctx, d.Pool, parse(t, body)); err != nil {
+	if _, err := salesreceiver.Record(ctx, d.Pool, parse(t, body)); err != nil {
 		t.Fatal(err)
 	}
 	again, _ := d.Queries.HubSpotConnectionGetByWorkspace(ctx, ws.ID)
@@ -124,7 +124,7 @@ func TestRecord(t *testing.T) {
 		t.Fatalf("redelivery an hour later: last entry %v → %v, last webhook %v → %v", conn.LastEntryAt, again.LastEntryAt, conn.LastWebhookAt, again.LastWebhookAt)
 	}
 	// And a new event then moves both.
-	res, err = hubspotwebhook.Record(ctx, d.Pool, parse(t, `[{"portalId":100,"occurredAt":1700000000005,"subscriptionType":"contact.creation","objectId":8}]`))
+	res, err = salesreceiver.Record(ctx, d.Pool, parse(t, `[{"portalId":100,"occurredAt":1700000000005,"subscriptionType":"contact.creation","objectId":8}]`))
 	if err != nil || res.Recorded != 1 {
 		t.Fatalf("%+v %v", res, err)
 	}
@@ -153,7 +153,7 @@ func TestRecordConcurrentOverlappingDeliveries(t *testing.T) {
 		backward = append(backward, event(99-i))
 	}
 	var wg sync.WaitGroup
-	results := make([]hubspotwebhook.Result, 8)
+	results := make([]salesreceiver.Result, 8)
 	errs := make([]error, 8)
 	for g := range 8 {
 		body := forward
@@ -161,7 +161,7 @@ func TestRecordConcurrentOverlappingDeliveries(t *testing.T) {
 			body = backward
 		}
 		evs := parse(t, "["+strings.Join(body, ",")+"]")
-		wg.Go(func() { results[g], errs[g] = hubspotwebhook.Record(ctx, d.Pool, evs) })
+		wg.Go(func() { results[g], errs[g] = salesreceiver.Record(ctx, d.Pool, evs) })
 	}
 	wg.Wait()
 	recorded := 0
@@ -187,12 +187,12 @@ func TestRecordFailsWithoutTheDatabase(t *testing.T) {
 	if _, err := d.Pool.Exec(ctx, "DROP TABLE sales_entries CASCADE"); err != nil {
 		t.Fatal(err)
 	}
-	res, err := hubspotwebhook.Record(ctx, d.Pool, parse(t, `[{"portalId":1,"objectId":2,"occurredAt":1,"subscriptionType":"contact.creation"}]`))
+	res, err := salesreceiver.Record(ctx, d.Pool, parse(t, `[{"portalId":1,"objectId":2,"occurredAt":1,"subscriptionType":"contact.creation"}]`))
 	if err == nil || res.Recorded != 0 {
 		t.Fatalf("want an error, got %+v", res)
 	}
 	d.Pool.Close()
-	if _, err := hubspotwebhook.Record(ctx, d.Pool, parse(t, `[{"portalId":1,"objectId":2,"occurredAt":1,"subscriptionType":"contact.creation"}]`)); err == nil {
+	if _, err := salesreceiver.Record(ctx, d.Pool, parse(t, `[{"portalId":1,"objectId":2,"occurredAt":1,"subscriptionType":"contact.creation"}]`)); err == nil {
 		t.Fatal("a closed pool must fail")
 	}
 }
@@ -206,7 +206,7 @@ func TestRecordStoresOddButValidJSON(t *testing.T) {
 	body := `[{"portalId":1,"objectId":2,"occurredAt":1,"subscriptionType":"deal.propertyChange","propertyName":"note",
 	  "propertyValue":"a\\u0000 \ud83d\ude00 \u00e9 \u2028","n":[1e300,-0.5e-300,1E+1000,1e-1000,` + strings.Repeat("9", 1000) + `],
 	  "d":` + strings.Repeat("[", 31) + strings.Repeat("]", 31) + `}]`
-	res, err := hubspotwebhook.Record(context.Background(), d.Pool, parse(t, body))
+	res, err := salesreceiver.Record(context.Background(), d.Pool, parse(t, body))
 	if err != nil || res.Recorded != 1 {
 		t.Fatalf("%+v %v", res, err)
 	}

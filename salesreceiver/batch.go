@@ -13,6 +13,8 @@ import (
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/hubspotobject"
+	"github.com/referflow/referflow/internal/salesentry"
 )
 
 // dispatchOnce claims one batch of due entries, routes it and records the
@@ -75,7 +77,7 @@ func (d *Dispatcher) record(ctx context.Context, q *db.Queries, rows []db.SalesE
 			continue
 		}
 		done.Ids = append(done.Ids, o.id)
-		done.Statuses = append(done.Statuses, o.status)
+		done.Statuses = append(done.Statuses, string(o.status))
 		done.ReferralIds = append(done.ReferralIds, uuidText(o.referralID))
 		done.CampaignIds = append(done.CampaignIds, uuidText(o.campaignID))
 		done.Actions = append(done.Actions, o.actionsJSON())
@@ -112,7 +114,7 @@ type referralRef struct {
 // item is one claimed entry on its way through routing.
 type item struct {
 	ev   event
-	refs map[objectRef][]referralRef
+	refs map[hubspotobject.Ref][]referralRef
 	out  *outcome
 }
 
@@ -136,18 +138,18 @@ func (d *Dispatcher) routeBatch(ctx context.Context, q *db.Queries, rows []db.Sa
 	for i, row := range rows {
 		o := &outcomes[i]
 		o.id = row.ID
-		ev, err := parseEvent(row)
+		ev, err := readEvent(row)
 		older, isWaiting := waiting[row.ID]
 		switch {
 		case isWaiting:
 			*o = outcome{id: row.ID, deferred: true, delay: max(time.Until(older.NextDispatchAt), 0) + d.MinBackoff/10,
 				err: fmt.Sprintf("waits for sales entry %d of the same object, which is not routed yet", older.ID)}
 		case err != nil:
-			o.status, o.reason = statusFailed, err.Error()
-			o.act(StepFailed, "cannot be routed: "+err.Error(), nil)
+			o.status, o.reason = salesentry.Failed, err.Error()
+			o.act(salesentry.StepFailed, "cannot be routed: "+err.Error(), nil)
 		case row.WorkspaceID == nil:
-			o.status = statusIgnored
-			o.act(StepIgnored, fmt.Sprintf("portal %d is not connected to a workspace", row.PortalID), nil)
+			o.status = salesentry.Ignored
+			o.act(salesentry.StepIgnored, fmt.Sprintf("portal %d is not connected to a workspace", row.PortalID), nil)
 		default:
 			pending = append(pending, &item{ev: ev, out: o})
 			workspaces[*row.WorkspaceID] = true
@@ -165,9 +167,9 @@ func (d *Dispatcher) routeBatch(ctx context.Context, q *db.Queries, rows []db.Sa
 	var routable []*item
 	for _, it := range pending {
 		row := it.ev.row
-		if it.ev.kind == kindProperty && !rules.uses(*row.WorkspaceID, row.ObjectType, *row.PropertyName) {
-			it.out.status = statusIgnored
-			it.out.act(StepIgnored, fmt.Sprintf("no rule reads %s.%s", row.ObjectType, *row.PropertyName), nil)
+		if it.ev.entry.Kind() == salesentry.PropertyChange && !rules.uses(*row.WorkspaceID, it.ev.entry.ObjectType, *row.PropertyName) {
+			it.out.status = salesentry.Ignored
+			it.out.act(salesentry.StepIgnored, fmt.Sprintf("no rule reads %s.%s", row.ObjectType, *row.PropertyName), nil)
 			continue
 		}
 		routable = append(routable, it)
@@ -303,7 +305,7 @@ func (d *Dispatcher) loadRules(ctx context.Context, q *db.Queries, workspaces ma
 }
 
 // uses tells whether a campaign of the workspace reads the property.
-func (r workspaceRules) uses(ws uuid.UUID, object, property string) bool {
+func (r workspaceRules) uses(ws uuid.UUID, object hubspotobject.Type, property string) bool {
 	if r.unreadable[ws] {
 		return true
 	}
@@ -320,14 +322,14 @@ func (d *Dispatcher) resolve(ctx context.Context, q *db.Queries, items []*item) 
 	var params db.ReferralListByHubSpotObjectsParams
 	type slot struct {
 		it  *item
-		obj objectRef
+		obj hubspotobject.Ref
 	}
 	var slots []slot
 	for _, it := range items {
-		it.refs = map[objectRef][]referralRef{}
+		it.refs = map[hubspotobject.Ref][]referralRef{}
 		for _, obj := range it.ev.lookups() {
 			params.WorkspaceIds = append(params.WorkspaceIds, *it.ev.row.WorkspaceID)
-			params.ObjectTypes = append(params.ObjectTypes, obj.Type)
+			params.ObjectTypes = append(params.ObjectTypes, string(obj.Type))
 			params.ObjectIds = append(params.ObjectIds, obj.ID)
 			slots = append(slots, slot{it, obj})
 		}
@@ -379,7 +381,7 @@ func groupByReferral(items []*item) [][]*item {
 			}
 		}
 		if len(it.ev.lookups()) == 0 {
-			join(ws+"/"+objectRef{it.ev.row.ObjectType, it.ev.row.ObjectID}.String(), i)
+			join(ws+"/"+it.ev.entry.Object().String(), i)
 		}
 	}
 	byRoot := map[int][]*item{}

@@ -1,4 +1,4 @@
-package hubspotwebhook
+package salesreceiver
 
 import (
 	"bytes"
@@ -11,6 +11,9 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/salesentry"
 )
 
 // MaxEvents is the most events HubSpot puts in one delivery.
@@ -167,10 +170,41 @@ func parseEvent(raw json.RawMessage) (Event, *ParseError) {
 	case w.AttemptNumber != nil && (*w.AttemptNumber < 0 || *w.AttemptNumber > math.MaxInt32):
 		return ev, &ParseError{Field: "attemptNumber", Problem: "must be a whole number from 0"}
 	}
-	ev = Event{
-		PortalID:           *w.PortalID,
-		OccurredAt:         time.UnixMilli(*w.OccurredAt).UTC(),
-		SubscriptionType:   *w.SubscriptionType,
+	ev = w.event(raw)
+	// Generic object.* events say what object they are about in
+	// objectTypeId; other events name it in their subscription type.
+	if prefix, _, _ := strings.Cut(ev.SubscriptionType, "."); prefix == "object" {
+		switch {
+		case w.ObjectTypeID == nil:
+			return ev, missing("objectTypeId")
+		case !objectTypeIDPattern.MatchString(ev.ObjectTypeID):
+			return ev, &ParseError{Field: "objectTypeId", Problem: `must be HubSpot's object type ID, e.g. "0-1" for contacts`}
+		}
+	}
+	// HubSpot's association changes name their objects fromObjectId and
+	// toObjectId and may carry no objectId: the event is about the "from"
+	// object (contact.associationChange is about the contact).
+	if w.ObjectID == nil && ev.Kind() == salesentry.AssociationChange && w.FromObjectID != nil {
+		ev.ObjectID = ev.FromObjectID
+	} else if w.ObjectID == nil {
+		return ev, missing("objectId")
+	}
+	if ev.ObjectID <= 0 {
+		return ev, &ParseError{Field: "objectId", Problem: "must be a positive HubSpot object ID"}
+	}
+	if ev.Kind() == salesentry.PropertyChange && ev.PropertyName == "" {
+		return ev, &ParseError{Field: "propertyName", Problem: "is required on property changes"}
+	}
+	return ev, nil
+}
+
+// event is the Event a decoded wire event says; fields HubSpot did not send
+// are zero. Parse checks first what it requires.
+func (w wireEvent) event(raw json.RawMessage) Event {
+	return Event{
+		PortalID:           deref(w.PortalID),
+		OccurredAt:         time.UnixMilli(deref(w.OccurredAt)).UTC(),
+		SubscriptionType:   deref(w.SubscriptionType),
 		ObjectTypeID:       deref(w.ObjectTypeID),
 		EventID:            deref(w.EventID),
 		SubscriptionID:     lenient[int64](w.SubscriptionID),
@@ -191,29 +225,23 @@ func parseEvent(raw json.RawMessage) (Event, *ParseError) {
 		AssociationRemoved: w.AssociationRemoved,
 		Raw:                raw,
 	}
-	// Generic object.* events say what object they are about in
-	// objectTypeId; other events name it in their subscription type.
-	if prefix, _, _ := strings.Cut(ev.SubscriptionType, "."); prefix == "object" {
-		switch {
-		case w.ObjectTypeID == nil:
-			return ev, missing("objectTypeId")
-		case !objectTypeIDPattern.MatchString(ev.ObjectTypeID):
-			return ev, &ParseError{Field: "objectTypeId", Problem: `must be HubSpot's object type ID, e.g. "0-1" for contacts`}
-		}
+}
+
+// storedEvent is the event a sales entry was recorded from, for routing: the
+// stored payload read with the intake's own wire type (leniently: it was
+// checked on the way in), and the columns the intake filled as it parsed —
+// the object (an association's from-record when HubSpot sent no objectId),
+// subscription type, occurredAt and property — taking precedence.
+func storedEvent(row db.SalesEntry) (Event, error) {
+	var w wireEvent
+	if err := json.Unmarshal(row.Payload, &w); err != nil {
+		return Event{}, err
 	}
-	// HubSpot's association changes name their objects fromObjectId and
-	// toObjectId and may carry no objectId: the event is about the "from"
-	// object (contact.associationChange is about the contact).
-	if w.ObjectID == nil && ev.Kind() == "associationChange" && w.FromObjectID != nil {
-		ev.ObjectID = ev.FromObjectID
-	} else if w.ObjectID == nil {
-		return ev, missing("objectId")
-	}
-	if ev.ObjectID <= 0 {
-		return ev, &ParseError{Field: "objectId", Problem: "must be a positive HubSpot object ID"}
-	}
-	if ev.Kind() == "propertyChange" && ev.PropertyName == "" {
-		return ev, &ParseError{Field: "propertyName", Problem: "is required on property changes"}
+	ev := w.event(row.Payload)
+	ev.PortalID, ev.SubscriptionType, ev.ObjectID, ev.OccurredAt = row.PortalID, row.SubscriptionType, row.ObjectID, row.OccurredAt
+	ev.PropertyName, ev.PropertyValue = "", row.PropertyValue
+	if row.PropertyName != nil {
+		ev.PropertyName = *row.PropertyName
 	}
 	return ev, nil
 }

@@ -1,4 +1,4 @@
-package hubspotwebhook
+package salesreceiver
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/referflow/referflow/internal/hubspotobject"
 )
 
 // contractExample is the body HubSpot's own signature tests use.
@@ -31,7 +33,7 @@ func TestParseContractExample(t *testing.T) {
 		ev.ChangeFlag != want.ChangeFlag || ev.AttemptNumber != 0 || ev.PropertyValue != nil {
 		t.Fatalf("parsed %+v", ev)
 	}
-	if ev.ObjectType() != ObjectContact || ev.Kind() != "creation" {
+	if ev.ObjectType() != hubspotobject.Contact || ev.Kind() != "creation" {
 		t.Fatalf("object type %q kind %q", ev.ObjectType(), ev.Kind())
 	}
 	if string(ev.Raw) != contractExample[1:len(contractExample)-1] {
@@ -58,7 +60,7 @@ func TestParseEveryField(t *testing.T) {
 	}
 	pc, merge, assoc, obj := evs[0], evs[1], evs[2], evs[3]
 	if pc.PropertyName != "dealstage" || pc.PropertyValue == nil || *pc.PropertyValue != "closedwon" || pc.AttemptNumber != 4 ||
-		pc.SourceID != "userId:1" || pc.ObjectType() != ObjectDeal || !strings.Contains(string(pc.Raw), `"newField":{"x":[1,2]}`) {
+		pc.SourceID != "userId:1" || pc.ObjectType() != hubspotobject.Deal || !strings.Contains(string(pc.Raw), `"newField":{"x":[1,2]}`) {
 		t.Fatalf("property change: %+v", pc)
 	}
 	if merge.PrimaryObjectID != 10 || fmt.Sprint(merge.MergedObjectIDs) != "[11 12]" || merge.NewObjectID != 13 || merge.Kind() != "merge" {
@@ -68,7 +70,7 @@ func TestParseEveryField(t *testing.T) {
 		assoc.AssociationRemoved == nil || *assoc.AssociationRemoved {
 		t.Fatalf("association change without objectId is about its from object: %+v", assoc)
 	}
-	if obj.ObjectType() != ObjectDeal || obj.PropertyValue == nil || *obj.PropertyValue != "" {
+	if obj.ObjectType() != hubspotobject.Deal || obj.PropertyValue == nil || *obj.PropertyValue != "" {
 		t.Fatalf("object.* deal event with a cleared value: %+v (type %q)", obj, obj.ObjectType())
 	}
 	if evs[4].ObjectType() != "" || evs[5].ObjectType() != "" {

@@ -1,4 +1,4 @@
-package hubspotwebhook
+package salesreceiver
 
 import (
 	"crypto/sha256"

@@ -15,6 +15,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/hubspotobject"
+	"github.com/referflow/referflow/internal/salesentry"
 	"github.com/referflow/referflow/workflows"
 )
 
@@ -44,51 +46,48 @@ func (b *batch) markDown(reason string) {
 // outcome in it.out.
 func (d *Dispatcher) route(ctx context.Context, b *batch, it *item) {
 	ev := it.ev
-	own := objectRef{ev.row.ObjectType, ev.row.ObjectID}
-	switch ev.kind {
-	case kindCreation:
+	own := ev.entry.Object()
+	switch ev.entry.Kind() {
+	case salesentry.Creation:
 		if refs := distinct(it.refs[own]); len(refs) > 0 {
 			d.alreadyLinked(it, refs)
 			return
 		}
 		d.startMatching(ctx, b, it)
-	case kindProperty:
+	case salesentry.PropertyChange:
 		if refs := it.refs[own]; len(refs) > 0 {
 			d.signal(ctx, b, it, targetsOf(it.refs, own))
 			return
 		}
 		d.startMatching(ctx, b, it)
-	case kindDeletion:
+	case salesentry.Deletion:
 		if len(it.refs[own]) > 0 {
 			d.signal(ctx, b, it, targetsOf(it.refs, own))
 			return
 		}
 		d.ignore(it, fmt.Sprintf("%s is not linked to any referral: its deletion is recorded only", own))
-	case kindMerge:
-		var merged []objectRef
-		for _, id := range ev.merged {
-			merged = append(merged, objectRef{own.Type, id})
-		}
-		if targets := targetsOf(it.refs, merged...); len(targets) > 0 {
+	case salesentry.Merge:
+		if targets := targetsOf(it.refs, ev.merged()...); len(targets) > 0 {
 			d.signal(ctx, b, it, targets)
 			return
 		}
-		if refs := distinct(it.refs[objectRef{own.Type, ev.surviving}]); len(refs) > 0 {
+		if refs := distinct(it.refs[ev.survivor()]); len(refs) > 0 {
 			d.alreadyLinked(it, refs)
 			return
 		}
-		d.ignore(it, fmt.Sprintf("no referral holds %s %s: the merge is recorded only", own.Type, joinIDs(append(ev.merged, ev.surviving))))
-	case kindAssociation:
-		if !knownObject(ev.from.Type) || !knownObject(ev.to.Type) {
-			d.ignore(it, fmt.Sprintf("association %s of %s %d and %d is not used: referrals link contacts, deals and companies",
-				associationTypeOf(ev), ev.row.ObjectType, ev.from.ID, ev.to.ID))
+		d.ignore(it, fmt.Sprintf("no referral holds %s %s: the merge is recorded only", own.Type, joinIDs(mergedAndSurvivor(ev.entry))))
+	case salesentry.AssociationChange:
+		from, to := ev.entry.AssociationFrom, ev.entry.AssociationTo
+		if !from.Type.Known() || !to.Type.Known() {
+			d.ignore(it, fmt.Sprintf("association %s→%s of %s %d and %d is not used: referrals link contacts, deals and companies",
+				from.Type, to.Type, ev.row.ObjectType, from.ID, to.ID))
 			return
 		}
-		if targets := targetsOf(it.refs, ev.from, ev.to); len(targets) > 0 {
+		if targets := targetsOf(it.refs, from, to); len(targets) > 0 {
 			d.signal(ctx, b, it, targets)
 			return
 		}
-		d.ignore(it, fmt.Sprintf("neither %s nor %s is linked to a referral", ev.from, ev.to))
+		d.ignore(it, fmt.Sprintf("neither %s nor %s is linked to a referral", from, to))
 	default:
 		d.ignore(it, fmt.Sprintf("%s events are not used", ev.row.SubscriptionType))
 	}
@@ -97,12 +96,12 @@ func (d *Dispatcher) route(ctx context.Context, b *batch, it *item) {
 // target is a referral to signal and the object of the entry it holds.
 type target struct {
 	ref  referralRef
-	held objectRef
+	held hubspotobject.Ref
 }
 
 // targetsOf lists the referrals holding any of objs, each once (through the
 // first object that found it).
-func targetsOf(refs map[objectRef][]referralRef, objs ...objectRef) []target {
+func targetsOf(refs map[hubspotobject.Ref][]referralRef, objs ...hubspotobject.Ref) []target {
 	seen := map[uuid.UUID]bool{}
 	var out []target
 	for _, obj := range objs {
@@ -129,17 +128,17 @@ func distinct(refs []referralRef) []referralRef {
 }
 
 func (d *Dispatcher) ignore(it *item, why string) {
-	it.out.status = statusIgnored
-	it.out.act(StepIgnored, why, nil)
+	it.out.status = salesentry.Ignored
+	it.out.act(salesentry.StepIgnored, why, nil)
 }
 
 // alreadyLinked: a creation (or a merge keeping the record) of an object
 // referrals already hold needs nothing sent.
 func (d *Dispatcher) alreadyLinked(it *item, refs []referralRef) {
-	it.out.status = statusProcessed
+	it.out.status = salesentry.Processed
 	it.out.referralID, it.out.campaignID = &refs[0].ID, &refs[0].CampaignID
 	for _, r := range refs {
-		it.out.act(StepAlreadyLinked, "already linked to referral "+r.ID.String(), map[string]any{"referral_id": r.ID.String()})
+		it.out.act(salesentry.StepAlreadyLinked, "already linked to referral "+r.ID.String(), map[string]any{"referral_id": r.ID.String()})
 	}
 }
 
@@ -153,9 +152,9 @@ func (d *Dispatcher) signal(ctx context.Context, b *batch, it *item, targets []t
 		d.deferOutcome(it, "Temporal unreachable (not tried: "+reason+")")
 		return
 	}
-	out := &outcome{id: it.ev.row.ID, status: statusProcessed}
+	out := &outcome{id: it.ev.row.ID, status: salesentry.Processed}
 	for _, t := range targets {
-		change := it.ev.change(t.held)
+		change, _ := it.ev.entry.ChangeFor(t.held)
 		id := t.ref.ID.String()
 		wfID := workflows.ReferralWorkflowID(id)
 		callCtx, cancel := context.WithTimeout(ctx, d.CallTimeout)
@@ -164,14 +163,14 @@ func (d *Dispatcher) signal(ctx context.Context, b *batch, it *item, targets []t
 		var notFound *serviceerror.NotFound
 		switch {
 		case err == nil:
-			out.act(StepSignalled, fmt.Sprintf("sent the %s to referral %s", describeChange(change), id),
+			out.act(salesentry.StepSignalled, fmt.Sprintf("sent the %s to referral %s", describeChange(change), id),
 				map[string]any{"referral_id": id, "workflow_id": wfID, "signal": workflows.SignalHubSpotChange, "change": change})
 		case errors.As(err, &notFound):
 			if wait := d.notStartedYet(ctx, t.ref, wfID); wait != "" {
 				d.deferOutcome(it, wait)
 				return
 			}
-			out.act(StepWorkflowEnded, fmt.Sprintf("referral %s's workflow has ended; change recorded only", id),
+			out.act(salesentry.StepWorkflowEnded, fmt.Sprintf("referral %s's workflow has ended; change recorded only", id),
 				map[string]any{"referral_id": id, "workflow_id": wfID})
 		default:
 			reason := fmt.Sprintf("signal %s: %s", wfID, temporalError(err, d.CallTimeout))
@@ -246,8 +245,8 @@ func (d *Dispatcher) startMatching(ctx context.Context, b *batch, it *item) {
 		d.deferOutcome(it, reason)
 		return
 	}
-	*it.out = outcome{id: id, status: statusMatching, workflowID: wfID}
-	it.out.act(StepMatchingStarted, fmt.Sprintf("%s is not linked to any referral: matching it", objectRef{it.ev.row.ObjectType, it.ev.row.ObjectID}),
+	*it.out = outcome{id: id, status: salesentry.Matching, workflowID: wfID}
+	it.out.act(salesentry.StepMatchingStarted, fmt.Sprintf("%s is not linked to any referral: matching it", it.ev.entry.Object()),
 		map[string]any{"workflow_id": wfID, "input": input})
 }
 
@@ -273,13 +272,13 @@ func temporalError(err error, timeout time.Duration) string {
 
 func describeChange(c workflows.HubSpotChange) string {
 	switch c.Kind {
-	case workflows.ChangeProperty:
+	case salesentry.ChangeProperty:
 		return fmt.Sprintf("change of %s %d %s", c.ObjectType, c.ObjectID, c.Property)
-	case workflows.ChangeDeletion:
+	case salesentry.ChangeDeletion:
 		return fmt.Sprintf("deletion of %s %d", c.ObjectType, c.ObjectID)
-	case workflows.ChangeMerge:
+	case salesentry.ChangeMerge:
 		return fmt.Sprintf("merge of %s %d into %d", c.ObjectType, c.ObjectID, c.SurvivingObjectID)
-	case workflows.ChangeAssociation:
+	case salesentry.ChangeAssociation:
 		verb := "association"
 		if c.AssociationRemoved {
 			verb = "removed association"
@@ -287,10 +286,6 @@ func describeChange(c workflows.HubSpotChange) string {
 		return fmt.Sprintf("%s of %s %d with %s %d", verb, c.ObjectType, c.ObjectID, c.ToObjectType, c.ToObjectID)
 	}
 	return "change"
-}
-
-func associationTypeOf(ev event) string {
-	return ev.from.Type + "→" + ev.to.Type
 }
 
 func joinIDs(ids []int64) string {
@@ -309,7 +304,7 @@ func (d *Dispatcher) logBatch(rows []db.SalesEntry, outcomes []outcome, took tim
 	firstError := ""
 	for i, o := range outcomes {
 		if !o.deferred {
-			counts[o.status]++
+			counts[string(o.status)]++
 			continue
 		}
 		counts["deferred"]++
@@ -322,7 +317,7 @@ func (d *Dispatcher) logBatch(rows []db.SalesEntry, outcomes []outcome, took tim
 		}
 	}
 	args := []any{"entries", len(rows), "took", took}
-	for _, s := range []string{statusProcessed, statusMatching, statusIgnored, statusFailed, "deferred"} {
+	for _, s := range []string{string(salesentry.Processed), string(salesentry.Matching), string(salesentry.Ignored), string(salesentry.Failed), "deferred"} {
 		if counts[s] > 0 {
 			args = append(args, s, counts[s])
 		}

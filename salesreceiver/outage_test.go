@@ -20,8 +20,8 @@ import (
 	"github.com/referflow/referflow/internal/dev/devstack"
 	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/referral"
-	"github.com/referflow/referflow/internal/salesreceiver"
 	"github.com/referflow/referflow/internal/temporalclient"
+	"github.com/referflow/referflow/salesreceiver"
 	"github.com/referflow/referflow/worker"
 	"github.com/referflow/referflow/workflows"
 )

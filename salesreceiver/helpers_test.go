@@ -22,7 +22,7 @@ import (
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/dev/testenv"
-	"github.com/referflow/referflow/internal/salesreceiver"
+	"github.com/referflow/referflow/salesreceiver"
 	"github.com/referflow/referflow/worker"
 	"github.com/referflow/referflow/workflows"
 )
@@ -175,7 +175,7 @@ func record(ctx context.Context, t testing.TB, d *testenv.Database, entries ...e
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
 	ids := recordIn(ctx, t, db.New(tx), entries...)
-	if _, err := tx.Exec(ctx, "SELECT pg_notify('sales_entries', '')"); err != nil {
+	if _, err := tx.Exec(ctx, "SELECT pg_notify($1, '')", salesreceiver.NotifyChannel); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -273,10 +273,10 @@ func onlyAction(t testing.TB, row db.SalesEntry) string {
 	if len(acts) != 1 {
 		t.Fatalf("entry %d has %d actions, want 1: %s", row.ID, len(acts), row.Actions)
 	}
-	if a := acts[0]; a.Actor != "dispatcher" || a.At.IsZero() || a.Key == "" || a.Step == "" || a.Detail != a.Action {
+	if a := acts[0]; a.Actor != "dispatcher" || a.At.IsZero() || a.Key == "" || a.Step == "" || a.Detail != a.Sentence {
 		t.Fatalf("entry %d: incomplete action %+v", row.ID, a)
 	}
-	return acts[0].Action
+	return acts[0].Sentence
 }
 
 func waitForState(ctx context.Context, t testing.TB, c client.Client, workflowID string, ok func(workflows.ReferralState) bool) workflows.ReferralState {

@@ -37,7 +37,7 @@ func TestListeningResumesAfterTheConnectionIsLost(t *testing.T) {
 	// The new connection's last statement is the LISTEN (waiting for
 	// notifications sends none).
 	var last string
-	if err := d.Pool.QueryRow(ctx, "SELECT query FROM pg_stat_activity WHERE pid = $1", int32(second)).Scan(&last); err != nil || last != "LISTEN "+Channel {
+	if err := d.Pool.QueryRow(ctx, "SELECT query FROM pg_stat_activity WHERE pid = $1", int32(second)).Scan(&last); err != nil || last != "LISTEN "+NotifyChannel {
 		t.Fatalf("the new connection's last statement = %q, %v", last, err)
 	}
 
@@ -53,7 +53,7 @@ func TestListeningResumesAfterTheConnectionIsLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Exec(ctx, "SELECT pg_notify('sales_entries', '')"); err != nil {
+	if _, err := tx.Exec(ctx, "SELECT pg_notify($1, '')", NotifyChannel); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Commit(ctx); err != nil {

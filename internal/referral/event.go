@@ -1,0 +1,74 @@
+package referral
+
+// EventKind is what an entry of a referral's audit trail records
+// (referral_events.kind). The trail is append-only: a kind, once written,
+// keeps its meaning.
+type EventKind string
+
+// The referral's life.
+const (
+	// EventAdded: the referral was added, through one of the Sources.
+	EventAdded            EventKind = "added"
+	EventWorkflowStarted  EventKind = "workflow_started"
+	EventStatusChanged    EventKind = "status_changed"
+	EventLeadSent         EventKind = "lead_sent_to_hubspot"
+	EventLeadNotSent      EventKind = "lead_not_sent"
+	EventReviewRejected   EventKind = "review_rejected"
+	EventRewardWaiting    EventKind = "reward_waiting"
+	EventMemberWritten    EventKind = "member_written_to_hubspot"
+	EventMemberNotWritten EventKind = "member_not_written_to_hubspot"
+)
+
+// What HubSpot reported about the referral's records.
+const (
+	// EventHubSpotChange: a property change, with what became of it.
+	EventHubSpotChange            EventKind = "hubspot_change"
+	EventHubSpotObjectLinked      EventKind = "hubspot_object_linked"
+	EventHubSpotObjectDeleted     EventKind = "hubspot_object_deleted"
+	EventHubSpotObjectMerged      EventKind = "hubspot_object_merged"
+	EventHubSpotObjectAssociated  EventKind = "hubspot_object_associated"
+	EventHubSpotObjectDissociated EventKind = "hubspot_object_dissociated"
+)
+
+// The referral's rewards.
+const (
+	EventRewardCreated          EventKind = "reward_created"
+	EventRewardIssued           EventKind = "reward_issued"
+	EventRewardWebhookDelivered EventKind = "reward_webhook_delivered"
+	EventRewardCancelled        EventKind = "reward_cancelled"
+	EventRewardPaid             EventKind = "reward_paid"
+)
+
+// Source is the way a referral came in, recorded with its EventAdded event.
+type Source string
+
+// The ways in.
+const (
+	// SourceAdminAPI: POST /api/v1/campaigns/{id}/referrals.
+	SourceAdminAPI Source = "admin_api"
+	// SourceHubSpotMatchingRule: a HubSpot record whose property a
+	// campaign's matching rule reads named the member.
+	SourceHubSpotMatchingRule Source = "hubspot_matching_rule"
+	// SourceHubSpotReview: an admin attached a HubSpot record in the review
+	// queue to a member (or approved the member matching proposed).
+	SourceHubSpotReview Source = "hubspot_review"
+)
+
+// Column is the source as the referrals table stores it and the admin API
+// shows it (referrals.source), coarser than Source and older than it:
+// SourceColumnAPI for a referral added through the admin API,
+// SourceColumnHubSpot for one whose lead came from HubSpot — whose workflow
+// therefore sends nothing to HubSpot.
+func (s Source) Column() string {
+	switch s {
+	case SourceHubSpotMatchingRule, SourceHubSpotReview:
+		return SourceColumnHubSpot
+	}
+	return SourceColumnAPI
+}
+
+// Values of referrals.source that code reads.
+const (
+	SourceColumnAPI     = "api"
+	SourceColumnHubSpot = "hubspot"
+)
