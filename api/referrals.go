@@ -3,19 +3,18 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/referral"
 	"github.com/referflow/referflow/internal/reward"
@@ -117,16 +116,13 @@ func (s *Server) createReferral(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	email := strings.TrimSpace(in.Lead.Email)
-	row, err := s.queries().ReferralInsert(ctx, db.ReferralInsertParams{
-		WorkspaceID: camp.WorkspaceID, CampaignID: camp.ID, MemberID: member.ID,
-		LeadEmail: email, LeadEmailNormalized: referral.NormalizeEmail(email),
-		LeadFirstName: in.Lead.FirstName, LeadLastName: in.Lead.LastName, LeadCompany: in.Lead.Company,
-		Source: "api", ExternalID: in.ExternalID,
+	row, err := activities.AddReferral(ctx, s.deps.Pool, activities.NewReferral{
+		Member: member, Source: referral.SourceAdminAPI, Actor: "admin:" + adminFrom(c).ID.String(), ExternalID: in.ExternalID,
+		Lead: activities.Lead{Email: in.Lead.Email, FirstName: deref(in.Lead.FirstName), LastName: deref(in.Lead.LastName), Company: deref(in.Lead.Company)},
 	})
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
-		return s.duplicateReferral(c, camp, email)
+	var dup *activities.DuplicateLeadError
+	if errors.As(err, &dup) {
+		return s.duplicateReferral(c, dup.Existing)
 	}
 	if err != nil {
 		return err
@@ -142,13 +138,9 @@ func (s *Server) createReferral(c echo.Context) error {
 // duplicateReferral answers a lead already referred in the campaign, and
 // makes sure that referral's workflow runs: a first attempt whose workflow
 // start failed is completed by the retry.
-func (s *Server) duplicateReferral(c echo.Context, camp db.Campaign, email string) error {
+func (s *Server) duplicateReferral(c echo.Context, existing db.Referral) error {
 	ctx := c.Request().Context()
-	existing, err := s.queries().ReferralGetByLeadEmail(ctx, db.ReferralGetByLeadEmailParams{CampaignID: camp.ID, LeadEmail: email})
-	if err != nil {
-		return fmt.Errorf("find the existing referral of a duplicate lead: %w", err)
-	}
-	_, err = workflows.StartReferralWorkflow(ctx, s.deps.Temporal, s.deps.TaskQueue, s.deps.HubSpotTaskQueue, existing.ID.String())
+	_, err := workflows.StartReferralWorkflow(ctx, s.deps.Temporal, s.deps.TaskQueue, s.deps.HubSpotTaskQueue, existing.ID.String())
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if err != nil && !errors.As(err, &started) {
 		return NewError(http.StatusServiceUnavailable, "unavailable", "Temporal is unreachable; try again")

@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/referflow/referflow/internal/adminauth"
 	"github.com/referflow/referflow/internal/dev/testenv"
+	"github.com/referflow/referflow/internal/referral"
 	"github.com/referflow/referflow/worker"
 )
 
@@ -220,5 +222,58 @@ func TestRewardDecisionsThroughTheAPI(t *testing.T) {
 	}
 	if got := getReferralView(t, api, ref.ID).Rewards[0]; got.PaidAt == nil {
 		t.Fatalf("paid_at not set: %+v", got)
+	}
+}
+
+// A referral added through the admin API goes the one way every way in
+// goes: its audit trail starts with the added event, naming its source and
+// the admin, and its member's counts include it at once.
+func TestAReferralAddedThroughTheAPIIsAddedAndCounted(t *testing.T) {
+	t.Parallel()
+	d, fx, api := newWorkflowAPI(t)
+	camp := "/api/v1/campaigns/" + fx.Campaign.ID.String()
+	rec := api.call("POST", camp+"/members", `{"email":"cy@example.com","first_name":"Cy"}`)
+	var member MemberView
+	if err := json.Unmarshal(rec.Body.Bytes(), &member); rec.Code != http.StatusCreated || err != nil || member.ReferralCount != 0 {
+		t.Fatalf("add member = %d %s", rec.Code, rec.Body)
+	}
+
+	for i, lead := range []string{"dee@example.org", "eli@example.org"} {
+		rec = api.call("POST", camp+"/referrals", `{"member_id":"`+member.ID+`","lead":{"email":"`+lead+`"}}`)
+		var ref ReferralView
+		if err := json.Unmarshal(rec.Body.Bytes(), &ref); rec.Code != http.StatusCreated || err != nil {
+			t.Fatalf("add referral = %d %s", rec.Code, rec.Body)
+		}
+
+		// The member's counts are fresh as soon as the answer comes.
+		rec = api.call("GET", camp+"/members", "")
+		var list struct{ Members []MemberView }
+		if err := json.Unmarshal(rec.Body.Bytes(), &list); rec.Code != http.StatusOK || err != nil {
+			t.Fatalf("list members = %d %s", rec.Code, rec.Body)
+		}
+		for _, m := range list.Members {
+			if m.ID == member.ID && m.ReferralCount != int32(i+1) {
+				t.Fatalf("after %d referrals the member's referral_count is %d", i+1, m.ReferralCount)
+			}
+		}
+
+		// The audit trail starts with the added event, by the admin, from
+		// the admin API.
+		got := api.call("GET", "/api/v1/referrals/"+ref.ID, "")
+		var view ReferralView
+		if err := json.Unmarshal(got.Body.Bytes(), &view); err != nil || len(view.Events) == 0 {
+			t.Fatalf("get referral = %d %s", got.Code, got.Body)
+		}
+		if first := view.Events[0]; first.Kind != string(referral.EventAdded) || !strings.HasPrefix(first.Actor, "admin:") {
+			t.Fatalf("audit trail starts with %+v, want the added event by the admin", first)
+		}
+		events, err := d.Queries.ReferralEventListByReferral(context.Background(), uuid.MustParse(ref.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var details struct{ Source referral.Source }
+		if err := json.Unmarshal(events[0].Details, &details); err != nil || details.Source != referral.SourceAdminAPI {
+			t.Fatalf("added event's details = %s (%v), want source %s", events[0].Details, err, referral.SourceAdminAPI)
+		}
 	}
 }
