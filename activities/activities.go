@@ -1,10 +1,34 @@
-// Package activities does the side effects of referral workflows: database
-// writes now, HubSpot calls and matching as those capabilities land. Each
-// activity is idempotent, because Temporal retries it until it succeeds.
+// Package activities does the side effects of referflow's workflows: every
+// write to Postgres, every HubSpot call, matching, and the outgoing webhooks.
+// Each activity is idempotent — by a database key, or by reading before it
+// writes — because Temporal retries it until it succeeds, and a local
+// activity may run again when its workflow task is retried.
+//
+// A file's name says the task queue its activities run on. Those on the
+// HubSpot task queue, whose dispatch rate the Temporal server caps across
+// all workers, are methods of HubSpot and live in hubspot_*.go:
+// hubspot_setup.go (referflow's properties in a new portal),
+// hubspot_leads.go (a lead to the CRM), hubspot_members.go (a member's
+// counts), hubspot_matching.go (reading a sales entry's record). Every other
+// file holds methods of Activities, on the workflow task queue — most run as
+// local activities, in the worker that runs the workflow: referrals.go,
+// referral_review.go, referral_hubspot_objects.go, fraud.go,
+// property_updates.go, rewards.go (IssueReward, the one regular activity, as
+// it calls the customer's endpoint), sales_entries.go, sales_matching.go,
+// review_notify.go, property_setup.go.
+//
+// referral_add.go and campaigns.go are not activities: AddReferral is the
+// one way a referral is added, which the admin API calls too, and
+// CampaignSettings the one way a campaign row's settings are read.
 package activities
 
 import (
+	"fmt"
+
+	"github.com/google/uuid"
+
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/referflow/referflow/db"
 )
@@ -19,4 +43,42 @@ type Activities struct {
 // New builds the activities over a connection pool.
 func New(pool *pgxpool.Pool) *Activities {
 	return &Activities{Pool: pool, Queries: db.New(pool)}
+}
+
+func parseWorkspaceID(s string) (uuid.UUID, error) {
+	id, err := uuid.Parse(s)
+	if err != nil {
+		return uuid.Nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%q is not a workspace ID", s), "InvalidInput", err)
+	}
+	return id, nil
+}
+
+func parseID(s string) (uuid.UUID, error) {
+	id, err := uuid.Parse(s)
+	if err != nil {
+		return uuid.Nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%q is not a referral ID", s), "InvalidInput", err)
+	}
+	return id, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func parseEntityID(s, what string) (uuid.UUID, error) {
+	id, err := uuid.Parse(s)
+	if err != nil {
+		return uuid.Nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%q is not a %s ID", s, what), "InvalidInput", err)
+	}
+	return id, nil
+}
+
+func actorOr(actor string) string {
+	if actor == "" {
+		return "system"
+	}
+	return actor
 }

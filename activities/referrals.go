@@ -226,21 +226,6 @@ func (a *Activities) explainStatusConflict(ctx context.Context, q *db.Queries, i
 		"StatusConflict", nil)
 }
 
-func parseID(s string) (uuid.UUID, error) {
-	id, err := uuid.Parse(s)
-	if err != nil {
-		return uuid.Nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%q is not a referral ID", s), "InvalidInput", err)
-	}
-	return id, nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
 // SetReferralInReview puts a referral on hold for an admin (or takes it off):
 // lists show it in the review queue while the workflow waits.
 func (a *Activities) SetReferralInReview(ctx context.Context, referralID string, inReview bool) error {

@@ -512,11 +512,3 @@ func recordRewardEvent(ctx context.Context, q *db.Queries, rw db.Reward, kind re
 	}
 	return nil
 }
-
-func parseEntityID(s, what string) (uuid.UUID, error) {
-	id, err := uuid.Parse(s)
-	if err != nil {
-		return uuid.Nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%q is not a %s ID", s, what), "InvalidInput", err)
-	}
-	return id, nil
-}

@@ -268,13 +268,6 @@ func (a *Activities) LinkHubSpotObject(ctx context.Context, in LinkObjectInput) 
 	return out, err
 }
 
-func actorOr(actor string) string {
-	if actor == "" {
-		return "system"
-	}
-	return actor
-}
-
 // AddFromHubSpotInput adds a referral of a member for a HubSpot object.
 type AddFromHubSpotInput struct {
 	SalesEntryID int64

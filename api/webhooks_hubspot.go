@@ -22,7 +22,7 @@ import (
 // POST /webhooks/hubspot checks HubSpot's signature, parses the delivery and
 // records every event as a sales entry in Postgres in one transaction before
 // it answers 200. It never talks to Temporal: the dispatcher
-// (internal/salesreceiver) routes the recorded entries, woken by the
+// (salesreceiver.Dispatcher) routes the recorded entries, woken by the
 // transaction's NOTIFY. When Postgres cannot take the events the answer is
 // 503 and HubSpot retries (up to 10 times over 24 hours), so an answered 2xx
 // always means the events are stored.
