@@ -44,9 +44,8 @@ func (w *referralWorkflow) applyChange(ctx workflow.Context, c HubSpotChange) er
 	if err != nil {
 		return err
 	}
-	target, ok := w.rules.StatusRules.Match(c.ObjectType, c.Property, c.Value)
-	to := referral.Status(target)
-	if ok && to == w.state.Status && string(to) == w.rewardStatus() && w.newConversion(c) {
+	to, ok := w.rules.StatusRules.Match(c.ObjectType, c.Property, c.Value)
+	if ok && to == w.state.Status && to == w.rewardStatus() && w.newConversion(c) {
 		w.conversionDue = true
 		w.conversionObject = c.ObjectID
 		return w.recordChange(ctx, c, cause, "a new conversion")

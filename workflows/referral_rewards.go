@@ -14,11 +14,11 @@ import (
 )
 
 // rewardStatus is the status that earns the campaign's rewards.
-func (w *referralWorkflow) rewardStatus() string {
+func (w *referralWorkflow) rewardStatus() referral.Status {
 	if s := w.rules.Rewards.OnStatus; s != "" {
 		return s
 	}
-	return string(referral.Approved)
+	return referral.Approved
 }
 
 func (w *referralWorkflow) hasRewardSettings() bool {
@@ -87,7 +87,7 @@ func (w *referralWorkflow) newConversion(c HubSpotChange) bool {
 // of the values that earned the held rewards (a deal leaving closedwon).
 func (w *referralWorkflow) leavesRewardedState(c HubSpotChange) bool {
 	rule := w.rules.StatusRules.Approved
-	if w.rewardStatus() == string(referral.Qualified) {
+	if w.rewardStatus() == referral.Qualified {
 		rule = w.rules.StatusRules.Qualified
 	}
 	return rule != nil && rule.Object == c.ObjectType && rule.Property == c.Property && !slices.Contains(rule.Values, c.Value)

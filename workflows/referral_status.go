@@ -66,7 +66,7 @@ func (w *referralWorkflow) apply(ctx workflow.Context, req SetStatusRequest, ide
 		w.state.DeniedReason = ""
 	}
 	w.state.Transitions++
-	if string(req.Status) == w.rewardStatus() {
+	if req.Status == w.rewardStatus() {
 		w.conversionDue = true
 		if c, ok := cause["object_id"].(int64); ok {
 			w.conversionObject = c

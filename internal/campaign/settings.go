@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/referflow/referflow/internal/hubspotobject"
+	"github.com/referflow/referflow/internal/referral"
 )
 
 // Settings is everything an admin configures on a campaign.
@@ -187,7 +188,7 @@ type Rewards struct {
 	Member *Reward `json:"member,omitempty"`
 	Friend *Reward `json:"friend,omitempty"`
 	// OnStatus is the referral status that earns the rewards.
-	OnStatus string `json:"on_status,omitempty"`
+	OnStatus referral.Status `json:"on_status,omitempty"`
 	// EveryConversion rewards each conversion; by default only the first.
 	EveryConversion bool `json:"every_conversion,omitempty"`
 	// HoldDays delays issuing; a change that takes the referral out of
@@ -227,7 +228,7 @@ func Defaults() Settings {
 			ReviewWhenNoMemberMatches: true,
 			ReviewDeniedToQualified:   true,
 		},
-		Rewards: Rewards{OnStatus: "approved"},
+		Rewards: Rewards{OnStatus: referral.Approved},
 	}
 }
 
@@ -430,7 +431,7 @@ func (v *validator) processRules(p ProcessRules) {
 
 func (v *validator) rewards(r Rewards) {
 	switch r.OnStatus {
-	case "", "qualified", "approved":
+	case "", referral.Qualified, referral.Approved:
 	default:
 		v.add("rewards.on_status", "must be qualified or approved, not %q", r.OnStatus)
 	}
@@ -503,11 +504,11 @@ func missingRows(at string, c CRMSettings) []string {
 // Match says which status a HubSpot change (object, property, new value)
 // moves a referral to under these rules, if any. Denied wins over approved,
 // approved over qualified, should one value appear in several rules.
-func (r StatusRules) Match(object hubspotobject.Type, property, value string) (status string, ok bool) {
+func (r StatusRules) Match(object hubspotobject.Type, property, value string) (status referral.Status, ok bool) {
 	for _, rule := range []struct {
-		status string
+		status referral.Status
 		r      *StatusRule
-	}{{"denied", r.Denied}, {"approved", r.Approved}, {"qualified", r.Qualified}} {
+	}{{referral.Denied, r.Denied}, {referral.Approved, r.Approved}, {referral.Qualified, r.Qualified}} {
 		if rule.r != nil && rule.r.Object == object && rule.r.Property == property && slices.Contains(rule.r.Values, value) {
 			return rule.status, true
 		}

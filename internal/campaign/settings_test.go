@@ -163,7 +163,7 @@ func TestStatusRulesMatch(t *testing.T) {
 		{"deal", "amount", "closedwon", ""},
 	} {
 		got, ok := r.Match(hubspotobject.Type(tc.object), tc.property, tc.value)
-		if got != tc.want || ok != (tc.want != "") {
+		if string(got) != tc.want || ok != (tc.want != "") {
 			t.Errorf("Match(%s, %s, %s) = %q %v, want %q", tc.object, tc.property, tc.value, got, ok, tc.want)
 		}
 	}

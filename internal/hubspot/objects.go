@@ -13,19 +13,21 @@ import (
 	"github.com/referflow/referflow/internal/hubspotobject"
 )
 
-// ObjectType names a CRM object type in paths.
+// ObjectType names a CRM object type in paths: "contacts", "line_items",
+// or a custom object's "2-1234567".
 type ObjectType string
-
-// The object types referflow reads and writes.
-const (
-	Contacts  ObjectType = "contacts"
-	Deals     ObjectType = "deals"
-	Companies ObjectType = "companies"
-)
 
 // ObjectTypeOf is the path name of a record type referflow links referrals
 // to: contact → contacts.
 func ObjectTypeOf(t hubspotobject.Type) ObjectType { return ObjectType(t.Plural()) }
+
+// The path names of the record types referflow reads and writes, spelled
+// once, by hubspotobject.
+var (
+	Contacts  = ObjectTypeOf(hubspotobject.Contact)
+	Deals     = ObjectTypeOf(hubspotobject.Deal)
+	Companies = ObjectTypeOf(hubspotobject.Company)
+)
 
 // MaxListLimit is the most objects one list page holds.
 const MaxListLimit = 100
