@@ -4,10 +4,11 @@
 //
 // The intake (Parse, Record; called by the api's POST /webhooks/hubspot once
 // the signature is checked) reads a delivery — HubSpot's JSON array of events
-// (hubspot_event.go, parse.go) — and records every contact, deal or company
-// event as a row of sales_entries in one transaction, once however often
-// HubSpot redelivers it (dedupe.go), then answers HubSpot. It never talks to
-// Temporal, so a 2xx always means the events are stored.
+// (hubspot_event.go, parse.go) — and records every contact, deal or
+// company event as a row of sales_entries in one transaction (intake.go),
+// once however often HubSpot redelivers it (Event.DedupeKey), then answers
+// HubSpot. It never talks to Temporal, so a 2xx always means the events are
+// stored.
 //
 // The Dispatcher (dispatcher.go, run by every worker process) treats those
 // rows as an outbox: woken by the intake's NOTIFY, it claims due entries
