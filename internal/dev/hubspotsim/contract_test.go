@@ -1,7 +1,8 @@
 package hubspotsim
 
-// Contract tests: each pins one fact of ../../shared/hubspot-contract.md (or
-// HubSpot's documentation) to the simulator's behaviour.
+// Contract tests: each pins one fact of HubSpot's documented behaviour (its
+// developer documentation and official clients) to the simulator's
+// behaviour.
 
 import (
 	"fmt"

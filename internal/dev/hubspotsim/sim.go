@@ -7,9 +7,10 @@
 // httptest.Server); `referflow hubspot-sim` serves it on a port for the local
 // demo.
 //
-// Every fact it enforces comes from ../../shared/hubspot-contract.md or from
-// HubSpot's documentation and official clients; where HubSpot's sources
-// disagree it takes the stricter side. A simulator kinder than HubSpot hides
+// Every fact it enforces comes from HubSpot's documented behaviour — its
+// developer documentation (webhooks, signatures and their test vectors,
+// OAuth, rate limits, CRM endpoints, error shapes) and its official clients;
+// where HubSpot's sources disagree it takes the stricter side. A simulator kinder than HubSpot hides
 // bugs.
 package hubspotsim
 
