@@ -94,7 +94,7 @@ func (a *Activities) activeCampaigns(ctx context.Context, workspaceID uuid.UUID)
 	}
 	var out []matchCampaign
 	for _, c := range rows {
-		if c.Status != "active" {
+		if campaign.Status(c.Status) != campaign.Active {
 			continue
 		}
 		s, err := CampaignSettings(c)

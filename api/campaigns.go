@@ -64,7 +64,7 @@ type CampaignInput struct {
 	Settings             *campaign.Settings `json:"settings"`
 }
 
-var campaignStatuses = []string{"draft", "active", "paused", "archived"}
+var campaignStatuses = words(campaign.Statuses)
 
 // validate checks the input; creating requires a name.
 func (in CampaignInput) validate(creating bool) map[string]string {

@@ -1,9 +1,10 @@
-// Package campaign holds a campaign's settings — what referflow does with
-// HubSpot for it and how it rewards — and checks them. Validate reports every
-// problem at once, each with the field it concerns, so an admin fixes a form
-// in one pass. A campaign whose settings are valid but incomplete (a required
-// field-mapping row is missing) is "setup required": SetupRequired lists what
-// is missing, and nothing is sent to HubSpot until it is empty.
+// Package campaign holds a campaign's statuses and its settings — what
+// referflow does with HubSpot for it and how it rewards — and checks the
+// settings. Validate reports every problem at once, each with the field it
+// concerns, so an admin fixes a form in one pass. A campaign whose settings
+// are valid but incomplete (a required field-mapping row is missing) is
+// "setup required": SetupRequired lists what is missing, and nothing is sent
+// to HubSpot until it is empty.
 package campaign
 
 import (

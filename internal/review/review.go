@@ -42,6 +42,9 @@ const (
 	DeniedToApproved Reason = "denied_to_approved"
 )
 
+// Reasons lists them.
+var Reasons = []Reason{NoMemberMatch, AmbiguousMatch, UnconfirmedMatch, Manual, DeniedToApproved}
+
 // Action is what an admin decides about an entry in review: a sales entry
 // (the sales-entry workflow's decide update) or a referral's held change
 // (the referral workflow's resolve-review update).

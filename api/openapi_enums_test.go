@@ -1,0 +1,111 @@
+package api
+
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/hubspotobject"
+	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/internal/review"
+	"github.com/referflow/referflow/internal/reward"
+	"github.com/referflow/referflow/internal/salesentry"
+)
+
+// The document is written by hand, but its enumerations are the Go
+// vocabularies' values: every enum in it is tied here to the one home of
+// those words, so a status, kind or action added to the code and not to the
+// document (or the other way round) fails this test.
+func TestOpenAPIEnumsAreTheVocabularies(t *testing.T) {
+	referralStatuses := words(referral.Statuses)
+	objectTypes := words(hubspotobject.Types)
+	vocabularies := map[string][]string{
+		"paths//referrals/get/parameters/status":                                       referralStatuses,
+		"paths//sales-entries/get/parameters/status":                                   words(salesentry.Statuses),
+		"paths//sales-entries/get/parameters/object_type":                              objectTypes,
+		"paths//review-entries/get/parameters/status":                                  words(review.Statuses),
+		"components/schemas/HubSpotStatus/properties/status":                           {hubspotconn.StatusConnected, hubspotconn.StatusBroken, hubspotconn.StatusDisconnected, hubspotconn.StatusNotConnected},
+		"components/schemas/HubSpotStatus/properties/property_setup/properties/status": {hubspotconn.SetupPending, hubspotconn.SetupDone, hubspotconn.SetupFailed},
+		"components/schemas/FieldMapping/properties/object":                            objectTypes,
+		"components/schemas/CRMSettings/properties/action":                             {campaign.ActionCreateContact, campaign.ActionCreateDeal, campaign.ActionNone},
+		"components/schemas/CRMSettings/properties/duplicate_handling":                 {campaign.DuplicateDoNothing, campaign.DuplicateUpdateExisting},
+		"components/schemas/StatusRule/properties/object":                              objectTypes,
+		"components/schemas/PropertyUpdate/properties/object":                          objectTypes,
+		"components/schemas/PropertyUpdate/properties/field":                           campaign.ReferralFields,
+		"components/schemas/MatchingRule/properties/object":                            objectTypes,
+		"components/schemas/MatchingRule/properties/holds":                             campaign.MatchingHolds,
+		"components/schemas/RewardRule/properties/kind":                                {campaign.RewardFixed, campaign.RewardPercentage},
+		"components/schemas/Rewards/properties/on_status":                              words([]referral.Status{referral.Qualified, referral.Approved}),
+		"components/schemas/Campaign/properties/status":                                campaignStatuses,
+		"components/schemas/CampaignInput/properties/status":                           campaignStatuses,
+		"components/schemas/Reward/properties/recipient":                               {reward.Member, reward.Friend},
+		"components/schemas/Referral/properties/status":                                referralStatuses,
+		"components/schemas/DecisionInput/properties/status":                           referralStatuses,
+		"components/schemas/DecisionResult/properties/status":                          referralStatuses,
+		"components/schemas/ReviewResult/properties/status":                            referralStatuses,
+		"components/schemas/SalesEntry/properties/object_type":                         objectTypes,
+		"components/schemas/SalesEntry/properties/status":                              words(salesentry.Statuses),
+		"components/schemas/ReviewEntry/properties/reason":                             words(review.Reasons),
+		"components/schemas/ReviewEntry/properties/status":                             words(review.Statuses),
+		"components/schemas/ReviewDecisionInput/properties/action":                     words(review.Actions),
+	}
+	var doc any
+	if err := json.Unmarshal(openAPIDocument, &doc); err != nil {
+		t.Fatal(err)
+	}
+	found := map[string][]string{}
+	collectEnums(doc, nil, found)
+	for at, enum := range found {
+		want, ok := vocabularies[at]
+		if !ok {
+			t.Errorf("%s enumerates %v: tie it to its vocabulary in this test", at, enum)
+			continue
+		}
+		if !sameWords(enum, want) {
+			t.Errorf("%s enumerates %v; the code's vocabulary is %v", at, enum, want)
+		}
+	}
+	for at := range vocabularies {
+		if _, ok := found[at]; !ok {
+			t.Errorf("%s: no enum there any more; drop it from this test", at)
+		}
+	}
+}
+
+// collectEnums finds every "enum" in the document by its path: object keys,
+// and a parameter by its name rather than its index.
+func collectEnums(node any, path []string, out map[string][]string) {
+	switch n := node.(type) {
+	case map[string]any:
+		if enum, ok := n["enum"].([]any); ok {
+			at := strings.Join(path, "/")
+			at = strings.TrimSuffix(at, "/schema") // a parameter's schema
+			for _, v := range enum {
+				s, _ := v.(string)
+				out[at] = append(out[at], s)
+			}
+		}
+		for k, v := range n {
+			collectEnums(v, append(slices.Clone(path), k), out)
+		}
+	case []any:
+		for i, v := range n {
+			key := strconv.Itoa(i)
+			if m, ok := v.(map[string]any); ok {
+				if name, ok := m["name"].(string); ok {
+					key = name
+				}
+			}
+			collectEnums(v, append(slices.Clone(path), key), out)
+		}
+	}
+}
+
+func sameWords(a, b []string) bool {
+	a, b = slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b))
+	return slices.Equal(a, b)
+}
