@@ -8,7 +8,6 @@ import (
 
 	"github.com/referflow/referflow/internal/hubspot"
 	"github.com/referflow/referflow/internal/hubspotconn"
-	"github.com/referflow/referflow/internal/hubspotobject"
 )
 
 // EnsurePropertiesInput names the object type whose referflow properties
@@ -17,8 +16,10 @@ type EnsurePropertiesInput struct {
 	WorkspaceID string
 	// PortalID is the portal the setup was started for; a connection since
 	// moved to another portal fails the activity (a new setup runs for it).
-	PortalID   int64
-	ObjectType hubspotobject.Type
+	PortalID int64
+	// ObjectType is the type as HubSpot's paths name it (hubspotobject's
+	// Plural: contacts, deals), as it always was in this input.
+	ObjectType string
 }
 
 // EnsurePropertiesResult lists what the activity created.
@@ -44,7 +45,7 @@ func (h *HubSpot) EnsureHubSpotProperties(ctx context.Context, in EnsureProperti
 		return EnsurePropertiesResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("the workspace is now connected to portal %d, not %d", portalID, in.PortalID), ErrorTypeConnectionChanged, nil)
 	}
-	created, err := hubspotconn.EnsureProperties(ctx, c, hubspot.ObjectTypeOf(in.ObjectType))
+	created, err := hubspotconn.EnsureProperties(ctx, c, hubspot.ObjectType(in.ObjectType))
 	if err != nil {
 		return EnsurePropertiesResult{Created: created}, hubspot.TemporalError(err)
 	}

@@ -71,7 +71,7 @@ func (w *hubSpotSetupWorkflow) run(ctx workflow.Context) (HubSpotSetupResult, er
 	for _, t := range hubspotobject.PropertyTypes {
 		var got activities.EnsurePropertiesResult
 		err := workflow.ExecuteActivity(hctx, hubspotActs.EnsureHubSpotProperties, activities.EnsurePropertiesInput{
-			WorkspaceID: w.in.WorkspaceID, PortalID: w.in.PortalID, ObjectType: t,
+			WorkspaceID: w.in.WorkspaceID, PortalID: w.in.PortalID, ObjectType: t.Plural(),
 		}).Get(ctx, &got)
 		result.Created = append(result.Created, got.Created...)
 		if err != nil {
