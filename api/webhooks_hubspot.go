@@ -87,20 +87,8 @@ func (s *Server) receiveHubSpotWebhook(c echo.Context) (salesreceiver.Result, er
 		return none, NewError(http.StatusBadRequest, "invalid_events", "the delivery was not recorded: "+err.Error())
 	}
 
-	// Events of another app (HUBSPOT_APP_ID set, a different appId) are
-	// not ours to act on: answered, counted as skipped, not recorded.
-	otherApp := 0
-	if app := s.deps.HubSpotAppID; app != 0 {
-		ours := events[:0:0]
-		for _, ev := range events {
-			if ev.AppID != 0 && ev.AppID != app {
-				otherApp++
-				continue
-			}
-			ours = append(ours, ev)
-		}
-		events = ours
-	}
+	// Events of another app are answered and counted as skipped.
+	events, otherApp := salesreceiver.OfApp(events, s.deps.HubSpotAppID)
 
 	ctx, cancel := context.WithTimeout(r.Context(), webhookRecordTimeout)
 	defer cancel()

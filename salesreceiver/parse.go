@@ -198,6 +198,25 @@ func parseEvent(raw json.RawMessage) (Event, *ParseError) {
 	return ev, nil
 }
 
+// OfApp keeps the events of HubSpot app appID (HUBSPOT_APP_ID) and counts
+// the others: a portal can send another app's events to the same URL, and
+// they are not referflow's to act on — they are answered, not recorded. An
+// appID of 0 keeps every event, as does an event that names no app.
+func OfApp(events []Event, appID int64) (ours []Event, others int) {
+	if appID == 0 {
+		return events, 0
+	}
+	ours = events[:0:0]
+	for _, ev := range events {
+		if ev.AppID != 0 && ev.AppID != appID {
+			others++
+			continue
+		}
+		ours = append(ours, ev)
+	}
+	return ours, others
+}
+
 // event is the Event a decoded wire event says; fields HubSpot did not send
 // are zero. Parse checks first what it requires.
 func (w wireEvent) event(raw json.RawMessage) Event {
