@@ -17,9 +17,11 @@
 // it calls the customer's endpoint), sales_entries.go, sales_matching.go,
 // review_notify.go, property_setup.go.
 //
-// referral_add.go and campaigns.go are not activities: AddReferral is the
-// one way a referral is added, which the admin API calls too, and
-// CampaignSettings the one way a campaign row's settings are read.
+// Three functions are not activities but verbs every path shares:
+// AddReferral (referral_add.go), the one way a referral is added, which the
+// admin API calls too; CampaignSettings (campaigns.go), the one way a
+// campaign row's settings are read; and SalesEntryOf (sales_entries.go), the
+// one way a sales entry's row becomes a salesentry.Entry.
 package activities
 
 import (

@@ -60,22 +60,33 @@ func (a *Activities) LoadSalesEntry(ctx context.Context, id int64) (SalesEntry, 
 	if err != nil {
 		return SalesEntry{}, fmt.Errorf("load sales entry %d: %w", id, err)
 	}
-	e := SalesEntry{Entry: salesentry.Entry{
-		ID: row.ID, PortalID: row.PortalID, SubscriptionType: row.SubscriptionType,
-		ObjectType: hubspotobject.Type(row.ObjectType), ObjectID: row.ObjectID,
-		PropertyName: deref(row.PropertyName), PropertyValue: deref(row.PropertyValue),
-		OccurredAt: row.OccurredAt, DedupeKey: row.DedupeKey, Status: salesentry.Status(row.Status),
-	}}
+	e := SalesEntry{Entry: SalesEntryOf(row)}
 	if row.WorkspaceID == nil {
 		return e, nil
 	}
-	e.WorkspaceID = row.WorkspaceID.String()
 	camps, err := a.activeCampaigns(ctx, *row.WorkspaceID)
 	if err != nil {
 		return SalesEntry{}, err
 	}
 	e.ReadProperties = readProperties(camps)
 	return e, nil
+}
+
+// SalesEntryOf reads a sales entry's row as the entry its workflow and the
+// dispatcher work with: the one place a row becomes a salesentry.Entry. (The
+// dispatcher adds what only the stored event says of merges and
+// associations.)
+func SalesEntryOf(row db.SalesEntry) salesentry.Entry {
+	e := salesentry.Entry{
+		ID: row.ID, PortalID: row.PortalID, SubscriptionType: row.SubscriptionType,
+		ObjectType: hubspotobject.Type(row.ObjectType), ObjectID: row.ObjectID,
+		PropertyName: deref(row.PropertyName), PropertyValue: deref(row.PropertyValue),
+		OccurredAt: row.OccurredAt, DedupeKey: row.DedupeKey, Status: salesentry.Status(row.Status),
+	}
+	if row.WorkspaceID != nil {
+		e.WorkspaceID = row.WorkspaceID.String()
+	}
+	return e
 }
 
 // matchCampaign is an active campaign with its settings, as matching uses it.

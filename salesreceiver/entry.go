@@ -2,8 +2,8 @@ package salesreceiver
 
 import (
 	"fmt"
-	"slices"
 
+	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/hubspotobject"
 	"github.com/referflow/referflow/internal/salesentry"
@@ -22,20 +22,7 @@ type event struct {
 // be routed (its stored event is unreadable or lacks what its kind needs):
 // it is marked failed with the error as the reason.
 func readEvent(row db.SalesEntry) (event, error) {
-	e := salesentry.Entry{
-		ID: row.ID, PortalID: row.PortalID, SubscriptionType: row.SubscriptionType,
-		ObjectType: hubspotobject.Type(row.ObjectType), ObjectID: row.ObjectID,
-		OccurredAt: row.OccurredAt, DedupeKey: row.DedupeKey, Status: salesentry.Status(row.Status),
-	}
-	if row.WorkspaceID != nil {
-		e.WorkspaceID = row.WorkspaceID.String()
-	}
-	if row.PropertyName != nil {
-		e.PropertyName = *row.PropertyName
-	}
-	if row.PropertyValue != nil {
-		e.PropertyValue = *row.PropertyValue
-	}
+	e := activities.SalesEntryOf(row)
 	ev := event{row: row, entry: e}
 	kind := e.Kind()
 	if kind == salesentry.PropertyChange && row.PropertyName == nil {
@@ -70,14 +57,9 @@ func readEvent(row db.SalesEntry) (event, error) {
 // record; for a merge every record merged away (a referral may hold any of
 // them) and the survivor; for an association both ends.
 func (e event) lookups() []hubspotobject.Ref {
-	own := e.entry.Object()
 	switch e.entry.Kind() {
 	case salesentry.Merge:
-		refs := make([]hubspotobject.Ref, 0, len(e.entry.MergedObjectIDs)+1)
-		for _, id := range e.entry.MergedObjectIDs {
-			refs = append(refs, hubspotobject.Ref{Type: own.Type, ID: id})
-		}
-		return append(refs, hubspotobject.Ref{Type: own.Type, ID: e.entry.SurvivingObjectID})
+		return append(e.merged(), e.survivor())
 	case salesentry.AssociationChange:
 		from, to := e.entry.AssociationFrom, e.entry.AssociationTo
 		refs := []hubspotobject.Ref{}
@@ -89,7 +71,7 @@ func (e event) lookups() []hubspotobject.Ref {
 		}
 		return refs
 	}
-	return []hubspotobject.Ref{own}
+	return []hubspotobject.Ref{e.entry.Object()}
 }
 
 // merged are the records a merge entry names as gone.
@@ -104,8 +86,4 @@ func (e event) merged() []hubspotobject.Ref {
 // survivor is the record a merge entry kept.
 func (e event) survivor() hubspotobject.Ref {
 	return hubspotobject.Ref{Type: e.entry.ObjectType, ID: e.entry.SurvivingObjectID}
-}
-
-func mergedAndSurvivor(e salesentry.Entry) []int64 {
-	return append(slices.Clone(e.MergedObjectIDs), e.SurvivingObjectID)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -75,7 +76,7 @@ func (d *Dispatcher) route(ctx context.Context, b *batch, it *item) {
 			d.alreadyLinked(it, refs)
 			return
 		}
-		d.ignore(it, fmt.Sprintf("no referral holds %s %s: the merge is recorded only", own.Type, joinIDs(mergedAndSurvivor(ev.entry))))
+		d.ignore(it, fmt.Sprintf("no referral holds %s %s: the merge is recorded only", own.Type, joinIDs(append(slices.Clone(ev.entry.MergedObjectIDs), ev.entry.SurvivingObjectID))))
 	case salesentry.AssociationChange:
 		from, to := ev.entry.AssociationFrom, ev.entry.AssociationTo
 		if !from.Type.Known() || !to.Type.Known() {
