@@ -318,6 +318,8 @@ func TestHeldReferralChangeThroughReviewQueue(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &ref); rec.Code != http.StatusCreated || err != nil {
 		t.Fatalf("add referral = %d %s", rec.Code, rec.Body)
 	}
+	// Decisions are refused until the workflow has loaded its referral.
+	waitForEvent(t, r.api, ref.ID, "workflow_started")
 	if rec := r.api.call("POST", "/api/v1/referrals/"+ref.ID+"/decisions", `{"status":"denied","reason":"looked like a test"}`); rec.Code != http.StatusOK {
 		t.Fatalf("deny = %d %s", rec.Code, rec.Body)
 	}
