@@ -64,7 +64,9 @@ func dropDatabase(t *testing.T, dbURL, name string) {
 		t.Fatal(err)
 	}
 	cfg.Database = "postgres"
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// DROP DATABASE waits for a checkpoint; on a busy machine running every
+	// package's tests at once that can take well over ten seconds.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
