@@ -131,6 +131,12 @@ func (a *Activities) RecordReferralEvent(ctx context.Context, ev ReferralEvent) 
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) { // ErrNoRows: written by an earlier attempt
 		return fmt.Errorf("record %s event for referral %s: %w", ev.Kind, ev.ReferralID, err)
 	}
+	if ev.Kind == referral.EventWorkflowStarted {
+		// The reconciler starts the workflow of referrals without this mark.
+		if err := a.Queries.ReferralMarkWorkflowStarted(ctx, id); err != nil {
+			return fmt.Errorf("mark referral %s's workflow started: %w", ev.ReferralID, err)
+		}
+	}
 	return nil
 }
 

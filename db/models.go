@@ -139,6 +139,13 @@ type Referral struct {
 	CreatedAt           time.Time      `json:"created_at"`
 	UpdatedAt           time.Time      `json:"updated_at"`
 	LeadEmailNormalized string         `json:"lead_email_normalized"`
+	// The workflow step waiting on the outside world (send_lead, issue_reward), or NULL.
+	WaitingStep *string `json:"waiting_step"`
+	// What the step waits on, one word from a short list (metrics group by it), e.g. HubSpotConnectionBroken.
+	WaitingCause      *string    `json:"waiting_cause"`
+	WaitingReason     *string    `json:"waiting_reason"`
+	WaitingSince      *time.Time `json:"waiting_since"`
+	WorkflowStartedAt *time.Time `json:"workflow_started_at"`
 }
 
 // The append-only audit trail of every referral: what happened, who did it and from which sales entry. Rows are never updated or deleted.

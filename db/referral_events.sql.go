@@ -22,7 +22,7 @@ INSERT INTO referral_events (
     $6, $7, COALESCE($8::jsonb, '{}'),
     $9, COALESCE($10::timestamptz, now())
 )
-ON CONFLICT (idempotency_key) DO NOTHING
+ON CONFLICT (referral_id, idempotency_key) DO NOTHING
 RETURNING id, referral_id, workspace_id, kind, from_status, to_status, actor, sales_entry_id, details, idempotency_key, occurred_at
 `
 
@@ -40,8 +40,10 @@ type ReferralEventInsertParams struct {
 }
 
 // ReferralEventInsert appends to a referral's audit trail. With an
-// idempotency key already written it writes nothing and returns no row
-// (pgx.ErrNoRows): a retried activity treats that as "already written".
+// idempotency key this referral already wrote it writes nothing and returns
+// no row (pgx.ErrNoRows): a retried activity treats that as "already
+// written". Keys are per referral: one HubSpot change is recorded once by
+// each referral it reaches.
 func (q *Queries) ReferralEventInsert(ctx context.Context, arg ReferralEventInsertParams) (ReferralEvent, error) {
 	row := q.db.QueryRow(ctx, referralEventInsert,
 		arg.ReferralID,

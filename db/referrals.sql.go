@@ -13,8 +13,54 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const referralClearWaiting = `-- name: ReferralClearWaiting :one
+UPDATE referrals
+SET waiting_step = NULL, waiting_cause = NULL, waiting_reason = NULL, waiting_since = NULL
+WHERE id = $1
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at
+`
+
+// ReferralClearWaiting records that the referral's workflow waits on nothing.
+func (q *Queries) ReferralClearWaiting(ctx context.Context, id uuid.UUID) (Referral, error) {
+	row := q.db.QueryRow(ctx, referralClearWaiting, id)
+	var i Referral
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.MemberID,
+		&i.LeadEmail,
+		&i.LeadFirstName,
+		&i.LeadLastName,
+		&i.LeadCompany,
+		&i.Status,
+		&i.InReview,
+		&i.DeniedReason,
+		&i.CannotQualifyReason,
+		&i.Source,
+		&i.ExternalID,
+		&i.HubspotContactID,
+		&i.HubspotDealID,
+		&i.HubspotCompanyID,
+		&i.SaleValue,
+		&i.Currency,
+		&i.QualifiedAt,
+		&i.ApprovedAt,
+		&i.DeniedAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LeadEmailNormalized,
+		&i.WaitingStep,
+		&i.WaitingCause,
+		&i.WaitingReason,
+		&i.WaitingSince,
+		&i.WorkflowStartedAt,
+	)
+	return i, err
+}
+
 const referralFindByExternalID = `-- name: ReferralFindByExternalID :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
 WHERE campaign_id = $1 AND external_id = $2
 ORDER BY created_at, id
 LIMIT 10
@@ -62,6 +108,11 @@ func (q *Queries) ReferralFindByExternalID(ctx context.Context, arg ReferralFind
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.LeadEmailNormalized,
+			&i.WaitingStep,
+			&i.WaitingCause,
+			&i.WaitingReason,
+			&i.WaitingSince,
+			&i.WorkflowStartedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -74,7 +125,7 @@ func (q *Queries) ReferralFindByExternalID(ctx context.Context, arg ReferralFind
 }
 
 const referralFindByNameAndDomain = `-- name: ReferralFindByNameAndDomain :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
 WHERE workspace_id = $1
   AND lower(lead_first_name) = lower($2::text)
   AND lower(lead_last_name) = lower($3::text)
@@ -134,6 +185,11 @@ func (q *Queries) ReferralFindByNameAndDomain(ctx context.Context, arg ReferralF
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.LeadEmailNormalized,
+			&i.WaitingStep,
+			&i.WaitingCause,
+			&i.WaitingReason,
+			&i.WaitingSince,
+			&i.WorkflowStartedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -146,7 +202,7 @@ func (q *Queries) ReferralFindByNameAndDomain(ctx context.Context, arg ReferralF
 }
 
 const referralFindByNormalizedEmail = `-- name: ReferralFindByNormalizedEmail :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
 WHERE campaign_id IN (SELECT c.id FROM campaigns c WHERE c.workspace_id = $1)
   AND lead_email_normalized = $2
 ORDER BY created_at, id
@@ -195,6 +251,11 @@ func (q *Queries) ReferralFindByNormalizedEmail(ctx context.Context, arg Referra
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.LeadEmailNormalized,
+			&i.WaitingStep,
+			&i.WaitingCause,
+			&i.WaitingReason,
+			&i.WaitingSince,
+			&i.WorkflowStartedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -207,7 +268,7 @@ func (q *Queries) ReferralFindByNormalizedEmail(ctx context.Context, arg Referra
 }
 
 const referralGetByID = `-- name: ReferralGetByID :one
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
 WHERE id = $1
 `
 
@@ -241,12 +302,17 @@ func (q *Queries) ReferralGetByID(ctx context.Context, id uuid.UUID) (Referral, 
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.LeadEmailNormalized,
+		&i.WaitingStep,
+		&i.WaitingCause,
+		&i.WaitingReason,
+		&i.WaitingSince,
+		&i.WorkflowStartedAt,
 	)
 	return i, err
 }
 
 const referralGetByLeadEmail = `-- name: ReferralGetByLeadEmail :one
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
 WHERE campaign_id = $1 AND lower(lead_email) = lower($2::text)
 `
 
@@ -286,12 +352,17 @@ func (q *Queries) ReferralGetByLeadEmail(ctx context.Context, arg ReferralGetByL
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.LeadEmailNormalized,
+		&i.WaitingStep,
+		&i.WaitingCause,
+		&i.WaitingReason,
+		&i.WaitingSince,
+		&i.WorkflowStartedAt,
 	)
 	return i, err
 }
 
 const referralGetDetail = `-- name: ReferralGetDetail :one
-SELECT referrals.id, referrals.workspace_id, referrals.campaign_id, referrals.member_id, referrals.lead_email, referrals.lead_first_name, referrals.lead_last_name, referrals.lead_company, referrals.status, referrals.in_review, referrals.denied_reason, referrals.cannot_qualify_reason, referrals.source, referrals.external_id, referrals.hubspot_contact_id, referrals.hubspot_deal_id, referrals.hubspot_company_id, referrals.sale_value, referrals.currency, referrals.qualified_at, referrals.approved_at, referrals.denied_at, referrals.created_at, referrals.updated_at, referrals.lead_email_normalized,
+SELECT referrals.id, referrals.workspace_id, referrals.campaign_id, referrals.member_id, referrals.lead_email, referrals.lead_first_name, referrals.lead_last_name, referrals.lead_company, referrals.status, referrals.in_review, referrals.denied_reason, referrals.cannot_qualify_reason, referrals.source, referrals.external_id, referrals.hubspot_contact_id, referrals.hubspot_deal_id, referrals.hubspot_company_id, referrals.sale_value, referrals.currency, referrals.qualified_at, referrals.approved_at, referrals.denied_at, referrals.created_at, referrals.updated_at, referrals.lead_email_normalized, referrals.waiting_step, referrals.waiting_cause, referrals.waiting_reason, referrals.waiting_since, referrals.workflow_started_at,
        members.referral_code AS member_referral_code,
        members.email AS member_email,
        campaigns.name AS campaign_name
@@ -339,6 +410,11 @@ func (q *Queries) ReferralGetDetail(ctx context.Context, id uuid.UUID) (Referral
 		&i.Referral.CreatedAt,
 		&i.Referral.UpdatedAt,
 		&i.Referral.LeadEmailNormalized,
+		&i.Referral.WaitingStep,
+		&i.Referral.WaitingCause,
+		&i.Referral.WaitingReason,
+		&i.Referral.WaitingSince,
+		&i.Referral.WorkflowStartedAt,
 		&i.MemberReferralCode,
 		&i.MemberEmail,
 		&i.CampaignName,
@@ -347,7 +423,7 @@ func (q *Queries) ReferralGetDetail(ctx context.Context, id uuid.UUID) (Referral
 }
 
 const referralGetFirstOfNormalizedLead = `-- name: ReferralGetFirstOfNormalizedLead :one
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
 WHERE campaign_id = $1 AND lead_email_normalized = $2
 ORDER BY created_at, id
 LIMIT 1
@@ -390,12 +466,17 @@ func (q *Queries) ReferralGetFirstOfNormalizedLead(ctx context.Context, arg Refe
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.LeadEmailNormalized,
+		&i.WaitingStep,
+		&i.WaitingCause,
+		&i.WaitingReason,
+		&i.WaitingSince,
+		&i.WorkflowStartedAt,
 	)
 	return i, err
 }
 
 const referralGetOfCampaignByHubSpotObject = `-- name: ReferralGetOfCampaignByHubSpotObject :one
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
 WHERE campaign_id = $1
   AND CASE $2::text
         WHEN 'contact' THEN hubspot_contact_id = $3::bigint
@@ -445,6 +526,11 @@ func (q *Queries) ReferralGetOfCampaignByHubSpotObject(ctx context.Context, arg 
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.LeadEmailNormalized,
+		&i.WaitingStep,
+		&i.WaitingCause,
+		&i.WaitingReason,
+		&i.WaitingSince,
+		&i.WorkflowStartedAt,
 	)
 	return i, err
 }
@@ -461,7 +547,7 @@ INSERT INTO referrals (
     $9, $10,
     $11, $12, $13
 )
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at
 `
 
 type ReferralInsertParams struct {
@@ -526,6 +612,11 @@ func (q *Queries) ReferralInsert(ctx context.Context, arg ReferralInsertParams) 
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.LeadEmailNormalized,
+		&i.WaitingStep,
+		&i.WaitingCause,
+		&i.WaitingReason,
+		&i.WaitingSince,
+		&i.WorkflowStartedAt,
 	)
 	return i, err
 }
@@ -540,7 +631,7 @@ SET hubspot_contact_id = CASE WHEN $1::text = 'contact'
         THEN COALESCE(hubspot_company_id, $2::bigint) ELSE hubspot_company_id END,
     updated_at = now()
 WHERE id = $3
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at
 `
 
 type ReferralLinkHubSpotObjectParams struct {
@@ -580,12 +671,17 @@ func (q *Queries) ReferralLinkHubSpotObject(ctx context.Context, arg ReferralLin
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.LeadEmailNormalized,
+		&i.WaitingStep,
+		&i.WaitingCause,
+		&i.WaitingReason,
+		&i.WaitingSince,
+		&i.WorkflowStartedAt,
 	)
 	return i, err
 }
 
 const referralListByCampaign = `-- name: ReferralListByCampaign :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
 WHERE campaign_id = $1
   AND ($2::text IS NULL OR status = $2::text)
   AND ($3::timestamptz IS NULL
@@ -646,6 +742,11 @@ func (q *Queries) ReferralListByCampaign(ctx context.Context, arg ReferralListBy
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.LeadEmailNormalized,
+			&i.WaitingStep,
+			&i.WaitingCause,
+			&i.WaitingReason,
+			&i.WaitingSince,
+			&i.WorkflowStartedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -658,7 +759,7 @@ func (q *Queries) ReferralListByCampaign(ctx context.Context, arg ReferralListBy
 }
 
 const referralListByHubSpotObject = `-- name: ReferralListByHubSpotObject :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
 WHERE workspace_id = $1
   AND CASE $2::text
         WHEN 'contact' THEN hubspot_contact_id = $3::bigint
@@ -712,6 +813,11 @@ func (q *Queries) ReferralListByHubSpotObject(ctx context.Context, arg ReferralL
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.LeadEmailNormalized,
+			&i.WaitingStep,
+			&i.WaitingCause,
+			&i.WaitingReason,
+			&i.WaitingSince,
+			&i.WorkflowStartedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -790,7 +896,7 @@ func (q *Queries) ReferralListByHubSpotObjects(ctx context.Context, arg Referral
 }
 
 const referralListByMember = `-- name: ReferralListByMember :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
 WHERE member_id = $1
 ORDER BY created_at DESC, id DESC
 `
@@ -831,6 +937,11 @@ func (q *Queries) ReferralListByMember(ctx context.Context, memberID uuid.UUID) 
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.LeadEmailNormalized,
+			&i.WaitingStep,
+			&i.WaitingCause,
+			&i.WaitingReason,
+			&i.WaitingSince,
+			&i.WorkflowStartedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -843,7 +954,7 @@ func (q *Queries) ReferralListByMember(ctx context.Context, memberID uuid.UUID) 
 }
 
 const referralListFiltered = `-- name: ReferralListFiltered :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
 WHERE workspace_id = $1
   AND ($2::text IS NULL OR status = $2::text)
   AND ($3::uuid IS NULL OR member_id = $3::uuid)
@@ -914,6 +1025,11 @@ func (q *Queries) ReferralListFiltered(ctx context.Context, arg ReferralListFilt
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.LeadEmailNormalized,
+			&i.WaitingStep,
+			&i.WaitingCause,
+			&i.WaitingReason,
+			&i.WaitingSince,
+			&i.WorkflowStartedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -926,7 +1042,7 @@ func (q *Queries) ReferralListFiltered(ctx context.Context, arg ReferralListFilt
 }
 
 const referralListOfCampaignFiltered = `-- name: ReferralListOfCampaignFiltered :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
 WHERE campaign_id = $1
   AND workspace_id = $2
   AND ($3::text IS NULL OR status = $3::text)
@@ -997,6 +1113,11 @@ func (q *Queries) ReferralListOfCampaignFiltered(ctx context.Context, arg Referr
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.LeadEmailNormalized,
+			&i.WaitingStep,
+			&i.WaitingCause,
+			&i.WaitingReason,
+			&i.WaitingSince,
+			&i.WorkflowStartedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -1006,6 +1127,93 @@ func (q *Queries) ReferralListOfCampaignFiltered(ctx context.Context, arg Referr
 		return nil, err
 	}
 	return items, nil
+}
+
+const referralListWaiting = `-- name: ReferralListWaiting :many
+SELECT id FROM referrals
+WHERE workspace_id = $1
+  AND waiting_step IS NOT NULL
+  AND ($2::uuid IS NULL OR campaign_id = $2::uuid)
+ORDER BY waiting_since, id
+LIMIT $3
+`
+
+type ReferralListWaitingParams struct {
+	WorkspaceID uuid.UUID  `json:"workspace_id"`
+	CampaignID  *uuid.UUID `json:"campaign_id"`
+	MaxResults  int32      `json:"max_results"`
+}
+
+// ReferralListWaiting returns the IDs of a workspace's referrals whose
+// workflow waits on the outside world, of one campaign when campaign_id is
+// set, oldest wait first.
+func (q *Queries) ReferralListWaiting(ctx context.Context, arg ReferralListWaitingParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, referralListWaiting, arg.WorkspaceID, arg.CampaignID, arg.MaxResults)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const referralListWithoutWorkflow = `-- name: ReferralListWithoutWorkflow :many
+SELECT id FROM referrals
+WHERE workflow_started_at IS NULL
+  AND created_at < $1
+ORDER BY created_at, id
+LIMIT $2
+`
+
+type ReferralListWithoutWorkflowParams struct {
+	CreatedBefore time.Time `json:"created_before"`
+	MaxResults    int32     `json:"max_results"`
+}
+
+// ReferralListWithoutWorkflow returns the IDs of referrals saved before
+// created_before whose workflow never ran its first step (saved while
+// Temporal was unreachable), oldest first.
+func (q *Queries) ReferralListWithoutWorkflow(ctx context.Context, arg ReferralListWithoutWorkflowParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, referralListWithoutWorkflow, arg.CreatedBefore, arg.MaxResults)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const referralMarkWorkflowStarted = `-- name: ReferralMarkWorkflowStarted :exec
+UPDATE referrals
+SET workflow_started_at = COALESCE(workflow_started_at, now())
+WHERE id = $1
+`
+
+// ReferralMarkWorkflowStarted records that the referral's workflow ran its
+// first step (the reconciler then leaves it alone).
+func (q *Queries) ReferralMarkWorkflowStarted(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, referralMarkWorkflowStarted, id)
+	return err
 }
 
 const referralRepointHubSpotObject = `-- name: ReferralRepointHubSpotObject :one
@@ -1024,7 +1232,7 @@ WHERE id = $4
         WHEN 'company' THEN hubspot_company_id = ANY($2::bigint[])
         ELSE false
       END
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at
 `
 
 type ReferralRepointHubSpotObjectParams struct {
@@ -1071,6 +1279,11 @@ func (q *Queries) ReferralRepointHubSpotObject(ctx context.Context, arg Referral
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.LeadEmailNormalized,
+		&i.WaitingStep,
+		&i.WaitingCause,
+		&i.WaitingReason,
+		&i.WaitingSince,
+		&i.WorkflowStartedAt,
 	)
 	return i, err
 }
@@ -1082,7 +1295,7 @@ SET hubspot_contact_id = COALESCE($1::bigint, hubspot_contact_id),
     cannot_qualify_reason = COALESCE($3::text, cannot_qualify_reason),
     updated_at = now()
 WHERE id = $4
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at
 `
 
 type ReferralSetHubSpotObjectsParams struct {
@@ -1130,6 +1343,11 @@ func (q *Queries) ReferralSetHubSpotObjects(ctx context.Context, arg ReferralSet
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.LeadEmailNormalized,
+		&i.WaitingStep,
+		&i.WaitingCause,
+		&i.WaitingReason,
+		&i.WaitingSince,
+		&i.WorkflowStartedAt,
 	)
 	return i, err
 }
@@ -1138,7 +1356,7 @@ const referralSetInReview = `-- name: ReferralSetInReview :one
 UPDATE referrals
 SET in_review = $1, updated_at = now()
 WHERE id = $2
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at
 `
 
 type ReferralSetInReviewParams struct {
@@ -1176,6 +1394,74 @@ func (q *Queries) ReferralSetInReview(ctx context.Context, arg ReferralSetInRevi
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.LeadEmailNormalized,
+		&i.WaitingStep,
+		&i.WaitingCause,
+		&i.WaitingReason,
+		&i.WaitingSince,
+		&i.WorkflowStartedAt,
+	)
+	return i, err
+}
+
+const referralSetWaiting = `-- name: ReferralSetWaiting :one
+UPDATE referrals
+SET waiting_step   = $1::text,
+    waiting_cause  = $2::text,
+    waiting_reason = $3::text,
+    waiting_since  = CASE WHEN waiting_step IS NOT DISTINCT FROM $1::text
+                          THEN waiting_since ELSE now() END
+WHERE id = $4
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at
+`
+
+type ReferralSetWaitingParams struct {
+	WaitingStep   string    `json:"waiting_step"`
+	WaitingCause  string    `json:"waiting_cause"`
+	WaitingReason string    `json:"waiting_reason"`
+	ID            uuid.UUID `json:"id"`
+}
+
+// ReferralSetWaiting records what the referral's workflow waits on (step,
+// cause and reason), keeping waiting_since while the step stays the same.
+func (q *Queries) ReferralSetWaiting(ctx context.Context, arg ReferralSetWaitingParams) (Referral, error) {
+	row := q.db.QueryRow(ctx, referralSetWaiting,
+		arg.WaitingStep,
+		arg.WaitingCause,
+		arg.WaitingReason,
+		arg.ID,
+	)
+	var i Referral
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.MemberID,
+		&i.LeadEmail,
+		&i.LeadFirstName,
+		&i.LeadLastName,
+		&i.LeadCompany,
+		&i.Status,
+		&i.InReview,
+		&i.DeniedReason,
+		&i.CannotQualifyReason,
+		&i.Source,
+		&i.ExternalID,
+		&i.HubspotContactID,
+		&i.HubspotDealID,
+		&i.HubspotCompanyID,
+		&i.SaleValue,
+		&i.Currency,
+		&i.QualifiedAt,
+		&i.ApprovedAt,
+		&i.DeniedAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.LeadEmailNormalized,
+		&i.WaitingStep,
+		&i.WaitingCause,
+		&i.WaitingReason,
+		&i.WaitingSince,
+		&i.WorkflowStartedAt,
 	)
 	return i, err
 }
@@ -1190,7 +1476,7 @@ SET sale_value = COALESCE($1::numeric, sale_value),
     lead_email_normalized = COALESCE($6::text, lead_email_normalized),
     updated_at = now()
 WHERE id = $7
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at
 `
 
 type ReferralUpdateFromHubSpotParams struct {
@@ -1242,6 +1528,11 @@ func (q *Queries) ReferralUpdateFromHubSpot(ctx context.Context, arg ReferralUpd
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.LeadEmailNormalized,
+		&i.WaitingStep,
+		&i.WaitingCause,
+		&i.WaitingReason,
+		&i.WaitingSince,
+		&i.WorkflowStartedAt,
 	)
 	return i, err
 }
@@ -1270,7 +1561,7 @@ SET status = $1::text,
     END,
     updated_at = now()
 WHERE id = $3 AND status = $4::text
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at
 `
 
 type ReferralUpdateStatusParams struct {
@@ -1320,6 +1611,11 @@ func (q *Queries) ReferralUpdateStatus(ctx context.Context, arg ReferralUpdateSt
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.LeadEmailNormalized,
+		&i.WaitingStep,
+		&i.WaitingCause,
+		&i.WaitingReason,
+		&i.WaitingSince,
+		&i.WorkflowStartedAt,
 	)
 	return i, err
 }

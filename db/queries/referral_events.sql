@@ -1,7 +1,9 @@
 -- name: ReferralEventInsert :one
 -- ReferralEventInsert appends to a referral's audit trail. With an
--- idempotency key already written it writes nothing and returns no row
--- (pgx.ErrNoRows): a retried activity treats that as "already written".
+-- idempotency key this referral already wrote it writes nothing and returns
+-- no row (pgx.ErrNoRows): a retried activity treats that as "already
+-- written". Keys are per referral: one HubSpot change is recorded once by
+-- each referral it reaches.
 INSERT INTO referral_events (
     referral_id, workspace_id, kind, from_status, to_status,
     actor, sales_entry_id, details, idempotency_key, occurred_at
@@ -10,7 +12,7 @@ INSERT INTO referral_events (
     @actor, sqlc.narg(sales_entry_id), COALESCE(sqlc.narg(details)::jsonb, '{}'),
     sqlc.narg(idempotency_key), COALESCE(sqlc.narg(occurred_at)::timestamptz, now())
 )
-ON CONFLICT (idempotency_key) DO NOTHING
+ON CONFLICT (referral_id, idempotency_key) DO NOTHING
 RETURNING *;
 
 -- name: ReferralEventListByReferral :many

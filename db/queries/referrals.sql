@@ -284,3 +284,50 @@ WHERE workspace_id = @workspace_id
        OR lower(lead_company) = ANY(@domains::text[]))
 ORDER BY created_at, id
 LIMIT 20;
+
+-- name: ReferralSetWaiting :one
+-- ReferralSetWaiting records what the referral's workflow waits on (step,
+-- cause and reason), keeping waiting_since while the step stays the same.
+UPDATE referrals
+SET waiting_step   = @waiting_step::text,
+    waiting_cause  = @waiting_cause::text,
+    waiting_reason = @waiting_reason::text,
+    waiting_since  = CASE WHEN waiting_step IS NOT DISTINCT FROM @waiting_step::text
+                          THEN waiting_since ELSE now() END
+WHERE id = @id
+RETURNING *;
+
+-- name: ReferralClearWaiting :one
+-- ReferralClearWaiting records that the referral's workflow waits on nothing.
+UPDATE referrals
+SET waiting_step = NULL, waiting_cause = NULL, waiting_reason = NULL, waiting_since = NULL
+WHERE id = @id
+RETURNING *;
+
+-- name: ReferralListWaiting :many
+-- ReferralListWaiting returns the IDs of a workspace's referrals whose
+-- workflow waits on the outside world, of one campaign when campaign_id is
+-- set, oldest wait first.
+SELECT id FROM referrals
+WHERE workspace_id = @workspace_id
+  AND waiting_step IS NOT NULL
+  AND (sqlc.narg(campaign_id)::uuid IS NULL OR campaign_id = sqlc.narg(campaign_id)::uuid)
+ORDER BY waiting_since, id
+LIMIT @max_results;
+
+-- name: ReferralMarkWorkflowStarted :exec
+-- ReferralMarkWorkflowStarted records that the referral's workflow ran its
+-- first step (the reconciler then leaves it alone).
+UPDATE referrals
+SET workflow_started_at = COALESCE(workflow_started_at, now())
+WHERE id = @id;
+
+-- name: ReferralListWithoutWorkflow :many
+-- ReferralListWithoutWorkflow returns the IDs of referrals saved before
+-- created_before whose workflow never ran its first step (saved while
+-- Temporal was unreachable), oldest first.
+SELECT id FROM referrals
+WHERE workflow_started_at IS NULL
+  AND created_at < @created_before
+ORDER BY created_at, id
+LIMIT @max_results;
