@@ -45,6 +45,18 @@ is every creation, deletion, merge and association change of contacts, deals
 and companies plus the property changes referflow works with. The webhooks
 settings API (/webhooks/v3/{appId}/settings and .../subscriptions) takes the
 printed developer API key as ?hapikey=.
+
+With --state-file, the simulator keeps its state across restarts as HubSpot
+does: on a clean stop (Ctrl-C, SIGTERM) it writes everything — portals,
+records, properties, associations, lists, OAuth tokens, webhook settings,
+the webhooks not yet delivered and the log of deliveries — to the file, and
+the next start with the same file carries on from there (--portals,
+--private-app-token, --webhook-url and --webhook-subscriptions then come from
+the file, not the flags). Without it, state lives in memory only.
+
+Tests that run the simulator as a process drive it through its control API
+(/_sim/, with the developer API key): create and change records as a person
+would, and read the log of webhook deliveries with each answer.
 `
 
 type hubspotSimFlags struct {
@@ -71,6 +83,8 @@ type hubspotSimFlags struct {
 	webhookDuplicateRate float64
 	webhookShuffle       bool
 	webhookSeed          int64
+
+	stateFile string
 }
 
 func runHubSpotSim(ctx context.Context, out streams, fs *flag.FlagSet, args []string) error {
@@ -97,6 +111,7 @@ func runHubSpotSim(ctx context.Context, out streams, fs *flag.FlagSet, args []st
 	fs.Float64Var(&f.webhookDuplicateRate, "webhook-duplicate-rate", 0, "probability (0 to 1) that an event is delivered twice")
 	fs.BoolVar(&f.webhookShuffle, "webhook-shuffle", false, "deliver events out of order")
 	fs.Int64Var(&f.webhookSeed, "webhook-seed", 0, "seed of the random choices of webhook delivery (0: random)")
+	fs.StringVar(&f.stateFile, "state-file", "", "keep the simulator's state in this file across restarts (read at start, written on a clean stop)")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -137,21 +152,29 @@ func runHubSpotSim(ctx context.Context, out streams, fs *flag.FlagSet, args []st
 		},
 	})
 	defer sim.Close()
-	if err := sim.SetWebhookSettings(hubspotsim.WebhookSettings{
-		TargetURL: f.webhookURL, ClientSecret: f.webhookSecret,
-		MaxConcurrentRequests: f.webhookConcurrency, Subscriptions: subs,
-	}); err != nil {
-		return fmt.Errorf("--webhook-url / --webhook-subscriptions: %w", err)
-	}
-	var portals []*hubspotsim.Portal
-	for i := range f.portals {
-		name, token := "Demo portal", ""
-		if i == 0 {
-			token = f.privateAppToken
-		} else {
-			name = fmt.Sprintf("Demo portal %d", i+1)
+	restored := false
+	if f.stateFile != "" {
+		if restored, err = sim.LoadStateFile(f.stateFile); err != nil {
+			return fmt.Errorf("--state-file: %w", err)
 		}
-		portals = append(portals, sim.CreatePortalWithToken(name, token))
+	}
+	portals := sim.Portals()
+	if !restored {
+		if err := sim.SetWebhookSettings(hubspotsim.WebhookSettings{
+			TargetURL: f.webhookURL, ClientSecret: f.webhookSecret,
+			MaxConcurrentRequests: f.webhookConcurrency, Subscriptions: subs,
+		}); err != nil {
+			return fmt.Errorf("--webhook-url / --webhook-subscriptions: %w", err)
+		}
+		for i := range f.portals {
+			name, token := "Demo portal", ""
+			if i == 0 {
+				token = f.privateAppToken
+			} else {
+				name = fmt.Sprintf("Demo portal %d", i+1)
+			}
+			portals = append(portals, sim.CreatePortalWithToken(name, token))
+		}
 	}
 
 	ln, err := net.Listen("tcp", f.addr)
@@ -166,8 +189,13 @@ func runHubSpotSim(ctx context.Context, out streams, fs *flag.FlagSet, args []st
 	fmt.Fprintf(w, "  OAuth token:     %s/oauth/2026-03/token\n", base)
 	fmt.Fprintf(w, "  OAuth client ID: %s\n  OAuth secret:    %s\n", f.clientID, f.clientSecret)
 	fmt.Fprintf(w, "  CRM page:        %s/\n", base)
-	if f.webhookURL != "" {
-		fmt.Fprintf(w, "  Webhooks:        %s (%d subscriptions)\n", f.webhookURL, len(subs))
+	if restored {
+		fmt.Fprintf(w, "  State:           restored from %s\n", f.stateFile)
+	} else if f.stateFile != "" {
+		fmt.Fprintf(w, "  State:           new; kept in %s on stop\n", f.stateFile)
+	}
+	if ws := sim.WebhookSettings(); ws.TargetURL != "" {
+		fmt.Fprintf(w, "  Webhooks:        %s (%d subscriptions)\n", ws.TargetURL, len(ws.Subscriptions))
 	} else {
 		fmt.Fprintf(w, "  Webhooks:        off (set --webhook-url, or PUT %s/webhooks/v3/%d/settings)\n", base, sim.Options().AppID)
 	}
@@ -181,15 +209,31 @@ func runHubSpotSim(ctx context.Context, out streams, fs *flag.FlagSet, args []st
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		return err
+		return errors.Join(err, saveSimState(sim, f.stateFile))
 	case <-ctx.Done():
 	}
 	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(stopCtx); err != nil {
-		return fmt.Errorf("stop the simulator: %w", err)
+		return errors.Join(fmt.Errorf("stop the simulator: %w", err), saveSimState(sim, f.stateFile))
+	}
+	if err := saveSimState(sim, f.stateFile); err != nil {
+		return err
 	}
 	fmt.Fprintln(out.stderr, "HubSpot simulator stopped")
+	return nil
+}
+
+// saveSimState stops webhook delivery and writes the state to path (when
+// there is one), once nothing can change it any more.
+func saveSimState(sim *hubspotsim.Simulator, path string) error {
+	if path == "" {
+		return nil
+	}
+	_ = sim.Close()
+	if err := sim.SaveStateFile(path); err != nil {
+		return fmt.Errorf("--state-file: %w", err)
+	}
 	return nil
 }
 

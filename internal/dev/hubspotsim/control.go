@@ -15,12 +15,12 @@ import (
 
 // Object is a copy of a CRM record.
 type Object struct {
-	ID         string
-	Type       string // contacts, companies or deals
-	Properties map[string]string
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
-	Archived   bool
+	ID         string            `json:"id"`
+	Type       string            `json:"type"` // contacts, companies or deals
+	Properties map[string]string `json:"properties"`
+	CreatedAt  time.Time         `json:"createdAt"`
+	UpdatedAt  time.Time         `json:"updatedAt"`
+	Archived   bool              `json:"archived"`
 }
 
 // APIError is the error Go helpers return for what the API would refuse:

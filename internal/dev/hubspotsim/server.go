@@ -31,8 +31,9 @@ const apiVersion = "2026-03"
 
 // Handler serves the whole HubSpot surface: CRM APIs on both path families,
 // OAuth (authorize page, token, introspection, revocation), the webhooks
-// settings API, the CRM page (/ and /portals/{id}), and HubSpot-like 404s
-// for anything else.
+// settings API, the CRM page (/ and /portals/{id}), the simulator's own
+// control API (/_sim/, see control_api.go), and HubSpot-like 404s for
+// anything else.
 func (s *Simulator) Handler() http.Handler {
 	mux := http.NewServeMux()
 	crm := func(pattern string, search bool, h crmHandler) {
@@ -96,6 +97,7 @@ func (s *Simulator) Handler() http.Handler {
 	}
 	s.oauthRoutes(mux)
 	s.webhookRoutes(mux)
+	s.controlRoutes(mux)
 	s.pageRoutes(mux)
 	return &router{mux: mux}
 }

@@ -163,44 +163,47 @@ type WebhookEvent struct {
 
 // Delivery is one delivery attempt: one POST of a batch.
 type Delivery struct {
-	PortalID int64
-	URL      string
+	PortalID int64  `json:"portalId"`
+	URL      string `json:"url"`
 	// Start is when the request was sent (wall clock).
-	Start time.Time
+	Start time.Time `json:"start"`
 	// Attempt is the events' attemptNumber: 0 first, then 1, 2...
-	Attempt  int
-	Events   int
-	EventIDs []int64
+	Attempt  int     `json:"attempt"`
+	Events   int     `json:"events"`
+	EventIDs []int64 `json:"eventIds"`
 	// StatusCode is the answer's status, 0 when there was none.
-	StatusCode int
+	StatusCode int `json:"statusCode"`
+	// Answer is the start of the answer's body (at most 1 KiB), so a test
+	// can see what the receiver said it did with the events.
+	Answer string `json:"answer,omitempty"`
 	// Err is why there was no answer: a connection failure or a timeout.
-	Err     string
-	Latency time.Duration
+	Err     string        `json:"error,omitempty"`
+	Latency time.Duration `json:"latencyNanos"`
 	// OK is a 2xx answer within the timeout.
-	OK bool
+	OK bool `json:"ok"`
 	// GaveUp is set on a failed attempt that will not be retried.
-	GaveUp bool
+	GaveUp bool `json:"gaveUp,omitempty"`
 }
 
 // WebhookStats count events (a duplicate copy counts as an event where it
 // is sent).
 type WebhookStats struct {
 	// Events made from changes (not counting duplicate copies).
-	Events int
+	Events int `json:"events"`
 	// Duplicates is how many extra copies DuplicateRate added.
-	Duplicates int
+	Duplicates int `json:"duplicates"`
 	// Requests is the number of delivery attempts made.
-	Requests int
+	Requests int `json:"requests"`
 	// Delivered counts events in successful attempts.
-	Delivered int
+	Delivered int `json:"delivered"`
 	// Failed counts events in failed attempts (each attempt again).
-	Failed int
+	Failed int `json:"failed"`
 	// GaveUp counts events abandoned after their last retry failed.
-	GaveUp int
+	GaveUp int `json:"gaveUp"`
 	// Dropped counts events discarded because the target URL was removed.
-	Dropped int
+	Dropped int `json:"dropped"`
 	// Pending counts events queued, waiting for a retry, or in flight.
-	Pending int
+	Pending int `json:"pending"`
 }
 
 // ErrSimulatorClosed is returned by WaitIdle once Close has been called
@@ -228,6 +231,10 @@ type whPortal struct {
 	inFlight   int        // requests
 	inFlightEv int        // events in those requests
 	lastID     int64
+	// open are the batches made and not yet delivered or given up on
+	// (ready, held back or in flight): what SaveState keeps for the next
+	// start.
+	open map[*whBatch]struct{}
 }
 
 func (p *whPortal) pending() int {
@@ -298,7 +305,7 @@ func (w *webhooks) changedLocked() {
 func (w *webhooks) portal(id int64) *whPortal {
 	p := w.portals[id]
 	if p == nil {
-		p = &whPortal{}
+		p = &whPortal{open: map[*whBatch]struct{}{}}
 		w.portals[id] = p
 	}
 	return p
@@ -639,6 +646,7 @@ func (w *webhooks) flushLocked(portalID int64) {
 			n = 1 + w.rng.IntN(n)
 		}
 		b := &whBatch{portalID: portalID, events: slices.Clone(evs[:n])}
+		p.open[b] = struct{}{}
 		evs = evs[n:]
 		if w.opts.Shuffle {
 			p.waiting += len(b.events)
@@ -667,6 +675,7 @@ func (w *webhooks) pumpLocked(portalID int64) {
 		p.ready = p.ready[1:]
 		if ws.TargetURL == "" {
 			w.stats.Dropped += len(b.events)
+			delete(p.open, b)
 			continue
 		}
 		p.inFlight++
@@ -691,7 +700,7 @@ func (w *webhooks) send(b *whBatch, target, secret string) {
 	if err != nil {
 		d.Err = "encode: " + err.Error()
 	} else {
-		d.StatusCode, d.Err, d.Start, d.Latency = w.post(target, secret, body)
+		d.StatusCode, d.Answer, d.Err, d.Start, d.Latency = w.post(target, secret, body)
 		d.OK = d.Err == "" && d.StatusCode >= 200 && d.StatusCode < 300
 	}
 
@@ -703,6 +712,7 @@ func (w *webhooks) send(b *whBatch, target, secret string) {
 	switch {
 	case d.OK:
 		w.stats.Delivered += len(events)
+		delete(p.open, b)
 	case w.closed:
 		w.stats.Failed += len(events)
 	case b.attempt < max(w.opts.MaxRetries, 0):
@@ -718,6 +728,7 @@ func (w *webhooks) send(b *whBatch, target, secret string) {
 		w.stats.Failed += len(events)
 		w.stats.GaveUp += len(events)
 		d.GaveUp = true
+		delete(p.open, b)
 	}
 	w.deliveries = append(w.deliveries, d)
 	if !w.closed {
@@ -735,13 +746,13 @@ func (w *webhooks) backoffLocked(n int) time.Duration {
 
 // post sends one signed request: v1 over the body, v3 over method, the
 // exact target URL, body and a fresh epoch-millisecond timestamp.
-func (w *webhooks) post(target, secret string, body []byte) (status int, errText string, start time.Time, latency time.Duration) {
+func (w *webhooks) post(target, secret string, body []byte) (status int, answer, errText string, start time.Time, latency time.Duration) {
 	start = time.Now()
 	ctx, cancel := context.WithTimeout(w.ctx, w.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
-		return 0, err.Error(), start, 0
+		return 0, "", err.Error(), start, 0
 	}
 	ts := strconv.FormatInt(start.UnixMilli(), 10)
 	req.Header.Set("Content-Type", "application/json")
@@ -752,19 +763,23 @@ func (w *webhooks) post(target, secret string, body []byte) (status int, errText
 	req.Header.Set(signature.HeaderTimestamp, ts)
 	resp, err := w.client.Do(req)
 	if err == nil {
-		_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		var head []byte
+		head, err = io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+		if err == nil {
+			_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		}
 		resp.Body.Close()
-		status = resp.StatusCode
+		status, answer = resp.StatusCode, string(head)
 	}
 	latency = time.Since(start)
 	if err != nil {
 		status = 0
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return status, fmt.Sprintf("timeout: no answer within %s", w.opts.Timeout), start, latency
+			return status, "", fmt.Sprintf("timeout: no answer within %s", w.opts.Timeout), start, latency
 		}
-		return status, err.Error(), start, latency
+		return status, "", err.Error(), start, latency
 	}
-	return status, "", start, latency
+	return status, answer, "", start, latency
 }
 
 // Observability.

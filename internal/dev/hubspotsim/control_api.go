@@ -1,0 +1,164 @@
+package hubspotsim
+
+// The control API: the Go helpers and the delivery log over HTTP, for a test
+// that runs the simulator as its own process (`referflow hubspot-sim`) and
+// must act as a person in HubSpot and see what HubSpot delivered. HubSpot
+// has no such API; its paths start with /_sim/ so they never collide with
+// HubSpot's. It takes the developer API key (?hapikey= or a bearer token),
+// as the webhooks settings API does.
+//
+//	POST  /_sim/portals/{portalId}/objects/{objectType}             create a record: {"properties": {...}} → 201 {"id": "..."}
+//	GET   /_sim/portals/{portalId}/objects/{objectType}/{objectId}  read a record → Object
+//	PATCH /_sim/portals/{portalId}/objects/{objectType}/{objectId}  change properties: {"properties": {...}} → Object
+//	GET   /_sim/webhooks/deliveries?offset=N                        the delivery log from entry N: {"deliveries": [...], "total": T}
+//	GET   /_sim/webhooks/stats                                      WebhookStats
+//
+// Writes are a person's (changeSource CRM_UI), validated as API writes are,
+// and make webhook events like any other change.
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+)
+
+// ControlPrefix starts every control API path.
+const ControlPrefix = "/_sim"
+
+func (s *Simulator) controlRoutes(mux *http.ServeMux) {
+	objects := ControlPrefix + "/portals/{portalId}/objects/{objectType}"
+	mux.HandleFunc("POST "+objects, s.control(hControlCreate))
+	mux.HandleFunc("GET "+objects+"/{objectId}", s.control(hControlGet))
+	mux.HandleFunc("PATCH "+objects+"/{objectId}", s.control(hControlUpdate))
+	mux.HandleFunc("GET "+ControlPrefix+"/webhooks/deliveries", s.control(hControlDeliveries))
+	mux.HandleFunc("GET "+ControlPrefix+"/webhooks/stats", s.control(func(s *Simulator, _ *http.Request) (int, any) {
+		return http.StatusOK, s.WebhookStats()
+	}))
+}
+
+func (s *Simulator) control(h func(s *Simulator, r *http.Request) (int, any)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.developerKeyOK(r) {
+			writeErr(w, newErr(http.StatusUnauthorized, "INVALID_AUTHENTICATION",
+				"The API key provided is invalid: the simulator's control API needs the developer API key as ?hapikey= or a bearer token"))
+			return
+		}
+		status, payload := h(s, r)
+		if e, ok := payload.(*apiError); ok {
+			writeErr(w, e)
+			return
+		}
+		writeJSON(w, status, payload)
+	}
+}
+
+// controlObjectInput is the body of a create or an update.
+type controlObjectInput struct {
+	Properties map[string]string `json:"properties"`
+}
+
+func controlDecode(r *http.Request) (controlObjectInput, *apiError) {
+	var in controlObjectInput
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return in, validationErr("cannot read request body")
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		return in, invalidJSONErr(err)
+	}
+	if len(in.Properties) == 0 {
+		return in, validationErr("properties is required: the property values to write")
+	}
+	return in, nil
+}
+
+func controlPortal(r *http.Request) (int64, *apiError) {
+	id, err := strconv.ParseInt(r.PathValue("portalId"), 10, 64)
+	if err != nil {
+		return 0, validationErr(fmt.Sprintf("portal ID %q is not a number", r.PathValue("portalId")))
+	}
+	return id, nil
+}
+
+// controlErr turns a Go helper's error into the API's error body.
+func controlErr(err error) *apiError {
+	if err == errNoPortal {
+		return notFoundErr("no such portal")
+	}
+	return apiErrOf(err)
+}
+
+func hControlCreate(s *Simulator, r *http.Request) (int, any) {
+	portal, e := controlPortal(r)
+	if e != nil {
+		return e.httpStatus, e
+	}
+	in, e := controlDecode(r)
+	if e != nil {
+		return e.httpStatus, e
+	}
+	id, err := s.CreateObject(portal, r.PathValue("objectType"), in.Properties)
+	if err != nil {
+		e := controlErr(err)
+		return e.httpStatus, e
+	}
+	return http.StatusCreated, map[string]string{"id": id}
+}
+
+func hControlGet(s *Simulator, r *http.Request) (int, any) {
+	portal, e := controlPortal(r)
+	if e != nil {
+		return e.httpStatus, e
+	}
+	o, ok := s.GetObject(portal, r.PathValue("objectType"), r.PathValue("objectId"))
+	if !ok {
+		e := notFoundErr(fmt.Sprintf("no %s %s in portal %d", r.PathValue("objectType"), r.PathValue("objectId"), portal))
+		return e.httpStatus, e
+	}
+	return http.StatusOK, o
+}
+
+func hControlUpdate(s *Simulator, r *http.Request) (int, any) {
+	portal, e := controlPortal(r)
+	if e != nil {
+		return e.httpStatus, e
+	}
+	in, e := controlDecode(r)
+	if e != nil {
+		return e.httpStatus, e
+	}
+	t, id := r.PathValue("objectType"), r.PathValue("objectId")
+	if err := s.UpdateObject(portal, t, id, in.Properties); err != nil {
+		e := controlErr(err)
+		return e.httpStatus, e
+	}
+	o, _ := s.GetObject(portal, t, id)
+	return http.StatusOK, o
+}
+
+// DeliveryPage is a stretch of the delivery log: Deliveries from the asked
+// offset, and Total, the length of the whole log (the next offset).
+type DeliveryPage struct {
+	Deliveries []Delivery `json:"deliveries"`
+	Total      int        `json:"total"`
+}
+
+func hControlDeliveries(s *Simulator, r *http.Request) (int, any) {
+	offset := 0
+	if raw := r.URL.Query().Get("offset"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 0 {
+			e := validationErr(fmt.Sprintf("offset must be a whole number 0 or more, got %q", raw))
+			return e.httpStatus, e
+		}
+		offset = n
+	}
+	all := s.Deliveries()
+	page := DeliveryPage{Deliveries: []Delivery{}, Total: len(all)}
+	if offset < len(all) {
+		page.Deliveries = all[offset:]
+	}
+	return http.StatusOK, page
+}
