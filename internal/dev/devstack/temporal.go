@@ -346,6 +346,21 @@ func (s *TemporalDevServer) Stop(ctx context.Context) error {
 	return nil
 }
 
+// Kill ends a server this process started at once: SIGKILL to its process
+// group, as a crash would, for tests of what survives one (with DBFile, every
+// write the server acknowledged: SQLite's WAL keeps it). Like Stop it does
+// nothing for a reused server, and either of them ends the server once.
+func (s *TemporalDevServer) Kill() {
+	if s == nil || s.cmd == nil {
+		return
+	}
+	s.stopOnce.Do(func() {
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.exited
+		s.logger.Info("killed the Temporal dev server", "address", s.Address)
+	})
+}
+
 // quietSDKLogger keeps the SDK's connection chatter out of the output while
 // probing.
 var quietSDKLogger = sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))

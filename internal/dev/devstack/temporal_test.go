@@ -149,6 +149,46 @@ func TestTemporalDevServerKeepsWorkflowsAcrossRestarts(t *testing.T) {
 	}
 }
 
+// A crash (kill -9) loses nothing the server acknowledged: the chaos suite
+// kills the server mid-run and expects every workflow back.
+func TestTemporalDevServerKeepsWorkflowsAcrossACrash(t *testing.T) {
+	t.Parallel()
+	cli := temporalCLI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	opts := devServerOptions(t, cli, filepath.Join(t.TempDir(), "temporal.db"))
+	s1, err := StartTemporalDevServer(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s1.Stop(context.Background()) })
+	run, err := dial(t, s1).ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "devstack-crash", TaskQueue: "devstack-nobody-polls"}, "NoSuchWorkflow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1.Kill()
+	s1.Kill() // a second Kill (or Stop) does nothing
+	if conn, err := net.DialTimeout("tcp", s1.Address, time.Second); err == nil {
+		conn.Close()
+		t.Fatal("frontend still listening after Kill")
+	}
+	s2, err := StartTemporalDevServer(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s2.Stop(context.Background()) })
+	if s2.Reused {
+		t.Fatal("the killed server still answered")
+	}
+	desc, err := dial(t, s2).DescribeWorkflowExecution(ctx, "devstack-crash", run.GetRunID())
+	if err != nil {
+		t.Fatalf("workflow started before the crash: %v", err)
+	}
+	if st := desc.GetWorkflowExecutionInfo().GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		t.Errorf("status after the crash = %v, want running", st)
+	}
+}
+
 func TestTemporalDevServerInMemory(t *testing.T) {
 	t.Parallel()
 	cli := temporalCLI(t)
