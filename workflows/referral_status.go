@@ -55,8 +55,16 @@ func (w *referralWorkflow) apply(ctx workflow.Context, req SetStatusRequest, ide
 		IdempotencyKey: idempotencyKey,
 		Cause:          cause,
 	}
+	if id, ok := cause["sales_entry_id"].(int64); ok {
+		change.SalesEntryID = id
+	}
 	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
 	if err := workflow.ExecuteLocalActivity(actx, acts.ChangeReferralStatus, change).Get(ctx, nil); err != nil {
+		var appErr *temporal.ApplicationError
+		if asApplicationError(err, &appErr) && appErr.Type() == activities.ErrTypeDuplicateChange {
+			// This referral recorded the same change before: nothing to do.
+			return w.state, nil
+		}
 		return w.state, err
 	}
 	w.state.Status = req.Status
