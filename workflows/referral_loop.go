@@ -21,7 +21,7 @@ func (w *referralWorkflow) listen(ctx workflow.Context) (ReferralState, error) {
 			return w.state, err
 		}
 		if w.giveUp != nil && w.state.Waiting == nil {
-			w.giveUp = nil // the step succeeded or ended before the admin's give-up reached it
+			w.gaveUp() // the step succeeded or ended before the admin's give-up reached it
 		}
 		wake := func() bool {
 			return w.changes.Len() > 0 || w.conversionDue ||

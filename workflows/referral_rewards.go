@@ -160,7 +160,6 @@ func (w *referralWorkflow) createRewards(ctx workflow.Context) error {
 func (w *referralWorkflow) issueRewards(ctx workflow.Context) error {
 	if w.waitingOn(referral.WaitIssueReward) {
 		if g := w.giveUp; g != nil {
-			w.giveUp = nil
 			id := w.state.Waiting.RewardID
 			actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
 			if err := workflow.ExecuteLocalActivity(actx, acts.FailReward, activities.FailRewardInput{RewardID: id, Reason: g.Reason, Actor: g.Actor}).Get(ctx, nil); err != nil {
@@ -172,6 +171,7 @@ func (w *referralWorkflow) issueRewards(ctx workflow.Context) error {
 			if err := w.endWait(ctx); err != nil {
 				return err
 			}
+			w.gaveUp()
 		} else if !w.stepDue(ctx, referral.WaitIssueReward) {
 			return nil
 		}

@@ -194,9 +194,17 @@ func (w *referralWorkflow) validateGiveUp(ctx workflow.Context, d GiveUpDecision
 	return nil
 }
 
-// giveUp stops the waiting step for good and answers with the state after.
+// giveUpWaiting stops the waiting step for good and answers with the state
+// once the step has acted on it.
 func (w *referralWorkflow) giveUpWaiting(ctx workflow.Context, d GiveUpDecision) (ReferralState, error) {
 	w.giveUp = &d
-	err := workflow.Await(ctx, func() bool { return w.giveUp == nil })
+	done := w.givenUp + 1
+	err := workflow.Await(ctx, func() bool { return w.givenUp >= done })
 	return w.state, err
+}
+
+// gaveUp records that the step acted on the admin's give-up.
+func (w *referralWorkflow) gaveUp() {
+	w.giveUp = nil
+	w.givenUp++
 }

@@ -67,6 +67,8 @@ type referralWorkflow struct {
 	// step has acted on it.
 	retryNow bool
 	giveUp   *GiveUpDecision
+	// givenUp counts the give-ups acted on (the update answers after its own).
+	givenUp int
 }
 
 func (w *referralWorkflow) setup(ctx workflow.Context, in ReferralInput) error {
@@ -208,10 +210,11 @@ func (w *referralWorkflow) sendLeadIfDue(ctx workflow.Context) error {
 	}
 	if w.waitingOn(referral.WaitSendLead) {
 		if g := w.giveUp; g != nil {
-			w.giveUp, w.leadDue = nil, false
+			w.leadDue = false
 			if err := w.recordWait(ctx, referral.EventLeadNotSent, g.Actor, map[string]any{"given_up": true, "reason": g.Reason}); err != nil {
 				return err
 			}
+			defer w.gaveUp()
 			return w.endWait(ctx)
 		}
 		if w.state.Status == referral.Approved || w.state.Status == referral.Denied {
