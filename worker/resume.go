@@ -15,10 +15,13 @@ import (
 )
 
 // FailedReferralsQuery finds, in Temporal's visibility, the referral
-// workflows whose run ended without completing (a run that failed before
-// referral workflows stopped failing on the outside world, or one an
-// operator terminated).
-const FailedReferralsQuery = "WorkflowType = 'ReferralWorkflow' AND (ExecutionStatus = 'Failed' OR ExecutionStatus = 'Terminated' OR ExecutionStatus = 'TimedOut' OR ExecutionStatus = 'Canceled')"
+// workflows of a task queue whose run ended without completing (a run that
+// failed before referral workflows stopped failing on the outside world, or
+// one an operator terminated).
+func FailedReferralsQuery(taskQueue string) string {
+	return "WorkflowType = 'ReferralWorkflow' AND TaskQueue = '" + strings.ReplaceAll(taskQueue, "'", "") + "'" +
+		" AND (ExecutionStatus = 'Failed' OR ExecutionStatus = 'Terminated' OR ExecutionStatus = 'TimedOut' OR ExecutionStatus = 'Canceled')"
+}
 
 // ResumeResult is what ResumeFailedReferrals did with one referral.
 type ResumeResult struct {
@@ -29,15 +32,15 @@ type ResumeResult struct {
 	Skipped string
 }
 
-// FailedReferrals lists the IDs of referrals with a run that ended without
-// completing, each once.
-func FailedReferrals(ctx context.Context, c client.Client, namespace string) ([]string, error) {
+// FailedReferrals lists the IDs of referrals (of the task queue) with a run
+// that ended without completing, each once.
+func FailedReferrals(ctx context.Context, c client.Client, namespace, taskQueue string) ([]string, error) {
 	seen := map[string]bool{}
 	var ids []string
 	var token []byte
 	for {
 		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Namespace: namespace, Query: FailedReferralsQuery, NextPageToken: token, PageSize: 1000,
+			Namespace: namespace, Query: FailedReferralsQuery(taskQueue), NextPageToken: token, PageSize: 1000,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("list failed referral workflows: %w", err)
@@ -62,7 +65,7 @@ func FailedReferrals(ctx context.Context, c client.Client, namespace string) ([]
 // alone. With dryRun it only lists them.
 func ResumeFailedReferrals(ctx context.Context, c client.Client, namespace string, opts Options, dryRun bool) ([]ResumeResult, error) {
 	opts.fill()
-	ids, err := FailedReferrals(ctx, c, namespace)
+	ids, err := FailedReferrals(ctx, c, namespace, opts.TaskQueue)
 	if err != nil {
 		return nil, err
 	}
