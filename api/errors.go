@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 )
 
@@ -92,6 +94,10 @@ func jsonErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		if status >= 500 && apiErr == nil {
 			detail.Code = codeFor(status)
 			detail.Message = "something went wrong on our side; the request ID identifies it in the logs"
+			if databaseUnavailable(err) {
+				status, detail.Code = http.StatusServiceUnavailable, codeFor(http.StatusServiceUnavailable)
+				detail.Message = "the database is unavailable right now; try again in a moment"
+			}
 			logger.ErrorContext(c.Request().Context(), "request failed",
 				"request_id", detail.RequestID, "route", c.Path(), "error", err.Error())
 		}
@@ -111,6 +117,25 @@ func jsonErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 			logger.Warn("write error answer", "request_id", detail.RequestID, "error", werr.Error())
 		}
 	}
+}
+
+// databaseUnavailable tells whether err is Postgres being out of reach — no
+// connection, or the server shutting down or restarting — rather than a
+// fault of the request or of referflow: the answer is then 503, which a
+// client retries, not a 500, which says something is broken.
+func databaseUnavailable(err error) bool {
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &connectErr), errors.As(err, &netErr):
+		return true
+	case errors.As(err, &pgErr):
+		// Class 08: connection exception; 57P01-57P03: admin shutdown,
+		// crash shutdown, cannot connect now (starting up).
+		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	}
+	return false
 }
 
 func httpMessage(e *echo.HTTPError) string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -13,9 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
+	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/adminauth"
 	"github.com/referflow/referflow/internal/dev/testenv"
 )
@@ -107,6 +110,54 @@ func TestReadinessFailsWhenPostgresIsDown(t *testing.T) {
 	// Liveness does not depend on the database.
 	if rec := do(t, srv.Handler(), http.MethodGet, "/healthz", nil); rec.Code != http.StatusOK {
 		t.Fatalf("/healthz with Postgres down = %d", rec.Code)
+	}
+}
+
+// A request that needs the database while it is out of reach (down,
+// restarting) is answered 503 — try again — not 500: a script retries it,
+// and nothing is wrong with referflow.
+func TestDatabaseOutageAnswers503(t *testing.T) {
+	t.Parallel()
+	tc := testenv.NewTemporal(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	pool, err := pgxpool.New(context.Background(), "postgres://nobody@"+addr+"/none?connect_timeout=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var logs bytes.Buffer
+	srv := New(Deps{Pool: pool, Temporal: tc.Client, Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+		Auth: &adminauth.Authenticator{Queries: db.New(pool), Sessions: adminauth.NewSessions([]byte("test-key-0123456789abcdef0123456"))}})
+	srv.echo.GET("/test/restarting", func(echo.Context) error {
+		return fmt.Errorf("load campaign: %w", &pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"})
+	})
+	srv.echo.GET("/test/broken", func(echo.Context) error {
+		return fmt.Errorf("load campaign: %w", &pgconn.PgError{Code: "42703", Message: "column does not exist"})
+	})
+
+	req := httptest.NewRequest(http.MethodGet, "/api/v1/campaigns", nil)
+	req.Header.Set("Authorization", "Bearer rfk_whatever")
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, req)
+	if e := decodeError(t, rec); rec.Code != http.StatusServiceUnavailable || e.Code != "unavailable" || !strings.Contains(e.Message, "try again") {
+		t.Fatalf("admin API with Postgres down = %d %+v", rec.Code, e)
+	}
+	rec = do(t, srv.Handler(), http.MethodGet, "/test/restarting", nil)
+	if e := decodeError(t, rec); rec.Code != http.StatusServiceUnavailable || e.Code != "unavailable" {
+		t.Fatalf("Postgres shutting down = %d %+v", rec.Code, e)
+	}
+	// Any other database error is still ours: 500.
+	rec = do(t, srv.Handler(), http.MethodGet, "/test/broken", nil)
+	if e := decodeError(t, rec); rec.Code != http.StatusInternalServerError || e.Code != "internal" {
+		t.Fatalf("a broken query = %d %+v", rec.Code, e)
+	}
+	if !strings.Contains(logs.String(), "57P01") {
+		t.Fatalf("the outage is not in the logs: %s", logs.String())
 	}
 }
 
