@@ -11,8 +11,10 @@
 //
 //	REFERFLOW_CHAOS=1 go test -v -count=1 -timeout 30m ./e2e/chaos/
 //
-// with REFERFLOW_CHAOS_SEED=<seed> to run a printed seed again and
-// REFERFLOW_CHAOS_REFERRALS=<n> to change the load (default 320).
+// with REFERFLOW_CHAOS_SEED=<seed> to run a printed seed again,
+// REFERFLOW_CHAOS_REFERRALS=<n> to change the load (default 320) and
+// REFERFLOW_CHAOS_KEEP=1 to keep the processes' logs and data (they are kept
+// anyway when the suite fails).
 package chaos_test
 
 import (
@@ -95,7 +97,7 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || os.Getenv("REFERFLOW_CHAOS_KEEP") != "" {
 			t.Logf("logs and data kept in %s", dir)
 			return
 		}
