@@ -62,8 +62,8 @@ func (f Fault) Target() string {
 // Plan draws a run's faults from seed: workerKills kills of a worker (of
 // workers, each in turn from a random one), and one each of the API, Temporal, PostgreSQL and the
 // simulator, in a random order at random points between 5% and 85% of the
-// run, each down for 1 to 6 seconds. The same seed gives the same plan, so
-// a failing run can be run again as it was.
+// run, each down for 1 to 6 seconds (Temporal 12 to 20). The same seed gives
+// the same plan, so a failing run can be run again as it was.
 func Plan(seed int64, workers, workerKills int) []Fault {
 	rng := rand.New(rand.NewPCG(uint64(seed), uint64(seed)^0x5deece66d))
 	var faults []Fault
@@ -81,10 +81,20 @@ func Plan(seed int64, workers, workerKills int) []Fault {
 	slices.Sort(at)
 	for i := range faults {
 		faults[i].At = at[i]
-		faults[i].Down = time.Second + time.Duration(rng.Int64N(int64(5*time.Second))).Round(100*time.Millisecond)
+		base, spread := time.Second, 5*time.Second
+		if faults[i].Kind == KillTemporal {
+			base, spread = temporalOutage, 8*time.Second
+		}
+		faults[i].Down = base + time.Duration(rng.Int64N(int64(spread))).Round(100*time.Millisecond)
 	}
 	return faults
 }
+
+// temporalOutage is the shortest time Temporal stays down: longer than the
+// 10 seconds a Temporal client call waits for the server, so requests meet
+// the outage itself rather than a delay (a referral added then is saved
+// without its workflow, which referflow must start later).
+const temporalOutage = 12 * time.Second
 
 // Outcome is what happened when a fault struck.
 type Outcome struct {
