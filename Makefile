@@ -6,7 +6,11 @@ GO ?= go
 # cached pass would hide their state; the suite stays well under the timeout.
 TEST_FLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: dev test tools build vet generate check-generated
+# The chaos suite is long (minutes) and kills processes on purpose: its own
+# target, which CI runs after `make test`.
+CHAOS_FLAGS ?= -race -count=1 -timeout 30m -v
+
+.PHONY: dev test chaos tools build vet generate check-generated
 
 ## dev: run the whole product locally (Postgres, Temporal dev server + Web UI, API, worker)
 dev: build
@@ -15,6 +19,11 @@ dev: build
 ## test: install tools, vet, check generated code, run every test with -race
 test: tools vet check-generated
 	$(GO) test $(TEST_FLAGS) ./...
+
+## chaos: the chaos suite: referflow as separate processes, killed and restarted at
+## points drawn from a printed seed (REFERFLOW_CHAOS_SEED=<seed> runs one again)
+chaos: tools
+	REFERFLOW_CHAOS=1 $(GO) test $(CHAOS_FLAGS) -run '^TestChaos$$' ./e2e/chaos/
 
 ## tools: the pinned sqlc and Temporal CLI in bin/, PostgreSQL when absent
 tools:

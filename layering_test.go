@@ -3,11 +3,15 @@
 //
 //	cmd, e2e → api, worker → salesreceiver → workflows → activities → internal/* → db
 //
+// e2e holds the end-to-end tests and the chaos suite (e2e/chaos), which
+// runs the built binary as separate processes.
+//
 // Besides the order:
 //   - dev tooling (internal/dev: the HubSpot simulator, the dev stack, the test
-//     harness) is fenced off: product code never imports it, except that the
-//     binary (cmd) runs the simulator and the dev stack for `referflow dev`
-//     and `referflow hubspot-sim`; the test harness is for tests only;
+//     harness, the chaos harness) is fenced off: product code never imports
+//     it, except that the binary (cmd) runs the simulator and the dev stack
+//     for `referflow dev` and `referflow hubspot-sim`; the test and chaos
+//     harnesses are for tests only;
 //   - domain packages (a lifecycle's words and rules) import no generated
 //     database rows;
 //   - the HubSpot adapter imports no campaign or lifecycle rules;
@@ -37,7 +41,7 @@ const module = "github.com/referflow/referflow"
 // layers lists the layers top to bottom; a package belongs to the first
 // whose prefix matches its path within the module.
 var layers = [][]string{
-	{"cmd/", "e2e"},
+	{"cmd/", "e2e", "e2e/chaos"},
 	{"api", "worker"},
 	{"salesreceiver"},
 	{"workflows"},
@@ -109,6 +113,10 @@ func TestLayeringRulesReportEachKindOfViolation(t *testing.T) {
 		{ImportPath: "internal/hubspotconn", Imports: []string{"internal/campaign", "internal/tokencrypt", "db"}},
 		{ImportPath: "api", Imports: []string{"worker", "salesreceiver"}},
 		{ImportPath: "salesreceiver", Imports: []string{"api"}},
+		{ImportPath: "worker", Imports: []string{"internal/dev/chaos"}},
+		// The chaos suite and its harness, as they are: allowed.
+		{ImportPath: "e2e/chaos", TestImports: []string{"internal/dev/chaos", "workflows", "activities"}},
+		{ImportPath: "internal/dev/chaos", Imports: []string{"internal/dev/devstack", "internal/dev/hubspotsim", "internal/outgoing"}},
 	}
 	got := map[string]bool{}
 	for _, v := range check(pkgs) {
@@ -124,6 +132,7 @@ func TestLayeringRulesReportEachKindOfViolation(t *testing.T) {
 		"internal/hubspotconn → internal/campaign",
 		"api → worker",
 		"salesreceiver → api",
+		"worker → internal/dev/chaos",
 	}
 	for _, w := range want {
 		if !got[w] {

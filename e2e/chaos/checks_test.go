@@ -90,6 +90,7 @@ type report struct {
 	duplicates     int
 	retried        int
 	failedBy       map[string]int
+	failed         []hubspotsim.Delivery
 
 	// Referrals and rewards.
 	referrals      int
@@ -128,6 +129,7 @@ func (r *report) failList(what string, items []string) {
 func check(t *testing.T, ctx context.Context, d *driver, st *chaos.Stack, pool *pgxpool.Pool, tc client.Client) *report {
 	t.Helper()
 	r := &report{failedBy: map[string]int{}, paths: map[string]int{}, workflowStatus: map[string]int{}, salesEntries: map[string]int{}}
+	d.observe(ctx) // the referrals as they ended, after settling
 	d.mu.Lock()
 	for _, p := range d.problems {
 		r.fail("%s", p)
@@ -194,6 +196,7 @@ func checkDeliveries(ctx context.Context, r *report, st *chaos.Stack, pool *pgxp
 		}
 		if !dl.OK {
 			r.failedBy[failureKind(dl)]++
+			r.failed = append(r.failed, dl)
 			continue
 		}
 		r.deliveriesOK++

@@ -42,7 +42,7 @@ func (r *report) summary(t *testing.T, cfg config, d *driver, st *chaos.Stack, r
 	defer cancel()
 	resumed := progressAfter(ctx, d.pool, outcomes)
 	line("faults (%d):", len(outcomes))
-	line("  %-22s %8s %10s %22s", "fault", "down", "back in", "next approved/rewarded")
+	line("  %-12s %-22s %8s %10s %22s", "at", "fault", "down", "back in", "next approved/rewarded")
 	for i, o := range outcomes {
 		back, next := "-", "none"
 		if !o.Up.IsZero() {
@@ -55,7 +55,7 @@ func (r *report) summary(t *testing.T, cfg config, d *driver, st *chaos.Stack, r
 		if o.Kind == chaos.RestartPostgres || o.Kind == chaos.RestartSim {
 			verb = "restart"
 		}
-		line("  %-22s %8s %10s %22s", verb+" "+o.Target(), o.Fault.Down, back, next)
+		line("  %-12s %-22s %8s %10s %22s", o.Start.Format("15:04:05.000"), verb+" "+o.Target(), o.Fault.Down, back, next)
 	}
 	for _, p := range st.Processes() {
 		line("  %s started %d time(s), %d exit(s) on its own", p.Name, p.Starts(), len(p.UnexpectedExits()))
@@ -65,6 +65,13 @@ func (r *report) summary(t *testing.T, cfg config, d *driver, st *chaos.Stack, r
 		r.stats.Events, r.stats.Duplicates, r.deliveries, r.retried, r.deliveriesOK, r.eventsAccepted, r.recorded, r.duplicates)
 	for _, k := range slices.Sorted(maps.Keys(r.failedBy)) {
 		line("  failed deliveries, %s: %d", k, r.failedBy[k])
+	}
+	for i, dl := range r.failed {
+		if i == 20 {
+			line("    … and %d more", len(r.failed)-i)
+			break
+		}
+		line("    %s attempt %d, %d events: %s", dl.Start.Format("15:04:05.000"), dl.Attempt, dl.Events, failureKind(dl))
 	}
 	line("adding referrals (API answers):")
 	for _, k := range slices.Sorted(maps.Keys(answers)) {
