@@ -24,7 +24,10 @@
 // OAuth connection's source refreshes ahead of expires_in elsewhere (and fails
 // with an error wrapping ErrConnectionBroken once HubSpot refuses the refresh
 // token); a private app's token is an oauth2.StaticTokenSource. Tokens never
-// appear in errors or logs.
+// appear in errors or logs. The client does nothing about a 401 but return
+// an *UnauthorizedError; the clients hubspotconn hands out refresh once and
+// resend, and turn a 401 that survives that into a broken connection (an
+// error wrapping ErrConnectionBroken).
 //
 // # Errors
 //

@@ -33,6 +33,13 @@
 // hubspot.TemporalError) until an admin connects again. Tokens never appear
 // in logs or errors.
 //
+// A 401 to a CRM call of Client's clients is not left to fail call after
+// call while the status says connected: the token is refreshed once (one
+// caller per workspace) and the call sent again; a refused refresh breaks
+// the connection as above, and a 401 to the fresh token breaks it with a
+// reason saying so (transport.go). Either way the call fails with a
+// *BrokenError.
+//
 // # Rate limits
 //
 // Client's calls wait on a SharedLimiter by default: each portal's budgets
