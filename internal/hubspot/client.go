@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -197,7 +198,9 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 		return &TransportError{Method: r.method, Path: r.path, Err: fmt.Errorf("reading the response: %w", err)}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return c.decodeError(r, resp, data)
+		err := c.decodeError(r, resp, data)
+		c.holdOff(ctx, err)
+		return err
 	}
 	if out == nil || len(bytes.TrimSpace(data)) == 0 {
 		return nil
@@ -206,6 +209,18 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 		return fmt.Errorf("hubspot: %s %s: decoding the %d response: %w", r.method, r.path, resp.StatusCode, err)
 	}
 	return nil
+}
+
+// holdOff tells a HoldingLimiter of a 429, so that the portal's other calls
+// wait HubSpot's wait too. A limiter that cannot take it (the database
+// unreachable) changes nothing: the 429 is returned either way.
+func (c *Client) holdOff(ctx context.Context, err error) {
+	var rl *RateLimitError
+	h, ok := c.limiter.(HoldingLimiter)
+	if !ok || !errors.As(err, &rl) || rl.RetryAfter <= 0 {
+		return
+	}
+	_ = h.HoldOff(ctx, c.portalID, rl.Policy == PolicySecondly, rl.RetryAfter)
 }
 
 // objectsPath is the path of an object type's collection, plus any escaped

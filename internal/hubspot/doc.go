@@ -78,5 +78,9 @@
 // however many processes run; the queue cap only spreads the load. Whatever
 // slips through both (another app of the portal's owner, a clock jump) comes
 // back as a 429, which TemporalError turns into a retry after HubSpot's own
-// wait.
+// wait. Both limiters are HoldingLimiters: the client tells them of every
+// 429, and they hold the portal's other calls (in every process, for the
+// shared one) for HubSpot's wait, so a storm costs one refused call per
+// window, not one per caller. A caller whose context would end first gets a
+// *WaitTooLongError, which TemporalError also makes a retry after the wait.
 package hubspot

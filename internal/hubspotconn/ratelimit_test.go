@@ -352,3 +352,44 @@ func TestSharedLimiterBuckets(t *testing.T) {
 		}
 	})
 }
+
+// TestSharedLimiterHoldOff: after HubSpot's 429 one process holds the portal
+// off, and every process's calls wait out the hold (searches only, for the
+// search limit's 429); a shorter hold does not cut a longer one short.
+func TestSharedLimiterHoldOff(t *testing.T) {
+	t.Parallel()
+	database := testenv.NewDatabase(t)
+	ctx := context.Background()
+	one := hubspotconn.NewSharedLimiter(database.Pool, hubspot.Limits{})
+	other := hubspotconn.NewSharedLimiter(database.Pool, hubspot.Limits{}) // another process
+	const portal, searchPortal = 41, 42
+	if err := one.HoldOff(ctx, portal, false, 1500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := one.HoldOff(ctx, portal, false, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	var tooLong *hubspot.WaitTooLongError
+	if err := other.Wait(short, portal, true); !errors.As(err, &tooLong) || tooLong.Wait < time.Second || tooLong.Wait > 1500*time.Millisecond {
+		t.Fatalf("a search during the hold: %v", err)
+	}
+	begin := time.Now()
+	if err := other.Wait(ctx, portal, false); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(begin); took < time.Second {
+		t.Fatalf("a call went %s into a 1.5 s hold", took)
+	}
+
+	if err := one.HoldOff(ctx, searchPortal, true, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if !admitted(t, other, searchPortal, false) {
+		t.Fatal("the search limit's hold stopped a call that is not a search")
+	}
+	if admitted(t, other, searchPortal, true) {
+		t.Fatal("a search went through the search limit's hold")
+	}
+}
