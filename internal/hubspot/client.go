@@ -38,6 +38,7 @@ type Client struct {
 	limiter   RateLimiter
 	portalID  int64
 	clock     Clock
+	zone      *time.Location // the account's time zone, nil when unknown
 }
 
 // Option configures a Client.
@@ -50,6 +51,7 @@ type options struct {
 	limiter    RateLimiter
 	portalID   int64
 	clock      Clock
+	zone       *time.Location
 }
 
 // WithHTTPClient makes the client send its requests through hc (for a proxy
@@ -85,6 +87,14 @@ func WithClock(c Clock) Option {
 	return func(o *options) { o.clock = c }
 }
 
+// WithTimeZone gives the client the account's time zone (Account.Location),
+// so that a DAILY 429 waits until the account's midnight, when HubSpot
+// resets the daily count (see RateLimitError.RetryAfter). A nil loc means
+// unknown.
+func WithTimeZone(loc *time.Location) Option {
+	return func(o *options) { o.zone = loc }
+}
+
 // New builds a client for the API at baseURL (HubSpot's API host in
 // production, the simulator's address in development and tests) that
 // authenticates every request with a token from tokens. A base URL that is
@@ -117,6 +127,7 @@ func New(baseURL string, tokens oauth2.TokenSource, opts ...Option) *Client {
 		limiter:   o.limiter,
 		portalID:  o.portalID,
 		clock:     o.clock,
+		zone:      o.zone,
 	}
 	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
 	switch {

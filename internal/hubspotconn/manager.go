@@ -12,7 +12,10 @@
 // who started it, before it expires), exchanges the code on
 // /oauth/2026-03/token (client credentials in the form body), introspects the
 // access token on /oauth/2026-03/token/introspect to learn the portal
-// (hub_id) and scopes, refuses a portal already connected to another
+// (hub_id) and scopes, reads the portal's time zone from
+// /account-info/2026-03/details (best effort: HubSpot resets the portal's
+// daily limit at midnight there, so Client's clients wait until then after a
+// DAILY 429), refuses a portal already connected to another
 // workspace (PortalTakenError names it), and stores the tokens sealed with
 // tokencrypt, bound to the workspace ID. Scopes the admin did not grant are
 // logged and shown in Status (MissingScopes); the connection still works for

@@ -132,6 +132,7 @@ func (m *Manager) Complete(ctx context.Context, admin db.Admin, state, code stri
 		WorkspaceID: ws, PortalID: info.HubID, Scopes: info.Scopes,
 		AccessTokenCiphertext: access, RefreshTokenCiphertext: refresh, EncryptionKeyID: &keyID,
 		AccessTokenExpiresAt: &expires, ConnectedBy: &connectedBy,
+		PortalTimeZone: m.portalTimeZone(ctx, ws, info.HubID, tok.AccessToken),
 	})
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == activePortalIndex {
@@ -153,6 +154,26 @@ func (m *Manager) Complete(ctx context.Context, admin db.Admin, state, code stri
 		m.revokePrevious(ctx, *previous, info.HubID)
 	}
 	return conn, nil
+}
+
+// portalTimeZone asks HubSpot for the portal's time zone (its account
+// details), where HubSpot resets the portal's daily API limit. Best effort:
+// a connection whose zone is unknown works, its DAILY waits estimated in
+// UTC, so a failure is logged and gives nil.
+func (m *Manager) portalTimeZone(ctx context.Context, ws uuid.UUID, portalID int64, accessToken string) *string {
+	c := hubspot.New(m.baseURL, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: accessToken}),
+		hubspot.WithHTTPClient(m.http), hubspot.WithLimiter(m.limiter, portalID))
+	account, err := c.AccountDetails(ctx)
+	if err == nil && (account.PortalID != portalID || strings.TrimSpace(account.TimeZone) == "") {
+		err = fmt.Errorf("HubSpot's account details name portal %d and time zone %q", account.PortalID, account.TimeZone)
+	}
+	if err != nil {
+		m.logger.WarnContext(ctx, "HubSpot portal's time zone unknown: a DAILY rate limit will be waited out to midnight UTC",
+			"workspace_id", ws.String(), "portal_id", portalID, "error", err.Error())
+		return nil
+	}
+	zone := account.TimeZone
+	return &zone
 }
 
 // store records the new connection, under the lock of the workspace's

@@ -218,8 +218,16 @@ func (m *Manager) Client(ctx context.Context, workspaceID uuid.UUID) (*hubspot.C
 	}
 	hc.Transport = &apiTransport{base: base, m: m, ws: workspaceID, portalID: conn.PortalID}
 	c := hubspot.New(m.baseURL, &tokenSource{m: m, ws: workspaceID, ctx: ctx},
-		hubspot.WithHTTPClient(&hc), hubspot.WithLimiter(m.limiter, conn.PortalID))
+		hubspot.WithHTTPClient(&hc), hubspot.WithLimiter(m.limiter, conn.PortalID), hubspot.WithTimeZone(portalZone(conn)))
 	return c, conn.PortalID, nil
+}
+
+// portalZone is the connection's portal's time zone, nil when unknown.
+func portalZone(conn db.HubspotConnection) *time.Location {
+	if conn.PortalTimeZone == nil {
+		return nil
+	}
+	return hubspot.Account{TimeZone: *conn.PortalTimeZone}.Location()
 }
 
 func (m *Manager) touch(ctx context.Context, ws uuid.UUID) {

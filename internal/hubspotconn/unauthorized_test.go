@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -173,5 +174,35 @@ func TestA401ToOneTokenIsMendedByOneRefresh(t *testing.T) {
 	}
 	if st := w.status(t); st.Status != hubspotconn.StatusConnected {
 		t.Fatalf("status %+v", st)
+	}
+}
+
+// TestDailyLimitWaitsForThePortalsMidnight: connecting reads the portal's
+// time zone, and a DAILY 429 then waits until midnight there, when HubSpot
+// resets the count, not until midnight UTC.
+func TestDailyLimitWaitsForThePortalsMidnight(t *testing.T) {
+	t.Parallel()
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, hubspotsim.Options{TimeZone: tokyo})
+	conn := w.connect(t)
+	if conn.PortalTimeZone == nil || *conn.PortalTimeZone != "Asia/Tokyo" {
+		t.Fatalf("stored time zone %v", conn.PortalTimeZone)
+	}
+	if _, err := w.sim.SetMode(w.portal.ID, hubspotsim.Mode{Kind: hubspotsim.ModeDailyLimit}); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	err = w.listContacts(t)
+	var rl *hubspot.RateLimitError
+	if !errors.As(err, &rl) || rl.Policy != hubspot.PolicyDaily {
+		t.Fatalf("call during the daily limit: %v", err)
+	}
+	local := before.In(tokyo)
+	midnight := time.Date(local.Year(), local.Month(), local.Day()+1, 0, 0, 0, 0, tokyo)
+	if want := midnight.Sub(before); rl.RetryAfter > want || rl.RetryAfter < want-time.Minute {
+		t.Fatalf("a DAILY 429 waits %s; want %s, until midnight in Tokyo", rl.RetryAfter, want)
 	}
 }
