@@ -53,16 +53,18 @@ switch them on and off while it runs:
 
   --mode rate_limit[,for=30s]              every call 429 TEN_SECONDLY_ROLLING
   --mode daily_limit                       every call 429 DAILY until the portal's midnight
-  --mode server_errors[,status=503][,calls=N][,for=D][,after_write]
-                                           500/502/503/504; after_write does the write first
-  --mode slow_answers,delay=35s[,calls=N][,for=D]
+  --mode server_errors[,status=503][,calls=N][,for=D][,after_write][,writes_only]
+                                           500/502/503/504; after_write does the write first;
+                                           writes_only spares reads and searches
+  --mode slow_answers,delay=35s[,calls=N][,for=D][,writes_only]
                                            the write is done, the answer comes delay later
   --mode revoked_tokens[,access_only]      OAuth tokens issued so far refused (401,
                                            invalid_grant); access_only: every access token
 
 A mode without for or calls lasts until switched off. Control API (no token):
 GET <url>/portals/{id}/modes; PUT and DELETE <url>/portals/{id}/modes/{kind}
-(JSON body: status, calls, for, after_write, delay, access_only); DELETE
+(JSON body: status, calls, for, after_write, writes_only, delay,
+access_only); DELETE
 <url>/portals/{id}/modes; POST <url>/portals/{id}/reset (every record gone,
 object IDs start again, tokens revoked); GET <url>/portals/{id}/calls.
 Portals' daily limits reset at midnight in --time-zone.

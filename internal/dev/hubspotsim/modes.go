@@ -98,6 +98,11 @@ type Mode struct {
 	For Duration `json:"for,omitempty"`
 	// AfterWrite makes ModeServerErrors carry the call out before failing it.
 	AfterWrite bool `json:"after_write,omitempty"`
+	// WritesOnly makes ModeServerErrors or ModeSlowAnswers answer only
+	// writes (creates, updates, deletes, associations; not reads, searches
+	// or batch reads), so Calls counts writes: "the next two creates lose
+	// their answer".
+	WritesOnly bool `json:"writes_only,omitempty"`
 	// Delay is how late ModeSlowAnswers answers (required).
 	Delay Duration `json:"delay,omitempty"`
 	// AccessOnly makes ModeRevokedTokens refuse every access token while
@@ -145,6 +150,9 @@ func (m *Mode) check() error {
 	if m.AfterWrite && m.Kind != ModeServerErrors {
 		return fmt.Errorf("mode %s: after_write is for %s only", m.Kind, ModeServerErrors)
 	}
+	if m.WritesOnly && m.Kind != ModeServerErrors && m.Kind != ModeSlowAnswers {
+		return fmt.Errorf("mode %s: writes_only is for %s and %s only", m.Kind, ModeServerErrors, ModeSlowAnswers)
+	}
 	if m.AccessOnly && m.Kind != ModeRevokedTokens {
 		return fmt.Errorf("mode %s: access_only is for %s only", m.Kind, ModeRevokedTokens)
 	}
@@ -157,7 +165,8 @@ func (m *Mode) check() error {
 // ParseMode reads a mode written as the command line takes it: the kind,
 // then comma-separated settings, e.g. "rate_limit,for=30s",
 // "server_errors,status=502,calls=3,after_write", "slow_answers,delay=35s",
-// "revoked_tokens,access_only", "daily_limit". Hyphens may stand for
+// "revoked_tokens,access_only", "daily_limit",
+// "slow_answers,delay=35s,calls=2,writes_only". Hyphens may stand for
 // underscores.
 func ParseMode(spec string) (Mode, error) {
 	parts := strings.Split(strings.TrimSpace(spec), ",")
@@ -173,14 +182,15 @@ func ParseMode(spec string) (Mode, error) {
 }
 
 // ModeFromValues reads a mode from form or query values named as Mode's JSON
-// fields (status, calls, for, after_write, delay, access_only) and checks it.
+// fields (status, calls, for, after_write, writes_only, delay, access_only)
+// and checks it.
 func ModeFromValues(kind string, v url.Values) (Mode, error) {
 	m := Mode{Kind: strings.ReplaceAll(strings.TrimSpace(kind), "-", "_")}
 	for key := range v {
 		switch key {
-		case "status", "calls", "for", "after_write", "delay", "access_only":
+		case "status", "calls", "for", "after_write", "writes_only", "delay", "access_only":
 		default:
-			return Mode{}, fmt.Errorf("mode %s: unknown setting %q (want status, calls, for, after_write, delay or access_only)", m.Kind, key)
+			return Mode{}, fmt.Errorf("mode %s: unknown setting %q (want status, calls, for, after_write, writes_only, delay or access_only)", m.Kind, key)
 		}
 	}
 	var err error
@@ -224,7 +234,7 @@ func ModeFromValues(kind string, v url.Values) (Mode, error) {
 		return b
 	}
 	m.Status, m.Calls, m.For, m.Delay = num("status"), num("calls"), dur("for"), dur("delay")
-	m.AfterWrite, m.AccessOnly = flag("after_write"), flag("access_only")
+	m.AfterWrite, m.WritesOnly, m.AccessOnly = flag("after_write"), flag("writes_only"), flag("access_only")
 	if err != nil {
 		return Mode{}, err
 	}
@@ -378,4 +388,17 @@ func (s *Simulator) ResetPortal(portalID int64) error {
 	s.mu.Unlock()
 	_, err := s.SetMode(portalID, Mode{Kind: ModeRevokedTokens})
 	return err
+}
+
+// isWrite tells a CRM call that changes something from a read: searches and
+// batch reads are POSTs that only read.
+func isWrite(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		return false
+	case http.MethodPost:
+		p := r.URL.Path
+		return !strings.HasSuffix(p, "/search") && !strings.HasSuffix(p, "/batch/read")
+	}
+	return true
 }

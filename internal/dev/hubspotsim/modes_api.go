@@ -5,7 +5,8 @@ package hubspotsim
 // API uses, and need no token, like the page.
 //
 //	GET    /portals/{portalId}/modes          the modes in force: {"portal_id","time_zone","modes":[Mode...]}
-//	PUT    /portals/{portalId}/modes/{kind}   switch a mode on; JSON body with Mode's settings (may be empty)
+//	PUT    /portals/{portalId}/modes/{kind}   switch a mode on; JSON body with Mode's settings (may be empty):
+//	                                          status, calls, for, after_write, writes_only, delay, access_only
 //	DELETE /portals/{portalId}/modes/{kind}   switch it off
 //	DELETE /portals/{portalId}/modes          switch every mode off
 //	POST   /portals/{portalId}/reset          reset the portal (ResetPortal)
@@ -211,12 +212,19 @@ func describeMode(m Mode, now time.Time) string {
 		parts = append(parts, "every call 429 DAILY until the portal's midnight")
 	case ModeServerErrors:
 		what := fmt.Sprintf("%d %s", m.Status, http.StatusText(m.Status))
+		if m.WritesOnly {
+			what += " to writes"
+		}
 		if m.AfterWrite {
 			what += " after doing the write"
 		}
 		parts = append(parts, what)
 	case ModeSlowAnswers:
-		parts = append(parts, "answers "+time.Duration(m.Delay).String()+" late (the write is done at once)")
+		what := "answers"
+		if m.WritesOnly {
+			what = "writes answered"
+		}
+		parts = append(parts, what+" "+time.Duration(m.Delay).String()+" late (the write is done at once)")
 	case ModeRevokedTokens:
 		if m.AccessOnly {
 			parts = append(parts, "every access token refused 401, refresh still answers")

@@ -135,6 +135,16 @@ func TestServerErrorsBeforeAndAfterTheWrite(t *testing.T) {
 	if ms := e.sim.Modes(e.p.ID); len(ms) != 0 {
 		t.Fatalf("modes left after their calls: %+v", ms)
 	}
+
+	// writes_only: reads and searches go through, the next write's answer is lost.
+	e.mode(Mode{Kind: ModeServerErrors, Status: 502, Calls: 1, AfterWrite: true, WritesOnly: true})
+	e.must(e.do("GET", "/crm/v3/objects/contacts", "", nil), 200)
+	e.must(e.do("POST", "/crm/v3/objects/contacts/search", "", `{}`), 200)
+	e.hubspotError(e.do("POST", "/crm/objects/2026-03/contacts", "", `{"properties":{"email":"c@example.com"}}`), 502, "BAD_GATEWAY")
+	if _, ok := e.sim.FindContactByEmail(e.p.ID, "c@example.com"); !ok {
+		t.Fatal("the write was not done before the 502")
+	}
+	e.must(e.do("POST", "/crm/objects/2026-03/contacts", "", `{"properties":{"email":"d@example.com"}}`), 201)
 }
 
 // A slow answer: the write is done at once, the answer comes after the

@@ -405,9 +405,9 @@ th{background:#f5f8fa}form.inline{display:inline}input[type=text]{width:9rem}
 <tr><td>5xx burst</td><td><form class="inline" method="post" action="/portals/{{$p.ID}}/modes/server_errors"><input type="hidden" name="back" value="{{$.Back}}">
 <select name="status" aria-label="status"><option>503</option><option>502</option><option>504</option><option>500</option></select>
 next <input type="text" name="calls" value="5" aria-label="calls"> calls or for <input type="text" name="for" value="" placeholder="30s" aria-label="5xx duration">
-<label><input type="checkbox" name="after_write" value="true"> after doing the write</label> <button type="submit">Start</button></form></td></tr>
+<label><input type="checkbox" name="writes_only" value="true"> writes only</label> <label><input type="checkbox" name="after_write" value="true"> after doing the write</label> <button type="submit">Start</button></form></td></tr>
 <tr><td>Slow answers</td><td><form class="inline" method="post" action="/portals/{{$p.ID}}/modes/slow_answers"><input type="hidden" name="back" value="{{$.Back}}">
-<input type="text" name="delay" value="35s" aria-label="delay"> late, next <input type="text" name="calls" value="3" aria-label="slow calls"> calls or for <input type="text" name="for" value="" placeholder="1m" aria-label="slow duration"> <button type="submit">Start</button></form></td></tr>
+<input type="text" name="delay" value="35s" aria-label="delay"> late, next <input type="text" name="calls" value="3" aria-label="slow calls"> calls or for <input type="text" name="for" value="" placeholder="1m" aria-label="slow duration"> <label><input type="checkbox" name="writes_only" value="true"> writes only</label> <button type="submit">Start</button></form></td></tr>
 <tr><td>Revoked tokens</td><td><form class="inline" method="post" action="/portals/{{$p.ID}}/modes/revoked_tokens"><input type="hidden" name="back" value="{{$.Back}}">
 <label><input type="checkbox" name="access_only" value="true"> access tokens only (refresh still works, fresh tokens still refused)</label> <button type="submit">Revoke</button></form></td></tr>
 <tr><td>Reset the portal</td><td><form class="inline" method="post" action="/portals/{{$p.ID}}/reset"><input type="hidden" name="back" value="{{$.Back}}"><button type="submit">Delete every record and revoke tokens</button></form></td></tr>

@@ -174,7 +174,8 @@ func (s *Simulator) crmEndpoint(search bool, h crmHandler) http.HandlerFunc {
 				status, payload = errResult(e)
 				return
 			}
-			if m := p.modeLocked(ModeSlowAnswers, now); m != nil {
+			write := isWrite(r)
+			if m := p.modeLocked(ModeSlowAnswers, now); m != nil && (write || !m.WritesOnly) {
 				m.answered()
 				delay = time.Duration(m.Delay)
 				mode = ModeSlowAnswers
@@ -187,6 +188,9 @@ func (s *Simulator) crmEndpoint(search bool, h crmHandler) http.HandlerFunc {
 				return
 			}
 			failing := p.modeLocked(ModeServerErrors, now)
+			if failing != nil && failing.WritesOnly && !write {
+				failing = nil
+			}
 			if failing != nil && !failing.AfterWrite {
 				failing.answered()
 				mode = ModeServerErrors

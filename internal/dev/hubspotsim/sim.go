@@ -23,6 +23,7 @@
 //	server_errors   500/502/503/504 with HubSpot's body for the next N calls or for a while;
 //	                after_write carries the call out first (the object exists, the answer is lost)
 //	slow_answers    the call is carried out at once, its answer sent a delay later
+//	                (both can spare reads: writes_only)
 //	revoked_tokens  OAuth tokens issued so far refused: 401 INVALID_AUTHENTICATION on calls,
 //	                invalid_grant / BAD_REFRESH_TOKEN on refresh; a new consent works again;
 //	                access_only refuses every access token, even fresh ones, while refresh answers
