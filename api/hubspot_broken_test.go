@@ -2,13 +2,16 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/referflow/referflow/internal/dev/hubspotsim"
 	"github.com/referflow/referflow/internal/hubspot"
 	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/referral"
 )
 
 // TestRevokedTokensShowAsBrokenUntilReconnected: HubSpot starts refusing the
@@ -76,5 +79,65 @@ func TestRevokedTokensShowAsBrokenUntilReconnected(t *testing.T) {
 				t.Fatalf("a call after reconnecting: %v", err)
 			}
 		})
+	}
+}
+
+// TestLeadWaitsOnRevokedTokensAndGoesOnceReconnected: a referral is added
+// while HubSpot refuses the app's tokens. Its lead's first HubSpot call turns
+// the connection broken; the lead waits, pending, saying why, and the status
+// endpoint shows the connection broken. An admin reconnects through HubSpot's
+// consent page: the waiting referral is woken and its lead sent, once.
+func TestLeadWaitsOnRevokedTokensAndGoesOnceReconnected(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	h := newHubSpotAPI(t, hubspotsim.DefaultClientID)
+	fx := h.db.SeedReferral(t)
+	h.db.SetCampaignSettings(t, fx.Campaign, dealCampaign())
+	_, browser, key := h.admin(t, &fx.Workspace, "ops@acme.test")
+	a := apiClient{t: t, url: h.url, key: key}
+	if code, page := open(t, browser, h.startConnect(t, browser, "allow")); code != http.StatusOK {
+		t.Fatalf("connect: %d\n%s", code, page)
+	}
+
+	if _, err := h.sim.SetMode(h.portal.ID, hubspotsim.Mode{Kind: hubspotsim.ModeRevokedTokens}); err != nil {
+		t.Fatal(err)
+	}
+	code, body := a.do("POST", "/api/v1/campaigns/"+fx.Campaign.ID.String()+"/referrals",
+		`{"member_code":"`+fx.Member.ReferralCode+`","lead":{"email":"nia@example.org","first_name":"Nia"}}`)
+	var added ReferralView
+	if code != http.StatusCreated || json.Unmarshal(body, &added) != nil {
+		t.Fatalf("add referral = %d %s", code, body)
+	}
+	v := a.await(ctx, added.ID, "waits on the broken connection", func(v ReferralView) bool { return v.Waiting != nil })
+	if v.Status != referral.Pending || v.Waiting.Step != string(referral.WaitSendLead) || v.Waiting.Cause != hubspot.ErrorTypeConnectionBroken ||
+		!strings.Contains(v.Waiting.Reason, "BAD_REFRESH_TOKEN") || v.WorkflowStatus != "running" {
+		t.Fatalf("waiting referral = %+v, waiting %+v", v, v.Waiting)
+	}
+	if st := h.status(t, browser); st.Status != hubspotconn.StatusBroken || st.BrokenReason == nil || !strings.Contains(*st.BrokenReason, "BAD_REFRESH_TOKEN") {
+		t.Fatalf("status while the lead waits: %+v", st)
+	}
+	refused := 0
+	for _, c := range h.sim.Calls(h.portal.ID) {
+		if c.Status == http.StatusUnauthorized {
+			refused++
+		}
+	}
+	if refused != 1 {
+		t.Fatalf("HubSpot refused %d calls, want 1: a broken connection does not keep calling", refused)
+	}
+
+	if code, page := open(t, browser, h.startConnect(t, browser, "allow")); code != http.StatusOK {
+		t.Fatalf("reconnect: %d\n%s", code, page)
+	}
+	v = a.await(ctx, added.ID, "sends its lead once reconnected", func(v ReferralView) bool { return v.HubSpotDealID != "" && v.Waiting == nil })
+	if n := len(h.sim.Objects(h.portal.ID, "deals")); n != 1 {
+		t.Fatalf("%d deals in HubSpot, want 1", n)
+	}
+	if n := countKind(v, string(referral.EventLeadSent)); n != 1 {
+		t.Fatalf("%d lead_sent events, want 1: %+v", n, v.Events)
+	}
+	if st := h.status(t, browser); st.Status != hubspotconn.StatusConnected {
+		t.Fatalf("status after reconnecting: %+v", st)
 	}
 }
