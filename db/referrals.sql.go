@@ -267,6 +267,59 @@ func (q *Queries) ReferralFindByNormalizedEmail(ctx context.Context, arg Referra
 	return items, nil
 }
 
+const referralForgetHubSpotObjects = `-- name: ReferralForgetHubSpotObjects :many
+WITH held AS (
+    SELECT h.id, h.hubspot_contact_id, h.hubspot_deal_id, h.hubspot_company_id
+    FROM referrals h
+    WHERE h.workspace_id = $1::uuid
+      AND (h.hubspot_contact_id IS NOT NULL OR h.hubspot_deal_id IS NOT NULL OR h.hubspot_company_id IS NOT NULL)
+    FOR UPDATE
+)
+UPDATE referrals r
+SET hubspot_contact_id = NULL, hubspot_deal_id = NULL, hubspot_company_id = NULL, updated_at = now()
+FROM held
+WHERE r.id = held.id
+RETURNING r.id, r.workspace_id, held.hubspot_contact_id AS contact_id, held.hubspot_deal_id AS deal_id, held.hubspot_company_id AS company_id
+`
+
+type ReferralForgetHubSpotObjectsRow struct {
+	ID          uuid.UUID `json:"id"`
+	WorkspaceID uuid.UUID `json:"workspace_id"`
+	ContactID   *int64    `json:"contact_id"`
+	DealID      *int64    `json:"deal_id"`
+	CompanyID   *int64    `json:"company_id"`
+}
+
+// ReferralForgetHubSpotObjects makes a workspace's referrals forget the
+// HubSpot records they hold: the portal was reset, so those IDs name records
+// that are gone, or new records that reuse them. It returns what each
+// referral held, for its audit trail.
+func (q *Queries) ReferralForgetHubSpotObjects(ctx context.Context, workspaceID uuid.UUID) ([]ReferralForgetHubSpotObjectsRow, error) {
+	rows, err := q.db.Query(ctx, referralForgetHubSpotObjects, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ReferralForgetHubSpotObjectsRow
+	for rows.Next() {
+		var i ReferralForgetHubSpotObjectsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.ContactID,
+			&i.DealID,
+			&i.CompanyID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const referralGetByID = `-- name: ReferralGetByID :one
 SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
 WHERE id = $1

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
+	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/api"
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/db/migrate"
@@ -85,6 +86,9 @@ func newHubSpotManager(cfg *config.Config, pool *pgxpool.Pool, logger *slog.Logg
 		PublicURL:    cfg.PublicURL,
 		Box:          box,
 		Logger:       logger,
+		// A reset portal's records are gone and their IDs may be reused:
+		// the referrals forget what they held.
+		OnPortalReset: activities.ForgetPortalObjects,
 	})
 }
 

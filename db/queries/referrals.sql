@@ -331,3 +331,21 @@ WHERE workflow_started_at IS NULL
   AND created_at < @created_before
 ORDER BY created_at, id
 LIMIT @max_results;
+
+-- name: ReferralForgetHubSpotObjects :many
+-- ReferralForgetHubSpotObjects makes a workspace's referrals forget the
+-- HubSpot records they hold: the portal was reset, so those IDs name records
+-- that are gone, or new records that reuse them. It returns what each
+-- referral held, for its audit trail.
+WITH held AS (
+    SELECT h.id, h.hubspot_contact_id, h.hubspot_deal_id, h.hubspot_company_id
+    FROM referrals h
+    WHERE h.workspace_id = sqlc.arg(workspace_id)::uuid
+      AND (h.hubspot_contact_id IS NOT NULL OR h.hubspot_deal_id IS NOT NULL OR h.hubspot_company_id IS NOT NULL)
+    FOR UPDATE
+)
+UPDATE referrals r
+SET hubspot_contact_id = NULL, hubspot_deal_id = NULL, hubspot_company_id = NULL, updated_at = now()
+FROM held
+WHERE r.id = held.id
+RETURNING r.id, r.workspace_id, held.hubspot_contact_id AS contact_id, held.hubspot_deal_id AS deal_id, held.hubspot_company_id AS company_id;

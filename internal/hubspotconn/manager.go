@@ -23,6 +23,14 @@
 // different portal, that portal's refresh token is revoked afterwards (best
 // effort, logged without the token).
 //
+// A portal can be reset (a sandbox refreshed, every record deleted): its
+// records are gone and new ones may get the IDs referflow stored. When the
+// workspace connects again to the same portal after referflow's properties
+// were set up there, and referflow's property group is gone, the portal is
+// taken as reset: OnPortalReset runs in the transaction that stores the new
+// connection (the referrals forget the records they held), so no call sees
+// the old IDs as the new portal's.
+//
 // # Tokens
 //
 // Token returns the stored access token until RefreshMargin before it
@@ -185,11 +193,21 @@ type Options struct {
 	Now func() time.Time
 	// Logger gets warnings (never tokens). Default: discard.
 	Logger *slog.Logger
+	// OnPortalReset, when set, runs when a reconnected portal turns out to
+	// have been reset (the workspace's referrals forget the records they
+	// held: activities.ForgetPortalObjects).
+	OnPortalReset PortalResetHook
 }
 
 // DisconnectHook runs after a workspace's HubSpot connection is
 // disconnected; it stops whatever works on that connection.
 type DisconnectHook func(ctx context.Context, workspaceID uuid.UUID) error
+
+// PortalResetHook runs when a workspace is connected again to its portal and
+// the portal turns out to have been reset (see Complete), inside the
+// transaction that stores the new connection, before any call can use it:
+// q writes in that transaction. An error fails the connect.
+type PortalResetHook func(ctx context.Context, q *db.Queries, workspaceID uuid.UUID, portalID int64) error
 
 // Manager manages the HubSpot connections of all workspaces. It is safe for
 // concurrent use; one per process.
@@ -203,6 +221,7 @@ type Manager struct {
 	limiter hubspot.RateLimiter
 	now     func() time.Time
 	logger  *slog.Logger
+	onReset PortalResetHook
 
 	mu        sync.Mutex
 	refreshes map[uuid.UUID]chan struct{} // one refresh at a time per workspace
@@ -242,6 +261,7 @@ func New(pool *pgxpool.Pool, opts Options) (*Manager, error) {
 		limiter: opts.Limiter,
 		now:     opts.Now,
 		logger:  opts.Logger,
+		onReset: opts.OnPortalReset,
 
 		refreshes: map[uuid.UUID]chan struct{}{},
 		touched:   map[uuid.UUID]time.Time{},

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/referflow/referflow/internal/hubspot"
 	"github.com/referflow/referflow/internal/hubspotconn"
 	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/salesreceiver"
 )
 
 // TestRevokedTokensShowAsBrokenUntilReconnected: HubSpot starts refusing the
@@ -139,5 +141,106 @@ func TestLeadWaitsOnRevokedTokensAndGoesOnceReconnected(t *testing.T) {
 	}
 	if st := h.status(t, browser); st.Status != hubspotconn.StatusConnected {
 		t.Fatalf("status after reconnecting: %+v", st)
+	}
+}
+
+// TestResetPortalCorruptsNoReferral: the portal a workspace is connected to
+// is reset — its records deleted, IDs handed out again from the start, the
+// app's tokens revoked. The next HubSpot call turns the connection broken;
+// a referral added meanwhile waits. When the admin connects again, referflow
+// sees the portal was reset (its properties are gone): the old referral
+// forgets the deal it held (its audit trail says which and why) and keeps
+// its status; the setup creates referflow's properties again; the waiting
+// lead goes, and its new deal gets the very ID the old referral held.
+// Winning that deal approves the new referral only.
+func TestResetPortalCorruptsNoReferral(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	h := newHubSpotAPI(t, hubspotsim.DefaultClientID)
+	fx := h.db.SeedReferral(t)
+	h.db.SetCampaignSettings(t, fx.Campaign, dealCampaign())
+	_, browser, key := h.admin(t, &fx.Workspace, "ops@acme.test")
+	a := apiClient{t: t, url: h.url, key: key}
+	dctx, stop := context.WithCancel(context.Background())
+	dispatched := make(chan struct{})
+	go func() {
+		defer close(dispatched)
+		d := &salesreceiver.Dispatcher{Pool: h.db.Pool, Temporal: h.tc.Client, TaskQueue: h.tc.TaskQueue, HubSpotTaskQueue: h.tc.HubSpotTaskQueue, Logger: slog.New(slog.DiscardHandler)}
+		_ = d.Run(dctx)
+	}()
+	t.Cleanup(func() { stop(); <-dispatched })
+	if code, page := open(t, browser, h.startConnect(t, browser, "allow")); code != http.StatusOK {
+		t.Fatalf("connect: %d\n%s", code, page)
+	}
+	add := func(email string) string {
+		t.Helper()
+		code, body := a.do("POST", "/api/v1/campaigns/"+fx.Campaign.ID.String()+"/referrals",
+			`{"member_code":"`+fx.Member.ReferralCode+`","lead":{"email":"`+email+`","first_name":"Lead"}}`)
+		var added ReferralView
+		if code != http.StatusCreated || json.Unmarshal(body, &added) != nil {
+			t.Fatalf("add referral = %d %s", code, body)
+		}
+		return added.ID
+	}
+	old := add("old@example.org")
+	oldDeal := a.await(ctx, old, "sends its lead", func(v ReferralView) bool { return v.HubSpotDealID != "" }).HubSpotDealID
+
+	if err := h.sim.ResetPortal(h.portal.ID); err != nil {
+		t.Fatal(err)
+	}
+	fresh := add("new@example.org")
+	v := a.await(ctx, fresh, "waits on the broken connection", func(v ReferralView) bool { return v.Waiting != nil })
+	if v.Waiting.Cause != hubspot.ErrorTypeConnectionBroken {
+		t.Fatalf("the new lead waits on %+v", v.Waiting)
+	}
+	if st := h.status(t, browser); st.Status != hubspotconn.StatusBroken {
+		t.Fatalf("status after the reset: %+v", st)
+	}
+
+	if code, page := open(t, browser, h.startConnect(t, browser, "allow")); code != http.StatusOK {
+		t.Fatalf("reconnect: %d\n%s", code, page)
+	}
+	v = a.await(ctx, fresh, "sends its lead once reconnected", func(v ReferralView) bool { return v.HubSpotDealID != "" && v.Waiting == nil })
+	if v.HubSpotDealID != oldDeal {
+		t.Fatalf("the new lead's deal is %s; the simulator should have reused %s, the old referral's, which is what this test is about", v.HubSpotDealID, oldDeal)
+	}
+	if st := h.status(t, browser); st.Status != hubspotconn.StatusConnected || st.PropertySetup == nil || st.PropertySetup.Status != hubspotconn.SetupDone {
+		t.Fatalf("status after reconnecting: %+v", st)
+	}
+	ov := a.referral(old)
+	if ov.HubSpotDealID != "" || ov.Status != referral.Pending {
+		t.Fatalf("the old referral after the reset: deal %q, status %s; want no deal, still pending", ov.HubSpotDealID, ov.Status)
+	}
+	var forgot *ReferralEventView
+	for i, ev := range ov.Events {
+		if ev.Kind == string(referral.EventHubSpotObjectDeleted) {
+			forgot = &ov.Events[i]
+		}
+	}
+	if forgot == nil || !strings.Contains(string(forgot.Details), oldDeal) || !strings.Contains(forgot.Reason+string(forgot.Details), "was reset") {
+		t.Fatalf("the old referral's audit trail does not say what it forgot: %+v", ov.Events)
+	}
+
+	// The new deal is won: the new referral is approved, the old one is not.
+	if err := h.sim.SetWebhookSettings(hubspotsim.WebhookSettings{TargetURL: h.url + "/webhooks/hubspot"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.sim.Subscribe("deal.propertyChange", "dealstage"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sim.UpdateObject(h.portal.ID, "deals", v.HubSpotDealID, map[string]string{"dealstage": "closedwon"}); err != nil {
+		t.Fatal(err)
+	}
+	a.await(ctx, fresh, "is approved", func(v ReferralView) bool { return v.Status == referral.Approved })
+	if err := h.sim.WaitIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var entries int
+	if err := h.db.Pool.QueryRow(ctx, `SELECT count(*) FROM sales_entries WHERE status <> 'received'`).Scan(&entries); err != nil || entries == 0 {
+		t.Fatalf("the webhook was not dispatched: %d entries (%v)", entries, err)
+	}
+	if ov := a.referral(old); ov.Status != referral.Pending || len(ov.Rewards) != 0 {
+		t.Fatalf("the old referral was moved by a deal that is not its own: status %s, %d rewards", ov.Status, len(ov.Rewards))
 	}
 }
