@@ -58,7 +58,7 @@ func openPool(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
 // connectTemporal dials Temporal and registers referflow's search
 // attributes, so no workflow ever upserts an unknown one.
 func connectTemporal(ctx context.Context, cfg *config.Config, logger *slog.Logger) (client.Client, error) {
-	c, err := temporalclient.Dial(ctx, cfg.TemporalAddress, cfg.TemporalNamespace, logger)
+	c, err := temporalclient.Dial(ctx, cfg.TemporalAddress, cfg.TemporalNamespace, logger, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -37,6 +37,7 @@ type Client struct {
 	limiter   RateLimiter
 	portalID  int64
 	clock     Clock
+	metrics   *Metrics
 }
 
 // Option configures a Client.
@@ -49,6 +50,7 @@ type options struct {
 	limiter    RateLimiter
 	portalID   int64
 	clock      Clock
+	metrics    *Metrics
 }
 
 // WithHTTPClient makes the client send its requests through hc (for a proxy
@@ -116,6 +118,7 @@ func New(baseURL string, tokens oauth2.TokenSource, opts ...Option) *Client {
 		limiter:   o.limiter,
 		portalID:  o.portalID,
 		clock:     o.clock,
+		metrics:   o.metrics,
 	}
 	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
 	switch {
@@ -156,7 +159,11 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 		return fmt.Errorf("hubspot: %s %s: %w", r.method, r.path, c.configErr)
 	}
 	if c.limiter != nil {
-		if err := c.limiter.Wait(ctx, c.portalID, r.kind == searchCall); err != nil {
+		start := time.Now()
+		err := c.limiter.Wait(ctx, c.portalID, r.kind == searchCall)
+		c.metrics.waited(r.kind == searchCall, time.Since(start))
+		if err != nil {
+			c.metrics.called(OutcomeNotSent)
 			return fmt.Errorf("hubspot: %s %s: waiting for the rate limiter: %w", r.method, r.path, err)
 		}
 	}
@@ -178,6 +185,7 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	}
 	tok, err := c.tokens.Token()
 	if err != nil {
+		c.metrics.called(OutcomeNotSent)
 		return &TokenError{Err: err}
 	}
 	tok.SetAuthHeader(req)
@@ -189,13 +197,16 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 
 	resp, err := c.http.Do(req)
 	if err != nil {
+		c.metrics.called(OutcomeTransportError)
 		return &TransportError{Method: r.method, Path: r.path, Err: err}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if err != nil {
+		c.metrics.called(OutcomeTransportError)
 		return &TransportError{Method: r.method, Path: r.path, Err: fmt.Errorf("reading the response: %w", err)}
 	}
+	c.metrics.called(statusOutcome(resp.StatusCode))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return c.decodeError(r, resp, data)
 	}

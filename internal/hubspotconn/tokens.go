@@ -210,7 +210,7 @@ func (m *Manager) Client(ctx context.Context, workspaceID uuid.UUID) (*hubspot.C
 	}
 	hc.Transport = &touchTransport{base: base, m: m, ws: workspaceID}
 	c := hubspot.New(m.baseURL, &tokenSource{m: m, ws: workspaceID, ctx: ctx},
-		hubspot.WithHTTPClient(&hc), hubspot.WithLimiter(m.limiter, conn.PortalID))
+		hubspot.WithHTTPClient(&hc), hubspot.WithLimiter(m.limiter, conn.PortalID), hubspot.WithMetrics(m.metrics))
 	return c, conn.PortalID, nil
 }
 
