@@ -10,8 +10,10 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
@@ -21,6 +23,7 @@ import (
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/opsmetrics"
 	"github.com/referflow/referflow/salesreceiver"
 	"github.com/referflow/referflow/workflows"
 )
@@ -54,6 +57,11 @@ type Options struct {
 	PublicURL string
 	// Logger logs what Run's dispatcher does; none: nothing is logged.
 	Logger *slog.Logger
+	// Metrics, when set, is where Run reports referflow's gauges and webhook
+	// deliveries (see Metrics for the rest); MetricsListener, when set too,
+	// is where Run serves them on GET /metrics.
+	Metrics         *Metrics
+	MetricsListener net.Listener
 }
 
 // Run runs the workers and the Sales Receiver's dispatcher that feeds
@@ -74,9 +82,35 @@ func Run(ctx context.Context, c client.Client, pool *pgxpool.Pool, opts Options)
 	if opts.Logger != nil {
 		dispatcher.Logger = opts.Logger.With("component", "sales-receiver")
 	}
-	// Run returns when ctx ends, after recording the batch in progress, or
-	// at once when it cannot run at all.
-	return dispatcher.Run(ctx)
+	if opts.Metrics == nil {
+		// Run returns when ctx ends, after recording the batch in
+		// progress, or at once when it cannot run at all.
+		return dispatcher.Run(ctx)
+	}
+	collector := &opsmetrics.Collector{Pool: pool, Temporal: c, ReferralWorkflowType: ReferralWorkflowType, TaskQueue: opts.TaskQueue}
+	if opts.Logger != nil {
+		collector.Logger = opts.Logger.With("component", "metrics")
+	}
+	opts.Metrics.register(collector)
+	if opts.MetricsListener == nil {
+		return dispatcher.Run(ctx)
+	}
+	// The dispatcher and the metrics server end together: when ctx ends,
+	// or when either cannot go on.
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	served := make(chan error, 1)
+	go func() {
+		err := opsmetrics.Serve(runCtx, opts.MetricsListener, opts.Metrics.Registry)
+		stop()
+		served <- err
+	}()
+	if opts.Logger != nil {
+		opts.Logger.Info("worker metrics served", "url", "http://"+opts.MetricsListener.Addr().String()+"/metrics")
+	}
+	err := dispatcher.Run(runCtx)
+	stop()
+	return errors.Join(err, <-served)
 }
 
 func (o *Options) fill() {

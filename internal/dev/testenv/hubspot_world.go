@@ -24,6 +24,9 @@ type HubSpotWorld struct {
 	URL      string
 	PortalID int64
 	Manager  *hubspotconn.Manager
+	// ManagerOptions are Manager's options, for a test that needs another
+	// manager of the same connection (with metrics, say).
+	ManagerOptions hubspotconn.Options
 }
 
 // ConnectHubSpot starts a simulator and connects the workspace to a new
@@ -49,11 +52,12 @@ func ConnectHubSpot(t testing.TB, d *Database, workspaceID uuid.UUID, publicURL 
 	}
 	base, _ := url.Parse(srv.URL)
 	public, _ := url.Parse(publicURL)
-	w.Manager, err = hubspotconn.New(d.Pool, hubspotconn.Options{
+	w.ManagerOptions = hubspotconn.Options{
 		BaseURL: base, PublicURL: public,
 		ClientID: hubspotsim.DefaultClientID, ClientSecret: hubspotsim.DefaultClientSecret,
 		Box: box, Limiter: hubspot.NewLimiter(hubspot.Limits{}, nil),
-	})
+	}
+	w.Manager, err = hubspotconn.New(d.Pool, w.ManagerOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
