@@ -359,7 +359,9 @@ func (d *doctor) hubSpotConnections(ctx context.Context) {
 	}
 }
 
-func (d *doctor) connectURL() string { return d.cfg.PublicURL.JoinPath("oauth", "hubspot", "connect").String() }
+func (d *doctor) connectURL() string {
+	return d.cfg.PublicURL.JoinPath("oauth", "hubspot", "connect").String()
+}
 
 func orNone(s *string, none string) string {
 	if s == nil || *s == "" {
@@ -533,7 +535,9 @@ func (d *doctor) temporalClock(ctx context.Context) {
 		d.problem(check, "start a probe workflow: "+err.Error(), "check that this machine may start workflows in the namespace")
 		return
 	}
-	defer func() { _ = d.temporal.TerminateWorkflow(context.WithoutCancel(ctx), clockProbeWorkflowID, run.GetRunID(), "referflow doctor: clock probe done") }()
+	defer func() {
+		_ = d.temporal.TerminateWorkflow(context.WithoutCancel(ctx), clockProbeWorkflowID, run.GetRunID(), "referflow doctor: clock probe done")
+	}()
 	desc, err := d.temporal.DescribeWorkflowExecution(ctx, clockProbeWorkflowID, run.GetRunID())
 	if err != nil {
 		d.problem(check, "describe the probe workflow: "+err.Error(), "check that Temporal answers")
