@@ -43,6 +43,9 @@ type LeadResult struct {
 const (
 	ErrorTypeReferralNotFound = "ReferralNotFound"
 	ErrorTypeLeadMapping      = "LeadMappingInvalid"
+	// ErrorTypeCampaignSetupRequired: the campaign's settings lack what
+	// sending the lead needs (its mapping rows).
+	ErrorTypeCampaignSetupRequired = "CampaignSetupRequired"
 )
 
 // SendLeadToHubSpot sends a referral's lead to HubSpot per its campaign's
@@ -50,8 +53,9 @@ const (
 // with the mapped properties and the status rules' initial value; the HubSpot
 // object IDs are stored on the referral.
 //
-// A campaign that needs setup, or whose leads action is none, sends nothing
-// (LeadResult.Skipped). A lead HubSpot already has as a contact is updated
+// A campaign whose leads action is none sends nothing (LeadResult.Skipped);
+// one that needs setup fails with CampaignSetupRequired, naming what is
+// missing. A lead HubSpot already has as a contact is updated
 // (duplicate handling update_existing) or left alone (do_nothing): then the
 // referral cannot qualify, the reason and the contact's ID are stored, and no
 // deal is created for it.
@@ -98,7 +102,9 @@ func (h *HubSpot) SendLeadToHubSpot(ctx context.Context, referralID string) (Lea
 		return LeadResult{}, err
 	}
 	if missing := lead.settings.SetupRequired(); len(missing) > 0 {
-		return LeadResult{Skipped: "campaign setup required: " + strings.Join(missing, "; ")}, nil
+		// Nothing can be sent until an admin completes the settings; the
+		// referral's workflow waits and tries again when they are saved.
+		return LeadResult{}, temporal.NewNonRetryableApplicationError("campaign setup required: "+strings.Join(missing, "; "), ErrorTypeCampaignSetupRequired, nil)
 	}
 	leads := lead.settings.Leads
 	if leads.Action == campaign.ActionNone || leads.Action == "" {

@@ -273,15 +273,16 @@ func TestSendLeadRetriesCreateNothingTwice(t *testing.T) {
 	}
 }
 
-func TestSendLeadSkipsWhenSetupRequiredOrNone(t *testing.T) {
+func TestSendLeadRefusesSetupRequiredAndSkipsNone(t *testing.T) {
 	t.Parallel()
 	w := newLeadWorld(t)
 	// No firstname row: setup required.
 	w.setLeads(t, campaign.CRMSettings{Action: campaign.ActionCreateContact, DuplicateHandling: campaign.DuplicateDoNothing,
 		FieldMapping: []campaign.FieldMapping{{Object: "contact", Source: "email", Property: "email"}}}, nil)
-	res := w.send(t)
-	if !strings.Contains(res.Skipped, "setup required") || !strings.Contains(res.Skipped, "firstname") {
-		t.Fatalf("result %+v", res)
+	_, err := w.acts.SendLeadToHubSpot(context.Background(), w.fx.Referral.ID.String())
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrorTypeCampaignSetupRequired || !strings.Contains(appErr.Message(), "firstname") {
+		t.Fatalf("setup required: error %v", err)
 	}
 	w.setLeads(t, campaign.CRMSettings{Action: campaign.ActionNone, FieldMapping: []campaign.FieldMapping{}}, nil)
 	if res := w.send(t); res.Skipped == "" || res.ContactID != "" {

@@ -47,6 +47,12 @@ type Referral struct {
 	// lead is already in HubSpot (added by a matching rule or an admin's
 	// review decision), so nothing is sent there.
 	Source string `json:",omitempty"`
+	// Recorded are the referral's rewards already recorded, oldest first: a
+	// run started after an earlier one failed (referflow referrals resume)
+	// carries on from them instead of creating them again.
+	Recorded []RewardRef `json:",omitempty"`
+	// PaidRewards are the IDs of Recorded rewards an admin marked paid.
+	PaidRewards []string `json:",omitempty"`
 }
 
 // LoadReferral reads the referral a workflow was started for. A referral that
@@ -72,7 +78,21 @@ func (a *Activities) LoadReferral(ctx context.Context, referralID string) (Refer
 	if err != nil {
 		return Referral{}, temporal.NewNonRetryableApplicationError(err.Error(), "CampaignSettingsUnreadable", err)
 	}
+	rewards, err := a.Queries.RewardListByReferral(ctx, id)
+	if err != nil {
+		return Referral{}, fmt.Errorf("load rewards of referral %s: %w", referralID, err)
+	}
+	var refs []RewardRef
+	var paid []string
+	for _, rw := range rewards {
+		refs = append(refs, rewardRef(rw))
+		if rw.PaidAt != nil {
+			paid = append(paid, rw.ID.String())
+		}
+	}
 	return Referral{
+		Recorded:                refs,
+		PaidRewards:             paid,
 		ID:                      r.ID.String(),
 		WorkspaceID:             r.WorkspaceID.String(),
 		CampaignID:              r.CampaignID.String(),
@@ -100,6 +120,9 @@ type ReferralEvent struct {
 	Details    map[string]any
 	// IdempotencyKey makes a retried write a no-op.
 	IdempotencyKey string
+	// SalesEntryID is the sales entry (the HubSpot event) that caused it, if
+	// one did.
+	SalesEntryID int64 `json:",omitempty"`
 }
 
 // RecordReferralEvent appends an event to the referral's audit trail, once
@@ -127,6 +150,7 @@ func (a *Activities) RecordReferralEvent(ctx context.Context, ev ReferralEvent) 
 		Actor:          ev.Actor,
 		Details:        details,
 		IdempotencyKey: &ev.IdempotencyKey,
+		SalesEntryID:   salesEntryRef(ev.SalesEntryID),
 	})
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) { // ErrNoRows: written by an earlier attempt
 		return fmt.Errorf("record %s event for referral %s: %w", ev.Kind, ev.ReferralID, err)
@@ -140,6 +164,11 @@ func (a *Activities) RecordReferralEvent(ctx context.Context, ev ReferralEvent) 
 	return nil
 }
 
+// ErrTypeDuplicateChange: ChangeReferralStatus found its idempotency key
+// already recorded for the referral (the same change, applied before) and
+// changed nothing; the workflow treats it as a no-op.
+const ErrTypeDuplicateChange = "DuplicateChange"
+
 // StatusChange moves a referral from one status to another.
 type StatusChange struct {
 	ReferralID     string
@@ -148,8 +177,9 @@ type StatusChange struct {
 	Actor          string
 	IdempotencyKey string
 	// Cause describes what caused the change (e.g. the HubSpot change), for
-	// the audit trail.
-	Cause map[string]any
+	// the audit trail; SalesEntryID is the sales entry it came from, if any.
+	Cause        map[string]any
+	SalesEntryID int64 `json:",omitempty"`
 }
 
 // ChangeReferralStatus writes a status change and its audit-trail event in
@@ -193,10 +223,11 @@ func (a *Activities) ChangeReferralStatus(ctx context.Context, ch StatusChange) 
 			Actor:          ch.Actor,
 			Details:        details,
 			IdempotencyKey: &ch.IdempotencyKey,
+			SalesEntryID:   salesEntryRef(ch.SalesEntryID),
 		})
 		if errors.Is(err, pgx.ErrNoRows) {
 			// The key was used by an earlier change: roll this one back.
-			return temporal.NewNonRetryableApplicationError("status change "+ch.IdempotencyKey+" was already recorded for another change", "DuplicateChange", nil)
+			return temporal.NewNonRetryableApplicationError("status change "+ch.IdempotencyKey+" was already recorded for this referral", ErrTypeDuplicateChange, nil)
 		}
 		if err != nil {
 			return fmt.Errorf("record status change of referral %s: %w", ch.ReferralID, err)
@@ -243,6 +274,15 @@ func (a *Activities) SetReferralInReview(ctx context.Context, referralID string,
 		return fmt.Errorf("set referral %s in review=%v: %w", referralID, inReview, err)
 	}
 	return nil
+}
+
+// salesEntryRef is referral_events.sales_entry_id for a sales entry ID (0:
+// none).
+func salesEntryRef(id int64) *int64 {
+	if id == 0 {
+		return nil
+	}
+	return &id
 }
 
 func expiry(created time.Time, days int) time.Time {

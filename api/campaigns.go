@@ -220,6 +220,10 @@ func (s *Server) updateCampaign(c echo.Context) error {
 		}
 		return campaignWriteError(err, name)
 	}
+	if in.FulfilmentWebhookURL != nil {
+		// Rewards waiting on a refused fulfilment URL try the new one now.
+		s.wakeWaitingReferrals(c.Request().Context(), row.WorkspaceID, &row.ID, "campaign fulfilment URL saved")
+	}
 	return s.answerCampaign(c, http.StatusOK, row)
 }
 
@@ -251,6 +255,9 @@ func (s *Server) replaceCampaignSettings(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// Leads waiting on setup (missing mapping rows, a refused property) are
+	// sent with the new settings now.
+	s.wakeWaitingReferrals(c.Request().Context(), row.WorkspaceID, &row.ID, "campaign settings saved")
 	return s.answerCampaign(c, http.StatusOK, row)
 }
 

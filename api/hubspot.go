@@ -101,6 +101,9 @@ func (s *Server) hubspotCallback(c echo.Context) error {
 	}
 
 	setup := s.startHubSpotSetup(ctx, conn.WorkspaceID.String(), conn.PortalID)
+	// Leads that could not be sent while HubSpot was not connected (or
+	// broken) go now.
+	s.wakeWaitingReferrals(ctx, conn.WorkspaceID, nil, "HubSpot connected")
 	return renderHubSpotPage(c, http.StatusOK, hubspotPageData{
 		Title:   "HubSpot connected",
 		Message: "referflow is connected to your HubSpot portal.",

@@ -43,12 +43,14 @@ type hubspotAPI struct {
 	manager *hubspotconn.Manager
 	offset  atomic.Int64 // the manager's clock runs this far ahead of real time
 	logs    *syncBuffer
+	tc      *testenv.Temporal
 }
 
 func newHubSpotAPI(t *testing.T, clientID string) *hubspotAPI {
 	t.Helper()
 	h := &hubspotAPI{db: testenv.NewDatabase(t), logs: &syncBuffer{}}
 	tc := testenv.NewTemporal(t)
+	h.tc = tc
 	h.sim = hubspotsim.New(hubspotsim.Options{})
 	simSrv := httptest.NewServer(h.sim.Handler())
 	t.Cleanup(simSrv.Close)
@@ -81,6 +83,7 @@ func newHubSpotAPI(t *testing.T, clientID string) *hubspotAPI {
 		Pool: h.db.Pool, Temporal: tc.Client, Logger: logger, PublicURL: public,
 		Auth:    &adminauth.Authenticator{Queries: h.db.Queries, Sessions: adminauth.NewSessions([]byte("test-key-0123456789abcdef0123456"))},
 		HubSpot: h.manager, TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue,
+		WebhookSecret: hubspotsim.DefaultClientSecret,
 	})
 	ts.Config.Handler = srv.Handler()
 	ts.Start()

@@ -52,6 +52,10 @@ func TestOpenAPIEnumsAreTheVocabularies(t *testing.T) {
 		"components/schemas/ReviewEntry/properties/reason":                             words(review.Reasons),
 		"components/schemas/ReviewEntry/properties/status":                             words(review.Statuses),
 		"components/schemas/ReviewDecisionInput/properties/action":                     words(review.Actions),
+		"components/schemas/Waiting/properties/step":                                   words(referral.WaitSteps),
+		"components/schemas/WaitingResult/properties/status":                           referralStatuses,
+		"components/schemas/HubSpotCause/properties/object_type":                       objectTypes,
+		"components/schemas/Referral/properties/workflow_status":                       workflowStatuses,
 	}
 	var doc any
 	if err := json.Unmarshal(openAPIDocument, &doc); err != nil {

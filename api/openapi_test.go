@@ -175,6 +175,7 @@ func checkOperation(t *testing.T, doc openAPIDoc, route, path string, o openAPIO
 // built as maps in the handlers are listed in mapSchemas instead.
 var schemaTypes = map[string]any{
 	"Error": ErrorBody{}, "ErrorDetail": ErrorDetail{}, "Admin": AdminView{},
+	"Waiting": WaitingView{}, "GiveUpInput": GiveUpInput{}, "HubSpotCause": HubSpotCauseView{},
 	"HubSpotStatus": HubSpotStatusView{}, "Disconnect": DisconnectView{},
 	"Campaign": CampaignView{}, "CampaignInput": CampaignInput{}, "CampaignSettings": campaign.Settings{},
 	"CRMSettings": campaign.CRMSettings{}, "FieldMapping": campaign.FieldMapping{}, "StatusRules": campaign.StatusRules{},
@@ -190,7 +191,7 @@ var schemaTypes = map[string]any{
 	"ReviewDecisionInput": ReviewDecisionInput{}, "ReviewDecisionResult": ReviewDecisionResult{},
 }
 
-var mapSchemas = []string{"CampaignList", "MemberList", "DecisionResult", "ReviewResult", "RewardDecisionResult"}
+var mapSchemas = []string{"CampaignList", "MemberList", "DecisionResult", "ReviewResult", "RewardDecisionResult", "WaitingResult"}
 
 // TestOpenAPISchemasMatchViews: each schema lists exactly the JSON fields
 // of the Go type the handlers read or answer with, so the document cannot

@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,9 +37,23 @@ type ReferralView struct {
 	InReview     bool            `json:"in_review"`
 	DeniedReason string          `json:"denied_reason,omitempty"`
 	Source       string          `json:"source"`
-	WorkflowID   string          `json:"workflow_id"`
-	WorkflowURL  string          `json:"workflow_url,omitempty"` // its page in the Temporal Web UI
-	CreatedAt    time.Time       `json:"created_at"`
+	// CannotQualifyReason says why HubSpot changes can never qualify it.
+	CannotQualifyReason string `json:"cannot_qualify_reason,omitempty"`
+	// The referral's HubSpot records, as HubSpot writes IDs (strings).
+	HubSpotContactID string `json:"hubspot_contact_id,omitempty"`
+	HubSpotDealID    string `json:"hubspot_deal_id,omitempty"`
+	HubSpotCompanyID string `json:"hubspot_company_id,omitempty"`
+	// Waiting is set while a step that needs the outside world waits.
+	Waiting     *WaitingView `json:"waiting,omitempty"`
+	WorkflowID  string       `json:"workflow_id"`
+	WorkflowURL string       `json:"workflow_url,omitempty"` // its page in the Temporal Web UI
+	// WorkflowStatus is its workflow's status in Temporal, on reads of one
+	// referral (running, completed, failed, terminated, timed_out,
+	// canceled, not_started, or unknown when Temporal is unreachable);
+	// WorkflowProblem says what is wrong with it, if anything.
+	WorkflowStatus  string    `json:"workflow_status,omitempty"`
+	WorkflowProblem string    `json:"workflow_problem,omitempty"`
+	CreatedAt       time.Time `json:"created_at"`
 	// Events is the audit trail, oldest first, and Rewards what the referral
 	// earned (on reads of one referral).
 	Events  []ReferralEventView `json:"events,omitempty"`
@@ -58,13 +74,31 @@ type RewardView struct {
 	CancelReason string     `json:"cancel_reason,omitempty"`
 }
 
-// ReferralEventView is one entry of the audit trail.
+// ReferralEventView is one entry of the audit trail: what happened, why
+// (Reason), and the HubSpot change that caused it, if one did.
 type ReferralEventView struct {
-	Kind       string    `json:"kind"`
-	FromStatus string    `json:"from_status,omitempty"`
-	ToStatus   string    `json:"to_status,omitempty"`
-	Actor      string    `json:"actor"`
-	OccurredAt time.Time `json:"occurred_at"`
+	Kind         string            `json:"kind"`
+	FromStatus   string            `json:"from_status,omitempty"`
+	ToStatus     string            `json:"to_status,omitempty"`
+	Actor        string            `json:"actor"`
+	Reason       string            `json:"reason,omitempty"`
+	SalesEntryID *int64            `json:"sales_entry_id,omitempty"`
+	HubSpotCause *HubSpotCauseView `json:"hubspot_cause,omitempty"`
+	// Details are everything the event recorded.
+	Details    json.RawMessage `json:"details,omitempty"`
+	OccurredAt time.Time       `json:"occurred_at"`
+}
+
+// HubSpotCauseView is the HubSpot change behind an event: which record,
+// which property and value, when HubSpot says it happened, and what became
+// of it.
+type HubSpotCauseView struct {
+	ObjectType string     `json:"object_type"`
+	ObjectID   string     `json:"object_id"`
+	Property   string     `json:"property,omitempty"`
+	Value      string     `json:"value,omitempty"`
+	OccurredAt *time.Time `json:"occurred_at,omitempty"`
+	Outcome    string     `json:"outcome,omitempty"`
 }
 
 func referralView(r db.Referral) ReferralView {
@@ -72,8 +106,18 @@ func referralView(r db.Referral) ReferralView {
 		ID: r.ID.String(), CampaignID: r.CampaignID.String(), MemberID: r.MemberID.String(),
 		LeadEmail: r.LeadEmail, LeadName: strings.TrimSpace(deref(r.LeadFirstName) + " " + deref(r.LeadLastName)),
 		Status: referral.Status(r.Status), InReview: r.InReview, DeniedReason: deref(r.DeniedReason),
+		CannotQualifyReason: deref(r.CannotQualifyReason),
+		HubSpotContactID:    hubSpotIDString(r.HubspotContactID), HubSpotDealID: hubSpotIDString(r.HubspotDealID),
+		HubSpotCompanyID: hubSpotIDString(r.HubspotCompanyID), Waiting: waitingOfRow(r),
 		Source: r.Source, WorkflowID: workflows.ReferralWorkflowID(r.ID.String()), CreatedAt: r.CreatedAt,
 	}
+}
+
+func hubSpotIDString(id *int64) string {
+	if id == nil {
+		return ""
+	}
+	return strconv.FormatInt(*id, 10)
 }
 
 // ReferralInput adds a referral: the member (by ID or code) and the lead.
@@ -122,27 +166,37 @@ func (s *Server) createReferral(c echo.Context) error {
 	})
 	var dup *activities.DuplicateLeadError
 	if errors.As(err, &dup) {
-		return s.duplicateReferral(c, dup.Existing)
+		return s.duplicateReferral(c, dup.Existing, member)
 	}
 	if err != nil {
 		return err
 	}
 	if _, err := workflows.StartReferralWorkflow(ctx, s.deps.Temporal, s.deps.TaskQueue, s.deps.HubSpotTaskQueue, row.ID.String()); err != nil {
-		// The referral is stored; adding it again starts its workflow.
+		// The referral is stored and the worker's reconciler starts its
+		// workflow once Temporal answers; sending the same request again
+		// answers with the referral.
 		return NewError(http.StatusServiceUnavailable, "unavailable",
-			"the referral "+row.ID.String()+" was saved but its workflow could not start (Temporal unreachable); send the same request again")
+			"the referral "+row.ID.String()+" was saved but its workflow could not start yet (Temporal unreachable); it starts by itself once Temporal is back, and sending the same request again answers with the referral")
 	}
 	return c.JSON(http.StatusCreated, referralView(row))
 }
 
-// duplicateReferral answers a lead already referred in the campaign, and
-// makes sure that referral's workflow runs: a first attempt whose workflow
-// start failed is completed by the retry.
-func (s *Server) duplicateReferral(c echo.Context, existing db.Referral) error {
+// duplicateReferral answers a lead already referred in the campaign. The
+// same member sending it again is a retried request: the answer is the
+// referral (200), and its workflow is started if the first attempt could
+// not start it. Another member referring the same lead is a conflict.
+func (s *Server) duplicateReferral(c echo.Context, existing db.Referral, member db.Member) error {
 	ctx := c.Request().Context()
 	_, err := workflows.StartReferralWorkflow(ctx, s.deps.Temporal, s.deps.TaskQueue, s.deps.HubSpotTaskQueue, existing.ID.String())
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if err != nil && !errors.As(err, &started) {
+	startErr := err != nil && !errors.As(err, &started)
+	if existing.MemberID == member.ID {
+		if startErr {
+			s.deps.Logger.WarnContext(ctx, "referral's workflow not started yet (Temporal unreachable); the reconciler will", "referral_id", existing.ID.String())
+		}
+		return c.JSON(http.StatusOK, referralView(existing))
+	}
+	if startErr {
 		return NewError(http.StatusServiceUnavailable, "unavailable", "Temporal is unreachable; try again")
 	}
 	return &APIError{Status: http.StatusConflict, Code: "conflict",
@@ -198,9 +252,10 @@ func (s *Server) getReferral(c echo.Context) error {
 	}
 	v := referralView(r)
 	v.WorkflowURL = s.workflowURL(v.WorkflowID)
+	v.WorkflowStatus, v.WorkflowProblem = s.referralWorkflowStatus(c.Request().Context(), r.ID)
 	v.Events = make([]ReferralEventView, 0, len(events))
 	for _, ev := range events {
-		v.Events = append(v.Events, ReferralEventView{Kind: ev.Kind, FromStatus: deref(ev.FromStatus), ToStatus: deref(ev.ToStatus), Actor: ev.Actor, OccurredAt: ev.OccurredAt})
+		v.Events = append(v.Events, referralEventView(ev))
 	}
 	rewards, err := s.queries().RewardListByReferral(c.Request().Context(), r.ID)
 	if err != nil {

@@ -54,10 +54,22 @@ func TestMembersReferralsAndDecisions(t *testing.T) {
 	}
 	waitForEvent(t, api, ref.ID, "workflow_started")
 
-	// The same lead again is refused, naming the referral it already is.
+	// The same member sending the same lead again (a retried request) gets
+	// the referral it already is; another member referring that lead is
+	// refused, naming the referral.
 	rec = api.call("POST", camp+"/referrals", `{"member_id":"`+member.ID+`","lead":{"email":"BO@example.org"}}`)
+	var again ReferralView
+	if err := json.Unmarshal(rec.Body.Bytes(), &again); rec.Code != http.StatusOK || err != nil || again.ID != ref.ID {
+		t.Fatalf("same request again = %d %s, want 200 with referral %s", rec.Code, rec.Body, ref.ID)
+	}
+	rec = api.call("POST", camp+"/members", `{"email":"cy@example.com"}`)
+	var otherMember MemberView
+	if err := json.Unmarshal(rec.Body.Bytes(), &otherMember); rec.Code != http.StatusCreated || err != nil {
+		t.Fatalf("add member = %d %s", rec.Code, rec.Body)
+	}
+	rec = api.call("POST", camp+"/referrals", `{"member_id":"`+otherMember.ID+`","lead":{"email":"bo@example.org"}}`)
 	if e := decodeError(t, rec); rec.Code != http.StatusConflict || !strings.Contains(e.Message, ref.ID) {
-		t.Fatalf("duplicate lead = %d %+v", rec.Code, e)
+		t.Fatalf("lead referred by another member = %d %+v", rec.Code, e)
 	}
 	// The member referring themself is denied by the workflow, with the reason.
 	rec = api.call("POST", camp+"/referrals", `{"member_id":"`+member.ID+`","lead":{"email":"ana+me@example.com"}}`)

@@ -136,6 +136,8 @@ func (s *Server) routes() {
 	admin.POST("/campaigns/:id/referrals", s.createReferral)
 	admin.GET("/referrals/:id", s.getReferral)
 	admin.POST("/referrals/:id/decisions", s.decideReferral)
+	admin.POST("/referrals/:id/retry", s.retryReferral)
+	admin.POST("/referrals/:id/give-up", s.giveUpReferral)
 	admin.POST("/referrals/:id/review", s.resolveReview)
 	admin.POST("/referrals/:id/rewards/:reward_id/cancel", s.cancelReward)
 	admin.POST("/referrals/:id/rewards/:reward_id/paid", s.markRewardPaid)

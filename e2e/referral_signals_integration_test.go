@@ -34,7 +34,7 @@ func TestHubSpotChangesMoveAReferral(t *testing.T) {
 	fx := d.SeedReferral(t)
 
 	s := campaign.Defaults()
-	s.Leads = campaign.CRMSettings{Action: campaign.ActionCreateDeal, FieldMapping: []campaign.FieldMapping{}}
+	s.Leads = campaign.CRMSettings{Action: campaign.ActionNone, FieldMapping: []campaign.FieldMapping{}}
 	s.StatusRules = campaign.StatusRules{
 		Qualified: &campaign.StatusRule{Object: "deal", Property: "dealstage", Values: []string{"contractsent"}},
 		Approved:  &campaign.StatusRule{Object: "deal", Property: "dealstage", Values: []string{"closedwon"}},
@@ -93,7 +93,7 @@ func TestHubSpotChangesMoveAReferral(t *testing.T) {
 	for _, ev := range events {
 		counts[ev.Kind+"/"+ev.Actor]++
 	}
-	// lead_not_sent: the campaign lacks its deal mapping rows (setup required).
+	// lead_not_sent: the campaign's leads action is none.
 	if len(events) != 5 || counts["workflow_started/system"] != 1 || counts["lead_not_sent/system"] != 1 ||
 		counts["status_changed/hubspot"] != 2 || counts["hubspot_change/hubspot"] != 1 {
 		t.Fatalf("audit trail = %v", counts)

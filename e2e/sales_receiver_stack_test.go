@@ -169,3 +169,20 @@ func (st *salesReceiverStack) waitCount(tb testing.TB, ctx context.Context, what
 		}
 	}
 }
+
+// fulfilmentURL is the campaign's fulfilment URL: the stack's receiver.
+func (st *salesReceiverStack) fulfilmentURL(tb testing.TB, ctx context.Context) *string {
+	tb.Helper()
+	c, err := st.d.Queries.CampaignGetByID(ctx, st.fx.Campaign.ID)
+	if err != nil || c.FulfilmentWebhookUrl == nil {
+		tb.Fatalf("the stack's campaign has no fulfilment URL: %v", err)
+	}
+	return c.FulfilmentWebhookUrl
+}
+
+// rewardWebhooks are the reward.issued webhooks received for a referral.
+func (st *salesReceiverStack) rewardWebhooks(referralID string) []time.Time {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return append([]time.Time(nil), st.rewards[referralID]...)
+}

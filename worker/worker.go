@@ -1,7 +1,9 @@
 // Package worker is what a `referflow worker` process runs: referflow's
 // Temporal workers — one on the workflow task queue (the workflows and their
-// database activities), one on the HubSpot task queue — and the Sales
-// Receiver's dispatcher that feeds recorded HubSpot events to them (Run).
+// database activities), one on the HubSpot task queue — the Sales
+// Receiver's dispatcher that feeds recorded HubSpot events to them, and the
+// Reconciler that starts the workflow of any referral saved without one
+// (Run).
 // HubSpot's per-portal limits hold however many worker processes run because
 // every HubSpot call takes a slot from a budget shared through Postgres
 // (internal/hubspotconn); the HubSpot queue's dispatch cap only spreads the
@@ -14,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
@@ -55,8 +58,12 @@ type Options struct {
 	// PublicURL is REFERFLOW_PUBLIC_URL, the base of referral links written
 	// to HubSpot.
 	PublicURL string
-	// Logger logs what Run's dispatcher does; none: nothing is logged.
+	// Logger logs what Run's dispatcher and reconciler do; none: nothing is
+	// logged.
 	Logger *slog.Logger
+	// ReconcileEvery is how often Run's Reconciler looks for referrals
+	// without a workflow (default a minute).
+	ReconcileEvery time.Duration
 	// Metrics, when set, is where Run reports referflow's gauges and webhook
 	// deliveries (see Metrics for the rest); MetricsListener, when set too,
 	// is where Run serves them on GET /metrics.
@@ -79,9 +86,15 @@ func Run(ctx context.Context, c client.Client, pool *pgxpool.Pool, opts Options)
 		opts.Logger.Info("temporal workers polling", "task_queue", opts.TaskQueue, "hubspot_task_queue", opts.HubSpotTaskQueue)
 	}
 	dispatcher := &salesreceiver.Dispatcher{Pool: pool, Temporal: c, TaskQueue: opts.TaskQueue, HubSpotTaskQueue: opts.HubSpotTaskQueue}
+	reconciler := &Reconciler{Pool: pool, Temporal: c, TaskQueue: opts.TaskQueue, HubSpotTaskQueue: opts.HubSpotTaskQueue, Every: opts.ReconcileEvery}
 	if opts.Logger != nil {
 		dispatcher.Logger = opts.Logger.With("component", "sales-receiver")
+		reconciler.Logger = opts.Logger.With("component", "reconciler")
 	}
+	rctx, stopReconciler := context.WithCancel(ctx)
+	reconciled := make(chan struct{})
+	go func() { defer close(reconciled); reconciler.Run(rctx) }()
+	defer func() { stopReconciler(); <-reconciled }()
 	if opts.Metrics == nil {
 		// Run returns when ctx ends, after recording the batch in
 		// progress, or at once when it cannot run at all.

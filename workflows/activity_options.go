@@ -49,17 +49,34 @@ var hubSpotActivityOptions = workflow.ActivityOptions{
 	},
 }
 
+// referralHubSpotActivityOptions fit the HubSpot calls of a referral's
+// workflow (sending the lead, writing the member): the same, but bounded to
+// ten attempts (about five minutes, or longer when HubSpot's limits ask to
+// wait), after which the step waits in the workflow on its own durable
+// timer, saying why (referral_waiting.go), instead of retrying unseen.
+var referralHubSpotActivityOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: hubSpotActivityOptions.StartToCloseTimeout,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    time.Minute,
+		MaximumAttempts:    10,
+	},
+}
+
 // issueRewardActivityOptions fit IssueReward: it writes to Postgres and
 // then calls the customer's fulfilment endpoint, which may be down for
 // hours, so it is a regular activity retried with backoff up to 10 minutes
-// apart for as long as it takes (the reward is issued on the first attempt;
-// retries only announce it again, with the same event ID).
+// apart, ten attempts (about 17 minutes); then the reward waits in the
+// workflow on its durable timer, saying why (the reward is issued on the
+// first attempt; retries only announce it again, with the same event ID).
 var issueRewardActivityOptions = workflow.ActivityOptions{
 	StartToCloseTimeout: 30 * time.Second,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval:    time.Second,
 		BackoffCoefficient: 2,
 		MaximumInterval:    10 * time.Minute,
+		MaximumAttempts:    10,
 	},
 }
 

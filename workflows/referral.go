@@ -2,10 +2,12 @@ package workflows
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/referflow/referflow/activities"
@@ -24,14 +26,28 @@ func ReferralWorkflowID(referralID string) string { return "referral/" + referra
 
 // StartReferralWorkflow starts a referral's life, or returns the run already
 // under way: the workflow ID is derived from the referral, so adding the same
-// referral twice (a retried request, two capture surfaces) never starts two
-// workflows. A referral whose workflow has ended is not started again.
+// referral twice (a retried request, two capture surfaces, the reconciler)
+// never starts two workflows. A referral whose workflow has ended is not
+// started again.
 func StartReferralWorkflow(ctx context.Context, c client.Client, taskQueue, hubSpotTaskQueue, referralID string) (client.WorkflowRun, error) {
+	return startReferralWorkflow(ctx, c, taskQueue, hubSpotTaskQueue, referralID, enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE)
+}
+
+// ResumeReferralWorkflow starts a new run for a referral whose last run
+// failed, was terminated or timed out (referflow referrals resume); it
+// carries on from what the database holds (status, lead IDs, rewards). A
+// running workflow is returned as it is, and one that completed is not
+// started again.
+func ResumeReferralWorkflow(ctx context.Context, c client.Client, taskQueue, hubSpotTaskQueue, referralID string) (client.WorkflowRun, error) {
+	return startReferralWorkflow(ctx, c, taskQueue, hubSpotTaskQueue, referralID, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY)
+}
+
+func startReferralWorkflow(ctx context.Context, c client.Client, taskQueue, hubSpotTaskQueue, referralID string, reuse enumspb.WorkflowIdReusePolicy) (client.WorkflowRun, error) {
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       ReferralWorkflowID(referralID),
 		TaskQueue:                taskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDReusePolicy:    reuse,
 		StaticSummary:            "Referral " + referralID,
 	}, ReferralWorkflow, ReferralInput{ReferralID: referralID, HubSpotTaskQueue: hubSpotTaskQueue})
 	if err != nil {
@@ -90,6 +106,31 @@ type ReferralState struct {
 	// DeletedObjects are the referral's HubSpot records HubSpot reported
 	// deleted ("contact 123").
 	DeletedObjects []string `json:",omitempty"`
+	// Waiting is set while a step that needs the outside world (sending the
+	// lead, issuing a reward) cannot succeed and waits to run again.
+	Waiting *Waiting `json:",omitempty"`
+	// WaitEvents counts the audit events written about waits, for their
+	// idempotency keys.
+	WaitEvents int `json:",omitempty"`
+}
+
+// Waiting is a step of the referral's life that needs the outside world and
+// failed: the referral keeps its status and the step runs again at
+// NextAttempt (backing off from a minute to six hours), at once when the
+// cause may have gone away (the retry-waiting signal: HubSpot connected,
+// campaign settings saved) or an admin retries (retry-now), or never when
+// an admin gives up (give-up).
+type Waiting struct {
+	Step referral.WaitStep
+	// RewardID is the reward being issued (Step issue_reward).
+	RewardID string `json:",omitempty"`
+	// Cause is the kind of trouble (the activity's error type, e.g.
+	// HubSpotConnectionBroken); Reason what an admin reads.
+	Cause       string
+	Reason      string
+	Since       time.Time
+	Attempts    int
+	NextAttempt time.Time
 }
 
 // PendingReview is a change the campaign wants a person to decide: a denied
@@ -143,6 +184,55 @@ type RewardDecision struct {
 	RewardID string
 	Reason   string
 	Actor    string
+}
+
+// SignalRetryWaiting asks a referral whose step waits on the outside world
+// to run it again now (retry-waiting: RetryRequest): sent to a workspace's
+// waiting referrals when HubSpot is connected or a campaign's settings are
+// saved. A referral that waits on nothing ignores it.
+const SignalRetryWaiting = "retry-waiting"
+
+// RetryRequest says why a waiting step should run again now.
+type RetryRequest struct {
+	// Cause is what may have fixed it, for the log ("HubSpot connected").
+	Cause string
+}
+
+// UpdateRetryNow is an admin's request to run the waiting step again now
+// (retry-now: RetryDecision → ReferralState after the attempt). Refused when
+// the referral waits on nothing.
+const UpdateRetryNow = "retry-now"
+
+// RetryDecision is an admin's retry-now.
+type RetryDecision struct {
+	Actor string
+}
+
+// UpdateGiveUp is an admin's decision to stop trying the waiting step
+// (give-up: GiveUpDecision → ReferralState): a lead that is never sent (the
+// referral stays where it is), a reward marked failed. Refused when the
+// referral waits on nothing.
+const UpdateGiveUp = "give-up"
+
+// GiveUpDecision is an admin's give-up, with why.
+type GiveUpDecision struct {
+	Reason string
+	Actor  string
+}
+
+// SignalRetryWaitingReferral signals a referral's workflow to run its
+// waiting step again now. A referral whose workflow has ended is not an error (nothing
+// waits there).
+func SignalRetryWaitingReferral(ctx context.Context, c client.Client, referralID, cause string) error {
+	err := c.SignalWorkflow(ctx, ReferralWorkflowID(referralID), "", SignalRetryWaiting, RetryRequest{Cause: cause})
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("signal referral %s to retry: %w", referralID, err)
+	}
+	return nil
 }
 
 // SignalHubSpotChange delivers a HubSpotChange to a referral's workflow

@@ -31,6 +31,9 @@ func (w *referralWorkflow) applyChange(ctx workflow.Context, c HubSpotChange) er
 		"object_type": c.ObjectType, "object_id": c.ObjectID, "property": c.Property,
 		"value": c.Value, "occurred_at": c.OccurredAt, "dedupe_key": c.DedupeKey,
 	}
+	if c.SalesEntryID != 0 {
+		cause["sales_entry_id"] = c.SalesEntryID
+	}
 	key := string(c.ObjectType) + "." + c.Property
 	if last, ok := w.lastApplied[key]; ok && c.OccurredAt.Before(last) {
 		return w.recordChange(ctx, c, cause, fmt.Sprintf("ignored: older than the change to %s already applied (%s)", key, last.UTC().Format(time.RFC3339Nano)))
@@ -77,6 +80,13 @@ func (w *referralWorkflow) applyChange(ctx workflow.Context, c HubSpotChange) er
 	}
 	cause["outcome"] = "moved to " + string(to)
 	_, err = w.apply(ctx, SetStatusRequest{Status: to, Reason: reason, Actor: "hubspot"}, "hubspot:"+c.DedupeKey, cause)
+	var appErr *temporal.ApplicationError
+	if err != nil && asApplicationError(err, &appErr) && appErr.NonRetryable() {
+		// The move cannot be made (the referral changed under it): the
+		// trail says so, and the referral's life goes on.
+		workflow.GetLogger(ctx).Error("HubSpot change not applied", "referral_id", w.state.ReferralID, "sales_entry_id", c.SalesEntryID, "error_type", appErr.Type())
+		return w.recordChange(ctx, c, cause, "not applied: "+appErr.Message())
+	}
 	return err
 }
 
@@ -90,6 +100,7 @@ func (w *referralWorkflow) recordChange(ctx workflow.Context, c HubSpotChange, c
 		Actor:          "hubspot",
 		Details:        cause,
 		IdempotencyKey: "hubspot:" + c.DedupeKey,
+		SalesEntryID:   c.SalesEntryID,
 	}
 	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
 	return workflow.ExecuteLocalActivity(actx, acts.RecordReferralEvent, ev).Get(ctx, nil)

@@ -14,16 +14,27 @@ import (
 // continuing as new when the history grows long.
 func (w *referralWorkflow) listen(ctx workflow.Context) (ReferralState, error) {
 	for {
+		if err := w.sendLeadIfDue(ctx); err != nil {
+			return w.state, err
+		}
 		if err := w.settleRewards(ctx); err != nil {
 			return w.state, err
+		}
+		if w.giveUp != nil && w.state.Waiting == nil {
+			w.gaveUp() // the step succeeded or ended before the admin's give-up reached it
 		}
 		wake := func() bool {
 			return w.changes.Len() > 0 || w.conversionDue ||
 				(w.finished() && workflow.AllHandlersFinished(ctx)) ||
-				workflow.GetInfo(ctx).GetContinueAsNewSuggested()
+				workflow.GetInfo(ctx).GetContinueAsNewSuggested() ||
+				(w.state.Waiting != nil && (w.retryNow || w.giveUp != nil))
 		}
 		if deadline, ok := w.nextDeadline(); ok {
-			if _, err := workflow.AwaitWithTimeout(ctx, deadline.Sub(workflow.Now(ctx)), wake); err != nil {
+			d := deadline.Sub(workflow.Now(ctx))
+			if w.state.Waiting != nil {
+				d = max(d, time.Second) // a step due now has just run: never spin
+			}
+			if _, err := workflow.AwaitWithTimeout(ctx, d, wake); err != nil {
 				return w.state, err
 			}
 		} else if err := workflow.Await(ctx, wake); err != nil {
@@ -48,14 +59,18 @@ func (w *referralWorkflow) listen(ctx workflow.Context) (ReferralState, error) {
 }
 
 // nextDeadline is the next time the workflow must wake without a signal: the
-// expiry of a pending referral, or the end of a reward hold.
+// expiry of a pending referral, the end of a reward hold, or the next
+// attempt of a waiting step.
 func (w *referralWorkflow) nextDeadline() (time.Time, bool) {
 	var next time.Time
 	if w.expiring() {
 		next = w.rules.ExpiresAt
 	}
-	if w.holding() && (next.IsZero() || w.state.HoldUntil.Before(next)) {
+	if w.holding() && !w.waitingOn(referral.WaitIssueReward) && (next.IsZero() || w.state.HoldUntil.Before(next)) {
 		next = w.state.HoldUntil
+	}
+	if wt := w.state.Waiting; wt != nil && (next.IsZero() || wt.NextAttempt.Before(next)) {
+		next = wt.NextAttempt
 	}
 	return next, !next.IsZero()
 }
@@ -145,6 +160,9 @@ func (w *referralWorkflow) expiring() bool {
 func (w *referralWorkflow) finished() bool {
 	if w.state.FinalDenial {
 		return true
+	}
+	if w.leadDue || w.state.Waiting != nil {
+		return false
 	}
 	if w.state.Status != referral.Approved || w.conversionDue || w.pendingRewards() > 0 {
 		return false

@@ -102,6 +102,14 @@ func (w *referralWorkflow) settleRewards(ctx workflow.Context) error {
 			return err
 		}
 	}
+	if w.waitingOn(referral.WaitIssueReward) {
+		// The reward waited on may have been cancelled meanwhile.
+		if r := w.reward(w.state.Waiting.RewardID); r == nil || r.Status != reward.Pending {
+			if err := w.endWait(ctx); err != nil {
+				return err
+			}
+		}
+	}
 	if w.pendingRewards() > 0 && !workflow.Now(ctx).Before(w.state.HoldUntil) {
 		return w.issueRewards(ctx)
 	}
@@ -146,8 +154,29 @@ func (w *referralWorkflow) createRewards(ctx workflow.Context) error {
 }
 
 // issueRewards issues every pending reward exactly once (the activity is
-// idempotent; the database's key makes a second issue impossible).
+// idempotent; the database's key makes a second issue impossible). A reward
+// that cannot be issued or announced waits (referral_waiting.go) and the
+// rest wait behind it; an admin's give-up marks it failed.
 func (w *referralWorkflow) issueRewards(ctx workflow.Context) error {
+	if w.waitingOn(referral.WaitIssueReward) {
+		if g := w.giveUp; g != nil {
+			id := w.state.Waiting.RewardID
+			actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
+			if err := workflow.ExecuteLocalActivity(actx, acts.FailReward, activities.FailRewardInput{RewardID: id, Reason: g.Reason, Actor: g.Actor}).Get(ctx, nil); err != nil {
+				return err
+			}
+			if r := w.reward(id); r != nil {
+				r.Status = reward.Failed
+			}
+			if err := w.endWait(ctx); err != nil {
+				return err
+			}
+			w.gaveUp()
+		} else if !w.stepDue(ctx, referral.WaitIssueReward) {
+			return nil
+		}
+		w.retryNow = false
+	}
 	actx := workflow.WithActivityOptions(ctx, issueRewardActivityOptions)
 	for i := range w.state.Rewards {
 		r := &w.state.Rewards[i]
@@ -162,11 +191,14 @@ func (w *referralWorkflow) issueRewards(ctx workflow.Context) error {
 			continue
 		}
 		if err != nil {
-			return err
+			return w.wait(ctx, referral.WaitIssueReward, r.ID, err)
 		}
 		r.Status = reward.Issued
 	}
 	w.state.HoldUntil = time.Time{}
+	if err := w.endWait(ctx); err != nil {
+		return err
+	}
 	if err := w.writeMemberToHubSpot(ctx); err != nil {
 		return err
 	}
@@ -178,18 +210,21 @@ func (w *referralWorkflow) issueRewards(ctx workflow.Context) error {
 // working connection, or a member without a contact, is recorded and does not
 // stop the referral.
 func (w *referralWorkflow) writeMemberToHubSpot(ctx workflow.Context) error {
-	opts := hubSpotActivityOptions
+	opts := referralHubSpotActivityOptions
 	opts.TaskQueue = w.hubSpotTaskQueue
 	var res activities.MemberWriteResult
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), hubspotActs.WriteMemberToHubSpot, w.rules.MemberID).Get(ctx, &res)
 	details := map[string]any{"member_id": w.rules.MemberID, "contact_id": res.ContactID, "skipped": res.Skipped}
 	kind := referral.EventMemberWritten
-	var appErr *temporal.ApplicationError
 	switch {
-	case err != nil && asApplicationError(err, &appErr) && appErr.NonRetryable():
-		kind, details["error"] = referral.EventMemberNotWritten, appErr.Message()
-	case err != nil:
+	case err != nil && temporal.IsCanceledError(err):
 		return err
+	case err != nil:
+		// Past its retries, or an error no retry fixes: the member's counts
+		// are written with the next reward; the referral goes on.
+		_, details["error"] = waitCause(err)
+		kind = referral.EventMemberNotWritten
+		workflow.GetLogger(ctx).Error("member not written to HubSpot", "referral_id", w.state.ReferralID, "member_id", w.rules.MemberID)
 	case res.Skipped != "":
 		kind = referral.EventMemberNotWritten
 	}

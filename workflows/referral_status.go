@@ -11,12 +11,18 @@ import (
 )
 
 // validateSetStatus is set-status's validator: it rejects, with the reason,
-// a decision that cannot apply (the referral still loading or denied for
-// good by the fraud checks, no actor, an unknown status or the one it
-// already has, a denial without a reason).
+// a decision that cannot apply (denied for good by the fraud checks, no
+// actor, an unknown status or the one it already has, a denial without a
+// reason). A decision that arrives while the workflow still loads its
+// referral is checked against what can be known then, and again by the
+// handler once the referral is loaded, so a fresh referral takes decisions
+// at once.
 func (w *referralWorkflow) validateSetStatus(ctx workflow.Context, req SetStatusRequest) error {
 	if w.state.Status == "" {
-		return errors.New("referral is still loading; try again in a moment")
+		if req.Actor == "" {
+			return errors.New("a decision needs an actor (who decided)")
+		}
+		return referral.CheckTransition("", req.Status, req.Reason)
 	}
 	if w.state.FinalDenial {
 		return errors.New("the fraud checks denied this referral for good: " + w.state.DeniedReason)
@@ -27,8 +33,17 @@ func (w *referralWorkflow) validateSetStatus(ctx workflow.Context, req SetStatus
 	return referral.CheckTransition(w.state.Status, req.Status, req.Reason)
 }
 
-// setStatus applies an admin's set-status decision, keyed by the update's ID.
+// setStatus applies an admin's set-status decision, keyed by the update's
+// ID, once the referral is loaded.
 func (w *referralWorkflow) setStatus(ctx workflow.Context, req SetStatusRequest) (ReferralState, error) {
+	if w.state.Status == "" {
+		if err := workflow.Await(ctx, func() bool { return w.state.Status != "" }); err != nil {
+			return w.state, err
+		}
+		if err := w.validateSetStatus(ctx, req); err != nil {
+			return w.state, temporal.NewNonRetryableApplicationError(err.Error(), "InvalidDecision", nil)
+		}
+	}
 	return w.apply(ctx, req, "update:"+workflow.GetCurrentUpdateInfo(ctx).ID, nil)
 }
 
@@ -55,8 +70,16 @@ func (w *referralWorkflow) apply(ctx workflow.Context, req SetStatusRequest, ide
 		IdempotencyKey: idempotencyKey,
 		Cause:          cause,
 	}
+	if id, ok := cause["sales_entry_id"].(int64); ok {
+		change.SalesEntryID = id
+	}
 	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
 	if err := workflow.ExecuteLocalActivity(actx, acts.ChangeReferralStatus, change).Get(ctx, nil); err != nil {
+		var appErr *temporal.ApplicationError
+		if asApplicationError(err, &appErr) && appErr.Type() == activities.ErrTypeDuplicateChange {
+			// This referral recorded the same change before: nothing to do.
+			return w.state, nil
+		}
 		return w.state, err
 	}
 	w.state.Status = req.Status

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -58,6 +59,16 @@ type referralWorkflow struct {
 	// decision).
 	conversionDue    bool
 	conversionObject int64
+	// leadDue: the lead still has to go to HubSpot (first attempt, or
+	// waiting after a failure; see referral_waiting.go).
+	leadDue bool
+	// retryNow asks the waiting step to run again at once (retry-waiting
+	// signal, retry-now update); giveUp is an admin's give-up, until the
+	// step has acted on it.
+	retryNow bool
+	giveUp   *GiveUpDecision
+	// givenUp counts the give-ups acted on (the update answers after its own).
+	givenUp int
 }
 
 func (w *referralWorkflow) setup(ctx workflow.Context, in ReferralInput) error {
@@ -79,7 +90,9 @@ func (w *referralWorkflow) setup(ctx workflow.Context, in ReferralInput) error {
 		for k, v := range c.LastApplied {
 			w.lastApplied[k] = v
 		}
+		w.leadDue = w.waitingOn(referral.WaitSendLead)
 	}
+	workflow.Go(ctx, w.receiveRetries)
 	if err := workflow.SetQueryHandler(ctx, QueryReferralState, func() (ReferralState, error) {
 		return w.state, nil
 	}); err != nil {
@@ -100,6 +113,16 @@ func (w *referralWorkflow) setup(ctx workflow.Context, in ReferralInput) error {
 	}); err != nil {
 		return fmt.Errorf("register review update: %w", err)
 	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateRetryNow, w.retryWaitingNow, workflow.UpdateHandlerOptions{
+		Validator: w.validateRetryNow,
+	}); err != nil {
+		return fmt.Errorf("register retry-now update: %w", err)
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateGiveUp, w.giveUpWaiting, workflow.UpdateHandlerOptions{
+		Validator: w.validateGiveUp,
+	}); err != nil {
+		return fmt.Errorf("register give-up update: %w", err)
+	}
 	return workflow.SetUpdateHandlerWithOptions(ctx, UpdateSetStatus, w.setStatus, workflow.UpdateHandlerOptions{
 		Validator: w.validateSetStatus,
 	})
@@ -119,6 +142,9 @@ func (w *referralWorkflow) run(ctx workflow.Context) (ReferralState, error) {
 	w.state.Status = loaded.Status
 	w.state.DeniedReason = loaded.DeniedReason
 	w.state.CannotQualify = loaded.CannotQualifyReason
+	if !w.carried {
+		w.resumeRewards(loaded)
+	}
 	if err := w.publish(ctx); err != nil {
 		return w.state, err
 	}
@@ -151,19 +177,63 @@ func (w *referralWorkflow) run(ctx workflow.Context) (ReferralState, error) {
 		}
 	}
 	// An admin may already have decided while the checks ran: the lead still
-	// goes to HubSpot unless the referral was denied.
-	if w.state.Status != referral.Denied {
-		if err := w.sendLead(ctx); err != nil {
-			return w.state, err
-		}
-	}
+	// goes to HubSpot unless the referral was denied. It is sent first thing
+	// in listen, which retries it while it cannot be sent.
+	w.leadDue = w.state.Status != referral.Denied
 	return w.listen(ctx)
 }
 
-// sendLead creates the lead in HubSpot per the campaign's Leads settings and
-// records what was done; a lead HubSpot already had (with duplicate handling
-// do_nothing) can never qualify.
-func (w *referralWorkflow) sendLead(ctx workflow.Context) error {
+// resumeRewards takes over the rewards an earlier run of this referral
+// recorded (a run started after one failed): they are not created again,
+// and a referral that reached its reward status without them gets them now.
+func (w *referralWorkflow) resumeRewards(loaded activities.Referral) {
+	for _, r := range loaded.Recorded {
+		if slices.Contains(loaded.PaidRewards, r.ID) {
+			r.Status = rewardPaid
+		}
+		w.state.Rewards = append(w.state.Rewards, r)
+		w.state.Conversions = max(w.state.Conversions, r.Conversion)
+	}
+	if len(w.state.Rewards) == 0 && w.state.Status == w.rewardStatus() && w.hasRewardSettings() {
+		w.conversionDue = true
+	}
+}
+
+// sendLeadIfDue sends the lead to HubSpot per the campaign's Leads settings
+// when it is due, and records what was done; a lead HubSpot already had
+// (with duplicate handling do_nothing) can never qualify. A lead that cannot
+// be sent waits (referral_waiting.go); the wait ends when it is sent, when an
+// admin gives up, or when the referral is approved or denied meanwhile.
+func (w *referralWorkflow) sendLeadIfDue(ctx workflow.Context) error {
+	if !w.leadDue {
+		return nil
+	}
+	if w.waitingOn(referral.WaitSendLead) {
+		if g := w.giveUp; g != nil {
+			w.leadDue = false
+			if err := w.recordWait(ctx, referral.EventLeadNotSent, g.Actor, map[string]any{"given_up": true, "reason": g.Reason}); err != nil {
+				return err
+			}
+			defer w.gaveUp()
+			return w.endWait(ctx)
+		}
+		if w.state.Status == referral.Approved || w.state.Status == referral.Denied {
+			w.leadDue = false
+			reason := fmt.Sprintf("the referral was %s before its lead could be sent", w.state.Status)
+			if err := w.recordWait(ctx, referral.EventLeadNotSent, "system", map[string]any{"reason": reason}); err != nil {
+				return err
+			}
+			return w.endWait(ctx)
+		}
+		if !w.stepDue(ctx, referral.WaitSendLead) {
+			return nil
+		}
+	} else if w.state.Status == referral.Denied {
+		w.leadDue = false
+		return nil
+	}
+	w.retryNow = false
+
 	var res activities.LeadResult
 	switch {
 	case w.rules.Source == referral.SourceColumnHubSpot:
@@ -174,12 +244,13 @@ func (w *referralWorkflow) sendLead(ctx workflow.Context) error {
 		// Nothing to send: no need to queue behind HubSpot's rate limit.
 		res.Skipped = "the campaign's leads action is none: nothing is sent to HubSpot"
 	default:
-		opts := hubSpotActivityOptions
+		opts := referralHubSpotActivityOptions
 		opts.TaskQueue = w.hubSpotTaskQueue
 		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), hubspotActs.SendLeadToHubSpot, w.state.ReferralID).Get(ctx, &res); err != nil {
-			return err
+			return w.wait(ctx, referral.WaitSendLead, "", err)
 		}
 	}
+	w.leadDue = false
 	if res.CannotQualify != "" {
 		w.state.CannotQualify = res.CannotQualify
 	}
@@ -200,7 +271,10 @@ func (w *referralWorkflow) sendLead(ctx workflow.Context) error {
 	if err := workflow.ExecuteLocalActivity(actx, acts.RecordReferralEvent, ev).Get(ctx, nil); err != nil {
 		return err
 	}
-	return w.publish(ctx)
+	if err := w.publish(ctx); err != nil {
+		return err
+	}
+	return w.endWait(ctx)
 }
 
 // publish makes the current state findable (search attributes) and readable

@@ -25,7 +25,6 @@ import (
 	"github.com/referflow/referflow/db/migrate"
 	"github.com/referflow/referflow/internal/config"
 	"github.com/referflow/referflow/internal/hubspotconn"
-	"github.com/referflow/referflow/internal/opsmetrics"
 	"github.com/referflow/referflow/internal/temporalclient"
 	"github.com/referflow/referflow/internal/tokencrypt"
 	"github.com/referflow/referflow/worker"
@@ -65,7 +64,8 @@ const (
 	// dispatchLagAfter is how old the oldest undispatched HubSpot event may
 	// be: the dispatcher routes them within a second or two.
 	dispatchLagAfter = time.Minute
-	// maxRunsChecked bounds how many failed runs are looked at.
+	// maxRunsChecked bounds how many referrals with a failed run are
+	// looked at.
 	maxRunsChecked = 500
 	// doctorCheckTimeout bounds each check's calls.
 	doctorCheckTimeout = 15 * time.Second
@@ -552,43 +552,32 @@ func (d *doctor) referralRuns(ctx context.Context) {
 	const check = "referral workflows"
 	ctx, cancel := context.WithTimeout(ctx, 2*doctorCheckTimeout)
 	defer cancel()
-	query := opsmetrics.RunsQuery(worker.ReferralWorkflowType, d.taskQueue) +
-		" AND (ExecutionStatus = 'Failed' OR ExecutionStatus = 'Terminated' OR ExecutionStatus = 'TimedOut')"
-	seen := map[string]bool{}
-	var ids []string
-	var token []byte
-	for len(seen) < maxRunsChecked {
-		resp, err := d.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, NextPageToken: token, PageSize: 100})
-		if err != nil {
-			d.problem(check, "list referral workflow runs: "+err.Error(), "check that Temporal's visibility answers")
-			return
-		}
-		for _, e := range resp.GetExecutions() {
-			if id := e.GetExecution().GetWorkflowId(); !seen[id] {
-				seen[id] = true
-				ids = append(ids, id)
-			}
-		}
-		if token = resp.GetNextPageToken(); len(token) == 0 {
-			break
-		}
+	ids, err := worker.FailedReferrals(ctx, d.temporal, d.cfg.TemporalNamespace, d.taskQueue)
+	if err != nil {
+		d.problem(check, err.Error(), "check that Temporal's visibility answers")
+		return
+	}
+	if len(ids) > maxRunsChecked {
+		ids = ids[:maxRunsChecked]
 	}
 	// A resumed referral has a newer run: only workflows whose latest run
 	// ended badly need resuming.
 	var stuck []string
-	for _, id := range ids {
+	for _, referralID := range ids {
+		id := workflows.ReferralWorkflowID(referralID)
 		desc, err := d.temporal.DescribeWorkflowExecution(ctx, id, "")
 		if err != nil {
 			d.problem(check, fmt.Sprintf("describe %s: %v", id, err), "check that Temporal answers")
 			return
 		}
 		switch st := desc.GetWorkflowExecutionInfo().GetStatus(); st {
-		case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+		case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED,
+			enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT, enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
 			stuck = append(stuck, fmt.Sprintf("%s (%s)", id, strings.ToLower(strings.TrimPrefix(st.String(), "WORKFLOW_EXECUTION_STATUS_"))))
 		}
 	}
 	if len(stuck) == 0 {
-		d.ok(check, "no failed, terminated or timed-out referral run left unresumed")
+		d.ok(check, "no failed, terminated, timed-out or cancelled referral run left unresumed")
 		return
 	}
 	shown := stuck

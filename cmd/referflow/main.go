@@ -30,6 +30,7 @@ func commands() []command {
 		{"api", "run the HTTP server (admin API, webhooks, health, metrics)", apiUsage, runAPI},
 		{"worker", "run the Temporal worker (referral workflows and their activities)", workerUsage, runWorker},
 		{"migrate", "apply database migrations; `migrate status` lists them", migrateUsage, runMigrate},
+		{"referrals", "`referrals resume` starts again the referral workflows whose run failed", referralsUsage, runReferrals},
 		{"admin", "manage program admins: `admin create` adds one and prints its API key", adminUsage, runAdmin},
 		{"apikey", "manage admins' API keys: `apikey create` makes another key for an admin", apikeyUsage, runAPIKey},
 		{"doctor", "check this install (Postgres, Temporal, HubSpot connections, stuck referrals) and say how to fix each problem", doctorUsage, runDoctor},

@@ -8,10 +8,12 @@ type EventKind string
 // The referral's life.
 const (
 	// EventAdded: the referral was added, through one of the Sources.
-	EventAdded            EventKind = "added"
-	EventWorkflowStarted  EventKind = "workflow_started"
-	EventStatusChanged    EventKind = "status_changed"
-	EventLeadSent         EventKind = "lead_sent_to_hubspot"
+	EventAdded           EventKind = "added"
+	EventWorkflowStarted EventKind = "workflow_started"
+	EventStatusChanged   EventKind = "status_changed"
+	EventLeadSent        EventKind = "lead_sent_to_hubspot"
+	// EventLeadNotSent: the lead was not sent to HubSpot, with why; while
+	// the step waits (details.waiting) it is sent once the cause goes away.
 	EventLeadNotSent      EventKind = "lead_not_sent"
 	EventReviewRejected   EventKind = "review_rejected"
 	EventRewardWaiting    EventKind = "reward_waiting"
@@ -37,6 +39,11 @@ const (
 	EventRewardWebhookDelivered EventKind = "reward_webhook_delivered"
 	EventRewardCancelled        EventKind = "reward_cancelled"
 	EventRewardPaid             EventKind = "reward_paid"
+	// EventRewardNotIssued: issuing a reward (or announcing it to the
+	// fulfilment endpoint) failed and waits, with why.
+	EventRewardNotIssued EventKind = "reward_not_issued"
+	// EventRewardFailed: an admin gave up issuing a reward.
+	EventRewardFailed EventKind = "reward_failed"
 )
 
 // Source is the way a referral came in, recorded with its EventAdded event.

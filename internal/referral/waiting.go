@@ -1,0 +1,21 @@
+package referral
+
+// WaitStep is a step of a referral's life that needs the outside world and
+// waits while it cannot succeed (referrals.waiting_step): the referral keeps
+// its status, says why it waits, and the step runs again when the cause goes
+// away, on its retry timer, or when an admin retries it; an admin may also
+// give it up.
+type WaitStep string
+
+// The steps that wait.
+const (
+	// WaitSendLead: sending the lead to HubSpot (not connected, a broken
+	// connection, a refused property, campaign setup required…).
+	WaitSendLead WaitStep = "send_lead"
+	// WaitIssueReward: issuing a reward and announcing it to the campaign's
+	// fulfilment endpoint (a refused URL, an endpoint failing).
+	WaitIssueReward WaitStep = "issue_reward"
+)
+
+// WaitSteps are the steps that wait, in the order a referral meets them.
+var WaitSteps = []WaitStep{WaitSendLead, WaitIssueReward}
