@@ -20,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -58,7 +59,8 @@ type Options struct {
 	// PublicURL is REFERFLOW_PUBLIC_URL, the base of referral links written
 	// to HubSpot.
 	PublicURL string
-	// Logger logs what Run's dispatcher and reconciler do; none: nothing is
+	// Logger logs what Run's dispatcher and reconciler do, and every failed
+	// local activity (at ERROR, with the referral's ID); none: nothing is
 	// logged.
 	Logger *slog.Logger
 	// ReconcileEvery is how often Run's Reconciler looks for referrals
@@ -145,9 +147,14 @@ func New(c client.Client, pool *pgxpool.Pool, opts Options) *Workers {
 	opts.fill()
 	acts := activities.New(pool)
 
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	main := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
 		MaxConcurrentWorkflowTaskPollers: workflowTaskPollers,
 		MaxConcurrentActivityTaskPollers: activityTaskPollers,
+		Interceptors:                     []interceptor.WorkerInterceptor{&activityFailureLog{logger: logger.With("component", "activities")}},
 	})
 	main.RegisterWorkflow(workflows.ReferralWorkflow)
 	main.RegisterWorkflow(workflows.SetUpHubSpotPortalWorkflow)
