@@ -73,12 +73,9 @@ func (a *Activities) FailReward(ctx context.Context, in FailRewardInput) error {
 	}
 	return pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
 		q := a.Queries.WithTx(tx)
-		rw, err := q.RewardGetForUpdate(ctx, id)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return temporal.NewNonRetryableApplicationError("reward "+in.RewardID+" does not exist", ErrTypeRewardNotFound, err)
-		}
+		rw, err := lockReward(ctx, q, id)
 		if err != nil {
-			return fmt.Errorf("load reward %s: %w", in.RewardID, err)
+			return err
 		}
 		details := map[string]any{"reason": in.Reason, "from": rw.Status}
 		switch reward.Status(rw.Status) {

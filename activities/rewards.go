@@ -256,12 +256,9 @@ func (a *Activities) IssueReward(ctx context.Context, rewardID string) (IssueRew
 	)
 	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
 		q := a.Queries.WithTx(tx)
-		rw, err = q.RewardGetForUpdate(ctx, id)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return temporal.NewNonRetryableApplicationError("reward "+rewardID+" does not exist", ErrTypeRewardNotFound, err)
-		}
+		rw, err = lockReward(ctx, q, id)
 		if err != nil {
-			return fmt.Errorf("load reward %s: %w", rewardID, err)
+			return err
 		}
 		if camp, err = q.CampaignGetByID(ctx, rw.CampaignID); err != nil {
 			return fmt.Errorf("load campaign %s: %w", rw.CampaignID, err)
@@ -426,12 +423,9 @@ func (a *Activities) CancelReward(ctx context.Context, in CancelRewardInput) err
 	}
 	return pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
 		q := a.Queries.WithTx(tx)
-		rw, err := q.RewardGetForUpdate(ctx, id)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return temporal.NewNonRetryableApplicationError("reward "+in.RewardID+" does not exist", ErrTypeRewardNotFound, err)
-		}
+		rw, err := lockReward(ctx, q, id)
 		if err != nil {
-			return fmt.Errorf("load reward %s: %w", in.RewardID, err)
+			return err
 		}
 		switch reward.Status(rw.Status) {
 		case reward.Cancelled:
@@ -472,12 +466,9 @@ func (a *Activities) MarkRewardPaid(ctx context.Context, in MarkRewardPaidInput)
 	}
 	return pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
 		q := a.Queries.WithTx(tx)
-		rw, err := q.RewardGetForUpdate(ctx, id)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return temporal.NewNonRetryableApplicationError("reward "+in.RewardID+" does not exist", ErrTypeRewardNotFound, err)
-		}
+		rw, err := lockReward(ctx, q, id)
 		if err != nil {
-			return fmt.Errorf("load reward %s: %w", in.RewardID, err)
+			return err
 		}
 		if reward.Status(rw.Status) != reward.Issued {
 			return temporal.NewNonRetryableApplicationError(
@@ -495,6 +486,19 @@ func (a *Activities) MarkRewardPaid(ctx context.Context, in MarkRewardPaidInput)
 
 // recordRewardEvent appends a reward's event to its referral's audit trail, once
 // per key (an existing key is an earlier attempt's write: success).
+// lockReward reads a reward and locks its row for the transaction; a reward
+// that does not exist never will (non-retryable RewardNotFound).
+func lockReward(ctx context.Context, q *db.Queries, id uuid.UUID) (db.Reward, error) {
+	rw, err := q.RewardGetForUpdate(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return rw, temporal.NewNonRetryableApplicationError("reward "+id.String()+" does not exist", ErrTypeRewardNotFound, err)
+	}
+	if err != nil {
+		return rw, fmt.Errorf("load reward %s: %w", id, err)
+	}
+	return rw, nil
+}
+
 func recordRewardEvent(ctx context.Context, q *db.Queries, rw db.Reward, kind referral.EventKind, actor, key string, details map[string]any) error {
 	details["reward_id"] = rw.ID.String()
 	details["recipient"] = rw.Recipient

@@ -503,3 +503,39 @@ func TestIssueRewardConcurrently(t *testing.T) {
 		t.Fatalf("status %s", row.Status)
 	}
 }
+
+// Giving up a reward: a pending one is failed and never issued; one already
+// issued (its announcement kept failing) stays issued, and the trail says
+// the endpoint was not told. Each is recorded once however often retried.
+func TestFailRewardGivesUpOnce(t *testing.T) {
+	t.Parallel()
+	w := newRewardWorld(t, campaign.Rewards{
+		Member: &campaign.Reward{Kind: "fixed", Amount: "1", Currency: "EUR"},
+		Friend: &campaign.Reward{Kind: "fixed", Amount: "2", Currency: "EUR"},
+	}, "")
+	ctx := context.Background()
+	refs := w.create(t)
+	for attempt := 1; attempt <= 2; attempt++ {
+		if err := w.a.FailReward(ctx, activities.FailRewardInput{RewardID: refs[0].ID, Reason: "the endpoint is gone", Actor: "admin:1"}); err != nil {
+			t.Fatalf("give up attempt %d: %v", attempt, err)
+		}
+	}
+	if row := w.reward(t, refs[0].ID); row.Status != "failed" || row.FailureReason == nil || *row.FailureReason != "the endpoint is gone" {
+		t.Fatalf("given-up reward %+v", row)
+	}
+	if _, err := w.a.IssueReward(ctx, refs[0].ID); errType(err) != activities.ErrTypeRewardCancelled {
+		t.Fatalf("issue after giving up: %v, want a non-retryable RewardCancelled", err)
+	}
+	if _, err := w.a.IssueReward(ctx, refs[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.a.FailReward(ctx, activities.FailRewardInput{RewardID: refs[1].ID, Reason: "stop announcing", Actor: "admin:1"}); err != nil {
+		t.Fatal(err)
+	}
+	if row := w.reward(t, refs[1].ID); row.Status != "issued" {
+		t.Fatalf("an issued reward given up is %s, want still issued", row.Status)
+	}
+	if n := len(w.events(t, "reward_failed")); n != 2 {
+		t.Fatalf("%d reward_failed events, want 2 (one per reward)", n)
+	}
+}

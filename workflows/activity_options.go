@@ -80,6 +80,24 @@ var issueRewardActivityOptions = workflow.ActivityOptions{
 	},
 }
 
+// issueRewardLocallyChange versions the switch to a first, local attempt of
+// IssueReward: runs that issued rewards as a regular activity only replay
+// as they ran.
+const issueRewardLocallyChange = "issue-reward-locally"
+
+// issueRewardLocalActivityOptions fit IssueReward's first attempt, run as a
+// local activity in the workflow's worker: a burst of conversions then
+// costs the server no activity tasks. Three quick tries; then the regular
+// activity (issueRewardActivityOptions) takes over with its long backoff.
+var issueRewardLocalActivityOptions = workflow.LocalActivityOptions{
+	StartToCloseTimeout: 15 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    200 * time.Millisecond,
+		BackoffCoefficient: 2,
+		MaximumAttempts:    3,
+	},
+}
+
 // reviewNotifyActivityOptions fit NotifyReview: the customer's endpoint may
 // be down for hours, so it is retried with backoff up to 10 minutes apart
 // for as long as the entry waits in review.

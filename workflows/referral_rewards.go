@@ -178,14 +178,26 @@ func (w *referralWorkflow) issueRewards(ctx workflow.Context) error {
 		w.retryNow = false
 	}
 	actx := workflow.WithActivityOptions(ctx, issueRewardActivityOptions)
+	local := workflow.GetVersion(ctx, issueRewardLocallyChange, workflow.DefaultVersion, 1) == 1
 	for i := range w.state.Rewards {
 		r := &w.state.Rewards[i]
 		if r.Status != reward.Pending {
 			continue
 		}
 		var res activities.IssueRewardResult
-		err := workflow.ExecuteActivity(actx, acts.IssueReward, r.ID).Get(ctx, &res)
+		var err error
+		if local {
+			// First in this worker, as a local activity: no round trip
+			// through the server when the endpoint answers, which is most
+			// of the time. An endpoint that fails gets the regular
+			// activity's long retries.
+			lctx := workflow.WithLocalActivityOptions(ctx, issueRewardLocalActivityOptions)
+			err = workflow.ExecuteLocalActivity(lctx, acts.IssueReward, r.ID).Get(ctx, &res)
+		}
 		var appErr *temporal.ApplicationError
+		if !local || (err != nil && !(asApplicationError(err, &appErr) && appErr.NonRetryable()) && !temporal.IsCanceledError(err)) {
+			err = workflow.ExecuteActivity(actx, acts.IssueReward, r.ID).Get(ctx, &res)
+		}
 		if err != nil && asApplicationError(err, &appErr) && appErr.Type() == activities.ErrTypeRewardCancelled {
 			r.Status = reward.Cancelled
 			continue

@@ -69,6 +69,8 @@ type referralWorkflow struct {
 	giveUp   *GiveUpDecision
 	// givenUp counts the give-ups acted on (the update answers after its own).
 	givenUp int
+	// published are the search attributes last upserted.
+	published [4]string
 }
 
 func (w *referralWorkflow) setup(ctx workflow.Context, in ReferralInput) error {
@@ -279,20 +281,36 @@ func (w *referralWorkflow) sendLeadIfDue(ctx workflow.Context) error {
 
 // publish makes the current state findable (search attributes) and readable
 // at a glance (current details) in the Temporal Web UI.
+// Search attributes are upserted only when they change (the server writes
+// each upsert to its history and its visibility store: during a burst of
+// conversions, repeated ones cost more than anything else). Runs that
+// upserted on every publish replay as they ran.
 func (w *referralWorkflow) publish(ctx workflow.Context) error {
-	err := workflow.UpsertTypedSearchAttributes(ctx,
-		CampaignIDKey.ValueSet(w.state.CampaignID),
-		ReferralStatusKey.ValueSet(string(w.state.Status)),
-		LeadEmailKey.ValueSet(w.state.LeadEmail),
-		MemberCodeKey.ValueSet(w.state.MemberCode),
-	)
-	if err != nil {
-		return fmt.Errorf("upsert search attributes: %w", err)
+	attrs := [4]string{w.state.CampaignID, string(w.state.Status), w.state.LeadEmail, w.state.MemberCode}
+	onChange := workflow.GetVersion(ctx, publishOnChangeChange, workflow.DefaultVersion, 1) == 1
+	if !onChange || attrs != w.published {
+		err := workflow.UpsertTypedSearchAttributes(ctx,
+			CampaignIDKey.ValueSet(w.state.CampaignID),
+			ReferralStatusKey.ValueSet(string(w.state.Status)),
+			LeadEmailKey.ValueSet(w.state.LeadEmail),
+			MemberCodeKey.ValueSet(w.state.MemberCode),
+		)
+		if err != nil {
+			return fmt.Errorf("upsert search attributes: %w", err)
+		}
+		w.published = attrs
 	}
 	details := fmt.Sprintf("**Status:** %s  \n**Member code:** %s  \n**Campaign:** %s", w.state.Status, w.state.MemberCode, w.state.CampaignID)
 	if w.state.DeniedReason != "" {
 		details += "  \n**Denied because:** " + w.state.DeniedReason
 	}
+	if wt := w.state.Waiting; wt != nil {
+		details += fmt.Sprintf("  \n**Waiting:** %s (%s), attempt %d, next at %s", wt.Step, wt.Cause, wt.Attempts, wt.NextAttempt.UTC().Format(time.RFC3339))
+	}
 	workflow.SetCurrentDetails(ctx, details)
 	return nil
 }
+
+// publishOnChangeChange versions upserting search attributes only when they
+// change (publish).
+const publishOnChangeChange = "publish-search-attributes-on-change"

@@ -635,3 +635,38 @@ func TestSalesEntryAlreadyDecidedIsLeftAlone(t *testing.T) {
 		t.Fatalf("state = %+v, steps %+v", st, se.steps)
 	}
 }
+
+// HubSpot unusable (the connection broken) does not fail the entry: it
+// waits, says so once, and reads again until HubSpot answers, then is
+// matched as usual.
+func TestSalesEntryWaitsForABrokenConnection(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	se := &salesEnv{env: s.NewTestWorkflowEnvironment()}
+	se.env.RegisterActivity(testActs)
+	se.env.RegisterActivity(testHubSpotActs)
+	se.env.OnActivity(testActs.LoadSalesEntry, mock.Anything, int64(12)).Return(propertyChange(12), nil)
+	reads := 0
+	se.env.OnActivity(testHubSpotActs.ReadSalesEntryObject, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.ReadObjectInput) (activities.MatchObject, error) {
+			reads++
+			if reads <= 3 {
+				return activities.MatchObject{}, temporal.NewNonRetryableApplicationError("workspace: HubSpot is not connected", hubSpotErrConnectionBroken, nil)
+			}
+			return activities.MatchObject{Missing: true}, nil
+		})
+	se.env.OnActivity(testActs.RecordSalesEntryStep, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, s activities.SalesEntryStep) error { se.steps = append(se.steps, s); return nil })
+	st := se.run(t, 12)
+	if reads != 4 || st.Status != salesentry.Ignored {
+		t.Fatalf("after %d reads the entry is %+v; want it read until HubSpot answered", reads, st)
+	}
+	waits := 0
+	for _, s := range se.steps {
+		if s.Action.Step == salesentry.StepWaiting {
+			waits++
+		}
+	}
+	if waits != 1 {
+		t.Fatalf("%d waiting steps recorded, want 1: %+v", waits, se.steps)
+	}
+}

@@ -3,6 +3,7 @@ package workflows
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -99,11 +100,7 @@ func (w *salesEntryWorkflow) run(ctx workflow.Context) (SalesEntryState, error) 
 		return w.state, w.ignore(ctx, fmt.Sprintf("no workspace is connected to HubSpot portal %d", w.entry.PortalID))
 	}
 
-	opts := hubSpotActivityOptions
-	opts.TaskQueue = w.in.HubSpotTaskQueue
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), hubspotActs.ReadSalesEntryObject, activities.ReadObjectInput{
-		WorkspaceID: w.entry.WorkspaceID, ObjectType: w.entry.ObjectType, ObjectID: w.entry.ObjectID, Properties: w.entry.ReadProperties,
-	}).Get(ctx, &w.object)
+	err := w.readObject(ctx)
 	if err != nil {
 		// Only an error no retry can fix gets here (a broken connection, a
 		// missing scope): the entry says so.
@@ -134,6 +131,48 @@ func (w *salesEntryWorkflow) run(ctx workflow.Context) (SalesEntryState, error) 
 		w.stopNotify()
 	}
 	return w.state, workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+}
+
+// readObject reads the entry's object from HubSpot. While the workspace's
+// connection cannot be used (not connected, broken, a revoked token) the
+// entry waits, says so once in its actions, and reads again on a durable
+// timer (1 min doubling to 30 min): the event is not lost to an outage an
+// admin mends by reconnecting. Other errors no retry fixes are returned.
+func (w *salesEntryWorkflow) readObject(ctx workflow.Context) error {
+	opts := hubSpotActivityOptions
+	opts.TaskQueue = w.in.HubSpotTaskQueue
+	for attempt := 1; ; attempt++ {
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), hubspotActs.ReadSalesEntryObject, activities.ReadObjectInput{
+			WorkspaceID: w.entry.WorkspaceID, ObjectType: w.entry.ObjectType, ObjectID: w.entry.ObjectID, Properties: w.entry.ReadProperties,
+		}).Get(ctx, &w.object)
+		var appErr *temporal.ApplicationError
+		if err == nil || !asApplicationError(err, &appErr) || !connectionTrouble[appErr.Type()] {
+			return err
+		}
+		workflow.GetLogger(ctx).Error("sales entry waits for HubSpot", "sales_entry_id", w.entry.ID, "cause", appErr.Type(), "attempt", attempt)
+		if attempt == 1 {
+			if err := w.record(ctx, salesentry.StepWaiting, "HubSpot cannot be read: "+failureMessage(err)+"; reading again until it can", "system", nil); err != nil {
+				return err
+			}
+		}
+		if err := workflow.Sleep(ctx, min(retryAfter(attempt), 30*time.Minute)); err != nil {
+			return err
+		}
+	}
+}
+
+// HubSpot's error types (internal/hubspot, which workflows do not import;
+// a test ties the two) that an admin mends by (re)connecting HubSpot.
+const (
+	hubSpotErrConnectionBroken = "HubSpotConnectionBroken"
+	hubSpotErrUnauthorized     = "HubSpotUnauthorized"
+)
+
+// connectionTrouble are the HubSpot error types an admin mends by
+// (re)connecting HubSpot.
+var connectionTrouble = map[string]bool{
+	hubSpotErrConnectionBroken: true,
+	hubSpotErrUnauthorized:     true,
 }
 
 // match runs matching on the object as read, with the admin's edits.

@@ -81,6 +81,9 @@ const (
 	StepReview             Step = "review"
 	StepEdited             Step = "edited"
 	StepReviewNotification Step = "review_notification"
+	// StepWaiting: HubSpot could not be read (not connected, a broken
+	// connection, a revoked token); the entry waits and reads again.
+	StepWaiting Step = "waiting"
 )
 
 // MatchKind says how an entry was matched to a referral or member.
