@@ -104,6 +104,10 @@ func TestWorkerServesWhatOperatorsNeedOnMetrics(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// As its workflow would have: the reconciler leaves it alone.
+	if err := d.Queries.ReferralMarkWorkflowStarted(ctx, waiting.ID); err != nil {
+		t.Fatal(err)
+	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
