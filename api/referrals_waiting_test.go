@@ -13,12 +13,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"go.temporal.io/sdk/client"
+
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/adminauth"
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/dev/hubspotsim"
+	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/hubspotobject"
 	"github.com/referflow/referflow/internal/referral"
 	"github.com/referflow/referflow/salesreceiver"
+	"github.com/referflow/referflow/worker"
 	"github.com/referflow/referflow/workflows"
 )
 
@@ -301,5 +307,73 @@ func TestRetryGiveUpAndSettingsWakeAWaitingLead(t *testing.T) {
 	}
 	if code, _ := a.do("POST", "/api/v1/referrals/"+id+"/give-up", `{"reason":"again"}`); code != http.StatusUnprocessableEntity {
 		t.Fatalf("give up with nothing waiting = %d, want 422", code)
+	}
+}
+
+// TestReferralSavedWhileTemporalIsDown: the API saves a referral whose
+// workflow cannot start (Temporal unreachable) and says so (503); sending
+// the same request again answers with the referral (200) and the
+// referral shows it has no workflow yet; the worker's reconciler then
+// starts it.
+func TestReferralSavedWhileTemporalIsDown(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d := testenv.NewDatabase(t)
+	tc := testenv.NewTemporal(t)
+	// A Temporal client for a loopback port where nothing listens.
+	down, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Namespace: testenv.TemporalNamespace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(down.Close)
+	srv := New(Deps{
+		Pool: d.Pool, Temporal: down, Logger: slog.New(slog.DiscardHandler),
+		Auth:      &adminauth.Authenticator{Queries: d.Queries, Sessions: adminauth.NewSessions([]byte("test-key-0123456789abcdef0123456"))},
+		TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue,
+	})
+	fx := d.SeedReferral(t)
+	_, key, err := adminauth.CreateAdmin(ctx, d.Queries, fx.Workspace.ID, "ops@acme.test", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := adminClient{t: t, h: srv.Handler(), key: key}
+	add := `{"member_code":"` + fx.Member.ReferralCode + `","lead":{"email":"oz@example.org"}}`
+	rec := api.call("POST", "/api/v1/campaigns/"+fx.Campaign.ID.String()+"/referrals", add)
+	if e := decodeError(t, rec); rec.Code != http.StatusServiceUnavailable || !strings.Contains(e.Message, "saved") {
+		t.Fatalf("add with Temporal down = %d %+v", rec.Code, e)
+	}
+	rec = api.call("POST", "/api/v1/campaigns/"+fx.Campaign.ID.String()+"/referrals", add)
+	var v ReferralView
+	if err := json.Unmarshal(rec.Body.Bytes(), &v); rec.Code != http.StatusOK || err != nil || v.ID == "" {
+		t.Fatalf("the same request again = %d %s, want 200 with the referral", rec.Code, rec.Body)
+	}
+	if got := getReferralView(t, api, v.ID); got.WorkflowStatus != "unknown" || got.WorkflowProblem == "" {
+		t.Fatalf("with Temporal down the referral says workflow %q (%q)", got.WorkflowStatus, got.WorkflowProblem)
+	}
+
+	// Temporal is back: the worker's reconciler starts the workflow.
+	ws := worker.New(tc.Client, d.Pool, worker.Options{TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue})
+	if err := ws.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ws.Stop)
+	r := &worker.Reconciler{Pool: d.Pool, Temporal: tc.Client, TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue, Grace: time.Millisecond}
+	if _, err := r.Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		row, err := d.Queries.ReferralGetByID(ctx, uuid.MustParse(v.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row.WorkflowStartedAt != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the reconciled referral's workflow never ran")
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
