@@ -16,7 +16,6 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 )
 
 // Dial connects to the Temporal frontend at address, logging through logger
@@ -30,7 +29,7 @@ func Dial(ctx context.Context, address, namespace string, logger *slog.Logger, m
 	c, err := client.DialContext(dialCtx, client.Options{
 		HostPort:       address,
 		Namespace:      namespace,
-		Logger:         sdklog.NewStructuredLogger(logger.With("component", "temporal")),
+		Logger:         NewLogger(logger.With("component", "temporal")),
 		MetricsHandler: metrics,
 	})
 	if err != nil {
