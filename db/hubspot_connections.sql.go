@@ -131,6 +131,56 @@ func (q *Queries) HubSpotConnectionGetByWorkspace(ctx context.Context, workspace
 	return i, err
 }
 
+const hubSpotConnectionList = `-- name: HubSpotConnectionList :many
+SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone FROM hubspot_connections
+ORDER BY workspace_id
+`
+
+// HubSpotConnectionList returns every workspace's connection, for operators'
+// metrics and `referflow doctor`.
+func (q *Queries) HubSpotConnectionList(ctx context.Context) ([]HubspotConnection, error) {
+	rows, err := q.db.Query(ctx, hubSpotConnectionList)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []HubspotConnection
+	for rows.Next() {
+		var i HubspotConnection
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.PortalID,
+			&i.Scopes,
+			&i.AccessTokenCiphertext,
+			&i.RefreshTokenCiphertext,
+			&i.EncryptionKeyID,
+			&i.AccessTokenExpiresAt,
+			&i.Status,
+			&i.BrokenReason,
+			&i.ConnectedBy,
+			&i.ConnectedAt,
+			&i.DisconnectedAt,
+			&i.LastApiCallAt,
+			&i.LastWebhookAt,
+			&i.LastEntryAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.PropertySetupStatus,
+			&i.PropertySetupError,
+			&i.PropertySetupAt,
+			&i.PortalTimeZone,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const hubSpotConnectionLock = `-- name: HubSpotConnectionLock :one
 SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone FROM hubspot_connections
 WHERE workspace_id = $1

@@ -106,3 +106,9 @@ SET property_setup_status = @property_setup_status,
     property_setup_at = now(),
     updated_at = now()
 WHERE workspace_id = @workspace_id AND portal_id = @portal_id AND disconnected_at IS NULL;
+
+-- name: HubSpotConnectionList :many
+-- HubSpotConnectionList returns every workspace's connection, for operators'
+-- metrics and `referflow doctor`.
+SELECT * FROM hubspot_connections
+ORDER BY workspace_id;

@@ -118,6 +118,25 @@ SELECT * FROM referrals
 WHERE member_id = @member_id
 ORDER BY created_at DESC, id DESC;
 
+-- name: ReferralCountWaiting :many
+-- ReferralCountWaiting counts, for operators' metrics, the referrals whose
+-- workflow waits on the outside world by step and cause, with how long the
+-- oldest has waited.
+SELECT waiting_step::text AS step, waiting_cause::text AS cause, count(*)::bigint AS referrals,
+       EXTRACT(EPOCH FROM now() - min(waiting_since))::float8 AS oldest_wait_seconds
+FROM referrals
+WHERE waiting_step IS NOT NULL
+GROUP BY waiting_step, waiting_cause
+ORDER BY waiting_step, waiting_cause;
+
+-- name: ReferralCountWithoutWorkflow :one
+-- ReferralCountWithoutWorkflow counts the referrals whose workflow has not
+-- run its first step, and the age of the oldest (0 when there is none).
+SELECT count(*)::bigint AS referrals,
+       COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS oldest_age_seconds
+FROM referrals
+WHERE workflow_started_at IS NULL;
+
 -- name: ReferralListFiltered :many
 -- ReferralListFiltered is the admin's referral list across a workspace,
 -- newest first, keyset paged. Each filter is optional (NULL: any).

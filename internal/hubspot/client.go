@@ -39,6 +39,7 @@ type Client struct {
 	portalID  int64
 	clock     Clock
 	zone      *time.Location // the account's time zone, nil when unknown
+	metrics   *Metrics
 }
 
 // Option configures a Client.
@@ -52,6 +53,7 @@ type options struct {
 	portalID   int64
 	clock      Clock
 	zone       *time.Location
+	metrics    *Metrics
 }
 
 // WithHTTPClient makes the client send its requests through hc (for a proxy
@@ -128,6 +130,7 @@ func New(baseURL string, tokens oauth2.TokenSource, opts ...Option) *Client {
 		portalID:  o.portalID,
 		clock:     o.clock,
 		zone:      o.zone,
+		metrics:   o.metrics,
 	}
 	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
 	switch {
@@ -168,7 +171,11 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 		return fmt.Errorf("hubspot: %s %s: %w", r.method, r.path, c.configErr)
 	}
 	if c.limiter != nil {
-		if err := c.limiter.Wait(ctx, c.portalID, r.kind == searchCall); err != nil {
+		start := time.Now()
+		err := c.limiter.Wait(ctx, c.portalID, r.kind == searchCall)
+		c.metrics.waited(r.kind == searchCall, time.Since(start))
+		if err != nil {
+			c.metrics.called(OutcomeNotSent)
 			return fmt.Errorf("hubspot: %s %s: waiting for the rate limiter: %w", r.method, r.path, err)
 		}
 	}
@@ -190,6 +197,7 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	}
 	tok, err := c.tokens.Token()
 	if err != nil {
+		c.metrics.called(OutcomeNotSent)
 		return &TokenError{Err: err}
 	}
 	tok.SetAuthHeader(req)
@@ -201,13 +209,16 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 
 	resp, err := c.http.Do(req)
 	if err != nil {
+		c.metrics.called(OutcomeTransportError)
 		return &TransportError{Method: r.method, Path: r.path, Err: err}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if err != nil {
+		c.metrics.called(OutcomeTransportError)
 		return &TransportError{Method: r.method, Path: r.path, Err: fmt.Errorf("reading the response: %w", err)}
 	}
+	c.metrics.called(statusOutcome(resp.StatusCode))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		err := c.decodeError(r, resp, data)
 		c.holdOff(ctx, err)

@@ -188,6 +188,9 @@ type Options struct {
 	// the pool with Limits, so every process's calls count). Tests may give
 	// an in-process hubspot.Limiter.
 	Limiter hubspot.RateLimiter
+	// Metrics counts the CRM clients' calls (nil: not counted); the worker
+	// gives one reporting to its /metrics.
+	Metrics *hubspot.Metrics
 	// Now is the clock (default time.Now); tests move it to expire states
 	// and tokens.
 	Now func() time.Time
@@ -219,6 +222,7 @@ type Manager struct {
 	oauth   *oauth2.Config
 	http    *http.Client
 	limiter hubspot.RateLimiter
+	metrics *hubspot.Metrics
 	now     func() time.Time
 	logger  *slog.Logger
 	onReset PortalResetHook
@@ -259,6 +263,7 @@ func New(pool *pgxpool.Pool, opts Options) (*Manager, error) {
 		baseURL: base,
 		http:    opts.HTTPClient,
 		limiter: opts.Limiter,
+		metrics: opts.Metrics,
 		now:     opts.Now,
 		logger:  opts.Logger,
 		onReset: opts.OnPortalReset,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/hubspot"
+	"github.com/referflow/referflow/internal/tokencrypt"
 )
 
 // tokenTimeout bounds a Token call made through TokenSource, which has no
@@ -218,7 +219,7 @@ func (m *Manager) Client(ctx context.Context, workspaceID uuid.UUID) (*hubspot.C
 	}
 	hc.Transport = &apiTransport{base: base, m: m, ws: workspaceID, portalID: conn.PortalID}
 	c := hubspot.New(m.baseURL, &tokenSource{m: m, ws: workspaceID, ctx: ctx},
-		hubspot.WithHTTPClient(&hc), hubspot.WithLimiter(m.limiter, conn.PortalID), hubspot.WithTimeZone(portalZone(conn)))
+		hubspot.WithHTTPClient(&hc), hubspot.WithLimiter(m.limiter, conn.PortalID), hubspot.WithTimeZone(portalZone(conn)), hubspot.WithMetrics(m.metrics))
 	return c, conn.PortalID, nil
 }
 
@@ -254,4 +255,23 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// OpenStoredTokens tells whether box opens the connection's stored tokens.
+// An error wrapping tokencrypt.ErrUnknownKey means they were sealed with a
+// key REFERFLOW_ENCRYPTION_KEY no longer lists: the connection will fail at
+// its next refresh. `referflow doctor` asks this of every live connection.
+func OpenStoredTokens(box *tokencrypt.Box, conn db.HubspotConnection) error {
+	for _, sealed := range []struct {
+		what string
+		text []byte
+	}{{"refresh", conn.RefreshTokenCiphertext}, {"access", conn.AccessTokenCiphertext}} {
+		if sealed.text == nil {
+			continue
+		}
+		if _, err := box.Open(sealed.text, additional(conn.WorkspaceID)); err != nil {
+			return fmt.Errorf("the %s token cannot be decrypted: %w", sealed.what, err)
+		}
+	}
+	return nil
 }

@@ -24,9 +24,12 @@ type HubSpotWorld struct {
 	URL      string
 	PortalID int64
 	Manager  *hubspotconn.Manager
+	// ManagerOptions are Manager's options, for a test that needs another
+	// manager of the same connection (with metrics, say; NewManager builds
+	// one).
+	ManagerOptions hubspotconn.Options
 
-	db   *Database
-	opts hubspotconn.Options
+	db *Database
 }
 
 // ConnectHubSpot starts a simulator and connects the workspace to a new
@@ -53,7 +56,7 @@ func ConnectHubSpot(t testing.TB, d *Database, workspaceID uuid.UUID, publicURL 
 	base, _ := url.Parse(srv.URL)
 	public, _ := url.Parse(publicURL)
 	w.db = d
-	w.opts = hubspotconn.Options{
+	w.ManagerOptions = hubspotconn.Options{
 		BaseURL: base, PublicURL: public,
 		ClientID: hubspotsim.DefaultClientID, ClientSecret: hubspotsim.DefaultClientSecret,
 		Box: box, Limiter: hubspot.NewLimiter(hubspot.Limits{}, nil),
@@ -87,12 +90,12 @@ func ConnectHubSpot(t testing.TB, d *Database, workspaceID uuid.UUID, publicURL 
 }
 
 // NewManager is another connection manager over the same database, simulator
-// and token key, as another process would have; change, when not nil, edits
-// its options first (a shorter HTTP timeout, the shared limiter). Without a
-// Limiter it shares the world's in-process one.
+// and token key, as another process would have: ManagerOptions, edited by
+// change when it is not nil (a shorter HTTP timeout; a nil Limiter for the
+// production SharedLimiter instead of the world's in-process one).
 func (w *HubSpotWorld) NewManager(t testing.TB, change func(*hubspotconn.Options)) *hubspotconn.Manager {
 	t.Helper()
-	opts := w.opts
+	opts := w.ManagerOptions
 	if change != nil {
 		change(&opts)
 	}
