@@ -209,7 +209,13 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 
 	resp, err := c.http.Do(req)
 	if err != nil {
-		c.metrics.called(OutcomeTransportError)
+		outcome := OutcomeTransportError
+		if errors.Is(err, ErrConnectionBroken) {
+			// hubspotconn's transport turned HubSpot's 401 into a broken
+			// connection.
+			outcome = OutcomeUnauthorized
+		}
+		c.metrics.called(outcome)
 		return &TransportError{Method: r.method, Path: r.path, Err: err}
 	}
 	defer resp.Body.Close()
