@@ -191,8 +191,10 @@ func TestHubSpotActivityWaitsOutARateLimit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("property setup under a rate limit: %v", err)
 	}
-	if len(res.Created) != 2*(1+len(hubspotconn.Properties())) {
-		t.Fatalf("created %v, want the group and %d properties on contacts and deals", res.Created, len(hubspotconn.Properties()))
+	// An activity retried after the 429 reports what its last attempt
+	// created; the portal holding everything is checked below.
+	if len(res.Created) == 0 || len(res.Created) > 2*(1+len(hubspotconn.Properties())) {
+		t.Fatalf("created %v, want some of the group and %d properties on contacts and deals", res.Created, len(hubspotconn.Properties()))
 	}
 	calls := transport.snapshot()
 	limited := -1
