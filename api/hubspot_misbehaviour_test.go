@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/referflow/referflow/internal/dev/hubspotsim"
+	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/hubspot"
 	"github.com/referflow/referflow/internal/hubspotconn"
 	"github.com/referflow/referflow/internal/referral"
@@ -34,14 +35,10 @@ func TestRevokedTokensShowAsBrokenUntilReconnected(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			h := newHubSpotAPI(t, hubspotsim.DefaultClientID)
-			ws := h.workspace(t, "Acme")
-			_, browser, _ := h.admin(t, ws, "ops@acme.test")
-			if code, page := open(t, browser, h.startConnect(t, browser, "allow")); code != http.StatusOK {
-				t.Fatalf("connect: %d\n%s", code, page)
-			}
+			w := newDealWorkspace(t)
+			h, browser := w.h, w.browser
 			call := func() error {
-				c, _, err := h.manager.Client(context.Background(), ws.ID)
+				c, _, err := h.manager.Client(context.Background(), w.fx.Workspace.ID)
 				if err != nil {
 					return err
 				}
@@ -71,9 +68,7 @@ func TestRevokedTokensShowAsBrokenUntilReconnected(t *testing.T) {
 			if tc.mode.AccessOnly {
 				h.sim.ClearMode(h.portal.ID, tc.mode.Kind)
 			}
-			if code, page := open(t, browser, h.startConnect(t, browser, "allow")); code != http.StatusOK || !strings.Contains(page, "HubSpot connected") {
-				t.Fatalf("reconnect: %d\n%s", code, page)
-			}
+			w.connect(t)
 			if st := h.status(t, browser); st.Status != hubspotconn.StatusConnected || st.BrokenReason != nil {
 				t.Fatalf("status after reconnecting: %+v", st)
 			}
@@ -93,25 +88,13 @@ func TestLeadWaitsOnRevokedTokensAndGoesOnceReconnected(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	h := newHubSpotAPI(t, hubspotsim.DefaultClientID)
-	fx := h.db.SeedReferral(t)
-	h.db.SetCampaignSettings(t, fx.Campaign, dealCampaign())
-	_, browser, key := h.admin(t, &fx.Workspace, "ops@acme.test")
-	a := apiClient{t: t, url: h.url, key: key}
-	if code, page := open(t, browser, h.startConnect(t, browser, "allow")); code != http.StatusOK {
-		t.Fatalf("connect: %d\n%s", code, page)
-	}
-
+	w := newDealWorkspace(t)
+	h, a, browser := w.h, w.a, w.browser
 	if _, err := h.sim.SetMode(h.portal.ID, hubspotsim.Mode{Kind: hubspotsim.ModeRevokedTokens}); err != nil {
 		t.Fatal(err)
 	}
-	code, body := a.do("POST", "/api/v1/campaigns/"+fx.Campaign.ID.String()+"/referrals",
-		`{"member_code":"`+fx.Member.ReferralCode+`","lead":{"email":"nia@example.org","first_name":"Nia"}}`)
-	var added ReferralView
-	if code != http.StatusCreated || json.Unmarshal(body, &added) != nil {
-		t.Fatalf("add referral = %d %s", code, body)
-	}
-	v := a.await(ctx, added.ID, "waits on the broken connection", func(v ReferralView) bool { return v.Waiting != nil })
+	added := w.addLead(t, "nia@example.org")
+	v := a.await(ctx, added, "waits on the broken connection", func(v ReferralView) bool { return v.Waiting != nil })
 	if v.Status != referral.Pending || v.Waiting.Step != string(referral.WaitSendLead) || v.Waiting.Cause != hubspot.ErrorTypeConnectionBroken ||
 		!strings.Contains(v.Waiting.Reason, "BAD_REFRESH_TOKEN") || v.WorkflowStatus != "running" {
 		t.Fatalf("waiting referral = %+v, waiting %+v", v, v.Waiting)
@@ -129,10 +112,8 @@ func TestLeadWaitsOnRevokedTokensAndGoesOnceReconnected(t *testing.T) {
 		t.Fatalf("HubSpot refused %d calls, want 1: a broken connection does not keep calling", refused)
 	}
 
-	if code, page := open(t, browser, h.startConnect(t, browser, "allow")); code != http.StatusOK {
-		t.Fatalf("reconnect: %d\n%s", code, page)
-	}
-	v = a.await(ctx, added.ID, "sends its lead once reconnected", func(v ReferralView) bool { return v.HubSpotDealID != "" && v.Waiting == nil })
+	w.connect(t)
+	v = a.await(ctx, added, "sends its lead once reconnected", func(v ReferralView) bool { return v.HubSpotDealID != "" && v.Waiting == nil })
 	if n := len(h.sim.Objects(h.portal.ID, "deals")); n != 1 {
 		t.Fatalf("%d deals in HubSpot, want 1", n)
 	}
@@ -157,39 +138,16 @@ func TestResetPortalCorruptsNoReferral(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	h := newHubSpotAPI(t, hubspotsim.DefaultClientID)
-	fx := h.db.SeedReferral(t)
-	h.db.SetCampaignSettings(t, fx.Campaign, dealCampaign())
-	_, browser, key := h.admin(t, &fx.Workspace, "ops@acme.test")
-	a := apiClient{t: t, url: h.url, key: key}
-	dctx, stop := context.WithCancel(context.Background())
-	dispatched := make(chan struct{})
-	go func() {
-		defer close(dispatched)
-		d := &salesreceiver.Dispatcher{Pool: h.db.Pool, Temporal: h.tc.Client, TaskQueue: h.tc.TaskQueue, HubSpotTaskQueue: h.tc.HubSpotTaskQueue, Logger: slog.New(slog.DiscardHandler)}
-		_ = d.Run(dctx)
-	}()
-	t.Cleanup(func() { stop(); <-dispatched })
-	if code, page := open(t, browser, h.startConnect(t, browser, "allow")); code != http.StatusOK {
-		t.Fatalf("connect: %d\n%s", code, page)
-	}
-	add := func(email string) string {
-		t.Helper()
-		code, body := a.do("POST", "/api/v1/campaigns/"+fx.Campaign.ID.String()+"/referrals",
-			`{"member_code":"`+fx.Member.ReferralCode+`","lead":{"email":"`+email+`","first_name":"Lead"}}`)
-		var added ReferralView
-		if code != http.StatusCreated || json.Unmarshal(body, &added) != nil {
-			t.Fatalf("add referral = %d %s", code, body)
-		}
-		return added.ID
-	}
-	old := add("old@example.org")
+	w := newDealWorkspace(t)
+	h, a, browser := w.h, w.a, w.browser
+	w.runDispatcher(t)
+	old := w.addLead(t, "old@example.org")
 	oldDeal := a.await(ctx, old, "sends its lead", func(v ReferralView) bool { return v.HubSpotDealID != "" }).HubSpotDealID
 
 	if err := h.sim.ResetPortal(h.portal.ID); err != nil {
 		t.Fatal(err)
 	}
-	fresh := add("new@example.org")
+	fresh := w.addLead(t, "new@example.org")
 	v := a.await(ctx, fresh, "waits on the broken connection", func(v ReferralView) bool { return v.Waiting != nil })
 	if v.Waiting.Cause != hubspot.ErrorTypeConnectionBroken {
 		t.Fatalf("the new lead waits on %+v", v.Waiting)
@@ -198,9 +156,7 @@ func TestResetPortalCorruptsNoReferral(t *testing.T) {
 		t.Fatalf("status after the reset: %+v", st)
 	}
 
-	if code, page := open(t, browser, h.startConnect(t, browser, "allow")); code != http.StatusOK {
-		t.Fatalf("reconnect: %d\n%s", code, page)
-	}
+	w.connect(t)
 	v = a.await(ctx, fresh, "sends its lead once reconnected", func(v ReferralView) bool { return v.HubSpotDealID != "" && v.Waiting == nil })
 	if v.HubSpotDealID != oldDeal {
 		t.Fatalf("the new lead's deal is %s; the simulator should have reused %s, the old referral's, which is what this test is about", v.HubSpotDealID, oldDeal)
@@ -243,4 +199,60 @@ func TestResetPortalCorruptsNoReferral(t *testing.T) {
 	if ov := a.referral(old); ov.Status != referral.Pending || len(ov.Rewards) != 0 {
 		t.Fatalf("the old referral was moved by a deal that is not its own: status %s, %d rewards", ov.Status, len(ov.Rewards))
 	}
+}
+
+// dealWorkspace is a seeded workspace whose campaign sends leads as deals,
+// connected to the simulated portal in the browser by its admin.
+type dealWorkspace struct {
+	h       *hubspotAPI
+	fx      testenv.ReferralFixture
+	browser *http.Client
+	a       apiClient
+}
+
+func newDealWorkspace(t *testing.T) *dealWorkspace {
+	t.Helper()
+	w := &dealWorkspace{h: newHubSpotAPI(t, hubspotsim.DefaultClientID)}
+	w.fx = w.h.db.SeedReferral(t)
+	w.h.db.SetCampaignSettings(t, w.fx.Campaign, dealCampaign())
+	var key string
+	_, w.browser, key = w.h.admin(t, &w.fx.Workspace, "ops@acme.test")
+	w.a = apiClient{t: t, url: w.h.url, key: key}
+	w.connect(t)
+	return w
+}
+
+// connect connects (again) in the browser, consenting on HubSpot's page.
+func (w *dealWorkspace) connect(t *testing.T) {
+	t.Helper()
+	if code, page := open(t, w.browser, w.h.startConnect(t, w.browser, "allow")); code != http.StatusOK || !strings.Contains(page, "HubSpot connected") {
+		t.Fatalf("connect: %d\n%s", code, page)
+	}
+}
+
+// addLead adds a referral of the seeded member through the API and returns
+// its ID.
+func (w *dealWorkspace) addLead(t *testing.T, email string) string {
+	t.Helper()
+	code, body := w.a.do("POST", "/api/v1/campaigns/"+w.fx.Campaign.ID.String()+"/referrals",
+		`{"member_code":"`+w.fx.Member.ReferralCode+`","lead":{"email":"`+email+`","first_name":"Lead"}}`)
+	var added ReferralView
+	if code != http.StatusCreated || json.Unmarshal(body, &added) != nil {
+		t.Fatalf("add referral = %d %s", code, body)
+	}
+	return added.ID
+}
+
+// runDispatcher routes recorded webhook events to the workflows until the
+// test ends, as the worker does.
+func (w *dealWorkspace) runDispatcher(t *testing.T) {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d := &salesreceiver.Dispatcher{Pool: w.h.db.Pool, Temporal: w.h.tc.Client, TaskQueue: w.h.tc.TaskQueue, HubSpotTaskQueue: w.h.tc.HubSpotTaskQueue, Logger: slog.New(slog.DiscardHandler)}
+		_ = d.Run(ctx)
+	}()
+	t.Cleanup(func() { stop(); <-done })
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	enumspb "go.temporal.io/api/enums/v1"
 	workflowpb "go.temporal.io/api/workflow/v1"
 
 	"github.com/referflow/referflow/db"
@@ -181,22 +180,7 @@ func (s *misbehaviourStack) pendingLead(t *testing.T, ctx context.Context, refs 
 // leadAttempts is the highest attempt the referral's lead activity ran.
 func (s *misbehaviourStack) leadAttempts(t *testing.T, ctx context.Context, r db.Referral) int32 {
 	t.Helper()
-	it := s.tc.Client.GetWorkflowHistory(ctx, workflows.ReferralWorkflowID(r.ID.String()), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	var scheduled = map[int64]bool{}
-	var most int32
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == "SendLeadToHubSpot" {
-			scheduled[ev.GetEventId()] = true
-		}
-		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && scheduled[a.GetScheduledEventId()] && a.GetAttempt() > most {
-			most = a.GetAttempt()
-		}
-	}
-	return most
+	return highestAttempt(ctx, t, s.tc.Client, workflows.ReferralWorkflowID(r.ID.String()), "", "SendLeadToHubSpot")
 }
 
 // TestLeadsWaitOutATenSecondStorm: other apps of the portal use up its
