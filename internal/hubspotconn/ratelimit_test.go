@@ -146,8 +146,12 @@ func TestSharedLimiterHoldsHubSpotsLimitsAcrossProcesses(t *testing.T) {
 				t.Errorf("busiest windows: %d requests in 10 s, %d searches in 1 s; HubSpot allows 110 and 5", got.maxPer10s, got.maxPer1s)
 			}
 			// The budget is 100 per 10 s (a sustained 91 after a burst of
-			// 10) over ~15 s: the limiter must not starve the callers either.
-			if got.accepted < 120 || got.searches < 20 {
+			// 10) over ~15 s, about 145 requests: the limiter must not
+			// starve the callers either. The floor is half of that: on a
+			// loaded 2-core machine (every package's tests at once) the
+			// callers themselves manage about 105, while a limiter that
+			// starves them lets through a few dozen.
+			if got.accepted < 70 || got.searches < 10 {
 				t.Errorf("only %d requests (%d searches) went through in 15 s of simulator time; want about 145 (searches about 4 per second while they last)", got.accepted, got.searches)
 			}
 		})
