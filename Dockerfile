@@ -45,10 +45,11 @@ COPY --from=build /out/referflow /usr/local/bin/referflow
 
 USER 10001:10001
 
-# REFERFLOW_HTTP_ADDR defaults to :8080.
-EXPOSE 8080
+# REFERFLOW_HTTP_ADDR defaults to :8080; the worker serves its metrics on
+# REFERFLOW_WORKER_METRICS_ADDR (set it to :9091 in a container).
+EXPOSE 8080 9091
 
-# No HEALTHCHECK here: the image also runs `worker` (no HTTP server) and
+# No HEALTHCHECK here: the image also runs `worker` (only /metrics) and
 # `migrate` (exits when done). The compose file checks `api` on /readyz.
 ENTRYPOINT ["referflow"]
 CMD ["api"]

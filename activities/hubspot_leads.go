@@ -73,18 +73,22 @@ const (
 //     the moments between the referral being added and its lead being sent is
 //     therefore adopted too (the capture-time fraud check looks for existing
 //     contacts before that).
-//   - deal: deals have no natural key and referflow's properties hold no
-//     referral ID, so before creating a deal a search looks for one with the
-//     same dealname and pipeline created at or after the referral row, not
-//     stored on any referral of the workspace, and (with an associated
-//     contact) associated with this referral's contact; the oldest such deal
-//     is adopted. HubSpot's search is eventually consistent (a deal can take
-//     a few seconds to be searchable), so a retry that runs sooner than that
+//   - deal with an associated contact: the deal is created already
+//     associated with the contact and carrying the referral's ID
+//     (referflow_referral_id), so before creating one the contact's deals
+//     are read (associations and a batch read: consistent at once, unlike
+//     search) and the one holding this referral's ID is adopted. A lost
+//     create answer (a 5xx after the write, an answer slower than the
+//     client's timeout) therefore never makes a second deal.
+//   - deal without a contact: before creating one a search looks for a deal
+//     with the same dealname and pipeline created at or after the referral
+//     row and not stored on any referral of the workspace; the oldest is
+//     adopted. HubSpot's search is eventually consistent (a deal can take a
+//     few seconds to be searchable), so a retry that runs sooner than that
 //     after a lost create can still create a second deal; Temporal's retry
 //     backoff makes that unlikely, not impossible. Two referrals of one
-//     campaign with identical deal names and no associated contact that both
-//     lose their create answer at the same moment could adopt each other's
-//     deal.
+//     campaign with identical deal names that both lose their create answer
+//     at the same moment could adopt each other's deal.
 //
 // Errors go through hubspot.TemporalError: a rate limit retries after
 // HubSpot's wait; a refused property (one the portal lacks) fails at once and
@@ -387,10 +391,14 @@ func (s *leadSender) create(ctx context.Context, t hubspot.ObjectType, in hubspo
 }
 
 // previousDeal looks for the deal an earlier attempt created but could not
-// store (see SendLeadToHubSpot): same dealname and pipeline, created at or
-// after the referral, on no referral yet, associated with the contact when
-// there is one. It returns "" when there is none.
+// store (see SendLeadToHubSpot): among the contact's deals, the one holding
+// the referral's ID; without a contact, one found by search with the same
+// dealname and pipeline, created at or after the referral and on no referral
+// yet. It returns "" when there is none.
 func (s *leadSender) previousDeal(ctx context.Context, props map[string]string) (string, error) {
+	if s.res.ContactID != "" {
+		return s.contactsDealOfReferral(ctx)
+	}
 	r := s.lead.referral
 	filters := []hubspot.Filter{{PropertyName: "createdate", Operator: hubspot.OpGTE, Value: strconv.FormatInt(r.CreatedAt.UnixMilli(), 10)}}
 	for _, p := range []string{"dealname", "pipeline"} {
@@ -419,16 +427,35 @@ func (s *leadSender) previousDeal(ctx context.Context, props map[string]string) 
 		if slices.ContainsFunc(claimed, func(o db.Referral) bool { return o.ID != r.ID }) {
 			continue
 		}
-		if s.res.ContactID != "" {
-			assocs, err := s.c.ListAssociations(ctx, hubspot.Deals, d.ID, hubspot.Contacts, hubspot.AssociationListOptions{})
-			if err != nil {
-				return "", hubspot.TemporalError(fmt.Errorf("read deal %s's contacts: %w", d.ID, err))
-			}
-			if !slices.ContainsFunc(assocs.Results, func(a hubspot.Association) bool { return a.ToObjectID == s.res.ContactID }) {
-				continue
-			}
-		}
 		return d.ID, nil
+	}
+	return "", nil
+}
+
+// contactsDealOfReferral returns the deal associated with the lead's
+// contact that carries the referral's ID, "" when there is none. Reads by
+// ID and associations see a write at once, where search may lag.
+func (s *leadSender) contactsDealOfReferral(ctx context.Context) (string, error) {
+	assocs, err := s.c.ListAssociations(ctx, hubspot.Contacts, s.res.ContactID, hubspot.Deals, hubspot.AssociationListOptions{Limit: hubspot.MaxAssociationsLimit})
+	if err != nil {
+		return "", hubspot.TemporalError(fmt.Errorf("read contact %s's deals: %w", s.res.ContactID, err))
+	}
+	if len(assocs.Results) == 0 {
+		return "", nil
+	}
+	ids := make([]string, 0, len(assocs.Results))
+	for _, a := range assocs.Results {
+		ids = append(ids, a.ToObjectID)
+	}
+	deals, err := s.c.BatchRead(ctx, hubspot.Deals, ids, hubspot.BatchReadOptions{Properties: []string{hubspotobject.PropReferralID}})
+	if err != nil {
+		return "", hubspot.TemporalError(fmt.Errorf("read contact %s's deals: %w", s.res.ContactID, err))
+	}
+	want := s.lead.referral.ID.String()
+	for _, d := range deals.Results {
+		if d.Properties[hubspotobject.PropReferralID] == want {
+			return d.ID, nil
+		}
 	}
 	return "", nil
 }

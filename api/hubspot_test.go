@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/adminauth"
 	"github.com/referflow/referflow/internal/dev/hubspotsim"
@@ -68,7 +69,8 @@ func newHubSpotAPI(t *testing.T, clientID string) *hubspotAPI {
 	public, _ := url.Parse(h.url)
 	h.manager, err = hubspotconn.New(h.db.Pool, hubspotconn.Options{
 		BaseURL: base, PublicURL: public, ClientID: clientID, ClientSecret: hubspotsim.DefaultClientSecret, Box: box,
-		Now: func() time.Time { return time.Now().Add(time.Duration(h.offset.Load())) },
+		Now:           func() time.Time { return time.Now().Add(time.Duration(h.offset.Load())) },
+		OnPortalReset: activities.ForgetPortalObjects, // as the binary wires it
 	})
 	if err != nil {
 		t.Fatal(err)

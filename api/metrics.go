@@ -1,27 +1,18 @@
 package api
 
 import (
-	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/referflow/referflow/internal/opsmetrics"
 )
 
 // NewRegistry returns a Prometheus registry with the Go runtime and process
 // collectors, for one process's metrics.
-func NewRegistry() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return reg
-}
-
-func metricsHandler(reg *prometheus.Registry) http.Handler {
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
-}
+func NewRegistry() *prometheus.Registry { return opsmetrics.NewRegistry() }
 
 type httpMetrics struct {
 	requests *prometheus.CounterVec

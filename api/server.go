@@ -23,6 +23,7 @@ import (
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/adminauth"
 	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/opsmetrics"
 	"github.com/referflow/referflow/workflows"
 )
 
@@ -114,7 +115,7 @@ func New(deps Deps) *Server {
 func (s *Server) routes() {
 	s.echo.GET("/healthz", s.healthz)
 	s.echo.GET("/readyz", s.readyz)
-	s.echo.GET("/metrics", echo.WrapHandler(metricsHandler(s.deps.Registry)))
+	s.echo.GET("/metrics", echo.WrapHandler(opsmetrics.Handler(s.deps.Registry)))
 
 	s.echo.GET("/login", s.loginForm)
 	s.echo.POST("/login", s.login)

@@ -21,7 +21,7 @@ SET status = 'disconnected',
     access_token_expires_at = NULL,
     updated_at = now()
 WHERE workspace_id = $1 AND disconnected_at IS NULL
-RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at
+RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone
 `
 
 // HubSpotConnectionDisconnect releases the portal and forgets the tokens;
@@ -51,12 +51,13 @@ func (q *Queries) HubSpotConnectionDisconnect(ctx context.Context, workspaceID u
 		&i.PropertySetupStatus,
 		&i.PropertySetupError,
 		&i.PropertySetupAt,
+		&i.PortalTimeZone,
 	)
 	return i, err
 }
 
 const hubSpotConnectionGetActiveByPortal = `-- name: HubSpotConnectionGetActiveByPortal :one
-SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at FROM hubspot_connections
+SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone FROM hubspot_connections
 WHERE portal_id = $1 AND disconnected_at IS NULL
 `
 
@@ -88,12 +89,13 @@ func (q *Queries) HubSpotConnectionGetActiveByPortal(ctx context.Context, portal
 		&i.PropertySetupStatus,
 		&i.PropertySetupError,
 		&i.PropertySetupAt,
+		&i.PortalTimeZone,
 	)
 	return i, err
 }
 
 const hubSpotConnectionGetByWorkspace = `-- name: HubSpotConnectionGetByWorkspace :one
-SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at FROM hubspot_connections
+SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone FROM hubspot_connections
 WHERE workspace_id = $1
 `
 
@@ -124,12 +126,63 @@ func (q *Queries) HubSpotConnectionGetByWorkspace(ctx context.Context, workspace
 		&i.PropertySetupStatus,
 		&i.PropertySetupError,
 		&i.PropertySetupAt,
+		&i.PortalTimeZone,
 	)
 	return i, err
 }
 
+const hubSpotConnectionList = `-- name: HubSpotConnectionList :many
+SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone FROM hubspot_connections
+ORDER BY workspace_id
+`
+
+// HubSpotConnectionList returns every workspace's connection, for operators'
+// metrics and `referflow doctor`.
+func (q *Queries) HubSpotConnectionList(ctx context.Context) ([]HubspotConnection, error) {
+	rows, err := q.db.Query(ctx, hubSpotConnectionList)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []HubspotConnection
+	for rows.Next() {
+		var i HubspotConnection
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.PortalID,
+			&i.Scopes,
+			&i.AccessTokenCiphertext,
+			&i.RefreshTokenCiphertext,
+			&i.EncryptionKeyID,
+			&i.AccessTokenExpiresAt,
+			&i.Status,
+			&i.BrokenReason,
+			&i.ConnectedBy,
+			&i.ConnectedAt,
+			&i.DisconnectedAt,
+			&i.LastApiCallAt,
+			&i.LastWebhookAt,
+			&i.LastEntryAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.PropertySetupStatus,
+			&i.PropertySetupError,
+			&i.PropertySetupAt,
+			&i.PortalTimeZone,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const hubSpotConnectionLock = `-- name: HubSpotConnectionLock :one
-SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at FROM hubspot_connections
+SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone FROM hubspot_connections
 WHERE workspace_id = $1
 FOR UPDATE
 `
@@ -162,6 +215,7 @@ func (q *Queries) HubSpotConnectionLock(ctx context.Context, workspaceID uuid.UU
 		&i.PropertySetupStatus,
 		&i.PropertySetupError,
 		&i.PropertySetupAt,
+		&i.PortalTimeZone,
 	)
 	return i, err
 }
@@ -170,7 +224,7 @@ const hubSpotConnectionMarkBroken = `-- name: HubSpotConnectionMarkBroken :one
 UPDATE hubspot_connections
 SET status = 'broken', broken_reason = $1, updated_at = now()
 WHERE workspace_id = $2 AND disconnected_at IS NULL
-RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at
+RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone
 `
 
 type HubSpotConnectionMarkBrokenParams struct {
@@ -205,6 +259,7 @@ func (q *Queries) HubSpotConnectionMarkBroken(ctx context.Context, arg HubSpotCo
 		&i.PropertySetupStatus,
 		&i.PropertySetupError,
 		&i.PropertySetupAt,
+		&i.PortalTimeZone,
 	)
 	return i, err
 }
@@ -277,7 +332,7 @@ SET access_token_ciphertext = $1,
     broken_reason = NULL,
     updated_at = now()
 WHERE workspace_id = $5 AND disconnected_at IS NULL
-RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at
+RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone
 `
 
 type HubSpotConnectionUpdateTokensParams struct {
@@ -321,6 +376,7 @@ func (q *Queries) HubSpotConnectionUpdateTokens(ctx context.Context, arg HubSpot
 		&i.PropertySetupStatus,
 		&i.PropertySetupError,
 		&i.PropertySetupAt,
+		&i.PortalTimeZone,
 	)
 	return i, err
 }
@@ -329,14 +385,15 @@ const hubSpotConnectionUpsert = `-- name: HubSpotConnectionUpsert :one
 INSERT INTO hubspot_connections (
     workspace_id, portal_id, scopes,
     access_token_ciphertext, refresh_token_ciphertext, encryption_key_id,
-    access_token_expires_at, connected_by
+    access_token_expires_at, connected_by, portal_time_zone
 ) VALUES (
     $1, $2, $3,
     $4, $5, $6,
-    $7, $8
+    $7, $8, $9
 )
 ON CONFLICT (workspace_id) DO UPDATE SET
     portal_id = EXCLUDED.portal_id,
+    portal_time_zone = EXCLUDED.portal_time_zone,
     scopes = EXCLUDED.scopes,
     access_token_ciphertext = EXCLUDED.access_token_ciphertext,
     refresh_token_ciphertext = EXCLUDED.refresh_token_ciphertext,
@@ -351,7 +408,7 @@ ON CONFLICT (workspace_id) DO UPDATE SET
     property_setup_error = NULL,
     property_setup_at = NULL,
     updated_at = now()
-RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at
+RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone
 `
 
 type HubSpotConnectionUpsertParams struct {
@@ -363,6 +420,7 @@ type HubSpotConnectionUpsertParams struct {
 	EncryptionKeyID        *string    `json:"encryption_key_id"`
 	AccessTokenExpiresAt   *time.Time `json:"access_token_expires_at"`
 	ConnectedBy            *string    `json:"connected_by"`
+	PortalTimeZone         *string    `json:"portal_time_zone"`
 }
 
 // HubSpotConnectionUpsert records a completed OAuth connect or reconnect of a
@@ -380,6 +438,7 @@ func (q *Queries) HubSpotConnectionUpsert(ctx context.Context, arg HubSpotConnec
 		arg.EncryptionKeyID,
 		arg.AccessTokenExpiresAt,
 		arg.ConnectedBy,
+		arg.PortalTimeZone,
 	)
 	var i HubspotConnection
 	err := row.Scan(
@@ -404,6 +463,7 @@ func (q *Queries) HubSpotConnectionUpsert(ctx context.Context, arg HubSpotConnec
 		&i.PropertySetupStatus,
 		&i.PropertySetupError,
 		&i.PropertySetupAt,
+		&i.PortalTimeZone,
 	)
 	return i, err
 }

@@ -90,3 +90,48 @@ func (q *Queries) HubSpotRateLimitGet(ctx context.Context, portalID int64) (HubS
 	err := row.Scan(&i.TatAll, &i.TatSearch, &i.Now)
 	return i, err
 }
+
+const hubSpotRateLimitHoldOff = `-- name: HubSpotRateLimitHoldOff :exec
+INSERT INTO hubspot_rate_limits AS r (portal_id, tat_all, tat_search, updated_at)
+VALUES (
+    $1::bigint,
+    CASE WHEN $2::boolean THEN clock_timestamp()
+        ELSE clock_timestamp() + $3::interval + $4::interval - $5::interval END,
+    CASE WHEN $2::boolean
+        THEN clock_timestamp() + $3::interval + $6::interval - $7::interval
+        ELSE clock_timestamp() END,
+    clock_timestamp()
+)
+ON CONFLICT (portal_id) DO UPDATE SET
+    tat_all = CASE WHEN $2::boolean THEN r.tat_all ELSE greatest(r.tat_all, EXCLUDED.tat_all) END,
+    tat_search = CASE WHEN $2::boolean THEN greatest(r.tat_search, EXCLUDED.tat_search) ELSE r.tat_search END
+`
+
+type HubSpotRateLimitHoldOffParams struct {
+	PortalID       int64           `json:"portal_id"`
+	Search         bool            `json:"search"`
+	Hold           pgtype.Interval `json:"hold"`
+	AllLimit       pgtype.Interval `json:"all_limit"`
+	AllEmission    pgtype.Interval `json:"all_emission"`
+	SearchLimit    pgtype.Interval `json:"search_limit"`
+	SearchEmission pgtype.Interval `json:"search_emission"`
+}
+
+// HubSpotRateLimitHoldOff keeps a portal's calls (only its searches when
+// @search) from being admitted before now + @hold: HubSpot answered 429 and
+// asked to wait that long. It moves the budget's tat to at least
+// now + hold + (limit − emission), the tat at which the next call is
+// admitted exactly at now + hold, with the burst spent (calls resume one per
+// emission, not all at once); a later tat already there stays.
+func (q *Queries) HubSpotRateLimitHoldOff(ctx context.Context, arg HubSpotRateLimitHoldOffParams) error {
+	_, err := q.db.Exec(ctx, hubSpotRateLimitHoldOff,
+		arg.PortalID,
+		arg.Search,
+		arg.Hold,
+		arg.AllLimit,
+		arg.AllEmission,
+		arg.SearchLimit,
+		arg.SearchEmission,
+	)
+	return err
+}

@@ -74,6 +74,8 @@ type HubspotConnection struct {
 	PropertySetupStatus    string     `json:"property_setup_status"`
 	PropertySetupError     *string    `json:"property_setup_error"`
 	PropertySetupAt        *time.Time `json:"property_setup_at"`
+	// The HubSpot portal's time zone (IANA name), read at connect; its daily API limit resets at midnight there. NULL when unknown.
+	PortalTimeZone *string `json:"portal_time_zone"`
 }
 
 // Per HubSpot portal, the GCRA state (theoretical arrival times) of the rate limiter all referflow processes share: one budget for all calls, one for searches.

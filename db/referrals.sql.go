@@ -59,6 +59,71 @@ func (q *Queries) ReferralClearWaiting(ctx context.Context, id uuid.UUID) (Refer
 	return i, err
 }
 
+const referralCountWaiting = `-- name: ReferralCountWaiting :many
+SELECT waiting_step::text AS step, waiting_cause::text AS cause, count(*)::bigint AS referrals,
+       EXTRACT(EPOCH FROM now() - min(waiting_since))::float8 AS oldest_wait_seconds
+FROM referrals
+WHERE waiting_step IS NOT NULL
+GROUP BY waiting_step, waiting_cause
+ORDER BY waiting_step, waiting_cause
+`
+
+type ReferralCountWaitingRow struct {
+	Step              string  `json:"step"`
+	Cause             string  `json:"cause"`
+	Referrals         int64   `json:"referrals"`
+	OldestWaitSeconds float64 `json:"oldest_wait_seconds"`
+}
+
+// ReferralCountWaiting counts, for operators' metrics, the referrals whose
+// workflow waits on the outside world by step and cause, with how long the
+// oldest has waited.
+func (q *Queries) ReferralCountWaiting(ctx context.Context) ([]ReferralCountWaitingRow, error) {
+	rows, err := q.db.Query(ctx, referralCountWaiting)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ReferralCountWaitingRow
+	for rows.Next() {
+		var i ReferralCountWaitingRow
+		if err := rows.Scan(
+			&i.Step,
+			&i.Cause,
+			&i.Referrals,
+			&i.OldestWaitSeconds,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const referralCountWithoutWorkflow = `-- name: ReferralCountWithoutWorkflow :one
+SELECT count(*)::bigint AS referrals,
+       COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS oldest_age_seconds
+FROM referrals
+WHERE workflow_started_at IS NULL
+`
+
+type ReferralCountWithoutWorkflowRow struct {
+	Referrals        int64   `json:"referrals"`
+	OldestAgeSeconds float64 `json:"oldest_age_seconds"`
+}
+
+// ReferralCountWithoutWorkflow counts the referrals whose workflow has not
+// run its first step, and the age of the oldest (0 when there is none).
+func (q *Queries) ReferralCountWithoutWorkflow(ctx context.Context) (ReferralCountWithoutWorkflowRow, error) {
+	row := q.db.QueryRow(ctx, referralCountWithoutWorkflow)
+	var i ReferralCountWithoutWorkflowRow
+	err := row.Scan(&i.Referrals, &i.OldestAgeSeconds)
+	return i, err
+}
+
 const referralFindByExternalID = `-- name: ReferralFindByExternalID :many
 SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
 WHERE campaign_id = $1 AND external_id = $2
@@ -256,6 +321,59 @@ func (q *Queries) ReferralFindByNormalizedEmail(ctx context.Context, arg Referra
 			&i.WaitingReason,
 			&i.WaitingSince,
 			&i.WorkflowStartedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const referralForgetHubSpotObjects = `-- name: ReferralForgetHubSpotObjects :many
+WITH held AS (
+    SELECT h.id, h.hubspot_contact_id, h.hubspot_deal_id, h.hubspot_company_id
+    FROM referrals h
+    WHERE h.workspace_id = $1::uuid
+      AND (h.hubspot_contact_id IS NOT NULL OR h.hubspot_deal_id IS NOT NULL OR h.hubspot_company_id IS NOT NULL)
+    FOR UPDATE
+)
+UPDATE referrals r
+SET hubspot_contact_id = NULL, hubspot_deal_id = NULL, hubspot_company_id = NULL, updated_at = now()
+FROM held
+WHERE r.id = held.id
+RETURNING r.id, r.workspace_id, held.hubspot_contact_id AS contact_id, held.hubspot_deal_id AS deal_id, held.hubspot_company_id AS company_id
+`
+
+type ReferralForgetHubSpotObjectsRow struct {
+	ID          uuid.UUID `json:"id"`
+	WorkspaceID uuid.UUID `json:"workspace_id"`
+	ContactID   *int64    `json:"contact_id"`
+	DealID      *int64    `json:"deal_id"`
+	CompanyID   *int64    `json:"company_id"`
+}
+
+// ReferralForgetHubSpotObjects makes a workspace's referrals forget the
+// HubSpot records they hold: the portal was reset, so those IDs name records
+// that are gone, or new records that reuse them. It returns what each
+// referral held, for its audit trail.
+func (q *Queries) ReferralForgetHubSpotObjects(ctx context.Context, workspaceID uuid.UUID) ([]ReferralForgetHubSpotObjectsRow, error) {
+	rows, err := q.db.Query(ctx, referralForgetHubSpotObjects, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ReferralForgetHubSpotObjectsRow
+	for rows.Next() {
+		var i ReferralForgetHubSpotObjectsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.ContactID,
+			&i.DealID,
+			&i.CompanyID,
 		); err != nil {
 			return nil, err
 		}

@@ -13,6 +13,39 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const rewardCountByStatus = `-- name: RewardCountByStatus :many
+SELECT status, count(*)::bigint AS rewards
+FROM rewards
+GROUP BY status
+ORDER BY status
+`
+
+type RewardCountByStatusRow struct {
+	Status  string `json:"status"`
+	Rewards int64  `json:"rewards"`
+}
+
+// RewardCountByStatus counts every reward by status, for operators' metrics.
+func (q *Queries) RewardCountByStatus(ctx context.Context) ([]RewardCountByStatusRow, error) {
+	rows, err := q.db.Query(ctx, rewardCountByStatus)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []RewardCountByStatusRow
+	for rows.Next() {
+		var i RewardCountByStatusRow
+		if err := rows.Scan(&i.Status, &i.Rewards); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const rewardCreate = `-- name: RewardCreate :one
 INSERT INTO rewards (
     workspace_id, referral_id, campaign_id, member_id, recipient,

@@ -74,6 +74,28 @@ func (q *Queries) SalesEntryClaimBatch(ctx context.Context, batchSize int32) ([]
 	return items, nil
 }
 
+const salesEntryCountUndispatched = `-- name: SalesEntryCountUndispatched :one
+SELECT count(*)::bigint AS entries,
+       COALESCE(EXTRACT(EPOCH FROM now() - min(received_at)), 0)::float8 AS oldest_age_seconds
+FROM sales_entries
+WHERE dispatched_at IS NULL
+`
+
+type SalesEntryCountUndispatchedRow struct {
+	Entries          int64   `json:"entries"`
+	OldestAgeSeconds float64 `json:"oldest_age_seconds"`
+}
+
+// SalesEntryCountUndispatched counts the entries the dispatcher has not
+// routed yet and the age of the oldest (0 when there is none): a growing
+// age means routing is stuck.
+func (q *Queries) SalesEntryCountUndispatched(ctx context.Context) (SalesEntryCountUndispatchedRow, error) {
+	row := q.db.QueryRow(ctx, salesEntryCountUndispatched)
+	var i SalesEntryCountUndispatchedRow
+	err := row.Scan(&i.Entries, &i.OldestAgeSeconds)
+	return i, err
+}
+
 const salesEntryDefer = `-- name: SalesEntryDefer :exec
 UPDATE sales_entries s
 SET dispatch_attempts = s.dispatch_attempts + o.attempted,

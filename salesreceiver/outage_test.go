@@ -7,7 +7,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,8 +74,10 @@ func TestATemporalOutageDelaysEntriesAndLosesNone(t *testing.T) {
 	}
 	waitForState(ctx, t, c, run.GetID(), func(s workflows.ReferralState) bool { return s.Status == referral.Pending })
 
+	var logs lockedBuffer
 	dispatch(t, &salesreceiver.Dispatcher{
-		Pool: d.Pool, Temporal: c, TaskQueue: salesQueue, HubSpotTaskQueue: hubspotQueue, Logger: silentLogger(),
+		Pool: d.Pool, Temporal: c, TaskQueue: salesQueue, HubSpotTaskQueue: hubspotQueue,
+		Logger:      slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		CallTimeout: time.Second, MinBackoff: 200 * time.Millisecond, MaxBackoff: time.Second,
 	})
 
@@ -105,6 +110,12 @@ func TestATemporalOutageDelaysEntriesAndLosesNone(t *testing.T) {
 	// The errors of entries that were tried name the call that failed.
 	if row, _ := d.Queries.SalesEntryGetByID(ctx, ids[2]); !containsAny(deref(row.DispatchError), "start sales-entry/", "Temporal unreachable") {
 		t.Fatalf("dispatch error = %q", deref(row.DispatchError))
+	}
+
+	// The dispatcher's log names the entries it puts off.
+	named := regexp.MustCompile(`"sales_entry_ids":"([0-9]+, )*` + strconv.FormatInt(ids[2], 10) + `(, [0-9]+)*"`)
+	if !named.MatchString(logs.String()) {
+		t.Fatalf("the dispatcher's warnings do not name the entries put off:\n%s", logs.String())
 	}
 
 	// Temporal is back on the same address and database.
@@ -193,6 +204,24 @@ func (o *ownTemporal) stop(t *testing.T) {
 		t.Logf("stop Temporal: %v", err)
 	}
 	o.srv = nil
+}
+
+// lockedBuffer collects a logger's lines from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // silentLogger and silentTemporalLogger keep the outage's expected

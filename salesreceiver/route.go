@@ -297,18 +297,25 @@ func joinIDs(ids []int64) string {
 	return strings.Join(parts, ", ")
 }
 
+// maxLoggedIDs bounds the sales entry IDs one log line lists.
+const maxLoggedIDs = 20
+
 // logBatch logs what a batch did, by IDs and counts only: entries carry
-// personal data. Entries that failed ErrorAfterAttempts times or more are
+// personal data. The entries put off are named (the first maxLoggedIDs). Entries that failed ErrorAfterAttempts times or more are
 // logged one by one at error level.
 func (d *Dispatcher) logBatch(rows []db.SalesEntry, outcomes []outcome, took time.Duration) {
 	counts := map[string]int{}
 	firstError := ""
+	var deferredIDs []int64
 	for i, o := range outcomes {
 		if !o.deferred {
 			counts[string(o.status)]++
 			continue
 		}
 		counts["deferred"]++
+		if len(deferredIDs) < maxLoggedIDs {
+			deferredIDs = append(deferredIDs, o.id)
+		}
 		if firstError == "" {
 			firstError = o.err
 		}
@@ -324,7 +331,7 @@ func (d *Dispatcher) logBatch(rows []db.SalesEntry, outcomes []outcome, took tim
 		}
 	}
 	if firstError != "" {
-		d.Logger.Warn("sales receiver: some entries could not be routed and will be retried", append(args, "error", firstError)...)
+		d.Logger.Warn("sales receiver: some entries could not be routed and will be retried", append(args, "sales_entry_ids", joinIDs(deferredIDs), "error", firstError)...)
 		return
 	}
 	d.Logger.Debug("sales receiver: entries routed", args...)

@@ -19,7 +19,7 @@ import (
 // failed before referral workflows stopped failing on the outside world, or
 // one an operator terminated).
 func FailedReferralsQuery(taskQueue string) string {
-	return "WorkflowType = 'ReferralWorkflow' AND TaskQueue = '" + strings.ReplaceAll(taskQueue, "'", "") + "'" +
+	return "WorkflowType = '" + ReferralWorkflowType + "' AND TaskQueue = '" + strings.ReplaceAll(taskQueue, "'", "") + "'" +
 		" AND (ExecutionStatus = 'Failed' OR ExecutionStatus = 'Terminated' OR ExecutionStatus = 'TimedOut' OR ExecutionStatus = 'Canceled')"
 }
 

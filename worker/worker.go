@@ -12,18 +12,22 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/opsmetrics"
 	"github.com/referflow/referflow/salesreceiver"
 	"github.com/referflow/referflow/workflows"
 )
@@ -55,12 +59,18 @@ type Options struct {
 	// PublicURL is REFERFLOW_PUBLIC_URL, the base of referral links written
 	// to HubSpot.
 	PublicURL string
-	// Logger logs what Run's dispatcher and reconciler do; none: nothing is
+	// Logger logs what Run's dispatcher and reconciler do, and every failed
+	// local activity (at ERROR, with the referral's ID); none: nothing is
 	// logged.
 	Logger *slog.Logger
 	// ReconcileEvery is how often Run's Reconciler looks for referrals
 	// without a workflow (default a minute).
 	ReconcileEvery time.Duration
+	// Metrics, when set, is where Run reports referflow's gauges and webhook
+	// deliveries (see Metrics for the rest); MetricsListener, when set too,
+	// is where Run serves them on GET /metrics.
+	Metrics         *Metrics
+	MetricsListener net.Listener
 }
 
 // Run runs the workers and the Sales Receiver's dispatcher that feeds
@@ -87,9 +97,35 @@ func Run(ctx context.Context, c client.Client, pool *pgxpool.Pool, opts Options)
 	reconciled := make(chan struct{})
 	go func() { defer close(reconciled); reconciler.Run(rctx) }()
 	defer func() { stopReconciler(); <-reconciled }()
-	// Run returns when ctx ends, after recording the batch in progress, or
-	// at once when it cannot run at all.
-	return dispatcher.Run(ctx)
+	if opts.Metrics == nil {
+		// Run returns when ctx ends, after recording the batch in
+		// progress, or at once when it cannot run at all.
+		return dispatcher.Run(ctx)
+	}
+	collector := &opsmetrics.Collector{Pool: pool, Temporal: c, ReferralWorkflowType: ReferralWorkflowType, TaskQueue: opts.TaskQueue}
+	if opts.Logger != nil {
+		collector.Logger = opts.Logger.With("component", "metrics")
+	}
+	opts.Metrics.register(collector)
+	if opts.MetricsListener == nil {
+		return dispatcher.Run(ctx)
+	}
+	// The dispatcher and the metrics server end together: when ctx ends,
+	// or when either cannot go on.
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	served := make(chan error, 1)
+	go func() {
+		err := opsmetrics.Serve(runCtx, opts.MetricsListener, opts.Metrics.Registry)
+		stop()
+		served <- err
+	}()
+	if opts.Logger != nil {
+		opts.Logger.Info("worker metrics served", "url", "http://"+opts.MetricsListener.Addr().String()+"/metrics")
+	}
+	err := dispatcher.Run(runCtx)
+	stop()
+	return errors.Join(err, <-served)
 }
 
 func (o *Options) fill() {
@@ -111,9 +147,14 @@ func New(c client.Client, pool *pgxpool.Pool, opts Options) *Workers {
 	opts.fill()
 	acts := activities.New(pool)
 
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	main := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
 		MaxConcurrentWorkflowTaskPollers: workflowTaskPollers,
 		MaxConcurrentActivityTaskPollers: activityTaskPollers,
+		Interceptors:                     []interceptor.WorkerInterceptor{&activityFailureLog{logger: logger.With("component", "activities")}},
 	})
 	main.RegisterWorkflow(workflows.ReferralWorkflow)
 	main.RegisterWorkflow(workflows.SetUpHubSpotPortalWorkflow)

@@ -19,7 +19,7 @@ func runAPI(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	p, err := startProcess(ctx, out)
+	p, err := startProcess(ctx, out, nil)
 	if err != nil {
 		return err
 	}

@@ -12,11 +12,13 @@ import (
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
+	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/api"
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/db/migrate"
 	"github.com/referflow/referflow/internal/adminauth"
 	"github.com/referflow/referflow/internal/config"
+	"github.com/referflow/referflow/internal/hubspot"
 	"github.com/referflow/referflow/internal/hubspotconn"
 	"github.com/referflow/referflow/internal/temporalclient"
 	"github.com/referflow/referflow/internal/tokencrypt"
@@ -56,9 +58,10 @@ func openPool(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
 }
 
 // connectTemporal dials Temporal and registers referflow's search
-// attributes, so no workflow ever upserts an unknown one.
-func connectTemporal(ctx context.Context, cfg *config.Config, logger *slog.Logger) (client.Client, error) {
-	c, err := temporalclient.Dial(ctx, cfg.TemporalAddress, cfg.TemporalNamespace, logger)
+// attributes, so no workflow ever upserts an unknown one. The SDK's metrics
+// go to metrics (nil: none; the worker's client gives its own).
+func connectTemporal(ctx context.Context, cfg *config.Config, logger *slog.Logger, metrics client.MetricsHandler) (client.Client, error) {
+	c, err := temporalclient.Dial(ctx, cfg.TemporalAddress, cfg.TemporalNamespace, logger, metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -72,8 +75,10 @@ func connectTemporal(ctx context.Context, cfg *config.Config, logger *slog.Logge
 // newHubSpotManager builds the HubSpot connection manager from the
 // configuration: HubSpot's API (or the simulator) at HUBSPOT_BASE_URL, the
 // app's OAuth credentials when set, tokens sealed with
-// REFERFLOW_ENCRYPTION_KEY. api and worker share nothing but the database.
-func newHubSpotManager(cfg *config.Config, pool *pgxpool.Pool, logger *slog.Logger) (*hubspotconn.Manager, error) {
+// REFERFLOW_ENCRYPTION_KEY, its calls counted in metrics (nil: not counted;
+// the worker's, which makes the calls). api and worker share nothing but the
+// database.
+func newHubSpotManager(cfg *config.Config, pool *pgxpool.Pool, logger *slog.Logger, metrics *hubspot.Metrics) (*hubspotconn.Manager, error) {
 	box, err := tokencrypt.New(cfg.EncryptionKeys)
 	if err != nil {
 		return nil, err
@@ -85,6 +90,10 @@ func newHubSpotManager(cfg *config.Config, pool *pgxpool.Pool, logger *slog.Logg
 		PublicURL:    cfg.PublicURL,
 		Box:          box,
 		Logger:       logger,
+		Metrics:      metrics,
+		// A reset portal's records are gone and their IDs may be reused:
+		// the referrals forget what they held.
+		OnPortalReset: activities.ForgetPortalObjects,
 	})
 }
 
@@ -116,11 +125,21 @@ func serveAPI(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc cl
 }
 
 // runWorkers runs the Temporal workers, and the Sales Receiver's dispatcher
-// that feeds recorded HubSpot events to them, until ctx ends.
-func runWorkers(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc client.Client, hs *hubspotconn.Manager, logger *slog.Logger) error {
+// that feeds recorded HubSpot events to them, until ctx ends; it serves
+// metrics on REFERFLOW_WORKER_METRICS_ADDR unless that is off. tc and hs
+// report into metrics (see worker.Metrics).
+func runWorkers(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc client.Client, hs *hubspotconn.Manager, logger *slog.Logger, metrics *worker.Metrics) error {
+	opts := worker.Options{HubSpot: hs, PublicURL: cfg.PublicURL.String(), Logger: logger, Metrics: metrics}
+	if cfg.WorkerMetricsAddr != "" {
+		ln, err := net.Listen("tcp", cfg.WorkerMetricsAddr)
+		if err != nil {
+			return fmt.Errorf("REFERFLOW_WORKER_METRICS_ADDR: listen on %s: %w (each worker process on a host needs its own port; off serves none)", cfg.WorkerMetricsAddr, err)
+		}
+		opts.MetricsListener = ln
+	}
 	// Process-wide, and only before the first worker starts.
 	sdkworker.SetStickyWorkflowCacheSize(cfg.WorkflowCacheSize)
-	return worker.Run(ctx, tc, pool, worker.Options{HubSpot: hs, PublicURL: cfg.PublicURL.String(), Logger: logger})
+	return worker.Run(ctx, tc, pool, opts)
 }
 
 // process is what `api` and `worker` share: configuration, logger, a
@@ -135,8 +154,9 @@ type process struct {
 }
 
 // startProcess prepares a production process, refusing to start on an
-// invalid configuration or an unmigrated database.
-func startProcess(ctx context.Context, out streams) (*process, error) {
+// invalid configuration or an unmigrated database. A worker passes its
+// metrics, which its Temporal client and HubSpot manager report into.
+func startProcess(ctx context.Context, out streams, metrics *worker.Metrics) (*process, error) {
 	cfg, err := config.Load(config.Requirement{DatabaseURL: true, EncryptionKey: true})
 	if err != nil {
 		return nil, err
@@ -149,11 +169,16 @@ func startProcess(ctx context.Context, out streams) (*process, error) {
 		p.close()
 		return nil, err
 	}
-	if p.temporal, err = connectTemporal(ctx, cfg, p.logger); err != nil {
+	var temporalMetrics client.MetricsHandler
+	var hubspotMetrics *hubspot.Metrics
+	if metrics != nil {
+		temporalMetrics, hubspotMetrics = metrics.Temporal, metrics.HubSpot
+	}
+	if p.temporal, err = connectTemporal(ctx, cfg, p.logger, temporalMetrics); err != nil {
 		p.close()
 		return nil, err
 	}
-	if p.hubspot, err = newHubSpotManager(cfg, p.pool, p.logger); err != nil {
+	if p.hubspot, err = newHubSpotManager(cfg, p.pool, p.logger, hubspotMetrics); err != nil {
 		p.close()
 		return nil, err
 	}

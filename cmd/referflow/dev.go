@@ -26,6 +26,8 @@ import (
 	"github.com/referflow/referflow/internal/config"
 	"github.com/referflow/referflow/internal/dev/devstack"
 	"github.com/referflow/referflow/internal/dev/hubspotsim"
+	"github.com/referflow/referflow/internal/temporalclient"
+	"github.com/referflow/referflow/worker"
 )
 
 const devUsage = `Usage: referflow dev [flags]
@@ -165,13 +167,23 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 	if err != nil {
 		return err
 	}
-	tc, err := connectTemporal(ctx, cfg, logger)
+	tc, err := connectTemporal(ctx, cfg, logger, nil)
 	if err != nil {
 		return err
 	}
 	cleanups = append(cleanups, func(context.Context) error { tc.Close(); return nil })
+	// The worker has a client of its own, so the SDK's metrics on the
+	// worker's /metrics are the worker's, as in production.
+	metrics := worker.NewMetrics()
+	workerTC, err := temporalclient.Dial(ctx, cfg.TemporalAddress, cfg.TemporalNamespace, logger, metrics.Temporal)
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, func(context.Context) error { workerTC.Close(); return nil })
 
-	hs, err := newHubSpotManager(cfg, pool, logger)
+	// Only the worker's activities call HubSpot's CRM: the shared manager
+	// counts into the worker's metrics.
+	hs, err := newHubSpotManager(cfg, pool, logger, metrics.HubSpot)
 	if err != nil {
 		return err
 	}
@@ -184,7 +196,7 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 	errs := make(chan error, 2)
 	for _, part := range []func(context.Context) error{
 		func(ctx context.Context) error { return serveAPI(ctx, cfg, pool, tc, hs, logger) },
-		func(ctx context.Context) error { return runWorkers(ctx, cfg, pool, tc, hs, logger) },
+		func(ctx context.Context) error { return runWorkers(ctx, cfg, pool, workerTC, hs, logger, metrics) },
 	} {
 		wg.Go(func() {
 			err := part(runCtx)
@@ -212,7 +224,11 @@ func printDevURLs(w io.Writer, cfg *config.Config, pg *devstack.Postgres, uiURL,
 	fmt.Fprintln(&b, "referflow is running. Press Ctrl-C to stop.")
 	fmt.Fprintf(&b, "  API              %s\n", public)
 	fmt.Fprintf(&b, "  health           %s/healthz   ready: %s/readyz\n", public, public)
-	fmt.Fprintf(&b, "  metrics          %s/metrics\n", public)
+	fmt.Fprintf(&b, "  metrics          %s/metrics (API)", public)
+	if cfg.WorkerMetricsAddr != "" {
+		fmt.Fprintf(&b, "   %s (worker)", workerMetricsURL(cfg.WorkerMetricsAddr))
+	}
+	fmt.Fprintln(&b)
 	if adminKeyFile != "" {
 		fmt.Fprintf(&b, "  admin sign-in    %s/login   (API key in %s)\n", public, adminKeyFile)
 	}
@@ -229,6 +245,19 @@ func printDevURLs(w io.Writer, cfg *config.Config, pg *devstack.Postgres, uiURL,
 	fmt.Fprintf(&b, "  connect HubSpot  %s/oauth/hubspot/connect\n", public)
 	fmt.Fprintln(&b, "")
 	fmt.Fprint(w, b.String())
+}
+
+// workerMetricsURL is where a browser on this machine finds the worker's
+// metrics served on addr.
+func workerMetricsURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/metrics"
 }
 
 // devHubSpotSim is the HubSpot simulator `dev` runs when no HubSpot app is

@@ -46,17 +46,40 @@ and companies plus the property changes referflow works with. The webhooks
 settings API (/webhooks/v3/{appId}/settings and .../subscriptions) takes the
 printed developer API key as ?hapikey=.
 
+Misbehaviour modes make a portal let its clients down as HubSpot does, with
+HubSpot's statuses, headers and bodies. --mode switches one on for every
+portal at start (repeat it for several); the CRM page and the control API
+switch them on and off while it runs:
+
+  --mode rate_limit[,for=30s]              every call 429 TEN_SECONDLY_ROLLING
+  --mode daily_limit                       every call 429 DAILY until the portal's midnight
+  --mode server_errors[,status=503][,calls=N][,for=D][,after_write][,writes_only]
+                                           500/502/503/504; after_write does the write first;
+                                           writes_only spares reads and searches
+  --mode slow_answers,delay=35s[,calls=N][,for=D][,writes_only]
+                                           the write is done, the answer comes delay later
+  --mode revoked_tokens[,access_only]      OAuth tokens issued so far refused (401,
+                                           invalid_grant); access_only: every access token
+
+A mode without for or calls lasts until switched off. Control API (no token):
+GET <url>/portals/{id}/modes; PUT and DELETE <url>/portals/{id}/modes/{kind}
+(JSON body: status, calls, for, after_write, writes_only, delay,
+access_only); DELETE
+<url>/portals/{id}/modes; POST <url>/portals/{id}/reset (every record gone,
+object IDs start again, tokens revoked); GET <url>/portals/{id}/calls;
+POST <url>/portals/{id}/objects/{type} and GET, PATCH
+<url>/portals/{id}/objects/{type}/{object id} (records changed as a person
+would: {"properties": {...}}); GET <url>/webhooks/deliveries (every delivery
+with its answer) and GET <url>/webhooks/stats.
+Portals' daily limits reset at midnight in --time-zone.
+
 With --state-file, the simulator keeps its state across restarts as HubSpot
 does: on a clean stop (Ctrl-C, SIGTERM) it writes everything — portals,
 records, properties, associations, lists, OAuth tokens, webhook settings,
 the webhooks not yet delivered and the log of deliveries — to the file, and
 the next start with the same file carries on from there (--portals,
---private-app-token, --webhook-url and --webhook-subscriptions then come from
-the file, not the flags). Without it, state lives in memory only.
-
-Tests that run the simulator as a process drive it through its control API
-(/_sim/, with the developer API key): create and change records as a person
-would, and read the log of webhook deliveries with each answer.
+--private-app-token, --mode, --webhook-url and --webhook-subscriptions then
+come from the file, not the flags). Without it, state lives in memory only.
 `
 
 type hubspotSimFlags struct {
@@ -71,6 +94,8 @@ type hubspotSimFlags struct {
 	searchLag       time.Duration
 	tokenTTL        time.Duration
 	developerKey    string
+	timeZone        string
+	modes           modeFlags
 
 	webhookURL           string
 	webhookSecret        string
@@ -100,6 +125,8 @@ func runHubSpotSim(ctx context.Context, out streams, fs *flag.FlagSet, args []st
 	fs.DurationVar(&f.searchLag, "search-lag", 0, "how long new writes stay invisible to search, e.g. 2s")
 	fs.DurationVar(&f.tokenTTL, "access-token-ttl", 30*time.Minute, "lifetime of OAuth access tokens")
 	fs.StringVar(&f.developerKey, "developer-api-key", hubspotsim.DefaultDeveloperAPIKey, "developer API key (?hapikey=) the webhooks settings API accepts")
+	fs.StringVar(&f.timeZone, "time-zone", "America/New_York", "the portals' time zone (IANA name): their daily limits reset at its midnight")
+	fs.Var(&f.modes, "mode", "switch a misbehaviour mode on for every portal, e.g. rate_limit,for=30s or server_errors,status=502,calls=3,after_write (repeatable; see above)")
 	fs.StringVar(&f.webhookURL, "webhook-url", "", "deliver webhooks to this URL (empty: no webhooks until set through the webhooks API)")
 	fs.StringVar(&f.webhookSecret, "webhook-secret", "", "secret that signs webhooks (default: the OAuth client secret)")
 	fs.StringVar(&f.webhookSubscriptions, "webhook-subscriptions", "referflow", "comma-separated eventType[:propertyName] list, \"referflow\" for referflow's set, or \"none\"")
@@ -137,6 +164,10 @@ func runHubSpotSim(ctx context.Context, out streams, fs *flag.FlagSet, args []st
 	if err != nil {
 		return err
 	}
+	zone, err := time.LoadLocation(f.timeZone)
+	if err != nil || f.timeZone == "" || f.timeZone == "Local" {
+		return fmt.Errorf("--time-zone: %q is not an IANA time zone name such as America/New_York or UTC", f.timeZone)
+	}
 	retries := f.webhookMaxRetries
 	if retries == 0 {
 		retries = -1 // WebhookOptions: 0 means the default, negative none
@@ -144,7 +175,7 @@ func runHubSpotSim(ctx context.Context, out streams, fs *flag.FlagSet, args []st
 	sim := hubspotsim.New(hubspotsim.Options{
 		ClientID: f.clientID, ClientSecret: f.clientSecret,
 		RateLimitPerTenSeconds: f.rateLimit, SearchPerSecond: f.searchPerSecond, DailyLimit: f.dailyLimit,
-		SearchLag: f.searchLag, AccessTokenTTL: f.tokenTTL, DeveloperAPIKey: f.developerKey,
+		SearchLag: f.searchLag, AccessTokenTTL: f.tokenTTL, DeveloperAPIKey: f.developerKey, TimeZone: zone,
 		Webhooks: hubspotsim.WebhookOptions{
 			BatchWindow: f.webhookBatchWindow, Timeout: f.webhookTimeout, MaxRetries: retries,
 			RetryBase: f.webhookRetryBase, DuplicateRate: f.webhookDuplicateRate, Shuffle: f.webhookShuffle,
@@ -173,7 +204,13 @@ func runHubSpotSim(ctx context.Context, out streams, fs *flag.FlagSet, args []st
 			} else {
 				name = fmt.Sprintf("Demo portal %d", i+1)
 			}
-			portals = append(portals, sim.CreatePortalWithToken(name, token))
+			p := sim.CreatePortalWithToken(name, token)
+			for _, m := range f.modes {
+				if _, err := sim.SetMode(p.ID, m); err != nil {
+					return fmt.Errorf("--mode: %w", err)
+				}
+			}
+			portals = append(portals, p)
 		}
 	}
 
@@ -202,7 +239,11 @@ func runHubSpotSim(ctx context.Context, out streams, fs *flag.FlagSet, args []st
 	fmt.Fprintf(w, "  Developer key:   %s (webhooks settings API, ?hapikey=)\n", f.developerKey)
 	for _, p := range portals {
 		fmt.Fprintf(w, "  portal %d %q private-app token: %s\n", p.ID, p.Name, p.PrivateAppToken)
+		for _, m := range sim.Modes(p.ID) {
+			fmt.Fprintf(w, "    mode on: %s (switch off: DELETE %s/portals/%d/modes/%s)\n", m.Kind, base, p.ID, m.Kind)
+		}
 	}
+	fmt.Fprintf(w, "  Modes:           %s/portals/{id}/modes (misbehaviour control API)\n", base)
 
 	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
@@ -234,6 +275,26 @@ func saveSimState(sim *hubspotsim.Simulator, path string) error {
 	if err := sim.SaveStateFile(path); err != nil {
 		return fmt.Errorf("--state-file: %w", err)
 	}
+	return nil
+}
+
+// modeFlags collects repeated --mode flags, each checked as it is read.
+type modeFlags []hubspotsim.Mode
+
+func (m *modeFlags) String() string {
+	kinds := make([]string, 0, len(*m))
+	for _, x := range *m {
+		kinds = append(kinds, x.Kind)
+	}
+	return strings.Join(kinds, " ")
+}
+
+func (m *modeFlags) Set(spec string) error {
+	mode, err := hubspotsim.ParseMode(spec)
+	if err != nil {
+		return err
+	}
+	*m = append(*m, mode)
 	return nil
 }
 

@@ -33,6 +33,7 @@ func commands() []command {
 		{"referrals", "`referrals resume` starts again the referral workflows whose run failed", referralsUsage, runReferrals},
 		{"admin", "manage program admins: `admin create` adds one and prints its API key", adminUsage, runAdmin},
 		{"apikey", "manage admins' API keys: `apikey create` makes another key for an admin", apikeyUsage, runAPIKey},
+		{"doctor", "check this install (Postgres, Temporal, HubSpot connections, stuck referrals) and say how to fix each problem", doctorUsage, runDoctor},
 		{"hubspot-sim", "run the HubSpot simulator (API, OAuth, rate limits) for tests and the demo", hubspotSimUsage, runHubSpotSim},
 		{"version", "print the version", "Usage: referflow version\n\nPrints the version of this build.\n", runVersion},
 	}
@@ -73,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		switch {
 		case errors.Is(err, flag.ErrHelp):
 			return 0
+		case errors.Is(err, errProblemsFound):
+			return 1 // the command has said what is wrong
 		case err != nil:
 			var cfgErr *config.Error
 			if errors.As(err, &cfgErr) {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +21,10 @@ import (
 	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/workflows"
 )
+
+func TestMain(m *testing.M) {
+	os.Exit(testenv.Main(m, testenv.WithSearchAttributes(workflows.SearchAttributes)))
+}
 
 func runCmd(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
 	t.Helper()
@@ -115,12 +120,13 @@ func TestDevRunsEverythingAndKeepsItsData(t *testing.T) {
 		t.Fatal(err)
 	}
 	dataDir := t.TempDir()
-	httpPort, temporalPort, uiPort, simPort := freePort(t), freePort(t), freePort(t), freePort(t)
+	httpPort, temporalPort, uiPort, simPort, metricsPort := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
 	t.Setenv("DATABASE_URL", d.URL)
 	t.Setenv("TEMPORAL_ADDRESS", "")
 	t.Setenv("REFERFLOW_ENCRYPTION_KEY", "")
 	t.Setenv("REFERFLOW_PUBLIC_URL", "")
 	t.Setenv("REFERFLOW_HTTP_ADDR", "127.0.0.1:"+strconv.Itoa(httpPort))
+	t.Setenv("REFERFLOW_WORKER_METRICS_ADDR", "127.0.0.1:"+strconv.Itoa(metricsPort))
 	t.Setenv("HUBSPOT_CLIENT_ID", "")
 	t.Setenv("HUBSPOT_CLIENT_SECRET", "")
 	args := []string{"dev", "--data-dir", dataDir, "--bin-dir", filepath.Join(root, "bin"),
@@ -193,6 +199,14 @@ func TestDevRunsEverythingAndKeepsItsData(t *testing.T) {
 	if resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(uiPort) + "/"); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("Temporal Web UI not served on its port: %v %v", resp, err)
 	}
+	// The worker serves its metrics on its own address, the API on its.
+	workerMetrics := getBody(t, "http://127.0.0.1:"+strconv.Itoa(metricsPort)+"/metrics")
+	if !strings.Contains(workerMetrics, `referflow_ops_source_up{source="postgres"} 1`) || !strings.Contains(workerMetrics, "temporal_request_total{") {
+		t.Errorf("the worker's /metrics lacks referflow's gauges or the SDK's metrics:\n%.3000s", workerMetrics)
+	}
+	if api := getBody(t, "http://127.0.0.1:"+strconv.Itoa(httpPort)+"/metrics"); !strings.Contains(api, "referflow_http_requests_total") {
+		t.Errorf("the API's /metrics lacks its request counts")
+	}
 	// A workflow nobody works on, to look for after a restart.
 	run, err := c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: "kept-across-restarts", TaskQueue: "nobody-polls"}, "Nothing")
 	if err != nil {
@@ -241,6 +255,21 @@ func waitReady(t *testing.T, url string, exited <-chan struct{}) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("%s never answered 200", url)
+}
+
+// getBody GETs url and returns its body, failing on anything but 200.
+func getBody(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	return string(body)
 }
 
 func freePort(t *testing.T) int {

@@ -7,14 +7,15 @@
 INSERT INTO hubspot_connections (
     workspace_id, portal_id, scopes,
     access_token_ciphertext, refresh_token_ciphertext, encryption_key_id,
-    access_token_expires_at, connected_by
+    access_token_expires_at, connected_by, portal_time_zone
 ) VALUES (
     @workspace_id, @portal_id, @scopes,
     @access_token_ciphertext, @refresh_token_ciphertext, @encryption_key_id,
-    @access_token_expires_at, @connected_by
+    @access_token_expires_at, @connected_by, sqlc.narg(portal_time_zone)
 )
 ON CONFLICT (workspace_id) DO UPDATE SET
     portal_id = EXCLUDED.portal_id,
+    portal_time_zone = EXCLUDED.portal_time_zone,
     scopes = EXCLUDED.scopes,
     access_token_ciphertext = EXCLUDED.access_token_ciphertext,
     refresh_token_ciphertext = EXCLUDED.refresh_token_ciphertext,
@@ -105,3 +106,9 @@ SET property_setup_status = @property_setup_status,
     property_setup_at = now(),
     updated_at = now()
 WHERE workspace_id = @workspace_id AND portal_id = @portal_id AND disconnected_at IS NULL;
+
+-- name: HubSpotConnectionList :many
+-- HubSpotConnectionList returns every workspace's connection, for operators'
+-- metrics and `referflow doctor`.
+SELECT * FROM hubspot_connections
+ORDER BY workspace_id;

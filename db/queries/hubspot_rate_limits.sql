@@ -38,3 +38,24 @@ RETURNING r.updated_at AS admitted_at;
 SELECT tat_all, tat_search, clock_timestamp()::timestamptz AS now
 FROM hubspot_rate_limits
 WHERE portal_id = @portal_id;
+
+-- name: HubSpotRateLimitHoldOff :exec
+-- HubSpotRateLimitHoldOff keeps a portal's calls (only its searches when
+-- @search) from being admitted before now + @hold: HubSpot answered 429 and
+-- asked to wait that long. It moves the budget's tat to at least
+-- now + hold + (limit − emission), the tat at which the next call is
+-- admitted exactly at now + hold, with the burst spent (calls resume one per
+-- emission, not all at once); a later tat already there stays.
+INSERT INTO hubspot_rate_limits AS r (portal_id, tat_all, tat_search, updated_at)
+VALUES (
+    @portal_id::bigint,
+    CASE WHEN @search::boolean THEN clock_timestamp()
+        ELSE clock_timestamp() + sqlc.arg(hold)::interval + sqlc.arg(all_limit)::interval - sqlc.arg(all_emission)::interval END,
+    CASE WHEN @search::boolean
+        THEN clock_timestamp() + sqlc.arg(hold)::interval + sqlc.arg(search_limit)::interval - sqlc.arg(search_emission)::interval
+        ELSE clock_timestamp() END,
+    clock_timestamp()
+)
+ON CONFLICT (portal_id) DO UPDATE SET
+    tat_all = CASE WHEN @search::boolean THEN r.tat_all ELSE greatest(r.tat_all, EXCLUDED.tat_all) END,
+    tat_search = CASE WHEN @search::boolean THEN greatest(r.tat_search, EXCLUDED.tat_search) ELSE r.tat_search END;

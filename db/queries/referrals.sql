@@ -118,6 +118,25 @@ SELECT * FROM referrals
 WHERE member_id = @member_id
 ORDER BY created_at DESC, id DESC;
 
+-- name: ReferralCountWaiting :many
+-- ReferralCountWaiting counts, for operators' metrics, the referrals whose
+-- workflow waits on the outside world by step and cause, with how long the
+-- oldest has waited.
+SELECT waiting_step::text AS step, waiting_cause::text AS cause, count(*)::bigint AS referrals,
+       EXTRACT(EPOCH FROM now() - min(waiting_since))::float8 AS oldest_wait_seconds
+FROM referrals
+WHERE waiting_step IS NOT NULL
+GROUP BY waiting_step, waiting_cause
+ORDER BY waiting_step, waiting_cause;
+
+-- name: ReferralCountWithoutWorkflow :one
+-- ReferralCountWithoutWorkflow counts the referrals whose workflow has not
+-- run its first step, and the age of the oldest (0 when there is none).
+SELECT count(*)::bigint AS referrals,
+       COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS oldest_age_seconds
+FROM referrals
+WHERE workflow_started_at IS NULL;
+
 -- name: ReferralListFiltered :many
 -- ReferralListFiltered is the admin's referral list across a workspace,
 -- newest first, keyset paged. Each filter is optional (NULL: any).
@@ -331,3 +350,21 @@ WHERE workflow_started_at IS NULL
   AND created_at < @created_before
 ORDER BY created_at, id
 LIMIT @max_results;
+
+-- name: ReferralForgetHubSpotObjects :many
+-- ReferralForgetHubSpotObjects makes a workspace's referrals forget the
+-- HubSpot records they hold: the portal was reset, so those IDs name records
+-- that are gone, or new records that reuse them. It returns what each
+-- referral held, for its audit trail.
+WITH held AS (
+    SELECT h.id, h.hubspot_contact_id, h.hubspot_deal_id, h.hubspot_company_id
+    FROM referrals h
+    WHERE h.workspace_id = sqlc.arg(workspace_id)::uuid
+      AND (h.hubspot_contact_id IS NOT NULL OR h.hubspot_deal_id IS NOT NULL OR h.hubspot_company_id IS NOT NULL)
+    FOR UPDATE
+)
+UPDATE referrals r
+SET hubspot_contact_id = NULL, hubspot_deal_id = NULL, hubspot_company_id = NULL, updated_at = now()
+FROM held
+WHERE r.id = held.id
+RETURNING r.id, r.workspace_id, held.hubspot_contact_id AS contact_id, held.hubspot_deal_id AS deal_id, held.hubspot_company_id AS company_id;

@@ -63,3 +63,10 @@ SET paid_at = COALESCE(paid_at, now()),
     updated_at = CASE WHEN paid_at IS NULL THEN now() ELSE updated_at END
 WHERE id = @id AND status = 'issued'
 RETURNING *;
+
+-- name: RewardCountByStatus :many
+-- RewardCountByStatus counts every reward by status, for operators' metrics.
+SELECT status, count(*)::bigint AS rewards
+FROM rewards
+GROUP BY status
+ORDER BY status;

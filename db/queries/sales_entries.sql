@@ -137,6 +137,15 @@ JOIN (
 WHERE s.dispatched_at IS NULL
 ORDER BY s.portal_id, s.object_type, s.object_id, s.occurred_at, s.id;
 
+-- name: SalesEntryCountUndispatched :one
+-- SalesEntryCountUndispatched counts the entries the dispatcher has not
+-- routed yet and the age of the oldest (0 when there is none): a growing
+-- age means routing is stuck.
+SELECT count(*)::bigint AS entries,
+       COALESCE(EXTRACT(EPOCH FROM now() - min(received_at)), 0)::float8 AS oldest_age_seconds
+FROM sales_entries
+WHERE dispatched_at IS NULL;
+
 -- name: SalesEntryMarkDispatched :exec
 -- SalesEntryMarkDispatched writes what routing did with each entry (the
 -- arrays are parallel; an empty string stands for NULL). Actions are appended to those

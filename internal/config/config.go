@@ -34,6 +34,7 @@ var Variables = []Variable{
 	{"TEMPORAL_NAMESPACE", "default", "Temporal namespace for referflow's workflows."},
 	{"TEMPORAL_UI_URL", "http://localhost:8233 (`dev`: its own dev server's UI)", "Base URL of the Temporal Web UI; the admin API links each referral, sales entry and review entry to its workflow's page there (<TEMPORAL_UI_URL>/namespaces/<namespace>/workflows/<workflow id>)."},
 	{"REFERFLOW_HTTP_ADDR", ":8080", "Address the HTTP server listens on."},
+	{"REFERFLOW_WORKER_METRICS_ADDR", "127.0.0.1:9091", "Address the worker serves its Prometheus metrics on (`GET /metrics`: the Temporal SDK's and referflow's own, see docs/operations.md); `off` serves none. The default answers only on this host: in a container set `:9091`. Each worker process needs its own port."},
 	{"REFERFLOW_PUBLIC_URL", "http://localhost:8080 (from the HTTP port)", "Externally visible base URL, used in referral links and to rebuild the URL HubSpot signed when referflow runs behind a proxy. Absolute http(s) URL without query or fragment."},
 	{"REFERFLOW_ENCRYPTION_KEY", "(none; `dev` generates one into `.data/`)", "Key for HubSpot tokens at rest: base64 of 32 random bytes (`openssl rand -base64 32`). Several keys separated by commas rotate: the first encrypts, all decrypt. Required by `api` and `worker`."},
 	{"REFERFLOW_LOG_LEVEL", "info", "Log level: debug, info, warn or error. Logs are JSON lines on standard error."},
@@ -50,6 +51,10 @@ const DefaultHubSpotBaseURL = "https://api.hubapi.com"
 // DefaultWorkflowCacheSize is the Temporal SDK's own default sticky cache.
 const DefaultWorkflowCacheSize = 10_000
 
+// DefaultWorkerMetricsAddr is where the worker serves /metrics unless told
+// otherwise: this host only, so metrics are not exposed by surprise.
+const DefaultWorkerMetricsAddr = "127.0.0.1:9091"
+
 // DefaultTemporalUIURL is where the Temporal dev server serves its Web UI.
 const DefaultTemporalUIURL = "http://localhost:8233"
 
@@ -61,7 +66,10 @@ type Config struct {
 	// TemporalUIURL is the Temporal Web UI the admin API links workflows to.
 	TemporalUIURL *url.URL
 	HTTPAddr      string
-	PublicURL     *url.URL
+	// WorkerMetricsAddr is where the worker serves /metrics; empty when
+	// REFERFLOW_WORKER_METRICS_ADDR is "off".
+	WorkerMetricsAddr string
+	PublicURL         *url.URL
 	// EncryptionKeys: the first encrypts, every one decrypts (key rotation).
 	EncryptionKeys [][]byte
 	LogLevel       slog.Level
@@ -158,6 +166,18 @@ func LoadFrom(lookup func(string) (string, bool), req Requirement) (*Config, err
 		fail("REFERFLOW_HTTP_ADDR", "must be [host]:port such as :8080, got %q", c.HTTPAddr)
 	} else {
 		httpPort = port
+	}
+
+	c.WorkerMetricsAddr = get("REFERFLOW_WORKER_METRICS_ADDR")
+	switch {
+	case c.WorkerMetricsAddr == "":
+		c.WorkerMetricsAddr = DefaultWorkerMetricsAddr
+	case strings.EqualFold(c.WorkerMetricsAddr, "off"):
+		c.WorkerMetricsAddr = ""
+	default:
+		if _, port, err := net.SplitHostPort(c.WorkerMetricsAddr); err != nil || !validPort(port) {
+			fail("REFERFLOW_WORKER_METRICS_ADDR", "must be [host]:port such as 127.0.0.1:9091 or :9091, or off, got %q", c.WorkerMetricsAddr)
+		}
 	}
 
 	public := get("REFERFLOW_PUBLIC_URL")

@@ -51,6 +51,7 @@ func TestEveryProblemIsReportedAtOnceWithItsVariable(t *testing.T) {
 		"DATABASE_URL":                  "mysql://secret-password@db/x",
 		"TEMPORAL_ADDRESS":              "no-port",
 		"REFERFLOW_HTTP_ADDR":           "8080",
+		"REFERFLOW_WORKER_METRICS_ADDR": "9091",
 		"REFERFLOW_PUBLIC_URL":          "example.com",
 		"REFERFLOW_ENCRYPTION_KEY":      "c2hvcnQ=",
 		"REFERFLOW_LOG_LEVEL":           "loud",
@@ -63,7 +64,7 @@ func TestEveryProblemIsReportedAtOnceWithItsVariable(t *testing.T) {
 	if !ok {
 		t.Fatalf("err = %v, want *Error", err)
 	}
-	want := []string{"DATABASE_URL", "TEMPORAL_ADDRESS", "REFERFLOW_HTTP_ADDR", "REFERFLOW_PUBLIC_URL",
+	want := []string{"DATABASE_URL", "TEMPORAL_ADDRESS", "REFERFLOW_HTTP_ADDR", "REFERFLOW_WORKER_METRICS_ADDR", "REFERFLOW_PUBLIC_URL",
 		"REFERFLOW_ENCRYPTION_KEY", "REFERFLOW_LOG_LEVEL", "REFERFLOW_WORKFLOW_CACHE_SIZE", "HUBSPOT_APP_ID", "HUBSPOT_CLIENT_ID", "HUBSPOT_BASE_URL"}
 	if len(cfgErr.Problems) != len(want) {
 		t.Fatalf("problems = %q, want one for each of %v", cfgErr.Problems, want)
@@ -142,5 +143,23 @@ func TestTemporalUIURL(t *testing.T) {
 	_, err = LoadFrom(env(map[string]string{"TEMPORAL_UI_URL": "temporal:8233"}), Requirement{})
 	if err == nil || !strings.Contains(err.Error(), "TEMPORAL_UI_URL: must start with http") {
 		t.Fatalf("a URL without scheme: %v", err)
+	}
+}
+
+// The worker's metrics answer on this host unless told otherwise, and can be
+// switched off.
+func TestWorkerMetricsAddr(t *testing.T) {
+	for raw, want := range map[string]string{"": DefaultWorkerMetricsAddr, ":9100": ":9100", "OFF": "", "off": ""} {
+		c, err := LoadFrom(env(map[string]string{"REFERFLOW_WORKER_METRICS_ADDR": raw}), Requirement{})
+		if err != nil {
+			t.Fatalf("%q: %v", raw, err)
+		}
+		if c.WorkerMetricsAddr != want {
+			t.Errorf("REFERFLOW_WORKER_METRICS_ADDR=%q gives %q, want %q", raw, c.WorkerMetricsAddr, want)
+		}
+	}
+	_, err := LoadFrom(env(map[string]string{"REFERFLOW_WORKER_METRICS_ADDR": "localhost"}), Requirement{})
+	if err == nil || !strings.Contains(err.Error(), "REFERFLOW_WORKER_METRICS_ADDR: must be [host]:port") {
+		t.Fatalf("an address without port: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -37,6 +38,8 @@ type Client struct {
 	limiter   RateLimiter
 	portalID  int64
 	clock     Clock
+	zone      *time.Location // the account's time zone, nil when unknown
+	metrics   *Metrics
 }
 
 // Option configures a Client.
@@ -49,6 +52,8 @@ type options struct {
 	limiter    RateLimiter
 	portalID   int64
 	clock      Clock
+	zone       *time.Location
+	metrics    *Metrics
 }
 
 // WithHTTPClient makes the client send its requests through hc (for a proxy
@@ -84,6 +89,14 @@ func WithClock(c Clock) Option {
 	return func(o *options) { o.clock = c }
 }
 
+// WithTimeZone gives the client the account's time zone (Account.Location),
+// so that a DAILY 429 waits until the account's midnight, when HubSpot
+// resets the daily count (see RateLimitError.RetryAfter). A nil loc means
+// unknown.
+func WithTimeZone(loc *time.Location) Option {
+	return func(o *options) { o.zone = loc }
+}
+
 // New builds a client for the API at baseURL (HubSpot's API host in
 // production, the simulator's address in development and tests) that
 // authenticates every request with a token from tokens. A base URL that is
@@ -116,6 +129,8 @@ func New(baseURL string, tokens oauth2.TokenSource, opts ...Option) *Client {
 		limiter:   o.limiter,
 		portalID:  o.portalID,
 		clock:     o.clock,
+		zone:      o.zone,
+		metrics:   o.metrics,
 	}
 	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
 	switch {
@@ -156,7 +171,11 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 		return fmt.Errorf("hubspot: %s %s: %w", r.method, r.path, c.configErr)
 	}
 	if c.limiter != nil {
-		if err := c.limiter.Wait(ctx, c.portalID, r.kind == searchCall); err != nil {
+		start := time.Now()
+		err := c.limiter.Wait(ctx, c.portalID, r.kind == searchCall)
+		c.metrics.waited(r.kind == searchCall, time.Since(start))
+		if err != nil {
+			c.metrics.called(OutcomeNotSent)
 			return fmt.Errorf("hubspot: %s %s: waiting for the rate limiter: %w", r.method, r.path, err)
 		}
 	}
@@ -178,6 +197,7 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	}
 	tok, err := c.tokens.Token()
 	if err != nil {
+		c.metrics.called(OutcomeNotSent)
 		return &TokenError{Err: err}
 	}
 	tok.SetAuthHeader(req)
@@ -189,15 +209,26 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 
 	resp, err := c.http.Do(req)
 	if err != nil {
+		outcome := OutcomeTransportError
+		if errors.Is(err, ErrConnectionBroken) {
+			// hubspotconn's transport turned HubSpot's 401 into a broken
+			// connection.
+			outcome = OutcomeUnauthorized
+		}
+		c.metrics.called(outcome)
 		return &TransportError{Method: r.method, Path: r.path, Err: err}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
 	if err != nil {
+		c.metrics.called(OutcomeTransportError)
 		return &TransportError{Method: r.method, Path: r.path, Err: fmt.Errorf("reading the response: %w", err)}
 	}
+	c.metrics.called(statusOutcome(resp.StatusCode))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return c.decodeError(r, resp, data)
+		err := c.decodeError(r, resp, data)
+		c.holdOff(ctx, err)
+		return err
 	}
 	if out == nil || len(bytes.TrimSpace(data)) == 0 {
 		return nil
@@ -206,6 +237,18 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 		return fmt.Errorf("hubspot: %s %s: decoding the %d response: %w", r.method, r.path, resp.StatusCode, err)
 	}
 	return nil
+}
+
+// holdOff tells a HoldingLimiter of a 429, so that the portal's other calls
+// wait HubSpot's wait too. A limiter that cannot take it (the database
+// unreachable) changes nothing: the 429 is returned either way.
+func (c *Client) holdOff(ctx context.Context, err error) {
+	var rl *RateLimitError
+	h, ok := c.limiter.(HoldingLimiter)
+	if !ok || !errors.As(err, &rl) || rl.RetryAfter <= 0 {
+		return
+	}
+	_ = h.HoldOff(ctx, c.portalID, rl.Policy == PolicySecondly, rl.RetryAfter)
 }
 
 // objectsPath is the path of an object type's collection, plus any escaped

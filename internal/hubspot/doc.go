@@ -24,7 +24,10 @@
 // OAuth connection's source refreshes ahead of expires_in elsewhere (and fails
 // with an error wrapping ErrConnectionBroken once HubSpot refuses the refresh
 // token); a private app's token is an oauth2.StaticTokenSource. Tokens never
-// appear in errors or logs.
+// appear in errors or logs. The client does nothing about a 401 but return
+// an *UnauthorizedError; the clients hubspotconn hands out refresh once and
+// resend, and turn a 401 that survives that into a broken connection (an
+// error wrapping ErrConnectionBroken).
 //
 // # Errors
 //
@@ -75,5 +78,9 @@
 // however many processes run; the queue cap only spreads the load. Whatever
 // slips through both (another app of the portal's owner, a clock jump) comes
 // back as a 429, which TemporalError turns into a retry after HubSpot's own
-// wait.
+// wait. Both limiters are HoldingLimiters: the client tells them of every
+// 429, and they hold the portal's other calls (in every process, for the
+// shared one) for HubSpot's wait, so a storm costs one refused call per
+// window, not one per caller. A caller whose context would end first gets a
+// *WaitTooLongError, which TemporalError also makes a retry after the wait.
 package hubspot

@@ -119,11 +119,12 @@ type RateLimitError struct {
 	// the rolling window for TEN_SECONDLY_ROLLING (taken as the window length
 	// from X-HubSpot-RateLimit-Interval-Milliseconds, 10 s when absent: with a
 	// rolling window the oldest call leaves it at most that much later), 1 s
-	// for the search limit, and for DAILY the time until the next midnight
-	// UTC. HubSpot resets the daily count at midnight in the account's time
-	// zone, which the client does not know; midnight UTC is an estimate that
-	// may be early by up to a day's offset, after which the next 429 waits
-	// again.
+	// for the search limit, and for DAILY the time until the next midnight in
+	// the account's time zone, when HubSpot resets the daily count
+	// (WithTimeZone; hubspotconn's clients know it from the connect flow).
+	// Without the zone it is midnight UTC, an estimate that is early for
+	// accounts west of UTC (the next 429 then waits until the following
+	// midnight UTC) and late for those east of it.
 	RetryAfter time.Duration
 }
 
@@ -283,7 +284,7 @@ func (c *Client) decodeError(r request, resp *http.Response, data []byte) error 
 	switch code := resp.StatusCode; {
 	case code == http.StatusTooManyRequests:
 		policy := ratePolicy(body, r.kind)
-		return &RateLimitError{APIError: base, Policy: policy, RetryAfter: rateLimitWait(policy, resp.Header, c.clock.Now())}
+		return &RateLimitError{APIError: base, Policy: policy, RetryAfter: rateLimitWait(policy, resp.Header, c.clock.Now(), c.zone)}
 	case code == http.StatusConflict || body.Category == "CONFLICT" || body.Category == "OBJECT_ALREADY_EXISTS":
 		return &ConflictError{APIError: base, ExistingID: existingID(base)}
 	case code == http.StatusNotFound:
@@ -398,14 +399,15 @@ func ratePolicy(body errorBody, kind callKind) string {
 	return PolicyTenSecondlyRolling
 }
 
-// rateLimitWait works out RateLimitError.RetryAfter (see there).
-func rateLimitWait(policy string, h http.Header, now time.Time) time.Duration {
+// rateLimitWait works out RateLimitError.RetryAfter (see there); zone is
+// the account's time zone, nil when unknown.
+func rateLimitWait(policy string, h http.Header, now time.Time, zone *time.Location) time.Duration {
 	if d, ok := retryAfterHeader(h.Get("Retry-After"), now); ok {
 		return d
 	}
 	switch policy {
 	case PolicyDaily:
-		return untilNextMidnightUTC(now)
+		return untilNextMidnight(now, zone)
 	case PolicySecondly:
 		return time.Second
 	}
@@ -433,8 +435,12 @@ func retryAfterHeader(v string, now time.Time) (time.Duration, bool) {
 	return 0, false
 }
 
-func untilNextMidnightUTC(now time.Time) time.Duration {
-	u := now.UTC()
-	midnight := time.Date(u.Year(), u.Month(), u.Day()+1, 0, 0, 0, 0, time.UTC)
-	return midnight.Sub(u)
+// untilNextMidnight is how long from now to the next midnight in zone (UTC
+// when nil).
+func untilNextMidnight(now time.Time, zone *time.Location) time.Duration {
+	if zone == nil {
+		zone = time.UTC
+	}
+	l := now.In(zone)
+	return time.Date(l.Year(), l.Month(), l.Day()+1, 0, 0, 0, 0, zone).Sub(now)
 }

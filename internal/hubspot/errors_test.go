@@ -176,6 +176,36 @@ func TestRateLimitErrorsCarryTheWait(t *testing.T) {
 		}
 	})
 
+	// Knowing the account's time zone, the client waits until the account's
+	// midnight, when HubSpot resets the daily count: for a New York portal at
+	// 18:00 UTC (14:00 there), 10 hours.
+	t.Run("daily in the account's time zone", func(t *testing.T) {
+		t.Parallel()
+		clock := newFakeClock(start)
+		e := newEnv(t, hubspotsim.Options{Now: clock.Now}, hubspot.WithClock(clock))
+		ctx := testContext(t)
+		account, err := e.client.AccountDetails(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if account.PortalID != e.portal.ID || account.TimeZone != "America/New_York" || account.UTCOffsetMilliseconds != -4*3600*1000 {
+			t.Fatalf("account %+v", account)
+		}
+		if _, err := e.sim.SetMode(e.portal.ID, hubspotsim.Mode{Kind: hubspotsim.ModeDailyLimit}); err != nil {
+			t.Fatal(err)
+		}
+		c := hubspot.New(e.url, staticToken(e.portal.PrivateAppToken), hubspot.WithClock(clock), hubspot.WithTimeZone(account.Location()))
+		_, err = c.List(ctx, hubspot.Contacts, hubspot.ListOptions{})
+		rl := as[*hubspot.RateLimitError](t, err)
+		if rl.Policy != hubspot.PolicyDaily || rl.RetryAfter != 10*time.Hour {
+			t.Fatalf("daily rate limit = %+v, want DAILY and 10h (14:00 to midnight in New York)", rl)
+		}
+		clock.Advance(rl.RetryAfter)
+		if _, err := c.List(ctx, hubspot.Contacts, hubspot.ListOptions{}); err != nil {
+			t.Fatalf("at the account's midnight: %v", err)
+		}
+	})
+
 	t.Run("injected", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, unlimited())

@@ -52,7 +52,34 @@ type RateLimiter interface {
 	Wait(ctx context.Context, portalID int64, search bool) error
 }
 
-var _ RateLimiter = (*Limiter)(nil)
+// HoldingLimiter is a RateLimiter that also learns from HubSpot's 429s: a
+// Client whose limiter is one calls HoldOff with HubSpot's wait when a call
+// is answered 429, and the limiter then keeps the portal's other calls
+// (only its searches, when search is true) waiting that long. HubSpot's
+// budget counts the portal's other apps too, so a 429 can come however well
+// the limiter paces referflow's calls; without this every caller would meet
+// its own 429 before backing off, a storm costing one refused call per
+// caller instead of one per window.
+type HoldingLimiter interface {
+	RateLimiter
+	HoldOff(ctx context.Context, portalID int64, search bool, d time.Duration) error
+}
+
+// WaitTooLongError is a RateLimiter refusing to wait past its context's
+// deadline: the portal's next call may go in Wait. It wraps
+// context.DeadlineExceeded; TemporalError makes it a retry after Wait.
+type WaitTooLongError struct {
+	PortalID int64
+	Wait     time.Duration
+}
+
+func (e *WaitTooLongError) Error() string {
+	return fmt.Sprintf("hubspot: rate limiter: waiting %s for portal %d would outlast the context's deadline", e.Wait.Round(time.Millisecond), e.PortalID)
+}
+
+func (e *WaitTooLongError) Unwrap() error { return context.DeadlineExceeded }
+
+var _ HoldingLimiter = (*Limiter)(nil)
 
 // GCRA is the generic cell rate algorithm's parameters for one budget: a
 // call is admitted at time t when max(tat, t) + Emission − t ≤ Limit(), and
@@ -130,6 +157,8 @@ type Limiter struct {
 type portalBuckets struct {
 	all    *rate.Limiter
 	search *rate.Limiter
+	// HoldOff: no call before heldAll, no search before heldSearch.
+	heldAll, heldSearch time.Time
 }
 
 // NewLimiter returns a Limiter holding every portal to limits (zero fields
@@ -176,6 +205,14 @@ func (l *Limiter) Wait(ctx context.Context, portalID int64, search bool) error {
 		return err
 	}
 	b := l.buckets(portalID)
+	if hold := l.held(b, search); hold > 0 {
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < hold {
+			return &WaitTooLongError{PortalID: portalID, Wait: hold}
+		}
+		if err := l.clock.Sleep(ctx, hold); err != nil {
+			return err
+		}
+	}
 	now := l.clock.Now()
 	reservations := []*rate.Reservation{b.all.ReserveN(now, 1)}
 	if search {
@@ -200,11 +237,40 @@ func (l *Limiter) Wait(ctx context.Context, portalID int64, search bool) error {
 	}
 	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < delay {
 		cancel()
-		return fmt.Errorf("hubspot: rate limiter: waiting %s for portal %d would outlast the context's deadline: %w", delay, portalID, context.DeadlineExceeded)
+		return &WaitTooLongError{PortalID: portalID, Wait: delay}
 	}
 	if err := l.clock.Sleep(ctx, delay); err != nil {
 		cancel()
 		return err
+	}
+	return nil
+}
+
+// held is how long the portal is still held off (HoldOff) for a call of that
+// kind.
+func (l *Limiter) held(b *portalBuckets, search bool) time.Duration {
+	l.mu.Lock()
+	until := b.heldAll
+	if search && b.heldSearch.After(until) {
+		until = b.heldSearch
+	}
+	l.mu.Unlock()
+	return until.Sub(l.clock.Now())
+}
+
+// HoldOff keeps the portal's calls (searches only, when search is true)
+// waiting for d from now; a longer hold already in place stays.
+func (l *Limiter) HoldOff(_ context.Context, portalID int64, search bool, d time.Duration) error {
+	b := l.buckets(portalID)
+	until := l.clock.Now().Add(d)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	held := &b.heldAll
+	if search {
+		held = &b.heldSearch
+	}
+	if until.After(*held) {
+		*held = until
 	}
 	return nil
 }

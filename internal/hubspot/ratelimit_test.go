@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/referflow/referflow/internal/dev/hubspotsim"
 	"github.com/referflow/referflow/internal/hubspot"
 )
@@ -193,4 +195,52 @@ func later(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// TestLimiterHoldsOffAfterA429: other apps of the portal use up its
+// ten-second budget (the simulator's rate_limit mode). The first call meets
+// HubSpot's 429; the limiter then holds the portal's next call for HubSpot's
+// wait instead of sending it into the storm, and it goes through once the
+// storm is over. A call whose context ends before the hold does gets a
+// WaitTooLongError, which an activity returns as a rate limit retried after
+// the hold.
+func TestLimiterHoldsOffAfterA429(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 5, 4, 12, 0, 0, 0, time.UTC)
+	clock := newFakeClock(start)
+	limiter := hubspot.NewLimiter(hubspot.DefaultLimits, clock)
+	e := newEnv(t, hubspotsim.Options{Now: clock.Now}, hubspot.WithClock(clock))
+	e.client = hubspot.New(e.url, staticToken(e.portal.PrivateAppToken), hubspot.WithClock(clock), hubspot.WithLimiter(limiter, e.portal.ID))
+	if _, err := e.sim.SetMode(e.portal.ID, hubspotsim.Mode{Kind: hubspotsim.ModeRateLimit, For: hubspotsim.Duration(8 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testContext(t)
+	_, err := e.client.List(ctx, hubspot.Contacts, hubspot.ListOptions{Limit: 1})
+	if rl := as[*hubspot.RateLimitError](t, err); rl.RetryAfter != 10*time.Second {
+		t.Fatalf("429 = %+v, want HubSpot's 10 s window", rl)
+	}
+
+	// A caller that may wait one second only is told how long the hold is.
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, err = e.client.List(short, hubspot.Contacts, hubspot.ListOptions{Limit: 1})
+	tooLong := as[*hubspot.WaitTooLongError](t, err)
+	if tooLong.Wait != 10*time.Second || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("wait refused with %+v", tooLong)
+	}
+	var appErr *temporal.ApplicationError
+	if !errors.As(hubspot.TemporalError(err), &appErr) || appErr.Type() != hubspot.ErrorTypeRateLimited || appErr.NonRetryable() || appErr.NextRetryDelay() != 10*time.Second {
+		t.Fatalf("an activity would return %v", hubspot.TemporalError(err))
+	}
+
+	// One that may wait is held 10 s and then goes through.
+	if _, err := e.client.List(ctx, hubspot.Contacts, hubspot.ListOptions{Limit: 1}); err != nil {
+		t.Fatalf("after the hold: %v", err)
+	}
+	if held := clock.Now().Sub(start); held < 10*time.Second {
+		t.Fatalf("the second call went %s after the 429, before HubSpot's 10 s", held)
+	}
+	if calls := e.sim.Calls(e.portal.ID); len(calls) != 2 || calls[0].Status != 429 || calls[1].Status != 200 {
+		t.Fatalf("HubSpot saw %+v; want the 429 and the call after the hold", calls)
+	}
 }

@@ -73,6 +73,7 @@ func TemporalError(err error) error {
 
 	var (
 		rateLimit    *RateLimitError
+		waitTooLong  *WaitTooLongError
 		validation   *ValidationError
 		notFound     *NotFoundError
 		conflict     *ConflictError
@@ -89,6 +90,10 @@ func TemporalError(err error) error {
 		d := details(rateLimit.APIError)
 		d.RetryAfter = rateLimit.RetryAfter
 		return retryable(ErrorTypeRateLimited, d, max(rateLimit.RetryAfter, time.Millisecond))
+	case errors.As(err, &waitTooLong):
+		// The limiter holds the portal longer than the activity may run (a
+		// DAILY limit learned from HubSpot): retry when it lets calls go.
+		return retryable(ErrorTypeRateLimited, ErrorDetails{RetryAfter: waitTooLong.Wait}, max(waitTooLong.Wait, time.Millisecond))
 	case errors.As(err, &validation):
 		d := details(validation.APIError)
 		d.Property = validation.Property

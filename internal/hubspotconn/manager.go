@@ -12,13 +12,24 @@
 // who started it, before it expires), exchanges the code on
 // /oauth/2026-03/token (client credentials in the form body), introspects the
 // access token on /oauth/2026-03/token/introspect to learn the portal
-// (hub_id) and scopes, refuses a portal already connected to another
+// (hub_id) and scopes, reads the portal's time zone from
+// /account-info/2026-03/details (best effort: HubSpot resets the portal's
+// daily limit at midnight there, so Client's clients wait until then after a
+// DAILY 429), refuses a portal already connected to another
 // workspace (PortalTakenError names it), and stores the tokens sealed with
 // tokencrypt, bound to the workspace ID. Scopes the admin did not grant are
 // logged and shown in Status (MissingScopes); the connection still works for
 // what the granted ones allow. When the workspace was connected to a
 // different portal, that portal's refresh token is revoked afterwards (best
 // effort, logged without the token).
+//
+// A portal can be reset (a sandbox refreshed, every record deleted): its
+// records are gone and new ones may get the IDs referflow stored. When the
+// workspace connects again to the same portal after referflow's properties
+// were set up there, and referflow's property group is gone, the portal is
+// taken as reset: OnPortalReset runs in the transaction that stores the new
+// connection (the referrals forget the records they held), so no call sees
+// the old IDs as the new portal's.
 //
 // # Tokens
 //
@@ -32,6 +43,13 @@
 // wrapping hubspot.ErrConnectionBroken (non-retryable for activities through
 // hubspot.TemporalError) until an admin connects again. Tokens never appear
 // in logs or errors.
+//
+// A 401 to a CRM call of Client's clients is not left to fail call after
+// call while the status says connected: the token is refreshed once (one
+// caller per workspace) and the call sent again; a refused refresh breaks
+// the connection as above, and a 401 to the fresh token breaks it with a
+// reason saying so (transport.go). Either way the call fails with a
+// *BrokenError.
 //
 // # Rate limits
 //
@@ -170,16 +188,29 @@ type Options struct {
 	// the pool with Limits, so every process's calls count). Tests may give
 	// an in-process hubspot.Limiter.
 	Limiter hubspot.RateLimiter
+	// Metrics counts the CRM clients' calls (nil: not counted); the worker
+	// gives one reporting to its /metrics.
+	Metrics *hubspot.Metrics
 	// Now is the clock (default time.Now); tests move it to expire states
 	// and tokens.
 	Now func() time.Time
 	// Logger gets warnings (never tokens). Default: discard.
 	Logger *slog.Logger
+	// OnPortalReset, when set, runs when a reconnected portal turns out to
+	// have been reset (the workspace's referrals forget the records they
+	// held: activities.ForgetPortalObjects).
+	OnPortalReset PortalResetHook
 }
 
 // DisconnectHook runs after a workspace's HubSpot connection is
 // disconnected; it stops whatever works on that connection.
 type DisconnectHook func(ctx context.Context, workspaceID uuid.UUID) error
+
+// PortalResetHook runs when a workspace is connected again to its portal and
+// the portal turns out to have been reset (see Complete), inside the
+// transaction that stores the new connection, before any call can use it:
+// q writes in that transaction. An error fails the connect.
+type PortalResetHook func(ctx context.Context, q *db.Queries, workspaceID uuid.UUID, portalID int64) error
 
 // Manager manages the HubSpot connections of all workspaces. It is safe for
 // concurrent use; one per process.
@@ -191,8 +222,10 @@ type Manager struct {
 	oauth   *oauth2.Config
 	http    *http.Client
 	limiter hubspot.RateLimiter
+	metrics *hubspot.Metrics
 	now     func() time.Time
 	logger  *slog.Logger
+	onReset PortalResetHook
 
 	mu        sync.Mutex
 	refreshes map[uuid.UUID]chan struct{} // one refresh at a time per workspace
@@ -230,8 +263,10 @@ func New(pool *pgxpool.Pool, opts Options) (*Manager, error) {
 		baseURL: base,
 		http:    opts.HTTPClient,
 		limiter: opts.Limiter,
+		metrics: opts.Metrics,
 		now:     opts.Now,
 		logger:  opts.Logger,
+		onReset: opts.OnPortalReset,
 
 		refreshes: map[uuid.UUID]chan struct{}{},
 		touched:   map[uuid.UUID]time.Time{},

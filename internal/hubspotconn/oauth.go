@@ -128,10 +128,12 @@ func (m *Manager) Complete(ctx context.Context, admin db.Admin, state, code stri
 	}
 	connectedBy := "admin:" + admin.ID.String()
 	expires := m.expiry(tok)
-	conn, previous, err := m.store(ctx, db.HubSpotConnectionUpsertParams{
+	reset := m.portalWasReset(ctx, ws, info.HubID, tok.AccessToken)
+	conn, previous, err := m.store(ctx, reset, db.HubSpotConnectionUpsertParams{
 		WorkspaceID: ws, PortalID: info.HubID, Scopes: info.Scopes,
 		AccessTokenCiphertext: access, RefreshTokenCiphertext: refresh, EncryptionKeyID: &keyID,
 		AccessTokenExpiresAt: &expires, ConnectedBy: &connectedBy,
+		PortalTimeZone: m.portalTimeZone(ctx, ws, info.HubID, tok.AccessToken),
 	})
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == activePortalIndex {
@@ -155,11 +157,57 @@ func (m *Manager) Complete(ctx context.Context, admin db.Admin, state, code stri
 	return conn, nil
 }
 
+// portalTimeZone asks HubSpot for the portal's time zone (its account
+// details), where HubSpot resets the portal's daily API limit. Best effort:
+// a connection whose zone is unknown works, its DAILY waits estimated in
+// UTC, so a failure is logged and gives nil.
+func (m *Manager) portalTimeZone(ctx context.Context, ws uuid.UUID, portalID int64, accessToken string) *string {
+	c := hubspot.New(m.baseURL, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: accessToken}),
+		hubspot.WithHTTPClient(m.http), hubspot.WithLimiter(m.limiter, portalID))
+	account, err := c.AccountDetails(ctx)
+	if err == nil && (account.PortalID != portalID || strings.TrimSpace(account.TimeZone) == "") {
+		err = fmt.Errorf("HubSpot's account details name portal %d and time zone %q", account.PortalID, account.TimeZone)
+	}
+	if err != nil {
+		m.logger.WarnContext(ctx, "HubSpot portal's time zone unknown: a DAILY rate limit will be waited out to midnight UTC",
+			"workspace_id", ws.String(), "portal_id", portalID, "error", err.Error())
+		return nil
+	}
+	zone := account.TimeZone
+	return &zone
+}
+
+// portalWasReset tells whether the workspace is connecting again to a portal
+// it had set referflow's properties up on, and referflow's property group is
+// gone from it: the portal was reset (or someone deleted referflow's
+// properties, and the values referflow wrote with them). A failure to tell
+// is logged and taken as no.
+func (m *Manager) portalWasReset(ctx context.Context, ws uuid.UUID, portalID int64, accessToken string) bool {
+	old, err := m.q.HubSpotConnectionGetByWorkspace(ctx, ws)
+	if err != nil || old.PortalID != portalID || old.PropertySetupStatus != SetupDone {
+		return false
+	}
+	c := hubspot.New(m.baseURL, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: accessToken}),
+		hubspot.WithHTTPClient(m.http), hubspot.WithLimiter(m.limiter, portalID))
+	_, err = c.GetPropertyGroup(ctx, hubspot.Contacts, PropertyGroup.Name)
+	var notFound *hubspot.NotFoundError
+	switch {
+	case errors.As(err, &notFound):
+		m.logger.WarnContext(ctx, "HubSpot portal was reset: referflow's properties are gone from a portal it had set up; the workspace's referrals forget the records they held",
+			"workspace_id", ws.String(), "portal_id", portalID)
+		return true
+	case err != nil:
+		m.logger.WarnContext(ctx, "could not tell whether the HubSpot portal was reset", "workspace_id", ws.String(), "portal_id", portalID, "error", err.Error())
+	}
+	return false
+}
+
 // store records the new connection, under the lock of the workspace's
 // previous connection row when there is one, so that no refresh of the
-// previous tokens lands in between. It returns the previous connection when
-// it still held tokens (it was neither disconnected nor emptied).
-func (m *Manager) store(ctx context.Context, arg db.HubSpotConnectionUpsertParams) (db.HubspotConnection, *db.HubspotConnection, error) {
+// previous tokens lands in between; when the portal was reset, OnPortalReset
+// runs in the same transaction. It returns the previous connection when it
+// still held tokens (it was neither disconnected nor emptied).
+func (m *Manager) store(ctx context.Context, reset bool, arg db.HubSpotConnectionUpsertParams) (db.HubspotConnection, *db.HubspotConnection, error) {
 	tx, err := m.pool.Begin(ctx)
 	if err != nil {
 		return db.HubspotConnection{}, nil, err
@@ -179,6 +227,11 @@ func (m *Manager) store(ctx context.Context, arg db.HubSpotConnectionUpsertParam
 	conn, err := q.HubSpotConnectionUpsert(ctx, arg)
 	if err != nil {
 		return db.HubspotConnection{}, nil, err
+	}
+	if reset && m.onReset != nil {
+		if err := m.onReset(ctx, q, arg.WorkspaceID, arg.PortalID); err != nil {
+			return db.HubspotConnection{}, nil, fmt.Errorf("forget the records of the reset portal: %w", err)
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return db.HubspotConnection{}, nil, err

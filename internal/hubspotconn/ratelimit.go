@@ -51,7 +51,7 @@ type queueKey struct {
 	search   bool
 }
 
-var _ hubspot.RateLimiter = (*SharedLimiter)(nil)
+var _ hubspot.HoldingLimiter = (*SharedLimiter)(nil)
 
 // NewSharedLimiter returns a limiter holding every portal, across all the
 // processes that use pool's database, to limits (zero fields take
@@ -123,7 +123,7 @@ func (l *SharedLimiter) Wait(ctx context.Context, portalID int64, search bool) e
 			return l.dbError(ctx, portalID, err)
 		}
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
-			return fmt.Errorf("hubspot: rate limiter: waiting %s for portal %d would outlast the context's deadline: %w", wait.Round(time.Millisecond), portalID, context.DeadlineExceeded)
+			return &hubspot.WaitTooLongError{PortalID: portalID, Wait: wait}
 		}
 		if timer == nil {
 			timer = time.NewTimer(wait)
@@ -136,6 +136,20 @@ func (l *SharedLimiter) Wait(ctx context.Context, portalID int64, search bool) e
 			return ctx.Err()
 		}
 	}
+}
+
+// HoldOff keeps the portal's calls (only its searches when search is true)
+// from being admitted for d, in every process: HubSpot answered 429 and
+// asked to wait that long (see hubspot.HoldingLimiter). When the hold ends
+// calls resume at the budget's steady pace, not in a burst.
+func (l *SharedLimiter) HoldOff(ctx context.Context, portalID int64, search bool, d time.Duration) error {
+	if err := l.q.HubSpotRateLimitHoldOff(ctx, db.HubSpotRateLimitHoldOffParams{
+		PortalID: portalID, Search: search, Hold: interval(d),
+		AllLimit: l.allLimit, AllEmission: l.allEmit, SearchLimit: l.searchLim, SearchEmission: l.searchEmit,
+	}); err != nil {
+		return l.dbError(ctx, portalID, err)
+	}
+	return nil
 }
 
 // refusedWait is how long until the portal's budgets would admit the call,

@@ -146,8 +146,12 @@ func TestSharedLimiterHoldsHubSpotsLimitsAcrossProcesses(t *testing.T) {
 				t.Errorf("busiest windows: %d requests in 10 s, %d searches in 1 s; HubSpot allows 110 and 5", got.maxPer10s, got.maxPer1s)
 			}
 			// The budget is 100 per 10 s (a sustained 91 after a burst of
-			// 10) over ~15 s: the limiter must not starve the callers either.
-			if got.accepted < 120 || got.searches < 20 {
+			// 10) over ~15 s, about 145 requests: the limiter must not
+			// starve the callers either. The floor is half of that: on a
+			// loaded 2-core machine (every package's tests at once) the
+			// callers themselves manage about 105, while a limiter that
+			// starves them lets through a few dozen.
+			if got.accepted < 70 || got.searches < 10 {
 				t.Errorf("only %d requests (%d searches) went through in 15 s of simulator time; want about 145 (searches about 4 per second while they last)", got.accepted, got.searches)
 			}
 		})
@@ -351,4 +355,45 @@ func TestSharedLimiterBuckets(t *testing.T) {
 			t.Error("another process's limiter let a call through on a spent budget")
 		}
 	})
+}
+
+// TestSharedLimiterHoldOff: after HubSpot's 429 one process holds the portal
+// off, and every process's calls wait out the hold (searches only, for the
+// search limit's 429); a shorter hold does not cut a longer one short.
+func TestSharedLimiterHoldOff(t *testing.T) {
+	t.Parallel()
+	database := testenv.NewDatabase(t)
+	ctx := context.Background()
+	one := hubspotconn.NewSharedLimiter(database.Pool, hubspot.Limits{})
+	other := hubspotconn.NewSharedLimiter(database.Pool, hubspot.Limits{}) // another process
+	const portal, searchPortal = 41, 42
+	if err := one.HoldOff(ctx, portal, false, 1500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := one.HoldOff(ctx, portal, false, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	var tooLong *hubspot.WaitTooLongError
+	if err := other.Wait(short, portal, true); !errors.As(err, &tooLong) || tooLong.Wait < time.Second || tooLong.Wait > 1500*time.Millisecond {
+		t.Fatalf("a search during the hold: %v", err)
+	}
+	begin := time.Now()
+	if err := other.Wait(ctx, portal, false); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(begin); took < time.Second {
+		t.Fatalf("a call went %s into a 1.5 s hold", took)
+	}
+
+	if err := one.HoldOff(ctx, searchPortal, true, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if !admitted(t, other, searchPortal, false) {
+		t.Fatal("the search limit's hold stopped a call that is not a search")
+	}
+	if admitted(t, other, searchPortal, true) {
+		t.Fatal("a search went through the search limit's hold")
+	}
 }

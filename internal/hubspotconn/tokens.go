@@ -13,6 +13,7 @@ import (
 
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/hubspot"
+	"github.com/referflow/referflow/internal/tokencrypt"
 )
 
 // tokenTimeout bounds a Token call made through TokenSource, which has no
@@ -51,17 +52,22 @@ func (m *Manager) Token(ctx context.Context, workspaceID uuid.UUID) (*oauth2.Tok
 	if tok, fresh, err := m.storedToken(conn); err != nil || fresh {
 		return tok, err
 	}
+	return m.refreshOnce(ctx, workspaceID, "")
+}
 
-	// One refresh at a time per workspace in this process; the row lock
-	// below does the same across processes.
-	sem := m.refreshSemaphore(workspaceID)
+// refreshOnce refreshes the workspace's access token, one caller at a time
+// per workspace in this process (the row lock in refresh does the same
+// across processes). A stored token good for longer than RefreshMargin is
+// returned instead, unless it is rejected: the token HubSpot just refused.
+func (m *Manager) refreshOnce(ctx context.Context, ws uuid.UUID, rejected string) (*oauth2.Token, error) {
+	sem := m.refreshSemaphore(ws)
 	select {
 	case sem <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 	defer func() { <-sem }()
-	return m.refresh(ctx, workspaceID)
+	return m.refresh(ctx, ws, rejected)
 }
 
 func (m *Manager) refreshSemaphore(ws uuid.UUID) chan struct{} {
@@ -98,8 +104,9 @@ func (m *Manager) storedToken(conn db.HubspotConnection) (*oauth2.Token, bool, e
 }
 
 // refresh refreshes the access token under the connection's row lock,
-// unless another process did while this one waited for the lock.
-func (m *Manager) refresh(ctx context.Context, ws uuid.UUID) (*oauth2.Token, error) {
+// unless another process did while this one waited for the lock (the stored
+// token is then fresh and not the rejected one).
+func (m *Manager) refresh(ctx context.Context, ws uuid.UUID, rejected string) (*oauth2.Token, error) {
 	tx, err := m.pool.Begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("refresh HubSpot token: %w", err)
@@ -113,7 +120,7 @@ func (m *Manager) refresh(ctx context.Context, ws uuid.UUID) (*oauth2.Token, err
 	if err != nil {
 		return nil, fmt.Errorf("lock HubSpot connection: %w", err)
 	}
-	if tok, fresh, err := m.storedToken(conn); err != nil || fresh {
+	if tok, fresh, err := m.storedToken(conn); err != nil || (fresh && tok.AccessToken != rejected) {
 		return tok, err
 	}
 	if m.oauth == nil {
@@ -188,10 +195,12 @@ func (s *tokenSource) Token() (*oauth2.Token, error) {
 // Client returns a CRM client for the workspace's portal, valid for the
 // life of ctx (an activity's): its tokens come from Token, its calls wait on
 // the Manager's limiter (by default a SharedLimiter: the portal's budget
-// across every process), and a successful call is recorded as the
-// connection's last successful API call (at most once per TouchInterval).
-// A workspace that is not connected or broken fails at once with an error
-// wrapping hubspot.ErrConnectionBroken.
+// across every process), a successful call is recorded as the connection's
+// last successful API call (at most once per TouchInterval), and a 401
+// refreshes the token once and retries, breaking the connection when HubSpot
+// refuses the refresh or the fresh token (see apiTransport). A workspace
+// that is not connected or broken fails at once with an error wrapping
+// hubspot.ErrConnectionBroken.
 func (m *Manager) Client(ctx context.Context, workspaceID uuid.UUID) (*hubspot.Client, int64, error) {
 	conn, err := m.q.HubSpotConnectionGetByWorkspace(ctx, workspaceID)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -208,26 +217,18 @@ func (m *Manager) Client(ctx context.Context, workspaceID uuid.UUID) (*hubspot.C
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	hc.Transport = &touchTransport{base: base, m: m, ws: workspaceID}
+	hc.Transport = &apiTransport{base: base, m: m, ws: workspaceID, portalID: conn.PortalID}
 	c := hubspot.New(m.baseURL, &tokenSource{m: m, ws: workspaceID, ctx: ctx},
-		hubspot.WithHTTPClient(&hc), hubspot.WithLimiter(m.limiter, conn.PortalID))
+		hubspot.WithHTTPClient(&hc), hubspot.WithLimiter(m.limiter, conn.PortalID), hubspot.WithTimeZone(portalZone(conn)), hubspot.WithMetrics(m.metrics))
 	return c, conn.PortalID, nil
 }
 
-// touchTransport records a 2xx answer from HubSpot as the connection's last
-// successful API call, at most once per TouchInterval per workspace.
-type touchTransport struct {
-	base http.RoundTripper
-	m    *Manager
-	ws   uuid.UUID
-}
-
-func (t *touchTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.base.RoundTrip(req)
-	if err == nil && resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		t.m.touch(req.Context(), t.ws)
+// portalZone is the connection's portal's time zone, nil when unknown.
+func portalZone(conn db.HubspotConnection) *time.Location {
+	if conn.PortalTimeZone == nil {
+		return nil
 	}
-	return resp, err
+	return hubspot.Account{TimeZone: *conn.PortalTimeZone}.Location()
 }
 
 func (m *Manager) touch(ctx context.Context, ws uuid.UUID) {
@@ -254,4 +255,23 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// OpenStoredTokens tells whether box opens the connection's stored tokens.
+// An error wrapping tokencrypt.ErrUnknownKey means they were sealed with a
+// key REFERFLOW_ENCRYPTION_KEY no longer lists: the connection will fail at
+// its next refresh. `referflow doctor` asks this of every live connection.
+func OpenStoredTokens(box *tokencrypt.Box, conn db.HubspotConnection) error {
+	for _, sealed := range []struct {
+		what string
+		text []byte
+	}{{"refresh", conn.RefreshTokenCiphertext}, {"access", conn.AccessTokenCiphertext}} {
+		if sealed.text == nil {
+			continue
+		}
+		if _, err := box.Open(sealed.text, additional(conn.WorkspaceID)); err != nil {
+			return fmt.Errorf("the %s token cannot be decrypted: %w", sealed.what, err)
+		}
+	}
+	return nil
 }

@@ -188,6 +188,7 @@ var defaultClient = NewClient()
 // *DeliveryError; a URL CheckURL refuses wraps ErrUnsupportedURL.
 func Send(ctx context.Context, client *http.Client, rawURL string, secret []byte, ev Event) error {
 	if err := CheckURL(rawURL); err != nil {
+		deliveries.WithLabelValues(ev.Type, OutcomeInvalidURL).Inc()
 		return err
 	}
 	if ev.ID == "" || ev.Type == "" {
@@ -204,6 +205,7 @@ func Send(ctx context.Context, client *http.Client, rawURL string, secret []byte
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(body))
 	if err != nil {
+		deliveries.WithLabelValues(ev.Type, OutcomeInvalidURL).Inc()
 		return fmt.Errorf("%w: %v", ErrUnsupportedURL, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
@@ -212,6 +214,7 @@ func Send(ctx context.Context, client *http.Client, rawURL string, secret []byte
 	req.Header.Set(SignatureHeader, Sign(secret, time.Now(), body))
 	resp, err := client.Do(req)
 	if err != nil {
+		deliveries.WithLabelValues(ev.Type, OutcomeTransportError).Inc()
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			ue.URL = redact(req.URL)
@@ -221,6 +224,7 @@ func Send(ctx context.Context, client *http.Client, rawURL string, secret []byte
 	defer resp.Body.Close()
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+	deliveries.WithLabelValues(ev.Type, statusOutcome(resp.StatusCode)).Inc()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return &DeliveryError{URL: redact(req.URL), StatusCode: resp.StatusCode, Body: strings.TrimSpace(string(snippet))}
 	}

@@ -16,19 +16,21 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 )
 
-// Dial connects to the Temporal frontend at address, logging through logger.
-// It fails fast with the address in the message when the server does not
-// answer, so a wrong TEMPORAL_ADDRESS is obvious at start-up.
-func Dial(ctx context.Context, address, namespace string, logger *slog.Logger) (client.Client, error) {
+// Dial connects to the Temporal frontend at address, logging through logger
+// and reporting the SDK's metrics to metrics (nil: none; a worker's client
+// passes NewMetricsHandler's). It fails fast with the address in the message
+// when the server does not answer, so a wrong TEMPORAL_ADDRESS is obvious at
+// start-up.
+func Dial(ctx context.Context, address, namespace string, logger *slog.Logger, metrics client.MetricsHandler) (client.Client, error) {
 	dialCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	c, err := client.DialContext(dialCtx, client.Options{
-		HostPort:  address,
-		Namespace: namespace,
-		Logger:    sdklog.NewStructuredLogger(logger.With("component", "temporal")),
+		HostPort:       address,
+		Namespace:      namespace,
+		Logger:         NewLogger(logger.With("component", "temporal")),
+		MetricsHandler: metrics,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s (TEMPORAL_ADDRESS): %w", address, err)

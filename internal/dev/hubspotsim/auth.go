@@ -19,6 +19,14 @@ type authInfo struct {
 	scopes  []string
 }
 
+// authFailure is a refused CRM request's token, when it was one of a
+// portal's: the call still shows in that portal's call log, with the mode
+// that refused it.
+type authFailure struct {
+	portal *Portal
+	mode   string
+}
+
 type accessToken struct {
 	token    string
 	portalID int64
@@ -26,6 +34,7 @@ type accessToken struct {
 	expires  time.Time
 	refresh  string
 	revoked  bool
+	epoch    int // the portal's token epoch when issued (ModeRevokedTokens)
 }
 
 type refreshToken struct {
@@ -34,6 +43,7 @@ type refreshToken struct {
 	scopes   []string
 	clientID string
 	revoked  bool
+	epoch    int
 }
 
 type authCode struct {
@@ -60,8 +70,9 @@ var knownScopes = []string{
 	"crm.lists.read", "crm.lists.write",
 }
 
-// authenticate resolves the request's bearer token. The caller holds s.mu.
-func (s *Simulator) authenticate(r *http.Request) (*authInfo, *apiError) {
+// authenticate resolves the request's bearer token; a refused token of a
+// known portal comes back as an authFailure too. The caller holds s.mu.
+func (s *Simulator) authenticate(r *http.Request) (*authInfo, *authFailure, *apiError) {
 	h := r.Header.Get("Authorization")
 	tok, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok {
@@ -69,14 +80,19 @@ func (s *Simulator) authenticate(r *http.Request) (*authInfo, *apiError) {
 	}
 	tok = strings.TrimSpace(tok)
 	if !ok || tok == "" {
-		return nil, credentialsNotFound()
+		return nil, nil, credentialsNotFound()
 	}
 	if p := s.privateToks[tok]; p != nil {
-		return &authInfo{portal: p, private: true, scopes: knownScopes}, nil
+		return &authInfo{portal: p, private: true, scopes: knownScopes}, nil, nil
 	}
 	at := s.accessTokens[tok]
 	if at == nil || at.revoked || s.portals[at.portalID] == nil {
-		return nil, credentialsNotFound()
+		return nil, nil, credentialsNotFound()
+	}
+	p := s.portals[at.portalID]
+	if p.tokenRevokedLocked(at.epoch, true, true, s.now()) {
+		// HubSpot answers a revoked token as one it does not know.
+		return nil, &authFailure{portal: p, mode: ModeRevokedTokens}, credentialsNotFound()
 	}
 	if now := s.now(); !now.Before(at.expires) {
 		ago := now.Sub(at.expires)
@@ -86,9 +102,9 @@ func (s *Simulator) authenticate(r *http.Request) (*authInfo, *apiError) {
 		}
 		e := newErr(http.StatusUnauthorized, "EXPIRED_AUTHENTICATION", "The OAuth token used to make this call expired "+when+" ago.")
 		e.Context = map[string][]string{"expiration time": {at.expires.Format(time.RFC1123)}}
-		return nil, e
+		return nil, &authFailure{portal: p}, e
 	}
-	return &authInfo{portal: s.portals[at.portalID], appID: s.opts.AppID, scopes: at.scopes}, nil
+	return &authInfo{portal: p, appID: s.opts.AppID, scopes: at.scopes}, nil, nil
 }
 
 func credentialsNotFound() *apiError {
@@ -126,15 +142,37 @@ func (s *Simulator) IssueTokens(portalID int64, scopes ...string) (access, refre
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rt := &refreshToken{token: "na1-" + randomUUIDish(), portalID: portalID, scopes: scopes, clientID: s.opts.ClientID}
+	rt := &refreshToken{token: "na1-" + randomUUIDish(), portalID: portalID, scopes: scopes, clientID: s.opts.ClientID, epoch: s.epochLocked(portalID)}
 	s.refreshToks[rt.token] = rt
 	return s.newAccessToken(rt).token, rt.token
+}
+
+// epochLocked is the portal's current token epoch. The caller holds s.mu.
+func (s *Simulator) epochLocked(portalID int64) int {
+	if p := s.portals[portalID]; p != nil {
+		return p.tokenEpoch
+	}
+	return 0
+}
+
+// refreshRevokedLocked tells whether ModeRevokedTokens refuses a refresh
+// token. The caller holds s.mu.
+func (s *Simulator) refreshRevokedLocked(rt *refreshToken, count bool) bool {
+	return s.portals[rt.portalID].tokenRevokedLocked(rt.epoch, false, count, s.now())
+}
+
+// accessRevokedLocked tells whether an access token is refused: revoked, of
+// a portal that is gone, or refused by ModeRevokedTokens. The caller holds
+// s.mu.
+func (s *Simulator) accessRevokedLocked(at *accessToken) bool {
+	p := s.portals[at.portalID]
+	return at.revoked || p == nil || p.tokenRevokedLocked(at.epoch, true, false, s.now())
 }
 
 func (s *Simulator) newAccessToken(rt *refreshToken) *accessToken {
 	at := &accessToken{
 		token: "CJ" + randomHex(24), portalID: rt.portalID, scopes: rt.scopes,
-		expires: s.now().Add(s.opts.AccessTokenTTL), refresh: rt.token,
+		expires: s.now().Add(s.opts.AccessTokenTTL), refresh: rt.token, epoch: s.epochLocked(rt.portalID),
 	}
 	s.accessTokens[at.token] = at
 	return at
@@ -220,11 +258,11 @@ func (s *Simulator) hToken(legacy bool) http.HandlerFunc {
 				return
 			}
 			ac.used = true
-			rt = &refreshToken{token: "na1-" + randomUUIDish(), portalID: ac.portalID, scopes: ac.scopes, clientID: s.opts.ClientID}
+			rt = &refreshToken{token: "na1-" + randomUUIDish(), portalID: ac.portalID, scopes: ac.scopes, clientID: s.opts.ClientID, epoch: s.epochLocked(ac.portalID)}
 			s.refreshToks[rt.token] = rt
 		case "refresh_token":
 			rt = s.refreshToks[f.Get("refresh_token")]
-			if rt == nil || rt.revoked || rt.clientID != f.Get("client_id") || s.portals[rt.portalID] == nil {
+			if rt == nil || rt.revoked || rt.clientID != f.Get("client_id") || s.portals[rt.portalID] == nil || s.refreshRevokedLocked(rt, true) {
 				oauthErr(w, http.StatusBadRequest, "BAD_REFRESH_TOKEN", "invalid_grant", "missing or unknown refresh token")
 				return
 			}
@@ -248,7 +286,7 @@ func (s *Simulator) hToken(legacy bool) http.HandlerFunc {
 }
 
 func (s *Simulator) tokenInfo(token string) (map[string]any, bool) {
-	if at := s.accessTokens[token]; at != nil && !at.revoked {
+	if at := s.accessTokens[token]; at != nil && !s.accessRevokedLocked(at) {
 		left := int(at.expires.Sub(s.now()).Seconds())
 		return map[string]any{
 			"token": token, "token_type": "access", "hub_id": at.portalID, "app_id": s.opts.AppID,
@@ -257,7 +295,7 @@ func (s *Simulator) tokenInfo(token string) (map[string]any, bool) {
 			"client_id": s.opts.ClientID,
 		}, true
 	}
-	if rt := s.refreshToks[token]; rt != nil && !rt.revoked {
+	if rt := s.refreshToks[token]; rt != nil && !rt.revoked && !s.refreshRevokedLocked(rt, false) {
 		return map[string]any{
 			"token": token, "token_type": "refresh", "hub_id": rt.portalID, "client_id": rt.clientID,
 			"scopes": rt.scopes, "user": userEmail(rt.portalID), "user_id": userID(rt.portalID),
@@ -330,7 +368,7 @@ func (s *Simulator) hAccessTokenInfo(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	tok := r.PathValue("token")
 	at := s.accessTokens[tok]
-	if at == nil || at.revoked {
+	if at == nil || s.accessRevokedLocked(at) {
 		writeErr(w, notFoundErr("Token not found"))
 		return
 	}
@@ -349,7 +387,7 @@ func (s *Simulator) hRefreshTokenInfo(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rt := s.refreshToks[r.PathValue("token")]
-	if rt == nil || rt.revoked {
+	if rt == nil || rt.revoked || s.refreshRevokedLocked(rt, false) {
 		writeErr(w, notFoundErr("Refresh token not found"))
 		return
 	}

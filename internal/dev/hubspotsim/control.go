@@ -18,8 +18,8 @@ type Object struct {
 	ID         string            `json:"id"`
 	Type       string            `json:"type"` // contacts, companies or deals
 	Properties map[string]string `json:"properties"`
-	CreatedAt  time.Time         `json:"createdAt"`
-	UpdatedAt  time.Time         `json:"updatedAt"`
+	CreatedAt  time.Time         `json:"created_at"`
+	UpdatedAt  time.Time         `json:"updated_at"`
 	Archived   bool              `json:"archived"`
 }
 

@@ -1,20 +1,21 @@
 package hubspotsim
 
-// The control API: the Go helpers and the delivery log over HTTP, for a test
-// that runs the simulator as its own process (`referflow hubspot-sim`) and
-// must act as a person in HubSpot and see what HubSpot delivered. HubSpot
-// has no such API; its paths start with /_sim/ so they never collide with
-// HubSpot's. It takes the developer API key (?hapikey= or a bearer token),
-// as the webhooks settings API does.
+// The control API of records and webhook deliveries: the Go helpers and the
+// delivery log over HTTP, for a test that runs the simulator as its own
+// process (`referflow hubspot-sim`) and must act as a person in HubSpot and
+// see what HubSpot delivered. HubSpot has no such API: like the modes'
+// (modes_api.go) these paths live next to the page's, and need no token.
 //
-//	POST  /_sim/portals/{portalId}/objects/{objectType}             create a record: {"properties": {...}} → 201 {"id": "..."}
-//	GET   /_sim/portals/{portalId}/objects/{objectType}/{objectId}  read a record → Object
-//	PATCH /_sim/portals/{portalId}/objects/{objectType}/{objectId}  change properties: {"properties": {...}} → Object
-//	GET   /_sim/webhooks/deliveries?offset=N                        the delivery log from entry N: {"deliveries": [...], "total": T}
-//	GET   /_sim/webhooks/stats                                      WebhookStats
+//	POST  /portals/{portalId}/objects/{objectType}             create a record: {"properties": {...}} → 201 {"id": "..."}
+//	GET   /portals/{portalId}/objects/{objectType}/{objectId}  read a record → Object
+//	PATCH /portals/{portalId}/objects/{objectType}/{objectId}  change properties: {"properties": {...}} → Object
+//	GET   /webhooks/deliveries?offset=N                         the delivery log from entry N: {"results": [Delivery...], "total": T}
+//	GET   /webhooks/stats                                       WebhookStats
 //
-// Writes are a person's (changeSource CRM_UI), validated as API writes are,
-// and make webhook events like any other change.
+// (HubSpot's own webhook paths are /webhooks/v3/{appId}/... and
+// /webhooks/2026-03/{appId}/...: no clash.) Writes are a person's
+// (changeSource CRM_UI), validated as API writes are, and make webhook
+// events like any other change.
 
 import (
 	"encoding/json"
@@ -24,27 +25,20 @@ import (
 	"strconv"
 )
 
-// ControlPrefix starts every control API path.
-const ControlPrefix = "/_sim"
-
-func (s *Simulator) controlRoutes(mux *http.ServeMux) {
-	objects := ControlPrefix + "/portals/{portalId}/objects/{objectType}"
+func (s *Simulator) recordRoutes(mux *http.ServeMux) {
+	objects := "/portals/{portalId}/objects/{objectType}"
 	mux.HandleFunc("POST "+objects, s.control(hControlCreate))
 	mux.HandleFunc("GET "+objects+"/{objectId}", s.control(hControlGet))
 	mux.HandleFunc("PATCH "+objects+"/{objectId}", s.control(hControlUpdate))
-	mux.HandleFunc("GET "+ControlPrefix+"/webhooks/deliveries", s.control(hControlDeliveries))
-	mux.HandleFunc("GET "+ControlPrefix+"/webhooks/stats", s.control(func(s *Simulator, _ *http.Request) (int, any) {
+	mux.HandleFunc("GET /webhooks/deliveries", s.control(hControlDeliveries))
+	mux.HandleFunc("GET /webhooks/stats", s.control(func(s *Simulator, _ *http.Request) (int, any) {
 		return http.StatusOK, s.WebhookStats()
 	}))
 }
 
+// control answers a handler's JSON, or its *apiError in HubSpot's shape.
 func (s *Simulator) control(h func(s *Simulator, r *http.Request) (int, any)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.developerKeyOK(r) {
-			writeErr(w, newErr(http.StatusUnauthorized, "INVALID_AUTHENTICATION",
-				"The API key provided is invalid: the simulator's control API needs the developer API key as ?hapikey= or a bearer token"))
-			return
-		}
 		status, payload := h(s, r)
 		if e, ok := payload.(*apiError); ok {
 			writeErr(w, e)
@@ -74,7 +68,7 @@ func controlDecode(r *http.Request) (controlObjectInput, *apiError) {
 	return in, nil
 }
 
-func controlPortal(r *http.Request) (int64, *apiError) {
+func portalParam(r *http.Request) (int64, *apiError) {
 	id, err := strconv.ParseInt(r.PathValue("portalId"), 10, 64)
 	if err != nil {
 		return 0, validationErr(fmt.Sprintf("portal ID %q is not a number", r.PathValue("portalId")))
@@ -91,7 +85,7 @@ func controlErr(err error) *apiError {
 }
 
 func hControlCreate(s *Simulator, r *http.Request) (int, any) {
-	portal, e := controlPortal(r)
+	portal, e := portalParam(r)
 	if e != nil {
 		return e.httpStatus, e
 	}
@@ -108,7 +102,7 @@ func hControlCreate(s *Simulator, r *http.Request) (int, any) {
 }
 
 func hControlGet(s *Simulator, r *http.Request) (int, any) {
-	portal, e := controlPortal(r)
+	portal, e := portalParam(r)
 	if e != nil {
 		return e.httpStatus, e
 	}
@@ -121,7 +115,7 @@ func hControlGet(s *Simulator, r *http.Request) (int, any) {
 }
 
 func hControlUpdate(s *Simulator, r *http.Request) (int, any) {
-	portal, e := controlPortal(r)
+	portal, e := portalParam(r)
 	if e != nil {
 		return e.httpStatus, e
 	}
@@ -141,7 +135,7 @@ func hControlUpdate(s *Simulator, r *http.Request) (int, any) {
 // DeliveryPage is a stretch of the delivery log: Deliveries from the asked
 // offset, and Total, the length of the whole log (the next offset).
 type DeliveryPage struct {
-	Deliveries []Delivery `json:"deliveries"`
+	Deliveries []Delivery `json:"results"`
 	Total      int        `json:"total"`
 }
 

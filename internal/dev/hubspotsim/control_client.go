@@ -16,8 +16,6 @@ import (
 type ControlClient struct {
 	// BaseURL is the simulator's address, e.g. http://127.0.0.1:8090.
 	BaseURL string
-	// DeveloperAPIKey authenticates; empty means DefaultDeveloperAPIKey.
-	DeveloperAPIKey string
 	// HTTP sends the requests; nil means http.DefaultClient.
 	HTTP *http.Client
 }
@@ -50,19 +48,19 @@ func (c *ControlClient) GetObject(ctx context.Context, portalID int64, objectTyp
 // length (the offset to ask next).
 func (c *ControlClient) Deliveries(ctx context.Context, offset int) (DeliveryPage, error) {
 	var page DeliveryPage
-	err := c.do(ctx, http.MethodGet, ControlPrefix+"/webhooks/deliveries?offset="+strconv.Itoa(offset), nil, &page)
+	err := c.do(ctx, http.MethodGet, "/webhooks/deliveries?offset="+strconv.Itoa(offset), nil, &page)
 	return page, err
 }
 
 // WebhookStats returns the delivery counters.
 func (c *ControlClient) WebhookStats(ctx context.Context) (WebhookStats, error) {
 	var st WebhookStats
-	err := c.do(ctx, http.MethodGet, ControlPrefix+"/webhooks/stats", nil, &st)
+	err := c.do(ctx, http.MethodGet, "/webhooks/stats", nil, &st)
 	return st, err
 }
 
 func (c *ControlClient) objectPath(portalID int64, objectType, id string) string {
-	p := fmt.Sprintf("%s/portals/%d/objects/%s", ControlPrefix, portalID, url.PathEscape(objectType))
+	p := fmt.Sprintf("/portals/%d/objects/%s", portalID, url.PathEscape(objectType))
 	if id != "" {
 		p += "/" + url.PathEscape(id)
 	}
@@ -84,11 +82,6 @@ func (c *ControlClient) do(ctx context.Context, method, path string, in, out any
 	if err != nil {
 		return err
 	}
-	key := c.DeveloperAPIKey
-	if key == "" {
-		key = DefaultDeveloperAPIKey
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

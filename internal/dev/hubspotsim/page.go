@@ -13,6 +13,11 @@ package hubspotsim
 //	POST /portals/{portalId}/contacts           create a contact
 //	POST /portals/{portalId}/deals              create a deal (optionally associated with a contact)
 //	POST /portals/{portalId}/{objectType}/{id}  set one property: fields property, value
+//	POST /portals/{portalId}/modes/{kind}       switch a misbehaviour mode on (or off with off=1; modes_api.go)
+//	POST /portals/{portalId}/reset              reset the portal
+//
+// Each portal's section shows its misbehaviour modes in force, with forms to
+// switch them on and off, and its CRM calls of the last minute by answer.
 //
 // POSTs answer 303 back to the page with the outcome in ?msg= or ?err=.
 
@@ -47,12 +52,17 @@ type portalView struct {
 	ID                int64
 	Name              string
 	Token             string
+	TimeZone          string
+	Modes             []modeView
+	RecentCalls       string
 	Contacts          []contactView
 	Deals             []dealView
 	LifecycleOptions  []option
 	LeadStatusOptions []option
 	Pipelines         []pipelineView
 }
+
+type modeView struct{ Kind, Text string }
 
 type pipelineView struct {
 	ID, Label string
@@ -100,7 +110,11 @@ func contactName(props map[string]string) string {
 // portalViewLocked gathers what the page shows of a portal. The caller
 // holds s.mu.
 func (s *Simulator) portalViewLocked(p *Portal) portalView {
-	v := portalView{ID: p.ID, Name: p.Name, Token: p.PrivateAppToken}
+	now := s.now()
+	v := portalView{ID: p.ID, Name: p.Name, Token: p.PrivateAppToken, TimeZone: p.TimeZone.String(), RecentCalls: recentCalls(p.calls, now)}
+	for _, m := range p.activeModesLocked(now) {
+		v.Modes = append(v.Modes, modeView{Kind: m.Kind, Text: describeMode(m, now)})
+	}
 	if d := p.propertyDef("contacts", "lifecyclestage"); d != nil {
 		v.LifecycleOptions = d.Options
 	}
@@ -173,6 +187,33 @@ func (s *Simulator) portalViewLocked(p *Portal) portalView {
 		v.Deals = append(v.Deals, dv)
 	}
 	return v
+}
+
+// recentCalls sums up the calls of the last minute by answer, e.g.
+// "12 (200×9, 429×3)".
+func recentCalls(calls []Call, now time.Time) string {
+	byStatus := map[int]int{}
+	n := 0
+	for i := len(calls) - 1; i >= 0 && calls[i].At.After(now.Add(-time.Minute)); i-- {
+		byStatus[calls[i].Status]++
+		n++
+	}
+	if n == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, st := range sortedKeys(intKeys(byStatus)) {
+		parts = append(parts, fmt.Sprintf("%d×%d", st, byStatus[int(st)]))
+	}
+	return fmt.Sprintf("%d (%s)", n, strings.Join(parts, ", "))
+}
+
+func intKeys(m map[int]int) map[int64]int {
+	out := make(map[int64]int, len(m))
+	for k, v := range m {
+		out[int64(k)] = v
+	}
+	return out
 }
 
 func (s *Simulator) webhookViewNow() webhookView {
@@ -351,7 +392,26 @@ th{background:#f5f8fa}form.inline{display:inline}input[type=text]{width:9rem}
 {{if .Err}}<p class="err" id="err">{{.Err}}</p>{{end}}
 {{if not .Portals}}<p>No portals yet{{if not .Single}} — connect an app through the OAuth authorize page to create one{{end}}.</p>{{end}}
 {{range $p := .Portals}}
-<h2 id="portal-{{$p.ID}}"><a href="/portals/{{$p.ID}}">{{$p.Name}}</a> <span class="muted">portal {{$p.ID}} · private-app token <code>{{$p.Token}}</code></span></h2>
+<h2 id="portal-{{$p.ID}}"><a href="/portals/{{$p.ID}}">{{$p.Name}}</a> <span class="muted">portal {{$p.ID}} · private-app token <code>{{$p.Token}}</code> · time zone {{$p.TimeZone}}</span></h2>
+
+<h3>Misbehaviour</h3>
+<p class="muted">CRM calls in the last minute: <span id="calls-{{$p.ID}}">{{$p.RecentCalls}}</span>. Modes make this portal answer as HubSpot does when it lets an integration down; the control API is <code>/portals/{{$p.ID}}/modes</code>.</p>
+{{if $p.Modes}}<ul id="modes-{{$p.ID}}">{{range $p.Modes}}<li><span class="lost">{{.Text}}</span>
+<form class="inline" method="post" action="/portals/{{$p.ID}}/modes/{{.Kind}}"><input type="hidden" name="back" value="{{$.Back}}"><input type="hidden" name="off" value="1"><button type="submit">Switch off</button></form></li>
+{{end}}</ul>{{else}}<p class="muted" id="modes-{{$p.ID}}">No mode is on: the portal behaves.</p>{{end}}
+<table><tr><th>Mode</th><th>Switch on</th></tr>
+<tr><td>429 storm (ten-second limit)</td><td><form class="inline" method="post" action="/portals/{{$p.ID}}/modes/rate_limit"><input type="hidden" name="back" value="{{$.Back}}">for <input type="text" name="for" value="30s" aria-label="storm duration"> <button type="submit">Start</button></form></td></tr>
+<tr><td>Daily limit used up</td><td><form class="inline" method="post" action="/portals/{{$p.ID}}/modes/daily_limit"><input type="hidden" name="back" value="{{$.Back}}"><button type="submit">Until the portal's midnight</button></form></td></tr>
+<tr><td>5xx burst</td><td><form class="inline" method="post" action="/portals/{{$p.ID}}/modes/server_errors"><input type="hidden" name="back" value="{{$.Back}}">
+<select name="status" aria-label="status"><option>503</option><option>502</option><option>504</option><option>500</option></select>
+next <input type="text" name="calls" value="5" aria-label="calls"> calls or for <input type="text" name="for" value="" placeholder="30s" aria-label="5xx duration">
+<label><input type="checkbox" name="writes_only" value="true"> writes only</label> <label><input type="checkbox" name="after_write" value="true"> after doing the write</label> <button type="submit">Start</button></form></td></tr>
+<tr><td>Slow answers</td><td><form class="inline" method="post" action="/portals/{{$p.ID}}/modes/slow_answers"><input type="hidden" name="back" value="{{$.Back}}">
+<input type="text" name="delay" value="35s" aria-label="delay"> late, next <input type="text" name="calls" value="3" aria-label="slow calls"> calls or for <input type="text" name="for" value="" placeholder="1m" aria-label="slow duration"> <label><input type="checkbox" name="writes_only" value="true"> writes only</label> <button type="submit">Start</button></form></td></tr>
+<tr><td>Revoked tokens</td><td><form class="inline" method="post" action="/portals/{{$p.ID}}/modes/revoked_tokens"><input type="hidden" name="back" value="{{$.Back}}">
+<label><input type="checkbox" name="access_only" value="true"> access tokens only (refresh still works, fresh tokens still refused)</label> <button type="submit">Revoke</button></form></td></tr>
+<tr><td>Reset the portal</td><td><form class="inline" method="post" action="/portals/{{$p.ID}}/reset"><input type="hidden" name="back" value="{{$.Back}}"><button type="submit">Delete every record and revoke tokens</button></form></td></tr>
+</table>
 
 <h3>Deals</h3>
 {{if $p.Deals}}<table><tr><th>ID</th><th>Deal name</th><th>Amount</th><th>Pipeline</th><th>Stage</th><th>Contacts</th><th>Set a property</th></tr>

@@ -23,44 +23,56 @@ func prune(ts []time.Time, cutoff time.Time) []time.Time {
 }
 
 // admit applies the portal's limits to one CRM request: on success it counts
-// the request and fills the X-HubSpot-RateLimit-* headers; over a limit it
-// answers HubSpot's 429. The caller holds s.mu.
-func (s *Simulator) admit(p *Portal, auth *authInfo, search bool, h http.Header) *apiError {
+// the request and fills the X-HubSpot-RateLimit-* headers; over a limit, or
+// while ModeDailyLimit or ModeRateLimit is on, it answers HubSpot's 429 and
+// names the mode that did. The caller holds s.mu.
+func (s *Simulator) admit(p *Portal, auth *authInfo, search bool, h http.Header) (*apiError, string) {
 	now := s.now()
 	l := &p.limits
 	l.tenSecond = prune(l.tenSecond, now.Add(-10*time.Second))
 	l.search = prune(l.search, now.Add(-time.Second))
-	if day := now.Truncate(24 * time.Hour); !day.Equal(l.day) {
+	// HubSpot's day is the account's, in its time zone.
+	if day := p.dayStart(now); !day.Equal(l.day) {
 		l.day, l.dayCount = day, 0
 	}
 	max, daily, perSecond := s.opts.RateLimitPerTenSeconds, s.opts.DailyLimit, s.opts.SearchPerSecond
 
-	setHeaders := func() {
+	setHeaders := func(remaining, dailyRemaining int) {
 		// HubSpot's search endpoints do not return the standard rate-limit headers.
 		if search {
 			return
 		}
 		if max > 0 {
 			h.Set("X-HubSpot-RateLimit-Max", strconv.Itoa(max))
-			h.Set("X-HubSpot-RateLimit-Remaining", strconv.Itoa(maxInt(0, max-len(l.tenSecond))))
+			h.Set("X-HubSpot-RateLimit-Remaining", strconv.Itoa(maxInt(0, remaining)))
 			h.Set("X-HubSpot-RateLimit-Interval-Milliseconds", "10000")
 		}
 		// Daily headers are only sent to private apps, as HubSpot does.
 		if daily > 0 && auth.private {
 			h.Set("X-HubSpot-RateLimit-Daily", strconv.Itoa(daily))
-			h.Set("X-HubSpot-RateLimit-Daily-Remaining", strconv.Itoa(maxInt(0, daily-l.dayCount)))
+			h.Set("X-HubSpot-RateLimit-Daily-Remaining", strconv.Itoa(maxInt(0, dailyRemaining)))
 		}
 	}
+	if m := p.modeLocked(ModeDailyLimit, now); m != nil {
+		m.answered()
+		setHeaders(max-len(l.tenSecond), 0)
+		return rateLimitErr("DAILY"), ModeDailyLimit
+	}
+	if m := p.modeLocked(ModeRateLimit, now); m != nil {
+		m.answered()
+		setHeaders(0, daily-l.dayCount)
+		return rateLimitErr("TEN_SECONDLY_ROLLING"), ModeRateLimit
+	}
 	if daily > 0 && l.dayCount >= daily {
-		setHeaders()
-		return rateLimitErr("DAILY")
+		setHeaders(max-len(l.tenSecond), daily-l.dayCount)
+		return rateLimitErr("DAILY"), ""
 	}
 	if max > 0 && len(l.tenSecond) >= max {
-		setHeaders()
-		return rateLimitErr("TEN_SECONDLY_ROLLING")
+		setHeaders(max-len(l.tenSecond), daily-l.dayCount)
+		return rateLimitErr("TEN_SECONDLY_ROLLING"), ""
 	}
 	if search && perSecond > 0 && len(l.search) >= perSecond {
-		return rateLimitErr("SECONDLY")
+		return rateLimitErr("SECONDLY"), ""
 	}
 	l.tenSecond = append(l.tenSecond, now)
 	if search {
@@ -68,8 +80,8 @@ func (s *Simulator) admit(p *Portal, auth *authInfo, search bool, h http.Header)
 	}
 	l.dayCount++
 	p.requests++
-	setHeaders()
-	return nil
+	setHeaders(max-len(l.tenSecond), daily-l.dayCount)
+	return nil, ""
 }
 
 func maxInt(a, b int) int {

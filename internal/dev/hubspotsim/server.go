@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // reqCtx is one authenticated CRM request.
@@ -32,7 +33,7 @@ const apiVersion = "2026-03"
 // Handler serves the whole HubSpot surface: CRM APIs on both path families,
 // OAuth (authorize page, token, introspection, revocation), the webhooks
 // settings API, the CRM page (/ and /portals/{id}), the simulator's own
-// control API (/_sim/, see control_api.go), and HubSpot-like 404s for
+// control API (modes_api.go, control_api.go), and HubSpot-like 404s for
 // anything else.
 func (s *Simulator) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -95,10 +96,14 @@ func (s *Simulator) Handler() http.Handler {
 		crm("PUT "+lists+"/{listId}/memberships/remove", false, hMembershipsRemove)
 		crm("GET "+lists+"/records/{objectTypeId}/{recordId}/memberships", false, hRecordMemberships)
 	}
+	for _, account := range []string{"/account-info/" + apiVersion, "/account-info/v3"} {
+		crm("GET "+account+"/details", false, hAccountDetails)
+	}
 	s.oauthRoutes(mux)
 	s.webhookRoutes(mux)
-	s.controlRoutes(mux)
+	s.recordRoutes(mux)
 	s.pageRoutes(mux)
+	s.modeRoutes(mux)
 	return &router{mux: mux}
 }
 
@@ -132,7 +137,8 @@ func (p *statusProbe) Write(b []byte) (int, error) { return len(b), nil }
 func (p *statusProbe) WriteHeader(status int)      { p.status = status }
 
 // crmEndpoint wraps a CRM handler with authentication, rate limiting,
-// failure injection and change dispatch.
+// failure injection, misbehaviour modes (modes.go), the call log and change
+// dispatch.
 func (s *Simulator) crmEndpoint(search bool, h crmHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
@@ -144,27 +150,73 @@ func (s *Simulator) crmEndpoint(search bool, h crmHandler) http.HandlerFunc {
 			status  int
 			payload any
 			headers = http.Header{}
+			delay   time.Duration
 		)
 		s.locked(func() {
-			auth, e := s.authenticate(r)
+			now := s.now()
+			var logTo *Portal
+			mode := ""
+			defer func() {
+				if logTo != nil {
+					logTo.logCallLocked(Call{At: now, Method: r.Method, Path: r.URL.Path, Status: status, Mode: mode})
+				}
+			}()
+			auth, failed, e := s.authenticate(r)
 			if e != nil {
+				if failed != nil {
+					logTo, mode = failed.portal, failed.mode
+				}
 				status, payload = errResult(e)
 				return
 			}
 			p := auth.portal
-			if e := s.admit(p, auth, search, headers); e != nil {
+			logTo = p
+			if e, by := s.admit(p, auth, search, headers); e != nil {
+				mode = by
 				status, payload = errResult(e)
 				return
 			}
+			write := isWrite(r)
+			if m := p.modeLocked(ModeSlowAnswers, now); m != nil && (write || !m.WritesOnly) {
+				m.answered()
+				delay = time.Duration(m.Delay)
+				mode = ModeSlowAnswers
+			}
 			if len(p.failNext) > 0 {
+				mode = ""
 				code := p.failNext[0]
 				p.failNext = p.failNext[1:]
 				status, payload = errResult(injectedErr(code))
 				return
 			}
+			failing := p.modeLocked(ModeServerErrors, now)
+			if failing != nil && failing.WritesOnly && !write {
+				failing = nil
+			}
+			if failing != nil && !failing.AfterWrite {
+				failing.answered()
+				mode = ModeServerErrors
+				status, payload = errResult(injectedErr(failing.Status))
+				return
+			}
 			c := &reqCtx{s: s, r: r, body: body, p: p, auth: auth, w: writer{source: SourceIntegration, appID: auth.appID}}
 			status, payload = h(c)
+			if failing != nil {
+				// The call was carried out; only its answer is lost.
+				failing.answered()
+				mode = ModeServerErrors
+				status, payload = errResult(injectedErr(failing.Status))
+			}
 		})
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				return // the client gave up: nobody reads the answer
+			}
+		}
 		for k, v := range headers {
 			w.Header()[k] = v
 		}

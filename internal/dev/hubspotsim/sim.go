@@ -12,6 +12,28 @@
 // OAuth, rate limits, CRM endpoints, error shapes) and its official clients;
 // where HubSpot's sources disagree it takes the stricter side. A simulator kinder than HubSpot hides
 // bugs.
+//
+// # Misbehaviour modes
+//
+// A portal can be switched into the ways HubSpot lets an integration down,
+// each answered as HubSpot documents it (modes.go):
+//
+//	rate_limit      every CRM call 429, policyName TEN_SECONDLY_ROLLING, X-HubSpot-RateLimit-Remaining: 0
+//	daily_limit     every CRM call 429, policyName DAILY, until midnight in the portal's time zone
+//	server_errors   500/502/503/504 with HubSpot's body for the next N calls or for a while;
+//	                after_write carries the call out first (the object exists, the answer is lost)
+//	slow_answers    the call is carried out at once, its answer sent a delay later
+//	                (both can spare reads: writes_only)
+//	revoked_tokens  OAuth tokens issued so far refused: 401 INVALID_AUTHENTICATION on calls,
+//	                invalid_grant / BAD_REFRESH_TOKEN on refresh; a new consent works again;
+//	                access_only refuses every access token, even fresh ones, while refresh answers
+//
+// Switch them with SetMode and ClearMode, through the control API under
+// /portals/{portalId}/modes (modes_api.go), on the CRM page, or with
+// `referflow hubspot-sim --mode`. ResetPortal empties a portal as a fresh
+// one (object IDs start again, so stored IDs may come to name other
+// records) and revokes its tokens. Calls lists every CRM call a portal saw,
+// whatever it was answered, for tests that count what a client sends.
 package hubspotsim
 
 import (
@@ -21,6 +43,7 @@ import (
 	"sort"
 	"sync"
 	"time"
+	_ "time/tzdata" // portals' time zones load without the machine's zone files
 )
 
 // Options configure a Simulator. The zero value is HubSpot's defaults.
@@ -49,6 +72,12 @@ type Options struct {
 	// AccessTokenTTL is the lifetime of OAuth access tokens; expires_in
 	// reflects it. Default 30 minutes.
 	AccessTokenTTL time.Duration
+	// TimeZone is the time zone of the portals created (HubSpot resets an
+	// account's daily limit at midnight in the account's time zone, and
+	// reports the zone through its account details). Default
+	// America/New_York, HubSpot's own: a simulator on UTC would hide a
+	// client that guesses midnight UTC.
+	TimeZone *time.Location
 	// Now is the clock. Default time.Now. Tests move it forward to slide rate
 	// windows, expire tokens and let search lag pass. Webhook events'
 	// occurredAt comes from it; delivery timing (batch window, timeouts,
@@ -103,6 +132,7 @@ type Portal struct {
 	ID              int64
 	Name            string
 	PrivateAppToken string
+	TimeZone        *time.Location
 
 	objects    map[string]*objectStore // by object type: contacts, deals, companies
 	props      map[string]map[string]*property
@@ -115,6 +145,9 @@ type Portal struct {
 	limits     limiter
 	failNext   []int
 	requests   int
+	calls      []Call           // the CRM calls seen, oldest first (calls.go)
+	modes      map[string]*Mode // misbehaviour modes by kind (modes.go)
+	tokenEpoch int              // OAuth tokens carry the epoch they were issued in (ModeRevokedTokens)
 }
 
 // New returns a simulator with no portals; add them with CreatePortal.
@@ -144,6 +177,9 @@ func New(opts Options) *Simulator {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.TimeZone == nil {
+		opts.TimeZone = defaultTimeZone()
 	}
 	if opts.DeveloperAPIKey == "" {
 		opts.DeveloperAPIKey = DefaultDeveloperAPIKey
@@ -196,26 +232,39 @@ func (s *Simulator) createPortalLocked(name, token string) *Portal {
 	if name == "" {
 		name = fmt.Sprintf("Portal %d", id)
 	}
-	p := &Portal{
-		ID:              id,
-		Name:            name,
-		PrivateAppToken: token,
-		objects:         map[string]*objectStore{},
-		assocs:          map[assocEdge]map[int]bool{},
-		lists:           map[int64]*list{},
-		nextListID:      1,
-		nextPipeID:      1000001,
-	}
-	now := s.now()
-	for i, t := range objectTypes {
-		p.objects[t] = &objectStore{byID: map[int64]*object{}, nextID: int64(i+1)*1000000 + 1}
-	}
-	p.props, p.groups = defaultProperties(now)
-	p.pipelines = []*pipeline{defaultDealPipeline(now)}
+	p := &Portal{ID: id, Name: name, PrivateAppToken: token, TimeZone: s.opts.TimeZone}
+	s.resetDataLocked(p)
 	s.portals[id] = p
 	s.portalOrder = append(s.portalOrder, id)
 	s.privateToks[token] = p
 	return p
+}
+
+// resetDataLocked gives a portal the CRM data of a fresh one: no records,
+// associations or lists, HubSpot's default properties, groups and deal
+// pipeline, and object IDs from the first a new portal hands out. The caller
+// holds s.mu.
+func (s *Simulator) resetDataLocked(p *Portal) {
+	p.objects = map[string]*objectStore{}
+	p.assocs = map[assocEdge]map[int]bool{}
+	p.lists = map[int64]*list{}
+	p.nextListID, p.nextPipeID = 1, 1000001
+	for i, t := range objectTypes {
+		p.objects[t] = &objectStore{byID: map[int64]*object{}, nextID: int64(i+1)*1000000 + 1}
+	}
+	now := s.now()
+	p.props, p.groups = defaultProperties(now)
+	p.pipelines = []*pipeline{defaultDealPipeline(now)}
+}
+
+// defaultTimeZone is HubSpot's home zone; the zone database is embedded
+// (time/tzdata), so it loads on any machine.
+func defaultTimeZone() *time.Location {
+	loc, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		return time.FixedZone("EST", -5*3600)
+	}
+	return loc
 }
 
 // Portal returns the portal with that ID, or nil.

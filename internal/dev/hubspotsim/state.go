@@ -4,8 +4,9 @@ package hubspotsim
 // an undelivered webhook when it restarts, so a simulator run as its own
 // process (`referflow hubspot-sim --state-file`) must not either: SaveState
 // writes everything a restart would lose — portals with their records,
-// properties, pipelines, associations and lists; OAuth tokens and codes; the
-// change log; webhook settings, the events not yet delivered and the log of
+// properties, pipelines, associations and lists, their time zone,
+// misbehaviour modes in force and call log; OAuth tokens and codes; the change
+// log; webhook settings, the events not yet delivered and the log of
 // deliveries — and LoadState puts it back into a new simulator, whose
 // delivery then resumes where the last one stopped. Rate-limit windows are
 // not kept: a restart starts them afresh.
@@ -42,15 +43,25 @@ type portalState struct {
 	ID              int64
 	Name            string
 	PrivateAppToken string
-	Objects         map[string]objectStoreState
-	Properties      map[string][]propertyState
-	Groups          map[string][]*propertyGroup
-	Pipelines       []*pipeline
-	Associations    []assocState
-	Lists           []listState
-	NextListID      int64
-	NextPipelineID  int64
-	Requests        int
+	// TimeZone is the zone's name (time.LoadLocation reads it back).
+	TimeZone       string
+	Objects        map[string]objectStoreState
+	Properties     map[string][]propertyState
+	Groups         map[string][]*propertyGroup
+	Pipelines      []*pipeline
+	Associations   []assocState
+	Lists          []listState
+	NextListID     int64
+	NextPipelineID int64
+	Requests       int
+	Calls          []Call
+	Modes          []modeState
+	TokenEpoch     int
+}
+
+type modeState struct {
+	Mode         *Mode
+	RevokedEpoch int
 }
 
 type objectStoreState struct {
@@ -101,6 +112,7 @@ type accessTokenState struct {
 	Expires  time.Time
 	Refresh  string
 	Revoked  bool
+	Epoch    int
 }
 
 type refreshTokenState struct {
@@ -109,6 +121,7 @@ type refreshTokenState struct {
 	Scopes   []string
 	ClientID string
 	Revoked  bool
+	Epoch    int
 }
 
 type authCodeState struct {
@@ -155,10 +168,10 @@ func (s *Simulator) SaveState(w io.Writer) error {
 		st.Portals = append(st.Portals, portalStateOf(s.portals[id]))
 	}
 	for _, t := range sortedByKey(s.accessTokens) {
-		st.AccessTokens = append(st.AccessTokens, accessTokenState{t.token, t.portalID, t.scopes, t.expires, t.refresh, t.revoked})
+		st.AccessTokens = append(st.AccessTokens, accessTokenState{t.token, t.portalID, t.scopes, t.expires, t.refresh, t.revoked, t.epoch})
 	}
 	for _, t := range sortedByKey(s.refreshToks) {
-		st.RefreshTokens = append(st.RefreshTokens, refreshTokenState{t.token, t.portalID, t.scopes, t.clientID, t.revoked})
+		st.RefreshTokens = append(st.RefreshTokens, refreshTokenState{t.token, t.portalID, t.scopes, t.clientID, t.revoked, t.epoch})
 	}
 	for _, c := range sortedByKey(s.authCodes) {
 		st.AuthCodes = append(st.AuthCodes, authCodeState{c.code, c.portalID, c.scopes, c.redirectURI, c.expires, c.used})
@@ -178,6 +191,14 @@ func portalStateOf(p *Portal) portalState {
 		Objects: map[string]objectStoreState{}, Properties: map[string][]propertyState{},
 		Groups: p.groups, Pipelines: p.pipelines,
 		NextListID: p.nextListID, NextPipelineID: p.nextPipeID, Requests: p.requests,
+		Calls: p.calls, TokenEpoch: p.tokenEpoch,
+	}
+	if p.TimeZone != nil {
+		ps.TimeZone = p.TimeZone.String()
+	}
+	for _, kind := range slices.Sorted(maps.Keys(p.modes)) {
+		m := p.modes[kind]
+		ps.Modes = append(ps.Modes, modeState{Mode: m, RevokedEpoch: m.revokedEpoch})
 	}
 	for t, store := range p.objects {
 		saved := objectStoreState{NextID: store.nextID}
@@ -260,16 +281,20 @@ func (s *Simulator) LoadState(r io.Reader) error {
 	now := s.now()
 	s.nextPortalID = st.NextPortalID
 	for _, ps := range st.Portals {
-		p := portalFromState(ps, now)
+		p, err := portalFromState(ps, now, s.opts.TimeZone)
+		if err != nil {
+			s.mu.Unlock()
+			return err
+		}
 		s.portals[p.ID] = p
 		s.portalOrder = append(s.portalOrder, p.ID)
 		s.privateToks[p.PrivateAppToken] = p
 	}
 	for _, t := range st.AccessTokens {
-		s.accessTokens[t.Token] = &accessToken{t.Token, t.PortalID, t.Scopes, t.Expires, t.Refresh, t.Revoked}
+		s.accessTokens[t.Token] = &accessToken{t.Token, t.PortalID, t.Scopes, t.Expires, t.Refresh, t.Revoked, t.Epoch}
 	}
 	for _, t := range st.RefreshTokens {
-		s.refreshToks[t.Token] = &refreshToken{t.Token, t.PortalID, t.Scopes, t.ClientID, t.Revoked}
+		s.refreshToks[t.Token] = &refreshToken{t.Token, t.PortalID, t.Scopes, t.ClientID, t.Revoked, t.Epoch}
 	}
 	for _, c := range st.AuthCodes {
 		s.authCodes[c.Code] = &authCode{c.Code, c.PortalID, c.Scopes, c.RedirectURI, c.Expires, c.Used}
@@ -280,12 +305,27 @@ func (s *Simulator) LoadState(r io.Reader) error {
 	return nil
 }
 
-func portalFromState(ps portalState, now time.Time) *Portal {
+func portalFromState(ps portalState, now time.Time, zone *time.Location) (*Portal, error) {
 	p := &Portal{
-		ID: ps.ID, Name: ps.Name, PrivateAppToken: ps.PrivateAppToken,
+		ID: ps.ID, Name: ps.Name, PrivateAppToken: ps.PrivateAppToken, TimeZone: zone,
 		objects: map[string]*objectStore{}, props: map[string]map[string]*property{},
 		groups: ps.Groups, pipelines: ps.Pipelines, assocs: map[assocEdge]map[int]bool{},
 		lists: map[int64]*list{}, nextListID: ps.NextListID, nextPipeID: ps.NextPipelineID, requests: ps.Requests,
+		calls: ps.Calls, tokenEpoch: ps.TokenEpoch,
+	}
+	if ps.TimeZone != "" {
+		loc, err := time.LoadLocation(ps.TimeZone)
+		if err != nil {
+			return nil, fmt.Errorf("hubspotsim: portal %d's time zone: %w", ps.ID, err)
+		}
+		p.TimeZone = loc
+	}
+	for _, m := range ps.Modes {
+		if p.modes == nil {
+			p.modes = map[string]*Mode{}
+		}
+		m.Mode.revokedEpoch = m.RevokedEpoch
+		p.modes[m.Mode.Kind] = m.Mode
 	}
 	if p.groups == nil {
 		p.groups = map[string][]*propertyGroup{}
@@ -325,7 +365,7 @@ func portalFromState(ps portalState, now time.Time) *Portal {
 		p.lists[l.ID] = &list{id: l.ID, name: l.Name, objectType: l.ObjectType, processingType: l.ProcessingType,
 			filterBranch: l.FilterBranch, rawFilter: l.RawFilter, members: members, created: l.Created, updated: l.Updated, version: l.Version}
 	}
-	return p
+	return p, nil
 }
 
 func (w *webhooks) load(st webhooksState) {

@@ -40,6 +40,14 @@ func TestStateSurvivesARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	access, refresh := e.sim.IssueTokens(e.p.ID)
+	// A misbehaviour mode in force stays in force (it spares reads).
+	mode, err := ParseMode("server_errors,status=502,calls=5,writes_only")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sim.SetMode(e.p.ID, mode); err != nil {
+		t.Fatal(err)
+	}
 	// Wait until the first delivery failed: its batch is held for a retry.
 	waitFor(t, func() bool { return e.sim.WebhookStats().Failed > 0 })
 	before := e.sim.Deliveries()
@@ -62,9 +70,13 @@ func TestStateSurvivesARestart(t *testing.T) {
 		t.Fatalf("LoadStateFile = %v, %v", ok, err)
 	}
 	e2 := &env{t: t, sim: again, h: again.Handler(), p: again.Portal(e.p.ID), clock: e.clock}
-	if e2.p == nil || e2.p.Name != "Test portal" {
+	if e2.p == nil || e2.p.Name != "Test portal" || e2.p.TimeZone.String() != e.p.TimeZone.String() {
 		t.Fatalf("portal %d not restored: %+v", e.p.ID, e2.p)
 	}
+	if ms := again.Modes(e.p.ID); len(ms) != 1 || ms[0].Kind != ModeServerErrors || ms[0].CallsLeft != 5 || !ms[0].WritesOnly {
+		t.Fatalf("modes after restart: %+v", ms)
+	}
+	e2.must(e2.do("POST", "/crm/v3/objects/contacts", "", `{"properties":{"email":"bo@example.com"}}`), 502)
 	// The OAuth access token and the private-app token still work, and the
 	// refresh token still refreshes.
 	e2.must(e2.do("GET", "/crm/v3/objects/contacts/"+ann, access, nil), 200)

@@ -163,26 +163,26 @@ type WebhookEvent struct {
 
 // Delivery is one delivery attempt: one POST of a batch.
 type Delivery struct {
-	PortalID int64  `json:"portalId"`
+	PortalID int64  `json:"portal_id"`
 	URL      string `json:"url"`
 	// Start is when the request was sent (wall clock).
 	Start time.Time `json:"start"`
 	// Attempt is the events' attemptNumber: 0 first, then 1, 2...
 	Attempt  int     `json:"attempt"`
 	Events   int     `json:"events"`
-	EventIDs []int64 `json:"eventIds"`
+	EventIDs []int64 `json:"event_ids"`
 	// StatusCode is the answer's status, 0 when there was none.
-	StatusCode int `json:"statusCode"`
+	StatusCode int `json:"status_code"`
 	// Answer is the start of the answer's body (at most 1 KiB), so a test
 	// can see what the receiver said it did with the events.
 	Answer string `json:"answer,omitempty"`
 	// Err is why there was no answer: a connection failure or a timeout.
 	Err     string        `json:"error,omitempty"`
-	Latency time.Duration `json:"latencyNanos"`
+	Latency time.Duration `json:"latency_ns"`
 	// OK is a 2xx answer within the timeout.
 	OK bool `json:"ok"`
 	// GaveUp is set on a failed attempt that will not be retried.
-	GaveUp bool `json:"gaveUp,omitempty"`
+	GaveUp bool `json:"gave_up,omitempty"`
 }
 
 // WebhookStats count events (a duplicate copy counts as an event where it
@@ -199,7 +199,7 @@ type WebhookStats struct {
 	// Failed counts events in failed attempts (each attempt again).
 	Failed int `json:"failed"`
 	// GaveUp counts events abandoned after their last retry failed.
-	GaveUp int `json:"gaveUp"`
+	GaveUp int `json:"gave_up"`
 	// Dropped counts events discarded because the target URL was removed.
 	Dropped int `json:"dropped"`
 	// Pending counts events queued, waiting for a retry, or in flight.

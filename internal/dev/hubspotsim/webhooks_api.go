@@ -39,16 +39,6 @@ func (s *Simulator) webhookRoutes(mux *http.ServeMux) {
 	}
 }
 
-// developerKeyOK tells whether the request carries the developer API key,
-// as ?hapikey= or a bearer token.
-func (s *Simulator) developerKeyOK(r *http.Request) bool {
-	key := r.URL.Query().Get("hapikey")
-	if b, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && key == "" {
-		key = strings.TrimSpace(b)
-	}
-	return key != "" && subtle.ConstantTimeCompare([]byte(key), []byte(s.opts.DeveloperAPIKey)) == 1
-}
-
 type webhookReq struct {
 	s    *Simulator
 	r    *http.Request
@@ -59,7 +49,11 @@ type webhookHandler func(c *webhookReq) (int, any)
 
 func (s *Simulator) webhookAPI(h webhookHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.developerKeyOK(r) {
+		key := r.URL.Query().Get("hapikey")
+		if b, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && key == "" {
+			key = strings.TrimSpace(b)
+		}
+		if key == "" || subtle.ConstantTimeCompare([]byte(key), []byte(s.opts.DeveloperAPIKey)) != 1 {
 			writeErr(w, newErr(http.StatusUnauthorized, "INVALID_AUTHENTICATION",
 				"The API key provided is invalid: the webhooks API needs the app's developer API key as ?hapikey="))
 			return

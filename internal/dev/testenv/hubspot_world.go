@@ -24,6 +24,12 @@ type HubSpotWorld struct {
 	URL      string
 	PortalID int64
 	Manager  *hubspotconn.Manager
+	// ManagerOptions are Manager's options, for a test that needs another
+	// manager of the same connection (with metrics, say; NewManager builds
+	// one).
+	ManagerOptions hubspotconn.Options
+
+	db *Database
 }
 
 // ConnectHubSpot starts a simulator and connects the workspace to a new
@@ -49,14 +55,13 @@ func ConnectHubSpot(t testing.TB, d *Database, workspaceID uuid.UUID, publicURL 
 	}
 	base, _ := url.Parse(srv.URL)
 	public, _ := url.Parse(publicURL)
-	w.Manager, err = hubspotconn.New(d.Pool, hubspotconn.Options{
+	w.db = d
+	w.ManagerOptions = hubspotconn.Options{
 		BaseURL: base, PublicURL: public,
 		ClientID: hubspotsim.DefaultClientID, ClientSecret: hubspotsim.DefaultClientSecret,
 		Box: box, Limiter: hubspot.NewLimiter(hubspot.Limits{}, nil),
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
+	w.Manager = w.NewManager(t, nil)
 	admin, _, err := adminauth.CreateAdmin(ctx, d.Queries, workspaceID, "ops-"+randomHex(3)+"@acme.test", "")
 	if err != nil {
 		t.Fatal(err)
@@ -82,4 +87,21 @@ func ConnectHubSpot(t testing.TB, d *Database, workspaceID uuid.UUID, publicURL 
 		}
 	}
 	return w
+}
+
+// NewManager is another connection manager over the same database, simulator
+// and token key, as another process would have: ManagerOptions, edited by
+// change when it is not nil (a shorter HTTP timeout; a nil Limiter for the
+// production SharedLimiter instead of the world's in-process one).
+func (w *HubSpotWorld) NewManager(t testing.TB, change func(*hubspotconn.Options)) *hubspotconn.Manager {
+	t.Helper()
+	opts := w.ManagerOptions
+	if change != nil {
+		change(&opts)
+	}
+	m, err := hubspotconn.New(w.db.Pool, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

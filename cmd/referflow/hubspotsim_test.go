@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a buffer the command writes to while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestHubSpotSimModeFlags: --mode switches misbehaviour on for the portals
+// at start, the control API shows and switches it off, and a bad --mode or
+// --time-zone stops the command saying what is wrong.
+func TestHubSpotSimModeFlags(t *testing.T) {
+	for _, bad := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--mode", "floods"}, `unknown mode "floods"`},
+		{[]string{"--mode", "slow_answers"}, "delay is required"},
+		{[]string{"--time-zone", "Mars/Olympus"}, "--time-zone"},
+	} {
+		code, _, errOut := runCmd(t, context.Background(), append([]string{"hubspot-sim", "--addr", "127.0.0.1:0"}, bad.args...)...)
+		if code == 0 || !strings.Contains(errOut, bad.want) {
+			t.Errorf("%v: exit %d, %q; want an error naming %q", bad.args, code, errOut, bad.want)
+		}
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"hubspot-sim", "--addr", addr, "--private-app-token", "pat-test", "--time-zone", "Europe/Paris",
+			"--mode", "rate_limit", "--mode", "server_errors,status=502,calls=2,after_write"}, &stdout, &stderr)
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("exit %d: %s", code, stderr.String())
+		}
+	}()
+	base := "http://" + addr
+	call := func(method, path string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, nil)
+		req.Header.Set("Authorization", "Bearer pat-test")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, nil
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode, body
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if code, _ := call("GET", "/portals/100001/modes"); code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the simulator did not answer on %s: %s", addr, stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	code, body := call("GET", "/portals/100001/modes")
+	if modes, _ := body["modes"].([]any); code != 200 || len(modes) != 2 || body["time_zone"] != "Europe/Paris" {
+		t.Fatalf("modes at start: %d %v", code, body)
+	}
+	if code, body := call("GET", "/crm/v3/objects/contacts"); code != http.StatusTooManyRequests || body["policyName"] != "TEN_SECONDLY_ROLLING" {
+		t.Fatalf("with rate_limit on: %d %v", code, body)
+	}
+	if code, _ := call("DELETE", "/portals/100001/modes/rate_limit"); code != http.StatusOK {
+		t.Fatalf("switch off: %d", code)
+	}
+	if code, _ := call("GET", "/crm/v3/objects/contacts"); code != http.StatusBadGateway {
+		t.Fatalf("with server_errors on: %d", code)
+	}
+	if out := stdout.String(); !strings.Contains(out, "mode on: rate_limit") || !strings.Contains(out, "/portals/{id}/modes") {
+		t.Fatalf("printed:\n%s", out)
+	}
+}
