@@ -153,7 +153,7 @@ func (s *Stack) Inject(ctx context.Context, f Fault) Outcome {
 		return o
 	case <-time.After(f.Down):
 	}
-	if err := restart(ctx); err != nil {
+	if err := startWithin(ctx, restart); err != nil {
 		o.Err = fmt.Errorf("chaos: start %s again: %w", f.Target(), err)
 		return o
 	}

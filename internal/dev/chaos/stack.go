@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,10 +97,11 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("chaos: %w", err)
 	}
-	ports, err := freePorts(5)
+	ports, err := freePorts(5 + opts.Workers)
 	if err != nil {
 		return nil, err
 	}
+	workerMetricsPorts := ports[5:]
 	pgPort, temporalPort, uiPort, apiPort, simPort := ports[0], ports[1], ports[2], ports[3], ports[4]
 	s = &Stack{
 		opts:     opts,
@@ -152,15 +154,17 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	for i := range opts.Workers {
 		name := fmt.Sprintf("worker-%d", i+1)
 		log := filepath.Join(opts.Dir, name+".log")
+		// Each worker serves its metrics on a port of its own.
+		wenv := append(slices.Clip(env), "REFERFLOW_WORKER_METRICS_ADDR=127.0.0.1:"+strconv.Itoa(workerMetricsPorts[i]))
 		s.Workers = append(s.Workers, &Process{
-			Name: name, Path: opts.Binary, Args: []string{"worker"}, Env: env, LogFile: log, Logf: logf,
+			Name: name, Path: opts.Binary, Args: []string{"worker"}, Env: wenv, LogFile: log, Logf: logf,
 			Ready: func(_ context.Context, offset int64) bool {
 				return logHas(log, offset, `"msg":"temporal workers polling"`)
 			},
 		})
 	}
 	for _, p := range s.processes() {
-		if err := p.Start(ctx); err != nil {
+		if err := startWithin(ctx, p.Start); err != nil {
 			return s, err
 		}
 	}
@@ -274,6 +278,16 @@ func (s *Stack) Close() {
 			s.opts.Logf("%v", err)
 		}
 	}
+}
+
+// startTimeout bounds a start (or a restart after a fault): a part that is
+// not ready by then is broken, and waiting longer hides it.
+const startTimeout = 2 * time.Minute
+
+func startWithin(ctx context.Context, start func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	return start(ctx)
 }
 
 // freePorts asks the kernel for n free loopback ports.
