@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 
 	"github.com/referflow/referflow/db"
@@ -85,19 +84,7 @@ func TestHealthAndReadiness(t *testing.T) {
 func TestReadinessFailsWhenPostgresIsDown(t *testing.T) {
 	t.Parallel()
 	tc := testenv.NewTemporal(t)
-	// A pool pointed at a port where nothing listens stands for a database outage.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	pool, err := pgxpool.New(context.Background(), "postgres://nobody@"+addr+"/none?connect_timeout=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	srv := New(Deps{Pool: pool, Temporal: tc.Client, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	srv := New(Deps{Pool: unreachablePool(t), Temporal: tc.Client, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 
 	rec := do(t, srv.Handler(), http.MethodGet, "/readyz", nil)
 	var st HealthStatus
@@ -119,17 +106,7 @@ func TestReadinessFailsWhenPostgresIsDown(t *testing.T) {
 func TestDatabaseOutageAnswers503(t *testing.T) {
 	t.Parallel()
 	tc := testenv.NewTemporal(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	pool, err := pgxpool.New(context.Background(), "postgres://nobody@"+addr+"/none?connect_timeout=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
+	pool := unreachablePool(t)
 	var logs bytes.Buffer
 	srv := New(Deps{Pool: pool, Temporal: tc.Client, Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
 		Auth: &adminauth.Authenticator{Queries: db.New(pool), Sessions: adminauth.NewSessions([]byte("test-key-0123456789abcdef0123456"))}})

@@ -53,21 +53,6 @@ type controlObjectInput struct {
 	Properties map[string]string `json:"properties"`
 }
 
-func controlDecode(r *http.Request) (controlObjectInput, *apiError) {
-	var in controlObjectInput
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
-		return in, validationErr("cannot read request body")
-	}
-	if err := json.Unmarshal(body, &in); err != nil {
-		return in, invalidJSONErr(err)
-	}
-	if len(in.Properties) == 0 {
-		return in, validationErr("properties is required: the property values to write")
-	}
-	return in, nil
-}
-
 func portalParam(r *http.Request) (int64, *apiError) {
 	id, err := strconv.ParseInt(r.PathValue("portalId"), 10, 64)
 	if err != nil {
@@ -76,27 +61,42 @@ func portalParam(r *http.Request) (int64, *apiError) {
 	return id, nil
 }
 
-// controlErr turns a Go helper's error into the API's error body.
-func controlErr(err error) *apiError {
-	if err == errNoPortal {
-		return notFoundErr("no such portal")
+// recordWrite reads a create's or an update's portal and property values.
+func recordWrite(r *http.Request) (int64, map[string]string, *apiError) {
+	portal, e := portalParam(r)
+	if e != nil {
+		return 0, nil, e
 	}
-	return apiErrOf(err)
+	var in controlObjectInput
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return 0, nil, validationErr("cannot read request body")
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		return 0, nil, invalidJSONErr(err)
+	}
+	if len(in.Properties) == 0 {
+		return 0, nil, validationErr("properties is required: the property values to write")
+	}
+	return portal, in.Properties, nil
+}
+
+// controlErr turns a Go helper's error into the API's error answer.
+func controlErr(err error) (int, any) {
+	if err == errNoPortal {
+		return errResult(notFoundErr("no such portal"))
+	}
+	return errResult(apiErrOf(err))
 }
 
 func hControlCreate(s *Simulator, r *http.Request) (int, any) {
-	portal, e := portalParam(r)
+	portal, props, e := recordWrite(r)
 	if e != nil {
-		return e.httpStatus, e
+		return errResult(e)
 	}
-	in, e := controlDecode(r)
-	if e != nil {
-		return e.httpStatus, e
-	}
-	id, err := s.CreateObject(portal, r.PathValue("objectType"), in.Properties)
+	id, err := s.CreateObject(portal, r.PathValue("objectType"), props)
 	if err != nil {
-		e := controlErr(err)
-		return e.httpStatus, e
+		return controlErr(err)
 	}
 	return http.StatusCreated, map[string]string{"id": id}
 }
@@ -104,29 +104,23 @@ func hControlCreate(s *Simulator, r *http.Request) (int, any) {
 func hControlGet(s *Simulator, r *http.Request) (int, any) {
 	portal, e := portalParam(r)
 	if e != nil {
-		return e.httpStatus, e
+		return errResult(e)
 	}
 	o, ok := s.GetObject(portal, r.PathValue("objectType"), r.PathValue("objectId"))
 	if !ok {
-		e := notFoundErr(fmt.Sprintf("no %s %s in portal %d", r.PathValue("objectType"), r.PathValue("objectId"), portal))
-		return e.httpStatus, e
+		return errResult(notFoundErr(fmt.Sprintf("no %s %s in portal %d", r.PathValue("objectType"), r.PathValue("objectId"), portal)))
 	}
 	return http.StatusOK, o
 }
 
 func hControlUpdate(s *Simulator, r *http.Request) (int, any) {
-	portal, e := portalParam(r)
+	portal, props, e := recordWrite(r)
 	if e != nil {
-		return e.httpStatus, e
-	}
-	in, e := controlDecode(r)
-	if e != nil {
-		return e.httpStatus, e
+		return errResult(e)
 	}
 	t, id := r.PathValue("objectType"), r.PathValue("objectId")
-	if err := s.UpdateObject(portal, t, id, in.Properties); err != nil {
-		e := controlErr(err)
-		return e.httpStatus, e
+	if err := s.UpdateObject(portal, t, id, props); err != nil {
+		return controlErr(err)
 	}
 	o, _ := s.GetObject(portal, t, id)
 	return http.StatusOK, o
@@ -144,8 +138,7 @@ func hControlDeliveries(s *Simulator, r *http.Request) (int, any) {
 	if raw := r.URL.Query().Get("offset"); raw != "" {
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < 0 {
-			e := validationErr(fmt.Sprintf("offset must be a whole number 0 or more, got %q", raw))
-			return e.httpStatus, e
+			return errResult(validationErr(fmt.Sprintf("offset must be a whole number 0 or more, got %q", raw)))
 		}
 		offset = n
 	}
