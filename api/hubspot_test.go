@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -43,13 +42,13 @@ type hubspotAPI struct {
 	box     *tokencrypt.Box
 	manager *hubspotconn.Manager
 	offset  atomic.Int64 // the manager's clock runs this far ahead of real time
-	logs    *syncBuffer
+	logs    *testenv.LogBuffer
 	tc      *testenv.Temporal
 }
 
 func newHubSpotAPI(t *testing.T, clientID string) *hubspotAPI {
 	t.Helper()
-	h := &hubspotAPI{db: testenv.NewDatabase(t), logs: &syncBuffer{}}
+	h := &hubspotAPI{db: testenv.NewDatabase(t), logs: &testenv.LogBuffer{}}
 	tc := testenv.NewTemporal(t)
 	h.tc = tc
 	h.sim = hubspotsim.New(hubspotsim.Options{})
@@ -91,24 +90,6 @@ func newHubSpotAPI(t *testing.T, clientID string) *hubspotAPI {
 	ts.Start()
 	t.Cleanup(ts.Close)
 	return h
-}
-
-// syncBuffer collects the server's logs from its goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // admin adds an admin to a workspace (created when name is new) and returns

@@ -117,7 +117,7 @@ func newWorkflowAPI(t *testing.T) (*testenv.Database, testenv.ReferralFixture, a
 	t.Helper()
 	d := testenv.NewDatabase(t)
 	tc := testenv.NewTemporal(t)
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	srv := New(Deps{
 		Pool: d.Pool, Temporal: tc.Client, Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
 		Auth:      &adminauth.Authenticator{Queries: d.Queries, Sessions: adminauth.NewSessions([]byte("test-key-0123456789abcdef0123456"))},

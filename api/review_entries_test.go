@@ -42,7 +42,7 @@ type reviewAPI struct {
 func newReviewAPI(t *testing.T) reviewAPI {
 	t.Helper()
 	r := reviewAPI{d: testenv.NewDatabase(t), tc: testenv.NewTemporal(t)}
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	srv := New(Deps{
 		Pool: r.d.Pool, Temporal: r.tc.Client, Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
 		Auth:      &adminauth.Authenticator{Queries: r.d.Queries, Sessions: adminauth.NewSessions([]byte("test-key-0123456789abcdef0123456"))},

@@ -36,7 +36,7 @@ type webhookAPI struct {
 	url    string
 	public string
 	db     *testenv.Database
-	logs   *syncBuffer
+	logs   *testenv.LogBuffer
 }
 
 type webhookAPIOptions struct {
@@ -56,7 +56,7 @@ func newWebhookAPI(t *testing.T, d *testenv.Database, o webhookAPIOptions) *webh
 	if d == nil {
 		d = testenv.NewDatabase(t)
 	}
-	a := &webhookAPI{db: d, logs: &syncBuffer{}}
+	a := &webhookAPI{db: d, logs: &testenv.LogBuffer{}}
 	ts := httptest.NewUnstartedServer(nil)
 	a.url = "http://" + ts.Listener.Addr().String()
 	switch a.public = o.publicURL; a.public {

@@ -1,12 +1,10 @@
 package worker_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,30 +16,12 @@ import (
 	"github.com/referflow/referflow/workflows"
 )
 
-// syncBuffer is a log destination several goroutines write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A local activity that fails is logged at ERROR with the referral's ID,
 // which the Temporal SDK does not do for local activities.
 func TestAFailedLocalActivityIsLoggedWithItsReferral(t *testing.T) {
 	d := testenv.NewDatabase(t)
 	tc := testenv.NewTemporal(t)
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	ws := worker.New(tc.Client, d.Pool, worker.Options{
 		TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue,
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
