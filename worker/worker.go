@@ -154,7 +154,7 @@ func New(c client.Client, pool *pgxpool.Pool, opts Options) *Workers {
 	main := sdkworker.New(c, opts.TaskQueue, sdkworker.Options{
 		MaxConcurrentWorkflowTaskPollers: workflowTaskPollers,
 		MaxConcurrentActivityTaskPollers: activityTaskPollers,
-		Interceptors:                     []interceptor.WorkerInterceptor{&activityFailureLog{logger: logger.With("component", "activities")}},
+		Interceptors:                     []interceptor.WorkerInterceptor{&activityFailureLog{logger: logger.With("component", "activities")}, &heartbeats{}},
 	})
 	main.RegisterWorkflow(workflows.ReferralWorkflow)
 	main.RegisterWorkflow(workflows.SetUpHubSpotPortalWorkflow)
@@ -181,6 +181,7 @@ func HubSpotWorkerOptions() sdkworker.Options {
 		TaskQueueActivitiesPerSecond:     HubSpotActivitiesPerSecond,
 		MaxConcurrentActivityTaskPollers: activityTaskPollers,
 		DisableWorkflowWorker:            true,
+		Interceptors:                     []interceptor.WorkerInterceptor{&heartbeats{}},
 	}
 }
 

@@ -20,6 +20,13 @@ var (
 	hubspotActs *activities.HubSpot
 )
 
+// activityHeartbeatTimeout: every regular activity heartbeats every 5 s
+// while it runs (the worker's heartbeat interceptor), so one whose worker
+// died is retried on another after 20 s, not after its start-to-close
+// timeout (two minutes for HubSpot calls, found by the chaos suite's kill -9
+// of a worker).
+const activityHeartbeatTimeout = 20 * time.Second
+
 // databaseActivityOptions fit activities that only touch Postgres: quick, and
 // retried with backoff while the database is unreachable. They run as local
 // activities, in the worker that runs the workflow, recorded in its history
@@ -42,6 +49,7 @@ var databaseActivityOptions = workflow.LocalActivityOptions{
 // ScheduleToCloseTimeout: a DAILY limit asks to wait for up to a day.
 var hubSpotActivityOptions = workflow.ActivityOptions{
 	StartToCloseTimeout: 2 * time.Minute,
+	HeartbeatTimeout:    activityHeartbeatTimeout,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval:    time.Second,
 		BackoffCoefficient: 2,
@@ -56,6 +64,7 @@ var hubSpotActivityOptions = workflow.ActivityOptions{
 // timer, saying why (referral_waiting.go), instead of retrying unseen.
 var referralHubSpotActivityOptions = workflow.ActivityOptions{
 	StartToCloseTimeout: hubSpotActivityOptions.StartToCloseTimeout,
+	HeartbeatTimeout:    activityHeartbeatTimeout,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval:    time.Second,
 		BackoffCoefficient: 2,
@@ -72,6 +81,7 @@ var referralHubSpotActivityOptions = workflow.ActivityOptions{
 // first attempt; retries only announce it again, with the same event ID).
 var issueRewardActivityOptions = workflow.ActivityOptions{
 	StartToCloseTimeout: 30 * time.Second,
+	HeartbeatTimeout:    activityHeartbeatTimeout,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval:    time.Second,
 		BackoffCoefficient: 2,
@@ -103,6 +113,7 @@ var issueRewardLocalActivityOptions = workflow.LocalActivityOptions{
 // for as long as the entry waits in review.
 var reviewNotifyActivityOptions = workflow.ActivityOptions{
 	StartToCloseTimeout: 30 * time.Second,
+	HeartbeatTimeout:    activityHeartbeatTimeout,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval:    time.Second,
 		BackoffCoefficient: 2,
