@@ -179,15 +179,7 @@ func TestResetPortalCorruptsNoReferral(t *testing.T) {
 	}
 
 	// The new deal is won: the new referral is approved, the old one is not.
-	if err := h.sim.SetWebhookSettings(hubspotsim.WebhookSettings{TargetURL: h.url + "/webhooks/hubspot"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.sim.Subscribe("deal.propertyChange", "dealstage"); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.sim.UpdateObject(h.portal.ID, "deals", v.HubSpotDealID, map[string]string{"dealstage": "closedwon"}); err != nil {
-		t.Fatal(err)
-	}
+	h.winDeal(t, v.HubSpotDealID)
 	a.await(ctx, fresh, "is approved", func(v ReferralView) bool { return v.Status == referral.Approved })
 	if err := h.sim.WaitIdle(ctx); err != nil {
 		t.Fatal(err)

@@ -124,6 +124,21 @@ func (r *rewardReceiver) deliveries() (events, total int) {
 	return events, total
 }
 
+// winDeal has HubSpot deliver deal-stage webhooks to the API and moves the
+// deal to closedwon, as a salesperson winning it would.
+func (h *hubspotAPI) winDeal(t *testing.T, dealID string) {
+	t.Helper()
+	if err := h.sim.SetWebhookSettings(hubspotsim.WebhookSettings{TargetURL: h.url + "/webhooks/hubspot"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.sim.Subscribe("deal.propertyChange", "dealstage"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sim.UpdateObject(h.portal.ID, "deals", dealID, map[string]string{"dealstage": "closedwon"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // dealCampaign sends each lead to HubSpot as a deal and rewards the member
 // 50 USD when the deal is won.
 func dealCampaign() campaign.Settings {
@@ -206,15 +221,7 @@ func TestReferralAddedBeforeHubSpotIsConnected(t *testing.T) {
 	}
 
 	// The deal is won in HubSpot: approved, rewarded once.
-	if err := h.sim.SetWebhookSettings(hubspotsim.WebhookSettings{TargetURL: h.url + "/webhooks/hubspot"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.sim.Subscribe("deal.propertyChange", "dealstage"); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.sim.UpdateObject(h.portal.ID, "deals", v.HubSpotDealID, map[string]string{"dealstage": "closedwon"}); err != nil {
-		t.Fatal(err)
-	}
+	h.winDeal(t, v.HubSpotDealID)
 	v = a.await(ctx, added.ID, "is approved and rewarded", func(v ReferralView) bool {
 		return v.Status == referral.Approved && len(v.Rewards) == 1 && v.Rewards[0].Status == "issued"
 	})
