@@ -83,25 +83,23 @@ func (s *Simulator) CreateObject(portalID int64, objectType string, props map[st
 // (e.g. moving a deal to closedwon), recording one propertyChange per value
 // that changed.
 func (s *Simulator) UpdateObject(portalID int64, objectType, id string, props map[string]string) error {
-	var err error
-	s.locked(func() {
-		p, t, e := s.portalAndType(portalID, objectType)
-		if e != nil {
-			err = e
-			return
-		}
-		o := p.lookup(t, id, "")
-		if o == nil {
-			err = goErr(objNotFound(t, id))
-			return
-		}
-		err = goErr(s.updateObject(p, t, o, copyProps(props), uiWriter))
+	return s.onObject(portalID, objectType, id, func(p *Portal, t string, o *object) error {
+		return goErr(s.updateObject(p, t, o, copyProps(props), uiWriter))
 	})
-	return err
 }
 
 // ArchiveObject deletes (archives) a record.
 func (s *Simulator) ArchiveObject(portalID int64, objectType, id string) error {
+	return s.onObject(portalID, objectType, id, func(p *Portal, t string, o *object) error {
+		s.archiveObject(p, t, o, uiWriter)
+		return nil
+	})
+}
+
+// onObject runs fn on a live record (following merges) under the
+// simulator's lock; an unknown portal, type or record is the error the API
+// would answer.
+func (s *Simulator) onObject(portalID int64, objectType, id string, fn func(p *Portal, t string, o *object) error) error {
 	var err error
 	s.locked(func() {
 		p, t, e := s.portalAndType(portalID, objectType)
@@ -114,7 +112,7 @@ func (s *Simulator) ArchiveObject(portalID int64, objectType, id string) error {
 			err = goErr(objNotFound(t, id))
 			return
 		}
-		s.archiveObject(p, t, o, uiWriter)
+		err = fn(p, t, o)
 	})
 	return err
 }
