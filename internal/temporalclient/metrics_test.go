@@ -53,13 +53,22 @@ func TestMetricsHandlerReportsTheSDKsMetrics(t *testing.T) {
 		t.Fatalf("workflow = %q, %v", got, err)
 	}
 
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatalf("gather: %v", err)
-	}
-	byName := map[string]*dto.MetricFamily{}
-	for _, f := range families {
-		byName[f.GetName()] = f
+	// The client can see the run complete a moment before the worker,
+	// which counts it once the server has taken the completion: gather
+	// until the count is there (or a few seconds have passed).
+	var byName map[string]*dto.MetricFamily
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatalf("gather: %v", err)
+		}
+		byName = map[string]*dto.MetricFamily{}
+		for _, f := range families {
+			byName[f.GetName()] = f
+		}
+		if c := byName["temporal_workflow_completed_total"]; (c != nil && sum(c, "workflow_type", "greet") >= 1) || time.Now().After(deadline) {
+			break
+		}
 	}
 	completed := byName["temporal_workflow_completed_total"]
 	if completed == nil || sum(completed, "workflow_type", "greet") != 1 {
