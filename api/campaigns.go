@@ -1,10 +1,8 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -62,9 +60,9 @@ func campaignView(c db.Campaign) (CampaignView, error) {
 // CampaignInput creates a campaign or changes its details; on PATCH, absent
 // fields stay as they are.
 type CampaignInput struct {
-	Name                 *string            `json:"name"`
+	Name                 *string            `json:"name" limit:"200"`
 	Status               *string            `json:"status"`
-	FulfilmentWebhookURL *string            `json:"fulfilment_webhook_url"`
+	FulfilmentWebhookURL *string            `json:"fulfilment_webhook_url" limit:"2048"`
 	Settings             *campaign.Settings `json:"settings"`
 }
 
@@ -79,8 +77,6 @@ func (in CampaignInput) validate(creating bool, webhooks outgoing.Policy) map[st
 		problems["name"] = "is required"
 	case in.Name != nil && strings.TrimSpace(*in.Name) == "":
 		problems["name"] = "must not be empty"
-	case in.Name != nil && len(*in.Name) > 200:
-		problems["name"] = "must be at most 200 characters"
 	}
 	switch {
 	case in.Status != nil && !slices.Contains(campaignStatuses, *in.Status):
@@ -104,38 +100,6 @@ func (in CampaignInput) validate(creating bool, webhooks outgoing.Policy) map[st
 		}
 	}
 	return problems
-}
-
-// decodeStrict reads a JSON body, refusing unknown fields so that a typo in
-// a setting's name is reported instead of silently ignored.
-func decodeStrict(c echo.Context, v any) error {
-	dec := json.NewDecoder(c.Request().Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var syntax *json.SyntaxError
-		var typeErr *json.UnmarshalTypeError
-		var tooLarge *http.MaxBytesError
-		switch {
-		case errors.Is(err, io.EOF):
-			return NewError(http.StatusBadRequest, "bad_request", "the request body is empty; send a JSON object")
-		case errors.As(err, &tooLarge):
-			return NewError(http.StatusRequestEntityTooLarge, "body_too_large", err.Error())
-		case errors.As(err, &syntax):
-			return NewError(http.StatusBadRequest, "bad_request", fmt.Sprintf("the body is not valid JSON (at byte %d)", syntax.Offset))
-		case errors.As(err, &typeErr):
-			return &APIError{Status: http.StatusUnprocessableEntity, Code: "invalid", Message: "a field has the wrong type",
-				Fields: map[string]string{typeErr.Field: "must be " + typeErr.Type.String()}}
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return &APIError{Status: http.StatusUnprocessableEntity, Code: "invalid", Message: "unknown field " + field,
-				Fields: map[string]string{field: "is not a field of this object"}}
-		}
-		return NewError(http.StatusBadRequest, "bad_request", "the body could not be read as JSON: "+err.Error())
-	}
-	if dec.More() {
-		return NewError(http.StatusBadRequest, "bad_request", "the body holds more than one JSON value")
-	}
-	return nil
 }
 
 func invalid(problems map[string]string) error {
@@ -267,7 +231,7 @@ func (s *Server) replaceCampaignSettings(c echo.Context) error {
 	id := current.ID
 	// Sections and fields left out keep their defaults.
 	settings := campaign.Defaults()
-	if err := decodeStrict(c, &settings); err != nil {
+	if err := decodeStrictAt(c, &settings, "settings"); err != nil {
 		return err
 	}
 	if problems := (CampaignInput{Settings: &settings}).validate(false, s.deps.WebhookPolicy); len(problems) > 0 {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/currency"
 	"github.com/referflow/referflow/internal/hubspotconn"
 	"github.com/referflow/referflow/internal/hubspotobject"
 	"github.com/referflow/referflow/internal/referral"
@@ -57,6 +58,7 @@ func TestOpenAPIEnumsAreTheVocabularies(t *testing.T) {
 		"components/schemas/WaitingResult/properties/status":                           referralStatuses,
 		"components/schemas/HubSpotCause/properties/object_type":                       objectTypes,
 		"components/schemas/Referral/properties/workflow_status":                       workflowStatuses,
+		"components/schemas/Currency":                                                  currency.Codes(),
 	}
 	var doc any
 	if err := json.Unmarshal(openAPIDocument, &doc); err != nil {

@@ -30,7 +30,8 @@ import (
 
 // MaxBodyBytes caps request bodies. HubSpot sends at most 100 events a
 // request, well under this; anything larger is refused with 413 before it is
-// read into memory.
+// read into memory. The admin API's bodies are capped lower
+// (MaxAdminBodyBytes).
 const MaxBodyBytes = 2 << 20
 
 // Deps is what the HTTP server needs from the rest of the process.
@@ -128,7 +129,7 @@ func (s *Server) routes() {
 	s.echo.POST("/logout", s.logout, s.refuseCrossSite)
 	s.echo.GET("/oauth/hubspot/connect", s.hubspotConnect, s.requireAdmin)
 	s.echo.GET(hubspotconn.CallbackPath, s.hubspotCallback, s.requireAdmin)
-	admin := s.echo.Group("/api/v1", s.requireAdmin)
+	admin := s.echo.Group("/api/v1", s.requireAdmin, limitBody(MaxAdminBodyBytes))
 	admin.GET("/me", s.me)
 	admin.GET("/hubspot/status", s.hubspotStatus)
 	admin.POST("/hubspot/disconnect", s.hubspotDisconnect)
