@@ -396,6 +396,31 @@ func NewClient(p Policy) *http.Client {
 	}
 }
 
+// checkBeforeSending is what every sender of this package does first: it
+// returns the client to send with (nil: the strictest policy's) after
+// checking rawURL under that client's policy. A client not made by
+// NewClient is refused: it would not check the addresses it connects to.
+func checkBeforeSending(client *http.Client, rawURL string) (*http.Client, error) {
+	if client == nil {
+		client = defaultClient
+	}
+	ct, ok := client.Transport.(*checkedTransport)
+	if !ok {
+		return nil, errors.New("outgoing: webhooks need a client from NewClient, which enforces the webhook URL policy")
+	}
+	return client, ct.policy.CheckURL(rawURL)
+}
+
+// refusedOnDial returns the policy's refusal inside a failed request's
+// error (the host resolved to a refused address: nothing was sent), or nil.
+func refusedOnDial(err error) *URLError {
+	var refused *URLError
+	if errors.As(err, &refused) {
+		return refused
+	}
+	return nil
+}
+
 // checkedTransport runs the policy's URL check before every request.
 type checkedTransport struct {
 	policy Policy
