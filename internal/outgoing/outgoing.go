@@ -192,15 +192,11 @@ var defaultClient = NewClient(Policy{})
 // policy refuses, before or after resolving its host, wraps
 // ErrUnsupportedURL and nothing is sent.
 func Send(ctx context.Context, client *http.Client, rawURL string, secret []byte, ev Event) error {
-	if client == nil {
-		client = defaultClient
-	}
-	ct, ok := client.Transport.(*checkedTransport)
-	if !ok {
-		return errors.New("outgoing: Send needs a client from NewClient, which enforces the webhook URL policy")
-	}
-	if err := ct.policy.CheckURL(rawURL); err != nil {
+	client, err := checkBeforeSending(client, rawURL)
+	if errors.Is(err, ErrUnsupportedURL) {
 		deliveries.WithLabelValues(ev.Type, OutcomeInvalidURL).Inc()
+	}
+	if err != nil {
 		return err
 	}
 	if ev.ID == "" || ev.Type == "" {
@@ -223,9 +219,7 @@ func Send(ctx context.Context, client *http.Client, rawURL string, secret []byte
 	req.Header.Set(SignatureHeader, Sign(secret, time.Now(), body))
 	resp, err := client.Do(req)
 	if err != nil {
-		var refused *URLError
-		if errors.As(err, &refused) {
-			// Refused after resolving the host: nothing was sent.
+		if refused := refusedOnDial(err); refused != nil {
 			deliveries.WithLabelValues(ev.Type, OutcomeInvalidURL).Inc()
 			return refused
 		}
