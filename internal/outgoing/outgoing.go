@@ -38,15 +38,11 @@
 package outgoing
 
 import (
-	"bytes"
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -155,22 +151,6 @@ func CheckURL(rawURL string) error {
 	return nil
 }
 
-// DeliveryError is a receiver's non-2xx answer.
-type DeliveryError struct {
-	URL        string
-	StatusCode int
-	// Body is the start of the receiver's answer, for the logs.
-	Body string
-}
-
-func (e *DeliveryError) Error() string {
-	msg := fmt.Sprintf("webhook to %s answered %d %s", e.URL, e.StatusCode, http.StatusText(e.StatusCode))
-	if e.Body != "" {
-		msg += ": " + e.Body
-	}
-	return msg + " (will be retried)"
-}
-
 // NewClient is an HTTP client for webhooks: it does not follow redirects.
 func NewClient() *http.Client {
 	return &http.Client{
@@ -182,59 +162,3 @@ func NewClient() *http.Client {
 }
 
 var defaultClient = NewClient()
-
-// Send POSTs ev as JSON to rawURL, signed with secret, and waits at most
-// Timeout for a 2xx. client nil uses NewClient's. A non-2xx answer is a
-// *DeliveryError; a URL CheckURL refuses wraps ErrUnsupportedURL.
-func Send(ctx context.Context, client *http.Client, rawURL string, secret []byte, ev Event) error {
-	if err := CheckURL(rawURL); err != nil {
-		deliveries.WithLabelValues(ev.Type, OutcomeInvalidURL).Inc()
-		return err
-	}
-	if ev.ID == "" || ev.Type == "" {
-		return errors.New("outgoing: an event needs an id and a type")
-	}
-	if client == nil {
-		client = defaultClient
-	}
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return fmt.Errorf("outgoing: encode %s event %s: %w", ev.Type, ev.ID, err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(body))
-	if err != nil {
-		deliveries.WithLabelValues(ev.Type, OutcomeInvalidURL).Inc()
-		return fmt.Errorf("%w: %v", ErrUnsupportedURL, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "referflow-webhooks")
-	req.Header.Set(EventIDHeader, ev.ID)
-	req.Header.Set(SignatureHeader, Sign(secret, time.Now(), body))
-	resp, err := client.Do(req)
-	if err != nil {
-		deliveries.WithLabelValues(ev.Type, OutcomeTransportError).Inc()
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			ue.URL = redact(req.URL)
-		}
-		return fmt.Errorf("deliver %s event %s: %w", ev.Type, ev.ID, err)
-	}
-	defer resp.Body.Close()
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
-	deliveries.WithLabelValues(ev.Type, statusOutcome(resp.StatusCode)).Inc()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return &DeliveryError{URL: redact(req.URL), StatusCode: resp.StatusCode, Body: strings.TrimSpace(string(snippet))}
-	}
-	return nil
-}
-
-// redact drops the query string, which may carry a receiver's token, from
-// URLs written into errors and logs.
-func redact(u *url.URL) string {
-	c := *u
-	c.RawQuery, c.ForceQuery, c.Fragment = "", false, ""
-	return c.String()
-}
