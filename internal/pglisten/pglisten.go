@@ -16,7 +16,7 @@ import (
 )
 
 // Listen holds a connection of its own (configured as pool's) LISTENing on
-// channel and calls poke on each notification, and once each time it starts
+// channel (a plain identifier, one of the code's constants) and calls poke on each notification, and once each time it starts
 // listening (covering what was notified while it was not), until ctx ends.
 // A lost connection is logged and reopened after a pause (100 ms, doubling
 // up to 5 s); the caller keeps polling meanwhile. pid, when not nil, holds
@@ -49,7 +49,7 @@ func listenOnce(ctx context.Context, pool *pgxpool.Pool, channel string, poke fu
 		defer cancel()
 		_ = conn.Close(closeCtx)
 	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
 		return fmt.Errorf("LISTEN %s: %w", channel, err)
 	}
 	if pid != nil {
