@@ -13,9 +13,11 @@
 // file holds methods of Activities, on the workflow task queue — most run as
 // local activities, in the worker that runs the workflow: referrals.go,
 // referral_review.go, referral_hubspot_objects.go, fraud.go,
-// property_updates.go, rewards.go (IssueReward, the one regular activity, as
-// it calls the customer's endpoint), sales_entries.go, sales_matching.go,
-// review_notify.go, property_setup.go.
+// property_updates.go, rewards.go (IssueReward runs locally first, then as
+// a regular activity if that fails), sales_entries.go, sales_matching.go,
+// review_notify.go, property_setup.go. No activity sends a webhook: the
+// changes announced queue theirs in the outbox (internal/webhookdelivery),
+// in their own transaction, and the worker's dispatcher sends them.
 //
 // Three functions are not activities but verbs every path shares:
 // AddReferral (referral_add.go), the one way a referral is added, which the

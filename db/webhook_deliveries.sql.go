@@ -106,25 +106,27 @@ func (q *Queries) WebhookDeliveryClaim(ctx context.Context, arg WebhookDeliveryC
 	return items, nil
 }
 
-const webhookDeliveryCountPending = `-- name: WebhookDeliveryCountPending :one
-SELECT count(*)::bigint AS deliveries,
-       COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS oldest_age_seconds
+const webhookDeliveryCountUndelivered = `-- name: WebhookDeliveryCountUndelivered :one
+SELECT count(*) FILTER (WHERE status = 'pending')::bigint AS pending,
+       COALESCE(EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE status = 'pending')), 0)::float8 AS oldest_pending_age_seconds,
+       count(*) FILTER (WHERE status = 'failed')::bigint AS failed
 FROM webhook_deliveries
-WHERE status = 'pending'
+WHERE status <> 'delivered'
 `
 
-type WebhookDeliveryCountPendingRow struct {
-	Deliveries       int64   `json:"deliveries"`
-	OldestAgeSeconds float64 `json:"oldest_age_seconds"`
+type WebhookDeliveryCountUndeliveredRow struct {
+	Pending                 int64   `json:"pending"`
+	OldestPendingAgeSeconds float64 `json:"oldest_pending_age_seconds"`
+	Failed                  int64   `json:"failed"`
 }
 
-// WebhookDeliveryCountPending counts the deliveries not yet delivered nor
-// failed and the age of the oldest (0 when none): a growing age means
-// deliveries are stuck or a receiver is down.
-func (q *Queries) WebhookDeliveryCountPending(ctx context.Context) (WebhookDeliveryCountPendingRow, error) {
-	row := q.db.QueryRow(ctx, webhookDeliveryCountPending)
-	var i WebhookDeliveryCountPendingRow
-	err := row.Scan(&i.Deliveries, &i.OldestAgeSeconds)
+// WebhookDeliveryCountUndelivered counts the deliveries still pending and
+// the age of the oldest (0 when none), and those failed (retries over, not
+// replayed): a growing age means a receiver is down or no dispatcher runs.
+func (q *Queries) WebhookDeliveryCountUndelivered(ctx context.Context) (WebhookDeliveryCountUndeliveredRow, error) {
+	row := q.db.QueryRow(ctx, webhookDeliveryCountUndelivered)
+	var i WebhookDeliveryCountUndeliveredRow
+	err := row.Scan(&i.Pending, &i.OldestPendingAgeSeconds, &i.Failed)
 	return i, err
 }
 

@@ -123,11 +123,12 @@ notified AS (
 )
 SELECT r.id FROM replayed r LEFT JOIN notified ON true;
 
--- name: WebhookDeliveryCountPending :one
--- WebhookDeliveryCountPending counts the deliveries not yet delivered nor
--- failed and the age of the oldest (0 when none): a growing age means
--- deliveries are stuck or a receiver is down.
-SELECT count(*)::bigint AS deliveries,
-       COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS oldest_age_seconds
+-- name: WebhookDeliveryCountUndelivered :one
+-- WebhookDeliveryCountUndelivered counts the deliveries still pending and
+-- the age of the oldest (0 when none), and those failed (retries over, not
+-- replayed): a growing age means a receiver is down or no dispatcher runs.
+SELECT count(*) FILTER (WHERE status = 'pending')::bigint AS pending,
+       COALESCE(EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE status = 'pending')), 0)::float8 AS oldest_pending_age_seconds,
+       count(*) FILTER (WHERE status = 'failed')::bigint AS failed
 FROM webhook_deliveries
-WHERE status = 'pending';
+WHERE status <> 'delivered';

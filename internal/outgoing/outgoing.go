@@ -22,15 +22,16 @@
 //
 // # Delivery
 //
-// A delivery succeeds when the receiver answers 2xx within 10 seconds.
-// Anything else is an error naming what happened, and the caller (a Temporal
-// activity) retries with backoff. The same event is delivered again with the
-// same id and the same body (only t and the signature change), so a receiver
-// must treat Referflow-Event-Id as an idempotency key: do the work for an id
-// once and answer 2xx to its repeats. A 4xx answer is retried like any other
-// failure: it usually means a bug or a misconfiguration on the receiving
-// side, and once that is fixed the pending deliveries go through instead of
-// being lost. Redirects are not followed (a 3xx is a failed delivery).
+// Post makes one attempt: it succeeds when the receiver answers 2xx within
+// 10 seconds, and says what happened otherwise. The outbox's dispatcher
+// (internal/webhookdelivery) retries with backoff, delivering the same event
+// again with the same id and the same body (only t and the signature
+// change), so a receiver must treat Referflow-Event-Id as an idempotency
+// key: do the work for an id once and answer 2xx to its repeats. A 4xx
+// answer is retried like any other failure: it usually means a bug or a
+// misconfiguration on the receiving side, and once that is fixed the pending
+// deliveries go through instead of being lost. Redirects are not followed (a
+// 3xx is a failed delivery).
 //
 // Only http and https URLs are accepted. Private addresses are allowed on
 // purpose: referflow is self-hosted and fulfilment services often live on the

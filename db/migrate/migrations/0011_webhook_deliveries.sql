@@ -46,6 +46,8 @@ CREATE TRIGGER webhook_deliveries_set_updated_at BEFORE UPDATE ON webhook_delive
 
 -- The dispatcher's claim: due pending rows, soonest first.
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at, id) WHERE status = 'pending';
+-- The metrics' count of what is not delivered (pending, failed).
+CREATE INDEX webhook_deliveries_undelivered ON webhook_deliveries (status, created_at) WHERE status <> 'delivered';
 -- The admin list: a workspace's deliveries, newest first.
 CREATE INDEX webhook_deliveries_list ON webhook_deliveries (workspace_id, created_at DESC, id DESC);
 
