@@ -53,8 +53,10 @@ const (
 // with the mapped properties and the status rules' initial value; the HubSpot
 // object IDs are stored on the referral.
 //
-// A campaign whose leads action is none sends nothing (LeadResult.Skipped);
-// one that needs setup fails with CampaignSetupRequired, naming what is
+// A campaign whose leads action is none, or that is archived, sends nothing
+// (LeadResult.Skipped); a draft's lead waits (CampaignNotActive) until it is
+// active; a paused campaign's referrals, taken while it was active, keep
+// living and their leads are sent. One that needs setup fails with CampaignSetupRequired, naming what is
 // missing. A lead HubSpot already has as a contact is updated
 // (duplicate handling update_existing) or left alone (do_nothing): then the
 // referral cannot qualify, the reason and the contact's ID are stored, and no
@@ -104,6 +106,15 @@ func (h *HubSpot) SendLeadToHubSpot(ctx context.Context, referralID string) (Lea
 	lead, err := h.loadLead(ctx, id)
 	if err != nil {
 		return LeadResult{}, err
+	}
+	switch lead.status {
+	case campaign.Archived:
+		return LeadResult{Skipped: "the campaign is archived: nothing is sent to HubSpot"}, nil
+	case campaign.Draft:
+		// Only a referral added before campaign statuses were enforced can
+		// be a draft's: its lead waits until the campaign is active.
+		return LeadResult{}, temporal.NewNonRetryableApplicationError(
+			"the campaign is a draft: its leads are sent to HubSpot once it is active", ErrTypeCampaignNotActive, nil)
 	}
 	if missing := lead.settings.SetupRequired(); len(missing) > 0 {
 		// Nothing can be sent until an admin completes the settings; the
@@ -155,6 +166,7 @@ type lead struct {
 	referral     db.Referral
 	member       db.Member
 	campaignName string
+	status       campaign.Status
 	settings     campaign.Settings
 }
 
@@ -178,7 +190,7 @@ func (h *HubSpot) loadLead(ctx context.Context, id uuid.UUID) (lead, error) {
 	if err != nil {
 		return lead{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeLeadMapping, err)
 	}
-	return lead{referral: detail.Referral, member: member, campaignName: detail.CampaignName, settings: settings}, nil
+	return lead{referral: detail.Referral, member: member, campaignName: detail.CampaignName, status: campaign.Status(row.Status), settings: settings}, nil
 }
 
 // objectProps are the properties to write per campaign object ("contact",

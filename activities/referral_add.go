@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/hubspotobject"
 	"github.com/referflow/referflow/internal/referral"
 )
@@ -65,6 +67,11 @@ func (e *DuplicateLeadError) Error() string {
 // (workflows.StartReferralWorkflow, or a child of the workflow that added it)
 // is the caller's next step.
 //
+// Only an active campaign takes referrals: for a draft, paused or archived
+// one it returns a *campaign.NotActiveError saying why, and nothing is
+// written. The campaign's row is held (CampaignLockStatus) while the referral
+// is inserted, so a referral never lands in a campaign paused meanwhile.
+//
 // A lead the campaign already has is a *DuplicateLeadError naming that
 // referral, and nothing is written.
 func AddReferral(ctx context.Context, pool *pgxpool.Pool, in NewReferral) (db.Referral, error) {
@@ -85,6 +92,9 @@ func AddReferral(ctx context.Context, pool *pgxpool.Pool, in NewReferral) (db.Re
 	var added db.Referral
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
+		if err := CheckCampaignTakesNew(ctx, q, m.CampaignID); err != nil {
+			return err
+		}
 		row, err := q.ReferralInsert(ctx, db.ReferralInsertParams{
 			WorkspaceID: m.WorkspaceID, CampaignID: m.CampaignID, MemberID: m.ID,
 			LeadEmail: email, LeadEmailNormalized: referral.NormalizeEmail(email),
@@ -124,6 +134,18 @@ func AddReferral(ctx context.Context, pool *pgxpool.Pool, in NewReferral) (db.Re
 		return db.Referral{}, fmt.Errorf("add a referral of member %s: %w", m.ID, err)
 	}
 	return added, nil
+}
+
+// CheckCampaignTakesNew holds the campaign's row for the rest of the
+// transaction q runs in and returns a *campaign.NotActiveError unless it is
+// active: what every way of adding a member or a referral calls before
+// writing it.
+func CheckCampaignTakesNew(ctx context.Context, q *db.Queries, campaignID uuid.UUID) error {
+	status, err := q.CampaignLockStatus(ctx, campaignID)
+	if err != nil {
+		return fmt.Errorf("read the status of campaign %s: %w", campaignID, err)
+	}
+	return campaign.CheckTakesNew(campaign.Status(status))
 }
 
 func optional(s string) *string {

@@ -38,6 +38,10 @@ const (
 	// ErrTypeDuplicateLead: the member's campaign already has a referral of
 	// this lead's email (not holding this object).
 	ErrTypeDuplicateLead = "DuplicateLead"
+	// ErrTypeCampaignNotActive: the member's campaign is not active (a
+	// draft, paused or archived: campaign.NotActiveError), so it takes no
+	// new referral.
+	ErrTypeCampaignNotActive = "CampaignNotActive"
 )
 
 // SalesEntry is what a sales entry's workflow loads about its entry.
@@ -311,8 +315,8 @@ type AddedReferral struct {
 // as it is.
 //
 // Non-retryable errors: the member does not exist or is another
-// workspace's (MemberNotFound, NotInWorkspace), there is no lead email
-// (NoLeadEmail), or the campaign already has this lead under another
+// workspace's (MemberNotFound, NotInWorkspace), its campaign is not active
+// (CampaignNotActive), there is no lead email (NoLeadEmail), or the campaign already has this lead under another
 // referral (DuplicateLead: an admin attaches the entry to that referral).
 func (a *Activities) AddReferralFromHubSpot(ctx context.Context, in AddFromHubSpotInput) (AddedReferral, error) {
 	memberID, err := parseEntityID(in.MemberID, "member")
@@ -353,6 +357,10 @@ func (a *Activities) AddReferralFromHubSpot(ctx context.Context, in AddFromHubSp
 		Member: m, Lead: in.Lead, Source: source, HubSpot: held, Actor: in.Actor, SalesEntryID: in.SalesEntryID,
 		Details: map[string]any{"object_type": in.ObjectType, "object_id": in.ObjectID, "how": in.How},
 	})
+	var notActive *campaign.NotActiveError
+	if errors.As(err, &notActive) {
+		return AddedReferral{}, temporal.NewNonRetryableApplicationError(notActive.Error(), ErrTypeCampaignNotActive, nil)
+	}
 	var dup *DuplicateLeadError
 	if errors.As(err, &dup) {
 		// Another entry about the same object (its creation and a property

@@ -17,7 +17,9 @@ import (
 const adminContextKey = "referflow.admin"
 
 // requireAdmin lets a request through only with an admin's API key or
-// session; the admin is then available to the handler through adminFrom.
+// session; the admin is then available to the handler through adminFrom. A
+// write with the session cookie must also come from referflow's own pages
+// (same_origin.go).
 // Browser pages (not /api/) without a session are sent to the sign-in page
 // and come back afterwards.
 func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
@@ -30,6 +32,9 @@ func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 			return NewError(http.StatusUnauthorized, "unauthorized", err.Error())
 		}
 		if err != nil {
+			return err
+		}
+		if err := s.checkCookieWrite(c.Request()); err != nil {
 			return err
 		}
 		c.Set(adminContextKey, admin)

@@ -34,12 +34,15 @@ func TestAdminAPIKeyAuthentication(t *testing.T) {
 		srv.Handler().ServeHTTP(rec, req)
 		return rec
 	}
-	rec := get("Bearer " + key)
-	var me AdminView
-	if err := json.Unmarshal(rec.Body.Bytes(), &me); rec.Code != http.StatusOK || err != nil || me.ID != admin.ID.String() {
-		t.Fatalf("/api/v1/me with a valid key = %d %s", rec.Code, rec.Body)
+	// The scheme is case-insensitive (RFC 9110): every spelling works.
+	for _, scheme := range []string{"Bearer ", "bearer ", "BEARER ", "bEaReR  "} {
+		rec := get(scheme + key)
+		var me AdminView
+		if err := json.Unmarshal(rec.Body.Bytes(), &me); rec.Code != http.StatusOK || err != nil || me.ID != admin.ID.String() {
+			t.Fatalf("/api/v1/me with %q and a valid key = %d %s", scheme, rec.Code, rec.Body)
+		}
 	}
-	for _, auth := range []string{"", "Bearer rfk_0000", "Basic abc", "Bearer " + key + "x"} {
+	for _, auth := range []string{"", "Bearer rfk_0000", "Basic abc", "Bearer " + key + "x", "Bearer" + key, "Basic " + key, "Bearerx " + key} {
 		rec := get(auth)
 		if e := decodeError(t, rec); rec.Code != http.StatusUnauthorized || e.Code != "unauthorized" || !strings.Contains(e.Message, "not signed in") {
 			t.Errorf("Authorization %q = %d %+v", auth, rec.Code, e)

@@ -27,14 +27,17 @@ import (
 
 // CampaignView is a campaign as the admin API shows it.
 type CampaignView struct {
-	ID                   string            `json:"id"`
-	Name                 string            `json:"name"`
-	Status               string            `json:"status"`
-	Settings             campaign.Settings `json:"settings"`
-	SetupRequired        []string          `json:"setup_required"`
-	FulfilmentWebhookURL string            `json:"fulfilment_webhook_url,omitempty"`
-	CreatedAt            time.Time         `json:"created_at"`
-	UpdatedAt            time.Time         `json:"updated_at"`
+	ID            string            `json:"id"`
+	Name          string            `json:"name"`
+	Status        string            `json:"status"`
+	Settings      campaign.Settings `json:"settings"`
+	SetupRequired []string          `json:"setup_required"`
+	// AllowedTransitions are the statuses it may move to now
+	// (campaign.AllowedTransitions): none once archived.
+	AllowedTransitions   []string  `json:"allowed_transitions"`
+	FulfilmentWebhookURL string    `json:"fulfilment_webhook_url,omitempty"`
+	CreatedAt            time.Time `json:"created_at"`
+	UpdatedAt            time.Time `json:"updated_at"`
 }
 
 func campaignView(c db.Campaign) (CampaignView, error) {
@@ -45,6 +48,7 @@ func campaignView(c db.Campaign) (CampaignView, error) {
 	v := CampaignView{
 		ID: c.ID.String(), Name: c.Name, Status: c.Status, Settings: s,
 		SetupRequired: s.SetupRequired(), CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+		AllowedTransitions: words(campaign.AllowedTransitions(campaign.Status(c.Status))),
 	}
 	if v.SetupRequired == nil {
 		v.SetupRequired = []string{}
@@ -77,8 +81,11 @@ func (in CampaignInput) validate(creating bool) map[string]string {
 	case in.Name != nil && len(*in.Name) > 200:
 		problems["name"] = "must be at most 200 characters"
 	}
-	if in.Status != nil && !slices.Contains(campaignStatuses, *in.Status) {
+	switch {
+	case in.Status != nil && !slices.Contains(campaignStatuses, *in.Status):
 		problems["status"] = "must be one of " + strings.Join(campaignStatuses, ", ")
+	case in.Status != nil && creating && !slices.Contains(campaign.InitialStatuses, campaign.Status(*in.Status)):
+		problems["status"] = "a new campaign is " + strings.Join(words(campaign.InitialStatuses), " or ")
 	}
 	if in.FulfilmentWebhookURL != nil && *in.FulfilmentWebhookURL != "" {
 		u, err := url.Parse(*in.FulfilmentWebhookURL)
@@ -187,8 +194,12 @@ func (s *Server) getCampaign(c echo.Context) error {
 	return s.answerCampaign(c, http.StatusOK, row)
 }
 
+// updateCampaign changes a campaign's details and moves its status, as the
+// lifecycle allows (campaign.CheckTransition: 409 naming the allowed moves).
+// An archived campaign is read-only (409). The change applies only if the
+// status is still the one checked; otherwise 409 and the admin tries again.
 func (s *Server) updateCampaign(c echo.Context) error {
-	id, err := campaignID(c)
+	current, err := s.campaignOfAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -203,15 +214,25 @@ func (s *Server) updateCampaign(c echo.Context) error {
 	if problems := in.validate(false); len(problems) > 0 {
 		return invalid(problems)
 	}
+	from := campaign.Status(current.Status)
+	if in.Status != nil {
+		if err := campaign.CheckTransition(from, campaign.Status(*in.Status)); err != nil {
+			return &APIError{Status: http.StatusConflict, Code: "conflict", Message: err.Error(), Fields: map[string]string{"status": err.Error()}}
+		}
+	}
+	if !from.Editable() {
+		return campaignReadOnly(from)
+	}
 	if in.Name != nil {
 		trimmed := strings.TrimSpace(*in.Name)
 		in.Name = &trimmed
 	}
 	row, err := s.queries().CampaignUpdateDetails(c.Request().Context(), db.CampaignUpdateDetailsParams{
-		ID: id, WorkspaceID: adminFrom(c).WorkspaceID, Name: in.Name, Status: in.Status, FulfilmentWebhookUrl: in.FulfilmentWebhookURL,
+		ID: current.ID, WorkspaceID: adminFrom(c).WorkspaceID, Name: in.Name, Status: in.Status, FulfilmentWebhookUrl: in.FulfilmentWebhookURL,
+		ExpectedStatus: &current.Status,
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return campaignNotFound()
+		return s.campaignChangedMeanwhile(c)
 	}
 	if err != nil {
 		name := ""
@@ -223,15 +244,22 @@ func (s *Server) updateCampaign(c echo.Context) error {
 	if in.FulfilmentWebhookURL != nil {
 		// Rewards waiting on a refused fulfilment URL try the new one now.
 		s.wakeWaitingReferrals(c.Request().Context(), row.WorkspaceID, &row.ID, "campaign fulfilment URL saved")
+	} else if from != campaign.Active && campaign.Status(row.Status) == campaign.Active {
+		// Leads waiting for a draft to become active are sent now.
+		s.wakeWaitingReferrals(c.Request().Context(), row.WorkspaceID, &row.ID, "campaign activated")
 	}
 	return s.answerCampaign(c, http.StatusOK, row)
 }
 
 func (s *Server) replaceCampaignSettings(c echo.Context) error {
-	id, err := campaignID(c)
+	current, err := s.campaignOfAdmin(c)
 	if err != nil {
 		return err
 	}
+	if st := campaign.Status(current.Status); !st.Editable() {
+		return campaignReadOnly(st)
+	}
+	id := current.ID
 	// Sections and fields left out keep their defaults.
 	settings := campaign.Defaults()
 	if err := decodeStrict(c, &settings); err != nil {
@@ -250,7 +278,7 @@ func (s *Server) replaceCampaignSettings(c echo.Context) error {
 		PropertyUpdates: cols.PropertyUpdates, ProcessRules: cols.ProcessRules, RewardRules: cols.RewardRules,
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return campaignNotFound()
+		return s.campaignChangedMeanwhile(c)
 	}
 	if err != nil {
 		return err
@@ -290,6 +318,31 @@ func campaignID(c echo.Context) (uuid.UUID, error) {
 		return uuid.Nil, NewError(http.StatusNotFound, "not_found", fmt.Sprintf("no campaign %q: campaign IDs are UUIDs", c.Param("id")))
 	}
 	return id, nil
+}
+
+// campaignReadOnly refuses an edit of an archived campaign.
+func campaignReadOnly(st campaign.Status) error {
+	return NewError(http.StatusConflict, "conflict", "the campaign is "+string(st)+": it is read-only (no edits, no new members or referrals)")
+}
+
+// campaignChangedMeanwhile answers an update that found no row to change:
+// the campaign was deleted, or archived or moved to another status between
+// the check and the write.
+func (s *Server) campaignChangedMeanwhile(c echo.Context) error {
+	row, err := s.campaignOfAdmin(c)
+	if err != nil {
+		return err
+	}
+	if st := campaign.Status(row.Status); !st.Editable() {
+		return campaignReadOnly(st)
+	}
+	return NewError(http.StatusConflict, "conflict", "the campaign's status changed meanwhile (it is "+row.Status+" now); read it and try again")
+}
+
+// notActiveAnswer answers a new member or referral of a campaign that takes
+// none.
+func notActiveAnswer(err *campaign.NotActiveError) error {
+	return NewError(http.StatusConflict, "campaign_not_active", err.Error())
 }
 
 func campaignNotFound() error {

@@ -284,8 +284,12 @@ func TestPortalBelongsToOneWorkspaceAndDisconnectKeepsData(t *testing.T) {
 		t.Fatalf("workspace A connects: %d\n%s", code, page)
 	}
 	code, page := open(t, browserB, h.startConnect(t, browserB, "allow"))
-	if code != http.StatusConflict || !strings.Contains(page, "Acme Anvils") || !strings.Contains(page, "already connected") {
+	if code != http.StatusConflict || !strings.Contains(page, "already connected to another referflow workspace") {
 		t.Fatalf("workspace B connects A's portal: %d\n%s", code, page)
+	}
+	// The refusal tells B's admin nothing about the other tenant.
+	if strings.Contains(page, "Acme Anvils") || strings.Contains(page, wsA.ID.String()) {
+		t.Fatalf("the refusal names the workspace holding the portal:\n%s", page)
 	}
 	if st := h.status(t, browserB); st.Status != hubspotconn.StatusNotConnected {
 		t.Fatalf("B after the refusal: %+v", st)

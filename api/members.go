@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"net/http"
@@ -8,10 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 
+	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/referral"
 )
 
@@ -100,7 +104,11 @@ func (s *Server) createMember(c echo.Context) error {
 		if in.ReferralCode != nil {
 			params.ReferralCode = *in.ReferralCode
 		}
-		m, err := s.queries().MemberCreate(c.Request().Context(), params)
+		m, err := s.addMember(c.Request().Context(), params)
+		var notActive *campaign.NotActiveError
+		if errors.As(err, &notActive) {
+			return notActiveAnswer(notActive)
+		}
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 			switch pgErr.ConstraintName {
@@ -120,6 +128,23 @@ func (s *Server) createMember(c echo.Context) error {
 		}
 		return c.JSON(http.StatusCreated, s.memberView(m))
 	}
+}
+
+// addMember adds a member while its campaign is active
+// (activities.CheckCampaignTakesNew holds the campaign's status until the
+// member is written).
+func (s *Server) addMember(ctx context.Context, params db.MemberCreateParams) (db.Member, error) {
+	var m db.Member
+	err := pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		if err := activities.CheckCampaignTakesNew(ctx, q, params.CampaignID); err != nil {
+			return err
+		}
+		var err error
+		m, err = q.MemberCreate(ctx, params)
+		return err
+	})
+	return m, err
 }
 
 func (s *Server) listMembers(c echo.Context) error {

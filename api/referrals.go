@@ -18,6 +18,7 @@ import (
 
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/referral"
 	"github.com/referflow/referflow/internal/reward"
 	"github.com/referflow/referflow/workflows"
@@ -167,6 +168,10 @@ func (s *Server) createReferral(c echo.Context) error {
 	var dup *activities.DuplicateLeadError
 	if errors.As(err, &dup) {
 		return s.duplicateReferral(c, dup.Existing, member)
+	}
+	var notActive *campaign.NotActiveError
+	if errors.As(err, &notActive) {
+		return notActiveAnswer(notActive)
 	}
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/review"
 	"github.com/referflow/referflow/workflows"
@@ -275,6 +276,9 @@ func (s *Server) decideSalesEntry(c echo.Context, workflowID string, in ReviewDe
 	switch {
 	case errors.As(err, &notFound):
 		return nil, NewError(http.StatusConflict, "conflict", "the workflow holding this review entry is not running any more: no decision can change it now")
+	case errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeCampaignNotActive:
+		// Attaching a member of a campaign that takes no new referrals.
+		return nil, NewError(http.StatusConflict, "campaign_not_active", appErr.Message())
 	case errors.As(err, &appErr):
 		return nil, &APIError{Status: http.StatusUnprocessableEntity, Code: "invalid", Message: appErr.Message(), Fields: map[string]string{"action": appErr.Message()}}
 	case err != nil:

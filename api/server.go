@@ -118,8 +118,8 @@ func (s *Server) routes() {
 	s.echo.GET("/metrics", echo.WrapHandler(opsmetrics.Handler(s.deps.Registry)))
 
 	s.echo.GET("/login", s.loginForm)
-	s.echo.POST("/login", s.login)
-	s.echo.POST("/logout", s.logout)
+	s.echo.POST("/login", s.login, s.refuseCrossSite)
+	s.echo.POST("/logout", s.logout, s.refuseCrossSite)
 	s.echo.GET("/oauth/hubspot/connect", s.hubspotConnect, s.requireAdmin)
 	s.echo.GET(hubspotconn.CallbackPath, s.hubspotCallback, s.requireAdmin)
 	admin := s.echo.Group("/api/v1", s.requireAdmin)

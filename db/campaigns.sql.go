@@ -190,6 +190,23 @@ func (q *Queries) CampaignListUnarchivedOfWorkspaces(ctx context.Context, worksp
 	return items, nil
 }
 
+const campaignLockStatus = `-- name: CampaignLockStatus :one
+SELECT status FROM campaigns
+WHERE id = $1
+FOR SHARE
+`
+
+// CampaignLockStatus reads a campaign's status and holds the row (FOR SHARE)
+// until the transaction ends: a member or referral is added only while its
+// campaign is active, since a status change waits for the addition to
+// commit, and an addition waiting on a change sees the status it left.
+func (q *Queries) CampaignLockStatus(ctx context.Context, id uuid.UUID) (string, error) {
+	row := q.db.QueryRow(ctx, campaignLockStatus, id)
+	var status string
+	err := row.Scan(&status)
+	return status, err
+}
+
 const campaignUpdateDetails = `-- name: CampaignUpdateDetails :one
 UPDATE campaigns
 SET name = COALESCE($1::text, name),
@@ -200,6 +217,7 @@ SET name = COALESCE($1::text, name),
     END,
     updated_at = now()
 WHERE id = $4 AND workspace_id = $5
+  AND ($6::text IS NULL OR status = $6::text)
 RETURNING id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at
 `
 
@@ -209,10 +227,14 @@ type CampaignUpdateDetailsParams struct {
 	FulfilmentWebhookUrl *string   `json:"fulfilment_webhook_url"`
 	ID                   uuid.UUID `json:"id"`
 	WorkspaceID          uuid.UUID `json:"workspace_id"`
+	ExpectedStatus       *string   `json:"expected_status"`
 }
 
 // CampaignUpdateDetails changes a campaign's name, status and fulfilment
 // URL; a NULL argument keeps the current value, an empty URL clears it.
+// With expected_status, only a campaign still in that status changes (the
+// caller checked the move from it: campaign.CheckTransition); no row means
+// no such campaign in that workspace, or one whose status moved meanwhile.
 func (q *Queries) CampaignUpdateDetails(ctx context.Context, arg CampaignUpdateDetailsParams) (Campaign, error) {
 	row := q.db.QueryRow(ctx, campaignUpdateDetails,
 		arg.Name,
@@ -220,6 +242,7 @@ func (q *Queries) CampaignUpdateDetails(ctx context.Context, arg CampaignUpdateD
 		arg.FulfilmentWebhookUrl,
 		arg.ID,
 		arg.WorkspaceID,
+		arg.ExpectedStatus,
 	)
 	var i Campaign
 	err := row.Scan(
@@ -249,7 +272,7 @@ SET lead_settings = $1,
     process_rules = $5,
     reward_rules = $6,
     updated_at = now()
-WHERE id = $7 AND workspace_id = $8
+WHERE id = $7 AND workspace_id = $8 AND status <> 'archived'
 RETURNING id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at
 `
 
@@ -265,8 +288,9 @@ type CampaignUpdateSettingsParams struct {
 }
 
 // CampaignUpdateSettings replaces a campaign's settings (validated by the
-// caller) within the workspace that owns it; no row means no such campaign
-// in that workspace.
+// caller) within the workspace that owns it, unless it is archived
+// (read-only); no row means no such campaign in that workspace, or an
+// archived one.
 func (q *Queries) CampaignUpdateSettings(ctx context.Context, arg CampaignUpdateSettingsParams) (Campaign, error) {
 	row := q.db.QueryRow(ctx, campaignUpdateSettings,
 		arg.LeadSettings,

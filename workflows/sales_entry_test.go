@@ -395,6 +395,23 @@ func TestSalesEntryMemberMatchWithoutEmailGoesToReview(t *testing.T) {
 	}
 }
 
+// A member found by a rule whose campaign was paused (or archived) between
+// matching and adding the referral: the campaign takes no new referral, and
+// the entry is ignored saying why.
+func TestSalesEntryMemberOfACampaignNoLongerActiveIsIgnored(t *testing.T) {
+	se := newSalesEnv(t, propertyChange(17))
+	se.onMatch(memberMatch())
+	se.env.OnActivity(testActs.AddReferralFromHubSpot, mock.Anything, mock.Anything).Return(activities.AddedReferral{},
+		temporal.NewNonRetryableApplicationError("the campaign is paused: it takes no new members or referrals", activities.ErrTypeCampaignNotActive, nil))
+	st := se.run(t, 17)
+	if st.Status != salesentry.Ignored || !strings.Contains(st.Reason, "the campaign is paused") || len(se.reviews) != 0 {
+		t.Fatalf("state = %+v, reviews %+v", st, se.reviews)
+	}
+	if last := se.lastStep(); last.Status != salesentry.Ignored {
+		t.Fatalf("last step = %+v", last)
+	}
+}
+
 func TestSalesEntryNothingMatched(t *testing.T) {
 	hint := activities.NoMatchHint{CampaignID: seCampaign, Why: "matching rule contact.referred_by holds referral_code: no member of the campaign has that value"}
 	t.Run("an ordinary contact is ignored", func(t *testing.T) {

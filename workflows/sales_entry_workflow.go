@@ -217,9 +217,15 @@ func (w *salesEntryWorkflow) apply(ctx workflow.Context, res activities.MatchRes
 		c := res.Candidates[0]
 		err := w.addReferral(ctx, c, salesentry.MatchMember, actor, "")
 		var appErr *temporal.ApplicationError
-		if err != nil && asApplicationError(err, &appErr) &&
-			(appErr.Type() == activities.ErrTypeNoLeadEmail || appErr.Type() == activities.ErrTypeDuplicateLead) {
+		switch {
+		case err != nil && asApplicationError(err, &appErr) &&
+			(appErr.Type() == activities.ErrTypeNoLeadEmail || appErr.Type() == activities.ErrTypeDuplicateLead):
 			return w.review(ctx, review.Manual, res, c.CampaignID, "member "+c.MemberID+" matches, but "+appErr.Message())
+		case err != nil && asApplicationError(err, &appErr) && appErr.Type() == activities.ErrTypeCampaignNotActive:
+			// The campaign left active between matching (which reads only
+			// active campaigns' rules) and adding: it takes no referral,
+			// and the entry says why.
+			return w.ignore(ctx, "member "+c.MemberID+" matches, but "+appErr.Message())
 		}
 		return err
 	}

@@ -30,10 +30,20 @@ SELECT * FROM campaigns
 WHERE workspace_id = @workspace_id
 ORDER BY created_at, id;
 
+-- name: CampaignLockStatus :one
+-- CampaignLockStatus reads a campaign's status and holds the row (FOR SHARE)
+-- until the transaction ends: a member or referral is added only while its
+-- campaign is active, since a status change waits for the addition to
+-- commit, and an addition waiting on a change sees the status it left.
+SELECT status FROM campaigns
+WHERE id = @id
+FOR SHARE;
+
 -- name: CampaignUpdateSettings :one
 -- CampaignUpdateSettings replaces a campaign's settings (validated by the
--- caller) within the workspace that owns it; no row means no such campaign
--- in that workspace.
+-- caller) within the workspace that owns it, unless it is archived
+-- (read-only); no row means no such campaign in that workspace, or an
+-- archived one.
 UPDATE campaigns
 SET lead_settings = @lead_settings,
     referrer_settings = @referrer_settings,
@@ -42,12 +52,15 @@ SET lead_settings = @lead_settings,
     process_rules = @process_rules,
     reward_rules = @reward_rules,
     updated_at = now()
-WHERE id = @id AND workspace_id = @workspace_id
+WHERE id = @id AND workspace_id = @workspace_id AND status <> 'archived'
 RETURNING *;
 
 -- name: CampaignUpdateDetails :one
 -- CampaignUpdateDetails changes a campaign's name, status and fulfilment
 -- URL; a NULL argument keeps the current value, an empty URL clears it.
+-- With expected_status, only a campaign still in that status changes (the
+-- caller checked the move from it: campaign.CheckTransition); no row means
+-- no such campaign in that workspace, or one whose status moved meanwhile.
 UPDATE campaigns
 SET name = COALESCE(sqlc.narg(name)::text, name),
     status = COALESCE(sqlc.narg(status)::text, status),
@@ -57,6 +70,7 @@ SET name = COALESCE(sqlc.narg(name)::text, name),
     END,
     updated_at = now()
 WHERE id = @id AND workspace_id = @workspace_id
+  AND (sqlc.narg(expected_status)::text IS NULL OR status = sqlc.narg(expected_status)::text)
 RETURNING *;
 
 -- name: CampaignListUnarchivedOfWorkspaces :many

@@ -115,8 +115,10 @@ type Authenticator struct {
 // Authenticate accepts a bearer API key, else a session cookie.
 func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (db.Admin, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
-		key, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || !strings.HasPrefix(key, KeyPrefix) {
+		// The scheme is case-insensitive (RFC 9110 §11.1): "bearer" works.
+		scheme, key, ok := strings.Cut(strings.TrimSpace(h), " ")
+		key = strings.TrimSpace(key)
+		if !ok || !strings.EqualFold(scheme, "Bearer") || !strings.HasPrefix(key, KeyPrefix) {
 			return db.Admin{}, fmt.Errorf("%w (the Authorization header must be `Bearer rfk_…`)", ErrUnauthenticated)
 		}
 		return a.AdminByAPIKey(ctx, key)

@@ -16,7 +16,7 @@
 // /account-info/2026-03/details (best effort: HubSpot resets the portal's
 // daily limit at midnight there, so Client's clients wait until then after a
 // DAILY 429), refuses a portal already connected to another
-// workspace (PortalTakenError names it), and stores the tokens sealed with
+// workspace (PortalTakenError, which does not name it), and stores the tokens sealed with
 // tokencrypt, bound to the workspace ID. Scopes the admin did not grant are
 // logged and shown in Status (MissingScopes); the connection still works for
 // what the granted ones allow. When the workspace was connected to a
@@ -130,14 +130,15 @@ var (
 )
 
 // PortalTakenError refuses a portal that is connected to another workspace.
+// Its message never names that workspace (nor its ID): the admin of one
+// tenant learns nothing about another. WorkspaceID is for the log.
 type PortalTakenError struct {
-	PortalID      int64
-	WorkspaceID   uuid.UUID
-	WorkspaceName string
+	PortalID    int64
+	WorkspaceID uuid.UUID
 }
 
 func (e *PortalTakenError) Error() string {
-	return fmt.Sprintf("HubSpot portal %d is already connected to the workspace %q; a portal can be connected to one workspace only: disconnect it there first", e.PortalID, e.WorkspaceName)
+	return fmt.Sprintf("HubSpot portal %d is already connected to another referflow workspace; a portal can be connected to one workspace only: an admin of that workspace must disconnect it first", e.PortalID)
 }
 
 // HubSpotError is HubSpot refusing an OAuth request (a code, a token), with

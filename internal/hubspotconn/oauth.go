@@ -117,7 +117,7 @@ func (m *Manager) Complete(ctx context.Context, admin db.Admin, state, code stri
 	ws := st.WorkspaceID
 
 	if other, err := m.q.HubSpotConnectionGetActiveByPortal(ctx, info.HubID); err == nil && other.WorkspaceID != ws {
-		return db.HubspotConnection{}, m.portalTaken(ctx, info.HubID, other.WorkspaceID)
+		return db.HubspotConnection{}, &PortalTakenError{PortalID: info.HubID, WorkspaceID: other.WorkspaceID}
 	} else if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return db.HubspotConnection{}, fmt.Errorf("look up portal %d: %w", info.HubID, err)
 	}
@@ -142,7 +142,7 @@ func (m *Manager) Complete(ctx context.Context, admin db.Admin, state, code stri
 		if lookupErr != nil {
 			return db.HubspotConnection{}, fmt.Errorf("portal %d is connected to another workspace", info.HubID)
 		}
-		return db.HubspotConnection{}, m.portalTaken(ctx, info.HubID, other.WorkspaceID)
+		return db.HubspotConnection{}, &PortalTakenError{PortalID: info.HubID, WorkspaceID: other.WorkspaceID}
 	}
 	if err != nil {
 		return db.HubspotConnection{}, fmt.Errorf("store HubSpot connection: %w", err)
@@ -274,14 +274,6 @@ func MissingScopes(granted []string) []string {
 		}
 	}
 	return missing
-}
-
-func (m *Manager) portalTaken(ctx context.Context, portalID int64, workspaceID uuid.UUID) error {
-	e := &PortalTakenError{PortalID: portalID, WorkspaceID: workspaceID, WorkspaceName: workspaceID.String()}
-	if w, err := m.q.WorkspaceGetByID(ctx, workspaceID); err == nil {
-		e.WorkspaceName = w.Name
-	}
-	return e
 }
 
 // expiry is when an access token from HubSpot expires (30 minutes when the

@@ -137,6 +137,11 @@ type TemporalDevServerOptions struct {
 	// LogFile receives the server's stdout and stderr; default temporal.log
 	// beside DBFile, or a new file in the temp folder.
 	LogFile string
+	// PIDFile records the server's PID and its starter's while it runs, so
+	// the next start can tell a server left by a killed run (stopped, see
+	// StopLeftoverTemporal) from one in use (reused); default temporal.pid
+	// beside DBFile, none for an in-memory server.
+	PIDFile string
 	// Logger receives progress (starting, ready, reused, stopped); nil discards.
 	Logger *slog.Logger
 }
@@ -155,6 +160,15 @@ type TemporalDevServer struct {
 	Reused bool
 	// LogFile has the server's output (empty when Reused).
 	LogFile string
+	// ReusedPID and ReusedCommand name the reused server's process when it
+	// can be found (0 and "" otherwise), so a person can stop it.
+	ReusedPID     int
+	ReusedCommand string
+	// Leftover is the server a killed run left on DBFile, which this start
+	// stopped before starting its own; nil when there was none.
+	Leftover *LeftoverTemporal
+
+	pidFile string
 
 	cmd      *exec.Cmd
 	exited   chan struct{} // closed when the process has exited
@@ -191,10 +205,32 @@ func StartTemporalDevServer(ctx context.Context, opts TemporalDevServerOptions) 
 		logger:    opts.Logger,
 	}
 
+	dbFile := ""
+	if opts.DBFile != "" {
+		var err error
+		if dbFile, err = filepath.Abs(opts.DBFile); err != nil {
+			return nil, fmt.Errorf("devstack: Temporal database file: %w", err)
+		}
+		if opts.PIDFile == "" {
+			opts.PIDFile = filepath.Join(filepath.Dir(dbFile), "temporal.pid")
+		}
+	}
+	if opts.PIDFile != "" {
+		left, err := StopLeftoverTemporal(ctx, opts.PIDFile, dbFile, opts.Port)
+		if err != nil {
+			return nil, err
+		}
+		if left != nil {
+			s.Leftover = left
+			opts.Logger.Warn("stopped a Temporal dev server left running by an earlier run that did not stop cleanly",
+				"pid", left.PID, "db_file", dbFile)
+		}
+	}
+
 	// Something already listening: reuse it when it is Temporal.
 	if conn, err := net.DialTimeout("tcp", s.Address, time.Second); err == nil {
 		conn.Close()
-		if err := s.reuse(ctx); err != nil {
+		if err := s.reuse(ctx, opts.Port); err != nil {
 			return nil, err
 		}
 		return s, nil
@@ -221,11 +257,7 @@ func StartTemporalDevServer(ctx context.Context, opts TemporalDevServerOptions) 
 	if opts.Namespace != "default" { // "default" is always created; listing it twice fails
 		args = append(args, "--namespace", opts.Namespace)
 	}
-	if opts.DBFile != "" {
-		dbFile, err := filepath.Abs(opts.DBFile)
-		if err != nil {
-			return nil, fmt.Errorf("devstack: Temporal database file: %w", err)
-		}
+	if dbFile != "" {
 		if err := os.MkdirAll(filepath.Dir(dbFile), 0o755); err != nil {
 			return nil, fmt.Errorf("devstack: create the folder of the Temporal database file: %w", err)
 		}
@@ -257,7 +289,9 @@ func StartTemporalDevServer(ctx context.Context, opts TemporalDevServerOptions) 
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group: a Ctrl-C meant for `referflow dev` does not hit
 	// the server mid-write, and Stop can signal the server with its children.
+	// And it dies with this process, however this process ends.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	dieWithParent(cmd.SysProcAttr)
 	fmt.Fprintf(logf, "\n=== %s referflow: %s %s\n", time.Now().Format(time.RFC3339), cli, strings.Join(args, " "))
 	startErr := cmd.Start()
 	logf.Close() // the child has its own copy
@@ -270,6 +304,13 @@ func StartTemporalDevServer(ctx context.Context, opts TemporalDevServerOptions) 
 		s.waitErr = cmd.Wait()
 		close(s.exited)
 	}()
+	if opts.PIDFile != "" {
+		if err := writePIDFile(opts.PIDFile, cmd.Process.Pid); err != nil {
+			s.Kill()
+			return nil, fmt.Errorf("devstack: Temporal dev server PID file: %w", err)
+		}
+		s.pidFile = opts.PIDFile
+	}
 	opts.Logger.Info("starting the Temporal dev server", "address", s.Address, "db_file", opts.DBFile, "log", s.LogFile)
 
 	started := time.Now()
@@ -302,7 +343,7 @@ func StartTemporalDevServer(ctx context.Context, opts TemporalDevServerOptions) 
 
 // reuse adopts a server already listening on s.Address, creating the
 // namespace when it lacks it.
-func (s *TemporalDevServer) reuse(ctx context.Context) error {
+func (s *TemporalDevServer) reuse(ctx context.Context, port int) error {
 	err := probeTemporal(ctx, s.Address, s.Namespace, 3*time.Second)
 	var nf *serviceerror.NamespaceNotFound
 	if errors.As(err, &nf) {
@@ -315,7 +356,10 @@ func (s *TemporalDevServer) reuse(ctx context.Context) error {
 		return fmt.Errorf("devstack: something listens on %s but it is not a usable Temporal frontend (%v); stop it or choose another port", s.Address, err)
 	}
 	s.Reused = true
-	s.logger.Info("reusing the Temporal server already running; it is left running at exit", "address", s.Address, "namespace", s.Namespace)
+	if s.ReusedPID = listenerPID(port); s.ReusedPID > 0 {
+		s.ReusedCommand = processCommand(s.ReusedPID)
+	}
+	s.logger.Info("reusing the Temporal server already running; it is left running at exit", "address", s.Address, "namespace", s.Namespace, "pid", s.ReusedPID)
 	return nil
 }
 
@@ -341,6 +385,7 @@ func (s *TemporalDevServer) Stop(ctx context.Context) error {
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 			<-s.exited
 		}
+		removePIDFile(s.pidFile, s.cmd.Process.Pid)
 		s.logger.Info("stopped the Temporal dev server", "address", s.Address)
 	})
 	return nil
@@ -357,6 +402,7 @@ func (s *TemporalDevServer) Kill() {
 	s.stopOnce.Do(func() {
 		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 		<-s.exited
+		removePIDFile(s.pidFile, s.cmd.Process.Pid)
 		s.logger.Info("killed the Temporal dev server", "address", s.Address)
 	})
 }

@@ -112,6 +112,9 @@ func TestTemporalDevServerKeepsWorkflowsAcrossRestarts(t *testing.T) {
 	if !s2.Reused {
 		t.Error("second start on a busy address did not reuse the running server")
 	}
+	if s2.ReusedPID != s1.cmd.Process.Pid || !strings.Contains(s2.ReusedCommand, "start-dev") {
+		t.Errorf("the reused server is named PID %d %q, want PID %d", s2.ReusedPID, s2.ReusedCommand, s1.cmd.Process.Pid)
+	}
 	if err := s2.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
