@@ -65,7 +65,7 @@ var devToolingImporters = map[string][]string{
 // Domain packages: a lifecycle's vocabulary and rules.
 var domainPackages = []string{
 	"internal/referral", "internal/campaign", "internal/reward",
-	"internal/salesentry", "internal/review", "internal/hubspotobject",
+	"internal/salesentry", "internal/review", "internal/hubspotobject", "internal/currency",
 }
 
 // The HubSpot adapter: HubSpot's API, its signatures, a workspace's

@@ -35,6 +35,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/outgoing"
 )
 
 // Activities holds what activities depend on. The worker registers one value;
@@ -42,6 +43,11 @@ import (
 type Activities struct {
 	Pool    *pgxpool.Pool
 	Queries *db.Queries
+	// WebhookPolicy says where fulfilment webhooks may go (the worker's
+	// REFERFLOW_WEBHOOK_ALLOW_HTTP and REFERFLOW_WEBHOOK_ALLOWED_NETWORKS);
+	// the zero value allows https to public addresses only. IssueReward
+	// refuses a URL it refuses; the outbox's dispatcher sends with it.
+	WebhookPolicy outgoing.Policy
 }
 
 // New builds the activities over a connection pool.

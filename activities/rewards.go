@@ -36,8 +36,9 @@ const (
 	ErrTypeRewardAlreadyIssued = "RewardAlreadyIssued"
 	// ErrTypeRewardNotIssued: MarkRewardPaid on a reward that is not issued.
 	ErrTypeRewardNotIssued = "RewardNotIssued"
-	// ErrTypeInvalidFulfilmentURL: the campaign's fulfilment URL is not an
-	// http(s) URL. Nothing is issued until it is fixed.
+	// ErrTypeInvalidFulfilmentURL: the webhook policy refuses the campaign's
+	// fulfilment URL (outgoing.ErrUnsupportedURL). Not retried: the referral
+	// waits until the URL or the policy changes, and nothing is issued.
 	ErrTypeInvalidFulfilmentURL = "InvalidFulfilmentURL"
 )
 
@@ -227,8 +228,10 @@ type IssueRewardResult struct {
 // is not there yet (a reward issued before the outbox existed) and succeeds.
 //
 // A cancelled or failed reward is never issued (non-retryable
-// RewardCancelled). A fulfilment URL that is not http(s) is a non-retryable
-// InvalidFulfilmentURL before anything is issued. The hold period is the
+// RewardCancelled). A fulfilment URL the webhook policy refuses
+// (WebhookPolicy.CheckURL) is a non-retryable InvalidFulfilmentURL before
+// anything is issued; one whose host resolves to a refused address is
+// refused by the dispatcher, recorded on the delivery's attempts. The hold period is the
 // workflow's timer; this activity does not compare hold_until with the
 // database clock.
 func (a *Activities) IssueReward(ctx context.Context, rewardID string) (IssueRewardResult, error) {
@@ -249,7 +252,7 @@ func (a *Activities) IssueReward(ctx context.Context, rewardID string) (IssueRew
 		}
 		url := deref(camp.FulfilmentWebhookUrl)
 		if url != "" {
-			if err := outgoing.CheckURL(url); err != nil {
+			if err := a.WebhookPolicy.CheckURL(url); err != nil {
 				return temporal.NewNonRetryableApplicationError(
 					fmt.Sprintf("campaign %s's fulfilment URL: %v", camp.ID, err), ErrTypeInvalidFulfilmentURL, err)
 			}

@@ -57,7 +57,9 @@ func newRewardWorld(t *testing.T, rules campaign.Rewards, fulfilmentURL string) 
 		`UPDATE campaigns SET reward_rules = $1, fulfilment_webhook_url = $2 WHERE id = $3`, raw, url, fx.Campaign.ID); err != nil {
 		t.Fatal(err)
 	}
-	return rewardWorld{d: d, fx: fx, a: activities.New(d.Pool)}
+	a := activities.New(d.Pool)
+	a.WebhookPolicy = testenv.LoopbackWebhooks(t) // the receivers are httptest servers
+	return rewardWorld{d: d, fx: fx, a: a}
 }
 
 func (w rewardWorld) setSale(t *testing.T, value, currency string) {
@@ -295,7 +297,7 @@ func TestIssueRewardExactlyOnce(t *testing.T) {
 	if got := rcv.deliveries(); len(got) != 0 {
 		t.Fatalf("%d webhooks sent by the activity, want none: the dispatcher sends them", len(got))
 	}
-	dispatcher := &webhookdelivery.Dispatcher{Pool: w.d.Pool}
+	dispatcher := &webhookdelivery.Dispatcher{Pool: w.d.Pool, Client: outgoing.NewClient(w.a.WebhookPolicy)}
 	for range 2 {
 		if _, err := dispatcher.Once(ctx); err != nil {
 			t.Fatal(err)

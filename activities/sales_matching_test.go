@@ -46,6 +46,7 @@ func newMatchWorld(t *testing.T) *matchWorld {
 	w.sim, w.portal = hw.Sim, hw.PortalID
 	w.hs = &activities.HubSpot{Conn: hw.Manager, Queries: w.db.Queries}
 	w.a = activities.New(w.db.Pool)
+	w.a.WebhookPolicy = testenv.LoopbackWebhooks(t) // the receivers are httptest servers
 	return w
 }
 
@@ -615,7 +616,7 @@ func TestOpenSalesEntryReviewQueuesItsNotification(t *testing.T) {
 	if n, err := w.a.NotifyReview(ctx, id); err != nil || !n.Sent || n.EventID != activities.ReviewCreatedEventID(id) || queued(id) != 1 {
 		t.Fatalf("NotifyReview: %+v, %v, %d queued", n, err, queued(id))
 	}
-	if _, err := (&webhookdelivery.Dispatcher{Pool: w.db.Pool}).Once(ctx); err != nil {
+	if _, err := (&webhookdelivery.Dispatcher{Pool: w.db.Pool, Client: outgoing.NewClient(w.a.WebhookPolicy)}).Once(ctx); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()

@@ -1,12 +1,9 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -19,6 +16,7 @@ import (
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/outgoing"
 )
 
 // Campaigns in the admin API: create, list, read, edit details and replace
@@ -62,24 +60,23 @@ func campaignView(c db.Campaign) (CampaignView, error) {
 // CampaignInput creates a campaign or changes its details; on PATCH, absent
 // fields stay as they are.
 type CampaignInput struct {
-	Name                 *string            `json:"name"`
+	Name                 *string            `json:"name" limit:"200"`
 	Status               *string            `json:"status"`
-	FulfilmentWebhookURL *string            `json:"fulfilment_webhook_url"`
+	FulfilmentWebhookURL *string            `json:"fulfilment_webhook_url" limit:"2048"`
 	Settings             *campaign.Settings `json:"settings"`
 }
 
 var campaignStatuses = words(campaign.Statuses)
 
-// validate checks the input; creating requires a name.
-func (in CampaignInput) validate(creating bool) map[string]string {
+// validate checks the input; creating requires a name. webhooks is the
+// operator's policy for fulfilment URLs.
+func (in CampaignInput) validate(creating bool, webhooks outgoing.Policy) map[string]string {
 	problems := map[string]string{}
 	switch {
 	case in.Name == nil && creating:
 		problems["name"] = "is required"
 	case in.Name != nil && strings.TrimSpace(*in.Name) == "":
 		problems["name"] = "must not be empty"
-	case in.Name != nil && len(*in.Name) > 200:
-		problems["name"] = "must be at most 200 characters"
 	}
 	switch {
 	case in.Status != nil && !slices.Contains(campaignStatuses, *in.Status):
@@ -88,9 +85,13 @@ func (in CampaignInput) validate(creating bool) map[string]string {
 		problems["status"] = "a new campaign is " + strings.Join(words(campaign.InitialStatuses), " or ")
 	}
 	if in.FulfilmentWebhookURL != nil && *in.FulfilmentWebhookURL != "" {
-		u, err := url.Parse(*in.FulfilmentWebhookURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			problems["fulfilment_webhook_url"] = "must be an absolute http(s) URL where rewards are announced"
+		// The worker's check before sending, so a URL saved is one it sends
+		// to (unless its host name resolves to a refused address by then).
+		var refused *outgoing.URLError
+		if err := webhooks.CheckURL(*in.FulfilmentWebhookURL); errors.As(err, &refused) {
+			problems["fulfilment_webhook_url"] = refused.Reason
+		} else if err != nil {
+			problems["fulfilment_webhook_url"] = "must be an https URL where rewards are announced"
 		}
 	}
 	if in.Settings != nil {
@@ -99,38 +100,6 @@ func (in CampaignInput) validate(creating bool) map[string]string {
 		}
 	}
 	return problems
-}
-
-// decodeStrict reads a JSON body, refusing unknown fields so that a typo in
-// a setting's name is reported instead of silently ignored.
-func decodeStrict(c echo.Context, v any) error {
-	dec := json.NewDecoder(c.Request().Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var syntax *json.SyntaxError
-		var typeErr *json.UnmarshalTypeError
-		var tooLarge *http.MaxBytesError
-		switch {
-		case errors.Is(err, io.EOF):
-			return NewError(http.StatusBadRequest, "bad_request", "the request body is empty; send a JSON object")
-		case errors.As(err, &tooLarge):
-			return NewError(http.StatusRequestEntityTooLarge, "body_too_large", err.Error())
-		case errors.As(err, &syntax):
-			return NewError(http.StatusBadRequest, "bad_request", fmt.Sprintf("the body is not valid JSON (at byte %d)", syntax.Offset))
-		case errors.As(err, &typeErr):
-			return &APIError{Status: http.StatusUnprocessableEntity, Code: "invalid", Message: "a field has the wrong type",
-				Fields: map[string]string{typeErr.Field: "must be " + typeErr.Type.String()}}
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return &APIError{Status: http.StatusUnprocessableEntity, Code: "invalid", Message: "unknown field " + field,
-				Fields: map[string]string{field: "is not a field of this object"}}
-		}
-		return NewError(http.StatusBadRequest, "bad_request", "the body could not be read as JSON: "+err.Error())
-	}
-	if dec.More() {
-		return NewError(http.StatusBadRequest, "bad_request", "the body holds more than one JSON value")
-	}
-	return nil
 }
 
 func invalid(problems map[string]string) error {
@@ -144,7 +113,7 @@ func (s *Server) createCampaign(c echo.Context) error {
 	if err := decodeStrict(c, &in); err != nil {
 		return err
 	}
-	if problems := in.validate(true); len(problems) > 0 {
+	if problems := in.validate(true, s.deps.WebhookPolicy); len(problems) > 0 {
 		return invalid(problems)
 	}
 	if in.Settings == nil { // "settings": null
@@ -211,7 +180,7 @@ func (s *Server) updateCampaign(c echo.Context) error {
 		return &APIError{Status: http.StatusUnprocessableEntity, Code: "invalid", Message: "settings are replaced with PUT /api/v1/campaigns/{id}/settings",
 			Fields: map[string]string{"settings": "not accepted here"}}
 	}
-	if problems := in.validate(false); len(problems) > 0 {
+	if problems := in.validate(false, s.deps.WebhookPolicy); len(problems) > 0 {
 		return invalid(problems)
 	}
 	from := campaign.Status(current.Status)
@@ -262,10 +231,10 @@ func (s *Server) replaceCampaignSettings(c echo.Context) error {
 	id := current.ID
 	// Sections and fields left out keep their defaults.
 	settings := campaign.Defaults()
-	if err := decodeStrict(c, &settings); err != nil {
+	if err := decodeStrictAt(c, &settings, "settings"); err != nil {
 		return err
 	}
-	if problems := (CampaignInput{Settings: &settings}).validate(false); len(problems) > 0 {
+	if problems := (CampaignInput{Settings: &settings}).validate(false, s.deps.WebhookPolicy); len(problems) > 0 {
 		return invalid(problems)
 	}
 	cols, err := settings.Columns()

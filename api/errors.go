@@ -91,6 +91,13 @@ func jsonErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 			detail.Code = codeFor(status)
 			detail.Message = httpMessage(httpErr)
 		}
+		if status >= 500 && apiErr == nil && textRefused(err) {
+			// A NUL character or invalid UTF-8 that no check caught before
+			// Postgres refused it is still the client's mistake.
+			status, detail.Code = http.StatusUnprocessableEntity, codeFor(http.StatusUnprocessableEntity)
+			detail.Message = "a text value holds a NUL character or is not valid UTF-8"
+			logger.WarnContext(c.Request().Context(), "Postgres refused text no check caught", "request_id", detail.RequestID, "route", c.Path())
+		}
 		if status >= 500 && apiErr == nil {
 			detail.Code = codeFor(status)
 			detail.Message = "something went wrong on our side; the request ID identifies it in the logs"
@@ -136,6 +143,14 @@ func databaseUnavailable(err error) bool {
 		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
 	}
 	return false
+}
+
+// textRefused tells whether err is Postgres refusing a text value's bytes:
+// 22021 character_not_in_repertoire (NUL, invalid UTF-8), 22P05
+// untranslatable_character.
+func textRefused(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "22021" || pgErr.Code == "22P05")
 }
 
 func httpMessage(e *echo.HTTPError) string {

@@ -57,11 +57,11 @@ func (s *Server) referralLink(code string) string {
 
 // MemberInput adds a member.
 type MemberInput struct {
-	Email        string  `json:"email"`
-	FirstName    *string `json:"first_name"`
-	LastName     *string `json:"last_name"`
-	ExternalID   *string `json:"external_id"`
-	ReferralCode *string `json:"referral_code"`
+	Email        string  `json:"email"` // referral.CheckEmail: RFC 5321 lengths
+	FirstName    *string `json:"first_name" limit:"200"`
+	LastName     *string `json:"last_name" limit:"200"`
+	ExternalID   *string `json:"external_id" limit:"200"`
+	ReferralCode *string `json:"referral_code"` // referralCodePattern: at most 64
 }
 
 var referralCodePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -73,11 +73,6 @@ func (in MemberInput) validate() map[string]string {
 	}
 	if in.ReferralCode != nil && !referralCodePattern.MatchString(*in.ReferralCode) {
 		problems["referral_code"] = "must be 1 to 64 letters, digits, - or _ (it goes into links)"
-	}
-	for field, v := range map[string]*string{"first_name": in.FirstName, "last_name": in.LastName, "external_id": in.ExternalID} {
-		if v != nil && len(*v) > 200 {
-			problems[field] = "must be at most 200 characters"
-		}
 	}
 	return problems
 }

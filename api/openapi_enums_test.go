@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/currency"
 	"github.com/referflow/referflow/internal/hubspotconn"
 	"github.com/referflow/referflow/internal/hubspotobject"
 	"github.com/referflow/referflow/internal/referral"
@@ -63,6 +64,7 @@ func TestOpenAPIEnumsAreTheVocabularies(t *testing.T) {
 		"paths//webhook-deliveries/replay/post/parameters/event_type":                  webhookdelivery.EventTypes,
 		"components/schemas/WebhookDelivery/properties/status":                         words(webhookdelivery.Statuses),
 		"components/schemas/WebhookDelivery/properties/event_type":                     webhookdelivery.EventTypes,
+		"components/schemas/Currency":                                                  currency.Codes(),
 	}
 	var doc any
 	if err := json.Unmarshal(openAPIDocument, &doc); err != nil {

@@ -123,18 +123,18 @@ func hubSpotIDString(id *int64) string {
 
 // ReferralInput adds a referral: the member (by ID or code) and the lead.
 type ReferralInput struct {
-	MemberID   *string   `json:"member_id"`
-	MemberCode *string   `json:"member_code"`
+	MemberID   *string   `json:"member_id" limit:"100"`
+	MemberCode *string   `json:"member_code" limit:"100"`
 	Lead       LeadInput `json:"lead"`
-	ExternalID *string   `json:"external_id"`
+	ExternalID *string   `json:"external_id" limit:"200"`
 }
 
 // LeadInput is the referred person.
 type LeadInput struct {
-	Email     string  `json:"email"`
-	FirstName *string `json:"first_name"`
-	LastName  *string `json:"last_name"`
-	Company   *string `json:"company"`
+	Email     string  `json:"email"` // referral.CheckEmail: RFC 5321 lengths
+	FirstName *string `json:"first_name" limit:"200"`
+	LastName  *string `json:"last_name" limit:"200"`
+	Company   *string `json:"company" limit:"200"`
 }
 
 func (s *Server) createReferral(c echo.Context) error {
@@ -282,7 +282,7 @@ func (s *Server) getReferral(c echo.Context) error {
 // DecisionInput is an admin's decision on a referral.
 type DecisionInput struct {
 	Status string `json:"status"`
-	Reason string `json:"reason"`
+	Reason string `json:"reason" limit:"1000"`
 }
 
 // decideReferral sends the decision to the referral's workflow as an update.
@@ -341,7 +341,7 @@ func (s *Server) sendDecision(c echo.Context, r db.Referral, update, field strin
 
 // RewardDecisionInput cancels a reward (with a reason) or marks it paid.
 type RewardDecisionInput struct {
-	Reason string `json:"reason"`
+	Reason string `json:"reason" limit:"1000"`
 }
 
 func (s *Server) cancelReward(c echo.Context) error {

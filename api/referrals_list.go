@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -134,6 +135,10 @@ type listQuery struct {
 	problems map[string]string
 }
 
+// maxQueryValueLength caps a list's query parameter: an email address, an
+// ID, a cursor.
+const maxQueryValueLength = 512
+
 func newListQuery(c echo.Context, known ...string) *listQuery {
 	q := &listQuery{values: c.QueryParams(), problems: map[string]string{}}
 	for name, vals := range q.values {
@@ -142,7 +147,14 @@ func newListQuery(c echo.Context, known ...string) *listQuery {
 			q.problems[name] = "is not a parameter of this list (known: " + strings.Join(known, ", ") + ")"
 		case len(vals) > 1:
 			q.problems[name] = "is given more than once"
+		case strings.IndexByte(vals[0], 0) >= 0 || !utf8.ValidString(vals[0]):
+			q.problems[name] = badText
+		case len(vals[0]) > maxQueryValueLength:
+			q.problems[name] = fmt.Sprintf("is %d bytes long; at most %d", len(vals[0]), maxQueryValueLength)
+		default:
+			continue
 		}
+		q.values.Del(name) // reported: no later check reads it
 	}
 	return q
 }

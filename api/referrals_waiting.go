@@ -62,7 +62,7 @@ func (s *Server) wakeWaitingReferrals(ctx context.Context, workspaceID uuid.UUID
 
 // GiveUpInput gives up a referral's waiting step, with why.
 type GiveUpInput struct {
-	Reason string `json:"reason"`
+	Reason string `json:"reason" limit:"1000"`
 }
 
 // POST /api/v1/referrals/{id}/retry runs the referral's waiting step again

@@ -140,10 +140,10 @@ func (s *Server) getReviewEntry(c echo.Context) error {
 // to attach it to; Reason explains a dismissal.
 type ReviewDecisionInput struct {
 	Action     review.Action     `json:"action"`
-	Data       map[string]string `json:"data"`
-	ReferralID string            `json:"referral_id"`
-	MemberID   string            `json:"member_id"`
-	Reason     string            `json:"reason"`
+	Data       map[string]string `json:"data" limit:"20" itemlimit:"254"`
+	ReferralID string            `json:"referral_id" limit:"100"`
+	MemberID   string            `json:"member_id" limit:"100"`
+	Reason     string            `json:"reason" limit:"1000"`
 }
 
 // ReviewDecisionResult is the answer to a decision: the review entry as it

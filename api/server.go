@@ -24,12 +24,14 @@ import (
 	"github.com/referflow/referflow/internal/adminauth"
 	"github.com/referflow/referflow/internal/hubspotconn"
 	"github.com/referflow/referflow/internal/opsmetrics"
+	"github.com/referflow/referflow/internal/outgoing"
 	"github.com/referflow/referflow/workflows"
 )
 
 // MaxBodyBytes caps request bodies. HubSpot sends at most 100 events a
 // request, well under this; anything larger is refused with 413 before it is
-// read into memory.
+// read into memory. The admin API's bodies are capped lower
+// (MaxAdminBodyBytes).
 const MaxBodyBytes = 2 << 20
 
 // Deps is what the HTTP server needs from the rest of the process.
@@ -65,6 +67,11 @@ type Deps struct {
 	// page in the Temporal Web UI (defaults: the dev server's UI, "default").
 	TemporalUIURL     string
 	TemporalNamespace string
+	// WebhookPolicy checks campaigns' fulfilment URLs when they are saved,
+	// as the worker does before sending (REFERFLOW_WEBHOOK_ALLOW_HTTP,
+	// REFERFLOW_WEBHOOK_ALLOWED_NETWORKS); the zero value allows https to
+	// public addresses only.
+	WebhookPolicy outgoing.Policy
 }
 
 // Server is the HTTP server.
@@ -122,7 +129,7 @@ func (s *Server) routes() {
 	s.echo.POST("/logout", s.logout, s.refuseCrossSite)
 	s.echo.GET("/oauth/hubspot/connect", s.hubspotConnect, s.requireAdmin)
 	s.echo.GET(hubspotconn.CallbackPath, s.hubspotCallback, s.requireAdmin)
-	admin := s.echo.Group("/api/v1", s.requireAdmin)
+	admin := s.echo.Group("/api/v1", s.requireAdmin, limitBody(MaxAdminBodyBytes))
 	admin.GET("/me", s.me)
 	admin.GET("/hubspot/status", s.hubspotStatus)
 	admin.POST("/hubspot/disconnect", s.hubspotDisconnect)

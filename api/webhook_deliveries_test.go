@@ -14,6 +14,7 @@ import (
 
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/adminauth"
+	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/outgoing"
 	"github.com/referflow/referflow/internal/webhookdelivery"
 )
@@ -63,7 +64,8 @@ func TestWebhookDeliveriesAPI(t *testing.T) {
 			}
 		}
 	}
-	if _, err := (&webhookdelivery.Dispatcher{Pool: d.Pool}).Once(ctx); err != nil {
+	dispatcher := &webhookdelivery.Dispatcher{Pool: d.Pool, Client: outgoing.NewClient(testenv.LoopbackWebhooks(t))}
+	if _, err := dispatcher.Once(ctx); err != nil {
 		t.Fatal(err)
 	}
 
@@ -118,7 +120,7 @@ func TestWebhookDeliveriesAPI(t *testing.T) {
 	if rec.Code != http.StatusAccepted || all.Replayed != 2 {
 		t.Fatalf("replay all: %d %+v", rec.Code, all)
 	}
-	if _, err := (&webhookdelivery.Dispatcher{Pool: d.Pool}).Once(ctx); err != nil {
+	if _, err := dispatcher.Once(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if left := decodeAs[WebhookDeliveryList](t, api.call("GET", "/api/v1/webhook-deliveries?status=failed", "")); len(left.WebhookDeliveries) != 0 {

@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -30,6 +29,7 @@ import (
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/hubspotconn"
 	"github.com/referflow/referflow/internal/opsmetrics"
+	"github.com/referflow/referflow/internal/outgoing"
 	"github.com/referflow/referflow/internal/webhookdelivery"
 	"github.com/referflow/referflow/salesreceiver"
 	"github.com/referflow/referflow/workflows"
@@ -62,6 +62,11 @@ type Options struct {
 	// PublicURL is REFERFLOW_PUBLIC_URL, the base of referral links written
 	// to HubSpot.
 	PublicURL string
+	// WebhookPolicy says where fulfilment webhooks may go
+	// (REFERFLOW_WEBHOOK_ALLOW_HTTP, REFERFLOW_WEBHOOK_ALLOWED_NETWORKS); the
+	// zero value allows https to public addresses only. The outbox's
+	// dispatcher sends with a client enforcing it.
+	WebhookPolicy outgoing.Policy
 	// Logger logs what Run's dispatcher and reconciler do, and every failed
 	// local activity (at ERROR, with the referral's ID); none: nothing is
 	// logged.
@@ -74,9 +79,6 @@ type Options struct {
 	// is where Run serves them on GET /metrics.
 	Metrics         *Metrics
 	MetricsListener net.Listener
-	// WebhookClient sends the outbox's webhooks; nil is
-	// internal/outgoing's default client.
-	WebhookClient *http.Client
 }
 
 // Run runs the workers and the Sales Receiver's dispatcher that feeds
@@ -157,6 +159,7 @@ type Workers struct {
 func New(c client.Client, pool *pgxpool.Pool, opts Options) *Workers {
 	opts.fill()
 	acts := activities.New(pool)
+	acts.WebhookPolicy = opts.WebhookPolicy
 
 	logger := opts.Logger
 	if logger == nil {
@@ -175,7 +178,7 @@ func New(c client.Client, pool *pgxpool.Pool, opts Options) *Workers {
 	main.RegisterActivity(acts)
 
 	ws := &Workers{workers: []sdkworker.Worker{main}, webhooks: &webhookdelivery.Dispatcher{
-		Pool: pool, Client: opts.WebhookClient, Logger: logger.With("component", "webhooks"),
+		Pool: pool, Client: outgoing.NewClient(opts.WebhookPolicy), Logger: logger.With("component", "webhooks"),
 	}}
 	if hubspot := hubSpotActivities(opts.HubSpot, pool, opts.PublicURL); len(hubspot) > 0 {
 		hw := sdkworker.New(c, opts.HubSpotTaskQueue, HubSpotWorkerOptions())

@@ -81,6 +81,9 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 		}
 		cfg.EncryptionKeys = [][]byte{key}
 	}
+	// Fulfilment receivers in development run on this machine over plain
+	// http (the README's example, the chaos receiver).
+	cfg.AllowLoopbackWebhooks()
 
 	var cleanups []func(context.Context) error
 	defer func() {

@@ -13,7 +13,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
+	"github.com/referflow/referflow/internal/currency"
 	"github.com/referflow/referflow/internal/hubspotobject"
 	"github.com/referflow/referflow/internal/referral"
 )
@@ -244,11 +246,38 @@ type Problem struct {
 	Message string `json:"message"`
 }
 
+// Patterns of a HubSpot property's internal name, a fixed reward's amount
+// (more than 0, checked besides) and a percentage reward's percent.
+const (
+	PropertyNamePattern = `^[a-z][a-z0-9_]{0,99}$`
+	AmountPattern       = `^\d{1,12}(\.\d{1,2})?$`
+	PercentPattern      = `^\d{1,3}(\.\d{1,4})?$`
+)
+
 var (
-	propertyName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,99}$`)
-	decimal      = regexp.MustCompile(`^\d{1,12}(\.\d{1,2})?$`)
-	percent      = regexp.MustCompile(`^\d{1,3}(\.\d{1,4})?$`)
-	currency     = regexp.MustCompile(`^[A-Z]{3}$`)
+	propertyName = regexp.MustCompile(PropertyNamePattern)
+	decimal      = regexp.MustCompile(AmountPattern)
+	percent      = regexp.MustCompile(PercentPattern)
+)
+
+// Limits on what settings hold: far above what a real campaign needs, and
+// low enough that a campaign's settings stay well under the admin API's
+// body limit (the OpenAPI document states them; api tests tie the two).
+const (
+	// MaxFieldMappingRows per leads or referrers section: a HubSpot contact
+	// or deal has a few dozen properties worth writing.
+	MaxFieldMappingRows = 100
+	// MaxStatusRuleValues per status rule.
+	MaxStatusRuleValues = 20
+	// MaxPropertyUpdates and MaxMatchingRules per campaign.
+	MaxPropertyUpdates = 20
+	MaxMatchingRules   = 20
+	// MaxValueLength is the longest fixed value, status-rule value or
+	// initial value, in characters.
+	MaxValueLength = 500
+	// MaxHoldDays and MaxExpireAfterDays bound the rewards' delays.
+	MaxHoldDays        = 365
+	MaxExpireAfterDays = 3650
 )
 
 // Validate reports every problem in s; none means the settings may be saved.
@@ -285,6 +314,10 @@ func (v *validator) crm(at string, c CRMSettings) {
 	default:
 		v.add(at+".duplicate_handling", "must be do_nothing or update_existing, not %q", c.DuplicateHandling)
 	}
+	if len(c.FieldMapping) > MaxFieldMappingRows {
+		v.add(at+".field_mapping", "has %d rows; at most %d", len(c.FieldMapping), MaxFieldMappingRows)
+		return
+	}
 	allowed := objectsFor(c)
 	seen := map[string]int{}
 	for i, row := range c.FieldMapping {
@@ -300,6 +333,7 @@ func (v *validator) crm(at string, c CRMSettings) {
 		case row.Source != "" && !slices.Contains(Sources, row.Source):
 			v.add(f+".source", "unknown source %q; one of %s", row.Source, strings.Join(Sources, ", "))
 		}
+		v.length(f+".value", row.Value)
 		if !propertyName.MatchString(row.Property) {
 			v.add(f+".property", "must be a HubSpot internal property name (lowercase letters, digits, _), not %q", row.Property)
 		}
@@ -352,13 +386,18 @@ func (v *validator) statusRules(leadAction string, r StatusRules) {
 		if !propertyName.MatchString(rule.r.Property) {
 			v.add(at+".property", "must be a HubSpot internal property name, not %q", rule.r.Property)
 		}
-		if len(rule.r.Values) == 0 {
+		switch {
+		case len(rule.r.Values) == 0:
 			v.add(at+".values", "needs at least one matching value (internal values, e.g. closedwon)")
+		case len(rule.r.Values) > MaxStatusRuleValues:
+			v.add(at+".values", "has %d values; at most %d", len(rule.r.Values), MaxStatusRuleValues)
+			continue
 		}
 		for i, val := range rule.r.Values {
 			if strings.TrimSpace(val) == "" {
 				v.add(fmt.Sprintf("%s.values[%d]", at, i), "is empty")
 			}
+			v.length(fmt.Sprintf("%s.values[%d]", at, i), val)
 		}
 	}
 	if r.Qualified != nil && r.Approved != nil && r.Qualified.Object == r.Approved.Object && r.Qualified.Property == r.Approved.Property {
@@ -378,6 +417,7 @@ func (v *validator) statusRules(leadAction string, r StatusRules) {
 		if r.Initial.Value == "" {
 			v.add("status_rules.initial.value", "is required")
 		}
+		v.length("status_rules.initial.value", r.Initial.Value)
 	}
 }
 
@@ -387,7 +427,18 @@ func (v *validator) object(at string, o hubspotobject.Type) {
 	}
 }
 
+// length refuses a value longer than MaxValueLength characters.
+func (v *validator) length(at, value string) {
+	if n := utf8.RuneCountInString(value); n > MaxValueLength {
+		v.add(at, "has %d characters; at most %d", n, MaxValueLength)
+	}
+}
+
 func (v *validator) propertyUpdates(p PropertyUpdates) {
+	if len(p.Mappings) > MaxPropertyUpdates {
+		v.add("property_updates.mappings", "has %d mappings; at most %d", len(p.Mappings), MaxPropertyUpdates)
+		return
+	}
 	fields := map[string]int{}
 	for i, u := range p.Mappings {
 		at := fmt.Sprintf("property_updates.mappings[%d]", i)
@@ -402,8 +453,8 @@ func (v *validator) propertyUpdates(p PropertyUpdates) {
 		} else {
 			fields[u.Field] = i
 		}
-		if u.Field == "sale_value" && !currency.MatchString(u.Currency) {
-			v.add(at+".currency", "a sale value needs its three-letter currency code, like USD, not %q", u.Currency)
+		if u.Field == "sale_value" && !currency.Known(u.Currency) {
+			v.add(at+".currency", "a sale value needs its currency, an ISO 4217 code like USD or EUR, not %q", u.Currency)
 		}
 		if (u.Field == "name" || u.Field == "email") && !p.AllowContactDetailUpdates {
 			v.add(at+".field", "writing the referral's %s needs allow_contact_detail_updates", u.Field)
@@ -414,6 +465,10 @@ func (v *validator) propertyUpdates(p PropertyUpdates) {
 func (v *validator) processRules(p ProcessRules) {
 	if p.ExternalIDProperty != "" && !propertyName.MatchString(p.ExternalIDProperty) {
 		v.add("process_rules.external_id_property", "must be a HubSpot internal property name, not %q", p.ExternalIDProperty)
+	}
+	if len(p.MatchingRules) > MaxMatchingRules {
+		v.add("process_rules.matching_rules", "has %d rules; at most %d", len(p.MatchingRules), MaxMatchingRules)
+		return
 	}
 	seen := map[string]int{}
 	for i, r := range p.MatchingRules {
@@ -442,11 +497,11 @@ func (v *validator) rewards(r Rewards) {
 	}
 	v.reward("rewards.member", r.Member)
 	v.reward("rewards.friend", r.Friend)
-	if r.HoldDays < 0 || r.HoldDays > 365 {
-		v.add("rewards.hold_days", "must be between 0 and 365, not %d", r.HoldDays)
+	if r.HoldDays < 0 || r.HoldDays > MaxHoldDays {
+		v.add("rewards.hold_days", "must be between 0 and %d, not %d", MaxHoldDays, r.HoldDays)
 	}
-	if r.ExpireAfterDays < 0 || r.ExpireAfterDays > 3650 {
-		v.add("rewards.expire_after_days", "must be between 0 (never) and 3650, not %d", r.ExpireAfterDays)
+	if r.ExpireAfterDays < 0 || r.ExpireAfterDays > MaxExpireAfterDays {
+		v.add("rewards.expire_after_days", "must be between 0 (never) and %d, not %d", MaxExpireAfterDays, r.ExpireAfterDays)
 	}
 }
 
@@ -456,11 +511,14 @@ func (v *validator) reward(at string, r *Reward) {
 	}
 	switch r.Kind {
 	case RewardFixed:
-		if !decimal.MatchString(r.Amount) {
+		switch {
+		case !decimal.MatchString(r.Amount):
 			v.add(at+".amount", "must be an amount like 50 or 19.99, not %q", r.Amount)
+		case strings.Trim(r.Amount, "0.") == "":
+			v.add(at+".amount", "must be more than 0, not %q", r.Amount)
 		}
-		if !currency.MatchString(r.Currency) {
-			v.add(at+".currency", "must be a three-letter currency code like USD, not %q", r.Currency)
+		if !currency.Known(r.Currency) {
+			v.add(at+".currency", "must be an ISO 4217 currency code like USD or EUR, not %q", r.Currency)
 		}
 		if r.Percent != "" {
 			v.add(at+".percent", "only applies to percentage rewards")

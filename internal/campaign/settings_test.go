@@ -2,6 +2,7 @@ package campaign
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -93,7 +94,7 @@ func TestEveryProblemIsReportedWithItsField(t *testing.T) {
 		"status_rules.approved.values":       "at least one",
 		"property_updates.mappings[1].field": "allow_contact_detail_updates",
 		"rewards.member.percent":             "at most 100",
-		"rewards.friend.currency":            "three-letter",
+		"rewards.friend.currency":            "ISO 4217",
 		"rewards.hold_days":                  "between 0 and 365",
 	}
 	for field, part := range want {
@@ -169,5 +170,56 @@ func TestStatusRulesMatch(t *testing.T) {
 	}
 	if !r.Uses("deal", "dealstage") || r.Uses("deal", "amount") || (StatusRules{}).Uses("deal", "dealstage") {
 		t.Fatal("Uses is wrong")
+	}
+}
+
+// Every list and text in the settings has a limit, every amount and currency
+// is money: a 5,000-row mapping, a 0 reward or currency XXX is refused with
+// the field, and a list over its limit is reported once, not row by row.
+func TestSettingsLimits(t *testing.T) {
+	s := dealCampaign()
+	for i := range 5000 {
+		s.Leads.FieldMapping = append(s.Leads.FieldMapping, FieldMapping{Object: "deal", Value: "x", Property: fmt.Sprintf("p%d", i)})
+	}
+	s.Referrers.FieldMapping = []FieldMapping{{Object: "contact", Value: strings.Repeat("é", MaxValueLength+1), Property: "email"}}
+	s.Referrers.Action = ActionCreateContact
+	s.StatusRules.Qualified.Values = make([]string, MaxStatusRuleValues+1)
+	s.StatusRules.Approved.Values = []string{strings.Repeat("v", MaxValueLength+1)}
+	s.Rewards.Member = &Reward{Kind: RewardFixed, Amount: "0.00", Currency: "XXX"}
+	s.Rewards.Friend = &Reward{Kind: RewardFixed, Amount: "0", Currency: "usd"}
+	for range MaxMatchingRules + 1 {
+		s.ProcessRules.MatchingRules = append(s.ProcessRules.MatchingRules, MatchingRule{Object: "contact", Property: "x", Holds: HoldsReferralCode})
+	}
+	for range MaxPropertyUpdates + 1 {
+		s.PropertyUpdates.Mappings = append(s.PropertyUpdates.Mappings, PropertyUpdate{Object: "deal", Property: "amount", Field: "sale_value", Currency: "USD"})
+	}
+	problems := s.Validate()
+	got := fields(problems)
+	want := map[string]string{
+		"leads.field_mapping":              "rows; at most 100",
+		"referrers.field_mapping[0].value": "has 501 characters; at most 500",
+		"status_rules.qualified.values":    "at most 20",
+		"status_rules.approved.values[0]":  "at most 500",
+		"rewards.member.amount":            "more than 0",
+		"rewards.member.currency":          `ISO 4217 currency code like USD or EUR, not "XXX"`,
+		"rewards.friend.amount":            "more than 0",
+		"rewards.friend.currency":          `not "usd"`,
+		"process_rules.matching_rules":     "has 21 rules; at most 20",
+		"property_updates.mappings":        "mappings; at most 20",
+	}
+	for field, part := range want {
+		if msg, ok := got[field]; !ok || !strings.Contains(msg, part) {
+			t.Errorf("%s: got %q, want a message with %q", field, msg, part)
+		}
+	}
+	if len(problems) > 50 {
+		t.Fatalf("%d problems: a list over its limit is reported once", len(problems))
+	}
+
+	ok := dealCampaign()
+	ok.Rewards.Member = &Reward{Kind: RewardFixed, Amount: "0.01", Currency: "JPY"}
+	ok.StatusRules.Approved.Values = []string{strings.Repeat("v", MaxValueLength)}
+	if p := ok.Validate(); len(p) != 0 {
+		t.Fatalf("settings at the limits: %+v", p)
 	}
 }

@@ -29,11 +29,12 @@ func TestDeliveriesAreCountedByOutcome(t *testing.T) {
 	const eventType = "test.counted"
 	secrets, body := [][]byte{[]byte("secret")}, []byte(`{"id":"e1"}`)
 	ctx := context.Background()
+	client := outgoing.NewClient(loopback)
 	for range 3 {
-		_ = outgoing.Post(ctx, nil, srv.URL, secrets, "e1", eventType, body)
+		_ = outgoing.Post(ctx, client, srv.URL, secrets, "e1", eventType, body)
 	}
-	_ = outgoing.Post(ctx, nil, dead.URL, secrets, "e1", eventType, body)
-	_ = outgoing.Post(ctx, nil, "ftp://example.org/hook", secrets, "e1", eventType, body)
+	_ = outgoing.Post(ctx, client, dead.URL, secrets, "e1", eventType, body)
+	_ = outgoing.Post(ctx, client, "ftp://example.org/hook", secrets, "e1", eventType, body)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(outgoing.Metrics())

@@ -33,9 +33,39 @@
 // deliveries go through instead of being lost. Redirects are not followed (a
 // 3xx is a failed delivery).
 //
-// Only http and https URLs are accepted. Private addresses are allowed on
-// purpose: referflow is self-hosted and fulfilment services often live on the
-// same network.
+// # Where webhooks may go (SSRF)
+//
+// A fulfilment URL is typed by a workspace admin, but the request leaves from
+// the worker, inside the operator's network: without a check, an admin could
+// make referflow POST to the cloud's metadata service (169.254.169.254), to
+// Postgres or Temporal on localhost, or to any service on the private network,
+// and read the answers in failure messages. So a Policy decides:
+//
+//   - https only; plain http when the operator sets
+//     REFERFLOW_WEBHOOK_ALLOW_HTTP (`referflow dev` does);
+//   - no user name or password, no empty host, no port 0, empty or out of
+//     range, no IPv6 zone, no backslash, space or control character, no
+//     percent-encoded or non-ASCII host (write IDNs as xn--), no IPv4 address
+//     in any form but a.b.c.d (2130706433, 0x7f000001, 0177.0.0.1 and 127.1
+//     are all 127.0.0.1 to some parser);
+//   - no internal address: loopback, private (RFC 1918), link-local
+//     (cloud metadata), unique-local (fc00::/7), carrier-grade NAT
+//     (100.64.0.0/10), unspecified, multicast, broadcast, reserved and
+//     documentation blocks, Teredo, and IPv6 addresses carrying an internal
+//     IPv4 one (IPv4-mapped ::ffff:127.0.0.1, IPv4-compatible, NAT64
+//     64:ff9b::/96, 6to4 2002::/16) — unless the operator names the network
+//     or host in REFERFLOW_WEBHOOK_ALLOWED_NETWORKS.
+//
+// CheckURL applies it when a campaign is saved (literal addresses and
+// localhost are refused there; other names are not resolved). NewClient's
+// client applies it again before each request and, after resolving the host
+// name itself, on the dialer: every address the name resolves to must be
+// allowed, and the connection goes to the very address checked, so DNS
+// rebinding (a public answer at save, an internal one at send) cannot slip
+// through. Proxies from the environment are not used, and redirects are
+// not followed. A refusal is an error wrapping ErrUnsupportedURL: the reward
+// waits until the URL or the policy changes. A receiver's answer never
+// appears in an error, only its status.
 package outgoing
 
 import (
@@ -43,9 +73,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -133,33 +160,5 @@ func Verify(secret []byte, header string, body []byte, now time.Time) error {
 	return ErrBadSignature
 }
 
-// ErrUnsupportedURL is returned for a webhook URL that is not an absolute
-// http or https URL. Retrying does not help.
-var ErrUnsupportedURL = errors.New("outgoing: webhook URL must be an absolute http or https URL")
-
-// CheckURL says whether rawURL may receive webhooks.
-func CheckURL(rawURL string) error {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnsupportedURL, err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" {
-		return fmt.Errorf("%w, not %q", ErrUnsupportedURL, rawURL)
-	}
-	if u.User != nil {
-		return fmt.Errorf("%w without credentials in it", ErrUnsupportedURL)
-	}
-	return nil
-}
-
-// NewClient is an HTTP client for webhooks: it does not follow redirects.
-func NewClient() *http.Client {
-	return &http.Client{
-		Timeout: Timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
-}
-
-var defaultClient = NewClient()
+// defaultClient is the strictest policy's: https to public addresses only.
+var defaultClient = NewClient(Policy{})

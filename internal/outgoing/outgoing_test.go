@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,6 +16,15 @@ import (
 )
 
 var secret = []byte("whsec-test")
+
+// loopback is the policy an operator sets for receivers on this machine
+// (REFERFLOW_WEBHOOK_ALLOW_HTTP=true,
+// REFERFLOW_WEBHOOK_ALLOWED_NETWORKS=127.0.0.0/8,::1): the tests' receivers
+// are plain-http httptest servers on 127.0.0.1.
+var loopback = outgoing.Policy{
+	AllowHTTP:       true,
+	AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+}
 
 func TestSignIsTheDocumentedHMAC(t *testing.T) {
 	t.Parallel()
@@ -94,7 +104,7 @@ func TestPost(t *testing.T) {
 
 	body := []byte(`{"id":"evt-1","type":"reward.issued","created_at":"2026-03-01T10:00:00Z","data":{"amount":"12.50"}}`)
 	previous := []byte("whsec_previous")
-	a := outgoing.Post(context.Background(), srv.Client(), srv.URL+"/hook", [][]byte{secret, previous}, "evt-1", "reward.issued", body)
+	a := outgoing.Post(context.Background(), outgoing.NewClient(loopback), srv.URL+"/hook", [][]byte{secret, previous}, "evt-1", "reward.issued", body)
 	if !a.Delivered() || a.StatusCode != http.StatusAccepted || a.Excerpt != "thanks" || a.Latency <= 0 {
 		t.Fatalf("attempt %+v", a)
 	}
@@ -128,7 +138,7 @@ func TestPostFailures(t *testing.T) {
 			}
 			http.Error(w, "receiver is down\x00\xff", code)
 		}))
-		a := outgoing.Post(context.Background(), nil, srv.URL+"?token=secret", [][]byte{secret}, "e", "t", body)
+		a := outgoing.Post(context.Background(), outgoing.NewClient(loopback), srv.URL+"?token=secret", [][]byte{secret}, "e", "t", body)
 		srv.Close()
 		var se *outgoing.StatusError
 		if a.Delivered() || !errors.As(a.Err, &se) || se.StatusCode != code || a.StatusCode != code {
@@ -145,7 +155,7 @@ func TestPostFailures(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	dead := srv.URL
 	srv.Close()
-	a := outgoing.Post(context.Background(), nil, dead+"?token=secret", [][]byte{secret}, "e", "t", body)
+	a := outgoing.Post(context.Background(), outgoing.NewClient(loopback), dead+"?token=secret", [][]byte{secret}, "e", "t", body)
 	if a.Err == nil || a.StatusCode != 0 || strings.Contains(a.Err.Error(), "token=secret") {
 		t.Errorf("closed receiver: %+v", a)
 	}

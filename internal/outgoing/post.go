@@ -57,22 +57,28 @@ func SignAll(secrets [][]byte, timestamp time.Time, body []byte) string {
 
 // Post POSTs an event's exact body to rawURL with its ID and the signature
 // of every secret, waits at most Timeout for the answer, and says what came
-// of it. client nil uses NewClient's. A URL CheckURL refuses is not
-// called: the attempt's Err wraps ErrUnsupportedURL.
+// of it. client must come from NewClient (its policy decides where webhooks
+// may go); nil is NewClient(Policy{}): https to public addresses only. A URL
+// the policy refuses, before or after resolving its host, is an attempt
+// whose Err wraps ErrUnsupportedURL, and nothing is sent.
 func Post(ctx context.Context, client *http.Client, rawURL string, secrets [][]byte, eventID, eventType string, body []byte) Attempt {
-	if err := CheckURL(rawURL); err != nil {
-		deliveries.WithLabelValues(eventType, OutcomeInvalidURL).Inc()
-		return Attempt{Err: err}
-	}
 	if client == nil {
 		client = defaultClient
+	}
+	ct, ok := client.Transport.(*checkedTransport)
+	if !ok {
+		return Attempt{Err: errors.New("outgoing: Post needs a client from NewClient, which enforces the webhook URL policy")}
+	}
+	if err := ct.policy.CheckURL(rawURL); err != nil {
+		deliveries.WithLabelValues(eventType, OutcomeInvalidURL).Inc()
+		return Attempt{Err: err}
 	}
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(body))
 	if err != nil {
 		deliveries.WithLabelValues(eventType, OutcomeInvalidURL).Inc()
-		return Attempt{Err: fmt.Errorf("%w: %v", ErrUnsupportedURL, err)}
+		return Attempt{Err: &URLError{Reason: "is not a valid URL"}}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "referflow-webhooks")
@@ -81,6 +87,12 @@ func Post(ctx context.Context, client *http.Client, rawURL string, secrets [][]b
 	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
+		var refused *URLError
+		if errors.As(err, &refused) {
+			// Refused after resolving the host: nothing was sent.
+			deliveries.WithLabelValues(eventType, OutcomeInvalidURL).Inc()
+			return Attempt{Latency: time.Since(start), Err: refused}
+		}
 		deliveries.WithLabelValues(eventType, OutcomeTransportError).Inc()
 		return Attempt{Latency: time.Since(start), Err: transportError(err)}
 	}

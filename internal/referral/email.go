@@ -2,6 +2,7 @@ package referral
 
 import (
 	"errors"
+	"fmt"
 	"net/mail"
 	"strings"
 )
@@ -30,11 +31,24 @@ func NormalizeEmail(email string) string {
 	return local + "@" + domain
 }
 
+// Lengths of an address per RFC 5321 (§4.5.3.1, with the 254-character
+// limit of a path's address): longer ones cannot be delivered.
+const (
+	MaxEmailLength      = 254
+	MaxEmailLocalLength = 64
+)
+
 // CheckEmail says what is wrong with an address a person typed, if anything.
 func CheckEmail(email string) error {
 	email = strings.TrimSpace(email)
 	if email == "" {
 		return errors.New("is required")
+	}
+	if len(email) > MaxEmailLength {
+		return fmt.Errorf("is %d characters long; an email address has at most %d", len(email), MaxEmailLength)
+	}
+	if local, _, ok := strings.Cut(email, "@"); ok && len(local) > MaxEmailLocalLength {
+		return fmt.Errorf("has a %d-character part before the @; at most %d", len(local), MaxEmailLocalLength)
 	}
 	addr, err := mail.ParseAddress(email)
 	if err != nil || addr.Address != email || addr.Name != "" {

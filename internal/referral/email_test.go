@@ -1,6 +1,9 @@
 package referral
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestNormalizeEmail(t *testing.T) {
 	for in, want := range map[string]string{
@@ -19,12 +22,14 @@ func TestNormalizeEmail(t *testing.T) {
 }
 
 func TestCheckEmail(t *testing.T) {
-	for _, ok := range []string{"leo@example.org", "a.b+c@sub.example.co.uk"} {
+	longest := strings.Repeat("l", MaxEmailLocalLength) + "@" + strings.Repeat("d", MaxEmailLength-MaxEmailLocalLength-5) + ".com"
+	for _, ok := range []string{"leo@example.org", "a.b+c@sub.example.co.uk", longest} {
 		if err := CheckEmail(ok); err != nil {
 			t.Errorf("CheckEmail(%q) = %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "leo", "leo@", "Leo <leo@example.org>", "leo@localhost", "a b@example.org"} {
+	for _, bad := range []string{"", "leo", "leo@", "Leo <leo@example.org>", "leo@localhost", "a b@example.org",
+		strings.Repeat("l", 5000) + "@example.org", strings.Repeat("l", MaxEmailLocalLength+1) + "@example.org", "l@" + strings.Repeat("d", MaxEmailLength) + ".com"} {
 		if err := CheckEmail(bad); err == nil {
 			t.Errorf("CheckEmail(%q) accepted", bad)
 		}

@@ -30,6 +30,8 @@ type world struct {
 	rcv  *receiver
 	ctx  context.Context
 	logs *syncBuffer
+	// client sends to the loopback receiver (the policy allows it).
+	client *http.Client
 }
 
 type received struct {
@@ -43,6 +45,11 @@ type receiver struct {
 	got    []received
 	status int
 	answer string
+	// While hang is set, requests are not recorded nor answered: their IDs
+	// go to started and they wait for release (a sender killed mid-request).
+	hang    bool
+	started chan string
+	release chan struct{}
 }
 
 func (r *receiver) set(status int, answer string) {
@@ -78,11 +85,17 @@ func (b *syncBuffer) String() string {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	d := testenv.NewDatabase(t)
-	w := &world{d: d, fx: d.SeedReferral(t), ctx: context.Background(), logs: &syncBuffer{}}
+	w := &world{d: d, fx: d.SeedReferral(t), ctx: context.Background(), logs: &syncBuffer{}, client: outgoing.NewClient(testenv.LoopbackWebhooks(t))}
 	w.rcv = &receiver{status: http.StatusOK, answer: "ok"}
 	w.rcv.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		w.rcv.mu.Lock()
+		if w.rcv.hang {
+			w.rcv.mu.Unlock()
+			w.rcv.started <- r.Header.Get(outgoing.EventIDHeader)
+			<-w.rcv.release
+			return
+		}
 		w.rcv.got = append(w.rcv.got, received{r.Header.Get(outgoing.EventIDHeader), r.Header.Get(outgoing.SignatureHeader), body})
 		status, answer := w.rcv.status, w.rcv.answer
 		w.rcv.mu.Unlock()
@@ -144,7 +157,7 @@ func (c *clock) set(t time.Time) {
 }
 
 func (w *world) dispatcher(c *clock) *webhookdelivery.Dispatcher {
-	d := &webhookdelivery.Dispatcher{Pool: w.d.Pool, Logger: slog.New(slog.NewTextHandler(w.logs, nil))}
+	d := &webhookdelivery.Dispatcher{Pool: w.d.Pool, Client: w.client, Logger: slog.New(slog.NewTextHandler(w.logs, nil))}
 	if c != nil {
 		d.Now = c.Now
 	}
@@ -308,19 +321,6 @@ func TestReplayKeepsTheEventIDAndBody(t *testing.T) {
 	}
 }
 
-// hangingTransport stands for a worker killed mid-delivery: its requests
-// never come back until released.
-type hangingTransport struct {
-	started chan string
-	release chan struct{}
-}
-
-func (h *hangingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	h.started <- r.Header.Get(outgoing.EventIDHeader)
-	<-h.release
-	return nil, errors.New("the process died")
-}
-
 // A dispatcher killed while sending leaves only its leased rows; another
 // sends every other row at once, and the leased ones — only those — once
 // their lease has run out. The dead one records nothing.
@@ -336,13 +336,18 @@ func TestKilledDispatcherLeavesOnlyItsLeasedRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hang := &hangingTransport{started: make(chan string, 5), release: make(chan struct{})}
-	doomed := &webhookdelivery.Dispatcher{Pool: pool, Client: &http.Client{Transport: hang}, Concurrency: 2}
+	w.rcv.mu.Lock()
+	w.rcv.hang, w.rcv.started, w.rcv.release = true, make(chan string, 5), make(chan struct{})
+	w.rcv.mu.Unlock()
+	doomed := &webhookdelivery.Dispatcher{Pool: pool, Client: w.client, Concurrency: 2}
 	doomedDone := make(chan struct{})
 	go func() { defer close(doomedDone); _, _ = doomed.Once(w.ctx) }()
-	inFlight := map[string]bool{<-hang.started: true, <-hang.started: true}
+	inFlight := map[string]bool{<-w.rcv.started: true, <-w.rcv.started: true}
 	pool.Close() // killed: its connections are gone
-	defer func() { close(hang.release); <-doomedDone }()
+	w.rcv.mu.Lock()
+	w.rcv.hang = false
+	w.rcv.mu.Unlock()
+	defer func() { close(w.rcv.release); <-doomedDone }()
 
 	c := &clock{now: time.Now()}
 	survivor := w.dispatcher(c)
