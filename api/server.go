@@ -135,6 +135,7 @@ func (s *Server) routes() {
 	admin.POST("/hubspot/disconnect", s.hubspotDisconnect)
 	admin.GET("/campaigns", s.listCampaigns)
 	admin.POST("/campaigns", s.createCampaign)
+	admin.GET("/campaigns/example", s.getCampaignExample)
 	admin.GET("/campaigns/:id", s.getCampaign)
 	admin.PATCH("/campaigns/:id", s.updateCampaign)
 	admin.PUT("/campaigns/:id/settings", s.replaceCampaignSettings)

@@ -164,8 +164,10 @@ func (p Policy) CheckURL(raw string) error {
 		return refuse("has host %q, which is not a valid host name", host)
 	}
 	if name == "localhost" || strings.HasSuffix(name, ".localhost") {
-		// Always this machine (RFC 6761), whatever DNS says.
-		if p.hostAllowed(name) || p.networkAllows(netip.AddrFrom4([4]byte{127, 0, 0, 1})) || p.networkAllows(netip.IPv6Loopback()) {
+		// Always this machine (RFC 6761), whatever DNS says; it may resolve
+		// to both loopback addresses, and the dialer wants every address
+		// allowed.
+		if p.hostAllowed(name) || p.networkAllows(netip.AddrFrom4([4]byte{127, 0, 0, 1})) && p.networkAllows(netip.IPv6Loopback()) {
 			return nil
 		}
 		return &URLError{Internal: true, Reason: fmt.Sprintf("points to %s, this machine (a loopback address); the operator may allow it with REFERFLOW_WEBHOOK_ALLOWED_NETWORKS", host)}
@@ -239,6 +241,7 @@ var special = func() []block {
 		{"::/128", "the unspecified address"},
 		{"::1/128", "a loopback address"},
 		{"::/96", "an IPv4-compatible address"},
+		{"::ffff:0:0:0/96", "an IPv4-translated address"},
 		{"100::/64", "a discard-only address"},
 		{"64:ff9b:1::/48", "a local-use NAT64 address"},
 		{"2001::/32", "a Teredo address"},
@@ -391,6 +394,31 @@ func NewClient(p Policy) *http.Client {
 			return http.ErrUseLastResponse
 		},
 	}
+}
+
+// checkBeforeSending is what every sender of this package does first: it
+// returns the client to send with (nil: the strictest policy's) after
+// checking rawURL under that client's policy. A client not made by
+// NewClient is refused: it would not check the addresses it connects to.
+func checkBeforeSending(client *http.Client, rawURL string) (*http.Client, error) {
+	if client == nil {
+		client = defaultClient
+	}
+	ct, ok := client.Transport.(*checkedTransport)
+	if !ok {
+		return nil, errors.New("outgoing: webhooks need a client from NewClient, which enforces the webhook URL policy")
+	}
+	return client, ct.policy.CheckURL(rawURL)
+}
+
+// refusedOnDial returns the policy's refusal inside a failed request's
+// error (the host resolved to a refused address: nothing was sent), or nil.
+func refusedOnDial(err error) *URLError {
+	var refused *URLError
+	if errors.As(err, &refused) {
+		return refused
+	}
+	return nil
 }
 
 // checkedTransport runs the policy's URL check before every request.

@@ -44,6 +44,7 @@ var hostileURLs = []struct {
 	{"http://[::ffff:127.0.0.1]/", true},
 	{"http://[::ffff:7f00:1]/", true},
 	{"http://[::127.0.0.1]/", true},
+	{"http://[::ffff:0:127.0.0.1]/", true},
 	// Unspecified: "this host" to most stacks.
 	{"http://0/", true},
 	{"http://0.0.0.0:8080/", true},
@@ -156,6 +157,11 @@ func TestCheckURLAllowList(t *testing.T) {
 		if err := p.CheckURL(ok); err != nil {
 			t.Errorf("%q: %v, want it allowed", ok, err)
 		}
+	}
+	// localhost may resolve to either loopback address: both must be allowed.
+	onlyV4 := outgoing.Policy{AllowHTTP: true, AllowedNetworks: networks[:1]}
+	if err := onlyV4.CheckURL("http://localhost:8080/"); !errors.Is(err, outgoing.ErrInternalAddress) {
+		t.Errorf("localhost with only 127.0.0.0/8 allowed: %v, want it refused", err)
 	}
 	for _, refused := range []string{"http://10.21.0.1/", "http://169.254.169.254/", "http://127.1/", "http://2130706433/"} {
 		if err := p.CheckURL(refused); !errors.Is(err, outgoing.ErrUnsupportedURL) {

@@ -62,15 +62,11 @@ func SignAll(secrets [][]byte, timestamp time.Time, body []byte) string {
 // the policy refuses, before or after resolving its host, is an attempt
 // whose Err wraps ErrUnsupportedURL, and nothing is sent.
 func Post(ctx context.Context, client *http.Client, rawURL string, secrets [][]byte, eventID, eventType string, body []byte) Attempt {
-	if client == nil {
-		client = defaultClient
-	}
-	ct, ok := client.Transport.(*checkedTransport)
-	if !ok {
-		return Attempt{Err: errors.New("outgoing: Post needs a client from NewClient, which enforces the webhook URL policy")}
-	}
-	if err := ct.policy.CheckURL(rawURL); err != nil {
+	client, err := checkBeforeSending(client, rawURL)
+	if errors.Is(err, ErrUnsupportedURL) {
 		deliveries.WithLabelValues(eventType, OutcomeInvalidURL).Inc()
+	}
+	if err != nil {
 		return Attempt{Err: err}
 	}
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
@@ -87,8 +83,7 @@ func Post(ctx context.Context, client *http.Client, rawURL string, secrets [][]b
 	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
-		var refused *URLError
-		if errors.As(err, &refused) {
+		if refused := refusedOnDial(err); refused != nil {
 			// Refused after resolving the host: nothing was sent.
 			deliveries.WithLabelValues(eventType, OutcomeInvalidURL).Inc()
 			return Attempt{Latency: time.Since(start), Err: refused}
