@@ -31,7 +31,7 @@ type Variable struct {
 // Variables is every environment variable referflow reads, in the order the
 // README lists them.
 var Variables = []Variable{
-	{"DATABASE_URL", "(none; `dev` finds or starts one)", "PostgreSQL connection URL. Required by `api`, `worker` and `migrate`. `dev` uses it when set, else a local server that answers, else a private cluster under `.data/`."},
+	{"DATABASE_URL", "(none; `dev` finds or starts one)", "PostgreSQL connection URL. Required by `api`, `worker` and `migrate`. `dev` uses it when set, else this checkout's own database `referflow_<hash>` on a local server that answers, else on a private cluster under `.data/`."},
 	{"TEMPORAL_ADDRESS", "localhost:7233", "Temporal frontend host:port. `dev` starts its own dev server when this is not set."},
 	{"TEMPORAL_NAMESPACE", "default", "Temporal namespace for referflow's workflows."},
 	{"TEMPORAL_UI_URL", "http://localhost:8233 (`dev`: its own dev server's UI)", "Base URL of the Temporal Web UI; the admin API links each referral, sales entry and review entry to its workflow's page there (<TEMPORAL_UI_URL>/namespaces/<namespace>/workflows/<workflow id>)."},
