@@ -579,3 +579,40 @@ func temporalNotes(srv *devstack.TemporalDevServer) []string {
 	}
 	return notes
 }
+
+// loadConfigFindingDevDatabase loads the configuration of an admin command
+// that needs the database (`admin create`, `apikey create`). Without
+// DATABASE_URL, run in a checkout whose `referflow dev` made its database
+// (on a local server, or a private cluster that runs), it uses that database
+// and says so, so the first admin command a newcomer types works; with none
+// found it fails as DATABASE_URL being required.
+func loadConfigFindingDevDatabase(ctx context.Context, stderr io.Writer) (*config.Config, error) {
+	cfg, err := config.Load(config.Requirement{DatabaseURL: true})
+	if err == nil || os.Getenv("DATABASE_URL") != "" {
+		return cfg, err
+	}
+	wd, werr := os.Getwd()
+	if werr != nil {
+		return nil, err
+	}
+	root, rerr := devstack.FindRepoRoot(wd)
+	if rerr != nil {
+		return nil, err
+	}
+	dataDir := filepath.Join(root, ".data")
+	name, nerr := devstack.CheckoutDatabase(dataDir)
+	if nerr != nil {
+		return nil, err
+	}
+	pg, ferr := devstack.FindPostgres(ctx, devstack.PostgresOptions{Database: name, DataDir: dataDir})
+	if ferr != nil || pg == nil {
+		return nil, err
+	}
+	cfg, err = config.Load(config.Requirement{})
+	if err != nil {
+		return nil, err
+	}
+	cfg.DatabaseURL = pg.URL
+	fmt.Fprintf(stderr, "DATABASE_URL is not set: using this checkout's dev database %s (%s)\n", name, pg.Source)
+	return cfg, nil
+}

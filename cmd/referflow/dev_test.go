@@ -52,8 +52,14 @@ type devEnv struct {
 	api, sim                        string
 }
 
+// newDevEnv is a checkout of its own: a folder with referflow's go.mod and
+// the data folder .data in it.
 func newDevEnv(t *testing.T, binDir string) *devEnv {
-	e := &devEnv{t: t, dataDir: filepath.Join(t.TempDir(), ".data"), binDir: binDir,
+	checkout := t.TempDir()
+	if err := os.WriteFile(filepath.Join(checkout, "go.mod"), []byte("module github.com/referflow/referflow\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := &devEnv{t: t, dataDir: filepath.Join(checkout, ".data"), binDir: binDir,
 		httpPort: freePort(t), temporalPort: freePort(t), simPort: freePort(t), uiPort: freePort(t), metricsPort: freePort(t)}
 	e.api = "http://127.0.0.1:" + strconv.Itoa(e.httpPort)
 	e.sim = "http://localhost:" + strconv.Itoa(e.simPort)
@@ -259,6 +265,16 @@ func TestDevFirstRunPerCheckout(t *testing.T) {
 	newKey := runPrinted(t, command[1], filepath.Join(root, "bin", "referflow"))
 	if code, body := a.call(newKey, "GET", "/api/v1/me", ""); code != http.StatusOK {
 		t.Fatalf("the key of the printed command does not work: %d %s", code, body)
+	}
+	// And `admin create` typed bare in the checkout finds its database.
+	t.Chdir(filepath.Dir(a.dataDir))
+	code, created, errOut := runCmd(t, context.Background(), "admin", "create", "--workspace", "Demo workspace", "--email", "bare@localhost")
+	bare := regexp.MustCompile(`API key \(shown once\): (\S+)`).FindStringSubmatch(created)
+	if code != 0 || bare == nil || !strings.Contains(errOut, "using this checkout's dev database "+db1) {
+		t.Fatalf("admin create without DATABASE_URL in the checkout: exit %d\n%s%s", code, created, errOut)
+	}
+	if code, body := a.call(bare[1], "GET", "/api/v1/me", ""); code != http.StatusOK {
+		t.Fatalf("the key of a bare admin create does not work: %d %s", code, body)
 	}
 	stop()
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -142,4 +143,46 @@ func RemovePostgres(ctx context.Context, opts PostgresOptions) ([]string, error)
 		return removed, err
 	}
 	return append(removed, gone...), nil
+}
+
+// FindPostgres finds the database opts.Database where EnsurePostgres would
+// have made it — on a local server that answers, or on the private cluster
+// under DataDir when it runs — without creating or starting anything. It
+// returns nil, nil when there is none: `referflow admin create` run in a
+// checkout without DATABASE_URL uses it to find the dev database.
+func FindPostgres(ctx context.Context, opts PostgresOptions) (*Postgres, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	pctx, cancel := context.WithTimeout(ctx, localProbeBudget)
+	defer cancel()
+	for _, t := range defaultLocalTargets() {
+		if t.isSocket() {
+			if _, err := os.Stat(filepath.Join(t.Host, fmt.Sprintf(".s.PGSQL.%d", t.Port))); err != nil {
+				continue
+			}
+		}
+		if exists, err := HasDatabase(pctx, t.url(opts.Database), opts.Database); err == nil && exists {
+			return &Postgres{URL: t.url(opts.Database), Source: "local server at " + t.where()}, nil
+		}
+	}
+	if opts.DataDir == "" {
+		return nil, nil
+	}
+	c, err := newCluster(opts)
+	if err != nil {
+		return nil, err
+	}
+	bins, ok := findPostgresBins(readTrim(filepath.Join(c.pgData, "PG_VERSION")))
+	if !ok {
+		return nil, nil
+	}
+	c.bins = bins
+	if running, port := c.running(ctx); running {
+		t := pgTarget{Host: "127.0.0.1", Port: port, User: "postgres"}
+		if exists, err := HasDatabase(ctx, t.url(opts.Database), opts.Database); err == nil && exists {
+			return &Postgres{URL: t.url(opts.Database), Source: "private cluster in " + c.pgData}, nil
+		}
+	}
+	return nil, nil
 }
