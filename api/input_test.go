@@ -1,14 +1,10 @@
 package api
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/referflow/referflow/internal/adminauth"
 )
 
 // goTypeName is what a Go type looks like in a message (api.CampaignInput,
@@ -20,14 +16,8 @@ var goTypeName = regexp.MustCompile(`\b[a-z]+\.[A-Z]\w*|\[\][a-z*]|map\[|\bu?int
 // wrong shape, lists and texts over their limits, money that is not money.
 func TestBadInputIsAClientMistake(t *testing.T) {
 	t.Parallel()
-	var logs bytes.Buffer
-	srv, d := newTestServer(t, &logs)
-	fx := d.SeedReferral(t)
-	_, key, err := adminauth.CreateAdmin(context.Background(), d.Queries, fx.Workspace.ID, "ops@acme.test", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := adminClient{t: t, h: srv.Handler(), key: key}
+	w := newAdminWorld(t)
+	api, fx, logs := w.api, w.fx, w.logs
 	camp := "/api/v1/campaigns/" + fx.Campaign.ID.String()
 	referral := "/api/v1/referrals/" + fx.Referral.ID.String()
 	rows := func(n int) string {
