@@ -26,6 +26,8 @@ package activities
 
 import (
 	"fmt"
+	"net/http"
+	"sync"
 
 	"github.com/google/uuid"
 
@@ -33,6 +35,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/outgoing"
 )
 
 // Activities holds what activities depend on. The worker registers one value;
@@ -40,6 +43,21 @@ import (
 type Activities struct {
 	Pool    *pgxpool.Pool
 	Queries *db.Queries
+	// WebhookPolicy says where fulfilment webhooks may go (the worker's
+	// REFERFLOW_WEBHOOK_ALLOW_HTTP and REFERFLOW_WEBHOOK_ALLOWED_NETWORKS);
+	// the zero value allows https to public addresses only. Set it before
+	// the first webhook is sent.
+	WebhookPolicy outgoing.Policy
+
+	webhookOnce   sync.Once
+	webhookClient *http.Client
+}
+
+// webhooks is the client fulfilment webhooks are sent with: it enforces
+// WebhookPolicy before each request and on the address it connects to.
+func (a *Activities) webhooks() *http.Client {
+	a.webhookOnce.Do(func() { a.webhookClient = outgoing.NewClient(a.WebhookPolicy) })
+	return a.webhookClient
 }
 
 // New builds the activities over a connection pool.

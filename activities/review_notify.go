@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/temporal"
@@ -26,10 +25,6 @@ const ReviewCreatedEvent = "review.created"
 func ReviewCreatedEventID(reviewEntryID string) string {
 	return ReviewCreatedEvent + ":" + reviewEntryID
 }
-
-// reviewWebhookClient delivers review notifications; nil is outgoing's
-// default (10 s, no redirects).
-var reviewWebhookClient *http.Client
 
 // ReviewCreatedData is the "data" of a review.created webhook: IDs only, no
 // personal data; the receiver reads the entry through the admin API.
@@ -54,8 +49,8 @@ type ReviewNotification struct {
 // on. No campaign, the switch off or no URL: nothing is sent, and
 // Skipped says which. A receiver that does not answer 2xx fails the activity
 // retryably (WebhookDeliveryFailed), and the retry sends the same event (same
-// ID, same body), as reward webhooks are; a URL that is not http(s) is not
-// retried.
+// ID, same body), as reward webhooks are; a URL the webhook policy refuses
+// (WebhookPolicy) is not retried.
 func (a *Activities) NotifyReview(ctx context.Context, reviewEntryID string) (ReviewNotification, error) {
 	id, err := parseEntityID(reviewEntryID, "review entry")
 	if err != nil {
@@ -97,7 +92,7 @@ func (a *Activities) NotifyReview(ctx context.Context, reviewEntryID string) (Re
 			SalesEntryID: rev.SalesEntryID, WorkflowID: deref(rev.WorkflowID),
 		},
 	}
-	if err := outgoing.Send(ctx, reviewWebhookClient, url, []byte(ws.WebhookSigningSecret), ev); err != nil {
+	if err := outgoing.Send(ctx, a.webhooks(), url, []byte(ws.WebhookSigningSecret), ev); err != nil {
 		var de *outgoing.DeliveryError
 		switch {
 		case errors.As(err, &de):

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/google/uuid"
@@ -36,8 +35,10 @@ const (
 	ErrTypeRewardAlreadyIssued = "RewardAlreadyIssued"
 	// ErrTypeRewardNotIssued: MarkRewardPaid on a reward that is not issued.
 	ErrTypeRewardNotIssued = "RewardNotIssued"
-	// ErrTypeInvalidFulfilmentURL: the campaign's fulfilment URL is not an
-	// http(s) URL. Nothing is issued until it is fixed.
+	// ErrTypeInvalidFulfilmentURL: the webhook policy refuses the campaign's
+	// fulfilment URL (outgoing.ErrUnsupportedURL): its form, or the internal
+	// address its host is or resolves to. Not retried: the referral waits
+	// until the URL or the policy changes.
 	ErrTypeInvalidFulfilmentURL = "InvalidFulfilmentURL"
 	// ErrTypeWebhookDeliveryFailed is retryable: the receiver answered
 	// non-2xx. The reward stays issued; the retry announces it again with
@@ -55,10 +56,6 @@ const RewardIssuedEvent = "reward.issued"
 func RewardIssuedEventID(rewardID string) string {
 	return RewardIssuedEvent + ":" + rewardID
 }
-
-// rewardWebhookClient delivers reward webhooks; nil is outgoing's default (10 s,
-// no redirects).
-var rewardWebhookClient *http.Client
 
 // CreateRewardsInput asks for the rewards of one conversion of a referral.
 type CreateRewardsInput struct {
@@ -240,8 +237,11 @@ type IssueRewardResult struct {
 // delivery is recorded once as a reward_webhook_delivered event.
 //
 // A cancelled or failed reward is never issued (non-retryable
-// RewardCancelled). A fulfilment URL that is not http(s) is a non-retryable
-// InvalidFulfilmentURL before anything is issued. The hold period is the
+// RewardCancelled). A fulfilment URL the webhook policy refuses
+// (WebhookPolicy.CheckURL) is a non-retryable InvalidFulfilmentURL before
+// anything is issued; one whose host resolves to a refused address is
+// refused when sending, after the reward is issued, with the same error
+// type, and nothing is sent. The hold period is the
 // workflow's timer; this activity does not compare hold_until with the
 // database clock.
 func (a *Activities) IssueReward(ctx context.Context, rewardID string) (IssueRewardResult, error) {
@@ -265,7 +265,7 @@ func (a *Activities) IssueReward(ctx context.Context, rewardID string) (IssueRew
 		}
 		url := deref(camp.FulfilmentWebhookUrl)
 		if url != "" {
-			if err := outgoing.CheckURL(url); err != nil {
+			if err := a.WebhookPolicy.CheckURL(url); err != nil {
 				return temporal.NewNonRetryableApplicationError(
 					fmt.Sprintf("campaign %s's fulfilment URL: %v", camp.ID, err), ErrTypeInvalidFulfilmentURL, err)
 			}
@@ -318,7 +318,7 @@ func (a *Activities) IssueReward(ctx context.Context, rewardID string) (IssueRew
 	if err != nil {
 		return IssueRewardResult{}, fmt.Errorf("load workspace %s: %w", rw.WorkspaceID, err)
 	}
-	if err := outgoing.Send(ctx, rewardWebhookClient, url, []byte(ws.WebhookSigningSecret), ev); err != nil {
+	if err := outgoing.Send(ctx, a.webhooks(), url, []byte(ws.WebhookSigningSecret), ev); err != nil {
 		var de *outgoing.DeliveryError
 		switch {
 		case errors.As(err, &de):

@@ -56,7 +56,9 @@ func newRewardWorld(t *testing.T, rules campaign.Rewards, fulfilmentURL string) 
 		`UPDATE campaigns SET reward_rules = $1, fulfilment_webhook_url = $2 WHERE id = $3`, raw, url, fx.Campaign.ID); err != nil {
 		t.Fatal(err)
 	}
-	return rewardWorld{d: d, fx: fx, a: activities.New(d.Pool)}
+	a := activities.New(d.Pool)
+	a.WebhookPolicy = testenv.LoopbackWebhooks(t) // the receivers are httptest servers
+	return rewardWorld{d: d, fx: fx, a: a}
 }
 
 func (w rewardWorld) setSale(t *testing.T, value, currency string) {

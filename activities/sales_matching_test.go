@@ -47,6 +47,7 @@ func newMatchWorld(t *testing.T) *matchWorld {
 	w.sim, w.portal = hw.Sim, hw.PortalID
 	w.hs = &activities.HubSpot{Conn: hw.Manager, Queries: w.db.Queries}
 	w.a = activities.New(w.db.Pool)
+	w.a.WebhookPolicy = testenv.LoopbackWebhooks(t) // the receivers are httptest servers
 	return w
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/outgoing"
 )
 
 // Campaigns in the admin API: create, list, read, edit details and replace
@@ -68,8 +68,9 @@ type CampaignInput struct {
 
 var campaignStatuses = words(campaign.Statuses)
 
-// validate checks the input; creating requires a name.
-func (in CampaignInput) validate(creating bool) map[string]string {
+// validate checks the input; creating requires a name. webhooks is the
+// operator's policy for fulfilment URLs.
+func (in CampaignInput) validate(creating bool, webhooks outgoing.Policy) map[string]string {
 	problems := map[string]string{}
 	switch {
 	case in.Name == nil && creating:
@@ -84,9 +85,13 @@ func (in CampaignInput) validate(creating bool) map[string]string {
 		problems["status"] = "a new campaign is " + strings.Join(words(campaign.InitialStatuses), " or ")
 	}
 	if in.FulfilmentWebhookURL != nil && *in.FulfilmentWebhookURL != "" {
-		u, err := url.Parse(*in.FulfilmentWebhookURL)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			problems["fulfilment_webhook_url"] = "must be an absolute http(s) URL where rewards are announced"
+		// The worker's check before sending, so a URL saved is one it sends
+		// to (unless its host name resolves to a refused address by then).
+		var refused *outgoing.URLError
+		if err := webhooks.CheckURL(*in.FulfilmentWebhookURL); errors.As(err, &refused) {
+			problems["fulfilment_webhook_url"] = refused.Reason
+		} else if err != nil {
+			problems["fulfilment_webhook_url"] = "must be an https URL where rewards are announced"
 		}
 	}
 	if in.Settings != nil {
@@ -108,7 +113,7 @@ func (s *Server) createCampaign(c echo.Context) error {
 	if err := decodeStrict(c, &in); err != nil {
 		return err
 	}
-	if problems := in.validate(true); len(problems) > 0 {
+	if problems := in.validate(true, s.deps.WebhookPolicy); len(problems) > 0 {
 		return invalid(problems)
 	}
 	if in.Settings == nil { // "settings": null
@@ -175,7 +180,7 @@ func (s *Server) updateCampaign(c echo.Context) error {
 		return &APIError{Status: http.StatusUnprocessableEntity, Code: "invalid", Message: "settings are replaced with PUT /api/v1/campaigns/{id}/settings",
 			Fields: map[string]string{"settings": "not accepted here"}}
 	}
-	if problems := in.validate(false); len(problems) > 0 {
+	if problems := in.validate(false, s.deps.WebhookPolicy); len(problems) > 0 {
 		return invalid(problems)
 	}
 	from := campaign.Status(current.Status)
@@ -229,7 +234,7 @@ func (s *Server) replaceCampaignSettings(c echo.Context) error {
 	if err := decodeStrictAt(c, &settings, "settings"); err != nil {
 		return err
 	}
-	if problems := (CampaignInput{Settings: &settings}).validate(false); len(problems) > 0 {
+	if problems := (CampaignInput{Settings: &settings}).validate(false, s.deps.WebhookPolicy); len(problems) > 0 {
 		return invalid(problems)
 	}
 	cols, err := settings.Columns()

@@ -74,7 +74,10 @@ func newHubSpotAPI(t *testing.T, clientID string) *hubspotAPI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws := worker.New(tc.Client, h.db.Pool, worker.Options{TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue, HubSpot: h.manager})
+	// Fulfilment receivers are httptest servers: the operator allows http
+	// to loopback, for the api's check on save and the worker's on send.
+	webhooks := testenv.GuardedWebhooks(t, nil)
+	ws := worker.New(tc.Client, h.db.Pool, worker.Options{TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue, HubSpot: h.manager, WebhookPolicy: webhooks})
 	if err := ws.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +87,7 @@ func newHubSpotAPI(t *testing.T, clientID string) *hubspotAPI {
 		Pool: h.db.Pool, Temporal: tc.Client, Logger: logger, PublicURL: public,
 		Auth:    &adminauth.Authenticator{Queries: h.db.Queries, Sessions: adminauth.NewSessions([]byte("test-key-0123456789abcdef0123456"))},
 		HubSpot: h.manager, TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue,
-		WebhookSecret: hubspotsim.DefaultClientSecret,
+		WebhookSecret: hubspotsim.DefaultClientSecret, WebhookPolicy: webhooks,
 	})
 	ts.Config.Handler = srv.Handler()
 	ts.Start()

@@ -24,6 +24,7 @@ import (
 	"github.com/referflow/referflow/internal/adminauth"
 	"github.com/referflow/referflow/internal/hubspotconn"
 	"github.com/referflow/referflow/internal/opsmetrics"
+	"github.com/referflow/referflow/internal/outgoing"
 	"github.com/referflow/referflow/workflows"
 )
 
@@ -66,6 +67,11 @@ type Deps struct {
 	// page in the Temporal Web UI (defaults: the dev server's UI, "default").
 	TemporalUIURL     string
 	TemporalNamespace string
+	// WebhookPolicy checks campaigns' fulfilment URLs when they are saved,
+	// as the worker does before sending (REFERFLOW_WEBHOOK_ALLOW_HTTP,
+	// REFERFLOW_WEBHOOK_ALLOWED_NETWORKS); the zero value allows https to
+	// public addresses only.
+	WebhookPolicy outgoing.Policy
 }
 
 // Server is the HTTP server.
@@ -129,6 +135,7 @@ func (s *Server) routes() {
 	admin.POST("/hubspot/disconnect", s.hubspotDisconnect)
 	admin.GET("/campaigns", s.listCampaigns)
 	admin.POST("/campaigns", s.createCampaign)
+	admin.GET("/campaigns/example", s.getCampaignExample)
 	admin.GET("/campaigns/:id", s.getCampaign)
 	admin.PATCH("/campaigns/:id", s.updateCampaign)
 	admin.PUT("/campaigns/:id/settings", s.replaceCampaignSettings)

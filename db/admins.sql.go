@@ -114,3 +114,34 @@ func (q *Queries) AdminListByEmail(ctx context.Context, email string) ([]AdminLi
 	}
 	return items, nil
 }
+
+const adminOldest = `-- name: AdminOldest :one
+SELECT admins.id, admins.workspace_id, admins.email, admins.name, admins.created_at, admins.updated_at, workspaces.name AS workspace_name
+FROM admins
+JOIN workspaces ON workspaces.id = admins.workspace_id
+ORDER BY admins.created_at, admins.id
+LIMIT 1
+`
+
+type AdminOldestRow struct {
+	Admin         Admin  `json:"admin"`
+	WorkspaceName string `json:"workspace_name"`
+}
+
+// AdminOldest is the first admin made, with the workspace's name: `referflow
+// dev` names them in the command it prints when the database has admins but
+// the data folder has no key.
+func (q *Queries) AdminOldest(ctx context.Context) (AdminOldestRow, error) {
+	row := q.db.QueryRow(ctx, adminOldest)
+	var i AdminOldestRow
+	err := row.Scan(
+		&i.Admin.ID,
+		&i.Admin.WorkspaceID,
+		&i.Admin.Email,
+		&i.Admin.Name,
+		&i.Admin.CreatedAt,
+		&i.Admin.UpdatedAt,
+		&i.WorkspaceName,
+	)
+	return i, err
+}

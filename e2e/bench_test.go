@@ -65,7 +65,7 @@ func BenchmarkSignalToRewardWebhook(b *testing.B) {
 	if _, err := d.Queries.CampaignUpdateDetails(ctx, db.CampaignUpdateDetailsParams{ID: fx.Campaign.ID, WorkspaceID: fx.Workspace.ID, FulfilmentWebhookUrl: &fulfilment}); err != nil {
 		b.Fatal(err)
 	}
-	ws := worker.New(tc.Client, d.Pool, worker.Options{TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue})
+	ws := worker.New(tc.Client, d.Pool, worker.Options{TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue, WebhookPolicy: testenv.LoopbackWebhooks(b)})
 	if err := ws.Start(); err != nil {
 		b.Fatal(err)
 	}

@@ -93,7 +93,7 @@ func TestContinueAsNewOnTheRealServer(t *testing.T) {
 	}
 
 	queue := "can-" + uuid.NewString()[:8]
-	ws := worker.New(srv.Client, d.Pool, worker.Options{TaskQueue: queue, HubSpotTaskQueue: queue + "-hubspot"})
+	ws := worker.New(srv.Client, d.Pool, worker.Options{TaskQueue: queue, HubSpotTaskQueue: queue + "-hubspot", WebhookPolicy: testenv.LoopbackWebhooks(t)})
 	if err := ws.Start(); err != nil {
 		t.Fatal(err)
 	}

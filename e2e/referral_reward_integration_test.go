@@ -80,7 +80,7 @@ func TestReferralFromLeadToReward(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ws := worker.New(tc.Client, d.Pool, worker.Options{TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue, HubSpot: hs.Manager, PublicURL: "https://refer.acme.test"})
+	ws := worker.New(tc.Client, d.Pool, worker.Options{TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue, HubSpot: hs.Manager, PublicURL: "https://refer.acme.test", WebhookPolicy: testenv.LoopbackWebhooks(t)})
 	if err := ws.Start(); err != nil {
 		t.Fatal(err)
 	}

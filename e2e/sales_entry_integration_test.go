@@ -63,7 +63,7 @@ func newSalesEntryStack(t testing.TB, pr campaign.ProcessRules) *salesEntryStack
 	settings.ProcessRules = pr
 	settings.StatusRules.Approved = &campaign.StatusRule{Object: "contact", Property: "lifecyclestage", Values: []string{"customer"}}
 	s.d.SetCampaignSettings(t, s.fx.Campaign, settings)
-	ws := worker.New(s.tc.Client, s.d.Pool, worker.Options{TaskQueue: s.tc.TaskQueue, HubSpotTaskQueue: s.tc.HubSpotTaskQueue, HubSpot: s.hw.Manager})
+	ws := worker.New(s.tc.Client, s.d.Pool, worker.Options{TaskQueue: s.tc.TaskQueue, HubSpotTaskQueue: s.tc.HubSpotTaskQueue, HubSpot: s.hw.Manager, WebhookPolicy: testenv.LoopbackWebhooks(t)})
 	if err := ws.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"sync"
@@ -16,9 +17,11 @@ import (
 
 	"github.com/referflow/referflow/api"
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/adminauth"
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/dev/hubspotsim"
 	"github.com/referflow/referflow/internal/dev/testenv"
+	"github.com/referflow/referflow/internal/outgoing"
 	"github.com/referflow/referflow/internal/referral"
 	"github.com/referflow/referflow/salesreceiver"
 	"github.com/referflow/referflow/worker"
@@ -41,6 +44,20 @@ type salesReceiverStack struct {
 	// rewards are the reward.issued webhooks received, by referral ID, with
 	// when each arrived.
 	rewards map[string][]time.Time
+	// apiURL is the API's base URL.
+	apiURL string
+}
+
+// metadataHost is a public-looking host name the stack's resolver answers
+// with the cloud metadata address: a URL naming it passes the check on save
+// (names are resolved when sending) and is refused by the worker's dialer.
+const metadataHost = "payouts.acme-rewards.test"
+
+// stackWebhooks is the stack's webhook policy: http to loopback receivers,
+// as an operator allows it, metadataHost resolving to 169.254.169.254, and
+// no dial beyond loopback.
+func stackWebhooks(tb testing.TB) outgoing.Policy {
+	return testenv.GuardedWebhooks(tb, map[string][]netip.Addr{metadataHost: {netip.MustParseAddr("169.254.169.254")}})
 }
 
 func newSalesReceiverStack(tb testing.TB, ctx context.Context, webhooks hubspotsim.WebhookOptions) *salesReceiverStack {
@@ -61,7 +78,10 @@ func newSalesReceiverStack(tb testing.TB, ctx context.Context, webhooks hubspots
 	handler = api.New(api.Deps{
 		Pool: st.d.Pool, Temporal: st.tc.Client, Logger: quiet, PublicURL: public, HubSpot: st.hs.Manager,
 		TaskQueue: st.tc.TaskQueue, HubSpotTaskQueue: st.tc.HubSpotTaskQueue, WebhookSecret: hubspotsim.DefaultClientSecret,
+		Auth:          &adminauth.Authenticator{Queries: st.d.Queries, Sessions: adminauth.NewSessions([]byte("test-key-0123456789abcdef0123456"))},
+		WebhookPolicy: stackWebhooks(tb),
 	}).Handler()
+	st.apiURL = apiSrv.URL
 	if err := st.hs.Sim.SetWebhookSettings(hubspotsim.WebhookSettings{TargetURL: apiSrv.URL + "/webhooks/hubspot"}); err != nil {
 		tb.Fatal(err)
 	}
@@ -99,6 +119,7 @@ func newSalesReceiverStack(tb testing.TB, ctx context.Context, webhooks hubspots
 
 	ws := worker.New(st.tc.Client, st.d.Pool, worker.Options{
 		TaskQueue: st.tc.TaskQueue, HubSpotTaskQueue: st.tc.HubSpotTaskQueue, HubSpot: st.hs.Manager, PublicURL: apiSrv.URL,
+		WebhookPolicy: stackWebhooks(tb),
 	})
 	if err := ws.Start(); err != nil {
 		tb.Fatal(err)

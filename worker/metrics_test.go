@@ -118,7 +118,8 @@ func TestWorkerServesWhatOperatorsNeedOnMetrics(t *testing.T) {
 	go func() {
 		done <- worker.Run(runCtx, wc, d.Pool, worker.Options{
 			TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue, HubSpot: manager, PublicURL: "https://refer.acme.test",
-			Metrics: metrics, MetricsListener: ln,
+			WebhookPolicy: testenv.LoopbackWebhooks(t),
+			Metrics:       metrics, MetricsListener: ln,
 		})
 	}()
 	defer func() {

@@ -28,6 +28,7 @@ import (
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/hubspotconn"
 	"github.com/referflow/referflow/internal/opsmetrics"
+	"github.com/referflow/referflow/internal/outgoing"
 	"github.com/referflow/referflow/salesreceiver"
 	"github.com/referflow/referflow/workflows"
 )
@@ -59,6 +60,10 @@ type Options struct {
 	// PublicURL is REFERFLOW_PUBLIC_URL, the base of referral links written
 	// to HubSpot.
 	PublicURL string
+	// WebhookPolicy says where fulfilment webhooks may go
+	// (REFERFLOW_WEBHOOK_ALLOW_HTTP, REFERFLOW_WEBHOOK_ALLOWED_NETWORKS); the
+	// zero value allows https to public addresses only.
+	WebhookPolicy outgoing.Policy
 	// Logger logs what Run's dispatcher and reconciler do, and every failed
 	// local activity (at ERROR, with the referral's ID); none: nothing is
 	// logged.
@@ -146,6 +151,7 @@ type Workers struct {
 func New(c client.Client, pool *pgxpool.Pool, opts Options) *Workers {
 	opts.fill()
 	acts := activities.New(pool)
+	acts.WebhookPolicy = opts.WebhookPolicy
 
 	logger := opts.Logger
 	if logger == nil {

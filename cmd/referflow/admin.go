@@ -15,7 +15,6 @@ import (
 
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/adminauth"
-	"github.com/referflow/referflow/internal/config"
 )
 
 const adminUsage = `Usage: referflow admin create --workspace NAME --email EMAIL [--name NAME]
@@ -23,7 +22,8 @@ const adminUsage = `Usage: referflow admin create --workspace NAME --email EMAIL
 Adds a program admin to a workspace (creating the workspace when no workspace
 has that name) and prints the admin's API key. The key is shown once: keep
 it. Use it as ` + "`Authorization: Bearer <key>`" + ` on /api/v1, or sign in with it at
-<REFERFLOW_PUBLIC_URL>/login. Needs DATABASE_URL.
+<REFERFLOW_PUBLIC_URL>/login. Needs DATABASE_URL; without it, in a checkout,
+the database ` + "`referflow dev`" + ` made for the checkout.
 `
 
 func runAdmin(ctx context.Context, out streams, fs *flag.FlagSet, args []string) error {
@@ -49,7 +49,7 @@ func runAdmin(ctx context.Context, out streams, fs *flag.FlagSet, args []string)
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
 	}
-	cfg, err := config.Load(config.Requirement{DatabaseURL: true})
+	cfg, err := loadConfigFindingDevDatabase(ctx, out.stderr)
 	if err != nil {
 		return err
 	}

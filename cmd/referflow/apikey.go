@@ -12,7 +12,6 @@ import (
 
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/adminauth"
-	"github.com/referflow/referflow/internal/config"
 )
 
 const apikeyUsage = `Usage: referflow apikey create --admin EMAIL|ID [--workspace NAME] [--name LABEL]
@@ -20,7 +19,8 @@ const apikeyUsage = `Usage: referflow apikey create --admin EMAIL|ID [--workspac
 Creates another API key for an existing program admin and prints it. The key
 is shown once and only its hash is stored: keep it. An admin can hold several
 keys (one per script or person), each with its own label. When the email is
-an admin of several workspaces, --workspace says which. Needs DATABASE_URL.
+an admin of several workspaces, --workspace says which. Needs DATABASE_URL; without it,
+in a checkout, the database ` + "`referflow dev`" + ` made for the checkout.
 `
 
 func runAPIKey(ctx context.Context, out streams, fs *flag.FlagSet, args []string) error {
@@ -40,7 +40,7 @@ func runAPIKey(ctx context.Context, out streams, fs *flag.FlagSet, args []string
 	if ref == "" {
 		return errors.New("--admin is required: the admin's email address or ID")
 	}
-	cfg, err := config.Load(config.Requirement{DatabaseURL: true})
+	cfg, err := loadConfigFindingDevDatabase(ctx, out.stderr)
 	if err != nil {
 		return err
 	}

@@ -116,6 +116,7 @@ func serveAPI(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc cl
 
 		TemporalUIURL:     cfg.TemporalUIURL.String(),
 		TemporalNamespace: cfg.TemporalNamespace,
+		WebhookPolicy:     cfg.WebhookPolicy,
 	})
 	if !hs.Configured() {
 		logger.Warn("HubSpot app credentials are not set (HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET): connecting HubSpot is unavailable")
@@ -129,7 +130,7 @@ func serveAPI(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc cl
 // metrics on REFERFLOW_WORKER_METRICS_ADDR unless that is off. tc and hs
 // report into metrics (see worker.Metrics).
 func runWorkers(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc client.Client, hs *hubspotconn.Manager, logger *slog.Logger, metrics *worker.Metrics) error {
-	opts := worker.Options{HubSpot: hs, PublicURL: cfg.PublicURL.String(), Logger: logger, Metrics: metrics}
+	opts := worker.Options{HubSpot: hs, PublicURL: cfg.PublicURL.String(), WebhookPolicy: cfg.WebhookPolicy, Logger: logger, Metrics: metrics}
 	if cfg.WorkerMetricsAddr != "" {
 		ln, err := net.Listen("tcp", cfg.WorkerMetricsAddr)
 		if err != nil {

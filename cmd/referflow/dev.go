@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -31,20 +32,33 @@ import (
 )
 
 const devUsage = `Usage: referflow dev [flags]
+       referflow dev reset [--data-dir DIR] [--force]
 
 Runs the whole product on this machine, without Docker:
   1. PostgreSQL: DATABASE_URL when set, else a local server that answers,
      else a private cluster under <data-dir>/postgres (installing PostgreSQL
-     with apt-get when it is missing);
+     with apt-get when it is missing); on those two, this checkout's own
+     database, referflow_<hash of the data folder's path>, created when
+     missing, so two checkouts never share data;
   2. Temporal: TEMPORAL_ADDRESS when set, else the pinned Temporal CLI's dev
      server (built into <bin-dir> once, about 3 minutes) with its state in
-     <data-dir>/temporal.db and the Web UI on http://localhost:8233;
+     <data-dir>/temporal.db and the Web UI on http://localhost:8233; the
+     server dies with this process, and one left by a killed run is stopped;
   3. HubSpot: when HUBSPOT_CLIENT_ID is not set, the HubSpot simulator on
      http://localhost:8090 (--hubspot-sim-port) with a "Demo portal", and
      referflow's OAuth app pointed at it, so "Connect HubSpot" works offline;
+     its state (portals, records, tokens) is kept in
+     <data-dir>/hubspot-sim.json across restarts;
   4. migrations, then the worker and the HTTP server in this process.
-It prints every URL and stops everything it started on Ctrl-C. A second run
-reuses what the first built and keeps the data.
+It prints every URL and where the admin API key is, and stops everything it
+started on Ctrl-C. A second run reuses what the first built and keeps the
+data.
+
+` + "`dev reset`" + ` starts from nothing: it drops this checkout's database (or
+deletes the private cluster), stops a Temporal dev server left running on the
+data folder, and deletes the data folder's keys, simulator state, Temporal
+database and logs (the list is in README.md). With DATABASE_URL set it drops
+that database only with --force.
 `
 
 type devFlags struct {
@@ -56,6 +70,9 @@ type devFlags struct {
 }
 
 func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) error {
+	if len(args) > 0 && args[0] == "reset" {
+		return runDevReset(ctx, out, fs, args[1:])
+	}
 	var f devFlags
 	root := repoRootOrCwd()
 	fs.StringVar(&f.dataDir, "data-dir", filepath.Join(root, ".data"), "folder for local state: private Postgres cluster, Temporal database, logs, dev encryption key")
@@ -74,6 +91,11 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 	if err := os.MkdirAll(f.dataDir, 0o755); err != nil {
 		return fmt.Errorf("create data folder: %w", err)
 	}
+	unlock, err := lockDataDir(f.dataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if len(cfg.EncryptionKeys) == 0 {
 		key, err := devEncryptionKey(filepath.Join(f.dataDir, "encryption-key"), logger)
 		if err != nil {
@@ -81,6 +103,9 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 		}
 		cfg.EncryptionKeys = [][]byte{key}
 	}
+	// Fulfilment receivers in development run on this machine over plain
+	// http (the README's example, the chaos receiver).
+	cfg.AllowLoopbackWebhooks()
 
 	var cleanups []func(context.Context) error
 	defer func() {
@@ -94,14 +119,13 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 		}
 	}()
 
-	simURL := ""
+	var sim *devHubSpotSim
 	if !cfg.HubSpotAppConfigured() {
-		sim, err := startDevHubSpotSim(f.hubspotSimPort, cfg.PublicURL.JoinPath("webhooks", "hubspot").String(), logger)
+		sim, err = startDevHubSpotSim(f.hubspotSimPort, cfg.PublicURL.JoinPath("webhooks", "hubspot").String(), filepath.Join(f.dataDir, devSimStateFile), logger)
 		if err != nil {
 			return err
 		}
 		cleanups = append(cleanups, sim.stop)
-		simURL = sim.url
 		base, err := url.Parse(sim.url)
 		if err != nil {
 			return err
@@ -112,9 +136,13 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 		cfg.HubSpotClientID, cfg.HubSpotClientSecret = hubspotsim.DefaultClientID, hubspotsim.DefaultClientSecret
 	}
 
+	database, err := devstack.CheckoutDatabase(f.dataDir)
+	if err != nil {
+		return err
+	}
 	pg, err := devstack.EnsurePostgres(ctx, devstack.PostgresOptions{
 		DatabaseURL: cfg.DatabaseURL,
-		Database:    "referflow",
+		Database:    database,
 		DataDir:     f.dataDir,
 		Install:     true,
 		Logger:      logger,
@@ -124,6 +152,11 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 	}
 	cleanups = append(cleanups, pg.Stop)
 	cfg.DatabaseURL = pg.URL
+
+	var notes []string
+	if pg.Source != "DATABASE_URL" {
+		notes = append(notes, legacyDatabaseNote(ctx, pg.URL, database)...)
+	}
 
 	uiURL := ""
 	if !cfg.TemporalAddressSet {
@@ -144,6 +177,7 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 			return fmt.Errorf("temporal dev server: %w", err)
 		}
 		cleanups = append(cleanups, srv.Stop)
+		notes = append(notes, temporalNotes(srv)...)
 		cfg.TemporalAddress = srv.Address
 		uiURL = srv.UIURL
 		if u, err := url.Parse(srv.UIURL); err == nil && !cfg.TemporalUIURLSet {
@@ -163,7 +197,7 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 	for _, m := range applied {
 		logger.Info("migration applied", "version", m.Version, "name", m.Name)
 	}
-	keyFile, err := ensureDevAdmin(ctx, pool, f.dataDir, logger)
+	adminKey, err := ensureDevAdmin(ctx, pool, cfg.DatabaseURL, f.dataDir, f.binDir, logger)
 	if err != nil {
 		return err
 	}
@@ -188,7 +222,7 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 		return err
 	}
 
-	printDevURLs(out.stderr, cfg, pg, uiURL, keyFile, simURL)
+	printDevURLs(out.stderr, cfg, pg, uiURL, adminKey, sim, notes)
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -217,7 +251,7 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 	return nil
 }
 
-func printDevURLs(w io.Writer, cfg *config.Config, pg *devstack.Postgres, uiURL, adminKeyFile, simURL string) {
+func printDevURLs(w io.Writer, cfg *config.Config, pg *devstack.Postgres, uiURL string, adminKey devAdminKey, sim *devHubSpotSim, notes []string) {
 	public := cfg.PublicURL.String()
 	var b strings.Builder
 	fmt.Fprintln(&b, "")
@@ -229,20 +263,37 @@ func printDevURLs(w io.Writer, cfg *config.Config, pg *devstack.Postgres, uiURL,
 		fmt.Fprintf(&b, "   %s (worker)", workerMetricsURL(cfg.WorkerMetricsAddr))
 	}
 	fmt.Fprintln(&b)
-	if adminKeyFile != "" {
-		fmt.Fprintf(&b, "  admin sign-in    %s/login   (API key in %s)\n", public, adminKeyFile)
+	if adminKey.exists {
+		fmt.Fprintf(&b, "  admin sign-in    %s/login   (API key in %s)\n", public, adminKey.file)
+	} else {
+		fmt.Fprintf(&b, "  admin sign-in    %s/login\n", public)
+		fmt.Fprintf(&b, "  admin API key    none in %s: this database already had admins when it was\n", adminKey.file)
+		fmt.Fprintln(&b, "                   made (or the file was deleted). Make an admin and key with:")
+		fmt.Fprintf(&b, "                     %s\n", adminKey.createCommand)
+		if adminKey.apikeyCommand != "" {
+			fmt.Fprintln(&b, "                   or another key for the first admin with:")
+			fmt.Fprintf(&b, "                     %s\n", adminKey.apikeyCommand)
+		}
 	}
 	if uiURL != "" {
 		fmt.Fprintf(&b, "  Temporal Web UI  %s/namespaces/%s/workflows\n", uiURL, cfg.TemporalNamespace)
 	}
 	fmt.Fprintf(&b, "  Temporal         %s (namespace %s)\n", cfg.TemporalAddress, cfg.TemporalNamespace)
 	fmt.Fprintf(&b, "  PostgreSQL       %s (%s)\n", redactURL(pg.URL), pg.Source)
-	if simURL != "" {
-		fmt.Fprintf(&b, "  HubSpot (simulator) %s   (OAuth client %s; state in memory)\n", simURL, cfg.HubSpotClientID)
+	if sim != nil {
+		fmt.Fprintf(&b, "  HubSpot (simulator) %s   (OAuth client %s; state in %s)\n", sim.url, cfg.HubSpotClientID, sim.stateFile)
+		fmt.Fprintf(&b, "    portal         %d %q\n", sim.portal.ID, sim.portal.Name)
+		for _, pl := range sim.pipelines {
+			fmt.Fprintf(&b, "    deal pipeline  %s, stages %s\n", pl.ID, strings.Join(pl.StageIDs, " "))
+		}
 	} else {
 		fmt.Fprintf(&b, "  HubSpot          %s (app %s)\n", cfg.HubSpotBaseURL, cfg.HubSpotClientID)
 	}
 	fmt.Fprintf(&b, "  connect HubSpot  %s/oauth/hubspot/connect\n", public)
+	fmt.Fprintf(&b, "  example campaign %s/api/v1/campaigns/example (README.md, section Campaigns)\n", public)
+	for _, n := range notes {
+		fmt.Fprintf(&b, "  note: %s\n", n)
+	}
 	fmt.Fprintln(&b, "")
 	fmt.Fprint(w, b.String())
 }
@@ -260,29 +311,53 @@ func workerMetricsURL(addr string) string {
 	return "http://" + net.JoinHostPort(host, port) + "/metrics"
 }
 
+// devSimStateFile is where, in the data folder, `dev` keeps the
+// simulator's state across restarts.
+const devSimStateFile = "hubspot-sim.json"
+
+// devSimCheckpointEvery is how often `dev` writes the simulator's state
+// while it runs (and once more on a clean stop).
+const devSimCheckpointEvery = 2 * time.Second
+
 // devHubSpotSim is the HubSpot simulator `dev` runs when no HubSpot app is
 // configured.
 type devHubSpotSim struct {
-	url  string
-	stop func(context.Context) error
+	url       string
+	stateFile string
+	portal    *hubspotsim.Portal
+	// pipelines are the first portal's deal pipelines, whose IDs campaign
+	// settings name.
+	pipelines []hubspotsim.DealPipeline
+	stop      func(context.Context) error
 }
 
 // startDevHubSpotSim serves the HubSpot simulator on localhost:port with one
-// portal, "Demo portal", to connect to. Its webhooks (referflow's default
-// subscriptions) go to webhookURL, signed with the simulator's client secret
-// (hubspotsim.DefaultClientSecret).
-func startDevHubSpotSim(port int, webhookURL string, logger *slog.Logger) (*devHubSpotSim, error) {
+// portal, "Demo portal", to connect to, carrying on from stateFile when an
+// earlier run left one: the same portal, records, IDs and OAuth tokens, so a
+// connected portal stays connected and no object ID is handed out twice
+// (after a kill -9, the state of the last checkpoint, at most
+// devSimCheckpointEvery old). Its
+// webhooks (referflow's default subscriptions) go to webhookURL, signed with
+// the simulator's client secret (hubspotsim.DefaultClientSecret). Stopping
+// it writes the state back.
+func startDevHubSpotSim(port int, webhookURL, stateFile string, logger *slog.Logger) (*devHubSpotSim, error) {
 	sim := hubspotsim.New(hubspotsim.Options{ClientSecret: hubspotsim.DefaultClientSecret})
+	restored, err := sim.LoadStateFile(stateFile)
+	if err != nil {
+		return nil, fmt.Errorf("HubSpot simulator: %w; delete the file (or run `referflow dev reset`) to start the simulator afresh", err)
+	}
 	if len(sim.Portals()) == 0 {
 		sim.CreatePortal("Demo portal")
 	}
 	if err := sim.SetWebhookSettings(hubspotsim.WebhookSettings{
 		TargetURL: webhookURL, Subscriptions: hubspotsim.DefaultWebhookSubscriptions(),
 	}); err != nil {
+		_ = sim.Close()
 		return nil, fmt.Errorf("HubSpot simulator: webhooks to %s: %w", webhookURL, err)
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
+		_ = sim.Close()
 		return nil, fmt.Errorf("HubSpot simulator: listen on port %d (--hubspot-sim-port): %w", port, err)
 	}
 	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
@@ -292,8 +367,40 @@ func startDevHubSpotSim(port int, webhookURL string, logger *slog.Logger) (*devH
 		}
 	}()
 	base := "http://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	logger.Info("HubSpot simulator started (no HUBSPOT_CLIENT_ID set)", "url", base)
-	return &devHubSpotSim{url: base, stop: srv.Shutdown}, nil
+	logger.Info("HubSpot simulator started (no HUBSPOT_CLIENT_ID set)", "url", base, "state_file", stateFile, "restored", restored)
+	// A checkpoint every few seconds, so that a `dev` killed without a clean
+	// stop (kill -9) loses only its last seconds of simulator state.
+	checkpoints, checkpointed := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(checkpointed)
+		tick := time.NewTicker(devSimCheckpointEvery)
+		defer tick.Stop()
+		warned := false
+		for {
+			select {
+			case <-checkpoints:
+				return
+			case <-tick.C:
+				if err := sim.CheckpointFile(stateFile); err != nil && !warned {
+					warned = true
+					logger.Warn("HubSpot simulator: cannot keep its state", "file", stateFile, "error", err.Error())
+				}
+			}
+		}
+	}()
+	stop := func(ctx context.Context) error {
+		close(checkpoints)
+		<-checkpointed
+		// Nothing changes the state once requests and deliveries stopped.
+		err := srv.Shutdown(ctx)
+		_ = sim.Close()
+		if serr := sim.SaveStateFile(stateFile); serr != nil {
+			return errors.Join(err, fmt.Errorf("HubSpot simulator: keep its state: %w", serr))
+		}
+		return err
+	}
+	first := sim.Portals()[0]
+	return &devHubSpotSim{url: base, stateFile: stateFile, portal: first, pipelines: sim.DealPipelines(first.ID), stop: stop}, nil
 }
 
 // redactURL hides a password in a connection URL before it is printed.
@@ -341,29 +448,171 @@ func repoRootOrCwd() string {
 	return wd
 }
 
+// devAdminKey says where the admin API key of `dev` is: in file, or, when
+// the database already had admins and the file is missing, how to make one.
+type devAdminKey struct {
+	file   string
+	exists bool
+	// createCommand and apikeyCommand are ready to paste (DATABASE_URL
+	// filled in) when the file is missing.
+	createCommand, apikeyCommand string
+}
+
 // ensureDevAdmin gives a fresh local install a first workspace and admin, so
 // the admin API and the HubSpot connect flow can be tried at once. The key is
-// written to a file only the user can read, not printed or logged. It returns
-// that file when it exists.
-func ensureDevAdmin(ctx context.Context, pool *pgxpool.Pool, dataDir string, logger *slog.Logger) (string, error) {
-	keyFile := filepath.Join(dataDir, "admin-api-key")
-	n, err := db.New(pool).AdminCount(ctx)
+// written to a file only the user can read, not printed or logged. When the
+// database already has admins and the file is missing (a database made by
+// another data folder, or a deleted file), no key can be recovered: it
+// returns the commands that make one.
+func ensureDevAdmin(ctx context.Context, pool *pgxpool.Pool, databaseURL, dataDir, binDir string, logger *slog.Logger) (devAdminKey, error) {
+	k := devAdminKey{file: filepath.Join(dataDir, "admin-api-key")}
+	q := db.New(pool)
+	n, err := q.AdminCount(ctx)
 	if err != nil {
-		return "", fmt.Errorf("count admins: %w", err)
+		return k, fmt.Errorf("count admins: %w", err)
 	}
 	if n > 0 {
-		if _, err := os.Stat(keyFile); err != nil {
-			return "", nil
+		if _, err := os.Stat(k.file); err == nil {
+			k.exists = true
+			return k, nil
 		}
-		return keyFile, nil
+		bin := shellQuote(displayPath(filepath.Join(binDir, "referflow")))
+		env := "DATABASE_URL=" + shellQuote(databaseURL)
+		workspace := "Demo workspace"
+		if first, err := q.AdminOldest(ctx); err == nil {
+			workspace = first.WorkspaceName
+			k.apikeyCommand = fmt.Sprintf("%s %s apikey create --admin %s --workspace %s", env, bin, shellQuote(first.Admin.Email), shellQuote(workspace))
+		}
+		k.createCommand = fmt.Sprintf("%s %s admin create --workspace %s --email you@localhost", env, bin, shellQuote(workspace))
+		logger.Warn("this database has admins but the data folder has no admin API key; see the commands printed below", "api_key_file", k.file)
+		return k, nil
 	}
 	admin, key, err := createAdmin(ctx, pool, "Demo workspace", "admin@localhost", "Demo admin")
 	if err != nil {
-		return "", err
+		return k, err
 	}
-	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write the first admin's API key: %w", err)
+	if err := os.WriteFile(k.file, []byte(key+"\n"), 0o600); err != nil {
+		return k, fmt.Errorf("write the first admin's API key: %w", err)
 	}
-	logger.Info("created the first admin", "admin_id", admin.ID.String(), "workspace_id", admin.WorkspaceID.String(), "api_key_file", keyFile)
-	return keyFile, nil
+	logger.Info("created the first admin", "admin_id", admin.ID.String(), "workspace_id", admin.WorkspaceID.String(), "api_key_file", k.file)
+	k.exists = true
+	return k, nil
+}
+
+// displayPath is path relative to the working folder when it is inside it
+// (./bin/referflow), else as it is.
+func displayPath(path string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return path
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	if rel, err := filepath.Rel(wd, path); err == nil && !strings.HasPrefix(rel, "..") {
+		return "./" + rel
+	}
+	return path
+}
+
+// shellQuote quotes s for a POSIX shell, so a printed command works pasted.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./_-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// lockDataDir keeps one `referflow dev` per data folder (a second would
+// fight the first for its ports, files and database) and lets `dev reset`
+// refuse to delete what a running one uses. The lock file names the holder.
+func lockDataDir(dataDir string) (func(), error) {
+	path := filepath.Join(dataDir, "dev.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock the data folder: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := io.ReadAll(f)
+		f.Close()
+		return nil, fmt.Errorf("another `referflow dev` (PID %s) is running on %s; stop it first, or give this one another --data-dir",
+			strings.TrimSpace(string(holder)), dataDir)
+	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return func() {
+		_ = f.Truncate(0)
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+// legacyDatabaseNote says, when the server still has the database every
+// checkout shared before each got its own, how to keep using it.
+func legacyDatabaseNote(ctx context.Context, serverURL, database string) []string {
+	exists, err := devstack.HasDatabase(ctx, serverURL, devstack.LegacyDatabase)
+	if err != nil || !exists {
+		return nil
+	}
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		return nil
+	}
+	u.Path = "/" + devstack.LegacyDatabase
+	return []string{fmt.Sprintf("this checkout uses its own database %s; the database %s that earlier versions shared between checkouts is still on this server, untouched (to use it: DATABASE_URL=%s make dev)",
+		database, devstack.LegacyDatabase, shellQuote(u.String()))}
+}
+
+// temporalNotes says what was found on the Temporal port: a server left by
+// a killed run (stopped), or one this run did not start (reused).
+func temporalNotes(srv *devstack.TemporalDevServer) []string {
+	var notes []string
+	if l := srv.Leftover; l != nil {
+		notes = append(notes, fmt.Sprintf("stopped a Temporal dev server (PID %d) that an earlier run left on this data folder", l.PID))
+	}
+	if srv.Reused {
+		who := "a process this run could not identify (see `ss -ltnp` or `lsof -i`)"
+		if srv.ReusedPID > 0 {
+			who = fmt.Sprintf("PID %d (%s); stop it with `kill %d`", srv.ReusedPID, srv.ReusedCommand, srv.ReusedPID)
+		}
+		notes = append(notes, fmt.Sprintf("Temporal on %s was already running and is reused, not started by this run: %s", srv.Address, who))
+	}
+	return notes
+}
+
+// loadConfigFindingDevDatabase loads the configuration of an admin command
+// that needs the database (`admin create`, `apikey create`). Without
+// DATABASE_URL, run in a checkout whose `referflow dev` made its database
+// (on a local server, or a private cluster that runs), it uses that database
+// and says so, so the first admin command a newcomer types works; with none
+// found it fails as DATABASE_URL being required.
+func loadConfigFindingDevDatabase(ctx context.Context, stderr io.Writer) (*config.Config, error) {
+	cfg, err := config.Load(config.Requirement{DatabaseURL: true})
+	if err == nil || os.Getenv("DATABASE_URL") != "" {
+		return cfg, err
+	}
+	wd, werr := os.Getwd()
+	if werr != nil {
+		return nil, err
+	}
+	root, rerr := devstack.FindRepoRoot(wd)
+	if rerr != nil {
+		return nil, err
+	}
+	dataDir := filepath.Join(root, ".data")
+	name, nerr := devstack.CheckoutDatabase(dataDir)
+	if nerr != nil {
+		return nil, err
+	}
+	pg, ferr := devstack.FindPostgres(ctx, devstack.PostgresOptions{Database: name, DataDir: dataDir})
+	if ferr != nil || pg == nil {
+		return nil, err
+	}
+	cfg, err = config.Load(config.Requirement{})
+	if err != nil {
+		return nil, err
+	}
+	cfg.DatabaseURL = pg.URL
+	fmt.Fprintf(stderr, "DATABASE_URL is not set: using this checkout's dev database %s (%s)\n", name, pg.Source)
+	return cfg, nil
 }

@@ -444,7 +444,7 @@ func waitingFix(cause string) string {
 	case "CampaignSetupRequired":
 		return "complete the campaign's settings: GET /api/v1/campaigns/{id} lists setup_required"
 	case "InvalidFulfilmentURL":
-		return "set a valid http(s) fulfilment_webhook_url on the campaign (PATCH /api/v1/campaigns/{id})"
+		return "set a fulfilment_webhook_url the webhook policy accepts on the campaign (PATCH /api/v1/campaigns/{id}), or allow its internal address with REFERFLOW_WEBHOOK_ALLOWED_NETWORKS on api and worker"
 	case "WebhookDeliveryFailed":
 		return "make the campaign's fulfilment endpoint answer 2xx"
 	}

@@ -32,6 +32,7 @@ func commands() []command {
 		{"migrate", "apply database migrations; `migrate status` lists them", migrateUsage, runMigrate},
 		{"referrals", "`referrals resume` starts again the referral workflows whose run failed", referralsUsage, runReferrals},
 		{"admin", "manage program admins: `admin create` adds one and prints its API key", adminUsage, runAdmin},
+		{"campaign", "`campaign example` prints a complete example campaign to POST to /api/v1/campaigns", campaignUsage, runCampaign},
 		{"apikey", "manage admins' API keys: `apikey create` makes another key for an admin", apikeyUsage, runAPIKey},
 		{"doctor", "check this install (Postgres, Temporal, HubSpot connections, stuck referrals) and say how to fix each problem", doctorUsage, runDoctor},
 		{"hubspot-sim", "run the HubSpot simulator (API, OAuth, rate limits) for tests and the demo", hubspotSimUsage, runHubSpotSim},

@@ -23,3 +23,13 @@ ORDER BY workspaces.name, admins.id;
 -- name: AdminCount :one
 -- AdminCount tells `referflow dev` whether a first admin must be created.
 SELECT count(*) FROM admins;
+
+-- name: AdminOldest :one
+-- AdminOldest is the first admin made, with the workspace's name: `referflow
+-- dev` names them in the command it prints when the database has admins but
+-- the data folder has no key.
+SELECT sqlc.embed(admins), workspaces.name AS workspace_name
+FROM admins
+JOIN workspaces ON workspaces.id = admins.workspace_id
+ORDER BY admins.created_at, admins.id
+LIMIT 1;

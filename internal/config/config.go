@@ -17,6 +17,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/referflow/referflow/internal/outgoing"
 )
 
 // Variable documents one environment variable.
@@ -29,7 +31,7 @@ type Variable struct {
 // Variables is every environment variable referflow reads, in the order the
 // README lists them.
 var Variables = []Variable{
-	{"DATABASE_URL", "(none; `dev` finds or starts one)", "PostgreSQL connection URL. Required by `api`, `worker` and `migrate`. `dev` uses it when set, else a local server that answers, else a private cluster under `.data/`."},
+	{"DATABASE_URL", "(none; `dev` finds or starts one)", "PostgreSQL connection URL. Required by `api`, `worker` and `migrate`. `dev` uses it when set, else this checkout's own database `referflow_<hash>` on a local server that answers, else on a private cluster under `.data/`."},
 	{"TEMPORAL_ADDRESS", "localhost:7233", "Temporal frontend host:port. `dev` starts its own dev server when this is not set."},
 	{"TEMPORAL_NAMESPACE", "default", "Temporal namespace for referflow's workflows."},
 	{"TEMPORAL_UI_URL", "http://localhost:8233 (`dev`: its own dev server's UI)", "Base URL of the Temporal Web UI; the admin API links each referral, sales entry and review entry to its workflow's page there (<TEMPORAL_UI_URL>/namespaces/<namespace>/workflows/<workflow id>)."},
@@ -39,6 +41,8 @@ var Variables = []Variable{
 	{"REFERFLOW_ENCRYPTION_KEY", "(none; `dev` generates one into `.data/`)", "Key for HubSpot tokens at rest: base64 of 32 random bytes (`openssl rand -base64 32`). Several keys separated by commas rotate: the first encrypts, all decrypt. Required by `api` and `worker`."},
 	{"REFERFLOW_LOG_LEVEL", "info", "Log level: debug, info, warn or error. Logs are JSON lines on standard error."},
 	{"REFERFLOW_WORKFLOW_CACHE_SIZE", "10000", "How many running workflows a worker process keeps in memory (Temporal's sticky cache, about 45 KiB each). Smaller saves memory; a workflow that is not cached is rebuilt from its history when it wakes. See docs/benchmarks.md (10,000 idle referral workflows)."},
+	{"REFERFLOW_WEBHOOK_ALLOW_HTTP", "false (`dev`: true)", "Accept plain `http` fulfilment webhook URLs besides `https`: `true` or `false`. `dev` sets it (its receivers are local). See docs/operations.md (webhooks to internal services)."},
+	{"REFERFLOW_WEBHOOK_ALLOWED_NETWORKS", "(none; `dev`: 127.0.0.0/8,::1)", "Internal addresses fulfilment webhooks may reach, comma-separated: networks (`10.20.0.0/16`, `fd00::/8`), addresses (`10.20.0.5`, `::1`) and host names trusted whatever they resolve to (`fulfilment.internal`). Everything else that is loopback, private, link-local (cloud metadata), unique-local, carrier-grade NAT, unspecified, multicast or reserved is refused, on save and at connect time. `dev` allows loopback."},
 	{"HUBSPOT_APP_ID", "(none)", "Your HubSpot app's numeric ID; webhook events of another app (another appId) are answered but not recorded."},
 	{"HUBSPOT_CLIENT_ID", "(none)", "Your HubSpot app's OAuth client ID (its redirect URL must be <REFERFLOW_PUBLIC_URL>/oauth/hubspot/callback). Set together with HUBSPOT_CLIENT_SECRET. Unset: connecting HubSpot answers 503, and `dev` starts the HubSpot simulator instead."},
 	{"HUBSPOT_CLIENT_SECRET", "(none)", "Your HubSpot app's client secret: OAuth and webhook signatures. Set together with HUBSPOT_CLIENT_ID."},
@@ -75,7 +79,11 @@ type Config struct {
 	LogLevel       slog.Level
 	// WorkflowCacheSize is the worker's sticky workflow cache (workflows
 	// kept in memory between their tasks).
-	WorkflowCacheSize   int
+	WorkflowCacheSize int
+	// WebhookPolicy says where fulfilment webhooks may go
+	// (REFERFLOW_WEBHOOK_ALLOW_HTTP, REFERFLOW_WEBHOOK_ALLOWED_NETWORKS): the
+	// api checks campaigns' URLs with it, the worker sends with it.
+	WebhookPolicy       outgoing.Policy
 	HubSpotAppID        int64
 	HubSpotClientID     string
 	HubSpotClientSecret string
@@ -223,6 +231,20 @@ func LoadFrom(lookup func(string) (string, bool), req Requirement) (*Config, err
 		}
 		c.WorkflowCacheSize = n
 	}
+	if raw := get("REFERFLOW_WEBHOOK_ALLOW_HTTP"); raw != "" {
+		allow, err := strconv.ParseBool(raw)
+		if err != nil {
+			fail("REFERFLOW_WEBHOOK_ALLOW_HTTP", "must be true or false, got %q", raw)
+		}
+		c.WebhookPolicy.AllowHTTP = allow
+	}
+	if raw := get("REFERFLOW_WEBHOOK_ALLOWED_NETWORKS"); raw != "" {
+		networks, hosts, err := outgoing.ParseAllowList(raw)
+		if err != nil {
+			fail("REFERFLOW_WEBHOOK_ALLOWED_NETWORKS", "%v", err)
+		}
+		c.WebhookPolicy.AllowedNetworks, c.WebhookPolicy.AllowedHosts = networks, hosts
+	}
 	if raw := get("HUBSPOT_APP_ID"); raw != "" {
 		id, err := strconv.ParseInt(raw, 10, 64)
 		if err != nil || id <= 0 {
@@ -300,3 +322,17 @@ func validPort(p string) bool {
 	n, err := strconv.Atoi(p)
 	return err == nil && n > 0 && n < 65536
 }
+
+// AllowLoopbackWebhooks lets fulfilment webhooks go over plain http to this
+// machine, as `referflow dev` does for its local receivers: what an operator
+// gets with REFERFLOW_WEBHOOK_ALLOW_HTTP=true and
+// REFERFLOW_WEBHOOK_ALLOWED_NETWORKS=127.0.0.0/8,::1.
+func (c *Config) AllowLoopbackWebhooks() {
+	c.WebhookPolicy.AllowHTTP = true
+	networks, _, _ := outgoing.ParseAllowList(LoopbackNetworks)
+	c.WebhookPolicy.AllowedNetworks = append(c.WebhookPolicy.AllowedNetworks, networks...)
+}
+
+// LoopbackNetworks is the REFERFLOW_WEBHOOK_ALLOWED_NETWORKS value naming
+// this machine.
+const LoopbackNetworks = "127.0.0.0/8,::1"

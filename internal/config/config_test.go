@@ -163,3 +163,43 @@ func TestWorkerMetricsAddr(t *testing.T) {
 		t.Fatalf("an address without port: %v", err)
 	}
 }
+
+// Fulfilment webhooks go over https to public addresses unless the operator
+// allows plain http or names internal networks and hosts.
+func TestWebhookPolicy(t *testing.T) {
+	c, err := LoadFrom(env(nil), Requirement{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WebhookPolicy.CheckURL("http://127.0.0.1:9911/hook"); err == nil {
+		t.Fatal("by default a loopback http URL is accepted")
+	}
+	c, err = LoadFrom(env(map[string]string{
+		"REFERFLOW_WEBHOOK_ALLOW_HTTP":       "true",
+		"REFERFLOW_WEBHOOK_ALLOWED_NETWORKS": "10.20.0.0/16, ::1, fulfilment.internal",
+	}), Requirement{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"http://10.20.1.2/hook", "http://[::1]:9911/", "http://fulfilment.internal/hook"} {
+		if err := c.WebhookPolicy.CheckURL(u); err != nil {
+			t.Errorf("%s: %v, want it allowed", u, err)
+		}
+	}
+	if err := c.WebhookPolicy.CheckURL("http://10.21.0.1/hook"); err == nil {
+		t.Error("a network not named is allowed")
+	}
+	_, err = LoadFrom(env(map[string]string{
+		"REFERFLOW_WEBHOOK_ALLOW_HTTP":       "sometimes",
+		"REFERFLOW_WEBHOOK_ALLOWED_NETWORKS": "10.0.0.0/40",
+	}), Requirement{})
+	if err == nil || !strings.Contains(err.Error(), "REFERFLOW_WEBHOOK_ALLOW_HTTP: must be true or false") ||
+		!strings.Contains(err.Error(), "REFERFLOW_WEBHOOK_ALLOWED_NETWORKS: ") {
+		t.Fatalf("bad values: %v", err)
+	}
+	c, _ = LoadFrom(env(nil), Requirement{})
+	c.AllowLoopbackWebhooks()
+	if err := c.WebhookPolicy.CheckURL("http://localhost:9911/hook"); err != nil {
+		t.Fatalf("dev's policy refuses a local receiver: %v", err)
+	}
+}

@@ -29,11 +29,12 @@ func TestDeliveriesAreCountedByOutcome(t *testing.T) {
 	// other tests' deliveries.
 	ev := outgoing.Event{ID: "e1", Type: "test.counted", CreatedAt: time.Now(), Data: map[string]any{}}
 	ctx := context.Background()
+	client := outgoing.NewClient(loopback)
 	for range 3 {
-		_ = outgoing.Send(ctx, nil, srv.URL, []byte("secret"), ev)
+		_ = outgoing.Send(ctx, client, srv.URL, []byte("secret"), ev)
 	}
-	_ = outgoing.Send(ctx, nil, dead.URL, []byte("secret"), ev)
-	_ = outgoing.Send(ctx, nil, "ftp://example.org/hook", []byte("secret"), ev)
+	_ = outgoing.Send(ctx, client, dead.URL, []byte("secret"), ev)
+	_ = outgoing.Send(ctx, client, "ftp://example.org/hook", []byte("secret"), ev)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(outgoing.Metrics())

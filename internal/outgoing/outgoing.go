@@ -32,9 +32,39 @@
 // side, and once that is fixed the pending deliveries go through instead of
 // being lost. Redirects are not followed (a 3xx is a failed delivery).
 //
-// Only http and https URLs are accepted. Private addresses are allowed on
-// purpose: referflow is self-hosted and fulfilment services often live on the
-// same network.
+// # Where webhooks may go (SSRF)
+//
+// A fulfilment URL is typed by a workspace admin, but the request leaves from
+// the worker, inside the operator's network: without a check, an admin could
+// make referflow POST to the cloud's metadata service (169.254.169.254), to
+// Postgres or Temporal on localhost, or to any service on the private network,
+// and read the answers in failure messages. So a Policy decides:
+//
+//   - https only; plain http when the operator sets
+//     REFERFLOW_WEBHOOK_ALLOW_HTTP (`referflow dev` does);
+//   - no user name or password, no empty host, no port 0, empty or out of
+//     range, no IPv6 zone, no backslash, space or control character, no
+//     percent-encoded or non-ASCII host (write IDNs as xn--), no IPv4 address
+//     in any form but a.b.c.d (2130706433, 0x7f000001, 0177.0.0.1 and 127.1
+//     are all 127.0.0.1 to some parser);
+//   - no internal address: loopback, private (RFC 1918), link-local
+//     (cloud metadata), unique-local (fc00::/7), carrier-grade NAT
+//     (100.64.0.0/10), unspecified, multicast, broadcast, reserved and
+//     documentation blocks, Teredo, and IPv6 addresses carrying an internal
+//     IPv4 one (IPv4-mapped ::ffff:127.0.0.1, IPv4-compatible, NAT64
+//     64:ff9b::/96, 6to4 2002::/16) — unless the operator names the network
+//     or host in REFERFLOW_WEBHOOK_ALLOWED_NETWORKS.
+//
+// CheckURL applies it when a campaign is saved (literal addresses and
+// localhost are refused there; other names are not resolved). NewClient's
+// client applies it again before each request and, after resolving the host
+// name itself, on the dialer: every address the name resolves to must be
+// allowed, and the connection goes to the very address checked, so DNS
+// rebinding (a public answer at save, an internal one at send) cannot slip
+// through. Proxies from the environment are not used, and redirects are
+// not followed. A refusal is an error wrapping ErrUnsupportedURL: the reward
+// waits until the URL or the policy changes. A receiver's answer never
+// appears in an error, only its status.
 package outgoing
 
 import (
@@ -136,66 +166,41 @@ func Verify(secret []byte, header string, body []byte, now time.Time) error {
 	return ErrBadSignature
 }
 
-// ErrUnsupportedURL is returned for a webhook URL that is not an absolute
-// http or https URL. Retrying does not help.
-var ErrUnsupportedURL = errors.New("outgoing: webhook URL must be an absolute http or https URL")
-
-// CheckURL says whether rawURL may receive webhooks.
-func CheckURL(rawURL string) error {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnsupportedURL, err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" {
-		return fmt.Errorf("%w, not %q", ErrUnsupportedURL, rawURL)
-	}
-	if u.User != nil {
-		return fmt.Errorf("%w without credentials in it", ErrUnsupportedURL)
-	}
-	return nil
-}
-
-// DeliveryError is a receiver's non-2xx answer.
+// DeliveryError is a receiver's non-2xx answer. Its message says only the
+// status: what the receiver answered is never put into errors (they reach
+// logs and Temporal's UI), since a URL pointing somewhere unexpected could
+// make it echo an internal service's answer there.
 type DeliveryError struct {
 	URL        string
 	StatusCode int
-	// Body is the start of the receiver's answer, for the logs.
-	Body string
+	// Excerpt is the start of the answer (at most 512 bytes), for a delivery
+	// record only the workspace's admins read; Error never includes it.
+	Excerpt string
 }
 
 func (e *DeliveryError) Error() string {
-	msg := fmt.Sprintf("webhook to %s answered %d %s", e.URL, e.StatusCode, http.StatusText(e.StatusCode))
-	if e.Body != "" {
-		msg += ": " + e.Body
-	}
-	return msg + " (will be retried)"
+	return fmt.Sprintf("webhook to %s answered %d %s (will be retried)", e.URL, e.StatusCode, http.StatusText(e.StatusCode))
 }
 
-// NewClient is an HTTP client for webhooks: it does not follow redirects.
-func NewClient() *http.Client {
-	return &http.Client{
-		Timeout: Timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
-}
+// defaultClient is the strictest policy's: https to public addresses only.
+var defaultClient = NewClient(Policy{})
 
-var defaultClient = NewClient()
-
-// Send POSTs ev as JSON to rawURL, signed with secret, and waits at most
-// Timeout for a 2xx. client nil uses NewClient's. A non-2xx answer is a
-// *DeliveryError; a URL CheckURL refuses wraps ErrUnsupportedURL.
+// Send POSTs ev as JSON to rawURL, signed with secret, through client, and
+// waits at most Timeout for a 2xx. client must come from NewClient (its
+// policy decides where webhooks may go); nil is NewClient(Policy{}): https
+// to public addresses only. A non-2xx answer is a *DeliveryError; a URL the
+// policy refuses, before or after resolving its host, wraps
+// ErrUnsupportedURL and nothing is sent.
 func Send(ctx context.Context, client *http.Client, rawURL string, secret []byte, ev Event) error {
-	if err := CheckURL(rawURL); err != nil {
+	client, err := checkBeforeSending(client, rawURL)
+	if errors.Is(err, ErrUnsupportedURL) {
 		deliveries.WithLabelValues(ev.Type, OutcomeInvalidURL).Inc()
+	}
+	if err != nil {
 		return err
 	}
 	if ev.ID == "" || ev.Type == "" {
 		return errors.New("outgoing: an event needs an id and a type")
-	}
-	if client == nil {
-		client = defaultClient
 	}
 	body, err := json.Marshal(ev)
 	if err != nil {
@@ -206,7 +211,7 @@ func Send(ctx context.Context, client *http.Client, rawURL string, secret []byte
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(body))
 	if err != nil {
 		deliveries.WithLabelValues(ev.Type, OutcomeInvalidURL).Inc()
-		return fmt.Errorf("%w: %v", ErrUnsupportedURL, err)
+		return &URLError{Reason: "is not a valid URL"}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "referflow-webhooks")
@@ -214,6 +219,10 @@ func Send(ctx context.Context, client *http.Client, rawURL string, secret []byte
 	req.Header.Set(SignatureHeader, Sign(secret, time.Now(), body))
 	resp, err := client.Do(req)
 	if err != nil {
+		if refused := refusedOnDial(err); refused != nil {
+			deliveries.WithLabelValues(ev.Type, OutcomeInvalidURL).Inc()
+			return refused
+		}
 		deliveries.WithLabelValues(ev.Type, OutcomeTransportError).Inc()
 		var ue *url.Error
 		if errors.As(err, &ue) {
@@ -222,11 +231,11 @@ func Send(ctx context.Context, client *http.Client, rawURL string, secret []byte
 		return fmt.Errorf("deliver %s event %s: %w", ev.Type, ev.ID, err)
 	}
 	defer resp.Body.Close()
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
 	deliveries.WithLabelValues(ev.Type, statusOutcome(resp.StatusCode)).Inc()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return &DeliveryError{URL: redact(req.URL), StatusCode: resp.StatusCode, Body: strings.TrimSpace(string(snippet))}
+		return &DeliveryError{URL: redact(req.URL), StatusCode: resp.StatusCode, Excerpt: string(excerpt)}
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +17,15 @@ import (
 )
 
 var secret = []byte("whsec-test")
+
+// loopback is the policy an operator sets for receivers on this machine
+// (REFERFLOW_WEBHOOK_ALLOW_HTTP=true,
+// REFERFLOW_WEBHOOK_ALLOWED_NETWORKS=127.0.0.0/8,::1): the tests' receivers
+// are plain-http httptest servers on 127.0.0.1.
+var loopback = outgoing.Policy{
+	AllowHTTP:       true,
+	AllowedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+}
 
 func TestSignIsTheDocumentedHMAC(t *testing.T) {
 	t.Parallel()
@@ -94,7 +104,7 @@ func TestSend(t *testing.T) {
 
 	created := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	ev := outgoing.Event{ID: "evt-1", Type: "reward.issued", CreatedAt: created, Data: map[string]string{"amount": "12.50"}}
-	if err := outgoing.Send(context.Background(), srv.Client(), srv.URL+"/hook", secret, ev); err != nil {
+	if err := outgoing.Send(context.Background(), outgoing.NewClient(loopback), srv.URL+"/hook", secret, ev); err != nil {
 		t.Fatal(err)
 	}
 	d := <-got
@@ -124,7 +134,7 @@ func TestSendFailures(t *testing.T) {
 			}
 			http.Error(w, "receiver is down", code)
 		}))
-		err := outgoing.Send(context.Background(), nil, srv.URL+"?token=secret", secret, outgoing.Event{ID: "e", Type: "t", Data: 1})
+		err := outgoing.Send(context.Background(), outgoing.NewClient(loopback), srv.URL+"?token=secret", secret, outgoing.Event{ID: "e", Type: "t", Data: 1})
 		srv.Close()
 		var de *outgoing.DeliveryError
 		if !errors.As(err, &de) || de.StatusCode != code {
@@ -138,7 +148,7 @@ func TestSendFailures(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	dead := srv.URL
 	srv.Close()
-	err := outgoing.Send(context.Background(), nil, dead+"?token=secret", secret, outgoing.Event{ID: "e", Type: "t"})
+	err := outgoing.Send(context.Background(), outgoing.NewClient(loopback), dead+"?token=secret", secret, outgoing.Event{ID: "e", Type: "t"})
 	if err == nil || strings.Contains(err.Error(), "token=secret") {
 		t.Errorf("closed receiver: %v", err)
 	}

@@ -28,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/referflow/referflow/internal/config"
 	"github.com/referflow/referflow/internal/dev/devstack"
 	"github.com/referflow/referflow/internal/dev/hubspotsim"
 )
@@ -193,6 +194,9 @@ func (s *Stack) env(apiPort int) ([]string, error) {
 		"HUBSPOT_CLIENT_ID=" + hubspotsim.DefaultClientID,
 		"HUBSPOT_CLIENT_SECRET=" + hubspotsim.DefaultClientSecret,
 		"HUBSPOT_BASE_URL=" + s.SimURL,
+		// The chaos receiver listens on 127.0.0.1 over plain http.
+		"REFERFLOW_WEBHOOK_ALLOW_HTTP=true",
+		"REFERFLOW_WEBHOOK_ALLOWED_NETWORKS=" + config.LoopbackNetworks,
 	}, nil
 }
 

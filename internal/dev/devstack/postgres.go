@@ -375,22 +375,11 @@ func startPrivateCluster(ctx context.Context, opts PostgresOptions) (*Postgres, 
 	if opts.DataDir == "" {
 		return nil, errors.New("devstack: no local PostgreSQL server answered and PostgresOptions.DataDir is empty, so no private cluster can be created; set DATABASE_URL or a data folder")
 	}
-	dataDir, err := filepath.Abs(opts.DataDir)
+	c, err := newCluster(opts)
 	if err != nil {
-		return nil, fmt.Errorf("devstack: data folder: %w", err)
+		return nil, err
 	}
-	c := &cluster{
-		dataDir: dataDir,
-		pgData:  filepath.Join(dataDir, "postgres"),
-		logFile: filepath.Join(dataDir, "postgres.log"),
-		port:    opts.Port,
-		asRoot:  os.Geteuid() == 0,
-		logger:  opts.Logger,
-	}
-	if c.port == 0 {
-		c.port = DefaultPostgresPort
-	}
-	c.sockDir = socketDir(dataDir, c.port)
+	dataDir := c.dataDir
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("devstack: create data folder: %w", err)
 	}
@@ -452,6 +441,68 @@ func startPrivateCluster(ctx context.Context, opts PostgresOptions) (*Postgres, 
 	src := fmt.Sprintf("private cluster in %s on %s", c.pgData, t.where())
 	opts.Logger.Info("started PostgreSQL", "source", src, "database", opts.Database, "took", time.Since(start).Round(time.Millisecond))
 	return &Postgres{URL: t.url(opts.Database), Source: src, stop: onceStop(c.stop)}, nil
+}
+
+// newCluster describes the private cluster under opts.DataDir.
+func newCluster(opts PostgresOptions) (*cluster, error) {
+	dataDir, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("devstack: data folder: %w", err)
+	}
+	c := &cluster{
+		dataDir: dataDir,
+		pgData:  filepath.Join(dataDir, "postgres"),
+		logFile: filepath.Join(dataDir, "postgres.log"),
+		port:    opts.Port,
+		asRoot:  os.Geteuid() == 0,
+		logger:  opts.Logger,
+	}
+	if c.port == 0 {
+		c.port = DefaultPostgresPort
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
+	}
+	c.sockDir = socketDir(dataDir, c.port)
+	return c, nil
+}
+
+// removePrivateCluster stops the private cluster under opts.DataDir when it
+// runs and deletes it with its socket folder, log and lock file.
+func removePrivateCluster(ctx context.Context, opts PostgresOptions) ([]string, error) {
+	c, err := newCluster(opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(c.pgData); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	unlock, err := lockFile(ctx, filepath.Join(c.dataDir, "postgres.lock"))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if bins, ok := findPostgresBins(readTrim(filepath.Join(c.pgData, "PG_VERSION"))); ok {
+		c.bins = bins
+		if running, _ := c.running(ctx); running {
+			if err := c.stop(ctx); err != nil {
+				return nil, err
+			}
+		}
+	} else if readTrim(filepath.Join(c.pgData, "postmaster.pid")) != "" {
+		return nil, fmt.Errorf("devstack: the private cluster in %s may be running and pg_ctl is not found to stop it; stop it, then delete the folder", c.pgData)
+	}
+	var removed []string
+	for _, p := range []string{c.pgData, c.sockDir, c.logFile, filepath.Join(c.dataDir, "postgres.lock")} {
+		if _, err := os.Lstat(p); err != nil {
+			continue
+		}
+		if err := os.RemoveAll(p); err != nil {
+			return removed, fmt.Errorf("devstack: remove %s: %w", p, err)
+		}
+		removed = append(removed, p)
+	}
+	return removed, nil
 }
 
 // socketDir is the unix socket folder inside dataDir, or a short one under

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -250,8 +251,55 @@ func TestPrivateCluster(t *testing.T) {
 	if err := connect(t, ctx, p3.URL).QueryRow(ctx, "SELECT v FROM kept").Scan(&v); err != nil || v != 42 {
 		t.Fatalf("data after restart: v=%d err=%v", v, err)
 	}
-	if err := p3.Stop(ctx); err != nil {
+
+	// `dev reset`: the running cluster is stopped and deleted, with its
+	// socket folder, log and lock file.
+	removed, err := RemovePostgres(ctx, opts)
+	if err != nil {
 		t.Fatal(err)
+	}
+	t.Logf("removed %v", removed)
+	if c, err := pgx.Connect(ctx, p3.URL); err == nil {
+		c.Close(ctx)
+		t.Fatal("cluster still answers after RemovePostgres")
+	}
+	for _, f := range []string{"postgres", "postgres.log", "postgres.lock", "postgres-run"} {
+		if _, err := os.Stat(filepath.Join(opts.DataDir, f)); !os.IsNotExist(err) {
+			t.Errorf("%s after RemovePostgres: %v", f, err)
+		}
+	}
+}
+
+// Each data folder names its own database, the same every time, never the
+// tests' (referflow_test) nor the one checkouts used to share (referflow);
+// RemovePostgres drops it from the local server.
+func TestCheckoutDatabase(t *testing.T) {
+	t.Parallel()
+	a, b := t.TempDir(), t.TempDir()
+	dbA, err := CheckoutDatabase(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := CheckoutDatabase(a + "/.")
+	dbB, _ := CheckoutDatabase(b)
+	if dbA != again || dbA == dbB || !regexp.MustCompile(`^referflow_[0-9a-f]{10}$`).MatchString(dbA) {
+		t.Fatalf("CheckoutDatabase: %q, again %q, another folder %q", dbA, again, dbB)
+	}
+
+	requireLocalServer(t, defaultLocalTargets())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := EnsurePostgres(ctx, PostgresOptions{Database: dbA, DataDir: a, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dropDatabase(t, p.URL, dbA) })
+	removed, err := RemovePostgres(ctx, PostgresOptions{Database: dbA, DataDir: a})
+	if err != nil || len(removed) != 1 || !strings.Contains(removed[0], dbA) {
+		t.Fatalf("RemovePostgres = %v, %v", removed, err)
+	}
+	if exists, err := HasDatabase(ctx, p.URL, dbA); err != nil || exists {
+		t.Fatalf("database %s after RemovePostgres: %v %v", dbA, exists, err)
 	}
 }
 

@@ -65,7 +65,9 @@ func TestTemporalDevServerDiesWithItsStarter(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the parent-death signal is Linux's; elsewhere the next start stops the leftover (TestTemporalDevServerLeftoverIsStopped)")
 	}
-	t.Parallel()
+	// Not parallel, nor the next test: a dev server takes free ports for its
+	// internal services, which may be ports a parallel test picked and has
+	// not bound yet. Sequential tests run before the parallel ones start.
 	opts := devServerOptions(t, temporalCLI(t), filepath.Join(t.TempDir(), "temporal.db"))
 	opts.Logger = nil
 	raw, _ := json.Marshal(opts)
@@ -109,11 +111,9 @@ func TestTemporalDevServerDiesWithItsStarter(t *testing.T) {
 // which then runs its own: found through the PID file, or, with none, as the
 // orphan listening on the port with this database.
 func TestTemporalDevServerLeftoverIsStopped(t *testing.T) {
-	t.Parallel()
 	cli := temporalCLI(t)
 	for _, withPIDFile := range []bool{true, false} {
 		t.Run(fmt.Sprintf("pid_file=%v", withPIDFile), func(t *testing.T) {
-			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			dir := t.TempDir()

@@ -281,3 +281,33 @@ func notAllowedOptionMsg(value string, pr *property) string {
 	}
 	return fmt.Sprintf("%s was not one of the allowed options: [%s]", value, strings.Join(vals, ", "))
 }
+
+// DealPipeline is a deal pipeline as campaign settings name it: its ID and
+// its stages' IDs (internal values, e.g. closedwon), in order.
+type DealPipeline struct {
+	ID, Label string
+	StageIDs  []string
+}
+
+// DealPipelines lists a portal's deal pipelines (none for an unknown portal),
+// for `referflow dev` to print beside the simulator's address.
+func (s *Simulator) DealPipelines(portalID int64) []DealPipeline {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.portals[portalID]
+	if p == nil {
+		return nil
+	}
+	var out []DealPipeline
+	for _, pl := range p.pipelines {
+		if pl.Archived {
+			continue
+		}
+		d := DealPipeline{ID: pl.ID, Label: pl.Label}
+		for _, st := range pl.Stages {
+			d.StageIDs = append(d.StageIDs, st.ID)
+		}
+		out = append(out, d)
+	}
+	return out
+}

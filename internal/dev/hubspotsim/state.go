@@ -161,6 +161,20 @@ var ErrDeliveryRunning = errors.New("hubspotsim: save the state after Close, onc
 // (and after the HTTP server stopped taking requests): events still queued,
 // held for a retry or cut off in flight by Close are saved as undelivered.
 func (s *Simulator) SaveState(w io.Writer) error {
+	return s.saveState(w, true)
+}
+
+// Checkpoint writes the state as SaveState does, while the simulator runs,
+// so that a process killed without a clean stop (`referflow dev` after
+// kill -9) loses only what changed since its last checkpoint. Webhooks in
+// flight are written as undelivered: a simulator restored from a checkpoint
+// may deliver them again, as HubSpot may deliver any webhook twice.
+func (s *Simulator) Checkpoint(w io.Writer) error {
+	return s.saveState(w, false)
+}
+
+// saveState writes the state; whileClosed refuses while delivery runs.
+func (s *Simulator) saveState(w io.Writer, whileClosed bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := simState{Version: stateVersion, NextPortalID: s.nextPortalID, ChangeSeq: s.changeSeq, Changes: s.changeLog}
@@ -176,7 +190,7 @@ func (s *Simulator) SaveState(w io.Writer) error {
 	for _, c := range sortedByKey(s.authCodes) {
 		st.AuthCodes = append(st.AuthCodes, authCodeState{c.code, c.portalID, c.scopes, c.redirectURI, c.expires, c.used})
 	}
-	wh, err := s.wh.state()
+	wh, err := s.wh.state(whileClosed)
 	if err != nil {
 		return err
 	}
@@ -227,10 +241,10 @@ func portalStateOf(p *Portal) portalState {
 	return ps
 }
 
-func (w *webhooks) state() (webhooksState, error) {
+func (w *webhooks) state(whileClosed bool) (webhooksState, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.closed {
+	if whileClosed && !w.closed {
 		return webhooksState{}, ErrDeliveryRunning
 	}
 	st := webhooksState{
@@ -396,12 +410,22 @@ func (w *webhooks) load(st webhooksState) {
 // SaveStateFile writes the state to path atomically (a temporary file
 // renamed over it), so a crash while saving leaves the previous state.
 func (s *Simulator) SaveStateFile(path string) error {
+	return writeStateFile(path, s.SaveState)
+}
+
+// CheckpointFile writes a Checkpoint to path atomically, as SaveStateFile
+// does.
+func (s *Simulator) CheckpointFile(path string) error {
+	return writeStateFile(path, s.Checkpoint)
+}
+
+func writeStateFile(path string, save func(io.Writer) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("hubspotsim: save state: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := s.SaveState(tmp); err != nil {
+	if err := save(tmp); err != nil {
 		tmp.Close()
 		return err
 	}

@@ -151,3 +151,39 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A checkpoint taken while the simulator runs (no Close: the process may be
+// killed next) restores the records, their next IDs and the OAuth tokens.
+func TestCheckpointWhileRunning(t *testing.T) {
+	t.Parallel()
+	sim := New(Options{})
+	t.Cleanup(func() { _ = sim.Close() })
+	p := sim.CreatePortal("Demo portal")
+	first, err := sim.CreateObject(p.ID, "deals", map[string]string{"dealname": "First", "pipeline": "default", "dealstage": "appointmentscheduled"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	access, _ := sim.IssueTokens(p.ID)
+	path := filepath.Join(t.TempDir(), "sim.json")
+	if err := sim.CheckpointFile(path); err != nil {
+		t.Fatalf("checkpoint while running: %v", err)
+	}
+
+	again := New(Options{})
+	t.Cleanup(func() { _ = again.Close() })
+	if ok, err := again.LoadStateFile(path); !ok || err != nil {
+		t.Fatalf("LoadStateFile = %v, %v", ok, err)
+	}
+	if _, ok := again.GetObject(p.ID, "deals", first); !ok {
+		t.Fatalf("deal %s lost", first)
+	}
+	next, err := again.CreateObject(p.ID, "deals", map[string]string{"dealname": "Next", "pipeline": "default", "dealstage": "appointmentscheduled"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next == first {
+		t.Fatalf("the restored simulator handed out deal ID %s again", first)
+	}
+	e := &env{t: t, sim: again, h: again.Handler(), p: again.Portal(p.ID)}
+	e.must(e.do("GET", "/crm/v3/objects/deals/"+first, access, ""), 200)
+}
