@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/referflow/referflow/internal/dev/hubspotsim"
 	"github.com/referflow/referflow/internal/referral"
-	"github.com/referflow/referflow/salesreceiver"
 )
 
 // The example campaign does what it says, through the real API on real
@@ -28,14 +26,7 @@ func TestExampleCampaignWorksAgainstTheSimulator(t *testing.T) {
 	h := newHubSpotAPI(t, hubspotsim.DefaultClientID)
 	_, browser, key := h.admin(t, h.workspace(t, "Acme"), "ops@acme.test")
 	a := apiClient{t: t, url: h.url, key: key}
-	dctx, stop := context.WithCancel(context.Background())
-	dispatched := make(chan struct{})
-	go func() {
-		defer close(dispatched)
-		d := &salesreceiver.Dispatcher{Pool: h.db.Pool, Temporal: h.tc.Client, TaskQueue: h.tc.TaskQueue, HubSpotTaskQueue: h.tc.HubSpotTaskQueue, Logger: slog.New(slog.DiscardHandler)}
-		_ = d.Run(dctx)
-	}()
-	t.Cleanup(func() { stop(); <-dispatched })
+	h.runDispatcher(t)
 	if code, page := open(t, browser, h.startConnect(t, browser, "allow")); code != http.StatusOK {
 		t.Fatalf("connect HubSpot = %d\n%s", code, page)
 	}

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,7 +13,6 @@ import (
 	"github.com/referflow/referflow/internal/hubspot"
 	"github.com/referflow/referflow/internal/hubspotconn"
 	"github.com/referflow/referflow/internal/referral"
-	"github.com/referflow/referflow/salesreceiver"
 )
 
 // TestRevokedTokensShowAsBrokenUntilReconnected: HubSpot starts refusing the
@@ -140,7 +138,7 @@ func TestResetPortalCorruptsNoReferral(t *testing.T) {
 	defer cancel()
 	w := newDealWorkspace(t)
 	h, a, browser := w.h, w.a, w.browser
-	w.runDispatcher(t)
+	w.h.runDispatcher(t)
 	old := w.addLead(t, "old@example.org")
 	oldDeal := a.await(ctx, old, "sends its lead", func(v ReferralView) bool { return v.HubSpotDealID != "" }).HubSpotDealID
 
@@ -233,18 +231,4 @@ func (w *dealWorkspace) addLead(t *testing.T, email string) string {
 		t.Fatalf("add referral = %d %s", code, body)
 	}
 	return added.ID
-}
-
-// runDispatcher routes recorded webhook events to the workflows until the
-// test ends, as the worker does.
-func (w *dealWorkspace) runDispatcher(t *testing.T) {
-	t.Helper()
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		d := &salesreceiver.Dispatcher{Pool: w.h.db.Pool, Temporal: w.h.tc.Client, TaskQueue: w.h.tc.TaskQueue, HubSpotTaskQueue: w.h.tc.HubSpotTaskQueue, Logger: slog.New(slog.DiscardHandler)}
-		_ = d.Run(ctx)
-	}()
-	t.Cleanup(func() { stop(); <-done })
 }

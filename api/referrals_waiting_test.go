@@ -139,6 +139,19 @@ func (h *hubspotAPI) winDeal(t *testing.T, dealID string) {
 	}
 }
 
+// runDispatcher runs the Sales Receiver's dispatcher, which hands recorded
+// HubSpot events to the workflows, until the test ends.
+func (h *hubspotAPI) runDispatcher(t *testing.T) {
+	dctx, stop := context.WithCancel(context.Background())
+	dispatched := make(chan struct{})
+	go func() {
+		defer close(dispatched)
+		d := &salesreceiver.Dispatcher{Pool: h.db.Pool, Temporal: h.tc.Client, TaskQueue: h.tc.TaskQueue, HubSpotTaskQueue: h.tc.HubSpotTaskQueue, Logger: slog.New(slog.DiscardHandler)}
+		_ = d.Run(dctx)
+	}()
+	t.Cleanup(func() { stop(); <-dispatched })
+}
+
 // dealCampaign sends each lead to HubSpot as a deal and rewards the member
 // 50 USD when the deal is won.
 func dealCampaign() campaign.Settings {
@@ -176,14 +189,7 @@ func TestReferralAddedBeforeHubSpotIsConnected(t *testing.T) {
 	}
 	_, browser, key := h.admin(t, &fx.Workspace, "ops@acme.test")
 	a := apiClient{t: t, url: h.url, key: key}
-	dctx, stop := context.WithCancel(context.Background())
-	dispatched := make(chan struct{})
-	go func() {
-		defer close(dispatched)
-		d := &salesreceiver.Dispatcher{Pool: h.db.Pool, Temporal: h.tc.Client, TaskQueue: h.tc.TaskQueue, HubSpotTaskQueue: h.tc.HubSpotTaskQueue, Logger: slog.New(slog.DiscardHandler)}
-		_ = d.Run(dctx)
-	}()
-	t.Cleanup(func() { stop(); <-dispatched })
+	h.runDispatcher(t)
 
 	code, body := a.do("POST", "/api/v1/campaigns/"+fx.Campaign.ID.String()+"/referrals",
 		`{"member_code":"`+fx.Member.ReferralCode+`","lead":{"email":"nia@example.org","first_name":"Nia"}}`)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,24 +21,6 @@ import (
 	"github.com/referflow/referflow/internal/dev/devstack"
 	"github.com/referflow/referflow/internal/dev/testenv"
 )
-
-// syncBuffer is a buffer a running command writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // devEnv is one checkout's `referflow dev`: its data folder and ports, with
 // no DATABASE_URL, so it finds its own database as a newcomer's would.
@@ -68,7 +48,7 @@ func newDevEnv(t *testing.T, binDir string) *devEnv {
 
 // start runs `referflow dev` until the returned stop is called, which
 // returns its output.
-func (e *devEnv) start() (stop func() string, output *syncBuffer) {
+func (e *devEnv) start() (stop func() string, output *testenv.LogBuffer) {
 	t := e.t
 	t.Helper()
 	t.Setenv("REFERFLOW_HTTP_ADDR", "127.0.0.1:"+strconv.Itoa(e.httpPort))
@@ -79,7 +59,7 @@ func (e *devEnv) start() (stop func() string, output *syncBuffer) {
 		"--hubspot-sim-port", strconv.Itoa(e.simPort)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	out := &syncBuffer{}
+	out := &testenv.LogBuffer{}
 	var code int
 	go func() {
 		defer close(done)
