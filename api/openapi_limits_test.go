@@ -75,7 +75,7 @@ func TestOpenAPILimitsAreTheCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	found := map[string]string{}
-	collectLimits(doc, nil, found)
+	collectLimits(doc, found)
 	for at, v := range found {
 		w, ok := want[at]
 		switch {
@@ -138,25 +138,12 @@ var limitKeywords = []string{"maxLength", "minLength", "maxItems", "minItems", "
 
 // collectLimits finds every limit keyword in the document by its path (a
 // parameter by its name), as collectEnums does for enums.
-func collectLimits(node any, path []string, out map[string]string) {
-	switch n := node.(type) {
-	case map[string]any:
+func collectLimits(doc any, out map[string]string) {
+	walkOpenAPI(doc, nil, func(path []string, n map[string]any) {
 		for k, v := range n {
 			if slices.Contains(limitKeywords, k) {
 				out[strings.Join(append(slices.Clone(path), k), "/")] = fmt.Sprint(v)
-				continue
 			}
-			collectLimits(v, append(slices.Clone(path), k), out)
 		}
-	case []any:
-		for i, v := range n {
-			key := strconv.Itoa(i)
-			if m, ok := v.(map[string]any); ok {
-				if name, ok := m["name"].(string); ok {
-					key = name
-				}
-			}
-			collectLimits(v, append(slices.Clone(path), key), out)
-		}
-	}
+	})
 }
