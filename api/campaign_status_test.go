@@ -1,8 +1,6 @@
 package api
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,8 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/referflow/referflow/internal/adminauth"
 )
 
 // A campaign's status decides what it takes, through the admin API: a draft
@@ -21,14 +17,7 @@ import (
 // refused move names the allowed ones.
 func TestCampaignStatusDecidesWhatItTakes(t *testing.T) {
 	t.Parallel()
-	var logs bytes.Buffer
-	srv, d := newTestServer(t, &logs)
-	fx := d.SeedReferral(t)
-	_, key, err := adminauth.CreateAdmin(context.Background(), d.Queries, fx.Workspace.ID, "ops@acme.test", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := adminClient{t: t, h: srv.Handler(), key: key}
+	api := newAdminWorld(t).api
 
 	rec := api.call("POST", "/api/v1/campaigns", `{"name":"Lifecycle"}`)
 	c := decodeCampaign(t, rec)

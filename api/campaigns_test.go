@@ -9,8 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/adminauth"
 	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/dev/testenv"
 )
 
 type adminClient struct {
@@ -27,6 +29,30 @@ func (a adminClient) call(method, path, body string) *httptest.ResponseRecorder 
 	rec := httptest.NewRecorder()
 	a.h.ServeHTTP(rec, req)
 	return rec
+}
+
+// adminWorld is a test server over a seeded referral, with an admin of its
+// workspace and that admin's API client.
+type adminWorld struct {
+	srv   *Server
+	fx    testenv.ReferralFixture
+	admin db.Admin
+	api   adminClient
+	logs  *bytes.Buffer
+}
+
+func newAdminWorld(t *testing.T) adminWorld {
+	t.Helper()
+	w := adminWorld{logs: &bytes.Buffer{}}
+	var d *testenv.Database
+	w.srv, d = newTestServer(t, w.logs)
+	w.fx = d.SeedReferral(t)
+	admin, key, err := adminauth.CreateAdmin(context.Background(), d.Queries, w.fx.Workspace.ID, "ops@acme.test", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.admin, w.api = admin, adminClient{t: t, h: w.srv.Handler(), key: key}
+	return w
 }
 
 func decodeCampaign(t *testing.T, rec *httptest.ResponseRecorder) CampaignView {

@@ -15,6 +15,7 @@ import (
 	"github.com/referflow/referflow/internal/review"
 	"github.com/referflow/referflow/internal/reward"
 	"github.com/referflow/referflow/internal/salesentry"
+	"github.com/referflow/referflow/internal/webhookdelivery"
 )
 
 // The document is written by hand, but its enumerations are the Go
@@ -58,6 +59,11 @@ func TestOpenAPIEnumsAreTheVocabularies(t *testing.T) {
 		"components/schemas/WaitingResult/properties/status":                           referralStatuses,
 		"components/schemas/HubSpotCause/properties/object_type":                       objectTypes,
 		"components/schemas/Referral/properties/workflow_status":                       workflowStatuses,
+		"paths//webhook-deliveries/get/parameters/status":                              words(webhookdelivery.Statuses),
+		"paths//webhook-deliveries/get/parameters/event_type":                          webhookdelivery.EventTypes,
+		"paths//webhook-deliveries/replay/post/parameters/event_type":                  webhookdelivery.EventTypes,
+		"components/schemas/WebhookDelivery/properties/status":                         words(webhookdelivery.Statuses),
+		"components/schemas/WebhookDelivery/properties/event_type":                     webhookdelivery.EventTypes,
 		"components/schemas/Currency":                                                  currency.Codes(),
 	}
 	var doc any
@@ -65,7 +71,7 @@ func TestOpenAPIEnumsAreTheVocabularies(t *testing.T) {
 		t.Fatal(err)
 	}
 	found := map[string][]string{}
-	collectEnums(doc, nil, found)
+	collectEnums(doc, found)
 	for at, enum := range found {
 		want, ok := vocabularies[at]
 		if !ok {
@@ -85,9 +91,8 @@ func TestOpenAPIEnumsAreTheVocabularies(t *testing.T) {
 
 // collectEnums finds every "enum" in the document by its path: object keys,
 // and a parameter by its name rather than its index.
-func collectEnums(node any, path []string, out map[string][]string) {
-	switch n := node.(type) {
-	case map[string]any:
+func collectEnums(doc any, out map[string][]string) {
+	walkOpenAPI(doc, nil, func(path []string, n map[string]any) {
 		if enum, ok := n["enum"].([]any); ok {
 			at := strings.Join(path, "/")
 			at = strings.TrimSuffix(at, "/schema") // a parameter's schema
@@ -96,8 +101,17 @@ func collectEnums(node any, path []string, out map[string][]string) {
 				out[at] = append(out[at], s)
 			}
 		}
+	})
+}
+
+// walkOpenAPI calls visit with every object of the document and its path:
+// object keys, and a list item by its "name" (a parameter) or its index.
+func walkOpenAPI(node any, path []string, visit func(path []string, obj map[string]any)) {
+	switch n := node.(type) {
+	case map[string]any:
+		visit(path, n)
 		for k, v := range n {
-			collectEnums(v, append(slices.Clone(path), k), out)
+			walkOpenAPI(v, append(slices.Clone(path), k), visit)
 		}
 	case []any:
 		for i, v := range n {
@@ -107,7 +121,7 @@ func collectEnums(node any, path []string, out map[string][]string) {
 					key = name
 				}
 			}
-			collectEnums(v, append(slices.Clone(path), key), out)
+			walkOpenAPI(v, append(slices.Clone(path), key), visit)
 		}
 	}
 }

@@ -8,9 +8,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/internal/webhookdelivery"
 )
 
 // Every limit the document states (maxLength, maxItems, maxProperties,
@@ -29,37 +31,41 @@ func TestOpenAPILimitsAreTheCode(t *testing.T) {
 	}
 	n := strconv.Itoa
 	for at, v := range map[string]string{
-		"components/schemas/MemberInput/properties/email/maxLength":               n(referral.MaxEmailLength),
-		"components/schemas/LeadInput/properties/email/maxLength":                 n(referral.MaxEmailLength),
-		"components/schemas/MemberInput/properties/referral_code/pattern":         referralCodePattern.String(),
-		"components/schemas/CRMSettings/properties/field_mapping/maxItems":        n(campaign.MaxFieldMappingRows),
-		"components/schemas/FieldMapping/properties/value/maxLength":              n(campaign.MaxValueLength),
-		"components/schemas/FieldMapping/properties/property/pattern":             campaign.PropertyNamePattern,
-		"components/schemas/StatusRule/properties/property/pattern":               campaign.PropertyNamePattern,
-		"components/schemas/StatusRule/properties/values/minItems":                "1",
-		"components/schemas/StatusRule/properties/values/maxItems":                n(campaign.MaxStatusRuleValues),
-		"components/schemas/StatusRule/properties/values/items/maxLength":         n(campaign.MaxValueLength),
-		"components/schemas/PropertyValue/properties/property/pattern":            campaign.PropertyNamePattern,
-		"components/schemas/PropertyValue/properties/value/maxLength":             n(campaign.MaxValueLength),
-		"components/schemas/PropertyUpdates/properties/mappings/maxItems":         n(campaign.MaxPropertyUpdates),
-		"components/schemas/PropertyUpdate/properties/property/pattern":           campaign.PropertyNamePattern,
-		"components/schemas/MatchingRule/properties/property/pattern":             campaign.PropertyNamePattern,
-		"components/schemas/ProcessRules/properties/external_id_property/pattern": campaign.PropertyNamePattern,
-		"components/schemas/ProcessRules/properties/matching_rules/maxItems":      n(campaign.MaxMatchingRules),
-		"components/schemas/RewardRule/properties/amount/pattern":                 campaign.AmountPattern,
-		"components/schemas/RewardRule/properties/percent/pattern":                campaign.PercentPattern,
-		"components/schemas/Rewards/properties/hold_days/minimum":                 "0",
-		"components/schemas/Rewards/properties/hold_days/maximum":                 n(campaign.MaxHoldDays),
-		"components/schemas/Rewards/properties/expire_after_days/minimum":         "0",
-		"components/schemas/Rewards/properties/expire_after_days/maximum":         n(campaign.MaxExpireAfterDays),
-		"paths//referrals/get/parameters/limit/schema/minimum":                    "1",
-		"paths//referrals/get/parameters/limit/schema/maximum":                    n(maxPageSize),
-		"paths//sales-entries/get/parameters/limit/schema/minimum":                "1",
-		"paths//sales-entries/get/parameters/limit/schema/maximum":                n(maxPageSize),
-		"paths//review-entries/get/parameters/limit/schema/minimum":               "1",
-		"paths//review-entries/get/parameters/limit/schema/maximum":               n(maxPageSize),
-		"paths//sales-entries/get/parameters/object_id/schema/minimum":            "1",
-		"paths//sales-entries/{id}/get/parameters/id/schema/minimum":              "1",
+		"components/schemas/MemberInput/properties/email/maxLength":                  n(referral.MaxEmailLength),
+		"components/schemas/LeadInput/properties/email/maxLength":                    n(referral.MaxEmailLength),
+		"components/schemas/MemberInput/properties/referral_code/pattern":            referralCodePattern.String(),
+		"components/schemas/CRMSettings/properties/field_mapping/maxItems":           n(campaign.MaxFieldMappingRows),
+		"components/schemas/FieldMapping/properties/value/maxLength":                 n(campaign.MaxValueLength),
+		"components/schemas/FieldMapping/properties/property/pattern":                campaign.PropertyNamePattern,
+		"components/schemas/StatusRule/properties/property/pattern":                  campaign.PropertyNamePattern,
+		"components/schemas/StatusRule/properties/values/minItems":                   "1",
+		"components/schemas/StatusRule/properties/values/maxItems":                   n(campaign.MaxStatusRuleValues),
+		"components/schemas/StatusRule/properties/values/items/maxLength":            n(campaign.MaxValueLength),
+		"components/schemas/PropertyValue/properties/property/pattern":               campaign.PropertyNamePattern,
+		"components/schemas/PropertyValue/properties/value/maxLength":                n(campaign.MaxValueLength),
+		"components/schemas/PropertyUpdates/properties/mappings/maxItems":            n(campaign.MaxPropertyUpdates),
+		"components/schemas/PropertyUpdate/properties/property/pattern":              campaign.PropertyNamePattern,
+		"components/schemas/MatchingRule/properties/property/pattern":                campaign.PropertyNamePattern,
+		"components/schemas/ProcessRules/properties/external_id_property/pattern":    campaign.PropertyNamePattern,
+		"components/schemas/ProcessRules/properties/matching_rules/maxItems":         n(campaign.MaxMatchingRules),
+		"components/schemas/RewardRule/properties/amount/pattern":                    campaign.AmountPattern,
+		"components/schemas/RewardRule/properties/percent/pattern":                   campaign.PercentPattern,
+		"components/schemas/Rewards/properties/hold_days/minimum":                    "0",
+		"components/schemas/Rewards/properties/hold_days/maximum":                    n(campaign.MaxHoldDays),
+		"components/schemas/Rewards/properties/expire_after_days/minimum":            "0",
+		"components/schemas/Rewards/properties/expire_after_days/maximum":            n(campaign.MaxExpireAfterDays),
+		"paths//referrals/get/parameters/limit/schema/minimum":                       "1",
+		"paths//webhook-deliveries/get/parameters/limit/schema/minimum":              "1",
+		"paths//webhook-deliveries/get/parameters/limit/schema/maximum":              n(maxPageSize),
+		"components/schemas/RotateSecretInput/properties/grace_period_hours/minimum": "0",
+		"components/schemas/RotateSecretInput/properties/grace_period_hours/maximum": n(int(webhookdelivery.MaxGrace / time.Hour)),
+		"paths//referrals/get/parameters/limit/schema/maximum":                       n(maxPageSize),
+		"paths//sales-entries/get/parameters/limit/schema/minimum":                   "1",
+		"paths//sales-entries/get/parameters/limit/schema/maximum":                   n(maxPageSize),
+		"paths//review-entries/get/parameters/limit/schema/minimum":                  "1",
+		"paths//review-entries/get/parameters/limit/schema/maximum":                  n(maxPageSize),
+		"paths//sales-entries/get/parameters/object_id/schema/minimum":               "1",
+		"paths//sales-entries/{id}/get/parameters/id/schema/minimum":                 "1",
 	} {
 		want[at] = v
 	}
@@ -69,7 +75,7 @@ func TestOpenAPILimitsAreTheCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	found := map[string]string{}
-	collectLimits(doc, nil, found)
+	collectLimits(doc, found)
 	for at, v := range found {
 		w, ok := want[at]
 		switch {
@@ -132,25 +138,12 @@ var limitKeywords = []string{"maxLength", "minLength", "maxItems", "minItems", "
 
 // collectLimits finds every limit keyword in the document by its path (a
 // parameter by its name), as collectEnums does for enums.
-func collectLimits(node any, path []string, out map[string]string) {
-	switch n := node.(type) {
-	case map[string]any:
+func collectLimits(doc any, out map[string]string) {
+	walkOpenAPI(doc, nil, func(path []string, n map[string]any) {
 		for k, v := range n {
 			if slices.Contains(limitKeywords, k) {
 				out[strings.Join(append(slices.Clone(path), k), "/")] = fmt.Sprint(v)
-				continue
 			}
-			collectLimits(v, append(slices.Clone(path), k), out)
 		}
-	case []any:
-		for i, v := range n {
-			key := strconv.Itoa(i)
-			if m, ok := v.(map[string]any); ok {
-				if name, ok := m["name"].(string); ok {
-					key = name
-				}
-			}
-			collectLimits(v, append(slices.Clone(path), key), out)
-		}
-	}
+	})
 }

@@ -484,6 +484,20 @@ func TestSalesEntryReviewOnTheRealWorkflow(t *testing.T) {
 	if _, e, code := r.decide(id, `{"action":"attach_member","member_id":"`+other.Member.ID.String()+`"}`); code != http.StatusUnprocessableEntity || e.Fields["member_id"] == "" {
 		t.Fatalf("another workspace's member = %d %+v", code, e)
 	}
+	// A paused campaign takes no referral, from the review queue either;
+	// the entry stays in review.
+	setStatus := func(st campaign.Status) {
+		status := string(st)
+		if _, err := d.Queries.CampaignUpdateDetails(ctx, db.CampaignUpdateDetailsParams{ID: fx.Campaign.ID, WorkspaceID: fx.Workspace.ID, Status: &status}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setStatus(campaign.Paused)
+	if _, e, code := r.decide(id, `{"action":"attach_member","member_id":"`+fx.Member.ID.String()+`"}`); code != http.StatusConflict ||
+		e.Code != "campaign_not_active" || !strings.Contains(e.Message, "paused") {
+		t.Fatalf("attach_member of a paused campaign = %d %+v", code, e)
+	}
+	setStatus(campaign.Active)
 	res, e, code := r.decide(id, `{"action":"attach_member","member_id":"`+fx.Member.ID.String()+`"}`)
 	if code != http.StatusOK {
 		t.Fatalf("attach_member = %d %+v", code, e)

@@ -1,8 +1,6 @@
 package api
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -18,15 +16,10 @@ import (
 // can.
 func TestCookieWritesMustComeFromReferflowsOwnPages(t *testing.T) {
 	t.Parallel()
-	var logs bytes.Buffer
-	srv, d := newTestServer(t, &logs)
+	w := newAdminWorld(t)
+	srv, key := w.srv, w.api.key
 	srv.deps.PublicURL = &url.URL{Scheme: "https", Host: "referrals.acme.test"}
-	fx := d.SeedReferral(t)
-	admin, key, err := adminauth.CreateAdmin(context.Background(), d.Queries, fx.Workspace.ID, "ops@acme.test", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	session := &http.Cookie{Name: adminauth.SessionCookie, Value: srv.deps.Auth.Sessions.Issue(admin.ID)}
+	session := &http.Cookie{Name: adminauth.SessionCookie, Value: srv.deps.Auth.Sessions.Issue(w.admin.ID)}
 
 	n := 0
 	post := func(contentType string, headers map[string]string) *httptest.ResponseRecorder {
@@ -122,13 +115,8 @@ func TestCookieWritesMustComeFromReferflowsOwnPages(t *testing.T) {
 // No page can sign an admin in (to the attacker's session) or out.
 func TestSignInAndOutRefuseOtherSites(t *testing.T) {
 	t.Parallel()
-	var logs bytes.Buffer
-	srv, d := newTestServer(t, &logs)
-	fx := d.SeedReferral(t)
-	_, key, err := adminauth.CreateAdmin(context.Background(), d.Queries, fx.Workspace.ID, "ops@acme.test", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := newAdminWorld(t)
+	srv, key := w.srv, w.api.key
 	form := func(path string, headers map[string]string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodPost, "http://localhost:8080"+path, strings.NewReader(url.Values{"api_key": {key}}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

@@ -598,8 +598,32 @@ func TestSalesEntryEditThatMatchesNothingStaysInReview(t *testing.T) {
 	}
 }
 
-func TestSalesEntryReviewNotifiesWhenTheCampaignAsks(t *testing.T) {
+// The review.created webhook is queued by OpenSalesEntryReview in its
+// transaction (activities' tests): the workflow itself sends nothing.
+func TestSalesEntryReviewLeavesItsNotificationToTheOutbox(t *testing.T) {
 	se := newSalesEnv(t, creation(44))
+	res := noMatch(activities.NoMatchHint{CampaignID: seCampaign, Why: "a code naming no member"})
+	res.Rules[seCampaign] = activities.CampaignRules{ReviewWhenNoMemberMatches: true, NotifyOnReview: true}
+	se.onMatch(res)
+	var notified []string
+	se.env.OnActivity(testActs.NotifyReview, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, id string) (activities.ReviewNotification, error) {
+			notified = append(notified, id)
+			return activities.ReviewNotification{Sent: true, EventID: activities.ReviewCreatedEventID(id)}, nil
+		})
+	var dismiss decisionResult
+	se.decideAt(time.Hour, "d", SalesEntryDecision{Action: review.Dismiss, Reason: "x", Actor: "admin:1"}, &dismiss)
+	se.run(t, 44)
+	if len(notified) != 0 || dismiss.err != nil {
+		t.Fatalf("NotifyReview called for %v (decision: %v); the outbox announces reviews", notified, dismiss.err)
+	}
+}
+
+// A run from before the outbox (no version marker) goes on notifying
+// through the NotifyReview activity, as its history says it did.
+func TestSalesEntryReviewFromBeforeTheOutboxNotifiesThroughTheActivity(t *testing.T) {
+	se := newSalesEnv(t, creation(44))
+	se.env.OnGetVersion(reviewNotifyOutboxChange, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
 	res := noMatch(activities.NoMatchHint{CampaignID: seCampaign, Why: "a code naming no member"})
 	res.Rules[seCampaign] = activities.CampaignRules{ReviewWhenNoMemberMatches: true, NotifyOnReview: true}
 	se.onMatch(res)
