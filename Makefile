@@ -10,11 +10,16 @@ TEST_FLAGS ?= -race -count=1 -timeout 15m
 # target, which CI runs after `make test`.
 CHAOS_FLAGS ?= -race -count=1 -timeout 30m -v
 
-.PHONY: dev test chaos tools build vet generate check-generated
+.PHONY: dev reset test chaos tools build vet generate check-generated
 
 ## dev: run the whole product locally (Postgres, Temporal dev server + Web UI, API, worker)
 dev: build
 	./bin/referflow dev
+
+## reset: delete what `make dev` made for this checkout (its database, keys,
+## simulator state, Temporal database, logs: see README.md) to start from nothing
+reset: build
+	./bin/referflow dev reset
 
 ## test: install tools, vet, check generated code, run every test with -race
 test: tools vet check-generated

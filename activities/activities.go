@@ -13,9 +13,11 @@
 // file holds methods of Activities, on the workflow task queue — most run as
 // local activities, in the worker that runs the workflow: referrals.go,
 // referral_review.go, referral_hubspot_objects.go, fraud.go,
-// property_updates.go, rewards.go (IssueReward, the one regular activity, as
-// it calls the customer's endpoint), sales_entries.go, sales_matching.go,
-// review_notify.go, property_setup.go.
+// property_updates.go, rewards.go (IssueReward runs locally first, then as
+// a regular activity if that fails), sales_entries.go, sales_matching.go,
+// review_notify.go, property_setup.go. No activity sends a webhook: the
+// changes announced queue theirs in the outbox (internal/webhookdelivery),
+// in their own transaction, and the worker's dispatcher sends them.
 //
 // Three functions are not activities but verbs every path shares:
 // AddReferral (referral_add.go), the one way a referral is added, which the
@@ -26,8 +28,6 @@ package activities
 
 import (
 	"fmt"
-	"net/http"
-	"sync"
 
 	"github.com/google/uuid"
 
@@ -45,19 +45,9 @@ type Activities struct {
 	Queries *db.Queries
 	// WebhookPolicy says where fulfilment webhooks may go (the worker's
 	// REFERFLOW_WEBHOOK_ALLOW_HTTP and REFERFLOW_WEBHOOK_ALLOWED_NETWORKS);
-	// the zero value allows https to public addresses only. Set it before
-	// the first webhook is sent.
+	// the zero value allows https to public addresses only. IssueReward
+	// refuses a URL it refuses; the outbox's dispatcher sends with it.
 	WebhookPolicy outgoing.Policy
-
-	webhookOnce   sync.Once
-	webhookClient *http.Client
-}
-
-// webhooks is the client fulfilment webhooks are sent with: it enforces
-// WebhookPolicy before each request and on the address it connects to.
-func (a *Activities) webhooks() *http.Client {
-	a.webhookOnce.Do(func() { a.webhookClient = outgoing.NewClient(a.WebhookPolicy) })
-	return a.webhookClient
 }
 
 // New builds the activities over a connection pool.

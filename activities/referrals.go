@@ -13,7 +13,9 @@ import (
 
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/outgoing"
 	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/internal/webhookdelivery"
 )
 
 // Referral is what a referral workflow loads about its referral.
@@ -184,7 +186,8 @@ type StatusChange struct {
 
 // ChangeReferralStatus writes a status change and its audit-trail event in
 // one transaction, so the trail never misses a change nor shows one that did
-// not happen. A retry after a commit whose answer was lost finds its event
+// not happen; in it too, when the campaign notifies on status changes, the
+// referral.status_changed webhook is queued in the outbox. A retry after a commit whose answer was lost finds its event
 // already written and succeeds without changing anything again.
 func (a *Activities) ChangeReferralStatus(ctx context.Context, ch StatusChange) error {
 	id, err := parseID(ch.ReferralID)
@@ -214,7 +217,7 @@ func (a *Activities) ChangeReferralStatus(ctx context.Context, ch StatusChange) 
 		if err != nil {
 			return temporal.NewNonRetryableApplicationError("status change cause is not JSON", "InvalidInput", err)
 		}
-		_, err = q.ReferralEventInsert(ctx, db.ReferralEventInsertParams{
+		row, err := q.ReferralEventInsert(ctx, db.ReferralEventInsertParams{
 			ReferralID:     id,
 			WorkspaceID:    ref.WorkspaceID,
 			Kind:           string(referral.EventStatusChanged),
@@ -232,8 +235,49 @@ func (a *Activities) ChangeReferralStatus(ctx context.Context, ch StatusChange) 
 		if err != nil {
 			return fmt.Errorf("record status change of referral %s: %w", ch.ReferralID, err)
 		}
-		return nil
+		return queueStatusChanged(ctx, q, ref, row, ch)
 	})
+}
+
+// ReferralStatusChangedEventID is the Referflow-Event-Id of the
+// announcement of one status change: its audit-trail event's ID.
+func ReferralStatusChangedEventID(referralEventID int64) string {
+	return fmt.Sprintf("%s:%d", webhookdelivery.EventReferralStatusChanged, referralEventID)
+}
+
+// ReferralStatusChangedData is the "data" of a referral.status_changed
+// webhook: IDs and statuses, no personal data.
+type ReferralStatusChangedData struct {
+	ReferralID string `json:"referral_id"`
+	CampaignID string `json:"campaign_id"`
+	MemberID   string `json:"member_id"`
+	From       string `json:"from"`
+	To         string `json:"to"`
+	Reason     string `json:"reason,omitempty"`
+	ChangedAt  string `json:"changed_at"`
+}
+
+// queueStatusChanged puts a status change's referral.status_changed webhook
+// in the outbox, in the change's transaction, when the campaign notifies on
+// status changes and has a fulfilment URL.
+func queueStatusChanged(ctx context.Context, q *db.Queries, ref db.Referral, ev db.ReferralEvent, ch StatusChange) error {
+	camp, err := q.CampaignGetByID(ctx, ref.CampaignID)
+	if err != nil {
+		return fmt.Errorf("load campaign %s: %w", ref.CampaignID, err)
+	}
+	settings, err := CampaignSettings(camp)
+	if err != nil || !settings.ProcessRules.NotifyOnStatusChange || deref(camp.FulfilmentWebhookUrl) == "" {
+		return nil // unreadable settings announce nothing; the change stands
+	}
+	at := ev.OccurredAt.UTC()
+	_, err = webhookdelivery.Enqueue(ctx, q, ref.WorkspaceID, camp.ID, outgoing.Event{
+		ID: ReferralStatusChangedEventID(ev.ID), Type: webhookdelivery.EventReferralStatusChanged, CreatedAt: at,
+		Data: ReferralStatusChangedData{
+			ReferralID: ref.ID.String(), CampaignID: camp.ID.String(), MemberID: ref.MemberID.String(),
+			From: string(ch.From), To: string(ch.To), Reason: ch.Reason, ChangedAt: at.Format(time.RFC3339Nano),
+		},
+	})
+	return err
 }
 
 // explainStatusConflict decides what a failed compare-and-set means: an

@@ -2,13 +2,17 @@ package activities_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/referflow/referflow/activities"
+	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/referral"
 )
@@ -118,5 +122,60 @@ func TestRecordReferralEventIsIdempotent(t *testing.T) {
 	}
 	if len(events) != 1 || string(events[0].Details) != "{}" {
 		t.Fatalf("events = %+v", events)
+	}
+}
+
+// With notify_on_status_change on, each status change queues one
+// referral.status_changed webhook in its own transaction (none for a
+// retried change, none when the switch is off).
+func TestChangeReferralStatusQueuesItsAnnouncement(t *testing.T) {
+	t.Parallel()
+	d := testenv.NewDatabase(t)
+	fx := d.SeedReferral(t)
+	a := activities.New(d.Pool)
+	ctx := context.Background()
+	url := "http://127.0.0.1:9/hook" // never called here
+	if _, err := d.Queries.CampaignUpdateDetails(ctx, db.CampaignUpdateDetailsParams{ID: fx.Campaign.ID, WorkspaceID: fx.Workspace.ID, FulfilmentWebhookUrl: &url}); err != nil {
+		t.Fatal(err)
+	}
+	id := fx.Referral.ID.String()
+	queued := func() []db.WebhookDelivery {
+		t.Helper()
+		rows, err := d.Queries.WebhookDeliveryListFiltered(ctx, db.WebhookDeliveryListFilteredParams{
+			WorkspaceID: fx.Workspace.ID, BeforeCreatedAt: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), BeforeID: uuid.Max, PageSize: 10,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rows
+	}
+	if err := a.ChangeReferralStatus(ctx, activities.StatusChange{ReferralID: id, From: referral.Pending, To: referral.Qualified, Actor: "system", IdempotencyKey: "k1"}); err != nil {
+		t.Fatal(err)
+	}
+	if rows := queued(); len(rows) != 0 {
+		t.Fatalf("switch off: %d deliveries queued", len(rows))
+	}
+	s := campaign.Defaults()
+	s.ProcessRules.NotifyOnStatusChange = true
+	d.SetCampaignSettings(t, fx.Campaign, s)
+	change := activities.StatusChange{ReferralID: id, From: referral.Qualified, To: referral.Approved, Reason: "deal won", Actor: "system", IdempotencyKey: "k2"}
+	for range 2 {
+		if err := a.ChangeReferralStatus(ctx, change); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows := queued()
+	if len(rows) != 1 || rows[0].EventType != "referral.status_changed" || rows[0].Status != "pending" {
+		t.Fatalf("queued %+v, want one pending referral.status_changed", rows)
+	}
+	var ev struct {
+		ID   string                               `json:"id"`
+		Data activities.ReferralStatusChangedData `json:"data"`
+	}
+	if err := json.Unmarshal(rows[0].Body, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.ID != rows[0].EventID || ev.Data.ReferralID != id || ev.Data.From != "qualified" || ev.Data.To != "approved" || ev.Data.Reason != "deal won" {
+		t.Fatalf("event %s", rows[0].Body)
 	}
 }

@@ -8,22 +8,23 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/outgoing"
+	"github.com/referflow/referflow/internal/webhookdelivery"
 )
 
 // Admins learn that something entered review through a signed outgoing
-// webhook (internal/outgoing) to the campaign's fulfilment URL, when the
-// campaign's notify_on_review switch is on. Email through SMTP is not built:
-// referflow has no SMTP configuration yet, and the webhook's receiver can
-// mail, page or post to chat as the customer prefers.
-
-// ReviewCreatedEvent is the type of the webhook announcing a review entry.
-const ReviewCreatedEvent = "review.created"
+// webhook to the campaign's fulfilment URL, when the campaign's
+// notify_on_review switch is on: OpenSalesEntryReview queues it in the
+// outbox (internal/webhookdelivery) in the transaction that opens the review
+// entry, and the worker's dispatcher sends it. Email through SMTP is not
+// built: referflow has no SMTP configuration yet, and the webhook's receiver
+// can mail, page or post to chat as the customer prefers.
 
 // ReviewCreatedEventID is the Referflow-Event-Id of the announcement of a
 // review entry: the same on every retry.
 func ReviewCreatedEventID(reviewEntryID string) string {
-	return ReviewCreatedEvent + ":" + reviewEntryID
+	return webhookdelivery.EventReviewCreated + ":" + reviewEntryID
 }
 
 // ReviewCreatedData is the "data" of a review.created webhook: IDs only, no
@@ -36,21 +37,19 @@ type ReviewCreatedData struct {
 	WorkflowID    string `json:"workflow_id,omitempty"`
 }
 
-// ReviewNotification says whether admins were told about a review entry.
+// ReviewNotification says whether admins are told about a review entry.
 type ReviewNotification struct {
+	// Sent is true when the review.created webhook is in the outbox.
 	Sent bool
-	// Skipped says why nothing was sent.
+	// Skipped says why nothing is sent.
 	Skipped string `json:",omitempty"`
 	EventID string `json:",omitempty"`
 }
 
-// NotifyReview announces a review entry with a signed review.created webhook
-// to its campaign's fulfilment URL when the campaign's notify_on_review is
-// on. No campaign, the switch off or no URL: nothing is sent, and
-// Skipped says which. A receiver that does not answer 2xx fails the activity
-// retryably (WebhookDeliveryFailed), and the retry sends the same event (same
-// ID, same body), as reward webhooks are; a URL the webhook policy refuses
-// (WebhookPolicy) is not retried.
+// NotifyReview queues the review.created webhook of a review entry, as
+// OpenSalesEntryReview does in its transaction. Only sales-entry workflows
+// started before the outbox call it (their histories replay with it); it
+// queues the event once whatever retries.
 func (a *Activities) NotifyReview(ctx context.Context, reviewEntryID string) (ReviewNotification, error) {
 	id, err := parseEntityID(reviewEntryID, "review entry")
 	if err != nil {
@@ -63,10 +62,17 @@ func (a *Activities) NotifyReview(ctx context.Context, reviewEntryID string) (Re
 	if err != nil {
 		return ReviewNotification{}, fmt.Errorf("load review entry %s: %w", reviewEntryID, err)
 	}
+	return queueReviewCreated(ctx, a.Queries, rev)
+}
+
+// queueReviewCreated puts a review entry's review.created webhook in the
+// outbox, in q's transaction, when its campaign notifies on review and has
+// a fulfilment URL; otherwise Skipped says why not.
+func queueReviewCreated(ctx context.Context, q *db.Queries, rev db.ReviewEntry) (ReviewNotification, error) {
 	if rev.CampaignID == nil {
 		return ReviewNotification{Skipped: "the review entry has no campaign"}, nil
 	}
-	camp, err := a.Queries.CampaignGetByID(ctx, *rev.CampaignID)
+	camp, err := q.CampaignGetByID(ctx, *rev.CampaignID)
 	if err != nil {
 		return ReviewNotification{}, fmt.Errorf("load campaign %s: %w", *rev.CampaignID, err)
 	}
@@ -77,31 +83,18 @@ func (a *Activities) NotifyReview(ctx context.Context, reviewEntryID string) (Re
 	if !settings.ProcessRules.NotifyOnReview {
 		return ReviewNotification{Skipped: "the campaign does not notify on review"}, nil
 	}
-	url := deref(camp.FulfilmentWebhookUrl)
-	if url == "" {
+	if deref(camp.FulfilmentWebhookUrl) == "" {
 		return ReviewNotification{Skipped: "the campaign has no fulfilment webhook URL"}, nil
 	}
-	ws, err := a.Queries.WorkspaceGetByID(ctx, rev.WorkspaceID)
-	if err != nil {
-		return ReviewNotification{}, fmt.Errorf("load workspace %s: %w", rev.WorkspaceID, err)
-	}
 	ev := outgoing.Event{
-		ID: ReviewCreatedEventID(rev.ID.String()), Type: ReviewCreatedEvent, CreatedAt: rev.CreatedAt.UTC(),
+		ID: ReviewCreatedEventID(rev.ID.String()), Type: webhookdelivery.EventReviewCreated, CreatedAt: rev.CreatedAt.UTC(),
 		Data: ReviewCreatedData{
 			ReviewEntryID: rev.ID.String(), Reason: rev.Reason, CampaignID: camp.ID.String(),
 			SalesEntryID: rev.SalesEntryID, WorkflowID: deref(rev.WorkflowID),
 		},
 	}
-	if err := outgoing.Send(ctx, a.webhooks(), url, []byte(ws.WebhookSigningSecret), ev); err != nil {
-		var de *outgoing.DeliveryError
-		switch {
-		case errors.As(err, &de):
-			return ReviewNotification{}, temporal.NewApplicationErrorWithCause(err.Error(), ErrTypeWebhookDeliveryFailed, err)
-		case errors.Is(err, outgoing.ErrUnsupportedURL):
-			return ReviewNotification{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidFulfilmentURL, err)
-		default:
-			return ReviewNotification{}, err
-		}
+	if _, err := webhookdelivery.Enqueue(ctx, q, rev.WorkspaceID, camp.ID, ev); err != nil {
+		return ReviewNotification{}, err
 	}
 	return ReviewNotification{Sent: true, EventID: ev.ID}, nil
 }

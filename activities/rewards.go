@@ -16,6 +16,7 @@ import (
 	"github.com/referflow/referflow/internal/outgoing"
 	"github.com/referflow/referflow/internal/referral"
 	"github.com/referflow/referflow/internal/reward"
+	"github.com/referflow/referflow/internal/webhookdelivery"
 )
 
 // Types of the non-retryable errors the reward activities return; a workflow
@@ -36,25 +37,17 @@ const (
 	// ErrTypeRewardNotIssued: MarkRewardPaid on a reward that is not issued.
 	ErrTypeRewardNotIssued = "RewardNotIssued"
 	// ErrTypeInvalidFulfilmentURL: the webhook policy refuses the campaign's
-	// fulfilment URL (outgoing.ErrUnsupportedURL): its form, or the internal
-	// address its host is or resolves to. Not retried: the referral waits
-	// until the URL or the policy changes.
+	// fulfilment URL (outgoing.ErrUnsupportedURL). Not retried: the referral
+	// waits until the URL or the policy changes, and nothing is issued.
 	ErrTypeInvalidFulfilmentURL = "InvalidFulfilmentURL"
-	// ErrTypeWebhookDeliveryFailed is retryable: the receiver answered
-	// non-2xx. The reward stays issued; the retry announces it again with
-	// the same event ID.
-	ErrTypeWebhookDeliveryFailed = "WebhookDeliveryFailed"
 )
-
-// RewardIssuedEvent is the type of the webhook announcing an issued reward.
-const RewardIssuedEvent = "reward.issued"
 
 // RewardIssuedEventID is the Referflow-Event-Id (and body "id") of the
 // webhook announcing reward rewardID: the same on every retry, so the
 // receiver can deduplicate, and distinct from any later event about the same
 // reward.
 func RewardIssuedEventID(rewardID string) string {
-	return RewardIssuedEvent + ":" + rewardID
+	return webhookdelivery.EventRewardIssued + ":" + rewardID
 }
 
 // CreateRewardsInput asks for the rewards of one conversion of a referral.
@@ -213,35 +206,32 @@ func (a *Activities) CreateRewards(ctx context.Context, in CreateRewardsInput) (
 	return refs, nil
 }
 
-// IssueRewardResult says how an issued reward was announced.
+// IssueRewardResult says how an issued reward is announced.
 type IssueRewardResult struct {
 	RewardID string
-	// Announced is true when the campaign's fulfilment URL acknowledged the
-	// reward.issued webhook (2xx); false when the campaign has none.
-	Announced bool
-	// EventID is the webhook's Referflow-Event-Id ("" without a webhook).
+	// EventID is the reward.issued webhook's Referflow-Event-Id, queued in
+	// the outbox; "" when the campaign has no fulfilment URL.
 	EventID string
 }
 
-// IssueReward issues a pending reward exactly once and announces it at least
-// once.
+// IssueReward issues a pending reward exactly once and queues its
+// announcement with it.
 //
 // In one transaction it moves the reward pending → issued (the row locked, so
 // a concurrent cancel waits and then finds it issued), appends the
-// reward_issued event and recomputes the member's referral counts. Then,
-// when the campaign has a fulfilment URL, it sends the signed webhook
-// reward.issued with the event ID RewardIssuedEventID(rewardID). A receiver
-// that does not answer 2xx makes the activity fail (retryably): the reward
-// stays issued and the retry, finding it issued, sends the same event again
-// (same ID, same body); receivers deduplicate on the ID. A successful
-// delivery is recorded once as a reward_webhook_delivered event.
+// reward_issued event, recomputes the member's referral counts and, when the
+// campaign has a fulfilment URL, puts the signed webhook reward.issued (event
+// ID RewardIssuedEventID(rewardID)) in the outbox: the worker's dispatcher
+// (internal/webhookdelivery) sends it once the transaction commits and
+// retries it for up to 72 hours, so this activity never waits on the
+// receiver. A retry finding the reward issued queues the announcement if it
+// is not there yet (a reward issued before the outbox existed) and succeeds.
 //
 // A cancelled or failed reward is never issued (non-retryable
 // RewardCancelled). A fulfilment URL the webhook policy refuses
 // (WebhookPolicy.CheckURL) is a non-retryable InvalidFulfilmentURL before
 // anything is issued; one whose host resolves to a refused address is
-// refused when sending, after the reward is issued, with the same error
-// type, and nothing is sent. The hold period is the
+// refused by the dispatcher, recorded on the delivery's attempts. The hold period is the
 // workflow's timer; this activity does not compare hold_until with the
 // database clock.
 func (a *Activities) IssueReward(ctx context.Context, rewardID string) (IssueRewardResult, error) {
@@ -250,17 +240,14 @@ func (a *Activities) IssueReward(ctx context.Context, rewardID string) (IssueRew
 		return IssueRewardResult{}, err
 	}
 	res := IssueRewardResult{RewardID: rewardID}
-	var (
-		rw   db.Reward
-		camp db.Campaign
-	)
 	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
 		q := a.Queries.WithTx(tx)
-		rw, err = lockReward(ctx, q, id)
+		rw, err := lockReward(ctx, q, id)
 		if err != nil {
 			return err
 		}
-		if camp, err = q.CampaignGetByID(ctx, rw.CampaignID); err != nil {
+		camp, err := q.CampaignGetByID(ctx, rw.CampaignID)
+		if err != nil {
 			return fmt.Errorf("load campaign %s: %w", rw.CampaignID, err)
 		}
 		url := deref(camp.FulfilmentWebhookUrl)
@@ -272,68 +259,52 @@ func (a *Activities) IssueReward(ctx context.Context, rewardID string) (IssueRew
 		}
 		switch reward.Status(rw.Status) {
 		case reward.Issued:
-			return nil // issued by an earlier attempt: announce again below
+			// Issued by an earlier attempt, which queued the announcement
+			// (or, before the outbox, sent it): queue it if it is not there.
 		case reward.Cancelled, reward.Failed:
 			return temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("reward %s is %s: it is never issued", rewardID, rw.Status),
 				ErrTypeRewardCancelled, nil)
+		default:
+			if rw, err = q.RewardUpdateStatus(ctx, db.RewardUpdateStatusParams{
+				ID: id, ExpectedStatus: string(reward.Pending), NewStatus: string(reward.Issued),
+			}); err != nil { // the row is locked: no race can empty this
+				return fmt.Errorf("issue reward %s: %w", rewardID, err)
+			}
+			webhook := "queued for the campaign's fulfilment URL"
+			if url == "" {
+				webhook = "none: the campaign has no fulfilment URL"
+			}
+			amount, _, _ := reward.FromNumeric(rw.Amount, rw.Currency)
+			if err := recordRewardEvent(ctx, q, rw, referral.EventRewardIssued, "system", "reward_issued:"+rewardID, map[string]any{
+				"amount": amount.String(), "currency": rw.Currency, "webhook": webhook,
+			}); err != nil {
+				return err
+			}
+			ref, err := q.ReferralGetByID(ctx, rw.ReferralID)
+			if err != nil {
+				return fmt.Errorf("load referral %s: %w", rw.ReferralID, err)
+			}
+			if _, err := q.MemberRefreshReferralCounts(ctx, ref.MemberID); err != nil {
+				return fmt.Errorf("update member %s's referral counts: %w", ref.MemberID, err)
+			}
 		}
-		if rw, err = q.RewardUpdateStatus(ctx, db.RewardUpdateStatusParams{
-			ID: id, ExpectedStatus: string(reward.Pending), NewStatus: string(reward.Issued),
-		}); err != nil { // the row is locked: no race can empty this
-			return fmt.Errorf("issue reward %s: %w", rewardID, err)
-		}
-		webhook := "sent to the campaign's fulfilment URL"
 		if url == "" {
-			webhook = "none: the campaign has no fulfilment URL"
+			return nil
 		}
-		amount, _, _ := reward.FromNumeric(rw.Amount, rw.Currency)
-		if err := recordRewardEvent(ctx, q, rw, referral.EventRewardIssued, "system", "reward_issued:"+rewardID, map[string]any{
-			"amount": amount.String(), "currency": rw.Currency, "webhook": webhook,
-		}); err != nil {
+		ev, err := rewardIssuedEvent(ctx, q, rw)
+		if err != nil {
 			return err
 		}
-		ref, err := q.ReferralGetByID(ctx, rw.ReferralID)
-		if err != nil {
-			return fmt.Errorf("load referral %s: %w", rw.ReferralID, err)
+		if _, err := webhookdelivery.Enqueue(ctx, q, rw.WorkspaceID, rw.CampaignID, ev); err != nil {
+			return err
 		}
-		if _, err := q.MemberRefreshReferralCounts(ctx, ref.MemberID); err != nil {
-			return fmt.Errorf("update member %s's referral counts: %w", ref.MemberID, err)
-		}
+		res.EventID = ev.ID
 		return nil
 	})
 	if err != nil {
 		return IssueRewardResult{}, err
 	}
-
-	url := deref(camp.FulfilmentWebhookUrl)
-	if url == "" {
-		return res, nil
-	}
-	ev, err := a.rewardIssuedEvent(ctx, rw)
-	if err != nil {
-		return IssueRewardResult{}, err
-	}
-	ws, err := a.Queries.WorkspaceGetByID(ctx, rw.WorkspaceID)
-	if err != nil {
-		return IssueRewardResult{}, fmt.Errorf("load workspace %s: %w", rw.WorkspaceID, err)
-	}
-	if err := outgoing.Send(ctx, a.webhooks(), url, []byte(ws.WebhookSigningSecret), ev); err != nil {
-		var de *outgoing.DeliveryError
-		switch {
-		case errors.As(err, &de):
-			return IssueRewardResult{}, temporal.NewApplicationErrorWithCause(err.Error(), ErrTypeWebhookDeliveryFailed, err)
-		case errors.Is(err, outgoing.ErrUnsupportedURL):
-			return IssueRewardResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidFulfilmentURL, err)
-		default:
-			return IssueRewardResult{}, err
-		}
-	}
-	if err := recordRewardEvent(ctx, a.Queries, rw, referral.EventRewardWebhookDelivered, "system", "reward_webhook_delivered:"+rewardID,
-		map[string]any{"event_id": ev.ID, "event_type": ev.Type}); err != nil {
-		return IssueRewardResult{}, err
-	}
-	res.Announced, res.EventID = true, ev.ID
 	return res, nil
 }
 
@@ -367,12 +338,12 @@ type RewardIssuedData struct {
 
 // rewardIssuedEvent builds the announcement of an issued reward. Its ID and
 // created_at (the issue time) are the same on every retry.
-func (a *Activities) rewardIssuedEvent(ctx context.Context, rw db.Reward) (outgoing.Event, error) {
-	ref, err := a.Queries.ReferralGetByID(ctx, rw.ReferralID)
+func rewardIssuedEvent(ctx context.Context, q *db.Queries, rw db.Reward) (outgoing.Event, error) {
+	ref, err := q.ReferralGetByID(ctx, rw.ReferralID)
 	if err != nil {
 		return outgoing.Event{}, fmt.Errorf("load referral %s: %w", rw.ReferralID, err)
 	}
-	m, err := a.Queries.MemberGetByID(ctx, ref.MemberID)
+	m, err := q.MemberGetByID(ctx, ref.MemberID)
 	if err != nil {
 		return outgoing.Event{}, fmt.Errorf("load member %s: %w", ref.MemberID, err)
 	}
@@ -393,7 +364,7 @@ func (a *Activities) rewardIssuedEvent(ctx context.Context, rw db.Reward) (outgo
 	d.Member.ID, d.Member.Email, d.Member.FirstName, d.Member.LastName = m.ID.String(), m.Email, m.FirstName, m.LastName
 	d.Member.ReferralCode, d.Member.ExternalID = m.ReferralCode, m.ExternalID
 	d.Friend.Email, d.Friend.FirstName, d.Friend.LastName = ref.LeadEmail, ref.LeadFirstName, ref.LeadLastName
-	return outgoing.Event{ID: RewardIssuedEventID(rw.ID.String()), Type: RewardIssuedEvent, CreatedAt: issuedAt, Data: d}, nil
+	return outgoing.Event{ID: RewardIssuedEventID(rw.ID.String()), Type: webhookdelivery.EventRewardIssued, CreatedAt: issuedAt, Data: d}, nil
 }
 
 // CancelRewardInput cancels a pending reward.

@@ -22,6 +22,7 @@ import (
 	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/outgoing"
 	"github.com/referflow/referflow/internal/reward"
+	"github.com/referflow/referflow/internal/webhookdelivery"
 )
 
 // anyErrType is the type of any ApplicationError, retryable or not.
@@ -262,7 +263,8 @@ func TestCreateRewardsConversions(t *testing.T) {
 }
 
 // IssueReward retried three times (each attempt's answer lost, say) issues
-// once, records once, and announces every time with the same event ID.
+// once, records once and queues one announcement, which the dispatcher
+// delivers once, signed, with the event ID and the reward's details.
 func TestIssueRewardExactlyOnce(t *testing.T) {
 	t.Parallel()
 	w := newRewardWorld(t, campaign.Rewards{Member: &campaign.Reward{Kind: "fixed", Amount: "25", Currency: "EUR"}}, "")
@@ -281,7 +283,7 @@ func TestIssueRewardExactlyOnce(t *testing.T) {
 		if err != nil {
 			t.Fatalf("attempt %d: %v", attempt, err)
 		}
-		if !res.Announced || res.EventID != activities.RewardIssuedEventID(refs[0].ID) {
+		if res.EventID != activities.RewardIssuedEventID(refs[0].ID) {
 			t.Fatalf("attempt %d: %+v", attempt, res)
 		}
 	}
@@ -292,17 +294,18 @@ func TestIssueRewardExactlyOnce(t *testing.T) {
 	if n := len(w.events(t, "reward_issued")); n != 1 {
 		t.Fatalf("%d reward_issued events, want 1", n)
 	}
-	if n := len(w.events(t, "reward_webhook_delivered")); n != 1 {
-		t.Fatalf("%d reward_webhook_delivered events, want 1", n)
+	if got := rcv.deliveries(); len(got) != 0 {
+		t.Fatalf("%d webhooks sent by the activity, want none: the dispatcher sends them", len(got))
+	}
+	dispatcher := &webhookdelivery.Dispatcher{Pool: w.d.Pool, Client: outgoing.NewClient(w.a.WebhookPolicy)}
+	for range 2 {
+		if _, err := dispatcher.Once(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	got := rcv.deliveries()
-	if len(got) != 3 {
-		t.Fatalf("%d deliveries, want 3", len(got))
-	}
-	for _, d := range got {
-		if d.eventID != activities.RewardIssuedEventID(refs[0].ID) || string(d.body) != string(got[0].body) {
-			t.Fatalf("delivery %s %s differs from the first %s %s", d.eventID, d.body, got[0].eventID, got[0].body)
-		}
+	if len(got) != 1 || got[0].eventID != activities.RewardIssuedEventID(refs[0].ID) {
+		t.Fatalf("deliveries %+v, want one of the reward's event", got)
 	}
 	var ev struct {
 		ID   string                      `json:"id"`
@@ -325,10 +328,9 @@ func TestIssueRewardExactlyOnce(t *testing.T) {
 	}
 }
 
-// A receiver answering 500 fails the activity (Temporal retries it), while
-// the reward is issued exactly once; once the receiver recovers, the retry
-// announces the same event.
-func TestIssueRewardReceiverDown(t *testing.T) {
+// A receiver that is down no longer fails the activity: the reward is issued
+// and its announcement waits in the outbox, pending, for the dispatcher.
+func TestIssueRewardDoesNotWaitForTheReceiver(t *testing.T) {
 	t.Parallel()
 	w := newRewardWorld(t, campaign.Rewards{Friend: &campaign.Reward{Kind: "fixed", Amount: "10", Currency: "USD"}}, "")
 	rcv := newReceiver(t, w.fx.Workspace.WebhookSigningSecret)
@@ -338,28 +340,16 @@ func TestIssueRewardReceiverDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := w.create(t)[0].ID
-	for attempt := 1; attempt <= 2; attempt++ {
-		_, err := w.a.IssueReward(ctx, id)
-		if typ, retryable := anyErrType(err); err == nil || typ != activities.ErrTypeWebhookDeliveryFailed || !retryable || !strings.Contains(err.Error(), "500") {
-			t.Fatalf("attempt %d: %v, want a retryable WebhookDeliveryFailed naming the 500", attempt, err)
-		}
+	res, err := w.a.IssueReward(ctx, id)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if rows := w.rewards(t); rows[0].Status != "issued" {
 		t.Fatalf("status %s, want issued", rows[0].Status)
 	}
-	rcv.status.Store(http.StatusNoContent)
-	if res, err := w.a.IssueReward(ctx, id); err != nil || !res.Announced {
-		t.Fatalf("after recovery: %+v %v", res, err)
-	}
-	if n := len(w.events(t, "reward_issued")); n != 1 {
-		t.Fatalf("%d reward_issued events, want 1", n)
-	}
-	if n := len(w.events(t, "reward_webhook_delivered")); n != 1 {
-		t.Fatalf("%d reward_webhook_delivered events, want 1", n)
-	}
-	got := rcv.deliveries()
-	if len(got) != 3 || got[0].eventID != got[2].eventID || string(got[0].body) != string(got[2].body) {
-		t.Fatalf("deliveries %+v", got)
+	d, err := w.d.Queries.WebhookDeliveryGetByEvent(ctx, db.WebhookDeliveryGetByEventParams{WorkspaceID: w.fx.Workspace.ID, EventID: res.EventID})
+	if err != nil || d.Status != "pending" || d.EventType != "reward.issued" || d.CampaignID != w.fx.Campaign.ID || len(rcv.deliveries()) != 0 {
+		t.Fatalf("outbox row %+v %v, want the pending reward.issued, nothing sent yet", d, err)
 	}
 }
 
@@ -368,7 +358,7 @@ func TestIssueRewardWithoutFulfilmentURL(t *testing.T) {
 	w := newRewardWorld(t, campaign.Rewards{Member: &campaign.Reward{Kind: "fixed", Amount: "1", Currency: "EUR"}}, "")
 	id := w.create(t)[0].ID
 	res, err := w.a.IssueReward(context.Background(), id)
-	if err != nil || res.Announced || res.EventID != "" {
+	if err != nil || res.EventID != "" {
 		t.Fatalf("%+v %v", res, err)
 	}
 	evs := w.events(t, "reward_issued")

@@ -408,8 +408,9 @@ type OpenReviewInput struct {
 // OpenSalesEntryReview creates the sales entry's open review entry (or
 // updates it: one open entry per sales entry, so a retry or a second round
 // after an edit queues nothing twice), and sets the sales entry's status to
-// review with the action, in one transaction. It returns the review entry's
-// ID.
+// review with the action, in one transaction; in it too, when the campaign
+// notifies on review, the review.created webhook is queued in the outbox. It
+// returns the review entry's ID.
 func (a *Activities) OpenSalesEntryReview(ctx context.Context, in OpenReviewInput) (string, error) {
 	ws, err := parseWorkspaceID(in.WorkspaceID)
 	if err != nil {
@@ -450,6 +451,11 @@ func (a *Activities) OpenSalesEntryReview(ctx context.Context, in OpenReviewInpu
 			ID: in.SalesEntryID, Status: &status, CampaignID: campaignID, Action: action, WorkflowID: &wf,
 		}); err != nil {
 			return fmt.Errorf("set sales entry %d in review: %w", in.SalesEntryID, err)
+		}
+		// Admins are told (review.created) when the campaign asks for it,
+		// once per review entry: a second round keeps the same entry.
+		if _, err := queueReviewCreated(ctx, q, row); err != nil {
+			return err
 		}
 		id = row.ID.String()
 		return nil

@@ -3,7 +3,6 @@ package activities_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
@@ -26,6 +24,7 @@ import (
 	"github.com/referflow/referflow/internal/referral"
 	"github.com/referflow/referflow/internal/review"
 	"github.com/referflow/referflow/internal/salesentry"
+	"github.com/referflow/referflow/internal/webhookdelivery"
 )
 
 // matchWorld is a seeded referral (lead leo@example.org of member Maya)
@@ -554,76 +553,90 @@ func TestReviewEntryAndStepsOfASalesEntry(t *testing.T) {
 	}
 }
 
-func TestNotifyReview(t *testing.T) {
+// Opening a review queues its review.created webhook in the same
+// transaction when the campaign notifies on review (once per review entry,
+// whatever retries), and the dispatcher delivers it signed, IDs only.
+func TestOpenSalesEntryReviewQueuesItsNotification(t *testing.T) {
 	t.Parallel()
 	w := newMatchWorld(t)
 	ctx := context.Background()
 	var mu sync.Mutex
 	var bodies [][]byte
 	var sigErrs []error
-	status := http.StatusOK
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		mu.Lock()
 		defer mu.Unlock()
 		bodies = append(bodies, body)
 		sigErrs = append(sigErrs, outgoing.Verify([]byte(w.fx.Workspace.WebhookSigningSecret), r.Header.Get(outgoing.SignatureHeader), body, time.Now()))
-		rw.WriteHeader(status)
 	}))
 	defer srv.Close()
-	e := w.entry(t, "contact", 8181, "", "")
-	id, err := w.a.OpenSalesEntryReview(ctx, activities.OpenReviewInput{
-		SalesEntryID: e.ID, WorkspaceID: e.WorkspaceID, CampaignID: w.fx.Campaign.ID.String(), Reason: review.NoMemberMatch,
-		WorkflowID: "sales-entry/x", Action: salesentry.Action{Key: "r", Step: "review", At: time.Now()},
-	})
-	if err != nil {
-		t.Fatal(err)
+	open := func(objectID int64) (int64, string) {
+		t.Helper()
+		e := w.entry(t, "contact", objectID, "", "")
+		in := activities.OpenReviewInput{
+			SalesEntryID: e.ID, WorkspaceID: e.WorkspaceID, CampaignID: w.fx.Campaign.ID.String(), Reason: review.NoMemberMatch,
+			WorkflowID: "sales-entry/x", Action: salesentry.Action{Key: "r", Step: "review", At: time.Now()},
+		}
+		var id string
+		for range 2 { // a retry queues nothing more
+			var err error
+			if id, err = w.a.OpenSalesEntryReview(ctx, in); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return e.ID, id
+	}
+	queued := func(id string) int {
+		t.Helper()
+		var n int
+		if err := w.db.Pool.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries WHERE event_id = $1`, activities.ReviewCreatedEventID(id)).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
 	}
 
 	w.rules(t, campaign.ProcessRules{NotifyOnReview: false})
-	if n, err := w.a.NotifyReview(ctx, id); err != nil || n.Sent || !strings.Contains(n.Skipped, "does not notify") {
-		t.Fatalf("switch off: %+v, %v", n, err)
+	if _, id := open(8180); queued(id) != 0 {
+		t.Fatal("switch off: a notification was queued")
 	}
 	w.rules(t, campaign.ProcessRules{NotifyOnReview: true})
-	if n, err := w.a.NotifyReview(ctx, id); err != nil || n.Sent || !strings.Contains(n.Skipped, "no fulfilment webhook URL") {
-		t.Fatalf("no URL: %+v, %v", n, err)
+	if _, id := open(8181); queued(id) != 0 {
+		t.Fatal("no fulfilment URL: a notification was queued")
 	}
 	if _, err := w.db.Pool.Exec(ctx, "UPDATE campaigns SET fulfilment_webhook_url = $1 WHERE id = $2", srv.URL+"/hooks", w.fx.Campaign.ID); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	status = http.StatusServiceUnavailable
-	mu.Unlock()
-	_, err = w.a.NotifyReview(ctx, id)
-	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrTypeWebhookDeliveryFailed || appErr.NonRetryable() {
-		t.Fatalf("receiver down: %v, want a retryable WebhookDeliveryFailed", err)
+	entryID, id := open(8182)
+	if queued(id) != 1 {
+		t.Fatalf("%d notifications queued, want 1", queued(id))
 	}
-	mu.Lock()
-	status = http.StatusOK
-	mu.Unlock()
-	n, err := w.a.NotifyReview(ctx, id)
-	if err != nil || !n.Sent || n.EventID != activities.ReviewCreatedEventID(id) {
-		t.Fatalf("delivered: %+v, %v", n, err)
+	// Workflows from before the outbox call NotifyReview: it finds the
+	// event queued and queues nothing more.
+	if n, err := w.a.NotifyReview(ctx, id); err != nil || !n.Sent || n.EventID != activities.ReviewCreatedEventID(id) || queued(id) != 1 {
+		t.Fatalf("NotifyReview: %+v, %v, %d queued", n, err, queued(id))
+	}
+	if _, err := (&webhookdelivery.Dispatcher{Pool: w.db.Pool, Client: outgoing.NewClient(w.a.WebhookPolicy)}).Once(ctx); err != nil {
+		t.Fatal(err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(bodies) != 2 || string(bodies[0]) != string(bodies[1]) || sigErrs[1] != nil {
-		t.Fatalf("deliveries %d, signature %v; the retry must send the same body", len(bodies), sigErrs)
+	if len(bodies) != 1 || sigErrs[0] != nil {
+		t.Fatalf("deliveries %d, signature %v; want one, verified", len(bodies), sigErrs)
 	}
 	var ev struct {
 		ID   string                       `json:"id"`
 		Type string                       `json:"type"`
 		Data activities.ReviewCreatedData `json:"data"`
 	}
-	if err := json.Unmarshal(bodies[1], &ev); err != nil {
+	if err := json.Unmarshal(bodies[0], &ev); err != nil {
 		t.Fatal(err)
 	}
-	if ev.Type != "review.created" || ev.Data.ReviewEntryID != id || review.Reason(ev.Data.Reason) != review.NoMemberMatch ||
-		ev.Data.SalesEntryID == nil || *ev.Data.SalesEntryID != e.ID || ev.Data.CampaignID != w.fx.Campaign.ID.String() {
+	if ev.Type != "review.created" || ev.ID != activities.ReviewCreatedEventID(id) || ev.Data.ReviewEntryID != id || review.Reason(ev.Data.Reason) != review.NoMemberMatch ||
+		ev.Data.SalesEntryID == nil || *ev.Data.SalesEntryID != entryID || ev.Data.CampaignID != w.fx.Campaign.ID.String() {
 		t.Fatalf("event = %+v", ev)
 	}
-	if strings.Contains(string(bodies[1]), "@") {
-		t.Fatalf("the notification carries personal data: %s", bodies[1])
+	if strings.Contains(string(bodies[0]), "@") {
+		t.Fatalf("the notification carries personal data: %s", bodies[0])
 	}
 }

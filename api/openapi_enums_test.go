@@ -15,6 +15,7 @@ import (
 	"github.com/referflow/referflow/internal/review"
 	"github.com/referflow/referflow/internal/reward"
 	"github.com/referflow/referflow/internal/salesentry"
+	"github.com/referflow/referflow/internal/webhookdelivery"
 )
 
 // The document is written by hand, but its enumerations are the Go
@@ -58,6 +59,11 @@ func TestOpenAPIEnumsAreTheVocabularies(t *testing.T) {
 		"components/schemas/WaitingResult/properties/status":                           referralStatuses,
 		"components/schemas/HubSpotCause/properties/object_type":                       objectTypes,
 		"components/schemas/Referral/properties/workflow_status":                       workflowStatuses,
+		"paths//webhook-deliveries/get/parameters/status":                              words(webhookdelivery.Statuses),
+		"paths//webhook-deliveries/get/parameters/event_type":                          webhookdelivery.EventTypes,
+		"paths//webhook-deliveries/replay/post/parameters/event_type":                  webhookdelivery.EventTypes,
+		"components/schemas/WebhookDelivery/properties/status":                         words(webhookdelivery.Statuses),
+		"components/schemas/WebhookDelivery/properties/event_type":                     webhookdelivery.EventTypes,
 		"components/schemas/Currency":                                                  currency.Codes(),
 	}
 	var doc any

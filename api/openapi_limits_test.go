@@ -8,9 +8,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/internal/webhookdelivery"
 )
 
 // Every limit the document states (maxLength, maxItems, maxProperties,
@@ -29,37 +31,41 @@ func TestOpenAPILimitsAreTheCode(t *testing.T) {
 	}
 	n := strconv.Itoa
 	for at, v := range map[string]string{
-		"components/schemas/MemberInput/properties/email/maxLength":               n(referral.MaxEmailLength),
-		"components/schemas/LeadInput/properties/email/maxLength":                 n(referral.MaxEmailLength),
-		"components/schemas/MemberInput/properties/referral_code/pattern":         referralCodePattern.String(),
-		"components/schemas/CRMSettings/properties/field_mapping/maxItems":        n(campaign.MaxFieldMappingRows),
-		"components/schemas/FieldMapping/properties/value/maxLength":              n(campaign.MaxValueLength),
-		"components/schemas/FieldMapping/properties/property/pattern":             campaign.PropertyNamePattern,
-		"components/schemas/StatusRule/properties/property/pattern":               campaign.PropertyNamePattern,
-		"components/schemas/StatusRule/properties/values/minItems":                "1",
-		"components/schemas/StatusRule/properties/values/maxItems":                n(campaign.MaxStatusRuleValues),
-		"components/schemas/StatusRule/properties/values/items/maxLength":         n(campaign.MaxValueLength),
-		"components/schemas/PropertyValue/properties/property/pattern":            campaign.PropertyNamePattern,
-		"components/schemas/PropertyValue/properties/value/maxLength":             n(campaign.MaxValueLength),
-		"components/schemas/PropertyUpdates/properties/mappings/maxItems":         n(campaign.MaxPropertyUpdates),
-		"components/schemas/PropertyUpdate/properties/property/pattern":           campaign.PropertyNamePattern,
-		"components/schemas/MatchingRule/properties/property/pattern":             campaign.PropertyNamePattern,
-		"components/schemas/ProcessRules/properties/external_id_property/pattern": campaign.PropertyNamePattern,
-		"components/schemas/ProcessRules/properties/matching_rules/maxItems":      n(campaign.MaxMatchingRules),
-		"components/schemas/RewardRule/properties/amount/pattern":                 campaign.AmountPattern,
-		"components/schemas/RewardRule/properties/percent/pattern":                campaign.PercentPattern,
-		"components/schemas/Rewards/properties/hold_days/minimum":                 "0",
-		"components/schemas/Rewards/properties/hold_days/maximum":                 n(campaign.MaxHoldDays),
-		"components/schemas/Rewards/properties/expire_after_days/minimum":         "0",
-		"components/schemas/Rewards/properties/expire_after_days/maximum":         n(campaign.MaxExpireAfterDays),
-		"paths//referrals/get/parameters/limit/schema/minimum":                    "1",
-		"paths//referrals/get/parameters/limit/schema/maximum":                    n(maxPageSize),
-		"paths//sales-entries/get/parameters/limit/schema/minimum":                "1",
-		"paths//sales-entries/get/parameters/limit/schema/maximum":                n(maxPageSize),
-		"paths//review-entries/get/parameters/limit/schema/minimum":               "1",
-		"paths//review-entries/get/parameters/limit/schema/maximum":               n(maxPageSize),
-		"paths//sales-entries/get/parameters/object_id/schema/minimum":            "1",
-		"paths//sales-entries/{id}/get/parameters/id/schema/minimum":              "1",
+		"components/schemas/MemberInput/properties/email/maxLength":                  n(referral.MaxEmailLength),
+		"components/schemas/LeadInput/properties/email/maxLength":                    n(referral.MaxEmailLength),
+		"components/schemas/MemberInput/properties/referral_code/pattern":            referralCodePattern.String(),
+		"components/schemas/CRMSettings/properties/field_mapping/maxItems":           n(campaign.MaxFieldMappingRows),
+		"components/schemas/FieldMapping/properties/value/maxLength":                 n(campaign.MaxValueLength),
+		"components/schemas/FieldMapping/properties/property/pattern":                campaign.PropertyNamePattern,
+		"components/schemas/StatusRule/properties/property/pattern":                  campaign.PropertyNamePattern,
+		"components/schemas/StatusRule/properties/values/minItems":                   "1",
+		"components/schemas/StatusRule/properties/values/maxItems":                   n(campaign.MaxStatusRuleValues),
+		"components/schemas/StatusRule/properties/values/items/maxLength":            n(campaign.MaxValueLength),
+		"components/schemas/PropertyValue/properties/property/pattern":               campaign.PropertyNamePattern,
+		"components/schemas/PropertyValue/properties/value/maxLength":                n(campaign.MaxValueLength),
+		"components/schemas/PropertyUpdates/properties/mappings/maxItems":            n(campaign.MaxPropertyUpdates),
+		"components/schemas/PropertyUpdate/properties/property/pattern":              campaign.PropertyNamePattern,
+		"components/schemas/MatchingRule/properties/property/pattern":                campaign.PropertyNamePattern,
+		"components/schemas/ProcessRules/properties/external_id_property/pattern":    campaign.PropertyNamePattern,
+		"components/schemas/ProcessRules/properties/matching_rules/maxItems":         n(campaign.MaxMatchingRules),
+		"components/schemas/RewardRule/properties/amount/pattern":                    campaign.AmountPattern,
+		"components/schemas/RewardRule/properties/percent/pattern":                   campaign.PercentPattern,
+		"components/schemas/Rewards/properties/hold_days/minimum":                    "0",
+		"components/schemas/Rewards/properties/hold_days/maximum":                    n(campaign.MaxHoldDays),
+		"components/schemas/Rewards/properties/expire_after_days/minimum":            "0",
+		"components/schemas/Rewards/properties/expire_after_days/maximum":            n(campaign.MaxExpireAfterDays),
+		"paths//referrals/get/parameters/limit/schema/minimum":                       "1",
+		"paths//webhook-deliveries/get/parameters/limit/schema/minimum":              "1",
+		"paths//webhook-deliveries/get/parameters/limit/schema/maximum":              n(maxPageSize),
+		"components/schemas/RotateSecretInput/properties/grace_period_hours/minimum": "0",
+		"components/schemas/RotateSecretInput/properties/grace_period_hours/maximum": n(int(webhookdelivery.MaxGrace / time.Hour)),
+		"paths//referrals/get/parameters/limit/schema/maximum":                       n(maxPageSize),
+		"paths//sales-entries/get/parameters/limit/schema/minimum":                   "1",
+		"paths//sales-entries/get/parameters/limit/schema/maximum":                   n(maxPageSize),
+		"paths//review-entries/get/parameters/limit/schema/minimum":                  "1",
+		"paths//review-entries/get/parameters/limit/schema/maximum":                  n(maxPageSize),
+		"paths//sales-entries/get/parameters/object_id/schema/minimum":               "1",
+		"paths//sales-entries/{id}/get/parameters/id/schema/minimum":                 "1",
 	} {
 		want[at] = v
 	}

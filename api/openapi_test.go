@@ -189,6 +189,9 @@ var schemaTypes = map[string]any{
 	"Dispatch":            DispatchView{}, "SalesEntry": SalesEntryView{}, "SalesEntryList": SalesEntryList{},
 	"ReviewEntry": ReviewEntryView{}, "ReviewEntryList": ReviewEntryList{},
 	"ReviewDecisionInput": ReviewDecisionInput{}, "ReviewDecisionResult": ReviewDecisionResult{},
+	"WebhookDelivery": WebhookDeliveryView{}, "WebhookDeliveryAttempt": WebhookDeliveryAttemptView{},
+	"WebhookDeliveryList": WebhookDeliveryList{}, "WebhookReplayResult": WebhookReplayResult{},
+	"WebhookSigningSecret": WebhookSigningSecretView{}, "RotateSecretInput": RotateSecretInput{},
 }
 
 var mapSchemas = []string{"CampaignList", "MemberList", "DecisionResult", "ReviewResult", "RewardDecisionResult", "WaitingResult"}

@@ -152,6 +152,7 @@ func (s *Server) routes() {
 	s.routeReferralList(admin)
 	s.routeOpenAPI(admin)
 	s.routeSalesReceiver(admin)
+	s.routeWebhookDeliveries(admin)
 	s.routeHubSpotWebhooks()
 }
 

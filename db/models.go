@@ -257,11 +257,46 @@ type Sync struct {
 	UpdatedAt         time.Time       `json:"updated_at"`
 }
 
+// Outbox of outgoing webhooks: one row per event, written with the change it reports, sent and retried by the worker's dispatcher.
+type WebhookDelivery struct {
+	ID            uuid.UUID  `json:"id"`
+	WorkspaceID   uuid.UUID  `json:"workspace_id"`
+	CampaignID    uuid.UUID  `json:"campaign_id"`
+	EventID       string     `json:"event_id"`
+	EventType     string     `json:"event_type"`
+	Body          []byte     `json:"body"`
+	Status        string     `json:"status"`
+	AttemptCount  int32      `json:"attempt_count"`
+	NextAttemptAt time.Time  `json:"next_attempt_at"`
+	RetryUntil    time.Time  `json:"retry_until"`
+	LockedUntil   *time.Time `json:"locked_until"`
+	LeaseToken    *uuid.UUID `json:"lease_token"`
+	LastAttemptAt *time.Time `json:"last_attempt_at"`
+	DeliveredAt   *time.Time `json:"delivered_at"`
+	FailedAt      *time.Time `json:"failed_at"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+}
+
+// Each try of a webhook delivery: when, the receiver's status, latency and the start of its answer (admins only).
+type WebhookDeliveryAttempt struct {
+	ID              int64     `json:"id"`
+	DeliveryID      uuid.UUID `json:"delivery_id"`
+	AttemptedAt     time.Time `json:"attempted_at"`
+	StatusCode      *int32    `json:"status_code"`
+	LatencyMs       int32     `json:"latency_ms"`
+	Error           *string   `json:"error"`
+	ResponseExcerpt *string   `json:"response_excerpt"`
+}
+
 // A tenant of referflow: owns at most one connected HubSpot portal, its campaigns, members, referrals and rewards.
 type Workspace struct {
-	ID                   uuid.UUID `json:"id"`
-	Name                 string    `json:"name"`
-	WebhookSigningSecret string    `json:"-"`
-	CreatedAt            time.Time `json:"created_at"`
-	UpdatedAt            time.Time `json:"updated_at"`
+	ID                                uuid.UUID  `json:"id"`
+	Name                              string     `json:"name"`
+	WebhookSigningSecret              string     `json:"-"`
+	CreatedAt                         time.Time  `json:"created_at"`
+	UpdatedAt                         time.Time  `json:"updated_at"`
+	WebhookSigningSecretPrevious      *string    `json:"-"`
+	WebhookSigningSecretPreviousUntil *time.Time `json:"webhook_signing_secret_previous_until"`
+	WebhookSigningSecretRotatedAt     *time.Time `json:"webhook_signing_secret_rotated_at"`
 }

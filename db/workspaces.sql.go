@@ -7,6 +7,7 @@ package db
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -14,7 +15,7 @@ import (
 const workspaceCreate = `-- name: WorkspaceCreate :one
 INSERT INTO workspaces (name, webhook_signing_secret)
 VALUES ($1, $2)
-RETURNING id, name, webhook_signing_secret, created_at, updated_at
+RETURNING id, name, webhook_signing_secret, created_at, updated_at, webhook_signing_secret_previous, webhook_signing_secret_previous_until, webhook_signing_secret_rotated_at
 `
 
 type WorkspaceCreateParams struct {
@@ -32,12 +33,15 @@ func (q *Queries) WorkspaceCreate(ctx context.Context, arg WorkspaceCreateParams
 		&i.WebhookSigningSecret,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.WebhookSigningSecretPrevious,
+		&i.WebhookSigningSecretPreviousUntil,
+		&i.WebhookSigningSecretRotatedAt,
 	)
 	return i, err
 }
 
 const workspaceGetByID = `-- name: WorkspaceGetByID :one
-SELECT id, name, webhook_signing_secret, created_at, updated_at FROM workspaces
+SELECT id, name, webhook_signing_secret, created_at, updated_at, webhook_signing_secret_previous, webhook_signing_secret_previous_until, webhook_signing_secret_rotated_at FROM workspaces
 WHERE id = $1
 `
 
@@ -51,12 +55,15 @@ func (q *Queries) WorkspaceGetByID(ctx context.Context, id uuid.UUID) (Workspace
 		&i.WebhookSigningSecret,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.WebhookSigningSecretPrevious,
+		&i.WebhookSigningSecretPreviousUntil,
+		&i.WebhookSigningSecretRotatedAt,
 	)
 	return i, err
 }
 
 const workspaceGetByName = `-- name: WorkspaceGetByName :one
-SELECT id, name, webhook_signing_secret, created_at, updated_at FROM workspaces
+SELECT id, name, webhook_signing_secret, created_at, updated_at, webhook_signing_secret_previous, webhook_signing_secret_previous_until, webhook_signing_secret_rotated_at FROM workspaces
 WHERE name = $1
 ORDER BY created_at, id
 LIMIT 1
@@ -73,6 +80,44 @@ func (q *Queries) WorkspaceGetByName(ctx context.Context, name string) (Workspac
 		&i.WebhookSigningSecret,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.WebhookSigningSecretPrevious,
+		&i.WebhookSigningSecretPreviousUntil,
+		&i.WebhookSigningSecretRotatedAt,
+	)
+	return i, err
+}
+
+const workspaceRotateWebhookSigningSecret = `-- name: WorkspaceRotateWebhookSigningSecret :one
+UPDATE workspaces
+SET webhook_signing_secret_previous = webhook_signing_secret,
+    webhook_signing_secret_previous_until = $1::timestamptz,
+    webhook_signing_secret = $2::text,
+    webhook_signing_secret_rotated_at = now()
+WHERE id = $3
+RETURNING id, name, webhook_signing_secret, created_at, updated_at, webhook_signing_secret_previous, webhook_signing_secret_previous_until, webhook_signing_secret_rotated_at
+`
+
+type WorkspaceRotateWebhookSigningSecretParams struct {
+	PreviousUntil time.Time `json:"previous_until"`
+	NewSecret     string    `json:"new_secret"`
+	ID            uuid.UUID `json:"id"`
+}
+
+// WorkspaceRotateWebhookSigningSecret makes new_secret the signing secret;
+// the one it replaces goes on signing beside it until previous_until (the
+// grace period), so receivers can switch over without refusing deliveries.
+func (q *Queries) WorkspaceRotateWebhookSigningSecret(ctx context.Context, arg WorkspaceRotateWebhookSigningSecretParams) (Workspace, error) {
+	row := q.db.QueryRow(ctx, workspaceRotateWebhookSigningSecret, arg.PreviousUntil, arg.NewSecret, arg.ID)
+	var i Workspace
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.WebhookSigningSecret,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.WebhookSigningSecretPrevious,
+		&i.WebhookSigningSecretPreviousUntil,
+		&i.WebhookSigningSecretRotatedAt,
 	)
 	return i, err
 }

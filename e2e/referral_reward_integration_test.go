@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/dev/testenv"
@@ -25,7 +26,8 @@ import (
 // the lead becomes a deal with its contact in HubSpot, the deal is won, the
 // winning change reaches the workflow as a signal, the referral is approved
 // and the reward is announced to the campaign's fulfilment URL exactly once,
-// signed, even though the receiver fails the first delivery.
+// signed, through the outbox, even though the receiver fails the first
+// delivery: one delivery, delivered after two recorded attempts.
 func TestReferralFromLeadToReward(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -132,9 +134,27 @@ func TestReferralFromLeadToReward(t *testing.T) {
 	if err != nil || len(rewards) != 1 || rewards[0].Status != "issued" {
 		t.Fatalf("rewards in Postgres: %+v %v", rewards, err)
 	}
+	// The worker's dispatcher retries the failed delivery after its backoff
+	// (5 to 10 s): the outbox row ends delivered after two attempts.
+	eventID := activities.RewardIssuedEventID(rewards[0].ID.String())
+	var delivery db.WebhookDelivery
+	for delivery.Status != "delivered" {
+		if delivery, err = d.Queries.WebhookDeliveryGetByEvent(ctx, db.WebhookDeliveryGetByEventParams{WorkspaceID: fx.Workspace.ID, EventID: eventID}); err != nil {
+			t.Fatalf("the reward's webhook is not in the outbox: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the reward's webhook was never delivered: %+v", delivery)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	recorded, err := d.Queries.WebhookDeliveryAttemptListByDelivery(ctx, delivery.ID)
+	if err != nil || len(recorded) != 2 || *recorded[0].StatusCode != 503 || *recorded[1].StatusCode != 200 {
+		t.Fatalf("attempts recorded: %+v %v, want a 503 then a 200", recorded, err)
+	}
 	mu.Lock()
 	defer mu.Unlock()
-	if attempts != 2 || len(deliveries) != 1 {
+	if attempts != 2 || len(deliveries) != 1 || deliveries[0]["event_id_header"] != eventID {
 		t.Fatalf("fulfilment endpoint: %d attempts, %d deliveries recorded, want 2 and 1", attempts, len(deliveries))
 	}
 	if deliveries[0]["type"] != "reward.issued" || deliveries[0]["event_id_header"] == "" {

@@ -33,6 +33,7 @@ import (
 	"github.com/referflow/referflow/internal/referral"
 	"github.com/referflow/referflow/internal/review"
 	"github.com/referflow/referflow/internal/salesentry"
+	"github.com/referflow/referflow/internal/webhookdelivery"
 	"github.com/referflow/referflow/worker"
 	"github.com/referflow/referflow/workflows"
 )
@@ -280,9 +281,20 @@ func TestANoMatchEntryWaitsInReviewUntilAnAdminAttachesAMember(t *testing.T) {
 
 	replayAndSave(ctx, t, s.tc.Client, run, "review_attach_member.json")
 
+	// The worker's outbox dispatcher sends the notification queued with the
+	// review entry.
+	for {
+		mu.Lock()
+		n := len(notices)
+		mu.Unlock()
+		if n > 0 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(notices) == 0 || notices[0].Type != activities.ReviewCreatedEvent || notices[0].ID != activities.ReviewCreatedEventID(st.ReviewEntryID) || sigErr != nil {
+	if len(notices) != 1 || notices[0].Type != webhookdelivery.EventReviewCreated || notices[0].ID != activities.ReviewCreatedEventID(st.ReviewEntryID) || sigErr != nil {
 		t.Fatalf("notifications = %+v (signature: %v)", notices, sigErr)
 	}
 }

@@ -3,14 +3,14 @@ package salesreceiver
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
+
+	"github.com/referflow/referflow/internal/pglisten"
 )
 
 // Defaults of the Dispatcher's tuning fields.
@@ -92,11 +92,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		return errors.New("salesreceiver: a Dispatcher needs the TaskQueue sales-entry workflows run on")
 	}
 	d.fill()
-	wake := make(chan struct{}, 1)
+	wake := pglisten.NewWaker()
 	listening := make(chan struct{})
 	go func() {
 		defer close(listening)
-		d.listen(ctx, wake)
+		pglisten.Listen(ctx, d.Pool, NotifyChannel, wake.Poke, d.Logger, &d.listenerPID)
 	}()
 	defer func() { <-listening }()
 
@@ -115,56 +115,5 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case <-wake:
 		case <-ticker.C:
 		}
-	}
-}
-
-// listen holds a connection of its own LISTENing on NotifyChannel and turns each
-// notification into a wake-up. A lost connection is reopened (with a pause)
-// and LISTENed again; the wake-up after reconnecting covers notifications
-// sent while it was down.
-func (d *Dispatcher) listen(ctx context.Context, wake chan<- struct{}) {
-	poke := func() {
-		select {
-		case wake <- struct{}{}:
-		default: // a wake-up is already pending: the batch will see all rows
-		}
-	}
-	pause := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := d.listenOnce(ctx, poke)
-		if ctx.Err() != nil {
-			return
-		}
-		d.Logger.Warn("sales receiver: listening for new entries failed; polling until it is back", "channel", NotifyChannel, "error", err, "retry_in", pause)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(pause):
-		}
-		pause = min(pause*2, 5*time.Second)
-	}
-}
-
-func (d *Dispatcher) listenOnce(ctx context.Context, poke func()) error {
-	conn, err := pgx.ConnectConfig(ctx, d.Pool.Config().ConnConfig.Copy())
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer func() {
-		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		defer cancel()
-		_ = conn.Close(closeCtx)
-	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
-		return fmt.Errorf("LISTEN %s: %w", NotifyChannel, err)
-	}
-	d.listenerPID.Store(conn.PgConn().PID())
-	defer d.listenerPID.Store(0)
-	poke()
-	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
-			return err
-		}
-		poke()
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/referflow/referflow/internal/opsmetrics"
 	"github.com/referflow/referflow/internal/outgoing"
 	"github.com/referflow/referflow/internal/temporalclient"
+	"github.com/referflow/referflow/internal/webhookdelivery"
 )
 
 // ReferralWorkflowType is the name workflows.ReferralWorkflow is registered
@@ -39,7 +40,7 @@ func NewMetrics() *Metrics {
 }
 
 // register adds what Run itself reports: the gauges, read on scrape, and
-// the outgoing webhooks the activities send.
+// the outgoing webhooks the outbox's dispatcher sends.
 func (m *Metrics) register(c *opsmetrics.Collector) {
-	m.Registry.MustRegister(c, outgoing.Metrics())
+	m.Registry.MustRegister(c, outgoing.Metrics(), webhookdelivery.Metrics())
 }

@@ -1,9 +1,10 @@
 // Package worker is what a `referflow worker` process runs: referflow's
 // Temporal workers — one on the workflow task queue (the workflows and their
-// database activities), one on the HubSpot task queue — the Sales
-// Receiver's dispatcher that feeds recorded HubSpot events to them, and the
-// Reconciler that starts the workflow of any referral saved without one
-// (Run).
+// database activities), one on the HubSpot task queue — with the outbox's
+// webhook dispatcher (internal/webhookdelivery) that sends the webhooks
+// their activities queue; the Sales Receiver's dispatcher that feeds
+// recorded HubSpot events to them, and the Reconciler that starts the
+// workflow of any referral saved without one (Run).
 // HubSpot's per-portal limits hold however many worker processes run because
 // every HubSpot call takes a slot from a budget shared through Postgres
 // (internal/hubspotconn); the HubSpot queue's dispatch cap only spreads the
@@ -29,6 +30,7 @@ import (
 	"github.com/referflow/referflow/internal/hubspotconn"
 	"github.com/referflow/referflow/internal/opsmetrics"
 	"github.com/referflow/referflow/internal/outgoing"
+	"github.com/referflow/referflow/internal/webhookdelivery"
 	"github.com/referflow/referflow/salesreceiver"
 	"github.com/referflow/referflow/workflows"
 )
@@ -62,7 +64,8 @@ type Options struct {
 	PublicURL string
 	// WebhookPolicy says where fulfilment webhooks may go
 	// (REFERFLOW_WEBHOOK_ALLOW_HTTP, REFERFLOW_WEBHOOK_ALLOWED_NETWORKS); the
-	// zero value allows https to public addresses only.
+	// zero value allows https to public addresses only. The outbox's
+	// dispatcher sends with a client enforcing it.
 	WebhookPolicy outgoing.Policy
 	// Logger logs what Run's dispatcher and reconciler do, and every failed
 	// local activity (at ERROR, with the referral's ID); none: nothing is
@@ -142,9 +145,14 @@ func (o *Options) fill() {
 	}
 }
 
-// Workers is the set of workers one process runs.
+// Workers is the set of workers one process runs, and the webhook
+// dispatcher that sends what their activities queue in the outbox.
 type Workers struct {
-	workers []sdkworker.Worker
+	workers  []sdkworker.Worker
+	webhooks *webhookdelivery.Dispatcher
+	// stopWebhooks ends the dispatcher; webhooksDone closes when it has.
+	stopWebhooks context.CancelFunc
+	webhooksDone chan struct{}
 }
 
 // New registers referflow's workflows and activities on their task queues.
@@ -169,7 +177,9 @@ func New(c client.Client, pool *pgxpool.Pool, opts Options) *Workers {
 	main.RegisterWorkflowWithOptions(workflows.SalesEntryWorkflow, workflow.RegisterOptions{Name: workflows.SalesEntryWorkflowType})
 	main.RegisterActivity(acts)
 
-	ws := &Workers{workers: []sdkworker.Worker{main}}
+	ws := &Workers{workers: []sdkworker.Worker{main}, webhooks: &webhookdelivery.Dispatcher{
+		Pool: pool, Client: outgoing.NewClient(opts.WebhookPolicy), Logger: logger.With("component", "webhooks"),
+	}}
 	if hubspot := hubSpotActivities(opts.HubSpot, pool, opts.PublicURL); len(hubspot) > 0 {
 		hw := sdkworker.New(c, opts.HubSpotTaskQueue, HubSpotWorkerOptions())
 		for _, a := range hubspot {
@@ -207,11 +217,22 @@ func (w *Workers) Start() error {
 			return fmt.Errorf("start Temporal worker: %w", err)
 		}
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.stopWebhooks, w.webhooksDone = cancel, make(chan struct{})
+	go func() {
+		defer close(w.webhooksDone)
+		_ = w.webhooks.Run(ctx) // fails only without a pool
+	}()
 	return nil
 }
 
-// Stop stops polling and waits for running tasks to finish.
+// Stop stops polling and waits for running tasks and the webhook deliveries
+// in flight to finish.
 func (w *Workers) Stop() {
+	if w.stopWebhooks != nil {
+		w.stopWebhooks()
+		<-w.webhooksDone
+	}
 	for _, wk := range w.workers {
 		wk.Stop()
 	}

@@ -73,12 +73,12 @@ var referralHubSpotActivityOptions = workflow.ActivityOptions{
 	},
 }
 
-// issueRewardActivityOptions fit IssueReward: it writes to Postgres and
-// then calls the customer's fulfilment endpoint, which may be down for
-// hours, so it is a regular activity retried with backoff up to 10 minutes
-// apart, ten attempts (about 17 minutes); then the reward waits in the
-// workflow on its durable timer, saying why (the reward is issued on the
-// first attempt; retries only announce it again, with the same event ID).
+// issueRewardActivityOptions fit IssueReward when its first, local attempt
+// failed (Postgres unreachable, a worker restart): a regular activity
+// retried with backoff up to 10 minutes apart, ten attempts (about 17
+// minutes); then the reward waits in the workflow on its durable timer,
+// saying why. The reward's webhook is not sent here: IssueReward queues it
+// in the outbox and the worker's dispatcher sends it.
 var issueRewardActivityOptions = workflow.ActivityOptions{
 	StartToCloseTimeout: 30 * time.Second,
 	HeartbeatTimeout:    activityHeartbeatTimeout,
@@ -96,9 +96,9 @@ var issueRewardActivityOptions = workflow.ActivityOptions{
 const issueRewardLocallyChange = "issue-reward-locally"
 
 // issueRewardLocalActivityOptions fit IssueReward's first attempt, run as a
-// local activity in the workflow's worker: a burst of conversions then
-// costs the server no activity tasks. Three quick tries; then the regular
-// activity (issueRewardActivityOptions) takes over with its long backoff.
+// local activity in the workflow's worker: a conversion then costs the
+// server no activity task. Three quick tries; then the regular activity
+// (issueRewardActivityOptions) takes over with its long backoff.
 var issueRewardLocalActivityOptions = workflow.LocalActivityOptions{
 	StartToCloseTimeout: 15 * time.Second,
 	RetryPolicy: &temporal.RetryPolicy{
@@ -108,9 +108,9 @@ var issueRewardLocalActivityOptions = workflow.LocalActivityOptions{
 	},
 }
 
-// reviewNotifyActivityOptions fit NotifyReview: the customer's endpoint may
-// be down for hours, so it is retried with backoff up to 10 minutes apart
-// for as long as the entry waits in review.
+// reviewNotifyActivityOptions fit NotifyReview, which only runs from
+// before the outbox call (reviewNotifyOutboxChange): retried with backoff
+// up to 10 minutes apart while the entry waits in review.
 var reviewNotifyActivityOptions = workflow.ActivityOptions{
 	StartToCloseTimeout: 30 * time.Second,
 	HeartbeatTimeout:    activityHeartbeatTimeout,

@@ -49,7 +49,7 @@ func newRewardsEnv(t *testing.T, rewards campaign.Rewards) (*testsuite.TestWorkf
 	env.OnActivity(testActs.IssueReward, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, id string) (activities.IssueRewardResult, error) {
 			log.issued = append(log.issued, id)
-			return activities.IssueRewardResult{RewardID: id, Announced: true}, nil
+			return activities.IssueRewardResult{RewardID: id}, nil
 		})
 	env.OnActivity(testActs.CancelReward, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.CancelRewardInput) error {

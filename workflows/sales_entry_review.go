@@ -16,8 +16,9 @@ import (
 	"github.com/referflow/referflow/internal/salesentry"
 )
 
-// review puts the entry in review (or changes why it is there), and
-// notifies admins when the campaign asks for it.
+// review puts the entry in review (or changes why it is there);
+// OpenSalesEntryReview also queues the webhook that notifies admins when the
+// campaign asks for it.
 func (w *salesEntryWorkflow) review(ctx workflow.Context, reason review.Reason, res activities.MatchResult, campaignID, why string) error {
 	if campaignID == "" {
 		campaignID = sharedCampaign(res.Candidates)
@@ -56,12 +57,22 @@ func (w *salesEntryWorkflow) review(ctx workflow.Context, reason review.Reason, 
 	w.state.ReviewEntryID, w.state.ReviewReason, w.state.Reason = id, reason, why
 	w.state.Proposal, w.state.Candidates = proposal, res.Candidates
 	w.publish(ctx)
+	// OpenSalesEntryReview queued the review.created webhook in its
+	// transaction; runs from before the outbox sent it from here.
+	if workflow.GetVersion(ctx, reviewNotifyOutboxChange, workflow.DefaultVersion, 1) == 1 {
+		return nil
+	}
 	if campaignID != "" && res.Rules[campaignID].NotifyOnReview && w.notified != id {
 		w.notified = id
 		w.notify(ctx, id)
 	}
 	return nil
 }
+
+// reviewNotifyOutboxChange versions the move of the review.created webhook
+// to the outbox: runs that notified through the NotifyReview activity
+// replay as they ran (the activity now queues the event in the outbox).
+const reviewNotifyOutboxChange = "review-notify-outbox"
 
 func sharedCampaign(cs []activities.MatchCandidate) string {
 	if len(cs) == 0 {
@@ -75,9 +86,9 @@ func sharedCampaign(cs []activities.MatchCandidate) string {
 	return cs[0].CampaignID
 }
 
-// notify announces the review entry in the background: a receiver that is
-// down is retried with backoff (as reward webhooks are) without holding up
-// decisions, and the retries stop once the entry leaves review.
+// notify is how runs from before the outbox announced the review entry: in
+// the background, through the NotifyReview activity (which now queues the
+// event in the outbox and returns).
 func (w *salesEntryWorkflow) notify(ctx workflow.Context, reviewEntryID string) {
 	if w.stopNotify != nil {
 		w.stopNotify()

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,13 +13,16 @@ import (
 
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/adminauth"
+	"github.com/referflow/referflow/internal/webhookdelivery"
 )
 
 const adminUsage = `Usage: referflow admin create --workspace NAME --email EMAIL [--name NAME]
 
 Adds a program admin to a workspace (creating the workspace when no workspace
 has that name) and prints the admin's API key. The key is shown once: keep
-it. Use it as ` + "`Authorization: Bearer <key>`" + ` on /api/v1, or sign in with it at
+it. A new workspace's webhook signing secret is printed too (admins can read
+it again at GET /api/v1/webhook-signing-secret). Use the key as
+` + "`Authorization: Bearer <key>`" + ` on /api/v1, or sign in with it at
 <REFERFLOW_PUBLIC_URL>/login. Needs DATABASE_URL; without it, in a checkout,
 the database ` + "`referflow dev`" + ` made for the checkout.
 `
@@ -61,11 +62,23 @@ func runAdmin(ctx context.Context, out streams, fs *flag.FlagSet, args []string)
 	if err := requireMigrated(ctx, pool); err != nil {
 		return err
 	}
+	_, err = db.New(pool).WorkspaceGetByName(ctx, strings.TrimSpace(*workspace))
+	newWorkspace := errors.Is(err, pgx.ErrNoRows)
 	admin, key, err := createAdmin(ctx, pool, strings.TrimSpace(*workspace), strings.TrimSpace(*email), *name)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out.stdout, "admin %s (%s) in workspace %s\nAPI key (shown once): %s\n", admin.ID, admin.Email, admin.WorkspaceID, key)
+	if newWorkspace {
+		ws, err := db.New(pool).WorkspaceGetByID(ctx, admin.WorkspaceID)
+		if err != nil {
+			return fmt.Errorf("read the new workspace: %w", err)
+		}
+		fmt.Fprintf(out.stdout, "webhook signing secret (shown once here): %s\n"+
+			"  Give it to the service behind your campaigns' fulfilment URL: it verifies the\n"+
+			"  Referflow-Signature of every webhook with it (README, \"Verifying a webhook\").\n"+
+			"  Admins read it at GET /api/v1/webhook-signing-secret and rotate it there.\n", ws.WebhookSigningSecret)
+	}
 	return nil
 }
 
@@ -78,11 +91,11 @@ func createAdmin(ctx context.Context, pool *pgxpool.Pool, workspace, email, name
 		q := db.New(tx)
 		ws, err := q.WorkspaceGetByName(ctx, workspace)
 		if errors.Is(err, pgx.ErrNoRows) {
-			secret := make([]byte, 32)
-			if _, err := rand.Read(secret); err != nil {
+			var secret string
+			if secret, err = webhookdelivery.NewSigningSecret(); err != nil {
 				return err
 			}
-			ws, err = q.WorkspaceCreate(ctx, db.WorkspaceCreateParams{Name: workspace, WebhookSigningSecret: "whsec_" + hex.EncodeToString(secret)})
+			ws, err = q.WorkspaceCreate(ctx, db.WorkspaceCreateParams{Name: workspace, WebhookSigningSecret: secret})
 		}
 		if err != nil {
 			return fmt.Errorf("workspace %q: %w", workspace, err)

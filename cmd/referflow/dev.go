@@ -478,6 +478,12 @@ func ensureDevAdmin(ctx context.Context, pool *pgxpool.Pool, databaseURL, dataDi
 		}
 		bin := shellQuote(displayPath(filepath.Join(binDir, "referflow")))
 		env := "DATABASE_URL=" + shellQuote(databaseURL)
+		if u, err := url.Parse(databaseURL); err == nil && u.User != nil {
+			if _, ok := u.User.Password(); ok {
+				// Never print a password: the shell that runs dev has it.
+				env = `DATABASE_URL="$DATABASE_URL"`
+			}
+		}
 		workspace := "Demo workspace"
 		if first, err := q.AdminOldest(ctx); err == nil {
 			workspace = first.WorkspaceName

@@ -293,6 +293,16 @@ func TestAdminCreate(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "API key (shown once): rfk_") {
 		t.Fatalf("admin create: exit %d\n%s%s", code, out, errOut)
 	}
+	// The new workspace's signing secret is shown, with what it is for.
+	ws, err := d.Queries.WorkspaceGetByName(ctx, "Acme")
+	if err != nil || !strings.Contains(out, "webhook signing secret (shown once here): "+ws.WebhookSigningSecret+"\n") || !strings.Contains(out, "Referflow-Signature") {
+		t.Fatalf("admin create does not show the signing secret %v:\n%s", err, out)
+	}
+	// A second admin of the workspace: the secret is not shown again.
+	code, out, errOut = runCmd(t, ctx, "admin", "create", "--workspace", "Acme", "--email", "second@acme.test")
+	if code != 0 || strings.Contains(out, ws.WebhookSigningSecret) {
+		t.Fatalf("second admin: exit %d\n%s%s", code, out, errOut)
+	}
 	code, _, errOut = runCmd(t, ctx, "admin", "create", "--workspace", "Acme", "--email", "OPS@acme.test")
 	if code != 1 || !strings.Contains(errOut, "already has an admin with email") {
 		t.Fatalf("same email again: exit %d %q", code, errOut)
@@ -302,7 +312,7 @@ func TestAdminCreate(t *testing.T) {
 		t.Fatalf("bad flags: exit %d %q", code, errOut)
 	}
 	admins, err := d.Queries.AdminCount(ctx)
-	if err != nil || admins != 1 {
-		t.Fatalf("admins = %d %v, want 1", admins, err)
+	if err != nil || admins != 2 {
+		t.Fatalf("admins = %d %v, want 2", admins, err)
 	}
 }

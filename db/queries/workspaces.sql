@@ -16,3 +16,15 @@ SELECT * FROM workspaces
 WHERE name = @name
 ORDER BY created_at, id
 LIMIT 1;
+
+-- name: WorkspaceRotateWebhookSigningSecret :one
+-- WorkspaceRotateWebhookSigningSecret makes new_secret the signing secret;
+-- the one it replaces goes on signing beside it until previous_until (the
+-- grace period), so receivers can switch over without refusing deliveries.
+UPDATE workspaces
+SET webhook_signing_secret_previous = webhook_signing_secret,
+    webhook_signing_secret_previous_until = @previous_until::timestamptz,
+    webhook_signing_secret = @new_secret::text,
+    webhook_signing_secret_rotated_at = now()
+WHERE id = @id
+RETURNING *;

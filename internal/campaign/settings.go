@@ -132,6 +132,10 @@ type ProcessRules struct {
 	ReviewWhenNoMemberMatches bool `json:"review_when_no_member_matches"`
 	ReviewDeniedToQualified   bool `json:"review_denied_to_qualified"`
 	NotifyOnReview            bool `json:"notify_on_review"`
+	// NotifyOnStatusChange announces every change of a referral's status
+	// (referral.status_changed) to the fulfilment URL. Off by default: a
+	// receiver built for reward.issued is not flooded.
+	NotifyOnStatusChange bool `json:"notify_on_status_change"`
 	// ExternalIDProperty names a HubSpot property (on the lead's object)
 	// holding the referral's external ID: a direct match, like the
 	// referflow_referral_id property referflow writes on leads it creates.

@@ -105,6 +105,12 @@ var (
 		"Sales entries (HubSpot webhook events) recorded but not yet routed by the dispatcher.", nil, nil)
 	descUndispatchedAge = prometheus.NewDesc("referflow_sales_entries_undispatched_oldest_age_seconds",
 		"Age of the oldest sales entry not yet routed by the dispatcher (0 when there is none): above a minute, routing is stuck.", nil, nil)
+	descWebhooksPending = prometheus.NewDesc("referflow_webhook_deliveries_pending",
+		"Outgoing webhooks in the outbox not yet delivered and still retried.", nil, nil)
+	descWebhooksPendingAge = prometheus.NewDesc("referflow_webhook_deliveries_pending_oldest_age_seconds",
+		"Age of the oldest pending outgoing webhook (0 when none): growing, a receiver is down or no worker sends.", nil, nil)
+	descWebhooksFailed = prometheus.NewDesc("referflow_webhook_deliveries_failed",
+		"Outgoing webhooks whose 72 hours of retries ran out without a 2xx (until an admin replays them).", nil, nil)
 	descWaiting = prometheus.NewDesc("referflow_referrals_waiting",
 		"Referrals whose workflow waits on the outside world, by step (send_lead, issue_reward) and cause (e.g. HubSpotConnectionBroken).",
 		[]string{"step", "cause"}, nil)
@@ -132,7 +138,7 @@ var (
 
 // Describe sends every metric's description.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSourceUp, descUndispatched, descUndispatchedAge, descWaiting, descWaitingAge,
+	for _, d := range []*prometheus.Desc{descSourceUp, descUndispatched, descUndispatchedAge, descWebhooksPending, descWebhooksPendingAge, descWebhooksFailed, descWaiting, descWaitingAge,
 		descWithoutWorkflow, descWithoutWorkflowAge, descRewards, descConnection, descMissingScopes, descRuns, descRunsClosedLastHour} {
 		ch <- d
 	}
@@ -192,6 +198,13 @@ func (c *Collector) postgres(ctx context.Context) ([]prometheus.Metric, error) {
 		return nil, fmt.Errorf("count undispatched sales entries: %w", err)
 	}
 	out = append(out, gauge(descUndispatched, float64(entries.Entries)), gauge(descUndispatchedAge, entries.OldestAgeSeconds))
+
+	webhooks, err := q.WebhookDeliveryCountUndelivered(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("count undelivered webhooks: %w", err)
+	}
+	out = append(out, gauge(descWebhooksPending, float64(webhooks.Pending)), gauge(descWebhooksPendingAge, webhooks.OldestPendingAgeSeconds),
+		gauge(descWebhooksFailed, float64(webhooks.Failed)))
 
 	waiting, err := q.ReferralCountWaiting(ctx)
 	if err != nil {

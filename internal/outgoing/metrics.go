@@ -14,12 +14,11 @@ const (
 )
 
 // deliveries counts every delivery attempt of this process. It is the
-// package's own rather than given to Send, because Send's callers are
-// activities that share package-level HTTP clients: one counter per process
-// is what an operator reads anyway.
+// package's own rather than given to Post: one counter per process is what
+// an operator reads anyway.
 var deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Name: "referflow_webhook_deliveries_total",
-	Help: "Outgoing webhook delivery attempts (reward.issued, review.created) by event type and outcome: delivered (2xx), redirect (3xx, not followed), client_error (4xx), server_error (5xx), transport_error (no answer), invalid_url (nothing sent). Failed attempts are retried.",
+	Help: "Outgoing webhook delivery attempts (reward.issued, review.created, referral.status_changed) by event type and outcome: delivered (2xx), redirect (3xx, not followed), client_error (4xx), server_error (5xx), transport_error (no answer), invalid_url (nothing sent). Failed attempts are retried by the outbox's dispatcher.",
 }, []string{"type", "outcome"})
 
 // Metrics is the delivery counter, to register in the registry a process

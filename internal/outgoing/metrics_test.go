@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -27,14 +26,15 @@ func TestDeliveriesAreCountedByOutcome(t *testing.T) {
 
 	// An event type of this test's own keeps its counts apart from the
 	// other tests' deliveries.
-	ev := outgoing.Event{ID: "e1", Type: "test.counted", CreatedAt: time.Now(), Data: map[string]any{}}
+	const eventType = "test.counted"
+	secrets, body := [][]byte{[]byte("secret")}, []byte(`{"id":"e1"}`)
 	ctx := context.Background()
 	client := outgoing.NewClient(loopback)
 	for range 3 {
-		_ = outgoing.Send(ctx, client, srv.URL, []byte("secret"), ev)
+		_ = outgoing.Post(ctx, client, srv.URL, secrets, "e1", eventType, body)
 	}
-	_ = outgoing.Send(ctx, client, dead.URL, []byte("secret"), ev)
-	_ = outgoing.Send(ctx, client, "ftp://example.org/hook", []byte("secret"), ev)
+	_ = outgoing.Post(ctx, client, dead.URL, secrets, "e1", eventType, body)
+	_ = outgoing.Post(ctx, client, "ftp://example.org/hook", secrets, "e1", eventType, body)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(outgoing.Metrics())
@@ -49,7 +49,7 @@ func TestDeliveriesAreCountedByOutcome(t *testing.T) {
 			for _, l := range m.GetLabel() {
 				labels[l.GetName()] = l.GetValue()
 			}
-			if labels["type"] == ev.Type {
+			if labels["type"] == eventType {
 				got[labels["outcome"]] = m.GetCounter().GetValue()
 			}
 		}
@@ -60,7 +60,7 @@ func TestDeliveriesAreCountedByOutcome(t *testing.T) {
 	}
 	for outcome, n := range want {
 		if got[outcome] != n {
-			t.Errorf("referflow_webhook_deliveries_total{type=%q,outcome=%q} = %v, want %v", ev.Type, outcome, got[outcome], n)
+			t.Errorf("referflow_webhook_deliveries_total{type=%q,outcome=%q} = %v, want %v", eventType, outcome, got[outcome], n)
 		}
 	}
 }

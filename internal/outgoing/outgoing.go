@@ -22,15 +22,16 @@
 //
 // # Delivery
 //
-// A delivery succeeds when the receiver answers 2xx within 10 seconds.
-// Anything else is an error naming what happened, and the caller (a Temporal
-// activity) retries with backoff. The same event is delivered again with the
-// same id and the same body (only t and the signature change), so a receiver
-// must treat Referflow-Event-Id as an idempotency key: do the work for an id
-// once and answer 2xx to its repeats. A 4xx answer is retried like any other
-// failure: it usually means a bug or a misconfiguration on the receiving
-// side, and once that is fixed the pending deliveries go through instead of
-// being lost. Redirects are not followed (a 3xx is a failed delivery).
+// Post makes one attempt: it succeeds when the receiver answers 2xx within
+// 10 seconds, and says what happened otherwise. The outbox's dispatcher
+// (internal/webhookdelivery) retries with backoff, delivering the same event
+// again with the same id and the same body (only t and the signature
+// change), so a receiver must treat Referflow-Event-Id as an idempotency
+// key: do the work for an id once and answer 2xx to its repeats. A 4xx
+// answer is retried like any other failure: it usually means a bug or a
+// misconfiguration on the receiving side, and once that is fixed the pending
+// deliveries go through instead of being lost. Redirects are not followed (a
+// 3xx is a failed delivery).
 //
 // # Where webhooks may go (SSRF)
 //
@@ -68,17 +69,10 @@
 package outgoing
 
 import (
-	"bytes"
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -166,84 +160,5 @@ func Verify(secret []byte, header string, body []byte, now time.Time) error {
 	return ErrBadSignature
 }
 
-// DeliveryError is a receiver's non-2xx answer. Its message says only the
-// status: what the receiver answered is never put into errors (they reach
-// logs and Temporal's UI), since a URL pointing somewhere unexpected could
-// make it echo an internal service's answer there.
-type DeliveryError struct {
-	URL        string
-	StatusCode int
-	// Excerpt is the start of the answer (at most 512 bytes), for a delivery
-	// record only the workspace's admins read; Error never includes it.
-	Excerpt string
-}
-
-func (e *DeliveryError) Error() string {
-	return fmt.Sprintf("webhook to %s answered %d %s (will be retried)", e.URL, e.StatusCode, http.StatusText(e.StatusCode))
-}
-
 // defaultClient is the strictest policy's: https to public addresses only.
 var defaultClient = NewClient(Policy{})
-
-// Send POSTs ev as JSON to rawURL, signed with secret, through client, and
-// waits at most Timeout for a 2xx. client must come from NewClient (its
-// policy decides where webhooks may go); nil is NewClient(Policy{}): https
-// to public addresses only. A non-2xx answer is a *DeliveryError; a URL the
-// policy refuses, before or after resolving its host, wraps
-// ErrUnsupportedURL and nothing is sent.
-func Send(ctx context.Context, client *http.Client, rawURL string, secret []byte, ev Event) error {
-	client, err := checkBeforeSending(client, rawURL)
-	if errors.Is(err, ErrUnsupportedURL) {
-		deliveries.WithLabelValues(ev.Type, OutcomeInvalidURL).Inc()
-	}
-	if err != nil {
-		return err
-	}
-	if ev.ID == "" || ev.Type == "" {
-		return errors.New("outgoing: an event needs an id and a type")
-	}
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return fmt.Errorf("outgoing: encode %s event %s: %w", ev.Type, ev.ID, err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(body))
-	if err != nil {
-		deliveries.WithLabelValues(ev.Type, OutcomeInvalidURL).Inc()
-		return &URLError{Reason: "is not a valid URL"}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "referflow-webhooks")
-	req.Header.Set(EventIDHeader, ev.ID)
-	req.Header.Set(SignatureHeader, Sign(secret, time.Now(), body))
-	resp, err := client.Do(req)
-	if err != nil {
-		if refused := refusedOnDial(err); refused != nil {
-			deliveries.WithLabelValues(ev.Type, OutcomeInvalidURL).Inc()
-			return refused
-		}
-		deliveries.WithLabelValues(ev.Type, OutcomeTransportError).Inc()
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			ue.URL = redact(req.URL)
-		}
-		return fmt.Errorf("deliver %s event %s: %w", ev.Type, ev.ID, err)
-	}
-	defer resp.Body.Close()
-	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
-	deliveries.WithLabelValues(ev.Type, statusOutcome(resp.StatusCode)).Inc()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return &DeliveryError{URL: redact(req.URL), StatusCode: resp.StatusCode, Excerpt: string(excerpt)}
-	}
-	return nil
-}
-
-// redact drops the query string, which may carry a receiver's token, from
-// URLs written into errors and logs.
-func redact(u *url.URL) string {
-	c := *u
-	c.RawQuery, c.ForceQuery, c.Fragment = "", false, ""
-	return c.String()
-}

@@ -2,7 +2,6 @@ package outgoing_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -85,7 +84,7 @@ func shiftT(header string) string {
 	return strconv.FormatInt(sec+1, 10)
 }
 
-func TestSend(t *testing.T) {
+func TestPost(t *testing.T) {
 	t.Parallel()
 	type delivery struct {
 		header http.Header
@@ -99,62 +98,70 @@ func TestSend(t *testing.T) {
 		}
 		got <- delivery{r.Header.Clone(), body}
 		w.WriteHeader(http.StatusAccepted)
+		_, _ = w.Write([]byte("thanks"))
 	}))
 	defer srv.Close()
 
-	created := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	ev := outgoing.Event{ID: "evt-1", Type: "reward.issued", CreatedAt: created, Data: map[string]string{"amount": "12.50"}}
-	if err := outgoing.Send(context.Background(), outgoing.NewClient(loopback), srv.URL+"/hook", secret, ev); err != nil {
-		t.Fatal(err)
+	body := []byte(`{"id":"evt-1","type":"reward.issued","created_at":"2026-03-01T10:00:00Z","data":{"amount":"12.50"}}`)
+	previous := []byte("whsec_previous")
+	a := outgoing.Post(context.Background(), outgoing.NewClient(loopback), srv.URL+"/hook", [][]byte{secret, previous}, "evt-1", "reward.issued", body)
+	if !a.Delivered() || a.StatusCode != http.StatusAccepted || a.Excerpt != "thanks" || a.Latency <= 0 {
+		t.Fatalf("attempt %+v", a)
 	}
 	d := <-got
 	if d.header.Get("Content-Type") != "application/json" || d.header.Get(outgoing.EventIDHeader) != "evt-1" {
 		t.Fatalf("headers %v", d.header)
 	}
-	if err := outgoing.Verify(secret, d.header.Get(outgoing.SignatureHeader), d.body, time.Now()); err != nil {
-		t.Fatalf("signature: %v", err)
+	if string(d.body) != string(body) {
+		t.Fatalf("body %s, want the stored body as it is", d.body)
 	}
-	var env map[string]any
-	if err := json.Unmarshal(d.body, &env); err != nil {
-		t.Fatal(err)
+	// While a secret is rotated both sign: a receiver holding either
+	// verifies the delivery.
+	for _, s := range [][]byte{secret, previous} {
+		if err := outgoing.Verify(s, d.header.Get(outgoing.SignatureHeader), d.body, time.Now()); err != nil {
+			t.Fatalf("signature with %s: %v", s, err)
+		}
 	}
-	if env["id"] != "evt-1" || env["type"] != "reward.issued" || env["created_at"] != "2026-03-01T10:00:00Z" ||
-		env["data"].(map[string]any)["amount"] != "12.50" {
-		t.Fatalf("body %s", d.body)
+	if err := outgoing.Verify([]byte("whsec_other"), d.header.Get(outgoing.SignatureHeader), d.body, time.Now()); !errors.Is(err, outgoing.ErrBadSignature) {
+		t.Fatalf("another secret verified: %v", err)
 	}
 }
 
-func TestSendFailures(t *testing.T) {
+func TestPostFailures(t *testing.T) {
 	t.Parallel()
+	body := []byte(`{"id":"e"}`)
 	for _, code := range []int{http.StatusInternalServerError, http.StatusBadRequest, http.StatusFound} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if code == http.StatusFound {
 				http.Redirect(w, r, "/elsewhere", code)
 				return
 			}
-			http.Error(w, "receiver is down", code)
+			http.Error(w, "receiver is down\x00\xff", code)
 		}))
-		err := outgoing.Send(context.Background(), outgoing.NewClient(loopback), srv.URL+"?token=secret", secret, outgoing.Event{ID: "e", Type: "t", Data: 1})
+		a := outgoing.Post(context.Background(), outgoing.NewClient(loopback), srv.URL+"?token=secret", [][]byte{secret}, "e", "t", body)
 		srv.Close()
-		var de *outgoing.DeliveryError
-		if !errors.As(err, &de) || de.StatusCode != code {
-			t.Fatalf("answer %d: %v, want a DeliveryError with the status", code, err)
+		var se *outgoing.StatusError
+		if a.Delivered() || !errors.As(a.Err, &se) || se.StatusCode != code || a.StatusCode != code {
+			t.Fatalf("answer %d: %+v, want a StatusError with the status", code, a)
 		}
-		if strings.Contains(err.Error(), "token=secret") {
-			t.Errorf("error leaks the query string: %v", err)
+		if strings.Contains(a.Err.Error(), "receiver is down") {
+			t.Errorf("the error carries the answer (it may be logged): %v", a.Err)
+		}
+		if code != http.StatusFound && a.Excerpt != "receiver is down\uFFFD" {
+			t.Errorf("excerpt %q: want the answer's start as storable text", a.Excerpt)
 		}
 	}
 	// A receiver that does not answer: the error names it without its query.
 	srv := httptest.NewServer(http.NotFoundHandler())
 	dead := srv.URL
 	srv.Close()
-	err := outgoing.Send(context.Background(), outgoing.NewClient(loopback), dead+"?token=secret", secret, outgoing.Event{ID: "e", Type: "t"})
-	if err == nil || strings.Contains(err.Error(), "token=secret") {
-		t.Errorf("closed receiver: %v", err)
+	a := outgoing.Post(context.Background(), outgoing.NewClient(loopback), dead+"?token=secret", [][]byte{secret}, "e", "t", body)
+	if a.Err == nil || a.StatusCode != 0 || strings.Contains(a.Err.Error(), "token=secret") {
+		t.Errorf("closed receiver: %+v", a)
 	}
 	for _, u := range []string{"file:///etc/passwd", "gopher://x", "ftp://x/y", "/relative", "http://", "http://user:pw@host/"} {
-		if err := outgoing.Send(context.Background(), nil, u, secret, outgoing.Event{ID: "e", Type: "t"}); !errors.Is(err, outgoing.ErrUnsupportedURL) {
-			t.Errorf("%s: %v, want ErrUnsupportedURL", u, err)
+		if a := outgoing.Post(context.Background(), nil, u, [][]byte{secret}, "e", "t", body); !errors.Is(a.Err, outgoing.ErrUnsupportedURL) {
+			t.Errorf("%s: %v, want ErrUnsupportedURL", u, a.Err)
 		}
 	}
 }

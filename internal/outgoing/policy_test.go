@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/referflow/referflow/internal/outgoing"
 )
@@ -365,34 +364,35 @@ func TestClientIgnoresProxyEnvironment(t *testing.T) {
 	}
 }
 
-// Send refuses through the policy too, counts it as invalid_url, and never
-// puts the receiver's answer into its error: that text reaches logs and
-// Temporal's UI.
-func TestSendKeepsTheAnswerOutOfErrors(t *testing.T) {
+// Post refuses through the policy too, counts it as invalid_url, and never
+// puts the receiver's answer into its error: that text reaches logs. The
+// answer's start is the attempt's Excerpt, for the delivery record admins
+// read.
+func TestPostKeepsTheAnswerOutOfErrors(t *testing.T) {
 	t.Parallel()
 	const internal = "postgres version 16.4 internal-secret"
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, internal, http.StatusBadRequest)
 	}))
 	defer srv.Close()
-	ev := outgoing.Event{ID: "e", Type: "t", CreatedAt: time.Now(), Data: 1}
-	err := outgoing.Send(context.Background(), outgoing.NewClient(loopback), srv.URL, secret, ev)
-	var de *outgoing.DeliveryError
-	if !errors.As(err, &de) || de.StatusCode != http.StatusBadRequest {
-		t.Fatalf("%v, want a DeliveryError with status 400", err)
+	body := []byte(`{"id":"e"}`)
+	a := outgoing.Post(context.Background(), outgoing.NewClient(loopback), srv.URL, [][]byte{secret}, "e", "t", body)
+	var se *outgoing.StatusError
+	if !errors.As(a.Err, &se) || se.StatusCode != http.StatusBadRequest {
+		t.Fatalf("%v, want a StatusError with status 400", a.Err)
 	}
-	if strings.Contains(err.Error(), "internal-secret") || strings.Contains(fmt.Sprintf("%+v", err), "internal-secret") {
-		t.Fatalf("the error carries the answer: %v", err)
+	if strings.Contains(a.Err.Error(), "internal-secret") || strings.Contains(fmt.Sprintf("%+v", a.Err), "internal-secret") {
+		t.Fatalf("the error carries the answer: %v", a.Err)
 	}
-	if !strings.Contains(de.Excerpt, "internal-secret") {
-		t.Fatalf("excerpt %q, want the start of the answer for the delivery record", de.Excerpt)
+	if !strings.Contains(a.Excerpt, "internal-secret") {
+		t.Fatalf("excerpt %q, want the start of the answer for the delivery record", a.Excerpt)
 	}
 	// The strict default refuses the same loopback receiver, sending nothing.
-	if err := outgoing.Send(context.Background(), nil, srv.URL, secret, ev); !errors.Is(err, outgoing.ErrUnsupportedURL) {
-		t.Fatalf("default policy: %v, want the loopback http URL refused", err)
+	if a := outgoing.Post(context.Background(), nil, srv.URL, [][]byte{secret}, "e", "t", body); !errors.Is(a.Err, outgoing.ErrUnsupportedURL) {
+		t.Fatalf("default policy: %v, want the loopback http URL refused", a.Err)
 	}
 	// A client that does not enforce a policy is not used.
-	if err := outgoing.Send(context.Background(), srv.Client(), srv.URL, secret, ev); err == nil {
-		t.Fatal("Send used a client without the URL policy")
+	if a := outgoing.Post(context.Background(), srv.Client(), srv.URL, [][]byte{secret}, "e", "t", body); a.Err == nil {
+		t.Fatal("Post used a client without the URL policy")
 	}
 }
