@@ -35,6 +35,7 @@ func (a adminClient) call(method, path, body string) *httptest.ResponseRecorder 
 // workspace and that admin's API client.
 type adminWorld struct {
 	srv   *Server
+	d     *testenv.Database
 	fx    testenv.ReferralFixture
 	admin db.Admin
 	api   adminClient
@@ -44,10 +45,9 @@ type adminWorld struct {
 func newAdminWorld(t *testing.T) adminWorld {
 	t.Helper()
 	w := adminWorld{logs: &bytes.Buffer{}}
-	var d *testenv.Database
-	w.srv, d = newTestServer(t, w.logs)
-	w.fx = d.SeedReferral(t)
-	admin, key, err := adminauth.CreateAdmin(context.Background(), d.Queries, w.fx.Workspace.ID, "ops@acme.test", "")
+	w.srv, w.d = newTestServer(t, w.logs)
+	w.fx = w.d.SeedReferral(t)
+	admin, key, err := adminauth.CreateAdmin(context.Background(), w.d.Queries, w.fx.Workspace.ID, "ops@acme.test", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -33,15 +32,9 @@ func decodeAs[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
 // failed one; another workspace's deliveries are not found.
 func TestWebhookDeliveriesAPI(t *testing.T) {
 	t.Parallel()
-	var logs bytes.Buffer
-	srv, d := newTestServer(t, &logs)
-	fx := d.SeedReferral(t)
+	w := newAdminWorld(t)
+	srv, d, fx, api, logs := w.srv, w.d, w.fx, w.api, w.logs
 	ctx := context.Background()
-	_, key, err := adminauth.CreateAdmin(ctx, d.Queries, fx.Workspace.ID, "ops@acme.test", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := adminClient{t: t, h: srv.Handler(), key: key}
 
 	var failing atomic.Bool
 	failing.Store(true)
@@ -164,14 +157,8 @@ func TestWebhookDeliveriesAPI(t *testing.T) {
 // valid for the grace period asked for.
 func TestWebhookSigningSecretAPI(t *testing.T) {
 	t.Parallel()
-	var logs bytes.Buffer
-	srv, d := newTestServer(t, &logs)
-	fx := d.SeedReferral(t)
-	_, key, err := adminauth.CreateAdmin(context.Background(), d.Queries, fx.Workspace.ID, "ops@acme.test", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := adminClient{t: t, h: srv.Handler(), key: key}
+	w := newAdminWorld(t)
+	fx, api, logs := w.fx, w.api, w.logs
 	got := decodeAs[WebhookSigningSecretView](t, api.call("GET", "/api/v1/webhook-signing-secret", ""))
 	if got.Secret != fx.Workspace.WebhookSigningSecret || got.RotatedAt != nil || got.PreviousValidUntil != nil {
 		t.Fatalf("secret %+v", got)

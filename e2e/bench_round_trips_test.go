@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,10 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"google.golang.org/grpc"
 
-	"github.com/referflow/referflow/db"
-	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/dev/testenv"
-	"github.com/referflow/referflow/internal/referral"
 	"github.com/referflow/referflow/worker"
 	"github.com/referflow/referflow/workflows"
 )
@@ -88,32 +84,11 @@ func BenchmarkConversionRoundTrips(b *testing.B) {
 	}))
 	defer receiver.Close()
 
-	s := campaign.Defaults()
-	s.StatusRules.Approved = &campaign.StatusRule{Object: "deal", Property: "dealstage", Values: []string{"closedwon"}}
-	s.Rewards = campaign.Rewards{OnStatus: "approved", Member: &campaign.Reward{Kind: campaign.RewardFixed, Amount: "50", Currency: "USD"}}
-	d.SetCampaignSettings(b, fx.Campaign, s)
-	fulfilment := receiver.URL
-	if _, err := d.Queries.CampaignUpdateDetails(ctx, db.CampaignUpdateDetailsParams{ID: fx.Campaign.ID, WorkspaceID: fx.Workspace.ID, FulfilmentWebhookUrl: &fulfilment}); err != nil {
-		b.Fatal(err)
-	}
+	rewardOnWin(b, ctx, d, fx, receiver.URL)
 	stop := startBenchWorker(b, ctx, c, d, tc)
 	defer stop()
 
-	ids := make([]string, referrals)
-	for i := range ids {
-		email := fmt.Sprintf("lead-%d@example.org", i)
-		r, err := d.Queries.ReferralInsert(ctx, db.ReferralInsertParams{
-			WorkspaceID: fx.Workspace.ID, CampaignID: fx.Campaign.ID, MemberID: fx.Member.ID,
-			LeadEmail: email, LeadEmailNormalized: referral.NormalizeEmail(email), Source: "api",
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ids[i] = r.ID.String()
-		if _, err := workflows.StartReferralWorkflow(ctx, c, tc.TaskQueue, tc.HubSpotTaskQueue, ids[i]); err != nil {
-			b.Fatal(err)
-		}
-	}
+	ids := listeningReferrals(b, ctx, d, fx, c, tc, referrals)
 	waitForEvents := func(where string, want int) {
 		for {
 			var n int
@@ -129,7 +104,6 @@ func BenchmarkConversionRoundTrips(b *testing.B) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	waitForEvents("kind = 'lead_not_sent'", referrals)
 	time.Sleep(time.Second) // let the last workflow tasks complete
 
 	b.ResetTimer()
@@ -176,7 +150,7 @@ func BenchmarkConversionRoundTrips(b *testing.B) {
 // what stops them.
 func startBenchWorker(b *testing.B, ctx context.Context, c client.Client, d *testenv.Database, tc *testenv.Temporal) func() {
 	b.Helper()
-	ws := worker.New(c, d.Pool, worker.Options{TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue})
+	ws := worker.New(c, d.Pool, worker.Options{TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue, WebhookPolicy: testenv.LoopbackWebhooks(b)})
 	if err := ws.Start(); err != nil {
 		b.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,10 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/referflow/referflow/db"
-	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/dev/testenv"
-	"github.com/referflow/referflow/internal/referral"
 	"github.com/referflow/referflow/worker"
 	"github.com/referflow/referflow/workflows"
 )
@@ -57,14 +53,7 @@ func BenchmarkSignalToRewardWebhook(b *testing.B) {
 	}))
 	defer receiver.Close()
 
-	s := campaign.Defaults()
-	s.StatusRules.Approved = &campaign.StatusRule{Object: "deal", Property: "dealstage", Values: []string{"closedwon"}}
-	s.Rewards = campaign.Rewards{OnStatus: "approved", Member: &campaign.Reward{Kind: campaign.RewardFixed, Amount: "50", Currency: "USD"}}
-	d.SetCampaignSettings(b, fx.Campaign, s)
-	fulfilment := receiver.URL
-	if _, err := d.Queries.CampaignUpdateDetails(ctx, db.CampaignUpdateDetailsParams{ID: fx.Campaign.ID, WorkspaceID: fx.Workspace.ID, FulfilmentWebhookUrl: &fulfilment}); err != nil {
-		b.Fatal(err)
-	}
+	rewardOnWin(b, ctx, d, fx, receiver.URL)
 	ws := worker.New(tc.Client, d.Pool, worker.Options{TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue, WebhookPolicy: testenv.LoopbackWebhooks(b)})
 	if err := ws.Start(); err != nil {
 		b.Fatal(err)
@@ -72,31 +61,7 @@ func BenchmarkSignalToRewardWebhook(b *testing.B) {
 	defer ws.Stop()
 
 	// Add the referrals and wait until every workflow listens.
-	ids := make([]string, referrals)
-	for i := range ids {
-		email := fmt.Sprintf("lead-%d@example.org", i)
-		r, err := d.Queries.ReferralInsert(ctx, db.ReferralInsertParams{
-			WorkspaceID: fx.Workspace.ID, CampaignID: fx.Campaign.ID, MemberID: fx.Member.ID,
-			LeadEmail: email, LeadEmailNormalized: referral.NormalizeEmail(email), Source: "api",
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ids[i] = r.ID.String()
-		if _, err := workflows.StartReferralWorkflow(ctx, tc.Client, tc.TaskQueue, tc.HubSpotTaskQueue, ids[i]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for {
-		var n int
-		if err := d.Pool.QueryRow(ctx, `SELECT count(*) FROM referral_events WHERE kind = 'lead_not_sent'`).Scan(&n); err != nil {
-			b.Fatal(err)
-		}
-		if n == referrals {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	ids := listeningReferrals(b, ctx, d, fx, tc.Client, tc, referrals)
 
 	// Send the winning changes, ten at a time as a webhook receiver would.
 	b.ResetTimer()

@@ -36,10 +36,9 @@ func TestWebhookRefusedWhenItsFulfilmentHostResolvesInternally(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	patchURL := func(u string) (int, string) {
+	call := func(method, path, body string) (int, string) {
 		t.Helper()
-		body, _ := json.Marshal(map[string]string{"fulfilment_webhook_url": u})
-		req, _ := http.NewRequestWithContext(ctx, "PATCH", st.apiURL+"/api/v1/campaigns/"+st.fx.Campaign.ID.String(), strings.NewReader(string(body)))
+		req, _ := http.NewRequestWithContext(ctx, method, st.apiURL+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+key)
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
@@ -49,6 +48,11 @@ func TestWebhookRefusedWhenItsFulfilmentHostResolvesInternally(t *testing.T) {
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
+	}
+	patchURL := func(u string) (int, string) {
+		t.Helper()
+		body, _ := json.Marshal(map[string]string{"fulfilment_webhook_url": u})
+		return call("PATCH", "/api/v1/campaigns/"+st.fx.Campaign.ID.String(), string(body))
 	}
 	if code, body := patchURL("http://169.254.169.254/latest/meta-data/"); code != http.StatusUnprocessableEntity || !strings.Contains(body, "fulfilment_webhook_url") {
 		t.Fatalf("the metadata address itself: %d %s, want 422 naming fulfilment_webhook_url", code, body)
@@ -81,19 +85,11 @@ func TestWebhookRefusedWhenItsFulfilmentHostResolvesInternally(t *testing.T) {
 	}
 	admin := func(method, path string) string {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(ctx, method, st.apiURL+path, nil)
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
+		code, body := call(method, path, "")
+		if code >= 300 {
+			t.Fatalf("%s %s: %d %s", method, path, code, body)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode >= 300 {
-			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
-		}
-		return string(b)
+		return body
 	}
 
 	// A receiver on the private network (the operator allows loopback

@@ -598,10 +598,11 @@ func TestSalesEntryEditThatMatchesNothingStaysInReview(t *testing.T) {
 	}
 }
 
-// The review.created webhook is queued by OpenSalesEntryReview in its
-// transaction (activities' tests): the workflow itself sends nothing.
-func TestSalesEntryReviewLeavesItsNotificationToTheOutbox(t *testing.T) {
-	se := newSalesEnv(t, creation(44))
+// reviewThenDismiss runs an entry that goes to review in a campaign that
+// notifies on review, then is dismissed; it returns the review entries
+// NotifyReview was called for and the dismissal's result.
+func (se *salesEnv) reviewThenDismiss(t *testing.T) ([]string, decisionResult) {
+	t.Helper()
 	res := noMatch(activities.NoMatchHint{CampaignID: seCampaign, Why: "a code naming no member"})
 	res.Rules[seCampaign] = activities.CampaignRules{ReviewWhenNoMemberMatches: true, NotifyOnReview: true}
 	se.onMatch(res)
@@ -614,6 +615,14 @@ func TestSalesEntryReviewLeavesItsNotificationToTheOutbox(t *testing.T) {
 	var dismiss decisionResult
 	se.decideAt(time.Hour, "d", SalesEntryDecision{Action: review.Dismiss, Reason: "x", Actor: "admin:1"}, &dismiss)
 	se.run(t, 44)
+	return notified, dismiss
+}
+
+// The review.created webhook is queued by OpenSalesEntryReview in its
+// transaction (activities' tests): the workflow itself sends nothing.
+func TestSalesEntryReviewLeavesItsNotificationToTheOutbox(t *testing.T) {
+	se := newSalesEnv(t, creation(44))
+	notified, dismiss := se.reviewThenDismiss(t)
 	if len(notified) != 0 || dismiss.err != nil {
 		t.Fatalf("NotifyReview called for %v (decision: %v); the outbox announces reviews", notified, dismiss.err)
 	}
@@ -624,20 +633,9 @@ func TestSalesEntryReviewLeavesItsNotificationToTheOutbox(t *testing.T) {
 func TestSalesEntryReviewFromBeforeTheOutboxNotifiesThroughTheActivity(t *testing.T) {
 	se := newSalesEnv(t, creation(44))
 	se.env.OnGetVersion(reviewNotifyOutboxChange, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
-	res := noMatch(activities.NoMatchHint{CampaignID: seCampaign, Why: "a code naming no member"})
-	res.Rules[seCampaign] = activities.CampaignRules{ReviewWhenNoMemberMatches: true, NotifyOnReview: true}
-	se.onMatch(res)
-	var notified []string
-	se.env.OnActivity(testActs.NotifyReview, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, id string) (activities.ReviewNotification, error) {
-			notified = append(notified, id)
-			return activities.ReviewNotification{Sent: true, EventID: activities.ReviewCreatedEventID(id)}, nil
-		})
-	var dismiss decisionResult
-	se.decideAt(time.Hour, "d", SalesEntryDecision{Action: review.Dismiss, Reason: "x", Actor: "admin:1"}, &dismiss)
-	se.run(t, 44)
-	if len(notified) != 1 || notified[0] != seReview {
-		t.Fatalf("notifications = %v", notified)
+	notified, dismiss := se.reviewThenDismiss(t)
+	if len(notified) != 1 || notified[0] != seReview || dismiss.err != nil {
+		t.Fatalf("notifications = %v (decision: %v)", notified, dismiss.err)
 	}
 	var recorded bool
 	for _, s := range se.steps {

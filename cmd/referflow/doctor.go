@@ -446,7 +446,9 @@ func waitingFix(cause string) string {
 	case "InvalidFulfilmentURL":
 		return "set a fulfilment_webhook_url the webhook policy accepts on the campaign (PATCH /api/v1/campaigns/{id}), or allow its internal address with REFERFLOW_WEBHOOK_ALLOWED_NETWORKS on api and worker"
 	case "WebhookDeliveryFailed":
-		return "make the campaign's fulfilment endpoint answer 2xx"
+		// Only referrals that waited before the outbox: retrying the step
+		// issues the reward and queues its webhook.
+		return "retry the step (POST /api/v1/referrals/{id}/retry): the reward's webhook now goes through the outbox (GET /api/v1/webhook-deliveries)"
 	}
 	return "GET /api/v1/referrals/{id} says what the referral waits on"
 }

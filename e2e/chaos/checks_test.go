@@ -31,8 +31,10 @@ import (
 const settleTime = 4 * time.Minute
 
 // settle waits until HubSpot has delivered every webhook, the Sales
-// Receiver has dispatched every entry and no referral workflow has an
-// activity pending, so the checks see the end state.
+// Receiver has dispatched every entry, no referral workflow has an activity
+// pending and the outbox has no webhook left to send (a killed worker's
+// leased deliveries are sent again a minute later), so the checks see the
+// end state.
 func settle(t *testing.T, ctx context.Context, d *driver, st *chaos.Stack, pool *pgxpool.Pool, tc client.Client) {
 	t.Helper()
 	sim := st.SimControl()
@@ -41,14 +43,16 @@ func settle(t *testing.T, ctx context.Context, d *driver, st *chaos.Stack, pool 
 		stats, err := sim.WebhookStats(ctx)
 		var undispatched int
 		derr := pool.QueryRow(ctx, `SELECT count(*) FROM sales_entries WHERE dispatched_at IS NULL OR status IN ('received', 'matching')`).Scan(&undispatched)
+		var outbox int
+		oerr := pool.QueryRow(ctx, `SELECT count(*) FROM webhook_deliveries WHERE status = 'pending'`).Scan(&outbox)
 		pending := pendingActivities(ctx, d, tc)
-		if err == nil && derr == nil && stats.Pending == 0 && undispatched == 0 && pending == 0 {
-			d.logf("settled in %s: every webhook delivered, every sales entry dispatched, no activity pending", time.Since(start).Round(time.Second))
+		if err == nil && derr == nil && oerr == nil && stats.Pending == 0 && undispatched == 0 && pending == 0 && outbox == 0 {
+			d.logf("settled in %s: every webhook delivered, every sales entry dispatched, no activity pending, the outbox empty", time.Since(start).Round(time.Second))
 			return
 		}
 		if time.Since(start) > settleTime || ctx.Err() != nil {
-			d.logf("not settled within %s: %d webhook events pending (%v), %d sales entries undispatched (%v), %d activities pending",
-				settleTime, stats.Pending, err, undispatched, derr, pending)
+			d.logf("not settled within %s: %d webhook events pending (%v), %d sales entries undispatched (%v), %d activities pending, %d outgoing webhooks pending (%v)",
+				settleTime, stats.Pending, err, undispatched, derr, pending, outbox, oerr)
 			return
 		}
 		time.Sleep(time.Second)
