@@ -73,7 +73,8 @@ func (e *DuplicateLeadError) Error() string {
 // is inserted, so a referral never lands in a campaign paused meanwhile.
 //
 // A lead the campaign already has is a *DuplicateLeadError naming that
-// referral, and nothing is written.
+// referral, and nothing is written, whatever the campaign's status: so a
+// retried addition stays idempotent after the campaign is paused.
 func AddReferral(ctx context.Context, pool *pgxpool.Pool, in NewReferral) (db.Referral, error) {
 	email := strings.TrimSpace(in.Lead.Email)
 	if email == "" {
@@ -93,6 +94,11 @@ func AddReferral(ctx context.Context, pool *pgxpool.Pool, in NewReferral) (db.Re
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
 		if err := CheckCampaignTakesNew(ctx, q, m.CampaignID); err != nil {
+			// A retry of an addition that succeeded before the campaign left
+			// active is answered with that referral, as any repeat is.
+			if existing, gerr := q.ReferralGetByLeadEmail(ctx, db.ReferralGetByLeadEmailParams{CampaignID: m.CampaignID, LeadEmail: email}); gerr == nil {
+				return &DuplicateLeadError{Existing: existing}
+			}
 			return err
 		}
 		row, err := q.ReferralInsert(ctx, db.ReferralInsertParams{

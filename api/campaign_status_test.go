@@ -78,6 +78,12 @@ func TestCampaignStatusDecidesWhatItTakes(t *testing.T) {
 	if rec = api.call("GET", "/api/v1/referrals/"+referralID, ""); rec.Code != http.StatusOK {
 		t.Fatalf("the paused campaign's referral = %d", rec.Code)
 	}
+	// A retry of the addition that succeeded before the pause still
+	// answers with its referral: adding stays idempotent.
+	rec = api.call("POST", path+"/referrals", `{"member_code":"`+code+`","lead":{"email":"lead1@example.org"}}`)
+	if rec.Code != http.StatusOK || decodeReferral(t, rec).ID != referralID {
+		t.Fatalf("the same addition again after the pause = %d %s, want 200 with referral %s", rec.Code, rec.Body, referralID)
+	}
 	refuses("paused → draft", setStatus("draft"), http.StatusConflict, "from paused it can become active, archived")
 	if rec = api.call("PUT", path+"/settings", `{}`); rec.Code != http.StatusOK {
 		t.Fatalf("settings of a paused campaign = %d %s", rec.Code, rec.Body)
