@@ -6,9 +6,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/hubspotobject"
 	"github.com/referflow/referflow/internal/referral"
 	"github.com/referflow/referflow/internal/salesentry"
@@ -120,5 +123,38 @@ func TestLeadsOfCampaignsThatAreNotActive(t *testing.T) {
 	setStatus(campaign.Paused)
 	if res, err := w.hs.SendLeadToHubSpot(ctx, id); err != nil || res.ContactID == "" || !res.ContactCreated {
 		t.Fatalf("paused: %+v, %v; want the lead sent", res, err)
+	}
+}
+
+// A status change cannot slip between the check and the write: while an
+// addition holds its campaign (CheckCampaignTakesNew, in the addition's
+// transaction), the row lock an UPDATE of the campaign needs is refused, and
+// granted once the addition commits.
+func TestAddingHoldsTheCampaignStatus(t *testing.T) {
+	t.Parallel()
+	d := testenv.NewDatabase(t)
+	fx := d.SeedReferral(t)
+	ctx := context.Background()
+	tx, err := d.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if err := activities.CheckCampaignTakesNew(ctx, db.New(tx), fx.Campaign.ID); err != nil {
+		t.Fatalf("an active campaign: %v", err)
+	}
+	lockForUpdate := func() error {
+		_, err := d.Pool.Exec(ctx, `SELECT 1 FROM campaigns WHERE id = $1 FOR NO KEY UPDATE NOWAIT`, fx.Campaign.ID)
+		return err
+	}
+	var pgErr *pgconn.PgError
+	if err := lockForUpdate(); !errors.As(err, &pgErr) || pgErr.Code != "55P03" {
+		t.Fatalf("an UPDATE's lock while an addition holds the campaign: %v, want lock_not_available", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := lockForUpdate(); err != nil {
+		t.Fatalf("after the addition: %v", err)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -127,10 +129,12 @@ func (s *Server) sessionCookie(value string, ttl time.Duration) *http.Cookie {
 	return ck
 }
 
-// safeNext keeps post-login redirects on this site: only a local path is
-// accepted, so the sign-in page cannot be used to send people elsewhere.
+// safeNext keeps post-login redirects on this site: only a local path
+// without control characters is accepted, so the sign-in page cannot be
+// used to send people elsewhere or to write odd bytes into a header.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
+		strings.ContainsFunc(next, unicode.IsControl) || !utf8.ValidString(next) {
 		return "/api/v1/me"
 	}
 	return next

@@ -64,6 +64,7 @@ func TestBadInputIsAClientMistake(t *testing.T) {
 		{"a reward of 0", "PUT", camp + "/settings", `{"rewards":{"member":{"kind":"fixed","amount":"0","currency":"EUR"}}}`, 422, "settings.rewards.member.amount", "more than 0"},
 		{"a negative reward", "PUT", camp + "/settings", `{"rewards":{"member":{"kind":"fixed","amount":"-5","currency":"EUR"}}}`, 422, "settings.rewards.member.amount", "amount like 50"},
 		{"a 2,049-character fulfilment URL", "PATCH", camp, `{"fulfilment_webhook_url":"https://example.com/` + strings.Repeat("a", 2030) + `"}`, 422, "fulfilment_webhook_url", "at most 2048"},
+		{"NUL in a path ID", "GET", "/api/v1/campaigns/%00", "", 404, "", "UUIDs"},
 		{"NUL in a list's query", "GET", "/api/v1/referrals?email=a%00@example.com", "", 400, "email", "NUL"},
 		{"invalid UTF-8 in a list's query", "GET", "/api/v1/sales-entries?status=%ff", "", 400, "status", "UTF-8"},
 	}

@@ -63,9 +63,10 @@
 // allowed, and the connection goes to the very address checked, so DNS
 // rebinding (a public answer at save, an internal one at send) cannot slip
 // through. Proxies from the environment are not used, and redirects are
-// not followed. A refusal is an error wrapping ErrUnsupportedURL: the reward
-// waits until the URL or the policy changes. A receiver's answer never
-// appears in an error, only its status.
+// not followed. A refusal is an error wrapping ErrUnsupportedURL (and
+// ErrInternalAddress when it is for the address), counted as invalid_url:
+// nothing is sent. A receiver's answer never appears in an error, only its
+// status; Post keeps its start in the attempt's Excerpt, for the admins.
 package outgoing
 
 import (
