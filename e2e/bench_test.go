@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -103,4 +104,27 @@ func BenchmarkSignalToRewardWebhook(b *testing.B) {
 		lat[i] = arrived[id].Sub(sent[i])
 	}
 	reportLatencies(b, lat)
+
+	// How much of it the outbox accounts for: from the reward's issue (the
+	// event's time, when its webhook was queued) to its delivery.
+	rows, err := d.Pool.Query(ctx, `SELECT EXTRACT(EPOCH FROM delivered_at - created_at)::float8 FROM webhook_deliveries WHERE delivered_at IS NOT NULL`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var queued []time.Duration
+	for rows.Next() {
+		var seconds float64
+		if err := rows.Scan(&seconds); err != nil {
+			b.Fatal(err)
+		}
+		queued = append(queued, time.Duration(seconds*float64(time.Second)))
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	slices.Sort(queued)
+	if len(queued) > 0 {
+		b.ReportMetric(float64(queued[len(queued)/2].Microseconds())/1000, "outbox-p50-ms")
+		b.ReportMetric(float64(queued[len(queued)*99/100].Microseconds())/1000, "outbox-p99-ms")
+	}
 }
