@@ -42,6 +42,7 @@ func TestOpenAPIEnumsAreTheVocabularies(t *testing.T) {
 		"components/schemas/MatchingRule/properties/holds":                             campaign.MatchingHolds,
 		"components/schemas/RewardRule/properties/kind":                                {campaign.RewardFixed, campaign.RewardPercentage},
 		"components/schemas/Rewards/properties/on_status":                              words([]referral.Status{referral.Qualified, referral.Approved}),
+		"components/schemas/Attribution/properties/model":                              {campaign.FirstTouch, campaign.LastTouch},
 		"components/schemas/Campaign/properties/status":                                campaignStatuses,
 		"components/schemas/Campaign/properties/allowed_transitions/items":             campaignStatuses,
 		"components/schemas/CampaignInput/properties/status":                           campaignStatuses,

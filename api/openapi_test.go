@@ -181,7 +181,7 @@ var schemaTypes = map[string]any{
 	"CRMSettings": campaign.CRMSettings{}, "FieldMapping": campaign.FieldMapping{}, "StatusRules": campaign.StatusRules{},
 	"StatusRule": campaign.StatusRule{}, "PropertyValue": campaign.PropertyValue{}, "PropertyUpdates": campaign.PropertyUpdates{},
 	"PropertyUpdate": campaign.PropertyUpdate{}, "ProcessRules": campaign.ProcessRules{}, "MatchingRule": campaign.MatchingRule{},
-	"Rewards": campaign.Rewards{}, "RewardRule": campaign.Reward{},
+	"Rewards": campaign.Rewards{}, "RewardRule": campaign.Reward{}, "PublicSettings": campaign.Public{}, "Attribution": campaign.Attribution{},
 	"Member": MemberView{}, "MemberInput": MemberInput{},
 	"LeadInput": LeadInput{}, "ReferralInput": ReferralInput{}, "ReferralEvent": ReferralEventView{}, "Reward": RewardView{},
 	"Referral": ReferralView{}, "ReferralList": ReferralList{}, "DecisionInput": DecisionInput{}, "ReviewInput": ReviewInput{},

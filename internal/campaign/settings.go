@@ -28,6 +28,42 @@ type Settings struct {
 	PropertyUpdates PropertyUpdates `json:"property_updates"`
 	ProcessRules    ProcessRules    `json:"process_rules"`
 	Rewards         Rewards         `json:"rewards"`
+	Public          Public          `json:"public"`
+}
+
+// Public is how people reach the campaign from outside: its referral links,
+// hosted pages and the tracking script on the customer's own pages.
+type Public struct {
+	// Slug names the campaign in its public pages' paths (/c/{slug}/...):
+	// URL-safe, unique in the workspace; "" means no hosted pages yet.
+	Slug string `json:"slug"`
+	// LandingURL is where a referral link (/r/{code}) lands: the customer's
+	// own page, given referflow_ref=<code> in its query. "" lands on the
+	// hosted lead form.
+	LandingURL string `json:"landing_url"`
+	// AllowedOrigins may call the public conversions endpoint from the
+	// tracking script (CORS), e.g. "https://www.example.com".
+	AllowedOrigins []string    `json:"allowed_origins"`
+	Attribution    Attribution `json:"attribution"`
+}
+
+// Attribution models.
+const (
+	FirstTouch = "first_touch"
+	LastTouch  = "last_touch"
+)
+
+// DefaultAttributionWindowDays is how long a click attributes a conversion
+// unless the campaign says otherwise.
+const DefaultAttributionWindowDays = 90
+
+// Attribution says which click a conversion is credited to.
+type Attribution struct {
+	// WindowDays is how long after a click a conversion is credited to it.
+	WindowDays int `json:"window_days"`
+	// Model is first_touch (the first member's link clicked keeps the
+	// credit) or last_touch (the latest click wins).
+	Model string `json:"model"`
 }
 
 // What to create in HubSpot for a lead (or a member).
@@ -236,6 +272,7 @@ func Defaults() Settings {
 			ReviewDeniedToQualified:   true,
 		},
 		Rewards: Rewards{OnStatus: referral.Approved},
+		Public:  Public{AllowedOrigins: []string{}, Attribution: Attribution{WindowDays: DefaultAttributionWindowDays, Model: LastTouch}},
 	}
 }
 
