@@ -19,17 +19,20 @@ import (
 	"github.com/referflow/referflow/internal/outgoing"
 )
 
-// Campaigns in the admin API: create, list, read, edit details and replace
-// settings. Settings are validated as a whole and every problem comes back at
+// Campaigns in the admin API: create, list, read, edit details, replace
+// settings and rotate the publishable key. Settings are validated as a whole and every problem comes back at
 // once, keyed by the field it concerns.
 
 // CampaignView is a campaign as the admin API shows it.
 type CampaignView struct {
-	ID            string            `json:"id"`
-	Name          string            `json:"name"`
-	Status        string            `json:"status"`
-	Settings      campaign.Settings `json:"settings"`
-	SetupRequired []string          `json:"setup_required"`
+	ID       string            `json:"id"`
+	Name     string            `json:"name"`
+	Status   string            `json:"status"`
+	Settings campaign.Settings `json:"settings"`
+	// PublishableKey identifies the campaign to the tracking script on the
+	// customer's pages: public, not a secret; rotatable.
+	PublishableKey string   `json:"publishable_key"`
+	SetupRequired  []string `json:"setup_required"`
 	// AllowedTransitions are the statuses it may move to now
 	// (campaign.AllowedTransitions): none once archived.
 	AllowedTransitions   []string  `json:"allowed_transitions"`
@@ -44,7 +47,7 @@ func campaignView(c db.Campaign) (CampaignView, error) {
 		return CampaignView{}, err
 	}
 	v := CampaignView{
-		ID: c.ID.String(), Name: c.Name, Status: c.Status, Settings: s,
+		ID: c.ID.String(), Name: c.Name, Status: c.Status, Settings: s, PublishableKey: c.PublishableKey,
 		SetupRequired: s.SetupRequired(), CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 		AllowedTransitions: words(campaign.AllowedTransitions(campaign.Status(c.Status))),
 	}
@@ -95,6 +98,7 @@ func (in CampaignInput) validate(creating bool, webhooks outgoing.Policy) map[st
 		}
 	}
 	if in.Settings != nil {
+		in.Settings.Normalize()
 		for _, p := range in.Settings.Validate() {
 			problems["settings."+p.Field] = p.Message
 		}
@@ -130,7 +134,7 @@ func (s *Server) createCampaign(c echo.Context) error {
 	row, err := s.queries().CampaignCreate(c.Request().Context(), db.CampaignCreateParams{
 		WorkspaceID: adminFrom(c).WorkspaceID, Name: strings.TrimSpace(*in.Name), Status: in.Status,
 		LeadSettings: cols.LeadSettings, ReferrerSettings: cols.ReferrerSettings, StatusRules: cols.StatusRules,
-		PropertyUpdates: cols.PropertyUpdates, ProcessRules: cols.ProcessRules, RewardRules: cols.RewardRules,
+		PropertyUpdates: cols.PropertyUpdates, ProcessRules: cols.ProcessRules, RewardRules: cols.RewardRules, PublicSettings: cols.PublicSettings,
 		FulfilmentWebhookUrl: fulfilment,
 	})
 	if err != nil {
@@ -244,17 +248,40 @@ func (s *Server) replaceCampaignSettings(c echo.Context) error {
 	row, err := s.queries().CampaignUpdateSettings(c.Request().Context(), db.CampaignUpdateSettingsParams{
 		ID: id, WorkspaceID: adminFrom(c).WorkspaceID,
 		LeadSettings: cols.LeadSettings, ReferrerSettings: cols.ReferrerSettings, StatusRules: cols.StatusRules,
-		PropertyUpdates: cols.PropertyUpdates, ProcessRules: cols.ProcessRules, RewardRules: cols.RewardRules,
+		PropertyUpdates: cols.PropertyUpdates, ProcessRules: cols.ProcessRules, RewardRules: cols.RewardRules, PublicSettings: cols.PublicSettings,
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s.campaignChangedMeanwhile(c)
 	}
 	if err != nil {
-		return err
+		return campaignWriteError(err, current.Name)
 	}
 	// Leads waiting on setup (missing mapping rows, a refused property) are
 	// sent with the new settings now.
 	s.wakeWaitingReferrals(c.Request().Context(), row.WorkspaceID, &row.ID, "campaign settings saved")
+	return s.answerCampaign(c, http.StatusOK, row)
+}
+
+// rotatePublishableKey gives the campaign a new publishable key: the old one
+// no longer identifies it to a tracking script (pages still carrying it have
+// their conversions refused until they carry the new one).
+func (s *Server) rotatePublishableKey(c echo.Context) error {
+	current, err := s.campaignOfAdmin(c)
+	if err != nil {
+		return err
+	}
+	if st := campaign.Status(current.Status); !st.Editable() {
+		return campaignReadOnly(st)
+	}
+	row, err := s.queries().CampaignRotatePublishableKey(c.Request().Context(), db.CampaignRotatePublishableKeyParams{
+		ID: current.ID, WorkspaceID: adminFrom(c).WorkspaceID,
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return campaignNotFound()
+	}
+	if err != nil {
+		return err
+	}
 	return s.answerCampaign(c, http.StatusOK, row)
 }
 
@@ -318,9 +345,15 @@ func campaignNotFound() error {
 	return NewError(http.StatusNotFound, "not_found", "no such campaign in your workspace")
 }
 
+// campaignWriteError answers a campaign write that broke a uniqueness rule
+// of the workspace: its name, or its public slug.
 func campaignWriteError(err error, name string) error {
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "campaigns_workspace_id_public_slug_key" {
+		return &APIError{Status: http.StatusConflict, Code: "conflict", Message: "another campaign of this workspace already has this public slug",
+			Fields: map[string]string{"settings.public.slug": "is already used by another campaign of this workspace"}}
+	}
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "campaigns_workspace_id_name_key" {
 		return &APIError{Status: http.StatusConflict, Code: "conflict", Message: fmt.Sprintf("a campaign named %q already exists in this workspace", name),
 			Fields: map[string]string{"name": "is already used"}}
 	}

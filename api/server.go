@@ -139,6 +139,7 @@ func (s *Server) routes() {
 	admin.GET("/campaigns/:id", s.getCampaign)
 	admin.PATCH("/campaigns/:id", s.updateCampaign)
 	admin.PUT("/campaigns/:id/settings", s.replaceCampaignSettings)
+	admin.POST("/campaigns/:id/publishable-key/rotate", s.rotatePublishableKey)
 	admin.GET("/campaigns/:id/members", s.listMembers)
 	admin.POST("/campaigns/:id/members", s.createMember)
 	admin.POST("/campaigns/:id/referrals", s.createReferral)

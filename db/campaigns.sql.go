@@ -16,7 +16,7 @@ const campaignCreate = `-- name: CampaignCreate :one
 INSERT INTO campaigns (
     workspace_id, name, status,
     lead_settings, referrer_settings, status_rules,
-    property_updates, process_rules, reward_rules,
+    property_updates, process_rules, reward_rules, public_settings,
     fulfilment_webhook_url
 ) VALUES (
     $1, $2, COALESCE($3::text, 'draft'),
@@ -26,9 +26,10 @@ INSERT INTO campaigns (
     COALESCE($7::jsonb, '{}'),
     COALESCE($8::jsonb, '{}'),
     COALESCE($9::jsonb, '{}'),
-    $10
+    COALESCE($10::jsonb, '{}'),
+    $11
 )
-RETURNING id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at
+RETURNING id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at, public_settings, publishable_key
 `
 
 type CampaignCreateParams struct {
@@ -41,6 +42,7 @@ type CampaignCreateParams struct {
 	PropertyUpdates      json.RawMessage `json:"property_updates"`
 	ProcessRules         json.RawMessage `json:"process_rules"`
 	RewardRules          json.RawMessage `json:"reward_rules"`
+	PublicSettings       json.RawMessage `json:"public_settings"`
 	FulfilmentWebhookUrl *string         `json:"fulfilment_webhook_url"`
 }
 
@@ -57,6 +59,7 @@ func (q *Queries) CampaignCreate(ctx context.Context, arg CampaignCreateParams) 
 		arg.PropertyUpdates,
 		arg.ProcessRules,
 		arg.RewardRules,
+		arg.PublicSettings,
 		arg.FulfilmentWebhookUrl,
 	)
 	var i Campaign
@@ -74,12 +77,14 @@ func (q *Queries) CampaignCreate(ctx context.Context, arg CampaignCreateParams) 
 		&i.FulfilmentWebhookUrl,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.PublicSettings,
+		&i.PublishableKey,
 	)
 	return i, err
 }
 
 const campaignGetByID = `-- name: CampaignGetByID :one
-SELECT id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at FROM campaigns
+SELECT id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at, public_settings, publishable_key FROM campaigns
 WHERE id = $1
 `
 
@@ -102,12 +107,45 @@ func (q *Queries) CampaignGetByID(ctx context.Context, id uuid.UUID) (Campaign, 
 		&i.FulfilmentWebhookUrl,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.PublicSettings,
+		&i.PublishableKey,
+	)
+	return i, err
+}
+
+const campaignGetByPublishableKey = `-- name: CampaignGetByPublishableKey :one
+SELECT id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at, public_settings, publishable_key FROM campaigns
+WHERE publishable_key = $1
+`
+
+// CampaignGetByPublishableKey finds the campaign a tracking script names by
+// its publishable key (public, not a secret: it proves nothing about the
+// caller); a rotated key finds nothing.
+func (q *Queries) CampaignGetByPublishableKey(ctx context.Context, publishableKey string) (Campaign, error) {
+	row := q.db.QueryRow(ctx, campaignGetByPublishableKey, publishableKey)
+	var i Campaign
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.Name,
+		&i.Status,
+		&i.LeadSettings,
+		&i.ReferrerSettings,
+		&i.StatusRules,
+		&i.PropertyUpdates,
+		&i.ProcessRules,
+		&i.RewardRules,
+		&i.FulfilmentWebhookUrl,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.PublicSettings,
+		&i.PublishableKey,
 	)
 	return i, err
 }
 
 const campaignListByWorkspace = `-- name: CampaignListByWorkspace :many
-SELECT id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at FROM campaigns
+SELECT id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at, public_settings, publishable_key FROM campaigns
 WHERE workspace_id = $1
 ORDER BY created_at, id
 `
@@ -136,6 +174,8 @@ func (q *Queries) CampaignListByWorkspace(ctx context.Context, workspaceID uuid.
 			&i.FulfilmentWebhookUrl,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.PublicSettings,
+			&i.PublishableKey,
 		); err != nil {
 			return nil, err
 		}
@@ -148,7 +188,7 @@ func (q *Queries) CampaignListByWorkspace(ctx context.Context, workspaceID uuid.
 }
 
 const campaignListUnarchivedOfWorkspaces = `-- name: CampaignListUnarchivedOfWorkspaces :many
-SELECT id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at FROM campaigns
+SELECT id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at, public_settings, publishable_key FROM campaigns
 WHERE workspace_id = ANY($1::uuid[]) AND status <> 'archived'
 ORDER BY workspace_id, created_at, id
 `
@@ -179,6 +219,8 @@ func (q *Queries) CampaignListUnarchivedOfWorkspaces(ctx context.Context, worksp
 			&i.FulfilmentWebhookUrl,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.PublicSettings,
+			&i.PublishableKey,
 		); err != nil {
 			return nil, err
 		}
@@ -207,6 +249,45 @@ func (q *Queries) CampaignLockStatus(ctx context.Context, id uuid.UUID) (string,
 	return status, err
 }
 
+const campaignRotatePublishableKey = `-- name: CampaignRotatePublishableKey :one
+UPDATE campaigns
+SET publishable_key = DEFAULT,
+    updated_at = now()
+WHERE id = $1 AND workspace_id = $2
+RETURNING id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at, public_settings, publishable_key
+`
+
+type CampaignRotatePublishableKeyParams struct {
+	ID          uuid.UUID `json:"id"`
+	WorkspaceID uuid.UUID `json:"workspace_id"`
+}
+
+// CampaignRotatePublishableKey gives a campaign of the workspace a new
+// publishable key (the column's default, its one format); the old key no
+// longer finds it. No row means no such campaign in that workspace.
+func (q *Queries) CampaignRotatePublishableKey(ctx context.Context, arg CampaignRotatePublishableKeyParams) (Campaign, error) {
+	row := q.db.QueryRow(ctx, campaignRotatePublishableKey, arg.ID, arg.WorkspaceID)
+	var i Campaign
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.Name,
+		&i.Status,
+		&i.LeadSettings,
+		&i.ReferrerSettings,
+		&i.StatusRules,
+		&i.PropertyUpdates,
+		&i.ProcessRules,
+		&i.RewardRules,
+		&i.FulfilmentWebhookUrl,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.PublicSettings,
+		&i.PublishableKey,
+	)
+	return i, err
+}
+
 const campaignUpdateDetails = `-- name: CampaignUpdateDetails :one
 UPDATE campaigns
 SET name = COALESCE($1::text, name),
@@ -218,7 +299,7 @@ SET name = COALESCE($1::text, name),
     updated_at = now()
 WHERE id = $4 AND workspace_id = $5
   AND ($6::text IS NULL OR status = $6::text)
-RETURNING id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at
+RETURNING id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at, public_settings, publishable_key
 `
 
 type CampaignUpdateDetailsParams struct {
@@ -259,6 +340,8 @@ func (q *Queries) CampaignUpdateDetails(ctx context.Context, arg CampaignUpdateD
 		&i.FulfilmentWebhookUrl,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.PublicSettings,
+		&i.PublishableKey,
 	)
 	return i, err
 }
@@ -271,9 +354,10 @@ SET lead_settings = $1,
     property_updates = $4,
     process_rules = $5,
     reward_rules = $6,
+    public_settings = $7,
     updated_at = now()
-WHERE id = $7 AND workspace_id = $8 AND status <> 'archived'
-RETURNING id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at
+WHERE id = $8 AND workspace_id = $9 AND status <> 'archived'
+RETURNING id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at, public_settings, publishable_key
 `
 
 type CampaignUpdateSettingsParams struct {
@@ -283,6 +367,7 @@ type CampaignUpdateSettingsParams struct {
 	PropertyUpdates  json.RawMessage `json:"property_updates"`
 	ProcessRules     json.RawMessage `json:"process_rules"`
 	RewardRules      json.RawMessage `json:"reward_rules"`
+	PublicSettings   json.RawMessage `json:"public_settings"`
 	ID               uuid.UUID       `json:"id"`
 	WorkspaceID      uuid.UUID       `json:"workspace_id"`
 }
@@ -299,6 +384,7 @@ func (q *Queries) CampaignUpdateSettings(ctx context.Context, arg CampaignUpdate
 		arg.PropertyUpdates,
 		arg.ProcessRules,
 		arg.RewardRules,
+		arg.PublicSettings,
 		arg.ID,
 		arg.WorkspaceID,
 	)
@@ -317,6 +403,8 @@ func (q *Queries) CampaignUpdateSettings(ctx context.Context, arg CampaignUpdate
 		&i.FulfilmentWebhookUrl,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.PublicSettings,
+		&i.PublishableKey,
 	)
 	return i, err
 }

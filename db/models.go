@@ -49,6 +49,8 @@ type Campaign struct {
 	FulfilmentWebhookUrl *string         `json:"fulfilment_webhook_url"`
 	CreatedAt            time.Time       `json:"created_at"`
 	UpdatedAt            time.Time       `json:"updated_at"`
+	PublicSettings       json.RawMessage `json:"public_settings"`
+	PublishableKey       string          `json:"publishable_key"`
 }
 
 // The HubSpot portal a workspace is connected to through OAuth: encrypted tokens, scopes, health and last-activity times. Disconnecting keeps the row (and all data).

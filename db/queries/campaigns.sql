@@ -4,7 +4,7 @@
 INSERT INTO campaigns (
     workspace_id, name, status,
     lead_settings, referrer_settings, status_rules,
-    property_updates, process_rules, reward_rules,
+    property_updates, process_rules, reward_rules, public_settings,
     fulfilment_webhook_url
 ) VALUES (
     @workspace_id, @name, COALESCE(sqlc.narg(status)::text, 'draft'),
@@ -14,6 +14,7 @@ INSERT INTO campaigns (
     COALESCE(sqlc.narg(property_updates)::jsonb, '{}'),
     COALESCE(sqlc.narg(process_rules)::jsonb, '{}'),
     COALESCE(sqlc.narg(reward_rules)::jsonb, '{}'),
+    COALESCE(sqlc.narg(public_settings)::jsonb, '{}'),
     sqlc.narg(fulfilment_webhook_url)
 )
 RETURNING *;
@@ -23,6 +24,13 @@ RETURNING *;
 -- workspace_id with the caller's workspace.
 SELECT * FROM campaigns
 WHERE id = @id;
+
+-- name: CampaignGetByPublishableKey :one
+-- CampaignGetByPublishableKey finds the campaign a tracking script names by
+-- its publishable key (public, not a secret: it proves nothing about the
+-- caller); a rotated key finds nothing.
+SELECT * FROM campaigns
+WHERE publishable_key = @publishable_key;
 
 -- name: CampaignListByWorkspace :many
 -- CampaignListByWorkspace lists a workspace's campaigns, oldest first.
@@ -51,6 +59,7 @@ SET lead_settings = @lead_settings,
     property_updates = @property_updates,
     process_rules = @process_rules,
     reward_rules = @reward_rules,
+    public_settings = @public_settings,
     updated_at = now()
 WHERE id = @id AND workspace_id = @workspace_id AND status <> 'archived'
 RETURNING *;
@@ -80,3 +89,13 @@ RETURNING *;
 SELECT * FROM campaigns
 WHERE workspace_id = ANY(sqlc.arg(workspace_ids)::uuid[]) AND status <> 'archived'
 ORDER BY workspace_id, created_at, id;
+
+-- name: CampaignRotatePublishableKey :one
+-- CampaignRotatePublishableKey gives a campaign of the workspace a new
+-- publishable key (the column's default, its one format); the old key no
+-- longer finds it. No row means no such campaign in that workspace.
+UPDATE campaigns
+SET publishable_key = DEFAULT,
+    updated_at = now()
+WHERE id = @id AND workspace_id = @workspace_id
+RETURNING *;

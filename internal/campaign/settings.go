@@ -8,11 +8,14 @@
 package campaign
 
 import (
+	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/referflow/referflow/internal/currency"
@@ -315,7 +318,26 @@ const (
 	// MaxHoldDays and MaxExpireAfterDays bound the rewards' delays.
 	MaxHoldDays        = 365
 	MaxExpireAfterDays = 3650
+	// MaxURLLength bounds the landing URL and each allowed origin, in
+	// bytes: what browsers and proxies reliably carry.
+	MaxURLLength = 2048
+	// MaxAllowedOrigins per campaign: the customer's own sites.
+	MaxAllowedOrigins = 20
+	// MaxAttributionWindowDays bounds how long a referral code a visitor
+	// brought counts.
+	MaxAttributionWindowDays = 365
 )
+
+// SlugPattern is a campaign's public slug (its hosted pages' /c/{slug}/...):
+// lowercase letters, digits and inner hyphens, at most 64 characters.
+const SlugPattern = `^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$`
+
+var slug = regexp.MustCompile(SlugPattern)
+
+// PublishableKeyPattern is the form of a campaign's publishable key, as the
+// campaigns table's default makes it (migration 0012): a malformed key names
+// no campaign and need not be looked up.
+const PublishableKeyPattern = `^pk_[0-9a-f]{32}$`
 
 // Validate reports every problem in s; none means the settings may be saved.
 func (s Settings) Validate() []Problem {
@@ -326,6 +348,7 @@ func (s Settings) Validate() []Problem {
 	v.propertyUpdates(s.PropertyUpdates)
 	v.rewards(s.Rewards)
 	v.processRules(s.ProcessRules)
+	v.public(s.Public)
 	return v.problems
 }
 
@@ -570,6 +593,149 @@ func (v *validator) reward(at string, r *Reward) {
 	default:
 		v.add(at+".kind", "must be fixed or percentage, not %q", r.Kind)
 	}
+}
+
+// Normalize puts the public settings in the form they are stored and shown
+// in: allowed origins as browsers send them (lowercase, without a default
+// port or a trailing slash) and without repeats, and an absent attribution
+// window or model (0, "") as its default. Call it before Validate: a value
+// that cannot be normalised is left as it is, for Validate to report.
+func (s *Settings) Normalize() {
+	p := &s.Public
+	if p.Attribution.WindowDays == 0 {
+		p.Attribution.WindowDays = DefaultAttributionWindowDays
+	}
+	if p.Attribution.Model == "" {
+		p.Attribution.Model = LastTouch
+	}
+	if p.AllowedOrigins == nil {
+		p.AllowedOrigins = []string{}
+	}
+	if len(p.AllowedOrigins) > MaxAllowedOrigins {
+		return // refused as it is
+	}
+	origins := make([]string, 0, len(p.AllowedOrigins))
+	for _, o := range p.AllowedOrigins {
+		if n, err := NormalizeOrigin(o); err == nil {
+			o = n
+		}
+		if !slices.Contains(origins, o) {
+			origins = append(origins, o)
+		}
+	}
+	p.AllowedOrigins = origins
+}
+
+// NormalizeOrigin reads a web origin, scheme://host[:port] with scheme http
+// or https, as a browser's Origin header carries it: lowercase, without the
+// scheme's default port; a trailing slash is forgiven. It refuses a path,
+// query, fragment, user info, a wildcard and a non-ASCII host (write it as
+// punycode, xn--...), saying why.
+func NormalizeOrigin(raw string) (string, error) {
+	if len(raw) > MaxURLLength {
+		return "", fmt.Errorf("has %d bytes; at most %d", len(raw), MaxURLLength)
+	}
+	if strings.ContainsAny(raw, "*") {
+		return "", errors.New("wildcards are not allowed: list each origin")
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || strings.ContainsFunc(raw, unicode.IsSpace):
+		return "", errors.New("must be an origin like https://www.example.com")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", errors.New("must be an http or https origin like https://www.example.com")
+	case u.Opaque != "" || u.Host == "" || u.Hostname() == "":
+		return "", errors.New("must be an origin like https://www.example.com")
+	case u.User != nil:
+		return "", errors.New("must not hold a user name or password")
+	case (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(raw, "#"):
+		return "", errors.New("must be a bare origin, scheme://host[:port], without a path, query or fragment")
+	case strings.ContainsFunc(u.Host, func(r rune) bool { return r > unicode.MaxASCII }):
+		return "", errors.New("the host must be ASCII: write an international name as punycode (xn--...)")
+	}
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return "", fmt.Errorf("port %q is not a port number", port)
+		}
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]" // IPv6
+	}
+	if port == "" || (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
+		return u.Scheme + "://" + host, nil
+	}
+	return u.Scheme + "://" + host + ":" + port, nil
+}
+
+func (v *validator) public(p Public) {
+	if p.Slug != "" && !slug.MatchString(p.Slug) {
+		v.add("public.slug", "must be 1 to 64 lowercase letters, digits and hyphens (not first or last), like %q; not %q", suggestSlug(p.Slug), p.Slug)
+	}
+	if p.LandingURL != "" {
+		if reason := landingURLProblem(p.LandingURL); reason != "" {
+			v.add("public.landing_url", "%s", reason)
+		}
+	}
+	if len(p.AllowedOrigins) > MaxAllowedOrigins {
+		v.add("public.allowed_origins", "has %d origins; at most %d", len(p.AllowedOrigins), MaxAllowedOrigins)
+	} else {
+		for i, o := range p.AllowedOrigins {
+			if _, err := NormalizeOrigin(o); err != nil {
+				v.add(fmt.Sprintf("public.allowed_origins[%d]", i), "%s", err)
+			}
+		}
+	}
+	if d := p.Attribution.WindowDays; d < 1 || d > MaxAttributionWindowDays {
+		v.add("public.attribution.window_days", "must be between 1 and %d days, not %d", MaxAttributionWindowDays, d)
+	}
+	if m := p.Attribution.Model; m != FirstTouch && m != LastTouch {
+		v.add("public.attribution.model", "must be %s or %s, not %q", FirstTouch, LastTouch, m)
+	}
+}
+
+// landingURLProblem says what is wrong with a landing URL, "" if nothing: a
+// browser is sent there, so it must be an absolute http or https URL (no
+// javascript: or data:), without user info, at most MaxURLLength bytes.
+// Unlike a fulfilment URL it is never fetched by referflow, so any host is
+// allowed.
+func landingURLProblem(raw string) string {
+	if len(raw) > MaxURLLength {
+		return fmt.Sprintf("has %d bytes; at most %d", len(raw), MaxURLLength)
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || strings.ContainsFunc(raw, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+		return "must be an absolute URL like https://www.example.com/welcome"
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "must be an http or https URL like https://www.example.com/welcome"
+	case u.Opaque != "" || u.Hostname() == "":
+		return "must be an absolute URL with a host, like https://www.example.com/welcome"
+	case u.User != nil:
+		return "must not hold a user name or password"
+	}
+	return ""
+}
+
+// suggestSlug turns a refused slug into one that would do, for the message.
+func suggestSlug(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case b.Len() > 0 && !strings.HasSuffix(b.String(), "-"):
+			b.WriteByte('-')
+		}
+	}
+	out := strings.Trim(b.String(), "-")
+	if len(out) > 64 {
+		out = strings.TrimRight(out[:64], "-")
+	}
+	if out == "" {
+		return "spring-referrals"
+	}
+	return out
 }
 
 // SetupRequired lists the field-mapping rows a campaign still needs before
