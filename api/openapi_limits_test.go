@@ -39,7 +39,7 @@ func TestOpenAPILimitsAreTheCode(t *testing.T) {
 		"components/schemas/PublicSettings/properties/landing_url/maxLength":           n(campaign.MaxURLLength),
 		"components/schemas/PublicSettings/properties/allowed_origins/maxItems":        n(campaign.MaxAllowedOrigins),
 		"components/schemas/PublicSettings/properties/allowed_origins/items/maxLength": n(campaign.MaxURLLength),
-		"components/schemas/Attribution/properties/window_days/minimum":                "1",
+		"components/schemas/Attribution/properties/window_days/minimum":                "0",
 		"components/schemas/Attribution/properties/window_days/maximum":                n(campaign.MaxAttributionWindowDays),
 		"components/schemas/CRMSettings/properties/field_mapping/maxItems":             n(campaign.MaxFieldMappingRows),
 		"components/schemas/FieldMapping/properties/value/maxLength":                   n(campaign.MaxValueLength),
