@@ -21,7 +21,6 @@ import (
 func TestCampaignPublicSettings(t *testing.T) {
 	t.Parallel()
 	w := newAdminWorld(t)
-	ctx := context.Background()
 
 	rec := w.api.call("POST", "/api/v1/campaigns", `{"name": "Spring", "settings": {"public": {
 		"slug": "spring", "landing_url": "https://www.acme.test/welcome?utm_source=referral#form",
@@ -82,16 +81,7 @@ func TestCampaignPublicSettings(t *testing.T) {
 	}
 
 	// Another workspace may use the same slug.
-	other, err := w.d.Queries.WorkspaceCreate(ctx, db.WorkspaceCreateParams{Name: "other", WebhookSigningSecret: "whsec_other"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, otherKey, err := adminauth.CreateAdmin(ctx, w.d.Queries, other.ID, "ops@other.test", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	stranger := adminClient{t: t, h: w.srv.Handler(), key: otherKey}
-	if rec := stranger.call("POST", "/api/v1/campaigns", `{"name": "Spring", "settings": {"public": {"slug": "spring"}}}`); rec.Code != http.StatusCreated {
+	if rec := w.otherWorkspaceAdmin(t).call("POST", "/api/v1/campaigns", `{"name": "Spring", "settings": {"public": {"slug": "spring"}}}`); rec.Code != http.StatusCreated {
 		t.Errorf("the same slug in another workspace: %d %s", rec.Code, rec.Body)
 	}
 }
@@ -135,16 +125,22 @@ func TestPublishableKeyRotation(t *testing.T) {
 	}
 
 	// Another workspace's admin cannot rotate it.
+	if rec := w.otherWorkspaceAdmin(t).call("POST", "/api/v1/campaigns/"+before.ID+"/publishable-key/rotate", ""); rec.Code != http.StatusNotFound {
+		t.Fatalf("rotate from another workspace: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// otherWorkspaceAdmin is the API client of an admin of a second workspace.
+func (w adminWorld) otherWorkspaceAdmin(t *testing.T) adminClient {
+	t.Helper()
+	ctx := context.Background()
 	other, err := w.d.Queries.WorkspaceCreate(ctx, db.WorkspaceCreateParams{Name: "other", WebhookSigningSecret: "whsec_other"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, otherKey, err := adminauth.CreateAdmin(ctx, w.d.Queries, other.ID, "ops@other.test", "")
+	_, key, err := adminauth.CreateAdmin(ctx, w.d.Queries, other.ID, "ops@other.test", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	stranger := adminClient{t: t, h: w.srv.Handler(), key: otherKey}
-	if rec := stranger.call("POST", "/api/v1/campaigns/"+before.ID+"/publishable-key/rotate", ""); rec.Code != http.StatusNotFound {
-		t.Fatalf("rotate from another workspace: %d %s", rec.Code, rec.Body)
-	}
+	return adminClient{t: t, h: w.srv.Handler(), key: key}
 }
