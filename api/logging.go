@@ -29,7 +29,10 @@ func requestLogger(logger *slog.Logger) echo.MiddlewareFunc {
 				level = slog.LevelError
 			case v.Status >= 400:
 				level = slog.LevelWarn
-			case v.RoutePath == "/healthz" || v.RoutePath == "/readyz" || v.RoutePath == "/metrics":
+			case v.RoutePath == "/healthz" || v.RoutePath == "/readyz" || v.RoutePath == "/metrics" ||
+				v.RoutePath == referralLinkRoute:
+				// Referral links are the busiest route: followed links
+				// are counted in the metrics and the clicks table.
 				level = slog.LevelDebug
 			}
 			attrs := []slog.Attr{
@@ -39,7 +42,11 @@ func requestLogger(logger *slog.Logger) echo.MiddlewareFunc {
 				slog.String("route", v.RoutePath),
 				slog.Int("status", v.Status),
 				slog.Duration("latency", v.Latency),
-				slog.String("remote_ip", v.RemoteIP),
+			}
+			// A referral link's visitor is anonymous: their IP address is
+			// neither logged nor stored (clicks keep a keyed hash).
+			if v.RoutePath != referralLinkRoute {
+				attrs = append(attrs, slog.String("remote_ip", v.RemoteIP))
 			}
 			logger.LogAttrs(context.Background(), level, "http request", attrs...)
 			return nil

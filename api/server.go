@@ -6,6 +6,7 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,12 +73,24 @@ type Deps struct {
 	// REFERFLOW_WEBHOOK_ALLOWED_NETWORKS); the zero value allows https to
 	// public addresses only.
 	WebhookPolicy outgoing.Policy
+	// EncryptionKey is the first REFERFLOW_ENCRYPTION_KEY: the key of the
+	// visitor hash kept with clicks on referral links is derived from it (nil:
+	// a random key, hashes then differ between restarts).
+	EncryptionKey []byte
+	// ClickBuffer tunes how clicks on referral links are buffered and
+	// written in batches (zero: the defaults).
+	ClickBuffer ClickBuffer
 }
 
 // Server is the HTTP server.
 type Server struct {
 	echo *echo.Echo
 	deps Deps
+	// clicks buffers clicks on referral links; clickKey keys their visitor
+	// hash; linkSettings caches campaigns' public settings for the links.
+	clicks       *clickRecorder
+	clickKey     []byte
+	linkSettings publicSettingsCache
 }
 
 // New builds the server with its middleware and routes.
@@ -107,7 +120,13 @@ func New(deps Deps) *Server {
 	e.Server.ReadHeaderTimeout = 10 * time.Second
 	e.Server.IdleTimeout = 2 * time.Minute
 
-	s := &Server{echo: e, deps: deps}
+	s := &Server{echo: e, deps: deps, clicks: newClickRecorder(deps.Pool, deps.Logger, deps.Registry, deps.ClickBuffer)}
+	if deps.EncryptionKey != nil {
+		s.clickKey = clickKeyFrom(deps.EncryptionKey)
+	} else {
+		s.clickKey = make([]byte, 32)
+		_, _ = rand.Read(s.clickKey)
+	}
 	e.Use(
 		middleware.RequestID(),
 		requestLogger(deps.Logger),
@@ -155,13 +174,15 @@ func (s *Server) routes() {
 	s.routeSalesReceiver(admin)
 	s.routeWebhookDeliveries(admin)
 	s.routeHubSpotWebhooks()
+	s.routeReferralLinks()
 }
 
 // Handler exposes the server for httptest.
 func (s *Server) Handler() http.Handler { return s.echo }
 
 // Serve answers requests on ln until ctx is cancelled, then stops accepting
-// connections and gives requests in flight up to shutdownTimeout to finish.
+// connections, gives requests in flight up to shutdownTimeout to finish, and
+// writes the clicks still buffered.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, shutdownTimeout time.Duration) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.echo.Server.Serve(ln) }()
@@ -172,6 +193,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, shutdownTimeout tim
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
+	defer s.clicks.close()
 	if err := s.echo.Server.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("http server shutdown: %w", err)
 	}

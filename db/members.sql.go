@@ -7,6 +7,8 @@ package db
 
 import (
 	"context"
+	"encoding/json"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -193,6 +195,48 @@ func (q *Queries) MemberGetByID(ctx context.Context, id uuid.UUID) (Member, erro
 		&i.Source,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+	)
+	return i, err
+}
+
+const memberGetByReferralLink = `-- name: MemberGetByReferralLink :one
+SELECT members.id AS member_id, members.referral_code, members.workspace_id, members.campaign_id,
+    campaigns.status AS campaign_status, campaigns.public_settings, campaigns.updated_at AS campaign_updated_at
+FROM members
+JOIN campaigns ON campaigns.id = members.campaign_id
+WHERE members.referral_code = ANY(ARRAY[$1::text, upper($1::text)])
+ORDER BY campaigns.status = 'active' DESC, members.referral_code = $1::text DESC,
+    members.created_at, members.id
+LIMIT 1
+`
+
+type MemberGetByReferralLinkRow struct {
+	MemberID          uuid.UUID       `json:"member_id"`
+	ReferralCode      string          `json:"referral_code"`
+	WorkspaceID       uuid.UUID       `json:"workspace_id"`
+	CampaignID        uuid.UUID       `json:"campaign_id"`
+	CampaignStatus    string          `json:"campaign_status"`
+	PublicSettings    json.RawMessage `json:"public_settings"`
+	CampaignUpdatedAt time.Time       `json:"campaign_updated_at"`
+}
+
+// MemberGetByReferralLink finds the member of a referral link (/r/{code})
+// and what the link needs of its campaign, and nothing more: it runs on
+// every click. The code is matched as written or in upper case (generated
+// codes are upper case; people retype links in lower case). A code is unique
+// per campaign only: a member of an active campaign comes first, then the
+// exact spelling, then the oldest member, whose link was handed out first.
+func (q *Queries) MemberGetByReferralLink(ctx context.Context, referralCode string) (MemberGetByReferralLinkRow, error) {
+	row := q.db.QueryRow(ctx, memberGetByReferralLink, referralCode)
+	var i MemberGetByReferralLinkRow
+	err := row.Scan(
+		&i.MemberID,
+		&i.ReferralCode,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.CampaignStatus,
+		&i.PublicSettings,
+		&i.CampaignUpdatedAt,
 	)
 	return i, err
 }

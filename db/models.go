@@ -53,6 +53,17 @@ type Campaign struct {
 	PublishableKey       string          `json:"publishable_key"`
 }
 
+// A click on a member's referral link: when, from which page, and a keyed hash of the visitor (never the raw IP).
+type Click struct {
+	ID          int64     `json:"id"`
+	WorkspaceID uuid.UUID `json:"workspace_id"`
+	CampaignID  uuid.UUID `json:"campaign_id"`
+	MemberID    uuid.UUID `json:"member_id"`
+	ClickedAt   time.Time `json:"clicked_at"`
+	Referrer    *string   `json:"referrer"`
+	VisitorHash []byte    `json:"visitor_hash"`
+}
+
 // The HubSpot portal a workspace is connected to through OAuth: encrypted tokens, scopes, health and last-activity times. Disconnecting keeps the row (and all data).
 type HubspotConnection struct {
 	ID                     uuid.UUID  `json:"id"`

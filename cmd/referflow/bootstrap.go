@@ -117,6 +117,7 @@ func serveAPI(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc cl
 		TemporalUIURL:     cfg.TemporalUIURL.String(),
 		TemporalNamespace: cfg.TemporalNamespace,
 		WebhookPolicy:     cfg.WebhookPolicy,
+		EncryptionKey:     cfg.EncryptionKeys[0],
 	})
 	if !hs.Configured() {
 		logger.Warn("HubSpot app credentials are not set (HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET): connecting HubSpot is unavailable")

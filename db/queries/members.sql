@@ -60,3 +60,19 @@ SET hubspot_contact_id = @hubspot_contact_id,
     updated_at = now()
 WHERE id = @id
 RETURNING *;
+
+-- name: MemberGetByReferralLink :one
+-- MemberGetByReferralLink finds the member of a referral link (/r/{code})
+-- and what the link needs of its campaign, and nothing more: it runs on
+-- every click. The code is matched as written or in upper case (generated
+-- codes are upper case; people retype links in lower case). A code is unique
+-- per campaign only: a member of an active campaign comes first, then the
+-- exact spelling, then the oldest member, whose link was handed out first.
+SELECT members.id AS member_id, members.referral_code, members.workspace_id, members.campaign_id,
+    campaigns.status AS campaign_status, campaigns.public_settings, campaigns.updated_at AS campaign_updated_at
+FROM members
+JOIN campaigns ON campaigns.id = members.campaign_id
+WHERE members.referral_code = ANY(ARRAY[@referral_code::text, upper(@referral_code::text)])
+ORDER BY campaigns.status = 'active' DESC, members.referral_code = @referral_code::text DESC,
+    members.created_at, members.id
+LIMIT 1;
