@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -54,12 +55,17 @@ func (s *Server) followReferralLink(c echo.Context) error {
 		return linkNotFound(c)
 	}
 	ctx := c.Request().Context()
-	row, err := s.queries().MemberGetByReferralLink(ctx, code)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return linkNotFound(c)
-	}
-	if err != nil {
-		return err
+	row, ok := s.linkCache.get(code)
+	if !ok {
+		var err error
+		row, err = s.queries().MemberGetByReferralLink(ctx, code)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return linkNotFound(c)
+		}
+		if err != nil {
+			return err
+		}
+		s.linkCache.put(code, row)
 	}
 	if !campaign.Status(row.CampaignStatus).TakesNew() {
 		return linkNotFound(c)
@@ -222,4 +228,52 @@ func (p *publicSettingsCache) of(row db.MemberGetByReferralLinkRow) (campaign.Pu
 	}
 	p.m.Store(row.CampaignID, cachedPublic{updatedAt: row.CampaignUpdatedAt, public: settings.Public})
 	return settings.Public, nil
+}
+
+// linkCache remembers the lookups of referral links that found a member for
+// a short while (Deps.ReferralLinkCacheTTL, 1 s by default): a link shared
+// widely is clicked many times a second, and each click need not ask
+// Postgres again. What it costs: a campaign paused, or its landing URL
+// changed, takes up to the TTL to show on its links. Unknown codes are never
+// remembered, so a new member's link works at once.
+type linkCache struct {
+	ttl     time.Duration
+	m       sync.Map // code as requested → linkCacheEntry
+	inserts atomic.Int64
+}
+
+type linkCacheEntry struct {
+	row   db.MemberGetByReferralLinkRow
+	until time.Time
+}
+
+// linkCacheSweepEvery is how many insertions pass between two removals of
+// expired entries, so codes clicked once do not stay in memory.
+const linkCacheSweepEvery = 10_000
+
+func (l *linkCache) get(code string) (db.MemberGetByReferralLinkRow, bool) {
+	if l.ttl <= 0 {
+		return db.MemberGetByReferralLinkRow{}, false
+	}
+	v, ok := l.m.Load(code)
+	if !ok || time.Now().After(v.(linkCacheEntry).until) {
+		return db.MemberGetByReferralLinkRow{}, false
+	}
+	return v.(linkCacheEntry).row, true
+}
+
+func (l *linkCache) put(code string, row db.MemberGetByReferralLinkRow) {
+	if l.ttl <= 0 {
+		return
+	}
+	now := time.Now()
+	l.m.Store(code, linkCacheEntry{row: row, until: now.Add(l.ttl)})
+	if l.inserts.Add(1)%linkCacheSweepEvery == 0 {
+		l.m.Range(func(k, v any) bool {
+			if now.After(v.(linkCacheEntry).until) {
+				l.m.Delete(k)
+			}
+			return true
+		})
+	}
 }

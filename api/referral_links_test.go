@@ -36,6 +36,13 @@ type linkWorld struct {
 
 func newLinkWorld(t *testing.T, buffer ClickBuffer) *linkWorld {
 	t.Helper()
+	return newLinkWorldCaching(t, buffer, -1)
+}
+
+// newLinkWorldCaching is newLinkWorld with referral link lookups kept for
+// cacheTTL (negative: not kept, so each follow sees the latest settings).
+func newLinkWorldCaching(t *testing.T, buffer ClickBuffer, cacheTTL time.Duration) *linkWorld {
+	t.Helper()
 	d := testenv.NewDatabase(t)
 	if buffer.Interval == 0 {
 		buffer.Interval = time.Hour
@@ -43,7 +50,7 @@ func newLinkWorld(t *testing.T, buffer ClickBuffer) *linkWorld {
 	public, _ := url.Parse("https://refer.acme.test")
 	srv := New(Deps{
 		Pool: d.Pool, Logger: slog.New(slog.DiscardHandler), PublicURL: public,
-		EncryptionKey: testEncryptionKey, ClickBuffer: buffer,
+		EncryptionKey: testEncryptionKey, ClickBuffer: buffer, ReferralLinkCacheTTL: cacheTTL,
 	})
 	t.Cleanup(srv.clicks.close)
 	hs := httptest.NewServer(srv.Handler())
@@ -157,6 +164,29 @@ func TestReferralLinkRedirectsToLandingPage(t *testing.T) {
 	}
 	if c := findCookie(resp, AttributionCookieName(w.fx.Campaign.ID)); c == nil || c.MaxAge != campaign.DefaultAttributionWindowDays*24*3600 {
 		t.Fatalf("cookie with the default window = %+v, want %d days", c, campaign.DefaultAttributionWindowDays)
+	}
+}
+
+func TestReferralLinkLookupReusedWithinTheCacheTTL(t *testing.T) {
+	t.Parallel()
+	w := newLinkWorldCaching(t, ClickBuffer{}, time.Hour)
+	w.setPublic(t, campaign.Public{LandingURL: "https://shop.example/old"})
+	code := w.fx.Member.ReferralCode
+	if resp, _ := w.follow(t, "/r/"+code, nil); resp.Header.Get("Location") != "https://shop.example/old?referflow_ref="+code {
+		t.Fatalf("first follow = %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// Within the TTL a link keeps its lookup: the new landing URL and the
+	// pause show only once it has passed; an unknown code is never kept.
+	w.setPublic(t, campaign.Public{LandingURL: "https://shop.example/new"})
+	w.setStatus(t, campaign.Paused)
+	if resp, _ := w.follow(t, "/r/"+code, nil); resp.Header.Get("Location") != "https://shop.example/old?referflow_ref="+code {
+		t.Fatalf("follow within the TTL = %d to %q, want the remembered landing URL", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, _ := w.follow(t, "/r/"+strings.ToLower(code), nil); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("another spelling, not yet looked up, of a paused campaign's code = %d, want 404", resp.StatusCode)
+	}
+	if n := len(w.clicks(t)); n != 2 {
+		t.Fatalf("%d clicks, want 2 (the two redirects)", n)
 	}
 }
 

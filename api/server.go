@@ -80,6 +80,10 @@ type Deps struct {
 	// ClickBuffer tunes how clicks on referral links are buffered and
 	// written in batches (zero: the defaults).
 	ClickBuffer ClickBuffer
+	// ReferralLinkCacheTTL is how long a referral link's lookup is reused
+	// (default 1 s; negative: never), so a pause or a new landing URL shows
+	// on the links within it.
+	ReferralLinkCacheTTL time.Duration
 }
 
 // Server is the HTTP server.
@@ -91,6 +95,7 @@ type Server struct {
 	clicks       *clickRecorder
 	clickKey     []byte
 	linkSettings publicSettingsCache
+	linkCache    linkCache
 }
 
 // New builds the server with its middleware and routes.
@@ -121,6 +126,10 @@ func New(deps Deps) *Server {
 	e.Server.IdleTimeout = 2 * time.Minute
 
 	s := &Server{echo: e, deps: deps, clicks: newClickRecorder(deps.Pool, deps.Logger, deps.Registry, deps.ClickBuffer)}
+	s.linkCache.ttl = deps.ReferralLinkCacheTTL
+	if s.linkCache.ttl == 0 {
+		s.linkCache.ttl = time.Second
+	}
 	if deps.EncryptionKey != nil {
 		s.clickKey = clickKeyFrom(deps.EncryptionKey)
 	} else {
