@@ -55,24 +55,26 @@ func (s *Server) followReferralLink(c echo.Context) error {
 		return linkNotFound(c)
 	}
 	ctx := c.Request().Context()
-	row, ok := s.linkCache.get(code)
+	link, ok := s.linkCache.get(code)
 	if !ok {
-		var err error
-		row, err = s.queries().MemberGetByReferralLink(ctx, code)
+		row, err := s.queries().MemberGetByReferralLink(ctx, code)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return linkNotFound(c)
 		}
 		if err != nil {
 			return err
 		}
-		s.linkCache.put(code, row)
+		// Only the public section was read: the others keep their defaults.
+		settings, err := activities.CampaignSettings(db.Campaign{ID: row.CampaignID, PublicSettings: row.PublicSettings})
+		if err != nil {
+			return err
+		}
+		link = referralLink{row: row, public: settings.Public}
+		s.linkCache.put(code, link)
 	}
+	row, pub := link.row, link.public
 	if !campaign.Status(row.CampaignStatus).TakesNew() {
 		return linkNotFound(c)
-	}
-	pub, err := s.linkSettings.of(row)
-	if err != nil {
-		return err
 	}
 	if c.Request().Method == http.MethodGet {
 		s.clicks.add(db.ClickInsertBatchParams{
@@ -207,27 +209,11 @@ func clickKeyFrom(encryptionKey []byte) []byte {
 	return m.Sum(nil)
 }
 
-// publicSettingsCache keeps each campaign's public settings, decoded once per
-// version of the row (updated_at changes with every save): a referral link
-// does not decode the campaign's JSON settings on every click.
-type publicSettingsCache struct{ m sync.Map }
-
-type cachedPublic struct {
-	updatedAt time.Time
-	public    campaign.Public
-}
-
-func (p *publicSettingsCache) of(row db.MemberGetByReferralLinkRow) (campaign.Public, error) {
-	if v, ok := p.m.Load(row.CampaignID); ok && v.(cachedPublic).updatedAt.Equal(row.CampaignUpdatedAt) {
-		return v.(cachedPublic).public, nil
-	}
-	// Only the public section was read: the others keep their defaults.
-	settings, err := activities.CampaignSettings(db.Campaign{ID: row.CampaignID, PublicSettings: row.PublicSettings})
-	if err != nil {
-		return campaign.Public{}, err
-	}
-	p.m.Store(row.CampaignID, cachedPublic{updatedAt: row.CampaignUpdatedAt, public: settings.Public})
-	return settings.Public, nil
+// referralLink is what a referral link's lookup found: the member's row and
+// its campaign's public settings, decoded once per lookup.
+type referralLink struct {
+	row    db.MemberGetByReferralLinkRow
+	public campaign.Public
 }
 
 // linkCache remembers the lookups of referral links that found a member for
@@ -243,7 +229,7 @@ type linkCache struct {
 }
 
 type linkCacheEntry struct {
-	row   db.MemberGetByReferralLinkRow
+	link  referralLink
 	until time.Time
 }
 
@@ -251,23 +237,23 @@ type linkCacheEntry struct {
 // expired entries, so codes clicked once do not stay in memory.
 const linkCacheSweepEvery = 10_000
 
-func (l *linkCache) get(code string) (db.MemberGetByReferralLinkRow, bool) {
+func (l *linkCache) get(code string) (referralLink, bool) {
 	if l.ttl <= 0 {
-		return db.MemberGetByReferralLinkRow{}, false
+		return referralLink{}, false
 	}
 	v, ok := l.m.Load(code)
 	if !ok || time.Now().After(v.(linkCacheEntry).until) {
-		return db.MemberGetByReferralLinkRow{}, false
+		return referralLink{}, false
 	}
-	return v.(linkCacheEntry).row, true
+	return v.(linkCacheEntry).link, true
 }
 
-func (l *linkCache) put(code string, row db.MemberGetByReferralLinkRow) {
+func (l *linkCache) put(code string, link referralLink) {
 	if l.ttl <= 0 {
 		return
 	}
 	now := time.Now()
-	l.m.Store(code, linkCacheEntry{row: row, until: now.Add(l.ttl)})
+	l.m.Store(code, linkCacheEntry{link: link, until: now.Add(l.ttl)})
 	if l.inserts.Add(1)%linkCacheSweepEvery == 0 {
 		l.m.Range(func(k, v any) bool {
 			if now.After(v.(linkCacheEntry).until) {

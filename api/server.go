@@ -91,11 +91,10 @@ type Server struct {
 	echo *echo.Echo
 	deps Deps
 	// clicks buffers clicks on referral links; clickKey keys their visitor
-	// hash; linkSettings caches campaigns' public settings for the links.
-	clicks       *clickRecorder
-	clickKey     []byte
-	linkSettings publicSettingsCache
-	linkCache    linkCache
+	// hash; linkCache keeps the links' lookups for a second.
+	clicks    *clickRecorder
+	clickKey  []byte
+	linkCache linkCache
 }
 
 // New builds the server with its middleware and routes.
