@@ -10,7 +10,11 @@ TEST_FLAGS ?= -race -count=1 -timeout 15m
 # target, which CI runs after `make test`.
 CHAOS_FLAGS ?= -race -count=1 -timeout 30m -v
 
-.PHONY: dev reset test chaos tools build vet generate check-generated
+# The browser suite drives a real headless Chromium through the public pages:
+# its own target too (it installs chromium first), which CI runs after chaos.
+BROWSER_FLAGS ?= -race -count=1 -timeout 20m -v
+
+.PHONY: dev reset test chaos browser tools build vet generate check-generated
 
 ## dev: run the whole product locally (Postgres, Temporal dev server + Web UI, API, worker)
 dev: build
@@ -29,6 +33,12 @@ test: tools vet check-generated
 ## points drawn from a printed seed (REFERFLOW_CHAOS_SEED=<seed> runs one again)
 chaos: tools
 	REFERFLOW_CHAOS=1 $(GO) test $(CHAOS_FLAGS) -run '^TestChaos$$' ./e2e/chaos/
+
+## browser: the browser suite: referflow's public pages in headless Chromium
+## (installs Debian's chromium first when absent)
+browser:
+	./scripts/install-tools.sh --browser
+	REFERFLOW_BROWSER=1 $(GO) test $(BROWSER_FLAGS) ./internal/dev/browser/ ./e2e/browser/
 
 ## tools: the pinned sqlc and Temporal CLI in bin/, PostgreSQL when absent
 tools:

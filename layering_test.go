@@ -3,15 +3,17 @@
 //
 //	cmd, e2e → api, worker → salesreceiver → workflows → activities → internal/* → db
 //
-// e2e holds the end-to-end tests and the chaos suite (e2e/chaos), which
-// runs the built binary as separate processes.
+// e2e holds the end-to-end tests, the chaos suite (e2e/chaos), which runs
+// the built binary as separate processes, and the browser suite
+// (e2e/browser), which opens the public pages in headless Chromium.
 //
 // Besides the order:
 //   - dev tooling (internal/dev: the HubSpot simulator, the dev stack, the test
-//     harness, the chaos harness) is fenced off: product code never imports
-//     it, except that the binary (cmd) runs the simulator and the dev stack
-//     for `referflow dev` and `referflow hubspot-sim`; the test and chaos
-//     harnesses are for tests only;
+//     harness, the chaos harness, the browser harness) is fenced off: product
+//     code never imports it, except that the binary (cmd) runs the simulator,
+//     the dev stack and the mail catcher for `referflow dev` and
+//     `referflow hubspot-sim`; the
+//     test, chaos and browser harnesses are for tests only;
 //   - domain packages (a lifecycle's words and rules) import no generated
 //     database rows;
 //   - the HubSpot adapter imports no campaign or lifecycle rules;
@@ -41,7 +43,7 @@ const module = "github.com/referflow/referflow"
 // layers lists the layers top to bottom; a package belongs to the first
 // whose prefix matches its path within the module.
 var layers = [][]string{
-	{"cmd/", "e2e", "e2e/chaos"},
+	{"cmd/", "e2e", "e2e/chaos", "e2e/browser"},
 	{"api", "worker"},
 	{"salesreceiver"},
 	{"workflows"},
@@ -60,6 +62,8 @@ const devTooling = "internal/dev/"
 var devToolingImporters = map[string][]string{
 	"internal/dev/devstack":   {"cmd/"},
 	"internal/dev/hubspotsim": {"cmd/"},
+	// The mail catcher `referflow dev` points emails at.
+	"internal/dev/mailcatcher": {"cmd/"},
 }
 
 // Domain packages: a lifecycle's vocabulary and rules.
@@ -117,6 +121,11 @@ func TestLayeringRulesReportEachKindOfViolation(t *testing.T) {
 		// The chaos suite and its harness, as they are: allowed.
 		{ImportPath: "e2e/chaos", TestImports: []string{"internal/dev/chaos", "workflows", "activities"}},
 		{ImportPath: "internal/dev/chaos", Imports: []string{"internal/dev/devstack", "internal/dev/hubspotsim", "internal/outgoing"}},
+		// The browser suite and its harness: allowed; the harness in product
+		// code: refused.
+		{ImportPath: "e2e/browser", TestImports: []string{"internal/dev/browser", "internal/dev/testenv", "api", "worker"}},
+		{ImportPath: "internal/dev/browser", Imports: []string{"internal/dev/testenv"}},
+		{ImportPath: "api", Imports: []string{"internal/dev/browser"}},
 	}
 	got := map[string]bool{}
 	for _, v := range check(pkgs) {
@@ -133,6 +142,7 @@ func TestLayeringRulesReportEachKindOfViolation(t *testing.T) {
 		"api → worker",
 		"salesreceiver → api",
 		"worker → internal/dev/chaos",
+		"api → internal/dev/browser",
 	}
 	for _, w := range want {
 		if !got[w] {

@@ -15,18 +15,23 @@
 // referral_review.go, referral_hubspot_objects.go, fraud.go,
 // property_updates.go, rewards.go (IssueReward runs locally first, then as
 // a regular activity if that fails), sales_entries.go, sales_matching.go,
-// review_notify.go, property_setup.go. No activity sends a webhook: the
+// review_notify.go, property_setup.go; csv_import.go (a CSV import's
+// batches, regular activities heartbeating); member_emails.go (emails to
+// members: QueueMemberEmail local, SendMemberEmail regular, one SMTP
+// conversation each). No activity sends a webhook: the
 // changes announced queue theirs in the outbox (internal/webhookdelivery),
 // in their own transaction, and the worker's dispatcher sends them.
 //
-// Three functions are not activities but verbs every path shares:
+// Four functions are not activities but verbs every path shares:
 // AddReferral (referral_add.go), the one way a referral is added, which the
-// admin API calls too; CampaignSettings (campaigns.go), the one way a
+// admin API calls too; AddMember (member_add.go), the one way a member is
+// added, with AddMembers its batched form for CSV imports; CampaignSettings (campaigns.go), the one way a
 // campaign row's settings are read; and SalesEntryOf (sales_entries.go), the
 // one way a sales entry's row becomes a salesentry.Entry.
 package activities
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -35,6 +40,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/email"
 	"github.com/referflow/referflow/internal/outgoing"
 )
 
@@ -48,6 +54,16 @@ type Activities struct {
 	// the zero value allows https to public addresses only. IssueReward
 	// refuses a URL it refuses; the outbox's dispatcher sends with it.
 	WebhookPolicy outgoing.Policy
+	// StartReferralWorkflow starts a referral's workflow (idempotently: one
+	// already started is no error). The worker sets it (activities cannot
+	// import workflows); a CSV import starts its referrals' workflows with
+	// it, at its own pace.
+	StartReferralWorkflow func(ctx context.Context, referralID string) error
+	// Email sends the emails to members (member_emails.go); nil when
+	// REFERFLOW_SMTP_URL is unset: then none is queued or sent.
+	Email *email.Sender
+	// EmailLinks makes the links those emails carry.
+	EmailLinks EmailLinks
 }
 
 // New builds the activities over a connection pool.

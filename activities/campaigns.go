@@ -11,6 +11,6 @@ import (
 func CampaignSettings(c db.Campaign) (campaign.Settings, error) {
 	return campaign.FromColumns(c.ID, campaign.Columns{
 		LeadSettings: c.LeadSettings, ReferrerSettings: c.ReferrerSettings, StatusRules: c.StatusRules,
-		PropertyUpdates: c.PropertyUpdates, ProcessRules: c.ProcessRules, RewardRules: c.RewardRules, PublicSettings: c.PublicSettings,
+		PropertyUpdates: c.PropertyUpdates, ProcessRules: c.ProcessRules, RewardRules: c.RewardRules, PublicSettings: c.PublicSettings, FraudChecks: c.FraudChecks, EmailSettings: c.EmailSettings,
 	})
 }

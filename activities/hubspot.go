@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/referflow/referflow/db"
@@ -24,6 +25,9 @@ type HubSpot struct {
 	// worker next to Conn.
 	Queries   *db.Queries
 	PublicURL string
+	// Pool is for what HubSpot activities write in one transaction with
+	// their members (a contact sync's page, SyncContactsPage).
+	Pool *pgxpool.Pool
 }
 
 // NewHubSpot builds the HubSpot activities over a connection manager.

@@ -15,7 +15,6 @@ import (
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/hubspot"
-	"github.com/referflow/referflow/internal/hubspotconn"
 	"github.com/referflow/referflow/internal/hubspotobject"
 )
 
@@ -56,8 +55,9 @@ const (
 // A campaign whose leads action is none, or that is archived, sends nothing
 // (LeadResult.Skipped); a draft's lead waits (CampaignNotActive) until it is
 // active; a paused campaign's referrals, taken while it was active, keep
-// living and their leads are sent. One that needs setup fails with CampaignSetupRequired, naming what is
-// missing. A lead HubSpot already has as a contact is updated
+// living and their leads are sent. One whose leads mapping needs setup fails
+// with CampaignSetupRequired, naming what is missing; an incomplete referrers
+// mapping does not stop leads. A lead HubSpot already has as a contact is updated
 // (duplicate handling update_existing) or left alone (do_nothing): then the
 // referral cannot qualify, the reason and the contact's ID are stored, and no
 // deal is created for it.
@@ -116,9 +116,10 @@ func (h *HubSpot) SendLeadToHubSpot(ctx context.Context, referralID string) (Lea
 		return LeadResult{}, temporal.NewNonRetryableApplicationError(
 			"the campaign is a draft: its leads are sent to HubSpot once it is active", ErrTypeCampaignNotActive, nil)
 	}
-	if missing := lead.settings.SetupRequired(); len(missing) > 0 {
-		// Nothing can be sent until an admin completes the settings; the
-		// referral's workflow waits and tries again when they are saved.
+	if missing := lead.settings.LeadsSetupRequired(); len(missing) > 0 {
+		// Nothing can be sent until an admin completes the leads settings;
+		// the referral's workflow waits and tries again when they are saved.
+		// The referrers settings never hold a lead back.
 		return LeadResult{}, temporal.NewNonRetryableApplicationError("campaign setup required: "+strings.Join(missing, "; "), ErrorTypeCampaignSetupRequired, nil)
 	}
 	leads := lead.settings.Leads
@@ -219,57 +220,17 @@ func (p objectProps) create(obj, createdObject hubspotobject.Type) map[string]st
 	return out
 }
 
-// sourceValues are the referflow values field-mapping rows can copy.
-func (l lead) sourceValues(publicURL string) map[string]string {
-	r, m := l.referral, l.member
-	link := ""
-	if publicURL != "" {
-		link = strings.TrimRight(publicURL, "/") + "/r/" + m.ReferralCode
-	}
-	return map[string]string{
-		"first_name":               leadString(r.LeadFirstName),
-		"email":                    r.LeadEmail,
-		"referral_code":            m.ReferralCode,
-		"source":                   r.Source,
-		"referral_link":            link,
-		"campaign_name":            l.campaignName,
-		"referrer_first_name":      leadString(m.FirstName),
-		"referrer_email":           m.Email,
-		"referrer_code":            m.ReferralCode,
-		"referrer_link":            link,
-		"referrer_referrals_count": strconv.Itoa(int(m.ReferralCount)),
-	}
-}
-
-// properties resolves the campaign's Leads field-mapping rows. A dynamic
-// value that is empty (a lead without a first name) is left out rather than
-// written as "", which would clear the property of an updated contact.
+// properties resolves the campaign's Leads field-mapping rows (mapFields)
+// with the lead's values: the lead is the person, the member their
+// referrer.
 func (l lead) properties(publicURL string) (objectProps, error) {
-	values := l.sourceValues(publicURL)
-	out := objectProps{Mapped: map[hubspotobject.Type]map[string]string{}, Initial: l.settings.StatusRules.Initial, ReferralID: l.referral.ID.String()}
-	for i, row := range l.settings.Leads.FieldMapping {
-		v := row.Value
-		if row.Source != "" {
-			var known bool
-			if v, known = values[row.Source]; !known {
-				return objectProps{}, temporal.NewNonRetryableApplicationError(
-					fmt.Sprintf("leads.field_mapping[%d]: unknown source %q", i, row.Source), ErrorTypeLeadMapping, nil)
-			}
-			if v == "" && (row.Source == "referral_link" || row.Source == "referrer_link") {
-				return objectProps{}, temporal.NewNonRetryableApplicationError(
-					fmt.Sprintf("leads.field_mapping[%d] maps the referral link into %s, but this worker has no public URL (REFERFLOW_PUBLIC_URL)", i, row.Property),
-					ErrorTypeHubSpotNotConfigured, nil)
-			}
-		}
-		if v == "" {
-			continue
-		}
-		if out.Mapped[row.Object] == nil {
-			out.Mapped[row.Object] = map[string]string{}
-		}
-		out.Mapped[row.Object][row.Property] = v
+	r := l.referral
+	values := mappingValues(leadString(r.LeadFirstName), r.LeadEmail, r.Source, l.member, l.campaignName, publicURL)
+	mapped, err := mapFields("leads", l.settings.Leads.FieldMapping, values)
+	if err != nil {
+		return objectProps{}, err
 	}
-	return out, nil
+	return objectProps{Mapped: mapped, Initial: l.settings.StatusRules.Initial, ReferralID: r.ID.String()}, nil
 }
 
 // leadSender does the HubSpot calls of one activity run.
@@ -282,10 +243,7 @@ type leadSender struct {
 }
 
 func (s *leadSender) createdObject() hubspotobject.Type {
-	if s.lead.settings.Leads.Action == campaign.ActionCreateDeal {
-		return hubspotobject.Deal
-	}
-	return hubspotobject.Contact
+	return campaign.CreatedObject(s.lead.settings.Leads.Action)
 }
 
 // contact finds the lead's contact by email and applies the duplicate
@@ -296,30 +254,15 @@ func (s *leadSender) contact(ctx context.Context) error {
 	if email == "" {
 		email = s.lead.referral.LeadEmail
 	}
-	existing, err := s.c.GetContactByEmail(ctx, email, "email")
-	var notFound *hubspot.NotFoundError
-	switch {
-	case errors.As(err, &notFound):
-		created, err := s.create(ctx, hubspot.Contacts, hubspot.CreateInput{Properties: s.props.create(hubspotobject.Contact, s.createdObject())})
-		var conflict *hubspot.ConflictError
-		if errors.As(err, &conflict) && conflict.ExistingID != "" {
-			// Created by someone else between the lookup and the create.
-			return s.existingContact(ctx, conflict.ExistingID)
-		}
-		if err != nil {
-			return hubspot.TemporalError(fmt.Errorf("create the lead's contact: %w", err))
-		}
-		s.res.ContactCreated = true
-		return s.storeContact(ctx, created.ID, nil)
-	case err != nil:
-		return hubspot.TemporalError(fmt.Errorf("look up the lead's contact by email: %w", err))
+	found, err := findOrCreateContact(ctx, s.c, email, s.props.create(hubspotobject.Contact, s.createdObject()), s.lead.referral.CreatedAt, "the lead's")
+	if err != nil {
+		return err
 	}
-	if !existing.CreatedAt.IsZero() && !existing.CreatedAt.Before(s.lead.referral.CreatedAt) {
-		// Created after the referral: by a previous attempt whose answer or
-		// database write was lost (see SendLeadToHubSpot).
-		return s.storeContact(ctx, existing.ID, nil)
+	if found.Existing {
+		return s.existingContact(ctx, found.ID)
 	}
-	return s.existingContact(ctx, existing.ID)
+	s.res.ContactCreated = found.Created
+	return s.storeContact(ctx, found.ID, nil)
 }
 
 // existingContact applies the duplicate handling to a contact HubSpot had
@@ -367,7 +310,7 @@ func (s *leadSender) deal(ctx context.Context) error {
 		if s.res.ContactID != "" {
 			in.Associations = []hubspot.AssociationInput{hubspot.AssociateWith(s.res.ContactID, hubspot.DealToContact)}
 		}
-		created, err := s.create(ctx, hubspot.Deals, in)
+		created, err := createRecord(ctx, s.c, hubspot.Deals, in)
 		if err != nil {
 			return hubspot.TemporalError(fmt.Errorf("create the lead's deal: %w", err))
 		}
@@ -385,49 +328,21 @@ func (s *leadSender) deal(ctx context.Context) error {
 	return nil
 }
 
-// create creates a lead's object. A portal connected before referflow
-// wrote referflow_referral_id lacks that property, and HubSpot refuses a
-// create naming a property it does not have: the property is then created
-// (with the rest of referflow's, as the connection's setup does) and the
-// create tried once more.
-func (s *leadSender) create(ctx context.Context, t hubspot.ObjectType, in hubspot.CreateInput) (*hubspot.Object, error) {
-	created, err := s.c.Create(ctx, t, in)
-	var invalid *hubspot.ValidationError
-	if !errors.As(err, &invalid) || !slices.Contains(invalid.Properties, hubspotobject.PropReferralID) {
-		return created, err
-	}
-	if _, err := hubspotconn.EnsureProperties(ctx, s.c, t); err != nil {
-		return nil, fmt.Errorf("create the missing %s property: %w", hubspotobject.PropReferralID, err)
-	}
-	return s.c.Create(ctx, t, in)
-}
-
 // previousDeal looks for the deal an earlier attempt created but could not
 // store (see SendLeadToHubSpot): among the contact's deals, the one holding
 // the referral's ID; without a contact, one found by search with the same
 // dealname and pipeline, created at or after the referral and on no referral
 // yet. It returns "" when there is none.
 func (s *leadSender) previousDeal(ctx context.Context, props map[string]string) (string, error) {
-	if s.res.ContactID != "" {
-		return s.contactsDealOfReferral(ctx)
-	}
 	r := s.lead.referral
-	filters := []hubspot.Filter{{PropertyName: "createdate", Operator: hubspot.OpGTE, Value: strconv.FormatInt(r.CreatedAt.UnixMilli(), 10)}}
-	for _, p := range []string{"dealname", "pipeline"} {
-		if v := props[p]; v != "" {
-			filters = append(filters, hubspot.Filter{PropertyName: p, Operator: hubspot.OpEQ, Value: v})
-		}
+	if s.res.ContactID != "" {
+		return contactsDealWith(ctx, s.c, s.res.ContactID, hubspotobject.PropReferralID, r.ID.String())
 	}
-	page, err := s.c.Search(ctx, hubspot.Deals, hubspot.SearchRequest{
-		FilterGroups: []hubspot.FilterGroup{{Filters: filters}},
-		Sort:         &hubspot.Sort{PropertyName: "createdate"},
-		Properties:   []string{"dealname"},
-		Limit:        10,
-	})
+	deals, err := dealsCreatedSince(ctx, s.c, r.CreatedAt, map[string]string{"dealname": props["dealname"], "pipeline": props["pipeline"]})
 	if err != nil {
-		return "", hubspot.TemporalError(fmt.Errorf("search for a deal created by an earlier attempt: %w", err))
+		return "", err
 	}
-	for _, d := range page.Results {
+	for _, d := range deals {
 		n, err := strconv.ParseInt(d.ID, 10, 64)
 		if err != nil {
 			continue
@@ -440,34 +355,6 @@ func (s *leadSender) previousDeal(ctx context.Context, props map[string]string) 
 			continue
 		}
 		return d.ID, nil
-	}
-	return "", nil
-}
-
-// contactsDealOfReferral returns the deal associated with the lead's
-// contact that carries the referral's ID, "" when there is none. Reads by
-// ID and associations see a write at once, where search may lag.
-func (s *leadSender) contactsDealOfReferral(ctx context.Context) (string, error) {
-	assocs, err := s.c.ListAssociations(ctx, hubspot.Contacts, s.res.ContactID, hubspot.Deals, hubspot.AssociationListOptions{Limit: hubspot.MaxAssociationsLimit})
-	if err != nil {
-		return "", hubspot.TemporalError(fmt.Errorf("read contact %s's deals: %w", s.res.ContactID, err))
-	}
-	if len(assocs.Results) == 0 {
-		return "", nil
-	}
-	ids := make([]string, 0, len(assocs.Results))
-	for _, a := range assocs.Results {
-		ids = append(ids, a.ToObjectID)
-	}
-	deals, err := s.c.BatchRead(ctx, hubspot.Deals, ids, hubspot.BatchReadOptions{Properties: []string{hubspotobject.PropReferralID}})
-	if err != nil {
-		return "", hubspot.TemporalError(fmt.Errorf("read contact %s's deals: %w", s.res.ContactID, err))
-	}
-	want := s.lead.referral.ID.String()
-	for _, d := range deals.Results {
-		if d.Properties[hubspotobject.PropReferralID] == want {
-			return d.ID, nil
-		}
 	}
 	return "", nil
 }

@@ -296,6 +296,34 @@ func TestSendLeadRefusesSetupRequiredAndSkipsNone(t *testing.T) {
 	}
 }
 
+// An incomplete referrers mapping holds back members only: the campaign's
+// leads still go to HubSpot.
+func TestSendLeadIgnoresAnIncompleteReferrersMapping(t *testing.T) {
+	t.Parallel()
+	w := newLeadWorld(t)
+	s := campaign.Defaults()
+	s.Leads = campaign.CRMSettings{Action: campaign.ActionCreateContact, FieldMapping: contactRows(), DuplicateHandling: campaign.DuplicateDoNothing}
+	// No firstname row for referrers.
+	s.Referrers = campaign.CRMSettings{Action: campaign.ActionCreateContact, DuplicateHandling: campaign.DuplicateUpdateExisting,
+		FieldMapping: []campaign.FieldMapping{{Object: "contact", Source: "email", Property: "email"}}}
+	w.db.SetCampaignSettings(t, w.fx.Campaign, s)
+	if missing := s.ReferrersSetupRequired(); len(missing) == 0 {
+		t.Fatal("the referrers mapping should need setup")
+	}
+
+	res := w.send(t)
+	if res.ContactID == "" || !res.ContactCreated || res.Skipped != "" {
+		t.Fatalf("result %+v, want the lead's contact created", res)
+	}
+	c, ok := w.sim.GetObject(w.portal, "contacts", res.ContactID)
+	if !ok || c.Properties["email"] != "leo@example.org" {
+		t.Fatalf("lead's contact %s in HubSpot: %v %+v", res.ContactID, ok, c)
+	}
+	if got := stored(w.referral(t).HubspotContactID); got != res.ContactID {
+		t.Fatalf("stored contact ID %q, want %s", got, res.ContactID)
+	}
+}
+
 func TestSendLeadToAMissingPropertyFailsForGood(t *testing.T) {
 	t.Parallel()
 	w := newLeadWorld(t)

@@ -52,6 +52,10 @@ const memberSkippedNoContact = "no HubSpot contact with the member's email"
 // up by email again the same way; one HubSpot merged into another is written
 // through its old ID and the surviving ID is stored.
 //
+// A portal that lacks referflow's properties (connected a moment ago, its
+// setup still running) gets them created, and the write is tried once more
+// (updateRecord).
+//
 // Idempotent: the values are set, not added to, so a retry or a second call
 // writes the same values again. A workspace without a working HubSpot
 // connection fails at once (hubspot.ErrorTypeConnectionBroken, not
@@ -83,7 +87,7 @@ func (h *HubSpot) WriteMemberToHubSpot(ctx context.Context, memberID string) (Me
 	res := MemberWriteResult{ContactID: leadIDString(m.HubspotContactID)}
 	skipped := memberSkippedNoContact
 	if res.ContactID != "" {
-		updated, err := c.Update(ctx, hubspot.Contacts, res.ContactID, props)
+		updated, err := updateRecord(ctx, c, hubspot.Contacts, res.ContactID, props)
 		var notFound *hubspot.NotFoundError
 		switch {
 		case errors.As(err, &notFound):
@@ -119,7 +123,7 @@ func (h *HubSpot) WriteMemberToHubSpot(ctx context.Context, memberID string) (Me
 		return MemberWriteResult{}, err
 	}
 	res.ContactID, res.ContactLinked = found.ID, true
-	if _, err := c.Update(ctx, hubspot.Contacts, found.ID, props); err != nil {
+	if _, err := updateRecord(ctx, c, hubspot.Contacts, found.ID, props); err != nil {
 		return MemberWriteResult{}, hubspot.TemporalError(fmt.Errorf("update member %s's contact %s: %w", m.ID, found.ID, err))
 	}
 	res.Properties = props

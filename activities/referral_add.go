@@ -25,6 +25,7 @@ type Lead struct {
 	FirstName string `json:",omitempty"`
 	LastName  string `json:",omitempty"`
 	Company   string `json:",omitempty"`
+	Phone     string `json:",omitempty"`
 }
 
 // NewReferral is a referral to add: who referred whom, and how it came in.
@@ -43,6 +44,12 @@ type NewReferral struct {
 	HubSpot hubspotobject.IDs
 	// Actor added it, for the audit trail: "admin:<id>", "system".
 	Actor string
+	// Note is what the member wrote about the lead (hosted form, portal).
+	Note string
+	// VisitorHash is the keyed hash of the IP address and user agent of the
+	// public request that added the referral (nil otherwise): the fraud
+	// checks count referrals per visitor.
+	VisitorHash []byte
 	// SalesEntryID is the sales entry the referral was added for, if any;
 	// Details are added to the event's (source, and how it was matched).
 	SalesEntryID int64
@@ -61,7 +68,7 @@ func (e *DuplicateLeadError) Error() string {
 
 // AddReferral is the one way a referral is added, whatever the way in (the
 // admin API, a HubSpot matching rule or review decision, and the forms and
-// imports to come): in one transaction it inserts the referral, writes its
+// imports): in one transaction it inserts the referral, writes its
 // added event with its source, and refreshes the member's referral counts.
 // It returns the referral; starting its workflow
 // (workflows.StartReferralWorkflow, or a child of the workflow that added it)
@@ -105,7 +112,8 @@ func AddReferral(ctx context.Context, pool *pgxpool.Pool, in NewReferral) (db.Re
 			WorkspaceID: m.WorkspaceID, CampaignID: m.CampaignID, MemberID: m.ID,
 			LeadEmail: email, LeadEmailNormalized: referral.NormalizeEmail(email),
 			LeadFirstName: optional(in.Lead.FirstName), LeadLastName: optional(in.Lead.LastName), LeadCompany: optional(in.Lead.Company),
-			Source: in.Source.Column(), ExternalID: in.ExternalID,
+			LeadPhone: optional(in.Lead.Phone), Note: optional(in.Note),
+			Source: in.Source.Column(), ExternalID: in.ExternalID, VisitorHash: in.VisitorHash,
 			HubspotContactID: in.HubSpot.Contact, HubspotDealID: in.HubSpot.Deal, HubspotCompanyID: in.HubSpot.Company,
 		})
 		if err != nil {
@@ -122,8 +130,8 @@ func AddReferral(ctx context.Context, pool *pgxpool.Pool, in NewReferral) (db.Re
 		if _, err := q.ReferralEventInsert(ctx, p); err != nil {
 			return fmt.Errorf("record referral %s added: %w", row.ID, err)
 		}
-		if _, err := q.MemberRefreshReferralCounts(ctx, m.ID); err != nil {
-			return fmt.Errorf("refresh member %s's referral counts: %w", m.ID, err)
+		if err := refreshMemberCounts(ctx, q, m.ID); err != nil {
+			return err
 		}
 		added = row
 		return nil

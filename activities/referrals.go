@@ -186,9 +186,14 @@ type StatusChange struct {
 
 // ChangeReferralStatus writes a status change and its audit-trail event in
 // one transaction, so the trail never misses a change nor shows one that did
-// not happen; in it too, when the campaign notifies on status changes, the
-// referral.status_changed webhook is queued in the outbox. A retry after a commit whose answer was lost finds its event
-// already written and succeeds without changing anything again.
+// not happen; in it too the member's referral counts are recomputed, the
+// referral and (when its counts changed) the member are marked for HubSpot
+// (migration 0023's triggers: the worker's HubSpot writer then writes the
+// lead records' referflow_referral_status and the member's counts), and,
+// when the campaign notifies on status changes, the referral.status_changed
+// webhook is queued in the outbox. A retry after a commit whose answer was
+// lost finds its event already written and succeeds without changing
+// anything again.
 func (a *Activities) ChangeReferralStatus(ctx context.Context, ch StatusChange) error {
 	id, err := parseID(ch.ReferralID)
 	if err != nil {
@@ -234,6 +239,9 @@ func (a *Activities) ChangeReferralStatus(ctx context.Context, ch StatusChange) 
 		}
 		if err != nil {
 			return fmt.Errorf("record status change of referral %s: %w", ch.ReferralID, err)
+		}
+		if err := refreshMemberCounts(ctx, q, ref.MemberID); err != nil {
+			return err
 		}
 		return queueStatusChanged(ctx, q, ref, row, ch)
 	})

@@ -219,8 +219,7 @@ type IssueRewardResult struct {
 //
 // In one transaction it moves the reward pending → issued (the row locked, so
 // a concurrent cancel waits and then finds it issued), appends the
-// reward_issued event, recomputes the member's referral counts and, when the
-// campaign has a fulfilment URL, puts the signed webhook reward.issued (event
+// reward_issued event and, when the campaign has a fulfilment URL, puts the signed webhook reward.issued (event
 // ID RewardIssuedEventID(rewardID)) in the outbox: the worker's dispatcher
 // (internal/webhookdelivery) sends it once the transaction commits and
 // retries it for up to 72 hours, so this activity never waits on the
@@ -280,13 +279,6 @@ func (a *Activities) IssueReward(ctx context.Context, rewardID string) (IssueRew
 				"amount": amount.String(), "currency": rw.Currency, "webhook": webhook,
 			}); err != nil {
 				return err
-			}
-			ref, err := q.ReferralGetByID(ctx, rw.ReferralID)
-			if err != nil {
-				return fmt.Errorf("load referral %s: %w", rw.ReferralID, err)
-			}
-			if _, err := q.MemberRefreshReferralCounts(ctx, ref.MemberID); err != nil {
-				return fmt.Errorf("update member %s's referral counts: %w", ref.MemberID, err)
 			}
 		}
 		if url == "" {

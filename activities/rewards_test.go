@@ -21,6 +21,7 @@ import (
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/outgoing"
+	"github.com/referflow/referflow/internal/referral"
 	"github.com/referflow/referflow/internal/reward"
 	"github.com/referflow/referflow/internal/webhookdelivery"
 )
@@ -273,7 +274,10 @@ func TestIssueRewardExactlyOnce(t *testing.T) {
 	if _, err := w.d.Pool.Exec(ctx, `UPDATE campaigns SET fulfilment_webhook_url = $1 WHERE id = $2`, rcv.srv.URL+"/fulfil", w.fx.Campaign.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.d.Pool.Exec(ctx, `UPDATE referrals SET status = 'approved', approved_at = now() WHERE id = $1`, w.fx.Referral.ID); err != nil {
+	// Approved as the workflow approves it: the member's counts follow.
+	if err := w.a.ChangeReferralStatus(ctx, activities.StatusChange{
+		ReferralID: w.fx.Referral.ID.String(), From: referral.Pending, To: referral.Approved, Actor: "system", IdempotencyKey: "approve",
+	}); err != nil {
 		t.Fatal(err)
 	}
 	refs := w.create(t)

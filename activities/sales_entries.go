@@ -90,6 +90,9 @@ func SalesEntryOf(row db.SalesEntry) salesentry.Entry {
 	if row.WorkspaceID != nil {
 		e.WorkspaceID = row.WorkspaceID.String()
 	}
+	if e.Kind().ListKind() {
+		e.ListID = e.PropertyValue
+	}
 	return e
 }
 
@@ -147,6 +150,9 @@ func readProperties(camps []matchCampaign) map[hubspotobject.Type][]string {
 		add(hubspotobject.Deal, pr.ExternalIDProperty)
 		for _, r := range pr.MatchingRules {
 			add(r.Object, r.Property)
+		}
+		if e := pr.EnrolMembers; e != nil && len(e.OnLifecycleStages) > 0 {
+			add(hubspotobject.Contact, campaign.LifecycleStageProperty)
 		}
 	}
 	for object := range out {

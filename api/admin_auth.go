@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
@@ -62,31 +61,37 @@ func (s *Server) me(c echo.Context) error {
 	return c.JSON(http.StatusOK, AdminView{ID: a.ID.String(), WorkspaceID: a.WorkspaceID.String(), Email: a.Email})
 }
 
-var loginPage = template.Must(template.New("login").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Sign in · referflow</title>
-<style>body{font:16px system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem}
-input{width:100%;padding:.5rem;margin:.5rem 0;font:inherit}button{padding:.5rem 1rem;font:inherit}
-.error{color:#b00020}</style></head>
-<body><h1>Sign in to referflow</h1>
-{{if .Error}}<p class="error">{{.Error}}</p>{{end}}
-<form method="post" action="/login">
-<label for="api_key">Admin API key</label>
-<input id="api_key" name="api_key" type="password" autocomplete="current-password" placeholder="rfk_…" required>
-<input type="hidden" name="next" value="{{.Next}}">
-<button type="submit">Sign in</button></form>
-<p>An admin API key comes from <code>referflow admin create</code> (with <code>make dev</code>: the file <code>.data/admin-api-key</code>).</p>
-</body></html>`))
+// Signing in to the admin web UI. A sign-in method identifies the admin and
+// then calls signIn, which starts the browser session; the API key form is
+// the one method today. Another (OIDC, say) adds a section to
+// templates/admin_login.html (a button to GET /login/oidc, which sends the
+// browser to the identity provider) and a callback route that finds the
+// admin by the verified email and calls signIn with the same next.
+//
+// The sign-in form is the one form without a CSRF token: there is no
+// session yet to bind a token to. It is guarded by refuseCrossSite instead
+// (a browser's Origin and Sec-Fetch-Site must say referflow's own page), and
+// it stays token-less so scripts can sign in with their key.
 
-type loginData struct{ Error, Next string }
+// loginPage is the data of the admin_login template.
+type loginPage struct {
+	AdminPage
+	Next     string
+	KeyField adminField
+}
 
 func (s *Server) loginForm(c echo.Context) error {
 	return s.renderLogin(c, http.StatusOK, "", safeNext(c.QueryParam("next")))
 }
 
 func (s *Server) renderLogin(c echo.Context, status int, msg, next string) error {
-	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
-	c.Response().WriteHeader(status)
-	return loginPage.Execute(c.Response(), loginData{Error: msg, Next: next})
+	p := loginPage{AdminPage: AdminPage{Title: "Sign in", Error: msg}, Next: next,
+		KeyField: adminField{Name: "api_key", ID: "api_key", Label: "Admin API key", Type: "password", Required: true,
+			Autocomplete: "current-password", Hint: "It starts with rfk_."}}
+	if msg != "" {
+		p.KeyField.Error = msg
+	}
+	return renderAdmin(c, status, "admin_login", p)
 }
 
 // login turns an API key into a browser session and goes back where the
@@ -101,11 +106,26 @@ func (s *Server) login(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return s.signIn(c, admin, next)
+}
+
+// signIn starts a browser session for an admin a sign-in method identified
+// and sends the browser on to next (a local path: safeNext).
+func (s *Server) signIn(c echo.Context, admin db.Admin, next string) error {
 	c.SetCookie(s.sessionCookie(s.deps.Auth.Sessions.Issue(admin.ID), adminauth.SessionTTL))
 	return c.Redirect(http.StatusSeeOther, next)
 }
 
+// logout ends the browser session. A signed-in browser must send the
+// session's CSRF token (the nav's "Sign out" form does), so no other page
+// can sign an admin out; without a session there is nothing to protect.
 func (s *Server) logout(c echo.Context) error {
+	if ck, err := c.Cookie(adminauth.SessionCookie); err == nil {
+		if _, err := s.deps.Auth.SessionAdmin(c.Request().Context(), ck.Value); err == nil &&
+			!s.deps.Auth.Sessions.CheckCSRFToken(ck.Value, c.FormValue(csrfField)) {
+			return errAdminCSRF
+		}
+	}
 	c.SetCookie(s.sessionCookie("", -1))
 	return c.Redirect(http.StatusSeeOther, "/login")
 }
@@ -135,7 +155,7 @@ func (s *Server) sessionCookie(value string, ttl time.Duration) *http.Cookie {
 func safeNext(next string) string {
 	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
 		strings.ContainsFunc(next, unicode.IsControl) || !utf8.ValidString(next) {
-		return "/api/v1/me"
+		return "/admin"
 	}
 	return next
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -33,6 +34,9 @@ type CampaignView struct {
 	// customer's pages: public, not a secret; rotatable.
 	PublishableKey string   `json:"publishable_key"`
 	SetupRequired  []string `json:"setup_required"`
+	// WebhookSubscriptions are the HubSpot webhook subscriptions its rules
+	// need (the connection status lists the workspace's).
+	WebhookSubscriptions []campaign.WebhookSubscription `json:"webhook_subscriptions"`
 	// AllowedTransitions are the statuses it may move to now
 	// (campaign.AllowedTransitions): none once archived.
 	AllowedTransitions   []string  `json:"allowed_transitions"`
@@ -48,7 +52,7 @@ func campaignView(c db.Campaign) (CampaignView, error) {
 	}
 	v := CampaignView{
 		ID: c.ID.String(), Name: c.Name, Status: c.Status, Settings: s, PublishableKey: c.PublishableKey,
-		SetupRequired: s.SetupRequired(), CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+		SetupRequired: s.SetupRequired(), WebhookSubscriptions: s.WebhookSubscriptions(), CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 		AllowedTransitions: words(campaign.AllowedTransitions(campaign.Status(c.Status))),
 	}
 	if v.SetupRequired == nil {
@@ -117,30 +121,48 @@ func (s *Server) createCampaign(c echo.Context) error {
 	if err := decodeStrict(c, &in); err != nil {
 		return err
 	}
+	row, err := s.newCampaign(c.Request().Context(), adminFrom(c).WorkspaceID, in)
+	if err != nil {
+		return err
+	}
+	return s.answerCampaign(c, http.StatusCreated, row)
+}
+
+// newCampaign creates a campaign in the workspace (POST /api/v1/campaigns
+// and the admin UI): the input is validated, its settings (the defaults when
+// nil) checked against the connected portal too; every problem is an
+// APIError naming its field.
+func (s *Server) newCampaign(ctx context.Context, ws uuid.UUID, in CampaignInput) (db.Campaign, error) {
 	if problems := in.validate(true, s.deps.WebhookPolicy); len(problems) > 0 {
-		return invalid(problems)
+		return db.Campaign{}, invalid(problems)
 	}
 	if in.Settings == nil { // "settings": null
+		defaults := campaign.Defaults()
 		in.Settings = &defaults
+	}
+	if problems, err := s.checkSettingsInPortal(ctx, ws, *in.Settings); err != nil {
+		return db.Campaign{}, err
+	} else if len(problems) > 0 {
+		return db.Campaign{}, invalid(problems)
 	}
 	cols, err := in.Settings.Columns()
 	if err != nil {
-		return err
+		return db.Campaign{}, err
 	}
 	var fulfilment *string
 	if in.FulfilmentWebhookURL != nil && *in.FulfilmentWebhookURL != "" {
 		fulfilment = in.FulfilmentWebhookURL
 	}
-	row, err := s.queries().CampaignCreate(c.Request().Context(), db.CampaignCreateParams{
-		WorkspaceID: adminFrom(c).WorkspaceID, Name: strings.TrimSpace(*in.Name), Status: in.Status,
+	row, err := s.queries().CampaignCreate(ctx, db.CampaignCreateParams{
+		WorkspaceID: ws, Name: strings.TrimSpace(*in.Name), Status: in.Status,
 		LeadSettings: cols.LeadSettings, ReferrerSettings: cols.ReferrerSettings, StatusRules: cols.StatusRules,
-		PropertyUpdates: cols.PropertyUpdates, ProcessRules: cols.ProcessRules, RewardRules: cols.RewardRules, PublicSettings: cols.PublicSettings,
+		PropertyUpdates: cols.PropertyUpdates, ProcessRules: cols.ProcessRules, RewardRules: cols.RewardRules, PublicSettings: cols.PublicSettings, FraudChecks: cols.FraudChecks, EmailSettings: cols.EmailSettings,
 		FulfilmentWebhookUrl: fulfilment,
 	})
 	if err != nil {
-		return campaignWriteError(err, *in.Name)
+		return db.Campaign{}, campaignWriteError(err, *in.Name)
 	}
-	return s.answerCampaign(c, http.StatusCreated, row)
+	return row, nil
 }
 
 func (s *Server) listCampaigns(c echo.Context) error {
@@ -184,44 +206,57 @@ func (s *Server) updateCampaign(c echo.Context) error {
 		return &APIError{Status: http.StatusUnprocessableEntity, Code: "invalid", Message: "settings are replaced with PUT /api/v1/campaigns/{id}/settings",
 			Fields: map[string]string{"settings": "not accepted here"}}
 	}
+	row, err := s.updateCampaignDetails(c.Request().Context(), current, in)
+	if errors.Is(err, errCampaignChangedMeanwhile) {
+		return s.campaignChangedMeanwhile(c)
+	}
+	if err != nil {
+		return err
+	}
+	return s.answerCampaign(c, http.StatusOK, row)
+}
+
+// updateCampaignDetails changes a campaign's name, status and fulfilment URL
+// (PATCH /api/v1/campaigns/{id} and the admin UI); absent fields stay.
+func (s *Server) updateCampaignDetails(ctx context.Context, current db.Campaign, in CampaignInput) (db.Campaign, error) {
 	if problems := in.validate(false, s.deps.WebhookPolicy); len(problems) > 0 {
-		return invalid(problems)
+		return db.Campaign{}, invalid(problems)
 	}
 	from := campaign.Status(current.Status)
 	if in.Status != nil {
 		if err := campaign.CheckTransition(from, campaign.Status(*in.Status)); err != nil {
-			return &APIError{Status: http.StatusConflict, Code: "conflict", Message: err.Error(), Fields: map[string]string{"status": err.Error()}}
+			return db.Campaign{}, &APIError{Status: http.StatusConflict, Code: "conflict", Message: err.Error(), Fields: map[string]string{"status": err.Error()}}
 		}
 	}
 	if !from.Editable() {
-		return campaignReadOnly(from)
+		return db.Campaign{}, campaignReadOnly(from)
 	}
 	if in.Name != nil {
 		trimmed := strings.TrimSpace(*in.Name)
 		in.Name = &trimmed
 	}
-	row, err := s.queries().CampaignUpdateDetails(c.Request().Context(), db.CampaignUpdateDetailsParams{
-		ID: current.ID, WorkspaceID: adminFrom(c).WorkspaceID, Name: in.Name, Status: in.Status, FulfilmentWebhookUrl: in.FulfilmentWebhookURL,
+	row, err := s.queries().CampaignUpdateDetails(ctx, db.CampaignUpdateDetailsParams{
+		ID: current.ID, WorkspaceID: current.WorkspaceID, Name: in.Name, Status: in.Status, FulfilmentWebhookUrl: in.FulfilmentWebhookURL,
 		ExpectedStatus: &current.Status,
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return s.campaignChangedMeanwhile(c)
+		return db.Campaign{}, errCampaignChangedMeanwhile
 	}
 	if err != nil {
 		name := ""
 		if in.Name != nil {
 			name = *in.Name
 		}
-		return campaignWriteError(err, name)
+		return db.Campaign{}, campaignWriteError(err, name)
 	}
 	if in.FulfilmentWebhookURL != nil {
 		// Rewards waiting on a refused fulfilment URL try the new one now.
-		s.wakeWaitingReferrals(c.Request().Context(), row.WorkspaceID, &row.ID, "campaign fulfilment URL saved")
+		s.wakeWaitingReferrals(ctx, row.WorkspaceID, &row.ID, "campaign fulfilment URL saved")
 	} else if from != campaign.Active && campaign.Status(row.Status) == campaign.Active {
 		// Leads waiting for a draft to become active are sent now.
-		s.wakeWaitingReferrals(c.Request().Context(), row.WorkspaceID, &row.ID, "campaign activated")
+		s.wakeWaitingReferrals(ctx, row.WorkspaceID, &row.ID, "campaign activated")
 	}
-	return s.answerCampaign(c, http.StatusOK, row)
+	return row, nil
 }
 
 func (s *Server) replaceCampaignSettings(c echo.Context) error {
@@ -232,34 +267,62 @@ func (s *Server) replaceCampaignSettings(c echo.Context) error {
 	if st := campaign.Status(current.Status); !st.Editable() {
 		return campaignReadOnly(st)
 	}
-	id := current.ID
 	// Sections and fields left out keep their defaults.
 	settings := campaign.Defaults()
 	if err := decodeStrictAt(c, &settings, "settings"); err != nil {
 		return err
 	}
-	if problems := (CampaignInput{Settings: &settings}).validate(false, s.deps.WebhookPolicy); len(problems) > 0 {
-		return invalid(problems)
-	}
-	cols, err := settings.Columns()
-	if err != nil {
-		return err
-	}
-	row, err := s.queries().CampaignUpdateSettings(c.Request().Context(), db.CampaignUpdateSettingsParams{
-		ID: id, WorkspaceID: adminFrom(c).WorkspaceID,
-		LeadSettings: cols.LeadSettings, ReferrerSettings: cols.ReferrerSettings, StatusRules: cols.StatusRules,
-		PropertyUpdates: cols.PropertyUpdates, ProcessRules: cols.ProcessRules, RewardRules: cols.RewardRules, PublicSettings: cols.PublicSettings,
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
+	row, err := s.saveCampaignSettings(c.Request().Context(), current, settings)
+	if errors.Is(err, errCampaignChangedMeanwhile) {
 		return s.campaignChangedMeanwhile(c)
 	}
 	if err != nil {
-		return campaignWriteError(err, current.Name)
+		return err
+	}
+	return s.answerCampaign(c, http.StatusOK, row)
+}
+
+// errCampaignChangedMeanwhile: the campaign was deleted or archived between
+// reading and writing it.
+var errCampaignChangedMeanwhile = errors.New("the campaign changed meanwhile")
+
+// saveCampaignSettings replaces a campaign's settings (PUT
+// /api/v1/campaigns/{id}/settings and the admin UI's setup pages): they are
+// validated as a whole and against the connected portal (an APIError naming
+// every problem's field, "settings.…"), saved, and the leads and members
+// waiting on setup are sent with them.
+func (s *Server) saveCampaignSettings(ctx context.Context, current db.Campaign, settings campaign.Settings) (db.Campaign, error) {
+	if st := campaign.Status(current.Status); !st.Editable() {
+		return db.Campaign{}, campaignReadOnly(st)
+	}
+	if problems := (CampaignInput{Settings: &settings}).validate(false, s.deps.WebhookPolicy); len(problems) > 0 {
+		return db.Campaign{}, invalid(problems)
+	}
+	if problems, err := s.checkSettingsInPortal(ctx, current.WorkspaceID, settings); err != nil {
+		return db.Campaign{}, err
+	} else if len(problems) > 0 {
+		return db.Campaign{}, invalid(problems)
+	}
+	cols, err := settings.Columns()
+	if err != nil {
+		return db.Campaign{}, err
+	}
+	row, err := s.queries().CampaignUpdateSettings(ctx, db.CampaignUpdateSettingsParams{
+		ID: current.ID, WorkspaceID: current.WorkspaceID,
+		LeadSettings: cols.LeadSettings, ReferrerSettings: cols.ReferrerSettings, StatusRules: cols.StatusRules,
+		PropertyUpdates: cols.PropertyUpdates, ProcessRules: cols.ProcessRules, RewardRules: cols.RewardRules, PublicSettings: cols.PublicSettings, FraudChecks: cols.FraudChecks, EmailSettings: cols.EmailSettings,
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return db.Campaign{}, errCampaignChangedMeanwhile
+	}
+	if err != nil {
+		return db.Campaign{}, campaignWriteError(err, current.Name)
 	}
 	// Leads waiting on setup (missing mapping rows, a refused property) are
 	// sent with the new settings now.
-	s.wakeWaitingReferrals(c.Request().Context(), row.WorkspaceID, &row.ID, "campaign settings saved")
-	return s.answerCampaign(c, http.StatusOK, row)
+	s.wakeWaitingReferrals(ctx, row.WorkspaceID, &row.ID, "campaign settings saved")
+	s.wakeWaitingMembers(ctx, row.WorkspaceID, &row.ID, "campaign settings saved")
+	return row, nil
 }
 
 // rotatePublishableKey gives the campaign a new publishable key: the old one

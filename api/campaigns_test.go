@@ -106,12 +106,12 @@ func TestCampaignsAPI(t *testing.T) {
 
 	// Every problem at once, keyed by field.
 	bad := `{"leads":{"action":"create_contact","field_mapping":[{"object":"deal","source":"nope","property":"Bad Name"}]},
-		"status_rules":{"qualified":{"object":"deal","property":"dealstage","values":["x"]}},
+		"status_rules":{"qualified":{"object":"deal","property":"dealstage","values":[]}},
 		"rewards":{"friend":{"kind":"fixed","amount":"-1","currency":"usd"}}}`
 	rec = api.call("PUT", "/api/v1/campaigns/"+c.ID+"/settings", bad)
 	e := decodeError(t, rec)
 	for _, f := range []string{"settings.leads.field_mapping[0].object", "settings.leads.field_mapping[0].source",
-		"settings.leads.field_mapping[0].property", "settings.status_rules.qualified.object",
+		"settings.leads.field_mapping[0].property", "settings.status_rules.qualified.values",
 		"settings.rewards.friend.amount", "settings.rewards.friend.currency"} {
 		if e.Fields[f] == "" {
 			t.Errorf("422 lacks field %s: %+v", f, e.Fields)

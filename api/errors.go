@@ -58,6 +58,7 @@ var statusCodes = map[int]string{
 	http.StatusUnsupportedMediaType:  "unsupported_media_type",
 	http.StatusUnprocessableEntity:   "invalid",
 	http.StatusTooManyRequests:       "rate_limited",
+	http.StatusBadGateway:            "bad_gateway",
 	http.StatusServiceUnavailable:    "unavailable",
 }
 
@@ -73,8 +74,10 @@ func codeFor(status int) string {
 
 // jsonErrorHandler turns every error a handler or middleware returns into a
 // JSON body. Errors that are not ours or Echo's are internal: the client gets
-// a generic message and the request ID, the log gets the detail.
-func jsonErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
+// a generic message and the request ID, the log gets the detail. page, when
+// not nil, may answer instead with a page (the admin UI's error page) and
+// then returns true.
+func jsonErrorHandler(logger *slog.Logger, page func(echo.Context, int, ErrorDetail) bool) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
@@ -113,6 +116,9 @@ func jsonErrorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		}
 		if detail.Message == "" {
 			detail.Message = http.StatusText(status)
+		}
+		if page != nil && page(c, status, detail) {
+			return
 		}
 		var werr error
 		if c.Request().Method == http.MethodHead {

@@ -7,10 +7,14 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
 	"go.temporal.io/api/serviceerror"
 
+	"github.com/referflow/referflow/activities"
+	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/hubspotconn"
 	"github.com/referflow/referflow/workflows"
 )
@@ -26,7 +30,7 @@ var hubspotPage = template.Must(template.New("hubspot").Parse(`<!doctype html>
 <p id="message">{{.Message}}</p>
 {{if .Portal}}<dl><dt>HubSpot portal</dt><dd id="portal">{{.Portal}}</dd>
 <dt>referflow properties</dt><dd id="property-setup">{{.Setup}}</dd></dl>{{end}}
-<p>{{if .Retry}}<a href="/oauth/hubspot/connect">Connect HubSpot again</a> · {{end}}<a href="/api/v1/hubspot/status">Connection status</a></p>
+<p>{{if .Retry}}<a href="/oauth/hubspot/connect">Connect HubSpot again</a> · {{end}}<a href="/admin/hubspot">The HubSpot page</a></p>
 </body></html>`))
 
 type hubspotPageData struct {
@@ -104,9 +108,16 @@ func (s *Server) hubspotCallback(c echo.Context) error {
 	// Leads that could not be sent while HubSpot was not connected (or
 	// broken) go now.
 	s.wakeWaitingReferrals(ctx, conn.WorkspaceID, nil, "HubSpot connected")
+	s.wakeWaitingMembers(ctx, conn.WorkspaceID, nil, "HubSpot connected")
+	s.wakeWaitingSyncs(ctx, conn.WorkspaceID)
+	message := "referflow is connected to your HubSpot portal."
+	// Syncs paused by the disconnect stay paused until resumed: say so.
+	if st, err := s.deps.HubSpot.Status(ctx, conn.WorkspaceID); err == nil && st.PausedSyncsNote != "" {
+		message += " " + st.PausedSyncsNote + "."
+	}
 	return renderHubSpotPage(c, http.StatusOK, hubspotPageData{
 		Title:   "HubSpot connected",
-		Message: "referflow is connected to your HubSpot portal.",
+		Message: message,
 		Portal:  conn.PortalID,
 		Setup:   setup,
 	})
@@ -136,24 +147,132 @@ func (s *Server) startHubSpotSetup(ctx context.Context, workspaceID string, port
 	}
 }
 
+// PrivateAppTokenInput is the body of POST /api/v1/hubspot/private-app-token.
+type PrivateAppTokenInput struct {
+	AccessToken string `json:"access_token" limit:"512"`
+}
+
+// POST /api/v1/hubspot/private-app-token: connects the workspace with a
+// HubSpot private app's access token instead of OAuth (self-hosted installs
+// with one portal). HubSpot is asked which portal it belongs to and whether
+// it has the scopes referflow reads with; then, as after the OAuth callback,
+// the property setup starts and waiting leads go. The token is never echoed
+// nor logged.
+func (s *Server) hubspotPrivateAppToken(c echo.Context) error {
+	var in PrivateAppTokenInput
+	if err := decodeStrict(c, &in); err != nil {
+		return err
+	}
+	if err := s.connectPrivateApp(c.Request().Context(), adminFrom(c), in.AccessToken); err != nil {
+		return err
+	}
+	// The status names the syncs a disconnect paused (paused_syncs).
+	return s.writeHubSpotStatus(c, http.StatusOK)
+}
+
+// connectPrivateApp connects the admin's workspace with a private app's
+// access token (POST /api/v1/hubspot/private-app-token and the admin UI's
+// HubSpot page): HubSpot is asked which portal it belongs to and whether it
+// has the scopes referflow reads with; then, as after the OAuth callback,
+// the property setup starts and waiting leads go. A refusal is an APIError
+// (the token's under the field access_token).
+func (s *Server) connectPrivateApp(ctx context.Context, admin db.Admin, token string) error {
+	if s.deps.HubSpot == nil {
+		return NewError(http.StatusServiceUnavailable, "unavailable", errHubSpotUnconfigured)
+	}
+	conn, err := s.deps.HubSpot.ConnectPrivateApp(ctx, admin, token)
+	var refusedToken *hubspotconn.TokenRefusedError
+	var taken *hubspotconn.PortalTakenError
+	var refused *hubspotconn.HubSpotError
+	switch {
+	case errors.As(err, &refusedToken):
+		return &APIError{Status: http.StatusUnprocessableEntity, Code: "invalid", Message: err.Error(),
+			Fields: map[string]string{"access_token": "HubSpot refused it: " + refusedToken.Reason}}
+	case errors.As(err, &taken):
+		return NewError(http.StatusConflict, "portal_taken", err.Error())
+	case errors.As(err, &refused):
+		return NewError(http.StatusBadGateway, "hubspot_failed", err.Error()+"; nothing was stored: try again")
+	case err != nil:
+		return err
+	}
+	s.startHubSpotSetup(ctx, conn.WorkspaceID.String(), conn.PortalID)
+	s.wakeWaitingReferrals(ctx, conn.WorkspaceID, nil, "HubSpot connected")
+	s.wakeWaitingMembers(ctx, conn.WorkspaceID, nil, "HubSpot connected")
+	s.wakeWaitingSyncs(ctx, conn.WorkspaceID)
+	return nil
+}
+
 // GET /api/v1/hubspot/status
 func (s *Server) hubspotStatus(c echo.Context) error {
 	if s.deps.HubSpot == nil {
 		return NewError(http.StatusServiceUnavailable, "unavailable", errHubSpotUnconfigured)
 	}
-	ctx := c.Request().Context()
-	ws := adminFrom(c).WorkspaceID
-	st, err := s.deps.HubSpot.Status(ctx, ws)
+	return s.writeHubSpotStatus(c, http.StatusOK)
+}
+
+func (s *Server) writeHubSpotStatus(c echo.Context, code int) error {
+	view, err := s.hubspotStatusView(c.Request().Context(), adminFrom(c).WorkspaceID)
 	if err != nil {
 		return err
+	}
+	return c.JSON(code, view)
+}
+
+// hubspotStatusView is the workspace's HubSpot connection as the status
+// endpoint and the admin UI show it.
+func (s *Server) hubspotStatusView(ctx context.Context, ws uuid.UUID) (HubSpotStatusView, error) {
+	if s.deps.HubSpot == nil {
+		return HubSpotStatusView{}, NewError(http.StatusServiceUnavailable, "unavailable", errHubSpotUnconfigured)
+	}
+	st, err := s.deps.HubSpot.Status(ctx, ws)
+	if err != nil {
+		return HubSpotStatusView{}, err
 	}
 	view := HubSpotStatusView{Status: st}
 	if conn, err := s.queries().HubSpotConnectionGetByWorkspace(ctx, ws); err == nil {
 		view.LastEntryAt = conn.LastEntryAt
 	} else if !errors.Is(err, pgx.ErrNoRows) {
-		return err
+		return view, err
 	}
-	return c.JSON(http.StatusOK, view)
+	if view.Webhooks, err = s.webhookSetup(ctx, ws); err != nil {
+		return view, err
+	}
+	if view.Journal, err = s.journalStatus(ctx, ws, view.PortalID); err != nil {
+		return view, err
+	}
+	return view, nil
+}
+
+// JournalStatusView is where the worker stands in HubSpot's webhooks
+// journal for the connected portal (lists' additions enrol members): its
+// LIST_MEMBERSHIP subscription, what it read, and why it waits, if it does.
+type JournalStatusView struct {
+	SubscriptionID *int64     `json:"subscription_id"`
+	ListIDs        []string   `json:"list_ids"`
+	EntriesRead    int64      `json:"entries_read"`
+	EventsRecorded int64      `json:"events_recorded"`
+	LastReadAt     *time.Time `json:"last_read_at"`
+	WaitingReason  *string    `json:"waiting_reason"`
+	WaitingSince   *time.Time `json:"waiting_since"`
+}
+
+// journalStatus is the portal's journal position, nil when the worker has
+// never polled the journal for it.
+func (s *Server) journalStatus(ctx context.Context, ws uuid.UUID, portalID int64) (*JournalStatusView, error) {
+	if portalID == 0 {
+		return nil, nil
+	}
+	pos, err := s.queries().HubSpotJournalPositionGet(ctx, portalID)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && pos.WorkspaceID != ws) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &JournalStatusView{
+		SubscriptionID: pos.SubscriptionID, ListIDs: pos.SubscribedListIds, EntriesRead: pos.EntriesRead, EventsRecorded: pos.EventsRecorded,
+		LastReadAt: pos.LastReadAt, WaitingReason: pos.WaitingReason, WaitingSince: pos.WaitingSince,
+	}, nil
 }
 
 // HubSpotStatusView is the connection status with when the Sales Receiver
@@ -161,6 +280,43 @@ func (s *Server) hubspotStatus(c echo.Context) error {
 type HubSpotStatusView struct {
 	hubspotconn.Status
 	LastEntryAt *time.Time `json:"last_entry_at"`
+	// Webhooks is what the HubSpot app's Webhooks page needs.
+	Webhooks WebhookSetupView `json:"webhooks"`
+	// Journal is where the worker stands in the webhooks journal (nil:
+	// never polled for this portal).
+	Journal *JournalStatusView `json:"journal"`
+}
+
+// WebhookSetupView is the HubSpot app's webhook setup the workspace needs:
+// the target URL and every subscription its campaigns' rules act on
+// (archived campaigns aside). HubSpot sends only what the app subscribes
+// to, and referflow cannot read the app's subscriptions, so it says which.
+type WebhookSetupView struct {
+	TargetURL     string                         `json:"target_url"`
+	Subscriptions []campaign.WebhookSubscription `json:"subscriptions"`
+}
+
+// webhookSetup lists the webhook subscriptions the workspace's campaigns
+// need (campaign.WebhookSubscriptions, merged).
+func (s *Server) webhookSetup(ctx context.Context, ws uuid.UUID) (WebhookSetupView, error) {
+	view := WebhookSetupView{Subscriptions: []campaign.WebhookSubscription{}}
+	if s.deps.PublicURL != nil {
+		view.TargetURL = s.deps.PublicURL.JoinPath("webhooks", "hubspot").String()
+	}
+	camps, err := s.queries().CampaignListUnarchivedOfWorkspaces(ctx, []uuid.UUID{ws})
+	if err != nil {
+		return view, err
+	}
+	per := make([]campaign.CampaignSubscriptions, 0, len(camps))
+	for _, c := range camps {
+		settings, err := activities.CampaignSettings(c)
+		if err != nil {
+			return view, err
+		}
+		per = append(per, campaign.CampaignSubscriptions{Campaign: c.Name, Subscriptions: settings.WebhookSubscriptions()})
+	}
+	view.Subscriptions = campaign.MergeWebhookSubscriptions(per)
+	return view, nil
 }
 
 // DisconnectView is the answer to a disconnect.
@@ -174,17 +330,26 @@ type DisconnectView struct {
 
 // POST /api/v1/hubspot/disconnect
 func (s *Server) hubspotDisconnect(c echo.Context) error {
-	if s.deps.HubSpot == nil {
-		return NewError(http.StatusServiceUnavailable, "unavailable", errHubSpotUnconfigured)
-	}
-	ctx := c.Request().Context()
-	ws := adminFrom(c).WorkspaceID
-	res, err := s.deps.HubSpot.Disconnect(ctx, ws)
-	if errors.Is(err, hubspotconn.ErrNotConnected) {
-		return NewError(http.StatusConflict, "not_connected", "HubSpot is not connected for this workspace, so there is nothing to disconnect")
-	}
+	view, err := s.disconnectHubSpot(c.Request().Context(), adminFrom(c).WorkspaceID)
 	if err != nil {
 		return err
+	}
+	return c.JSON(http.StatusOK, view)
+}
+
+// disconnectHubSpot disconnects the workspace's HubSpot portal (the JSON
+// API and the admin UI): referflow's access is revoked when HubSpot allows
+// and a property setup still retrying is cancelled.
+func (s *Server) disconnectHubSpot(ctx context.Context, ws uuid.UUID) (DisconnectView, error) {
+	if s.deps.HubSpot == nil {
+		return DisconnectView{}, NewError(http.StatusServiceUnavailable, "unavailable", errHubSpotUnconfigured)
+	}
+	res, err := s.deps.HubSpot.Disconnect(ctx, ws)
+	if errors.Is(err, hubspotconn.ErrNotConnected) {
+		return DisconnectView{}, NewError(http.StatusConflict, "not_connected", "HubSpot is not connected for this workspace, so there is nothing to disconnect")
+	}
+	if err != nil {
+		return DisconnectView{}, err
 	}
 	// A property setup still retrying has nothing left to work on.
 	if s.deps.Temporal != nil {
@@ -196,5 +361,5 @@ func (s *Server) hubspotDisconnect(c echo.Context) error {
 			s.deps.Logger.WarnContext(ctx, "cancel HubSpot property setup", "workspace_id", ws.String(), "error", err.Error())
 		}
 	}
-	return c.JSON(http.StatusOK, DisconnectView{Status: hubspotconn.StatusDisconnected, Revoked: res.Revoked, RevokeError: res.RevokeError})
+	return DisconnectView{Status: hubspotconn.StatusDisconnected, Revoked: res.Revoked, RevokeError: res.RevokeError}, nil
 }

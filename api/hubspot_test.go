@@ -22,6 +22,7 @@ import (
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/adminauth"
+	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/dev/hubspotsim"
 	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/hubspot"
@@ -44,6 +45,7 @@ type hubspotAPI struct {
 	offset  atomic.Int64 // the manager's clock runs this far ahead of real time
 	logs    *testenv.LogBuffer
 	tc      *testenv.Temporal
+	srv     *Server
 }
 
 func newHubSpotAPI(t *testing.T, clientID string) *hubspotAPI {
@@ -66,10 +68,14 @@ func newHubSpotAPI(t *testing.T, clientID string) *hubspotAPI {
 	h.box = box
 	base, _ := url.Parse(simSrv.URL)
 	public, _ := url.Parse(h.url)
+	// The API and the connection manager log into one buffer, which tests
+	// search for what must never be logged (tokens).
+	logger := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h.manager, err = hubspotconn.New(h.db.Pool, hubspotconn.Options{
 		BaseURL: base, PublicURL: public, ClientID: clientID, ClientSecret: hubspotsim.DefaultClientSecret, Box: box,
 		Now:           func() time.Time { return time.Now().Add(time.Duration(h.offset.Load())) },
 		OnPortalReset: activities.ForgetPortalObjects, // as the binary wires it
+		Logger:        logger,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -77,18 +83,18 @@ func newHubSpotAPI(t *testing.T, clientID string) *hubspotAPI {
 	// Fulfilment receivers are httptest servers: the operator allows http
 	// to loopback, for the api's check on save and the worker's on send.
 	webhooks := testenv.GuardedWebhooks(t, nil)
-	ws := worker.New(tc.Client, h.db.Pool, worker.Options{TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue, HubSpot: h.manager, WebhookPolicy: webhooks})
+	ws := worker.New(tc.Client, h.db.Pool, worker.Options{TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue, HubSpot: h.manager, WebhookPolicy: webhooks, PublicURL: h.url})
 	if err := ws.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(ws.Stop)
-	logger := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := New(Deps{
 		Pool: h.db.Pool, Temporal: tc.Client, Logger: logger, PublicURL: public,
 		Auth:    &adminauth.Authenticator{Queries: h.db.Queries, Sessions: adminauth.NewSessions([]byte("test-key-0123456789abcdef0123456"))},
 		HubSpot: h.manager, TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue,
 		WebhookSecret: hubspotsim.DefaultClientSecret, WebhookPolicy: webhooks,
 	})
+	h.srv = srv
 	ts.Config.Handler = srv.Handler()
 	ts.Start()
 	t.Cleanup(ts.Close)
@@ -371,4 +377,64 @@ func decodeJSONError(t *testing.T, resp *http.Response) ErrorDetail {
 		t.Fatalf("error body: %v", err)
 	}
 	return body.Error
+}
+
+// The connection status says where HubSpot's app sends webhooks and which
+// subscriptions the workspace's campaigns need, each with the campaigns and
+// rules that need it; an archived campaign needs nothing.
+func TestHubSpotStatusSaysWhichWebhooksToSubscribe(t *testing.T) {
+	t.Parallel()
+	h := newHubSpotAPI(t, hubspotsim.DefaultClientID)
+	ctx := context.Background()
+	ws := h.workspace(t, "Acme Webhooks")
+	_, browser, _ := h.admin(t, ws, "ops@webhooks.test")
+	campaignWith := func(name, status string, s campaign.Settings) {
+		draft := "draft"
+		c, err := h.db.Queries.CampaignCreate(ctx, db.CampaignCreateParams{WorkspaceID: ws.ID, Name: name, Status: &draft})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.db.SetCampaignSettings(t, c, s)
+		if _, err := h.db.Pool.Exec(ctx, `UPDATE campaigns SET status = $2 WHERE id = $1`, c.ID, status); err != nil {
+			t.Fatal(err)
+		}
+	}
+	contacts := campaign.Defaults()
+	contacts.Leads = campaign.CRMSettings{Action: campaign.ActionCreateContact, DuplicateHandling: campaign.DuplicateDoNothing}
+	contacts.StatusRules.Approved = &campaign.StatusRule{Object: "deal", Property: "dealstage", Values: []string{"closedwon"}}
+	campaignWith("Spring", "active", contacts)
+	lifecycle := campaign.Defaults()
+	lifecycle.StatusRules.Qualified = &campaign.StatusRule{Object: "contact", Property: "lifecyclestage", Values: []string{"salesqualifiedlead"}}
+	campaignWith("Partners", "draft", lifecycle)
+	old := campaign.Defaults()
+	old.StatusRules.Qualified = &campaign.StatusRule{Object: "company", Property: "hs_lead_status", Values: []string{"OPEN"}}
+	campaignWith("Old", "archived", old)
+
+	code, body := open(t, browser, h.url+"/api/v1/hubspot/status")
+	var st HubSpotStatusView
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &st) != nil {
+		t.Fatalf("status: %d %s", code, body)
+	}
+	if st.Webhooks.TargetURL != h.url+"/webhooks/hubspot" {
+		t.Errorf("target URL = %q", st.Webhooks.TargetURL)
+	}
+	got := map[string][]string{}
+	for _, sub := range st.Webhooks.Subscriptions {
+		got[sub.Type+"/"+sub.Property] = sub.NeededBy
+	}
+	for key, want := range map[string][]string{
+		"contact.creation/":                     {"Spring: leads.action"},
+		"deal.associationChange/":               {"Spring: status_rules.approved"},
+		"deal.propertyChange/dealstage":         {"Spring: status_rules.approved"},
+		"contact.propertyChange/lifecyclestage": {"Partners: status_rules.qualified"},
+	} {
+		if !slices.Equal(got[key], want) {
+			t.Errorf("%s needed by %v, want %v", key, got[key], want)
+		}
+	}
+	for key := range got {
+		if strings.HasPrefix(key, "company.") {
+			t.Errorf("an archived campaign's rule is listed: %s", key)
+		}
+	}
 }

@@ -64,13 +64,9 @@ func decodeStrict(c echo.Context, v any) error {
 // larger object (the settings of PUT /campaigns/{id}/settings): problems are
 // named from root, as the object's own validation names them.
 func decodeStrictAt(c echo.Context, v any, root string) error {
-	body, err := io.ReadAll(c.Request().Body)
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		return bodyTooLarge(tooLarge.Limit)
-	case err != nil:
-		return NewError(http.StatusBadRequest, "bad_request", "the request body could not be read")
+	body, err := readBody(c)
+	if err != nil {
+		return err
 	}
 	if !utf8.Valid(body) {
 		// encoding/json would quietly turn invalid bytes into U+FFFD; as
@@ -116,7 +112,9 @@ func decodeJSON(body []byte, v any, root string) error {
 	default:
 		return NewError(http.StatusBadRequest, "bad_request", "the body could not be read as JSON")
 	}
-	if dec.More() {
+	// Anything but white space after the value is refused: dec.More alone
+	// would let a stray closing bracket through ({"a":1}}).
+	if _, err := dec.Token(); err != io.EOF {
 		return NewError(http.StatusBadRequest, "bad_request", "the body holds more than one JSON value")
 	}
 	return nil
@@ -214,4 +212,18 @@ func join(at, name string) string {
 func atoi(s string) int {
 	n, _ := strconv.Atoi(s)
 	return n
+}
+
+// readBody reads the request's whole body, within the limit its route set:
+// over it is 413 saying the limit, an unreadable one 400.
+func readBody(c echo.Context) ([]byte, error) {
+	body, err := io.ReadAll(c.Request().Body)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, bodyTooLarge(tooLarge.Limit)
+	case err != nil:
+		return nil, NewError(http.StatusBadRequest, "bad_request", "the request body could not be read")
+	}
+	return body, nil
 }

@@ -54,6 +54,7 @@ func TestBadInputIsAClientMistake(t *testing.T) {
 		{"a string for a list", "PUT", camp + "/settings", `{"leads":{"field_mapping":"all"}}`, 422, "settings.leads.field_mapping", "must be an array"},
 		{"a huge number for hold days", "PUT", camp + "/settings", `{"rewards":{"hold_days":1e40}}`, 422, "settings.rewards.hold_days", "whole number"},
 		{"truncated JSON", "POST", "/api/v1/campaigns", `{"name":"x"`, 400, "", "ends too early"},
+		{"a stray bracket after the JSON", "POST", "/api/v1/campaigns", `{"name":"x"}}`, 400, "", "more than one JSON value"},
 		{"1,000 field-mapping rows", "PUT", camp + "/settings", rows(1000), 422, "settings.leads.field_mapping", "at most 100"},
 		{"a 300 KB body", "PUT", camp + "/settings", rows(6000), 413, "", "larger than 262144 bytes"},
 		{"a 5,000-character email local part", "POST", camp + "/members", `{"email":"` + strings.Repeat("a", 5000) + `@example.com"}`, 422, "email", "at most 254"},

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"log/slog"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -35,10 +36,16 @@ func requestLogger(logger *slog.Logger) echo.MiddlewareFunc {
 				// are counted in the metrics and the clicks table.
 				level = slog.LevelDebug
 			}
+			path := v.URIPath
+			if strings.HasPrefix(v.RoutePath, memberPortalPrefix) {
+				// The member portal's path carries the member's access
+				// token, a credential: the route is logged instead.
+				path = v.RoutePath
+			}
 			attrs := []slog.Attr{
 				slog.String("request_id", v.RequestID),
 				slog.String("method", v.Method),
-				slog.String("path", v.URIPath),
+				slog.String("path", path),
 				slog.String("route", v.RoutePath),
 				slog.Int("status", v.Status),
 				slog.Duration("latency", v.Latency),

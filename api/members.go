@@ -2,21 +2,19 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"net/http"
-	"regexp"
-	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
+	"go.temporal.io/api/serviceerror"
 
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/workflows"
 )
 
 // Members of a campaign in the admin API: add one (a referral code and link
@@ -24,17 +22,34 @@ import (
 
 // MemberView is a member as the admin API shows it.
 type MemberView struct {
-	ID                     string    `json:"id"`
-	CampaignID             string    `json:"campaign_id"`
-	Email                  string    `json:"email"`
-	FirstName              string    `json:"first_name,omitempty"`
-	LastName               string    `json:"last_name,omitempty"`
-	ExternalID             string    `json:"external_id,omitempty"`
-	ReferralCode           string    `json:"referral_code"`
-	ReferralLink           string    `json:"referral_link"`
-	ReferralCount          int32     `json:"referral_count"`
-	ConvertedReferralCount int32     `json:"converted_referral_count"`
-	CreatedAt              time.Time `json:"created_at"`
+	ID                     string `json:"id"`
+	CampaignID             string `json:"campaign_id"`
+	Email                  string `json:"email"`
+	FirstName              string `json:"first_name,omitempty"`
+	LastName               string `json:"last_name,omitempty"`
+	ExternalID             string `json:"external_id,omitempty"`
+	ReferralCode           string `json:"referral_code"`
+	ReferralLink           string `json:"referral_link"`
+	ReferralCount          int32  `json:"referral_count"`
+	ConvertedReferralCount int32  `json:"converted_referral_count"`
+	// HubSpotContactID is the member's HubSpot contact, once referflow
+	// knows it (omitted until then), as referral views show theirs;
+	// HubSpotDealID the deal made for them (referrers action create_deal).
+	HubSpotContactID string `json:"hubspot_contact_id,omitempty"`
+	HubSpotDealID    string `json:"hubspot_deal_id,omitempty"`
+	// Waiting is set while a step of the member's workflow (sending them to
+	// HubSpot, writing their link back) waits on the outside world.
+	Waiting   *MemberWaitingView `json:"waiting,omitempty"`
+	CreatedAt time.Time          `json:"created_at"`
+}
+
+// MemberWaitingView is what a member's workflow waits on: the step
+// (referral.MemberWaitSteps), the kind of trouble and what went wrong.
+type MemberWaitingView struct {
+	Step   string    `json:"step"`
+	Cause  string    `json:"cause"`
+	Reason string    `json:"reason"`
+	Since  time.Time `json:"since"`
 }
 
 func (s *Server) memberView(m db.Member) MemberView {
@@ -43,7 +58,22 @@ func (s *Server) memberView(m db.Member) MemberView {
 		FirstName: deref(m.FirstName), LastName: deref(m.LastName), ExternalID: deref(m.ExternalID),
 		ReferralCode: m.ReferralCode, ReferralLink: s.referralLink(m.ReferralCode),
 		ReferralCount: m.ReferralCount, ConvertedReferralCount: m.ConvertedReferralCount, CreatedAt: m.CreatedAt,
+		HubSpotContactID: hubSpotIDString(m.HubspotContactID), HubSpotDealID: hubSpotIDString(m.HubspotDealID),
+		Waiting: waitingOfMember(m),
 	}
+}
+
+// waitingOfMember is what the member's row says their workflow waits on, or
+// nil.
+func waitingOfMember(m db.Member) *MemberWaitingView {
+	if m.WaitingStep == nil {
+		return nil
+	}
+	w := &MemberWaitingView{Step: *m.WaitingStep, Cause: deref(m.WaitingCause), Reason: deref(m.WaitingReason)}
+	if m.WaitingSince != nil {
+		w.Since = *m.WaitingSince
+	}
+	return w
 }
 
 // referralLink is the link a member shares: /r/{code} on the public URL.
@@ -61,17 +91,15 @@ type MemberInput struct {
 	FirstName    *string `json:"first_name" limit:"200"`
 	LastName     *string `json:"last_name" limit:"200"`
 	ExternalID   *string `json:"external_id" limit:"200"`
-	ReferralCode *string `json:"referral_code"` // referralCodePattern: at most 64
+	ReferralCode *string `json:"referral_code"` // referral.CodePattern: at most 64
 }
-
-var referralCodePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 func (in MemberInput) validate() map[string]string {
 	problems := map[string]string{}
 	if err := referral.CheckEmail(in.Email); err != nil {
 		problems["email"] = err.Error()
 	}
-	if in.ReferralCode != nil && !referralCodePattern.MatchString(*in.ReferralCode) {
+	if in.ReferralCode != nil && !referral.CodePattern.MatchString(*in.ReferralCode) {
 		problems["referral_code"] = "must be 1 to 64 letters, digits, - or _ (it goes into links)"
 	}
 	return problems
@@ -86,60 +114,57 @@ func (s *Server) createMember(c echo.Context) error {
 	if err := decodeStrict(c, &in); err != nil {
 		return err
 	}
-	if problems := in.validate(); len(problems) > 0 {
-		return invalid(problems)
+	m, err := s.addMember(c, camp, in)
+	if err != nil {
+		return err
 	}
-	params := db.MemberCreateParams{
-		WorkspaceID: camp.WorkspaceID, CampaignID: camp.ID, Email: strings.TrimSpace(in.Email),
-		FirstName: in.FirstName, LastName: in.LastName, ExternalID: in.ExternalID, Source: "api",
-	}
-	// A generated code may collide with an existing one: try a few.
-	for attempt := 0; ; attempt++ {
-		params.ReferralCode = newReferralCode(deref(in.FirstName))
-		if in.ReferralCode != nil {
-			params.ReferralCode = *in.ReferralCode
-		}
-		m, err := s.addMember(c.Request().Context(), params)
-		var notActive *campaign.NotActiveError
-		if errors.As(err, &notActive) {
-			return notActiveAnswer(notActive)
-		}
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
-			switch pgErr.ConstraintName {
-			case "members_campaign_id_referral_code_key":
-				if in.ReferralCode == nil && attempt < 5 {
-					continue
-				}
-				return &APIError{Status: http.StatusConflict, Code: "conflict", Message: "that referral code is taken in this campaign", Fields: map[string]string{"referral_code": "is taken"}}
-			case "members_campaign_id_email_key":
-				return &APIError{Status: http.StatusConflict, Code: "conflict", Message: "this email is already a member of the campaign", Fields: map[string]string{"email": "is already a member"}}
-			case "members_campaign_id_external_id_key":
-				return &APIError{Status: http.StatusConflict, Code: "conflict", Message: "this external ID is already used in the campaign", Fields: map[string]string{"external_id": "is taken"}}
-			}
-		}
-		if err != nil {
-			return err
-		}
-		return c.JSON(http.StatusCreated, s.memberView(m))
-	}
+	return c.JSON(http.StatusCreated, s.memberView(m))
 }
 
-// addMember adds a member while its campaign is active
-// (activities.CheckCampaignTakesNew holds the campaign's status until the
-// member is written).
-func (s *Server) addMember(ctx context.Context, params db.MemberCreateParams) (db.Member, error) {
-	var m db.Member
-	err := pgx.BeginFunc(ctx, s.deps.Pool, func(tx pgx.Tx) error {
-		q := db.New(tx)
-		if err := activities.CheckCampaignTakesNew(ctx, q, params.CampaignID); err != nil {
-			return err
-		}
-		var err error
-		m, err = q.MemberCreate(ctx, params)
-		return err
+// addMember adds a member to the campaign and starts their workflow: the
+// JSON API's and the admin UI's "add a member".
+func (s *Server) addMember(c echo.Context, camp db.Campaign, in MemberInput) (db.Member, error) {
+	if problems := in.validate(); len(problems) > 0 {
+		return db.Member{}, invalid(problems)
+	}
+	m, err := activities.AddMember(c.Request().Context(), s.deps.Pool, activities.NewMember{
+		WorkspaceID: camp.WorkspaceID, CampaignID: camp.ID, Email: in.Email,
+		FirstName: deref(in.FirstName), LastName: deref(in.LastName), ExternalID: deref(in.ExternalID),
+		ReferralCode: deref(in.ReferralCode), Source: referral.MemberSourceAPI,
 	})
-	return m, err
+	var notActive *campaign.NotActiveError
+	var dup *activities.DuplicateMemberError
+	var codeTaken *activities.CodeTakenError
+	var externalTaken *activities.ExternalIDTakenError
+	switch {
+	case errors.As(err, &dup):
+		return db.Member{}, &APIError{Status: http.StatusConflict, Code: "conflict", Message: "this email is already a member of the campaign", Fields: map[string]string{"email": "is already a member"}}
+	case errors.As(err, &notActive):
+		return db.Member{}, notActiveAnswer(notActive)
+	case errors.As(err, &codeTaken):
+		return db.Member{}, &APIError{Status: http.StatusConflict, Code: "conflict", Message: "that referral code is taken in this campaign", Fields: map[string]string{"referral_code": "is taken"}}
+	case errors.As(err, &externalTaken):
+		return db.Member{}, &APIError{Status: http.StatusConflict, Code: "conflict", Message: "this external ID is already used in the campaign", Fields: map[string]string{"external_id": "is taken"}}
+	case err != nil:
+		return db.Member{}, err
+	}
+	s.startMemberWorkflow(c.Request().Context(), m)
+	return m, nil
+}
+
+// startMemberWorkflow starts the workflow of a member who just joined
+// (workflows.StartMemberWorkflow: it sends them to HubSpot). It never fails
+// the join: a member whose workflow could not start (Temporal unreachable)
+// is started by the worker's reconciler.
+func (s *Server) startMemberWorkflow(ctx context.Context, m db.Member) {
+	if s.deps.Temporal == nil {
+		return
+	}
+	err := workflows.StartMemberWorkflow(ctx, s.deps.Temporal, s.deps.TaskQueue, s.deps.HubSpotTaskQueue, m.ID.String())
+	var ended *serviceerror.WorkflowExecutionAlreadyStarted
+	if err != nil && !errors.As(err, &ended) {
+		s.deps.Logger.WarnContext(ctx, "member's workflow not started yet; the reconciler will", "member_id", m.ID.String(), "error", err.Error())
+	}
 }
 
 func (s *Server) listMembers(c echo.Context) error {
@@ -158,36 +183,31 @@ func (s *Server) listMembers(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"members": views})
 }
 
-// codeAlphabet leaves out characters people confuse (0/O, 1/I/L).
-const codeAlphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-
-// newReferralCode is the member's first name (letters and digits, at most 8)
-// and four random characters, e.g. MAYA-7Q2K: readable when shared aloud.
-func newReferralCode(firstName string) string {
-	var prefix strings.Builder
-	for _, r := range strings.ToUpper(firstName) {
-		if prefix.Len() >= 8 {
-			break
-		}
-		if (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') {
-			prefix.WriteRune(r)
-		}
-	}
-	if prefix.Len() == 0 {
-		prefix.WriteString("REF")
-	}
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	suffix := make([]byte, 4)
-	for i := range b {
-		suffix[i] = codeAlphabet[int(b[i])%len(codeAlphabet)]
-	}
-	return prefix.String() + "-" + string(suffix)
-}
-
 func deref(s *string) string {
 	if s == nil {
 		return ""
 	}
 	return *s
+}
+
+// wakeWaitingMembers signals the workspace's members whose workflow waits
+// (of one campaign when campaignID is set) to run their waiting step again
+// now, because cause may have fixed it (HubSpot connected, the campaign's
+// referrers settings saved). It never fails the request: a member it cannot
+// reach retries on its own timer.
+func (s *Server) wakeWaitingMembers(ctx context.Context, workspaceID uuid.UUID, campaignID *uuid.UUID, cause string) {
+	ids, err := s.queries().MemberListWaiting(ctx, db.MemberListWaitingParams{
+		WorkspaceID: workspaceID, CampaignID: campaignID, MaxResults: maxWoken,
+	})
+	if err != nil {
+		s.deps.Logger.ErrorContext(ctx, "list waiting members to wake", "workspace_id", workspaceID.String(), "error", err.Error())
+		return
+	}
+	failed := s.signalEach(ctx, ids, func(ctx context.Context, id string) error {
+		return workflows.SignalRetryWaitingMember(ctx, s.deps.Temporal, id, cause)
+	})
+	if len(ids) > 0 {
+		s.deps.Logger.InfoContext(ctx, "woke waiting members", "workspace_id", workspaceID.String(), "cause", cause,
+			"woken", len(ids)-failed, "not_reached", failed)
+	}
 }

@@ -8,10 +8,14 @@ import (
 	"testing"
 
 	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/contactsync"
 	"github.com/referflow/referflow/internal/currency"
+	"github.com/referflow/referflow/internal/email"
+	"github.com/referflow/referflow/internal/hubspot"
 	"github.com/referflow/referflow/internal/hubspotconn"
 	"github.com/referflow/referflow/internal/hubspotobject"
 	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/internal/reports"
 	"github.com/referflow/referflow/internal/review"
 	"github.com/referflow/referflow/internal/reward"
 	"github.com/referflow/referflow/internal/salesentry"
@@ -25,48 +29,80 @@ import (
 func TestOpenAPIEnumsAreTheVocabularies(t *testing.T) {
 	referralStatuses := words(referral.Statuses)
 	objectTypes := words(hubspotobject.Types)
+	importKinds := words(referral.ImportKinds)
 	vocabularies := map[string][]string{
-		"paths//referrals/get/parameters/status":                                       referralStatuses,
-		"paths//sales-entries/get/parameters/status":                                   words(salesentry.Statuses),
-		"paths//sales-entries/get/parameters/object_type":                              objectTypes,
-		"paths//review-entries/get/parameters/status":                                  words(review.Statuses),
-		"components/schemas/HubSpotStatus/properties/status":                           {hubspotconn.StatusConnected, hubspotconn.StatusBroken, hubspotconn.StatusDisconnected, hubspotconn.StatusNotConnected},
-		"components/schemas/HubSpotStatus/properties/property_setup/properties/status": {hubspotconn.SetupPending, hubspotconn.SetupDone, hubspotconn.SetupFailed},
-		"components/schemas/FieldMapping/properties/object":                            objectTypes,
-		"components/schemas/CRMSettings/properties/action":                             {campaign.ActionCreateContact, campaign.ActionCreateDeal, campaign.ActionNone},
-		"components/schemas/CRMSettings/properties/duplicate_handling":                 {campaign.DuplicateDoNothing, campaign.DuplicateUpdateExisting},
-		"components/schemas/StatusRule/properties/object":                              objectTypes,
-		"components/schemas/PropertyUpdate/properties/object":                          objectTypes,
-		"components/schemas/PropertyUpdate/properties/field":                           campaign.ReferralFields,
-		"components/schemas/MatchingRule/properties/object":                            objectTypes,
-		"components/schemas/MatchingRule/properties/holds":                             campaign.MatchingHolds,
-		"components/schemas/RewardRule/properties/kind":                                {campaign.RewardFixed, campaign.RewardPercentage},
-		"components/schemas/Rewards/properties/on_status":                              words([]referral.Status{referral.Qualified, referral.Approved}),
-		"components/schemas/Attribution/properties/model":                              {campaign.FirstTouch, campaign.LastTouch},
-		"components/schemas/Campaign/properties/status":                                campaignStatuses,
-		"components/schemas/Campaign/properties/allowed_transitions/items":             campaignStatuses,
-		"components/schemas/CampaignInput/properties/status":                           campaignStatuses,
-		"components/schemas/Reward/properties/recipient":                               {reward.Member, reward.Friend},
-		"components/schemas/Referral/properties/status":                                referralStatuses,
-		"components/schemas/DecisionInput/properties/status":                           referralStatuses,
-		"components/schemas/DecisionResult/properties/status":                          referralStatuses,
-		"components/schemas/ReviewResult/properties/status":                            referralStatuses,
-		"components/schemas/SalesEntry/properties/object_type":                         objectTypes,
-		"components/schemas/SalesEntry/properties/status":                              words(salesentry.Statuses),
-		"components/schemas/ReviewEntry/properties/reason":                             words(review.Reasons),
-		"components/schemas/ReviewEntry/properties/status":                             words(review.Statuses),
-		"components/schemas/ReviewDecisionInput/properties/action":                     words(review.Actions),
-		"components/schemas/Waiting/properties/step":                                   words(referral.WaitSteps),
-		"components/schemas/WaitingResult/properties/status":                           referralStatuses,
-		"components/schemas/HubSpotCause/properties/object_type":                       objectTypes,
-		"components/schemas/Referral/properties/workflow_status":                       workflowStatuses,
-		"paths//webhook-deliveries/get/parameters/status":                              words(webhookdelivery.Statuses),
-		"paths//webhook-deliveries/get/parameters/event_type":                          webhookdelivery.EventTypes,
-		"paths//webhook-deliveries/replay/post/parameters/event_type":                  webhookdelivery.EventTypes,
-		"components/schemas/WebhookDelivery/properties/status":                         words(webhookdelivery.Statuses),
-		"components/schemas/WebhookDelivery/properties/event_type":                     webhookdelivery.EventTypes,
-		"components/schemas/Currency":                                                  currency.Codes(),
+		"paths//referrals/get/parameters/status":                                                            referralStatuses,
+		"paths//sales-entries/get/parameters/status":                                                        words(salesentry.Statuses),
+		"paths//sales-entries/get/parameters/object_type":                                                   objectTypes,
+		"paths//hubspot/properties/get/parameters/object":                                                   objectTypes,
+		"components/schemas/PortalPropertyList/properties/object":                                           objectTypes,
+		"components/schemas/PortalList/properties/object":                                                   objectTypes,
+		"components/schemas/PortalList/properties/processing_type":                                          {hubspot.ListManual, hubspot.ListDynamic, hubspot.ListSnapshot},
+		"paths//review-entries/get/parameters/status":                                                       words(review.Statuses),
+		"components/schemas/HubSpotStatus/properties/status":                                                {hubspotconn.StatusConnected, hubspotconn.StatusBroken, hubspotconn.StatusDisconnected, hubspotconn.StatusNotConnected},
+		"components/schemas/HubSpotStatus/properties/kind":                                                  {hubspotconn.KindOAuth, hubspotconn.KindPrivateApp},
+		"components/schemas/HubSpotStatus/properties/property_setup/properties/status":                      {hubspotconn.SetupPending, hubspotconn.SetupDone, hubspotconn.SetupFailed},
+		"components/schemas/FieldMapping/properties/object":                                                 objectTypes,
+		"components/schemas/CRMSettings/properties/action":                                                  {campaign.ActionCreateContact, campaign.ActionCreateDeal, campaign.ActionNone},
+		"components/schemas/CRMSettings/properties/duplicate_handling":                                      {campaign.DuplicateDoNothing, campaign.DuplicateUpdateExisting},
+		"components/schemas/StatusRule/properties/object":                                                   objectTypes,
+		"components/schemas/PropertyUpdate/properties/object":                                               objectTypes,
+		"components/schemas/PropertyUpdate/properties/field":                                                campaign.ReferralFields,
+		"components/schemas/MatchingRule/properties/object":                                                 objectTypes,
+		"components/schemas/MatchingRule/properties/holds":                                                  campaign.MatchingHolds,
+		"components/schemas/RewardRule/properties/kind":                                                     {campaign.RewardFixed, campaign.RewardPercentage},
+		"components/schemas/Rewards/properties/on_status":                                                   words([]referral.Status{referral.Qualified, referral.Approved}),
+		"components/schemas/Attribution/properties/model":                                                   {campaign.FirstTouch, campaign.LastTouch},
+		"components/schemas/Campaign/properties/status":                                                     campaignStatuses,
+		"components/schemas/Campaign/properties/allowed_transitions/items":                                  campaignStatuses,
+		"components/schemas/CampaignInput/properties/status":                                                campaignStatuses,
+		"components/schemas/Reward/properties/recipient":                                                    {reward.Member, reward.Friend},
+		"components/schemas/Referral/properties/status":                                                     referralStatuses,
+		"components/schemas/DecisionInput/properties/status":                                                referralStatuses,
+		"components/schemas/DecisionResult/properties/status":                                               referralStatuses,
+		"components/schemas/ReviewResult/properties/status":                                                 referralStatuses,
+		"components/schemas/SalesEntry/properties/object_type":                                              objectTypes,
+		"components/schemas/SalesEntry/properties/status":                                                   words(salesentry.Statuses),
+		"components/schemas/ReviewEntry/properties/reason":                                                  words(review.Reasons),
+		"components/schemas/ReviewEntry/properties/status":                                                  words(review.Statuses),
+		"components/schemas/ReviewDecisionInput/properties/action":                                          words(review.Actions),
+		"components/schemas/Waiting/properties/step":                                                        words(referral.WaitSteps),
+		"components/schemas/MemberWaiting/properties/step":                                                  words(referral.MemberWaitSteps),
+		"components/schemas/WaitingResult/properties/status":                                                referralStatuses,
+		"components/schemas/HubSpotCause/properties/object_type":                                            objectTypes,
+		"components/schemas/Referral/properties/workflow_status":                                            workflowStatuses,
+		"paths//webhook-deliveries/get/parameters/status":                                                   words(webhookdelivery.Statuses),
+		"paths//webhook-deliveries/get/parameters/event_type":                                               webhookdelivery.EventTypes,
+		"paths//webhook-deliveries/replay/post/parameters/event_type":                                       webhookdelivery.EventTypes,
+		"components/schemas/WebhookDelivery/properties/status":                                              words(webhookdelivery.Statuses),
+		"components/schemas/WebhookDelivery/properties/event_type":                                          webhookdelivery.EventTypes,
+		"components/schemas/Currency":                                                                       currency.Codes(),
+		"paths//campaigns/{id}/imports/post/parameters/kind":                                                importKinds,
+		"paths//campaigns/{id}/imports/post/requestBody/content/multipart/form-data/schema/properties/kind": importKinds,
+		"components/schemas/Import/properties/kind":                                                         importKinds,
+		"components/schemas/Sync/properties/source":                                                         words(contactsync.Sources),
+		"components/schemas/SyncInput/properties/source":                                                    words(contactsync.Sources),
+		"components/schemas/Sync/properties/mode":                                                           words(contactsync.Modes),
+		"components/schemas/SyncInput/properties/mode":                                                      words(contactsync.Modes),
+		"components/schemas/Sync/properties/status":                                                         words(contactsync.Statuses),
+		"components/schemas/SyncRun/properties/status":                                                      words(contactsync.RunStatuses),
+		"components/schemas/Import/properties/status":                                                       words(referral.ImportStatuses),
+		"components/schemas/FraudAction":                                                                    words(campaign.FraudActions),
+		"components/schemas/FraudReason":                                                                    words(referral.FraudReasons),
+		"components/schemas/Email/properties/kind":                                                          words(email.Kinds),
+		"components/schemas/Email/properties/status":                                                        words(email.Statuses),
+		"components/schemas/EmailStatus/properties/security":                                                email.Securities,
 	}
+	vocabularies["components/schemas/Conversion/properties/status"] = []string{ConversionReceived}
+	vocabularies["paths//rewards/get/parameters/status"] = rewardStatuses
+	vocabularies["paths//rewards/get/parameters/recipient"] = rewardRecipients
+	vocabularies["paths//rewards/get/parameters/format"] = ReportFormats
+	vocabularies["components/schemas/RewardListItem/properties/recipient"] = []string{reward.Member, reward.Friend}
+	for _, name := range reports.Names {
+		vocabularies["paths//reports/"+name+"/get/parameters/period"] = reports.Presets
+		vocabularies["paths//reports/"+name+"/get/parameters/format"] = ReportFormats
+	}
+	vocabularies["components/schemas/FunnelStep/properties/step"] = reports.Steps
 	var doc any
 	if err := json.Unmarshal(openAPIDocument, &doc); err != nil {
 		t.Fatal(err)

@@ -11,7 +11,10 @@ import (
 	"time"
 
 	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/contactsync"
+	"github.com/referflow/referflow/internal/email"
 	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/internal/reports"
 	"github.com/referflow/referflow/internal/webhookdelivery"
 )
 
@@ -24,7 +27,8 @@ func TestOpenAPILimitsAreTheCode(t *testing.T) {
 	inputs := map[string]any{
 		"CampaignInput": CampaignInput{}, "MemberInput": MemberInput{}, "ReferralInput": ReferralInput{}, "LeadInput": LeadInput{},
 		"DecisionInput": DecisionInput{}, "RewardDecisionInput": RewardDecisionInput{}, "GiveUpInput": GiveUpInput{},
-		"ReviewDecisionInput": ReviewDecisionInput{},
+		"ReviewDecisionInput": ReviewDecisionInput{}, "ConversionInput": ConversionInput{}, "PrivateAppTokenInput": PrivateAppTokenInput{},
+		"SyncInput": SyncInput{}, "SyncPatch": SyncPatch{}, "AdminAddInput": AdminAddInput{}, "APIKeyCreateInput": APIKeyCreateInput{},
 	}
 	for schema, v := range inputs {
 		tagLimits(t, reflect.TypeOf(v), "components/schemas/"+schema, want)
@@ -33,7 +37,7 @@ func TestOpenAPILimitsAreTheCode(t *testing.T) {
 	for at, v := range map[string]string{
 		"components/schemas/MemberInput/properties/email/maxLength":                    n(referral.MaxEmailLength),
 		"components/schemas/LeadInput/properties/email/maxLength":                      n(referral.MaxEmailLength),
-		"components/schemas/MemberInput/properties/referral_code/pattern":              referralCodePattern.String(),
+		"components/schemas/MemberInput/properties/referral_code/pattern":              referral.CodePattern.String(),
 		"components/schemas/Campaign/properties/publishable_key/pattern":               campaign.PublishableKeyPattern,
 		"components/schemas/PublicSettings/properties/slug/pattern":                    campaign.SlugPattern,
 		"components/schemas/PublicSettings/properties/landing_url/maxLength":           n(campaign.MaxURLLength),
@@ -41,12 +45,23 @@ func TestOpenAPILimitsAreTheCode(t *testing.T) {
 		"components/schemas/PublicSettings/properties/allowed_origins/items/maxLength": n(campaign.MaxURLLength),
 		"components/schemas/Attribution/properties/window_days/minimum":                "0",
 		"components/schemas/Attribution/properties/window_days/maximum":                n(campaign.MaxAttributionWindowDays),
+		"components/schemas/FraudVelocityCheck/properties/max_referrals/minimum":       "0",
+		"components/schemas/FraudVelocityCheck/properties/max_referrals/maximum":       n(campaign.MaxFraudCount),
+		"components/schemas/FraudVelocityCheck/properties/window_minutes/minimum":      "0",
+		"components/schemas/FraudVelocityCheck/properties/window_minutes/maximum":      n(campaign.MaxFraudWindowMinutes),
+		"components/schemas/FraudSharedVisitorCheck/properties/max_members/minimum":    "0",
+		"components/schemas/FraudSharedVisitorCheck/properties/max_members/maximum":    n(campaign.MaxFraudCount),
+		"components/schemas/FraudSharedVisitorCheck/properties/window_minutes/minimum": "0",
+		"components/schemas/FraudSharedVisitorCheck/properties/window_minutes/maximum": n(campaign.MaxFraudWindowMinutes),
 		"components/schemas/CRMSettings/properties/field_mapping/maxItems":             n(campaign.MaxFieldMappingRows),
 		"components/schemas/FieldMapping/properties/value/maxLength":                   n(campaign.MaxValueLength),
 		"components/schemas/FieldMapping/properties/property/pattern":                  campaign.PropertyNamePattern,
 		"components/schemas/StatusRule/properties/property/pattern":                    campaign.PropertyNamePattern,
 		"components/schemas/StatusRule/properties/values/minItems":                     "1",
 		"components/schemas/StatusRule/properties/values/maxItems":                     n(campaign.MaxStatusRuleValues),
+		"components/schemas/EnrolMembers/properties/on_lifecycle_stages/maxItems":      n(campaign.MaxStatusRuleValues),
+		"components/schemas/EnrolMembers/properties/on_list_ids/maxItems":              n(campaign.MaxEnrolListIDs),
+		"components/schemas/EnrolMembers/properties/on_list_ids/items/pattern":         campaign.ListIDPattern,
 		"components/schemas/StatusRule/properties/values/items/maxLength":              n(campaign.MaxValueLength),
 		"components/schemas/PropertyValue/properties/property/pattern":                 campaign.PropertyNamePattern,
 		"components/schemas/PropertyValue/properties/value/maxLength":                  n(campaign.MaxValueLength),
@@ -64,6 +79,10 @@ func TestOpenAPILimitsAreTheCode(t *testing.T) {
 		"paths//referrals/get/parameters/limit/schema/minimum":                         "1",
 		"paths//webhook-deliveries/get/parameters/limit/schema/minimum":                "1",
 		"paths//webhook-deliveries/get/parameters/limit/schema/maximum":                n(maxPageSize),
+		"paths//rewards/get/parameters/limit/schema/minimum":                           "1",
+		"paths//rewards/get/parameters/limit/schema/maximum":                           n(maxPageSize),
+		"components/schemas/AccessLinkInput/properties/expires_in_hours/minimum":       "1",
+		"components/schemas/AccessLinkInput/properties/expires_in_hours/maximum":       n(int(MaxMemberAccessTTL / time.Hour)),
 		"components/schemas/RotateSecretInput/properties/grace_period_hours/minimum":   "0",
 		"components/schemas/RotateSecretInput/properties/grace_period_hours/maximum":   n(int(webhookdelivery.MaxGrace / time.Hour)),
 		"paths//referrals/get/parameters/limit/schema/maximum":                         n(maxPageSize),
@@ -73,8 +92,24 @@ func TestOpenAPILimitsAreTheCode(t *testing.T) {
 		"paths//review-entries/get/parameters/limit/schema/maximum":                    n(maxPageSize),
 		"paths//sales-entries/get/parameters/object_id/schema/minimum":                 "1",
 		"paths//sales-entries/{id}/get/parameters/id/schema/minimum":                   "1",
+		"paths//campaigns/{id}/emails/get/parameters/limit/schema/minimum":             "1",
+		"paths//campaigns/{id}/emails/get/parameters/limit/schema/maximum":             n(maxPageSize),
+		"components/schemas/InviteInput/properties/member_ids/minItems":                "1",
+		"components/schemas/InviteInput/properties/member_ids/maxItems":                n(MaxInviteMembers),
+		"components/schemas/EmailSetting/properties/subject/maxLength":                 n(email.MaxSubjectBytes),
+		"components/schemas/EmailSetting/properties/text/maxLength":                    n(email.MaxBodyBytes),
+		"components/schemas/EmailSetting/properties/html/maxLength":                    n(email.MaxBodyBytes),
 	} {
 		want[at] = v
+	}
+	want["paths//attribution/{publishable_key}/get/parameters/publishable_key/schema/pattern"] = campaign.PublishableKeyPattern
+	want["paths//reports/leaderboard/get/parameters/limit/schema/minimum"] = "1"
+	want["paths//reports/leaderboard/get/parameters/limit/schema/maximum"] = n(reports.MaxLeaderboardSize)
+	for _, f := range contactsync.MemberFields() {
+		want["components/schemas/SyncMapping/properties/"+f+"/pattern"] = campaign.PropertyNamePattern
+	}
+	for _, f := range contactsync.ReturnFieldNames() {
+		want["components/schemas/SyncReturnFields/properties/"+f+"/pattern"] = campaign.PropertyNamePattern
 	}
 
 	var doc any

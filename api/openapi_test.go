@@ -16,22 +16,64 @@ import (
 
 	"github.com/referflow/referflow/internal/adminauth"
 	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/contactsync"
+	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/reports"
 )
 
 // openAPIDoc is the part of an OpenAPI 3.0 document the tests read.
 type openAPIDoc struct {
-	OpenAPI    string                                 `json:"openapi"`
-	Servers    []struct{ URL string }                 `json:"servers"`
-	Paths      map[string]map[string]openAPIOperation `json:"paths"`
+	OpenAPI    string                     `json:"openapi"`
+	Servers    []struct{ URL string }     `json:"servers"`
+	Paths      map[string]openAPIPathItem `json:"paths"`
 	Components struct {
 		Schemas   map[string]openAPISchema `json:"schemas"`
 		Responses map[string]any           `json:"responses"`
 	} `json:"components"`
 }
 
+// openAPIPathItem is a path's operations by method, and the servers it is
+// served at when not the document's (the public endpoints: /api/public/v1).
+type openAPIPathItem struct {
+	Servers    []struct{ URL string }
+	Operations map[string]openAPIOperation
+}
+
+func (p *openAPIPathItem) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	p.Operations = map[string]openAPIOperation{}
+	for k, v := range raw {
+		if k == "servers" {
+			if err := json.Unmarshal(v, &p.Servers); err != nil {
+				return err
+			}
+			continue
+		}
+		var o openAPIOperation
+		if err := json.Unmarshal(v, &o); err != nil {
+			return err
+		}
+		p.Operations[k] = o
+	}
+	return nil
+}
+
+// server is where the path is served.
+func (p openAPIPathItem) server(doc openAPIDoc) string {
+	if len(p.Servers) > 0 {
+		return p.Servers[0].URL
+	}
+	return doc.Servers[0].URL
+}
+
 type openAPIOperation struct {
 	OperationID string `json:"operationId"`
-	Parameters  []struct {
+	// Security is the operation's own: an empty list marks a public one.
+	Security   *[]any `json:"security"`
+	Parameters []struct {
 		Name     string `json:"name"`
 		In       string `json:"in"`
 		Required bool   `json:"required"`
@@ -86,20 +128,20 @@ func TestOpenAPIDocumentMatchesRoutes(t *testing.T) {
 
 	registered := map[string]bool{}
 	for _, r := range srv.Handler().(*echo.Echo).Routes() {
-		path, ok := strings.CutPrefix(r.Path, "/api/v1")
-		if !ok || !slices.Contains(httpMethods, r.Method) || path == "" || strings.HasSuffix(path, "*") {
-			continue // not the admin API, or Echo's not-found catch-alls of the group
+		api := strings.HasPrefix(r.Path, "/api/v1/") || strings.HasPrefix(r.Path, "/api/public/v1/")
+		if !api || !slices.Contains(append(httpMethods, http.MethodOptions), r.Method) || strings.HasSuffix(r.Path, "*") {
+			continue // not the API, or Echo's not-found catch-alls of the group
 		}
-		registered[r.Method+" "+echoParam.ReplaceAllString(path, "{$1}")] = true
+		registered[r.Method+" "+echoParam.ReplaceAllString(r.Path, "{$1}")] = true
 	}
 	if len(registered) < 20 {
 		t.Fatalf("found only %d /api/v1 routes: %v", len(registered), registered)
 	}
 	described := map[string]bool{}
 	operationIDs := map[string]string{}
-	for path, ops := range doc.Paths {
-		for method, o := range ops {
-			route := strings.ToUpper(method) + " " + path
+	for path, item := range doc.Paths {
+		for method, o := range item.Operations {
+			route := strings.ToUpper(method) + " " + item.server(doc) + path
 			described[route] = true
 			if prev, dup := operationIDs[o.OperationID]; dup || o.OperationID == "" {
 				t.Errorf("%s: operationId %q is empty or also used by %s", route, o.OperationID, prev)
@@ -126,7 +168,9 @@ var pathParam = regexp.MustCompile(`\{([^}]+)\}`)
 
 // checkOperation checks one operation: its path parameters are declared,
 // every $ref it uses resolves, it has a success answer, and errors (401
-// at least: every route needs an admin) use the JSON error shape.
+// at least: every route needs an admin, but the public ones, which say
+// "security": [] and are served at /api/public/v1) use the JSON error
+// shape.
 func checkOperation(t *testing.T, doc openAPIDoc, route, path string, o openAPIOperation) {
 	t.Helper()
 	var declared []string
@@ -158,7 +202,11 @@ func checkOperation(t *testing.T, doc openAPIDoc, route, path string, o openAPIO
 			}
 		}
 	}
-	if !success || o.Responses["401"] == nil {
+	public := o.Security != nil && len(*o.Security) == 0
+	if public != strings.Contains(route, " /api/public/v1/") {
+		t.Errorf("%s: public (\"security\": []) if and only if served at /api/public/v1", route)
+	}
+	if !success || (o.Responses["401"] == nil && !public) {
 		t.Errorf("%s: needs a 2xx answer and the 401 of an unauthenticated call", route)
 	}
 	raw, _ := json.Marshal(o)
@@ -175,14 +223,17 @@ func checkOperation(t *testing.T, doc openAPIDoc, route, path string, o openAPIO
 // built as maps in the handlers are listed in mapSchemas instead.
 var schemaTypes = map[string]any{
 	"Error": ErrorBody{}, "ErrorDetail": ErrorDetail{}, "Admin": AdminView{},
-	"Waiting": WaitingView{}, "GiveUpInput": GiveUpInput{}, "HubSpotCause": HubSpotCauseView{},
-	"HubSpotStatus": HubSpotStatusView{}, "Disconnect": DisconnectView{},
+	"Waiting": WaitingView{}, "MemberWaiting": MemberWaitingView{}, "GiveUpInput": GiveUpInput{}, "HubSpotCause": HubSpotCauseView{},
+	"HubSpotStatus": HubSpotStatusView{}, "Disconnect": DisconnectView{}, "PrivateAppTokenInput": PrivateAppTokenInput{},
+	"WebhookSetup": WebhookSetupView{}, "JournalStatus": JournalStatusView{}, "WebhookSubscription": campaign.WebhookSubscription{},
 	"Campaign": CampaignView{}, "CampaignInput": CampaignInput{}, "CampaignSettings": campaign.Settings{},
 	"CRMSettings": campaign.CRMSettings{}, "FieldMapping": campaign.FieldMapping{}, "StatusRules": campaign.StatusRules{},
 	"StatusRule": campaign.StatusRule{}, "PropertyValue": campaign.PropertyValue{}, "PropertyUpdates": campaign.PropertyUpdates{},
-	"PropertyUpdate": campaign.PropertyUpdate{}, "ProcessRules": campaign.ProcessRules{}, "MatchingRule": campaign.MatchingRule{},
+	"PropertyUpdate": campaign.PropertyUpdate{}, "ProcessRules": campaign.ProcessRules{}, "MatchingRule": campaign.MatchingRule{}, "EnrolMembers": campaign.EnrolMembers{},
 	"Rewards": campaign.Rewards{}, "RewardRule": campaign.Reward{}, "PublicSettings": campaign.Public{}, "Attribution": campaign.Attribution{},
+	"FraudChecks": campaign.FraudChecks{}, "FraudCheck": campaign.FraudCheck{}, "FraudVelocityCheck": campaign.VelocityCheck{}, "FraudSharedVisitorCheck": campaign.SharedVisitor{},
 	"Member": MemberView{}, "MemberInput": MemberInput{},
+	"AccessLink": AccessLinkView{}, "AccessLinkInput": AccessLinkInput{},
 	"LeadInput": LeadInput{}, "ReferralInput": ReferralInput{}, "ReferralEvent": ReferralEventView{}, "Reward": RewardView{},
 	"Referral": ReferralView{}, "ReferralList": ReferralList{}, "DecisionInput": DecisionInput{}, "ReviewInput": ReviewInput{},
 	"RewardDecisionInput": RewardDecisionInput{},
@@ -192,13 +243,29 @@ var schemaTypes = map[string]any{
 	"WebhookDelivery": WebhookDeliveryView{}, "WebhookDeliveryAttempt": WebhookDeliveryAttemptView{},
 	"WebhookDeliveryList": WebhookDeliveryList{}, "WebhookReplayResult": WebhookReplayResult{},
 	"WebhookSigningSecret": WebhookSigningSecretView{}, "RotateSecretInput": RotateSecretInput{},
+	"ConversionInput": ConversionInput{}, "Conversion": ConversionView{}, "PublicCampaign": PublicCampaignView{},
+	"Import":             ImportView{},
+	"PortalPropertyList": PortalPropertyList{}, "PortalProperty": PortalPropertyView{}, "PortalPropertyOption": PortalPropertyOptionView{},
+	"PortalPipelineList": PortalPipelineList{}, "PortalPipeline": PortalPipelineView{}, "PortalStage": PortalStageView{},
+	"PortalListList": PortalListList{}, "PortalList": PortalListView{},
+	"EmailSettings": campaign.Emails{}, "EmailSetting": campaign.EmailSettings{}, "EmailStatus": EmailStatusView{},
+	"Email": EmailView{}, "EmailList": EmailList{}, "InviteInput": InviteInput{}, "InviteResult": InviteResult{},
+	"Sync": SyncView{}, "SyncInput": SyncInput{}, "SyncPatch": SyncPatch{}, "SyncRun": SyncRunView{},
+	"ReportFunnel": reports.Funnel{}, "FunnelStep": reports.FunnelStep{}, "ReportApprovalTime": reports.ApprovalTime{},
+	"ApprovalBucket": reports.ApprovalBucket{}, "ReportRewards": reports.Rewards{}, "CurrencyRewards": reports.CurrencyRewards{},
+	"Money": reports.Money{}, "ReportLeaderboard": reports.Leaderboard{}, "LeaderboardMember": reports.LeaderboardMember{},
+	"CurrencyAmount": reports.CurrencyAmount{},
+	"SyncStats":      contactsync.Stats{}, "SyncFailure": SyncFailureView{}, "PausedSync": hubspotconn.PausedSync{},
+	"WorkspaceAdmin": WorkspaceAdminView{}, "AdminAddInput": AdminAddInput{}, "AdminAdded": AdminAdded{},
+	"APIKey": APIKeyView{}, "APIKeyCreateInput": APIKeyCreateInput{}, "APIKeyCreated": APIKeyCreated{},
+	"RewardListItem": RewardListItem{}, "RewardList": RewardList{},
 }
 
-var mapSchemas = []string{"CampaignList", "MemberList", "DecisionResult", "ReviewResult", "RewardDecisionResult", "WaitingResult"}
+var mapSchemas = []string{"CampaignList", "MemberList", "DecisionResult", "ReviewResult", "RewardDecisionResult", "WaitingResult", "ImportList", "SyncList", "SyncMapping", "SyncReturnFields"}
 
 // valueSchemas are schemas of one string, not objects; their enums are tied
 // in openapi_enums_test.
-var valueSchemas = []string{"Currency"}
+var valueSchemas = []string{"Currency", "FraudAction", "FraudReason"}
 
 // TestOpenAPISchemasMatchViews: each schema lists exactly the JSON fields
 // of the Go type the handlers read or answer with, so the document cannot

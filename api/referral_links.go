@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/referral"
 )
 
 // A member's referral link, GET /r/{code}: public, no admin auth. It records
@@ -48,29 +50,13 @@ func (s *Server) followReferralLink(c echo.Context) error {
 	// The landing page learns the code from its query, and nothing else
 	// about the link.
 	h.Set("Referrer-Policy", "no-referrer")
-	code := c.Param("code")
-	// Codes are 1 to 64 letters, digits, - or _ (the members table's check):
-	// anything else cannot exist, and the database is not asked.
-	if !referralCodePattern.MatchString(code) {
-		return linkNotFound(c)
-	}
 	ctx := c.Request().Context()
-	link, ok := s.linkCache.get(code)
+	link, ok, err := s.lookupReferralLink(ctx, c.Param("code"))
+	if err != nil {
+		return err
+	}
 	if !ok {
-		row, err := s.queries().MemberGetByReferralLink(ctx, code)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return linkNotFound(c)
-		}
-		if err != nil {
-			return err
-		}
-		// Only the public section was read: the others keep their defaults.
-		settings, err := activities.CampaignSettings(db.Campaign{ID: row.CampaignID, PublicSettings: row.PublicSettings})
-		if err != nil {
-			return err
-		}
-		link = referralLink{row: row, public: settings.Public}
-		s.linkCache.put(code, link)
+		return linkNotFound(c)
 	}
 	row, pub := link.row, link.public
 	if !campaign.Status(row.CampaignStatus).TakesNew() {
@@ -105,6 +91,36 @@ func (s *Server) followReferralLink(c echo.Context) error {
 		})
 	}
 	return c.Redirect(http.StatusFound, target)
+}
+
+// lookupReferralLink finds the member of a referral link's code and its
+// campaign's public settings (from linkCache when they were looked up within
+// its TTL); ok is false when no member has the code. The referral link and
+// its QR code images share it.
+func (s *Server) lookupReferralLink(ctx context.Context, code string) (referralLink, bool, error) {
+	// Codes are 1 to 64 letters, digits, - or _ (the members table's check):
+	// anything else cannot exist, and the database is not asked.
+	if !referral.CodePattern.MatchString(code) {
+		return referralLink{}, false, nil
+	}
+	if link, ok := s.linkCache.get(code); ok {
+		return link, true, nil
+	}
+	row, err := s.queries().MemberGetByReferralLink(ctx, code)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return referralLink{}, false, nil
+	}
+	if err != nil {
+		return referralLink{}, false, err
+	}
+	// Only the public section was read: the others keep their defaults.
+	settings, err := activities.CampaignSettings(db.Campaign{ID: row.CampaignID, PublicSettings: row.PublicSettings})
+	if err != nil {
+		return referralLink{}, false, err
+	}
+	link := referralLink{row: row, public: settings.Public}
+	s.linkCache.put(code, link)
+	return link, true, nil
 }
 
 func linkNotFound(c echo.Context) error {
@@ -174,7 +190,7 @@ func AttributionCookieName(campaignID uuid.UUID) string {
 func (s *Server) setAttributionCookie(c echo.Context, campaignID uuid.UUID, code string, attr campaign.Attribution) {
 	name := AttributionCookieName(campaignID)
 	if attr.Model == campaign.FirstTouch {
-		if old, err := c.Cookie(name); err == nil && referralCodePattern.MatchString(old.Value) {
+		if old, err := c.Cookie(name); err == nil && referral.CodePattern.MatchString(old.Value) {
 			return
 		}
 	}
@@ -198,14 +214,6 @@ func (s *Server) visitorHash(ip, userAgent string) []byte {
 	m.Write([]byte(ip))
 	m.Write([]byte{0})
 	m.Write([]byte(userAgent))
-	return m.Sum(nil)
-}
-
-// clickKeyFrom derives the click hash's key from the encryption key, so the
-// key itself never hashes anything but keys.
-func clickKeyFrom(encryptionKey []byte) []byte {
-	m := hmac.New(sha256.New, encryptionKey)
-	m.Write([]byte("referflow click visitor hash v1"))
 	return m.Sum(nil)
 }
 

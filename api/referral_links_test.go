@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/dev/testenv"
+	"github.com/referflow/referflow/internal/referral"
 )
 
 var testEncryptionKey = []byte("click-test-key-0123456789abcdef0")
@@ -51,6 +53,9 @@ func newLinkWorldCaching(t *testing.T, buffer ClickBuffer, cacheTTL time.Duratio
 	srv := New(Deps{
 		Pool: d.Pool, Logger: slog.New(slog.DiscardHandler), PublicURL: public,
 		EncryptionKey: testEncryptionKey, ClickBuffer: buffer, ReferralLinkCacheTTL: cacheTTL,
+		// As behind a proxy on this host: the tests name the visitor in
+		// X-Forwarded-For.
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
 	})
 	t.Cleanup(srv.clicks.close)
 	hs := httptest.NewServer(srv.Handler())
@@ -58,7 +63,7 @@ func newLinkWorldCaching(t *testing.T, buffer ClickBuffer, cacheTTL time.Duratio
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	fx := d.SeedReferral(t)
 	// A code as referflow makes them (upper case).
-	fx.Member.ReferralCode = newReferralCode("Maya")
+	fx.Member.ReferralCode = referral.NewCode("Maya")
 	if _, err := d.Pool.Exec(context.Background(), `UPDATE members SET referral_code = $1 WHERE id = $2`, fx.Member.ReferralCode, fx.Member.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +284,7 @@ func TestReferralLinkRecordsClickWithoutTheIP(t *testing.T) {
 	if c.Referrer == nil || *c.Referrer != "https://blog.example/posts/why-we-switched" {
 		t.Fatalf("referrer = %v, want the referring page's origin and path only", c.Referrer)
 	}
-	m := hmac.New(sha256.New, clickKeyFrom(testEncryptionKey))
+	m := hmac.New(sha256.New, deriveKey(testEncryptionKey, "referflow click visitor hash v1"))
 	m.Write([]byte(ip + "\x00" + agent))
 	if !hmac.Equal(c.VisitorHash, m.Sum(nil)) {
 		t.Fatalf("visitor hash %x is not the keyed hash of the IP and user agent", c.VisitorHash)

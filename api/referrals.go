@@ -146,6 +146,22 @@ func (s *Server) createReferral(c echo.Context) error {
 	if err := decodeStrict(c, &in); err != nil {
 		return err
 	}
+	row, created, err := s.addReferral(c, camp, in)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	return c.JSON(status, referralView(row))
+}
+
+// addReferral adds an admin's referral to the campaign and starts its
+// workflow: the JSON API's and the admin UI's. created is false when the
+// same member had already referred the lead (a retried request: the answer
+// is that referral).
+func (s *Server) addReferral(c echo.Context, camp db.Campaign, in ReferralInput) (row db.Referral, created bool, err error) {
 	problems := map[string]string{}
 	if err := referral.CheckEmail(in.Lead.Email); err != nil {
 		problems["lead.email"] = err.Error()
@@ -154,43 +170,44 @@ func (s *Server) createReferral(c echo.Context) error {
 		problems["member_id"] = "give the referring member's member_id or member_code (one of them)"
 	}
 	if len(problems) > 0 {
-		return invalid(problems)
+		return db.Referral{}, false, invalid(problems)
 	}
 	ctx := c.Request().Context()
 	member, err := s.memberOfCampaign(ctx, camp, in)
 	if err != nil {
-		return err
+		return db.Referral{}, false, err
 	}
-	row, err := activities.AddReferral(ctx, s.deps.Pool, activities.NewReferral{
+	row, err = activities.AddReferral(ctx, s.deps.Pool, activities.NewReferral{
 		Member: member, Source: referral.SourceAdminAPI, Actor: "admin:" + adminFrom(c).ID.String(), ExternalID: in.ExternalID,
 		Lead: activities.Lead{Email: in.Lead.Email, FirstName: deref(in.Lead.FirstName), LastName: deref(in.Lead.LastName), Company: deref(in.Lead.Company)},
 	})
 	var dup *activities.DuplicateLeadError
 	if errors.As(err, &dup) {
-		return s.duplicateReferral(c, dup.Existing, member)
+		row, err = s.duplicateReferral(c, dup.Existing, member)
+		return row, false, err
 	}
 	var notActive *campaign.NotActiveError
 	if errors.As(err, &notActive) {
-		return notActiveAnswer(notActive)
+		return db.Referral{}, false, notActiveAnswer(notActive)
 	}
 	if err != nil {
-		return err
+		return db.Referral{}, false, err
 	}
 	if _, err := workflows.StartReferralWorkflow(ctx, s.deps.Temporal, s.deps.TaskQueue, s.deps.HubSpotTaskQueue, row.ID.String()); err != nil {
 		// The referral is stored and the worker's reconciler starts its
 		// workflow once Temporal answers; sending the same request again
 		// answers with the referral.
-		return NewError(http.StatusServiceUnavailable, "unavailable",
+		return db.Referral{}, false, NewError(http.StatusServiceUnavailable, "unavailable",
 			"the referral "+row.ID.String()+" was saved but its workflow could not start yet (Temporal unreachable); it starts by itself once Temporal is back, and sending the same request again answers with the referral")
 	}
-	return c.JSON(http.StatusCreated, referralView(row))
+	return row, true, nil
 }
 
 // duplicateReferral answers a lead already referred in the campaign. The
 // same member sending it again is a retried request: the answer is the
 // referral (200), and its workflow is started if the first attempt could
 // not start it. Another member referring the same lead is a conflict.
-func (s *Server) duplicateReferral(c echo.Context, existing db.Referral, member db.Member) error {
+func (s *Server) duplicateReferral(c echo.Context, existing db.Referral, member db.Member) (db.Referral, error) {
 	ctx := c.Request().Context()
 	_, err := workflows.StartReferralWorkflow(ctx, s.deps.Temporal, s.deps.TaskQueue, s.deps.HubSpotTaskQueue, existing.ID.String())
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
@@ -199,12 +216,12 @@ func (s *Server) duplicateReferral(c echo.Context, existing db.Referral, member 
 		if startErr {
 			s.deps.Logger.WarnContext(ctx, "referral's workflow not started yet (Temporal unreachable); the reconciler will", "referral_id", existing.ID.String())
 		}
-		return c.JSON(http.StatusOK, referralView(existing))
+		return existing, nil
 	}
 	if startErr {
-		return NewError(http.StatusServiceUnavailable, "unavailable", "Temporal is unreachable; try again")
+		return db.Referral{}, NewError(http.StatusServiceUnavailable, "unavailable", "Temporal is unreachable; try again")
 	}
-	return &APIError{Status: http.StatusConflict, Code: "conflict",
+	return db.Referral{}, &APIError{Status: http.StatusConflict, Code: "conflict",
 		Message: "this lead was already referred in the campaign as referral " + existing.ID.String(),
 		Fields:  map[string]string{"lead.email": "already referred (referral " + existing.ID.String() + ")"}}
 }
@@ -251,9 +268,20 @@ func (s *Server) getReferral(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	events, err := s.queries().ReferralEventListByReferral(c.Request().Context(), r.ID)
+	v, err := s.referralDetail(c, r)
 	if err != nil {
 		return err
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+// referralDetail is a referral with its workflow's link and status, its
+// audit trail and its rewards: the JSON API's referral and the admin UI's
+// referral page.
+func (s *Server) referralDetail(c echo.Context, r db.Referral) (ReferralView, error) {
+	events, err := s.queries().ReferralEventListByReferral(c.Request().Context(), r.ID)
+	if err != nil {
+		return ReferralView{}, err
 	}
 	v := referralView(r)
 	v.WorkflowURL = s.workflowURL(v.WorkflowID)
@@ -264,19 +292,19 @@ func (s *Server) getReferral(c echo.Context) error {
 	}
 	rewards, err := s.queries().RewardListByReferral(c.Request().Context(), r.ID)
 	if err != nil {
-		return err
+		return ReferralView{}, err
 	}
 	for _, rw := range rewards {
 		amount, _, err := reward.FromNumeric(rw.Amount, rw.Currency)
 		if err != nil {
-			return err
+			return ReferralView{}, err
 		}
 		v.Rewards = append(v.Rewards, RewardView{
 			ID: rw.ID.String(), Recipient: rw.Recipient, Amount: amount.String(), Currency: rw.Currency, Status: rw.Status,
 			Conversion: rw.ConversionNumber, HoldUntil: rw.HoldUntil, IssuedAt: rw.IssuedAt, PaidAt: rw.PaidAt, CancelReason: deref(rw.CancelReason),
 		})
 	}
-	return c.JSON(http.StatusOK, v)
+	return v, nil
 }
 
 // DecisionInput is an admin's decision on a referral.
@@ -297,16 +325,22 @@ func (s *Server) decideReferral(c echo.Context) error {
 	if err := decodeStrict(c, &in); err != nil {
 		return err
 	}
-	status, err := referral.ParseStatus(in.Status)
-	if err != nil {
-		return invalid(map[string]string{"status": err.Error()})
-	}
-	state, err := s.sendDecision(c, r, workflows.UpdateSetStatus, "status",
-		workflows.SetStatusRequest{Status: status, Reason: in.Reason, Actor: "admin:" + adminFrom(c).ID.String()})
+	state, err := s.decideReferralStatus(c, r, in)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"referral_id": r.ID.String(), "status": state.Status, "denied_reason": state.DeniedReason})
+}
+
+// decideReferralStatus is an admin's decision on a referral's status
+// (approve, deny with a reason...): the JSON API's and the admin UI's.
+func (s *Server) decideReferralStatus(c echo.Context, r db.Referral, in DecisionInput) (workflows.ReferralState, error) {
+	status, err := referral.ParseStatus(in.Status)
+	if err != nil {
+		return workflows.ReferralState{}, invalid(map[string]string{"status": err.Error()})
+	}
+	return s.sendDecision(c, r, workflows.UpdateSetStatus, "status",
+		workflows.SetStatusRequest{Status: status, Reason: in.Reason, Actor: "admin:" + adminFrom(c).ID.String()})
 }
 
 // sendDecision delivers an admin's decision to the referral's workflow as a
@@ -363,13 +397,21 @@ func (s *Server) rewardDecision(c echo.Context, update string) error {
 			return err
 		}
 	}
-	state, err := s.sendDecision(c, r, update, "reward", workflows.RewardDecision{
-		RewardID: c.Param("reward_id"), Reason: in.Reason, Actor: "admin:" + adminFrom(c).ID.String(),
-	})
+	state, err := s.decideReward(c, r, update, c.Param("reward_id"), in)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"referral_id": r.ID.String(), "rewards": state.Rewards})
+}
+
+// decideReward cancels the reward rewardID of the referral or marks it
+// paid (update is workflows.UpdateCancelReward or UpdateMarkRewardPaid), as
+// the signed-in admin: the referral's workflow decides whether it can. The
+// JSON API, the referral page and the rewards page all call it.
+func (s *Server) decideReward(c echo.Context, r db.Referral, update, rewardID string, in RewardDecisionInput) (workflows.ReferralState, error) {
+	return s.sendDecision(c, r, update, "reward", workflows.RewardDecision{
+		RewardID: rewardID, Reason: in.Reason, Actor: "admin:" + adminFrom(c).ID.String(),
+	})
 }
 
 // ReviewInput accepts or rejects the HubSpot change a referral is held on.

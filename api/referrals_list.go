@@ -43,7 +43,18 @@ type ReferralList struct {
 }
 
 func (s *Server) listReferrals(c echo.Context) error {
-	q := newListQuery(c, "campaign_id", "status", "member_id", "email", "limit", "cursor")
+	out, err := s.referralList(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// referralList is the page of referrals the request's query asks for
+// (campaign_id, status, member_id, email, limit, cursor): the JSON list and
+// the admin UI's referrals page both read it.
+func (s *Server) referralList(c echo.Context) (ReferralList, error) {
+	q := newListQuery(c, "campaign_id", "status", "member_id", "email", "since", "until", "limit", "cursor")
 	campaignID := q.uuid("campaign_id")
 	params := db.ReferralListFilteredParams{
 		WorkspaceID: adminFrom(c).WorkspaceID,
@@ -61,12 +72,22 @@ func (s *Server) listReferrals(c echo.Context) error {
 		norm := referral.NormalizeEmail(email)
 		params.LeadEmailNormalized = &norm
 	}
+	// A period: until is where the first page starts (created strictly
+	// before it); since ends the pages (newest first, the first referral
+	// older than since ends the list), so neither changes the query's plan.
+	since, until := q.time("since"), q.time("until")
+	if since != nil && until != nil && !until.After(*since) {
+		q.problems["until"] = "must be later than since"
+	}
+	if until != nil {
+		params.BeforeCreatedAt, params.BeforeID = *until, uuid.Nil
+	}
 	limit := q.limit()
 	if cur, ok := q.cursor("referrals"); ok {
 		params.BeforeCreatedAt, params.BeforeID = cur.timeAndUUID(q)
 	}
 	if err := q.err(); err != nil {
-		return err
+		return ReferralList{}, err
 	}
 	params.PageSize = limit + 1
 	var rows []db.Referral
@@ -82,10 +103,13 @@ func (s *Server) listReferrals(c echo.Context) error {
 		rows, err = s.queries().ReferralListFiltered(c.Request().Context(), params)
 	}
 	if err != nil {
-		return fmt.Errorf("list referrals: %w", err)
+		return ReferralList{}, fmt.Errorf("list referrals: %w", err)
 	}
 	out := ReferralList{Referrals: make([]ReferralView, 0, min(len(rows), int(limit)))}
 	for i, r := range rows {
+		if since != nil && r.CreatedAt.Before(*since) {
+			break
+		}
 		if i == int(limit) {
 			last := rows[i-1]
 			out.NextCursor = pageCursor{Kind: "referrals", At: &last.CreatedAt, ID: last.ID.String()}.encode()
@@ -95,7 +119,7 @@ func (s *Server) listReferrals(c echo.Context) error {
 		v.WorkflowURL = s.workflowURL(v.WorkflowID)
 		out.Referrals = append(out.Referrals, v)
 	}
-	return c.JSON(http.StatusOK, out)
+	return out, nil
 }
 
 // Where keyset pages start when there is no cursor. The queries always

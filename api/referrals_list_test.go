@@ -226,3 +226,45 @@ func TestReferralListRefusesBadParameters(t *testing.T) {
 		t.Fatalf("no API key = %d", rec.Code)
 	}
 }
+
+// TestReferralListPeriod: since and until keep the referrals added in a
+// period, across pages, and a period that ends before it starts is refused.
+func TestReferralListPeriod(t *testing.T) {
+	t.Parallel()
+	f := newListFixture(t)
+	ctx := context.Background()
+	for email, at := range map[string]string{"bo@example.org": "2026-01-10T09:00:00Z", "cy@example.net": "2026-01-20T09:00:00Z"} {
+		if _, err := f.d.Pool.Exec(ctx, `UPDATE referrals SET created_at = $2 WHERE id = $1`, f.byEmail[email].ID, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for query, want := range map[string][]string{
+		"since=2026-01-05T00:00:00Z&until=2026-01-15T00:00:00Z": {"bo@example.org"},
+		"until=2026-01-25T00:00:00Z":                            {"bo@example.org", "cy@example.net"},
+		"since=2026-01-15T00:00:00Z&until=2026-02-01T00:00:00Z": {"cy@example.net"},
+		"until=2026-01-20T09:00:00Z":                            {"bo@example.org"}, // before: not at
+		"since=2026-01-20T09:00:00Z&until=2026-01-21T00:00:00Z": {"cy@example.net"}, // at or after
+		"since=2025-01-01T00:00:00Z&until=2025-12-31T00:00:00Z": nil,
+	} {
+		if got := emails(listReferrals(t, f.api, query)); !slices.Equal(got, want) {
+			t.Errorf("?%s = %v, want %v", query, got, want)
+		}
+	}
+	first := listReferrals(t, f.api, "since=2026-01-01T00:00:00Z&until=2026-02-01T00:00:00Z&limit=1")
+	if len(first.Referrals) != 1 || first.Referrals[0].LeadEmail != "cy@example.net" || first.NextCursor == nil {
+		t.Fatalf("first page of the period = %+v", first)
+	}
+	second := listReferrals(t, f.api, "since=2026-01-01T00:00:00Z&until=2026-02-01T00:00:00Z&limit=1&cursor="+url.QueryEscape(*first.NextCursor))
+	if len(second.Referrals) != 1 || second.Referrals[0].LeadEmail != "bo@example.org" || second.NextCursor != nil {
+		t.Fatalf("second page of the period = %+v", second)
+	}
+	for query, field := range map[string]string{
+		"since=yesterday": "since",
+		"since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z": "until",
+	} {
+		rec := f.api.call("GET", "/api/v1/referrals?"+query, "")
+		if e := decodeError(t, rec); rec.Code != http.StatusBadRequest || e.Fields[field] == "" {
+			t.Errorf("?%s = %d %+v, want 400 naming %s", query, rec.Code, e, field)
+		}
+	}
+}

@@ -37,7 +37,16 @@ func (s *Server) wakeWaitingReferrals(ctx context.Context, workspaceID uuid.UUID
 	if len(ids) == 0 {
 		return
 	}
-	// A few signals at a time: a workspace may have thousands waiting.
+	failed := s.signalEach(ctx, ids, func(ctx context.Context, id string) error {
+		return workflows.SignalRetryWaitingReferral(ctx, s.deps.Temporal, id, cause)
+	})
+	s.deps.Logger.InfoContext(ctx, "woke waiting referrals", "workspace_id", workspaceID.String(), "cause", cause,
+		"woken", len(ids)-failed, "not_reached", failed)
+}
+
+// signalEach calls signal for each ID, a few at a time (a workspace may have
+// thousands waiting), and says how many it could not reach.
+func (s *Server) signalEach(ctx context.Context, ids []uuid.UUID, signal func(ctx context.Context, id string) error) int {
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex
@@ -48,7 +57,7 @@ func (s *Server) wakeWaitingReferrals(ctx context.Context, workspaceID uuid.UUID
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := workflows.SignalRetryWaitingReferral(ctx, s.deps.Temporal, id.String(), cause); err != nil {
+			if err := signal(ctx, id.String()); err != nil {
 				mu.Lock()
 				failed++
 				mu.Unlock()
@@ -56,8 +65,7 @@ func (s *Server) wakeWaitingReferrals(ctx context.Context, workspaceID uuid.UUID
 		})
 	}
 	wg.Wait()
-	s.deps.Logger.InfoContext(ctx, "woke waiting referrals", "workspace_id", workspaceID.String(), "cause", cause,
-		"woken", len(ids)-failed, "not_reached", failed)
+	return failed
 }
 
 // GiveUpInput gives up a referral's waiting step, with why.
@@ -73,12 +81,18 @@ func (s *Server) retryReferral(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	state, err := s.sendDecision(c, r, workflows.UpdateRetryNow, "waiting",
-		workflows.RetryDecision{Actor: "admin:" + adminFrom(c).ID.String()})
+	state, err := s.retryWaiting(c, r)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, waitingAnswer(r.ID, state))
+}
+
+// retryWaiting runs the referral's waiting step again now: the JSON API's
+// and the admin UI's.
+func (s *Server) retryWaiting(c echo.Context, r db.Referral) (workflows.ReferralState, error) {
+	return s.sendDecision(c, r, workflows.UpdateRetryNow, "waiting",
+		workflows.RetryDecision{Actor: "admin:" + adminFrom(c).ID.String()})
 }
 
 // POST /api/v1/referrals/{id}/give-up stops the referral's waiting step for
@@ -93,15 +107,21 @@ func (s *Server) giveUpReferral(c echo.Context) error {
 	if err := decodeStrict(c, &in); err != nil {
 		return err
 	}
-	if in.Reason == "" {
-		return invalid(map[string]string{"reason": "say why you give up (it goes to the audit trail)"})
-	}
-	state, err := s.sendDecision(c, r, workflows.UpdateGiveUp, "waiting",
-		workflows.GiveUpDecision{Reason: in.Reason, Actor: "admin:" + adminFrom(c).ID.String()})
+	state, err := s.giveUpWaiting(c, r, in)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, waitingAnswer(r.ID, state))
+}
+
+// giveUpWaiting stops the referral's waiting step for good, with the
+// admin's reason: the JSON API's and the admin UI's.
+func (s *Server) giveUpWaiting(c echo.Context, r db.Referral, in GiveUpInput) (workflows.ReferralState, error) {
+	if in.Reason == "" {
+		return workflows.ReferralState{}, invalid(map[string]string{"reason": "say why you give up (it goes to the audit trail)"})
+	}
+	return s.sendDecision(c, r, workflows.UpdateGiveUp, "waiting",
+		workflows.GiveUpDecision{Reason: in.Reason, Actor: "admin:" + adminFrom(c).ID.String()})
 }
 
 func waitingAnswer(id uuid.UUID, state workflows.ReferralState) map[string]any {

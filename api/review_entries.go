@@ -79,6 +79,16 @@ type ReviewEntryList struct {
 // listReviewEntries is the review queue, oldest first (first in, first
 // decided); status defaults to open.
 func (s *Server) listReviewEntries(c echo.Context) error {
+	out, err := s.reviewEntryList(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// reviewEntryList is the page of the review queue the request's query asks
+// for (status, limit, cursor): the JSON list's and the admin UI's.
+func (s *Server) reviewEntryList(c echo.Context) (ReviewEntryList, error) {
 	q := newListQuery(c, "status", "limit", "cursor")
 	status := string(review.Open)
 	if st := q.oneOf("status", words(review.Statuses)); st != nil {
@@ -91,12 +101,12 @@ func (s *Server) listReviewEntries(c echo.Context) error {
 		params.AfterCreatedAt, params.AfterID = cur.timeAndUUID(q)
 	}
 	if err := q.err(); err != nil {
-		return err
+		return ReviewEntryList{}, err
 	}
 	params.PageSize = limit + 1
 	rows, err := s.queries().ReviewEntryListFiltered(c.Request().Context(), params)
 	if err != nil {
-		return fmt.Errorf("list review entries: %w", err)
+		return ReviewEntryList{}, fmt.Errorf("list review entries: %w", err)
 	}
 	out := ReviewEntryList{ReviewEntries: make([]ReviewEntryView, 0, min(len(rows), int(limit)))}
 	for i, r := range rows {
@@ -107,7 +117,7 @@ func (s *Server) listReviewEntries(c echo.Context) error {
 		}
 		out.ReviewEntries = append(out.ReviewEntries, s.reviewEntryView(r))
 	}
-	return c.JSON(http.StatusOK, out)
+	return out, nil
 }
 
 // reviewEntryOfAdmin loads the review entry in the path when it is in the
@@ -162,27 +172,37 @@ func (s *Server) decideReviewEntry(c echo.Context) error {
 	if err := decodeStrict(c, &in); err != nil {
 		return err
 	}
+	out, err := s.decideReview(c, entry, in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// decideReview sends an admin's decision on an open review entry to the
+// workflow holding it: the JSON API's and the admin UI's.
+func (s *Server) decideReview(c echo.Context, entry db.ReviewEntry, in ReviewDecisionInput) (ReviewDecisionResult, error) {
 	// Which actions an entry accepts is up to the workflow holding it (a
 	// referral's held change: approve or reject).
 	in.Action = review.Action(strings.TrimSpace(string(in.Action)))
 	if !slices.Contains(review.Actions, in.Action) {
-		return invalid(map[string]string{"action": "must be one of " + strings.Join(words(review.Actions), ", ")})
+		return ReviewDecisionResult{}, invalid(map[string]string{"action": "must be one of " + strings.Join(words(review.Actions), ", ")})
 	}
 	if review.Status(entry.Status) != review.Open {
 		how := ""
 		if entry.Decision != nil || entry.DecidedBy != nil {
 			how = fmt.Sprintf(" (%s by %s)", deref(entry.Decision), deref(entry.DecidedBy))
 		}
-		return &APIError{Status: http.StatusConflict, Code: "conflict",
+		return ReviewDecisionResult{}, &APIError{Status: http.StatusConflict, Code: "conflict",
 			Message: "this review entry is already " + entry.Status + how + ": it cannot be decided again",
 			Fields:  map[string]string{"status": entry.Status}}
 	}
 	problems, err := s.checkDecisionTargets(c.Request().Context(), adminFrom(c).WorkspaceID, in)
 	if err != nil {
-		return err
+		return ReviewDecisionResult{}, err
 	}
 	if len(problems) > 0 {
-		return invalid(problems)
+		return ReviewDecisionResult{}, invalid(problems)
 	}
 	holder := deref(entry.WorkflowID)
 	var result any
@@ -192,17 +212,17 @@ func (s *Server) decideReviewEntry(c echo.Context) error {
 	case strings.HasPrefix(holder, "referral/"):
 		result, err = s.decideHeldReferralChange(c, entry, strings.TrimPrefix(holder, "referral/"), in)
 	default:
-		return NewError(http.StatusConflict, "conflict",
+		return ReviewDecisionResult{}, NewError(http.StatusConflict, "conflict",
 			"no workflow holds this review entry, so no decision can reach it; it was recorded without one")
 	}
 	if err != nil {
-		return err
+		return ReviewDecisionResult{}, err
 	}
 	after, err := s.queries().ReviewEntryGetByID(c.Request().Context(), entry.ID)
 	if err != nil {
-		return fmt.Errorf("reload review entry: %w", err)
+		return ReviewDecisionResult{}, fmt.Errorf("reload review entry: %w", err)
 	}
-	return c.JSON(http.StatusOK, ReviewDecisionResult{ReviewEntry: s.reviewEntryView(after), Result: result})
+	return ReviewDecisionResult{ReviewEntry: s.reviewEntryView(after), Result: result}, nil
 }
 
 // checkDecisionTargets checks what only the database knows: the referral or

@@ -37,6 +37,7 @@ type reviewAPI struct {
 	api       adminClient
 	admin     db.Admin
 	fakeQueue string
+	srv       *Server // for the admin pages' tests (signInAdmin)
 }
 
 func newReviewAPI(t *testing.T) reviewAPI {
@@ -68,6 +69,7 @@ func newReviewAPI(t *testing.T) reviewAPI {
 	}
 	r.admin = admin
 	r.api = adminClient{t: t, h: srv.Handler(), key: key}
+	r.srv = srv
 	return r
 }
 

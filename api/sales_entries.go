@@ -99,6 +99,16 @@ type SalesEntryList struct {
 }
 
 func (s *Server) listSalesEntries(c echo.Context) error {
+	out, err := s.salesEntryList(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// salesEntryList is the page of the Sales Receiver's log the request's
+// query asks for: the JSON list's and the admin UI's.
+func (s *Server) salesEntryList(c echo.Context) (SalesEntryList, error) {
 	q := newListQuery(c, "status", "campaign_id", "object_type", "object_id", "since", "until", "limit", "cursor")
 	params := db.SalesEntryListFilteredParams{
 		WorkspaceID: adminFrom(c).WorkspaceID,
@@ -118,12 +128,12 @@ func (s *Server) listSalesEntries(c echo.Context) error {
 		params.BeforeID = cur.int64ID(q)
 	}
 	if err := q.err(); err != nil {
-		return err
+		return SalesEntryList{}, err
 	}
 	params.PageSize = limit + 1
 	rows, err := s.queries().SalesEntryListFiltered(c.Request().Context(), params)
 	if err != nil {
-		return fmt.Errorf("list sales entries: %w", err)
+		return SalesEntryList{}, fmt.Errorf("list sales entries: %w", err)
 	}
 	out := SalesEntryList{SalesEntries: make([]SalesEntryView, 0, min(len(rows), int(limit)))}
 	for i, e := range rows {
@@ -133,24 +143,35 @@ func (s *Server) listSalesEntries(c echo.Context) error {
 		}
 		out.SalesEntries = append(out.SalesEntries, s.salesEntryView(e))
 	}
-	return c.JSON(http.StatusOK, out)
+	return out, nil
 }
 
 // getSalesEntry is one entry with HubSpot's raw payload, what was done with
 // it, and the review entry it went to, if any.
 func (s *Server) getSalesEntry(c echo.Context) error {
+	v, err := s.salesEntryDetail(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+// salesEntryDetail is the sales entry in the path (of the admin's
+// workspace) with its payload and review entry: the JSON API's and the
+// admin UI's.
+func (s *Server) salesEntryDetail(c echo.Context) (SalesEntryView, error) {
 	ctx := c.Request().Context()
 	notFound := NewError(http.StatusNotFound, "not_found", "no such sales entry in your workspace")
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return NewError(http.StatusNotFound, "not_found", "no such sales entry: sales entry IDs are positive whole numbers")
+		return SalesEntryView{}, NewError(http.StatusNotFound, "not_found", "no such sales entry: sales entry IDs are positive whole numbers")
 	}
 	e, err := s.queries().SalesEntryGetByID(ctx, id)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && (e.WorkspaceID == nil || *e.WorkspaceID != adminFrom(c).WorkspaceID)) {
-		return notFound
+		return SalesEntryView{}, notFound
 	}
 	if err != nil {
-		return fmt.Errorf("load sales entry: %w", err)
+		return SalesEntryView{}, fmt.Errorf("load sales entry: %w", err)
 	}
 	v := s.salesEntryView(e)
 	v.Payload = e.Payload
@@ -160,7 +181,7 @@ func (s *Server) getSalesEntry(c echo.Context) error {
 		rv := s.reviewEntryView(review)
 		v.ReviewEntry = &rv
 	case !errors.Is(err, pgx.ErrNoRows):
-		return fmt.Errorf("load the sales entry's review entry: %w", err)
+		return SalesEntryView{}, fmt.Errorf("load the sales entry's review entry: %w", err)
 	}
-	return c.JSON(http.StatusOK, v)
+	return v, nil
 }

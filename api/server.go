@@ -6,12 +6,12 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"time"
 
@@ -23,7 +23,9 @@ import (
 
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/adminauth"
+	"github.com/referflow/referflow/internal/email"
 	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/memberaccess"
 	"github.com/referflow/referflow/internal/opsmetrics"
 	"github.com/referflow/referflow/internal/outgoing"
 	"github.com/referflow/referflow/workflows"
@@ -84,6 +86,15 @@ type Deps struct {
 	// (default 1 s; negative: never), so a pause or a new landing URL shows
 	// on the links within it.
 	ReferralLinkCacheTTL time.Duration
+	// PublicLimits tunes the public pages' rate limits (zero: the defaults).
+	PublicLimits PublicLimits
+	// SMTP is REFERFLOW_SMTP_URL: emails to members go through it; nil
+	// when unset (invites are refused, the email status says so).
+	SMTP *email.Server
+	// TrustedProxies are the reverse proxies (REFERFLOW_TRUSTED_PROXIES)
+	// whose X-Forwarded-For names the client; without them the client is the
+	// TCP peer, and forwarded headers, which anyone can send, are ignored.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the HTTP server.
@@ -95,6 +106,16 @@ type Server struct {
 	clicks    *clickRecorder
 	clickKey  []byte
 	linkCache linkCache
+	// guard is the public pages' door: rate limits and CSRF key.
+	guard *publicGuard
+	// access signs members' access links to their portal; unsubscriber
+	// reads the unsubscribe links of emails to members.
+	access       *memberaccess.Signer
+	unsubscriber *email.Unsubscriber
+	// portal caches the connected portals' properties, pipelines and lists.
+	portal portalCache
+	// adminNav is the admin UI's nav: the pages registered (admin_pages.go).
+	adminNav []adminNavItem
 }
 
 // New builds the server with its middleware and routes.
@@ -120,29 +141,32 @@ func New(deps Deps) *Server {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	e.HTTPErrorHandler = jsonErrorHandler(deps.Logger)
 	e.Server.ReadHeaderTimeout = 10 * time.Second
 	e.Server.IdleTimeout = 2 * time.Minute
 
 	s := &Server{echo: e, deps: deps, clicks: newClickRecorder(deps.Pool, deps.Logger, deps.Registry, deps.ClickBuffer)}
+	e.HTTPErrorHandler = jsonErrorHandler(deps.Logger, s.renderAdminErrorPage)
 	s.linkCache.ttl = deps.ReferralLinkCacheTTL
 	if s.linkCache.ttl == 0 {
 		s.linkCache.ttl = time.Second
 	}
-	if deps.EncryptionKey != nil {
-		s.clickKey = clickKeyFrom(deps.EncryptionKey)
-	} else {
-		s.clickKey = make([]byte, 32)
-		_, _ = rand.Read(s.clickKey)
-	}
+	s.clickKey = deriveKey(deps.EncryptionKey, "referflow click visitor hash v1")
+	s.access = memberaccess.NewSigner(deps.EncryptionKey)
+	s.unsubscriber = email.NewUnsubscriber(deps.EncryptionKey)
+	s.guard = newPublicGuard(deps.PublicLimits, deps.EncryptionKey, deps.PublicURL != nil && deps.PublicURL.Scheme == "https")
+	e.IPExtractor = clientIP(deps.TrustedProxies)
 	e.Use(
 		middleware.RequestID(),
 		requestLogger(deps.Logger),
 		newHTTPMetrics(deps.Registry).middleware,
 		recoverPanics(deps.Logger),
-		middleware.BodyLimit(fmt.Sprintf("%dB", MaxBodyBytes)),
+		// Every route but the CSV upload (MaxImportBodyBytes, its own).
+		middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: fmt.Sprintf("%dB", MaxBodyBytes), Skipper: skipServerBodyLimit}),
 	)
 	s.routes()
+	if deps.HubSpot != nil && deps.Temporal != nil {
+		deps.HubSpot.OnDisconnect(s.pauseSyncsOnDisconnect)
+	}
 	return s
 }
 
@@ -160,6 +184,10 @@ func (s *Server) routes() {
 	admin.GET("/me", s.me)
 	admin.GET("/hubspot/status", s.hubspotStatus)
 	admin.POST("/hubspot/disconnect", s.hubspotDisconnect)
+	admin.POST("/hubspot/private-app-token", s.hubspotPrivateAppToken)
+	admin.GET("/hubspot/properties", s.hubspotProperties)
+	admin.GET("/hubspot/pipelines", s.hubspotPipelines)
+	admin.GET("/hubspot/lists", s.hubspotLists)
 	admin.GET("/campaigns", s.listCampaigns)
 	admin.POST("/campaigns", s.createCampaign)
 	admin.GET("/campaigns/example", s.getCampaignExample)
@@ -170,6 +198,7 @@ func (s *Server) routes() {
 	admin.GET("/campaigns/:id/members", s.listMembers)
 	admin.POST("/campaigns/:id/members", s.createMember)
 	admin.POST("/campaigns/:id/referrals", s.createReferral)
+	admin.POST("/members/:id/access-link", s.createMemberAccessLink)
 	admin.GET("/referrals/:id", s.getReferral)
 	admin.POST("/referrals/:id/decisions", s.decideReferral)
 	admin.POST("/referrals/:id/retry", s.retryReferral)
@@ -178,11 +207,25 @@ func (s *Server) routes() {
 	admin.POST("/referrals/:id/rewards/:reward_id/cancel", s.cancelReward)
 	admin.POST("/referrals/:id/rewards/:reward_id/paid", s.markRewardPaid)
 	s.routeReferralList(admin)
+	s.routeReports(admin)
+	s.routeImports(admin)
+	s.routeSyncs(admin)
 	s.routeOpenAPI(admin)
 	s.routeSalesReceiver(admin)
 	s.routeWebhookDeliveries(admin)
+	s.routeAdmins(admin)
+	s.routeAPIKeys(admin)
+	s.routeRewards(admin)
 	s.routeHubSpotWebhooks()
 	s.routeReferralLinks()
+	s.routeConversions()
+	s.routeTrackingScript()
+	s.routeQRCodes()
+	s.routePublicCampaignPages()
+	s.routeMemberPortal()
+	s.routeEmailUnsubscribe()
+	s.routeMemberEmails(admin)
+	s.routeAdminPages()
 }
 
 // Handler exposes the server for httptest.

@@ -83,7 +83,16 @@ func webhookDeliveryView(d db.WebhookDelivery) WebhookDeliveryView {
 }
 
 func (s *Server) listWebhookDeliveries(c echo.Context) error {
-	q := newListQuery(c, "status", "event_type", "campaign_id", "limit", "cursor")
+	out, err := s.webhookDeliveryList(c, newListQuery(c, "status", "event_type", "campaign_id", "limit", "cursor"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// webhookDeliveryList reads one page of the workspace's deliveries with the
+// filters of q; the JSON list and the deliveries page both call it.
+func (s *Server) webhookDeliveryList(c echo.Context, q *listQuery) (WebhookDeliveryList, error) {
 	params := db.WebhookDeliveryListFilteredParams{
 		WorkspaceID: adminFrom(c).WorkspaceID,
 		Status:      q.oneOf("status", words(webhookdelivery.Statuses)),
@@ -97,12 +106,12 @@ func (s *Server) listWebhookDeliveries(c echo.Context) error {
 		params.BeforeCreatedAt, params.BeforeID = cur.timeAndUUID(q)
 	}
 	if err := q.err(); err != nil {
-		return err
+		return WebhookDeliveryList{}, err
 	}
 	params.PageSize = limit + 1
 	rows, err := s.queries().WebhookDeliveryListFiltered(c.Request().Context(), params)
 	if err != nil {
-		return fmt.Errorf("list webhook deliveries: %w", err)
+		return WebhookDeliveryList{}, fmt.Errorf("list webhook deliveries: %w", err)
 	}
 	out := WebhookDeliveryList{WebhookDeliveries: make([]WebhookDeliveryView, 0, min(len(rows), int(limit)))}
 	for i, d := range rows {
@@ -113,7 +122,7 @@ func (s *Server) listWebhookDeliveries(c echo.Context) error {
 		}
 		out.WebhookDeliveries = append(out.WebhookDeliveries, webhookDeliveryView(d))
 	}
-	return c.JSON(http.StatusOK, out)
+	return out, nil
 }
 
 // webhookDeliveryID reads the path's delivery ID; not a UUID is a 404 like
@@ -129,21 +138,31 @@ func webhookDeliveryID(c echo.Context) (uuid.UUID, error) {
 var errNoSuchDelivery = NewError(http.StatusNotFound, "not_found", "no such webhook delivery in your workspace")
 
 func (s *Server) getWebhookDelivery(c echo.Context) error {
-	id, err := webhookDeliveryID(c)
+	v, err := s.webhookDeliveryWithAttempts(c)
 	if err != nil {
 		return err
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+// webhookDeliveryWithAttempts loads the path's delivery of the workspace
+// with its payload and every attempt.
+func (s *Server) webhookDeliveryWithAttempts(c echo.Context) (WebhookDeliveryView, error) {
+	id, err := webhookDeliveryID(c)
+	if err != nil {
+		return WebhookDeliveryView{}, err
 	}
 	ctx := c.Request().Context()
 	d, err := s.queries().WebhookDeliveryGet(ctx, db.WebhookDeliveryGetParams{ID: id, WorkspaceID: adminFrom(c).WorkspaceID})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return errNoSuchDelivery
+		return WebhookDeliveryView{}, errNoSuchDelivery
 	}
 	if err != nil {
-		return fmt.Errorf("load webhook delivery: %w", err)
+		return WebhookDeliveryView{}, fmt.Errorf("load webhook delivery: %w", err)
 	}
 	attempts, err := s.queries().WebhookDeliveryAttemptListByDelivery(ctx, d.ID)
 	if err != nil {
-		return fmt.Errorf("load webhook delivery attempts: %w", err)
+		return WebhookDeliveryView{}, fmt.Errorf("load webhook delivery attempts: %w", err)
 	}
 	v := webhookDeliveryView(d)
 	v.Payload = d.Body
@@ -153,7 +172,7 @@ func (s *Server) getWebhookDelivery(c echo.Context) error {
 			AttemptedAt: a.AttemptedAt, StatusCode: a.StatusCode, LatencyMs: a.LatencyMs, Error: a.Error, ResponseExcerpt: a.ResponseExcerpt,
 		}
 	}
-	return c.JSON(http.StatusOK, v)
+	return v, nil
 }
 
 func (s *Server) replayWebhookDelivery(c echo.Context) error {
@@ -161,16 +180,24 @@ func (s *Server) replayWebhookDelivery(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := webhookdelivery.Replay(c.Request().Context(), s.queries(), adminFrom(c).WorkspaceID, id, time.Now())
-	switch {
-	case errors.Is(err, webhookdelivery.ErrNotFound):
-		return errNoSuchDelivery
-	case errors.Is(err, webhookdelivery.ErrInFlight):
-		return NewError(http.StatusConflict, "conflict", err.Error())
-	case err != nil:
+	d, err := s.replayDelivery(c, id)
+	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, webhookDeliveryView(d))
+}
+
+// replayDelivery queues a delivery of the workspace again (the JSON API and
+// the delivery page).
+func (s *Server) replayDelivery(c echo.Context, id uuid.UUID) (db.WebhookDelivery, error) {
+	d, err := webhookdelivery.Replay(c.Request().Context(), s.queries(), adminFrom(c).WorkspaceID, id, time.Now())
+	switch {
+	case errors.Is(err, webhookdelivery.ErrNotFound):
+		return d, errNoSuchDelivery
+	case errors.Is(err, webhookdelivery.ErrInFlight):
+		return d, NewError(http.StatusConflict, "conflict", err.Error())
+	}
+	return d, err
 }
 
 func (s *Server) replayFailedWebhookDeliveries(c echo.Context) error {

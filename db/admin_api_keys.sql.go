@@ -69,6 +69,82 @@ func (q *Queries) AdminAPIKeyGetAdmin(ctx context.Context, keyHash []byte) (Admi
 	return i, err
 }
 
+const adminAPIKeyListByWorkspace = `-- name: AdminAPIKeyListByWorkspace :many
+SELECT k.id, k.admin_id, k.name, k.prefix, k.key_hash, k.created_at, k.last_used_at, k.revoked_at, a.email AS admin_email
+FROM admin_api_keys k
+JOIN admins a ON a.id = k.admin_id
+WHERE a.workspace_id = $1
+ORDER BY k.created_at DESC, k.id DESC
+`
+
+type AdminAPIKeyListByWorkspaceRow struct {
+	AdminApiKey AdminApiKey `json:"admin_api_key"`
+	AdminEmail  string      `json:"admin_email"`
+}
+
+// AdminAPIKeyListByWorkspace lists the API keys of a workspace's admins
+// (revoked ones too, for the record), newest first, with their admin's email.
+func (q *Queries) AdminAPIKeyListByWorkspace(ctx context.Context, workspaceID uuid.UUID) ([]AdminAPIKeyListByWorkspaceRow, error) {
+	rows, err := q.db.Query(ctx, adminAPIKeyListByWorkspace, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []AdminAPIKeyListByWorkspaceRow
+	for rows.Next() {
+		var i AdminAPIKeyListByWorkspaceRow
+		if err := rows.Scan(
+			&i.AdminApiKey.ID,
+			&i.AdminApiKey.AdminID,
+			&i.AdminApiKey.Name,
+			&i.AdminApiKey.Prefix,
+			&i.AdminApiKey.KeyHash,
+			&i.AdminApiKey.CreatedAt,
+			&i.AdminApiKey.LastUsedAt,
+			&i.AdminApiKey.RevokedAt,
+			&i.AdminEmail,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const adminAPIKeyRevoke = `-- name: AdminAPIKeyRevoke :one
+UPDATE admin_api_keys k
+SET revoked_at = COALESCE(k.revoked_at, now())
+FROM admins a
+WHERE k.id = $1 AND a.id = k.admin_id AND a.workspace_id = $2
+RETURNING k.id, k.admin_id, k.name, k.prefix, k.key_hash, k.created_at, k.last_used_at, k.revoked_at
+`
+
+type AdminAPIKeyRevokeParams struct {
+	ID          uuid.UUID `json:"id"`
+	WorkspaceID uuid.UUID `json:"workspace_id"`
+}
+
+// AdminAPIKeyRevoke revokes a key of a workspace's admin; a key revoked
+// before keeps its first revoked_at. No row: no such key in the workspace.
+func (q *Queries) AdminAPIKeyRevoke(ctx context.Context, arg AdminAPIKeyRevokeParams) (AdminApiKey, error) {
+	row := q.db.QueryRow(ctx, adminAPIKeyRevoke, arg.ID, arg.WorkspaceID)
+	var i AdminApiKey
+	err := row.Scan(
+		&i.ID,
+		&i.AdminID,
+		&i.Name,
+		&i.Prefix,
+		&i.KeyHash,
+		&i.CreatedAt,
+		&i.LastUsedAt,
+		&i.RevokedAt,
+	)
+	return i, err
+}
+
 const adminAPIKeyTouch = `-- name: AdminAPIKeyTouch :exec
 UPDATE admin_api_keys
 SET last_used_at = now()

@@ -71,6 +71,32 @@ func (q *Queries) AdminGetByID(ctx context.Context, id uuid.UUID) (Admin, error)
 	return i, err
 }
 
+const adminGetInWorkspace = `-- name: AdminGetInWorkspace :one
+SELECT id, workspace_id, email, name, created_at, updated_at FROM admins
+WHERE id = $1 AND workspace_id = $2
+`
+
+type AdminGetInWorkspaceParams struct {
+	ID          uuid.UUID `json:"id"`
+	WorkspaceID uuid.UUID `json:"workspace_id"`
+}
+
+// AdminGetInWorkspace loads an admin of a workspace; another workspace's
+// admin is no row, like an unknown one.
+func (q *Queries) AdminGetInWorkspace(ctx context.Context, arg AdminGetInWorkspaceParams) (Admin, error) {
+	row := q.db.QueryRow(ctx, adminGetInWorkspace, arg.ID, arg.WorkspaceID)
+	var i Admin
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.Email,
+		&i.Name,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const adminListByEmail = `-- name: AdminListByEmail :many
 SELECT admins.id, admins.workspace_id, admins.email, admins.name, admins.created_at, admins.updated_at, workspaces.name AS workspace_name
 FROM admins
@@ -115,6 +141,40 @@ func (q *Queries) AdminListByEmail(ctx context.Context, email string) ([]AdminLi
 	return items, nil
 }
 
+const adminListByWorkspace = `-- name: AdminListByWorkspace :many
+SELECT id, workspace_id, email, name, created_at, updated_at FROM admins
+WHERE workspace_id = $1
+ORDER BY created_at, id
+`
+
+// AdminListByWorkspace lists a workspace's admins, oldest first (settings).
+func (q *Queries) AdminListByWorkspace(ctx context.Context, workspaceID uuid.UUID) ([]Admin, error) {
+	rows, err := q.db.Query(ctx, adminListByWorkspace, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Admin
+	for rows.Next() {
+		var i Admin
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.Email,
+			&i.Name,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const adminOldest = `-- name: AdminOldest :one
 SELECT admins.id, admins.workspace_id, admins.email, admins.name, admins.created_at, admins.updated_at, workspaces.name AS workspace_name
 FROM admins
@@ -142,6 +202,39 @@ func (q *Queries) AdminOldest(ctx context.Context) (AdminOldestRow, error) {
 		&i.Admin.CreatedAt,
 		&i.Admin.UpdatedAt,
 		&i.WorkspaceName,
+	)
+	return i, err
+}
+
+const adminRemoveUnlessLast = `-- name: AdminRemoveUnlessLast :one
+WITH locked AS (
+    SELECT id FROM admins WHERE workspace_id = $2 ORDER BY id FOR UPDATE
+)
+DELETE FROM admins
+WHERE admins.id = $1 AND admins.workspace_id = $2
+  AND (SELECT count(*) FROM locked) > 1
+RETURNING id, workspace_id, email, name, created_at, updated_at
+`
+
+type AdminRemoveUnlessLastParams struct {
+	ID          uuid.UUID `json:"id"`
+	WorkspaceID uuid.UUID `json:"workspace_id"`
+}
+
+// AdminRemoveUnlessLast removes an admin of a workspace unless they are its
+// last: the workspace's admins are locked first, so two removals at once
+// cannot leave it with none (the second sees the first's removal). No row
+// means the admin was the last one (or is not of the workspace).
+func (q *Queries) AdminRemoveUnlessLast(ctx context.Context, arg AdminRemoveUnlessLastParams) (Admin, error) {
+	row := q.db.QueryRow(ctx, adminRemoveUnlessLast, arg.ID, arg.WorkspaceID)
+	var i Admin
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.Email,
+		&i.Name,
+		&i.CreatedAt,
+		&i.UpdatedAt,
 	)
 	return i, err
 }

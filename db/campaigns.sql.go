@@ -12,12 +12,29 @@ import (
 	"github.com/google/uuid"
 )
 
+const campaignAllowsOrigin = `-- name: CampaignAllowsOrigin :one
+SELECT EXISTS (
+    SELECT 1 FROM campaigns
+    WHERE public_settings -> 'allowed_origins' ? $1::text
+)
+`
+
+// CampaignAllowsOrigin tells whether any campaign lists a (normalised) web
+// origin in settings.public.allowed_origins: a CORS preflight to the public
+// conversions endpoint carries no publishable key to name its campaign.
+func (q *Queries) CampaignAllowsOrigin(ctx context.Context, origin string) (bool, error) {
+	row := q.db.QueryRow(ctx, campaignAllowsOrigin, origin)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
+
 const campaignCreate = `-- name: CampaignCreate :one
 INSERT INTO campaigns (
     workspace_id, name, status,
     lead_settings, referrer_settings, status_rules,
     property_updates, process_rules, reward_rules, public_settings,
-    fulfilment_webhook_url
+    fraud_checks, email_settings, fulfilment_webhook_url
 ) VALUES (
     $1, $2, COALESCE($3::text, 'draft'),
     COALESCE($4::jsonb, '{}'),
@@ -27,9 +44,11 @@ INSERT INTO campaigns (
     COALESCE($8::jsonb, '{}'),
     COALESCE($9::jsonb, '{}'),
     COALESCE($10::jsonb, '{}'),
-    $11
+    COALESCE($11::jsonb, '{}'),
+    COALESCE($12::jsonb, '{}'),
+    $13
 )
-RETURNING id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at, public_settings, publishable_key
+RETURNING id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at, public_settings, publishable_key, fraud_checks, email_settings
 `
 
 type CampaignCreateParams struct {
@@ -43,6 +62,8 @@ type CampaignCreateParams struct {
 	ProcessRules         json.RawMessage `json:"process_rules"`
 	RewardRules          json.RawMessage `json:"reward_rules"`
 	PublicSettings       json.RawMessage `json:"public_settings"`
+	FraudChecks          json.RawMessage `json:"fraud_checks"`
+	EmailSettings        json.RawMessage `json:"email_settings"`
 	FulfilmentWebhookUrl *string         `json:"fulfilment_webhook_url"`
 }
 
@@ -60,6 +81,8 @@ func (q *Queries) CampaignCreate(ctx context.Context, arg CampaignCreateParams) 
 		arg.ProcessRules,
 		arg.RewardRules,
 		arg.PublicSettings,
+		arg.FraudChecks,
+		arg.EmailSettings,
 		arg.FulfilmentWebhookUrl,
 	)
 	var i Campaign
@@ -79,12 +102,14 @@ func (q *Queries) CampaignCreate(ctx context.Context, arg CampaignCreateParams) 
 		&i.UpdatedAt,
 		&i.PublicSettings,
 		&i.PublishableKey,
+		&i.FraudChecks,
+		&i.EmailSettings,
 	)
 	return i, err
 }
 
 const campaignGetByID = `-- name: CampaignGetByID :one
-SELECT id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at, public_settings, publishable_key FROM campaigns
+SELECT id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at, public_settings, publishable_key, fraud_checks, email_settings FROM campaigns
 WHERE id = $1
 `
 
@@ -109,12 +134,14 @@ func (q *Queries) CampaignGetByID(ctx context.Context, id uuid.UUID) (Campaign, 
 		&i.UpdatedAt,
 		&i.PublicSettings,
 		&i.PublishableKey,
+		&i.FraudChecks,
+		&i.EmailSettings,
 	)
 	return i, err
 }
 
 const campaignGetByPublishableKey = `-- name: CampaignGetByPublishableKey :one
-SELECT id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at, public_settings, publishable_key FROM campaigns
+SELECT id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at, public_settings, publishable_key, fraud_checks, email_settings FROM campaigns
 WHERE publishable_key = $1
 `
 
@@ -140,12 +167,60 @@ func (q *Queries) CampaignGetByPublishableKey(ctx context.Context, publishableKe
 		&i.UpdatedAt,
 		&i.PublicSettings,
 		&i.PublishableKey,
+		&i.FraudChecks,
+		&i.EmailSettings,
+	)
+	return i, err
+}
+
+const campaignGetBySlug = `-- name: CampaignGetBySlug :one
+SELECT campaigns.id, campaigns.workspace_id, campaigns.name, campaigns.status, campaigns.lead_settings, campaigns.referrer_settings, campaigns.status_rules, campaigns.property_updates, campaigns.process_rules, campaigns.reward_rules, campaigns.fulfilment_webhook_url, campaigns.created_at, campaigns.updated_at, campaigns.public_settings, campaigns.publishable_key, campaigns.fraud_checks, campaigns.email_settings, workspaces.name AS workspace_name
+FROM campaigns
+JOIN workspaces ON workspaces.id = campaigns.workspace_id
+WHERE campaigns.public_settings ->> 'slug' = $1::text
+  AND campaigns.public_settings ->> 'slug' <> ''
+ORDER BY campaigns.status = 'active' DESC, campaigns.created_at, campaigns.id
+LIMIT 1
+`
+
+type CampaignGetBySlugRow struct {
+	Campaign      Campaign `json:"campaign"`
+	WorkspaceName string   `json:"workspace_name"`
+}
+
+// CampaignGetBySlug finds the campaign of a hosted page (/c/{slug}/...) and
+// its workspace's name, which the page shows. A slug is unique per workspace
+// only: an active campaign comes first, then the oldest, whose pages were
+// shared first (as MemberGetByReferralLink does for codes). The slug <> ”
+// condition lets the partial index campaigns_public_slug_idx answer.
+func (q *Queries) CampaignGetBySlug(ctx context.Context, slug string) (CampaignGetBySlugRow, error) {
+	row := q.db.QueryRow(ctx, campaignGetBySlug, slug)
+	var i CampaignGetBySlugRow
+	err := row.Scan(
+		&i.Campaign.ID,
+		&i.Campaign.WorkspaceID,
+		&i.Campaign.Name,
+		&i.Campaign.Status,
+		&i.Campaign.LeadSettings,
+		&i.Campaign.ReferrerSettings,
+		&i.Campaign.StatusRules,
+		&i.Campaign.PropertyUpdates,
+		&i.Campaign.ProcessRules,
+		&i.Campaign.RewardRules,
+		&i.Campaign.FulfilmentWebhookUrl,
+		&i.Campaign.CreatedAt,
+		&i.Campaign.UpdatedAt,
+		&i.Campaign.PublicSettings,
+		&i.Campaign.PublishableKey,
+		&i.Campaign.FraudChecks,
+		&i.Campaign.EmailSettings,
+		&i.WorkspaceName,
 	)
 	return i, err
 }
 
 const campaignListByWorkspace = `-- name: CampaignListByWorkspace :many
-SELECT id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at, public_settings, publishable_key FROM campaigns
+SELECT id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at, public_settings, publishable_key, fraud_checks, email_settings FROM campaigns
 WHERE workspace_id = $1
 ORDER BY created_at, id
 `
@@ -176,6 +251,8 @@ func (q *Queries) CampaignListByWorkspace(ctx context.Context, workspaceID uuid.
 			&i.UpdatedAt,
 			&i.PublicSettings,
 			&i.PublishableKey,
+			&i.FraudChecks,
+			&i.EmailSettings,
 		); err != nil {
 			return nil, err
 		}
@@ -188,7 +265,7 @@ func (q *Queries) CampaignListByWorkspace(ctx context.Context, workspaceID uuid.
 }
 
 const campaignListUnarchivedOfWorkspaces = `-- name: CampaignListUnarchivedOfWorkspaces :many
-SELECT id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at, public_settings, publishable_key FROM campaigns
+SELECT id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at, public_settings, publishable_key, fraud_checks, email_settings FROM campaigns
 WHERE workspace_id = ANY($1::uuid[]) AND status <> 'archived'
 ORDER BY workspace_id, created_at, id
 `
@@ -221,6 +298,8 @@ func (q *Queries) CampaignListUnarchivedOfWorkspaces(ctx context.Context, worksp
 			&i.UpdatedAt,
 			&i.PublicSettings,
 			&i.PublishableKey,
+			&i.FraudChecks,
+			&i.EmailSettings,
 		); err != nil {
 			return nil, err
 		}
@@ -254,7 +333,7 @@ UPDATE campaigns
 SET publishable_key = DEFAULT,
     updated_at = now()
 WHERE id = $1 AND workspace_id = $2
-RETURNING id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at, public_settings, publishable_key
+RETURNING id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at, public_settings, publishable_key, fraud_checks, email_settings
 `
 
 type CampaignRotatePublishableKeyParams struct {
@@ -284,6 +363,8 @@ func (q *Queries) CampaignRotatePublishableKey(ctx context.Context, arg Campaign
 		&i.UpdatedAt,
 		&i.PublicSettings,
 		&i.PublishableKey,
+		&i.FraudChecks,
+		&i.EmailSettings,
 	)
 	return i, err
 }
@@ -299,7 +380,7 @@ SET name = COALESCE($1::text, name),
     updated_at = now()
 WHERE id = $4 AND workspace_id = $5
   AND ($6::text IS NULL OR status = $6::text)
-RETURNING id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at, public_settings, publishable_key
+RETURNING id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at, public_settings, publishable_key, fraud_checks, email_settings
 `
 
 type CampaignUpdateDetailsParams struct {
@@ -342,6 +423,8 @@ func (q *Queries) CampaignUpdateDetails(ctx context.Context, arg CampaignUpdateD
 		&i.UpdatedAt,
 		&i.PublicSettings,
 		&i.PublishableKey,
+		&i.FraudChecks,
+		&i.EmailSettings,
 	)
 	return i, err
 }
@@ -355,9 +438,11 @@ SET lead_settings = $1,
     process_rules = $5,
     reward_rules = $6,
     public_settings = $7,
+    fraud_checks = $8,
+    email_settings = $9,
     updated_at = now()
-WHERE id = $8 AND workspace_id = $9 AND status <> 'archived'
-RETURNING id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at, public_settings, publishable_key
+WHERE id = $10 AND workspace_id = $11 AND status <> 'archived'
+RETURNING id, workspace_id, name, status, lead_settings, referrer_settings, status_rules, property_updates, process_rules, reward_rules, fulfilment_webhook_url, created_at, updated_at, public_settings, publishable_key, fraud_checks, email_settings
 `
 
 type CampaignUpdateSettingsParams struct {
@@ -368,6 +453,8 @@ type CampaignUpdateSettingsParams struct {
 	ProcessRules     json.RawMessage `json:"process_rules"`
 	RewardRules      json.RawMessage `json:"reward_rules"`
 	PublicSettings   json.RawMessage `json:"public_settings"`
+	FraudChecks      json.RawMessage `json:"fraud_checks"`
+	EmailSettings    json.RawMessage `json:"email_settings"`
 	ID               uuid.UUID       `json:"id"`
 	WorkspaceID      uuid.UUID       `json:"workspace_id"`
 }
@@ -385,6 +472,8 @@ func (q *Queries) CampaignUpdateSettings(ctx context.Context, arg CampaignUpdate
 		arg.ProcessRules,
 		arg.RewardRules,
 		arg.PublicSettings,
+		arg.FraudChecks,
+		arg.EmailSettings,
 		arg.ID,
 		arg.WorkspaceID,
 	)
@@ -405,6 +494,8 @@ func (q *Queries) CampaignUpdateSettings(ctx context.Context, arg CampaignUpdate
 		&i.UpdatedAt,
 		&i.PublicSettings,
 		&i.PublishableKey,
+		&i.FraudChecks,
+		&i.EmailSettings,
 	)
 	return i, err
 }

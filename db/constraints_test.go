@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/referflow/referflow/db"
@@ -295,15 +296,16 @@ func TestCheckConstraintsRefuseBadValues(t *testing.T) {
 	})
 	requirePgError(t, err, "23514", "referral_events_to_status_check")
 
-	_, err = f.q.SyncCreate(ctx, db.SyncCreateParams{WorkspaceID: f.workspace.ID, CampaignID: f.campaign.ID, Source: "list", Mode: "one_time"})
+	empty := json.RawMessage(`{}`)
+	_, err = f.q.SyncCreate(ctx, db.SyncCreateParams{ID: uuid.New(), WorkspaceID: f.workspace.ID, CampaignID: f.campaign.ID, Source: "list", Mode: "one_time", Mapping: empty, ReturnFields: empty})
 	requirePgError(t, err, "23514", "syncs_list_id_required")
 
-	_, err = f.q.SyncCreate(ctx, db.SyncCreateParams{WorkspaceID: f.workspace.ID, CampaignID: f.campaign.ID, Source: "all_contacts", Mode: "ongoing"})
+	_, err = f.q.SyncCreate(ctx, db.SyncCreateParams{ID: uuid.New(), WorkspaceID: f.workspace.ID, CampaignID: f.campaign.ID, Source: "all_contacts", Mode: "ongoing", Mapping: empty, ReturnFields: empty})
 	requirePgError(t, err, "23514", "syncs_cron_spec_required")
 
 	s, err := f.q.SyncCreate(ctx, db.SyncCreateParams{
-		WorkspaceID: f.workspace.ID, CampaignID: f.campaign.ID, Source: "list", ListID: ptr("42"),
-		Mode: "ongoing", CronSpec: ptr("0 * * * *"),
+		ID: uuid.New(), WorkspaceID: f.workspace.ID, CampaignID: f.campaign.ID, Source: "list", ListID: ptr("42"),
+		Mode: "ongoing", CronSpec: ptr("0 * * * *"), Mapping: empty, ReturnFields: empty,
 	})
 	if err != nil || s.Status != "active" {
 		t.Fatalf("a valid ongoing list sync: %+v, %v", s, err)

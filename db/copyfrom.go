@@ -46,3 +46,39 @@ func (r iteratorForClickInsertBatch) Err() error {
 func (q *Queries) ClickInsertBatch(ctx context.Context, arg []ClickInsertBatchParams) (int64, error) {
 	return q.db.CopyFrom(ctx, []string{"clicks"}, []string{"workspace_id", "campaign_id", "member_id", "clicked_at", "referrer", "visitor_hash"}, &iteratorForClickInsertBatch{rows: arg})
 }
+
+// iteratorForSyncFailureAdd implements pgx.CopyFromSource.
+type iteratorForSyncFailureAdd struct {
+	rows                 []SyncFailureAddParams
+	skippedFirstNextCall bool
+}
+
+func (r *iteratorForSyncFailureAdd) Next() bool {
+	if len(r.rows) == 0 {
+		return false
+	}
+	if !r.skippedFirstNextCall {
+		r.skippedFirstNextCall = true
+		return true
+	}
+	r.rows = r.rows[1:]
+	return len(r.rows) > 0
+}
+
+func (r iteratorForSyncFailureAdd) Values() ([]interface{}, error) {
+	return []interface{}{
+		r.rows[0].SyncID,
+		r.rows[0].RunStartedAt,
+		r.rows[0].HubspotContactID,
+		r.rows[0].Reason,
+	}, nil
+}
+
+func (r iteratorForSyncFailureAdd) Err() error {
+	return nil
+}
+
+// SyncFailureAdd records contacts a sync run could not handle.
+func (q *Queries) SyncFailureAdd(ctx context.Context, arg []SyncFailureAddParams) (int64, error) {
+	return q.db.CopyFrom(ctx, []string{"sync_failures"}, []string{"sync_id", "run_started_at", "hubspot_contact_id", "reason"}, &iteratorForSyncFailureAdd{rows: arg})
+}

@@ -21,7 +21,7 @@ SET status = 'disconnected',
     access_token_expires_at = NULL,
     updated_at = now()
 WHERE workspace_id = $1 AND disconnected_at IS NULL
-RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone
+RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone, kind
 `
 
 // HubSpotConnectionDisconnect releases the portal and forgets the tokens;
@@ -52,12 +52,13 @@ func (q *Queries) HubSpotConnectionDisconnect(ctx context.Context, workspaceID u
 		&i.PropertySetupError,
 		&i.PropertySetupAt,
 		&i.PortalTimeZone,
+		&i.Kind,
 	)
 	return i, err
 }
 
 const hubSpotConnectionGetActiveByPortal = `-- name: HubSpotConnectionGetActiveByPortal :one
-SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone FROM hubspot_connections
+SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone, kind FROM hubspot_connections
 WHERE portal_id = $1 AND disconnected_at IS NULL
 `
 
@@ -90,12 +91,13 @@ func (q *Queries) HubSpotConnectionGetActiveByPortal(ctx context.Context, portal
 		&i.PropertySetupError,
 		&i.PropertySetupAt,
 		&i.PortalTimeZone,
+		&i.Kind,
 	)
 	return i, err
 }
 
 const hubSpotConnectionGetByWorkspace = `-- name: HubSpotConnectionGetByWorkspace :one
-SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone FROM hubspot_connections
+SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone, kind FROM hubspot_connections
 WHERE workspace_id = $1
 `
 
@@ -127,12 +129,13 @@ func (q *Queries) HubSpotConnectionGetByWorkspace(ctx context.Context, workspace
 		&i.PropertySetupError,
 		&i.PropertySetupAt,
 		&i.PortalTimeZone,
+		&i.Kind,
 	)
 	return i, err
 }
 
 const hubSpotConnectionList = `-- name: HubSpotConnectionList :many
-SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone FROM hubspot_connections
+SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone, kind FROM hubspot_connections
 ORDER BY workspace_id
 `
 
@@ -170,6 +173,7 @@ func (q *Queries) HubSpotConnectionList(ctx context.Context) ([]HubspotConnectio
 			&i.PropertySetupError,
 			&i.PropertySetupAt,
 			&i.PortalTimeZone,
+			&i.Kind,
 		); err != nil {
 			return nil, err
 		}
@@ -182,7 +186,7 @@ func (q *Queries) HubSpotConnectionList(ctx context.Context) ([]HubspotConnectio
 }
 
 const hubSpotConnectionLock = `-- name: HubSpotConnectionLock :one
-SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone FROM hubspot_connections
+SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone, kind FROM hubspot_connections
 WHERE workspace_id = $1
 FOR UPDATE
 `
@@ -216,6 +220,7 @@ func (q *Queries) HubSpotConnectionLock(ctx context.Context, workspaceID uuid.UU
 		&i.PropertySetupError,
 		&i.PropertySetupAt,
 		&i.PortalTimeZone,
+		&i.Kind,
 	)
 	return i, err
 }
@@ -224,7 +229,7 @@ const hubSpotConnectionMarkBroken = `-- name: HubSpotConnectionMarkBroken :one
 UPDATE hubspot_connections
 SET status = 'broken', broken_reason = $1, updated_at = now()
 WHERE workspace_id = $2 AND disconnected_at IS NULL
-RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone
+RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone, kind
 `
 
 type HubSpotConnectionMarkBrokenParams struct {
@@ -260,6 +265,7 @@ func (q *Queries) HubSpotConnectionMarkBroken(ctx context.Context, arg HubSpotCo
 		&i.PropertySetupError,
 		&i.PropertySetupAt,
 		&i.PortalTimeZone,
+		&i.Kind,
 	)
 	return i, err
 }
@@ -332,7 +338,7 @@ SET access_token_ciphertext = $1,
     broken_reason = NULL,
     updated_at = now()
 WHERE workspace_id = $5 AND disconnected_at IS NULL
-RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone
+RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone, kind
 `
 
 type HubSpotConnectionUpdateTokensParams struct {
@@ -377,22 +383,24 @@ func (q *Queries) HubSpotConnectionUpdateTokens(ctx context.Context, arg HubSpot
 		&i.PropertySetupError,
 		&i.PropertySetupAt,
 		&i.PortalTimeZone,
+		&i.Kind,
 	)
 	return i, err
 }
 
 const hubSpotConnectionUpsert = `-- name: HubSpotConnectionUpsert :one
 INSERT INTO hubspot_connections (
-    workspace_id, portal_id, scopes,
+    workspace_id, portal_id, kind, scopes,
     access_token_ciphertext, refresh_token_ciphertext, encryption_key_id,
     access_token_expires_at, connected_by, portal_time_zone
 ) VALUES (
-    $1, $2, $3,
-    $4, $5, $6,
-    $7, $8, $9
+    $1, $2, COALESCE($3::text, 'oauth'), $4,
+    $5, $6, $7,
+    $8, $9, $10
 )
 ON CONFLICT (workspace_id) DO UPDATE SET
     portal_id = EXCLUDED.portal_id,
+    kind = EXCLUDED.kind,
     portal_time_zone = EXCLUDED.portal_time_zone,
     scopes = EXCLUDED.scopes,
     access_token_ciphertext = EXCLUDED.access_token_ciphertext,
@@ -408,12 +416,13 @@ ON CONFLICT (workspace_id) DO UPDATE SET
     property_setup_error = NULL,
     property_setup_at = NULL,
     updated_at = now()
-RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone
+RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone, kind
 `
 
 type HubSpotConnectionUpsertParams struct {
 	WorkspaceID            uuid.UUID  `json:"workspace_id"`
 	PortalID               int64      `json:"portal_id"`
+	Kind                   *string    `json:"kind"`
 	Scopes                 []string   `json:"scopes"`
 	AccessTokenCiphertext  []byte     `json:"-"`
 	RefreshTokenCiphertext []byte     `json:"-"`
@@ -423,8 +432,9 @@ type HubSpotConnectionUpsertParams struct {
 	PortalTimeZone         *string    `json:"portal_time_zone"`
 }
 
-// HubSpotConnectionUpsert records a completed OAuth connect or reconnect of a
-// workspace (one row per workspace). It fails with a unique violation on
+// HubSpotConnectionUpsert records a completed connect or reconnect of a
+// workspace (one row per workspace): OAuth, or a private app's access token
+// (kind private_app: no refresh token, no expiry; a NULL kind is oauth). It fails with a unique violation on
 // hubspot_connections_active_portal_key when the portal is connected to
 // another workspace; the caller then names that workspace with
 // HubSpotConnectionGetActiveByPortal.
@@ -432,6 +442,7 @@ func (q *Queries) HubSpotConnectionUpsert(ctx context.Context, arg HubSpotConnec
 	row := q.db.QueryRow(ctx, hubSpotConnectionUpsert,
 		arg.WorkspaceID,
 		arg.PortalID,
+		arg.Kind,
 		arg.Scopes,
 		arg.AccessTokenCiphertext,
 		arg.RefreshTokenCiphertext,
@@ -464,6 +475,7 @@ func (q *Queries) HubSpotConnectionUpsert(ctx context.Context, arg HubSpotConnec
 		&i.PropertySetupError,
 		&i.PropertySetupAt,
 		&i.PortalTimeZone,
+		&i.Kind,
 	)
 	return i, err
 }

@@ -13,6 +13,18 @@ import (
 	"github.com/google/uuid"
 )
 
+const memberClearWaiting = `-- name: MemberClearWaiting :exec
+UPDATE members
+SET waiting_step = NULL, waiting_cause = NULL, waiting_reason = NULL, waiting_since = NULL
+WHERE id = $1 AND waiting_step IS NOT NULL
+`
+
+// MemberClearWaiting records that the member's workflow waits on nothing.
+func (q *Queries) MemberClearWaiting(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, memberClearWaiting, id)
+	return err
+}
+
 const memberCreate = `-- name: MemberCreate :one
 INSERT INTO members (
     workspace_id, campaign_id, referral_code, email,
@@ -21,7 +33,7 @@ INSERT INTO members (
     $1, $2, $3, $4,
     $5, $6, $7, $8, $9
 )
-RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at
+RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at
 `
 
 type MemberCreateParams struct {
@@ -67,12 +79,110 @@ func (q *Queries) MemberCreate(ctx context.Context, arg MemberCreateParams) (Mem
 		&i.Source,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.WorkflowStartedAt,
+		&i.HubspotDealID,
+		&i.WaitingStep,
+		&i.WaitingCause,
+		&i.WaitingReason,
+		&i.WaitingSince,
+		&i.EmailUnsubscribedAt,
 	)
 	return i, err
 }
 
+const memberCreateMany = `-- name: MemberCreateMany :many
+INSERT INTO members (
+    workspace_id, campaign_id, referral_code, email,
+    first_name, last_name, external_id, hubspot_contact_id, source, workflow_started_at
+)
+SELECT $1, $2, r.referral_code, r.email,
+    nullif(btrim(r.first_name), ''), nullif(btrim(r.last_name), ''), nullif(btrim(r.external_id), ''),
+    nullif(r.hubspot_contact_id, 0), $3, $4::timestamptz
+FROM (
+    SELECT unnest($5::text[]) AS referral_code, unnest($6::text[]) AS email,
+        unnest($7::text[]) AS first_name, unnest($8::text[]) AS last_name,
+        unnest($9::text[]) AS external_id, unnest($10::bigint[]) AS hubspot_contact_id
+) r
+ON CONFLICT DO NOTHING
+RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at
+`
+
+type MemberCreateManyParams struct {
+	WorkspaceID       uuid.UUID  `json:"workspace_id"`
+	CampaignID        uuid.UUID  `json:"campaign_id"`
+	Source            string     `json:"source"`
+	WorkflowStartedAt *time.Time `json:"workflow_started_at"`
+	ReferralCodes     []string   `json:"referral_codes"`
+	Emails            []string   `json:"emails"`
+	FirstNames        []string   `json:"first_names"`
+	LastNames         []string   `json:"last_names"`
+	ExternalIds       []string   `json:"external_ids"`
+	HubspotContactIds []int64    `json:"hubspot_contact_ids"`
+}
+
+// MemberCreateMany adds members of one campaign in one statement (CSV
+// imports add a thousand at once). A row whose email (any case), referral
+// code or external ID is taken — by an existing member or an earlier row of
+// the same call — is left out: the rows returned are those added, and the
+// caller finds out why the others were not. Empty names and external IDs
+// are stored as NULL, and so is a HubSpot contact ID of 0 (none known).
+// workflow_started_at is set for members whose way in writes them back to
+// HubSpot itself (workflows/member.go).
+func (q *Queries) MemberCreateMany(ctx context.Context, arg MemberCreateManyParams) ([]Member, error) {
+	rows, err := q.db.Query(ctx, memberCreateMany,
+		arg.WorkspaceID,
+		arg.CampaignID,
+		arg.Source,
+		arg.WorkflowStartedAt,
+		arg.ReferralCodes,
+		arg.Emails,
+		arg.FirstNames,
+		arg.LastNames,
+		arg.ExternalIds,
+		arg.HubspotContactIds,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Member
+	for rows.Next() {
+		var i Member
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CampaignID,
+			&i.ReferralCode,
+			&i.Email,
+			&i.FirstName,
+			&i.LastName,
+			&i.ExternalID,
+			&i.HubspotContactID,
+			&i.ReferralCount,
+			&i.ConvertedReferralCount,
+			&i.Source,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.WorkflowStartedAt,
+			&i.HubspotDealID,
+			&i.WaitingStep,
+			&i.WaitingCause,
+			&i.WaitingReason,
+			&i.WaitingSince,
+			&i.EmailUnsubscribedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const memberGetByCode = `-- name: MemberGetByCode :one
-SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at FROM members
+SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at FROM members
 WHERE campaign_id = $1 AND referral_code = $2
 `
 
@@ -100,12 +210,19 @@ func (q *Queries) MemberGetByCode(ctx context.Context, arg MemberGetByCodeParams
 		&i.Source,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.WorkflowStartedAt,
+		&i.HubspotDealID,
+		&i.WaitingStep,
+		&i.WaitingCause,
+		&i.WaitingReason,
+		&i.WaitingSince,
+		&i.EmailUnsubscribedAt,
 	)
 	return i, err
 }
 
 const memberGetByEmail = `-- name: MemberGetByEmail :one
-SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at FROM members
+SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at FROM members
 WHERE campaign_id = $1 AND lower(email) = lower($2::text)
 `
 
@@ -133,12 +250,19 @@ func (q *Queries) MemberGetByEmail(ctx context.Context, arg MemberGetByEmailPara
 		&i.Source,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.WorkflowStartedAt,
+		&i.HubspotDealID,
+		&i.WaitingStep,
+		&i.WaitingCause,
+		&i.WaitingReason,
+		&i.WaitingSince,
+		&i.EmailUnsubscribedAt,
 	)
 	return i, err
 }
 
 const memberGetByExternalID = `-- name: MemberGetByExternalID :one
-SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at FROM members
+SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at FROM members
 WHERE campaign_id = $1 AND external_id = $2
 `
 
@@ -167,12 +291,19 @@ func (q *Queries) MemberGetByExternalID(ctx context.Context, arg MemberGetByExte
 		&i.Source,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.WorkflowStartedAt,
+		&i.HubspotDealID,
+		&i.WaitingStep,
+		&i.WaitingCause,
+		&i.WaitingReason,
+		&i.WaitingSince,
+		&i.EmailUnsubscribedAt,
 	)
 	return i, err
 }
 
 const memberGetByID = `-- name: MemberGetByID :one
-SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at FROM members
+SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at FROM members
 WHERE id = $1
 `
 
@@ -195,6 +326,13 @@ func (q *Queries) MemberGetByID(ctx context.Context, id uuid.UUID) (Member, erro
 		&i.Source,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.WorkflowStartedAt,
+		&i.HubspotDealID,
+		&i.WaitingStep,
+		&i.WaitingCause,
+		&i.WaitingReason,
+		&i.WaitingSince,
+		&i.EmailUnsubscribedAt,
 	)
 	return i, err
 }
@@ -241,8 +379,57 @@ func (q *Queries) MemberGetByReferralLink(ctx context.Context, referralCode stri
 	return i, err
 }
 
+const memberGetWithCampaign = `-- name: MemberGetWithCampaign :one
+SELECT members.id, members.workspace_id, members.campaign_id, members.referral_code, members.email, members.first_name, members.last_name, members.external_id, members.hubspot_contact_id, members.referral_count, members.converted_referral_count, members.source, members.created_at, members.updated_at, members.workflow_started_at, members.hubspot_deal_id, members.waiting_step, members.waiting_cause, members.waiting_reason, members.waiting_since, members.email_unsubscribed_at, campaigns.name AS campaign_name, campaigns.status AS campaign_status,
+    campaigns.public_settings
+FROM members
+JOIN campaigns ON campaigns.id = members.campaign_id
+WHERE members.id = $1
+`
+
+type MemberGetWithCampaignRow struct {
+	Member         Member          `json:"member"`
+	CampaignName   string          `json:"campaign_name"`
+	CampaignStatus string          `json:"campaign_status"`
+	PublicSettings json.RawMessage `json:"public_settings"`
+}
+
+// MemberGetWithCampaign loads a member with what the member portal and its
+// access links need of the campaign: its name, status and public settings.
+func (q *Queries) MemberGetWithCampaign(ctx context.Context, id uuid.UUID) (MemberGetWithCampaignRow, error) {
+	row := q.db.QueryRow(ctx, memberGetWithCampaign, id)
+	var i MemberGetWithCampaignRow
+	err := row.Scan(
+		&i.Member.ID,
+		&i.Member.WorkspaceID,
+		&i.Member.CampaignID,
+		&i.Member.ReferralCode,
+		&i.Member.Email,
+		&i.Member.FirstName,
+		&i.Member.LastName,
+		&i.Member.ExternalID,
+		&i.Member.HubspotContactID,
+		&i.Member.ReferralCount,
+		&i.Member.ConvertedReferralCount,
+		&i.Member.Source,
+		&i.Member.CreatedAt,
+		&i.Member.UpdatedAt,
+		&i.Member.WorkflowStartedAt,
+		&i.Member.HubspotDealID,
+		&i.Member.WaitingStep,
+		&i.Member.WaitingCause,
+		&i.Member.WaitingReason,
+		&i.Member.WaitingSince,
+		&i.Member.EmailUnsubscribedAt,
+		&i.CampaignName,
+		&i.CampaignStatus,
+		&i.PublicSettings,
+	)
+	return i, err
+}
+
 const memberListByCampaign = `-- name: MemberListByCampaign :many
-SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at FROM members
+SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at FROM members
 WHERE campaign_id = $1
 ORDER BY created_at, id
 `
@@ -272,6 +459,13 @@ func (q *Queries) MemberListByCampaign(ctx context.Context, campaignID uuid.UUID
 			&i.Source,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.WorkflowStartedAt,
+			&i.HubspotDealID,
+			&i.WaitingStep,
+			&i.WaitingCause,
+			&i.WaitingReason,
+			&i.WaitingSince,
+			&i.EmailUnsubscribedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -283,21 +477,334 @@ func (q *Queries) MemberListByCampaign(ctx context.Context, campaignID uuid.UUID
 	return items, nil
 }
 
+const memberListByEmails = `-- name: MemberListByEmails :many
+SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at FROM members
+WHERE campaign_id = $1 AND lower(email) = ANY($2::text[])
+`
+
+type MemberListByEmailsParams struct {
+	CampaignID  uuid.UUID `json:"campaign_id"`
+	LowerEmails []string  `json:"lower_emails"`
+}
+
+// MemberListByEmails finds a campaign's members among emails, whatever
+// their case.
+func (q *Queries) MemberListByEmails(ctx context.Context, arg MemberListByEmailsParams) ([]Member, error) {
+	rows, err := q.db.Query(ctx, memberListByEmails, arg.CampaignID, arg.LowerEmails)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Member
+	for rows.Next() {
+		var i Member
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CampaignID,
+			&i.ReferralCode,
+			&i.Email,
+			&i.FirstName,
+			&i.LastName,
+			&i.ExternalID,
+			&i.HubspotContactID,
+			&i.ReferralCount,
+			&i.ConvertedReferralCount,
+			&i.Source,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.WorkflowStartedAt,
+			&i.HubspotDealID,
+			&i.WaitingStep,
+			&i.WaitingCause,
+			&i.WaitingReason,
+			&i.WaitingSince,
+			&i.EmailUnsubscribedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const memberListByHubSpotContacts = `-- name: MemberListByHubSpotContacts :many
+SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at FROM members
+WHERE campaign_id = $1 AND hubspot_contact_id = ANY($2::bigint[])
+`
+
+type MemberListByHubSpotContactsParams struct {
+	CampaignID        uuid.UUID `json:"campaign_id"`
+	HubspotContactIds []int64   `json:"hubspot_contact_ids"`
+}
+
+// MemberListByHubSpotContacts finds a campaign's members linked to any of
+// the HubSpot contacts (a contact sync's page).
+func (q *Queries) MemberListByHubSpotContacts(ctx context.Context, arg MemberListByHubSpotContactsParams) ([]Member, error) {
+	rows, err := q.db.Query(ctx, memberListByHubSpotContacts, arg.CampaignID, arg.HubspotContactIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Member
+	for rows.Next() {
+		var i Member
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CampaignID,
+			&i.ReferralCode,
+			&i.Email,
+			&i.FirstName,
+			&i.LastName,
+			&i.ExternalID,
+			&i.HubspotContactID,
+			&i.ReferralCount,
+			&i.ConvertedReferralCount,
+			&i.Source,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.WorkflowStartedAt,
+			&i.HubspotDealID,
+			&i.WaitingStep,
+			&i.WaitingCause,
+			&i.WaitingReason,
+			&i.WaitingSince,
+			&i.EmailUnsubscribedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const memberListByHubSpotDeal = `-- name: MemberListByHubSpotDeal :many
+SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at FROM members
+WHERE workspace_id = $1 AND hubspot_deal_id = $2
+`
+
+type MemberListByHubSpotDealParams struct {
+	WorkspaceID   uuid.UUID `json:"workspace_id"`
+	HubspotDealID *int64    `json:"hubspot_deal_id"`
+}
+
+// MemberListByHubSpotDeal returns the workspace's members a HubSpot deal is
+// stored on.
+func (q *Queries) MemberListByHubSpotDeal(ctx context.Context, arg MemberListByHubSpotDealParams) ([]Member, error) {
+	rows, err := q.db.Query(ctx, memberListByHubSpotDeal, arg.WorkspaceID, arg.HubspotDealID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Member
+	for rows.Next() {
+		var i Member
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CampaignID,
+			&i.ReferralCode,
+			&i.Email,
+			&i.FirstName,
+			&i.LastName,
+			&i.ExternalID,
+			&i.HubspotContactID,
+			&i.ReferralCount,
+			&i.ConvertedReferralCount,
+			&i.Source,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.WorkflowStartedAt,
+			&i.HubspotDealID,
+			&i.WaitingStep,
+			&i.WaitingCause,
+			&i.WaitingReason,
+			&i.WaitingSince,
+			&i.EmailUnsubscribedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const memberListByIDs = `-- name: MemberListByIDs :many
+SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at FROM members
+WHERE id = ANY($1::uuid[])
+`
+
+// MemberListByIDs loads members by ID (the HubSpot writer's batch).
+func (q *Queries) MemberListByIDs(ctx context.Context, ids []uuid.UUID) ([]Member, error) {
+	rows, err := q.db.Query(ctx, memberListByIDs, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Member
+	for rows.Next() {
+		var i Member
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CampaignID,
+			&i.ReferralCode,
+			&i.Email,
+			&i.FirstName,
+			&i.LastName,
+			&i.ExternalID,
+			&i.HubspotContactID,
+			&i.ReferralCount,
+			&i.ConvertedReferralCount,
+			&i.Source,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.WorkflowStartedAt,
+			&i.HubspotDealID,
+			&i.WaitingStep,
+			&i.WaitingCause,
+			&i.WaitingReason,
+			&i.WaitingSince,
+			&i.EmailUnsubscribedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const memberListWaiting = `-- name: MemberListWaiting :many
+SELECT id FROM members
+WHERE workspace_id = $1
+  AND waiting_step IS NOT NULL
+  AND ($2::uuid IS NULL OR campaign_id = $2::uuid)
+ORDER BY waiting_since, id
+LIMIT $3
+`
+
+type MemberListWaitingParams struct {
+	WorkspaceID uuid.UUID  `json:"workspace_id"`
+	CampaignID  *uuid.UUID `json:"campaign_id"`
+	MaxResults  int32      `json:"max_results"`
+}
+
+// MemberListWaiting returns the IDs of a workspace's members whose workflow
+// waits on the outside world, of one campaign when campaign_id is set,
+// oldest wait first: those to wake when HubSpot is connected or the
+// campaign's settings are saved.
+func (q *Queries) MemberListWaiting(ctx context.Context, arg MemberListWaitingParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, memberListWaiting, arg.WorkspaceID, arg.CampaignID, arg.MaxResults)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const memberListWithoutWorkflow = `-- name: MemberListWithoutWorkflow :many
+SELECT id FROM members
+WHERE workflow_started_at IS NULL
+  AND created_at < $1
+ORDER BY created_at
+LIMIT $2
+`
+
+type MemberListWithoutWorkflowParams struct {
+	CreatedBefore time.Time `json:"created_before"`
+	MaxResults    int32     `json:"max_results"`
+}
+
+// MemberListWithoutWorkflow returns the IDs of members added before
+// created_before whose workflow never ran its first step, oldest first.
+func (q *Queries) MemberListWithoutWorkflow(ctx context.Context, arg MemberListWithoutWorkflowParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, memberListWithoutWorkflow, arg.CreatedBefore, arg.MaxResults)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const memberLockForCounts = `-- name: MemberLockForCounts :exec
+SELECT id FROM members WHERE id = $1 FOR UPDATE
+`
+
+// MemberLockForCounts holds the member's row for the rest of the
+// transaction, before its counts are recomputed: the recount then sees every
+// change committed by a transaction that held it before (under READ
+// COMMITTED a recount that waited on the row's lock would otherwise keep the
+// snapshot it started with, and store counts missing that change).
+func (q *Queries) MemberLockForCounts(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, memberLockForCounts, id)
+	return err
+}
+
+const memberMarkWorkflowStarted = `-- name: MemberMarkWorkflowStarted :exec
+UPDATE members
+SET workflow_started_at = COALESCE(workflow_started_at, now())
+WHERE id = $1
+`
+
+// MemberMarkWorkflowStarted records that the member's workflow ran its first
+// step (the reconciler then leaves it alone).
+func (q *Queries) MemberMarkWorkflowStarted(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, memberMarkWorkflowStarted, id)
+	return err
+}
+
 const memberRefreshReferralCounts = `-- name: MemberRefreshReferralCounts :one
 UPDATE members
 SET referral_count = (
         SELECT count(*) FROM referrals r WHERE r.member_id = members.id
     ),
     converted_referral_count = (
-        SELECT count(*) FROM referrals r WHERE r.member_id = members.id AND r.status = 'approved'
+        SELECT count(*) FROM referrals r WHERE r.member_id = members.id AND r.status IN ('qualified', 'approved')
     ),
     updated_at = now()
 WHERE members.id = $1
-RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at
+RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at
 `
 
 // MemberRefreshReferralCounts stores counts recomputed from referrals, so a
-// retried activity cannot count twice.
+// retried activity cannot count twice: every referral, and the converted
+// ones (qualified or approved: HubSpot said the lead converted). Take
+// MemberLockForCounts first in the same transaction.
 func (q *Queries) MemberRefreshReferralCounts(ctx context.Context, id uuid.UUID) (Member, error) {
 	row := q.db.QueryRow(ctx, memberRefreshReferralCounts, id)
 	var i Member
@@ -316,8 +823,91 @@ func (q *Queries) MemberRefreshReferralCounts(ctx context.Context, id uuid.UUID)
 		&i.Source,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.WorkflowStartedAt,
+		&i.HubspotDealID,
+		&i.WaitingStep,
+		&i.WaitingCause,
+		&i.WaitingReason,
+		&i.WaitingSince,
+		&i.EmailUnsubscribedAt,
 	)
 	return i, err
+}
+
+const memberSearchByCampaign = `-- name: MemberSearchByCampaign :many
+SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at FROM members
+WHERE campaign_id = $1 AND workspace_id = $2
+  AND ($3::text IS NULL
+       OR lower(email) LIKE $3::text
+       OR lower(coalesce(first_name, '') || ' ' || coalesce(last_name, '')) LIKE $3::text
+       OR referral_code = $4::text)
+  AND (created_at, id) < ($5::timestamptz, $6::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT $7::int
+`
+
+type MemberSearchByCampaignParams struct {
+	CampaignID      uuid.UUID `json:"campaign_id"`
+	WorkspaceID     uuid.UUID `json:"workspace_id"`
+	Search          *string   `json:"search"`
+	Code            *string   `json:"code"`
+	BeforeCreatedAt time.Time `json:"before_created_at"`
+	BeforeID        uuid.UUID `json:"before_id"`
+	PageSize        int32     `json:"page_size"`
+}
+
+// MemberSearchByCampaign is a page of a campaign's members, newest first,
+// keyset paged on (created_at, id): those whose email or name contains
+// search (a LIKE pattern, lower case) or whose referral code is code, or all
+// when both are null.
+func (q *Queries) MemberSearchByCampaign(ctx context.Context, arg MemberSearchByCampaignParams) ([]Member, error) {
+	rows, err := q.db.Query(ctx, memberSearchByCampaign,
+		arg.CampaignID,
+		arg.WorkspaceID,
+		arg.Search,
+		arg.Code,
+		arg.BeforeCreatedAt,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Member
+	for rows.Next() {
+		var i Member
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CampaignID,
+			&i.ReferralCode,
+			&i.Email,
+			&i.FirstName,
+			&i.LastName,
+			&i.ExternalID,
+			&i.HubspotContactID,
+			&i.ReferralCount,
+			&i.ConvertedReferralCount,
+			&i.Source,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.WorkflowStartedAt,
+			&i.HubspotDealID,
+			&i.WaitingStep,
+			&i.WaitingCause,
+			&i.WaitingReason,
+			&i.WaitingSince,
+			&i.EmailUnsubscribedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const memberSetHubSpotContact = `-- name: MemberSetHubSpotContact :one
@@ -325,7 +915,7 @@ UPDATE members
 SET hubspot_contact_id = $1,
     updated_at = now()
 WHERE id = $2
-RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at
+RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at
 `
 
 type MemberSetHubSpotContactParams struct {
@@ -353,6 +943,178 @@ func (q *Queries) MemberSetHubSpotContact(ctx context.Context, arg MemberSetHubS
 		&i.Source,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.WorkflowStartedAt,
+		&i.HubspotDealID,
+		&i.WaitingStep,
+		&i.WaitingCause,
+		&i.WaitingReason,
+		&i.WaitingSince,
+		&i.EmailUnsubscribedAt,
+	)
+	return i, err
+}
+
+const memberSetHubSpotDeal = `-- name: MemberSetHubSpotDeal :one
+UPDATE members
+SET hubspot_deal_id = $1,
+    updated_at = now()
+WHERE id = $2
+RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at
+`
+
+type MemberSetHubSpotDealParams struct {
+	HubspotDealID *int64    `json:"hubspot_deal_id"`
+	ID            uuid.UUID `json:"id"`
+}
+
+// MemberSetHubSpotDeal stores the deal referflow created for a member.
+func (q *Queries) MemberSetHubSpotDeal(ctx context.Context, arg MemberSetHubSpotDealParams) (Member, error) {
+	row := q.db.QueryRow(ctx, memberSetHubSpotDeal, arg.HubspotDealID, arg.ID)
+	var i Member
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.ReferralCode,
+		&i.Email,
+		&i.FirstName,
+		&i.LastName,
+		&i.ExternalID,
+		&i.HubspotContactID,
+		&i.ReferralCount,
+		&i.ConvertedReferralCount,
+		&i.Source,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.WorkflowStartedAt,
+		&i.HubspotDealID,
+		&i.WaitingStep,
+		&i.WaitingCause,
+		&i.WaitingReason,
+		&i.WaitingSince,
+		&i.EmailUnsubscribedAt,
+	)
+	return i, err
+}
+
+const memberSetWaiting = `-- name: MemberSetWaiting :exec
+UPDATE members
+SET waiting_step   = $1::text,
+    waiting_cause  = $2::text,
+    waiting_reason = $3::text,
+    waiting_since  = CASE WHEN waiting_step IS NOT DISTINCT FROM $1::text
+                          THEN waiting_since ELSE now() END
+WHERE id = $4
+`
+
+type MemberSetWaitingParams struct {
+	WaitingStep   string    `json:"waiting_step"`
+	WaitingCause  string    `json:"waiting_cause"`
+	WaitingReason string    `json:"waiting_reason"`
+	ID            uuid.UUID `json:"id"`
+}
+
+// MemberSetWaiting records what the member's workflow waits on (step, cause
+// and reason), keeping waiting_since while the step stays the same.
+func (q *Queries) MemberSetWaiting(ctx context.Context, arg MemberSetWaitingParams) error {
+	_, err := q.db.Exec(ctx, memberSetWaiting,
+		arg.WaitingStep,
+		arg.WaitingCause,
+		arg.WaitingReason,
+		arg.ID,
+	)
+	return err
+}
+
+const memberUnsubscribeFromEmails = `-- name: MemberUnsubscribeFromEmails :one
+UPDATE members
+SET email_unsubscribed_at = COALESCE(email_unsubscribed_at, now()),
+    updated_at = now()
+WHERE id = $1
+RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at
+`
+
+// MemberUnsubscribeFromEmails stops every email to the member; the first
+// unsubscription's time stays.
+func (q *Queries) MemberUnsubscribeFromEmails(ctx context.Context, id uuid.UUID) (Member, error) {
+	row := q.db.QueryRow(ctx, memberUnsubscribeFromEmails, id)
+	var i Member
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.ReferralCode,
+		&i.Email,
+		&i.FirstName,
+		&i.LastName,
+		&i.ExternalID,
+		&i.HubspotContactID,
+		&i.ReferralCount,
+		&i.ConvertedReferralCount,
+		&i.Source,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.WorkflowStartedAt,
+		&i.HubspotDealID,
+		&i.WaitingStep,
+		&i.WaitingCause,
+		&i.WaitingReason,
+		&i.WaitingSince,
+		&i.EmailUnsubscribedAt,
+	)
+	return i, err
+}
+
+const memberUpdateFromContact = `-- name: MemberUpdateFromContact :one
+UPDATE members
+SET first_name = nullif(btrim($1::text), ''), last_name = nullif(btrim($2::text), ''),
+    hubspot_contact_id = $3, updated_at = now()
+WHERE id = $4 AND (
+    first_name IS DISTINCT FROM nullif(btrim($1::text), '')
+    OR last_name IS DISTINCT FROM nullif(btrim($2::text), '')
+    OR hubspot_contact_id IS DISTINCT FROM $3)
+RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at
+`
+
+type MemberUpdateFromContactParams struct {
+	FirstName        string    `json:"first_name"`
+	LastName         string    `json:"last_name"`
+	HubspotContactID *int64    `json:"hubspot_contact_id"`
+	ID               uuid.UUID `json:"id"`
+}
+
+// MemberUpdateFromContact takes a synced contact's names onto its member and
+// links the contact; it returns no row when nothing changed.
+func (q *Queries) MemberUpdateFromContact(ctx context.Context, arg MemberUpdateFromContactParams) (Member, error) {
+	row := q.db.QueryRow(ctx, memberUpdateFromContact,
+		arg.FirstName,
+		arg.LastName,
+		arg.HubspotContactID,
+		arg.ID,
+	)
+	var i Member
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.ReferralCode,
+		&i.Email,
+		&i.FirstName,
+		&i.LastName,
+		&i.ExternalID,
+		&i.HubspotContactID,
+		&i.ReferralCount,
+		&i.ConvertedReferralCount,
+		&i.Source,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.WorkflowStartedAt,
+		&i.HubspotDealID,
+		&i.WaitingStep,
+		&i.WaitingCause,
+		&i.WaitingReason,
+		&i.WaitingSince,
+		&i.EmailUnsubscribedAt,
 	)
 	return i, err
 }

@@ -51,6 +51,10 @@ type Campaign struct {
 	UpdatedAt            time.Time       `json:"updated_at"`
 	PublicSettings       json.RawMessage `json:"public_settings"`
 	PublishableKey       string          `json:"publishable_key"`
+	// settings.fraud_checks: what each fraud signal does (deny, review, off) and its thresholds; {} means the defaults.
+	FraudChecks json.RawMessage `json:"fraud_checks"`
+	// settings.emails: each email to members on or off, and its templates; {} means the defaults.
+	EmailSettings json.RawMessage `json:"email_settings"`
 }
 
 // A click on a member's referral link: when, from which page, and a keyed hash of the visitor (never the raw IP).
@@ -62,6 +66,34 @@ type Click struct {
 	ClickedAt   time.Time `json:"clicked_at"`
 	Referrer    *string   `json:"referrer"`
 	VisitorHash []byte    `json:"visitor_hash"`
+}
+
+// How many clicks each campaign's referral links had each day (UTC): the reports' funnel. Kept by the triggers on clicks.
+type ClickDay struct {
+	CampaignID uuid.UUID   `json:"campaign_id"`
+	Day        pgtype.Date `json:"day"`
+	Clicks     int64       `json:"clicks"`
+}
+
+// One row per email to a member, keyed by (kind, subject): the idempotency key that makes each email go out at most once.
+type Email struct {
+	ID            uuid.UUID  `json:"id"`
+	WorkspaceID   uuid.UUID  `json:"workspace_id"`
+	CampaignID    uuid.UUID  `json:"campaign_id"`
+	MemberID      uuid.UUID  `json:"member_id"`
+	Kind          string     `json:"kind"`
+	SubjectID     uuid.UUID  `json:"subject_id"`
+	Status        string     `json:"status"`
+	Reason        *string    `json:"reason"`
+	Attempts      int32      `json:"attempts"`
+	MessageID     string     `json:"message_id"`
+	Actor         string     `json:"actor"`
+	LockedUntil   *time.Time `json:"locked_until"`
+	DataStartedAt *time.Time `json:"data_started_at"`
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
+	SentAt        *time.Time `json:"sent_at"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
 }
 
 // The HubSpot portal a workspace is connected to through OAuth: encrypted tokens, scopes, health and last-activity times. Disconnecting keeps the row (and all data).
@@ -89,6 +121,23 @@ type HubspotConnection struct {
 	PropertySetupAt        *time.Time `json:"property_setup_at"`
 	// The HubSpot portal's time zone (IANA name), read at connect; its daily API limit resets at midnight there. NULL when unknown.
 	PortalTimeZone *string `json:"portal_time_zone"`
+	// How the connection was made: oauth (authorization-code flow: access and refresh tokens) or private_app (a private app's static access token: no refresh token, no expiry).
+	Kind string `json:"kind"`
+}
+
+type HubspotJournalPosition struct {
+	PortalID          int64      `json:"portal_id"`
+	WorkspaceID       uuid.UUID  `json:"workspace_id"`
+	JournalOffset     *string    `json:"journal_offset"`
+	SubscriptionID    *int64     `json:"subscription_id"`
+	SubscribedListIds []string   `json:"subscribed_list_ids"`
+	EntriesRead       int64      `json:"entries_read"`
+	EventsRecorded    int64      `json:"events_recorded"`
+	LastReadAt        *time.Time `json:"last_read_at"`
+	WaitingReason     *string    `json:"waiting_reason"`
+	WaitingSince      *time.Time `json:"waiting_since"`
+	CreatedAt         time.Time  `json:"created_at"`
+	UpdatedAt         time.Time  `json:"updated_at"`
 }
 
 // Per HubSpot portal, the GCRA state (theoretical arrival times) of the rate limiter all referflow processes share: one budget for all calls, one for searches.
@@ -99,22 +148,86 @@ type HubspotRateLimit struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
+// A CSV import of members or referrals into a campaign, with its progress.
+type Import struct {
+	ID               uuid.UUID  `json:"id"`
+	WorkspaceID      uuid.UUID  `json:"workspace_id"`
+	CampaignID       uuid.UUID  `json:"campaign_id"`
+	Kind             string     `json:"kind"`
+	Status           string     `json:"status"`
+	Header           []string   `json:"header"`
+	FileName         *string    `json:"file_name"`
+	RowsRead         int32      `json:"rows_read"`
+	RowsProcessed    int32      `json:"rows_processed"`
+	RowsAdded        int32      `json:"rows_added"`
+	RowsSkipped      int32      `json:"rows_skipped"`
+	RowsFailed       int32      `json:"rows_failed"`
+	ProcessedThrough int32      `json:"processed_through"`
+	WorkflowsStarted int32      `json:"workflows_started"`
+	StartedThrough   int32      `json:"started_through"`
+	FailureReason    *string    `json:"failure_reason"`
+	CreatedBy        *uuid.UUID `json:"created_by"`
+	CreatedAt        time.Time  `json:"created_at"`
+	StartedAt        *time.Time `json:"started_at"`
+	FinishedAt       *time.Time `json:"finished_at"`
+	UpdatedAt        time.Time  `json:"updated_at"`
+}
+
+type ImportError struct {
+	ImportID  uuid.UUID `json:"import_id"`
+	RowNumber int32     `json:"row_number"`
+	Email     *string   `json:"email"`
+	Reason    string    `json:"reason"`
+}
+
+type ImportRow struct {
+	ImportID   uuid.UUID  `json:"import_id"`
+	RowNumber  int32      `json:"row_number"`
+	Fields     []string   `json:"fields"`
+	Problem    *string    `json:"problem"`
+	ReferralID *uuid.UUID `json:"referral_id"`
+}
+
 // A person referring (advocate) in one campaign, with a referral code and link unique to that campaign.
 type Member struct {
-	ID                     uuid.UUID `json:"id"`
-	WorkspaceID            uuid.UUID `json:"workspace_id"`
-	CampaignID             uuid.UUID `json:"campaign_id"`
-	ReferralCode           string    `json:"referral_code"`
-	Email                  string    `json:"email"`
-	FirstName              *string   `json:"first_name"`
-	LastName               *string   `json:"last_name"`
-	ExternalID             *string   `json:"external_id"`
-	HubspotContactID       *int64    `json:"hubspot_contact_id"`
-	ReferralCount          int32     `json:"referral_count"`
+	ID               uuid.UUID `json:"id"`
+	WorkspaceID      uuid.UUID `json:"workspace_id"`
+	CampaignID       uuid.UUID `json:"campaign_id"`
+	ReferralCode     string    `json:"referral_code"`
+	Email            string    `json:"email"`
+	FirstName        *string   `json:"first_name"`
+	LastName         *string   `json:"last_name"`
+	ExternalID       *string   `json:"external_id"`
+	HubspotContactID *int64    `json:"hubspot_contact_id"`
+	ReferralCount    int32     `json:"referral_count"`
+	// Referrals of the member that are qualified or approved (MemberRefreshReferralCounts).
 	ConvertedReferralCount int32     `json:"converted_referral_count"`
 	Source                 string    `json:"source"`
 	CreatedAt              time.Time `json:"created_at"`
 	UpdatedAt              time.Time `json:"updated_at"`
+	// When the member's workflow (member/<id>: send to HubSpot) ran its first step, or when a way in that writes back itself added the member; NULL until then, and the reconciler starts it.
+	WorkflowStartedAt *time.Time `json:"workflow_started_at"`
+	// The deal referflow created in HubSpot for the member (settings.referrers action create_deal).
+	HubspotDealID *int64 `json:"hubspot_deal_id"`
+	// The step of the member's workflow that waits on the outside world (send_to_hubspot, write_back); NULL when it waits on nothing.
+	WaitingStep   *string    `json:"waiting_step"`
+	WaitingCause  *string    `json:"waiting_cause"`
+	WaitingReason *string    `json:"waiting_reason"`
+	WaitingSince  *time.Time `json:"waiting_since"`
+	// When the member unsubscribed from the campaign's emails; NULL while subscribed.
+	EmailUnsubscribedAt *time.Time `json:"email_unsubscribed_at"`
+}
+
+// Members whose HubSpot contact must get their referral code, link and counts again (activities.WriteMarkedToHubSpot).
+type MemberHubspotWrite struct {
+	MemberID     uuid.UUID  `json:"member_id"`
+	WorkspaceID  uuid.UUID  `json:"workspace_id"`
+	Version      int64      `json:"version"`
+	MarkedAt     time.Time  `json:"marked_at"`
+	DueAt        time.Time  `json:"due_at"`
+	ClaimedUntil *time.Time `json:"claimed_until"`
+	Attempts     int32      `json:"attempts"`
+	LastError    *string    `json:"last_error"`
 }
 
 // OAuth connect flows under way: SHA-256 of the state parameter, who started it for which workspace, when it expires and when it was used (single use).
@@ -161,6 +274,9 @@ type Referral struct {
 	WaitingReason     *string    `json:"waiting_reason"`
 	WaitingSince      *time.Time `json:"waiting_since"`
 	WorkflowStartedAt *time.Time `json:"workflow_started_at"`
+	VisitorHash       []byte     `json:"visitor_hash"`
+	LeadPhone         *string    `json:"lead_phone"`
+	Note              *string    `json:"note"`
 }
 
 // The append-only audit trail of every referral: what happened, who did it and from which sales entry. Rows are never updated or deleted.
@@ -176,6 +292,18 @@ type ReferralEvent struct {
 	Details        json.RawMessage `json:"details"`
 	IdempotencyKey *string         `json:"idempotency_key"`
 	OccurredAt     time.Time       `json:"occurred_at"`
+}
+
+// Referrals whose lead records (contact, deal) must get referflow_referral_status and referflow_referred_by_code again (activities.WriteMarkedToHubSpot).
+type ReferralHubspotWrite struct {
+	ReferralID   uuid.UUID  `json:"referral_id"`
+	WorkspaceID  uuid.UUID  `json:"workspace_id"`
+	Version      int64      `json:"version"`
+	MarkedAt     time.Time  `json:"marked_at"`
+	DueAt        time.Time  `json:"due_at"`
+	ClaimedUntil *time.Time `json:"claimed_until"`
+	Attempts     int32      `json:"attempts"`
+	LastError    *string    `json:"last_error"`
 }
 
 // A sales entry or referral change that the rules say an admin must decide (the review queue).
@@ -268,6 +396,25 @@ type Sync struct {
 	LastRunStats      json.RawMessage `json:"last_run_stats"`
 	CreatedAt         time.Time       `json:"created_at"`
 	UpdatedAt         time.Time       `json:"updated_at"`
+	Mapping           json.RawMessage `json:"mapping"`
+	ReturnFields      json.RawMessage `json:"return_fields"`
+	PausedReason      *string         `json:"paused_reason"`
+	Watermark         *time.Time      `json:"watermark"`
+	RunPage           int32           `json:"run_page"`
+	RunCursor         json.RawMessage `json:"run_cursor"`
+	RunUntil          *time.Time      `json:"run_until"`
+	LastRunError      *string         `json:"last_run_error"`
+	RunsCompleted     int32           `json:"runs_completed"`
+}
+
+// Contacts a sync run could not make members or write back, with why; the last run's only.
+type SyncFailure struct {
+	ID               int64     `json:"id"`
+	SyncID           uuid.UUID `json:"sync_id"`
+	RunStartedAt     time.Time `json:"run_started_at"`
+	HubspotContactID string    `json:"hubspot_contact_id"`
+	Reason           string    `json:"reason"`
+	CreatedAt        time.Time `json:"created_at"`
 }
 
 // Outbox of outgoing webhooks: one row per event, written with the change it reports, sent and retried by the worker's dispatcher.

@@ -13,6 +13,30 @@ import (
 	"github.com/google/uuid"
 )
 
+const referralEventAddedByImportRow = `-- name: ReferralEventAddedByImportRow :one
+SELECT EXISTS (
+    SELECT 1 FROM referral_events
+    WHERE referral_id = $1 AND kind = 'added'
+      AND details->>'import_id' = $2::text AND details->>'import_row' = $3::text
+)
+`
+
+type ReferralEventAddedByImportRowParams struct {
+	ReferralID uuid.UUID `json:"referral_id"`
+	ImportID   string    `json:"import_id"`
+	ImportRow  string    `json:"import_row"`
+}
+
+// ReferralEventAddedByImportRow tells whether the referral was added from
+// this row of this CSV import (its added event's details say so): a batch
+// retried after a crash counts the row as added, not as already there.
+func (q *Queries) ReferralEventAddedByImportRow(ctx context.Context, arg ReferralEventAddedByImportRowParams) (bool, error) {
+	row := q.db.QueryRow(ctx, referralEventAddedByImportRow, arg.ReferralID, arg.ImportID, arg.ImportRow)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
+
 const referralEventInsert = `-- name: ReferralEventInsert :one
 INSERT INTO referral_events (
     referral_id, workspace_id, kind, from_status, to_status,

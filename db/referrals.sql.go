@@ -17,7 +17,7 @@ const referralClearWaiting = `-- name: ReferralClearWaiting :one
 UPDATE referrals
 SET waiting_step = NULL, waiting_cause = NULL, waiting_reason = NULL, waiting_since = NULL
 WHERE id = $1
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note
 `
 
 // ReferralClearWaiting records that the referral's workflow waits on nothing.
@@ -55,8 +55,128 @@ func (q *Queries) ReferralClearWaiting(ctx context.Context, id uuid.UUID) (Refer
 		&i.WaitingReason,
 		&i.WaitingSince,
 		&i.WorkflowStartedAt,
+		&i.VisitorHash,
+		&i.LeadPhone,
+		&i.Note,
 	)
 	return i, err
+}
+
+const referralCountForMemberPortal = `-- name: ReferralCountForMemberPortal :one
+SELECT count(*)::int AS total,
+       count(*) FILTER (WHERE in_review)::int AS in_review,
+       count(*) FILTER (WHERE NOT in_review AND status = 'pending')::int AS pending,
+       count(*) FILTER (WHERE NOT in_review AND status = 'qualified')::int AS qualified,
+       count(*) FILTER (WHERE NOT in_review AND status = 'approved')::int AS approved,
+       count(*) FILTER (WHERE NOT in_review AND status = 'denied')::int AS denied
+FROM referrals
+WHERE member_id = $1
+`
+
+type ReferralCountForMemberPortalRow struct {
+	Total     int32 `json:"total"`
+	InReview  int32 `json:"in_review"`
+	Pending   int32 `json:"pending"`
+	Qualified int32 `json:"qualified"`
+	Approved  int32 `json:"approved"`
+	Denied    int32 `json:"denied"`
+}
+
+// ReferralCountForMemberPortal counts a member's referrals by where they
+// stand: in review is a hold (counted apart), the others by status.
+func (q *Queries) ReferralCountForMemberPortal(ctx context.Context, memberID uuid.UUID) (ReferralCountForMemberPortalRow, error) {
+	row := q.db.QueryRow(ctx, referralCountForMemberPortal, memberID)
+	var i ReferralCountForMemberPortalRow
+	err := row.Scan(
+		&i.Total,
+		&i.InReview,
+		&i.Pending,
+		&i.Qualified,
+		&i.Approved,
+		&i.Denied,
+	)
+	return i, err
+}
+
+const referralCountMembersOfVisitorSince = `-- name: ReferralCountMembersOfVisitorSince :one
+SELECT count(DISTINCT member_id) FROM referrals
+WHERE campaign_id = $1 AND visitor_hash = $2
+  AND created_at >= $3 AND created_at <= $4
+`
+
+type ReferralCountMembersOfVisitorSinceParams struct {
+	CampaignID  uuid.UUID `json:"campaign_id"`
+	VisitorHash []byte    `json:"visitor_hash"`
+	Since       time.Time `json:"since"`
+	Until       time.Time `json:"until"`
+}
+
+// ReferralCountMembersOfVisitorSince counts the distinct members of the
+// campaign one visitor sent referrals for from since up to until, both
+// included: the shared_visitor fraud check, read from
+// referrals_campaign_id_visitor_hash_created_at_idx alone (it includes
+// member_id).
+func (q *Queries) ReferralCountMembersOfVisitorSince(ctx context.Context, arg ReferralCountMembersOfVisitorSinceParams) (int64, error) {
+	row := q.db.QueryRow(ctx, referralCountMembersOfVisitorSince,
+		arg.CampaignID,
+		arg.VisitorHash,
+		arg.Since,
+		arg.Until,
+	)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
+const referralCountOfVisitorSince = `-- name: ReferralCountOfVisitorSince :one
+SELECT count(*) FROM referrals
+WHERE campaign_id = $1 AND visitor_hash = $2
+  AND created_at >= $3 AND created_at <= $4
+`
+
+type ReferralCountOfVisitorSinceParams struct {
+	CampaignID  uuid.UUID `json:"campaign_id"`
+	VisitorHash []byte    `json:"visitor_hash"`
+	Since       time.Time `json:"since"`
+	Until       time.Time `json:"until"`
+}
+
+// ReferralCountOfVisitorSince counts the campaign's referrals sent by one
+// visitor (referrals.visitor_hash) from since up to until, both included:
+// the visitor_velocity fraud check
+// (referrals_campaign_id_visitor_hash_created_at_idx).
+func (q *Queries) ReferralCountOfVisitorSince(ctx context.Context, arg ReferralCountOfVisitorSinceParams) (int64, error) {
+	row := q.db.QueryRow(ctx, referralCountOfVisitorSince,
+		arg.CampaignID,
+		arg.VisitorHash,
+		arg.Since,
+		arg.Until,
+	)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
+const referralCountPublicOfMemberSince = `-- name: ReferralCountPublicOfMemberSince :one
+SELECT count(*) FROM referrals
+WHERE member_id = $1 AND visitor_hash IS NOT NULL
+  AND created_at >= $2 AND created_at <= $3
+`
+
+type ReferralCountPublicOfMemberSinceParams struct {
+	MemberID uuid.UUID `json:"member_id"`
+	Since    time.Time `json:"since"`
+	Until    time.Time `json:"until"`
+}
+
+// ReferralCountPublicOfMemberSince counts a member's referrals that came in
+// through a public page (a visitor hash) from since up to until, both
+// included: the member_velocity fraud check (referrals_member_idx).
+func (q *Queries) ReferralCountPublicOfMemberSince(ctx context.Context, arg ReferralCountPublicOfMemberSinceParams) (int64, error) {
+	row := q.db.QueryRow(ctx, referralCountPublicOfMemberSince, arg.MemberID, arg.Since, arg.Until)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
 }
 
 const referralCountWaiting = `-- name: ReferralCountWaiting :many
@@ -125,7 +245,7 @@ func (q *Queries) ReferralCountWithoutWorkflow(ctx context.Context) (ReferralCou
 }
 
 const referralFindByExternalID = `-- name: ReferralFindByExternalID :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
 WHERE campaign_id = $1 AND external_id = $2
 ORDER BY created_at, id
 LIMIT 10
@@ -178,6 +298,9 @@ func (q *Queries) ReferralFindByExternalID(ctx context.Context, arg ReferralFind
 			&i.WaitingReason,
 			&i.WaitingSince,
 			&i.WorkflowStartedAt,
+			&i.VisitorHash,
+			&i.LeadPhone,
+			&i.Note,
 		); err != nil {
 			return nil, err
 		}
@@ -190,7 +313,7 @@ func (q *Queries) ReferralFindByExternalID(ctx context.Context, arg ReferralFind
 }
 
 const referralFindByNameAndDomain = `-- name: ReferralFindByNameAndDomain :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
 WHERE workspace_id = $1
   AND lower(lead_first_name) = lower($2::text)
   AND lower(lead_last_name) = lower($3::text)
@@ -255,6 +378,9 @@ func (q *Queries) ReferralFindByNameAndDomain(ctx context.Context, arg ReferralF
 			&i.WaitingReason,
 			&i.WaitingSince,
 			&i.WorkflowStartedAt,
+			&i.VisitorHash,
+			&i.LeadPhone,
+			&i.Note,
 		); err != nil {
 			return nil, err
 		}
@@ -267,7 +393,7 @@ func (q *Queries) ReferralFindByNameAndDomain(ctx context.Context, arg ReferralF
 }
 
 const referralFindByNormalizedEmail = `-- name: ReferralFindByNormalizedEmail :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
 WHERE campaign_id IN (SELECT c.id FROM campaigns c WHERE c.workspace_id = $1)
   AND lead_email_normalized = $2
 ORDER BY created_at, id
@@ -321,6 +447,9 @@ func (q *Queries) ReferralFindByNormalizedEmail(ctx context.Context, arg Referra
 			&i.WaitingReason,
 			&i.WaitingSince,
 			&i.WorkflowStartedAt,
+			&i.VisitorHash,
+			&i.LeadPhone,
+			&i.Note,
 		); err != nil {
 			return nil, err
 		}
@@ -386,7 +515,7 @@ func (q *Queries) ReferralForgetHubSpotObjects(ctx context.Context, workspaceID 
 }
 
 const referralGetByID = `-- name: ReferralGetByID :one
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
 WHERE id = $1
 `
 
@@ -425,12 +554,15 @@ func (q *Queries) ReferralGetByID(ctx context.Context, id uuid.UUID) (Referral, 
 		&i.WaitingReason,
 		&i.WaitingSince,
 		&i.WorkflowStartedAt,
+		&i.VisitorHash,
+		&i.LeadPhone,
+		&i.Note,
 	)
 	return i, err
 }
 
 const referralGetByLeadEmail = `-- name: ReferralGetByLeadEmail :one
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
 WHERE campaign_id = $1 AND lower(lead_email) = lower($2::text)
 `
 
@@ -475,12 +607,15 @@ func (q *Queries) ReferralGetByLeadEmail(ctx context.Context, arg ReferralGetByL
 		&i.WaitingReason,
 		&i.WaitingSince,
 		&i.WorkflowStartedAt,
+		&i.VisitorHash,
+		&i.LeadPhone,
+		&i.Note,
 	)
 	return i, err
 }
 
 const referralGetDetail = `-- name: ReferralGetDetail :one
-SELECT referrals.id, referrals.workspace_id, referrals.campaign_id, referrals.member_id, referrals.lead_email, referrals.lead_first_name, referrals.lead_last_name, referrals.lead_company, referrals.status, referrals.in_review, referrals.denied_reason, referrals.cannot_qualify_reason, referrals.source, referrals.external_id, referrals.hubspot_contact_id, referrals.hubspot_deal_id, referrals.hubspot_company_id, referrals.sale_value, referrals.currency, referrals.qualified_at, referrals.approved_at, referrals.denied_at, referrals.created_at, referrals.updated_at, referrals.lead_email_normalized, referrals.waiting_step, referrals.waiting_cause, referrals.waiting_reason, referrals.waiting_since, referrals.workflow_started_at,
+SELECT referrals.id, referrals.workspace_id, referrals.campaign_id, referrals.member_id, referrals.lead_email, referrals.lead_first_name, referrals.lead_last_name, referrals.lead_company, referrals.status, referrals.in_review, referrals.denied_reason, referrals.cannot_qualify_reason, referrals.source, referrals.external_id, referrals.hubspot_contact_id, referrals.hubspot_deal_id, referrals.hubspot_company_id, referrals.sale_value, referrals.currency, referrals.qualified_at, referrals.approved_at, referrals.denied_at, referrals.created_at, referrals.updated_at, referrals.lead_email_normalized, referrals.waiting_step, referrals.waiting_cause, referrals.waiting_reason, referrals.waiting_since, referrals.workflow_started_at, referrals.visitor_hash, referrals.lead_phone, referrals.note,
        members.referral_code AS member_referral_code,
        members.email AS member_email,
        campaigns.name AS campaign_name
@@ -533,6 +668,9 @@ func (q *Queries) ReferralGetDetail(ctx context.Context, id uuid.UUID) (Referral
 		&i.Referral.WaitingReason,
 		&i.Referral.WaitingSince,
 		&i.Referral.WorkflowStartedAt,
+		&i.Referral.VisitorHash,
+		&i.Referral.LeadPhone,
+		&i.Referral.Note,
 		&i.MemberReferralCode,
 		&i.MemberEmail,
 		&i.CampaignName,
@@ -541,7 +679,7 @@ func (q *Queries) ReferralGetDetail(ctx context.Context, id uuid.UUID) (Referral
 }
 
 const referralGetFirstOfNormalizedLead = `-- name: ReferralGetFirstOfNormalizedLead :one
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
 WHERE campaign_id = $1 AND lead_email_normalized = $2
 ORDER BY created_at, id
 LIMIT 1
@@ -589,12 +727,15 @@ func (q *Queries) ReferralGetFirstOfNormalizedLead(ctx context.Context, arg Refe
 		&i.WaitingReason,
 		&i.WaitingSince,
 		&i.WorkflowStartedAt,
+		&i.VisitorHash,
+		&i.LeadPhone,
+		&i.Note,
 	)
 	return i, err
 }
 
 const referralGetOfCampaignByHubSpotObject = `-- name: ReferralGetOfCampaignByHubSpotObject :one
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
 WHERE campaign_id = $1
   AND CASE $2::text
         WHEN 'contact' THEN hubspot_contact_id = $3::bigint
@@ -649,6 +790,9 @@ func (q *Queries) ReferralGetOfCampaignByHubSpotObject(ctx context.Context, arg 
 		&i.WaitingReason,
 		&i.WaitingSince,
 		&i.WorkflowStartedAt,
+		&i.VisitorHash,
+		&i.LeadPhone,
+		&i.Note,
 	)
 	return i, err
 }
@@ -657,15 +801,15 @@ const referralInsert = `-- name: ReferralInsert :one
 INSERT INTO referrals (
     workspace_id, campaign_id, member_id,
     lead_email, lead_email_normalized, lead_first_name, lead_last_name, lead_company,
-    source, external_id,
+    lead_phone, note, source, external_id, visitor_hash,
     hubspot_contact_id, hubspot_deal_id, hubspot_company_id
 ) VALUES (
     $1, $2, $3,
     $4, $5, $6, $7, $8,
-    $9, $10,
-    $11, $12, $13
+    $9, $10, $11, $12, $13,
+    $14, $15, $16
 )
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note
 `
 
 type ReferralInsertParams struct {
@@ -677,8 +821,11 @@ type ReferralInsertParams struct {
 	LeadFirstName       *string   `json:"lead_first_name"`
 	LeadLastName        *string   `json:"lead_last_name"`
 	LeadCompany         *string   `json:"lead_company"`
+	LeadPhone           *string   `json:"lead_phone"`
+	Note                *string   `json:"note"`
 	Source              string    `json:"source"`
 	ExternalID          *string   `json:"external_id"`
+	VisitorHash         []byte    `json:"visitor_hash"`
 	HubspotContactID    *int64    `json:"hubspot_contact_id"`
 	HubspotDealID       *int64    `json:"hubspot_deal_id"`
 	HubspotCompanyID    *int64    `json:"hubspot_company_id"`
@@ -697,8 +844,11 @@ func (q *Queries) ReferralInsert(ctx context.Context, arg ReferralInsertParams) 
 		arg.LeadFirstName,
 		arg.LeadLastName,
 		arg.LeadCompany,
+		arg.LeadPhone,
+		arg.Note,
 		arg.Source,
 		arg.ExternalID,
+		arg.VisitorHash,
 		arg.HubspotContactID,
 		arg.HubspotDealID,
 		arg.HubspotCompanyID,
@@ -735,6 +885,9 @@ func (q *Queries) ReferralInsert(ctx context.Context, arg ReferralInsertParams) 
 		&i.WaitingReason,
 		&i.WaitingSince,
 		&i.WorkflowStartedAt,
+		&i.VisitorHash,
+		&i.LeadPhone,
+		&i.Note,
 	)
 	return i, err
 }
@@ -749,7 +902,7 @@ SET hubspot_contact_id = CASE WHEN $1::text = 'contact'
         THEN COALESCE(hubspot_company_id, $2::bigint) ELSE hubspot_company_id END,
     updated_at = now()
 WHERE id = $3
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note
 `
 
 type ReferralLinkHubSpotObjectParams struct {
@@ -794,12 +947,15 @@ func (q *Queries) ReferralLinkHubSpotObject(ctx context.Context, arg ReferralLin
 		&i.WaitingReason,
 		&i.WaitingSince,
 		&i.WorkflowStartedAt,
+		&i.VisitorHash,
+		&i.LeadPhone,
+		&i.Note,
 	)
 	return i, err
 }
 
 const referralListByCampaign = `-- name: ReferralListByCampaign :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
 WHERE campaign_id = $1
   AND ($2::text IS NULL OR status = $2::text)
   AND ($3::timestamptz IS NULL
@@ -865,6 +1021,9 @@ func (q *Queries) ReferralListByCampaign(ctx context.Context, arg ReferralListBy
 			&i.WaitingReason,
 			&i.WaitingSince,
 			&i.WorkflowStartedAt,
+			&i.VisitorHash,
+			&i.LeadPhone,
+			&i.Note,
 		); err != nil {
 			return nil, err
 		}
@@ -877,7 +1036,7 @@ func (q *Queries) ReferralListByCampaign(ctx context.Context, arg ReferralListBy
 }
 
 const referralListByHubSpotObject = `-- name: ReferralListByHubSpotObject :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
 WHERE workspace_id = $1
   AND CASE $2::text
         WHEN 'contact' THEN hubspot_contact_id = $3::bigint
@@ -936,6 +1095,9 @@ func (q *Queries) ReferralListByHubSpotObject(ctx context.Context, arg ReferralL
 			&i.WaitingReason,
 			&i.WaitingSince,
 			&i.WorkflowStartedAt,
+			&i.VisitorHash,
+			&i.LeadPhone,
+			&i.Note,
 		); err != nil {
 			return nil, err
 		}
@@ -1014,7 +1176,7 @@ func (q *Queries) ReferralListByHubSpotObjects(ctx context.Context, arg Referral
 }
 
 const referralListByMember = `-- name: ReferralListByMember :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
 WHERE member_id = $1
 ORDER BY created_at DESC, id DESC
 `
@@ -1060,6 +1222,9 @@ func (q *Queries) ReferralListByMember(ctx context.Context, memberID uuid.UUID) 
 			&i.WaitingReason,
 			&i.WaitingSince,
 			&i.WorkflowStartedAt,
+			&i.VisitorHash,
+			&i.LeadPhone,
+			&i.Note,
 		); err != nil {
 			return nil, err
 		}
@@ -1072,7 +1237,7 @@ func (q *Queries) ReferralListByMember(ctx context.Context, memberID uuid.UUID) 
 }
 
 const referralListFiltered = `-- name: ReferralListFiltered :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
 WHERE workspace_id = $1
   AND ($2::text IS NULL OR status = $2::text)
   AND ($3::uuid IS NULL OR member_id = $3::uuid)
@@ -1148,6 +1313,116 @@ func (q *Queries) ReferralListFiltered(ctx context.Context, arg ReferralListFilt
 			&i.WaitingReason,
 			&i.WaitingSince,
 			&i.WorkflowStartedAt,
+			&i.VisitorHash,
+			&i.LeadPhone,
+			&i.Note,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const referralListForHubSpotWrite = `-- name: ReferralListForHubSpotWrite :many
+SELECT r.id, r.status, r.hubspot_contact_id, r.hubspot_deal_id, r.cannot_qualify_reason,
+       m.referral_code AS member_referral_code
+FROM referrals r
+JOIN members m ON m.id = r.member_id
+WHERE r.id = ANY($1::uuid[])
+`
+
+type ReferralListForHubSpotWriteRow struct {
+	ID                  uuid.UUID `json:"id"`
+	Status              string    `json:"status"`
+	HubspotContactID    *int64    `json:"hubspot_contact_id"`
+	HubspotDealID       *int64    `json:"hubspot_deal_id"`
+	CannotQualifyReason *string   `json:"cannot_qualify_reason"`
+	MemberReferralCode  string    `json:"member_referral_code"`
+}
+
+// ReferralListForHubSpotWrite loads what the HubSpot writer sends of
+// referrals to their lead records: status, the member's code, the records.
+func (q *Queries) ReferralListForHubSpotWrite(ctx context.Context, ids []uuid.UUID) ([]ReferralListForHubSpotWriteRow, error) {
+	rows, err := q.db.Query(ctx, referralListForHubSpotWrite, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ReferralListForHubSpotWriteRow
+	for rows.Next() {
+		var i ReferralListForHubSpotWriteRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Status,
+			&i.HubspotContactID,
+			&i.HubspotDealID,
+			&i.CannotQualifyReason,
+			&i.MemberReferralCode,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const referralListForMemberPortal = `-- name: ReferralListForMemberPortal :many
+SELECT id, lead_email, lead_first_name, status, in_review, created_at
+FROM referrals
+WHERE member_id = $1
+  AND (created_at, id) < ($2::timestamptz, $3::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT $4::int
+`
+
+type ReferralListForMemberPortalParams struct {
+	MemberID        uuid.UUID `json:"member_id"`
+	BeforeCreatedAt time.Time `json:"before_created_at"`
+	BeforeID        uuid.UUID `json:"before_id"`
+	PageSize        int32     `json:"page_size"`
+}
+
+type ReferralListForMemberPortalRow struct {
+	ID            uuid.UUID `json:"id"`
+	LeadEmail     string    `json:"lead_email"`
+	LeadFirstName *string   `json:"lead_first_name"`
+	Status        string    `json:"status"`
+	InReview      bool      `json:"in_review"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+// ReferralListForMemberPortal is one page of a member's referrals as their
+// portal shows them, newest first, keyset paged like ReferralListFiltered
+// (the cursor is the previous page's last row, or a time after every row):
+// only what the member may see of each.
+func (q *Queries) ReferralListForMemberPortal(ctx context.Context, arg ReferralListForMemberPortalParams) ([]ReferralListForMemberPortalRow, error) {
+	rows, err := q.db.Query(ctx, referralListForMemberPortal,
+		arg.MemberID,
+		arg.BeforeCreatedAt,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ReferralListForMemberPortalRow
+	for rows.Next() {
+		var i ReferralListForMemberPortalRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.LeadEmail,
+			&i.LeadFirstName,
+			&i.Status,
+			&i.InReview,
+			&i.CreatedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -1160,7 +1435,7 @@ func (q *Queries) ReferralListFiltered(ctx context.Context, arg ReferralListFilt
 }
 
 const referralListOfCampaignFiltered = `-- name: ReferralListOfCampaignFiltered :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
 WHERE campaign_id = $1
   AND workspace_id = $2
   AND ($3::text IS NULL OR status = $3::text)
@@ -1236,6 +1511,9 @@ func (q *Queries) ReferralListOfCampaignFiltered(ctx context.Context, arg Referr
 			&i.WaitingReason,
 			&i.WaitingSince,
 			&i.WorkflowStartedAt,
+			&i.VisitorHash,
+			&i.LeadPhone,
+			&i.Note,
 		); err != nil {
 			return nil, err
 		}
@@ -1286,10 +1564,15 @@ func (q *Queries) ReferralListWaiting(ctx context.Context, arg ReferralListWaiti
 }
 
 const referralListWithoutWorkflow = `-- name: ReferralListWithoutWorkflow :many
-SELECT id FROM referrals
-WHERE workflow_started_at IS NULL
-  AND created_at < $1
-ORDER BY created_at, id
+SELECT referrals.id FROM referrals
+WHERE referrals.workflow_started_at IS NULL
+  AND referrals.created_at < $1
+  AND NOT EXISTS (
+      SELECT 1 FROM import_rows ir JOIN imports i ON i.id = ir.import_id
+      WHERE ir.referral_id = referrals.id
+        AND i.status IN ('queued', 'running') AND i.updated_at > now() - interval '10 minutes'
+  )
+ORDER BY referrals.created_at, referrals.id
 LIMIT $2
 `
 
@@ -1300,7 +1583,10 @@ type ReferralListWithoutWorkflowParams struct {
 
 // ReferralListWithoutWorkflow returns the IDs of referrals saved before
 // created_before whose workflow never ran its first step (saved while
-// Temporal was unreachable), oldest first.
+// Temporal was unreachable), oldest first. A referral a CSV import added is
+// left to the import while it runs (it starts imported referrals'
+// workflows at its own pace; an import whose progress has not moved for 10
+// minutes is taken to be stuck, and its referrals are no longer left to it).
 func (q *Queries) ReferralListWithoutWorkflow(ctx context.Context, arg ReferralListWithoutWorkflowParams) ([]uuid.UUID, error) {
 	rows, err := q.db.Query(ctx, referralListWithoutWorkflow, arg.CreatedBefore, arg.MaxResults)
 	if err != nil {
@@ -1350,7 +1636,7 @@ WHERE id = $4
         WHEN 'company' THEN hubspot_company_id = ANY($2::bigint[])
         ELSE false
       END
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note
 `
 
 type ReferralRepointHubSpotObjectParams struct {
@@ -1402,8 +1688,263 @@ func (q *Queries) ReferralRepointHubSpotObject(ctx context.Context, arg Referral
 		&i.WaitingReason,
 		&i.WaitingSince,
 		&i.WorkflowStartedAt,
+		&i.VisitorHash,
+		&i.LeadPhone,
+		&i.Note,
 	)
 	return i, err
+}
+
+const referralReportApprovalBuckets = `-- name: ReferralReportApprovalBuckets :many
+SELECT width_bucket(greatest(0, extract(epoch FROM approved_at - created_at))::float8, $1::float8[])::int AS bucket,
+       count(*)::bigint AS approved
+FROM referrals
+WHERE referrals.campaign_id IN (SELECT campaigns.id FROM campaigns
+                      WHERE campaigns.workspace_id = $2
+                        AND ($3::uuid IS NULL OR campaigns.id = $3::uuid))
+  AND status = 'approved'
+  AND approved_at >= $4 AND approved_at < $5
+GROUP BY 1
+ORDER BY 1
+`
+
+type ReferralReportApprovalBucketsParams struct {
+	Bounds      []float64  `json:"bounds"`
+	WorkspaceID uuid.UUID  `json:"workspace_id"`
+	CampaignID  *uuid.UUID `json:"campaign_id"`
+	FromTime    *time.Time `json:"from_time"`
+	ToTime      *time.Time `json:"to_time"`
+}
+
+type ReferralReportApprovalBucketsRow struct {
+	Bucket   int32 `json:"bucket"`
+	Approved int64 `json:"approved"`
+}
+
+// ReferralReportApprovalBuckets counts the same approvals as
+// ReferralReportApprovalTime per bucket of time taken: bucket i (1-based)
+// holds the durations from bounds[i] up to bounds[i+1] seconds, bucket 0
+// those under bounds[1], the last those from the last bound up (Postgres's
+// width_bucket). Empty buckets have no row.
+func (q *Queries) ReferralReportApprovalBuckets(ctx context.Context, arg ReferralReportApprovalBucketsParams) ([]ReferralReportApprovalBucketsRow, error) {
+	rows, err := q.db.Query(ctx, referralReportApprovalBuckets,
+		arg.Bounds,
+		arg.WorkspaceID,
+		arg.CampaignID,
+		arg.FromTime,
+		arg.ToTime,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ReferralReportApprovalBucketsRow
+	for rows.Next() {
+		var i ReferralReportApprovalBucketsRow
+		if err := rows.Scan(&i.Bucket, &i.Approved); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const referralReportApprovalTime = `-- name: ReferralReportApprovalTime :one
+SELECT count(*)::bigint AS approved,
+       coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY greatest(0, extract(epoch FROM approved_at - created_at))), 0)::float8 AS median_seconds,
+       coalesce(percentile_cont(0.9) WITHIN GROUP (ORDER BY greatest(0, extract(epoch FROM approved_at - created_at))), 0)::float8 AS p90_seconds
+FROM referrals
+WHERE referrals.campaign_id IN (SELECT campaigns.id FROM campaigns
+                      WHERE campaigns.workspace_id = $1
+                        AND ($2::uuid IS NULL OR campaigns.id = $2::uuid))
+  AND status = 'approved'
+  AND approved_at >= $3 AND approved_at < $4
+`
+
+type ReferralReportApprovalTimeParams struct {
+	WorkspaceID uuid.UUID  `json:"workspace_id"`
+	CampaignID  *uuid.UUID `json:"campaign_id"`
+	FromTime    *time.Time `json:"from_time"`
+	ToTime      *time.Time `json:"to_time"`
+}
+
+type ReferralReportApprovalTimeRow struct {
+	Approved      int64   `json:"approved"`
+	MedianSeconds float64 `json:"median_seconds"`
+	P90Seconds    float64 `json:"p90_seconds"`
+}
+
+// ReferralReportApprovalTime summarizes how long the referrals approved in
+// [from_time, to_time) (and approved still) took from being added to being
+// approved, in seconds: how many, the median and the 90th percentile (0
+// when there are none: the caller reads approved first).
+func (q *Queries) ReferralReportApprovalTime(ctx context.Context, arg ReferralReportApprovalTimeParams) (ReferralReportApprovalTimeRow, error) {
+	row := q.db.QueryRow(ctx, referralReportApprovalTime,
+		arg.WorkspaceID,
+		arg.CampaignID,
+		arg.FromTime,
+		arg.ToTime,
+	)
+	var i ReferralReportApprovalTimeRow
+	err := row.Scan(&i.Approved, &i.MedianSeconds, &i.P90Seconds)
+	return i, err
+}
+
+const referralReportFunnel = `-- name: ReferralReportFunnel :one
+WITH scope AS (
+    SELECT campaigns.id FROM campaigns
+    WHERE campaigns.workspace_id = $5
+      AND ($6::uuid IS NULL OR campaigns.id = $6::uuid)
+), refs AS (
+    SELECT count(*)::bigint AS referrals,
+           count(*) FILTER (WHERE referrals.status IN ('qualified', 'approved'))::bigint AS qualified,
+           count(*) FILTER (WHERE referrals.status = 'approved')::bigint AS approved,
+           count(*) FILTER (WHERE referrals.status = 'denied')::bigint AS denied
+    FROM referrals
+    WHERE referrals.campaign_id IN (SELECT id FROM scope)
+      AND referrals.created_at >= $3 AND referrals.created_at < $4
+)
+SELECT (SELECT coalesce(sum(click_days.clicks), 0) FROM click_days
+        WHERE click_days.campaign_id IN (SELECT id FROM scope)
+          AND click_days.day >= $1::date
+          AND click_days.day <= $2::date)::bigint AS clicks,
+       (SELECT count(*) FROM members
+        WHERE members.campaign_id IN (SELECT id FROM scope)
+          AND members.created_at >= $3 AND members.created_at < $4)::bigint AS joins,
+       refs.referrals, refs.qualified, refs.approved, refs.denied
+FROM refs
+`
+
+type ReferralReportFunnelParams struct {
+	FirstDay    pgtype.Date `json:"first_day"`
+	LastDay     pgtype.Date `json:"last_day"`
+	FromTime    time.Time   `json:"from_time"`
+	ToTime      time.Time   `json:"to_time"`
+	WorkspaceID uuid.UUID   `json:"workspace_id"`
+	CampaignID  *uuid.UUID  `json:"campaign_id"`
+}
+
+type ReferralReportFunnelRow struct {
+	Clicks    int64 `json:"clicks"`
+	Joins     int64 `json:"joins"`
+	Referrals int64 `json:"referrals"`
+	Qualified int64 `json:"qualified"`
+	Approved  int64 `json:"approved"`
+	Denied    int64 `json:"denied"`
+}
+
+// ReferralReportFunnel counts the funnel of a workspace's campaigns (or one
+// of them, campaign_id) over the period [from_time, to_time): clicks on
+// members' links made in it, members who joined in it, referrals added in
+// it, and of those referrals how many stand at qualified or beyond
+// (qualified, approved), at approved, and at denied now. The reports package
+// explains the definitions; each count reads its own report index (0027)
+// per campaign, clicks their daily totals from first_day to last_day (the
+// UTC days of [from_time, to_time)).
+func (q *Queries) ReferralReportFunnel(ctx context.Context, arg ReferralReportFunnelParams) (ReferralReportFunnelRow, error) {
+	row := q.db.QueryRow(ctx, referralReportFunnel,
+		arg.FirstDay,
+		arg.LastDay,
+		arg.FromTime,
+		arg.ToTime,
+		arg.WorkspaceID,
+		arg.CampaignID,
+	)
+	var i ReferralReportFunnelRow
+	err := row.Scan(
+		&i.Clicks,
+		&i.Joins,
+		&i.Referrals,
+		&i.Qualified,
+		&i.Approved,
+		&i.Denied,
+	)
+	return i, err
+}
+
+const referralReportLeaderboard = `-- name: ReferralReportLeaderboard :many
+WITH top AS (
+    SELECT referrals.member_id,
+           count(*)::bigint AS referrals,
+           count(*) FILTER (WHERE referrals.status IN ('qualified', 'approved'))::bigint AS qualified,
+           count(*) FILTER (WHERE referrals.status = 'approved')::bigint AS approved
+    FROM referrals
+    WHERE referrals.campaign_id IN (SELECT campaigns.id FROM campaigns
+                                    WHERE campaigns.workspace_id = $1
+                                      AND ($2::uuid IS NULL OR campaigns.id = $2::uuid))
+      AND referrals.created_at >= $3 AND referrals.created_at < $4
+    GROUP BY referrals.member_id
+    ORDER BY referrals DESC, approved DESC, referrals.member_id
+    LIMIT $5::int
+)
+SELECT top.member_id, members.campaign_id, members.referral_code, members.email,
+       members.first_name, members.last_name, top.referrals, top.qualified, top.approved
+FROM top
+JOIN members ON members.id = top.member_id
+ORDER BY top.referrals DESC, top.approved DESC, top.member_id
+`
+
+type ReferralReportLeaderboardParams struct {
+	WorkspaceID uuid.UUID  `json:"workspace_id"`
+	CampaignID  *uuid.UUID `json:"campaign_id"`
+	FromTime    time.Time  `json:"from_time"`
+	ToTime      time.Time  `json:"to_time"`
+	RowLimit    int32      `json:"row_limit"`
+}
+
+type ReferralReportLeaderboardRow struct {
+	MemberID     uuid.UUID `json:"member_id"`
+	CampaignID   uuid.UUID `json:"campaign_id"`
+	ReferralCode string    `json:"referral_code"`
+	Email        string    `json:"email"`
+	FirstName    *string   `json:"first_name"`
+	LastName     *string   `json:"last_name"`
+	Referrals    int64     `json:"referrals"`
+	Qualified    int64     `json:"qualified"`
+	Approved     int64     `json:"approved"`
+}
+
+// ReferralReportLeaderboard ranks the members by the referrals they added
+// in [from_time, to_time) (then by approved ones, then by ID so ties keep
+// one order) and returns the first row_limit, with how many of those
+// referrals stand at qualified or beyond and at approved now.
+func (q *Queries) ReferralReportLeaderboard(ctx context.Context, arg ReferralReportLeaderboardParams) ([]ReferralReportLeaderboardRow, error) {
+	rows, err := q.db.Query(ctx, referralReportLeaderboard,
+		arg.WorkspaceID,
+		arg.CampaignID,
+		arg.FromTime,
+		arg.ToTime,
+		arg.RowLimit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ReferralReportLeaderboardRow
+	for rows.Next() {
+		var i ReferralReportLeaderboardRow
+		if err := rows.Scan(
+			&i.MemberID,
+			&i.CampaignID,
+			&i.ReferralCode,
+			&i.Email,
+			&i.FirstName,
+			&i.LastName,
+			&i.Referrals,
+			&i.Qualified,
+			&i.Approved,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const referralSetHubSpotObjects = `-- name: ReferralSetHubSpotObjects :one
@@ -1413,7 +1954,7 @@ SET hubspot_contact_id = COALESCE($1::bigint, hubspot_contact_id),
     cannot_qualify_reason = COALESCE($3::text, cannot_qualify_reason),
     updated_at = now()
 WHERE id = $4
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note
 `
 
 type ReferralSetHubSpotObjectsParams struct {
@@ -1466,6 +2007,9 @@ func (q *Queries) ReferralSetHubSpotObjects(ctx context.Context, arg ReferralSet
 		&i.WaitingReason,
 		&i.WaitingSince,
 		&i.WorkflowStartedAt,
+		&i.VisitorHash,
+		&i.LeadPhone,
+		&i.Note,
 	)
 	return i, err
 }
@@ -1474,7 +2018,7 @@ const referralSetInReview = `-- name: ReferralSetInReview :one
 UPDATE referrals
 SET in_review = $1, updated_at = now()
 WHERE id = $2
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note
 `
 
 type ReferralSetInReviewParams struct {
@@ -1517,6 +2061,9 @@ func (q *Queries) ReferralSetInReview(ctx context.Context, arg ReferralSetInRevi
 		&i.WaitingReason,
 		&i.WaitingSince,
 		&i.WorkflowStartedAt,
+		&i.VisitorHash,
+		&i.LeadPhone,
+		&i.Note,
 	)
 	return i, err
 }
@@ -1529,7 +2076,7 @@ SET waiting_step   = $1::text,
     waiting_since  = CASE WHEN waiting_step IS NOT DISTINCT FROM $1::text
                           THEN waiting_since ELSE now() END
 WHERE id = $4
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note
 `
 
 type ReferralSetWaitingParams struct {
@@ -1580,6 +2127,9 @@ func (q *Queries) ReferralSetWaiting(ctx context.Context, arg ReferralSetWaiting
 		&i.WaitingReason,
 		&i.WaitingSince,
 		&i.WorkflowStartedAt,
+		&i.VisitorHash,
+		&i.LeadPhone,
+		&i.Note,
 	)
 	return i, err
 }
@@ -1594,7 +2144,7 @@ SET sale_value = COALESCE($1::numeric, sale_value),
     lead_email_normalized = COALESCE($6::text, lead_email_normalized),
     updated_at = now()
 WHERE id = $7
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note
 `
 
 type ReferralUpdateFromHubSpotParams struct {
@@ -1651,6 +2201,9 @@ func (q *Queries) ReferralUpdateFromHubSpot(ctx context.Context, arg ReferralUpd
 		&i.WaitingReason,
 		&i.WaitingSince,
 		&i.WorkflowStartedAt,
+		&i.VisitorHash,
+		&i.LeadPhone,
+		&i.Note,
 	)
 	return i, err
 }
@@ -1679,7 +2232,7 @@ SET status = $1::text,
     END,
     updated_at = now()
 WHERE id = $3 AND status = $4::text
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note
 `
 
 type ReferralUpdateStatusParams struct {
@@ -1734,6 +2287,9 @@ func (q *Queries) ReferralUpdateStatus(ctx context.Context, arg ReferralUpdateSt
 		&i.WaitingReason,
 		&i.WaitingSince,
 		&i.WorkflowStartedAt,
+		&i.VisitorHash,
+		&i.LeadPhone,
+		&i.Note,
 	)
 	return i, err
 }

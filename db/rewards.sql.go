@@ -218,6 +218,45 @@ func (q *Queries) RewardGetForUpdate(ctx context.Context, id uuid.UUID) (Reward,
 	return i, err
 }
 
+const rewardGetInWorkspace = `-- name: RewardGetInWorkspace :one
+SELECT id, workspace_id, referral_id, campaign_id, member_id, recipient, amount, currency, status, idempotency_key, conversion_number, hold_until, issued_at, paid_at, cancelled_at, cancel_reason, failure_reason, created_at, updated_at FROM rewards
+WHERE id = $1 AND workspace_id = $2
+`
+
+type RewardGetInWorkspaceParams struct {
+	ID          uuid.UUID `json:"id"`
+	WorkspaceID uuid.UUID `json:"workspace_id"`
+}
+
+// RewardGetInWorkspace loads a reward of a workspace; another workspace's is
+// no row, like an unknown one.
+func (q *Queries) RewardGetInWorkspace(ctx context.Context, arg RewardGetInWorkspaceParams) (Reward, error) {
+	row := q.db.QueryRow(ctx, rewardGetInWorkspace, arg.ID, arg.WorkspaceID)
+	var i Reward
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.ReferralID,
+		&i.CampaignID,
+		&i.MemberID,
+		&i.Recipient,
+		&i.Amount,
+		&i.Currency,
+		&i.Status,
+		&i.IdempotencyKey,
+		&i.ConversionNumber,
+		&i.HoldUntil,
+		&i.IssuedAt,
+		&i.PaidAt,
+		&i.CancelledAt,
+		&i.CancelReason,
+		&i.FailureReason,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+	)
+	return i, err
+}
+
 const rewardListByReferral = `-- name: RewardListByReferral :many
 SELECT id, workspace_id, referral_id, campaign_id, member_id, recipient, amount, currency, status, idempotency_key, conversion_number, hold_until, issued_at, paid_at, cancelled_at, cancel_reason, failure_reason, created_at, updated_at FROM rewards
 WHERE referral_id = $1
@@ -266,6 +305,159 @@ func (q *Queries) RewardListByReferral(ctx context.Context, referralID uuid.UUID
 	return items, nil
 }
 
+const rewardListFiltered = `-- name: RewardListFiltered :many
+SELECT rewards.id, rewards.workspace_id, rewards.referral_id, rewards.campaign_id, rewards.member_id, rewards.recipient, rewards.amount, rewards.currency, rewards.status, rewards.idempotency_key, rewards.conversion_number, rewards.hold_until, rewards.issued_at, rewards.paid_at, rewards.cancelled_at, rewards.cancel_reason, rewards.failure_reason, rewards.created_at, rewards.updated_at, members.email AS member_email, referrals.lead_email
+FROM rewards
+JOIN referrals ON referrals.id = rewards.referral_id
+LEFT JOIN members ON members.id = rewards.member_id
+WHERE rewards.workspace_id = $1
+  AND ($2::uuid IS NULL OR rewards.campaign_id = $2::uuid)
+  AND ($3::text IS NULL OR rewards.status = $3::text)
+  AND ($4::bool IS NULL OR (rewards.paid_at IS NOT NULL) = $4::bool)
+  AND ($5::uuid IS NULL OR rewards.member_id = $5::uuid)
+  AND ($6::text IS NULL OR rewards.recipient = $6::text)
+  AND ($7::timestamptz IS NULL OR rewards.created_at >= $7::timestamptz)
+  AND ($8::timestamptz IS NULL OR rewards.created_at < $8::timestamptz)
+  AND (rewards.created_at, rewards.id) < ($9::timestamptz, $10::uuid)
+ORDER BY rewards.created_at DESC, rewards.id DESC
+LIMIT $11::int
+`
+
+type RewardListFilteredParams struct {
+	WorkspaceID     uuid.UUID  `json:"workspace_id"`
+	CampaignID      *uuid.UUID `json:"campaign_id"`
+	Status          *string    `json:"status"`
+	Paid            *bool      `json:"paid"`
+	MemberID        *uuid.UUID `json:"member_id"`
+	Recipient       *string    `json:"recipient"`
+	CreatedFrom     *time.Time `json:"created_from"`
+	CreatedBefore   *time.Time `json:"created_before"`
+	BeforeCreatedAt time.Time  `json:"before_created_at"`
+	BeforeID        uuid.UUID  `json:"before_id"`
+	PageSize        int32      `json:"page_size"`
+}
+
+type RewardListFilteredRow struct {
+	Reward      Reward  `json:"reward"`
+	MemberEmail *string `json:"member_email"`
+	LeadEmail   string  `json:"lead_email"`
+}
+
+// RewardListFiltered is one keyset page of a workspace's rewards, newest
+// first, with the member's email and the referred lead's, for the rewards
+// list and the finance CSV. Each filter applies when set; the period is
+// created_at in [created_from, created_before); paid tells paid_at is set.
+func (q *Queries) RewardListFiltered(ctx context.Context, arg RewardListFilteredParams) ([]RewardListFilteredRow, error) {
+	rows, err := q.db.Query(ctx, rewardListFiltered,
+		arg.WorkspaceID,
+		arg.CampaignID,
+		arg.Status,
+		arg.Paid,
+		arg.MemberID,
+		arg.Recipient,
+		arg.CreatedFrom,
+		arg.CreatedBefore,
+		arg.BeforeCreatedAt,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []RewardListFilteredRow
+	for rows.Next() {
+		var i RewardListFilteredRow
+		if err := rows.Scan(
+			&i.Reward.ID,
+			&i.Reward.WorkspaceID,
+			&i.Reward.ReferralID,
+			&i.Reward.CampaignID,
+			&i.Reward.MemberID,
+			&i.Reward.Recipient,
+			&i.Reward.Amount,
+			&i.Reward.Currency,
+			&i.Reward.Status,
+			&i.Reward.IdempotencyKey,
+			&i.Reward.ConversionNumber,
+			&i.Reward.HoldUntil,
+			&i.Reward.IssuedAt,
+			&i.Reward.PaidAt,
+			&i.Reward.CancelledAt,
+			&i.Reward.CancelReason,
+			&i.Reward.FailureReason,
+			&i.Reward.CreatedAt,
+			&i.Reward.UpdatedAt,
+			&i.MemberEmail,
+			&i.LeadEmail,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const rewardListForMemberPortal = `-- name: RewardListForMemberPortal :many
+SELECT rewards.id, rewards.amount, rewards.currency::text AS currency, rewards.status,
+       rewards.paid_at, rewards.created_at, referrals.lead_email, referrals.lead_first_name
+FROM rewards
+JOIN referrals ON referrals.id = rewards.referral_id
+WHERE rewards.member_id = $1 AND rewards.recipient = 'member'
+ORDER BY rewards.created_at DESC, rewards.id DESC
+LIMIT $2::int
+`
+
+type RewardListForMemberPortalParams struct {
+	MemberID *uuid.UUID `json:"member_id"`
+	PageSize int32      `json:"page_size"`
+}
+
+type RewardListForMemberPortalRow struct {
+	ID            uuid.UUID      `json:"id"`
+	Amount        pgtype.Numeric `json:"amount"`
+	Currency      string         `json:"currency"`
+	Status        string         `json:"status"`
+	PaidAt        *time.Time     `json:"paid_at"`
+	CreatedAt     time.Time      `json:"created_at"`
+	LeadEmail     string         `json:"lead_email"`
+	LeadFirstName *string        `json:"lead_first_name"`
+}
+
+// RewardListForMemberPortal lists a member's own most recent rewards with
+// the lead each was earned for.
+func (q *Queries) RewardListForMemberPortal(ctx context.Context, arg RewardListForMemberPortalParams) ([]RewardListForMemberPortalRow, error) {
+	rows, err := q.db.Query(ctx, rewardListForMemberPortal, arg.MemberID, arg.PageSize)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []RewardListForMemberPortalRow
+	for rows.Next() {
+		var i RewardListForMemberPortalRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Amount,
+			&i.Currency,
+			&i.Status,
+			&i.PaidAt,
+			&i.CreatedAt,
+			&i.LeadEmail,
+			&i.LeadFirstName,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const rewardMarkPaid = `-- name: RewardMarkPaid :one
 UPDATE rewards
 SET paid_at = COALESCE(paid_at, now()),
@@ -302,6 +494,166 @@ func (q *Queries) RewardMarkPaid(ctx context.Context, id uuid.UUID) (Reward, err
 		&i.UpdatedAt,
 	)
 	return i, err
+}
+
+const rewardReportTotals = `-- name: RewardReportTotals :many
+SELECT currency::text AS currency, status, (paid_at IS NOT NULL)::bool AS paid,
+       count(*)::bigint AS rewards, sum(amount)::text AS total
+FROM rewards
+WHERE rewards.campaign_id IN (SELECT campaigns.id FROM campaigns
+                      WHERE campaigns.workspace_id = $1
+                        AND ($2::uuid IS NULL OR campaigns.id = $2::uuid))
+  AND rewards.created_at >= $3 AND rewards.created_at < $4
+GROUP BY currency, status, paid_at IS NOT NULL
+ORDER BY currency, status, paid_at IS NOT NULL
+`
+
+type RewardReportTotalsParams struct {
+	WorkspaceID uuid.UUID  `json:"workspace_id"`
+	CampaignID  *uuid.UUID `json:"campaign_id"`
+	FromTime    time.Time  `json:"from_time"`
+	ToTime      time.Time  `json:"to_time"`
+}
+
+type RewardReportTotalsRow struct {
+	Currency string `json:"currency"`
+	Status   string `json:"status"`
+	Paid     bool   `json:"paid"`
+	Rewards  int64  `json:"rewards"`
+	Total    string `json:"total"`
+}
+
+// RewardReportTotals sums the rewards created in [from_time, to_time) in a
+// workspace's campaigns (or one of them, campaign_id) by currency and where
+// they stand now: status, and for issued ones whether they were marked
+// paid. Amounts are text so no precision is lost on the way.
+func (q *Queries) RewardReportTotals(ctx context.Context, arg RewardReportTotalsParams) ([]RewardReportTotalsRow, error) {
+	rows, err := q.db.Query(ctx, rewardReportTotals,
+		arg.WorkspaceID,
+		arg.CampaignID,
+		arg.FromTime,
+		arg.ToTime,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []RewardReportTotalsRow
+	for rows.Next() {
+		var i RewardReportTotalsRow
+		if err := rows.Scan(
+			&i.Currency,
+			&i.Status,
+			&i.Paid,
+			&i.Rewards,
+			&i.Total,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const rewardReportTotalsOfMembers = `-- name: RewardReportTotalsOfMembers :many
+SELECT member_id::uuid AS member_id, currency::text AS currency,
+       count(*)::bigint AS rewards, sum(amount)::text AS total
+FROM rewards
+WHERE member_id = ANY($1::uuid[]) AND recipient = 'member'
+  AND status NOT IN ('cancelled', 'failed')
+  AND created_at >= $2 AND created_at < $3
+GROUP BY member_id, currency
+ORDER BY member_id, currency
+`
+
+type RewardReportTotalsOfMembersParams struct {
+	MemberIds []uuid.UUID `json:"member_ids"`
+	FromTime  time.Time   `json:"from_time"`
+	ToTime    time.Time   `json:"to_time"`
+}
+
+type RewardReportTotalsOfMembersRow struct {
+	MemberID uuid.UUID `json:"member_id"`
+	Currency string    `json:"currency"`
+	Rewards  int64     `json:"rewards"`
+	Total    string    `json:"total"`
+}
+
+// RewardReportTotalsOfMembers sums the members' own rewards (not their
+// friends') created in [from_time, to_time) by member and currency, leaving
+// out cancelled and failed ones: the leaderboard's reward column.
+func (q *Queries) RewardReportTotalsOfMembers(ctx context.Context, arg RewardReportTotalsOfMembersParams) ([]RewardReportTotalsOfMembersRow, error) {
+	rows, err := q.db.Query(ctx, rewardReportTotalsOfMembers, arg.MemberIds, arg.FromTime, arg.ToTime)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []RewardReportTotalsOfMembersRow
+	for rows.Next() {
+		var i RewardReportTotalsOfMembersRow
+		if err := rows.Scan(
+			&i.MemberID,
+			&i.Currency,
+			&i.Rewards,
+			&i.Total,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const rewardTotalsForMemberPortal = `-- name: RewardTotalsForMemberPortal :many
+SELECT currency::text AS currency, status, (paid_at IS NOT NULL)::bool AS paid,
+       sum(amount)::numeric AS total, count(*)::int AS rewards
+FROM rewards
+WHERE member_id = $1 AND recipient = 'member'
+GROUP BY currency, status, paid_at IS NOT NULL
+ORDER BY currency, status, paid_at IS NOT NULL
+`
+
+type RewardTotalsForMemberPortalRow struct {
+	Currency string         `json:"currency"`
+	Status   string         `json:"status"`
+	Paid     bool           `json:"paid"`
+	Total    pgtype.Numeric `json:"total"`
+	Rewards  int32          `json:"rewards"`
+}
+
+// RewardTotalsForMemberPortal sums a member's own rewards (not their
+// friends') by currency and where they stand: pending, issued and not yet
+// paid, paid; cancelled and failed ones are counted too, the portal says so.
+func (q *Queries) RewardTotalsForMemberPortal(ctx context.Context, memberID *uuid.UUID) ([]RewardTotalsForMemberPortalRow, error) {
+	rows, err := q.db.Query(ctx, rewardTotalsForMemberPortal, memberID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []RewardTotalsForMemberPortalRow
+	for rows.Next() {
+		var i RewardTotalsForMemberPortalRow
+		if err := rows.Scan(
+			&i.Currency,
+			&i.Status,
+			&i.Paid,
+			&i.Total,
+			&i.Rewards,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const rewardUpdateStatus = `-- name: RewardUpdateStatus :one

@@ -7,34 +7,42 @@ package db
 
 import (
 	"context"
+	"encoding/json"
+	"time"
 
 	"github.com/google/uuid"
 )
 
 const syncCreate = `-- name: SyncCreate :one
 INSERT INTO syncs (
-    workspace_id, campaign_id, source, list_id, mode, cron_spec, schedule_id
+    id, workspace_id, campaign_id, source, list_id, mode, cron_spec, schedule_id,
+    mapping, return_fields
 ) VALUES (
-    $1, $2, $3, $4, $5,
-    $6, $7
+    $1, $2, $3, $4, $5, $6,
+    $7, $8, $9, $10
 )
-RETURNING id, workspace_id, campaign_id, source, list_id, mode, cron_spec, schedule_id, status, last_run_started_at, last_run_finished_at, last_run_status, last_run_stats, created_at, updated_at
+RETURNING id, workspace_id, campaign_id, source, list_id, mode, cron_spec, schedule_id, status, last_run_started_at, last_run_finished_at, last_run_status, last_run_stats, created_at, updated_at, mapping, return_fields, paused_reason, watermark, run_page, run_cursor, run_until, last_run_error, runs_completed
 `
 
 type SyncCreateParams struct {
-	WorkspaceID uuid.UUID `json:"workspace_id"`
-	CampaignID  uuid.UUID `json:"campaign_id"`
-	Source      string    `json:"source"`
-	ListID      *string   `json:"list_id"`
-	Mode        string    `json:"mode"`
-	CronSpec    *string   `json:"cron_spec"`
-	ScheduleID  *string   `json:"schedule_id"`
+	ID           uuid.UUID       `json:"id"`
+	WorkspaceID  uuid.UUID       `json:"workspace_id"`
+	CampaignID   uuid.UUID       `json:"campaign_id"`
+	Source       string          `json:"source"`
+	ListID       *string         `json:"list_id"`
+	Mode         string          `json:"mode"`
+	CronSpec     *string         `json:"cron_spec"`
+	ScheduleID   *string         `json:"schedule_id"`
+	Mapping      json.RawMessage `json:"mapping"`
+	ReturnFields json.RawMessage `json:"return_fields"`
 }
 
 // SyncCreate records a sync; the CHECKs refuse a list sync without a list id
-// and an ongoing sync without a cron spec.
+// and an ongoing sync without a cron spec. The ID is the caller's: an
+// ongoing sync's schedule is named after it.
 func (q *Queries) SyncCreate(ctx context.Context, arg SyncCreateParams) (Sync, error) {
 	row := q.db.QueryRow(ctx, syncCreate,
+		arg.ID,
 		arg.WorkspaceID,
 		arg.CampaignID,
 		arg.Source,
@@ -42,6 +50,8 @@ func (q *Queries) SyncCreate(ctx context.Context, arg SyncCreateParams) (Sync, e
 		arg.Mode,
 		arg.CronSpec,
 		arg.ScheduleID,
+		arg.Mapping,
+		arg.ReturnFields,
 	)
 	var i Sync
 	err := row.Scan(
@@ -60,12 +70,88 @@ func (q *Queries) SyncCreate(ctx context.Context, arg SyncCreateParams) (Sync, e
 		&i.LastRunStats,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Mapping,
+		&i.ReturnFields,
+		&i.PausedReason,
+		&i.Watermark,
+		&i.RunPage,
+		&i.RunCursor,
+		&i.RunUntil,
+		&i.LastRunError,
+		&i.RunsCompleted,
+	)
+	return i, err
+}
+
+const syncDelete = `-- name: SyncDelete :exec
+DELETE FROM syncs WHERE id = $1
+`
+
+// SyncDelete deletes a sync and its failures.
+func (q *Queries) SyncDelete(ctx context.Context, id uuid.UUID) error {
+	_, err := q.db.Exec(ctx, syncDelete, id)
+	return err
+}
+
+const syncFinishRun = `-- name: SyncFinishRun :one
+UPDATE syncs
+SET last_run_status = $1::text, last_run_error = $2,
+    last_run_finished_at = clock_timestamp(), run_cursor = NULL,
+    watermark = coalesce($3, watermark),
+    runs_completed = runs_completed + CASE WHEN $1::text = 'succeeded' THEN 1 ELSE 0 END,
+    status = CASE WHEN mode = 'one_time' THEN 'completed' ELSE status END
+WHERE id = $4
+RETURNING id, workspace_id, campaign_id, source, list_id, mode, cron_spec, schedule_id, status, last_run_started_at, last_run_finished_at, last_run_status, last_run_stats, created_at, updated_at, mapping, return_fields, paused_reason, watermark, run_page, run_cursor, run_until, last_run_error, runs_completed
+`
+
+type SyncFinishRunParams struct {
+	RunStatus string     `json:"run_status"`
+	Error     *string    `json:"error"`
+	Watermark *time.Time `json:"watermark"`
+	ID        uuid.UUID  `json:"id"`
+}
+
+// SyncFinishRun ends a run: succeeded (the watermark moves to what it read,
+// a one-time sync is completed) or failed with why.
+func (q *Queries) SyncFinishRun(ctx context.Context, arg SyncFinishRunParams) (Sync, error) {
+	row := q.db.QueryRow(ctx, syncFinishRun,
+		arg.RunStatus,
+		arg.Error,
+		arg.Watermark,
+		arg.ID,
+	)
+	var i Sync
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.Source,
+		&i.ListID,
+		&i.Mode,
+		&i.CronSpec,
+		&i.ScheduleID,
+		&i.Status,
+		&i.LastRunStartedAt,
+		&i.LastRunFinishedAt,
+		&i.LastRunStatus,
+		&i.LastRunStats,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.Mapping,
+		&i.ReturnFields,
+		&i.PausedReason,
+		&i.Watermark,
+		&i.RunPage,
+		&i.RunCursor,
+		&i.RunUntil,
+		&i.LastRunError,
+		&i.RunsCompleted,
 	)
 	return i, err
 }
 
 const syncGetByID = `-- name: SyncGetByID :one
-SELECT id, workspace_id, campaign_id, source, list_id, mode, cron_spec, schedule_id, status, last_run_started_at, last_run_finished_at, last_run_status, last_run_stats, created_at, updated_at FROM syncs
+SELECT id, workspace_id, campaign_id, source, list_id, mode, cron_spec, schedule_id, status, last_run_started_at, last_run_finished_at, last_run_status, last_run_stats, created_at, updated_at, mapping, return_fields, paused_reason, watermark, run_page, run_cursor, run_until, last_run_error, runs_completed FROM syncs
 WHERE id = $1
 `
 
@@ -89,6 +175,447 @@ func (q *Queries) SyncGetByID(ctx context.Context, id uuid.UUID) (Sync, error) {
 		&i.LastRunStats,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Mapping,
+		&i.ReturnFields,
+		&i.PausedReason,
+		&i.Watermark,
+		&i.RunPage,
+		&i.RunCursor,
+		&i.RunUntil,
+		&i.LastRunError,
+		&i.RunsCompleted,
+	)
+	return i, err
+}
+
+const syncListActiveSchedulesByWorkspace = `-- name: SyncListActiveSchedulesByWorkspace :many
+SELECT id, workspace_id, campaign_id, source, list_id, mode, cron_spec, schedule_id, status, last_run_started_at, last_run_finished_at, last_run_status, last_run_stats, created_at, updated_at, mapping, return_fields, paused_reason, watermark, run_page, run_cursor, run_until, last_run_error, runs_completed FROM syncs
+WHERE workspace_id = $1 AND mode = 'ongoing' AND status = 'active'
+ORDER BY created_at, id
+`
+
+// SyncListActiveSchedulesByWorkspace lists the ongoing syncs whose schedule
+// runs: disconnecting HubSpot pauses them.
+func (q *Queries) SyncListActiveSchedulesByWorkspace(ctx context.Context, workspaceID uuid.UUID) ([]Sync, error) {
+	rows, err := q.db.Query(ctx, syncListActiveSchedulesByWorkspace, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Sync
+	for rows.Next() {
+		var i Sync
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CampaignID,
+			&i.Source,
+			&i.ListID,
+			&i.Mode,
+			&i.CronSpec,
+			&i.ScheduleID,
+			&i.Status,
+			&i.LastRunStartedAt,
+			&i.LastRunFinishedAt,
+			&i.LastRunStatus,
+			&i.LastRunStats,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.Mapping,
+			&i.ReturnFields,
+			&i.PausedReason,
+			&i.Watermark,
+			&i.RunPage,
+			&i.RunCursor,
+			&i.RunUntil,
+			&i.LastRunError,
+			&i.RunsCompleted,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const syncListByCampaign = `-- name: SyncListByCampaign :many
+SELECT id, workspace_id, campaign_id, source, list_id, mode, cron_spec, schedule_id, status, last_run_started_at, last_run_finished_at, last_run_status, last_run_stats, created_at, updated_at, mapping, return_fields, paused_reason, watermark, run_page, run_cursor, run_until, last_run_error, runs_completed FROM syncs
+WHERE campaign_id = $1
+ORDER BY created_at DESC, id
+`
+
+// SyncListByCampaign lists a campaign's syncs, newest first.
+func (q *Queries) SyncListByCampaign(ctx context.Context, campaignID uuid.UUID) ([]Sync, error) {
+	rows, err := q.db.Query(ctx, syncListByCampaign, campaignID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Sync
+	for rows.Next() {
+		var i Sync
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CampaignID,
+			&i.Source,
+			&i.ListID,
+			&i.Mode,
+			&i.CronSpec,
+			&i.ScheduleID,
+			&i.Status,
+			&i.LastRunStartedAt,
+			&i.LastRunFinishedAt,
+			&i.LastRunStatus,
+			&i.LastRunStats,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.Mapping,
+			&i.ReturnFields,
+			&i.PausedReason,
+			&i.Watermark,
+			&i.RunPage,
+			&i.RunCursor,
+			&i.RunUntil,
+			&i.LastRunError,
+			&i.RunsCompleted,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const syncListPausedByWorkspace = `-- name: SyncListPausedByWorkspace :many
+SELECT id, workspace_id, campaign_id, source, list_id, mode, cron_spec, schedule_id, status, last_run_started_at, last_run_finished_at, last_run_status, last_run_stats, created_at, updated_at, mapping, return_fields, paused_reason, watermark, run_page, run_cursor, run_until, last_run_error, runs_completed FROM syncs
+WHERE workspace_id = $1 AND mode = 'ongoing' AND status = 'paused'
+ORDER BY created_at, id
+`
+
+// SyncListPausedByWorkspace lists a workspace's paused ongoing syncs (the
+// HubSpot connection's status names them after a reconnect).
+func (q *Queries) SyncListPausedByWorkspace(ctx context.Context, workspaceID uuid.UUID) ([]Sync, error) {
+	rows, err := q.db.Query(ctx, syncListPausedByWorkspace, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Sync
+	for rows.Next() {
+		var i Sync
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CampaignID,
+			&i.Source,
+			&i.ListID,
+			&i.Mode,
+			&i.CronSpec,
+			&i.ScheduleID,
+			&i.Status,
+			&i.LastRunStartedAt,
+			&i.LastRunFinishedAt,
+			&i.LastRunStatus,
+			&i.LastRunStats,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.Mapping,
+			&i.ReturnFields,
+			&i.PausedReason,
+			&i.Watermark,
+			&i.RunPage,
+			&i.RunCursor,
+			&i.RunUntil,
+			&i.LastRunError,
+			&i.RunsCompleted,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const syncListWaitingByWorkspace = `-- name: SyncListWaitingByWorkspace :many
+SELECT id, workspace_id, campaign_id, source, list_id, mode, cron_spec, schedule_id, status, last_run_started_at, last_run_finished_at, last_run_status, last_run_stats, created_at, updated_at, mapping, return_fields, paused_reason, watermark, run_page, run_cursor, run_until, last_run_error, runs_completed FROM syncs
+WHERE workspace_id = $1 AND status = 'active' AND last_run_status = 'waiting'
+ORDER BY created_at, id
+`
+
+// SyncListWaitingByWorkspace lists the workspace's syncs whose run waits
+// (on HubSpot): connecting HubSpot wakes them.
+func (q *Queries) SyncListWaitingByWorkspace(ctx context.Context, workspaceID uuid.UUID) ([]Sync, error) {
+	rows, err := q.db.Query(ctx, syncListWaitingByWorkspace, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Sync
+	for rows.Next() {
+		var i Sync
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CampaignID,
+			&i.Source,
+			&i.ListID,
+			&i.Mode,
+			&i.CronSpec,
+			&i.ScheduleID,
+			&i.Status,
+			&i.LastRunStartedAt,
+			&i.LastRunFinishedAt,
+			&i.LastRunStatus,
+			&i.LastRunStats,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.Mapping,
+			&i.ReturnFields,
+			&i.PausedReason,
+			&i.Watermark,
+			&i.RunPage,
+			&i.RunCursor,
+			&i.RunUntil,
+			&i.LastRunError,
+			&i.RunsCompleted,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const syncRecordPage = `-- name: SyncRecordPage :one
+UPDATE syncs
+SET run_page = run_page + 1, run_cursor = $1, last_run_stats = $2,
+    last_run_status = 'running', last_run_error = NULL
+WHERE id = $3 AND run_page = $4
+RETURNING id, workspace_id, campaign_id, source, list_id, mode, cron_spec, schedule_id, status, last_run_started_at, last_run_finished_at, last_run_status, last_run_stats, created_at, updated_at, mapping, return_fields, paused_reason, watermark, run_page, run_cursor, run_until, last_run_error, runs_completed
+`
+
+type SyncRecordPageParams struct {
+	Cursor json.RawMessage `json:"cursor"`
+	Stats  json.RawMessage `json:"stats"`
+	ID     uuid.UUID       `json:"id"`
+	Page   int32           `json:"page"`
+}
+
+// SyncRecordPage commits one page of a run: its counts and where the next
+// page starts, only when the page is the one the run is at (a retried page
+// that was committed already changes nothing and returns no row).
+func (q *Queries) SyncRecordPage(ctx context.Context, arg SyncRecordPageParams) (Sync, error) {
+	row := q.db.QueryRow(ctx, syncRecordPage,
+		arg.Cursor,
+		arg.Stats,
+		arg.ID,
+		arg.Page,
+	)
+	var i Sync
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.Source,
+		&i.ListID,
+		&i.Mode,
+		&i.CronSpec,
+		&i.ScheduleID,
+		&i.Status,
+		&i.LastRunStartedAt,
+		&i.LastRunFinishedAt,
+		&i.LastRunStatus,
+		&i.LastRunStats,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.Mapping,
+		&i.ReturnFields,
+		&i.PausedReason,
+		&i.Watermark,
+		&i.RunPage,
+		&i.RunCursor,
+		&i.RunUntil,
+		&i.LastRunError,
+		&i.RunsCompleted,
+	)
+	return i, err
+}
+
+const syncRecordWaiting = `-- name: SyncRecordWaiting :exec
+UPDATE syncs
+SET last_run_status = 'waiting', last_run_error = $1
+WHERE id = $2
+`
+
+type SyncRecordWaitingParams struct {
+	Reason *string   `json:"reason"`
+	ID     uuid.UUID `json:"id"`
+}
+
+// SyncRecordWaiting says why a run waits (HubSpot not connected, ...).
+func (q *Queries) SyncRecordWaiting(ctx context.Context, arg SyncRecordWaitingParams) error {
+	_, err := q.db.Exec(ctx, syncRecordWaiting, arg.Reason, arg.ID)
+	return err
+}
+
+const syncSetStatus = `-- name: SyncSetStatus :one
+UPDATE syncs
+SET status = $1, paused_reason = $2
+WHERE id = $3
+RETURNING id, workspace_id, campaign_id, source, list_id, mode, cron_spec, schedule_id, status, last_run_started_at, last_run_finished_at, last_run_status, last_run_stats, created_at, updated_at, mapping, return_fields, paused_reason, watermark, run_page, run_cursor, run_until, last_run_error, runs_completed
+`
+
+type SyncSetStatusParams struct {
+	Status       string    `json:"status"`
+	PausedReason *string   `json:"paused_reason"`
+	ID           uuid.UUID `json:"id"`
+}
+
+// SyncSetStatus pauses, resumes or completes a sync, with why when
+// referflow paused it.
+func (q *Queries) SyncSetStatus(ctx context.Context, arg SyncSetStatusParams) (Sync, error) {
+	row := q.db.QueryRow(ctx, syncSetStatus, arg.Status, arg.PausedReason, arg.ID)
+	var i Sync
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.Source,
+		&i.ListID,
+		&i.Mode,
+		&i.CronSpec,
+		&i.ScheduleID,
+		&i.Status,
+		&i.LastRunStartedAt,
+		&i.LastRunFinishedAt,
+		&i.LastRunStatus,
+		&i.LastRunStats,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.Mapping,
+		&i.ReturnFields,
+		&i.PausedReason,
+		&i.Watermark,
+		&i.RunPage,
+		&i.RunCursor,
+		&i.RunUntil,
+		&i.LastRunError,
+		&i.RunsCompleted,
+	)
+	return i, err
+}
+
+const syncStartRun = `-- name: SyncStartRun :one
+UPDATE syncs
+SET last_run_started_at = clock_timestamp(), last_run_finished_at = NULL,
+    last_run_status = 'running', last_run_error = NULL, last_run_stats = $1,
+    run_page = 0, run_cursor = $2, run_until = clock_timestamp()
+WHERE id = $3
+RETURNING id, workspace_id, campaign_id, source, list_id, mode, cron_spec, schedule_id, status, last_run_started_at, last_run_finished_at, last_run_status, last_run_stats, created_at, updated_at, mapping, return_fields, paused_reason, watermark, run_page, run_cursor, run_until, last_run_error, runs_completed
+`
+
+type SyncStartRunParams struct {
+	Stats  json.RawMessage `json:"stats"`
+	Cursor json.RawMessage `json:"cursor"`
+	ID     uuid.UUID       `json:"id"`
+}
+
+// SyncStartRun begins a run: counts zeroed, the first page to read, the
+// newest modification the run reads (run_until), and the previous run's
+// failures forgotten (sync_failures, by the caller).
+func (q *Queries) SyncStartRun(ctx context.Context, arg SyncStartRunParams) (Sync, error) {
+	row := q.db.QueryRow(ctx, syncStartRun, arg.Stats, arg.Cursor, arg.ID)
+	var i Sync
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.Source,
+		&i.ListID,
+		&i.Mode,
+		&i.CronSpec,
+		&i.ScheduleID,
+		&i.Status,
+		&i.LastRunStartedAt,
+		&i.LastRunFinishedAt,
+		&i.LastRunStatus,
+		&i.LastRunStats,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.Mapping,
+		&i.ReturnFields,
+		&i.PausedReason,
+		&i.Watermark,
+		&i.RunPage,
+		&i.RunCursor,
+		&i.RunUntil,
+		&i.LastRunError,
+		&i.RunsCompleted,
+	)
+	return i, err
+}
+
+const syncUpdateSettings = `-- name: SyncUpdateSettings :one
+UPDATE syncs
+SET cron_spec = $1, mapping = $2, return_fields = $3
+WHERE id = $4
+RETURNING id, workspace_id, campaign_id, source, list_id, mode, cron_spec, schedule_id, status, last_run_started_at, last_run_finished_at, last_run_status, last_run_stats, created_at, updated_at, mapping, return_fields, paused_reason, watermark, run_page, run_cursor, run_until, last_run_error, runs_completed
+`
+
+type SyncUpdateSettingsParams struct {
+	CronSpec     *string         `json:"cron_spec"`
+	Mapping      json.RawMessage `json:"mapping"`
+	ReturnFields json.RawMessage `json:"return_fields"`
+	ID           uuid.UUID       `json:"id"`
+}
+
+// SyncUpdateSettings saves what PATCH /api/v1/syncs/{id} changes.
+func (q *Queries) SyncUpdateSettings(ctx context.Context, arg SyncUpdateSettingsParams) (Sync, error) {
+	row := q.db.QueryRow(ctx, syncUpdateSettings,
+		arg.CronSpec,
+		arg.Mapping,
+		arg.ReturnFields,
+		arg.ID,
+	)
+	var i Sync
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CampaignID,
+		&i.Source,
+		&i.ListID,
+		&i.Mode,
+		&i.CronSpec,
+		&i.ScheduleID,
+		&i.Status,
+		&i.LastRunStartedAt,
+		&i.LastRunFinishedAt,
+		&i.LastRunStatus,
+		&i.LastRunStats,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.Mapping,
+		&i.ReturnFields,
+		&i.PausedReason,
+		&i.Watermark,
+		&i.RunPage,
+		&i.RunCursor,
+		&i.RunUntil,
+		&i.LastRunError,
+		&i.RunsCompleted,
 	)
 	return i, err
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/dev/hubspotsim"
 	"github.com/referflow/referflow/workflows"
 )
@@ -30,7 +31,10 @@ func TestSalesReceiverThousandEvents(t *testing.T) {
 		t.Skip("end-to-end: 1,000 webhook events")
 	}
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// 30 s on a quiet machine; four minutes and more when the whole suite
+	// and other builds share two cores. The bound catches a hang, not
+	// slowness: the assertions below are about what happened, not when.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	st := newSalesReceiverStack(t, ctx, hubspotsim.WebhookOptions{
 		DuplicateRate: 0.1, Shuffle: true, RetryBase: 20 * time.Millisecond, Seed: 20261123,
@@ -217,4 +221,64 @@ func TestSalesReceiverFollowsTheLeadsRecords(t *testing.T) {
 	if n := len(st.rewards[r.ID.String()]); n != 1 {
 		t.Fatalf("%d reward webhooks, want 1", n)
 	}
+}
+
+// TestAContactCampaignQualifiesOnItsContactsDeal: a campaign that creates a
+// contact for each lead, with its approval on a deal stage (allowed since
+// the deal follows its contact), subscribed to exactly the webhooks its
+// settings say it needs. The lead's contact is created by the referral's
+// workflow; sales then opens a deal on that contact and wins it: the deal
+// joins the referral by the association, and its stage approves it.
+func TestAContactCampaignQualifiesOnItsContactsDeal(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st := newSalesReceiverStack(t, ctx, hubspotsim.WebhookOptions{RetryBase: 20 * time.Millisecond})
+	sim, portal := st.hs.Sim, st.hs.PortalID
+
+	s := campaign.Defaults()
+	s.Leads = campaign.CRMSettings{Action: campaign.ActionCreateContact, DuplicateHandling: campaign.DuplicateDoNothing, FieldMapping: []campaign.FieldMapping{
+		{Object: "contact", Source: "email", Property: "email"},
+		{Object: "contact", Source: "first_name", Property: "firstname"},
+	}}
+	s.StatusRules = campaign.StatusRules{Approved: &campaign.StatusRule{Object: "deal", Property: "dealstage", Values: []string{"closedwon"}}}
+	s.Rewards = campaign.Rewards{OnStatus: "approved", Member: &campaign.Reward{Kind: campaign.RewardFixed, Amount: "50", Currency: "USD"}}
+	if problems := s.Validate(); len(problems) > 0 {
+		t.Fatalf("a contact campaign approving on a deal stage is refused: %+v", problems)
+	}
+	st.d.SetCampaignSettings(t, st.fx.Campaign, s)
+	for _, sub := range s.WebhookSubscriptions() {
+		if _, err := sim.Subscribe(sub.Type, sub.Property); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	r, err := st.d.Queries.ReferralInsert(ctx, db.ReferralInsertParams{
+		WorkspaceID: st.fx.Workspace.ID, CampaignID: st.fx.Campaign.ID, MemberID: st.fx.Member.ID,
+		LeadEmail: "nora@example.org", LeadEmailNormalized: "nora@example.org", LeadFirstName: new("Nora"), Source: "api",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := workflows.StartReferralWorkflow(ctx, st.tc.Client, st.tc.TaskQueue, st.tc.HubSpotTaskQueue, r.ID.String()); err != nil {
+		t.Fatal(err)
+	}
+	st.waitCount(t, ctx, "lead's contact created", 1, `SELECT count(*) FROM referrals WHERE id = $1 AND hubspot_contact_id IS NOT NULL`, r.ID)
+	var contactID int64
+	if err := st.d.Pool.QueryRow(ctx, `SELECT hubspot_contact_id FROM referrals WHERE id = $1`, r.ID).Scan(&contactID); err != nil {
+		t.Fatal(err)
+	}
+
+	deal, err := sim.CreateObject(portal, "deals", map[string]string{"dealname": "Nora deal", "pipeline": "default", "dealstage": "appointmentscheduled"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Associate(portal, "deals", deal, "contacts", strconv.FormatInt(contactID, 10)); err != nil {
+		t.Fatal(err)
+	}
+	st.waitCount(t, ctx, "deal linked to the referral", 1, `SELECT count(*) FROM referrals WHERE id = $1 AND hubspot_deal_id::text = $2`, r.ID, deal)
+	if err := sim.UpdateObject(portal, "deals", deal, map[string]string{"dealstage": "closedwon"}); err != nil {
+		t.Fatal(err)
+	}
+	st.waitCount(t, ctx, "approved with its reward", 1, `SELECT count(*) FROM rewards WHERE referral_id = $1 AND status = 'issued'`, r.ID)
 }

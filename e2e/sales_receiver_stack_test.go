@@ -60,7 +60,7 @@ func stackWebhooks(tb testing.TB) outgoing.Policy {
 	return testenv.GuardedWebhooks(tb, map[string][]netip.Addr{metadataHost: {netip.MustParseAddr("169.254.169.254")}})
 }
 
-func newSalesReceiverStack(tb testing.TB, ctx context.Context, webhooks hubspotsim.WebhookOptions) *salesReceiverStack {
+func newSalesReceiverStack(tb testing.TB, ctx context.Context, webhooks hubspotsim.WebhookOptions, workerOpts ...func(*worker.Options)) *salesReceiverStack {
 	tb.Helper()
 	st := &salesReceiverStack{d: testenv.NewDatabase(tb), tc: testenv.NewTemporal(tb), rewards: map[string][]time.Time{}}
 	st.fx = st.d.SeedReferral(tb)
@@ -117,10 +117,14 @@ func newSalesReceiverStack(tb testing.TB, ctx context.Context, webhooks hubspots
 		tb.Fatal(err)
 	}
 
-	ws := worker.New(st.tc.Client, st.d.Pool, worker.Options{
+	wopts := worker.Options{
 		TaskQueue: st.tc.TaskQueue, HubSpotTaskQueue: st.tc.HubSpotTaskQueue, HubSpot: st.hs.Manager, PublicURL: apiSrv.URL,
 		WebhookPolicy: stackWebhooks(tb),
-	})
+	}
+	for _, o := range workerOpts {
+		o(&wopts)
+	}
+	ws := worker.New(st.tc.Client, st.d.Pool, wopts)
 	if err := ws.Start(); err != nil {
 		tb.Fatal(err)
 	}

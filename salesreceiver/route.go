@@ -89,6 +89,12 @@ func (d *Dispatcher) route(ctx context.Context, b *batch, it *item) {
 			return
 		}
 		d.ignore(it, fmt.Sprintf("neither %s nor %s is linked to a referral", from, to))
+	case salesentry.AddedToList:
+		// Enrolling is the sales-entry workflow's (it reads the contact):
+		// started whether or not referrals hold the contact.
+		d.startMatching(ctx, b, it)
+	case salesentry.RemovedFromList:
+		d.ignore(it, fmt.Sprintf("%s left list %s: a member stays a member when removed from a list; the removal is recorded only", own, ev.entry.ListID))
 	default:
 		d.ignore(it, fmt.Sprintf("%s events are not used", ev.row.SubscriptionType))
 	}

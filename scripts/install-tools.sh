@@ -3,9 +3,22 @@
 # the pinned sqlc and Temporal CLI into bin/ (built from source through the
 # Go module proxy, once; reused while the pinned version is there), and the
 # PostgreSQL server binaries when no database is configured or running and
-# none are installed. Safe to run again: it only does what is missing.
+# none are installed. With --browser (`make browser`) also Debian's chromium,
+# which the browser suite (e2e/browser) drives headless. Safe to run again: it
+# only does what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+WITH_BROWSER=
+for arg in "$@"; do
+	case "$arg" in
+	--browser) WITH_BROWSER=1 ;;
+	*)
+		echo "install-tools: unknown argument '$arg' (known: --browser)" >&2
+		exit 2
+		;;
+	esac
+done
 
 SQLC_VERSION="${SQLC_VERSION:-v1.31.1}"
 # Newer Temporal CLIs cannot be built with `go install` (their go.mod has a
@@ -59,4 +72,22 @@ if [ -z "${DATABASE_URL:-}" ] && ! have_pg_binaries && ! local_pg_answers; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq postgresql >/dev/null
+fi
+
+# Chromium, for the browser suite only: Debian's package, never a browser
+# build downloaded by a library (e2e/browser finds it on PATH or at
+# /usr/bin/chromium).
+have_chromium() {
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1
+}
+if [ -n "$WITH_BROWSER" ] && ! have_chromium; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "install-tools: Chromium is not installed; the browser suite needs it." >&2
+		echo "install-tools: run: sudo apt-get install -y chromium" >&2
+		exit 1
+	fi
+	echo "install-tools: installing Chromium with apt-get" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq chromium >/dev/null
 fi

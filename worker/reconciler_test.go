@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/referral"
 	"github.com/referflow/referflow/worker"
@@ -127,5 +128,38 @@ func clientUpdate(workflowID string, req workflows.SetStatusRequest) client.Upda
 	return client.UpdateWorkflowOptions{
 		WorkflowID: workflowID, UpdateName: workflows.UpdateSetStatus, Args: []any{req},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
+	}
+}
+
+// A referral a running CSV import added is the import's to start, at its
+// pace: the reconciler leaves it alone until the import ends (or stops
+// moving), then starts it if the import did not.
+func TestReconcilerLeavesImportedReferralsToTheirImport(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d := testenv.NewDatabase(t)
+	tc := testenv.NewTemporal(t)
+	fx := d.SeedReferral(t)
+	imp, err := d.Queries.ImportCreate(ctx, db.ImportCreateParams{WorkspaceID: fx.Workspace.ID, CampaignID: fx.Campaign.ID, Kind: "referrals", Header: []string{"email", "member_code"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Pool.Exec(ctx, `INSERT INTO import_rows (import_id, row_number, fields, referral_id) VALUES ($1, 2, '{}', $2)`, imp.ID, fx.Referral.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Queries.ImportStart(ctx, imp.ID); err != nil {
+		t.Fatal(err)
+	}
+	r := &worker.Reconciler{Pool: d.Pool, Temporal: tc.Client, TaskQueue: tc.TaskQueue, HubSpotTaskQueue: tc.HubSpotTaskQueue, Grace: time.Millisecond}
+	if n, err := r.Once(ctx); err != nil || n != 0 {
+		t.Fatalf("while the import runs the reconciler started %d (%v); want none", n, err)
+	}
+	reason := "stopped"
+	if _, err := d.Queries.ImportFinish(ctx, db.ImportFinishParams{ID: imp.ID, Status: "failed", FailureReason: &reason}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.Once(ctx); err != nil || n != 1 {
+		t.Fatalf("after the import failed the reconciler started %d (%v); want its referral", n, err)
 	}
 }

@@ -2,9 +2,10 @@
 // Temporal workers — one on the workflow task queue (the workflows and their
 // database activities), one on the HubSpot task queue — with the outbox's
 // webhook dispatcher (internal/webhookdelivery) that sends the webhooks
-// their activities queue; the Sales Receiver's dispatcher that feeds
-// recorded HubSpot events to them, and the Reconciler that starts the
-// workflow of any referral saved without one (Run).
+// their activities queue and the HubSpotWriter that sends members' counts
+// and leads' statuses to HubSpot as they change; the Sales Receiver's
+// dispatcher that feeds recorded HubSpot events to them, and the Reconciler
+// that starts the workflow of any referral saved without one (Run).
 // HubSpot's per-portal limits hold however many worker processes run because
 // every HubSpot call takes a slot from a budget shared through Postgres
 // (internal/hubspotconn); the HubSpot queue's dispatch cap only spreads the
@@ -17,9 +18,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -27,6 +30,7 @@ import (
 
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/email"
 	"github.com/referflow/referflow/internal/hubspotconn"
 	"github.com/referflow/referflow/internal/opsmetrics"
 	"github.com/referflow/referflow/internal/outgoing"
@@ -60,8 +64,13 @@ type Options struct {
 	// clients from. Without one they fail, non-retryably, saying so.
 	HubSpot *hubspotconn.Manager
 	// PublicURL is REFERFLOW_PUBLIC_URL, the base of referral links written
-	// to HubSpot.
+	// to HubSpot and of the links in emails to members.
 	PublicURL string
+	// Email sends the emails to members (REFERFLOW_SMTP_URL); nil sends
+	// none. EncryptionKey (the first REFERFLOW_ENCRYPTION_KEY) signs the
+	// portal and unsubscribe links they carry, as the api does.
+	Email         *email.Sender
+	EncryptionKey []byte
 	// WebhookPolicy says where fulfilment webhooks may go
 	// (REFERFLOW_WEBHOOK_ALLOW_HTTP, REFERFLOW_WEBHOOK_ALLOWED_NETWORKS); the
 	// zero value allows https to public addresses only. The outbox's
@@ -79,6 +88,10 @@ type Options struct {
 	// is where Run serves them on GET /metrics.
 	Metrics         *Metrics
 	MetricsListener net.Listener
+	// JournalPollInterval is how often the JournalPoller reads HubSpot's
+	// webhooks journal (default DefaultJournalPollInterval; negative: no
+	// poller, for tests that run their own).
+	JournalPollInterval time.Duration
 }
 
 // Run runs the workers and the Sales Receiver's dispatcher that feeds
@@ -150,7 +163,14 @@ func (o *Options) fill() {
 type Workers struct {
 	workers  []sdkworker.Worker
 	webhooks *webhookdelivery.Dispatcher
-	// stopWebhooks ends the dispatcher; webhooksDone closes when it has.
+	// hubspot writes members' counts and leads' statuses to HubSpot; nil
+	// without a HubSpot connection manager.
+	hubspot *HubSpotWriter
+	// journal polls HubSpot's webhooks journal (lists' additions); nil
+	// without a HubSpot connection manager.
+	journal *JournalPoller
+	// stopWebhooks ends the dispatcher, the HubSpot writer and the journal
+	// poller; webhooksDone closes when all have.
 	stopWebhooks context.CancelFunc
 	webhooksDone chan struct{}
 }
@@ -160,6 +180,9 @@ func New(c client.Client, pool *pgxpool.Pool, opts Options) *Workers {
 	opts.fill()
 	acts := activities.New(pool)
 	acts.WebhookPolicy = opts.WebhookPolicy
+	acts.StartReferralWorkflow = referralStarter(c, opts.TaskQueue, opts.HubSpotTaskQueue)
+	acts.Email = opts.Email
+	acts.EmailLinks = activities.NewEmailLinks(opts.PublicURL, opts.EncryptionKey)
 
 	logger := opts.Logger
 	if logger == nil {
@@ -171,10 +194,14 @@ func New(c client.Client, pool *pgxpool.Pool, opts Options) *Workers {
 		Interceptors:                     []interceptor.WorkerInterceptor{&activityFailureLog{logger: logger.With("component", "activities")}, &heartbeats{}},
 	})
 	main.RegisterWorkflow(workflows.ReferralWorkflow)
+	main.RegisterWorkflow(workflows.MemberWorkflow)
 	main.RegisterWorkflow(workflows.SetUpHubSpotPortalWorkflow)
 	// The Sales Receiver's matching and review queue; its activities are
 	// acts' (database) and the HubSpot activities' (ReadSalesEntryObject).
 	main.RegisterWorkflowWithOptions(workflows.SalesEntryWorkflow, workflow.RegisterOptions{Name: workflows.SalesEntryWorkflowType})
+	main.RegisterWorkflowWithOptions(workflows.CSVImportWorkflow, workflow.RegisterOptions{Name: workflows.CSVImportWorkflowType})
+	main.RegisterWorkflowWithOptions(workflows.MemberEmailWorkflow, workflow.RegisterOptions{Name: workflows.MemberEmailWorkflowType})
+	main.RegisterWorkflowWithOptions(workflows.ContactSyncWorkflow, workflow.RegisterOptions{Name: workflows.ContactSyncWorkflowType})
 	main.RegisterActivity(acts)
 
 	ws := &Workers{workers: []sdkworker.Worker{main}, webhooks: &webhookdelivery.Dispatcher{
@@ -187,7 +214,31 @@ func New(c client.Client, pool *pgxpool.Pool, opts Options) *Workers {
 		}
 		ws.workers = append(ws.workers, hw)
 	}
+	if opts.HubSpot != nil {
+		ws.hubspot = &HubSpotWriter{
+			HubSpot: &activities.HubSpot{Conn: opts.HubSpot, Queries: db.New(pool), PublicURL: opts.PublicURL},
+			Pool:    pool, Logger: logger.With("component", "hubspot-writer"),
+		}
+	}
+	if opts.HubSpot != nil && opts.JournalPollInterval >= 0 {
+		ws.journal = &JournalPoller{Pool: pool, HubSpot: opts.HubSpot, Logger: logger.With("component", "webhooks-journal"), Interval: opts.JournalPollInterval}
+	}
 	return ws
+}
+
+// referralStarter starts a referral's workflow for activities (a CSV
+// import's), which cannot import the workflows: one already started, or one
+// whose run ended before its first step (the reconciler's case, left to
+// `referflow referrals resume`), is no error.
+func referralStarter(c client.Client, taskQueue, hubSpotTaskQueue string) func(context.Context, string) error {
+	return func(ctx context.Context, referralID string) error {
+		_, err := workflows.StartReferralWorkflow(ctx, c, taskQueue, hubSpotTaskQueue, referralID)
+		var started *serviceerror.WorkflowExecutionAlreadyStarted
+		if errors.As(err, &started) {
+			return nil
+		}
+		return err
+	}
 }
 
 // HubSpotWorkerOptions are the options of every worker on the HubSpot task
@@ -204,7 +255,7 @@ func HubSpotWorkerOptions() sdkworker.Options {
 // hubSpotActivities lists the activities that call HubSpot; they run on the
 // HubSpot task queue only.
 func hubSpotActivities(conn *hubspotconn.Manager, pool *pgxpool.Pool, publicURL string) []any {
-	return []any{&activities.HubSpot{Conn: conn, Queries: db.New(pool), PublicURL: publicURL}}
+	return []any{&activities.HubSpot{Conn: conn, Queries: db.New(pool), PublicURL: publicURL, Pool: pool}}
 }
 
 // Start starts polling. Stop must be called to release the workers.
@@ -221,13 +272,21 @@ func (w *Workers) Start() error {
 	w.stopWebhooks, w.webhooksDone = cancel, make(chan struct{})
 	go func() {
 		defer close(w.webhooksDone)
+		var wg sync.WaitGroup
+		if w.hubspot != nil {
+			wg.Go(func() { w.hubspot.Run(ctx) })
+		}
+		if w.journal != nil {
+			wg.Go(func() { w.journal.Run(ctx) })
+		}
 		_ = w.webhooks.Run(ctx) // fails only without a pool
+		wg.Wait()
 	}()
 	return nil
 }
 
-// Stop stops polling and waits for running tasks and the webhook deliveries
-// in flight to finish.
+// Stop stops polling and waits for running tasks, the webhook deliveries
+// and the HubSpot writes in flight to finish.
 func (w *Workers) Stop() {
 	if w.stopWebhooks != nil {
 		w.stopWebhooks()

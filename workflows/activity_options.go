@@ -34,8 +34,15 @@ const activityHeartbeatTimeout = 20 * time.Second
 // (status change, rewards, audit events) costs a few server round trips
 // instead of a dozen. Each is idempotent (keys enforced by the database), as
 // a local activity may run again when its workflow task is retried.
+//
+// ScheduleToCloseTimeout must be set: left at zero, the SDK makes it equal
+// to StartToCloseTimeout, so a database slow or locked for 15 s in all
+// (chaos seed 658035530195: referrals of one member queued on its row lock
+// to recount) ended the retries and failed the referral's workflow. A day
+// of retries outlasts any outage the operator would not see first.
 var databaseActivityOptions = workflow.LocalActivityOptions{
-	StartToCloseTimeout: 15 * time.Second,
+	StartToCloseTimeout:    15 * time.Second,
+	ScheduleToCloseTimeout: 24 * time.Hour,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval:    200 * time.Millisecond,
 		BackoffCoefficient: 2,
@@ -58,7 +65,8 @@ var hubSpotActivityOptions = workflow.ActivityOptions{
 }
 
 // referralHubSpotActivityOptions fit the HubSpot calls of a referral's
-// workflow (sending the lead, writing the member): the same, but bounded to
+// workflow (sending the lead, writing the member) and of a member's
+// (workflows/member.go): the same, but bounded to
 // ten attempts (about five minutes, or longer when HubSpot's limits ask to
 // wait), after which the step waits in the workflow on its own durable
 // timer, saying why (referral_waiting.go), instead of retrying unseen.

@@ -1,14 +1,16 @@
 // Package workflows holds referflow's Temporal workflows: deterministic code
-// the worker replays from history. There are three: one per referral
+// the worker replays from history. There are four: one per referral
 // (ReferralWorkflow, the referral's whole life), one per sales entry about a
 // HubSpot object referflow does not know yet (SalesEntryWorkflow, matching
-// and review), and one per HubSpot property setup of a newly connected
-// portal (SetUpHubSpotPortalWorkflow).
+// and review), one per HubSpot property setup of a newly connected portal
+// (SetUpHubSpotPortalWorkflow), and one per CSV import (CSVImportWorkflow,
+// its rows added in batches).
 //
 // A workflow's contract — its ID, input and state, and the names and
 // payloads of its signals, updates and queries: all another process needs to
 // start it and talk to it — is in the file named for it: referral.go,
-// sales_entry.go, hubspot_setup.go (which, being small, holds its code too).
+// sales_entry.go, hubspot_setup.go (which, being small, holds its code too),
+// csv_import.go.
 // The rest of its code is in files named <workflow>_<role>.go:
 //
 //   - referral_workflow.go: ReferralWorkflow, its setup and first steps (load,
@@ -27,6 +29,8 @@
 //     referral from HubSpot, forwarding the change)
 //   - sales_entry_review.go: review, notifying admins, and admins' decisions
 //   - sales_entry_steps.go: recording the entry's steps and status
+//   - csv_import_workflow.go: CSVImportWorkflow, its batches, the rate of
+//     imported referrals' workflow starts, and continue-as-new
 //
 // activity_options.go is what every workflow shares for running activities;
 // taskqueues.go and searchattributes.go name the task queues and search

@@ -91,7 +91,8 @@ type ReferralState struct {
 	// FinalDenial is set when the referral was denied for good (fraud
 	// checks): its workflow then ends.
 	FinalDenial bool `json:",omitempty"`
-	// PendingReview is a HubSpot change waiting for an admin's decision.
+	// PendingReview is a HubSpot change, or a new referral the fraud checks
+	// hold, waiting for an admin's decision.
 	PendingReview *PendingReview `json:",omitempty"`
 	// Conversions counts conversions started (each gets its own rewards);
 	// Rewards are every reward of this referral as the workflow last saw
@@ -134,10 +135,14 @@ type Waiting struct {
 }
 
 // PendingReview is a change the campaign wants a person to decide: a denied
-// referral that HubSpot would move to qualified or approved.
+// referral that HubSpot would move to qualified or approved, or (Fraud set)
+// a new referral the fraud checks hold: approving lets it go on (its lead is
+// sent), rejecting denies it for good.
 type PendingReview struct {
 	To    referral.Status
 	Cause map[string]any
+	// Fraud are the fraud signals that put the referral in review.
+	Fraud []activities.FraudSignal `json:",omitempty"`
 	// ReviewEntryID is the review queue's entry for it.
 	ReviewEntryID string `json:",omitempty"`
 }

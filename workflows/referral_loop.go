@@ -23,10 +23,14 @@ func (w *referralWorkflow) listen(ctx workflow.Context) (ReferralState, error) {
 		if w.giveUp != nil && w.state.Waiting == nil {
 			w.gaveUp() // the step succeeded or ended before the admin's give-up reached it
 		}
+		// While the fraud checks hold the referral for review, HubSpot
+		// changes wait in their channel (applied once an admin decides) and
+		// the run does not continue as new (it would have to drain them).
+		held := w.fraudHeld
 		wake := func() bool {
-			return w.changes.Len() > 0 || w.conversionDue ||
+			return (w.changes.Len() > 0 && !held()) || w.conversionDue || w.fraudCleared ||
 				(w.finished() && workflow.AllHandlersFinished(ctx)) ||
-				workflow.GetInfo(ctx).GetContinueAsNewSuggested() ||
+				(workflow.GetInfo(ctx).GetContinueAsNewSuggested() && !held()) ||
 				(w.state.Waiting != nil && (w.retryNow || w.giveUp != nil))
 		}
 		if deadline, ok := w.nextDeadline(); ok {
@@ -46,13 +50,14 @@ func (w *referralWorkflow) listen(ctx workflow.Context) (ReferralState, error) {
 				return w.state, err
 			}
 		}
+		w.fraudCleared = false
 		if err := w.applyPending(ctx); err != nil {
 			return w.state, err
 		}
 		if w.finished() && workflow.AllHandlersFinished(ctx) && w.changes.Len() == 0 && !w.conversionDue {
 			return w.state, nil
 		}
-		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() && !w.conversionDue {
+		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() && !w.conversionDue && !held() {
 			return w.continueAsNew(ctx)
 		}
 	}
@@ -79,6 +84,9 @@ func (w *referralWorkflow) nextDeadline() (time.Time, bool) {
 // occurredAt order: signals that came in together are sorted first, since
 // HubSpot does not deliver in order.
 func (w *referralWorkflow) applyPending(ctx workflow.Context) error {
+	if w.fraudHeld() {
+		return nil // applied once an admin decides
+	}
 	var batch []HubSpotChange
 	for {
 		var c HubSpotChange
@@ -147,9 +155,10 @@ func (d *dedupeSet) addNew(key string) bool {
 }
 
 // expiring tells whether an expiry timer applies: the campaign expires
-// referrals and this one is still pending.
+// referrals and this one is still pending (and not held by the fraud checks:
+// an admin decides that one).
 func (w *referralWorkflow) expiring() bool {
-	return !w.rules.ExpiresAt.IsZero() && w.state.Status == referral.Pending
+	return !w.rules.ExpiresAt.IsZero() && w.state.Status == referral.Pending && !w.fraudHeld()
 }
 
 // finished tells whether the referral's life is over: approved with its

@@ -38,7 +38,8 @@ func (w *referralWorkflow) validateResolveReview(ctx workflow.Context, d ReviewD
 }
 
 // resolveReview applies (accept) or drops (reject) the change held for
-// review, and takes the referral out of review.
+// review, and takes the referral out of review; a referral the fraud checks
+// held goes on or is denied (resolveFraudReview).
 func (w *referralWorkflow) resolveReview(ctx workflow.Context, d ReviewDecision) (ReferralState, error) {
 	held := w.state.PendingReview
 	if held == nil { // resolved by a concurrent decision
@@ -53,6 +54,9 @@ func (w *referralWorkflow) resolveReview(ctx workflow.Context, d ReviewDecision)
 	}
 	if err := workflow.ExecuteLocalActivity(actx, acts.CloseReferralReview, w.state.ReferralID, decision, d.Actor).Get(ctx, nil); err != nil {
 		return w.state, err
+	}
+	if len(held.Fraud) > 0 {
+		return w.resolveFraudReview(ctx, held, d, key)
 	}
 	if !d.Accept {
 		ev := activities.ReferralEvent{ReferralID: w.state.ReferralID, Kind: referral.EventReviewRejected, Actor: d.Actor, Details: held.Cause, IdempotencyKey: key}

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/referflow/referflow/activities"
+	"github.com/referflow/referflow/internal/email"
 	"github.com/referflow/referflow/internal/referral"
 	"github.com/referflow/referflow/internal/reward"
 )
@@ -206,6 +207,11 @@ func (w *referralWorkflow) issueRewards(ctx workflow.Context) error {
 			return w.wait(ctx, referral.WaitIssueReward, r.ID, err)
 		}
 		r.Status = reward.Issued
+		if r.Recipient == reward.Member {
+			if err := w.emailMemberOf(ctx, email.RewardEarned, r.ID); err != nil {
+				return err
+			}
+		}
 	}
 	w.state.HoldUntil = time.Time{}
 	if err := w.endWait(ctx); err != nil {

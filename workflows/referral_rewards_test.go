@@ -12,6 +12,7 @@ import (
 
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/internal/campaign"
+	"github.com/referflow/referflow/internal/email"
 	"github.com/referflow/referflow/internal/referral"
 	"github.com/referflow/referflow/internal/reward"
 )
@@ -21,6 +22,7 @@ type rewardLog struct {
 	created      []activities.CreateRewardsInput
 	issued       []string
 	cancelled    []activities.CancelRewardInput
+	emails       []activities.QueueEmailInput
 }
 
 func newRewardsEnv(t *testing.T, rewards campaign.Rewards) (*testsuite.TestWorkflowEnvironment, *rewardLog) {
@@ -57,6 +59,11 @@ func newRewardsEnv(t *testing.T, rewards campaign.Rewards) (*testsuite.TestWorkf
 			return nil
 		})
 	env.OnActivity(testActs.MarkRewardPaid, mock.Anything, mock.Anything).Return(nil)
+	env.OnActivity(testActs.QueueMemberEmail, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.QueueEmailInput) (activities.QueueEmailResult, error) {
+			log.emails = append(log.emails, in)
+			return activities.QueueEmailResult{Reason: "no SMTP server in this test"}, nil
+		})
 	env.OnActivity(testHubSpotActs.WriteMemberToHubSpot, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, memberID string) (activities.MemberWriteResult, error) {
 			log.memberWrites++
@@ -113,6 +120,15 @@ func TestRewardsAreHeldThenIssued(t *testing.T) {
 	}
 	if log.memberWrites != 1 {
 		t.Fatalf("member counts written to HubSpot %d times, want once", log.memberWrites)
+	}
+	// The member is told of the approval and of their reward, once each;
+	// the friend's reward is no member's news.
+	want := []activities.QueueEmailInput{
+		{Kind: email.ReferralApproved, SubjectID: testReferralID, Actor: "system"},
+		{Kind: email.RewardEarned, SubjectID: "member-1", Actor: "system"},
+	}
+	if len(log.emails) != len(want) || log.emails[0] != want[0] || log.emails[1] != want[1] {
+		t.Fatalf("emails asked for %+v, want %+v", log.emails, want)
 	}
 }
 

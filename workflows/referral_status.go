@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/referflow/referflow/activities"
+	"github.com/referflow/referflow/internal/email"
 	"github.com/referflow/referflow/internal/referral"
 )
 
@@ -26,6 +27,9 @@ func (w *referralWorkflow) validateSetStatus(ctx workflow.Context, req SetStatus
 	}
 	if w.state.FinalDenial {
 		return errors.New("the fraud checks denied this referral for good: " + w.state.DeniedReason)
+	}
+	if w.fraudHeld() {
+		return errors.New("the fraud checks hold this referral for review (" + fraudReasons(w.state.PendingReview.Fraud) + "): approve or reject it in the review queue first")
 	}
 	if req.Actor == "" {
 		return errors.New("a decision needs an actor (who decided)")
@@ -89,6 +93,13 @@ func (w *referralWorkflow) apply(ctx workflow.Context, req SetStatusRequest, ide
 		w.state.DeniedReason = ""
 	}
 	w.state.Transitions++
+	if req.Status == referral.Approved {
+		// "Your referral was approved": queued here, sent by its own
+		// workflow, so an SMTP outage never holds the referral up.
+		if err := w.emailMemberOf(ctx, email.ReferralApproved, w.state.ReferralID); err != nil {
+			return w.state, err
+		}
+	}
 	if req.Status == w.rewardStatus() {
 		w.conversionDue = true
 		if c, ok := cause["object_id"].(int64); ok {

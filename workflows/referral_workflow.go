@@ -69,6 +69,9 @@ type referralWorkflow struct {
 	giveUp   *GiveUpDecision
 	// givenUp counts the give-ups acted on (the update answers after its own).
 	givenUp int
+	// fraudCleared wakes the main loop when an admin let through a
+	// referral the fraud checks held for review (its lead is now due).
+	fraudCleared bool
 	// published are the search attributes last upserted.
 	published [4]string
 }
@@ -164,12 +167,19 @@ func (w *referralWorkflow) run(ctx workflow.Context) (ReferralState, error) {
 		return w.state, err
 	}
 
-	// Fraud checks come first: a denied lead never reaches HubSpot.
+	// Fraud checks come first: a denied lead never reaches HubSpot, nor does
+	// one held for review until an admin lets it through.
 	if w.state.Status == referral.Pending {
+		signals := workflow.GetVersion(ctx, fraudSignalsChange, workflow.DefaultVersion, 1) == 1
 		var verdict activities.FraudVerdict
 		if err := workflow.ExecuteLocalActivity(actx, acts.CheckReferralFraud, w.state.ReferralID).Get(ctx, &verdict); err != nil {
 			return w.state, err
 		}
+		if signals {
+			return w.actOnFraudVerdict(ctx, verdict)
+		}
+		// Runs that started before the signals were recorded one by one
+		// (and before the review action) replay as they ran.
 		if verdict.Deny {
 			if _, err := w.apply(ctx, SetStatusRequest{Status: referral.Denied, Reason: verdict.Reason, Actor: "system"}, "fraud_check:"+w.state.ReferralID, nil); err != nil {
 				return w.state, err
@@ -303,6 +313,9 @@ func (w *referralWorkflow) publish(ctx workflow.Context) error {
 	details := fmt.Sprintf("**Status:** %s  \n**Member code:** %s  \n**Campaign:** %s", w.state.Status, w.state.MemberCode, w.state.CampaignID)
 	if w.state.DeniedReason != "" {
 		details += "  \n**Denied because:** " + w.state.DeniedReason
+	}
+	if w.fraudHeld() {
+		details += "  \n**In review (fraud checks):** " + fraudReasons(w.state.PendingReview.Fraud)
 	}
 	if wt := w.state.Waiting; wt != nil {
 		details += fmt.Sprintf("  \n**Waiting:** %s (%s), attempt %d, next at %s", wt.Step, wt.Cause, wt.Attempts, wt.NextAttempt.UTC().Format(time.RFC3339))

@@ -39,6 +39,11 @@ type salesEnv struct {
 	adds    []activities.AddFromHubSpotInput
 	matches []activities.MatchInput
 	signals []HubSpotChange
+	// enrolments is what enrolling the contact answers; enrols the calls.
+	enrolments []activities.Enrolment
+	enrols     []activities.EnrolInput
+	// memberWorkflows are the members whose workflow was started.
+	memberWorkflows []string
 }
 
 func newSalesEnv(t *testing.T, entry activities.SalesEntry) *salesEnv {
@@ -58,6 +63,21 @@ func newSalesEnv(t *testing.T, entry activities.SalesEntry) *salesEnv {
 			defer se.mu.Unlock()
 			se.steps = append(se.steps, s)
 			return nil
+		}).Maybe()
+	env.OnActivity(testActs.EnrolContact, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.EnrolInput) ([]activities.Enrolment, error) {
+			se.mu.Lock()
+			defer se.mu.Unlock()
+			se.enrols = append(se.enrols, in)
+			return se.enrolments, nil
+		}).Maybe()
+	env.RegisterWorkflow(MemberWorkflow)
+	env.OnWorkflow(MemberWorkflow, mock.Anything, mock.Anything).Return(
+		func(_ workflow.Context, in MemberInput) (MemberState, error) {
+			se.mu.Lock()
+			defer se.mu.Unlock()
+			se.memberWorkflows = append(se.memberWorkflows, in.MemberID)
+			return MemberState{MemberID: in.MemberID, Done: true}, nil
 		}).Maybe()
 	env.OnActivity(testActs.OpenSalesEntryReview, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.OpenReviewInput) (string, error) {
@@ -423,6 +443,28 @@ func TestSalesEntryNothingMatched(t *testing.T) {
 		}
 		if last := se.lastStep(); last.Status != salesentry.Ignored {
 			t.Fatalf("last step = %+v", last)
+		}
+	})
+	t.Run("a contact enrolled as a member is processed", func(t *testing.T) {
+		se := newSalesEnv(t, creation(12))
+		se.enrolments = []activities.Enrolment{{CampaignID: seCampaign, MemberID: seMember, Joined: true}}
+		se.onMatch(noMatch())
+		st := se.run(t, 12)
+		if len(se.enrols) != 1 || !se.enrols[0].Created || se.enrols[0].Contact.ObjectType != "contact" {
+			t.Fatalf("enrol calls = %+v", se.enrols)
+		}
+		if len(se.memberWorkflows) != 1 || se.memberWorkflows[0] != seMember {
+			t.Fatalf("member workflows started = %v", se.memberWorkflows)
+		}
+		if st.Status != salesentry.Processed || !strings.Contains(st.Reason, "joined as member "+seMember) {
+			t.Fatalf("state = %+v", st)
+		}
+		var enrolled bool
+		for _, s := range se.steps {
+			enrolled = enrolled || s.Action.Step == salesentry.StepEnrolled
+		}
+		if last := se.lastStep(); !enrolled || last.Status != salesentry.Processed || last.MemberID != seMember || last.CampaignID != seCampaign {
+			t.Fatalf("steps = %+v", se.steps)
 		}
 	})
 	t.Run("one that looks like a referral goes to review", func(t *testing.T) {

@@ -61,6 +61,8 @@ type salesEntryWorkflow struct {
 	// publishedCampaign the one last set as search attribute.
 	campaignID        string
 	publishedCampaign string
+	// enrolled is what enrolling the entry's contact did (enrol).
+	enrolled []activities.Enrolment
 }
 
 func (w *salesEntryWorkflow) setup(ctx workflow.Context, in SalesEntryInput) error {
@@ -110,6 +112,12 @@ func (w *salesEntryWorkflow) run(ctx workflow.Context) (SalesEntryState, error) 
 		return w.state, w.ignore(ctx, fmt.Sprintf("HubSpot no longer has %s %d", w.entry.ObjectType, w.entry.ObjectID))
 	}
 
+	if err := w.enrol(ctx); err != nil {
+		return w.state, err
+	}
+	if w.entry.Kind() == salesentry.AddedToList {
+		return w.state, w.listEntryDone(ctx)
+	}
 	res, err := w.match(ctx)
 	if err == nil {
 		err = w.apply(ctx, res, "system", false)
@@ -236,6 +244,9 @@ func (w *salesEntryWorkflow) apply(ctx workflow.Context, res activities.MatchRes
 	}
 	if afterEdit {
 		return w.review(ctx, review.NoMemberMatch, res, w.campaignID, "the edited data matches no referral or member")
+	}
+	if len(w.enrolled) > 0 {
+		return w.enrolledOnly(ctx)
 	}
 	return w.ignore(ctx, "no referral or member matches")
 }

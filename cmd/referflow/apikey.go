@@ -57,16 +57,13 @@ func runAPIKey(ctx context.Context, out streams, fs *flag.FlagSet, args []string
 	if err != nil {
 		return err
 	}
-	key, hash, prefix, err := adminauth.NewAPIKey()
-	if err != nil {
-		return err
-	}
 	name := strings.TrimSpace(*label)
 	if name == "" {
 		name = "created with referflow apikey create"
 	}
-	if _, err := q.AdminAPIKeyCreate(ctx, db.AdminAPIKeyCreateParams{AdminID: admin.ID, Name: name, Prefix: prefix, KeyHash: hash}); err != nil {
-		return fmt.Errorf("store API key: %w", err)
+	_, key, err := adminauth.CreateAPIKey(ctx, q, admin.ID, name)
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(out.stdout, "admin %s (%s) in workspace %s\nAPI key %q (shown once): %s\n", admin.ID, admin.Email, admin.WorkspaceID, name, key)
 	return nil

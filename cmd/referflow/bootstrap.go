@@ -18,6 +18,7 @@ import (
 	"github.com/referflow/referflow/db/migrate"
 	"github.com/referflow/referflow/internal/adminauth"
 	"github.com/referflow/referflow/internal/config"
+	"github.com/referflow/referflow/internal/email"
 	"github.com/referflow/referflow/internal/hubspot"
 	"github.com/referflow/referflow/internal/hubspotconn"
 	"github.com/referflow/referflow/internal/temporalclient"
@@ -118,6 +119,8 @@ func serveAPI(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc cl
 		TemporalNamespace: cfg.TemporalNamespace,
 		WebhookPolicy:     cfg.WebhookPolicy,
 		EncryptionKey:     cfg.EncryptionKeys[0],
+		TrustedProxies:    cfg.TrustedProxies,
+		SMTP:              cfg.SMTP,
 	})
 	if !hs.Configured() {
 		logger.Warn("HubSpot app credentials are not set (HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET): connecting HubSpot is unavailable")
@@ -131,7 +134,13 @@ func serveAPI(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc cl
 // metrics on REFERFLOW_WORKER_METRICS_ADDR unless that is off. tc and hs
 // report into metrics (see worker.Metrics).
 func runWorkers(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc client.Client, hs *hubspotconn.Manager, logger *slog.Logger, metrics *worker.Metrics) error {
-	opts := worker.Options{HubSpot: hs, PublicURL: cfg.PublicURL.String(), WebhookPolicy: cfg.WebhookPolicy, Logger: logger, Metrics: metrics}
+	opts := worker.Options{HubSpot: hs, PublicURL: cfg.PublicURL.String(), WebhookPolicy: cfg.WebhookPolicy, Logger: logger, Metrics: metrics,
+		Email: email.NewSender(cfg.SMTP, cfg.PublicURL.Hostname()), EncryptionKey: cfg.EncryptionKeys[0]}
+	if cfg.SMTP == nil {
+		logger.Info("no SMTP server is configured (REFERFLOW_SMTP_URL): no email is sent to members")
+	} else {
+		logger.Info("emails to members go through SMTP", "smtp", cfg.SMTP.String(), "from", cfg.SMTP.From.Address)
+	}
 	if cfg.WorkerMetricsAddr != "" {
 		ln, err := net.Listen("tcp", cfg.WorkerMetricsAddr)
 		if err != nil {

@@ -49,7 +49,11 @@ Runs the whole product on this machine, without Docker:
      referflow's OAuth app pointed at it, so "Connect HubSpot" works offline;
      its state (portals, records, tokens) is kept in
      <data-dir>/hubspot-sim.json across restarts;
-  4. migrations, then the worker and the HTTP server in this process.
+  4. email: when REFERFLOW_SMTP_URL is not set, a mail catcher — an SMTP
+     server on 127.0.0.1:1025 (--mail-catcher-port) that keeps what it is
+     sent, listed on http://localhost:8025 (--mail-catcher-ui-port) — and
+     the emails to members pointed at it; none leaves this machine;
+  5. migrations, then the worker and the HTTP server in this process.
 It prints every URL and where the admin API key is, and stops everything it
 started on Ctrl-C. A second run reuses what the first built and keeps the
 data.
@@ -67,6 +71,8 @@ type devFlags struct {
 	temporalPort   int
 	temporalUIPort int
 	hubspotSimPort int
+	mailPort       int
+	mailUIPort     int
 }
 
 func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) error {
@@ -80,6 +86,8 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 	fs.IntVar(&f.temporalPort, "temporal-port", 7233, "port of the Temporal dev server's frontend (when TEMPORAL_ADDRESS is not set)")
 	fs.IntVar(&f.temporalUIPort, "temporal-ui-port", 8233, "port of the Temporal Web UI (when TEMPORAL_ADDRESS is not set)")
 	fs.IntVar(&f.hubspotSimPort, "hubspot-sim-port", 8090, "port of the HubSpot simulator (when HUBSPOT_CLIENT_ID is not set)")
+	fs.IntVar(&f.mailPort, "mail-catcher-port", 1025, "SMTP port of the mail catcher (when REFERFLOW_SMTP_URL is not set)")
+	fs.IntVar(&f.mailUIPort, "mail-catcher-ui-port", 8025, "port of the mail catcher's page (when REFERFLOW_SMTP_URL is not set)")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -134,6 +142,15 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 		// The simulator's app credentials; the client secret also signs its
 		// webhook deliveries, so the API verifies them with it.
 		cfg.HubSpotClientID, cfg.HubSpotClientSecret = hubspotsim.DefaultClientID, hubspotsim.DefaultClientSecret
+	}
+
+	var mail *devMailCatcher
+	if cfg.SMTP == nil {
+		if mail, err = startDevMailCatcher(f.mailPort, f.mailUIPort, logger); err != nil {
+			return err
+		}
+		cleanups = append(cleanups, mail.stop)
+		cfg.SMTP = mail.server
 	}
 
 	database, err := devstack.CheckoutDatabase(f.dataDir)
@@ -222,7 +239,7 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 		return err
 	}
 
-	printDevURLs(out.stderr, cfg, pg, uiURL, adminKey, sim, notes)
+	printDevURLs(out.stderr, cfg, pg, uiURL, adminKey, sim, mail, notes)
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -251,7 +268,7 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 	return nil
 }
 
-func printDevURLs(w io.Writer, cfg *config.Config, pg *devstack.Postgres, uiURL string, adminKey devAdminKey, sim *devHubSpotSim, notes []string) {
+func printDevURLs(w io.Writer, cfg *config.Config, pg *devstack.Postgres, uiURL string, adminKey devAdminKey, sim *devHubSpotSim, mail *devMailCatcher, notes []string) {
 	public := cfg.PublicURL.String()
 	var b strings.Builder
 	fmt.Fprintln(&b, "")
@@ -264,9 +281,9 @@ func printDevURLs(w io.Writer, cfg *config.Config, pg *devstack.Postgres, uiURL 
 	}
 	fmt.Fprintln(&b)
 	if adminKey.exists {
-		fmt.Fprintf(&b, "  admin sign-in    %s/login   (API key in %s)\n", public, adminKey.file)
+		fmt.Fprintf(&b, "  admin UI         %s/admin   (sign in with the API key in %s)\n", public, adminKey.file)
 	} else {
-		fmt.Fprintf(&b, "  admin sign-in    %s/login\n", public)
+		fmt.Fprintf(&b, "  admin UI         %s/admin\n", public)
 		fmt.Fprintf(&b, "  admin API key    none in %s: this database already had admins when it was\n", adminKey.file)
 		fmt.Fprintln(&b, "                   made (or the file was deleted). Make an admin and key with:")
 		fmt.Fprintf(&b, "                     %s\n", adminKey.createCommand)
@@ -290,6 +307,12 @@ func printDevURLs(w io.Writer, cfg *config.Config, pg *devstack.Postgres, uiURL 
 		fmt.Fprintf(&b, "  HubSpot          %s (app %s)\n", cfg.HubSpotBaseURL, cfg.HubSpotClientID)
 	}
 	fmt.Fprintf(&b, "  connect HubSpot  %s/oauth/hubspot/connect\n", public)
+	switch {
+	case mail != nil:
+		fmt.Fprintf(&b, "  mail catcher     %s   (emails to members; SMTP on %s, nothing leaves this machine)\n", mail.pageURL, mail.server.Address())
+	case cfg.SMTP != nil:
+		fmt.Fprintf(&b, "  email            %s (REFERFLOW_SMTP_URL)\n", cfg.SMTP)
+	}
 	fmt.Fprintf(&b, "  example campaign %s/api/v1/campaigns/example (README.md, section Campaigns)\n", public)
 	for _, n := range notes {
 		fmt.Fprintf(&b, "  note: %s\n", n)

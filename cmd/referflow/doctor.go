@@ -24,6 +24,7 @@ import (
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/db/migrate"
 	"github.com/referflow/referflow/internal/config"
+	"github.com/referflow/referflow/internal/email"
 	"github.com/referflow/referflow/internal/hubspotconn"
 	"github.com/referflow/referflow/internal/temporalclient"
 	"github.com/referflow/referflow/internal/tokencrypt"
@@ -37,6 +38,7 @@ Checks this install and prints one line per check: "ok", or "problem" with
 what is wrong and a "fix:" line saying how to mend it. It reads the same
 environment as api and worker and checks: the configuration and encryption
 key, the webhook URL HubSpot is given (<REFERFLOW_PUBLIC_URL>/webhooks/hubspot),
+the SMTP server of emails to members (REFERFLOW_SMTP_URL; unset: no email),
 PostgreSQL (reachable, migrations applied, clock), Temporal (reachable,
 namespace, referflow's search attributes, clock), each workspace's HubSpot
 connection (status, granted scopes, tokens the keys can open), HubSpot events
@@ -130,6 +132,7 @@ func (d *doctor) run(ctx context.Context) {
 	}
 	d.encryptionKey()
 	d.webhookURL(ctx)
+	d.email(ctx)
 	if d.postgres(ctx) {
 		defer d.pool.Close()
 		if d.migrations(ctx) {
@@ -334,15 +337,22 @@ func (d *doctor) hubSpotConnections(ctx context.Context) {
 		reconnect := fmt.Sprintf("an admin of the workspace connects HubSpot again at %s (referrals waiting on it resume)", d.connectURL())
 		switch {
 		case conn.Status == hubspotconn.StatusBroken:
-			d.problem(check, fmt.Sprintf("portal %d: connection broken: %s", conn.PortalID, orNone(conn.BrokenReason, "no reason recorded")), reconnect)
+			fix := reconnect
+			if conn.Kind == hubspotconn.KindPrivateApp {
+				fix = "an admin saves the private app's current access token (POST /api/v1/hubspot/private-app-token), or connects through OAuth at " + d.connectURL()
+			}
+			d.problem(check, fmt.Sprintf("portal %d (%s): connection broken: %s", conn.PortalID, kindWords(conn.Kind), orNone(conn.BrokenReason, "no reason recorded")), fix)
 			continue
 		case conn.Status == hubspotconn.StatusDisconnected || conn.DisconnectedAt != nil:
 			d.ok(check, "portal %d: disconnected by an admin; nothing is sent to HubSpot until someone connects again at %s", conn.PortalID, d.connectURL())
 			continue
 		}
-		if missing := hubspotconn.MissingScopes(conn.Scopes); len(missing) > 0 {
-			d.problem(check, fmt.Sprintf("portal %d: connected without the scopes %s: what needs them fails with 403", conn.PortalID, strings.Join(missing, ", ")),
-				"an admin connects again at "+d.connectURL()+" and grants every scope asked for")
+		if missing := hubspotconn.MissingScopesFor(conn.Kind, conn.Scopes); len(missing) > 0 {
+			fix := "an admin connects again at " + d.connectURL() + " and grants every scope asked for"
+			if conn.Kind == hubspotconn.KindPrivateApp {
+				fix = "give the private app these scopes in HubSpot (Settings › Integrations › Private apps), then an admin saves its token again (POST /api/v1/hubspot/private-app-token)"
+			}
+			d.problem(check, fmt.Sprintf("portal %d (%s): connected without the scopes %s: what needs them fails with 403", conn.PortalID, kindWords(conn.Kind), strings.Join(missing, ", ")), fix)
 			continue
 		}
 		if d.box != nil {
@@ -355,8 +365,20 @@ func (d *doctor) hubSpotConnections(ctx context.Context) {
 				continue
 			}
 		}
-		d.ok(check, "portal %d: connected with every scope referflow asks for", conn.PortalID)
+		if conn.Kind == hubspotconn.KindPrivateApp {
+			d.ok(check, "portal %d: connected with a private app's access token, which has the read scopes referflow checks (its write scopes show in the property setup)", conn.PortalID)
+			continue
+		}
+		d.ok(check, "portal %d: connected through OAuth with every scope referflow asks for", conn.PortalID)
 	}
+}
+
+// kindWords says how a connection was made.
+func kindWords(kind string) string {
+	if kind == hubspotconn.KindPrivateApp {
+		return "private app token"
+	}
+	return "OAuth"
 }
 
 func (d *doctor) connectURL() string {
@@ -588,4 +610,22 @@ func (d *doctor) referralRuns(ctx context.Context) {
 	}
 	d.problem(check, fmt.Sprintf("%d referral workflow(s) ended without finishing: %s", len(stuck), strings.Join(shown, ", ")),
 		"run `referflow referrals resume` to restart them where they stopped (see docs/operations.md); their histories in the Temporal Web UI say why they ended")
+}
+
+// email checks REFERFLOW_SMTP_URL. Unset is no problem, but it is said: no
+// email goes to members. Set, the server must answer from here, upgrade to
+// TLS when it offers it and take the credentials, as the worker's sends do.
+func (d *doctor) email(ctx context.Context) {
+	srv := d.cfg.SMTP
+	if srv == nil {
+		d.ok("email", "off: REFERFLOW_SMTP_URL is not set, so no email is sent to members (welcome, referral approved, reward earned)")
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, doctorCheckTimeout)
+	defer cancel()
+	if err := email.NewSender(srv, d.cfg.PublicURL.Hostname()).Check(ctx); err != nil {
+		d.problem("email", err.Error(), "check REFERFLOW_SMTP_URL (host, port, user name, password; smtps:// for TLS from the start) and that the SMTP server answers from this machine")
+		return
+	}
+	d.ok("email", "%s answers (%s); emails to members are sent from %s", srv, srv.Security(), srv.From.Address)
 }

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/dev/mailcatcher"
 	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/worker"
 	"github.com/referflow/referflow/workflows"
@@ -31,6 +32,7 @@ func doctorEnv(t *testing.T, d *testenv.Database, tc *testenv.Temporal) {
 	t.Setenv("REFERFLOW_HTTP_ADDR", "")
 	t.Setenv("HUBSPOT_CLIENT_ID", "")
 	t.Setenv("HUBSPOT_CLIENT_SECRET", "")
+	t.Setenv("REFERFLOW_SMTP_URL", "")
 }
 
 func runDoctorCmd(t *testing.T, tc *testenv.Temporal) (int, string) {
@@ -49,6 +51,12 @@ func TestDoctorPassesAHealthyInstall(t *testing.T) {
 	fx := d.SeedReferral(t)
 	testenv.ConnectHubSpot(t, d, fx.Workspace.ID, "http://localhost:8080")
 	doctorEnv(t, d, tc)
+	mail, err := mailcatcher.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mail.Close()
+	t.Setenv("REFERFLOW_SMTP_URL", mail.SMTPURL("referrals@acme.test"))
 
 	code, out := runDoctorCmd(t, tc)
 	t.Log("\n" + out)
@@ -65,6 +73,7 @@ func TestDoctorPassesAHealthyInstall(t *testing.T) {
 		"ok       temporal namespace:", "ok       search attributes: all", "ok       temporal clock:",
 		`ok       hubspot "Acme" (` + fx.Workspace.ID.String() + `): portal`, "ok       referral workflows:",
 		"ok       encryption key: 1 key(s)", "ok       webhook URL: http://localhost:8080/webhooks/hubspot",
+		"ok       email: smtp://" + mail.Addr() + " answers (starttls); emails to members are sent from referrals@acme.test",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in:\n%s", want, out)
@@ -120,6 +129,24 @@ func TestDoctorReportsEachProblemWithItsFix(t *testing.T) {
 		},
 		want: []string{`problem  hubspot "Acme"`, "connection broken: HubSpot refused the refresh token (invalid_grant)", "connects HubSpot again at http://localhost:8080/oauth/hubspot/connect"},
 	}, {
+		name: "a broken private-app connection",
+		setup: func(t *testing.T) *testenv.Temporal {
+			d, tc := testenv.NewDatabase(t), testenv.NewTemporal(t)
+			fx := d.SeedReferral(t)
+			testenv.ConnectHubSpot(t, d, fx.Workspace.ID, "http://localhost:8080")
+			ctx := context.Background()
+			if _, err := d.Pool.Exec(ctx, `UPDATE hubspot_connections SET kind = 'private_app', refresh_token_ciphertext = NULL, access_token_expires_at = NULL WHERE workspace_id = $1`, fx.Workspace.ID); err != nil {
+				t.Fatal(err)
+			}
+			reason := "HubSpot refused the private app's access token (HTTP 401)"
+			if _, err := d.Queries.HubSpotConnectionMarkBroken(ctx, db.HubSpotConnectionMarkBrokenParams{WorkspaceID: fx.Workspace.ID, BrokenReason: &reason}); err != nil {
+				t.Fatal(err)
+			}
+			doctorEnv(t, d, tc)
+			return tc
+		},
+		want: []string{`problem  hubspot "Acme"`, "(private app token): connection broken: HubSpot refused the private app's access token", "saves the private app's current access token (POST /api/v1/hubspot/private-app-token)"},
+	}, {
 		name: "a public URL HubSpot cannot use: http",
 		setup: func(t *testing.T) *testenv.Temporal {
 			tc := testenv.NewTemporal(t)
@@ -137,6 +164,20 @@ func TestDoctorReportsEachProblemWithItsFix(t *testing.T) {
 			return tc
 		},
 		want: []string{"problem  webhook URL: https://10.20.30.40/webhooks/hubspot is a private address"},
+	}, {
+		name: "an SMTP server that does not answer",
+		setup: func(t *testing.T) *testenv.Temporal {
+			tc := testenv.NewTemporal(t)
+			doctorEnv(t, testenv.NewDatabase(t), tc)
+			mail, err := mailcatcher.Start("127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			mail.Close() // down: its port refuses connections
+			t.Setenv("REFERFLOW_SMTP_URL", mail.SMTPURL("referrals@acme.test"))
+			return tc
+		},
+		want: []string{"problem  email: cannot reach the SMTP server 127.0.0.1:", "fix: check REFERFLOW_SMTP_URL"},
 	}, {
 		name: "no encryption key",
 		setup: func(t *testing.T) *testenv.Temporal {
@@ -232,5 +273,16 @@ func newNamespace(t *testing.T, tc *testenv.Temporal) string {
 			t.Fatalf("namespace %s never answered: %v", name, fmt.Sprint(err))
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// Without REFERFLOW_SMTP_URL no email goes to members: doctor says so,
+// and it is no problem.
+func TestDoctorSaysWhenNoEmailIsSent(t *testing.T) {
+	tc := testenv.NewTemporal(t)
+	doctorEnv(t, testenv.NewDatabase(t), tc)
+	code, out := runDoctorCmd(t, tc)
+	if code != 0 || !strings.Contains(out, "ok       email: off: REFERFLOW_SMTP_URL is not set, so no email is sent to members") {
+		t.Fatalf("exit %d:\n%s", code, out)
 	}
 }

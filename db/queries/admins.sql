@@ -33,3 +33,28 @@ FROM admins
 JOIN workspaces ON workspaces.id = admins.workspace_id
 ORDER BY admins.created_at, admins.id
 LIMIT 1;
+
+-- name: AdminListByWorkspace :many
+-- AdminListByWorkspace lists a workspace's admins, oldest first (settings).
+SELECT * FROM admins
+WHERE workspace_id = @workspace_id
+ORDER BY created_at, id;
+
+-- name: AdminGetInWorkspace :one
+-- AdminGetInWorkspace loads an admin of a workspace; another workspace's
+-- admin is no row, like an unknown one.
+SELECT * FROM admins
+WHERE id = @id AND workspace_id = @workspace_id;
+
+-- name: AdminRemoveUnlessLast :one
+-- AdminRemoveUnlessLast removes an admin of a workspace unless they are its
+-- last: the workspace's admins are locked first, so two removals at once
+-- cannot leave it with none (the second sees the first's removal). No row
+-- means the admin was the last one (or is not of the workspace).
+WITH locked AS (
+    SELECT id FROM admins WHERE workspace_id = @workspace_id ORDER BY id FOR UPDATE
+)
+DELETE FROM admins
+WHERE admins.id = @id AND admins.workspace_id = @workspace_id
+  AND (SELECT count(*) FROM locked) > 1
+RETURNING *;

@@ -5,7 +5,7 @@ INSERT INTO campaigns (
     workspace_id, name, status,
     lead_settings, referrer_settings, status_rules,
     property_updates, process_rules, reward_rules, public_settings,
-    fulfilment_webhook_url
+    fraud_checks, email_settings, fulfilment_webhook_url
 ) VALUES (
     @workspace_id, @name, COALESCE(sqlc.narg(status)::text, 'draft'),
     COALESCE(sqlc.narg(lead_settings)::jsonb, '{}'),
@@ -15,6 +15,8 @@ INSERT INTO campaigns (
     COALESCE(sqlc.narg(process_rules)::jsonb, '{}'),
     COALESCE(sqlc.narg(reward_rules)::jsonb, '{}'),
     COALESCE(sqlc.narg(public_settings)::jsonb, '{}'),
+    COALESCE(sqlc.narg(fraud_checks)::jsonb, '{}'),
+    COALESCE(sqlc.narg(email_settings)::jsonb, '{}'),
     sqlc.narg(fulfilment_webhook_url)
 )
 RETURNING *;
@@ -60,6 +62,8 @@ SET lead_settings = @lead_settings,
     process_rules = @process_rules,
     reward_rules = @reward_rules,
     public_settings = @public_settings,
+    fraud_checks = @fraud_checks,
+    email_settings = @email_settings,
     updated_at = now()
 WHERE id = @id AND workspace_id = @workspace_id AND status <> 'archived'
 RETURNING *;
@@ -99,3 +103,26 @@ SET publishable_key = DEFAULT,
     updated_at = now()
 WHERE id = @id AND workspace_id = @workspace_id
 RETURNING *;
+
+-- name: CampaignGetBySlug :one
+-- CampaignGetBySlug finds the campaign of a hosted page (/c/{slug}/...) and
+-- its workspace's name, which the page shows. A slug is unique per workspace
+-- only: an active campaign comes first, then the oldest, whose pages were
+-- shared first (as MemberGetByReferralLink does for codes). The slug <> ''
+-- condition lets the partial index campaigns_public_slug_idx answer.
+SELECT sqlc.embed(campaigns), workspaces.name AS workspace_name
+FROM campaigns
+JOIN workspaces ON workspaces.id = campaigns.workspace_id
+WHERE campaigns.public_settings ->> 'slug' = @slug::text
+  AND campaigns.public_settings ->> 'slug' <> ''
+ORDER BY campaigns.status = 'active' DESC, campaigns.created_at, campaigns.id
+LIMIT 1;
+
+-- name: CampaignAllowsOrigin :one
+-- CampaignAllowsOrigin tells whether any campaign lists a (normalised) web
+-- origin in settings.public.allowed_origins: a CORS preflight to the public
+-- conversions endpoint carries no publishable key to name its campaign.
+SELECT EXISTS (
+    SELECT 1 FROM campaigns
+    WHERE public_settings -> 'allowed_origins' ? @origin::text
+);

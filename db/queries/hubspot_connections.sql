@@ -1,20 +1,22 @@
 -- name: HubSpotConnectionUpsert :one
--- HubSpotConnectionUpsert records a completed OAuth connect or reconnect of a
--- workspace (one row per workspace). It fails with a unique violation on
+-- HubSpotConnectionUpsert records a completed connect or reconnect of a
+-- workspace (one row per workspace): OAuth, or a private app's access token
+-- (kind private_app: no refresh token, no expiry; a NULL kind is oauth). It fails with a unique violation on
 -- hubspot_connections_active_portal_key when the portal is connected to
 -- another workspace; the caller then names that workspace with
 -- HubSpotConnectionGetActiveByPortal.
 INSERT INTO hubspot_connections (
-    workspace_id, portal_id, scopes,
+    workspace_id, portal_id, kind, scopes,
     access_token_ciphertext, refresh_token_ciphertext, encryption_key_id,
     access_token_expires_at, connected_by, portal_time_zone
 ) VALUES (
-    @workspace_id, @portal_id, @scopes,
+    @workspace_id, @portal_id, COALESCE(sqlc.narg(kind)::text, 'oauth'), @scopes,
     @access_token_ciphertext, @refresh_token_ciphertext, @encryption_key_id,
     @access_token_expires_at, @connected_by, sqlc.narg(portal_time_zone)
 )
 ON CONFLICT (workspace_id) DO UPDATE SET
     portal_id = EXCLUDED.portal_id,
+    kind = EXCLUDED.kind,
     portal_time_zone = EXCLUDED.portal_time_zone,
     scopes = EXCLUDED.scopes,
     access_token_ciphertext = EXCLUDED.access_token_ciphertext,

@@ -38,15 +38,40 @@ SELECT * FROM members
 WHERE campaign_id = @campaign_id
 ORDER BY created_at, id;
 
+-- name: MemberSearchByCampaign :many
+-- MemberSearchByCampaign is a page of a campaign's members, newest first,
+-- keyset paged on (created_at, id): those whose email or name contains
+-- search (a LIKE pattern, lower case) or whose referral code is code, or all
+-- when both are null.
+SELECT * FROM members
+WHERE campaign_id = @campaign_id AND workspace_id = @workspace_id
+  AND (sqlc.narg(search)::text IS NULL
+       OR lower(email) LIKE sqlc.narg(search)::text
+       OR lower(coalesce(first_name, '') || ' ' || coalesce(last_name, '')) LIKE sqlc.narg(search)::text
+       OR referral_code = sqlc.narg(code)::text)
+  AND (created_at, id) < (@before_created_at::timestamptz, @before_id::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT sqlc.arg(page_size)::int;
+
+-- name: MemberLockForCounts :exec
+-- MemberLockForCounts holds the member's row for the rest of the
+-- transaction, before its counts are recomputed: the recount then sees every
+-- change committed by a transaction that held it before (under READ
+-- COMMITTED a recount that waited on the row's lock would otherwise keep the
+-- snapshot it started with, and store counts missing that change).
+SELECT id FROM members WHERE id = @id FOR UPDATE;
+
 -- name: MemberRefreshReferralCounts :one
 -- MemberRefreshReferralCounts stores counts recomputed from referrals, so a
--- retried activity cannot count twice.
+-- retried activity cannot count twice: every referral, and the converted
+-- ones (qualified or approved: HubSpot said the lead converted). Take
+-- MemberLockForCounts first in the same transaction.
 UPDATE members
 SET referral_count = (
         SELECT count(*) FROM referrals r WHERE r.member_id = members.id
     ),
     converted_referral_count = (
-        SELECT count(*) FROM referrals r WHERE r.member_id = members.id AND r.status = 'approved'
+        SELECT count(*) FROM referrals r WHERE r.member_id = members.id AND r.status IN ('qualified', 'approved')
     ),
     updated_at = now()
 WHERE members.id = @id
@@ -76,3 +101,133 @@ WHERE members.referral_code = ANY(ARRAY[@referral_code::text, upper(@referral_co
 ORDER BY campaigns.status = 'active' DESC, members.referral_code = @referral_code::text DESC,
     members.created_at, members.id
 LIMIT 1;
+
+-- name: MemberCreateMany :many
+-- MemberCreateMany adds members of one campaign in one statement (CSV
+-- imports add a thousand at once). A row whose email (any case), referral
+-- code or external ID is taken — by an existing member or an earlier row of
+-- the same call — is left out: the rows returned are those added, and the
+-- caller finds out why the others were not. Empty names and external IDs
+-- are stored as NULL, and so is a HubSpot contact ID of 0 (none known).
+-- workflow_started_at is set for members whose way in writes them back to
+-- HubSpot itself (workflows/member.go).
+INSERT INTO members (
+    workspace_id, campaign_id, referral_code, email,
+    first_name, last_name, external_id, hubspot_contact_id, source, workflow_started_at
+)
+SELECT @workspace_id, @campaign_id, r.referral_code, r.email,
+    nullif(btrim(r.first_name), ''), nullif(btrim(r.last_name), ''), nullif(btrim(r.external_id), ''),
+    nullif(r.hubspot_contact_id, 0), @source, sqlc.narg(workflow_started_at)::timestamptz
+FROM (
+    SELECT unnest(@referral_codes::text[]) AS referral_code, unnest(@emails::text[]) AS email,
+        unnest(@first_names::text[]) AS first_name, unnest(@last_names::text[]) AS last_name,
+        unnest(@external_ids::text[]) AS external_id, unnest(@hubspot_contact_ids::bigint[]) AS hubspot_contact_id
+) r
+ON CONFLICT DO NOTHING
+RETURNING *;
+
+-- name: MemberListByEmails :many
+-- MemberListByEmails finds a campaign's members among emails, whatever
+-- their case.
+SELECT * FROM members
+WHERE campaign_id = @campaign_id AND lower(email) = ANY(@lower_emails::text[]);
+
+-- name: MemberGetWithCampaign :one
+-- MemberGetWithCampaign loads a member with what the member portal and its
+-- access links need of the campaign: its name, status and public settings.
+SELECT sqlc.embed(members), campaigns.name AS campaign_name, campaigns.status AS campaign_status,
+    campaigns.public_settings
+FROM members
+JOIN campaigns ON campaigns.id = members.campaign_id
+WHERE members.id = @id;
+
+-- name: MemberListByHubSpotContacts :many
+-- MemberListByHubSpotContacts finds a campaign's members linked to any of
+-- the HubSpot contacts (a contact sync's page).
+SELECT * FROM members
+WHERE campaign_id = @campaign_id AND hubspot_contact_id = ANY(@hubspot_contact_ids::bigint[]);
+
+-- name: MemberUpdateFromContact :one
+-- MemberUpdateFromContact takes a synced contact's names onto its member and
+-- links the contact; it returns no row when nothing changed.
+UPDATE members
+SET first_name = nullif(btrim(@first_name::text), ''), last_name = nullif(btrim(@last_name::text), ''),
+    hubspot_contact_id = @hubspot_contact_id, updated_at = now()
+WHERE id = @id AND (
+    first_name IS DISTINCT FROM nullif(btrim(@first_name::text), '')
+    OR last_name IS DISTINCT FROM nullif(btrim(@last_name::text), '')
+    OR hubspot_contact_id IS DISTINCT FROM @hubspot_contact_id)
+RETURNING *;
+
+-- name: MemberMarkWorkflowStarted :exec
+-- MemberMarkWorkflowStarted records that the member's workflow ran its first
+-- step (the reconciler then leaves it alone).
+UPDATE members
+SET workflow_started_at = COALESCE(workflow_started_at, now())
+WHERE id = @id;
+
+-- name: MemberListWithoutWorkflow :many
+-- MemberListWithoutWorkflow returns the IDs of members added before
+-- created_before whose workflow never ran its first step, oldest first.
+SELECT id FROM members
+WHERE workflow_started_at IS NULL
+  AND created_at < @created_before
+ORDER BY created_at
+LIMIT @max_results;
+
+-- name: MemberSetWaiting :exec
+-- MemberSetWaiting records what the member's workflow waits on (step, cause
+-- and reason), keeping waiting_since while the step stays the same.
+UPDATE members
+SET waiting_step   = @waiting_step::text,
+    waiting_cause  = @waiting_cause::text,
+    waiting_reason = @waiting_reason::text,
+    waiting_since  = CASE WHEN waiting_step IS NOT DISTINCT FROM @waiting_step::text
+                          THEN waiting_since ELSE now() END
+WHERE id = @id;
+
+-- name: MemberClearWaiting :exec
+-- MemberClearWaiting records that the member's workflow waits on nothing.
+UPDATE members
+SET waiting_step = NULL, waiting_cause = NULL, waiting_reason = NULL, waiting_since = NULL
+WHERE id = @id AND waiting_step IS NOT NULL;
+
+-- name: MemberListWaiting :many
+-- MemberListWaiting returns the IDs of a workspace's members whose workflow
+-- waits on the outside world, of one campaign when campaign_id is set,
+-- oldest wait first: those to wake when HubSpot is connected or the
+-- campaign's settings are saved.
+SELECT id FROM members
+WHERE workspace_id = @workspace_id
+  AND waiting_step IS NOT NULL
+  AND (sqlc.narg(campaign_id)::uuid IS NULL OR campaign_id = sqlc.narg(campaign_id)::uuid)
+ORDER BY waiting_since, id
+LIMIT @max_results;
+
+-- name: MemberSetHubSpotDeal :one
+-- MemberSetHubSpotDeal stores the deal referflow created for a member.
+UPDATE members
+SET hubspot_deal_id = @hubspot_deal_id,
+    updated_at = now()
+WHERE id = @id
+RETURNING *;
+
+-- name: MemberListByHubSpotDeal :many
+-- MemberListByHubSpotDeal returns the workspace's members a HubSpot deal is
+-- stored on.
+SELECT * FROM members
+WHERE workspace_id = @workspace_id AND hubspot_deal_id = @hubspot_deal_id;
+
+-- name: MemberListByIDs :many
+-- MemberListByIDs loads members by ID (the HubSpot writer's batch).
+SELECT * FROM members
+WHERE id = ANY(sqlc.arg(ids)::uuid[]);
+
+-- name: MemberUnsubscribeFromEmails :one
+-- MemberUnsubscribeFromEmails stops every email to the member; the first
+-- unsubscription's time stays.
+UPDATE members
+SET email_unsubscribed_at = COALESCE(email_unsubscribed_at, now()),
+    updated_at = now()
+WHERE id = @id
+RETURNING *;

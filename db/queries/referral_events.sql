@@ -20,3 +20,13 @@ RETURNING *;
 SELECT * FROM referral_events
 WHERE referral_id = @referral_id
 ORDER BY id;
+
+-- name: ReferralEventAddedByImportRow :one
+-- ReferralEventAddedByImportRow tells whether the referral was added from
+-- this row of this CSV import (its added event's details say so): a batch
+-- retried after a crash counts the row as added, not as already there.
+SELECT EXISTS (
+    SELECT 1 FROM referral_events
+    WHERE referral_id = @referral_id AND kind = 'added'
+      AND details->>'import_id' = @import_id::text AND details->>'import_row' = @import_row::text
+);

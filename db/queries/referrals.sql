@@ -5,12 +5,12 @@
 INSERT INTO referrals (
     workspace_id, campaign_id, member_id,
     lead_email, lead_email_normalized, lead_first_name, lead_last_name, lead_company,
-    source, external_id,
+    lead_phone, note, source, external_id, visitor_hash,
     hubspot_contact_id, hubspot_deal_id, hubspot_company_id
 ) VALUES (
     @workspace_id, @campaign_id, @member_id,
     @lead_email, @lead_email_normalized, @lead_first_name, @lead_last_name, @lead_company,
-    @source, @external_id,
+    @lead_phone, @note, @source, @external_id, @visitor_hash,
     @hubspot_contact_id, @hubspot_deal_id, @hubspot_company_id
 )
 RETURNING *;
@@ -344,11 +344,19 @@ WHERE id = @id;
 -- name: ReferralListWithoutWorkflow :many
 -- ReferralListWithoutWorkflow returns the IDs of referrals saved before
 -- created_before whose workflow never ran its first step (saved while
--- Temporal was unreachable), oldest first.
-SELECT id FROM referrals
-WHERE workflow_started_at IS NULL
-  AND created_at < @created_before
-ORDER BY created_at, id
+-- Temporal was unreachable), oldest first. A referral a CSV import added is
+-- left to the import while it runs (it starts imported referrals'
+-- workflows at its own pace; an import whose progress has not moved for 10
+-- minutes is taken to be stuck, and its referrals are no longer left to it).
+SELECT referrals.id FROM referrals
+WHERE referrals.workflow_started_at IS NULL
+  AND referrals.created_at < @created_before
+  AND NOT EXISTS (
+      SELECT 1 FROM import_rows ir JOIN imports i ON i.id = ir.import_id
+      WHERE ir.referral_id = referrals.id
+        AND i.status IN ('queued', 'running') AND i.updated_at > now() - interval '10 minutes'
+  )
+ORDER BY referrals.created_at, referrals.id
 LIMIT @max_results;
 
 -- name: ReferralForgetHubSpotObjects :many
@@ -368,3 +376,151 @@ SET hubspot_contact_id = NULL, hubspot_deal_id = NULL, hubspot_company_id = NULL
 FROM held
 WHERE r.id = held.id
 RETURNING r.id, r.workspace_id, held.hubspot_contact_id AS contact_id, held.hubspot_deal_id AS deal_id, held.hubspot_company_id AS company_id;
+
+-- name: ReferralCountOfVisitorSince :one
+-- ReferralCountOfVisitorSince counts the campaign's referrals sent by one
+-- visitor (referrals.visitor_hash) from since up to until, both included:
+-- the visitor_velocity fraud check
+-- (referrals_campaign_id_visitor_hash_created_at_idx).
+SELECT count(*) FROM referrals
+WHERE campaign_id = @campaign_id AND visitor_hash = @visitor_hash
+  AND created_at >= @since AND created_at <= @until;
+
+-- name: ReferralCountPublicOfMemberSince :one
+-- ReferralCountPublicOfMemberSince counts a member's referrals that came in
+-- through a public page (a visitor hash) from since up to until, both
+-- included: the member_velocity fraud check (referrals_member_idx).
+SELECT count(*) FROM referrals
+WHERE member_id = @member_id AND visitor_hash IS NOT NULL
+  AND created_at >= @since AND created_at <= @until;
+
+-- name: ReferralCountMembersOfVisitorSince :one
+-- ReferralCountMembersOfVisitorSince counts the distinct members of the
+-- campaign one visitor sent referrals for from since up to until, both
+-- included: the shared_visitor fraud check, read from
+-- referrals_campaign_id_visitor_hash_created_at_idx alone (it includes
+-- member_id).
+SELECT count(DISTINCT member_id) FROM referrals
+WHERE campaign_id = @campaign_id AND visitor_hash = @visitor_hash
+  AND created_at >= @since AND created_at <= @until;
+-- name: ReferralListForMemberPortal :many
+-- ReferralListForMemberPortal is one page of a member's referrals as their
+-- portal shows them, newest first, keyset paged like ReferralListFiltered
+-- (the cursor is the previous page's last row, or a time after every row):
+-- only what the member may see of each.
+SELECT id, lead_email, lead_first_name, status, in_review, created_at
+FROM referrals
+WHERE member_id = @member_id
+  AND (created_at, id) < (@before_created_at::timestamptz, @before_id::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT sqlc.arg(page_size)::int;
+
+-- name: ReferralCountForMemberPortal :one
+-- ReferralCountForMemberPortal counts a member's referrals by where they
+-- stand: in review is a hold (counted apart), the others by status.
+SELECT count(*)::int AS total,
+       count(*) FILTER (WHERE in_review)::int AS in_review,
+       count(*) FILTER (WHERE NOT in_review AND status = 'pending')::int AS pending,
+       count(*) FILTER (WHERE NOT in_review AND status = 'qualified')::int AS qualified,
+       count(*) FILTER (WHERE NOT in_review AND status = 'approved')::int AS approved,
+       count(*) FILTER (WHERE NOT in_review AND status = 'denied')::int AS denied
+FROM referrals
+WHERE member_id = @member_id;
+
+-- name: ReferralListForHubSpotWrite :many
+-- ReferralListForHubSpotWrite loads what the HubSpot writer sends of
+-- referrals to their lead records: status, the member's code, the records.
+SELECT r.id, r.status, r.hubspot_contact_id, r.hubspot_deal_id, r.cannot_qualify_reason,
+       m.referral_code AS member_referral_code
+FROM referrals r
+JOIN members m ON m.id = r.member_id
+WHERE r.id = ANY(sqlc.arg(ids)::uuid[]);
+
+-- name: ReferralReportFunnel :one
+-- ReferralReportFunnel counts the funnel of a workspace's campaigns (or one
+-- of them, campaign_id) over the period [from_time, to_time): clicks on
+-- members' links made in it, members who joined in it, referrals added in
+-- it, and of those referrals how many stand at qualified or beyond
+-- (qualified, approved), at approved, and at denied now. The reports package
+-- explains the definitions; each count reads its own report index (0027)
+-- per campaign, clicks their daily totals from first_day to last_day (the
+-- UTC days of [from_time, to_time)).
+WITH scope AS (
+    SELECT campaigns.id FROM campaigns
+    WHERE campaigns.workspace_id = @workspace_id
+      AND (sqlc.narg(campaign_id)::uuid IS NULL OR campaigns.id = sqlc.narg(campaign_id)::uuid)
+), refs AS (
+    SELECT count(*)::bigint AS referrals,
+           count(*) FILTER (WHERE referrals.status IN ('qualified', 'approved'))::bigint AS qualified,
+           count(*) FILTER (WHERE referrals.status = 'approved')::bigint AS approved,
+           count(*) FILTER (WHERE referrals.status = 'denied')::bigint AS denied
+    FROM referrals
+    WHERE referrals.campaign_id IN (SELECT id FROM scope)
+      AND referrals.created_at >= @from_time AND referrals.created_at < @to_time
+)
+SELECT (SELECT coalesce(sum(click_days.clicks), 0) FROM click_days
+        WHERE click_days.campaign_id IN (SELECT id FROM scope)
+          AND click_days.day >= sqlc.arg(first_day)::date
+          AND click_days.day <= sqlc.arg(last_day)::date)::bigint AS clicks,
+       (SELECT count(*) FROM members
+        WHERE members.campaign_id IN (SELECT id FROM scope)
+          AND members.created_at >= @from_time AND members.created_at < @to_time)::bigint AS joins,
+       refs.referrals, refs.qualified, refs.approved, refs.denied
+FROM refs;
+
+-- name: ReferralReportApprovalTime :one
+-- ReferralReportApprovalTime summarizes how long the referrals approved in
+-- [from_time, to_time) (and approved still) took from being added to being
+-- approved, in seconds: how many, the median and the 90th percentile (0
+-- when there are none: the caller reads approved first).
+SELECT count(*)::bigint AS approved,
+       coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY greatest(0, extract(epoch FROM approved_at - created_at))), 0)::float8 AS median_seconds,
+       coalesce(percentile_cont(0.9) WITHIN GROUP (ORDER BY greatest(0, extract(epoch FROM approved_at - created_at))), 0)::float8 AS p90_seconds
+FROM referrals
+WHERE referrals.campaign_id IN (SELECT campaigns.id FROM campaigns
+                      WHERE campaigns.workspace_id = @workspace_id
+                        AND (sqlc.narg(campaign_id)::uuid IS NULL OR campaigns.id = sqlc.narg(campaign_id)::uuid))
+  AND status = 'approved'
+  AND approved_at >= @from_time AND approved_at < @to_time;
+
+-- name: ReferralReportApprovalBuckets :many
+-- ReferralReportApprovalBuckets counts the same approvals as
+-- ReferralReportApprovalTime per bucket of time taken: bucket i (1-based)
+-- holds the durations from bounds[i] up to bounds[i+1] seconds, bucket 0
+-- those under bounds[1], the last those from the last bound up (Postgres's
+-- width_bucket). Empty buckets have no row.
+SELECT width_bucket(greatest(0, extract(epoch FROM approved_at - created_at))::float8, @bounds::float8[])::int AS bucket,
+       count(*)::bigint AS approved
+FROM referrals
+WHERE referrals.campaign_id IN (SELECT campaigns.id FROM campaigns
+                      WHERE campaigns.workspace_id = @workspace_id
+                        AND (sqlc.narg(campaign_id)::uuid IS NULL OR campaigns.id = sqlc.narg(campaign_id)::uuid))
+  AND status = 'approved'
+  AND approved_at >= @from_time AND approved_at < @to_time
+GROUP BY 1
+ORDER BY 1;
+
+-- name: ReferralReportLeaderboard :many
+-- ReferralReportLeaderboard ranks the members by the referrals they added
+-- in [from_time, to_time) (then by approved ones, then by ID so ties keep
+-- one order) and returns the first row_limit, with how many of those
+-- referrals stand at qualified or beyond and at approved now.
+WITH top AS (
+    SELECT referrals.member_id,
+           count(*)::bigint AS referrals,
+           count(*) FILTER (WHERE referrals.status IN ('qualified', 'approved'))::bigint AS qualified,
+           count(*) FILTER (WHERE referrals.status = 'approved')::bigint AS approved
+    FROM referrals
+    WHERE referrals.campaign_id IN (SELECT campaigns.id FROM campaigns
+                                    WHERE campaigns.workspace_id = @workspace_id
+                                      AND (sqlc.narg(campaign_id)::uuid IS NULL OR campaigns.id = sqlc.narg(campaign_id)::uuid))
+      AND referrals.created_at >= @from_time AND referrals.created_at < @to_time
+    GROUP BY referrals.member_id
+    ORDER BY referrals DESC, approved DESC, referrals.member_id
+    LIMIT sqlc.arg(row_limit)::int
+)
+SELECT top.member_id, members.campaign_id, members.referral_code, members.email,
+       members.first_name, members.last_name, top.referrals, top.qualified, top.approved
+FROM top
+JOIN members ON members.id = top.member_id
+ORDER BY top.referrals DESC, top.approved DESC, top.member_id;

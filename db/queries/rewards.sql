@@ -70,3 +70,80 @@ SELECT status, count(*)::bigint AS rewards
 FROM rewards
 GROUP BY status
 ORDER BY status;
+
+-- name: RewardTotalsForMemberPortal :many
+-- RewardTotalsForMemberPortal sums a member's own rewards (not their
+-- friends') by currency and where they stand: pending, issued and not yet
+-- paid, paid; cancelled and failed ones are counted too, the portal says so.
+SELECT currency::text AS currency, status, (paid_at IS NOT NULL)::bool AS paid,
+       sum(amount)::numeric AS total, count(*)::int AS rewards
+FROM rewards
+WHERE member_id = @member_id AND recipient = 'member'
+GROUP BY currency, status, paid_at IS NOT NULL
+ORDER BY currency, status, paid_at IS NOT NULL;
+
+-- name: RewardListForMemberPortal :many
+-- RewardListForMemberPortal lists a member's own most recent rewards with
+-- the lead each was earned for.
+SELECT rewards.id, rewards.amount, rewards.currency::text AS currency, rewards.status,
+       rewards.paid_at, rewards.created_at, referrals.lead_email, referrals.lead_first_name
+FROM rewards
+JOIN referrals ON referrals.id = rewards.referral_id
+WHERE rewards.member_id = @member_id AND rewards.recipient = 'member'
+ORDER BY rewards.created_at DESC, rewards.id DESC
+LIMIT sqlc.arg(page_size)::int;
+
+-- name: RewardListFiltered :many
+-- RewardListFiltered is one keyset page of a workspace's rewards, newest
+-- first, with the member's email and the referred lead's, for the rewards
+-- list and the finance CSV. Each filter applies when set; the period is
+-- created_at in [created_from, created_before); paid tells paid_at is set.
+SELECT sqlc.embed(rewards), members.email AS member_email, referrals.lead_email
+FROM rewards
+JOIN referrals ON referrals.id = rewards.referral_id
+LEFT JOIN members ON members.id = rewards.member_id
+WHERE rewards.workspace_id = @workspace_id
+  AND (sqlc.narg(campaign_id)::uuid IS NULL OR rewards.campaign_id = sqlc.narg(campaign_id)::uuid)
+  AND (sqlc.narg(status)::text IS NULL OR rewards.status = sqlc.narg(status)::text)
+  AND (sqlc.narg(paid)::bool IS NULL OR (rewards.paid_at IS NOT NULL) = sqlc.narg(paid)::bool)
+  AND (sqlc.narg(member_id)::uuid IS NULL OR rewards.member_id = sqlc.narg(member_id)::uuid)
+  AND (sqlc.narg(recipient)::text IS NULL OR rewards.recipient = sqlc.narg(recipient)::text)
+  AND (sqlc.narg(created_from)::timestamptz IS NULL OR rewards.created_at >= sqlc.narg(created_from)::timestamptz)
+  AND (sqlc.narg(created_before)::timestamptz IS NULL OR rewards.created_at < sqlc.narg(created_before)::timestamptz)
+  AND (rewards.created_at, rewards.id) < (@before_created_at::timestamptz, @before_id::uuid)
+ORDER BY rewards.created_at DESC, rewards.id DESC
+LIMIT sqlc.arg(page_size)::int;
+
+-- name: RewardGetInWorkspace :one
+-- RewardGetInWorkspace loads a reward of a workspace; another workspace's is
+-- no row, like an unknown one.
+SELECT * FROM rewards
+WHERE id = @id AND workspace_id = @workspace_id;
+
+-- name: RewardReportTotals :many
+-- RewardReportTotals sums the rewards created in [from_time, to_time) in a
+-- workspace's campaigns (or one of them, campaign_id) by currency and where
+-- they stand now: status, and for issued ones whether they were marked
+-- paid. Amounts are text so no precision is lost on the way.
+SELECT currency::text AS currency, status, (paid_at IS NOT NULL)::bool AS paid,
+       count(*)::bigint AS rewards, sum(amount)::text AS total
+FROM rewards
+WHERE rewards.campaign_id IN (SELECT campaigns.id FROM campaigns
+                      WHERE campaigns.workspace_id = @workspace_id
+                        AND (sqlc.narg(campaign_id)::uuid IS NULL OR campaigns.id = sqlc.narg(campaign_id)::uuid))
+  AND rewards.created_at >= @from_time AND rewards.created_at < @to_time
+GROUP BY currency, status, paid_at IS NOT NULL
+ORDER BY currency, status, paid_at IS NOT NULL;
+
+-- name: RewardReportTotalsOfMembers :many
+-- RewardReportTotalsOfMembers sums the members' own rewards (not their
+-- friends') created in [from_time, to_time) by member and currency, leaving
+-- out cancelled and failed ones: the leaderboard's reward column.
+SELECT member_id::uuid AS member_id, currency::text AS currency,
+       count(*)::bigint AS rewards, sum(amount)::text AS total
+FROM rewards
+WHERE member_id = ANY(@member_ids::uuid[]) AND recipient = 'member'
+  AND status NOT IN ('cancelled', 'failed')
+  AND created_at >= @from_time AND created_at < @to_time
+GROUP BY member_id, currency
+ORDER BY member_id, currency;

@@ -100,6 +100,20 @@ func (s *Sessions) Check(value string) (uuid.UUID, error) {
 	return id, nil
 }
 
+// CSRFToken is the admin web UI's synchronizer token for a session: every
+// form of a signed-in page carries it and every write must send it back. It
+// is bound to the session value (a new sign-in gets a new token) and needs
+// no server state; only who holds the session's key can make it.
+func (s *Sessions) CSRFToken(session string) string {
+	return s.sign("csrf." + session)
+}
+
+// CheckCSRFToken tells whether token is session's CSRF token, in constant
+// time.
+func (s *Sessions) CheckCSRFToken(session, token string) bool {
+	return session != "" && hmac.Equal([]byte(token), []byte(s.CSRFToken(session)))
+}
+
 func (s *Sessions) sign(payload string) string {
 	mac := hmac.New(sha256.New, s.key)
 	mac.Write([]byte(payload))
@@ -127,7 +141,14 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (db.A
 	if err != nil {
 		return db.Admin{}, ErrUnauthenticated
 	}
-	id, err := a.Sessions.Check(c.Value)
+	return a.SessionAdmin(ctx, c.Value)
+}
+
+// SessionAdmin returns the admin a session cookie's value was issued to, if
+// it is intact, not expired and the admin still exists. The admin web UI
+// accepts sessions only (a browser has no API key header).
+func (a *Authenticator) SessionAdmin(ctx context.Context, session string) (db.Admin, error) {
+	id, err := a.Sessions.Check(session)
 	if err != nil {
 		return db.Admin{}, err
 	}
@@ -165,12 +186,9 @@ func CreateAdmin(ctx context.Context, q *db.Queries, workspaceID uuid.UUID, emai
 	if err != nil {
 		return db.Admin{}, "", fmt.Errorf("create admin %s: %w", email, err)
 	}
-	key, hash, prefix, err := NewAPIKey()
+	_, key, err := CreateAPIKey(ctx, q, admin.ID, "first key")
 	if err != nil {
 		return db.Admin{}, "", err
-	}
-	if _, err := q.AdminAPIKeyCreate(ctx, db.AdminAPIKeyCreateParams{AdminID: admin.ID, Name: "first key", Prefix: prefix, KeyHash: hash}); err != nil {
-		return db.Admin{}, "", fmt.Errorf("store API key: %w", err)
 	}
 	return admin, key, nil
 }

@@ -10,7 +10,7 @@ import (
 // Columns are the settings as the campaigns table stores them: one JSON
 // object per section.
 type Columns struct {
-	LeadSettings, ReferrerSettings, StatusRules, PropertyUpdates, ProcessRules, RewardRules, PublicSettings json.RawMessage
+	LeadSettings, ReferrerSettings, StatusRules, PropertyUpdates, ProcessRules, RewardRules, PublicSettings, FraudChecks, EmailSettings json.RawMessage
 }
 
 // Columns splits the settings into the table's JSON columns.
@@ -22,7 +22,7 @@ func (s Settings) Columns() (Columns, error) {
 	}{
 		{&c.LeadSettings, s.Leads}, {&c.ReferrerSettings, s.Referrers}, {&c.StatusRules, s.StatusRules},
 		{&c.PropertyUpdates, s.PropertyUpdates}, {&c.ProcessRules, s.ProcessRules}, {&c.RewardRules, s.Rewards},
-		{&c.PublicSettings, s.Public},
+		{&c.PublicSettings, s.Public}, {&c.FraudChecks, s.FraudChecks}, {&c.EmailSettings, s.Emails},
 	} {
 		raw, err := json.Marshal(part.v)
 		if err != nil {
@@ -46,7 +46,8 @@ func FromColumns(id uuid.UUID, c Columns) (Settings, error) {
 		{"lead_settings", c.LeadSettings, &s.Leads}, {"referrer_settings", c.ReferrerSettings, &s.Referrers},
 		{"status_rules", c.StatusRules, &s.StatusRules}, {"property_updates", c.PropertyUpdates, &s.PropertyUpdates},
 		{"process_rules", c.ProcessRules, &s.ProcessRules}, {"reward_rules", c.RewardRules, &s.Rewards},
-		{"public_settings", c.PublicSettings, &s.Public},
+		{"public_settings", c.PublicSettings, &s.Public}, {"fraud_checks", c.FraudChecks, &s.FraudChecks},
+		{"email_settings", c.EmailSettings, &s.Emails},
 	} {
 		if len(part.raw) == 0 || string(part.raw) == "{}" {
 			continue

@@ -3,8 +3,8 @@
 // settings. Validate reports every problem at once, each with the field it
 // concerns, so an admin fixes a form in one pass. A campaign whose settings
 // are valid but incomplete (a required field-mapping row is missing) is
-// "setup required": SetupRequired lists what is missing, and nothing is sent
-// to HubSpot until it is empty.
+// "setup required": SetupRequired lists what is missing. An incomplete leads
+// mapping holds back leads only, an incomplete referrers mapping members only.
 package campaign
 
 import (
@@ -32,6 +32,8 @@ type Settings struct {
 	ProcessRules    ProcessRules    `json:"process_rules"`
 	Rewards         Rewards         `json:"rewards"`
 	Public          Public          `json:"public"`
+	FraudChecks     FraudChecks     `json:"fraud_checks"`
+	Emails          Emails          `json:"emails"`
 }
 
 // Public is how people reach the campaign from outside: its referral links,
@@ -183,6 +185,51 @@ type ProcessRules struct {
 	// origin whose property holds a member's referral code (or email,
 	// external ID or ID) becomes a new referral of that member.
 	MatchingRules []MatchingRule `json:"matching_rules,omitempty"`
+	// EnrolMembers makes HubSpot contacts members the moment HubSpot says
+	// so (Advocate's "create participants when a contact is created"),
+	// without waiting for a contact sync.
+	EnrolMembers *EnrolMembers `json:"enrol_members,omitempty"`
+}
+
+// EnrolMembers says which HubSpot contact events make the contact a member
+// of the campaign, through the Sales Receiver: at once, with the contact's
+// email, first and last name, its contact ID kept on the member.
+type EnrolMembers struct {
+	// OnContactCreated enrols every contact created in HubSpot.
+	OnContactCreated bool `json:"on_contact_created,omitempty"`
+	// OnLifecycleStages enrols a contact when its lifecyclestage becomes
+	// one of these internal values (e.g. customer).
+	OnLifecycleStages []string `json:"on_lifecycle_stages,omitempty"`
+	// OnListIDs enrols a contact when it is added to one of these HubSpot
+	// lists (list IDs, strings of digits; static or dynamic lists of
+	// contacts). HubSpot's classic webhooks send no list-membership events:
+	// referflow keeps a LIST_MEMBERSHIP subscription of the webhooks journal
+	// for these lists and its worker polls the journal. A contact removed
+	// from the list stays a member.
+	OnListIDs []string `json:"on_list_ids,omitempty"`
+}
+
+// ListIDPattern is what a HubSpot list ID looks like: its ILS ID, digits.
+const ListIDPattern = `^[0-9]{1,18}$`
+
+var listIDRE = regexp.MustCompile(ListIDPattern)
+
+// EnrolsOnList tells whether a contact added to list listID enrols.
+func (e *EnrolMembers) EnrolsOnList(listID string) bool {
+	return e != nil && listID != "" && slices.Contains(e.OnListIDs, listID)
+}
+
+// LifecycleStageProperty is the contact property OnLifecycleStages reads.
+const LifecycleStageProperty = "lifecyclestage"
+
+// Enrols tells whether a contact event enrols: a creation when
+// OnContactCreated, any event of a contact whose lifecyclestage (as read
+// now) is one of OnLifecycleStages.
+func (e *EnrolMembers) Enrols(created bool, lifecycleStage string) bool {
+	if e == nil {
+		return false
+	}
+	return (created && e.OnContactCreated) || (lifecycleStage != "" && slices.Contains(e.OnLifecycleStages, lifecycleStage))
 }
 
 // What a matching rule's property holds.
@@ -213,6 +260,9 @@ func (s Settings) UsesProperty(object hubspotobject.Type, property string) bool 
 		return true
 	}
 	if s.StatusRules.Uses(object, property) {
+		return true
+	}
+	if e := s.ProcessRules.EnrolMembers; e != nil && len(e.OnLifecycleStages) > 0 && object == hubspotobject.Contact && property == LifecycleStageProperty {
 		return true
 	}
 	if _, ok := s.PropertyUpdates.UpdateFor(object, property); ok {
@@ -274,8 +324,10 @@ func Defaults() Settings {
 			ReviewWhenNoMemberMatches: true,
 			ReviewDeniedToQualified:   true,
 		},
-		Rewards: Rewards{OnStatus: referral.Approved},
-		Public:  Public{AllowedOrigins: []string{}, Attribution: Attribution{WindowDays: DefaultAttributionWindowDays, Model: LastTouch}},
+		Rewards:     Rewards{OnStatus: referral.Approved},
+		Public:      Public{AllowedOrigins: []string{}, Attribution: Attribution{WindowDays: DefaultAttributionWindowDays, Model: LastTouch}},
+		FraudChecks: DefaultFraudChecks(),
+		Emails:      DefaultEmails(),
 	}
 }
 
@@ -309,6 +361,8 @@ const (
 	MaxFieldMappingRows = 100
 	// MaxStatusRuleValues per status rule.
 	MaxStatusRuleValues = 20
+	// MaxEnrolListIDs is how many HubSpot lists one campaign enrols from.
+	MaxEnrolListIDs = 20
 	// MaxPropertyUpdates and MaxMatchingRules per campaign.
 	MaxPropertyUpdates = 20
 	MaxMatchingRules   = 20
@@ -349,6 +403,8 @@ func (s Settings) Validate() []Problem {
 	v.rewards(s.Rewards)
 	v.processRules(s.ProcessRules)
 	v.public(s.Public)
+	v.fraudChecks(s.FraudChecks)
+	v.emails(s.Emails)
 	return v.problems
 }
 
@@ -419,8 +475,9 @@ func objectsFor(c CRMSettings) []hubspotobject.Type {
 	return nil
 }
 
-// createdObject is the object a lead action creates, whose changes qualify.
-func createdObject(action string) hubspotobject.Type {
+// CreatedObject is the object a lead action creates ("" for none): the one
+// a status rule's initial value and the external ID property are on.
+func CreatedObject(action string) hubspotobject.Type {
 	switch action {
 	case ActionCreateContact:
 		return hubspotobject.Contact
@@ -440,9 +497,10 @@ func (v *validator) statusRules(leadAction string, r StatusRules) {
 		}
 		at := "status_rules." + rule.name
 		v.object(at+".object", rule.r.Object)
-		if want := createdObject(leadAction); want != "" && rule.r.Object != "" && rule.r.Object != want && rule.name != "denied" {
-			v.add(at+".object", "must be %s: this campaign creates a %s for each lead, so it qualifies on %s properties (got %s)", want, want, want, rule.r.Object)
-		}
+		// A rule may read an object the leads action does not create (a
+		// deal stage for a campaign that creates contacts): the record
+		// joins the referral when HubSpot associates it with the lead's
+		// record (WebhookSubscriptions lists the associationChange).
 		if !propertyName.MatchString(rule.r.Property) {
 			v.add(at+".property", "must be a HubSpot internal property name, not %q", rule.r.Property)
 		}
@@ -468,7 +526,7 @@ func (v *validator) statusRules(leadAction string, r StatusRules) {
 		}
 	}
 	if r.Initial != nil {
-		if createdObject(leadAction) == "" {
+		if CreatedObject(leadAction) == "" {
 			v.add("status_rules.initial", "needs leads.action create_contact or create_deal: nothing is created to set it on")
 		}
 		if !propertyName.MatchString(r.Initial.Property) {
@@ -547,6 +605,35 @@ func (v *validator) processRules(p ProcessRules) {
 			seen[key] = i
 		}
 	}
+	if e := p.EnrolMembers; e != nil {
+		at := "process_rules.enrol_members.on_lifecycle_stages"
+		if len(e.OnLifecycleStages) > MaxStatusRuleValues {
+			v.add(at, "has %d stages; at most %d", len(e.OnLifecycleStages), MaxStatusRuleValues)
+		}
+		for i, stage := range e.OnLifecycleStages {
+			if strings.TrimSpace(stage) == "" || stage != strings.TrimSpace(stage) {
+				v.add(fmt.Sprintf("%s[%d]", at, i), "must be a lifecyclestage internal value such as customer, not %q", stage)
+			}
+			v.length(fmt.Sprintf("%s[%d]", at, i), stage)
+		}
+		at = "process_rules.enrol_members.on_list_ids"
+		if len(e.OnListIDs) > MaxEnrolListIDs {
+			v.add(at, "has %d lists; at most %d", len(e.OnListIDs), MaxEnrolListIDs)
+		}
+		seen := map[string]int{}
+		for i, id := range e.OnListIDs {
+			f := fmt.Sprintf("%s[%d]", at, i)
+			if !listIDRE.MatchString(id) {
+				v.add(f, "must be a HubSpot list ID (digits, as GET /api/v1/hubspot/lists shows), not %q", id)
+				continue
+			}
+			if j, dup := seen[id]; dup {
+				v.add(f, "list %s is already named at %d", id, j)
+				continue
+			}
+			seen[id] = i
+		}
+	}
 }
 
 func (v *validator) rewards(r Rewards) {
@@ -598,9 +685,11 @@ func (v *validator) reward(at string, r *Reward) {
 // Normalize puts the public settings in the form they are stored and shown
 // in: allowed origins as browsers send them (lowercase, without a default
 // port or a trailing slash) and without repeats, and an absent attribution
-// window or model (0, "") as its default. Call it before Validate: a value
-// that cannot be normalised is left as it is, for Validate to report.
+// window or model (0, "") as its default; a fraud check's absent action or
+// threshold is its default too. Call it before Validate: a value that
+// cannot be normalised is left as it is, for Validate to report.
 func (s *Settings) Normalize() {
+	s.FraudChecks.normalize()
 	p := &s.Public
 	if p.Attribution.WindowDays == 0 {
 		p.Attribution.WindowDays = DefaultAttributionWindowDays
@@ -738,12 +827,24 @@ func suggestSlug(s string) string {
 	return out
 }
 
-// SetupRequired lists the field-mapping rows a campaign still needs before
-// anything is sent to HubSpot: contact rows email and firstname; deal rows
+// SetupRequired lists the field-mapping rows a campaign still needs, for
+// leads and referrers both: contact rows email and firstname; deal rows
 // pipeline, dealstage and dealname; plus the contact rows when a deal has an
-// associated contact.
+// associated contact. Each half blocks only what it sends: see
+// LeadsSetupRequired and ReferrersSetupRequired.
 func (s Settings) SetupRequired() []string {
-	return append(missingRows("leads", s.Leads), missingRows("referrers", s.Referrers)...)
+	return append(s.LeadsSetupRequired(), s.ReferrersSetupRequired()...)
+}
+
+// LeadsSetupRequired lists the leads field-mapping rows still missing:
+// nothing of a lead is sent to HubSpot until it is empty. An incomplete
+// referrers mapping never holds leads back.
+func (s Settings) LeadsSetupRequired() []string { return missingRows("leads", s.Leads) }
+
+// ReferrersSetupRequired lists the referrers field-mapping rows still
+// missing: no member is sent to HubSpot until it is empty.
+func (s Settings) ReferrersSetupRequired() []string {
+	return missingRows("referrers", s.Referrers)
 }
 
 func missingRows(at string, c CRMSettings) []string {

@@ -3,6 +3,7 @@ package campaign
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -75,7 +76,7 @@ func TestEveryProblemIsReportedWithItsField(t *testing.T) {
 		FieldMapping{Object: "deal", Source: "email", Value: "x", Property: "pipeline"},
 	)
 	s.Leads.DuplicateHandling = "ignore"
-	s.StatusRules.Qualified.Object = "contact"
+	s.StatusRules.Qualified.Object = "ticket"
 	s.StatusRules.Approved.Values = nil
 	s.PropertyUpdates.Mappings = append(s.PropertyUpdates.Mappings, PropertyUpdate{Object: "contact", Property: "email", Field: "email"})
 	s.Rewards.Member.Percent = "150"
@@ -90,7 +91,7 @@ func TestEveryProblemIsReportedWithItsField(t *testing.T) {
 		"leads.field_mapping[8].source":      `unknown source "shoe_size"`,
 		"leads.field_mapping[9].property":    "internal property name",
 		"leads.field_mapping[10]":            "both a source and a fixed value",
-		"status_rules.qualified.object":      "creates a deal for each lead",
+		"status_rules.qualified.object":      "must be contact, deal or company",
 		"status_rules.approved.values":       "at least one",
 		"property_updates.mappings[1].field": "allow_contact_detail_updates",
 		"rewards.member.percent":             "at most 100",
@@ -108,21 +109,67 @@ func TestEveryProblemIsReportedWithItsField(t *testing.T) {
 	}
 }
 
-func TestAContactCampaignQualifiesOnContactProperties(t *testing.T) {
+// A campaign that creates contacts may qualify on the stage of a deal: the
+// deal joins the referral when sales associates it with the lead's contact
+// (Referral Factory's documented workaround, built in), and the campaign
+// says it needs that association event.
+func TestAContactCampaignMayQualifyOnItsContactsDeal(t *testing.T) {
 	s := Defaults()
 	s.Leads = CRMSettings{Action: ActionCreateContact, FieldMapping: []FieldMapping{
 		{Object: "contact", Source: "email", Property: "email"},
 		{Object: "contact", Source: "first_name", Property: "firstname"},
 	}}
 	s.StatusRules.Approved = &StatusRule{Object: "deal", Property: "dealstage", Values: []string{"closedwon"}}
-	got := fields(s.Validate())
-	if !strings.Contains(got["status_rules.approved.object"], "must be contact") {
-		t.Fatalf("problems: %v", got)
+	if ps := s.Validate(); len(ps) != 0 {
+		t.Fatalf("problems: %+v", ps)
+	}
+	subs := s.WebhookSubscriptions()
+	for _, want := range []WebhookSubscription{
+		{Type: "contact.creation", NeededBy: []string{"leads.action"}},
+		{Type: "deal.associationChange", NeededBy: []string{"status_rules.approved"}},
+		{Type: "deal.propertyChange", Property: "dealstage", NeededBy: []string{"status_rules.approved"}},
+	} {
+		if !slices.ContainsFunc(subs, func(got WebhookSubscription) bool {
+			return got.Type == want.Type && got.Property == want.Property && slices.Equal(got.NeededBy, want.NeededBy)
+		}) {
+			t.Errorf("subscriptions lack %+v: %+v", want, subs)
+		}
 	}
 	s.StatusRules.Approved = &StatusRule{Object: "contact", Property: "lifecyclestage", Values: []string{"customer"}}
 	s.StatusRules.Initial = &PropertyValue{Property: "lifecyclestage", Value: "lead"}
 	if ps := s.Validate(); len(ps) != 0 {
 		t.Fatalf("problems: %+v", ps)
+	}
+	if slices.ContainsFunc(s.WebhookSubscriptions(), func(got WebhookSubscription) bool { return got.Type == "deal.associationChange" }) {
+		t.Errorf("a campaign reading only contacts needs no deal associations: %+v", s.WebhookSubscriptions())
+	}
+}
+
+// Each subscription is listed once, with every rule that needs it, sorted;
+// several campaigns merge into one list naming the campaign of each need.
+func TestWebhookSubscriptionsListEachOnceWithWhoNeedsIt(t *testing.T) {
+	s := Defaults()
+	s.StatusRules.Qualified = &StatusRule{Object: "deal", Property: "dealstage", Values: []string{"contractsent"}}
+	s.StatusRules.Approved = &StatusRule{Object: "deal", Property: "dealstage", Values: []string{"closedwon"}}
+	s.ProcessRules.MatchingRules = []MatchingRule{{Object: "contact", Property: "referral_code", Holds: "member_code"}}
+	subs := s.WebhookSubscriptions()
+	var keys []string
+	for _, sub := range subs {
+		keys = append(keys, sub.Type+"/"+sub.Property)
+	}
+	want := []string{"contact.creation/", "contact.propertyChange/referral_code", "deal.deletion/", "deal.merge/", "deal.propertyChange/dealstage"}
+	if !slices.Equal(keys, want) {
+		t.Fatalf("subscriptions = %v, want %v", keys, want)
+	}
+	if got := subs[4].NeededBy; !slices.Equal(got, []string{"status_rules.qualified", "status_rules.approved"}) {
+		t.Errorf("dealstage needed by %v", got)
+	}
+	merged := MergeWebhookSubscriptions([]CampaignSubscriptions{{"Autumn", subs[4:]}, {"Spring", subs}})
+	if len(merged) != len(subs) {
+		t.Fatalf("merged = %+v", merged)
+	}
+	if got := merged[4].NeededBy; !slices.Equal(got, []string{"Autumn: status_rules.qualified", "Autumn: status_rules.approved", "Spring: status_rules.qualified", "Spring: status_rules.approved"}) {
+		t.Errorf("merged dealstage needed by %v", got)
 	}
 }
 
@@ -137,6 +184,16 @@ func TestSetupRequiredListsMissingRows(t *testing.T) {
 		if !strings.Contains(missing, want) {
 			t.Errorf("setup required %q lacks %q", missing, want)
 		}
+	}
+	if len(s.ReferrersSetupRequired()) != 0 || len(s.LeadsSetupRequired()) != 2 {
+		t.Fatalf("leads %v referrers %v", s.LeadsSetupRequired(), s.ReferrersSetupRequired())
+	}
+	s.Referrers = CRMSettings{Action: ActionCreateContact, DuplicateHandling: DuplicateDoNothing, FieldMapping: []FieldMapping{{Object: "contact", Source: "email", Property: "email"}}}
+	if r := strings.Join(s.ReferrersSetupRequired(), "\n"); !strings.Contains(r, "referrers: a field-mapping row for the contact property firstname") || strings.Contains(r, "leads") {
+		t.Fatalf("referrers setup required %q", r)
+	}
+	if l := strings.Join(s.LeadsSetupRequired(), "\n"); strings.Contains(l, "referrers") {
+		t.Fatalf("leads setup required %q names referrers", l)
 	}
 	if d := Defaults(); len(d.SetupRequired()) != 0 || len(d.Validate()) != 0 {
 		t.Fatalf("defaults: %v %v", d.SetupRequired(), d.Validate())
@@ -221,5 +278,46 @@ func TestSettingsLimits(t *testing.T) {
 	ok.StatusRules.Approved.Values = []string{strings.Repeat("v", MaxValueLength)}
 	if p := ok.Validate(); len(p) != 0 {
 		t.Fatalf("settings at the limits: %+v", p)
+	}
+}
+
+// Enrolling members on HubSpot events: the stages are internal values, the
+// rule reads the contact's lifecyclestage (so its changes reach matching),
+// and the campaign says which webhooks it needs.
+func TestEnrolMembersOnHubSpotEvents(t *testing.T) {
+	s := Defaults()
+	s.ProcessRules.EnrolMembers = &EnrolMembers{OnContactCreated: true, OnLifecycleStages: []string{"customer", " evangelist", ""}}
+	got := fields(s.Validate())
+	for _, f := range []string{"process_rules.enrol_members.on_lifecycle_stages[1]", "process_rules.enrol_members.on_lifecycle_stages[2]"} {
+		if !strings.Contains(got[f], "lifecyclestage internal value") {
+			t.Errorf("%s: %q", f, got[f])
+		}
+	}
+	s.ProcessRules.EnrolMembers.OnLifecycleStages = []string{"customer", "evangelist"}
+	if ps := s.Validate(); len(ps) != 0 {
+		t.Fatalf("problems: %+v", ps)
+	}
+	e := s.ProcessRules.EnrolMembers
+	for _, c := range []struct {
+		created bool
+		stage   string
+		want    bool
+	}{{true, "", true}, {false, "customer", true}, {false, "lead", false}, {false, "", false}} {
+		if got := e.Enrols(c.created, c.stage); got != c.want {
+			t.Errorf("Enrols(created %v, stage %q) = %v", c.created, c.stage, got)
+		}
+	}
+	if (*EnrolMembers)(nil).Enrols(true, "customer") {
+		t.Error("no enrolment rule enrols")
+	}
+	if !s.UsesProperty("contact", "lifecyclestage") || s.UsesProperty("company", "lifecyclestage") {
+		t.Error("lifecyclestage changes must reach matching (contacts only)")
+	}
+	var subs []string
+	for _, sub := range s.WebhookSubscriptions() {
+		subs = append(subs, sub.Type+"/"+sub.Property)
+	}
+	if want := []string{"contact.creation/", "contact.propertyChange/lifecyclestage"}; !slices.Equal(subs, want) {
+		t.Errorf("subscriptions = %v, want %v", subs, want)
 	}
 }

@@ -13,11 +13,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 
+	"github.com/referflow/referflow/internal/email"
 	"github.com/referflow/referflow/internal/outgoing"
 )
 
@@ -43,6 +45,8 @@ var Variables = []Variable{
 	{"REFERFLOW_WORKFLOW_CACHE_SIZE", "10000", "How many running workflows a worker process keeps in memory (Temporal's sticky cache, about 45 KiB each). Smaller saves memory; a workflow that is not cached is rebuilt from its history when it wakes. See docs/benchmarks.md (10,000 idle referral workflows)."},
 	{"REFERFLOW_WEBHOOK_ALLOW_HTTP", "false (`dev`: true)", "Accept plain `http` fulfilment webhook URLs besides `https`: `true` or `false`. `dev` sets it (its receivers are local). See docs/operations.md (webhooks to internal services)."},
 	{"REFERFLOW_WEBHOOK_ALLOWED_NETWORKS", "(none; `dev`: 127.0.0.0/8,::1)", "Internal addresses fulfilment webhooks may reach, comma-separated: networks (`10.20.0.0/16`, `fd00::/8`), addresses (`10.20.0.5`, `::1`) and host names trusted whatever they resolve to (`fulfilment.internal`). Everything else that is loopback, private, link-local (cloud metadata), unique-local, carrier-grade NAT, unspecified, multicast or reserved is refused, on save and at connect time. `dev` allows loopback."},
+	{"REFERFLOW_TRUSTED_PROXIES", "(none)", "Reverse proxies or load balancers in front of the api, comma-separated networks or addresses (`10.0.0.0/8`, `192.0.2.7`): when a request comes from one of them, its `X-Forwarded-For` names the visitor. Unset, the visitor is the TCP peer and forwarded headers are ignored (anyone can send them). The public pages' rate limits and visitor hashes use this address."},
+	{"REFERFLOW_SMTP_URL", "(none: no email is sent; `dev`: its mail catcher)", "SMTP server of the emails to members (welcome, referral approved, reward earned): `smtp://user:password@host:587?from=referrals%40example.com` (STARTTLS when the server offers it; the password never goes unencrypted except to this machine), `smtps://...:465?...` (TLS from the start), `&starttls=off` for a relay without TLS. `from` is the sender, an address or a URL-encoded `Name <address>`; URL-encode the user and password too. Unset: no email is sent, and `doctor` and `GET /api/v1/email/status` say so. `dev` points it at its mail catcher."},
 	{"HUBSPOT_APP_ID", "(none)", "Your HubSpot app's numeric ID; webhook events of another app (another appId) are answered but not recorded."},
 	{"HUBSPOT_CLIENT_ID", "(none)", "Your HubSpot app's OAuth client ID (its redirect URL must be <REFERFLOW_PUBLIC_URL>/oauth/hubspot/callback). Set together with HUBSPOT_CLIENT_SECRET. Unset: connecting HubSpot answers 503, and `dev` starts the HubSpot simulator instead."},
 	{"HUBSPOT_CLIENT_SECRET", "(none)", "Your HubSpot app's client secret: OAuth and webhook signatures. Set together with HUBSPOT_CLIENT_ID."},
@@ -83,7 +87,13 @@ type Config struct {
 	// WebhookPolicy says where fulfilment webhooks may go
 	// (REFERFLOW_WEBHOOK_ALLOW_HTTP, REFERFLOW_WEBHOOK_ALLOWED_NETWORKS): the
 	// api checks campaigns' URLs with it, the worker sends with it.
-	WebhookPolicy       outgoing.Policy
+	WebhookPolicy outgoing.Policy
+	// TrustedProxies (REFERFLOW_TRUSTED_PROXIES) may name the client in
+	// X-Forwarded-For.
+	TrustedProxies []netip.Prefix
+	// SMTP is REFERFLOW_SMTP_URL, the server emails to members go through;
+	// nil when unset (no email is sent).
+	SMTP                *email.Server
 	HubSpotAppID        int64
 	HubSpotClientID     string
 	HubSpotClientSecret string
@@ -231,6 +241,13 @@ func LoadFrom(lookup func(string) (string, bool), req Requirement) (*Config, err
 		}
 		c.WorkflowCacheSize = n
 	}
+	if raw := get("REFERFLOW_TRUSTED_PROXIES"); raw != "" {
+		proxies, err := ParseNetworks(raw)
+		if err != nil {
+			fail("REFERFLOW_TRUSTED_PROXIES", "%v", err)
+		}
+		c.TrustedProxies = proxies
+	}
 	if raw := get("REFERFLOW_WEBHOOK_ALLOW_HTTP"); raw != "" {
 		allow, err := strconv.ParseBool(raw)
 		if err != nil {
@@ -244,6 +261,13 @@ func LoadFrom(lookup func(string) (string, bool), req Requirement) (*Config, err
 			fail("REFERFLOW_WEBHOOK_ALLOWED_NETWORKS", "%v", err)
 		}
 		c.WebhookPolicy.AllowedNetworks, c.WebhookPolicy.AllowedHosts = networks, hosts
+	}
+	if raw := get("REFERFLOW_SMTP_URL"); raw != "" {
+		server, err := email.ParseServerURL(raw)
+		if err != nil {
+			fail("REFERFLOW_SMTP_URL", "%v", err)
+		}
+		c.SMTP = server
 	}
 	if raw := get("HUBSPOT_APP_ID"); raw != "" {
 		id, err := strconv.ParseInt(raw, 10, 64)
@@ -336,3 +360,25 @@ func (c *Config) AllowLoopbackWebhooks() {
 // LoopbackNetworks is the REFERFLOW_WEBHOOK_ALLOWED_NETWORKS value naming
 // this machine.
 const LoopbackNetworks = "127.0.0.0/8,::1"
+
+// ParseNetworks reads a comma-separated list of networks (10.0.0.0/8) and
+// addresses (192.0.2.7, a network of one).
+func ParseNetworks(raw string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, part := range strings.Split(raw, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(part); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(part)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a network (10.0.0.0/8) nor an address (192.0.2.7)", part)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}

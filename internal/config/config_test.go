@@ -203,3 +203,22 @@ func TestWebhookPolicy(t *testing.T) {
 		t.Fatalf("dev's policy refuses a local receiver: %v", err)
 	}
 }
+
+func TestTrustedProxies(t *testing.T) {
+	env := map[string]string{"REFERFLOW_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7,fd00::/8"}
+	c, err := LoadFrom(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, Requirement{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range c.TrustedProxies {
+		got = append(got, p.String())
+	}
+	if strings.Join(got, " ") != "10.0.0.0/8 192.0.2.7/32 fd00::/8" {
+		t.Fatalf("trusted proxies %v", got)
+	}
+	env["REFERFLOW_TRUSTED_PROXIES"] = "10.0.0.0/8, proxy.internal"
+	if _, err := LoadFrom(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, Requirement{}); err == nil || !strings.Contains(err.Error(), `REFERFLOW_TRUSTED_PROXIES: "proxy.internal" is neither`) {
+		t.Fatalf("a host name among trusted proxies: %v", err)
+	}
+}

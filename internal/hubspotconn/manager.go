@@ -231,6 +231,8 @@ type Manager struct {
 	mu        sync.Mutex
 	refreshes map[uuid.UUID]chan struct{} // one refresh at a time per workspace
 	touched   map[uuid.UUID]time.Time     // last recorded successful API call
+	// appTokenSource caches the app's client-credentials token (journal.go).
+	appTokenSource oauth2.TokenSource
 
 	hookMu       sync.Mutex
 	onDisconnect []DisconnectHook
@@ -310,8 +312,8 @@ func (m *Manager) RedirectURL() string {
 	return m.oauth.RedirectURL
 }
 
-// OnDisconnect adds a hook run after every disconnect. Schedules that sync a
-// workspace with HubSpot (none exist yet) register here to stop.
+// OnDisconnect adds a hook run after every disconnect: the API pauses the
+// workspace's contact sync schedules here.
 func (m *Manager) OnDisconnect(h DisconnectHook) {
 	m.hookMu.Lock()
 	defer m.hookMu.Unlock()

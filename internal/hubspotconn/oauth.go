@@ -130,7 +130,7 @@ func (m *Manager) Complete(ctx context.Context, admin db.Admin, state, code stri
 	expires := m.expiry(tok)
 	reset := m.portalWasReset(ctx, ws, info.HubID, tok.AccessToken)
 	conn, previous, err := m.store(ctx, reset, db.HubSpotConnectionUpsertParams{
-		WorkspaceID: ws, PortalID: info.HubID, Scopes: info.Scopes,
+		WorkspaceID: ws, PortalID: info.HubID, Kind: new(KindOAuth), Scopes: info.Scopes,
 		AccessTokenCiphertext: access, RefreshTokenCiphertext: refresh, EncryptionKeyID: &keyID,
 		AccessTokenExpiresAt: &expires, ConnectedBy: &connectedBy,
 		PortalTimeZone: m.portalTimeZone(ctx, ws, info.HubID, tok.AccessToken),
@@ -248,6 +248,10 @@ func (m *Manager) revokePrevious(ctx context.Context, previous db.HubspotConnect
 	log := func(msg string, err error) {
 		m.logger.WarnContext(ctx, msg, "workspace_id", previous.WorkspaceID.String(),
 			"previous_portal_id", previous.PortalID, "portal_id", newPortalID, "error", err.Error())
+	}
+	if m.oauth == nil {
+		log("HubSpot refresh token of the previously connected portal not revoked", ErrNotConfigured)
+		return
 	}
 	rt, err := m.box.Open(previous.RefreshTokenCiphertext, additional(previous.WorkspaceID))
 	if err != nil {
@@ -454,6 +458,8 @@ func (m *Manager) Disconnect(ctx context.Context, workspaceID uuid.UUID) (Discon
 	}
 	var res DisconnectResult
 	switch {
+	case conn.Kind == KindPrivateApp:
+		res.RevokeError = "referflow cannot revoke a private app's access token: rotate the token or delete the private app in HubSpot (Settings › Integrations › Private apps)"
 	case m.oauth == nil:
 		res.RevokeError = "HubSpot app credentials are not configured, so HubSpot could not be asked to revoke the token"
 	case conn.RefreshTokenCiphertext == nil:
@@ -473,7 +479,7 @@ func (m *Manager) Disconnect(ctx context.Context, workspaceID uuid.UUID) (Discon
 			res.Revoked = true
 		}
 	}
-	if res.RevokeError != "" {
+	if res.RevokeError != "" && conn.Kind != KindPrivateApp {
 		m.logger.WarnContext(ctx, "HubSpot refresh token not revoked on disconnect", "workspace_id", workspaceID.String(), "reason", res.RevokeError)
 	}
 	res.Connection, err = m.q.HubSpotConnectionDisconnect(ctx, workspaceID)

@@ -38,7 +38,7 @@ func Properties() []hubspot.Property {
 		{Name: hubspotobject.PropReferralCount, Label: "Referrals", Type: hubspot.TypeNumber, FieldType: hubspot.FieldNumber, GroupName: group,
 			Description: "How many people this member has referred."},
 		{Name: hubspotobject.PropConvertedReferralCount, Label: "Converted referrals", Type: hubspot.TypeNumber, FieldType: hubspot.FieldNumber, GroupName: group,
-			Description: "How many of this member's referrals were approved."},
+			Description: "How many of this member's referrals converted (qualified or approved)."},
 	}
 }
 

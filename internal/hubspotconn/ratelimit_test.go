@@ -357,6 +357,34 @@ func TestSharedLimiterBuckets(t *testing.T) {
 	})
 }
 
+// TestSharedLimiterProbesAfterAHold: when HubSpot's wait is over, the calls
+// held back do not all go at once (the burst a quiet portal would allow):
+// one goes first, as a probe, and the next only an emission interval later,
+// so a storm that outlasts HubSpot's wait costs one refused call, not one
+// per waiting caller.
+func TestSharedLimiterProbesAfterAHold(t *testing.T) {
+	t.Parallel()
+	database := testenv.NewDatabase(t)
+	ctx := context.Background()
+	// A burst of 10 calls, then one every 1.1 s.
+	l := hubspotconn.NewSharedLimiter(database.Pool, hubspot.Limits{Requests: 100, Per: 100 * time.Second})
+	const portal = 43
+	if !admitted(t, l, portal, false) || !admitted(t, l, portal, false) {
+		t.Fatal("a quiet portal refused its burst")
+	}
+	if err := l.HoldOff(ctx, portal, false, 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := l.Wait(wait, portal, false); err != nil {
+		t.Fatalf("the probe after the hold: %v", err)
+	}
+	if admitted(t, l, portal, false) {
+		t.Fatal("a second call went right behind the probe: the hold let the burst through")
+	}
+}
+
 // TestSharedLimiterHoldOff: after HubSpot's 429 one process holds the portal
 // off, and every process's calls wait out the hold (searches only, for the
 // search limit's 429); a shorter hold does not cut a longer one short.

@@ -28,7 +28,10 @@ const (
 
 // Status is what an admin sees of the workspace's HubSpot connection.
 type Status struct {
-	Status   string   `json:"status"`
+	Status string `json:"status"`
+	// Kind is how the connection was made: KindOAuth or KindPrivateApp
+	// (empty when not connected).
+	Kind     string   `json:"kind,omitempty"`
 	PortalID int64    `json:"portal_id,omitempty"`
 	Scopes   []string `json:"scopes"`
 	// MissingScopes are the scopes referflow asks for that the connection
@@ -47,6 +50,37 @@ type Status struct {
 	// Configured tells whether the HubSpot app's credentials are set (a
 	// connection can only be made when they are).
 	Configured bool `json:"configured"`
+	// PausedSyncs are the ongoing contact syncs paused when HubSpot was
+	// disconnected. Reconnecting does not resume them (the portal may be
+	// another one): each runs again once an admin resumes it, as
+	// PausedSyncsNote says.
+	PausedSyncs     []PausedSync `json:"paused_syncs"`
+	PausedSyncsNote string       `json:"paused_syncs_note,omitempty"`
+}
+
+// PausedSync is a contact sync paused because HubSpot was disconnected.
+type PausedSync struct {
+	ID         string `json:"id"`
+	CampaignID string `json:"campaign_id"`
+	Reason     string `json:"reason"`
+}
+
+// pausedSyncs lists the workspace's syncs paused on a disconnect.
+func (m *Manager) pausedSyncs(ctx context.Context, workspaceID uuid.UUID) ([]PausedSync, string, error) {
+	rows, err := m.q.SyncListPausedByWorkspace(ctx, workspaceID)
+	if err != nil {
+		return nil, "", fmt.Errorf("list paused syncs: %w", err)
+	}
+	out := []PausedSync{}
+	for _, r := range rows {
+		if r.PausedReason != nil {
+			out = append(out, PausedSync{ID: r.ID.String(), CampaignID: r.CampaignID.String(), Reason: *r.PausedReason})
+		}
+	}
+	if len(out) == 0 {
+		return out, "", nil
+	}
+	return out, fmt.Sprintf("%d contact sync(s) were paused when HubSpot was disconnected and stay paused: resume each with PATCH /api/v1/syncs/{id} {\"paused\": false}", len(out)), nil
 }
 
 // ConnectedBy is the admin who connected.
@@ -66,7 +100,7 @@ type PropertySetup struct {
 func (m *Manager) Status(ctx context.Context, workspaceID uuid.UUID) (Status, error) {
 	conn, err := m.q.HubSpotConnectionGetByWorkspace(ctx, workspaceID)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Status{Status: StatusNotConnected, Scopes: []string{}, MissingScopes: []string{}, Configured: m.Configured()}, nil
+		return Status{Status: StatusNotConnected, Scopes: []string{}, MissingScopes: []string{}, Configured: m.Configured(), PausedSyncs: []PausedSync{}}, nil
 	}
 	if err != nil {
 		return Status{}, fmt.Errorf("load HubSpot connection: %w", err)
@@ -74,6 +108,7 @@ func (m *Manager) Status(ctx context.Context, workspaceID uuid.UUID) (Status, er
 	connectedAt := conn.ConnectedAt
 	st := Status{
 		Status:         conn.Status,
+		Kind:           conn.Kind,
 		PortalID:       conn.PortalID,
 		Scopes:         conn.Scopes,
 		ConnectedAt:    &connectedAt,
@@ -89,7 +124,10 @@ func (m *Manager) Status(ctx context.Context, workspaceID uuid.UUID) (Status, er
 	}
 	st.MissingScopes = []string{}
 	if conn.DisconnectedAt == nil && conn.Status != StatusDisconnected {
-		st.MissingScopes = MissingScopes(conn.Scopes)
+		st.MissingScopes = MissingScopesFor(conn.Kind, conn.Scopes)
+	}
+	if st.PausedSyncs, st.PausedSyncsNote, err = m.pausedSyncs(ctx, workspaceID); err != nil {
+		return Status{}, err
 	}
 	if conn.ConnectedBy != nil {
 		st.ConnectedBy = &ConnectedBy{AdminID: strings.TrimPrefix(*conn.ConnectedBy, "admin:")}

@@ -90,6 +90,13 @@ func (m *Manager) storedToken(conn db.HubspotConnection) (*oauth2.Token, bool, e
 		return nil, false, notConnected(conn.WorkspaceID)
 	case conn.Status == "broken":
 		return nil, false, &BrokenError{WorkspaceID: conn.WorkspaceID, Reason: deref(conn.BrokenReason)}
+	case conn.Kind == KindPrivateApp && conn.AccessTokenCiphertext != nil:
+		// A private app's token does not expire: always fresh.
+		access, err := m.box.Open(conn.AccessTokenCiphertext, additional(conn.WorkspaceID))
+		if err != nil {
+			return nil, false, fmt.Errorf("decrypt the HubSpot access token of workspace %s: %w", conn.WorkspaceID, err)
+		}
+		return &oauth2.Token{AccessToken: string(access), TokenType: "Bearer"}, true, nil
 	case conn.AccessTokenCiphertext == nil || conn.RefreshTokenCiphertext == nil:
 		return nil, false, notConnected(conn.WorkspaceID)
 	}
@@ -122,6 +129,20 @@ func (m *Manager) refresh(ctx context.Context, ws uuid.UUID, rejected string) (*
 	}
 	if tok, fresh, err := m.storedToken(conn); err != nil || (fresh && tok.AccessToken != rejected) {
 		return tok, err
+	}
+	if conn.Kind == KindPrivateApp {
+		// Nothing to refresh: HubSpot refused the private app's token
+		// (rotated, or the private app deleted). It stays broken until an
+		// admin saves a new one.
+		reason := "HubSpot refused the private app's access token (HTTP 401); it may have been rotated or the private app deleted: an admin saves a new token"
+		if _, err := q.HubSpotConnectionMarkBroken(ctx, db.HubSpotConnectionMarkBrokenParams{WorkspaceID: ws, BrokenReason: &reason}); err != nil {
+			return nil, fmt.Errorf("mark HubSpot connection broken: %w", err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return nil, fmt.Errorf("mark HubSpot connection broken: %w", err)
+		}
+		m.logger.WarnContext(ctx, "HubSpot connection broken: the private app's access token was refused", "workspace_id", ws.String(), "portal_id", conn.PortalID, "reason", reason)
+		return nil, &BrokenError{WorkspaceID: ws, Reason: reason}
 	}
 	if m.oauth == nil {
 		return nil, fmt.Errorf("refresh the HubSpot access token of workspace %s: %w", ws, ErrNotConfigured)

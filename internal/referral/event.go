@@ -14,8 +14,14 @@ const (
 	EventLeadSent        EventKind = "lead_sent_to_hubspot"
 	// EventLeadNotSent: the lead was not sent to HubSpot, with why; while
 	// the step waits (details.waiting) it is sent once the cause goes away.
-	EventLeadNotSent      EventKind = "lead_not_sent"
-	EventReviewRejected   EventKind = "review_rejected"
+	EventLeadNotSent    EventKind = "lead_not_sent"
+	EventReviewRejected EventKind = "review_rejected"
+	// EventReviewAccepted: an admin let through a referral the fraud checks
+	// held in review (details: the signals).
+	EventReviewAccepted EventKind = "review_accepted"
+	// EventFraudSignal: a fraud check fired (details: reason, detail,
+	// action); one event per signal.
+	EventFraudSignal      EventKind = "fraud_signal"
 	EventRewardWaiting    EventKind = "reward_waiting"
 	EventMemberWritten    EventKind = "member_written_to_hubspot"
 	EventMemberNotWritten EventKind = "member_not_written_to_hubspot"
@@ -59,23 +65,55 @@ const (
 	// SourceHubSpotReview: an admin attached a HubSpot record in the review
 	// queue to a member (or approved the member matching proposed).
 	SourceHubSpotReview Source = "hubspot_review"
+	// SourceTrackingScript: the tracking script on the customer's own
+	// landing page (POST /api/public/v1/conversions).
+	SourceTrackingScript Source = "tracking_script"
+	// SourceHostedForm: referflow's hosted lead form (/c/{slug}/refer),
+	// reached through a referral link.
+	SourceHostedForm Source = "hosted_form"
+	// SourceMemberPortal: a member referred someone from their portal
+	// (/m/{token}).
+	SourceMemberPortal Source = "member_portal"
+	// SourceCSVImport: a row of a referrals CSV import.
+	SourceCSVImport Source = "csv_import"
 )
+
+// Sources lists every way in.
+var Sources = []Source{SourceAdminAPI, SourceHubSpotMatchingRule, SourceHubSpotReview,
+	SourceTrackingScript, SourceHostedForm, SourceMemberPortal, SourceCSVImport}
 
 // Column is the source as the referrals table stores it and the admin API
 // shows it (referrals.source), coarser than Source and older than it:
 // SourceColumnAPI for a referral added through the admin API,
 // SourceColumnHubSpot for one whose lead came from HubSpot — whose workflow
-// therefore sends nothing to HubSpot.
+// therefore sends nothing to HubSpot — and one value per public way in.
 func (s Source) Column() string {
 	switch s {
 	case SourceHubSpotMatchingRule, SourceHubSpotReview:
 		return SourceColumnHubSpot
+	case SourceTrackingScript:
+		return SourceColumnTrackingScript
+	case SourceHostedForm:
+		return SourceColumnForm
+	case SourceMemberPortal:
+		return SourceColumnMemberPortal
+	case SourceCSVImport:
+		return SourceColumnCSV
 	}
 	return SourceColumnAPI
 }
 
-// Values of referrals.source that code reads.
+// Values of referrals.source (its CHECK constraint lists them, with two
+// older values no code writes: link and admin).
 const (
-	SourceColumnAPI     = "api"
-	SourceColumnHubSpot = "hubspot"
+	SourceColumnAPI            = "api"
+	SourceColumnHubSpot        = "hubspot"
+	SourceColumnTrackingScript = "tracking_script"
+	SourceColumnForm           = "form"
+	SourceColumnMemberPortal   = "member_portal"
+	SourceColumnCSV            = "csv"
 )
+
+// SourceColumns lists the values of referrals.source the code writes.
+var SourceColumns = []string{SourceColumnAPI, SourceColumnHubSpot, SourceColumnTrackingScript,
+	SourceColumnForm, SourceColumnMemberPortal, SourceColumnCSV}

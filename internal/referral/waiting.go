@@ -19,3 +19,24 @@ const (
 
 // WaitSteps are the steps that wait, in the order a referral meets them.
 var WaitSteps = []WaitStep{WaitSendLead, WaitIssueReward}
+
+// MemberWaitStep is a step of a member's workflow (member/<id>) that needs
+// the outside world and waits while it cannot succeed (members.waiting_step),
+// as a referral's WaitStep does: it runs again when the cause goes away
+// (HubSpot connected, the campaign's settings saved) or on its retry timer.
+type MemberWaitStep string
+
+// The member's steps that wait.
+const (
+	// MemberWaitSendToHubSpot: creating or updating the member's contact (or
+	// deal) per the campaign's referrers settings (not connected, a broken
+	// connection, a refused property, campaign setup required…).
+	MemberWaitSendToHubSpot MemberWaitStep = "send_to_hubspot"
+	// MemberWaitWriteBack: writing the member's referral code, link and
+	// counts to their contact.
+	MemberWaitWriteBack MemberWaitStep = "write_back"
+)
+
+// MemberWaitSteps are the member's steps that wait, in the order a member
+// meets them.
+var MemberWaitSteps = []MemberWaitStep{MemberWaitSendToHubSpot, MemberWaitWriteBack}

@@ -40,10 +40,14 @@ const (
 	// DeniedToApproved: HubSpot would move a denied referral to qualified
 	// or approved, and the campaign wants a person to decide.
 	DeniedToApproved Reason = "denied_to_approved"
+	// FraudCheck: fraud checks set to review fired on a new referral
+	// (data.signals: each reason and why); approving lets the referral go
+	// on, rejecting denies it for good.
+	FraudCheck Reason = "fraud_check"
 )
 
 // Reasons lists them.
-var Reasons = []Reason{NoMemberMatch, AmbiguousMatch, UnconfirmedMatch, Manual, DeniedToApproved}
+var Reasons = []Reason{NoMemberMatch, AmbiguousMatch, UnconfirmedMatch, Manual, DeniedToApproved, FraudCheck}
 
 // Action is what an admin decides about an entry in review: a sales entry
 // (the sales-entry workflow's decide update) or a referral's held change

@@ -50,7 +50,17 @@ const (
 	Deletion          Kind = "deletion"
 	Merge             Kind = "merge"
 	AssociationChange Kind = "associationChange"
+	// AddedToList and RemovedFromList are a record added to or removed
+	// from a HubSpot list, as the webhooks journal reports it
+	// (LIST_MEMBERSHIP: ADDED_TO_LIST, REMOVED_FROM_LIST). Their sales
+	// entries are "contact.addedToList" and "contact.removedFromList", the
+	// list's ID in the property value (Entry.ListID).
+	AddedToList     Kind = "addedToList"
+	RemovedFromList Kind = "removedFromList"
 )
+
+// ListKind tells whether a kind is a list-membership event.
+func (k Kind) ListKind() bool { return k == AddedToList || k == RemovedFromList }
 
 // KindOf reads the kind of a subscription type.
 func KindOf(subscriptionType string) Kind {
@@ -84,6 +94,9 @@ const (
 	// StepWaiting: HubSpot could not be read (not connected, a broken
 	// connection, a revoked token); the entry waits and reads again.
 	StepWaiting Step = "waiting"
+	// StepEnrolled: the contact became a member of campaigns whose
+	// process_rules.enrol_members the event meets.
+	StepEnrolled Step = "enrolled"
 )
 
 // MatchKind says how an entry was matched to a referral or member.
@@ -149,6 +162,9 @@ type Entry struct {
 	AssociationFrom    hubspotobject.Ref `json:",omitzero"`
 	AssociationTo      hubspotobject.Ref `json:",omitzero"`
 	AssociationRemoved bool              `json:",omitempty"`
+	// ListID is the list of a list-membership entry (AddedToList,
+	// RemovedFromList).
+	ListID string `json:",omitempty"`
 }
 
 // Kind is what the entry's event says happened.

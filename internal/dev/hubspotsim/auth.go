@@ -245,6 +245,10 @@ func (s *Simulator) hToken(legacy bool) http.HandlerFunc {
 			return
 		}
 		f := r.PostForm
+		if f.Get("grant_type") == "client_credentials" {
+			s.issueAppToken(w, r)
+			return
+		}
 		var rt *refreshToken
 		switch f.Get("grant_type") {
 		case "authorization_code":
@@ -267,7 +271,7 @@ func (s *Simulator) hToken(legacy bool) http.HandlerFunc {
 				return
 			}
 		default:
-			oauthErr(w, http.StatusBadRequest, "BAD_GRANT_TYPE", "unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
+			oauthErr(w, http.StatusBadRequest, "BAD_GRANT_TYPE", "unsupported_grant_type", "grant_type must be authorization_code, refresh_token or client_credentials")
 			return
 		}
 		at := s.newAccessToken(rt)

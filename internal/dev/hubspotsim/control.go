@@ -308,6 +308,70 @@ func (s *Simulator) CreateList(portalID int64, name, objectType, processingType 
 	return id, err
 }
 
+// AddToList adds records to a MANUAL or SNAPSHOT list, as an admin adding
+// contacts to a static list in HubSpot would (the list's records that are
+// already members stay as they were).
+func (s *Simulator) AddToList(portalID int64, listID string, memberIDs ...string) error {
+	var err error
+	s.locked(func() {
+		p := s.portals[portalID]
+		if p == nil {
+			err = fmt.Errorf("hubspotsim: no portal %d", portalID)
+			return
+		}
+		n, _ := strconv.ParseInt(listID, 10, 64)
+		l := p.lists[n]
+		if l == nil {
+			err = fmt.Errorf("hubspotsim: portal %d has no list %s", portalID, listID)
+			return
+		}
+		if l.processingType == "DYNAMIC" {
+			err = fmt.Errorf("hubspotsim: list %s is DYNAMIC: its members follow its filters", listID)
+			return
+		}
+		now := s.now()
+		for _, m := range memberIDs {
+			id, _ := strconv.ParseInt(m, 10, 64)
+			if o := p.objects[l.objectType].byID[id]; o != nil && !o.archived {
+				if _, ok := l.members[id]; !ok {
+					l.members[id] = now
+				}
+			}
+		}
+		l.updated = now
+	})
+	return err
+}
+
+// RemoveFromList removes records from a MANUAL or SNAPSHOT list, as an
+// admin removing contacts from a static list in HubSpot would.
+func (s *Simulator) RemoveFromList(portalID int64, listID string, memberIDs ...string) error {
+	var err error
+	s.locked(func() {
+		p := s.portals[portalID]
+		if p == nil {
+			err = fmt.Errorf("hubspotsim: no portal %d", portalID)
+			return
+		}
+		n, _ := strconv.ParseInt(listID, 10, 64)
+		l := p.lists[n]
+		if l == nil {
+			err = fmt.Errorf("hubspotsim: portal %d has no list %s", portalID, listID)
+			return
+		}
+		if l.processingType == "DYNAMIC" {
+			err = fmt.Errorf("hubspotsim: list %s is DYNAMIC: its members follow its filters", listID)
+			return
+		}
+		for _, m := range memberIDs {
+			id, _ := strconv.ParseInt(m, 10, 64)
+			delete(l.members, id)
+		}
+		l.updated = s.now()
+	})
+	return err
+}
+
 // ForgetProperty removes a custom property from a portal as if it had never
 // been created: a portal set up by an older referflow, which lacked it.
 func (s *Simulator) ForgetProperty(portalID int64, objectType, name string) error {

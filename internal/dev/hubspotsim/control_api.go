@@ -11,6 +11,7 @@ package hubspotsim
 //	PATCH /portals/{portalId}/objects/{objectType}/{objectId}  change properties: {"properties": {...}} → Object
 //	GET   /webhooks/deliveries?offset=N                         the delivery log from entry N: {"results": [Delivery...], "total": T}
 //	GET   /webhooks/stats                                       WebhookStats
+//	POST  /portals/{portalId}/private-app-token/rotate         rotate the private app's token → {"token": "pat-..."}
 //
 // (HubSpot's own webhook paths are /webhooks/v3/{appId}/... and
 // /webhooks/2026-03/{appId}/...: no clash.) Writes are a person's
@@ -31,6 +32,7 @@ func (s *Simulator) recordRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+objects+"/{objectId}", s.control(hControlGet))
 	mux.HandleFunc("PATCH "+objects+"/{objectId}", s.control(hControlUpdate))
 	mux.HandleFunc("GET /webhooks/deliveries", s.control(hControlDeliveries))
+	mux.HandleFunc("POST /portals/{portalId}/private-app-token/rotate", s.control(hControlRotatePrivateAppToken))
 	mux.HandleFunc("GET /webhooks/stats", s.control(func(s *Simulator, _ *http.Request) (int, any) {
 		return http.StatusOK, s.WebhookStats()
 	}))
@@ -148,4 +150,19 @@ func hControlDeliveries(s *Simulator, r *http.Request) (int, any) {
 		page.Deliveries = all[offset:]
 	}
 	return http.StatusOK, page
+}
+
+// POST /portals/{portalId}/private-app-token/rotate: an admin rotates the
+// portal's private-app token in HubSpot's settings ("expire now"): the old
+// token is refused from then on.
+func hControlRotatePrivateAppToken(s *Simulator, r *http.Request) (int, any) {
+	id, e := portalParam(r)
+	if e != nil {
+		return 0, e
+	}
+	tok, ok := s.RotatePrivateAppToken(id)
+	if !ok {
+		return 0, notFoundErr(fmt.Sprintf("portal %d not found", id))
+	}
+	return http.StatusOK, map[string]string{"token": tok}
 }

@@ -2,9 +2,11 @@ package hubspotsim
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -76,5 +78,47 @@ func TestControlAPI(t *testing.T) {
 	}
 	if _, err := c.UpdateObject(ctx, e.p.ID, "contacts", "12345", map[string]string{"lifecyclestage": "lead"}); !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound {
 		t.Fatalf("unknown record: %v", err)
+	}
+}
+
+// Rotating a portal's private-app token over the control API: the old token
+// is refused as an unknown one, the new one works.
+func TestControlAPIRotatesThePrivateAppToken(t *testing.T) {
+	t.Parallel()
+	s := New(Options{})
+	p := s.CreatePortal("Acme")
+	old := p.PrivateAppToken
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	details := func(tok string) int {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/account-info/2026-03/details", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := details(old); code != http.StatusOK {
+		t.Fatalf("the token before rotation: %d", code)
+	}
+	resp, err := http.Post(srv.URL+"/portals/"+strconv.FormatInt(p.ID, 10)+"/private-app-token/rotate", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct{ Token string }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK || out.Token == "" || out.Token == old {
+		t.Fatalf("rotate: %d %+v %v", resp.StatusCode, out, err)
+	}
+	resp.Body.Close()
+	if code := details(old); code != http.StatusUnauthorized {
+		t.Fatalf("the rotated-out token: %d, want 401", code)
+	}
+	if code := details(out.Token); code != http.StatusOK {
+		t.Fatalf("the new token: %d", code)
+	}
+	if resp, err := http.Post(srv.URL+"/portals/999/private-app-token/rotate", "application/json", nil); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("rotate an unknown portal: %v %v", resp, err)
 	}
 }

@@ -51,10 +51,14 @@ const (
 	// while the mode is on, while the token endpoint keeps answering: a
 	// freshly refreshed token that still gets 401.
 	ModeRevokedTokens = "revoked_tokens"
+	// ModeJournalOutage answers the webhooks journal's reads of the portal
+	// (the local journal with its installPortalId) 503, as when HubSpot's
+	// journal is down; the CRM API and the subscriptions API go on.
+	ModeJournalOutage = "journal_outage"
 )
 
 // ModeKinds lists the kinds in the order the page shows them.
-var ModeKinds = []string{ModeRateLimit, ModeDailyLimit, ModeServerErrors, ModeSlowAnswers, ModeRevokedTokens}
+var ModeKinds = []string{ModeRateLimit, ModeDailyLimit, ModeServerErrors, ModeSlowAnswers, ModeRevokedTokens, ModeJournalOutage}
 
 // Duration is a time.Duration that reads and writes JSON as Go's duration
 // text ("30s", "1m30s").
@@ -90,8 +94,9 @@ type Mode struct {
 	Kind string `json:"kind"`
 	// Status is the answer of ModeServerErrors: 500, 502, 503 (default) or 504.
 	Status int `json:"status,omitempty"`
-	// Calls is how many CRM calls ModeServerErrors or ModeSlowAnswers
-	// answers before it ends by itself (0: no count).
+	// Calls is how many CRM calls ModeServerErrors, ModeSlowAnswers or
+	// ModeRateLimit answers before it ends by itself (0: no count): "the
+	// storm refuses one more call, then ends".
 	Calls int `json:"calls,omitempty"`
 	// For is how long the mode lasts (0: no end time). ModeDailyLimit ends at
 	// the portal's next midnight whatever For says.
@@ -144,8 +149,8 @@ func (m *Mode) check() error {
 	if m.Kind != ModeServerErrors && m.Status != 0 {
 		return fmt.Errorf("mode %s: status is for %s only", m.Kind, ModeServerErrors)
 	}
-	if m.Kind != ModeServerErrors && m.Kind != ModeSlowAnswers && m.Calls != 0 {
-		return fmt.Errorf("mode %s: calls is for %s and %s only", m.Kind, ModeServerErrors, ModeSlowAnswers)
+	if m.Kind != ModeServerErrors && m.Kind != ModeSlowAnswers && m.Kind != ModeRateLimit && m.Calls != 0 {
+		return fmt.Errorf("mode %s: calls is for %s, %s and %s only", m.Kind, ModeServerErrors, ModeSlowAnswers, ModeRateLimit)
 	}
 	if m.AfterWrite && m.Kind != ModeServerErrors {
 		return fmt.Errorf("mode %s: after_write is for %s only", m.Kind, ModeServerErrors)

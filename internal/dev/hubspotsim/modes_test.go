@@ -59,6 +59,20 @@ func TestRateLimitStormAnswersHubSpots429UntilItEnds(t *testing.T) {
 	}
 }
 
+// A counted storm refuses that many more calls, then ends by itself: a test
+// can end it exactly at the call it is waiting for, however late that comes.
+func TestRateLimitStormEndsAfterItsCalls(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{})
+	e.mode(Mode{Kind: ModeRateLimit, Calls: 2})
+	e.must(e.do("GET", "/crm/v3/objects/contacts", "", nil), 429)
+	e.must(e.do("GET", "/crm/v3/objects/contacts", "", nil), 429)
+	e.must(e.do("GET", "/crm/v3/objects/contacts", "", nil), 200)
+	if ms := e.sim.Modes(e.p.ID); len(ms) != 0 {
+		t.Fatalf("the storm outlived its 2 calls: %+v", ms)
+	}
+}
+
 // HubSpot's day is the account's: the daily limit resets at midnight in the
 // portal's time zone, not at midnight UTC.
 func TestDailyLimitModeLastsUntilThePortalsMidnight(t *testing.T) {
@@ -350,7 +364,7 @@ func TestParseMode(t *testing.T) {
 	if m, err := ParseMode("rate_limit,for=45"); err != nil || time.Duration(m.For) != 45*time.Second {
 		t.Fatalf("%+v %v", m, err)
 	}
-	for _, bad := range []string{"", "nope", "slow_answers", "rate_limit,calls=3", "server_errors,colour=red", "revoked_tokens,access_only=maybe"} {
+	for _, bad := range []string{"", "nope", "slow_answers", "daily_limit,calls=3", "server_errors,colour=red", "revoked_tokens,access_only=maybe"} {
 		if _, err := ParseMode(bad); err == nil {
 			t.Errorf("ParseMode(%q) accepted", bad)
 		}

@@ -37,6 +37,22 @@ type snapshot struct {
 type objectStore struct {
 	byID   map[int64]*object
 	nextID int64
+	// byEmail lists, per email, every contact that was ever given it (a
+	// superset: each is checked against its current email), so the email
+	// uniqueness check does not scan a portal of 100,000 contacts on every
+	// create.
+	byEmail map[string][]int64
+}
+
+// indexEmail notes that contact id was given email.
+func (st *objectStore) indexEmail(email string, id int64) {
+	if email == "" {
+		return
+	}
+	if st.byEmail == nil {
+		st.byEmail = map[string][]int64{}
+	}
+	st.byEmail[email] = append(st.byEmail[email], id)
 }
 
 func copyProps(m map[string]string) map[string]string {
@@ -84,6 +100,14 @@ func (p *Portal) lookup(objType, id, idProperty string) *object {
 		want := id
 		if idProperty == "email" {
 			want = strings.ToLower(id)
+		}
+		if idProperty == "email" && objType == "contacts" {
+			for _, oid := range st.byEmail[want] {
+				if o := st.byID[oid]; o != nil && !o.archived && o.props["email"] == want {
+					return o
+				}
+			}
+			return nil
 		}
 		for _, oid := range sortedKeys(st.byID) {
 			o := st.byID[oid]
@@ -200,9 +224,10 @@ func (s *Simulator) validateProps(p *Portal, objType string, in map[string]strin
 		}
 	case "contacts":
 		if email, ok := out["email"]; ok && email != "" {
-			for _, oid := range sortedKeys(p.objects["contacts"].byID) {
-				o := p.objects["contacts"].byID[oid]
-				if o.archived || (existing != nil && o.id == existing.id) {
+			st := p.objects["contacts"]
+			for _, oid := range st.byEmail[email] {
+				o := st.byID[oid]
+				if o == nil || o.archived || (existing != nil && o.id == existing.id) {
 					continue
 				}
 				if o.props["email"] == email {
@@ -327,6 +352,9 @@ func (s *Simulator) setProps(p *Portal, objType string, o *object, vals map[stri
 			delete(o.props, name)
 		} else {
 			o.props[name] = v
+		}
+		if objType == "contacts" && name == "email" {
+			p.objects[objType].indexEmail(v, o.id)
 		}
 		changed = true
 		s.record(Change{

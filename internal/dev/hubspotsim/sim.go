@@ -27,6 +27,7 @@
 //	revoked_tokens  OAuth tokens issued so far refused: 401 INVALID_AUTHENTICATION on calls,
 //	                invalid_grant / BAD_REFRESH_TOKEN on refresh; a new consent works again;
 //	                access_only refuses every access token, even fresh ones, while refresh answers
+//	journal_outage  the webhooks journal's reads of the portal answer 503 (journal.go)
 //
 // Switch them with SetMode and ClearMode, through the control API under
 // /portals/{portalId}/modes (modes_api.go), on the CRM page, or with
@@ -124,6 +125,7 @@ type Simulator struct {
 	hookSeq int
 
 	wh *webhooks // webhook settings and delivery (webhooks.go)
+	jn *journal  // the webhooks journal (journal.go), guarded by mu
 }
 
 // Portal is one HubSpot account ("hub"). Its exported fields never change
@@ -194,6 +196,7 @@ func New(opts Options) *Simulator {
 		authCodes:    map[string]*authCode{},
 		privateToks:  map[string]*Portal{},
 		hooks:        map[int]func(Change){},
+		jn:           newJournal(),
 	}
 	s.wh = newWebhooks(opts.AppID, opts.ClientSecret, opts.Webhooks)
 	s.OnChange(s.wh.onChange)
@@ -218,6 +221,23 @@ func (s *Simulator) CreatePortalWithToken(name, privateAppToken string) *Portal 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.createPortalLocked(name, privateAppToken)
+}
+
+// RotatePrivateAppToken replaces a portal's private-app token, as an admin
+// rotating it in HubSpot's private app settings with "expire now" does: the
+// old token is answered 401 like any unknown token from then on. It returns
+// the new token, false when the portal does not exist.
+func (s *Simulator) RotatePrivateAppToken(portalID int64) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.portals[portalID]
+	if p == nil {
+		return "", false
+	}
+	delete(s.privateToks, p.PrivateAppToken)
+	p.PrivateAppToken = "pat-na1-" + randomUUIDish()
+	s.privateToks[p.PrivateAppToken] = p
+	return p.PrivateAppToken, true
 }
 
 func (s *Simulator) createPortalLocked(name, token string) *Portal {
@@ -328,6 +348,7 @@ func (s *Simulator) ResetRateLimits(portalID int64) {
 func (s *Simulator) locked(fn func()) {
 	s.mu.Lock()
 	fn()
+	s.journalSyncLocked()
 	changes := s.pending
 	s.pending = nil
 	s.mu.Unlock()

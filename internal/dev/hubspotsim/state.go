@@ -354,6 +354,9 @@ func portalFromState(ps portalState, now time.Time, zone *time.Location) (*Porta
 			// Search sees every record at once after a restart.
 			obj.reindex(now, 0)
 			store.byID[o.ID] = obj
+			if t == "contacts" {
+				store.indexEmail(obj.props["email"], obj.id)
+			}
 		}
 		p.objects[t] = store
 	}

@@ -355,12 +355,31 @@ func TestWebhookBatchesOfAtMost100(t *testing.T) {
 
 func TestWebhookAtMostTenInFlightPerPortal(t *testing.T) {
 	t.Parallel()
-	slow := func(int, []WebhookEvent) (int, time.Duration) { return 200, 400 * time.Millisecond }
-	// A window long enough that all events are queued before the first
-	// request goes out, so the limit, not the trickle of events, is what
-	// caps the requests in flight.
-	e, rc := webhookEnv(t, WebhookOptions{BatchWindow: time.Second}, slow, "contact.creation")
+	// No request is answered before each portal has as many in flight as
+	// the limit lets it (or 15 s have passed, when the assertions below say
+	// how many did), however slowly a loaded machine creates the events:
+	// the limit, not the trickle of events, is what caps the requests in
+	// flight. Each answer then takes a while, so the requests overlap.
+	full := make(chan struct{})
+	slow := func(int, []WebhookEvent) (int, time.Duration) {
+		<-full
+		return 200, 400 * time.Millisecond
+	}
+	e, rc := webhookEnv(t, WebhookOptions{BatchWindow: 200 * time.Millisecond, Timeout: time.Minute}, slow, "contact.creation")
 	other := e.sim.CreatePortal("Second portal")
+	go func() {
+		defer close(full)
+		deadline := time.Now().Add(15 * time.Second)
+		for time.Now().Before(deadline) {
+			rc.mu.Lock()
+			reached := rc.maxInFlight[e.p.ID] >= DefaultMaxConcurrentRequests && rc.maxInFlight[other.ID] >= DefaultMaxConcurrentRequests
+			rc.mu.Unlock()
+			if reached {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
 	for i := range 1500 {
 		for _, p := range []int64{e.p.ID, other.ID} {
 			if _, err := e.sim.CreateObject(p, "contacts", map[string]string{"firstname": fmt.Sprint("c", i)}); err != nil {

@@ -66,7 +66,7 @@ func (d *Database) SetCampaignSettings(t testing.TB, c db.Campaign, s campaign.S
 	if _, err := d.Queries.CampaignUpdateSettings(context.Background(), db.CampaignUpdateSettingsParams{
 		ID: c.ID, WorkspaceID: c.WorkspaceID,
 		LeadSettings: cols.LeadSettings, ReferrerSettings: cols.ReferrerSettings, StatusRules: cols.StatusRules,
-		PropertyUpdates: cols.PropertyUpdates, ProcessRules: cols.ProcessRules, RewardRules: cols.RewardRules, PublicSettings: cols.PublicSettings,
+		PropertyUpdates: cols.PropertyUpdates, ProcessRules: cols.ProcessRules, RewardRules: cols.RewardRules, PublicSettings: cols.PublicSettings, FraudChecks: cols.FraudChecks, EmailSettings: cols.EmailSettings,
 	}); err != nil {
 		t.Fatal(err)
 	}

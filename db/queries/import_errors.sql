@@ -1,0 +1,12 @@
+-- name: ImportErrorInsert :exec
+-- ImportErrorInsert records a row an import could not add.
+INSERT INTO import_errors (import_id, row_number, email, reason)
+VALUES (@import_id, @row_number, @email, @reason)
+ON CONFLICT (import_id, row_number) DO NOTHING;
+
+-- name: ImportErrorListAfter :many
+-- ImportErrorListAfter pages through an import's bad rows in row order.
+SELECT row_number, email, reason FROM import_errors
+WHERE import_id = @import_id AND row_number > @after_row::integer
+ORDER BY row_number
+LIMIT @max_results;
