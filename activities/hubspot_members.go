@@ -42,7 +42,7 @@ const memberSkippedNoContact = "no HubSpot contact with the member's email"
 // WriteMemberToHubSpot writes a member's referflow properties to its HubSpot
 // contact: referral code, referral link (<PublicURL>/r/<code>), referral
 // count and converted referral count, as the member row has them
-// (MemberRefreshReferralCounts keeps the counts current).
+// (AddReferral and ChangeReferralStatus keep the counts current).
 //
 // The contact is the one whose ID is stored on the member. A member without
 // one is looked up by email; the contact found has its ID stored on the

@@ -19,7 +19,7 @@ func TestMemberCountsFollowEveryReferralChange(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	d := testenv.NewDatabase(t)
-	fx := d.SeedReferral(t) // maya, one pending referral (seeded before counts were kept: 0/0)
+	fx := d.SeedReferral(t) // maya, one pending referral: 1/0
 	a := activities.New(d.Pool)
 	contact := int64(9001)
 	member, err := d.Queries.MemberSetHubSpotContact(ctx, db.MemberSetHubSpotContactParams{ID: fx.Member.ID, HubspotContactID: &contact})
@@ -72,8 +72,8 @@ func TestMemberCountsFollowEveryReferralChange(t *testing.T) {
 	counts("denied", 2, 1)
 }
 
-// Referrals of one member that change at once are all counted: each recount
-// waits for the one before it.
+// Referrals of one member that change at once are all counted: each
+// increment waits for the one before it to commit, and adds to what it left.
 func TestMemberCountsHoldUnderConcurrentChanges(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -69,7 +69,7 @@ func (e *DuplicateLeadError) Error() string {
 // AddReferral is the one way a referral is added, whatever the way in (the
 // admin API, a HubSpot matching rule or review decision, and the forms and
 // imports): in one transaction it inserts the referral, writes its
-// added event with its source, and refreshes the member's referral counts.
+// added event with its source, and counts it on the member (countReferralChange).
 // It returns the referral; starting its workflow
 // (workflows.StartReferralWorkflow, or a child of the workflow that added it)
 // is the caller's next step.
@@ -130,7 +130,7 @@ func AddReferral(ctx context.Context, pool *pgxpool.Pool, in NewReferral) (db.Re
 		if _, err := q.ReferralEventInsert(ctx, p); err != nil {
 			return fmt.Errorf("record referral %s added: %w", row.ID, err)
 		}
-		if err := refreshMemberCounts(ctx, q, m.ID); err != nil {
+		if err := countReferralChange(ctx, q, m.ID, "", referral.Status(row.Status)); err != nil {
 			return err
 		}
 		added = row

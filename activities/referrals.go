@@ -240,10 +240,11 @@ func (a *Activities) ChangeReferralStatus(ctx context.Context, ch StatusChange) 
 		if err != nil {
 			return fmt.Errorf("record status change of referral %s: %w", ch.ReferralID, err)
 		}
-		if err := refreshMemberCounts(ctx, q, ref.MemberID); err != nil {
+		if err := queueStatusChanged(ctx, q, ref, row, ch); err != nil {
 			return err
 		}
-		return queueStatusChanged(ctx, q, ref, row, ch)
+		// Last: the member's row stays locked from here to the commit.
+		return countReferralChange(ctx, q, ref.MemberID, ch.From, ch.To)
 	})
 }
 

@@ -13,6 +13,32 @@ import (
 	"github.com/google/uuid"
 )
 
+const memberAddToReferralCounts = `-- name: MemberAddToReferralCounts :exec
+UPDATE members
+SET referral_count = referral_count + $1::int,
+    converted_referral_count = converted_referral_count + $2::int,
+    updated_at = now()
+WHERE id = $3
+`
+
+type MemberAddToReferralCountsParams struct {
+	Referrals int32     `json:"referrals"`
+	Converted int32     `json:"converted"`
+	ID        uuid.UUID `json:"id"`
+}
+
+// MemberAddToReferralCounts adds to a member's referral count and converted
+// referral count, in the transaction that adds one of their referrals or
+// changes its status: the change and its count commit together, so a
+// retried activity (which finds its change already made) never counts twice.
+// An increment, not a recount: the member's row is locked only from here to
+// the commit, so it is the transaction's last statement, and referrals of
+// one member changing at once wait on each other for no more than that.
+func (q *Queries) MemberAddToReferralCounts(ctx context.Context, arg MemberAddToReferralCountsParams) error {
+	_, err := q.db.Exec(ctx, memberAddToReferralCounts, arg.Referrals, arg.Converted, arg.ID)
+	return err
+}
+
 const memberClearWaiting = `-- name: MemberClearWaiting :exec
 UPDATE members
 SET waiting_step = NULL, waiting_cause = NULL, waiting_reason = NULL, waiting_since = NULL
@@ -761,20 +787,6 @@ func (q *Queries) MemberListWithoutWorkflow(ctx context.Context, arg MemberListW
 	return items, nil
 }
 
-const memberLockForCounts = `-- name: MemberLockForCounts :exec
-SELECT id FROM members WHERE id = $1 FOR UPDATE
-`
-
-// MemberLockForCounts holds the member's row for the rest of the
-// transaction, before its counts are recomputed: the recount then sees every
-// change committed by a transaction that held it before (under READ
-// COMMITTED a recount that waited on the row's lock would otherwise keep the
-// snapshot it started with, and store counts missing that change).
-func (q *Queries) MemberLockForCounts(ctx context.Context, id uuid.UUID) error {
-	_, err := q.db.Exec(ctx, memberLockForCounts, id)
-	return err
-}
-
 const memberMarkWorkflowStarted = `-- name: MemberMarkWorkflowStarted :exec
 UPDATE members
 SET workflow_started_at = COALESCE(workflow_started_at, now())
@@ -801,10 +813,10 @@ WHERE members.id = $1
 RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at
 `
 
-// MemberRefreshReferralCounts stores counts recomputed from referrals, so a
-// retried activity cannot count twice: every referral, and the converted
-// ones (qualified or approved: HubSpot said the lead converted). Take
-// MemberLockForCounts first in the same transaction.
+// MemberRefreshReferralCounts recomputes a member's counts from its
+// referrals: every referral, and the converted ones (qualified or approved:
+// HubSpot said the lead converted). A repair, not the everyday path
+// (MemberAddToReferralCounts is).
 func (q *Queries) MemberRefreshReferralCounts(ctx context.Context, id uuid.UUID) (Member, error) {
 	row := q.db.QueryRow(ctx, memberRefreshReferralCounts, id)
 	var i Member

@@ -53,19 +53,25 @@ WHERE campaign_id = @campaign_id AND workspace_id = @workspace_id
 ORDER BY created_at DESC, id DESC
 LIMIT sqlc.arg(page_size)::int;
 
--- name: MemberLockForCounts :exec
--- MemberLockForCounts holds the member's row for the rest of the
--- transaction, before its counts are recomputed: the recount then sees every
--- change committed by a transaction that held it before (under READ
--- COMMITTED a recount that waited on the row's lock would otherwise keep the
--- snapshot it started with, and store counts missing that change).
-SELECT id FROM members WHERE id = @id FOR UPDATE;
+-- name: MemberAddToReferralCounts :exec
+-- MemberAddToReferralCounts adds to a member's referral count and converted
+-- referral count, in the transaction that adds one of their referrals or
+-- changes its status: the change and its count commit together, so a
+-- retried activity (which finds its change already made) never counts twice.
+-- An increment, not a recount: the member's row is locked only from here to
+-- the commit, so it is the transaction's last statement, and referrals of
+-- one member changing at once wait on each other for no more than that.
+UPDATE members
+SET referral_count = referral_count + sqlc.arg(referrals)::int,
+    converted_referral_count = converted_referral_count + sqlc.arg(converted)::int,
+    updated_at = now()
+WHERE id = @id;
 
 -- name: MemberRefreshReferralCounts :one
--- MemberRefreshReferralCounts stores counts recomputed from referrals, so a
--- retried activity cannot count twice: every referral, and the converted
--- ones (qualified or approved: HubSpot said the lead converted). Take
--- MemberLockForCounts first in the same transaction.
+-- MemberRefreshReferralCounts recomputes a member's counts from its
+-- referrals: every referral, and the converted ones (qualified or approved:
+-- HubSpot said the lead converted). A repair, not the everyday path
+-- (MemberAddToReferralCounts is).
 UPDATE members
 SET referral_count = (
         SELECT count(*) FROM referrals r WHERE r.member_id = members.id

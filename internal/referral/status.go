@@ -23,6 +23,11 @@ const (
 // Statuses lists every status in lifecycle order.
 var Statuses = []Status{Pending, Qualified, Approved, Denied}
 
+// Converted tells whether a referral in this status counts as converted on
+// its member (HubSpot said the lead converted): qualified or approved. It is
+// what members.converted_referral_count counts.
+func (s Status) Converted() bool { return s == Qualified || s == Approved }
+
 // ParseStatus accepts a status name in any case.
 func ParseStatus(s string) (Status, error) {
 	st := Status(strings.ToLower(strings.TrimSpace(s)))

@@ -49,6 +49,11 @@ func (d *Database) SeedReferral(t testing.TB) ReferralFixture {
 	}); err != nil {
 		t.Fatalf("seed referral: %v", err)
 	}
+	// Counted on its member as AddReferral would (Member keeps the row as
+	// inserted, 0/0).
+	if err := d.Queries.MemberAddToReferralCounts(ctx, db.MemberAddToReferralCountsParams{ID: f.Member.ID, Referrals: 1}); err != nil {
+		t.Fatalf("count the seeded referral: %v", err)
+	}
 	return f
 }
 
