@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/referflow/referflow/db"
+	"github.com/referflow/referflow/internal/hubspotobject"
 	"github.com/referflow/referflow/internal/referral"
 )
 
@@ -32,10 +33,10 @@ func ForgetPortalObjects(ctx context.Context, q *db.Queries, workspaceID uuid.UU
 	}
 	key := "portal_reset:" + strconv.FormatInt(portalID, 10) + ":" + time.Now().UTC().Format(time.RFC3339Nano)
 	for _, r := range rows {
-		forgotten := map[string]int64{}
-		for name, id := range map[string]*int64{"contact": r.ContactID, "deal": r.DealID, "company": r.CompanyID} {
+		forgotten := map[hubspotobject.Type]int64{}
+		for t, id := range map[hubspotobject.Type]*int64{hubspotobject.Contact: r.ContactID, hubspotobject.Deal: r.DealID, hubspotobject.Company: r.CompanyID} {
 			if id != nil {
-				forgotten[name] = *id
+				forgotten[t] = *id
 			}
 		}
 		details, err := json.Marshal(map[string]any{

@@ -99,47 +99,6 @@ func (q *Queries) HubSpotJournalPositionGet(ctx context.Context, portalID int64)
 	return i, err
 }
 
-const hubSpotJournalPositionListByWorkspace = `-- name: HubSpotJournalPositionListByWorkspace :many
-SELECT portal_id, workspace_id, journal_offset, subscription_id, subscribed_list_ids, entries_read, events_recorded, last_read_at, waiting_reason, waiting_since, created_at, updated_at FROM hubspot_journal_positions
-WHERE workspace_id = $1
-ORDER BY portal_id
-`
-
-// HubSpotJournalPositionListByWorkspace returns a workspace's positions, for
-// its HubSpot status.
-func (q *Queries) HubSpotJournalPositionListByWorkspace(ctx context.Context, workspaceID uuid.UUID) ([]HubspotJournalPosition, error) {
-	rows, err := q.db.Query(ctx, hubSpotJournalPositionListByWorkspace, workspaceID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []HubspotJournalPosition
-	for rows.Next() {
-		var i HubspotJournalPosition
-		if err := rows.Scan(
-			&i.PortalID,
-			&i.WorkspaceID,
-			&i.JournalOffset,
-			&i.SubscriptionID,
-			&i.SubscribedListIds,
-			&i.EntriesRead,
-			&i.EventsRecorded,
-			&i.LastReadAt,
-			&i.WaitingReason,
-			&i.WaitingSince,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const hubSpotJournalPositionLock = `-- name: HubSpotJournalPositionLock :one
 SELECT portal_id, workspace_id, journal_offset, subscription_id, subscribed_list_ids, entries_read, events_recorded, last_read_at, waiting_reason, waiting_since, created_at, updated_at FROM hubspot_journal_positions
 WHERE portal_id = $1

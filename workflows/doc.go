@@ -1,16 +1,19 @@
 // Package workflows holds referflow's Temporal workflows: deterministic code
-// the worker replays from history. There are four: one per referral
-// (ReferralWorkflow, the referral's whole life), one per sales entry about a
-// HubSpot object referflow does not know yet (SalesEntryWorkflow, matching
-// and review), one per HubSpot property setup of a newly connected portal
-// (SetUpHubSpotPortalWorkflow), and one per CSV import (CSVImportWorkflow,
-// its rows added in batches).
+// the worker replays from history. There are seven: one per referral
+// (ReferralWorkflow, the referral's whole life), one per member
+// (MemberWorkflow: the member sent to HubSpot and their link written back),
+// one per sales entry about a HubSpot object referflow does not know yet
+// (SalesEntryWorkflow, matching and review), one per HubSpot property setup
+// of a newly connected portal (SetUpHubSpotPortalWorkflow), one per CSV
+// import (CSVImportWorkflow, its rows added in batches), one per email to a
+// member (MemberEmailWorkflow), and one per contact sync run
+// (ContactSyncWorkflow, started once or by its Temporal Schedule).
 //
 // A workflow's contract — its ID, input and state, and the names and
 // payloads of its signals, updates and queries: all another process needs to
 // start it and talk to it — is in the file named for it: referral.go,
-// sales_entry.go, hubspot_setup.go (which, being small, holds its code too),
-// csv_import.go.
+// sales_entry.go, member.go, member_email.go, contact_sync.go, csv_import.go
+// and hubspot_setup.go (which, being small, holds its code too).
 // The rest of its code is in files named <workflow>_<role>.go:
 //
 //   - referral_workflow.go: ReferralWorkflow, its setup and first steps (load,

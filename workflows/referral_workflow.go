@@ -16,22 +16,28 @@ import (
 // ReferralWorkflow is the durable life of one referral. It loads the
 // referral and publishes it (search attributes and current details, for the
 // Web UI), records in the audit trail that its workflow started, and runs
-// the fraud checks (self-referral, the same lead twice): a fraud denial is
-// final. Unless the referral is denied, the lead then goes to HubSpot per the
-// campaign's leads settings, except when the referral was added from HubSpot
-// or the leads action is none.
+// the campaign's fraud checks (referral_fraud.go): each signal that fires is
+// recorded, and the strictest action wins — deny denies the referral for
+// good, review holds it in the review queue until an admin decides. Unless
+// the referral is denied or held, the lead then goes to HubSpot per the
+// campaign's leads settings, except when the referral was added from
+// HubSpot or the leads action is none; when HubSpot or the database is
+// unavailable it waits, says why, and retries (referral_waiting.go).
 //
 // Then it listens. HubSpot changes arrive on the hubspot-change signal and
 // move the status per the campaign's status rules (a denied referral they
 // would move to qualified or approved may be held for review instead) and
-// fill the campaign's property updates. Admin decisions arrive as validated
-// updates: set-status, resolve-review, cancel-reward, mark-reward-paid.
-// Reaching the campaign's reward status creates the rewards, issued when
-// their optional hold ends; a pending referral is denied when the campaign's
-// expiry passes; and the workflow continues as new when the server suggests
-// it. It ends when the referral is approved with its rewards issued and paid
-// (or the campaign has none; a campaign rewarding every conversion keeps
-// listening), or denied for good by the fraud checks.
+// fill the campaign's property updates; retry-waiting wakes a wait early.
+// Admin decisions arrive as validated updates: set-status, resolve-review,
+// cancel-reward, mark-reward-paid, retry-now and give-up; the state query
+// answers what it holds. Reaching the campaign's reward status creates the
+// rewards, issued when their optional hold ends; a pending referral is
+// denied when the campaign's expiry passes; and the workflow continues as
+// new when the server suggests it. It ends when the referral is approved
+// with its rewards issued and paid (or the campaign has none; a campaign
+// rewarding every conversion keeps listening), or denied for good by the
+// fraud checks. Its contract (ID, input, state, every signal, update and
+// query with its payload) is referral.go.
 func ReferralWorkflow(ctx workflow.Context, in ReferralInput) (ReferralState, error) {
 	w := &referralWorkflow{}
 	if err := w.setup(ctx, in); err != nil {

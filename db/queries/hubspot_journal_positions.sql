@@ -18,13 +18,6 @@ FOR UPDATE SKIP LOCKED;
 SELECT * FROM hubspot_journal_positions
 WHERE portal_id = @portal_id;
 
--- name: HubSpotJournalPositionListByWorkspace :many
--- HubSpotJournalPositionListByWorkspace returns a workspace's positions, for
--- its HubSpot status.
-SELECT * FROM hubspot_journal_positions
-WHERE workspace_id = @workspace_id
-ORDER BY portal_id;
-
 -- name: HubSpotJournalPositionAdvance :exec
 -- HubSpotJournalPositionAdvance stores the offset of the last entry read
 -- (its events recorded) and says the poller no longer waits.
