@@ -150,6 +150,31 @@ type PendingReview struct {
 // QueryReferralState is the state query (state → ReferralState).
 const QueryReferralState = "state"
 
+// QueryPreviewChange asks what a HubSpotChange would do to the referral now,
+// changing nothing (preview-change: HubSpotChange → ChangePreview): the same
+// decision the hubspot-change signal executes. The campaign setup's "send a
+// test event" asks it. It fails while the workflow has not loaded its
+// referral yet.
+const QueryPreviewChange = "preview-change"
+
+// ChangePreview is what a HubSpotChange would do to the referral.
+type ChangePreview struct {
+	// Status is the referral's status now.
+	Status referral.Status
+	// Outcome is what would become of the change, as the audit trail words
+	// it: "moved to approved", "already qualified", "ignored: ...".
+	Outcome string
+	// MovesTo is the status the change would move the referral to, or
+	// (HeldForReview) would put to an admin.
+	MovesTo       referral.Status `json:",omitempty"`
+	HeldForReview bool            `json:",omitempty"`
+	// CopiesTo is the referral's field the change's value would be copied
+	// to (the campaign's property updates).
+	CopiesTo string `json:",omitempty"`
+	// Redelivery: the change was received before; it would be dropped.
+	Redelivery bool `json:",omitempty"`
+}
+
 // Admin decisions are workflow updates, each with a validator: a decision it
 // rejects fails with the reason and leaves no trace in the workflow's
 // history; an accepted one answers with the ReferralState after it.

@@ -10,9 +10,10 @@ import (
 	"github.com/referflow/referflow/internal/review"
 )
 
-// holdForReview puts the referral in review instead of moving it.
-func (w *referralWorkflow) holdForReview(ctx workflow.Context, c HubSpotChange, to referral.Status, cause map[string]any) error {
-	cause["outcome"] = "held for review: a denied referral would move to " + string(to)
+// holdForReview puts the referral in review instead of moving it to to;
+// outcome is what the trail says of it (decideStatus words it).
+func (w *referralWorkflow) holdForReview(ctx workflow.Context, c HubSpotChange, to referral.Status, cause map[string]any, outcome string) error {
+	cause["outcome"] = outcome
 	w.state.PendingReview = &PendingReview{To: to, Cause: cause}
 	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
 	open := activities.ReferralReview{
@@ -22,7 +23,7 @@ func (w *referralWorkflow) holdForReview(ctx workflow.Context, c HubSpotChange, 
 	if err := workflow.ExecuteLocalActivity(actx, acts.OpenReferralReview, open).Get(ctx, &w.state.PendingReview.ReviewEntryID); err != nil {
 		return err
 	}
-	return w.recordChange(ctx, c, cause, cause["outcome"].(string))
+	return w.recordChange(ctx, c, cause, outcome)
 }
 
 // validateResolveReview is resolve-review's validator: a change must be

@@ -67,9 +67,10 @@ func (w *referralWorkflow) anyUnpaid() bool {
 // newConversion tells whether a change that matches the reward status again
 // starts another conversion: with every-conversion rewards, each HubSpot
 // object (a new won deal) converts once; and a conversion whose rewards were
-// all cancelled during the hold may convert again.
-func (w *referralWorkflow) newConversion(c HubSpotChange) bool {
-	if !w.hasRewardSettings() || w.holding() || w.conversionDue {
+// all cancelled during the hold may convert again. conversionDue is whether a
+// conversion is already due (w.conversionDue, or about to be).
+func (w *referralWorkflow) newConversion(c HubSpotChange, conversionDue bool) bool {
+	if !w.hasRewardSettings() || w.holding() || conversionDue {
 		return false
 	}
 	rewarded := false
@@ -254,11 +255,16 @@ func (w *referralWorkflow) writeMemberToHubSpot(ctx workflow.Context) error {
 // cancelHeldRewards cancels the rewards still in their hold when the
 // referral's object leaves the winning state.
 func (w *referralWorkflow) cancelHeldRewards(ctx workflow.Context, c HubSpotChange, cause map[string]any) error {
-	reason := fmt.Sprintf("HubSpot: %s %d %s changed to %s during the hold", c.ObjectType, c.ObjectID, c.Property, c.Value)
+	reason := heldRewardsCancelReason(c)
 	if err := w.cancelPending(ctx, "", reason, "hubspot"); err != nil {
 		return err
 	}
 	return w.recordChange(ctx, c, cause, "cancelled the rewards held: "+reason)
+}
+
+// heldRewardsCancelReason is why a change cancels the rewards held.
+func heldRewardsCancelReason(c HubSpotChange) string {
+	return fmt.Sprintf("HubSpot: %s %d %s changed to %s during the hold", c.ObjectType, c.ObjectID, c.Property, c.Value)
 }
 
 // cancelPending cancels one pending reward (rewardID) or all of them ("").

@@ -109,6 +109,9 @@ func (w *referralWorkflow) setup(ctx workflow.Context, in ReferralInput) error {
 	}); err != nil {
 		return fmt.Errorf("register state query: %w", err)
 	}
+	if err := workflow.SetQueryHandler(ctx, QueryPreviewChange, w.previewChange); err != nil {
+		return fmt.Errorf("register preview-change query: %w", err)
+	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateCancelReward, w.cancelReward, workflow.UpdateHandlerOptions{
 		Validator: w.validateCancelReward,
 	}); err != nil {
