@@ -3,6 +3,7 @@ package salesreceiver
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 	"time"
@@ -159,7 +160,7 @@ func (d *Dispatcher) routeBatch(ctx context.Context, q *db.Queries, rows []db.Sa
 		return outcomes
 	}
 
-	rules, err := d.loadRules(ctx, q, workspaces)
+	rules, err := loadRules(ctx, q, d.Logger, workspaces)
 	if err != nil {
 		d.deferAll(pending, fmt.Sprintf("load the workspaces' campaigns: %v", err))
 		return outcomes
@@ -169,12 +170,12 @@ func (d *Dispatcher) routeBatch(ctx context.Context, q *db.Queries, rows []db.Sa
 		row := it.ev.row
 		if it.ev.entry.Kind() == salesentry.PropertyChange && !rules.uses(*row.WorkspaceID, it.ev.entry.ObjectType, *row.PropertyName) {
 			it.out.status = salesentry.Ignored
-			it.out.act(salesentry.StepIgnored, fmt.Sprintf("no rule reads %s.%s", row.ObjectType, *row.PropertyName), nil)
+			it.out.act(salesentry.StepIgnored, noRuleReads(it.ev.entry.ObjectType, *row.PropertyName), nil)
 			continue
 		}
 		routable = append(routable, it)
 	}
-	if err := d.resolve(ctx, q, routable); err != nil {
+	if err := resolve(ctx, q, routable); err != nil {
 		d.deferAll(routable, fmt.Sprintf("look up the referrals of the entries' objects: %v", err))
 		return outcomes
 	}
@@ -282,7 +283,7 @@ type workspaceRules struct {
 
 // loadRules reads the settings of every campaign (but archived ones) of the
 // workspaces.
-func (d *Dispatcher) loadRules(ctx context.Context, q *db.Queries, workspaces map[uuid.UUID]bool) (workspaceRules, error) {
+func loadRules(ctx context.Context, q *db.Queries, logger *slog.Logger, workspaces map[uuid.UUID]bool) (workspaceRules, error) {
 	ids := make([]uuid.UUID, 0, len(workspaces))
 	for id := range workspaces {
 		ids = append(ids, id)
@@ -295,7 +296,7 @@ func (d *Dispatcher) loadRules(ctx context.Context, q *db.Queries, workspaces ma
 	for _, c := range rows {
 		s, err := activities.CampaignSettings(c)
 		if err != nil {
-			d.Logger.Warn("sales receiver: a campaign's settings are unreadable; every property change of its workspace is routed", "campaign_id", c.ID, "error", err)
+			logger.Warn("sales receiver: a campaign's settings are unreadable; every property change of its workspace is routed", "campaign_id", c.ID, "error", err)
 			rules.unreadable[c.WorkspaceID] = true
 			continue
 		}
@@ -318,7 +319,7 @@ func (r workspaceRules) uses(ws uuid.UUID, object hubspotobject.Type, property s
 }
 
 // resolve finds the referrals holding each entry's objects, in one query.
-func (d *Dispatcher) resolve(ctx context.Context, q *db.Queries, items []*item) error {
+func resolve(ctx context.Context, q *db.Queries, items []*item) error {
 	var params db.ReferralListByHubSpotObjectsParams
 	type slot struct {
 		it  *item

@@ -77,37 +77,16 @@ func Record(ctx context.Context, pool *pgxpool.Pool, events []Event) (Result, er
 		if !slices.Contains(portals, ev.PortalID) {
 			portals = append(portals, ev.PortalID)
 		}
-		objectType := ev.ObjectType()
-		if objectType == "" {
+		row, ok := entryRowOf(ev)
+		if !ok {
 			res.Skipped++
 			continue
 		}
-		key := ev.DedupeKey()
-		if seen[entryKey{ev.PortalID, key}] {
+		if seen[entryKey{ev.PortalID, row.DedupeKey}] {
 			res.Duplicates++
 			continue
 		}
-		seen[entryKey{ev.PortalID, key}] = true
-		row := entryRow{
-			PortalID:         ev.PortalID,
-			DedupeKey:        key,
-			SubscriptionType: ev.SubscriptionType,
-			ObjectType:       objectType,
-			ObjectID:         ev.ObjectID,
-			PropertyValue:    ev.PropertyValue,
-			OccurredAt:       ev.OccurredAt,
-			AttemptNumber:    ev.AttemptNumber,
-			Payload:          ev.Raw,
-		}
-		if ev.EventID != 0 {
-			row.EventID = &ev.EventID
-		}
-		if ev.PropertyName != "" {
-			row.PropertyName = &ev.PropertyName
-		}
-		if ev.ChangeSource != "" {
-			row.ChangeSource = &ev.ChangeSource
-		}
+		seen[entryKey{ev.PortalID, row.DedupeKey}] = true
 		rows = append(rows, row)
 	}
 	// One lock order for every delivery: concurrent deliveries that share
@@ -143,6 +122,36 @@ func Record(ctx context.Context, pool *pgxpool.Pool, events []Event) (Result, er
 		}
 	}
 	return Result{}, err
+}
+
+// entryRowOf is the sales entry an event becomes; false for an event about
+// an object referflow does not handle (it is skipped).
+func entryRowOf(ev Event) (entryRow, bool) {
+	objectType := ev.ObjectType()
+	if objectType == "" {
+		return entryRow{}, false
+	}
+	row := entryRow{
+		PortalID:         ev.PortalID,
+		DedupeKey:        ev.DedupeKey(),
+		SubscriptionType: ev.SubscriptionType,
+		ObjectType:       objectType,
+		ObjectID:         ev.ObjectID,
+		PropertyValue:    ev.PropertyValue,
+		OccurredAt:       ev.OccurredAt,
+		AttemptNumber:    ev.AttemptNumber,
+		Payload:          ev.Raw,
+	}
+	if ev.EventID != 0 {
+		row.EventID = &ev.EventID
+	}
+	if ev.PropertyName != "" {
+		row.PropertyName = &ev.PropertyName
+	}
+	if ev.ChangeSource != "" {
+		row.ChangeSource = &ev.ChangeSource
+	}
+	return row, true
 }
 
 func record(ctx context.Context, pool *pgxpool.Pool, rows []entryRow, portals []int64) ([]db.SalesEntryRecordRow, error) {
