@@ -36,6 +36,7 @@ func (s *Server) routeAdminCampaigns(g *echo.Group) {
 	g.POST("/campaigns", s.adminCreateCampaign)
 	g.GET("/campaigns/:id", s.adminCampaignOverview)
 	g.POST("/campaigns/:id/details", s.adminCampaignDetails)
+	g.POST("/campaigns/:id/test-event", s.adminCampaignTestEvent)
 	g.GET("/campaigns/:id/:section", s.adminCampaignSection)
 	g.POST("/campaigns/:id/:section", s.adminSaveCampaignSection)
 }
@@ -223,6 +224,8 @@ type campaignSectionPage struct {
 	Groups []formGroup
 	// PortalNotice says why the dropdowns are not filled from HubSpot.
 	PortalNotice string
+	// TestEvent is the status-rules page's "send a test event" form.
+	TestEvent *testEventForm
 }
 
 // formGroup is a fieldset of a section's form.
@@ -248,7 +251,19 @@ func (s *Server) adminCampaignSection(c echo.Context) error {
 }
 
 func (s *Server) renderCampaignSection(c echo.Context, status int, row db.Campaign, section campaignSection, settings campaign.Settings, page AdminPage, refresh bool) error {
+	return s.renderCampaignSectionWith(c, status, row, section, settings, page, refresh, nil)
+}
+
+// renderCampaignSectionWith renders a section; the status-rules page shows
+// testEvent (its "send a test event" form, blank when nil).
+func (s *Server) renderCampaignSectionWith(c echo.Context, status int, row db.Campaign, section campaignSection, settings campaign.Settings, page AdminPage, refresh bool, testEvent *testEventForm) error {
 	p := campaignSectionPage{campaignPageBase: s.campaignPageBase(c, row, section, settings)}
+	if section.Slug == "status-rules" {
+		if testEvent == nil {
+			testEvent = newTestEventForm(settings, "", "", "", nil)
+		}
+		p.TestEvent = testEvent
+	}
 	p.AdminPage.Flash, p.AdminPage.Error, p.AdminPage.Fields = page.Flash, page.Error, page.Fields
 	portal := s.loadPortalChoices(c.Request().Context(), row, refresh)
 	p.PortalNotice = portal.notice

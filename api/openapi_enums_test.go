@@ -20,6 +20,7 @@ import (
 	"github.com/referflow/referflow/internal/reward"
 	"github.com/referflow/referflow/internal/salesentry"
 	"github.com/referflow/referflow/internal/webhookdelivery"
+	"github.com/referflow/referflow/salesreceiver"
 )
 
 // The document is written by hand, but its enumerations are the Go
@@ -94,6 +95,11 @@ func TestOpenAPIEnumsAreTheVocabularies(t *testing.T) {
 		"components/schemas/EmailStatus/properties/security":                                                email.Securities,
 	}
 	vocabularies["components/schemas/Conversion/properties/status"] = []string{ConversionReceived}
+	for _, at := range []string{"TestEventInput/properties/object_type", "TestEventChange/properties/object_type"} {
+		vocabularies["components/schemas/"+at] = words(salesreceiver.TestEventObjects)
+	}
+	vocabularies["components/schemas/TestEventReferral/properties/status"] = referralStatuses
+	vocabularies["components/schemas/TestEventReferral/properties/moves_to"] = referralStatuses
 	vocabularies["paths//rewards/get/parameters/status"] = rewardStatuses
 	vocabularies["paths//rewards/get/parameters/recipient"] = rewardRecipients
 	vocabularies["paths//rewards/get/parameters/format"] = ReportFormats

@@ -259,6 +259,7 @@ var schemaTypes = map[string]any{
 	"WorkspaceAdmin": WorkspaceAdminView{}, "AdminAddInput": AdminAddInput{}, "AdminAdded": AdminAdded{},
 	"APIKey": APIKeyView{}, "APIKeyCreateInput": APIKeyCreateInput{}, "APIKeyCreated": APIKeyCreated{},
 	"RewardListItem": RewardListItem{}, "RewardList": RewardList{},
+	"TestEventInput": TestEventInput{}, "TestEventResult": TestEventResult{}, "TestEventChange": TestEventChange{}, "TestEventReferral": TestEventReferral{},
 }
 
 var mapSchemas = []string{"CampaignList", "MemberList", "DecisionResult", "ReviewResult", "RewardDecisionResult", "WaitingResult", "ImportList", "SyncList", "SyncMapping", "SyncReturnFields"}

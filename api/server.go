@@ -195,6 +195,7 @@ func (s *Server) routes() {
 	admin.PATCH("/campaigns/:id", s.updateCampaign)
 	admin.PUT("/campaigns/:id/settings", s.replaceCampaignSettings)
 	admin.POST("/campaigns/:id/publishable-key/rotate", s.rotatePublishableKey)
+	admin.POST("/campaigns/:id/test-event", s.campaignTestEvent)
 	admin.GET("/campaigns/:id/members", s.listMembers)
 	admin.POST("/campaigns/:id/members", s.createMember)
 	admin.POST("/campaigns/:id/referrals", s.createReferral)
