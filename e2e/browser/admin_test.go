@@ -191,4 +191,14 @@ func TestAdminWalk(t *testing.T) {
 	if status := b.Submit(`#section-form button[type=submit]`); status != http.StatusOK || !strings.Contains(b.Text(".admin-flash"), "Status rules saved.") {
 		t.Fatalf("save status rules: %d: %q", status, b.Text("main"))
 	}
+
+	// A test event: what the rules would do, shown on the same page.
+	b.Select("#f-test_property", "deal.dealstage")
+	b.Type("#f-test_value", "closedwon")
+	b.Type("#f-test_record", "123")
+	if status := b.Submit(`#test-event-form button[type=submit]`); status != http.StatusOK ||
+		!strings.Contains(b.Text("#test-event-result"), "No referral holds deal 123: the Sales Receiver would start matching it") {
+		t.Fatalf("send a test event: %d: %q", status, b.Text("main"))
+	}
+	page("campaign-test-event", "Status rules · Summer referrals")
 }
