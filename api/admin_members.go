@@ -109,33 +109,21 @@ func (s *Server) renderMembers(c echo.Context, status int, failed error, in Memb
 		return failed
 	}
 	if camp != nil {
-		params := db.MemberSearchByCampaignParams{CampaignID: camp.ID, WorkspaceID: camp.WorkspaceID,
-			BeforeCreatedAt: endOfTime, BeforeID: maxUUID, PageSize: defaultPageSize + 1}
-		if p.Search != "" {
-			like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(p.Search)) + "%"
-			params.Search, params.Code = &like, &p.Search
-		}
+		before, beforeID := endOfTime, maxUUID
 		if raw := c.QueryParam("cursor"); raw != "" && c.Request().Method == http.MethodGet {
 			q := newListQuery(c, "campaign_id", "q", "cursor")
 			if cur, ok := q.cursor("members"); ok {
-				params.BeforeCreatedAt, params.BeforeID = cur.timeAndUUID(q)
+				before, beforeID = cur.timeAndUUID(q)
 			}
 			if err := q.err(); err != nil {
 				return err
 			}
 		}
-		rows, err := s.queries().MemberSearchByCampaign(c.Request().Context(), params)
+		page, err := s.memberList(c.Request().Context(), *camp, p.Search, before, beforeID, defaultPageSize)
 		if err != nil {
-			return fmt.Errorf("search members: %w", err)
+			return err
 		}
-		for i, m := range rows {
-			if i == defaultPageSize {
-				last := rows[i-1]
-				p.NextCursor = deref(pageCursor{Kind: "members", At: &last.CreatedAt, ID: last.ID.String()}.encode())
-				break
-			}
-			p.Members = append(p.Members, s.memberView(m))
-		}
+		p.Members, p.NextCursor = page.Members, deref(page.NextCursor)
 	}
 	p.Form = []adminField{
 		{Name: "email", Label: "Email", Type: "email", Required: true, Value: in.Email, MaxLength: 254, Autocomplete: "off", Error: p.FieldError("email")},

@@ -3,7 +3,9 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -167,20 +169,59 @@ func (s *Server) startMemberWorkflow(ctx context.Context, m db.Member) {
 	}
 }
 
+// MemberList is one page of a campaign's members, newest first;
+// NextCursor, when not null, fetches the next page.
+type MemberList struct {
+	Members    []MemberView `json:"members"`
+	NextCursor *string      `json:"next_cursor"`
+}
+
 func (s *Server) listMembers(c echo.Context) error {
 	camp, err := s.campaignOfAdmin(c)
 	if err != nil {
 		return err
 	}
-	rows, err := s.queries().MemberListByCampaign(c.Request().Context(), camp.ID)
+	q := newListQuery(c, "q", "limit", "cursor")
+	search, limit := q.get("q"), q.limit()
+	before, beforeID := endOfTime, maxUUID
+	if cur, ok := q.cursor("members"); ok {
+		before, beforeID = cur.timeAndUUID(q)
+	}
+	if err := q.err(); err != nil {
+		return err
+	}
+	out, err := s.memberList(c.Request().Context(), camp, search, before, beforeID, limit)
 	if err != nil {
 		return err
 	}
-	views := make([]MemberView, 0, len(rows))
-	for _, m := range rows {
-		views = append(views, s.memberView(m))
+	return c.JSON(http.StatusOK, out)
+}
+
+// memberList is one page of a campaign's members, newest first, created
+// before (before, beforeID): all of them, or those whose email or name
+// contains search (in any case) or whose referral code is search. The JSON
+// list and the admin UI's members page both read it.
+func (s *Server) memberList(ctx context.Context, camp db.Campaign, search string, before time.Time, beforeID uuid.UUID, limit int32) (MemberList, error) {
+	params := db.MemberSearchByCampaignParams{CampaignID: camp.ID, WorkspaceID: camp.WorkspaceID,
+		BeforeCreatedAt: before, BeforeID: beforeID, PageSize: limit + 1}
+	if search != "" {
+		like := "%" + strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(search)) + "%"
+		params.Search, params.Code = &like, &search
 	}
-	return c.JSON(http.StatusOK, map[string]any{"members": views})
+	rows, err := s.queries().MemberSearchByCampaign(ctx, params)
+	if err != nil {
+		return MemberList{}, fmt.Errorf("search members: %w", err)
+	}
+	out := MemberList{Members: make([]MemberView, 0, min(len(rows), int(limit)))}
+	for i, m := range rows {
+		if i == int(limit) {
+			last := rows[i-1]
+			out.NextCursor = pageCursor{Kind: "members", At: &last.CreatedAt, ID: last.ID.String()}.encode()
+			break
+		}
+		out.Members = append(out.Members, s.memberView(m))
+	}
+	return out, nil
 }
 
 func deref(s *string) string {
