@@ -92,14 +92,22 @@ func (s *Server) referralList(c echo.Context) (ReferralList, error) {
 	params.PageSize = limit + 1
 	var rows []db.Referral
 	var err error
-	if campaignID != nil {
+	switch {
+	case params.LeadEmailNormalized != nil:
+		// Its own query, so that the lead's index serves every plan.
+		rows, err = s.queries().ReferralListOfLeadFiltered(c.Request().Context(), db.ReferralListOfLeadFilteredParams{
+			WorkspaceID: params.WorkspaceID, LeadEmailNormalized: *params.LeadEmailNormalized, CampaignID: campaignID,
+			Status: params.Status, MemberID: params.MemberID, BeforeCreatedAt: params.BeforeCreatedAt, BeforeID: params.BeforeID,
+			PageSize: params.PageSize,
+		})
+	case campaignID != nil:
 		// Its own query, so that the campaign's index serves every plan.
 		rows, err = s.queries().ReferralListOfCampaignFiltered(c.Request().Context(), db.ReferralListOfCampaignFilteredParams{
 			CampaignID: *campaignID, WorkspaceID: params.WorkspaceID, Status: params.Status, MemberID: params.MemberID,
 			LeadEmailNormalized: params.LeadEmailNormalized, BeforeCreatedAt: params.BeforeCreatedAt, BeforeID: params.BeforeID,
 			PageSize: params.PageSize,
 		})
-	} else {
+	default:
 		rows, err = s.queries().ReferralListFiltered(c.Request().Context(), params)
 	}
 	if err != nil {

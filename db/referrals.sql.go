@@ -1525,6 +1525,97 @@ func (q *Queries) ReferralListOfCampaignFiltered(ctx context.Context, arg Referr
 	return items, nil
 }
 
+const referralListOfLeadFiltered = `-- name: ReferralListOfLeadFiltered :many
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
+WHERE workspace_id = $1
+  AND lead_email_normalized = $2
+  AND ($3::uuid IS NULL OR campaign_id = $3::uuid)
+  AND ($4::text IS NULL OR status = $4::text)
+  AND ($5::uuid IS NULL OR member_id = $5::uuid)
+  AND (created_at, id) < ($6::timestamptz, $7::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT $8::int
+`
+
+type ReferralListOfLeadFilteredParams struct {
+	WorkspaceID         uuid.UUID  `json:"workspace_id"`
+	LeadEmailNormalized string     `json:"lead_email_normalized"`
+	CampaignID          *uuid.UUID `json:"campaign_id"`
+	Status              *string    `json:"status"`
+	MemberID            *uuid.UUID `json:"member_id"`
+	BeforeCreatedAt     time.Time  `json:"before_created_at"`
+	BeforeID            uuid.UUID  `json:"before_id"`
+	PageSize            int32      `json:"page_size"`
+}
+
+// ReferralListOfLeadFiltered is ReferralListFiltered for one lead's mailbox
+// (lead_email_normalized), in any campaign of the workspace. The mailbox is
+// not optional here so that every plan, custom or cached generic, reads the
+// lead's few rows from the (workspace_id, lead_email_normalized) index
+// instead of walking the whole workspace's list for them.
+func (q *Queries) ReferralListOfLeadFiltered(ctx context.Context, arg ReferralListOfLeadFilteredParams) ([]Referral, error) {
+	rows, err := q.db.Query(ctx, referralListOfLeadFiltered,
+		arg.WorkspaceID,
+		arg.LeadEmailNormalized,
+		arg.CampaignID,
+		arg.Status,
+		arg.MemberID,
+		arg.BeforeCreatedAt,
+		arg.BeforeID,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Referral
+	for rows.Next() {
+		var i Referral
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CampaignID,
+			&i.MemberID,
+			&i.LeadEmail,
+			&i.LeadFirstName,
+			&i.LeadLastName,
+			&i.LeadCompany,
+			&i.Status,
+			&i.InReview,
+			&i.DeniedReason,
+			&i.CannotQualifyReason,
+			&i.Source,
+			&i.ExternalID,
+			&i.HubspotContactID,
+			&i.HubspotDealID,
+			&i.HubspotCompanyID,
+			&i.SaleValue,
+			&i.Currency,
+			&i.QualifiedAt,
+			&i.ApprovedAt,
+			&i.DeniedAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LeadEmailNormalized,
+			&i.WaitingStep,
+			&i.WaitingCause,
+			&i.WaitingReason,
+			&i.WaitingSince,
+			&i.WorkflowStartedAt,
+			&i.VisitorHash,
+			&i.LeadPhone,
+			&i.Note,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const referralListWaiting = `-- name: ReferralListWaiting :many
 SELECT id FROM referrals
 WHERE workspace_id = $1

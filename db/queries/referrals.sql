@@ -155,6 +155,22 @@ WHERE workspace_id = @workspace_id
 ORDER BY created_at DESC, id DESC
 LIMIT sqlc.arg(page_size)::int;
 
+-- name: ReferralListOfLeadFiltered :many
+-- ReferralListOfLeadFiltered is ReferralListFiltered for one lead's mailbox
+-- (lead_email_normalized), in any campaign of the workspace. The mailbox is
+-- not optional here so that every plan, custom or cached generic, reads the
+-- lead's few rows from the (workspace_id, lead_email_normalized) index
+-- instead of walking the whole workspace's list for them.
+SELECT * FROM referrals
+WHERE workspace_id = @workspace_id
+  AND lead_email_normalized = @lead_email_normalized
+  AND (sqlc.narg(campaign_id)::uuid IS NULL OR campaign_id = sqlc.narg(campaign_id)::uuid)
+  AND (sqlc.narg(status)::text IS NULL OR status = sqlc.narg(status)::text)
+  AND (sqlc.narg(member_id)::uuid IS NULL OR member_id = sqlc.narg(member_id)::uuid)
+  AND (created_at, id) < (@before_created_at::timestamptz, @before_id::uuid)
+ORDER BY created_at DESC, id DESC
+LIMIT sqlc.arg(page_size)::int;
+
 -- name: ReferralListOfCampaignFiltered :many
 -- ReferralListOfCampaignFiltered is ReferralListFiltered within one
 -- campaign. The campaign is not optional here so that every plan, custom or
