@@ -208,8 +208,8 @@ func (s *Server) renderMember(c echo.Context, status int, failed error, link *Ac
 		return failed
 	}
 	if m.HubspotContactID != nil {
-		if conn, err := s.queries().HubSpotConnectionGetByWorkspace(ctx, m.WorkspaceID); err == nil && conn.PortalID != 0 {
-			p.HubSpotURL = hubSpotRecordURL(conn.PortalID, "0-1", *m.HubspotContactID)
+		if conn, err := s.queries().HubSpotConnectionGetByWorkspace(ctx, m.WorkspaceID); err == nil && conn.PortalID != 0 && s.deps.HubSpot != nil {
+			p.HubSpotURL = s.deps.HubSpot.RecordURL(conn.PortalID, "0-1", *m.HubspotContactID)
 		}
 	}
 	refs, err := s.queries().ReferralListByMember(ctx, m.ID)
@@ -255,11 +255,6 @@ func memberName(m db.Member) string {
 		return n
 	}
 	return m.Email
-}
-
-// hubSpotRecordURL is a HubSpot record's page in HubSpot's app.
-func hubSpotRecordURL(portal int64, objectTypeID string, id int64) string {
-	return fmt.Sprintf("https://app.hubspot.com/contacts/%d/record/%s/%d", portal, objectTypeID, id)
 }
 
 func (s *Server) adminMemberAccessLink(c echo.Context) error {

@@ -382,3 +382,21 @@ func TestTokensAreBoundToTheirWorkspace(t *testing.T) {
 		t.Fatalf("a workspace never connected: %v", err)
 	}
 }
+
+// A record's link opens it in HubSpot's app of the portal's data centre,
+// or on the simulator's portal page.
+func TestRecordURL(t *testing.T) {
+	for base, want := range map[string]string{
+		"https://api.hubapi.com":      "https://app.hubspot.com/contacts/123/record/0-1/456",
+		"https://api-eu1.hubapi.com/": "https://app-eu1.hubspot.com/contacts/123/record/0-1/456",
+		"http://127.0.0.1:8090":       "http://127.0.0.1:8090/portals/123",
+	} {
+		u, err := url.Parse(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := hubspotconn.RecordURL(u, 123, "0-1", 456); got != want {
+			t.Errorf("RecordURL(%s) = %s, want %s", base, got, want)
+		}
+	}
+}

@@ -294,11 +294,42 @@ func New(pool *pgxpool.Pool, opts Options) (*Manager, error) {
 // API (app.hubspot.com for api.hubapi.com, app-eu1.hubspot.com for
 // api-eu1.hubapi.com), else <base>/oauth/authorize (the simulator).
 func AuthorizeURL(base *url.URL) string {
-	host := strings.ToLower(base.Hostname())
-	if host == hubSpotAPIHost || (strings.HasPrefix(host, "api-") && strings.HasSuffix(host, ".hubapi.com")) {
-		return "https://app" + strings.TrimSuffix(strings.TrimPrefix(host, "api"), ".hubapi.com") + ".hubspot.com/oauth/authorize"
+	if app, ok := appHost(base); ok {
+		return "https://" + app + "/oauth/authorize"
 	}
 	return strings.TrimRight(base.String(), "/") + "/oauth/authorize"
+}
+
+// appHost is the host of HubSpot's app (its web pages) in the data centre
+// of the API at base: app.hubspot.com for api.hubapi.com, app-eu1.hubspot.com
+// for api-eu1.hubapi.com. ok is false for another API (the simulator).
+func appHost(base *url.URL) (host string, ok bool) {
+	h := strings.ToLower(base.Hostname())
+	if h == hubSpotAPIHost || (strings.HasPrefix(h, "api-") && strings.HasSuffix(h, ".hubapi.com")) {
+		return "app" + strings.TrimSuffix(strings.TrimPrefix(h, "api"), ".hubapi.com") + ".hubspot.com", true
+	}
+	return "", false
+}
+
+// RecordURL is the page of one record of portal in HubSpot's app, in the
+// data centre of the API at base (an EU portal's records are on
+// app-eu1.hubspot.com); objectTypeID is HubSpot's "0-1" (contacts), "0-2"
+// (companies) or "0-3" (deals). For the simulator it is the portal's page
+// there, which shows its records.
+func RecordURL(base *url.URL, portal int64, objectTypeID string, id int64) string {
+	if app, ok := appHost(base); ok {
+		return fmt.Sprintf("https://%s/contacts/%d/record/%s/%d", app, portal, objectTypeID, id)
+	}
+	return fmt.Sprintf("%s/portals/%d", strings.TrimRight(base.String(), "/"), portal)
+}
+
+// RecordURL is RecordURL for this manager's HubSpot API.
+func (m *Manager) RecordURL(portal int64, objectTypeID string, id int64) string {
+	base, err := url.Parse(m.baseURL)
+	if err != nil {
+		return ""
+	}
+	return RecordURL(base, portal, objectTypeID, id)
 }
 
 // Configured tells whether the HubSpot app's credentials are set.
