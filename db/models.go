@@ -377,6 +377,8 @@ type SalesEntry struct {
 	DispatchError    *string         `json:"dispatch_error"`
 	DispatchedAt     *time.Time      `json:"dispatched_at"`
 	WorkflowID       *string         `json:"workflow_id"`
+	// The entry an admin edited and re-ran as this one (NULL for what HubSpot sent).
+	RerunOf *int64 `json:"rerun_of"`
 }
 
 // A run that brings HubSpot contacts (all, or one list) in as members and writes their links back; one-time or ongoing on a cron schedule.

@@ -14,7 +14,7 @@ import (
 )
 
 const salesEntryClaimBatch = `-- name: SalesEntryClaimBatch :many
-SELECT id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id FROM sales_entries
+SELECT id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id, rerun_of FROM sales_entries
 WHERE dispatched_at IS NULL AND next_dispatch_at <= now()
 ORDER BY occurred_at, id
 LIMIT $1::int
@@ -63,6 +63,7 @@ func (q *Queries) SalesEntryClaimBatch(ctx context.Context, batchSize int32) ([]
 			&i.DispatchError,
 			&i.DispatchedAt,
 			&i.WorkflowID,
+			&i.RerunOf,
 		); err != nil {
 			return nil, err
 		}
@@ -132,7 +133,7 @@ func (q *Queries) SalesEntryDefer(ctx context.Context, arg SalesEntryDeferParams
 }
 
 const salesEntryGetByDedupeKey = `-- name: SalesEntryGetByDedupeKey :one
-SELECT id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id FROM sales_entries
+SELECT id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id, rerun_of FROM sales_entries
 WHERE portal_id = $1 AND dedupe_key = $2
 `
 
@@ -175,12 +176,13 @@ func (q *Queries) SalesEntryGetByDedupeKey(ctx context.Context, arg SalesEntryGe
 		&i.DispatchError,
 		&i.DispatchedAt,
 		&i.WorkflowID,
+		&i.RerunOf,
 	)
 	return i, err
 }
 
 const salesEntryGetByID = `-- name: SalesEntryGetByID :one
-SELECT id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id FROM sales_entries
+SELECT id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id, rerun_of FROM sales_entries
 WHERE id = $1
 `
 
@@ -217,6 +219,7 @@ func (q *Queries) SalesEntryGetByID(ctx context.Context, id int64) (SalesEntry, 
 		&i.DispatchError,
 		&i.DispatchedAt,
 		&i.WorkflowID,
+		&i.RerunOf,
 	)
 	return i, err
 }
@@ -232,7 +235,7 @@ INSERT INTO sales_entries (
     $11, $12, $13
 )
 ON CONFLICT (portal_id, dedupe_key) DO NOTHING
-RETURNING id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id
+RETURNING id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id, rerun_of
 `
 
 type SalesEntryInsertParams struct {
@@ -299,12 +302,13 @@ func (q *Queries) SalesEntryInsert(ctx context.Context, arg SalesEntryInsertPara
 		&i.DispatchError,
 		&i.DispatchedAt,
 		&i.WorkflowID,
+		&i.RerunOf,
 	)
 	return i, err
 }
 
 const salesEntryListFiltered = `-- name: SalesEntryListFiltered :many
-SELECT id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id FROM sales_entries
+SELECT id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id, rerun_of FROM sales_entries
 WHERE workspace_id = $1::uuid
   AND ($2::text IS NULL OR status = $2::text)
   AND ($3::uuid IS NULL OR campaign_id = $3::uuid)
@@ -381,6 +385,7 @@ func (q *Queries) SalesEntryListFiltered(ctx context.Context, arg SalesEntryList
 			&i.DispatchError,
 			&i.DispatchedAt,
 			&i.WorkflowID,
+			&i.RerunOf,
 		); err != nil {
 			return nil, err
 		}
@@ -451,6 +456,85 @@ func (q *Queries) SalesEntryListOldestUndispatched(ctx context.Context, arg Sale
 	return items, nil
 }
 
+const salesEntryListReruns = `-- name: SalesEntryListReruns :many
+SELECT id FROM sales_entries
+WHERE rerun_of = $1
+ORDER BY id
+`
+
+// SalesEntryListReruns are the entries an entry was re-run as, oldest first.
+func (q *Queries) SalesEntryListReruns(ctx context.Context, rerunOf *int64) ([]int64, error) {
+	rows, err := q.db.Query(ctx, salesEntryListReruns, rerunOf)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const salesEntryLockForRerun = `-- name: SalesEntryLockForRerun :one
+SELECT id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id, rerun_of FROM sales_entries
+WHERE id = $1 AND workspace_id = $2
+FOR UPDATE
+`
+
+type SalesEntryLockForRerunParams struct {
+	ID          int64      `json:"id"`
+	WorkspaceID *uuid.UUID `json:"workspace_id"`
+}
+
+// SalesEntryLockForRerun loads a workspace's entry and locks it for the
+// transaction that re-runs it, so two re-runs of one entry take turns (each
+// gets its own number) and the entry cannot change under the check that it
+// is not in flight.
+func (q *Queries) SalesEntryLockForRerun(ctx context.Context, arg SalesEntryLockForRerunParams) (SalesEntry, error) {
+	row := q.db.QueryRow(ctx, salesEntryLockForRerun, arg.ID, arg.WorkspaceID)
+	var i SalesEntry
+	err := row.Scan(
+		&i.ID,
+		&i.PortalID,
+		&i.WorkspaceID,
+		&i.DedupeKey,
+		&i.EventID,
+		&i.SubscriptionType,
+		&i.ObjectType,
+		&i.ObjectID,
+		&i.PropertyName,
+		&i.PropertyValue,
+		&i.OccurredAt,
+		&i.AttemptNumber,
+		&i.ChangeSource,
+		&i.Payload,
+		&i.Status,
+		&i.CampaignID,
+		&i.ReferralID,
+		&i.MemberID,
+		&i.Actions,
+		&i.Error,
+		&i.ReceivedAt,
+		&i.ProcessedAt,
+		&i.UpdatedAt,
+		&i.DispatchAttempts,
+		&i.NextDispatchAt,
+		&i.DispatchError,
+		&i.DispatchedAt,
+		&i.WorkflowID,
+		&i.RerunOf,
+	)
+	return i, err
+}
+
 const salesEntryMarkDispatched = `-- name: SalesEntryMarkDispatched :exec
 UPDATE sales_entries s
 SET status = CASE WHEN s.status = 'received' THEN o.status ELSE s.status END,
@@ -512,16 +596,17 @@ WITH inserted AS (
     INSERT INTO sales_entries (
         portal_id, workspace_id, dedupe_key, event_id, subscription_type,
         object_type, object_id, property_name, property_value, occurred_at,
-        attempt_number, change_source, payload
+        attempt_number, change_source, payload, rerun_of, actions
     )
     SELECT e.portal_id, hc.workspace_id, e.dedupe_key, e.event_id, e.subscription_type,
            e.object_type, e.object_id, e.property_name, e.property_value, e.occurred_at,
-           e.attempt_number, e.change_source, e.payload
+           e.attempt_number, e.change_source, e.payload, e.rerun_of, COALESCE(e.actions, '[]'::jsonb)
     FROM jsonb_to_recordset($1::jsonb) AS e(
         ord bigint, portal_id bigint, dedupe_key text, event_id bigint,
         subscription_type text, object_type text, object_id bigint,
         property_name text, property_value text, occurred_at timestamptz,
-        attempt_number integer, change_source text, payload jsonb
+        attempt_number integer, change_source text, payload jsonb,
+        rerun_of bigint, actions jsonb
     )
     LEFT JOIN hubspot_connections hc
         ON hc.portal_id = e.portal_id AND hc.disconnected_at IS NULL
@@ -575,6 +660,10 @@ type SalesEntryRecordRow struct {
 //     of a portal (HubSpot keeps up to 10 in flight) do not queue on its row;
 //   - when there are new entries, the dispatchers are woken: a NOTIFY on
 //     channel (salesreceiver.NotifyChannel, which they LISTEN on) at commit.
+//
+// An admin's re-run (salesreceiver.Rerun) goes through here too, with
+// rerun_of and its first action set, and no portal_ids (HubSpot did not
+// deliver it).
 func (q *Queries) SalesEntryRecord(ctx context.Context, arg SalesEntryRecordParams) ([]SalesEntryRecordRow, error) {
 	rows, err := q.db.Query(ctx, salesEntryRecord, arg.Entries, arg.PortalIds, arg.Channel)
 	if err != nil {
@@ -617,7 +706,7 @@ SET status = COALESCE($1::text, status),
     END,
     updated_at = now()
 WHERE id = $8
-RETURNING id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id
+RETURNING id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id, rerun_of
 `
 
 type SalesEntryRecordStepParams struct {
@@ -676,6 +765,7 @@ func (q *Queries) SalesEntryRecordStep(ctx context.Context, arg SalesEntryRecord
 		&i.DispatchError,
 		&i.DispatchedAt,
 		&i.WorkflowID,
+		&i.RerunOf,
 	)
 	return i, err
 }
@@ -691,7 +781,7 @@ SET status = $1,
     processed_at = CASE WHEN $1::text = 'received' THEN NULL ELSE now() END,
     updated_at = now()
 WHERE id = $7
-RETURNING id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id
+RETURNING id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id, rerun_of
 `
 
 type SalesEntryUpdateResultParams struct {
@@ -745,6 +835,7 @@ func (q *Queries) SalesEntryUpdateResult(ctx context.Context, arg SalesEntryUpda
 		&i.DispatchError,
 		&i.DispatchedAt,
 		&i.WorkflowID,
+		&i.RerunOf,
 	)
 	return i, err
 }

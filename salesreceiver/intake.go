@@ -54,6 +54,9 @@ type entryRow struct {
 	AttemptNumber    int64              `json:"attempt_number"`
 	ChangeSource     *string            `json:"change_source"`
 	Payload          json.RawMessage    `json:"payload"`
+	// A re-run's (Rerun): the entry it re-runs and its first action.
+	RerunOf *int64          `json:"rerun_of,omitempty"`
+	Actions json.RawMessage `json:"actions,omitempty"`
 }
 
 // Record stores a parsed delivery in one transaction: every event about a
@@ -154,13 +157,13 @@ func entryRowOf(ev Event) (entryRow, bool) {
 	return row, true
 }
 
-func record(ctx context.Context, pool *pgxpool.Pool, rows []entryRow, portals []int64) ([]db.SalesEntryRecordRow, error) {
+func record(ctx context.Context, conn db.DBTX, rows []entryRow, portals []int64) ([]db.SalesEntryRecordRow, error) {
 	entries, err := json.Marshal(rows)
 	if err != nil {
 		return nil, fmt.Errorf("encode sales entries: %w", err)
 	}
 	// One statement: one transaction, one round trip (see the query).
-	recorded, err := db.New(pool).SalesEntryRecord(ctx, db.SalesEntryRecordParams{Entries: entries, PortalIds: portals, Channel: NotifyChannel})
+	recorded, err := db.New(conn).SalesEntryRecord(ctx, db.SalesEntryRecordParams{Entries: entries, PortalIds: portals, Channel: NotifyChannel})
 	if err != nil {
 		return nil, fmt.Errorf("record sales entries: %w", err)
 	}

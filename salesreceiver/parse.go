@@ -138,6 +138,28 @@ func Parse(body []byte) ([]Event, error) {
 	return events, nil
 }
 
+// ParseEvent reads one event on its own, as an admin edits a sales entry's
+// payload to re-run it (Rerun): a JSON object checked exactly as Parse
+// checks each event of a delivery. Problems with the body as a whole have
+// Index -1, problems with the event Index 0.
+func ParseEvent(body []byte) (Event, error) {
+	body = bytes.TrimSpace(body)
+	switch {
+	case len(body) == 0:
+		return Event{}, &ParseError{Index: -1, Problem: "is empty; a HubSpot event is a JSON object"}
+	case !utf8.Valid(body):
+		return Event{}, &ParseError{Index: -1, Problem: "is not valid UTF-8"}
+	case !json.Valid(body):
+		return Event{}, &ParseError{Index: -1, Problem: "is not valid JSON"}
+	}
+	ev, err := parseEvent(body)
+	if err != nil {
+		err.Index = 0
+		return Event{}, err
+	}
+	return ev, nil
+}
+
 func parseEvent(raw json.RawMessage) (Event, *ParseError) {
 	if raw[0] != '{' {
 		return Event{}, &ParseError{Problem: "must be a JSON object"}

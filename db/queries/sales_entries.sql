@@ -71,20 +71,24 @@ LIMIT sqlc.arg(page_size)::int;
 --     of a portal (HubSpot keeps up to 10 in flight) do not queue on its row;
 --   * when there are new entries, the dispatchers are woken: a NOTIFY on
 --     channel (salesreceiver.NotifyChannel, which they LISTEN on) at commit.
+-- An admin's re-run (salesreceiver.Rerun) goes through here too, with
+-- rerun_of and its first action set, and no portal_ids (HubSpot did not
+-- deliver it).
 WITH inserted AS (
     INSERT INTO sales_entries (
         portal_id, workspace_id, dedupe_key, event_id, subscription_type,
         object_type, object_id, property_name, property_value, occurred_at,
-        attempt_number, change_source, payload
+        attempt_number, change_source, payload, rerun_of, actions
     )
     SELECT e.portal_id, hc.workspace_id, e.dedupe_key, e.event_id, e.subscription_type,
            e.object_type, e.object_id, e.property_name, e.property_value, e.occurred_at,
-           e.attempt_number, e.change_source, e.payload
+           e.attempt_number, e.change_source, e.payload, e.rerun_of, COALESCE(e.actions, '[]'::jsonb)
     FROM jsonb_to_recordset(@entries::jsonb) AS e(
         ord bigint, portal_id bigint, dedupe_key text, event_id bigint,
         subscription_type text, object_type text, object_id bigint,
         property_name text, property_value text, occurred_at timestamptz,
-        attempt_number integer, change_source text, payload jsonb
+        attempt_number integer, change_source text, payload jsonb,
+        rerun_of bigint, actions jsonb
     )
     LEFT JOIN hubspot_connections hc
         ON hc.portal_id = e.portal_id AND hc.disconnected_at IS NULL
@@ -222,3 +226,18 @@ SET status = COALESCE(sqlc.narg(status)::text, status),
     updated_at = now()
 WHERE id = @id
 RETURNING *;
+
+-- name: SalesEntryLockForRerun :one
+-- SalesEntryLockForRerun loads a workspace's entry and locks it for the
+-- transaction that re-runs it, so two re-runs of one entry take turns (each
+-- gets its own number) and the entry cannot change under the check that it
+-- is not in flight.
+SELECT * FROM sales_entries
+WHERE id = @id AND workspace_id = @workspace_id
+FOR UPDATE;
+
+-- name: SalesEntryListReruns :many
+-- SalesEntryListReruns are the entries an entry was re-run as, oldest first.
+SELECT id FROM sales_entries
+WHERE rerun_of = @rerun_of
+ORDER BY id;
