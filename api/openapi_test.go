@@ -237,7 +237,7 @@ var schemaTypes = map[string]any{
 	"LeadInput": LeadInput{}, "ReferralInput": ReferralInput{}, "ReferralEvent": ReferralEventView{}, "Reward": RewardView{},
 	"Referral": ReferralView{}, "ReferralList": ReferralList{}, "DecisionInput": DecisionInput{}, "ReviewInput": ReviewInput{},
 	"RewardDecisionInput": RewardDecisionInput{},
-	"Dispatch":            DispatchView{}, "SalesEntry": SalesEntryView{}, "SalesEntryList": SalesEntryList{},
+	"Dispatch":            DispatchView{}, "SalesEntry": SalesEntryView{}, "SalesEntryList": SalesEntryList{}, "SalesEntryRerunInput": SalesEntryRerunInput{},
 	"ReviewEntry": ReviewEntryView{}, "ReviewEntryList": ReviewEntryList{},
 	"ReviewDecisionInput": ReviewDecisionInput{}, "ReviewDecisionResult": ReviewDecisionResult{},
 	"WebhookDelivery": WebhookDeliveryView{}, "WebhookDeliveryAttempt": WebhookDeliveryAttemptView{},

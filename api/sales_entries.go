@@ -26,6 +26,7 @@ import (
 func (s *Server) routeSalesReceiver(g *echo.Group) {
 	g.GET("/sales-entries", s.listSalesEntries)
 	g.GET("/sales-entries/:id", s.getSalesEntry)
+	g.POST("/sales-entries/:id/rerun", s.rerunSalesEntry)
 	g.GET("/review-entries", s.listReviewEntries)
 	g.GET("/review-entries/:id", s.getReviewEntry)
 	g.POST("/review-entries/:id/decisions", s.decideReviewEntry)
@@ -58,6 +59,10 @@ type SalesEntryView struct {
 	WorkflowURL      string           `json:"workflow_url,omitempty"`
 	Payload          json.RawMessage  `json:"payload,omitempty"`
 	ReviewEntry      *ReviewEntryView `json:"review_entry,omitempty"`
+	// RerunOf is the entry an admin re-ran as this one; RerunAs the
+	// entries this one was re-run as (reads of one entry).
+	RerunOf *int64  `json:"rerun_of,omitempty"`
+	RerunAs []int64 `json:"rerun_as,omitempty"`
 }
 
 // DispatchView is where handing the entry to a workflow stands: the
@@ -78,7 +83,7 @@ func (s *Server) salesEntryView(e db.SalesEntry) SalesEntryView {
 		Status: e.Status, CampaignID: uuidString(e.CampaignID), ReferralID: uuidString(e.ReferralID), MemberID: uuidString(e.MemberID),
 		Actions: e.Actions, Error: deref(e.Error), ProcessedAt: e.ProcessedAt,
 		Dispatch:   DispatchView{Attempts: e.DispatchAttempts, Error: deref(e.DispatchError), DispatchedAt: e.DispatchedAt},
-		WorkflowID: deref(e.WorkflowID),
+		WorkflowID: deref(e.WorkflowID), RerunOf: e.RerunOf,
 	}
 	if e.DispatchedAt == nil {
 		next := e.NextDispatchAt
@@ -175,6 +180,9 @@ func (s *Server) salesEntryDetail(c echo.Context) (SalesEntryView, error) {
 	}
 	v := s.salesEntryView(e)
 	v.Payload = e.Payload
+	if v.RerunAs, err = s.queries().SalesEntryListReruns(ctx, &e.ID); err != nil {
+		return SalesEntryView{}, fmt.Errorf("list the sales entry's re-runs: %w", err)
+	}
 	review, err := s.queries().ReviewEntryGetLatestOfSalesEntry(ctx, &e.ID)
 	switch {
 	case err == nil:
