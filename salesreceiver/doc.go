@@ -19,6 +19,10 @@
 // (outcome.go). An entry is marked done only after Temporal accepted it, so
 // a Temporal outage delays entries and never loses one.
 //
+// An admin's edit and re-run of an entry (Rerun, rerun.go) is the intake
+// again for one event: the same parser, the same record statement, a new
+// entry linked to the original (rerun_of), which is never rewritten.
+//
 // A HubSpot event is parsed once, by the intake's parser: routing reads the
 // stored columns, and for merges and associations the stored event through
 // the same wire type (entry.go).
