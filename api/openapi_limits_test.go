@@ -92,6 +92,7 @@ func TestOpenAPILimitsAreTheCode(t *testing.T) {
 		"paths//review-entries/get/parameters/limit/schema/maximum":                    n(maxPageSize),
 		"paths//sales-entries/get/parameters/object_id/schema/minimum":                 "1",
 		"paths//sales-entries/{id}/get/parameters/id/schema/minimum":                   "1",
+		"paths//sales-entries/{id}/rerun/post/parameters/id/schema/minimum":            "1",
 		"paths//campaigns/{id}/emails/get/parameters/limit/schema/minimum":             "1",
 		"paths//campaigns/{id}/members/get/parameters/limit/schema/minimum":            "1",
 		"paths//campaigns/{id}/members/get/parameters/limit/schema/maximum":            n(maxPageSize),

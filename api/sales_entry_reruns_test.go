@@ -189,6 +189,30 @@ func TestSalesEntryRerunAPI(t *testing.T) {
 	if rec := w.api.call("POST", rerunPath(w.entry.ID), `{"payload": null}`); rec.Code != http.StatusCreated {
 		t.Fatalf("re-run with a null payload = %d %s, want 201 (unchanged)", rec.Code, rec.Body)
 	}
+
+	// Admins re-running the same entry at once each get their own entry.
+	codes := make(chan int, 4)
+	for range 4 {
+		go func() { codes <- w.api.call("POST", rerunPath(w.entry.ID), "").Code }()
+	}
+	for range 4 {
+		if code := <-codes; code != http.StatusCreated {
+			t.Errorf("concurrent re-run = %d, want 201", code)
+		}
+	}
+	var keys []string
+	rows, err := w.d.Pool.Query(ctx, `SELECT dedupe_key FROM sales_entries WHERE rerun_of = $1 ORDER BY id`, w.entry.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var k string
+		_ = rows.Scan(&k)
+		keys = append(keys, strings.TrimPrefix(k, w.entry.DedupeKey))
+	}
+	if want := ":rerun:1 :rerun:2 :rerun:3 :rerun:4 :rerun:5 :rerun:6 :rerun:7"; strings.Join(keys, " ") != want {
+		t.Fatalf("re-runs' keys = %v, want %s", keys, want)
+	}
 }
 
 // TestAdminSalesEntryRerunPage: the entry's page in the Sales Receiver log

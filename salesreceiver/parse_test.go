@@ -211,3 +211,32 @@ func TestDedupeKey(t *testing.T) {
 		seen[k] = other
 	}
 }
+
+// TestParseEvent: one event on its own (an admin's edited payload) is read
+// exactly as an event of a delivery, and a problem names the field.
+func TestParseEvent(t *testing.T) {
+	one := contractExample[1 : len(contractExample)-1]
+	ev, err := ParseEvent([]byte("  " + one + "\n"))
+	if err != nil || ev.PortalID != 62515 || ev.ObjectID != 123 || string(ev.Raw) != one || ev.DedupeKey() == "" {
+		t.Fatalf("ParseEvent = %+v %v", ev, err)
+	}
+	if evs, _ := Parse([]byte(contractExample)); evs[0].DedupeKey() != ev.DedupeKey() {
+		t.Fatal("the same event parsed alone has another dedupe key")
+	}
+	for _, c := range []struct{ body, path, problem string }{
+		{"", "body", "is empty"},
+		{"{", "body", "not valid JSON"},
+		{"\xff", "body", "not valid UTF-8"},
+		{contractExample, "[0]", "must be a JSON object"},
+		{`"x"`, "[0]", "must be a JSON object"},
+		{strings.Replace(one, `"objectId":123,`, "", 1), "[0].objectId", "is required"},
+		{strings.Replace(one, `"portalId":62515`, `"portalId":"62515"`, 1), "[0].portalId", "must be a whole number"},
+		{strings.Replace(one, `"CRM"`, `"C\u0000RM"`, 1), "[0].changeSource", `\u0000`},
+	} {
+		_, err := ParseEvent([]byte(c.body))
+		var pe *ParseError
+		if !errors.As(err, &pe) || pe.Path() != c.path || !strings.Contains(pe.Problem, c.problem) {
+			t.Errorf("ParseEvent(%q) = %v, want %s %s", c.body, err, c.path, c.problem)
+		}
+	}
+}
