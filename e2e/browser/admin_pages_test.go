@@ -32,7 +32,8 @@ func adminPageShots(t *testing.T) string {
 // member, opens them, adds a referral for them, opens it, is told on the
 // page why a denial without a reason is refused, denies it with a reason
 // and sees it in the audit trail; then reads the review queue, an entry
-// with what HubSpot sent, and the Sales Receiver's log — every page with no
+// with what HubSpot sent, and the Sales Receiver's log, where re-running an
+// entry still in flight is refused on the page — every page with no
 // accessibility problem, each saved as a screenshot.
 func TestAdminMembersReferralsAndReview(t *testing.T) {
 	t.Parallel()
@@ -142,6 +143,18 @@ func TestAdminMembersReferralsAndReview(t *testing.T) {
 		t.Fatalf("the sales entry answered %d", status)
 	}
 	page("sales-entry", "HubSpot change "+strconv.FormatInt(entry.ID, 10))
+	// The entry is not routed yet: the edit-and-re-run form says so, on
+	// the page, next to the payload it keeps.
+	if !b.Exists(`form[action$="/rerun"] textarea#f-rerun-payload`) {
+		t.Fatalf("the entry's page has no edit-and-re-run form: %s", b.Text("main"))
+	}
+	if status := b.Submit(`form[action$="/rerun"] [type="submit"]`); status != http.StatusConflict {
+		t.Fatalf("re-running an entry in flight answered %d, want 409: %s", status, b.Text("main"))
+	}
+	if body := b.Text("#f-rerun-payload-error"); !strings.Contains(body, "still being processed") {
+		t.Fatalf("the refused re-run does not say why next to the payload: %s", b.Text("main"))
+	}
+	page("sales-entry-rerun-refused", "HubSpot change "+strconv.FormatInt(entry.ID, 10))
 }
 
 // waitWorkflowStarted waits until the referral's workflow has recorded its
