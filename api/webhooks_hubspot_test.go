@@ -212,7 +212,7 @@ func (a *webhookAPI) entries(t testing.TB) []db.SalesEntry {
 			&e.ObjectType, &e.ObjectID, &e.PropertyName, &e.PropertyValue, &e.OccurredAt, &e.AttemptNumber,
 			&e.ChangeSource, &e.Payload, &e.Status, &e.CampaignID, &e.ReferralID, &e.MemberID, &e.Actions, &e.Error,
 			&e.ReceivedAt, &e.ProcessedAt, &e.UpdatedAt, &e.DispatchAttempts, &e.NextDispatchAt, &e.DispatchError,
-			&e.DispatchedAt, &e.WorkflowID); err != nil {
+			&e.DispatchedAt, &e.WorkflowID, &e.RerunOf); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, e)
