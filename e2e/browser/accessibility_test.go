@@ -24,9 +24,7 @@ func TestPublicPagesAreAccessible(t *testing.T) {
 
 	check := func(page string) {
 		t.Helper()
-		for _, p := range b.AccessibilityProblems() {
-			t.Errorf("%s (%s): %s", page, b.Location(), p)
-		}
+		b.CheckAccessible(page)
 	}
 	b.Open(st.url + "/r/NOBODY-123")
 	check("the not-valid link page")

@@ -51,9 +51,7 @@ func TestAdminMembersReferralsAndReview(t *testing.T) {
 		if h1 := b.Text("h1"); h1 != wantH1 {
 			t.Fatalf("%s: the page's heading is %q, want %q (at %s): %s", name, h1, wantH1, b.Location(), b.Text("main"))
 		}
-		for _, p := range b.AccessibilityProblems() {
-			t.Errorf("%s (%s): %s", name, b.Location(), p)
-		}
+		b.CheckAccessible(name)
 		b.Screenshot(filepath.Join(dir, "admin-"+name+".png"))
 	}
 

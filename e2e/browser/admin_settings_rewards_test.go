@@ -43,9 +43,7 @@ func TestAdminSettingsAndRewardsExport(t *testing.T) {
 	dir := screenshots(t)
 	check := func(name string) {
 		t.Helper()
-		for _, p := range b.AccessibilityProblems() {
-			t.Errorf("%s (%s): %s", name, b.Location(), p)
-		}
+		b.CheckAccessible(name)
 		b.Screenshot(filepath.Join(dir, "admin-"+name+".png"))
 	}
 

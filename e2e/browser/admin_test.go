@@ -118,9 +118,7 @@ func TestAdminWalk(t *testing.T) {
 		if h1 := b.Text("h1"); h1 != wantH1 {
 			t.Fatalf("%s: the page's heading is %q, want %q (at %s)", name, h1, wantH1, b.Location())
 		}
-		for _, p := range b.AccessibilityProblems() {
-			t.Errorf("%s (%s): %s", name, b.Location(), p)
-		}
+		b.CheckAccessible(name)
 		b.Screenshot(filepath.Join(dir, "admin-"+name+".png"))
 	}
 

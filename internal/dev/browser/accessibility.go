@@ -4,21 +4,21 @@ import (
 	_ "embed"
 )
 
-// accessibilityJS looks at the page as a person with a screen reader, a
-// keyboard or weak eyes meets it, and lists what is in their way.
+// accessibilityJS checks the two things referflow's pages promise that
+// axe-core (see AxeViolations) does not check: it is kept for those only.
 //
 //go:embed accessibility.js
 var accessibilityJS string
 
-// AccessibilityProblems lists what keeps the page in the tab from being
-// used by everyone, in words ("" items none): no <html lang> or <title>,
-// not exactly one <h1>, a form field no label names, an image without alt
-// text, a control taken out of the keyboard's reach (a negative tabindex
-// outside an aria-hidden trap), and text whose contrast with its
-// background is under WCAG AA's 4.5:1 (3:1 for large text). It reads the
-// page through the DevTools protocol, so it works with the page's
-// JavaScript off too.
-func (b *Browser) AccessibilityProblems() []string {
+// OwnAccessibilityProblems lists, in words, what the page in the tab
+// breaks of the two rules axe-core lacks: exactly one <h1> (axe's
+// page-has-heading-one wants at least one, as a moderate best practice),
+// and no visible control taken out of the keyboard's reach by a negative
+// tabindex outside an aria-hidden trap (axe has no rule for it). Language,
+// title, labels, alt text and contrast are axe-core's: see CheckAccessible,
+// which runs both. It reads the page through the DevTools protocol, so it
+// works with the page's JavaScript off too.
+func (b *Browser) OwnAccessibilityProblems() []string {
 	b.t.Helper()
 	problems, err := Eval[[]string](b, accessibilityJS)
 	if err != nil {

@@ -101,6 +101,9 @@ type Browser struct {
 	ctx    context.Context
 	output *testenv.LogBuffer
 
+	// scriptsOff: DisableJavaScript was called.
+	scriptsOff bool
+
 	mu sync.Mutex
 	// refused are the requests to anything but loopback that the tab made
 	// and the guard failed.
@@ -447,8 +450,14 @@ func Eval[T any](b *Browser, expression string) (T, error) {
 // with JavaScript disabled, for the pages that must work without it.
 func (b *Browser) DisableJavaScript() {
 	b.t.Helper()
-	b.step("disable JavaScript", chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+	b.scriptsOff = true
+	b.setScriptsDisabled(true)
+}
+
+func (b *Browser) setScriptsDisabled(off bool) {
+	b.t.Helper()
+	b.step(fmt.Sprintf("disable JavaScript: %v", off), chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: off})
 		return err
 	}))
 }

@@ -94,18 +94,20 @@ func TestBrowserStaysOnLoopback(t *testing.T) {
 	b.mu.Unlock()
 }
 
-// The accessibility check finds each kind of problem it names.
-func TestAccessibilityProblemsFindsEachKind(t *testing.T) {
+// The accessibility check (axe-core from npm, and our own two rules) finds
+// each kind of problem, on a page whose JavaScript is off too, and passes a
+// good page.
+func TestAccessibilityCheckFindsEachKind(t *testing.T) {
 	t.Parallel()
 	b := New(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		if r.URL.Path == "/good" {
-			fmt.Fprint(w, `<!doctype html><html lang="en"><title>Good</title><h1>Join</h1>
+			fmt.Fprint(w, `<!doctype html><html lang="en"><title>Good</title><main><h1>Join</h1>
 <form><label for="e">Email</label><input id="e" name="email">
 <div aria-hidden="true" style="position:absolute;left:-9999px"><input name="website" tabindex="-1"></div>
 <img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" alt="">
-<p style="color:#595959">Fine print, dark enough.</p><button>Send</button></form></html>`)
+<p style="color:#595959">Fine print, dark enough.</p><button>Send</button></form></main></html>`)
 			return
 		}
 		fmt.Fprint(w, `<!doctype html><html><title></title><h1>One</h1><h1>Two</h1>
@@ -115,13 +117,29 @@ func TestAccessibilityProblemsFindsEachKind(t *testing.T) {
 	t.Cleanup(srv.Close)
 
 	b.Open(srv.URL + "/good")
-	if p := b.AccessibilityProblems(); len(p) != 0 {
+	for _, v := range b.AxeViolations() {
+		if v.Blocking() {
+			t.Errorf("a good page breaks a rule: %s", v)
+		}
+	}
+	if p := b.OwnAccessibilityProblems(); len(p) != 0 {
 		t.Fatalf("a good page has problems: %q", p)
 	}
+
+	b.DisableJavaScript()
 	b.Open(srv.URL + "/bad")
-	got := strings.Join(b.AccessibilityProblems(), "\n")
-	for _, want := range []string{"no <html lang>", "no <title>", "2 <h1>", "no label names the field input[name=email]",
-		"has no alt text", "the keyboard cannot reach button", "\"Pale grey on white.\" has contrast 2.32:1"} {
+	found := map[string]string{}
+	for _, v := range b.AxeViolations() {
+		found[v.ID] = v.Impact
+	}
+	for id, impact := range map[string]string{"html-has-lang": "serious", "document-title": "serious", "label": "critical",
+		"image-alt": "critical", "color-contrast": "serious"} {
+		if found[id] != impact {
+			t.Errorf("axe-core on a bad page: rule %s found as %q, want %q (all: %v)", id, found[id], impact, found)
+		}
+	}
+	got := strings.Join(b.OwnAccessibilityProblems(), "\n")
+	for _, want := range []string{"2 <h1>", "the keyboard cannot reach button"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the problems of a bad page do not say %q:\n%s", want, got)
 		}
