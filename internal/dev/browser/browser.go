@@ -12,7 +12,9 @@ package browser
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -421,6 +423,40 @@ func (b *Browser) Clipboard() string {
 		b.t.Fatalf("browser: read the clipboard: %v", err)
 	}
 	return text
+}
+
+// Download fetches a loopback URL as following a download link in the tab
+// would: with the tab's cookies for it (the admin's session), from Go,
+// since the tab shows no downloaded file. It returns the answer's status
+// and body.
+func (b *Browser) Download(rawURL string) (int, []byte) {
+	b.t.Helper()
+	if !Loopback(rawURL) {
+		b.t.Fatalf("browser: %s is not on loopback; the browser suite reaches nothing else", rawURL)
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, ActionTimeout)
+	defer cancel()
+	got, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{rawURL}})
+	if err != nil {
+		b.t.Fatalf("browser: the tab's cookies for %s: %v", rawURL, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		b.t.Fatalf("browser: download %s: %v", rawURL, err)
+	}
+	for _, c := range got.Cookies {
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.t.Fatalf("browser: download %s: %v", rawURL, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.t.Fatalf("browser: download %s: %v", rawURL, err)
+	}
+	return resp.StatusCode, body
 }
 
 // Click clicks the element the CSS selector names, waiting for nothing
