@@ -4,8 +4,9 @@
 # Go module proxy, once; reused while the pinned version is there), and the
 # PostgreSQL server binaries when no database is configured or running and
 # none are installed. With --browser (`make browser`) also Debian's chromium,
-# which the browser suite (e2e/browser) drives headless. Safe to run again: it
-# only does what is missing.
+# which the browser suite (e2e/browser) drives headless, and npm, with which
+# the suite installs axe-core. Safe to run again: it only does what is
+# missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -90,4 +91,19 @@ if [ -n "$WITH_BROWSER" ] && ! have_chromium; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq chromium >/dev/null
+fi
+
+# npm, for the browser suite only: it installs axe-core (the accessibility
+# engine injected into each page) with npm once, into the user's cache
+# folder (internal/dev/browser/axe.go).
+if [ -n "$WITH_BROWSER" ] && ! command -v npm >/dev/null 2>&1; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "install-tools: npm is not installed; the browser suite's accessibility check needs it." >&2
+		echo "install-tools: run: sudo apt-get install -y npm" >&2
+		exit 1
+	fi
+	echo "install-tools: installing npm with apt-get" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq npm >/dev/null
 fi
