@@ -251,6 +251,7 @@ func TestAdminWalk(t *testing.T) {
 	if status := b.Submit(`form[action$="/details"] button[type=submit]`); status != http.StatusOK || b.Text("#campaign-status") != "active" {
 		t.Fatalf("activate the campaign: %d: %q", status, b.Text("main"))
 	}
+	b.CheckAccessible("the active campaign")
 	// HubSpot sends the changes the campaign needs, as the HubSpot page
 	// lists them for the app's settings.
 	c, err := st.d.Queries.CampaignGetByID(context.Background(), uuid.MustParse(campaignID))
@@ -271,17 +272,20 @@ func TestAdminWalk(t *testing.T) {
 	// workflow holds it for review (the default fraud check), and the
 	// review queue's decision is an update of that live workflow.
 	b.Open(st.url + "/admin/members?campaign_id=" + campaignID)
+	b.CheckAccessible("the campaign's members")
 	b.Type("#f-email", "nora@example.org")
 	b.Type("#f-first_name", "Nora")
 	if status := b.Submit(`form[method="post"][action="/admin/members"] [type="submit"]`); status != http.StatusOK || b.Text("h1") != "Nora" {
 		t.Fatalf("add a member: %d: %s", status, b.Text("main"))
 	}
+	b.CheckAccessible("the new member")
 	b.Type("#f-lead_email", "pia@mailinator.com")
 	b.Type("#f-lead_first_name", "Pia")
 	if status := b.Submit(`form[action$="/referrals"] [type="submit"]`); status != http.StatusOK || b.Text("h1") != "Referral of pia@mailinator.com" {
 		t.Fatalf("add a referral: %d: %s", status, b.Text("main"))
 	}
 	referralURL := b.Location()
+	b.CheckAccessible("the new referral")
 	waitText(t, b, st.url+"/admin/review", "the referral held for review", "Held referral change fraud_check open")
 	page("review-queue-held", "Review queue")
 	if status := b.Follow(`a[href^="/admin/review/"]`); status != http.StatusOK {
