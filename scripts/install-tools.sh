@@ -3,7 +3,8 @@
 # the pinned sqlc and Temporal CLI into bin/ (built from source through the
 # Go module proxy, once; reused while the pinned version is there), and the
 # PostgreSQL server binaries when no database is configured or running and
-# none are installed. With --browser (`make browser`) also Debian's chromium,
+# none are installed. With --browser (`make browser`) also Debian's chromium
+# and firefox-esr,
 # which the browser suite (e2e/browser) drives headless, and npm, with which
 # the suite installs axe-core. Safe to run again: it only does what is
 # missing.
@@ -91,6 +92,21 @@ if [ -n "$WITH_BROWSER" ] && ! have_chromium; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
 	apt-get install -y -qq chromium >/dev/null
+fi
+
+# Firefox, for the browser suite only: Debian's firefox-esr, which the suite
+# drives headless over WebDriver BiDi (internal/dev/browser/firefox.go) to
+# check that the admin UI works in Firefox as in Chromium.
+if [ -n "$WITH_BROWSER" ] && ! command -v firefox-esr >/dev/null 2>&1; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "install-tools: Firefox is not installed; the browser suite needs it." >&2
+		echo "install-tools: run: sudo apt-get install -y firefox-esr" >&2
+		exit 1
+	fi
+	echo "install-tools: installing Firefox (firefox-esr) with apt-get" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq firefox-esr >/dev/null
 fi
 
 # npm, for the browser suite only: it installs axe-core (the accessibility

@@ -94,6 +94,37 @@ func TestBrowserStaysOnLoopback(t *testing.T) {
 	b.mu.Unlock()
 }
 
+// The Firefox harness: a loopback page loads and runs its script, and a
+// page of any other host is refused by the dead proxy on 127.0.0.1 before
+// a name is looked up or a connection leaves the machine.
+func TestFirefoxStaysOnLoopback(t *testing.T) {
+	t.Parallel()
+	f := NewFirefox(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, `<!doctype html><html lang="en"><title>t</title><h1 id="h">static</h1>
+<script>document.getElementById("h").textContent = "scripted";</script></html>`)
+	}))
+	t.Cleanup(srv.Close)
+
+	f.Open(srv.URL + "/page")
+	if h := f.Text("#h"); h != "scripted" {
+		t.Fatalf("the page's script did not run in Firefox: heading %q", h)
+	}
+	// .invalid never resolves anywhere (RFC 2606), so even a broken guard
+	// sends nothing out.
+	const elsewhere = "http://off-loopback.invalid/"
+	err := f.TryOpen(elsewhere)
+	if loc := f.Location(); err == nil && strings.HasPrefix(loc, elsewhere) && f.Text("h1") != "" {
+		t.Fatalf("Firefox loaded %s (at %s): %s", elsewhere, loc, f.Text("body"))
+	}
+	// Refused by the proxy: without it the error would be an unknown host,
+	// after a DNS lookup.
+	if err == nil || !strings.Contains(err.Error(), "NS_ERROR_PROXY_CONNECTION_REFUSED") {
+		t.Fatalf("opening %s: %v, want it refused by the loopback proxy", elsewhere, err)
+	}
+}
+
 // The accessibility check (axe-core from npm, and our own two rules) finds
 // each kind of problem, on a page whose JavaScript is off too, and passes a
 // good page.
