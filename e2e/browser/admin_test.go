@@ -332,10 +332,10 @@ func TestAdminWalk(t *testing.T) {
 		t.Fatalf("move the deal in HubSpot: %d: %s", status, b.Text("body"))
 	}
 	waitText(t, b, referralURL, "the referral approved", "Status approved")
+	// The reward follows the approval: the workflow creates it in the step
+	// after the status change, so a page read in between shows none yet.
+	waitText(t, b, referralURL, "the approved referral's reward", "50.00 USD")
 	page("referral-approved", "Referral of pia@mailinator.com")
-	if body := b.Text("main"); !strings.Contains(body, "50.00 USD") {
-		t.Fatalf("the approved referral does not show its reward: %s", body)
-	}
 	b.Open(st.url + "/admin/rewards?campaign_id=" + campaignID)
 	if body := b.Text("main"); !strings.Contains(body, "pia@mailinator.com") || !strings.Contains(body, "50.00 USD") {
 		t.Fatalf("the rewards page does not list Pia's reward: %s", body)
