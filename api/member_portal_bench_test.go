@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/referflow/referflow/internal/dev/testenv"
 )
 
@@ -56,15 +58,7 @@ func BenchmarkMemberPortal(b *testing.B) {
 		m.CampaignID, benchPortalReferrals, m.ID); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := d.Pool.Exec(ctx, `
-		INSERT INTO rewards (workspace_id, referral_id, campaign_id, member_id, recipient, amount, currency, status,
-		                     idempotency_key, issued_at, paid_at, created_at)
-		SELECT workspace_id, id, campaign_id, member_id, 'member', 50, 'USD',
-		       CASE WHEN created_at < now() - interval '5 hours' THEN 'issued' ELSE 'pending' END,
-		       'bench:' || id, created_at, CASE WHEN created_at < now() - interval '10 hours' THEN created_at END, created_at
-		FROM referrals WHERE campaign_id = $1 AND status = 'approved'`, m.CampaignID); err != nil {
-		b.Fatal(err)
-	}
+	benchRewardApprovedReferrals(b, d.Pool, m.CampaignID.String())
 	if _, err := d.Pool.Exec(ctx, `ANALYZE referrals; ANALYZE rewards; ANALYZE members`); err != nil {
 		b.Fatal(err)
 	}
@@ -121,5 +115,21 @@ func BenchmarkMemberPortal(b *testing.B) {
 			b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
 			b.ReportMetric(float64(took[len(took)*95/100].Microseconds())/1000, "p95-ms")
 		})
+	}
+}
+
+// benchRewardApprovedReferrals gives each approved referral of the campaign
+// a member reward of 50 USD, as its approval would have: issued once over 5
+// hours old, paid once over 10, pending before.
+func benchRewardApprovedReferrals(b *testing.B, pool *pgxpool.Pool, campaignID string) {
+	b.Helper()
+	if _, err := pool.Exec(context.Background(), `
+		INSERT INTO rewards (workspace_id, referral_id, campaign_id, member_id, recipient, amount, currency, status,
+		                     idempotency_key, issued_at, paid_at, created_at)
+		SELECT workspace_id, id, campaign_id, member_id, 'member', 50, 'USD',
+		       CASE WHEN created_at < now() - interval '5 hours' THEN 'issued' ELSE 'pending' END,
+		       'bench:' || id, created_at, CASE WHEN created_at < now() - interval '10 hours' THEN created_at END, created_at
+		FROM referrals WHERE campaign_id = $1 AND status = 'approved'`, campaignID); err != nil {
+		b.Fatal(err)
 	}
 }

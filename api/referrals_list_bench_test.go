@@ -74,15 +74,7 @@ func BenchmarkAdminLists(b *testing.B) {
 			FROM generate_series(1, $3::int) g`, f.ws, f.camp, rows); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := d.Pool.Exec(ctx, `
-			INSERT INTO rewards (workspace_id, referral_id, campaign_id, member_id, recipient, amount, currency, status,
-			                     idempotency_key, issued_at, paid_at, created_at)
-			SELECT workspace_id, id, campaign_id, member_id, 'member', 50, 'USD',
-			       CASE WHEN created_at < now() - interval '5 hours' THEN 'issued' ELSE 'pending' END,
-			       'bench:' || id, created_at, CASE WHEN created_at < now() - interval '10 hours' THEN created_at END, created_at
-			FROM referrals WHERE workspace_id = $1 AND status = 'approved'`, f.ws); err != nil {
-			b.Fatal(err)
-		}
+		benchRewardApprovedReferrals(b, d.Pool, f.camp)
 	}
 	for _, table := range []string{"referrals", "sales_entries", "members", "rewards"} {
 		if _, err := d.Pool.Exec(ctx, "VACUUM ANALYZE "+table); err != nil {
