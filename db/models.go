@@ -240,6 +240,19 @@ type OauthState struct {
 	UsedAt      *time.Time `json:"used_at"`
 }
 
+type PersonKey struct {
+	Subject   string     `json:"subject"`
+	SealedKey []byte     `json:"sealed_key"`
+	CreatedAt time.Time  `json:"created_at"`
+	ErasedAt  *time.Time `json:"erased_at"`
+}
+
+type PersonKeySetting struct {
+	ID           bool      `json:"id"`
+	SealedPepper []byte    `json:"sealed_pepper"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
 // A referred lead attributed to a member: pending, qualified, approved or denied; each one is driven by its own Temporal workflow.
 type Referral struct {
 	ID                  uuid.UUID      `json:"id"`
