@@ -42,6 +42,7 @@ import (
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/email"
 	"github.com/referflow/referflow/internal/outgoing"
+	"github.com/referflow/referflow/internal/personaldata"
 )
 
 // Activities holds what activities depend on. The worker registers one value;
@@ -64,6 +65,10 @@ type Activities struct {
 	Email *email.Sender
 	// EmailLinks makes the links those emails carry.
 	EmailLinks EmailLinks
+	// PersonalData holds the per-person keys of personal data in Temporal's
+	// histories: erasing a person forgets their key. nil when the worker was
+	// given no encryption key (tests that never erase anyone).
+	PersonalData *personaldata.Keyring
 }
 
 // New builds the activities over a connection pool.

@@ -42,7 +42,7 @@ func TestWorkerServesWhatOperatorsNeedOnMetrics(t *testing.T) {
 	// The worker's metrics, its Temporal client and HubSpot manager
 	// reporting into them, as `referflow worker` wires them.
 	metrics := worker.NewMetrics()
-	wc, err := temporalclient.Dial(ctx, tc.Address, tc.Namespace, slog.New(slog.DiscardHandler), metrics.Temporal)
+	wc, err := temporalclient.Dial(ctx, tc.Address, tc.Namespace, slog.New(slog.DiscardHandler), metrics.Temporal, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/referflow/referflow/internal/hubspotconn"
 	"github.com/referflow/referflow/internal/opsmetrics"
 	"github.com/referflow/referflow/internal/outgoing"
+	"github.com/referflow/referflow/internal/personaldata"
 	"github.com/referflow/referflow/internal/webhookdelivery"
 	"github.com/referflow/referflow/salesreceiver"
 	"github.com/referflow/referflow/workflows"
@@ -92,6 +93,10 @@ type Options struct {
 	// webhooks journal (default DefaultJournalPollInterval; negative: no
 	// poller, for tests that run their own).
 	JournalPollInterval time.Duration
+	// PersonalData holds the per-person keys of personal data in Temporal's
+	// histories (the one the process's client seals with); erasing a person
+	// forgets their key through it.
+	PersonalData *personaldata.Keyring
 }
 
 // Run runs the workers and the Sales Receiver's dispatcher that feeds
@@ -183,6 +188,7 @@ func New(c client.Client, pool *pgxpool.Pool, opts Options) *Workers {
 	acts.StartReferralWorkflow = referralStarter(c, opts.TaskQueue, opts.HubSpotTaskQueue)
 	acts.Email = opts.Email
 	acts.EmailLinks = activities.NewEmailLinks(opts.PublicURL, opts.EncryptionKey)
+	acts.PersonalData = opts.PersonalData
 
 	logger := opts.Logger
 	if logger == nil {

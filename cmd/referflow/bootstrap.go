@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/referflow/referflow/activities"
@@ -21,6 +22,7 @@ import (
 	"github.com/referflow/referflow/internal/email"
 	"github.com/referflow/referflow/internal/hubspot"
 	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/personaldata"
 	"github.com/referflow/referflow/internal/temporalclient"
 	"github.com/referflow/referflow/internal/tokencrypt"
 	"github.com/referflow/referflow/worker"
@@ -60,9 +62,15 @@ func openPool(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
 
 // connectTemporal dials Temporal and registers referflow's search
 // attributes, so no workflow ever upserts an unknown one. The SDK's metrics
-// go to metrics (nil: none; the worker's client gives its own).
-func connectTemporal(ctx context.Context, cfg *config.Config, logger *slog.Logger, metrics client.MetricsHandler) (client.Client, error) {
-	c, err := temporalclient.Dial(ctx, cfg.TemporalAddress, cfg.TemporalNamespace, logger, metrics)
+// go to metrics (nil: none; the worker's client gives its own). Personal
+// data in payloads is sealed with keys (nil: a process that starts no
+// workflow with personal data, referflow referrals resume).
+func connectTemporal(ctx context.Context, cfg *config.Config, keys *personaldata.Keyring, logger *slog.Logger, metrics client.MetricsHandler) (client.Client, error) {
+	var dc converter.DataConverter
+	if keys != nil {
+		dc = personaldata.DataConverter(keys)
+	}
+	c, err := temporalclient.Dial(ctx, cfg.TemporalAddress, cfg.TemporalNamespace, logger, metrics, dc)
 	if err != nil {
 		return nil, err
 	}
@@ -71,6 +79,16 @@ func connectTemporal(ctx context.Context, cfg *config.Config, logger *slog.Logge
 		return nil, err
 	}
 	return c, nil
+}
+
+// newKeyring holds the per-person keys of personal data in Temporal's
+// histories, in Postgres, sealed with REFERFLOW_ENCRYPTION_KEY.
+func newKeyring(cfg *config.Config, pool *pgxpool.Pool) (*personaldata.Keyring, error) {
+	box, err := tokencrypt.New(cfg.EncryptionKeys)
+	if err != nil {
+		return nil, err
+	}
+	return personaldata.NewKeyring(pool, box), nil
 }
 
 // newHubSpotManager builds the HubSpot connection manager from the
@@ -133,9 +151,9 @@ func serveAPI(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc cl
 // that feeds recorded HubSpot events to them, until ctx ends; it serves
 // metrics on REFERFLOW_WORKER_METRICS_ADDR unless that is off. tc and hs
 // report into metrics (see worker.Metrics).
-func runWorkers(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc client.Client, hs *hubspotconn.Manager, logger *slog.Logger, metrics *worker.Metrics) error {
+func runWorkers(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, tc client.Client, keys *personaldata.Keyring, hs *hubspotconn.Manager, logger *slog.Logger, metrics *worker.Metrics) error {
 	opts := worker.Options{HubSpot: hs, PublicURL: cfg.PublicURL.String(), WebhookPolicy: cfg.WebhookPolicy, Logger: logger, Metrics: metrics,
-		Email: email.NewSender(cfg.SMTP, cfg.PublicURL.Hostname()), EncryptionKey: cfg.EncryptionKeys[0]}
+		Email: email.NewSender(cfg.SMTP, cfg.PublicURL.Hostname()), EncryptionKey: cfg.EncryptionKeys[0], PersonalData: keys}
 	if cfg.SMTP == nil {
 		logger.Info("no SMTP server is configured (REFERFLOW_SMTP_URL): no email is sent to members")
 	} else {
@@ -160,6 +178,7 @@ type process struct {
 	cfg      *config.Config
 	logger   *slog.Logger
 	pool     *pgxpool.Pool
+	keys     *personaldata.Keyring
 	temporal client.Client
 	hubspot  *hubspotconn.Manager
 }
@@ -185,7 +204,11 @@ func startProcess(ctx context.Context, out streams, metrics *worker.Metrics) (*p
 	if metrics != nil {
 		temporalMetrics, hubspotMetrics = metrics.Temporal, metrics.HubSpot
 	}
-	if p.temporal, err = connectTemporal(ctx, cfg, p.logger, temporalMetrics); err != nil {
+	if p.keys, err = newKeyring(cfg, p.pool); err != nil {
+		p.close()
+		return nil, err
+	}
+	if p.temporal, err = connectTemporal(ctx, cfg, p.keys, p.logger, temporalMetrics); err != nil {
 		p.close()
 		return nil, err
 	}

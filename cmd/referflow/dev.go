@@ -27,6 +27,7 @@ import (
 	"github.com/referflow/referflow/internal/config"
 	"github.com/referflow/referflow/internal/dev/devstack"
 	"github.com/referflow/referflow/internal/dev/hubspotsim"
+	"github.com/referflow/referflow/internal/personaldata"
 	"github.com/referflow/referflow/internal/temporalclient"
 	"github.com/referflow/referflow/worker"
 )
@@ -218,7 +219,11 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 	if err != nil {
 		return err
 	}
-	tc, err := connectTemporal(ctx, cfg, logger, nil)
+	keys, err := newKeyring(cfg, pool)
+	if err != nil {
+		return err
+	}
+	tc, err := connectTemporal(ctx, cfg, keys, logger, nil)
 	if err != nil {
 		return err
 	}
@@ -226,7 +231,7 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 	// The worker has a client of its own, so the SDK's metrics on the
 	// worker's /metrics are the worker's, as in production.
 	metrics := worker.NewMetrics()
-	workerTC, err := temporalclient.Dial(ctx, cfg.TemporalAddress, cfg.TemporalNamespace, logger, metrics.Temporal)
+	workerTC, err := temporalclient.Dial(ctx, cfg.TemporalAddress, cfg.TemporalNamespace, logger, metrics.Temporal, personaldata.DataConverter(keys))
 	if err != nil {
 		return err
 	}
@@ -247,7 +252,9 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 	errs := make(chan error, 2)
 	for _, part := range []func(context.Context) error{
 		func(ctx context.Context) error { return serveAPI(ctx, cfg, pool, tc, hs, logger) },
-		func(ctx context.Context) error { return runWorkers(ctx, cfg, pool, workerTC, hs, logger, metrics) },
+		func(ctx context.Context) error {
+			return runWorkers(ctx, cfg, pool, workerTC, keys, hs, logger, metrics)
+		},
 	} {
 		wg.Go(func() {
 			err := part(runCtx)

@@ -476,7 +476,7 @@ func waitingFix(cause string) string {
 }
 
 func (d *doctor) temporalReachable(ctx context.Context) bool {
-	c, err := temporalclient.Dial(ctx, d.cfg.TemporalAddress, d.cfg.TemporalNamespace, newLogger(nil, io.Discard), nil)
+	c, err := temporalclient.Dial(ctx, d.cfg.TemporalAddress, d.cfg.TemporalNamespace, newLogger(nil, io.Discard), nil, nil)
 	if err != nil {
 		d.problem("temporal", err.Error(), "check TEMPORAL_ADDRESS and that the Temporal frontend runs and accepts connections from this machine")
 		return false

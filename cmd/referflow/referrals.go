@@ -34,7 +34,7 @@ func runReferrals(ctx context.Context, out streams, fs *flag.FlagSet, args []str
 		return err
 	}
 	logger := newLogger(cfg, out.stderr)
-	tc, err := connectTemporal(ctx, cfg, logger, nil)
+	tc, err := connectTemporal(ctx, cfg, nil, logger, nil)
 	if err != nil {
 		return err
 	}

@@ -27,5 +27,5 @@ func runWorker(ctx context.Context, out streams, fs *flag.FlagSet, args []string
 		return err
 	}
 	defer p.close()
-	return runWorkers(ctx, p.cfg, p.pool, p.temporal, p.hubspot, p.logger, metrics)
+	return runWorkers(ctx, p.cfg, p.pool, p.temporal, p.keys, p.hubspot, p.logger, metrics)
 }

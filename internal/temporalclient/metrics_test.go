@@ -32,7 +32,7 @@ func TestMetricsHandlerReportsTheSDKsMetrics(t *testing.T) {
 	tc := testenv.NewTemporal(t)
 	reg := prometheus.NewRegistry()
 	ctx := context.Background()
-	c, err := temporalclient.Dial(ctx, tc.Address, tc.Namespace, slog.New(slog.DiscardHandler), temporalclient.NewMetricsHandler(reg))
+	c, err := temporalclient.Dial(ctx, tc.Address, tc.Namespace, slog.New(slog.DiscardHandler), temporalclient.NewMetricsHandler(reg), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

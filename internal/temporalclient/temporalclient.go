@@ -16,14 +16,17 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 )
 
 // Dial connects to the Temporal frontend at address, logging through logger
 // and reporting the SDK's metrics to metrics (nil: none; a worker's client
-// passes NewMetricsHandler's). It fails fast with the address in the message
+// passes NewMetricsHandler's). Payloads go through dc (nil: Temporal's
+// default): referflow's processes pass personaldata.DataConverter, so every
+// client and worker seals personal data the same way. It fails fast with the address in the message
 // when the server does not answer, so a wrong TEMPORAL_ADDRESS is obvious at
 // start-up.
-func Dial(ctx context.Context, address, namespace string, logger *slog.Logger, metrics client.MetricsHandler) (client.Client, error) {
+func Dial(ctx context.Context, address, namespace string, logger *slog.Logger, metrics client.MetricsHandler, dc converter.DataConverter) (client.Client, error) {
 	dialCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	c, err := client.DialContext(dialCtx, client.Options{
@@ -31,6 +34,7 @@ func Dial(ctx context.Context, address, namespace string, logger *slog.Logger, m
 		Namespace:      namespace,
 		Logger:         NewLogger(logger.With("component", "temporal")),
 		MetricsHandler: metrics,
+		DataConverter:  dc,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s (TEMPORAL_ADDRESS): %w", address, err)

@@ -12,6 +12,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 
@@ -69,6 +70,28 @@ func NewTemporal(t testing.TB) *Temporal {
 		TaskQueue:        "test-" + suffix,
 		HubSpotTaskQueue: "test-hubspot-" + suffix,
 	}
+}
+
+// WithDataConverter is the same server and task queues through a client
+// whose payloads go through dc, as referflow's processes' do
+// (personaldata.DataConverter): a worker built on it seals personal data.
+func (tc *Temporal) WithDataConverter(t testing.TB, dc converter.DataConverter) *Temporal {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort:      tc.Address,
+		Namespace:     tc.Namespace,
+		Logger:        quietTemporalLogger(),
+		DataConverter: dc,
+	})
+	if err != nil {
+		t.Fatalf("testenv: dial Temporal at %s: %v", tc.Address, err)
+	}
+	t.Cleanup(c.Close)
+	with := *tc
+	with.Client = c
+	return &with
 }
 
 // Option configures the Temporal dev server of a package's tests.
