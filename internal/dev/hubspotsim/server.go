@@ -105,6 +105,7 @@ func (s *Simulator) Handler() http.Handler {
 	s.recordRoutes(mux)
 	s.pageRoutes(mux)
 	s.modeRoutes(mux)
+	s.cardRoutes(mux)
 	return &router{mux: mux}
 }
 

@@ -126,6 +126,8 @@ type Simulator struct {
 
 	wh *webhooks // webhook settings and delivery (webhooks.go)
 	jn *journal  // the webhooks journal (journal.go), guarded by mu
+
+	cards cardState // app cards' hubspot.fetch (cards.go)
 }
 
 // Portal is one HubSpot account ("hub"). Its exported fields never change
