@@ -713,6 +713,75 @@ func (q *Queries) MemberListByIDs(ctx context.Context, ids []uuid.UUID) ([]Membe
 	return items, nil
 }
 
+const memberListForHubSpotCard = `-- name: MemberListForHubSpotCard :many
+SELECT members.id, members.workspace_id, members.campaign_id, members.referral_code, members.email, members.first_name, members.last_name, members.external_id, members.hubspot_contact_id, members.referral_count, members.converted_referral_count, members.source, members.created_at, members.updated_at, members.workflow_started_at, members.hubspot_deal_id, members.waiting_step, members.waiting_cause, members.waiting_reason, members.waiting_since, members.email_unsubscribed_at, campaigns.name AS campaign_name, (count(*) OVER ())::int AS total
+FROM members
+JOIN campaigns ON campaigns.id = members.campaign_id
+WHERE members.workspace_id = $1 AND members.hubspot_contact_id = $2
+ORDER BY members.created_at DESC, members.id DESC
+LIMIT $3
+`
+
+type MemberListForHubSpotCardParams struct {
+	WorkspaceID      uuid.UUID `json:"workspace_id"`
+	HubspotContactID *int64    `json:"hubspot_contact_id"`
+	MaxResults       int32     `json:"max_results"`
+}
+
+type MemberListForHubSpotCardRow struct {
+	Member       Member `json:"member"`
+	CampaignName string `json:"campaign_name"`
+	Total        int32  `json:"total"`
+}
+
+// MemberListForHubSpotCard is the referral card on a member's HubSpot
+// contact: the workspace's members linked to that contact (one per campaign
+// at most), newest first, with their campaign's name, at most max_results,
+// and total, how many there are in all.
+func (q *Queries) MemberListForHubSpotCard(ctx context.Context, arg MemberListForHubSpotCardParams) ([]MemberListForHubSpotCardRow, error) {
+	rows, err := q.db.Query(ctx, memberListForHubSpotCard, arg.WorkspaceID, arg.HubspotContactID, arg.MaxResults)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []MemberListForHubSpotCardRow
+	for rows.Next() {
+		var i MemberListForHubSpotCardRow
+		if err := rows.Scan(
+			&i.Member.ID,
+			&i.Member.WorkspaceID,
+			&i.Member.CampaignID,
+			&i.Member.ReferralCode,
+			&i.Member.Email,
+			&i.Member.FirstName,
+			&i.Member.LastName,
+			&i.Member.ExternalID,
+			&i.Member.HubspotContactID,
+			&i.Member.ReferralCount,
+			&i.Member.ConvertedReferralCount,
+			&i.Member.Source,
+			&i.Member.CreatedAt,
+			&i.Member.UpdatedAt,
+			&i.Member.WorkflowStartedAt,
+			&i.Member.HubspotDealID,
+			&i.Member.WaitingStep,
+			&i.Member.WaitingCause,
+			&i.Member.WaitingReason,
+			&i.Member.WaitingSince,
+			&i.Member.EmailUnsubscribedAt,
+			&i.CampaignName,
+			&i.Total,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const memberListWaiting = `-- name: MemberListWaiting :many
 SELECT id FROM members
 WHERE workspace_id = $1

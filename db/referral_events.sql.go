@@ -136,3 +136,49 @@ func (q *Queries) ReferralEventListByReferral(ctx context.Context, referralID uu
 	}
 	return items, nil
 }
+
+const referralEventListOfKindByReferrals = `-- name: ReferralEventListOfKindByReferrals :many
+SELECT id, referral_id, workspace_id, kind, from_status, to_status, actor, sales_entry_id, details, idempotency_key, occurred_at FROM referral_events
+WHERE referral_id = ANY($1::uuid[]) AND kind = $2
+ORDER BY referral_id, id
+`
+
+type ReferralEventListOfKindByReferralsParams struct {
+	ReferralIds []uuid.UUID `json:"referral_ids"`
+	Kind        string      `json:"kind"`
+}
+
+// ReferralEventListOfKindByReferrals loads one kind of audit event (the
+// fraud signals, for the referral card on a HubSpot record) of several
+// referrals in one round trip, oldest first.
+func (q *Queries) ReferralEventListOfKindByReferrals(ctx context.Context, arg ReferralEventListOfKindByReferralsParams) ([]ReferralEvent, error) {
+	rows, err := q.db.Query(ctx, referralEventListOfKindByReferrals, arg.ReferralIds, arg.Kind)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ReferralEvent
+	for rows.Next() {
+		var i ReferralEvent
+		if err := rows.Scan(
+			&i.ID,
+			&i.ReferralID,
+			&i.WorkspaceID,
+			&i.Kind,
+			&i.FromStatus,
+			&i.ToStatus,
+			&i.Actor,
+			&i.SalesEntryID,
+			&i.Details,
+			&i.IdempotencyKey,
+			&i.OccurredAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}

@@ -1327,6 +1327,111 @@ func (q *Queries) ReferralListFiltered(ctx context.Context, arg ReferralListFilt
 	return items, nil
 }
 
+const referralListForHubSpotCard = `-- name: ReferralListForHubSpotCard :many
+SELECT referrals.id, referrals.workspace_id, referrals.campaign_id, referrals.member_id, referrals.lead_email, referrals.lead_first_name, referrals.lead_last_name, referrals.lead_company, referrals.status, referrals.in_review, referrals.denied_reason, referrals.cannot_qualify_reason, referrals.source, referrals.external_id, referrals.hubspot_contact_id, referrals.hubspot_deal_id, referrals.hubspot_company_id, referrals.sale_value, referrals.currency, referrals.qualified_at, referrals.approved_at, referrals.denied_at, referrals.created_at, referrals.updated_at, referrals.lead_email_normalized, referrals.waiting_step, referrals.waiting_cause, referrals.waiting_reason, referrals.waiting_since, referrals.workflow_started_at, referrals.visitor_hash, referrals.lead_phone, referrals.note, members.referral_code AS member_code, members.email AS member_email,
+    members.first_name AS member_first_name, members.last_name AS member_last_name,
+    campaigns.name AS campaign_name, (count(*) OVER ())::int AS total
+FROM referrals
+JOIN members ON members.id = referrals.member_id
+JOIN campaigns ON campaigns.id = referrals.campaign_id
+WHERE referrals.workspace_id = $1
+  AND (referrals.hubspot_contact_id = $2::bigint
+       OR referrals.hubspot_deal_id = $3::bigint
+       OR referrals.hubspot_company_id = $4::bigint)
+ORDER BY referrals.created_at DESC, referrals.id DESC
+LIMIT $5
+`
+
+type ReferralListForHubSpotCardParams struct {
+	WorkspaceID uuid.UUID `json:"workspace_id"`
+	ContactID   *int64    `json:"contact_id"`
+	DealID      *int64    `json:"deal_id"`
+	CompanyID   *int64    `json:"company_id"`
+	MaxResults  int32     `json:"max_results"`
+}
+
+type ReferralListForHubSpotCardRow struct {
+	Referral        Referral `json:"referral"`
+	MemberCode      string   `json:"member_code"`
+	MemberEmail     string   `json:"member_email"`
+	MemberFirstName *string  `json:"member_first_name"`
+	MemberLastName  *string  `json:"member_last_name"`
+	CampaignName    string   `json:"campaign_name"`
+	Total           int32    `json:"total"`
+}
+
+// ReferralListForHubSpotCard is what the referral card on a HubSpot record
+// shows: the workspace's referrals held by that contact, deal or company
+// (one argument set, the others NULL), newest first, with their member and
+// campaign, at most max_results of them, and total, how many there are in
+// all. Equality on a NULL argument matches nothing, so each set argument
+// uses its column's index.
+func (q *Queries) ReferralListForHubSpotCard(ctx context.Context, arg ReferralListForHubSpotCardParams) ([]ReferralListForHubSpotCardRow, error) {
+	rows, err := q.db.Query(ctx, referralListForHubSpotCard,
+		arg.WorkspaceID,
+		arg.ContactID,
+		arg.DealID,
+		arg.CompanyID,
+		arg.MaxResults,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ReferralListForHubSpotCardRow
+	for rows.Next() {
+		var i ReferralListForHubSpotCardRow
+		if err := rows.Scan(
+			&i.Referral.ID,
+			&i.Referral.WorkspaceID,
+			&i.Referral.CampaignID,
+			&i.Referral.MemberID,
+			&i.Referral.LeadEmail,
+			&i.Referral.LeadFirstName,
+			&i.Referral.LeadLastName,
+			&i.Referral.LeadCompany,
+			&i.Referral.Status,
+			&i.Referral.InReview,
+			&i.Referral.DeniedReason,
+			&i.Referral.CannotQualifyReason,
+			&i.Referral.Source,
+			&i.Referral.ExternalID,
+			&i.Referral.HubspotContactID,
+			&i.Referral.HubspotDealID,
+			&i.Referral.HubspotCompanyID,
+			&i.Referral.SaleValue,
+			&i.Referral.Currency,
+			&i.Referral.QualifiedAt,
+			&i.Referral.ApprovedAt,
+			&i.Referral.DeniedAt,
+			&i.Referral.CreatedAt,
+			&i.Referral.UpdatedAt,
+			&i.Referral.LeadEmailNormalized,
+			&i.Referral.WaitingStep,
+			&i.Referral.WaitingCause,
+			&i.Referral.WaitingReason,
+			&i.Referral.WaitingSince,
+			&i.Referral.WorkflowStartedAt,
+			&i.Referral.VisitorHash,
+			&i.Referral.LeadPhone,
+			&i.Referral.Note,
+			&i.MemberCode,
+			&i.MemberEmail,
+			&i.MemberFirstName,
+			&i.MemberLastName,
+			&i.CampaignName,
+			&i.Total,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const referralListForHubSpotWrite = `-- name: ReferralListForHubSpotWrite :many
 SELECT r.id, r.status, r.hubspot_contact_id, r.hubspot_deal_id, r.cannot_qualify_reason,
        m.referral_code AS member_referral_code

@@ -305,6 +305,55 @@ func (q *Queries) RewardListByReferral(ctx context.Context, referralID uuid.UUID
 	return items, nil
 }
 
+const rewardListByReferrals = `-- name: RewardListByReferrals :many
+SELECT id, workspace_id, referral_id, campaign_id, member_id, recipient, amount, currency, status, idempotency_key, conversion_number, hold_until, issued_at, paid_at, cancelled_at, cancel_reason, failure_reason, created_at, updated_at FROM rewards
+WHERE referral_id = ANY($1::uuid[])
+ORDER BY referral_id, conversion_number, created_at, id
+`
+
+// RewardListByReferrals loads the rewards of several referrals in one round
+// trip (the referral card on a HubSpot record), each referral's in the order
+// they were earned.
+func (q *Queries) RewardListByReferrals(ctx context.Context, referralIds []uuid.UUID) ([]Reward, error) {
+	rows, err := q.db.Query(ctx, rewardListByReferrals, referralIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Reward
+	for rows.Next() {
+		var i Reward
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.ReferralID,
+			&i.CampaignID,
+			&i.MemberID,
+			&i.Recipient,
+			&i.Amount,
+			&i.Currency,
+			&i.Status,
+			&i.IdempotencyKey,
+			&i.ConversionNumber,
+			&i.HoldUntil,
+			&i.IssuedAt,
+			&i.PaidAt,
+			&i.CancelledAt,
+			&i.CancelReason,
+			&i.FailureReason,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const rewardListFiltered = `-- name: RewardListFiltered :many
 SELECT rewards.id, rewards.workspace_id, rewards.referral_id, rewards.campaign_id, rewards.member_id, rewards.recipient, rewards.amount, rewards.currency, rewards.status, rewards.idempotency_key, rewards.conversion_number, rewards.hold_until, rewards.issued_at, rewards.paid_at, rewards.cancelled_at, rewards.cancel_reason, rewards.failure_reason, rewards.created_at, rewards.updated_at, members.email AS member_email, referrals.lead_email
 FROM rewards

@@ -237,3 +237,15 @@ SET email_unsubscribed_at = COALESCE(email_unsubscribed_at, now()),
     updated_at = now()
 WHERE id = @id
 RETURNING *;
+
+-- name: MemberListForHubSpotCard :many
+-- MemberListForHubSpotCard is the referral card on a member's HubSpot
+-- contact: the workspace's members linked to that contact (one per campaign
+-- at most), newest first, with their campaign's name, at most max_results,
+-- and total, how many there are in all.
+SELECT sqlc.embed(members), campaigns.name AS campaign_name, (count(*) OVER ())::int AS total
+FROM members
+JOIN campaigns ON campaigns.id = members.campaign_id
+WHERE members.workspace_id = @workspace_id AND members.hubspot_contact_id = @hubspot_contact_id
+ORDER BY members.created_at DESC, members.id DESC
+LIMIT @max_results;

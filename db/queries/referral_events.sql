@@ -30,3 +30,11 @@ SELECT EXISTS (
     WHERE referral_id = @referral_id AND kind = 'added'
       AND details->>'import_id' = @import_id::text AND details->>'import_row' = @import_row::text
 );
+
+-- name: ReferralEventListOfKindByReferrals :many
+-- ReferralEventListOfKindByReferrals loads one kind of audit event (the
+-- fraud signals, for the referral card on a HubSpot record) of several
+-- referrals in one round trip, oldest first.
+SELECT * FROM referral_events
+WHERE referral_id = ANY(@referral_ids::uuid[]) AND kind = @kind
+ORDER BY referral_id, id;

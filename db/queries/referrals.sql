@@ -540,3 +540,23 @@ SELECT top.member_id, members.campaign_id, members.referral_code, members.email,
 FROM top
 JOIN members ON members.id = top.member_id
 ORDER BY top.referrals DESC, top.approved DESC, top.member_id;
+
+-- name: ReferralListForHubSpotCard :many
+-- ReferralListForHubSpotCard is what the referral card on a HubSpot record
+-- shows: the workspace's referrals held by that contact, deal or company
+-- (one argument set, the others NULL), newest first, with their member and
+-- campaign, at most max_results of them, and total, how many there are in
+-- all. Equality on a NULL argument matches nothing, so each set argument
+-- uses its column's index.
+SELECT sqlc.embed(referrals), members.referral_code AS member_code, members.email AS member_email,
+    members.first_name AS member_first_name, members.last_name AS member_last_name,
+    campaigns.name AS campaign_name, (count(*) OVER ())::int AS total
+FROM referrals
+JOIN members ON members.id = referrals.member_id
+JOIN campaigns ON campaigns.id = referrals.campaign_id
+WHERE referrals.workspace_id = @workspace_id
+  AND (referrals.hubspot_contact_id = sqlc.narg(contact_id)::bigint
+       OR referrals.hubspot_deal_id = sqlc.narg(deal_id)::bigint
+       OR referrals.hubspot_company_id = sqlc.narg(company_id)::bigint)
+ORDER BY referrals.created_at DESC, referrals.id DESC
+LIMIT @max_results;

@@ -147,3 +147,11 @@ WHERE member_id = ANY(@member_ids::uuid[]) AND recipient = 'member'
   AND created_at >= @from_time AND created_at < @to_time
 GROUP BY member_id, currency
 ORDER BY member_id, currency;
+
+-- name: RewardListByReferrals :many
+-- RewardListByReferrals loads the rewards of several referrals in one round
+-- trip (the referral card on a HubSpot record), each referral's in the order
+-- they were earned.
+SELECT * FROM rewards
+WHERE referral_id = ANY(@referral_ids::uuid[])
+ORDER BY referral_id, conversion_number, created_at, id;
