@@ -133,7 +133,7 @@ func (s *Server) adminDecideReferral(c echo.Context) error {
 	if len(in.Reason) > 1000 {
 		return s.renderReferral(c, http.StatusUnprocessableEntity, invalid(map[string]string{"reason": "is too long: at most 1000 characters"}))
 	}
-	state, err := s.decideReferralStatus(c, r, in)
+	state, err := s.decideReferralStatus(c, r, in, "admin:"+adminFrom(c).ID.String())
 	if err != nil {
 		return s.renderReferral(c, statusOf(err), err)
 	}

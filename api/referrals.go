@@ -325,22 +325,25 @@ func (s *Server) decideReferral(c echo.Context) error {
 	if err := decodeStrict(c, &in); err != nil {
 		return err
 	}
-	state, err := s.decideReferralStatus(c, r, in)
+	state, err := s.decideReferralStatus(c, r, in, "admin:"+adminFrom(c).ID.String())
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"referral_id": r.ID.String(), "status": state.Status, "denied_reason": state.DeniedReason})
 }
 
-// decideReferralStatus is an admin's decision on a referral's status
-// (approve, deny with a reason...): the JSON API's and the admin UI's.
-func (s *Server) decideReferralStatus(c echo.Context, r db.Referral, in DecisionInput) (workflows.ReferralState, error) {
+// decideReferralStatus is a person's decision on a referral's status
+// (approve, deny with a reason...), the referral's set-status workflow
+// update: the JSON API's, the admin UI's and the HubSpot card's. actor is
+// who decided, as the audit trail records it ("admin:<id>" for an admin,
+// cardActor for a HubSpot user).
+func (s *Server) decideReferralStatus(c echo.Context, r db.Referral, in DecisionInput, actor string) (workflows.ReferralState, error) {
 	status, err := referral.ParseStatus(in.Status)
 	if err != nil {
 		return workflows.ReferralState{}, invalid(map[string]string{"status": err.Error()})
 	}
 	return s.sendDecision(c, r, workflows.UpdateSetStatus, "status",
-		workflows.SetStatusRequest{Status: status, Reason: in.Reason, Actor: "admin:" + adminFrom(c).ID.String()})
+		workflows.SetStatusRequest{Status: status, Reason: in.Reason, Actor: actor})
 }
 
 // sendDecision delivers an admin's decision to the referral's workflow as a
