@@ -218,6 +218,7 @@ func (s *Server) routes() {
 	s.routeAPIKeys(admin)
 	s.routeRewards(admin)
 	s.routeHubSpotWebhooks()
+	s.routeHubSpotCard()
 	s.routeReferralLinks()
 	s.routeConversions()
 	s.routeTrackingScript()
