@@ -123,10 +123,12 @@ func TestCardFetchRefusesWhatHubSpotRefuses(t *testing.T) {
 		change func(*CardFetchRequest)
 		want   error
 	}{
-		"another app":      {func(r *CardFetchRequest) { r.AppID = 99 }, ErrCardWrongApp},
-		"unknown portal":   {func(r *CardFetchRequest) { r.PortalID = 1 }, errNoPortal},
-		"missing record":   {func(r *CardFetchRequest) { r.Record = &CardRecord{ObjectType: "contacts", ObjectID: "424242"} }, ErrCardNoRecord},
-		"body over 1 MB":   {func(r *CardFetchRequest) { r.Method, r.Body = "POST", map[string]string{"x": strings.Repeat("a", CardFetchMaxBytes)} }, ErrCardRequestTooLarge},
+		"another app":    {func(r *CardFetchRequest) { r.AppID = 99 }, ErrCardWrongApp},
+		"unknown portal": {func(r *CardFetchRequest) { r.PortalID = 1 }, errNoPortal},
+		"missing record": {func(r *CardFetchRequest) { r.Record = &CardRecord{ObjectType: "contacts", ObjectID: "424242"} }, ErrCardNoRecord},
+		"body over 1 MB": {func(r *CardFetchRequest) {
+			r.Method, r.Body = "POST", map[string]string{"x": strings.Repeat("a", CardFetchMaxBytes)}
+		}, ErrCardRequestTooLarge},
 		"unsupported verb": {func(r *CardFetchRequest) { r.Method = "OPTIONS" }, nil},
 	} {
 		req := ok
