@@ -12,6 +12,7 @@ import (
 
 	"github.com/referflow/referflow/internal/hubspot"
 	"github.com/referflow/referflow/internal/hubspotobject"
+	"github.com/referflow/referflow/internal/personaldata"
 )
 
 // Reading the HubSpot record a sales entry is about, with what matching
@@ -34,12 +35,41 @@ type MatchObject struct {
 	// Missing is set when HubSpot no longer has the object (404).
 	Missing bool `json:",omitempty"`
 	// Properties are the values read ("" when unset).
-	Properties map[string]string `json:",omitempty"`
+	Properties map[string]string `json:",omitempty" personal:""`
 	// Contacts are, for a deal or a company, its associated contacts (the
 	// first few) with their properties.
-	Contacts []MatchContact `json:",omitempty"`
+	Contacts []MatchContact `json:",omitempty" personal:""`
 	// CompanyDomains are, for a contact, its associated companies' domains.
-	CompanyDomains []string `json:",omitempty"`
+	CompanyDomains []string `json:",omitempty" personal:""`
+}
+
+// Person is whose personal data the object holds: a contact's email, or
+// its first associated contact's ("" when none has one).
+func (o MatchObject) Person() string {
+	if e := o.Properties["email"]; e != "" {
+		return e
+	}
+	for _, c := range o.Contacts {
+		if e := c.Properties["email"]; e != "" {
+			return e
+		}
+	}
+	return ""
+}
+
+// MarshalJSON seals the object's values under its person's key in
+// Temporal's histories (internal/personaldata).
+func (o MatchObject) MarshalJSON() ([]byte, error) {
+	type plain MatchObject
+	return personaldata.MarshalFields(plain(o), o.Person())
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote; an erased person's values
+// read as none.
+func (o *MatchObject) UnmarshalJSON(b []byte) error {
+	type plain MatchObject
+	_, err := personaldata.UnmarshalFields(b, (*plain)(o))
+	return err
 }
 
 // MatchContact is a contact associated with the object.

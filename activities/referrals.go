@@ -14,6 +14,7 @@ import (
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/outgoing"
+	"github.com/referflow/referflow/internal/personaldata"
 	"github.com/referflow/referflow/internal/referral"
 	"github.com/referflow/referflow/internal/webhookdelivery"
 )
@@ -25,7 +26,7 @@ type Referral struct {
 	CampaignID   string
 	MemberID     string
 	MemberCode   string
-	LeadEmail    string
+	LeadEmail    string `personal:""`
 	Status       referral.Status
 	DeniedReason string
 	// CannotQualifyReason is set when the lead can never qualify (e.g. it was
@@ -55,6 +56,21 @@ type Referral struct {
 	Recorded []RewardRef `json:",omitempty"`
 	// PaidRewards are the IDs of Recorded rewards an admin marked paid.
 	PaidRewards []string `json:",omitempty"`
+}
+
+// MarshalJSON seals the lead's email under the lead's key in Temporal's
+// histories (internal/personaldata).
+func (r Referral) MarshalJSON() ([]byte, error) {
+	type plain Referral
+	return personaldata.MarshalFields(plain(r), r.LeadEmail)
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote; an erased lead's email reads
+// as "".
+func (r *Referral) UnmarshalJSON(b []byte) error {
+	type plain Referral
+	_, err := personaldata.UnmarshalFields(b, (*plain)(r))
+	return err
 }
 
 // LoadReferral reads the referral a workflow was started for. A referral that

@@ -15,6 +15,7 @@ import (
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/hubspotobject"
+	"github.com/referflow/referflow/internal/personaldata"
 	"github.com/referflow/referflow/internal/referral"
 	"github.com/referflow/referflow/internal/review"
 	"github.com/referflow/referflow/internal/salesentry"
@@ -296,12 +297,26 @@ type AddFromHubSpotInput struct {
 	MemberID     string
 	ObjectType   hubspotobject.Type
 	ObjectID     int64
-	Lead         Lead
+	Lead         Lead `personal:""`
 	How          string
 	Actor        string
 	// Source is the way in: referral.SourceHubSpotMatchingRule (the
 	// default) or SourceHubSpotReview (an admin's decision).
 	Source referral.Source `json:",omitempty"`
+}
+
+// MarshalJSON seals the lead under their key in Temporal's histories
+// (internal/personaldata).
+func (in AddFromHubSpotInput) MarshalJSON() ([]byte, error) {
+	type plain AddFromHubSpotInput
+	return personaldata.MarshalFields(plain(in), in.Lead.Email)
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (in *AddFromHubSpotInput) UnmarshalJSON(b []byte) error {
+	type plain AddFromHubSpotInput
+	_, err := personaldata.UnmarshalFields(b, (*plain)(in))
+	return err
 }
 
 // AddedReferral is the referral added from HubSpot.

@@ -13,6 +13,7 @@ import (
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/hubspotobject"
+	"github.com/referflow/referflow/internal/personaldata"
 	"github.com/referflow/referflow/internal/referral"
 	"github.com/referflow/referflow/internal/review"
 	"github.com/referflow/referflow/internal/salesentry"
@@ -61,12 +62,30 @@ type MatchInput struct {
 	Object       MatchObject
 	// Edited is an admin's data (review.EditKeys): email, names and domain replace
 	// the object's; member keys name the member directly.
-	Edited map[string]string `json:",omitempty"`
+	Edited map[string]string `json:",omitempty" personal:""`
 	// Property and Value are the entry's property change, if any: a change
 	// a status rule would act on makes an unmatched entry look like a
 	// referral.
 	Property string `json:",omitempty"`
-	Value    string `json:",omitempty"`
+	Value    string `json:",omitempty" personal:""`
+}
+
+// MarshalJSON seals the admin's edits and the changed value under the
+// person's key in Temporal's histories (internal/personaldata).
+func (in MatchInput) MarshalJSON() ([]byte, error) {
+	type plain MatchInput
+	person := in.Edited[review.EditEmail]
+	if person == "" {
+		person = in.Object.Person()
+	}
+	return personaldata.MarshalFields(plain(in), person)
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (in *MatchInput) UnmarshalJSON(b []byte) error {
+	type plain MatchInput
+	_, err := personaldata.UnmarshalFields(b, (*plain)(in))
+	return err
 }
 
 // MatchCandidate is one referral (or member) the entry may belong to.
@@ -108,10 +127,24 @@ type MatchResult struct {
 	Hints []NoMatchHint `json:",omitempty"`
 	// Lead is the person as the object (or the edit) gives it: what a
 	// referral added from HubSpot is created with.
-	Lead Lead
+	Lead Lead `personal:""`
 	// Seen is what matching looked at, for the review entry and the
 	// entry's actions.
-	Seen map[string]string `json:",omitempty"`
+	Seen map[string]string `json:",omitempty" personal:""`
+}
+
+// MarshalJSON seals the lead and what matching saw under the lead's key in
+// Temporal's histories (internal/personaldata).
+func (r MatchResult) MarshalJSON() ([]byte, error) {
+	type plain MatchResult
+	return personaldata.MarshalFields(plain(r), r.Lead.Email)
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (r *MatchResult) UnmarshalJSON(b []byte) error {
+	type plain MatchResult
+	_, err := personaldata.UnmarshalFields(b, (*plain)(r))
+	return err
 }
 
 // MatchSalesEntry matches an object (see the order above). It reads only

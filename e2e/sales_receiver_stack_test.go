@@ -22,7 +22,9 @@ import (
 	"github.com/referflow/referflow/internal/dev/hubspotsim"
 	"github.com/referflow/referflow/internal/dev/testenv"
 	"github.com/referflow/referflow/internal/outgoing"
+	"github.com/referflow/referflow/internal/personaldata"
 	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/internal/tokencrypt"
 	"github.com/referflow/referflow/salesreceiver"
 	"github.com/referflow/referflow/worker"
 	"github.com/referflow/referflow/workflows"
@@ -37,6 +39,9 @@ import (
 type salesReceiverStack struct {
 	d  *testenv.Database
 	tc *testenv.Temporal
+	// keys seal personal data in every payload of the stack's client and
+	// worker, as in referflow's processes.
+	keys *personaldata.Keyring
 	fx testenv.ReferralFixture
 	hs *testenv.HubSpotWorld
 
@@ -62,7 +67,13 @@ func stackWebhooks(tb testing.TB) outgoing.Policy {
 
 func newSalesReceiverStack(tb testing.TB, ctx context.Context, webhooks hubspotsim.WebhookOptions, workerOpts ...func(*worker.Options)) *salesReceiverStack {
 	tb.Helper()
-	st := &salesReceiverStack{d: testenv.NewDatabase(tb), tc: testenv.NewTemporal(tb), rewards: map[string][]time.Time{}}
+	st := &salesReceiverStack{d: testenv.NewDatabase(tb), rewards: map[string][]time.Time{}}
+	box, err := tokencrypt.New([][]byte{[]byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st.keys = personaldata.NewKeyring(st.d.Pool, box)
+	st.tc = testenv.NewTemporal(tb).WithDataConverter(tb, personaldata.DataConverter(st.keys))
 	st.fx = st.d.SeedReferral(tb)
 
 	// The API listens first: its URL is the public URL HubSpot signs.
@@ -119,7 +130,7 @@ func newSalesReceiverStack(tb testing.TB, ctx context.Context, webhooks hubspots
 
 	wopts := worker.Options{
 		TaskQueue: st.tc.TaskQueue, HubSpotTaskQueue: st.tc.HubSpotTaskQueue, HubSpot: st.hs.Manager, PublicURL: apiSrv.URL,
-		WebhookPolicy: stackWebhooks(tb),
+		WebhookPolicy: stackWebhooks(tb), PersonalData: st.keys,
 	}
 	for _, o := range workerOpts {
 		o(&wopts)

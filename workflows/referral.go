@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/referflow/referflow/activities"
+	"github.com/referflow/referflow/internal/personaldata"
 	"github.com/referflow/referflow/internal/referral"
 	"github.com/referflow/referflow/internal/salesentry"
 )
@@ -80,7 +81,7 @@ type ReferralState struct {
 	ReferralID   string
 	CampaignID   string
 	MemberCode   string
-	LeadEmail    string
+	LeadEmail    string `personal:""`
 	Status       referral.Status
 	DeniedReason string
 	// Transitions counts status changes applied by this workflow.
@@ -113,6 +114,22 @@ type ReferralState struct {
 	// WaitEvents counts the audit events written about waits, for their
 	// idempotency keys.
 	WaitEvents int `json:",omitempty"`
+}
+
+// MarshalJSON seals the lead's email under the lead's key in Temporal's
+// histories (internal/personaldata): the state is the workflow's result and
+// what a continue-as-new carries.
+func (s ReferralState) MarshalJSON() ([]byte, error) {
+	type plain ReferralState
+	return personaldata.MarshalFields(plain(s), s.LeadEmail)
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote; an erased lead's email reads
+// as "".
+func (s *ReferralState) UnmarshalJSON(b []byte) error {
+	type plain ReferralState
+	_, err := personaldata.UnmarshalFields(b, (*plain)(s))
+	return err
 }
 
 // Waiting is a step of the referral's life that needs the outside world and

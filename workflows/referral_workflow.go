@@ -79,7 +79,7 @@ type referralWorkflow struct {
 	// referral the fraud checks held for review (its lead is now due).
 	fraudCleared bool
 	// published are the search attributes last upserted.
-	published [4]string
+	published [3]string
 }
 
 func (w *referralWorkflow) setup(ctx workflow.Context, in ReferralInput) error {
@@ -303,15 +303,16 @@ func (w *referralWorkflow) sendLeadIfDue(ctx workflow.Context) error {
 // Search attributes are upserted only when they change (the server writes
 // each upsert to its history and its visibility store: during a burst of
 // conversions, repeated ones cost more than anything else). Runs that
-// upserted on every publish replay as they ran.
+// upserted on every publish replay as they ran. The lead's email is not one
+// of them: search attributes are stored as they are, out of reach of the
+// personal-data codec, so an erased lead's email would stay readable there.
 func (w *referralWorkflow) publish(ctx workflow.Context) error {
-	attrs := [4]string{w.state.CampaignID, string(w.state.Status), w.state.LeadEmail, w.state.MemberCode}
+	attrs := [3]string{w.state.CampaignID, string(w.state.Status), w.state.MemberCode}
 	onChange := workflow.GetVersion(ctx, publishOnChangeChange, workflow.DefaultVersion, 1) == 1
 	if !onChange || attrs != w.published {
 		err := workflow.UpsertTypedSearchAttributes(ctx,
 			CampaignIDKey.ValueSet(w.state.CampaignID),
 			ReferralStatusKey.ValueSet(string(w.state.Status)),
-			LeadEmailKey.ValueSet(w.state.LeadEmail),
 			MemberCodeKey.ValueSet(w.state.MemberCode),
 		)
 		if err != nil {

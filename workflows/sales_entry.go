@@ -6,6 +6,7 @@ import (
 
 	"github.com/referflow/referflow/activities"
 	"github.com/referflow/referflow/internal/hubspotobject"
+	"github.com/referflow/referflow/internal/personaldata"
 	"github.com/referflow/referflow/internal/review"
 	"github.com/referflow/referflow/internal/salesentry"
 )
@@ -59,8 +60,22 @@ type SalesEntryState struct {
 	// Reason says why the entry is ignored, failed or in review.
 	Reason string `json:",omitempty"`
 	// Edited is the admin's matching data, replacing what HubSpot gave.
-	Edited    map[string]string `json:",omitempty"`
+	Edited    map[string]string `json:",omitempty" personal:""`
 	Decisions []DecisionRecord  `json:",omitempty"`
+}
+
+// MarshalJSON seals the admin's edits under the person's key in Temporal's
+// histories (internal/personaldata).
+func (s SalesEntryState) MarshalJSON() ([]byte, error) {
+	type plain SalesEntryState
+	return personaldata.MarshalFields(plain(s), s.Edited[review.EditEmail])
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (s *SalesEntryState) UnmarshalJSON(b []byte) error {
+	type plain SalesEntryState
+	_, err := personaldata.UnmarshalFields(b, (*plain)(s))
+	return err
 }
 
 // SalesEntryMatch says what an entry was matched to, and how.

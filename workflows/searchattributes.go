@@ -6,9 +6,12 @@ import (
 )
 
 // Search attributes carried by referral workflows, so an operator can find a
-// run in the Temporal Web UI by campaign, status, lead email or member code
-// (e.g. `ReferralStatus = "qualified" AND CampaignID = "..."`). Lists and
-// reports read Postgres; these exist for looking inside one run.
+// run in the Temporal Web UI by campaign, status or member code (e.g.
+// `ReferralStatus = "qualified" AND CampaignID = "..."`). Lists and reports
+// read Postgres; these exist for looking inside one run. LeadEmail stays
+// registered for runs that set it before personal data was sealed
+// (internal/personaldata); no run sets it now: search attributes are stored
+// in plain text, where erasing a lead could not reach them.
 var (
 	CampaignIDKey     = temporal.NewSearchAttributeKeyKeyword("CampaignID")
 	ReferralStatusKey = temporal.NewSearchAttributeKeyKeyword("ReferralStatus")

@@ -71,6 +71,7 @@ type devFlags struct {
 	binDir         string
 	temporalPort   int
 	temporalUIPort int
+	codecPort      int
 	hubspotSimPort int
 	mailPort       int
 	mailUIPort     int
@@ -86,6 +87,7 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 	fs.StringVar(&f.binDir, "bin-dir", filepath.Join(root, "bin"), "folder for the pinned Temporal CLI")
 	fs.IntVar(&f.temporalPort, "temporal-port", 7233, "port of the Temporal dev server's frontend (when TEMPORAL_ADDRESS is not set)")
 	fs.IntVar(&f.temporalUIPort, "temporal-ui-port", 8233, "port of the Temporal Web UI (when TEMPORAL_ADDRESS is not set)")
+	fs.IntVar(&f.codecPort, "codec-port", 8089, "port of the personal-data codec server the Temporal Web UI decodes with (0: none)")
 	fs.IntVar(&f.hubspotSimPort, "hubspot-sim-port", 8090, "port of the HubSpot simulator (when HUBSPOT_CLIENT_ID is not set)")
 	fs.IntVar(&f.mailPort, "mail-catcher-port", 1025, "SMTP port of the mail catcher (when REFERFLOW_SMTP_URL is not set)")
 	fs.IntVar(&f.mailUIPort, "mail-catcher-ui-port", 8025, "port of the mail catcher's page (when REFERFLOW_SMTP_URL is not set)")
@@ -183,13 +185,16 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 			return fmt.Errorf("temporal CLI: %w", err)
 		}
 		srv, err := devstack.StartTemporalDevServer(ctx, devstack.TemporalDevServerOptions{
-			CLIPath:   cli,
-			Port:      f.temporalPort,
-			UIPort:    f.temporalUIPort,
-			DBFile:    filepath.Join(f.dataDir, "temporal.db"),
-			Namespace: cfg.TemporalNamespace,
-			LogFile:   filepath.Join(f.dataDir, "temporal.log"),
-			Logger:    logger,
+			CLIPath: cli,
+			Port:    f.temporalPort,
+			UIPort:  f.temporalUIPort,
+			// The codec server starts below, once Postgres is there; the
+			// Web UI calls it only when a page shows a payload.
+			CodecEndpoint: codecEndpoint(f.codecPort),
+			DBFile:        filepath.Join(f.dataDir, "temporal.db"),
+			Namespace:     cfg.TemporalNamespace,
+			LogFile:       filepath.Join(f.dataDir, "temporal.log"),
+			Logger:        logger,
 		})
 		if err != nil {
 			return fmt.Errorf("temporal dev server: %w", err)
@@ -222,6 +227,13 @@ func runDev(ctx context.Context, out streams, fs *flag.FlagSet, args []string) e
 	keys, err := newKeyring(cfg, pool)
 	if err != nil {
 		return err
+	}
+	if f.codecPort != 0 {
+		stopCodec, err := serveDevCodec(f.codecPort, keys, f.temporalUIPort, logger)
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, stopCodec)
 	}
 	tc, err := connectTemporal(ctx, cfg, keys, logger, nil)
 	if err != nil {
@@ -651,4 +663,26 @@ func loadConfigFindingDevDatabase(ctx context.Context, stderr io.Writer) (*confi
 	cfg.DatabaseURL = pg.URL
 	fmt.Fprintf(stderr, "DATABASE_URL is not set: using this checkout's dev database %s (%s)\n", name, pg.Source)
 	return cfg, nil
+}
+
+// codecEndpoint is the dev codec server's URL ("" when off).
+func codecEndpoint(port int) string {
+	if port == 0 {
+		return ""
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d", port)
+}
+
+// serveDevCodec runs the personal-data codec server (referflow
+// codec-server) on loopback for the dev Web UI.
+func serveDevCodec(port int, keys *personaldata.Keyring, uiPort int, logger *slog.Logger) (func(context.Context) error, error) {
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return nil, fmt.Errorf("codec server: listen on 127.0.0.1:%d: %w (choose another with --codec-port, or 0 for none)", port, err)
+	}
+	origins := []string{fmt.Sprintf("http://localhost:%d", uiPort), fmt.Sprintf("http://127.0.0.1:%d", uiPort)}
+	srv := &http.Server{Handler: personaldata.CodecServer(&personaldata.Codec{Keys: keys}, origins), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	logger.Info("codec server listening", "url", "http://"+ln.Addr().String())
+	return srv.Shutdown, nil
 }

@@ -34,6 +34,7 @@ func commands() []command {
 		{"admin", "manage program admins: `admin create` adds one and prints its API key", adminUsage, runAdmin},
 		{"campaign", "`campaign example` prints a complete example campaign to POST to /api/v1/campaigns", campaignUsage, runCampaign},
 		{"apikey", "manage admins' API keys: `apikey create` makes another key for an admin", apikeyUsage, runAPIKey},
+		{"codec-server", "serve the personal-data codec to the Temporal Web UI, so an operator holding the keys reads sealed values", codecServerUsage, runCodecServer},
 		{"doctor", "check this install (Postgres, Temporal, HubSpot connections, stuck referrals) and say how to fix each problem", doctorUsage, runDoctor},
 		{"hubspot-sim", "run the HubSpot simulator (API, OAuth, rate limits) for tests and the demo", hubspotSimUsage, runHubSpotSim},
 		{"version", "print the version", "Usage: referflow version\n\nPrints the version of this build.\n", runVersion},

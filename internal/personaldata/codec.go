@@ -131,6 +131,12 @@ func wireOf(m map[string]any) (wire, bool) {
 			case "c":
 				w.Sealed = s
 			}
+		case "j":
+			raw, err := json.Marshal(e)
+			if err != nil {
+				return w, false
+			}
+			w.JSON = raw
 		case "erased":
 			b, ok := e.(bool)
 			if !ok {
@@ -165,7 +171,7 @@ func (c *Codec) seal(ctx context.Context, w wire) (wire, error) {
 	if aead == nil {
 		return wire{Subject: subject, Erased: true}, nil
 	}
-	plain, err := json.Marshal(wire{Person: w.Person, Value: w.Value})
+	plain, err := json.Marshal(wire{Person: w.Person, Value: w.Value, JSON: w.JSON})
 	if err != nil {
 		return w, err
 	}

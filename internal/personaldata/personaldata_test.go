@@ -4,9 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protojson"
+
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
 
 	"github.com/referflow/referflow/internal/dev/testenv"
@@ -186,5 +192,118 @@ func TestPayloadsWithoutPersonalDataAreUntouched(t *testing.T) {
 	_ = json.Unmarshal(p.GetData(), &raw)
 	if _, ok := raw["Name"]; ok {
 		t.Fatalf("omitzero kept an empty Text: %s", p.GetData())
+	}
+}
+
+// match is a struct with some fields of one person, sealed together.
+type match struct {
+	Kind  string
+	Email string            `personal:""`
+	Seen  map[string]string `json:",omitempty" personal:""`
+}
+
+func (m match) MarshalJSON() ([]byte, error) {
+	type plain match
+	return personaldata.MarshalFields(plain(m), m.Email)
+}
+
+func (m *match) UnmarshalJSON(b []byte) error {
+	type plain match
+	_, err := personaldata.UnmarshalFields(b, (*plain)(m))
+	return err
+}
+
+// A struct's personal fields are sealed together; its other fields stay
+// readable, so a workflow replaying a history after the person's erasure
+// takes the same branches.
+func TestPersonalStructFieldsAreSealedTogether(t *testing.T) {
+	keys, d := newKeyring(t)
+	dc := personaldata.DataConverter(keys)
+	in := match{Kind: "direct", Email: "zoe@example.com", Seen: map[string]string{"contact 7": "zoe@example.com", "lastname": "Quill"}}
+	p, err := dc.ToPayload(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(p.GetData(), []byte("zoe")) || bytes.Contains(p.GetData(), []byte("Quill")) || !bytes.Contains(p.GetData(), []byte(`"direct"`)) {
+		t.Fatalf("stored: %s", p.GetData())
+	}
+	var got match
+	if err := dc.FromPayload(p, &got); err != nil || got.Email != in.Email || got.Seen["lastname"] != "Quill" || got.Kind != "direct" {
+		t.Fatalf("read back %+v %v", got, err)
+	}
+	if err := keys.Forget(context.Background(), d.Pool, "ZOE@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	var erased match
+	if err := dc.FromPayload(p, &erased); err != nil || erased.Email != "" || erased.Seen != nil || erased.Kind != "direct" {
+		t.Fatalf("after erasure %+v %v", erased, err)
+	}
+	// Old histories (the fields in plain JSON) still read.
+	var old match
+	if err := dc.FromPayload(mustPayload(t, map[string]any{"Kind": "fuzzy", "Email": "x@example.com"}), &old); err != nil || old.Email != "x@example.com" || old.Kind != "fuzzy" {
+		t.Fatalf("old history %+v %v", old, err)
+	}
+	// Without a person there is no one to erase: the fields stay plain.
+	np, err := dc.ToPayload(match{Kind: "none", Seen: map[string]string{"deal 3": "Big deal"}})
+	if err != nil || !bytes.Contains(np.GetData(), []byte("Big deal")) {
+		t.Fatalf("no person: %s %v", np.GetData(), err)
+	}
+}
+
+func mustPayload(t *testing.T, v any) *commonpb.Payload {
+	t.Helper()
+	p, err := converter.GetDefaultDataConverter().ToPayload(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// The codec server shows an operator what the histories hold, over
+// Temporal's remote-codec protocol, until the person is erased.
+func TestCodecServerShowsSealedValuesUntilErasure(t *testing.T) {
+	keys, d := newKeyring(t)
+	dc := personaldata.DataConverter(keys)
+	p, err := dc.ToPayload(ann())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(personaldata.CodecServer(&personaldata.Codec{Keys: keys}, []string{"http://localhost:8233"}))
+	defer srv.Close()
+	decode := func(origin string) (*http.Response, string) {
+		body, _ := protojson.Marshal(&commonpb.Payloads{Payloads: []*commonpb.Payload{p}})
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/decode", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Namespace", "default")
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var out commonpb.Payloads
+		raw, _ := io.ReadAll(res.Body)
+		if res.StatusCode != http.StatusOK {
+			return res, string(raw)
+		}
+		if err := protojson.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		return res, string(out.GetPayloads()[0].GetData())
+	}
+	res, got := decode("http://localhost:8233")
+	if !strings.Contains(got, "Ann Lee") || res.Header.Get("Access-Control-Allow-Origin") != "http://localhost:8233" {
+		t.Fatalf("decoded for the Web UI: %d %s %v", res.StatusCode, got, res.Header)
+	}
+	if res, got := decode("https://evil.example"); res.StatusCode != http.StatusForbidden {
+		t.Fatalf("another origin: %d %s", res.StatusCode, got)
+	}
+	if err := keys.Forget(context.Background(), d.Pool, "ann.lee@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if _, got := decode(""); strings.Contains(got, "Ann") || !strings.Contains(got, `"erased":true`) {
+		t.Fatalf("decoded after erasure: %s", got)
 	}
 }

@@ -65,11 +65,13 @@ func (t Text) IsZero() bool { return t == Text{} }
 
 // wire is a marker object's content, in all three forms.
 type wire struct {
-	Person  string `json:"p,omitempty"`
-	Value   string `json:"v,omitempty"`
-	Subject string `json:"k,omitempty"`
-	Sealed  string `json:"c,omitempty"`
-	Erased  bool   `json:"erased,omitempty"`
+	Person string `json:"p,omitempty"`
+	Value  string `json:"v,omitempty"`
+	// JSON is a struct's personal fields (MarshalFields), sealed as one.
+	JSON    json.RawMessage `json:"j,omitempty"`
+	Subject string          `json:"k,omitempty"`
+	Sealed  string          `json:"c,omitempty"`
+	Erased  bool            `json:"erased,omitempty"`
 }
 
 // MarshalJSON writes the marker object the codec seals; a Text read back

@@ -129,6 +129,9 @@ type TemporalDevServerOptions struct {
 	Port int
 	// UIPort of the Web UI; default 8233.
 	UIPort int
+	// CodecEndpoint, when set, is the codec server the Web UI decodes
+	// payloads with (referflow's personal-data codec).
+	CodecEndpoint string
 	// DBFile is the SQLite file that keeps workflows across restarts; empty
 	// means in memory (everything is lost at Stop).
 	DBFile string
@@ -253,6 +256,9 @@ func StartTemporalDevServer(ctx context.Context, opts TemporalDevServerOptions) 
 		"--port", strconv.Itoa(opts.Port),
 		"--ui-port", strconv.Itoa(opts.UIPort),
 		"--log-level", "warn",
+	}
+	if opts.CodecEndpoint != "" {
+		args = append(args, "--ui-codec-endpoint", opts.CodecEndpoint)
 	}
 	if opts.Namespace != "default" { // "default" is always created; listing it twice fails
 		args = append(args, "--namespace", opts.Namespace)
