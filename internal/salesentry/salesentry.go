@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/referflow/referflow/internal/hubspotobject"
+	"github.com/referflow/referflow/internal/personaldata"
 )
 
 // Status is where a sales entry stands (sales_entries.status).
@@ -185,7 +186,7 @@ type Change struct {
 	ObjectType hubspotobject.Type
 	ObjectID   int64
 	Property   string
-	Value      string
+	Value      string `personal:""`
 	OccurredAt time.Time
 	// DedupeKey identifies the change across HubSpot's redeliveries (HubSpot
 	// does not promise single delivery, and eventId alone is not unique).
@@ -205,6 +206,26 @@ type Change struct {
 	ToObjectType       hubspotobject.Type `json:",omitempty"`
 	ToObjectID         int64              `json:",omitempty"`
 	AssociationRemoved bool               `json:",omitempty"`
+}
+
+// MarshalJSON seals a changed email under its person's key in Temporal's
+// histories (internal/personaldata). Other values stay readable: status
+// rules decide on them, and a history must replay the same after an
+// erasure.
+func (c Change) MarshalJSON() ([]byte, error) {
+	type plain Change
+	person := ""
+	if c.Property == "email" {
+		person = c.Value
+	}
+	return personaldata.MarshalFields(plain(c), person)
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (c *Change) UnmarshalJSON(b []byte) error {
+	type plain Change
+	_, err := personaldata.UnmarshalFields(b, (*plain)(c))
+	return err
 }
 
 // ChangeKind is what a Change reports.
