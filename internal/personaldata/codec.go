@@ -10,6 +10,7 @@ import (
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/workflow"
 )
 
 // Codec is the Temporal payload codec that seals and opens Text fields
@@ -23,9 +24,13 @@ type Codec struct {
 var _ converter.PayloadCodec = (*Codec)(nil)
 
 // DataConverter is Temporal's default data converter with the codec: every
-// client and worker of referflow uses it.
+// client and worker of referflow uses it. Workflow code converts payloads
+// in its own goroutine, and the codec may read a key from Postgres: that
+// wait is not a deadlock, so the SDK's detector (which gives up on a
+// workflow task whose goroutine runs for a second) is paused meanwhile.
 func DataConverter(keys *Keyring) converter.DataConverter {
-	return converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), &Codec{Keys: keys})
+	return workflow.DataConverterWithoutDeadlockDetection(
+		converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), &Codec{Keys: keys}))
 }
 
 // codecTimeout bounds the key lookups of one Encode or Decode (the SDK gives
