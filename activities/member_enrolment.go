@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
@@ -78,16 +79,27 @@ func (a *Activities) EnrolContact(ctx context.Context, in EnrolInput) ([]Enrolme
 	return out, nil
 }
 
-// enrolIn enrols the contact in one campaign. An error is one a retry may
-// mend (the database); what no retry mends is said in NotEnrolled.
+// enrolIn enrols the contact in one campaign (EnrolContactIn).
 func (a *Activities) enrolIn(ctx context.Context, ws, campaignID uuid.UUID, contact MatchObject) (Enrolment, error) {
+	return EnrolContactIn(ctx, a.Pool, ws, campaignID, contact)
+}
+
+// EnrolContactIn is the enrolment verb: it makes a HubSpot contact a member
+// of one campaign through AddMember (source hubspot), with the contact's
+// email, first and last name, and links the member to the contact. A
+// contact already a member (by email) is that member, linked if it was
+// not. An error is one a retry may mend (the database); what no retry
+// mends is said in NotEnrolled. EnrolContact (a campaign's enrol rules) and
+// the "Enrol as member" HubSpot workflow action both call it; the member's
+// workflow then writes the code and link to the contact.
+func EnrolContactIn(ctx context.Context, pool *pgxpool.Pool, ws, campaignID uuid.UUID, contact MatchObject) (Enrolment, error) {
 	e := Enrolment{CampaignID: campaignID.String()}
 	email := strings.TrimSpace(contact.Properties["email"])
 	if email == "" {
 		e.NotEnrolled = "the contact has no email"
 		return e, nil
 	}
-	m, err := AddMember(ctx, a.Pool, NewMember{
+	m, err := AddMember(ctx, pool, NewMember{
 		WorkspaceID: ws, CampaignID: campaignID, Email: email,
 		FirstName: strings.TrimSpace(contact.Properties["firstname"]), LastName: strings.TrimSpace(contact.Properties["lastname"]),
 		Source: referral.MemberSourceHubSpot,
@@ -112,7 +124,7 @@ func (a *Activities) enrolIn(ctx context.Context, ws, campaignID uuid.UUID, cont
 		e.MemberID, e.Joined = m.ID.String(), true
 	}
 	contactID := contact.ObjectID
-	if _, err := a.Queries.MemberSetHubSpotContact(ctx, db.MemberSetHubSpotContactParams{ID: m.ID, HubspotContactID: &contactID}); err != nil {
+	if _, err := db.New(pool).MemberSetHubSpotContact(ctx, db.MemberSetHubSpotContactParams{ID: m.ID, HubspotContactID: &contactID}); err != nil {
 		return e, fmt.Errorf("link member %s to contact %d: %w", m.ID, contactID, err)
 	}
 	return e, nil

@@ -96,6 +96,22 @@ type Email struct {
 	UpdatedAt     time.Time  `json:"updated_at"`
 }
 
+// Executions of referflow's custom workflow actions in HubSpot workflows, one per HubSpot callbackId: a retried execution gets the stored answer.
+type HubspotActionExecution struct {
+	CallbackID  string          `json:"callback_id"`
+	PortalID    int64           `json:"portal_id"`
+	WorkspaceID uuid.UUID       `json:"workspace_id"`
+	Action      string          `json:"action"`
+	ObjectType  string          `json:"object_type"`
+	ObjectID    int64           `json:"object_id"`
+	ReferralID  *uuid.UUID      `json:"referral_id"`
+	State       string          `json:"state"`
+	Answer      json.RawMessage `json:"answer"`
+	Decision    *string         `json:"decision"`
+	CompletedAt *time.Time      `json:"completed_at"`
+	CreatedAt   time.Time       `json:"created_at"`
+}
+
 // The HubSpot portal a workspace is connected to through OAuth: encrypted tokens, scopes, health and last-activity times. Disconnecting keeps the row (and all data).
 type HubspotConnection struct {
 	ID                     uuid.UUID  `json:"id"`

@@ -797,6 +797,29 @@ func (q *Queries) ReferralGetOfCampaignByHubSpotObject(ctx context.Context, arg 
 	return i, err
 }
 
+const referralGetStatusForShare = `-- name: ReferralGetStatusForShare :one
+SELECT id, workspace_id, status FROM referrals
+WHERE id = $1
+FOR SHARE
+`
+
+type ReferralGetStatusForShareRow struct {
+	ID          uuid.UUID `json:"id"`
+	WorkspaceID uuid.UUID `json:"workspace_id"`
+	Status      string    `json:"status"`
+}
+
+// ReferralGetStatusForShare reads a referral's status and holds its row
+// until the caller's transaction ends, so a status change waits for it: a
+// HubSpot workflow action that blocks on the referral's decision is stored
+// before the decision, and found by the workflow, or sees the decision.
+func (q *Queries) ReferralGetStatusForShare(ctx context.Context, id uuid.UUID) (ReferralGetStatusForShareRow, error) {
+	row := q.db.QueryRow(ctx, referralGetStatusForShare, id)
+	var i ReferralGetStatusForShareRow
+	err := row.Scan(&i.ID, &i.WorkspaceID, &i.Status)
+	return i, err
+}
+
 const referralInsert = `-- name: ReferralInsert :one
 INSERT INTO referrals (
     workspace_id, campaign_id, member_id,

@@ -114,6 +114,10 @@ type ReferralState struct {
 	// WaitEvents counts the audit events written about waits, for their
 	// idempotency keys.
 	WaitEvents int `json:",omitempty"`
+	// DecisionCallbacks is the decision (approved, denied) HubSpot workflows
+	// waiting for it ("Wait for referral decision") are still to be told
+	// (referral_decision_callbacks.go).
+	DecisionCallbacks referral.Status `json:",omitempty"`
 }
 
 // MarshalJSON seals the lead's email under the lead's key in Temporal's

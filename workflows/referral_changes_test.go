@@ -42,6 +42,7 @@ func newChangesEnv(t *testing.T, reviewDeniedToQualified bool) (*testsuite.TestW
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterActivity(testActs)
 	env.RegisterActivity(testHubSpotActs)
+	noDecisionCallbacks(env)
 	env.OnActivity(testHubSpotActs.SendLeadToHubSpot, mock.Anything, testReferralID).Return(activities.LeadResult{Skipped: "the campaign's leads action is none"}, nil)
 	log := &changeLog{}
 	env.OnActivity(testActs.LoadReferral, mock.Anything, testReferralID).Return(activities.Referral{
@@ -269,6 +270,7 @@ func TestPendingReferralExpires(t *testing.T) {
 			env := s.NewTestWorkflowEnvironment()
 			env.RegisterActivity(testActs)
 			env.RegisterActivity(testHubSpotActs)
+			noDecisionCallbacks(env)
 			start := env.Now()
 			env.OnActivity(testActs.LoadReferral, mock.Anything, testReferralID).Return(activities.Referral{
 				ID: testReferralID, Status: referral.Pending, StatusRules: dealRules, ExpiresAt: start.Add(30 * 24 * time.Hour),

@@ -25,6 +25,7 @@ func TestFraudReviewHoldsTheReferralUntilApproved(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterActivity(testActs)
 	env.RegisterActivity(testHubSpotActs)
+	noDecisionCallbacks(env)
 	env.OnActivity(testActs.LoadReferral, mock.Anything, testReferralID).Return(activities.Referral{
 		ID: testReferralID, CampaignID: "camp-1", MemberCode: "MAYA-7Q2", LeadEmail: "leo@mailinator.com", Status: referral.Pending, LeadsAction: campaign.ActionCreateContact,
 	}, nil)

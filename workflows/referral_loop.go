@@ -17,6 +17,9 @@ func (w *referralWorkflow) listen(ctx workflow.Context) (ReferralState, error) {
 		if err := w.sendLeadIfDue(ctx); err != nil {
 			return w.state, err
 		}
+		if err := w.completeDecisionCallbacksIfDue(ctx); err != nil {
+			return w.state, err
+		}
 		if err := w.settleRewards(ctx); err != nil {
 			return w.state, err
 		}
@@ -29,6 +32,7 @@ func (w *referralWorkflow) listen(ctx workflow.Context) (ReferralState, error) {
 		held := w.fraudHeld
 		wake := func() bool {
 			return (w.changes.Len() > 0 && !held()) || w.conversionDue || w.fraudCleared ||
+				(w.state.DecisionCallbacks != "" && w.state.Waiting == nil) ||
 				(w.finished() && workflow.AllHandlersFinished(ctx)) ||
 				(workflow.GetInfo(ctx).GetContinueAsNewSuggested() && !held()) ||
 				(w.state.Waiting != nil && (w.retryNow || w.giveUp != nil))
@@ -168,9 +172,9 @@ func (w *referralWorkflow) expiring() bool {
 // review that.
 func (w *referralWorkflow) finished() bool {
 	if w.state.FinalDenial {
-		return true
+		return w.state.DecisionCallbacks == ""
 	}
-	if w.leadDue || w.state.Waiting != nil {
+	if w.leadDue || w.state.Waiting != nil || w.state.DecisionCallbacks != "" {
 		return false
 	}
 	if w.state.Status != referral.Approved || w.conversionDue || w.pendingRewards() > 0 {

@@ -31,6 +31,7 @@ func newRewardsEnv(t *testing.T, rewards campaign.Rewards) (*testsuite.TestWorkf
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterActivity(testActs)
 	env.RegisterActivity(testHubSpotActs)
+	noDecisionCallbacks(env)
 	log := &rewardLog{}
 	env.OnActivity(testActs.LoadReferral, mock.Anything, testReferralID).Return(activities.Referral{
 		ID: testReferralID, Status: referral.Pending, StatusRules: dealRules, Rewards: rewards,
@@ -220,6 +221,7 @@ func TestPercentageRewardWaitsForTheSaleValue(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterActivity(testActs)
 	env.RegisterActivity(testHubSpotActs)
+	noDecisionCallbacks(env)
 	env.OnActivity(testActs.LoadReferral, mock.Anything, testReferralID).Return(activities.Referral{
 		ID: testReferralID, Status: referral.Pending, StatusRules: dealRules, Rewards: rewards,
 		PropertyUpdates: campaign.PropertyUpdates{Mappings: []campaign.PropertyUpdate{{Object: "deal", Property: "amount", Field: "sale_value", Currency: "USD"}}},

@@ -93,6 +93,7 @@ func (w *referralWorkflow) apply(ctx workflow.Context, req SetStatusRequest, ide
 		w.state.DeniedReason = ""
 	}
 	w.state.Transitions++
+	w.decided(ctx, req.Status)
 	if req.Status == referral.Approved {
 		// "Your referral was approved": queued here, sent by its own
 		// workflow, so an SMTP outage never holds the referral up.

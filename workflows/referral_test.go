@@ -29,6 +29,7 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterActivity(testActs)
 	env.RegisterActivity(testHubSpotActs)
+	noDecisionCallbacks(env)
 	env.OnActivity(testHubSpotActs.SendLeadToHubSpot, mock.Anything, testReferralID).Return(activities.LeadResult{Skipped: "the campaign's leads action is none"}, nil)
 	env.OnActivity(testActs.LoadReferral, mock.Anything, testReferralID).Return(activities.Referral{
 		ID: testReferralID, CampaignID: "camp-1", MemberCode: "MAYA-7Q2", LeadEmail: "leo@example.org", Status: referral.Pending,
@@ -230,4 +231,10 @@ func TestFraudChecksDenyFirst(t *testing.T) {
 	if change.Actor != "system" || change.From != referral.Pending || change.IdempotencyKey != "fraud_check:"+testReferralID {
 		t.Fatalf("status change = %+v", change)
 	}
+}
+
+// noDecisionCallbacks says no HubSpot workflow waits for the referral's
+// decision, so deciding it asks nothing of HubSpot.
+func noDecisionCallbacks(env *testsuite.TestWorkflowEnvironment) {
+	env.OnActivity(testActs.CountDecisionCallbacks, mock.Anything, mock.Anything).Return(0, nil)
 }

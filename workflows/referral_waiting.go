@@ -96,8 +96,11 @@ func (w *referralWorkflow) wait(ctx workflow.Context, step referral.WaitStep, re
 		"referral_id", w.state.ReferralID, "step", string(step), "cause", cause, "attempts", wt.Attempts, "next_attempt", wt.NextAttempt)
 	if changed {
 		kind := referral.EventLeadNotSent
-		if step == referral.WaitIssueReward {
+		switch step {
+		case referral.WaitIssueReward:
 			kind = referral.EventRewardNotIssued
+		case referral.WaitCompleteDecisionCallbacks:
+			kind = referral.EventDecisionCallbacksNotCompleted
 		}
 		details := map[string]any{"waiting": true, "error_type": cause, "reason": reason, "next_attempt": wt.NextAttempt}
 		if rewardID != "" {

@@ -560,3 +560,12 @@ WHERE referrals.workspace_id = @workspace_id
        OR referrals.hubspot_company_id = sqlc.narg(company_id)::bigint)
 ORDER BY referrals.created_at DESC, referrals.id DESC
 LIMIT @max_results;
+
+-- name: ReferralGetStatusForShare :one
+-- ReferralGetStatusForShare reads a referral's status and holds its row
+-- until the caller's transaction ends, so a status change waits for it: a
+-- HubSpot workflow action that blocks on the referral's decision is stored
+-- before the decision, and found by the workflow, or sees the decision.
+SELECT id, workspace_id, status FROM referrals
+WHERE id = @id
+FOR SHARE;

@@ -52,6 +52,17 @@ const (
 	EventRewardFailed EventKind = "reward_failed"
 )
 
+// HubSpot workflows waiting for the referral's decision (the "Wait for
+// referral decision" workflow action).
+const (
+	// EventDecisionCallbacksCompleted: HubSpot workflows waiting for the
+	// referral's decision were told it (details: decision, completed,
+	// expired); EventDecisionCallbacksNotCompleted: they could not be told
+	// yet, with why (while waiting), or an admin gave up.
+	EventDecisionCallbacksCompleted    EventKind = "decision_callbacks_completed"
+	EventDecisionCallbacksNotCompleted EventKind = "decision_callbacks_not_completed"
+)
+
 // Source is the way a referral came in, recorded with its EventAdded event.
 type Source string
 

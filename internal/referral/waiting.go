@@ -15,10 +15,14 @@ const (
 	// WaitIssueReward: issuing a reward and announcing it to the campaign's
 	// fulfilment endpoint (a refused URL, an endpoint failing).
 	WaitIssueReward WaitStep = "issue_reward"
+	// WaitCompleteDecisionCallbacks: telling HubSpot workflows that wait
+	// for the referral's decision ("Wait for referral decision") that it was
+	// approved or denied, through HubSpot's callback API.
+	WaitCompleteDecisionCallbacks WaitStep = "complete_decision_callbacks"
 )
 
 // WaitSteps are the steps that wait, in the order a referral meets them.
-var WaitSteps = []WaitStep{WaitSendLead, WaitIssueReward}
+var WaitSteps = []WaitStep{WaitSendLead, WaitIssueReward, WaitCompleteDecisionCallbacks}
 
 // MemberWaitStep is a step of a member's workflow (member/<id>) that needs
 // the outside world and waits while it cannot succeed (members.waiting_step),
