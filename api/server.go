@@ -219,6 +219,7 @@ func (s *Server) routes() {
 	s.routeRewards(admin)
 	s.routeHubSpotWebhooks()
 	s.routeHubSpotCard()
+	s.routeHubSpotActions()
 	s.routeReferralLinks()
 	s.routeConversions()
 	s.routeTrackingScript()

@@ -14,12 +14,16 @@
 package hubspotaction
 
 import (
+	"context"
 	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/referflow/referflow/internal/hubspot"
 )
 
 // Action is one of referflow's workflow actions; it is the last segment of
@@ -228,4 +232,25 @@ func Blocked(referralID string) Answer {
 // referral is decided (answered at once, or sent through the callback API).
 func Decided(referralID, decision string) map[string]string {
 	return map[string]string{FieldDecision: decision, FieldReferralID: referralID}
+}
+
+// Register creates the four definitions for the HubSpot app appID through
+// HubSpot's definitions API at baseURL (the developer API key
+// authenticates: definitions belong to the app), each with its actionUrl
+// under publicURL, and returns their IDs. Registering again creates new
+// definitions: HubSpot keys them by ID, not by URL.
+func Register(ctx context.Context, hc *http.Client, baseURL string, appID int64, developerAPIKey, publicURL string) (map[Action]string, error) {
+	ids := map[Action]string{}
+	for _, a := range Actions {
+		def, err := Definition(a, publicURL)
+		if err != nil {
+			return ids, err
+		}
+		id, err := hubspot.CreateActionDefinition(ctx, hc, baseURL, appID, developerAPIKey, def)
+		if err != nil {
+			return ids, fmt.Errorf("register %s: %w", a, err)
+		}
+		ids[a] = id
+	}
+	return ids, nil
 }

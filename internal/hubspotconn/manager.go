@@ -94,6 +94,9 @@ var Scopes = []string{
 	"crm.schemas.contacts.write",
 	"crm.schemas.deals.write",
 	"oauth",
+	// automation: completing the callbacks of referflow's workflow actions
+	// in HubSpot workflows ("Wait for referral decision").
+	"automation",
 }
 
 // StateTTL is how long a started connect flow may take.

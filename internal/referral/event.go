@@ -87,11 +87,14 @@ const (
 	SourceMemberPortal Source = "member_portal"
 	// SourceCSVImport: a row of a referrals CSV import.
 	SourceCSVImport Source = "csv_import"
+	// SourceHubSpotWorkflowAction: the "Add referral" action of a HubSpot
+	// workflow, for the contact the workflow enrolled.
+	SourceHubSpotWorkflowAction Source = "hubspot_workflow_action"
 )
 
 // Sources lists every way in.
 var Sources = []Source{SourceAdminAPI, SourceHubSpotMatchingRule, SourceHubSpotReview,
-	SourceTrackingScript, SourceHostedForm, SourceMemberPortal, SourceCSVImport}
+	SourceTrackingScript, SourceHostedForm, SourceMemberPortal, SourceCSVImport, SourceHubSpotWorkflowAction}
 
 // Column is the source as the referrals table stores it and the admin API
 // shows it (referrals.source), coarser than Source and older than it:
@@ -100,7 +103,7 @@ var Sources = []Source{SourceAdminAPI, SourceHubSpotMatchingRule, SourceHubSpotR
 // therefore sends nothing to HubSpot — and one value per public way in.
 func (s Source) Column() string {
 	switch s {
-	case SourceHubSpotMatchingRule, SourceHubSpotReview:
+	case SourceHubSpotMatchingRule, SourceHubSpotReview, SourceHubSpotWorkflowAction:
 		return SourceColumnHubSpot
 	case SourceTrackingScript:
 		return SourceColumnTrackingScript

@@ -68,6 +68,7 @@ var knownScopes = []string{
 	"crm.schemas.companies.read", "crm.schemas.companies.write",
 	"crm.schemas.deals.read", "crm.schemas.deals.write",
 	"crm.lists.read", "crm.lists.write",
+	"automation",
 }
 
 // authenticate resolves the request's bearer token; a refused token of a

@@ -101,6 +101,7 @@ func (s *Simulator) Handler() http.Handler {
 	}
 	s.oauthRoutes(mux)
 	s.webhookRoutes(mux)
+	s.actionRoutes(mux)
 	s.journalRoutes(mux)
 	s.recordRoutes(mux)
 	s.pageRoutes(mux)

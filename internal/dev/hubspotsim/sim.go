@@ -89,6 +89,9 @@ type Options struct {
 	// (/webhooks/v3/{appId}/...), as ?hapikey= or a bearer token, like a
 	// HubSpot developer account's API key. Default "referflow-dev-hapikey".
 	DeveloperAPIKey string
+	// Actions configure executions of custom workflow actions
+	// (ExecuteAction: timeout and retries).
+	Actions ActionOptions
 	// Webhooks configure webhook delivery (batching, timeout, retries and
 	// chaos switches); the target URL and subscriptions are set with
 	// SetWebhookSettings, Subscribe or the webhooks API.
@@ -128,6 +131,9 @@ type Simulator struct {
 	jn *journal  // the webhooks journal (journal.go), guarded by mu
 
 	cards cardState // app cards' hubspot.fetch (cards.go)
+	// act is the custom workflow actions' definitions and executions
+	// (actions.go), guarded by mu.
+	act *actionsState
 }
 
 // Portal is one HubSpot account ("hub"). Its exported fields never change
@@ -189,6 +195,7 @@ func New(opts Options) *Simulator {
 		opts.DeveloperAPIKey = DefaultDeveloperAPIKey
 	}
 	opts.Webhooks.fill()
+	opts.Actions.fill()
 	s := &Simulator{
 		opts:         opts,
 		portals:      map[int64]*Portal{},
@@ -199,6 +206,7 @@ func New(opts Options) *Simulator {
 		privateToks:  map[string]*Portal{},
 		hooks:        map[int]func(Change){},
 		jn:           newJournal(),
+		act:          newActionsState(),
 	}
 	s.wh = newWebhooks(opts.AppID, opts.ClientSecret, opts.Webhooks)
 	s.OnChange(s.wh.onChange)
