@@ -27,6 +27,7 @@ import (
 	"github.com/referflow/referflow/internal/config"
 	"github.com/referflow/referflow/internal/dev/devstack"
 	"github.com/referflow/referflow/internal/dev/hubspotsim"
+	"github.com/referflow/referflow/internal/hubspotaction"
 	"github.com/referflow/referflow/internal/personaldata"
 	"github.com/referflow/referflow/internal/temporalclient"
 	"github.com/referflow/referflow/worker"
@@ -410,6 +411,12 @@ func startDevHubSpotSim(port int, webhookURL, stateFile string, logger *slog.Log
 	}()
 	base := "http://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	logger.Info("HubSpot simulator started (no HUBSPOT_CLIENT_ID set)", "url", base, "state_file", stateFile, "restored", restored)
+	// referflow's workflow actions, defined for the simulator's app so its
+	// workflows can run them (definitions are not kept in the state file).
+	public := strings.TrimSuffix(webhookURL, "/webhooks/hubspot")
+	if _, err := hubspotaction.Register(context.Background(), nil, base, sim.Options().AppID, hubspotsim.DefaultDeveloperAPIKey, public); err != nil {
+		logger.Warn("HubSpot simulator: referflow's workflow actions not registered", "error", err.Error())
+	}
 	// A checkpoint every few seconds, so that a `dev` killed without a clean
 	// stop (kill -9) loses only its last seconds of simulator state.
 	checkpoints, checkpointed := make(chan struct{}), make(chan struct{})

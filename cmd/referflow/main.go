@@ -37,6 +37,7 @@ func commands() []command {
 		{"codec-server", "serve the personal-data codec to the Temporal Web UI, so an operator holding the keys reads sealed values", codecServerUsage, runCodecServer},
 		{"doctor", "check this install (Postgres, Temporal, HubSpot connections, stuck referrals) and say how to fix each problem", doctorUsage, runDoctor},
 		{"hubspot-sim", "run the HubSpot simulator (API, OAuth, rate limits) for tests and the demo", hubspotSimUsage, runHubSpotSim},
+		{"hubspot-actions", "`hubspot-actions register` defines referflow's actions in HubSpot workflows for your HubSpot app", hubspotActionsUsage, runHubSpotActions},
 		{"version", "print the version", "Usage: referflow version\n\nPrints the version of this build.\n", runVersion},
 	}
 }

@@ -51,6 +51,7 @@ var Variables = []Variable{
 	{"HUBSPOT_CLIENT_ID", "(none)", "Your HubSpot app's OAuth client ID (its redirect URL must be <REFERFLOW_PUBLIC_URL>/oauth/hubspot/callback). Set together with HUBSPOT_CLIENT_SECRET. Unset: connecting HubSpot answers 503, and `dev` starts the HubSpot simulator instead."},
 	{"HUBSPOT_CLIENT_SECRET", "(none)", "Your HubSpot app's client secret: OAuth and webhook signatures. Set together with HUBSPOT_CLIENT_ID."},
 	{"HUBSPOT_BASE_URL", "https://api.hubapi.com", "HubSpot API base URL; `dev` and the tests point it at the HubSpot simulator."},
+	{"HUBSPOT_DEVELOPER_API_KEY", "(none)", "Your HubSpot developer account's API key: `referflow hubspot-actions register` creates referflow's workflow actions for the app (HUBSPOT_APP_ID) with it. Needed by that command only."},
 }
 
 // DefaultHubSpotBaseURL is HubSpot's public API.
@@ -98,6 +99,9 @@ type Config struct {
 	HubSpotClientID     string
 	HubSpotClientSecret string
 	HubSpotBaseURL      *url.URL
+	// HubSpotDeveloperAPIKey (HUBSPOT_DEVELOPER_API_KEY) creates the app's
+	// workflow action definitions (`referflow hubspot-actions register`).
+	HubSpotDeveloperAPIKey string
 
 	// TemporalAddressSet tells `dev` whether to use an existing Temporal
 	// server or start its own.
@@ -269,6 +273,7 @@ func LoadFrom(lookup func(string) (string, bool), req Requirement) (*Config, err
 		}
 		c.SMTP = server
 	}
+	c.HubSpotDeveloperAPIKey = get("HUBSPOT_DEVELOPER_API_KEY")
 	if raw := get("HUBSPOT_APP_ID"); raw != "" {
 		id, err := strconv.ParseInt(raw, 10, 64)
 		if err != nil || id <= 0 {
