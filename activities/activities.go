@@ -9,7 +9,9 @@
 // all workers, are methods of HubSpot and live in hubspot_*.go:
 // hubspot_setup.go (referflow's properties in a new portal),
 // hubspot_leads.go (a lead to the CRM), hubspot_members.go (a member's
-// counts), hubspot_matching.go (reading a sales entry's record). Every other
+// counts), hubspot_matching.go (reading a sales entry's record),
+// hubspot_decision_callbacks.go (telling HubSpot workflows a referral's
+// decision). Every other
 // file holds methods of Activities, on the workflow task queue — most run as
 // local activities, in the worker that runs the workflow: referrals.go,
 // referral_review.go, referral_hubspot_objects.go, fraud.go,
@@ -25,7 +27,8 @@
 // Four functions are not activities but verbs every path shares:
 // AddReferral (referral_add.go), the one way a referral is added, which the
 // admin API calls too; AddMember (member_add.go), the one way a member is
-// added, with AddMembers its batched form for CSV imports; CampaignSettings (campaigns.go), the one way a
+// added, with AddMembers its batched form for CSV imports; EnrolContactIn
+// (member_enrolment.go), the one way a HubSpot contact is enrolled; CampaignSettings (campaigns.go), the one way a
 // campaign row's settings are read; and SalesEntryOf (sales_entries.go), the
 // one way a sales entry's row becomes a salesentry.Entry.
 package activities

@@ -136,7 +136,7 @@ func waitingAnswer(id uuid.UUID, state workflows.ReferralState) map[string]any {
 // WaitingView is what a referral's workflow waits on: a step that needs the
 // outside world and could not succeed yet.
 type WaitingView struct {
-	// Step is send_lead or issue_reward; Cause the kind of trouble (e.g.
+	// Step is send_lead, issue_reward or complete_decision_callbacks; Cause the kind of trouble (e.g.
 	// HubSpotConnectionBroken, CampaignSetupRequired, InvalidFulfilmentURL);
 	// Reason what went wrong, in words.
 	Step   string    `json:"step"`

@@ -112,7 +112,7 @@ var (
 	descWebhooksFailed = prometheus.NewDesc("referflow_webhook_deliveries_failed",
 		"Outgoing webhooks whose 72 hours of retries ran out without a 2xx (until an admin replays them).", nil, nil)
 	descWaiting = prometheus.NewDesc("referflow_referrals_waiting",
-		"Referrals whose workflow waits on the outside world, by step (send_lead, issue_reward) and cause (e.g. HubSpotConnectionBroken).",
+		"Referrals whose workflow waits on the outside world, by step (send_lead, issue_reward, complete_decision_callbacks) and cause (e.g. HubSpotConnectionBroken).",
 		[]string{"step", "cause"}, nil)
 	descWaitingAge = prometheus.NewDesc("referflow_referrals_waiting_oldest_seconds",
 		"How long the longest-waiting referral has waited, by step and cause.", []string{"step", "cause"}, nil)
