@@ -24,12 +24,14 @@
 // changes announced queue theirs in the outbox (internal/webhookdelivery),
 // in their own transaction, and the worker's dispatcher sends them.
 //
-// Four functions are not activities but verbs every path shares:
+// Five functions are not activities but verbs every path shares:
 // AddReferral (referral_add.go), the one way a referral is added, which the
 // admin API calls too; AddMember (member_add.go), the one way a member is
 // added, with AddMembers its batched form for CSV imports; EnrolContactIn
-// (member_enrolment.go), the one way a HubSpot contact is enrolled; CampaignSettings (campaigns.go), the one way a
-// campaign row's settings are read; and SalesEntryOf (sales_entries.go), the
+// (member_enrolment.go), the one way a HubSpot contact is enrolled (a
+// campaign's enrol rules, the "Enrol as member" workflow action);
+// CampaignSettings (campaigns.go), the one way a campaign row's settings
+// are read; and SalesEntryOf (sales_entries.go), the
 // one way a sales entry's row becomes a salesentry.Entry.
 package activities
 
