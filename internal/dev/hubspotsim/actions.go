@@ -137,21 +137,21 @@ const (
 // ActionExecution is one execution of a workflow action, as the simulator
 // recorded it.
 type ActionExecution struct {
-	CallbackID   string
-	PortalID     int64
-	DefinitionID string
-	State        string
+	CallbackID   string `json:"callbackId"`
+	PortalID     int64  `json:"portalId"`
+	DefinitionID string `json:"definitionId"`
+	State        string `json:"state"`
 	// Attempts are the requests sent; LastStatus the last answer's HTTP
 	// status (0: no answer, a timeout or a refused connection).
-	Attempts   int
-	LastStatus int
-	LastError  string `json:",omitempty"`
+	Attempts   int    `json:"attempts"`
+	LastStatus int    `json:"lastStatus"`
+	LastError  string `json:"lastError,omitempty"`
 	// OutputFields are the answer's (for a blocked execution, until it is
 	// completed: then the callback's).
-	OutputFields map[string]string
+	OutputFields map[string]string `json:"outputFields"`
 	// Blocked is the BLOCK answer's output fields, kept after completion.
-	Blocked     map[string]string `json:",omitempty"`
-	CompletedAt time.Time         `json:",omitempty"`
+	Blocked     map[string]string `json:"blocked,omitempty"`
+	CompletedAt time.Time         `json:"completedAt,omitzero"`
 }
 
 // actionsState is the simulator's definitions and executions, guarded by
@@ -181,6 +181,10 @@ func (s *Simulator) actionRoutes(mux *http.ServeMux) {
 		mux.HandleFunc("GET "+base+"/{definitionId}", s.webhookAPI(hActionDefinitionGet))
 		mux.HandleFunc("DELETE "+base+"/{definitionId}", s.webhookAPI(hActionDefinitionArchive))
 	}
+	// The control API (no token; HubSpot has none such): run an action on a
+	// record as a workflow does, and read an execution.
+	mux.HandleFunc("POST /portals/{portalId}/actions/{definitionId}/execute", s.control(hControlExecuteAction))
+	mux.HandleFunc("GET /actions/executions/{callbackId}", s.control(hControlExecution))
 	for _, base := range []string{"/automation/v4/actions/callbacks", "/automation/actions/callbacks/" + apiVersion} {
 		mux.HandleFunc("POST "+base+"/{callbackId}/complete", s.crmEndpoint(false, hCallbackComplete))
 		mux.HandleFunc("POST "+base+"/complete", s.crmEndpoint(false, hCallbackCompleteBatch))
@@ -659,4 +663,40 @@ func hCallbackCompleteBatch(c *reqCtx) (int, any) {
 		}
 	}
 	return http.StatusNoContent, nil
+}
+
+// POST /portals/{portalId}/actions/{definitionId}/execute
+// {"objectType":"CONTACT","objectId":"123","inputFields":{...},"workflowId":1[,"callbackId":"..."]}
+// → 200 ActionExecution, once answered (or failed for good).
+func hControlExecuteAction(s *Simulator, r *http.Request) (int, any) {
+	portalID, e := portalParam(r)
+	if e != nil {
+		return errResult(e)
+	}
+	var in struct {
+		ObjectType  string         `json:"objectType"`
+		ObjectID    string         `json:"objectId"`
+		InputFields map[string]any `json:"inputFields"`
+		WorkflowID  int64          `json:"workflowId"`
+		CallbackID  string         `json:"callbackId"`
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil || json.Unmarshal(body, &in) != nil {
+		return errResult(validationErr(`the body must be {"objectType","objectId","inputFields","workflowId"}`))
+	}
+	ex, err := s.ExecuteAction(r.Context(), ActionRun{DefinitionID: r.PathValue("definitionId"), PortalID: portalID,
+		ObjectType: in.ObjectType, ObjectID: in.ObjectID, InputFields: in.InputFields, WorkflowID: in.WorkflowID, CallbackID: in.CallbackID})
+	if err != nil {
+		return errResult(validationErr(err.Error()))
+	}
+	return http.StatusOK, ex
+}
+
+// GET /actions/executions/{callbackId} → ActionExecution, or 404.
+func hControlExecution(s *Simulator, r *http.Request) (int, any) {
+	ex, ok := s.Execution(r.PathValue("callbackId"))
+	if !ok {
+		return errResult(notFoundErr("No execution with callbackId " + r.PathValue("callbackId")))
+	}
+	return http.StatusOK, ex
 }

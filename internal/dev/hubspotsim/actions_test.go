@@ -223,3 +223,25 @@ func TestExecuteActionDoesNotRetryA4xx(t *testing.T) {
 		t.Fatalf("execution: %+v", ex)
 	}
 }
+
+// The control API runs an action and reads its execution over HTTP, for a
+// test that runs the simulator as a process.
+func TestActionControlAPI(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{})
+	rc := newActionReceiver(t, DefaultClientSecret, func(n int, body map[string]any) (int, string, time.Duration) {
+		return 200, `{"outputFields":{"hs_execution_state":"SUCCESS","member_id":"m1"}}`, 0
+	})
+	d := e.must(e.do("POST", "/automation/v4/actions/1?hapikey="+DefaultDeveloperAPIKey, "-", definitionJSON(rc.url)), 200)
+	ada := e.createContact("ada@example.org", nil)
+	path := "/portals/" + strconv.FormatInt(e.p.ID, 10) + "/actions/" + d.str("id") + "/execute"
+	r := e.must(e.do("POST", path, "-", map[string]any{"objectType": "CONTACT", "objectId": ada, "workflowId": 5}), 200)
+	if r.str("state") != ExecutionAnswered || r.str("outputFields.member_id") != "m1" {
+		t.Fatalf("execute: %s", r)
+	}
+	if g := e.must(e.do("GET", "/actions/executions/"+r.str("callbackId"), "-", nil), 200); g.str("outputFields.hs_execution_state") != "SUCCESS" {
+		t.Fatalf("read: %s", g)
+	}
+	e.hubspotError(e.do("GET", "/actions/executions/nope", "-", nil), 404, "OBJECT_NOT_FOUND")
+	e.hubspotError(e.do("POST", path, "-", map[string]any{"objectType": "DEAL", "objectId": ada}), 400, "VALIDATION_ERROR")
+}
