@@ -5,14 +5,23 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/referflow/referflow/internal/adminauth"
 	"github.com/referflow/referflow/internal/dev/hubspotsim"
 	"github.com/referflow/referflow/internal/hubspotaction"
 	"github.com/referflow/referflow/internal/hubspotobject"
+	"github.com/referflow/referflow/workflows"
 )
 
 // actionStack is the Sales Receiver's stack with referflow's workflow
@@ -191,6 +200,10 @@ func TestHubSpotWorkflowActions(t *testing.T) {
 		`SELECT count(*) FROM hubspot_action_executions WHERE callback_id = $1 AND state = 'completed' AND decision = 'approved'`, wait.CallbackID)
 	st.waitCount(t, ctx, "the completion in the audit trail", 1,
 		`SELECT count(*) FROM referral_events WHERE referral_id = $1 AND kind = 'decision_callbacks_completed' AND details->>'completed' = '1'`, leeReferral)
+	// The run replays against the current code (its decision callbacks
+	// versioned), and is saved for the replay test with
+	// REFERFLOW_RECORD_HISTORIES=1.
+	replayAndRecord(t, ctx, st.tc.Client, workflows.ReferralWorkflowID(leeReferral), "referral_decision_callbacks.json")
 	// Decided already: answered at once.
 	now := st.run(t, ctx, hubspotaction.WaitForDecision, "CONTACT", lee, nil)
 	wantOutputs(t, "wait on a decided referral", now, hubspotsim.ExecutionAnswered, map[string]string{"hs_execution_state": "SUCCESS", "decision": "approved"})
@@ -280,4 +293,34 @@ func TestHubSpotWorkflowActions(t *testing.T) {
 		t.Fatalf("a forged execution = %d %s, want 401 invalid_signature", resp.StatusCode, b)
 	}
 	st.waitCount(t, ctx, "nothing stored of the forged execution", 0, `SELECT count(*) FROM hubspot_action_executions WHERE callback_id = 'ap-forged'`)
+}
+
+// replayAndRecord replays the workflow's history so far against the current
+// code and, with REFERFLOW_RECORD_HISTORIES=1, saves it under
+// workflows/testdata for the replay test.
+func replayAndRecord(t *testing.T, ctx context.Context, c client.Client, workflowID, file string) {
+	t.Helper()
+	hist := &historypb.History{}
+	it := c.GetWorkflowHistory(ctx, workflowID, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hist.Events = append(hist.Events, ev)
+	}
+	replayer := sdkworker.NewWorkflowReplayer()
+	replayer.RegisterWorkflow(workflows.ReferralWorkflow)
+	if err := replayer.ReplayWorkflowHistory(nil, hist); err != nil {
+		t.Fatalf("replay of %s: %v", workflowID, err)
+	}
+	if os.Getenv("REFERFLOW_RECORD_HISTORIES") == "1" {
+		raw, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(hist)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join("..", "workflows", "testdata", file), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
