@@ -29,6 +29,9 @@ import (
 var publicRoutes = []string{
 	"/r/:code", "/r/:code/qr.png", "/r/:code/qr.svg",
 	"/js/:file",
+	// HubSpot's workflow actions: signed by HubSpot, not an admin's; the
+	// workspace is the executing portal's (api/hubspot_actions.go).
+	"/hubspot/actions/:action",
 }
 
 // TestEveryRouteHidesOtherWorkspaces: an admin of one workspace who tries
