@@ -42,8 +42,8 @@ type salesReceiverStack struct {
 	// keys seal personal data in every payload of the stack's client and
 	// worker, as in referflow's processes.
 	keys *personaldata.Keyring
-	fx testenv.ReferralFixture
-	hs *testenv.HubSpotWorld
+	fx   testenv.ReferralFixture
+	hs   *testenv.HubSpotWorld
 
 	mu sync.Mutex
 	// rewards are the reward.issued webhooks received, by referral ID, with
