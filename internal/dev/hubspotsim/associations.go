@@ -21,10 +21,22 @@ type assocEdge struct {
 type assocType struct {
 	id       int
 	from, to string
-	name     string // v3 "type", e.g. deal_to_contact
+	name     string // v3 "type", e.g. deal_to_contact; a label's internal name
 	label    string // v4 label ("Primary" or none)
 	inverse  int
+	// category is USER_DEFINED for a portal's own labels
+	// (association_labels.go), HUBSPOT_DEFINED (empty) otherwise.
+	category string
 }
+
+// Category is the type's association category as HubSpot spells it.
+func (t assocType) Category() string { return firstNonEmpty(t.category, hubspotDefined) }
+
+// Association categories.
+const (
+	hubspotDefined = "HUBSPOT_DEFINED"
+	userDefined    = "USER_DEFINED"
+)
 
 // HubSpot-defined association types between contacts, companies and deals
 // (v4 semantics: deal→contact 3, contact→deal 4, contact→company 279...).
@@ -32,23 +44,24 @@ var assocTypeByID = map[int]assocType{}
 
 // defaultAssocType[from][to] is the unlabeled type PUT .../default creates.
 var defaultAssocType = map[string]map[string]int{
-	"contacts":  {"companies": 279, "deals": 4},
+	"contacts":  {"companies": 279, "deals": 4, "contacts": 449},
 	"companies": {"contacts": 280, "deals": 342},
 	"deals":     {"contacts": 3, "companies": 341},
 }
 
 func init() {
 	for _, t := range []assocType{
-		{1, "contacts", "companies", "contact_to_company", "Primary", 2},
-		{2, "companies", "contacts", "company_to_contact", "Primary", 1},
-		{279, "contacts", "companies", "contact_to_company_unlabeled", "", 280},
-		{280, "companies", "contacts", "company_to_contact_unlabeled", "", 279},
-		{3, "deals", "contacts", "deal_to_contact", "", 4},
-		{4, "contacts", "deals", "contact_to_deal", "", 3},
-		{5, "deals", "companies", "deal_to_company", "Primary", 6},
-		{6, "companies", "deals", "company_to_deal", "Primary", 5},
-		{341, "deals", "companies", "deal_to_company_unlabeled", "", 342},
-		{342, "companies", "deals", "company_to_deal_unlabeled", "", 341},
+		{1, "contacts", "companies", "contact_to_company", "Primary", 2, ""},
+		{2, "companies", "contacts", "company_to_contact", "Primary", 1, ""},
+		{279, "contacts", "companies", "contact_to_company_unlabeled", "", 280, ""},
+		{280, "companies", "contacts", "company_to_contact_unlabeled", "", 279, ""},
+		{3, "deals", "contacts", "deal_to_contact", "", 4, ""},
+		{4, "contacts", "deals", "contact_to_deal", "", 3, ""},
+		{5, "deals", "companies", "deal_to_company", "Primary", 6, ""},
+		{6, "companies", "deals", "company_to_deal", "Primary", 5, ""},
+		{341, "deals", "companies", "deal_to_company_unlabeled", "", 342, ""},
+		{342, "companies", "deals", "company_to_deal_unlabeled", "", 341, ""},
+		{449, "contacts", "contacts", "contact_to_contact", "", 449, ""},
 	} {
 		assocTypeByID[t.id] = t
 	}
@@ -84,7 +97,7 @@ func (s *Simulator) associate(p *Portal, fromType string, fromID int64, toType s
 		types = append(types, def)
 	}
 	for _, t := range types {
-		at := assocTypeByID[t]
+		at, _ := p.assocType(t)
 		s.addEdge(p, assocEdge{fromType, fromID, toType, toID}, t, w, now)
 		s.addEdge(p, assocEdge{toType, toID, fromType, fromID}, at.inverse, w, now)
 	}
@@ -134,18 +147,24 @@ type v4Assoc struct {
 	AssociationTypes []v4AssocType `json:"associationTypes"`
 }
 
-func v4Types(types map[int]bool) []v4AssocType {
+func (p *Portal) v4Types(types map[int]bool) []v4AssocType {
 	var out []v4AssocType
 	for _, t := range sortedTypeIDs(types) {
-		at := assocTypeByID[t]
-		var label *string
-		if at.label != "" {
-			l := at.label
-			label = &l
-		}
-		out = append(out, v4AssocType{Category: "HUBSPOT_DEFINED", TypeID: t, Label: label})
+		at, _ := p.assocType(t)
+		out = append(out, v4TypeOf(at))
 	}
 	return out
+}
+
+// v4TypeOf is one association type as v4 answers show it: the unlabeled
+// default has a null label.
+func v4TypeOf(at assocType) v4AssocType {
+	var label *string
+	if at.label != "" {
+		l := at.label
+		label = &l
+	}
+	return v4AssocType{Category: at.Category(), TypeID: at.id, Label: label}
 }
 
 type objectIDRef struct {
@@ -180,7 +199,7 @@ func hAssocList(c *reqCtx) (int, any) {
 			next = idString(ed.toID)
 			break
 		}
-		results = append(results, v4Assoc{ToObjectID: ed.toID, AssociationTypes: v4Types(c.p.assocs[ed])})
+		results = append(results, v4Assoc{ToObjectID: ed.toID, AssociationTypes: c.p.v4Types(c.p.assocs[ed])})
 	}
 	body := map[string]any{"results": nonNil(results)}
 	if next != "" {
@@ -220,7 +239,7 @@ func defaultAssocResponse(from string, fromID int64, to string, toID int64, type
 		"status": "COMPLETE",
 		"results": []map[string]any{
 			{"from": objectIDRef{idString(fromID)}, "to": objectIDRef{idString(toID)}, "associationSpec": spec(typeID)},
-			{"from": objectIDRef{idString(toID)}, "to": objectIDRef{idString(fromID)}, "associationSpec": spec(assocTypeByID[typeID].inverse)},
+			{"from": objectIDRef{idString(toID)}, "to": objectIDRef{idString(fromID)}, "associationSpec": spec(assocTypeByID[typeID].inverse)}, // default types only
 		},
 		"requestedAt": ts, "startedAt": ts, "completedAt": ts,
 	}
@@ -244,9 +263,8 @@ func hAssocLabeled(c *reqCtx) (int, any) {
 		return errResult(validationErr("at least one association type is required"))
 	}
 	for _, sp := range specs {
-		at, ok := assocTypeByID[sp.TypeID]
-		if !ok || at.from != from || at.to != to || (sp.Category != "" && sp.Category != "HUBSPOT_DEFINED") {
-			return errResult(validationErr(fmt.Sprintf("%s %d is not a valid association type from %s to %s", firstNonEmpty(sp.Category, "HUBSPOT_DEFINED"), sp.TypeID, singular[from], singular[to])))
+		if e := c.p.checkAssocSpec(sp, from, to); e != nil {
+			return errResult(e)
 		}
 	}
 	fo, too, e := c.pairObjects(from, c.r.PathValue("objectId"), to, c.r.PathValue("toObjectId"))
@@ -259,8 +277,8 @@ func hAssocLabeled(c *reqCtx) (int, any) {
 	}
 	labels := []string{}
 	for _, t := range sortedTypeIDs(c.p.assocs[assocEdge{from, fo.id, to, too.id}]) {
-		if l := assocTypeByID[t].label; l != "" {
-			labels = append(labels, l)
+		if at, _ := c.p.assocType(t); at.label != "" {
+			labels = append(labels, at.label)
 		}
 	}
 	return http.StatusCreated, map[string]any{
@@ -343,7 +361,7 @@ func hAssocBatch(c *reqCtx) (int, any) {
 			}
 			var tos []v4Assoc
 			for _, ed := range edges {
-				tos = append(tos, v4Assoc{ToObjectID: ed.toID, AssociationTypes: v4Types(c.p.assocs[ed])})
+				tos = append(tos, v4Assoc{ToObjectID: ed.toID, AssociationTypes: c.p.v4Types(c.p.assocs[ed])})
 			}
 			results = append(results, map[string]any{"from": objectIDRef{idString(o.id)}, "to": tos})
 		}
@@ -381,9 +399,8 @@ func hAssocBatch(c *reqCtx) (int, any) {
 					types = []int{defaultAssocType[from][to]}
 				case "create":
 					for _, sp := range in.Types {
-						at, ok := assocTypeByID[sp.TypeID]
-						if !ok || at.from != from || at.to != to {
-							return errResult(validationErr(fmt.Sprintf("%d is not a valid association type from %s to %s", sp.TypeID, singular[from], singular[to])))
+						if e := c.p.checkAssocSpec(sp, from, to); e != nil {
+							return errResult(e)
 						}
 						types = append(types, sp.TypeID)
 					}

@@ -407,9 +407,9 @@ func (p *Portal) resolveAssocs(objType string, in []assocInput) ([]resolvedAssoc
 			return nil, validationErr("association to " + a.To.ID + " has no types")
 		}
 		for _, t := range a.Types {
-			at, ok := assocTypeByID[t.TypeID]
-			if !ok || at.from != objType || (t.Category != "" && t.Category != "HUBSPOT_DEFINED") {
-				return nil, validationErr(fmt.Sprintf("%s %d is not a valid association type from %s", firstNonEmpty(t.Category, "HUBSPOT_DEFINED"), t.TypeID, singular[objType]))
+			at, ok := p.assocType(t.TypeID)
+			if !ok || at.from != objType || (t.Category != "" && t.Category != at.Category()) {
+				return nil, validationErr(fmt.Sprintf("%s %d is not a valid association type from %s", firstNonEmpty(t.Category, hubspotDefined), t.TypeID, singular[objType]))
 			}
 			to := p.lookup(at.to, a.To.ID, "")
 			if to == nil {
@@ -599,7 +599,8 @@ func (p *Portal) view(objType string, o *object, ro readOpts) objectJSON {
 		var refs []assocRef
 		for _, e := range p.edgesFrom(objType, o.id, to) {
 			for _, t := range sortedTypeIDs(p.assocs[e]) {
-				refs = append(refs, assocRef{ID: idString(e.toID), Type: assocTypeByID[t].name})
+				at, _ := p.assocType(t)
+				refs = append(refs, assocRef{ID: idString(e.toID), Type: at.name})
 			}
 		}
 		if len(refs) > 0 {

@@ -58,6 +58,10 @@ func (s *Simulator) Handler() http.Handler {
 		crm("DELETE "+objects+"/{objectType}/{objectId}/associations/{toObjectType}/{toObjectId}", false, hAssocDelete)
 	}
 	for _, assoc := range []string{"/crm/associations/" + apiVersion, "/crm/v4/associations"} {
+		crm("GET "+assoc+"/{fromObjectType}/{toObjectType}/labels", false, hLabelList)
+		crm("POST "+assoc+"/{fromObjectType}/{toObjectType}/labels", false, hLabelCreate)
+		crm("PUT "+assoc+"/{fromObjectType}/{toObjectType}/labels", false, hLabelUpdate)
+		crm("DELETE "+assoc+"/{fromObjectType}/{toObjectType}/labels/{associationTypeId}", false, hLabelDelete)
 		crm("POST "+assoc+"/{fromObjectType}/{toObjectType}/batch/{action}", false, hAssocBatch)
 		crm("POST "+assoc+"/{fromObjectType}/{toObjectType}/batch/associate/default", false, func(c *reqCtx) (int, any) {
 			c.r.SetPathValue("action", "associate/default")

@@ -144,20 +144,22 @@ type Portal struct {
 	PrivateAppToken string
 	TimeZone        *time.Location
 
-	objects    map[string]*objectStore // by object type: contacts, deals, companies
-	props      map[string]map[string]*property
-	groups     map[string][]*propertyGroup
-	pipelines  []*pipeline
-	assocs     map[assocEdge]map[int]bool
-	lists      map[int64]*list
-	nextListID int64
-	nextPipeID int64
-	limits     limiter
-	failNext   []int
-	requests   int
-	calls      []Call           // the CRM calls seen, oldest first (calls.go)
-	modes      map[string]*Mode // misbehaviour modes by kind (modes.go)
-	tokenEpoch int              // OAuth tokens carry the epoch they were issued in (ModeRevokedTokens)
+	objects     map[string]*objectStore // by object type: contacts, deals, companies
+	props       map[string]map[string]*property
+	groups      map[string][]*propertyGroup
+	pipelines   []*pipeline
+	assocs      map[assocEdge]map[int]bool
+	labels      map[int]*assocType // the portal's association labels (association_labels.go)
+	nextLabelID int
+	lists       map[int64]*list
+	nextListID  int64
+	nextPipeID  int64
+	limits      limiter
+	failNext    []int
+	requests    int
+	calls       []Call           // the CRM calls seen, oldest first (calls.go)
+	modes       map[string]*Mode // misbehaviour modes by kind (modes.go)
+	tokenEpoch  int              // OAuth tokens carry the epoch they were issued in (ModeRevokedTokens)
 }
 
 // New returns a simulator with no portals; add them with CreatePortal.
@@ -277,6 +279,7 @@ func (s *Simulator) createPortalLocked(name, token string) *Portal {
 func (s *Simulator) resetDataLocked(p *Portal) {
 	p.objects = map[string]*objectStore{}
 	p.assocs = map[assocEdge]map[int]bool{}
+	p.labels, p.nextLabelID = map[int]*assocType{}, firstUserLabelID
 	p.lists = map[int64]*list{}
 	p.nextListID, p.nextPipeID = 1, 1000001
 	for i, t := range objectTypes {

@@ -50,6 +50,8 @@ type portalState struct {
 	Groups         map[string][]*propertyGroup
 	Pipelines      []*pipeline
 	Associations   []assocState
+	Labels         []labelState `json:",omitempty"`
+	NextLabelID    int          `json:",omitempty"`
 	Lists          []listState
 	NextListID     int64
 	NextPipelineID int64
@@ -231,6 +233,7 @@ func portalStateOf(p *Portal) portalState {
 	for e, types := range p.assocs {
 		ps.Associations = append(ps.Associations, assocState{e.fromType, e.fromID, e.toType, e.toID, sortedTypeIDs(types)})
 	}
+	ps.Labels, ps.NextLabelID = p.labelStates(), p.nextLabelID
 	slices.SortFunc(ps.Associations, func(a, b assocState) int {
 		return cmp.Or(cmp.Compare(a.FromType, b.FromType), cmp.Compare(a.FromID, b.FromID), cmp.Compare(a.ToType, b.ToType), cmp.Compare(a.ToID, b.ToID))
 	})
@@ -367,6 +370,7 @@ func portalFromState(ps portalState, now time.Time, zone *time.Location) (*Porta
 			p.props[t][d.Definition.Name] = d.Definition
 		}
 	}
+	p.loadLabels(ps.Labels, ps.NextLabelID)
 	for _, a := range ps.Associations {
 		types := map[int]bool{}
 		for _, t := range a.Types {
