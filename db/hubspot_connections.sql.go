@@ -21,7 +21,7 @@ SET status = 'disconnected',
     access_token_expires_at = NULL,
     updated_at = now()
 WHERE workspace_id = $1 AND disconnected_at IS NULL
-RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone, kind
+RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone, kind, referrer_association_type_id, referred_association_type_id, referred_by_association_type_id
 `
 
 // HubSpotConnectionDisconnect releases the portal and forgets the tokens;
@@ -53,12 +53,15 @@ func (q *Queries) HubSpotConnectionDisconnect(ctx context.Context, workspaceID u
 		&i.PropertySetupAt,
 		&i.PortalTimeZone,
 		&i.Kind,
+		&i.ReferrerAssociationTypeID,
+		&i.ReferredAssociationTypeID,
+		&i.ReferredByAssociationTypeID,
 	)
 	return i, err
 }
 
 const hubSpotConnectionGetActiveByPortal = `-- name: HubSpotConnectionGetActiveByPortal :one
-SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone, kind FROM hubspot_connections
+SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone, kind, referrer_association_type_id, referred_association_type_id, referred_by_association_type_id FROM hubspot_connections
 WHERE portal_id = $1 AND disconnected_at IS NULL
 `
 
@@ -92,12 +95,15 @@ func (q *Queries) HubSpotConnectionGetActiveByPortal(ctx context.Context, portal
 		&i.PropertySetupAt,
 		&i.PortalTimeZone,
 		&i.Kind,
+		&i.ReferrerAssociationTypeID,
+		&i.ReferredAssociationTypeID,
+		&i.ReferredByAssociationTypeID,
 	)
 	return i, err
 }
 
 const hubSpotConnectionGetByWorkspace = `-- name: HubSpotConnectionGetByWorkspace :one
-SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone, kind FROM hubspot_connections
+SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone, kind, referrer_association_type_id, referred_association_type_id, referred_by_association_type_id FROM hubspot_connections
 WHERE workspace_id = $1
 `
 
@@ -130,12 +136,15 @@ func (q *Queries) HubSpotConnectionGetByWorkspace(ctx context.Context, workspace
 		&i.PropertySetupAt,
 		&i.PortalTimeZone,
 		&i.Kind,
+		&i.ReferrerAssociationTypeID,
+		&i.ReferredAssociationTypeID,
+		&i.ReferredByAssociationTypeID,
 	)
 	return i, err
 }
 
 const hubSpotConnectionList = `-- name: HubSpotConnectionList :many
-SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone, kind FROM hubspot_connections
+SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone, kind, referrer_association_type_id, referred_association_type_id, referred_by_association_type_id FROM hubspot_connections
 ORDER BY workspace_id
 `
 
@@ -174,6 +183,9 @@ func (q *Queries) HubSpotConnectionList(ctx context.Context) ([]HubspotConnectio
 			&i.PropertySetupAt,
 			&i.PortalTimeZone,
 			&i.Kind,
+			&i.ReferrerAssociationTypeID,
+			&i.ReferredAssociationTypeID,
+			&i.ReferredByAssociationTypeID,
 		); err != nil {
 			return nil, err
 		}
@@ -186,7 +198,7 @@ func (q *Queries) HubSpotConnectionList(ctx context.Context) ([]HubspotConnectio
 }
 
 const hubSpotConnectionLock = `-- name: HubSpotConnectionLock :one
-SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone, kind FROM hubspot_connections
+SELECT id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone, kind, referrer_association_type_id, referred_association_type_id, referred_by_association_type_id FROM hubspot_connections
 WHERE workspace_id = $1
 FOR UPDATE
 `
@@ -221,6 +233,9 @@ func (q *Queries) HubSpotConnectionLock(ctx context.Context, workspaceID uuid.UU
 		&i.PropertySetupAt,
 		&i.PortalTimeZone,
 		&i.Kind,
+		&i.ReferrerAssociationTypeID,
+		&i.ReferredAssociationTypeID,
+		&i.ReferredByAssociationTypeID,
 	)
 	return i, err
 }
@@ -229,7 +244,7 @@ const hubSpotConnectionMarkBroken = `-- name: HubSpotConnectionMarkBroken :one
 UPDATE hubspot_connections
 SET status = 'broken', broken_reason = $1, updated_at = now()
 WHERE workspace_id = $2 AND disconnected_at IS NULL
-RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone, kind
+RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone, kind, referrer_association_type_id, referred_association_type_id, referred_by_association_type_id
 `
 
 type HubSpotConnectionMarkBrokenParams struct {
@@ -266,8 +281,45 @@ func (q *Queries) HubSpotConnectionMarkBroken(ctx context.Context, arg HubSpotCo
 		&i.PropertySetupAt,
 		&i.PortalTimeZone,
 		&i.Kind,
+		&i.ReferrerAssociationTypeID,
+		&i.ReferredAssociationTypeID,
+		&i.ReferredByAssociationTypeID,
 	)
 	return i, err
+}
+
+const hubSpotConnectionSetAssociationLabels = `-- name: HubSpotConnectionSetAssociationLabels :execrows
+UPDATE hubspot_connections
+SET referrer_association_type_id = $1,
+    referred_association_type_id = $2,
+    referred_by_association_type_id = $3,
+    updated_at = now()
+WHERE workspace_id = $4 AND portal_id = $5
+`
+
+type HubSpotConnectionSetAssociationLabelsParams struct {
+	ReferrerTypeID   *int32    `json:"referrer_type_id"`
+	ReferredTypeID   *int32    `json:"referred_type_id"`
+	ReferredByTypeID *int32    `json:"referred_by_type_id"`
+	WorkspaceID      uuid.UUID `json:"workspace_id"`
+	PortalID         int64     `json:"portal_id"`
+}
+
+// HubSpotConnectionSetAssociationLabels stores the type IDs of referflow's
+// association labels in the connection's portal (migration 0037); a
+// connection since moved to another portal is left alone (0 rows).
+func (q *Queries) HubSpotConnectionSetAssociationLabels(ctx context.Context, arg HubSpotConnectionSetAssociationLabelsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, hubSpotConnectionSetAssociationLabels,
+		arg.ReferrerTypeID,
+		arg.ReferredTypeID,
+		arg.ReferredByTypeID,
+		arg.WorkspaceID,
+		arg.PortalID,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const hubSpotConnectionSetPropertySetup = `-- name: HubSpotConnectionSetPropertySetup :execrows
@@ -338,7 +390,7 @@ SET access_token_ciphertext = $1,
     broken_reason = NULL,
     updated_at = now()
 WHERE workspace_id = $5 AND disconnected_at IS NULL
-RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone, kind
+RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone, kind, referrer_association_type_id, referred_association_type_id, referred_by_association_type_id
 `
 
 type HubSpotConnectionUpdateTokensParams struct {
@@ -384,6 +436,9 @@ func (q *Queries) HubSpotConnectionUpdateTokens(ctx context.Context, arg HubSpot
 		&i.PropertySetupAt,
 		&i.PortalTimeZone,
 		&i.Kind,
+		&i.ReferrerAssociationTypeID,
+		&i.ReferredAssociationTypeID,
+		&i.ReferredByAssociationTypeID,
 	)
 	return i, err
 }
@@ -415,8 +470,11 @@ ON CONFLICT (workspace_id) DO UPDATE SET
     property_setup_status = 'pending',
     property_setup_error = NULL,
     property_setup_at = NULL,
+    referrer_association_type_id = NULL,
+    referred_association_type_id = NULL,
+    referred_by_association_type_id = NULL,
     updated_at = now()
-RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone, kind
+RETURNING id, workspace_id, portal_id, scopes, access_token_ciphertext, refresh_token_ciphertext, encryption_key_id, access_token_expires_at, status, broken_reason, connected_by, connected_at, disconnected_at, last_api_call_at, last_webhook_at, last_entry_at, created_at, updated_at, property_setup_status, property_setup_error, property_setup_at, portal_time_zone, kind, referrer_association_type_id, referred_association_type_id, referred_by_association_type_id
 `
 
 type HubSpotConnectionUpsertParams struct {
@@ -476,6 +534,9 @@ func (q *Queries) HubSpotConnectionUpsert(ctx context.Context, arg HubSpotConnec
 		&i.PropertySetupAt,
 		&i.PortalTimeZone,
 		&i.Kind,
+		&i.ReferrerAssociationTypeID,
+		&i.ReferredAssociationTypeID,
+		&i.ReferredByAssociationTypeID,
 	)
 	return i, err
 }

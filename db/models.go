@@ -139,6 +139,12 @@ type HubspotConnection struct {
 	PortalTimeZone *string `json:"portal_time_zone"`
 	// How the connection was made: oauth (authorization-code flow: access and refresh tokens) or private_app (a private app's static access token: no refresh token, no expiry).
 	Kind string `json:"kind"`
+	// Contact-to-contact type "Referrer": from the lead's contact to the member's (NULL until the portal's labels are set up).
+	ReferrerAssociationTypeID *int32 `json:"referrer_association_type_id"`
+	// Contact-to-contact type "Referred", the inverse of "Referrer": from the member's contact to the lead's.
+	ReferredAssociationTypeID *int32 `json:"referred_association_type_id"`
+	// Deal-to-contact type "Referred by": from the lead's deal to the member's contact.
+	ReferredByAssociationTypeID *int32 `json:"referred_by_association_type_id"`
 }
 
 type HubspotJournalPosition struct {

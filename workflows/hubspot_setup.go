@@ -34,7 +34,9 @@ type HubSpotSetupResult struct {
 
 // SetUpHubSpotPortalWorkflow creates referflow's property group and
 // properties on contacts and deals in a newly connected portal, where they
-// are missing, and records the outcome on the connection. Its HubSpot
+// are missing, then its association labels (found and reused when the
+// portal has them; their type IDs stored on the connection), and records
+// the outcome on the connection. Its HubSpot
 // activities run on the rate-capped HubSpot task queue and are retried after
 // HubSpot's wait on a 429 for as long as it takes; an error no retry can fix
 // (a broken connection, a missing scope) ends it as failed.
@@ -84,12 +86,32 @@ func (w *hubSpotSetupWorkflow) run(ctx workflow.Context) (HubSpotSetupResult, er
 			return result, err
 		}
 	}
+	if workflow.GetVersion(ctx, associationLabelsChange, workflow.DefaultVersion, 1) == 1 {
+		var got activities.LabelsResult
+		err := workflow.ExecuteActivity(hctx, hubspotActs.EnsureHubSpotAssociationLabels, activities.LabelsInput{
+			WorkspaceID: w.in.WorkspaceID, PortalID: w.in.PortalID,
+		}).Get(ctx, &got)
+		result.Created = append(result.Created, got.Created...)
+		if err != nil {
+			outcome := activities.PropertySetupOutcome{
+				WorkspaceID: w.in.WorkspaceID, PortalID: w.in.PortalID, Error: failureMessage(err),
+			}
+			if recErr := workflow.ExecuteLocalActivity(dbctx, acts.RecordHubSpotPropertySetup, outcome).Get(ctx, nil); recErr != nil {
+				return result, recErr
+			}
+			return result, err
+		}
+	}
 	done := activities.PropertySetupOutcome{WorkspaceID: w.in.WorkspaceID, PortalID: w.in.PortalID}
 	if err := workflow.ExecuteLocalActivity(dbctx, acts.RecordHubSpotPropertySetup, done).Get(ctx, nil); err != nil {
 		return result, err
 	}
 	return result, nil
 }
+
+// associationLabelsChange versions creating referflow's association labels
+// ("Referrer" / "Referred", "Referred by") after the properties.
+const associationLabelsChange = "association-labels"
 
 // StartHubSpotSetup starts the property setup of a workspace's newly
 // connected portal. A setup still running for the workspace (an earlier

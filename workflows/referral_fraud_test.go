@@ -62,6 +62,8 @@ func TestFraudReviewHoldsTheReferralUntilApproved(t *testing.T) {
 			leadSent++
 			return activities.LeadResult{ContactID: "7"}, nil
 		})
+	env.OnActivity(testHubSpotActs.AssociateReferredByInHubSpot, mock.Anything, testReferralID).Return(
+		activities.ReferredByResult{Associated: []string{"contacts 7 → contact 9 (Referrer)"}, MemberContactID: "9"}, nil)
 
 	var refused, accept updateResult
 	env.RegisterDelayedCallback(func() {
@@ -111,7 +113,7 @@ func TestFraudReviewHoldsTheReferralUntilApproved(t *testing.T) {
 		}
 		kinds = append(kinds, k)
 	}
-	want := []string{"workflow_started", "fraud_signal:disposable_email", "fraud_signal:member_velocity", "review_accepted", "lead_sent_to_hubspot"}
+	want := []string{"workflow_started", "fraud_signal:disposable_email", "fraud_signal:member_velocity", "review_accepted", "lead_sent_to_hubspot", "referred_by_labelled"}
 	if strings.Join(kinds, " ") != strings.Join(want, " ") {
 		t.Fatalf("audit trail %q, want %q", kinds, want)
 	}

@@ -3,6 +3,7 @@ package workflows
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -271,7 +272,6 @@ func (w *referralWorkflow) sendLeadIfDue(ctx workflow.Context) error {
 			return w.wait(ctx, referral.WaitSendLead, "", err)
 		}
 	}
-	w.leadDue = false
 	if res.CannotQualify != "" {
 		w.state.CannotQualify = res.CannotQualify
 	}
@@ -292,6 +292,13 @@ func (w *referralWorkflow) sendLeadIfDue(ctx workflow.Context) error {
 	if err := workflow.ExecuteLocalActivity(actx, acts.RecordReferralEvent, ev).Get(ctx, nil); err != nil {
 		return err
 	}
+	// Sent: now who referred whom, in HubSpot. Should that fail, the step
+	// waits and runs again, sending nothing twice (the lead's records are
+	// stored, its event keyed).
+	if err := w.labelReferredBy(ctx, res); err != nil {
+		return w.wait(ctx, referral.WaitSendLead, "", err)
+	}
+	w.leadDue = false
 	if err := w.publish(ctx); err != nil {
 		return err
 	}
@@ -332,6 +339,46 @@ func (w *referralWorkflow) publish(ctx workflow.Context) error {
 	}
 	workflow.SetCurrentDetails(ctx, details)
 	return nil
+}
+
+// referredByLabelsChange versions labelling who referred whom in HubSpot
+// once the lead is there (labelReferredBy).
+const referredByLabelsChange = "referred-by-association-labels"
+
+// labelReferredBy associates the lead's HubSpot records (sent just now, or
+// the ones it came from) with the member's contact under referflow's
+// association labels, and records what it did. A lead HubSpot already had
+// (cannot qualify) is not labelled, nor one with no records. Its error makes
+// the lead step wait and run again (both halves are idempotent); a member
+// without a contact yet is no error: the event says the referral is
+// labelled when the member gets one.
+func (w *referralWorkflow) labelReferredBy(ctx workflow.Context, res activities.LeadResult) error {
+	fromHubSpot := w.rules.Source == referral.SourceColumnHubSpot
+	if res.CannotQualify != "" || (res.ContactID == "" && res.DealID == "" && !fromHubSpot) {
+		return nil
+	}
+	if workflow.GetVersion(ctx, referredByLabelsChange, workflow.DefaultVersion, 1) != 1 {
+		return nil
+	}
+	opts := referralHubSpotActivityOptions
+	opts.TaskQueue = w.hubSpotTaskQueue
+	var out activities.ReferredByResult
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), hubspotActs.AssociateReferredByInHubSpot, w.state.ReferralID).Get(ctx, &out); err != nil {
+		return err
+	}
+	if out.Skipped != "" && fromHubSpot && len(out.Associated) == 0 && !out.MemberWaits {
+		return nil // came from HubSpot without records of its own: nothing to say
+	}
+	ev := activities.ReferralEvent{
+		ReferralID: w.state.ReferralID, Kind: referral.EventReferredByLabelled, Actor: "system",
+		Details:        map[string]any{"reason": strings.Join(out.Associated, "; "), "associated": out.Associated, "member_contact_id": out.MemberContactID},
+		IdempotencyKey: "referred_by:" + w.state.ReferralID,
+	}
+	if out.Skipped != "" {
+		ev.Kind, ev.Details = referral.EventReferredByNotLabelled, map[string]any{"skipped": out.Skipped, "member_waits": out.MemberWaits}
+	}
+	actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
+	return workflow.ExecuteLocalActivity(actx, acts.RecordReferralEvent, ev).Get(ctx, nil)
 }
 
 // publishOnChangeChange versions upserting search attributes only when they

@@ -31,6 +31,9 @@ ON CONFLICT (workspace_id) DO UPDATE SET
     property_setup_status = 'pending',
     property_setup_error = NULL,
     property_setup_at = NULL,
+    referrer_association_type_id = NULL,
+    referred_association_type_id = NULL,
+    referred_by_association_type_id = NULL,
     updated_at = now()
 RETURNING *;
 
@@ -114,3 +117,14 @@ WHERE workspace_id = @workspace_id AND portal_id = @portal_id AND disconnected_a
 -- metrics and `referflow doctor`.
 SELECT * FROM hubspot_connections
 ORDER BY workspace_id;
+
+-- name: HubSpotConnectionSetAssociationLabels :execrows
+-- HubSpotConnectionSetAssociationLabels stores the type IDs of referflow's
+-- association labels in the connection's portal (migration 0037); a
+-- connection since moved to another portal is left alone (0 rows).
+UPDATE hubspot_connections
+SET referrer_association_type_id = @referrer_type_id,
+    referred_association_type_id = @referred_type_id,
+    referred_by_association_type_id = @referred_by_type_id,
+    updated_at = now()
+WHERE workspace_id = @workspace_id AND portal_id = @portal_id;

@@ -108,3 +108,66 @@ func (c *Client) ListAssociations(ctx context.Context, from ObjectType, fromID s
 func (c *Client) RemoveAssociations(ctx context.Context, from ObjectType, fromID string, to ObjectType, toID string) error {
 	return c.do(ctx, request{method: http.MethodDelete, path: associationPath(from, fromID, string(to), toID)}, nil)
 }
+
+// associationLabelsPath is the association schema's labels path of HubSpot's
+// 2026-03 reference, /crm/associations/2026-03/{from}/{to}/labels (the v4
+// /crm/v4/associations/{from}/{to}/labels under the dated prefix).
+func associationLabelsPath(from, to ObjectType) string {
+	return "/crm/associations/" + APIVersion + joinSegments([]string{string(from), string(to), "labels"})
+}
+
+// ListAssociationLabels reads every association type from one object type
+// to another: HubSpot's own (the unlabeled default has an empty Label) and
+// the portal's labels (Category UserDefined).
+func (c *Client) ListAssociationLabels(ctx context.Context, from, to ObjectType) ([]AssociationLabel, error) {
+	var out labelsJSON
+	if err := c.do(ctx, request{method: http.MethodGet, path: associationLabelsPath(from, to)}, &out); err != nil {
+		return nil, err
+	}
+	return out.labels(), nil
+}
+
+// NewAssociationLabel defines a label between two object types. Name is its
+// internal name (lowercase letters, digits, underscores), unique per pair of
+// object types. With InverseLabel it is a paired label: Label names the
+// to-object seen from the from-object, InverseLabel the other way round.
+type NewAssociationLabel struct {
+	Label        string `json:"label"`
+	Name         string `json:"name"`
+	InverseLabel string `json:"inverseLabel,omitempty"`
+}
+
+// CreateAssociationLabel defines a label and returns the association types
+// HubSpot made for it (one per direction; one only for a single label
+// between records of one type). A name already taken is a *ConflictError.
+func (c *Client) CreateAssociationLabel(ctx context.Context, from, to ObjectType, in NewAssociationLabel) ([]AssociationLabel, error) {
+	if in.Label == "" || in.Name == "" {
+		return nil, fmt.Errorf("%w: an association label needs a label and a name", ErrInvalidRequest)
+	}
+	var out labelsJSON
+	if err := c.do(ctx, request{method: http.MethodPost, path: associationLabelsPath(from, to), body: in}, &out); err != nil {
+		return nil, err
+	}
+	return out.labels(), nil
+}
+
+// labelsJSON is the labels endpoints' answer: {"results":[{category, typeId, label}]}.
+type labelsJSON struct {
+	Results []struct {
+		Category string  `json:"category"`
+		TypeID   int     `json:"typeId"`
+		Label    *string `json:"label"`
+	} `json:"results"`
+}
+
+func (o labelsJSON) labels() []AssociationLabel {
+	out := make([]AssociationLabel, 0, len(o.Results))
+	for _, r := range o.Results {
+		l := AssociationLabel{Category: r.Category, TypeID: r.TypeID}
+		if r.Label != nil {
+			l.Label = *r.Label
+		}
+		out = append(out, l)
+	}
+	return out
+}

@@ -25,6 +25,14 @@ const (
 	EventRewardWaiting    EventKind = "reward_waiting"
 	EventMemberWritten    EventKind = "member_written_to_hubspot"
 	EventMemberNotWritten EventKind = "member_not_written_to_hubspot"
+	// EventReferredByLabelled: the lead's contact (or deal) was associated
+	// with the member's contact under referflow's HubSpot association
+	// labels (details: reason, associated).
+	EventReferredByLabelled EventKind = "referred_by_labelled"
+	// EventReferredByNotLabelled: it could not be yet, with why (details:
+	// skipped); a member without a HubSpot contact has their referrals
+	// labelled when they get one.
+	EventReferredByNotLabelled EventKind = "referred_by_not_labelled"
 )
 
 // What HubSpot reported about the referral's records.
