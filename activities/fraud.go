@@ -30,6 +30,26 @@ type FraudVerdict struct {
 	// when none fired.
 	Action  campaign.FraudAction `json:",omitempty"`
 	Signals []FraudSignal        `json:",omitempty"`
+	// SameHubSpotCompany is the action of the same_hubspot_company check
+	// when it is on and can run (the member has a HubSpot contact): it reads
+	// HubSpot, so the referral's workflow runs it as its own activity
+	// (CheckSameHubSpotCompany) and adds its signal (Add). Empty otherwise.
+	SameHubSpotCompany campaign.FraudAction `json:",omitempty"`
+}
+
+// Add records a signal that fired: the verdict's action becomes the
+// stricter of the two, its reason lists every signal.
+func (v *FraudVerdict) Add(s FraudSignal) {
+	v.Signals = append(v.Signals, s)
+	if s.Action.Stricter(v.Action) {
+		v.Action = s.Action
+	}
+	reasons := make([]string, len(v.Signals))
+	for i, s := range v.Signals {
+		reasons[i] = s.String()
+	}
+	v.Reason = strings.Join(reasons, "; ")
+	v.Deny = v.Action == campaign.FraudDeny
 }
 
 // FraudSignal is one check that fired.
@@ -63,7 +83,9 @@ func (s FraudSignal) String() string { return string(s.Reason) + ": " + s.Detail
 //   - shared_visitor: that visitor sent referrals for more distinct members
 //     of the campaign within the window than allowed;
 //   - company_domain: the lead's email domain is the member's, unless it is
-//     a public mailbox provider's (gmail.com).
+//     a public mailbox provider's (gmail.com);
+//   - same_hubspot_company: not run here (it reads HubSpot): the verdict's
+//     SameHubSpotCompany asks the workflow to run CheckSameHubSpotCompany.
 //
 // The velocity checks (visitor, member, shared visitor) look only at
 // referrals that came in through a public page (tracking script, hosted
@@ -99,24 +121,24 @@ func (a *Activities) CheckReferralFraud(ctx context.Context, referralID string) 
 		if action != campaign.FraudDeny && action != campaign.FraudReview {
 			continue
 		}
+		if reason == referral.FraudSameHubSpotCompany {
+			member, err := a.Queries.MemberGetByID(ctx, row.Referral.MemberID)
+			if err != nil {
+				return FraudVerdict{}, fmt.Errorf("load the member of referral %s: %w", referralID, err)
+			}
+			if member.HubspotContactID != nil {
+				v.SameHubSpotCompany = action
+			}
+			continue
+		}
 		detail, fired, err := chk.run(ctx, reason)
 		if err != nil {
 			return FraudVerdict{}, fmt.Errorf("fraud check %s of referral %s: %w", reason, referralID, err)
 		}
-		if !fired {
-			continue
-		}
-		v.Signals = append(v.Signals, FraudSignal{Reason: reason, Detail: detail, Action: action})
-		if action.Stricter(v.Action) {
-			v.Action = action
+		if fired {
+			v.Add(FraudSignal{Reason: reason, Detail: detail, Action: action})
 		}
 	}
-	reasons := make([]string, len(v.Signals))
-	for i, s := range v.Signals {
-		reasons[i] = s.String()
-	}
-	v.Reason = strings.Join(reasons, "; ")
-	v.Deny = v.Action == campaign.FraudDeny
 	return v, nil
 }
 

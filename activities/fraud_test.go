@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -285,4 +286,104 @@ func TestFraudEverySignalStrictestWins(t *testing.T) {
 		!strings.Contains(v.Reason, "self_referral: ") || !strings.Contains(v.Reason, "; disposable_email: ") {
 		t.Fatalf("self-referral and disposable: deny naming both; got %+v", v)
 	}
+}
+
+// linkMemberContact gives the fixture's member a HubSpot contact (by ID
+// only: the database checks do not call HubSpot).
+func linkMemberContact(t *testing.T, d *testenv.Database, m db.Member, id int64) {
+	t.Helper()
+	if _, err := d.Queries.MemberSetHubSpotContact(context.Background(), db.MemberSetHubSpotContactParams{ID: m.ID, HubspotContactID: &id}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The same_hubspot_company check reads HubSpot, so the database checks only
+// say whether it runs: when it is on (review by default, or deny) and the
+// member has a HubSpot contact. It adds no signal of its own there.
+func TestFraudSameHubSpotCompanyAsksTheWorkflow(t *testing.T) {
+	t.Parallel()
+	for _, action := range append(fraudActions, campaign.FraudOff) {
+		t.Run(string(action), func(t *testing.T) {
+			t.Parallel()
+			d, fx, a := fraudWorld(t, func(f *campaign.FraudChecks) { f.SameHubSpotCompany.Action = action })
+			if v := check(t, a, fx.Referral); v.SameHubSpotCompany != "" {
+				t.Fatalf("a member without a HubSpot contact: %+v", v)
+			}
+			linkMemberContact(t, d, fx.Member, 4242)
+			v := check(t, a, fx.Referral)
+			want := action
+			if action == campaign.FraudOff {
+				want = ""
+			}
+			if v.SameHubSpotCompany != want || len(v.Signals) != 0 {
+				t.Fatalf("member with a contact, check %s: %+v", action, v)
+			}
+		})
+	}
+	t.Run("default review", func(t *testing.T) {
+		t.Parallel()
+		d, fx, a := fraudWorld(t, nil)
+		linkMemberContact(t, d, fx.Member, 4242)
+		if v := check(t, a, fx.Referral); v.SameHubSpotCompany != campaign.FraudReview {
+			t.Fatalf("default: %+v", v)
+		}
+	})
+}
+
+// CheckSameHubSpotCompany, against a simulated portal: it fires when the
+// lead's contact (found by email, or the referral's own) and the member's
+// share a company, naming the three by ID; different companies, none, or a
+// lead HubSpot does not know yet do not fire. Add turns its signal into the
+// verdict's action and reason.
+func TestFraudSameHubSpotCompany(t *testing.T) {
+	t.Parallel()
+	w := newLeadWorld(t)
+	ctx := context.Background()
+	sim, portal := w.sim, w.portal
+	must := func(id string, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	acme := must(sim.CreateObject(portal, "companies", map[string]string{"name": "Acme", "domain": "acme.test"}))
+	other := must(sim.CreateObject(portal, "companies", map[string]string{"name": "Globex", "domain": "globex.test"}))
+	member := must(sim.CreateObject(portal, "contacts", map[string]string{"email": w.fx.Member.Email}))
+	memberID, _ := strconv.ParseInt(member, 10, 64)
+	linkMemberContact(t, w.db, w.fx.Member, memberID)
+	run := func() activities.SameCompanyResult {
+		t.Helper()
+		res, err := w.acts.CheckSameHubSpotCompany(ctx, w.fx.Referral.ID.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := run(); res.Fired || !strings.Contains(res.Skipped, "no contact for the lead") {
+		t.Fatalf("a lead HubSpot does not know: %+v", res)
+	}
+	lead := must(sim.CreateObject(portal, "contacts", map[string]string{"email": w.fx.Referral.LeadEmail}))
+	if res := run(); res.Fired || res.Skipped != "" {
+		t.Fatalf("no companies: %+v", res)
+	}
+	if err := sim.Associate(portal, "contacts", member, "companies", acme); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Associate(portal, "contacts", lead, "companies", other); err != nil {
+		t.Fatal(err)
+	}
+	if res := run(); res.Fired {
+		t.Fatalf("different companies: %+v", res)
+	}
+	if err := sim.Associate(portal, "contacts", lead, "companies", acme); err != nil {
+		t.Fatal(err)
+	}
+	res := run()
+	if !res.Fired || res.Detail != "the lead's HubSpot contact "+lead+" and the member's contact "+member+" are both associated with HubSpot company "+acme {
+		t.Fatalf("same company: %+v", res)
+	}
+	var v activities.FraudVerdict
+	v.Add(activities.FraudSignal{Reason: referral.FraudSameHubSpotCompany, Detail: res.Detail, Action: campaign.FraudReview})
+	wantSignal(t, v, referral.FraudSameHubSpotCompany, campaign.FraudReview, "company "+acme)
 }

@@ -265,3 +265,42 @@ func TestReferralLabelledReferredByInHubSpot(t *testing.T) {
 		t.Fatalf("why it waits: %q (%v)", skipped, err)
 	}
 }
+
+// TestSameHubSpotCompanyHoldsForReview: the lead is already a HubSpot
+// contact associated with the member's company. The referral's workflow
+// reads both contacts' companies from HubSpot, the same_hubspot_company
+// signal fires (review by default), and the referral waits in the review
+// queue with it; nothing is sent to HubSpot meanwhile.
+func TestSameHubSpotCompanyHoldsForReview(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	s := newLabelStack(t, campaign.ActionCreateDeal)
+	sim, portal := s.hs.Sim, s.hs.PortalID
+	acme, err := sim.CreateObject(portal, "companies", map[string]string{"name": "Acme", "domain": "acme.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lead, err := sim.CreateObject(portal, "contacts", map[string]string{"email": s.fx.Referral.LeadEmail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{s.memberContact, lead} {
+		if err := sim.Associate(portal, "contacts", c, "companies", acme); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.start(t, ctx, s.fx.Referral)
+	st := waitForState(ctx, t, s.tc.Client, workflows.ReferralWorkflowID(s.fx.Referral.ID.String()), func(st workflows.ReferralState) bool { return st.PendingReview != nil })
+	if st.Status != referral.Pending || len(st.PendingReview.Fraud) != 1 || st.PendingReview.Fraud[0].Reason != referral.FraudSameHubSpotCompany ||
+		!strings.Contains(st.PendingReview.Fraud[0].Detail, "company "+acme) {
+		t.Fatalf("held: %+v", st.PendingReview)
+	}
+	if _, err := s.d.Queries.ReviewEntryGetOpenOfReferral(ctx, &s.fx.Referral.ID); err != nil {
+		t.Fatalf("no open review entry: %v", err)
+	}
+	kinds := eventKinds(ctx, t, s.d, s.fx.Referral)
+	if !has(kinds, string(referral.EventFraudSignal)) || has(kinds, string(referral.EventLeadSent)) {
+		t.Fatalf("trail %q: want the signal and no lead sent", kinds)
+	}
+}

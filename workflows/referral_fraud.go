@@ -3,6 +3,7 @@ package workflows
 import (
 	"strings"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/referflow/referflow/activities"
@@ -14,6 +15,47 @@ import (
 // fraudSignalsChange versions acting on every fraud signal (one audit event
 // each, the campaign's deny or review action) instead of a denial only.
 const fraudSignalsChange = "fraud-signals-deny-or-review"
+
+// sameHubSpotCompanyChange versions running the same_hubspot_company check
+// (it reads HubSpot) after the database checks.
+const sameHubSpotCompanyChange = "fraud-same-hubspot-company"
+
+// checkSameHubSpotCompany runs the same_hubspot_company check when the
+// database checks say it is on and can run, and adds its signal to the
+// verdict. It reads HubSpot, on the HubSpot task queue; when it cannot (not
+// connected, HubSpot failing past the activity's retries) the referral goes
+// on without it and its audit trail says why: a fraud check never holds a
+// referral on HubSpot's account.
+func (w *referralWorkflow) checkSameHubSpotCompany(ctx workflow.Context, verdict *activities.FraudVerdict) error {
+	action := verdict.SameHubSpotCompany
+	if action != campaign.FraudDeny && action != campaign.FraudReview {
+		return nil
+	}
+	if workflow.GetVersion(ctx, sameHubSpotCompanyChange, workflow.DefaultVersion, 1) != 1 {
+		return nil
+	}
+	opts := referralHubSpotActivityOptions
+	opts.TaskQueue = w.hubSpotTaskQueue
+	var out activities.SameCompanyResult
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), hubspotActs.CheckSameHubSpotCompany, w.state.ReferralID).Get(ctx, &out)
+	if err != nil {
+		if temporal.IsCanceledError(err) {
+			return err
+		}
+		_, reason := waitCause(err)
+		ev := activities.ReferralEvent{
+			ReferralID: w.state.ReferralID, Kind: referral.EventFraudCheckNotRun, Actor: "system",
+			Details:        map[string]any{"reason": string(referral.FraudSameHubSpotCompany), "error": reason},
+			IdempotencyKey: "fraud_check_not_run:" + string(referral.FraudSameHubSpotCompany) + ":" + w.state.ReferralID,
+		}
+		actx := workflow.WithLocalActivityOptions(ctx, databaseActivityOptions)
+		return workflow.ExecuteLocalActivity(actx, acts.RecordReferralEvent, ev).Get(ctx, nil)
+	}
+	if out.Fired {
+		verdict.Add(activities.FraudSignal{Reason: referral.FraudSameHubSpotCompany, Detail: out.Detail, Action: action})
+	}
+	return nil
+}
 
 // actOnFraudVerdict records each signal that fired in the audit trail, then
 // applies the strictest action: deny denies the referral for good; review

@@ -186,6 +186,9 @@ func (w *referralWorkflow) run(ctx workflow.Context) (ReferralState, error) {
 			return w.state, err
 		}
 		if signals {
+			if err := w.checkSameHubSpotCompany(ctx, &verdict); err != nil {
+				return w.state, err
+			}
 			return w.actOnFraudVerdict(ctx, verdict)
 		}
 		// Runs that started before the signals were recorded one by one

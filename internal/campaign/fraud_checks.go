@@ -45,6 +45,9 @@ type FraudChecks struct {
 	MemberVelocity  VelocityCheck `json:"member_velocity"`
 	SharedVisitor   SharedVisitor `json:"shared_visitor"`
 	CompanyDomain   FraudCheck    `json:"company_domain"`
+	// SameHubSpotCompany: the lead's and the member's HubSpot contacts are
+	// associated with the same company (read from HubSpot).
+	SameHubSpotCompany FraudCheck `json:"same_hubspot_company"`
 }
 
 // FraudCheck is a check without a threshold.
@@ -80,16 +83,20 @@ const (
 // day and a visitor sending referrals for more than 3 members in 30 days wait
 // for review;
 // the lead at the member's own company is off (colleagues refer colleagues
-// in many B2B programmes: a campaign turns it on when that is abuse).
+// in many B2B programmes: a campaign turns it on when that is abuse); the
+// lead and the member associated with the same HubSpot company waits for
+// review (HubSpot's own record of who works where is stronger evidence than
+// an email domain, but still no proof: a human decides).
 func DefaultFraudChecks() FraudChecks {
 	return FraudChecks{
-		SelfReferral:    FraudCheck{Action: FraudDeny},
-		DuplicateLead:   FraudCheck{Action: FraudDeny},
-		DisposableEmail: FraudCheck{Action: FraudReview},
-		VisitorVelocity: VelocityCheck{Action: FraudReview, MaxReferrals: 5, WindowMinutes: 60},
-		MemberVelocity:  VelocityCheck{Action: FraudReview, MaxReferrals: 20, WindowMinutes: 24 * 60},
-		SharedVisitor:   SharedVisitor{Action: FraudReview, MaxMembers: 3, WindowMinutes: 30 * 24 * 60},
-		CompanyDomain:   FraudCheck{Action: FraudOff},
+		SelfReferral:       FraudCheck{Action: FraudDeny},
+		DuplicateLead:      FraudCheck{Action: FraudDeny},
+		DisposableEmail:    FraudCheck{Action: FraudReview},
+		VisitorVelocity:    VelocityCheck{Action: FraudReview, MaxReferrals: 5, WindowMinutes: 60},
+		MemberVelocity:     VelocityCheck{Action: FraudReview, MaxReferrals: 20, WindowMinutes: 24 * 60},
+		SharedVisitor:      SharedVisitor{Action: FraudReview, MaxMembers: 3, WindowMinutes: 30 * 24 * 60},
+		CompanyDomain:      FraudCheck{Action: FraudOff},
+		SameHubSpotCompany: FraudCheck{Action: FraudReview},
 	}
 }
 
@@ -110,6 +117,8 @@ func (f FraudChecks) ActionFor(reason referral.FraudReason) FraudAction {
 		return f.SharedVisitor.Action
 	case referral.FraudCompanyDomain:
 		return f.CompanyDomain.Action
+	case referral.FraudSameHubSpotCompany:
+		return f.SameHubSpotCompany.Action
 	}
 	return FraudOff
 }
@@ -141,6 +150,7 @@ func (f *FraudChecks) normalize() {
 	count(&f.SharedVisitor.MaxMembers, d.SharedVisitor.MaxMembers)
 	count(&f.SharedVisitor.WindowMinutes, d.SharedVisitor.WindowMinutes)
 	action(&f.CompanyDomain.Action, d.CompanyDomain.Action)
+	action(&f.SameHubSpotCompany.Action, d.SameHubSpotCompany.Action)
 }
 
 func (v *validator) fraudChecks(f FraudChecks) {

@@ -21,7 +21,10 @@ const (
 	EventReviewAccepted EventKind = "review_accepted"
 	// EventFraudSignal: a fraud check fired (details: reason, detail,
 	// action); one event per signal.
-	EventFraudSignal      EventKind = "fraud_signal"
+	EventFraudSignal EventKind = "fraud_signal"
+	// EventFraudCheckNotRun: a fraud check that reads HubSpot could not
+	// (details: reason, error); the referral goes on without it.
+	EventFraudCheckNotRun EventKind = "fraud_check_not_run"
 	EventRewardWaiting    EventKind = "reward_waiting"
 	EventMemberWritten    EventKind = "member_written_to_hubspot"
 	EventMemberNotWritten EventKind = "member_not_written_to_hubspot"

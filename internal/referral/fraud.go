@@ -32,10 +32,16 @@ const (
 	// FraudCompanyDomain: the lead's email domain is the member's (a public
 	// mailbox provider's domain, like gmail.com, never counts).
 	FraudCompanyDomain FraudReason = "company_domain"
+	// FraudSameHubSpotCompany: the lead's HubSpot contact and the member's
+	// are associated with the same HubSpot company (colleagues, or one
+	// person under two emails). It reads HubSpot, so it runs only when the
+	// member has a contact and the workspace is connected.
+	FraudSameHubSpotCompany FraudReason = "same_hubspot_company"
 )
 
 // FraudReasons lists them in the order the checks run and are documented.
 var FraudReasons = []FraudReason{
 	FraudSelfReferral, FraudDuplicateLead, FraudDisposableEmail,
 	FraudVisitorVelocity, FraudMemberVelocity, FraudSharedVisitor, FraudCompanyDomain,
+	FraudSameHubSpotCompany,
 }
