@@ -69,12 +69,20 @@ type pipelineView struct {
 	Stages    []option
 }
 
-type ref struct{ ID, Label string }
+// ref is an associated record; Labels are the association labels of the
+// portal's own (USER_DEFINED) it carries, e.g. "Referrer".
+type ref struct {
+	ID, Label string
+	Labels    []string
+}
 
 type contactView struct {
 	ID, Name, Email, Lifecycle, LeadStatus string
 	Deals                                  []ref
 	Companies                              []ref
+	// Contacts are the contacts associated with this one (labelled ones,
+	// such as a referral's "Referrer", show their label).
+	Contacts []ref
 }
 
 type dealView struct {
@@ -147,7 +155,13 @@ func (s *Simulator) portalViewLocked(p *Portal) portalView {
 	refs := func(t string, id int64, to string) []ref {
 		var out []ref
 		for _, e := range p.edgesFrom(t, id, to) {
-			out = append(out, ref{ID: idString(e.toID), Label: label(to, e.toID)})
+			r := ref{ID: idString(e.toID), Label: label(to, e.toID)}
+			for _, tid := range sortedTypeIDs(p.assocs[e]) {
+				if at, ok := p.assocType(tid); ok && at.category == userDefined {
+					r.Labels = append(r.Labels, at.label)
+				}
+			}
+			out = append(out, r)
 		}
 		return out
 	}
@@ -160,7 +174,7 @@ func (s *Simulator) portalViewLocked(p *Portal) portalView {
 		v.Contacts = append(v.Contacts, contactView{
 			ID: idString(id), Name: contactName(o.props), Email: o.props["email"],
 			Lifecycle: o.props["lifecyclestage"], LeadStatus: o.props["hs_lead_status"],
-			Deals: refs("contacts", id, "deals"), Companies: refs("contacts", id, "companies"),
+			Deals: refs("contacts", id, "deals"), Companies: refs("contacts", id, "companies"), Contacts: refs("contacts", id, "contacts"),
 		})
 	}
 	deals := p.objects["deals"]
@@ -383,7 +397,7 @@ h1{font-size:1.4rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:2px solid 
 table{border-collapse:collapse;margin:.3rem 0 1rem}th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top;font-size:.9rem}
 th{background:#f5f8fa}form.inline{display:inline}input[type=text]{width:9rem}
 .msg{background:#e5f5ec;padding:.5rem}.err{background:#fde8e8;padding:.5rem}.won{color:#00794b;font-weight:bold}.lost{color:#b00}
-.muted{color:#777;font-size:.85rem}code{font-size:.85rem}
+.muted{color:#777;font-size:.85rem}.assoc-label{background:#eef;border-radius:3px;padding:0 .3rem;font-size:.85rem}code{font-size:.85rem}
 </style></head><body>
 <h1>HubSpot simulator — CRM data</h1>
 <p class="muted">Changes made here are recorded as a person's edits in HubSpot (changeSource <code>CRM_UI</code>) and delivered as webhooks to the subscribed target.
@@ -420,13 +434,13 @@ next <input type="text" name="calls" value="5" aria-label="calls"> calls or for 
 <form class="inline" method="post" action="/portals/{{$p.ID}}/deals/{{$d.ID}}"><input type="hidden" name="back" value="{{$.Back}}"><input type="hidden" name="property" value="dealstage">
 <select name="value" aria-label="deal stage">{{range $d.Stages}}<option value="{{.Value}}"{{if eq .Value $d.Stage}} selected{{end}}>{{.Label}}</option>{{end}}</select>
 <button type="submit">Move</button></form></td>
-<td>{{range $d.Contacts}}<div>{{.Label}} <span class="muted">({{.ID}})</span></div>{{else}}<span class="muted">none</span>{{end}}</td>
+<td>{{range $d.Contacts}}<div>{{.Label}} <span class="muted">({{.ID}})</span>{{range .Labels}} <span class="assoc-label">{{.}}</span>{{end}}</div>{{else}}<span class="muted">none</span>{{end}}</td>
 <td><form class="inline" method="post" action="/portals/{{$p.ID}}/deals/{{$d.ID}}"><input type="hidden" name="back" value="{{$.Back}}">
 <input type="text" name="property" placeholder="property" aria-label="property"> <input type="text" name="value" placeholder="value" aria-label="value"> <button type="submit">Set</button></form></td></tr>
 {{end}}</table>{{else}}<p class="muted">No deals.</p>{{end}}
 
 <h3>Contacts</h3>
-{{if $p.Contacts}}<table><tr><th>ID</th><th>Name</th><th>Email</th><th>Lifecycle stage</th><th>Lead status</th><th>Deals</th><th>Set a property</th></tr>
+{{if $p.Contacts}}<table><tr><th>ID</th><th>Name</th><th>Email</th><th>Lifecycle stage</th><th>Lead status</th><th>Deals</th><th>Contacts</th><th>Set a property</th></tr>
 {{range $c := $p.Contacts}}<tr id="contact-{{$c.ID}}"><td>{{$c.ID}}</td><td>{{$c.Name}}</td><td>{{$c.Email}}</td>
 <td><form class="inline" method="post" action="/portals/{{$p.ID}}/contacts/{{$c.ID}}"><input type="hidden" name="back" value="{{$.Back}}"><input type="hidden" name="property" value="lifecyclestage">
 <select name="value" aria-label="lifecycle stage"><option value=""{{if not $c.Lifecycle}} selected{{end}}>—</option>{{range $p.LifecycleOptions}}<option value="{{.Value}}"{{if eq .Value $c.Lifecycle}} selected{{end}}>{{.Label}}</option>{{end}}</select>
@@ -435,6 +449,7 @@ next <input type="text" name="calls" value="5" aria-label="calls"> calls or for 
 <select name="value" aria-label="lead status"><option value=""{{if not $c.LeadStatus}} selected{{end}}>—</option>{{range $p.LeadStatusOptions}}<option value="{{.Value}}"{{if eq .Value $c.LeadStatus}} selected{{end}}>{{.Label}}</option>{{end}}</select>
 <button type="submit">Set</button></form></td>
 <td>{{range $c.Deals}}<div>{{.Label}} <span class="muted">({{.ID}})</span></div>{{else}}<span class="muted">none</span>{{end}}</td>
+<td>{{range $c.Contacts}}<div>{{.Label}} <span class="muted">({{.ID}})</span>{{range .Labels}} <span class="assoc-label">{{.}}</span>{{end}}</div>{{else}}<span class="muted">none</span>{{end}}</td>
 <td><form class="inline" method="post" action="/portals/{{$p.ID}}/contacts/{{$c.ID}}"><input type="hidden" name="back" value="{{$.Back}}">
 <input type="text" name="property" placeholder="property" aria-label="property"> <input type="text" name="value" placeholder="value" aria-label="value"> <button type="submit">Set</button></form></td></tr>
 {{end}}</table>{{else}}<p class="muted">No contacts.</p>{{end}}

@@ -195,3 +195,28 @@ func TestPageEscapesHTML(t *testing.T) {
 		}
 	}
 }
+
+// The page shows labelled associations: a lead's contact lists its
+// referrer with the label, the referrer lists the lead as Referred, and a
+// deal its contact as Referred by.
+func TestPageShowsAssociationLabels(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{})
+	lead, member := e.createContact("lead@example.com", nil), e.createContact("member@example.com", nil)
+	ids := labelIDs(t, e.must(e.do("POST", "/crm/v4/associations/contacts/contacts/labels", "", `{"label":"Referrer","name":"referrer","inverseLabel":"Referred"}`), 200))
+	by := mustAtoi(t, e.must(e.do("POST", "/crm/v4/associations/deals/contacts/labels", "", `{"label":"Referred by","name":"referred_by"}`), 200).str("results.0.typeId"))
+	e.must(e.do("PUT", "/crm/v4/objects/contacts/"+lead+"/associations/contacts/"+member, "", []map[string]any{{"associationCategory": "USER_DEFINED", "associationTypeId": ids["USER_DEFINED/Referrer"]}}), 201)
+	d := e.must(e.do("POST", "/crm/objects/2026-03/deals", "", `{"properties":{"dealname":"Big deal","pipeline":"default","dealstage":"contractsent"}}`), 201).str("id")
+	e.must(e.do("PUT", "/crm/v4/objects/deals/"+d+"/associations/contacts/"+member, "", []map[string]any{{"associationCategory": "USER_DEFINED", "associationTypeId": by}}), 201)
+	page := string(e.must(e.get("/portals/"+idString(e.p.ID)), 200).raw)
+	for _, want := range []string{
+		"<th>Contacts</th>",
+		`(` + member + `)</span> <span class="assoc-label">Referrer</span>`,
+		`(` + lead + `)</span> <span class="assoc-label">Referred</span>`,
+		`<span class="assoc-label">Referred by</span>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Fatalf("the page lacks %q", want)
+		}
+	}
+}
