@@ -2,9 +2,11 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -13,6 +15,7 @@ import (
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/hubspot"
 	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/referral"
 )
 
 // Who referred whom, inside HubSpot: each referral associates its lead's
@@ -106,7 +109,8 @@ type ReferredByResult struct {
 	// record, or its member no contact yet.
 	Skipped string `json:",omitempty"`
 	// MemberWaits: the member has no HubSpot contact yet; their referrals
-	// are associated when they get one (AssociateMemberReferralsInHubSpot).
+	// are associated when their workflow links one
+	// (LabelMemberReferralsInHubSpot).
 	MemberWaits     bool   `json:",omitempty"`
 	MemberContactID string `json:",omitempty"`
 }
@@ -209,6 +213,69 @@ func (h *HubSpot) associateReferredBy(ctx context.Context, r db.Referral, member
 			return res, hubspot.TemporalError(fmt.Errorf("associate %s %s with the member's contact %s as %q: %w", wr.from, fromID, memberContact, wr.label, err))
 		}
 		res.Associated = append(res.Associated, fmt.Sprintf("%s %s → contact %s (%s)", wr.from, fromID, memberContact, wr.label))
+	}
+	return res, nil
+}
+
+// MemberLabelsResult is what LabelMemberReferralsInHubSpot did.
+type MemberLabelsResult struct {
+	// Labelled counts the referrals labelled; Associated describes each
+	// association made.
+	Labelled   int      `json:",omitempty"`
+	Associated []string `json:",omitempty"`
+}
+
+// LabelMemberReferralsInHubSpot labels, once a member has a HubSpot contact,
+// the referrals whose leads reached HubSpot before it (their workflows
+// recorded that they could not be labelled: ReferralListAwaitingReferrerContact):
+// each lead's contact and deal is associated with the member's contact as
+// AssociateReferredByInHubSpot does, and a referred_by_labelled event is
+// appended to its trail (keyed, so a retry writes it once). Referrals still
+// without records are left to their own workflows, which now find the
+// member's contact.
+func (h *HubSpot) LabelMemberReferralsInHubSpot(ctx context.Context, memberID string) (MemberLabelsResult, error) {
+	var res MemberLabelsResult
+	if h == nil || h.Queries == nil {
+		return res, temporal.NewNonRetryableApplicationError("this worker's HubSpot activities have no database", ErrorTypeHubSpotNotConfigured, nil)
+	}
+	id, err := uuid.Parse(memberID)
+	if err != nil {
+		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%q is not a member ID", memberID), "InvalidInput", err)
+	}
+	member, err := h.Queries.MemberGetByID(ctx, id)
+	if err != nil {
+		return res, fmt.Errorf("load member %s: %w", id, err)
+	}
+	if member.HubspotContactID == nil {
+		return res, nil
+	}
+	refs, err := h.Queries.ReferralListAwaitingReferrerContact(ctx, id)
+	if err != nil {
+		return res, fmt.Errorf("list member %s's referrals awaiting their contact: %w", id, err)
+	}
+	for _, r := range refs {
+		out, err := h.associateReferredBy(ctx, r, member)
+		if err != nil {
+			return res, err
+		}
+		if out.Skipped != "" {
+			continue
+		}
+		details, err := json.Marshal(map[string]any{
+			"reason": strings.Join(out.Associated, "; "), "associated": out.Associated, "member_contact_id": out.MemberContactID,
+		})
+		if err != nil {
+			return res, err
+		}
+		key := "referred_by:member_contact:" + r.ID.String()
+		if _, err := h.Queries.ReferralEventInsert(ctx, db.ReferralEventInsertParams{
+			ReferralID: r.ID, WorkspaceID: r.WorkspaceID, Kind: string(referral.EventReferredByLabelled), Actor: "system",
+			Details: details, IdempotencyKey: &key,
+		}); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return res, fmt.Errorf("record the labels of referral %s: %w", r.ID, err)
+		}
+		res.Labelled++
+		res.Associated = append(res.Associated, out.Associated...)
 	}
 	return res, nil
 }

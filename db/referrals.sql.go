@@ -977,6 +977,78 @@ func (q *Queries) ReferralLinkHubSpotObject(ctx context.Context, arg ReferralLin
 	return i, err
 }
 
+const referralListAwaitingReferrerContact = `-- name: ReferralListAwaitingReferrerContact :many
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
+WHERE member_id = $1
+  AND (hubspot_contact_id IS NOT NULL OR hubspot_deal_id IS NOT NULL)
+  AND cannot_qualify_reason IS NULL
+  AND EXISTS (SELECT 1 FROM referral_events e
+              WHERE e.referral_id = referrals.id AND e.kind = 'referred_by_not_labelled'
+                AND (e.details->>'member_waits')::boolean)
+  AND NOT EXISTS (SELECT 1 FROM referral_events e
+                  WHERE e.referral_id = referrals.id AND e.kind = 'referred_by_labelled')
+ORDER BY created_at, id
+LIMIT 500
+`
+
+// ReferralListAwaitingReferrerContact lists a member's referrals whose lead
+// is in HubSpot but was not labelled with who referred it because the
+// member had no HubSpot contact then (a referred_by_not_labelled event that
+// says so, and no referred_by_labelled since), oldest first.
+func (q *Queries) ReferralListAwaitingReferrerContact(ctx context.Context, memberID uuid.UUID) ([]Referral, error) {
+	rows, err := q.db.Query(ctx, referralListAwaitingReferrerContact, memberID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Referral
+	for rows.Next() {
+		var i Referral
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CampaignID,
+			&i.MemberID,
+			&i.LeadEmail,
+			&i.LeadFirstName,
+			&i.LeadLastName,
+			&i.LeadCompany,
+			&i.Status,
+			&i.InReview,
+			&i.DeniedReason,
+			&i.CannotQualifyReason,
+			&i.Source,
+			&i.ExternalID,
+			&i.HubspotContactID,
+			&i.HubspotDealID,
+			&i.HubspotCompanyID,
+			&i.SaleValue,
+			&i.Currency,
+			&i.QualifiedAt,
+			&i.ApprovedAt,
+			&i.DeniedAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LeadEmailNormalized,
+			&i.WaitingStep,
+			&i.WaitingCause,
+			&i.WaitingReason,
+			&i.WaitingSince,
+			&i.WorkflowStartedAt,
+			&i.VisitorHash,
+			&i.LeadPhone,
+			&i.Note,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const referralListByCampaign = `-- name: ReferralListByCampaign :many
 SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
 WHERE campaign_id = $1

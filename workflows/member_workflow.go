@@ -50,7 +50,26 @@ func (w *memberWorkflow) steps() []memberStep {
 	return []memberStep{
 		{referral.MemberWaitSendToHubSpot, w.sendToHubSpot},
 		{referral.MemberWaitWriteBack, w.writeBack},
+		{referral.MemberWaitLabelReferrals, w.labelReferrals},
 	}
+}
+
+// labelReferralsChange versions the label_referrals step: runs that ended
+// before it replay as they ran.
+const labelReferralsChange = "member-label-referrals"
+
+// labelReferrals labels who referred whom on the member's referrals whose
+// leads reached HubSpot before the member had a contact (association labels
+// Referrer / Referred, Referred by), once they have one.
+func (w *memberWorkflow) labelReferrals(ctx workflow.Context) error {
+	if workflow.GetVersion(ctx, labelReferralsChange, workflow.DefaultVersion, 1) != 1 {
+		return nil
+	}
+	if w.state.Skipped != "" || w.state.ContactID == "" {
+		return nil
+	}
+	var res activities.MemberLabelsResult
+	return workflow.ExecuteActivity(w.hubSpotContext(ctx), hubspotActs.LabelMemberReferralsInHubSpot, w.in.MemberID).Get(ctx, &res)
 }
 
 func (w *memberWorkflow) setup(ctx workflow.Context, in MemberInput) error {

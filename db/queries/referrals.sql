@@ -118,6 +118,23 @@ SELECT * FROM referrals
 WHERE member_id = @member_id
 ORDER BY created_at DESC, id DESC;
 
+-- name: ReferralListAwaitingReferrerContact :many
+-- ReferralListAwaitingReferrerContact lists a member's referrals whose lead
+-- is in HubSpot but was not labelled with who referred it because the
+-- member had no HubSpot contact then (a referred_by_not_labelled event that
+-- says so, and no referred_by_labelled since), oldest first.
+SELECT * FROM referrals
+WHERE member_id = @member_id
+  AND (hubspot_contact_id IS NOT NULL OR hubspot_deal_id IS NOT NULL)
+  AND cannot_qualify_reason IS NULL
+  AND EXISTS (SELECT 1 FROM referral_events e
+              WHERE e.referral_id = referrals.id AND e.kind = 'referred_by_not_labelled'
+                AND (e.details->>'member_waits')::boolean)
+  AND NOT EXISTS (SELECT 1 FROM referral_events e
+                  WHERE e.referral_id = referrals.id AND e.kind = 'referred_by_labelled')
+ORDER BY created_at, id
+LIMIT 500;
+
 -- name: ReferralCountWaiting :many
 -- ReferralCountWaiting counts, for operators' metrics, the referrals whose
 -- workflow waits on the outside world by step and cause, with how long the

@@ -39,8 +39,13 @@ const (
 	// MemberWaitWriteBack: writing the member's referral code, link and
 	// counts to their contact.
 	MemberWaitWriteBack MemberWaitStep = "write_back"
+	// MemberWaitLabelReferrals: once the member has a HubSpot contact,
+	// labelling who referred whom on the referrals whose leads reached
+	// HubSpot before it (the association labels "Referrer" / "Referred",
+	// "Referred by").
+	MemberWaitLabelReferrals MemberWaitStep = "label_referrals"
 )
 
 // MemberWaitSteps are the member's steps that wait, in the order a member
 // meets them.
-var MemberWaitSteps = []MemberWaitStep{MemberWaitSendToHubSpot, MemberWaitWriteBack}
+var MemberWaitSteps = []MemberWaitStep{MemberWaitSendToHubSpot, MemberWaitWriteBack, MemberWaitLabelReferrals}
