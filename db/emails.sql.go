@@ -79,6 +79,29 @@ func (q *Queries) EmailClaim(ctx context.Context, arg EmailClaimParams) (Email, 
 	return i, err
 }
 
+const emailErase = `-- name: EmailErase :execrows
+UPDATE emails
+SET reason = privacy_scrub(reason, $1::text[], $2::text[])
+WHERE member_id = ANY($3::uuid[]) AND reason IS DISTINCT FROM privacy_scrub(reason, $1::text[], $2::text[])
+`
+
+type EmailEraseParams struct {
+	Emails    []string    `json:"emails"`
+	Words     []string    `json:"words"`
+	MemberIds []uuid.UUID `json:"member_ids"`
+}
+
+// EmailErase scrubs a person out of the outcomes of the emails to their
+// members (addresses and bodies are never stored: an email is composed when
+// sent).
+func (q *Queries) EmailErase(ctx context.Context, arg EmailEraseParams) (int64, error) {
+	result, err := q.db.Exec(ctx, emailErase, arg.Emails, arg.Words, arg.MemberIds)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const emailFinish = `-- name: EmailFinish :exec
 UPDATE emails
 SET status = $1, reason = $2, locked_until = NULL, next_attempt_at = NULL,
@@ -191,6 +214,52 @@ func (q *Queries) EmailListByCampaign(ctx context.Context, arg EmailListByCampai
 		arg.BeforeID,
 		arg.PageSize,
 	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Email
+	for rows.Next() {
+		var i Email
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CampaignID,
+			&i.MemberID,
+			&i.Kind,
+			&i.SubjectID,
+			&i.Status,
+			&i.Reason,
+			&i.Attempts,
+			&i.MessageID,
+			&i.Actor,
+			&i.LockedUntil,
+			&i.DataStartedAt,
+			&i.NextAttemptAt,
+			&i.SentAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const emailListOfMembers = `-- name: EmailListOfMembers :many
+SELECT id, workspace_id, campaign_id, member_id, kind, subject_id, status, reason, attempts, message_id, actor, locked_until, data_started_at, next_attempt_at, sent_at, created_at, updated_at FROM emails
+WHERE member_id = ANY($1::uuid[])
+ORDER BY created_at, id
+`
+
+// EmailListOfMembers lists the emails sent (or queued) to members, oldest
+// first (an export).
+func (q *Queries) EmailListOfMembers(ctx context.Context, memberIds []uuid.UUID) ([]Email, error) {
+	rows, err := q.db.Query(ctx, emailListOfMembers, memberIds)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,36 @@ import (
 	"github.com/google/uuid"
 )
 
+const importErrorErase = `-- name: ImportErrorErase :execrows
+UPDATE import_errors
+SET email = privacy_scrub(email, $1::text[], $2::text[]),
+    reason = privacy_scrub(reason, $1::text[], $2::text[])
+WHERE import_id IN (SELECT id FROM imports WHERE workspace_id = $3)
+  AND (email ILIKE ANY($4::text[]) OR reason ILIKE ANY($4::text[]))
+`
+
+type ImportErrorEraseParams struct {
+	Emails      []string  `json:"emails"`
+	Words       []string  `json:"words"`
+	WorkspaceID uuid.UUID `json:"workspace_id"`
+	Patterns    []string  `json:"patterns"`
+}
+
+// ImportErrorErase scrubs a person's email and names out of the rows a
+// workspace's imports could not add.
+func (q *Queries) ImportErrorErase(ctx context.Context, arg ImportErrorEraseParams) (int64, error) {
+	result, err := q.db.Exec(ctx, importErrorErase,
+		arg.Emails,
+		arg.Words,
+		arg.WorkspaceID,
+		arg.Patterns,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const importErrorInsert = `-- name: ImportErrorInsert :exec
 INSERT INTO import_errors (import_id, row_number, email, reason)
 VALUES ($1, $2, $3, $4)

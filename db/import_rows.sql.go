@@ -21,6 +21,40 @@ func (q *Queries) ImportRowDeleteAll(ctx context.Context, importID uuid.UUID) er
 	return err
 }
 
+const importRowErase = `-- name: ImportRowErase :execrows
+UPDATE import_rows
+SET fields = (SELECT array_agg(privacy_scrub(f, $1::text[], $2::text[]) ORDER BY n)
+              FROM unnest(fields) WITH ORDINALITY AS u(f, n)),
+    problem = privacy_scrub(problem, $1::text[], $2::text[])
+WHERE import_id IN (SELECT id FROM imports WHERE workspace_id = $3)
+  AND (referral_id = ANY($4::uuid[]) OR array_to_string(fields, ',') ILIKE ANY($5::text[]))
+`
+
+type ImportRowEraseParams struct {
+	Emails      []string    `json:"emails"`
+	Words       []string    `json:"words"`
+	WorkspaceID uuid.UUID   `json:"workspace_id"`
+	ReferralIds []uuid.UUID `json:"referral_ids"`
+	Patterns    []string    `json:"patterns"`
+}
+
+// ImportRowErase scrubs a person out of the staged CSV rows of a
+// workspace's imports: a row of their referral, or any row carrying their
+// email, has their email and names replaced field by field.
+func (q *Queries) ImportRowErase(ctx context.Context, arg ImportRowEraseParams) (int64, error) {
+	result, err := q.db.Exec(ctx, importRowErase,
+		arg.Emails,
+		arg.Words,
+		arg.WorkspaceID,
+		arg.ReferralIds,
+		arg.Patterns,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const importRowListAfter = `-- name: ImportRowListAfter :many
 SELECT row_number, fields, problem FROM import_rows
 WHERE import_id = $1 AND row_number > $2::integer

@@ -137,6 +137,20 @@ func (q *Queries) MemberHubSpotWriteFailed(ctx context.Context, arg MemberHubSpo
 	return err
 }
 
+const memberHubSpotWriteForget = `-- name: MemberHubSpotWriteForget :execrows
+DELETE FROM member_hubspot_writes WHERE member_id = ANY($1::uuid[])
+`
+
+// MemberHubSpotWriteForget drops the pending HubSpot writes of erased
+// members: nothing more about them goes to HubSpot.
+func (q *Queries) MemberHubSpotWriteForget(ctx context.Context, memberIds []uuid.UUID) (int64, error) {
+	result, err := q.db.Exec(ctx, memberHubSpotWriteForget, memberIds)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const memberHubSpotWriteList = `-- name: MemberHubSpotWriteList :many
 SELECT member_id, workspace_id, version, marked_at, due_at, claimed_until, attempts, last_error FROM member_hubspot_writes
 WHERE workspace_id = $1

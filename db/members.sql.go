@@ -59,7 +59,7 @@ INSERT INTO members (
     $1, $2, $3, $4,
     $5, $6, $7, $8, $9
 )
-RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at
+RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at, erased_at
 `
 
 type MemberCreateParams struct {
@@ -112,6 +112,7 @@ func (q *Queries) MemberCreate(ctx context.Context, arg MemberCreateParams) (Mem
 		&i.WaitingReason,
 		&i.WaitingSince,
 		&i.EmailUnsubscribedAt,
+		&i.ErasedAt,
 	)
 	return i, err
 }
@@ -130,7 +131,7 @@ FROM (
         unnest($9::text[]) AS external_id, unnest($10::bigint[]) AS hubspot_contact_id
 ) r
 ON CONFLICT DO NOTHING
-RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at
+RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at, erased_at
 `
 
 type MemberCreateManyParams struct {
@@ -196,6 +197,7 @@ func (q *Queries) MemberCreateMany(ctx context.Context, arg MemberCreateManyPara
 			&i.WaitingReason,
 			&i.WaitingSince,
 			&i.EmailUnsubscribedAt,
+			&i.ErasedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -207,9 +209,73 @@ func (q *Queries) MemberCreateMany(ctx context.Context, arg MemberCreateManyPara
 	return items, nil
 }
 
+const memberEmailsOfHubSpotContact = `-- name: MemberEmailsOfHubSpotContact :many
+SELECT DISTINCT email FROM members
+WHERE workspace_id = $1 AND hubspot_contact_id = $2 AND erased_at IS NULL
+`
+
+type MemberEmailsOfHubSpotContactParams struct {
+	WorkspaceID      uuid.UUID `json:"workspace_id"`
+	HubspotContactID *int64    `json:"hubspot_contact_id"`
+}
+
+// MemberEmailsOfHubSpotContact lists the emails of a workspace's members
+// (not erased) who are this HubSpot contact: the people a
+// contact.privacyDeletion names.
+func (q *Queries) MemberEmailsOfHubSpotContact(ctx context.Context, arg MemberEmailsOfHubSpotContactParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, memberEmailsOfHubSpotContact, arg.WorkspaceID, arg.HubspotContactID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var email string
+		if err := rows.Scan(&email); err != nil {
+			return nil, err
+		}
+		items = append(items, email)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const memberErase = `-- name: MemberErase :execrows
+UPDATE members
+SET email = 'erased-' || replace(id::text, '-', '') || '@erased.invalid',
+    referral_code = 'erased-' || replace(id::text, '-', ''),
+    first_name = NULL, last_name = NULL, external_id = NULL,
+    waiting_reason = privacy_scrub(waiting_reason, $1::text[], $2::text[]),
+    email_unsubscribed_at = coalesce(email_unsubscribed_at, now()),
+    erased_at = now()
+WHERE id = ANY($3::uuid[])
+`
+
+type MemberEraseParams struct {
+	Emails []string    `json:"emails"`
+	Words  []string    `json:"words"`
+	Ids    []uuid.UUID `json:"ids"`
+}
+
+// MemberErase erases members' personal data (privacy): the email becomes a
+// placeholder unique to the row, and so does the referral code (codes are
+// often made of a name; the link stops working anyway), names and external
+// ID are dropped, the waiting reason is scrubbed, emails stop
+// (unsubscribed). The row and its counts stay, so campaign totals do not
+// change.
+func (q *Queries) MemberErase(ctx context.Context, arg MemberEraseParams) (int64, error) {
+	result, err := q.db.Exec(ctx, memberErase, arg.Emails, arg.Words, arg.Ids)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const memberGetByCode = `-- name: MemberGetByCode :one
-SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at FROM members
-WHERE campaign_id = $1 AND referral_code = $2
+SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at, erased_at FROM members
+WHERE campaign_id = $1 AND referral_code = $2 AND erased_at IS NULL
 `
 
 type MemberGetByCodeParams struct {
@@ -217,7 +283,8 @@ type MemberGetByCodeParams struct {
 	ReferralCode string    `json:"referral_code"`
 }
 
-// MemberGetByCode attributes a lead to the member whose code is in the link.
+// MemberGetByCode attributes a lead to the member whose code is in the link
+// (an erased member's link attributes nothing).
 func (q *Queries) MemberGetByCode(ctx context.Context, arg MemberGetByCodeParams) (Member, error) {
 	row := q.db.QueryRow(ctx, memberGetByCode, arg.CampaignID, arg.ReferralCode)
 	var i Member
@@ -243,12 +310,13 @@ func (q *Queries) MemberGetByCode(ctx context.Context, arg MemberGetByCodeParams
 		&i.WaitingReason,
 		&i.WaitingSince,
 		&i.EmailUnsubscribedAt,
+		&i.ErasedAt,
 	)
 	return i, err
 }
 
 const memberGetByEmail = `-- name: MemberGetByEmail :one
-SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at FROM members
+SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at, erased_at FROM members
 WHERE campaign_id = $1 AND lower(email) = lower($2::text)
 `
 
@@ -283,12 +351,13 @@ func (q *Queries) MemberGetByEmail(ctx context.Context, arg MemberGetByEmailPara
 		&i.WaitingReason,
 		&i.WaitingSince,
 		&i.EmailUnsubscribedAt,
+		&i.ErasedAt,
 	)
 	return i, err
 }
 
 const memberGetByExternalID = `-- name: MemberGetByExternalID :one
-SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at FROM members
+SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at, erased_at FROM members
 WHERE campaign_id = $1 AND external_id = $2
 `
 
@@ -324,12 +393,13 @@ func (q *Queries) MemberGetByExternalID(ctx context.Context, arg MemberGetByExte
 		&i.WaitingReason,
 		&i.WaitingSince,
 		&i.EmailUnsubscribedAt,
+		&i.ErasedAt,
 	)
 	return i, err
 }
 
 const memberGetByID = `-- name: MemberGetByID :one
-SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at FROM members
+SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at, erased_at FROM members
 WHERE id = $1
 `
 
@@ -359,6 +429,7 @@ func (q *Queries) MemberGetByID(ctx context.Context, id uuid.UUID) (Member, erro
 		&i.WaitingReason,
 		&i.WaitingSince,
 		&i.EmailUnsubscribedAt,
+		&i.ErasedAt,
 	)
 	return i, err
 }
@@ -369,6 +440,7 @@ SELECT members.id AS member_id, members.referral_code, members.workspace_id, mem
 FROM members
 JOIN campaigns ON campaigns.id = members.campaign_id
 WHERE members.referral_code = ANY(ARRAY[$1::text, upper($1::text)])
+  AND members.erased_at IS NULL
 ORDER BY campaigns.status = 'active' DESC, members.referral_code = $1::text DESC,
     members.created_at, members.id
 LIMIT 1
@@ -384,7 +456,8 @@ type MemberGetByReferralLinkRow struct {
 	CampaignUpdatedAt time.Time       `json:"campaign_updated_at"`
 }
 
-// MemberGetByReferralLink finds the member of a referral link (/r/{code})
+// MemberGetByReferralLink finds the member of a referral link (/r/{code};
+// an erased member's link finds none)
 // and what the link needs of its campaign, and nothing more: it runs on
 // every click. The code is matched as written or in upper case (generated
 // codes are upper case; people retype links in lower case). A code is unique
@@ -406,7 +479,7 @@ func (q *Queries) MemberGetByReferralLink(ctx context.Context, referralCode stri
 }
 
 const memberGetWithCampaign = `-- name: MemberGetWithCampaign :one
-SELECT members.id, members.workspace_id, members.campaign_id, members.referral_code, members.email, members.first_name, members.last_name, members.external_id, members.hubspot_contact_id, members.referral_count, members.converted_referral_count, members.source, members.created_at, members.updated_at, members.workflow_started_at, members.hubspot_deal_id, members.waiting_step, members.waiting_cause, members.waiting_reason, members.waiting_since, members.email_unsubscribed_at, campaigns.name AS campaign_name, campaigns.status AS campaign_status,
+SELECT members.id, members.workspace_id, members.campaign_id, members.referral_code, members.email, members.first_name, members.last_name, members.external_id, members.hubspot_contact_id, members.referral_count, members.converted_referral_count, members.source, members.created_at, members.updated_at, members.workflow_started_at, members.hubspot_deal_id, members.waiting_step, members.waiting_cause, members.waiting_reason, members.waiting_since, members.email_unsubscribed_at, members.erased_at, campaigns.name AS campaign_name, campaigns.status AS campaign_status,
     campaigns.public_settings
 FROM members
 JOIN campaigns ON campaigns.id = members.campaign_id
@@ -447,6 +520,7 @@ func (q *Queries) MemberGetWithCampaign(ctx context.Context, id uuid.UUID) (Memb
 		&i.Member.WaitingReason,
 		&i.Member.WaitingSince,
 		&i.Member.EmailUnsubscribedAt,
+		&i.Member.ErasedAt,
 		&i.CampaignName,
 		&i.CampaignStatus,
 		&i.PublicSettings,
@@ -455,7 +529,7 @@ func (q *Queries) MemberGetWithCampaign(ctx context.Context, id uuid.UUID) (Memb
 }
 
 const memberListByCampaign = `-- name: MemberListByCampaign :many
-SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at FROM members
+SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at, erased_at FROM members
 WHERE campaign_id = $1
 ORDER BY created_at, id
 `
@@ -492,6 +566,7 @@ func (q *Queries) MemberListByCampaign(ctx context.Context, campaignID uuid.UUID
 			&i.WaitingReason,
 			&i.WaitingSince,
 			&i.EmailUnsubscribedAt,
+			&i.ErasedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -504,7 +579,7 @@ func (q *Queries) MemberListByCampaign(ctx context.Context, campaignID uuid.UUID
 }
 
 const memberListByEmails = `-- name: MemberListByEmails :many
-SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at FROM members
+SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at, erased_at FROM members
 WHERE campaign_id = $1 AND lower(email) = ANY($2::text[])
 `
 
@@ -546,6 +621,7 @@ func (q *Queries) MemberListByEmails(ctx context.Context, arg MemberListByEmails
 			&i.WaitingReason,
 			&i.WaitingSince,
 			&i.EmailUnsubscribedAt,
+			&i.ErasedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -558,7 +634,7 @@ func (q *Queries) MemberListByEmails(ctx context.Context, arg MemberListByEmails
 }
 
 const memberListByHubSpotContacts = `-- name: MemberListByHubSpotContacts :many
-SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at FROM members
+SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at, erased_at FROM members
 WHERE campaign_id = $1 AND hubspot_contact_id = ANY($2::bigint[])
 `
 
@@ -600,6 +676,7 @@ func (q *Queries) MemberListByHubSpotContacts(ctx context.Context, arg MemberLis
 			&i.WaitingReason,
 			&i.WaitingSince,
 			&i.EmailUnsubscribedAt,
+			&i.ErasedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -612,7 +689,7 @@ func (q *Queries) MemberListByHubSpotContacts(ctx context.Context, arg MemberLis
 }
 
 const memberListByHubSpotDeal = `-- name: MemberListByHubSpotDeal :many
-SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at FROM members
+SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at, erased_at FROM members
 WHERE workspace_id = $1 AND hubspot_deal_id = $2
 `
 
@@ -654,6 +731,7 @@ func (q *Queries) MemberListByHubSpotDeal(ctx context.Context, arg MemberListByH
 			&i.WaitingReason,
 			&i.WaitingSince,
 			&i.EmailUnsubscribedAt,
+			&i.ErasedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -666,7 +744,7 @@ func (q *Queries) MemberListByHubSpotDeal(ctx context.Context, arg MemberListByH
 }
 
 const memberListByIDs = `-- name: MemberListByIDs :many
-SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at FROM members
+SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at, erased_at FROM members
 WHERE id = ANY($1::uuid[])
 `
 
@@ -702,6 +780,7 @@ func (q *Queries) MemberListByIDs(ctx context.Context, ids []uuid.UUID) ([]Membe
 			&i.WaitingReason,
 			&i.WaitingSince,
 			&i.EmailUnsubscribedAt,
+			&i.ErasedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -714,7 +793,7 @@ func (q *Queries) MemberListByIDs(ctx context.Context, ids []uuid.UUID) ([]Membe
 }
 
 const memberListForHubSpotCard = `-- name: MemberListForHubSpotCard :many
-SELECT members.id, members.workspace_id, members.campaign_id, members.referral_code, members.email, members.first_name, members.last_name, members.external_id, members.hubspot_contact_id, members.referral_count, members.converted_referral_count, members.source, members.created_at, members.updated_at, members.workflow_started_at, members.hubspot_deal_id, members.waiting_step, members.waiting_cause, members.waiting_reason, members.waiting_since, members.email_unsubscribed_at, campaigns.name AS campaign_name, (count(*) OVER ())::int AS total
+SELECT members.id, members.workspace_id, members.campaign_id, members.referral_code, members.email, members.first_name, members.last_name, members.external_id, members.hubspot_contact_id, members.referral_count, members.converted_referral_count, members.source, members.created_at, members.updated_at, members.workflow_started_at, members.hubspot_deal_id, members.waiting_step, members.waiting_cause, members.waiting_reason, members.waiting_since, members.email_unsubscribed_at, members.erased_at, campaigns.name AS campaign_name, (count(*) OVER ())::int AS total
 FROM members
 JOIN campaigns ON campaigns.id = members.campaign_id
 WHERE members.workspace_id = $1 AND members.hubspot_contact_id = $2
@@ -769,8 +848,67 @@ func (q *Queries) MemberListForHubSpotCard(ctx context.Context, arg MemberListFo
 			&i.Member.WaitingReason,
 			&i.Member.WaitingSince,
 			&i.Member.EmailUnsubscribedAt,
+			&i.Member.ErasedAt,
 			&i.CampaignName,
 			&i.Total,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const memberListOfPerson = `-- name: MemberListOfPerson :many
+SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at, erased_at FROM members
+WHERE workspace_id = $1 AND normalize_email(email) = $2::text
+ORDER BY created_at, id
+`
+
+type MemberListOfPersonParams struct {
+	WorkspaceID     uuid.UUID `json:"workspace_id"`
+	EmailNormalized string    `json:"email_normalized"`
+}
+
+// MemberListOfPerson lists a workspace's members who are the person with
+// this normalized email (internal/referral.NormalizeEmail, in SQL
+// normalize_email), in every campaign: a privacy erasure's or export's
+// subject. An erased member no longer has the email.
+func (q *Queries) MemberListOfPerson(ctx context.Context, arg MemberListOfPersonParams) ([]Member, error) {
+	rows, err := q.db.Query(ctx, memberListOfPerson, arg.WorkspaceID, arg.EmailNormalized)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Member
+	for rows.Next() {
+		var i Member
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CampaignID,
+			&i.ReferralCode,
+			&i.Email,
+			&i.FirstName,
+			&i.LastName,
+			&i.ExternalID,
+			&i.HubspotContactID,
+			&i.ReferralCount,
+			&i.ConvertedReferralCount,
+			&i.Source,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.WorkflowStartedAt,
+			&i.HubspotDealID,
+			&i.WaitingStep,
+			&i.WaitingCause,
+			&i.WaitingReason,
+			&i.WaitingSince,
+			&i.EmailUnsubscribedAt,
+			&i.ErasedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -879,7 +1017,7 @@ SET referral_count = (
     ),
     updated_at = now()
 WHERE members.id = $1
-RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at
+RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at, erased_at
 `
 
 // MemberRefreshReferralCounts recomputes a member's counts from its
@@ -911,12 +1049,13 @@ func (q *Queries) MemberRefreshReferralCounts(ctx context.Context, id uuid.UUID)
 		&i.WaitingReason,
 		&i.WaitingSince,
 		&i.EmailUnsubscribedAt,
+		&i.ErasedAt,
 	)
 	return i, err
 }
 
 const memberSearchByCampaign = `-- name: MemberSearchByCampaign :many
-SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at FROM members
+SELECT id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at, erased_at FROM members
 WHERE campaign_id = $1 AND workspace_id = $2
   AND ($3::text IS NULL
        OR lower(email) LIKE $3::text
@@ -980,6 +1119,7 @@ func (q *Queries) MemberSearchByCampaign(ctx context.Context, arg MemberSearchBy
 			&i.WaitingReason,
 			&i.WaitingSince,
 			&i.EmailUnsubscribedAt,
+			&i.ErasedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -996,7 +1136,7 @@ UPDATE members
 SET hubspot_contact_id = $1,
     updated_at = now()
 WHERE id = $2
-RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at
+RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at, erased_at
 `
 
 type MemberSetHubSpotContactParams struct {
@@ -1031,6 +1171,7 @@ func (q *Queries) MemberSetHubSpotContact(ctx context.Context, arg MemberSetHubS
 		&i.WaitingReason,
 		&i.WaitingSince,
 		&i.EmailUnsubscribedAt,
+		&i.ErasedAt,
 	)
 	return i, err
 }
@@ -1040,7 +1181,7 @@ UPDATE members
 SET hubspot_deal_id = $1,
     updated_at = now()
 WHERE id = $2
-RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at
+RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at, erased_at
 `
 
 type MemberSetHubSpotDealParams struct {
@@ -1074,6 +1215,7 @@ func (q *Queries) MemberSetHubSpotDeal(ctx context.Context, arg MemberSetHubSpot
 		&i.WaitingReason,
 		&i.WaitingSince,
 		&i.EmailUnsubscribedAt,
+		&i.ErasedAt,
 	)
 	return i, err
 }
@@ -1112,7 +1254,7 @@ UPDATE members
 SET email_unsubscribed_at = COALESCE(email_unsubscribed_at, now()),
     updated_at = now()
 WHERE id = $1
-RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at
+RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at, erased_at
 `
 
 // MemberUnsubscribeFromEmails stops every email to the member; the first
@@ -1142,6 +1284,7 @@ func (q *Queries) MemberUnsubscribeFromEmails(ctx context.Context, id uuid.UUID)
 		&i.WaitingReason,
 		&i.WaitingSince,
 		&i.EmailUnsubscribedAt,
+		&i.ErasedAt,
 	)
 	return i, err
 }
@@ -1154,7 +1297,7 @@ WHERE id = $4 AND (
     first_name IS DISTINCT FROM nullif(btrim($1::text), '')
     OR last_name IS DISTINCT FROM nullif(btrim($2::text), '')
     OR hubspot_contact_id IS DISTINCT FROM $3)
-RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at
+RETURNING id, workspace_id, campaign_id, referral_code, email, first_name, last_name, external_id, hubspot_contact_id, referral_count, converted_referral_count, source, created_at, updated_at, workflow_started_at, hubspot_deal_id, waiting_step, waiting_cause, waiting_reason, waiting_since, email_unsubscribed_at, erased_at
 `
 
 type MemberUpdateFromContactParams struct {
@@ -1196,6 +1339,7 @@ func (q *Queries) MemberUpdateFromContact(ctx context.Context, arg MemberUpdateF
 		&i.WaitingReason,
 		&i.WaitingSince,
 		&i.EmailUnsubscribedAt,
+		&i.ErasedAt,
 	)
 	return i, err
 }

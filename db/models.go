@@ -238,6 +238,8 @@ type Member struct {
 	WaitingSince  *time.Time `json:"waiting_since"`
 	// When the member unsubscribed from the campaign's emails; NULL while subscribed.
 	EmailUnsubscribedAt *time.Time `json:"email_unsubscribed_at"`
+	// When the member's personal data was erased (privacy); their link stops working and nothing more is sent about them.
+	ErasedAt *time.Time `json:"erased_at"`
 }
 
 // Members whose HubSpot contact must get their referral code, link and counts again (activities.WriteMarkedToHubSpot).
@@ -273,6 +275,28 @@ type PersonKeySetting struct {
 	ID           bool      `json:"id"`
 	SealedPepper []byte    `json:"sealed_pepper"`
 	CreatedAt    time.Time `json:"created_at"`
+}
+
+// Privacy erasures of a person (GDPR): who asked, when, how it ended and what was erased as counts; the person only as a keyed hash of their email.
+type PrivacyErasure struct {
+	ID          uuid.UUID       `json:"id"`
+	WorkspaceID uuid.UUID       `json:"workspace_id"`
+	SubjectHash string          `json:"subject_hash"`
+	Source      string          `json:"source"`
+	Actor       string          `json:"actor"`
+	SourceKey   *string         `json:"source_key"`
+	Status      string          `json:"status"`
+	Counts      json.RawMessage `json:"counts"`
+	Error       *string         `json:"error"`
+	WorkflowID  string          `json:"workflow_id"`
+	RequestedAt time.Time       `json:"requested_at"`
+	CompletedAt *time.Time      `json:"completed_at"`
+}
+
+// The email of an erasure not yet run; deleted by the erasure itself.
+type PrivacyErasureRequest struct {
+	ErasureID uuid.UUID `json:"erasure_id"`
+	Email     string    `json:"email"`
 }
 
 // A referred lead attributed to a member: pending, qualified, approved or denied; each one is driven by its own Temporal workflow.
@@ -312,6 +336,8 @@ type Referral struct {
 	VisitorHash       []byte     `json:"visitor_hash"`
 	LeadPhone         *string    `json:"lead_phone"`
 	Note              *string    `json:"note"`
+	// When the lead's personal data was erased (privacy); the referral keeps its status and history, nothing more is written about the lead to HubSpot.
+	ErasedAt *time.Time `json:"erased_at"`
 }
 
 // The append-only audit trail of every referral: what happened, who did it and from which sales entry. Rows are never updated or deleted.
@@ -496,4 +522,6 @@ type Workspace struct {
 	WebhookSigningSecretPrevious      *string    `json:"-"`
 	WebhookSigningSecretPreviousUntil *time.Time `json:"webhook_signing_secret_previous_until"`
 	WebhookSigningSecretRotatedAt     *time.Time `json:"webhook_signing_secret_rotated_at"`
+	// Key of the subject hashes of privacy erasures (HMAC-SHA256 of the normalized email): the person is named without the email.
+	PrivacySubjectKey []byte `json:"-"`
 }

@@ -37,6 +37,40 @@ func (q *Queries) ReferralEventAddedByImportRow(ctx context.Context, arg Referra
 	return exists, err
 }
 
+const referralEventErase = `-- name: ReferralEventErase :execrows
+UPDATE referral_events
+SET details = privacy_scrub_json(details, $1::text[], $2::text[])
+WHERE workspace_id = $3
+  AND (referral_id = ANY($4::uuid[]) OR details::text ILIKE ANY($5::text[]))
+  AND details IS DISTINCT FROM privacy_scrub_json(details, $1::text[], $2::text[])
+`
+
+type ReferralEventEraseParams struct {
+	Emails      []string    `json:"emails"`
+	Words       []string    `json:"words"`
+	WorkspaceID uuid.UUID   `json:"workspace_id"`
+	ReferralIds []uuid.UUID `json:"referral_ids"`
+	Patterns    []string    `json:"patterns"`
+}
+
+// ReferralEventErase scrubs a person out of the details of the workspace's
+// audit events about their referrals or naming their email. Only a privacy
+// erasure's transaction may (PrivacyErasureAllowAuditRewrite); the events
+// themselves stay.
+func (q *Queries) ReferralEventErase(ctx context.Context, arg ReferralEventEraseParams) (int64, error) {
+	result, err := q.db.Exec(ctx, referralEventErase,
+		arg.Emails,
+		arg.Words,
+		arg.WorkspaceID,
+		arg.ReferralIds,
+		arg.Patterns,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const referralEventInsert = `-- name: ReferralEventInsert :one
 INSERT INTO referral_events (
     referral_id, workspace_id, kind, from_status, to_status,
@@ -153,6 +187,46 @@ type ReferralEventListOfKindByReferralsParams struct {
 // referrals in one round trip, oldest first.
 func (q *Queries) ReferralEventListOfKindByReferrals(ctx context.Context, arg ReferralEventListOfKindByReferralsParams) ([]ReferralEvent, error) {
 	rows, err := q.db.Query(ctx, referralEventListOfKindByReferrals, arg.ReferralIds, arg.Kind)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ReferralEvent
+	for rows.Next() {
+		var i ReferralEvent
+		if err := rows.Scan(
+			&i.ID,
+			&i.ReferralID,
+			&i.WorkspaceID,
+			&i.Kind,
+			&i.FromStatus,
+			&i.ToStatus,
+			&i.Actor,
+			&i.SalesEntryID,
+			&i.Details,
+			&i.IdempotencyKey,
+			&i.OccurredAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const referralEventListOfReferrals = `-- name: ReferralEventListOfReferrals :many
+SELECT id, referral_id, workspace_id, kind, from_status, to_status, actor, sales_entry_id, details, idempotency_key, occurred_at FROM referral_events
+WHERE referral_id = ANY($1::uuid[])
+ORDER BY id
+`
+
+// ReferralEventListOfReferrals is the audit trail of referrals, oldest
+// first (an export).
+func (q *Queries) ReferralEventListOfReferrals(ctx context.Context, referralIds []uuid.UUID) ([]ReferralEvent, error) {
+	rows, err := q.db.Query(ctx, referralEventListOfReferrals, referralIds)
 	if err != nil {
 		return nil, err
 	}

@@ -134,6 +134,20 @@ func (q *Queries) ReferralHubSpotWriteFailed(ctx context.Context, arg ReferralHu
 	return err
 }
 
+const referralHubSpotWriteForget = `-- name: ReferralHubSpotWriteForget :execrows
+DELETE FROM referral_hubspot_writes WHERE referral_id = ANY($1::uuid[])
+`
+
+// ReferralHubSpotWriteForget drops the pending HubSpot writes of referrals
+// whose lead was erased: nothing more about the lead goes to HubSpot.
+func (q *Queries) ReferralHubSpotWriteForget(ctx context.Context, referralIds []uuid.UUID) (int64, error) {
+	result, err := q.db.Exec(ctx, referralHubSpotWriteForget, referralIds)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const referralHubSpotWriteList = `-- name: ReferralHubSpotWriteList :many
 SELECT referral_id, workspace_id, version, marked_at, due_at, claimed_until, attempts, last_error FROM referral_hubspot_writes
 WHERE workspace_id = $1

@@ -17,7 +17,7 @@ const referralClearWaiting = `-- name: ReferralClearWaiting :one
 UPDATE referrals
 SET waiting_step = NULL, waiting_cause = NULL, waiting_reason = NULL, waiting_since = NULL
 WHERE id = $1
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note, erased_at
 `
 
 // ReferralClearWaiting records that the referral's workflow waits on nothing.
@@ -58,6 +58,7 @@ func (q *Queries) ReferralClearWaiting(ctx context.Context, id uuid.UUID) (Refer
 		&i.VisitorHash,
 		&i.LeadPhone,
 		&i.Note,
+		&i.ErasedAt,
 	)
 	return i, err
 }
@@ -244,8 +245,39 @@ func (q *Queries) ReferralCountWithoutWorkflow(ctx context.Context) (ReferralCou
 	return i, err
 }
 
+const referralErase = `-- name: ReferralErase :execrows
+UPDATE referrals
+SET lead_email = 'erased-' || replace(id::text, '-', '') || '@erased.invalid',
+    lead_email_normalized = 'erased-' || replace(id::text, '-', '') || '@erased.invalid',
+    lead_first_name = NULL, lead_last_name = NULL, lead_company = NULL, lead_phone = NULL,
+    note = NULL, external_id = NULL, visitor_hash = NULL,
+    denied_reason = privacy_scrub(denied_reason, $1::text[], $2::text[]),
+    cannot_qualify_reason = privacy_scrub(cannot_qualify_reason, $1::text[], $2::text[]),
+    waiting_reason = privacy_scrub(waiting_reason, $1::text[], $2::text[]),
+    erased_at = now()
+WHERE id = ANY($3::uuid[])
+`
+
+type ReferralEraseParams struct {
+	Emails []string    `json:"emails"`
+	Words  []string    `json:"words"`
+	Ids    []uuid.UUID `json:"ids"`
+}
+
+// ReferralErase erases referrals' lead data (privacy): the email becomes a
+// placeholder unique to the row, every other lead detail is dropped and the
+// reasons scrubbed. Status, history, HubSpot record IDs and sale value stay:
+// the referral still counts, and a later contact.deletion still finds it.
+func (q *Queries) ReferralErase(ctx context.Context, arg ReferralEraseParams) (int64, error) {
+	result, err := q.db.Exec(ctx, referralErase, arg.Emails, arg.Words, arg.Ids)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const referralFindByExternalID = `-- name: ReferralFindByExternalID :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note, erased_at FROM referrals
 WHERE campaign_id = $1 AND external_id = $2
 ORDER BY created_at, id
 LIMIT 10
@@ -301,6 +333,7 @@ func (q *Queries) ReferralFindByExternalID(ctx context.Context, arg ReferralFind
 			&i.VisitorHash,
 			&i.LeadPhone,
 			&i.Note,
+			&i.ErasedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -313,7 +346,7 @@ func (q *Queries) ReferralFindByExternalID(ctx context.Context, arg ReferralFind
 }
 
 const referralFindByNameAndDomain = `-- name: ReferralFindByNameAndDomain :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note, erased_at FROM referrals
 WHERE workspace_id = $1
   AND lower(lead_first_name) = lower($2::text)
   AND lower(lead_last_name) = lower($3::text)
@@ -381,6 +414,7 @@ func (q *Queries) ReferralFindByNameAndDomain(ctx context.Context, arg ReferralF
 			&i.VisitorHash,
 			&i.LeadPhone,
 			&i.Note,
+			&i.ErasedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -393,7 +427,7 @@ func (q *Queries) ReferralFindByNameAndDomain(ctx context.Context, arg ReferralF
 }
 
 const referralFindByNormalizedEmail = `-- name: ReferralFindByNormalizedEmail :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note, erased_at FROM referrals
 WHERE campaign_id IN (SELECT c.id FROM campaigns c WHERE c.workspace_id = $1)
   AND lead_email_normalized = $2
 ORDER BY created_at, id
@@ -450,6 +484,7 @@ func (q *Queries) ReferralFindByNormalizedEmail(ctx context.Context, arg Referra
 			&i.VisitorHash,
 			&i.LeadPhone,
 			&i.Note,
+			&i.ErasedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -515,7 +550,7 @@ func (q *Queries) ReferralForgetHubSpotObjects(ctx context.Context, workspaceID 
 }
 
 const referralGetByID = `-- name: ReferralGetByID :one
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note, erased_at FROM referrals
 WHERE id = $1
 `
 
@@ -557,12 +592,13 @@ func (q *Queries) ReferralGetByID(ctx context.Context, id uuid.UUID) (Referral, 
 		&i.VisitorHash,
 		&i.LeadPhone,
 		&i.Note,
+		&i.ErasedAt,
 	)
 	return i, err
 }
 
 const referralGetByLeadEmail = `-- name: ReferralGetByLeadEmail :one
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note, erased_at FROM referrals
 WHERE campaign_id = $1 AND lower(lead_email) = lower($2::text)
 `
 
@@ -610,12 +646,13 @@ func (q *Queries) ReferralGetByLeadEmail(ctx context.Context, arg ReferralGetByL
 		&i.VisitorHash,
 		&i.LeadPhone,
 		&i.Note,
+		&i.ErasedAt,
 	)
 	return i, err
 }
 
 const referralGetDetail = `-- name: ReferralGetDetail :one
-SELECT referrals.id, referrals.workspace_id, referrals.campaign_id, referrals.member_id, referrals.lead_email, referrals.lead_first_name, referrals.lead_last_name, referrals.lead_company, referrals.status, referrals.in_review, referrals.denied_reason, referrals.cannot_qualify_reason, referrals.source, referrals.external_id, referrals.hubspot_contact_id, referrals.hubspot_deal_id, referrals.hubspot_company_id, referrals.sale_value, referrals.currency, referrals.qualified_at, referrals.approved_at, referrals.denied_at, referrals.created_at, referrals.updated_at, referrals.lead_email_normalized, referrals.waiting_step, referrals.waiting_cause, referrals.waiting_reason, referrals.waiting_since, referrals.workflow_started_at, referrals.visitor_hash, referrals.lead_phone, referrals.note,
+SELECT referrals.id, referrals.workspace_id, referrals.campaign_id, referrals.member_id, referrals.lead_email, referrals.lead_first_name, referrals.lead_last_name, referrals.lead_company, referrals.status, referrals.in_review, referrals.denied_reason, referrals.cannot_qualify_reason, referrals.source, referrals.external_id, referrals.hubspot_contact_id, referrals.hubspot_deal_id, referrals.hubspot_company_id, referrals.sale_value, referrals.currency, referrals.qualified_at, referrals.approved_at, referrals.denied_at, referrals.created_at, referrals.updated_at, referrals.lead_email_normalized, referrals.waiting_step, referrals.waiting_cause, referrals.waiting_reason, referrals.waiting_since, referrals.workflow_started_at, referrals.visitor_hash, referrals.lead_phone, referrals.note, referrals.erased_at,
        members.referral_code AS member_referral_code,
        members.email AS member_email,
        campaigns.name AS campaign_name
@@ -671,6 +708,7 @@ func (q *Queries) ReferralGetDetail(ctx context.Context, id uuid.UUID) (Referral
 		&i.Referral.VisitorHash,
 		&i.Referral.LeadPhone,
 		&i.Referral.Note,
+		&i.Referral.ErasedAt,
 		&i.MemberReferralCode,
 		&i.MemberEmail,
 		&i.CampaignName,
@@ -679,7 +717,7 @@ func (q *Queries) ReferralGetDetail(ctx context.Context, id uuid.UUID) (Referral
 }
 
 const referralGetFirstOfNormalizedLead = `-- name: ReferralGetFirstOfNormalizedLead :one
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note, erased_at FROM referrals
 WHERE campaign_id = $1 AND lead_email_normalized = $2
 ORDER BY created_at, id
 LIMIT 1
@@ -730,12 +768,13 @@ func (q *Queries) ReferralGetFirstOfNormalizedLead(ctx context.Context, arg Refe
 		&i.VisitorHash,
 		&i.LeadPhone,
 		&i.Note,
+		&i.ErasedAt,
 	)
 	return i, err
 }
 
 const referralGetOfCampaignByHubSpotObject = `-- name: ReferralGetOfCampaignByHubSpotObject :one
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note, erased_at FROM referrals
 WHERE campaign_id = $1
   AND CASE $2::text
         WHEN 'contact' THEN hubspot_contact_id = $3::bigint
@@ -793,6 +832,7 @@ func (q *Queries) ReferralGetOfCampaignByHubSpotObject(ctx context.Context, arg 
 		&i.VisitorHash,
 		&i.LeadPhone,
 		&i.Note,
+		&i.ErasedAt,
 	)
 	return i, err
 }
@@ -832,7 +872,7 @@ INSERT INTO referrals (
     $9, $10, $11, $12, $13,
     $14, $15, $16
 )
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note, erased_at
 `
 
 type ReferralInsertParams struct {
@@ -911,8 +951,42 @@ func (q *Queries) ReferralInsert(ctx context.Context, arg ReferralInsertParams) 
 		&i.VisitorHash,
 		&i.LeadPhone,
 		&i.Note,
+		&i.ErasedAt,
 	)
 	return i, err
+}
+
+const referralLeadEmailsOfHubSpotContact = `-- name: ReferralLeadEmailsOfHubSpotContact :many
+SELECT DISTINCT lead_email FROM referrals
+WHERE workspace_id = $1 AND hubspot_contact_id = $2 AND erased_at IS NULL
+`
+
+type ReferralLeadEmailsOfHubSpotContactParams struct {
+	WorkspaceID      uuid.UUID `json:"workspace_id"`
+	HubspotContactID *int64    `json:"hubspot_contact_id"`
+}
+
+// ReferralLeadEmailsOfHubSpotContact lists the lead emails of a workspace's
+// referrals (not erased) whose lead is this HubSpot contact: the people a
+// contact.privacyDeletion names.
+func (q *Queries) ReferralLeadEmailsOfHubSpotContact(ctx context.Context, arg ReferralLeadEmailsOfHubSpotContactParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, referralLeadEmailsOfHubSpotContact, arg.WorkspaceID, arg.HubspotContactID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var lead_email string
+		if err := rows.Scan(&lead_email); err != nil {
+			return nil, err
+		}
+		items = append(items, lead_email)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const referralLinkHubSpotObject = `-- name: ReferralLinkHubSpotObject :one
@@ -925,7 +999,7 @@ SET hubspot_contact_id = CASE WHEN $1::text = 'contact'
         THEN COALESCE(hubspot_company_id, $2::bigint) ELSE hubspot_company_id END,
     updated_at = now()
 WHERE id = $3
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note, erased_at
 `
 
 type ReferralLinkHubSpotObjectParams struct {
@@ -973,6 +1047,7 @@ func (q *Queries) ReferralLinkHubSpotObject(ctx context.Context, arg ReferralLin
 		&i.VisitorHash,
 		&i.LeadPhone,
 		&i.Note,
+		&i.ErasedAt,
 	)
 	return i, err
 }
@@ -1050,7 +1125,7 @@ func (q *Queries) ReferralListAwaitingReferrerContact(ctx context.Context, membe
 }
 
 const referralListByCampaign = `-- name: ReferralListByCampaign :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note, erased_at FROM referrals
 WHERE campaign_id = $1
   AND ($2::text IS NULL OR status = $2::text)
   AND ($3::timestamptz IS NULL
@@ -1119,6 +1194,7 @@ func (q *Queries) ReferralListByCampaign(ctx context.Context, arg ReferralListBy
 			&i.VisitorHash,
 			&i.LeadPhone,
 			&i.Note,
+			&i.ErasedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -1131,7 +1207,7 @@ func (q *Queries) ReferralListByCampaign(ctx context.Context, arg ReferralListBy
 }
 
 const referralListByHubSpotObject = `-- name: ReferralListByHubSpotObject :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note, erased_at FROM referrals
 WHERE workspace_id = $1
   AND CASE $2::text
         WHEN 'contact' THEN hubspot_contact_id = $3::bigint
@@ -1193,6 +1269,7 @@ func (q *Queries) ReferralListByHubSpotObject(ctx context.Context, arg ReferralL
 			&i.VisitorHash,
 			&i.LeadPhone,
 			&i.Note,
+			&i.ErasedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -1271,7 +1348,7 @@ func (q *Queries) ReferralListByHubSpotObjects(ctx context.Context, arg Referral
 }
 
 const referralListByMember = `-- name: ReferralListByMember :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note, erased_at FROM referrals
 WHERE member_id = $1
 ORDER BY created_at DESC, id DESC
 `
@@ -1320,6 +1397,7 @@ func (q *Queries) ReferralListByMember(ctx context.Context, memberID uuid.UUID) 
 			&i.VisitorHash,
 			&i.LeadPhone,
 			&i.Note,
+			&i.ErasedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -1332,7 +1410,7 @@ func (q *Queries) ReferralListByMember(ctx context.Context, memberID uuid.UUID) 
 }
 
 const referralListFiltered = `-- name: ReferralListFiltered :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note, erased_at FROM referrals
 WHERE workspace_id = $1
   AND ($2::text IS NULL OR status = $2::text)
   AND ($3::uuid IS NULL OR member_id = $3::uuid)
@@ -1411,6 +1489,7 @@ func (q *Queries) ReferralListFiltered(ctx context.Context, arg ReferralListFilt
 			&i.VisitorHash,
 			&i.LeadPhone,
 			&i.Note,
+			&i.ErasedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -1423,7 +1502,7 @@ func (q *Queries) ReferralListFiltered(ctx context.Context, arg ReferralListFilt
 }
 
 const referralListForHubSpotCard = `-- name: ReferralListForHubSpotCard :many
-SELECT referrals.id, referrals.workspace_id, referrals.campaign_id, referrals.member_id, referrals.lead_email, referrals.lead_first_name, referrals.lead_last_name, referrals.lead_company, referrals.status, referrals.in_review, referrals.denied_reason, referrals.cannot_qualify_reason, referrals.source, referrals.external_id, referrals.hubspot_contact_id, referrals.hubspot_deal_id, referrals.hubspot_company_id, referrals.sale_value, referrals.currency, referrals.qualified_at, referrals.approved_at, referrals.denied_at, referrals.created_at, referrals.updated_at, referrals.lead_email_normalized, referrals.waiting_step, referrals.waiting_cause, referrals.waiting_reason, referrals.waiting_since, referrals.workflow_started_at, referrals.visitor_hash, referrals.lead_phone, referrals.note, members.referral_code AS member_code, members.email AS member_email,
+SELECT referrals.id, referrals.workspace_id, referrals.campaign_id, referrals.member_id, referrals.lead_email, referrals.lead_first_name, referrals.lead_last_name, referrals.lead_company, referrals.status, referrals.in_review, referrals.denied_reason, referrals.cannot_qualify_reason, referrals.source, referrals.external_id, referrals.hubspot_contact_id, referrals.hubspot_deal_id, referrals.hubspot_company_id, referrals.sale_value, referrals.currency, referrals.qualified_at, referrals.approved_at, referrals.denied_at, referrals.created_at, referrals.updated_at, referrals.lead_email_normalized, referrals.waiting_step, referrals.waiting_cause, referrals.waiting_reason, referrals.waiting_since, referrals.workflow_started_at, referrals.visitor_hash, referrals.lead_phone, referrals.note, referrals.erased_at, members.referral_code AS member_code, members.email AS member_email,
     members.first_name AS member_first_name, members.last_name AS member_last_name,
     campaigns.name AS campaign_name, (count(*) OVER ())::int AS total
 FROM referrals
@@ -1510,6 +1589,7 @@ func (q *Queries) ReferralListForHubSpotCard(ctx context.Context, arg ReferralLi
 			&i.Referral.VisitorHash,
 			&i.Referral.LeadPhone,
 			&i.Referral.Note,
+			&i.Referral.ErasedAt,
 			&i.MemberCode,
 			&i.MemberEmail,
 			&i.MemberFirstName,
@@ -1635,7 +1715,7 @@ func (q *Queries) ReferralListForMemberPortal(ctx context.Context, arg ReferralL
 }
 
 const referralListOfCampaignFiltered = `-- name: ReferralListOfCampaignFiltered :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note, erased_at FROM referrals
 WHERE campaign_id = $1
   AND workspace_id = $2
   AND ($3::text IS NULL OR status = $3::text)
@@ -1714,6 +1794,75 @@ func (q *Queries) ReferralListOfCampaignFiltered(ctx context.Context, arg Referr
 			&i.VisitorHash,
 			&i.LeadPhone,
 			&i.Note,
+			&i.ErasedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const referralListOfLead = `-- name: ReferralListOfLead :many
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note, erased_at FROM referrals
+WHERE workspace_id = $1 AND lead_email_normalized = $2::text
+ORDER BY created_at, id
+`
+
+type ReferralListOfLeadParams struct {
+	WorkspaceID     uuid.UUID `json:"workspace_id"`
+	EmailNormalized string    `json:"email_normalized"`
+}
+
+// ReferralListOfLead lists a workspace's referrals whose lead is the person
+// with this normalized email: a privacy erasure's or export's subject.
+func (q *Queries) ReferralListOfLead(ctx context.Context, arg ReferralListOfLeadParams) ([]Referral, error) {
+	rows, err := q.db.Query(ctx, referralListOfLead, arg.WorkspaceID, arg.EmailNormalized)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Referral
+	for rows.Next() {
+		var i Referral
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CampaignID,
+			&i.MemberID,
+			&i.LeadEmail,
+			&i.LeadFirstName,
+			&i.LeadLastName,
+			&i.LeadCompany,
+			&i.Status,
+			&i.InReview,
+			&i.DeniedReason,
+			&i.CannotQualifyReason,
+			&i.Source,
+			&i.ExternalID,
+			&i.HubspotContactID,
+			&i.HubspotDealID,
+			&i.HubspotCompanyID,
+			&i.SaleValue,
+			&i.Currency,
+			&i.QualifiedAt,
+			&i.ApprovedAt,
+			&i.DeniedAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.LeadEmailNormalized,
+			&i.WaitingStep,
+			&i.WaitingCause,
+			&i.WaitingReason,
+			&i.WaitingSince,
+			&i.WorkflowStartedAt,
+			&i.VisitorHash,
+			&i.LeadPhone,
+			&i.Note,
+			&i.ErasedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -1726,7 +1875,7 @@ func (q *Queries) ReferralListOfCampaignFiltered(ctx context.Context, arg Referr
 }
 
 const referralListOfLeadFiltered = `-- name: ReferralListOfLeadFiltered :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note, erased_at FROM referrals
 WHERE workspace_id = $1
   AND lead_email_normalized = $2
   AND ($3::uuid IS NULL OR campaign_id = $3::uuid)
@@ -1805,6 +1954,60 @@ func (q *Queries) ReferralListOfLeadFiltered(ctx context.Context, arg ReferralLi
 			&i.VisitorHash,
 			&i.LeadPhone,
 			&i.Note,
+			&i.ErasedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const referralListOfMembers = `-- name: ReferralListOfMembers :many
+SELECT id, campaign_id, member_id, status, in_review, source, created_at, qualified_at, approved_at, denied_at
+FROM referrals
+WHERE member_id = ANY($1::uuid[])
+ORDER BY created_at, id
+`
+
+type ReferralListOfMembersRow struct {
+	ID          uuid.UUID  `json:"id"`
+	CampaignID  uuid.UUID  `json:"campaign_id"`
+	MemberID    uuid.UUID  `json:"member_id"`
+	Status      string     `json:"status"`
+	InReview    bool       `json:"in_review"`
+	Source      string     `json:"source"`
+	CreatedAt   time.Time  `json:"created_at"`
+	QualifiedAt *time.Time `json:"qualified_at"`
+	ApprovedAt  *time.Time `json:"approved_at"`
+	DeniedAt    *time.Time `json:"denied_at"`
+}
+
+// ReferralListOfMembers lists the referrals members made (an export's
+// "referrals they referred": the leads' own details are not the member's).
+func (q *Queries) ReferralListOfMembers(ctx context.Context, memberIds []uuid.UUID) ([]ReferralListOfMembersRow, error) {
+	rows, err := q.db.Query(ctx, referralListOfMembers, memberIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ReferralListOfMembersRow
+	for rows.Next() {
+		var i ReferralListOfMembersRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.CampaignID,
+			&i.MemberID,
+			&i.Status,
+			&i.InReview,
+			&i.Source,
+			&i.CreatedAt,
+			&i.QualifiedAt,
+			&i.ApprovedAt,
+			&i.DeniedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -1927,7 +2130,7 @@ WHERE id = $4
         WHEN 'company' THEN hubspot_company_id = ANY($2::bigint[])
         ELSE false
       END
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note, erased_at
 `
 
 type ReferralRepointHubSpotObjectParams struct {
@@ -1982,6 +2185,7 @@ func (q *Queries) ReferralRepointHubSpotObject(ctx context.Context, arg Referral
 		&i.VisitorHash,
 		&i.LeadPhone,
 		&i.Note,
+		&i.ErasedAt,
 	)
 	return i, err
 }
@@ -2245,7 +2449,7 @@ SET hubspot_contact_id = COALESCE($1::bigint, hubspot_contact_id),
     cannot_qualify_reason = COALESCE($3::text, cannot_qualify_reason),
     updated_at = now()
 WHERE id = $4
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note, erased_at
 `
 
 type ReferralSetHubSpotObjectsParams struct {
@@ -2301,6 +2505,7 @@ func (q *Queries) ReferralSetHubSpotObjects(ctx context.Context, arg ReferralSet
 		&i.VisitorHash,
 		&i.LeadPhone,
 		&i.Note,
+		&i.ErasedAt,
 	)
 	return i, err
 }
@@ -2309,7 +2514,7 @@ const referralSetInReview = `-- name: ReferralSetInReview :one
 UPDATE referrals
 SET in_review = $1, updated_at = now()
 WHERE id = $2
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note, erased_at
 `
 
 type ReferralSetInReviewParams struct {
@@ -2355,6 +2560,7 @@ func (q *Queries) ReferralSetInReview(ctx context.Context, arg ReferralSetInRevi
 		&i.VisitorHash,
 		&i.LeadPhone,
 		&i.Note,
+		&i.ErasedAt,
 	)
 	return i, err
 }
@@ -2367,7 +2573,7 @@ SET waiting_step   = $1::text,
     waiting_since  = CASE WHEN waiting_step IS NOT DISTINCT FROM $1::text
                           THEN waiting_since ELSE now() END
 WHERE id = $4
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note, erased_at
 `
 
 type ReferralSetWaitingParams struct {
@@ -2421,6 +2627,7 @@ func (q *Queries) ReferralSetWaiting(ctx context.Context, arg ReferralSetWaiting
 		&i.VisitorHash,
 		&i.LeadPhone,
 		&i.Note,
+		&i.ErasedAt,
 	)
 	return i, err
 }
@@ -2435,7 +2642,7 @@ SET sale_value = COALESCE($1::numeric, sale_value),
     lead_email_normalized = COALESCE($6::text, lead_email_normalized),
     updated_at = now()
 WHERE id = $7
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note, erased_at
 `
 
 type ReferralUpdateFromHubSpotParams struct {
@@ -2495,6 +2702,7 @@ func (q *Queries) ReferralUpdateFromHubSpot(ctx context.Context, arg ReferralUpd
 		&i.VisitorHash,
 		&i.LeadPhone,
 		&i.Note,
+		&i.ErasedAt,
 	)
 	return i, err
 }
@@ -2523,7 +2731,7 @@ SET status = $1::text,
     END,
     updated_at = now()
 WHERE id = $3 AND status = $4::text
-RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note
+RETURNING id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note, erased_at
 `
 
 type ReferralUpdateStatusParams struct {
@@ -2581,6 +2789,7 @@ func (q *Queries) ReferralUpdateStatus(ctx context.Context, arg ReferralUpdateSt
 		&i.VisitorHash,
 		&i.LeadPhone,
 		&i.Note,
+		&i.ErasedAt,
 	)
 	return i, err
 }

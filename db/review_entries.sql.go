@@ -110,6 +110,44 @@ func (q *Queries) ReviewEntryDecide(ctx context.Context, arg ReviewEntryDecidePa
 	return i, err
 }
 
+const reviewEntryErase = `-- name: ReviewEntryErase :execrows
+UPDATE review_entries
+SET data = privacy_scrub_json(data, $1::text[], $2::text[]),
+    decision = privacy_scrub(decision, $1::text[], $2::text[])
+WHERE review_entries.workspace_id = $3
+  AND (referral_id = ANY($4::uuid[])
+       OR sales_entry_id IN (SELECT id FROM sales_entries
+                             WHERE sales_entries.workspace_id = $3
+                               AND object_type = 'contact' AND object_id = ANY($5::bigint[]))
+       OR data::text ILIKE ANY($6::text[]))
+`
+
+type ReviewEntryEraseParams struct {
+	Emails      []string    `json:"emails"`
+	Words       []string    `json:"words"`
+	WorkspaceID uuid.UUID   `json:"workspace_id"`
+	ReferralIds []uuid.UUID `json:"referral_ids"`
+	ContactIds  []int64     `json:"contact_ids"`
+	Patterns    []string    `json:"patterns"`
+}
+
+// ReviewEntryErase scrubs a person's email and names out of the review
+// entries that name them (as ReviewEntryListOfPerson finds them).
+func (q *Queries) ReviewEntryErase(ctx context.Context, arg ReviewEntryEraseParams) (int64, error) {
+	result, err := q.db.Exec(ctx, reviewEntryErase,
+		arg.Emails,
+		arg.Words,
+		arg.WorkspaceID,
+		arg.ReferralIds,
+		arg.ContactIds,
+		arg.Patterns,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const reviewEntryGetByID = `-- name: ReviewEntryGetByID :one
 SELECT id, workspace_id, campaign_id, sales_entry_id, referral_id, reason, status, data, decision, decided_by, decided_at, created_at, updated_at, workflow_id FROM review_entries
 WHERE id = $1
@@ -228,6 +266,67 @@ func (q *Queries) ReviewEntryListFiltered(ctx context.Context, arg ReviewEntryLi
 		arg.AfterCreatedAt,
 		arg.AfterID,
 		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ReviewEntry
+	for rows.Next() {
+		var i ReviewEntry
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CampaignID,
+			&i.SalesEntryID,
+			&i.ReferralID,
+			&i.Reason,
+			&i.Status,
+			&i.Data,
+			&i.Decision,
+			&i.DecidedBy,
+			&i.DecidedAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.WorkflowID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const reviewEntryListOfPerson = `-- name: ReviewEntryListOfPerson :many
+SELECT id, workspace_id, campaign_id, sales_entry_id, referral_id, reason, status, data, decision, decided_by, decided_at, created_at, updated_at, workflow_id FROM review_entries
+WHERE review_entries.workspace_id = $1
+  AND (referral_id = ANY($2::uuid[])
+       OR sales_entry_id IN (SELECT id FROM sales_entries
+                             WHERE sales_entries.workspace_id = $1
+                               AND object_type = 'contact' AND object_id = ANY($3::bigint[]))
+       OR data::text ILIKE ANY($4::text[]))
+ORDER BY review_entries.created_at, review_entries.id
+`
+
+type ReviewEntryListOfPersonParams struct {
+	WorkspaceID uuid.UUID   `json:"workspace_id"`
+	ReferralIds []uuid.UUID `json:"referral_ids"`
+	ContactIds  []int64     `json:"contact_ids"`
+	Patterns    []string    `json:"patterns"`
+}
+
+// ReviewEntryListOfPerson lists a workspace's review entries that name a
+// person: about their referrals, about an event of their HubSpot contacts,
+// or carrying their email (an export).
+func (q *Queries) ReviewEntryListOfPerson(ctx context.Context, arg ReviewEntryListOfPersonParams) ([]ReviewEntry, error) {
+	rows, err := q.db.Query(ctx, reviewEntryListOfPerson,
+		arg.WorkspaceID,
+		arg.ReferralIds,
+		arg.ContactIds,
+		arg.Patterns,
 	)
 	if err != nil {
 		return nil, err

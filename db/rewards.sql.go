@@ -115,6 +115,36 @@ func (q *Queries) RewardCreate(ctx context.Context, arg RewardCreateParams) (Rew
 	return i, err
 }
 
+const rewardErase = `-- name: RewardErase :execrows
+UPDATE rewards
+SET cancel_reason = privacy_scrub(cancel_reason, $1::text[], $2::text[]),
+    failure_reason = privacy_scrub(failure_reason, $1::text[], $2::text[])
+WHERE (referral_id = ANY($3::uuid[]) OR member_id = ANY($4::uuid[]))
+  AND (cancel_reason IS NOT NULL OR failure_reason IS NOT NULL)
+`
+
+type RewardEraseParams struct {
+	Emails      []string    `json:"emails"`
+	Words       []string    `json:"words"`
+	ReferralIds []uuid.UUID `json:"referral_ids"`
+	MemberIds   []uuid.UUID `json:"member_ids"`
+}
+
+// RewardErase scrubs a person out of the reasons of those rewards; amounts
+// and statuses stay (reports do not change).
+func (q *Queries) RewardErase(ctx context.Context, arg RewardEraseParams) (int64, error) {
+	result, err := q.db.Exec(ctx, rewardErase,
+		arg.Emails,
+		arg.Words,
+		arg.ReferralIds,
+		arg.MemberIds,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const rewardGetByID = `-- name: RewardGetByID :one
 SELECT id, workspace_id, referral_id, campaign_id, member_id, recipient, amount, currency, status, idempotency_key, conversion_number, hold_until, issued_at, paid_at, cancelled_at, cancel_reason, failure_reason, created_at, updated_at FROM rewards
 WHERE id = $1
@@ -496,6 +526,59 @@ func (q *Queries) RewardListForMemberPortal(ctx context.Context, arg RewardListF
 			&i.CreatedAt,
 			&i.LeadEmail,
 			&i.LeadFirstName,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const rewardListOfPerson = `-- name: RewardListOfPerson :many
+SELECT id, workspace_id, referral_id, campaign_id, member_id, recipient, amount, currency, status, idempotency_key, conversion_number, hold_until, issued_at, paid_at, cancelled_at, cancel_reason, failure_reason, created_at, updated_at FROM rewards
+WHERE referral_id = ANY($1::uuid[]) OR member_id = ANY($2::uuid[])
+ORDER BY created_at, id
+`
+
+type RewardListOfPersonParams struct {
+	ReferralIds []uuid.UUID `json:"referral_ids"`
+	MemberIds   []uuid.UUID `json:"member_ids"`
+}
+
+// RewardListOfPerson lists the rewards of a person's referrals (as lead: the
+// friend's reward) and of their members (an export).
+func (q *Queries) RewardListOfPerson(ctx context.Context, arg RewardListOfPersonParams) ([]Reward, error) {
+	rows, err := q.db.Query(ctx, rewardListOfPerson, arg.ReferralIds, arg.MemberIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Reward
+	for rows.Next() {
+		var i Reward
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.ReferralID,
+			&i.CampaignID,
+			&i.MemberID,
+			&i.Recipient,
+			&i.Amount,
+			&i.Currency,
+			&i.Status,
+			&i.IdempotencyKey,
+			&i.ConversionNumber,
+			&i.HoldUntil,
+			&i.IssuedAt,
+			&i.PaidAt,
+			&i.CancelledAt,
+			&i.CancelReason,
+			&i.FailureReason,
+			&i.CreatedAt,
+			&i.UpdatedAt,
 		); err != nil {
 			return nil, err
 		}

@@ -132,6 +132,54 @@ func (q *Queries) SalesEntryDefer(ctx context.Context, arg SalesEntryDeferParams
 	return err
 }
 
+const salesEntryErase = `-- name: SalesEntryErase :execrows
+UPDATE sales_entries
+SET payload = CASE WHEN object_type = 'contact' AND object_id = ANY($1::bigint[]) AND payload ? 'propertyValue'
+        THEN privacy_scrub_json(payload - 'propertyValue', $2::text[], $3::text[]) || '{"propertyValue": "[erased]"}'::jsonb
+        ELSE privacy_scrub_json(payload, $2::text[], $3::text[]) END,
+    property_value = CASE WHEN object_type = 'contact' AND object_id = ANY($1::bigint[]) AND property_value IS NOT NULL
+        THEN '[erased]'
+        ELSE privacy_scrub(property_value, $2::text[], $3::text[]) END,
+    actions = privacy_scrub_json(actions, $2::text[], $3::text[]),
+    error = privacy_scrub(error, $2::text[], $3::text[]),
+    dispatch_error = privacy_scrub(dispatch_error, $2::text[], $3::text[])
+WHERE workspace_id = $4
+  AND ((object_type = 'contact' AND object_id = ANY($1::bigint[]))
+       OR referral_id = ANY($5::uuid[]) OR member_id = ANY($6::uuid[])
+       OR payload::text ILIKE ANY($7::text[]) OR actions::text ILIKE ANY($7::text[]))
+`
+
+type SalesEntryEraseParams struct {
+	ContactIds  []int64     `json:"contact_ids"`
+	Emails      []string    `json:"emails"`
+	Words       []string    `json:"words"`
+	WorkspaceID *uuid.UUID  `json:"workspace_id"`
+	ReferralIds []uuid.UUID `json:"referral_ids"`
+	MemberIds   []uuid.UUID `json:"member_ids"`
+	Patterns    []string    `json:"patterns"`
+}
+
+// SalesEntryErase scrubs a person out of the sales entries that name them
+// (as SalesEntryListOfPerson finds them): an event about their own contact
+// loses its property value outright (an email, a name, a phone...), every
+// other entry has their email and names replaced; actions and errors too.
+// The entries stay, with what was matched and done.
+func (q *Queries) SalesEntryErase(ctx context.Context, arg SalesEntryEraseParams) (int64, error) {
+	result, err := q.db.Exec(ctx, salesEntryErase,
+		arg.ContactIds,
+		arg.Emails,
+		arg.Words,
+		arg.WorkspaceID,
+		arg.ReferralIds,
+		arg.MemberIds,
+		arg.Patterns,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const salesEntryGetByDedupeKey = `-- name: SalesEntryGetByDedupeKey :one
 SELECT id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id, rerun_of FROM sales_entries
 WHERE portal_id = $1 AND dedupe_key = $2
@@ -348,6 +396,83 @@ func (q *Queries) SalesEntryListFiltered(ctx context.Context, arg SalesEntryList
 		arg.Until,
 		arg.BeforeID,
 		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SalesEntry
+	for rows.Next() {
+		var i SalesEntry
+		if err := rows.Scan(
+			&i.ID,
+			&i.PortalID,
+			&i.WorkspaceID,
+			&i.DedupeKey,
+			&i.EventID,
+			&i.SubscriptionType,
+			&i.ObjectType,
+			&i.ObjectID,
+			&i.PropertyName,
+			&i.PropertyValue,
+			&i.OccurredAt,
+			&i.AttemptNumber,
+			&i.ChangeSource,
+			&i.Payload,
+			&i.Status,
+			&i.CampaignID,
+			&i.ReferralID,
+			&i.MemberID,
+			&i.Actions,
+			&i.Error,
+			&i.ReceivedAt,
+			&i.ProcessedAt,
+			&i.UpdatedAt,
+			&i.DispatchAttempts,
+			&i.NextDispatchAt,
+			&i.DispatchError,
+			&i.DispatchedAt,
+			&i.WorkflowID,
+			&i.RerunOf,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const salesEntryListOfPerson = `-- name: SalesEntryListOfPerson :many
+SELECT id, portal_id, workspace_id, dedupe_key, event_id, subscription_type, object_type, object_id, property_name, property_value, occurred_at, attempt_number, change_source, payload, status, campaign_id, referral_id, member_id, actions, error, received_at, processed_at, updated_at, dispatch_attempts, next_dispatch_at, dispatch_error, dispatched_at, workflow_id, rerun_of FROM sales_entries
+WHERE workspace_id = $1
+  AND ((object_type = 'contact' AND object_id = ANY($2::bigint[]))
+       OR referral_id = ANY($3::uuid[]) OR member_id = ANY($4::uuid[])
+       OR payload::text ILIKE ANY($5::text[]))
+ORDER BY id
+LIMIT 1000
+`
+
+type SalesEntryListOfPersonParams struct {
+	WorkspaceID *uuid.UUID  `json:"workspace_id"`
+	ContactIds  []int64     `json:"contact_ids"`
+	ReferralIds []uuid.UUID `json:"referral_ids"`
+	MemberIds   []uuid.UUID `json:"member_ids"`
+	Patterns    []string    `json:"patterns"`
+}
+
+// SalesEntryListOfPerson lists a workspace's sales entries that name a
+// person: about their HubSpot contacts, linked to their referrals or
+// members, or carrying their email (an export; at most 1,000, oldest first).
+func (q *Queries) SalesEntryListOfPerson(ctx context.Context, arg SalesEntryListOfPersonParams) ([]SalesEntry, error) {
+	rows, err := q.db.Query(ctx, salesEntryListOfPerson,
+		arg.WorkspaceID,
+		arg.ContactIds,
+		arg.ReferralIds,
+		arg.MemberIds,
+		arg.Patterns,
 	)
 	if err != nil {
 		return nil, err

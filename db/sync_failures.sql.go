@@ -29,6 +29,37 @@ func (q *Queries) SyncFailureDeleteBySync(ctx context.Context, syncID uuid.UUID)
 	return err
 }
 
+const syncFailureErase = `-- name: SyncFailureErase :execrows
+UPDATE sync_failures
+SET reason = privacy_scrub(reason, $1::text[], $2::text[])
+WHERE sync_id IN (SELECT id FROM syncs WHERE workspace_id = $3)
+  AND (hubspot_contact_id = ANY($4::text[]) OR reason ILIKE ANY($5::text[]))
+`
+
+type SyncFailureEraseParams struct {
+	Emails      []string  `json:"emails"`
+	Words       []string  `json:"words"`
+	WorkspaceID uuid.UUID `json:"workspace_id"`
+	ContactIds  []string  `json:"contact_ids"`
+	Patterns    []string  `json:"patterns"`
+}
+
+// SyncFailureErase scrubs a person out of the failures of a workspace's
+// syncs: those of their HubSpot contacts, and any naming their email.
+func (q *Queries) SyncFailureErase(ctx context.Context, arg SyncFailureEraseParams) (int64, error) {
+	result, err := q.db.Exec(ctx, syncFailureErase,
+		arg.Emails,
+		arg.Words,
+		arg.WorkspaceID,
+		arg.ContactIds,
+		arg.Patterns,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const syncFailureListBySync = `-- name: SyncFailureListBySync :many
 SELECT id, sync_id, run_started_at, hubspot_contact_id, reason, created_at FROM sync_failures
 WHERE sync_id = $1

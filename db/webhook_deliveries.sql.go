@@ -130,6 +130,49 @@ func (q *Queries) WebhookDeliveryCountUndelivered(ctx context.Context) (WebhookD
 	return i, err
 }
 
+const webhookDeliveryErase = `-- name: WebhookDeliveryErase :many
+UPDATE webhook_deliveries
+SET body = convert_to(privacy_scrub(convert_from(body, 'UTF8'), $1::text[], $2::text[]), 'UTF8')
+WHERE workspace_id = $3 AND convert_from(body, 'UTF8') ILIKE ANY($4::text[])
+RETURNING id
+`
+
+type WebhookDeliveryEraseParams struct {
+	Emails      []string  `json:"emails"`
+	Words       []string  `json:"words"`
+	WorkspaceID uuid.UUID `json:"workspace_id"`
+	Patterns    []string  `json:"patterns"`
+}
+
+// WebhookDeliveryErase scrubs a person's email and names out of the bodies
+// of the outgoing webhooks that name them (as WebhookDeliveryListOfPerson
+// finds them); it returns the deliveries whose attempts are to be scrubbed
+// too. A delivery still pending is sent scrubbed.
+func (q *Queries) WebhookDeliveryErase(ctx context.Context, arg WebhookDeliveryEraseParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, webhookDeliveryErase,
+		arg.Emails,
+		arg.Words,
+		arg.WorkspaceID,
+		arg.Patterns,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const webhookDeliveryGet = `-- name: WebhookDeliveryGet :one
 SELECT id, workspace_id, campaign_id, event_id, event_type, body, status, attempt_count, next_attempt_at, retry_until, locked_until, lease_token, last_attempt_at, delivered_at, failed_at, created_at, updated_at FROM webhook_deliveries
 WHERE id = $1 AND workspace_id = $2
@@ -320,6 +363,59 @@ func (q *Queries) WebhookDeliveryListFiltered(ctx context.Context, arg WebhookDe
 		arg.BeforeID,
 		arg.PageSize,
 	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []WebhookDelivery
+	for rows.Next() {
+		var i WebhookDelivery
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CampaignID,
+			&i.EventID,
+			&i.EventType,
+			&i.Body,
+			&i.Status,
+			&i.AttemptCount,
+			&i.NextAttemptAt,
+			&i.RetryUntil,
+			&i.LockedUntil,
+			&i.LeaseToken,
+			&i.LastAttemptAt,
+			&i.DeliveredAt,
+			&i.FailedAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const webhookDeliveryListOfPerson = `-- name: WebhookDeliveryListOfPerson :many
+SELECT id, workspace_id, campaign_id, event_id, event_type, body, status, attempt_count, next_attempt_at, retry_until, locked_until, lease_token, last_attempt_at, delivered_at, failed_at, created_at, updated_at FROM webhook_deliveries
+WHERE workspace_id = $1 AND convert_from(body, 'UTF8') ILIKE ANY($2::text[])
+ORDER BY created_at, id
+LIMIT 1000
+`
+
+type WebhookDeliveryListOfPersonParams struct {
+	WorkspaceID uuid.UUID `json:"workspace_id"`
+	Patterns    []string  `json:"patterns"`
+}
+
+// WebhookDeliveryListOfPerson lists a workspace's outgoing webhooks whose
+// body names a person (their email, or the ID of one of their referrals or
+// members as patterns): an export, at most 1,000, oldest first.
+func (q *Queries) WebhookDeliveryListOfPerson(ctx context.Context, arg WebhookDeliveryListOfPersonParams) ([]WebhookDelivery, error) {
+	rows, err := q.db.Query(ctx, webhookDeliveryListOfPerson, arg.WorkspaceID, arg.Patterns)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,40 @@ import (
 	"github.com/google/uuid"
 )
 
+const webhookDeliveryAttemptErase = `-- name: WebhookDeliveryAttemptErase :execrows
+UPDATE webhook_delivery_attempts
+SET response_excerpt = privacy_scrub(response_excerpt, $1::text[], $2::text[]),
+    error = privacy_scrub(error, $1::text[], $2::text[])
+WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE workspace_id = $3)
+  AND (delivery_id = ANY($4::uuid[])
+       OR response_excerpt ILIKE ANY($5::text[]) OR error ILIKE ANY($5::text[]))
+`
+
+type WebhookDeliveryAttemptEraseParams struct {
+	Emails      []string    `json:"emails"`
+	Words       []string    `json:"words"`
+	WorkspaceID uuid.UUID   `json:"workspace_id"`
+	DeliveryIds []uuid.UUID `json:"delivery_ids"`
+	Patterns    []string    `json:"patterns"`
+}
+
+// WebhookDeliveryAttemptErase scrubs a person's email and names out of the
+// receivers' answers and errors of a workspace's deliveries: those of the
+// deliveries named, and any other that carries the email.
+func (q *Queries) WebhookDeliveryAttemptErase(ctx context.Context, arg WebhookDeliveryAttemptEraseParams) (int64, error) {
+	result, err := q.db.Exec(ctx, webhookDeliveryAttemptErase,
+		arg.Emails,
+		arg.Words,
+		arg.WorkspaceID,
+		arg.DeliveryIds,
+		arg.Patterns,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const webhookDeliveryAttemptInsert = `-- name: WebhookDeliveryAttemptInsert :one
 INSERT INTO webhook_delivery_attempts (delivery_id, attempted_at, status_code, latency_ms, error, response_excerpt)
 VALUES ($1, $2, $3, $4, $5, $6)

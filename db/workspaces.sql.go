@@ -15,7 +15,7 @@ import (
 const workspaceCreate = `-- name: WorkspaceCreate :one
 INSERT INTO workspaces (name, webhook_signing_secret)
 VALUES ($1, $2)
-RETURNING id, name, webhook_signing_secret, created_at, updated_at, webhook_signing_secret_previous, webhook_signing_secret_previous_until, webhook_signing_secret_rotated_at
+RETURNING id, name, webhook_signing_secret, created_at, updated_at, webhook_signing_secret_previous, webhook_signing_secret_previous_until, webhook_signing_secret_rotated_at, privacy_subject_key
 `
 
 type WorkspaceCreateParams struct {
@@ -36,12 +36,13 @@ func (q *Queries) WorkspaceCreate(ctx context.Context, arg WorkspaceCreateParams
 		&i.WebhookSigningSecretPrevious,
 		&i.WebhookSigningSecretPreviousUntil,
 		&i.WebhookSigningSecretRotatedAt,
+		&i.PrivacySubjectKey,
 	)
 	return i, err
 }
 
 const workspaceGetByID = `-- name: WorkspaceGetByID :one
-SELECT id, name, webhook_signing_secret, created_at, updated_at, webhook_signing_secret_previous, webhook_signing_secret_previous_until, webhook_signing_secret_rotated_at FROM workspaces
+SELECT id, name, webhook_signing_secret, created_at, updated_at, webhook_signing_secret_previous, webhook_signing_secret_previous_until, webhook_signing_secret_rotated_at, privacy_subject_key FROM workspaces
 WHERE id = $1
 `
 
@@ -58,12 +59,13 @@ func (q *Queries) WorkspaceGetByID(ctx context.Context, id uuid.UUID) (Workspace
 		&i.WebhookSigningSecretPrevious,
 		&i.WebhookSigningSecretPreviousUntil,
 		&i.WebhookSigningSecretRotatedAt,
+		&i.PrivacySubjectKey,
 	)
 	return i, err
 }
 
 const workspaceGetByName = `-- name: WorkspaceGetByName :one
-SELECT id, name, webhook_signing_secret, created_at, updated_at, webhook_signing_secret_previous, webhook_signing_secret_previous_until, webhook_signing_secret_rotated_at FROM workspaces
+SELECT id, name, webhook_signing_secret, created_at, updated_at, webhook_signing_secret_previous, webhook_signing_secret_previous_until, webhook_signing_secret_rotated_at, privacy_subject_key FROM workspaces
 WHERE name = $1
 ORDER BY created_at, id
 LIMIT 1
@@ -83,6 +85,7 @@ func (q *Queries) WorkspaceGetByName(ctx context.Context, name string) (Workspac
 		&i.WebhookSigningSecretPrevious,
 		&i.WebhookSigningSecretPreviousUntil,
 		&i.WebhookSigningSecretRotatedAt,
+		&i.PrivacySubjectKey,
 	)
 	return i, err
 }
@@ -94,7 +97,7 @@ SET webhook_signing_secret_previous = webhook_signing_secret,
     webhook_signing_secret = $2::text,
     webhook_signing_secret_rotated_at = now()
 WHERE id = $3
-RETURNING id, name, webhook_signing_secret, created_at, updated_at, webhook_signing_secret_previous, webhook_signing_secret_previous_until, webhook_signing_secret_rotated_at
+RETURNING id, name, webhook_signing_secret, created_at, updated_at, webhook_signing_secret_previous, webhook_signing_secret_previous_until, webhook_signing_secret_rotated_at, privacy_subject_key
 `
 
 type WorkspaceRotateWebhookSigningSecretParams struct {
@@ -118,6 +121,7 @@ func (q *Queries) WorkspaceRotateWebhookSigningSecret(ctx context.Context, arg W
 		&i.WebhookSigningSecretPrevious,
 		&i.WebhookSigningSecretPreviousUntil,
 		&i.WebhookSigningSecretRotatedAt,
+		&i.PrivacySubjectKey,
 	)
 	return i, err
 }

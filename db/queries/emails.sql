@@ -80,3 +80,18 @@ WHERE campaign_id = @campaign_id
   AND (created_at, id) < (@before_created_at::timestamptz, @before_id::uuid)
 ORDER BY created_at DESC, id DESC
 LIMIT @page_size;
+
+-- name: EmailListOfMembers :many
+-- EmailListOfMembers lists the emails sent (or queued) to members, oldest
+-- first (an export).
+SELECT * FROM emails
+WHERE member_id = ANY(@member_ids::uuid[])
+ORDER BY created_at, id;
+
+-- name: EmailErase :execrows
+-- EmailErase scrubs a person out of the outcomes of the emails to their
+-- members (addresses and bodies are never stored: an email is composed when
+-- sent).
+UPDATE emails
+SET reason = privacy_scrub(reason, @emails::text[], @words::text[])
+WHERE member_id = ANY(@member_ids::uuid[]) AND reason IS DISTINCT FROM privacy_scrub(reason, @emails::text[], @words::text[]);

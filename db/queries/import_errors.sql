@@ -10,3 +10,12 @@ SELECT row_number, email, reason FROM import_errors
 WHERE import_id = @import_id AND row_number > @after_row::integer
 ORDER BY row_number
 LIMIT @max_results;
+
+-- name: ImportErrorErase :execrows
+-- ImportErrorErase scrubs a person's email and names out of the rows a
+-- workspace's imports could not add.
+UPDATE import_errors
+SET email = privacy_scrub(email, @emails::text[], @words::text[]),
+    reason = privacy_scrub(reason, @emails::text[], @words::text[])
+WHERE import_id IN (SELECT id FROM imports WHERE workspace_id = @workspace_id)
+  AND (email ILIKE ANY(@patterns::text[]) OR reason ILIKE ANY(@patterns::text[]));

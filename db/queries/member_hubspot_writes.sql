@@ -69,3 +69,8 @@ FROM member_hubspot_writes;
 SELECT * FROM member_hubspot_writes
 WHERE workspace_id = @workspace_id
 ORDER BY due_at, member_id;
+
+-- name: MemberHubSpotWriteForget :execrows
+-- MemberHubSpotWriteForget drops the pending HubSpot writes of erased
+-- members: nothing more about them goes to HubSpot.
+DELETE FROM member_hubspot_writes WHERE member_id = ANY(@member_ids::uuid[]);

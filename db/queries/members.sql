@@ -17,9 +17,10 @@ SELECT * FROM members
 WHERE id = @id;
 
 -- name: MemberGetByCode :one
--- MemberGetByCode attributes a lead to the member whose code is in the link.
+-- MemberGetByCode attributes a lead to the member whose code is in the link
+-- (an erased member's link attributes nothing).
 SELECT * FROM members
-WHERE campaign_id = @campaign_id AND referral_code = @referral_code;
+WHERE campaign_id = @campaign_id AND referral_code = @referral_code AND erased_at IS NULL;
 
 -- name: MemberGetByEmail :one
 -- MemberGetByEmail matches a member by email, whatever its case.
@@ -93,7 +94,8 @@ WHERE id = @id
 RETURNING *;
 
 -- name: MemberGetByReferralLink :one
--- MemberGetByReferralLink finds the member of a referral link (/r/{code})
+-- MemberGetByReferralLink finds the member of a referral link (/r/{code};
+-- an erased member's link finds none)
 -- and what the link needs of its campaign, and nothing more: it runs on
 -- every click. The code is matched as written or in upper case (generated
 -- codes are upper case; people retype links in lower case). A code is unique
@@ -104,6 +106,7 @@ SELECT members.id AS member_id, members.referral_code, members.workspace_id, mem
 FROM members
 JOIN campaigns ON campaigns.id = members.campaign_id
 WHERE members.referral_code = ANY(ARRAY[@referral_code::text, upper(@referral_code::text)])
+  AND members.erased_at IS NULL
 ORDER BY campaigns.status = 'active' DESC, members.referral_code = @referral_code::text DESC,
     members.created_at, members.id
 LIMIT 1;
@@ -249,3 +252,35 @@ JOIN campaigns ON campaigns.id = members.campaign_id
 WHERE members.workspace_id = @workspace_id AND members.hubspot_contact_id = @hubspot_contact_id
 ORDER BY members.created_at DESC, members.id DESC
 LIMIT @max_results;
+
+-- name: MemberListOfPerson :many
+-- MemberListOfPerson lists a workspace's members who are the person with
+-- this normalized email (internal/referral.NormalizeEmail, in SQL
+-- normalize_email), in every campaign: a privacy erasure's or export's
+-- subject. An erased member no longer has the email.
+SELECT * FROM members
+WHERE workspace_id = @workspace_id AND normalize_email(email) = @email_normalized::text
+ORDER BY created_at, id;
+
+-- name: MemberEmailsOfHubSpotContact :many
+-- MemberEmailsOfHubSpotContact lists the emails of a workspace's members
+-- (not erased) who are this HubSpot contact: the people a
+-- contact.privacyDeletion names.
+SELECT DISTINCT email FROM members
+WHERE workspace_id = @workspace_id AND hubspot_contact_id = @hubspot_contact_id AND erased_at IS NULL;
+
+-- name: MemberErase :execrows
+-- MemberErase erases members' personal data (privacy): the email becomes a
+-- placeholder unique to the row, and so does the referral code (codes are
+-- often made of a name; the link stops working anyway), names and external
+-- ID are dropped, the waiting reason is scrubbed, emails stop
+-- (unsubscribed). The row and its counts stay, so campaign totals do not
+-- change.
+UPDATE members
+SET email = 'erased-' || replace(id::text, '-', '') || '@erased.invalid',
+    referral_code = 'erased-' || replace(id::text, '-', ''),
+    first_name = NULL, last_name = NULL, external_id = NULL,
+    waiting_reason = privacy_scrub(waiting_reason, @emails::text[], @words::text[]),
+    email_unsubscribed_at = coalesce(email_unsubscribed_at, now()),
+    erased_at = now()
+WHERE id = ANY(@ids::uuid[]);

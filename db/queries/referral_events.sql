@@ -38,3 +38,21 @@ SELECT EXISTS (
 SELECT * FROM referral_events
 WHERE referral_id = ANY(@referral_ids::uuid[]) AND kind = @kind
 ORDER BY referral_id, id;
+
+-- name: ReferralEventListOfReferrals :many
+-- ReferralEventListOfReferrals is the audit trail of referrals, oldest
+-- first (an export).
+SELECT * FROM referral_events
+WHERE referral_id = ANY(@referral_ids::uuid[])
+ORDER BY id;
+
+-- name: ReferralEventErase :execrows
+-- ReferralEventErase scrubs a person out of the details of the workspace's
+-- audit events about their referrals or naming their email. Only a privacy
+-- erasure's transaction may (PrivacyErasureAllowAuditRewrite); the events
+-- themselves stay.
+UPDATE referral_events
+SET details = privacy_scrub_json(details, @emails::text[], @words::text[])
+WHERE workspace_id = @workspace_id
+  AND (referral_id = ANY(@referral_ids::uuid[]) OR details::text ILIKE ANY(@patterns::text[]))
+  AND details IS DISTINCT FROM privacy_scrub_json(details, @emails::text[], @words::text[]);

@@ -66,3 +66,8 @@ FROM referral_hubspot_writes;
 SELECT * FROM referral_hubspot_writes
 WHERE workspace_id = @workspace_id
 ORDER BY due_at, referral_id;
+
+-- name: ReferralHubSpotWriteForget :execrows
+-- ReferralHubSpotWriteForget drops the pending HubSpot writes of referrals
+-- whose lead was erased: nothing more about the lead goes to HubSpot.
+DELETE FROM referral_hubspot_writes WHERE referral_id = ANY(@referral_ids::uuid[]);

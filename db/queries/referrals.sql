@@ -586,3 +586,41 @@ LIMIT @max_results;
 SELECT id, workspace_id, status FROM referrals
 WHERE id = @id
 FOR SHARE;
+
+-- name: ReferralListOfLead :many
+-- ReferralListOfLead lists a workspace's referrals whose lead is the person
+-- with this normalized email: a privacy erasure's or export's subject.
+SELECT * FROM referrals
+WHERE workspace_id = @workspace_id AND lead_email_normalized = @email_normalized::text
+ORDER BY created_at, id;
+
+-- name: ReferralListOfMembers :many
+-- ReferralListOfMembers lists the referrals members made (an export's
+-- "referrals they referred": the leads' own details are not the member's).
+SELECT id, campaign_id, member_id, status, in_review, source, created_at, qualified_at, approved_at, denied_at
+FROM referrals
+WHERE member_id = ANY(@member_ids::uuid[])
+ORDER BY created_at, id;
+
+-- name: ReferralLeadEmailsOfHubSpotContact :many
+-- ReferralLeadEmailsOfHubSpotContact lists the lead emails of a workspace's
+-- referrals (not erased) whose lead is this HubSpot contact: the people a
+-- contact.privacyDeletion names.
+SELECT DISTINCT lead_email FROM referrals
+WHERE workspace_id = @workspace_id AND hubspot_contact_id = @hubspot_contact_id AND erased_at IS NULL;
+
+-- name: ReferralErase :execrows
+-- ReferralErase erases referrals' lead data (privacy): the email becomes a
+-- placeholder unique to the row, every other lead detail is dropped and the
+-- reasons scrubbed. Status, history, HubSpot record IDs and sale value stay:
+-- the referral still counts, and a later contact.deletion still finds it.
+UPDATE referrals
+SET lead_email = 'erased-' || replace(id::text, '-', '') || '@erased.invalid',
+    lead_email_normalized = 'erased-' || replace(id::text, '-', '') || '@erased.invalid',
+    lead_first_name = NULL, lead_last_name = NULL, lead_company = NULL, lead_phone = NULL,
+    note = NULL, external_id = NULL, visitor_hash = NULL,
+    denied_reason = privacy_scrub(denied_reason, @emails::text[], @words::text[]),
+    cannot_qualify_reason = privacy_scrub(cannot_qualify_reason, @emails::text[], @words::text[]),
+    waiting_reason = privacy_scrub(waiting_reason, @emails::text[], @words::text[]),
+    erased_at = now()
+WHERE id = ANY(@ids::uuid[]);

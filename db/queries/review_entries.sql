@@ -84,3 +84,29 @@ SELECT * FROM review_entries
 WHERE referral_id = @referral_id AND sales_entry_id IS NULL AND status = 'open'
 ORDER BY created_at DESC
 LIMIT 1;
+
+-- name: ReviewEntryListOfPerson :many
+-- ReviewEntryListOfPerson lists a workspace's review entries that name a
+-- person: about their referrals, about an event of their HubSpot contacts,
+-- or carrying their email (an export).
+SELECT * FROM review_entries
+WHERE review_entries.workspace_id = @workspace_id
+  AND (referral_id = ANY(@referral_ids::uuid[])
+       OR sales_entry_id IN (SELECT id FROM sales_entries
+                             WHERE sales_entries.workspace_id = @workspace_id
+                               AND object_type = 'contact' AND object_id = ANY(@contact_ids::bigint[]))
+       OR data::text ILIKE ANY(@patterns::text[]))
+ORDER BY review_entries.created_at, review_entries.id;
+
+-- name: ReviewEntryErase :execrows
+-- ReviewEntryErase scrubs a person's email and names out of the review
+-- entries that name them (as ReviewEntryListOfPerson finds them).
+UPDATE review_entries
+SET data = privacy_scrub_json(data, @emails::text[], @words::text[]),
+    decision = privacy_scrub(decision, @emails::text[], @words::text[])
+WHERE review_entries.workspace_id = @workspace_id
+  AND (referral_id = ANY(@referral_ids::uuid[])
+       OR sales_entry_id IN (SELECT id FROM sales_entries
+                             WHERE sales_entries.workspace_id = @workspace_id
+                               AND object_type = 'contact' AND object_id = ANY(@contact_ids::bigint[]))
+       OR data::text ILIKE ANY(@patterns::text[]));

@@ -155,3 +155,19 @@ ORDER BY member_id, currency;
 SELECT * FROM rewards
 WHERE referral_id = ANY(@referral_ids::uuid[])
 ORDER BY referral_id, conversion_number, created_at, id;
+
+-- name: RewardListOfPerson :many
+-- RewardListOfPerson lists the rewards of a person's referrals (as lead: the
+-- friend's reward) and of their members (an export).
+SELECT * FROM rewards
+WHERE referral_id = ANY(@referral_ids::uuid[]) OR member_id = ANY(@member_ids::uuid[])
+ORDER BY created_at, id;
+
+-- name: RewardErase :execrows
+-- RewardErase scrubs a person out of the reasons of those rewards; amounts
+-- and statuses stay (reports do not change).
+UPDATE rewards
+SET cancel_reason = privacy_scrub(cancel_reason, @emails::text[], @words::text[]),
+    failure_reason = privacy_scrub(failure_reason, @emails::text[], @words::text[])
+WHERE (referral_id = ANY(@referral_ids::uuid[]) OR member_id = ANY(@member_ids::uuid[]))
+  AND (cancel_reason IS NOT NULL OR failure_reason IS NOT NULL);

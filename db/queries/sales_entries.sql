@@ -241,3 +241,36 @@ FOR UPDATE;
 SELECT id FROM sales_entries
 WHERE rerun_of = @rerun_of
 ORDER BY id;
+
+-- name: SalesEntryListOfPerson :many
+-- SalesEntryListOfPerson lists a workspace's sales entries that name a
+-- person: about their HubSpot contacts, linked to their referrals or
+-- members, or carrying their email (an export; at most 1,000, oldest first).
+SELECT * FROM sales_entries
+WHERE workspace_id = @workspace_id
+  AND ((object_type = 'contact' AND object_id = ANY(@contact_ids::bigint[]))
+       OR referral_id = ANY(@referral_ids::uuid[]) OR member_id = ANY(@member_ids::uuid[])
+       OR payload::text ILIKE ANY(@patterns::text[]))
+ORDER BY id
+LIMIT 1000;
+
+-- name: SalesEntryErase :execrows
+-- SalesEntryErase scrubs a person out of the sales entries that name them
+-- (as SalesEntryListOfPerson finds them): an event about their own contact
+-- loses its property value outright (an email, a name, a phone...), every
+-- other entry has their email and names replaced; actions and errors too.
+-- The entries stay, with what was matched and done.
+UPDATE sales_entries
+SET payload = CASE WHEN object_type = 'contact' AND object_id = ANY(@contact_ids::bigint[]) AND payload ? 'propertyValue'
+        THEN privacy_scrub_json(payload - 'propertyValue', @emails::text[], @words::text[]) || '{"propertyValue": "[erased]"}'::jsonb
+        ELSE privacy_scrub_json(payload, @emails::text[], @words::text[]) END,
+    property_value = CASE WHEN object_type = 'contact' AND object_id = ANY(@contact_ids::bigint[]) AND property_value IS NOT NULL
+        THEN '[erased]'
+        ELSE privacy_scrub(property_value, @emails::text[], @words::text[]) END,
+    actions = privacy_scrub_json(actions, @emails::text[], @words::text[]),
+    error = privacy_scrub(error, @emails::text[], @words::text[]),
+    dispatch_error = privacy_scrub(dispatch_error, @emails::text[], @words::text[])
+WHERE workspace_id = @workspace_id
+  AND ((object_type = 'contact' AND object_id = ANY(@contact_ids::bigint[]))
+       OR referral_id = ANY(@referral_ids::uuid[]) OR member_id = ANY(@member_ids::uuid[])
+       OR payload::text ILIKE ANY(@patterns::text[]) OR actions::text ILIKE ANY(@patterns::text[]));

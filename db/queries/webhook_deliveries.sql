@@ -132,3 +132,22 @@ SELECT count(*) FILTER (WHERE status = 'pending')::bigint AS pending,
        count(*) FILTER (WHERE status = 'failed')::bigint AS failed
 FROM webhook_deliveries
 WHERE status <> 'delivered';
+
+-- name: WebhookDeliveryListOfPerson :many
+-- WebhookDeliveryListOfPerson lists a workspace's outgoing webhooks whose
+-- body names a person (their email, or the ID of one of their referrals or
+-- members as patterns): an export, at most 1,000, oldest first.
+SELECT * FROM webhook_deliveries
+WHERE workspace_id = @workspace_id AND convert_from(body, 'UTF8') ILIKE ANY(@patterns::text[])
+ORDER BY created_at, id
+LIMIT 1000;
+
+-- name: WebhookDeliveryErase :many
+-- WebhookDeliveryErase scrubs a person's email and names out of the bodies
+-- of the outgoing webhooks that name them (as WebhookDeliveryListOfPerson
+-- finds them); it returns the deliveries whose attempts are to be scrubbed
+-- too. A delivery still pending is sent scrubbed.
+UPDATE webhook_deliveries
+SET body = convert_to(privacy_scrub(convert_from(body, 'UTF8'), @emails::text[], @words::text[]), 'UTF8')
+WHERE workspace_id = @workspace_id AND convert_from(body, 'UTF8') ILIKE ANY(@patterns::text[])
+RETURNING id;
