@@ -160,7 +160,9 @@ func Erase(ctx context.Context, tx db.DBTX, forget Forget, workspaceID uuid.UUID
 		table string
 		run   func() (int64, error)
 	}{
-		{"members", func() (int64, error) { return q.MemberErase(ctx, db.MemberEraseParams{Emails: e, Words: w, Ids: memberIDs}) }},
+		{"members", func() (int64, error) {
+			return q.MemberErase(ctx, db.MemberEraseParams{Emails: e, Words: w, Ids: memberIDs})
+		}},
 		{"referrals", func() (int64, error) {
 			return q.ReferralErase(ctx, db.ReferralEraseParams{Emails: e, Words: w, Ids: referralIDs})
 		}},
@@ -175,7 +177,9 @@ func Erase(ctx context.Context, tx db.DBTX, forget Forget, workspaceID uuid.UUID
 			return q.ReviewEntryErase(ctx, db.ReviewEntryEraseParams{Emails: e, Words: w, WorkspaceID: workspaceID, ReferralIds: referralIDs,
 				ContactIds: p.contactIDs, Patterns: p.patterns})
 		}},
-		{"emails", func() (int64, error) { return q.EmailErase(ctx, db.EmailEraseParams{Emails: e, Words: w, MemberIds: memberIDs}) }},
+		{"emails", func() (int64, error) {
+			return q.EmailErase(ctx, db.EmailEraseParams{Emails: e, Words: w, MemberIds: memberIDs})
+		}},
 		{"import_rows", func() (int64, error) {
 			return q.ImportRowErase(ctx, db.ImportRowEraseParams{Emails: e, Words: w, WorkspaceID: workspaceID, ReferralIds: referralIDs, Patterns: p.patterns})
 		}},

@@ -19,16 +19,16 @@ import (
 // audit events of their referrals. After an erasure it holds nothing: the
 // erased rows no longer carry the email.
 type Export struct {
-	GeneratedAt         time.Time                    `json:"generated_at"`
-	Members             []db.Member                  `json:"members"`
-	ReferralsAsLead     []db.Referral                `json:"referrals_as_lead"`
+	GeneratedAt         time.Time                     `json:"generated_at"`
+	Members             []db.Member                   `json:"members"`
+	ReferralsAsLead     []db.Referral                 `json:"referrals_as_lead"`
 	ReferralsAsReferrer []db.ReferralListOfMembersRow `json:"referrals_as_referrer"`
-	Rewards             []db.Reward                  `json:"rewards"`
-	Emails              []db.Email                   `json:"emails"`
-	SalesEntries        []db.SalesEntry              `json:"sales_entries"`
-	ReviewEntries       []db.ReviewEntry             `json:"review_entries"`
-	WebhookDeliveries   []ExportedDelivery           `json:"webhook_deliveries"`
-	AuditEvents         []db.ReferralEvent           `json:"audit_events"`
+	Rewards             []db.Reward                   `json:"rewards"`
+	Emails              []db.Email                    `json:"emails"`
+	SalesEntries        []db.SalesEntry               `json:"sales_entries"`
+	ReviewEntries       []db.ReviewEntry              `json:"review_entries"`
+	WebhookDeliveries   []ExportedDelivery            `json:"webhook_deliveries"`
+	AuditEvents         []db.ReferralEvent            `json:"audit_events"`
 }
 
 // ExportedDelivery is an outgoing webhook that names the person: the body
