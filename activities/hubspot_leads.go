@@ -107,6 +107,9 @@ func (h *HubSpot) SendLeadToHubSpot(ctx context.Context, referralID string) (Lea
 	if err != nil {
 		return LeadResult{}, err
 	}
+	if lead.referral.ErasedAt != nil {
+		return LeadResult{Skipped: ErasedSkip}, nil
+	}
 	switch lead.status {
 	case campaign.Archived:
 		return LeadResult{Skipped: "the campaign is archived: nothing is sent to HubSpot"}, nil

@@ -75,6 +75,9 @@ func (h *HubSpot) WriteMemberToHubSpot(ctx context.Context, memberID string) (Me
 	if err != nil {
 		return MemberWriteResult{}, fmt.Errorf("load member %s: %w", id, err)
 	}
+	if m.ErasedAt != nil {
+		return MemberWriteResult{Skipped: ErasedSkip}, nil
+	}
 	props, err := memberProperties(m, h.PublicURL)
 	if err != nil {
 		return MemberWriteResult{}, err

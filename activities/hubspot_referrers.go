@@ -77,6 +77,9 @@ func (h *HubSpot) SendMemberToHubSpot(ctx context.Context, memberID string) (Ref
 	if err != nil {
 		return ReferrerResult{}, fmt.Errorf("load member %s: %w", id, err)
 	}
+	if m.ErasedAt != nil {
+		return ReferrerResult{Skipped: ErasedSkip}, nil
+	}
 	row, err := h.Queries.CampaignGetByID(ctx, m.CampaignID)
 	if err != nil {
 		return ReferrerResult{}, fmt.Errorf("load campaign %s of member %s: %w", m.CampaignID, id, err)

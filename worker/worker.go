@@ -208,6 +208,7 @@ func New(c client.Client, pool *pgxpool.Pool, opts Options) *Workers {
 	main.RegisterWorkflowWithOptions(workflows.CSVImportWorkflow, workflow.RegisterOptions{Name: workflows.CSVImportWorkflowType})
 	main.RegisterWorkflowWithOptions(workflows.MemberEmailWorkflow, workflow.RegisterOptions{Name: workflows.MemberEmailWorkflowType})
 	main.RegisterWorkflowWithOptions(workflows.ContactSyncWorkflow, workflow.RegisterOptions{Name: workflows.ContactSyncWorkflowType})
+	main.RegisterWorkflowWithOptions(workflows.PrivacyErasureWorkflow, workflow.RegisterOptions{Name: workflows.PrivacyErasureWorkflowType})
 	main.RegisterActivity(acts)
 
 	ws := &Workers{workers: []sdkworker.Worker{main}, webhooks: &webhookdelivery.Dispatcher{

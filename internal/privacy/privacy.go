@@ -25,10 +25,16 @@
 package privacy
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"strings"
 
+	"github.com/google/uuid"
+
+	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/referral"
 )
 
@@ -70,4 +76,61 @@ func SubjectHash(key []byte, email string) string {
 	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte(referral.NormalizeEmail(email)))
 	return hex.EncodeToString(mac.Sum(nil)[:16])
+}
+
+// Request is an erasure asked for.
+type Request struct {
+	WorkspaceID uuid.UUID
+	// Email is the person's address, in any spelling.
+	Email  string
+	Source Source
+	// Actor is who asked: admin:<id>, hubspot:sales-entry:<id>.
+	Actor string
+	// SourceKey makes a request its source may repeat (a sales entry
+	// routed again) record one erasure; "" for none.
+	SourceKey string
+}
+
+// Record records an erasure requested, in the caller's transaction q,
+// holding the email until the erasure runs: the caller then starts (or
+// signals) the erasure's workflow, whose ID workflowID derives from the
+// subject hash. pending is false when a repeated request (same SourceKey)
+// finds an erasure that already ran: nothing is to be started.
+func Record(ctx context.Context, q *db.Queries, req Request, workflowID func(subjectHash string) string) (erasure db.PrivacyErasure, pending bool, err error) {
+	key, err := q.PrivacyErasureSubjectKey(ctx, req.WorkspaceID)
+	if err != nil {
+		return db.PrivacyErasure{}, false, fmt.Errorf("read the workspace's subject key: %w", err)
+	}
+	subject := SubjectHash(key, req.Email)
+	var sourceKey *string
+	if req.SourceKey != "" {
+		k := req.SourceKey + ":" + subject
+		sourceKey = &k
+	}
+	erasure, err = q.PrivacyErasureInsert(ctx, db.PrivacyErasureInsertParams{
+		WorkspaceID: req.WorkspaceID, SubjectHash: subject, Source: string(req.Source), Actor: req.Actor,
+		SourceKey: sourceKey, WorkflowID: workflowID(subject),
+	})
+	if err != nil {
+		return db.PrivacyErasure{}, false, fmt.Errorf("record the erasure: %w", err)
+	}
+	if Status(erasure.Status) != Requested {
+		return erasure, false, nil
+	}
+	if err := q.PrivacyErasureRequestInsert(ctx, db.PrivacyErasureRequestInsertParams{ErasureID: erasure.ID, Email: strings.TrimSpace(req.Email)}); err != nil {
+		return db.PrivacyErasure{}, false, fmt.Errorf("hold the erasure's email: %w", err)
+	}
+	return erasure, true, nil
+}
+
+// Abandon records an erasure whose workflow could not be started as failed,
+// and forgets its email.
+func Abandon(ctx context.Context, q *db.Queries, erasureID uuid.UUID, reason string) error {
+	if err := q.PrivacyErasureRequestDelete(ctx, erasureID); err != nil {
+		return fmt.Errorf("forget the email of erasure %s: %w", erasureID, err)
+	}
+	if err := q.PrivacyErasureFail(ctx, db.PrivacyErasureFailParams{ID: erasureID, Error: &reason}); err != nil {
+		return fmt.Errorf("record erasure %s failed: %w", erasureID, err)
+	}
+	return nil
 }
