@@ -14,6 +14,7 @@ import (
 	"github.com/referflow/referflow/internal/hubspot"
 	"github.com/referflow/referflow/internal/hubspotconn"
 	"github.com/referflow/referflow/internal/hubspotobject"
+	"github.com/referflow/referflow/internal/privacy"
 	"github.com/referflow/referflow/internal/referral"
 	"github.com/referflow/referflow/internal/reports"
 	"github.com/referflow/referflow/internal/review"
@@ -33,6 +34,8 @@ func TestOpenAPIEnumsAreTheVocabularies(t *testing.T) {
 	importKinds := words(referral.ImportKinds)
 	vocabularies := map[string][]string{
 		"paths//referrals/get/parameters/status":                                                            referralStatuses,
+		"components/schemas/PrivacyErasure/properties/status":                                               words(privacy.Statuses),
+		"components/schemas/PrivacyErasure/properties/source":                                               words(privacy.Sources),
 		"paths//sales-entries/get/parameters/status":                                                        words(salesentry.Statuses),
 		"paths//sales-entries/get/parameters/object_type":                                                   objectTypes,
 		"paths//hubspot/properties/get/parameters/object":                                                   objectTypes,

@@ -29,6 +29,7 @@ func TestOpenAPILimitsAreTheCode(t *testing.T) {
 		"DecisionInput": DecisionInput{}, "RewardDecisionInput": RewardDecisionInput{}, "GiveUpInput": GiveUpInput{},
 		"ReviewDecisionInput": ReviewDecisionInput{}, "ConversionInput": ConversionInput{}, "PrivateAppTokenInput": PrivateAppTokenInput{},
 		"SyncInput": SyncInput{}, "SyncPatch": SyncPatch{}, "AdminAddInput": AdminAddInput{}, "APIKeyCreateInput": APIKeyCreateInput{},
+		"PrivacyPersonInput": PrivacyPersonInput{},
 	}
 	for schema, v := range inputs {
 		tagLimits(t, reflect.TypeOf(v), "components/schemas/"+schema, want)

@@ -18,6 +18,7 @@ import (
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/contactsync"
 	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/privacy"
 	"github.com/referflow/referflow/internal/reports"
 )
 
@@ -259,6 +260,7 @@ var schemaTypes = map[string]any{
 	"WorkspaceAdmin": WorkspaceAdminView{}, "AdminAddInput": AdminAddInput{}, "AdminAdded": AdminAdded{},
 	"APIKey": APIKeyView{}, "APIKeyCreateInput": APIKeyCreateInput{}, "APIKeyCreated": APIKeyCreated{},
 	"RewardListItem": RewardListItem{}, "RewardList": RewardList{},
+	"PrivacyPersonInput": PrivacyPersonInput{}, "PrivacyErasure": PrivacyErasureView{}, "PrivacyExport": privacy.Export{},
 	"TestEventInput": TestEventInput{}, "TestEventResult": TestEventResult{}, "TestEventChange": TestEventChange{}, "TestEventReferral": TestEventReferral{},
 }
 

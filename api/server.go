@@ -217,6 +217,7 @@ func (s *Server) routes() {
 	s.routeAdmins(admin)
 	s.routeAPIKeys(admin)
 	s.routeRewards(admin)
+	s.routePrivacy(admin)
 	s.routeHubSpotWebhooks()
 	s.routeHubSpotCard()
 	s.routeHubSpotActions()
