@@ -93,6 +93,8 @@ func (d *Dispatcher) route(ctx context.Context, b *batch, it *item) {
 		// Enrolling is the sales-entry workflow's (it reads the contact):
 		// started whether or not referrals hold the contact.
 		d.startMatching(ctx, b, it)
+	case salesentry.PrivacyDeletion:
+		d.erase(ctx, b, it)
 	case salesentry.RemovedFromList:
 		d.ignore(it, fmt.Sprintf("%s left list %s: a member stays a member when removed from a list; the removal is recorded only", own, ev.entry.ListID))
 	default:

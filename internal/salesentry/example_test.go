@@ -44,9 +44,9 @@ func ExampleEntry_ChangeFor_association() {
 	// contact 5 with deal 8
 }
 
-// HubSpot's privacy deletion is a deletion for the referral; the generic
-// object.* events read like the named ones.
+// HubSpot's privacy deletion is its own kind (the person is erased); the
+// generic object.* events read like the named ones.
 func ExampleKindOf() {
 	fmt.Println(salesentry.KindOf("contact.privacyDeletion"), salesentry.KindOf("object.propertyChange"), salesentry.KindOf("deal.merge"))
-	// Output: deletion propertyChange merge
+	// Output: privacyDeletion propertyChange merge
 }

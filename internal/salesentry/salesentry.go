@@ -43,8 +43,7 @@ func (s Status) Decided() bool { return s == Processed || s == Ignored || s == F
 // type after the dot ("deal.propertyChange", "object.propertyChange").
 type Kind string
 
-// The kinds referflow acts on. HubSpot's privacy deletion (GDPR) is a
-// Deletion for the referral.
+// The kinds referflow acts on.
 const (
 	Creation          Kind = "creation"
 	PropertyChange    Kind = "propertyChange"
@@ -58,18 +57,23 @@ const (
 	// list's ID in the property value (Entry.ListID).
 	AddedToList     Kind = "addedToList"
 	RemovedFromList Kind = "removedFromList"
+	// PrivacyDeletion is HubSpot's GDPR deletion of a contact
+	// (contact.privacyDeletion): the person is erased from referflow
+	// (internal/privacy). HubSpot sends a contact.deletion with it, in no
+	// fixed order, which reaches the referrals as any deletion does.
+	PrivacyDeletion Kind = "privacyDeletion"
 )
+
+// PrivacyDeletionSubscription is the subscription type of HubSpot's GDPR
+// deletions, which every workspace needs (classic webhooks only).
+const PrivacyDeletionSubscription = "contact.privacyDeletion"
 
 // ListKind tells whether a kind is a list-membership event.
 func (k Kind) ListKind() bool { return k == AddedToList || k == RemovedFromList }
 
 // KindOf reads the kind of a subscription type.
 func KindOf(subscriptionType string) Kind {
-	kind := Kind(subscriptionType[strings.LastIndex(subscriptionType, ".")+1:])
-	if kind == "privacyDeletion" {
-		return Deletion
-	}
-	return kind
+	return Kind(subscriptionType[strings.LastIndex(subscriptionType, ".")+1:])
 }
 
 // Step is one kind of thing done with an entry, as recorded in its actions.
@@ -83,6 +87,9 @@ const (
 	StepSignalled       Step = "signalled"
 	StepWorkflowEnded   Step = "workflow_ended"
 	StepMatchingStarted Step = "matching_started"
+	// StepErasureRequested: a privacy deletion asked for the erasure of a
+	// person the contact is (its Data names the erasure, never the email).
+	StepErasureRequested Step = "erasure_requested"
 )
 
 // The sales-entry workflow's steps (besides StepIgnored and StepFailed).

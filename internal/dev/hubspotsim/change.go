@@ -17,6 +17,9 @@ const (
 	ChangeDeletion          ChangeKind = "deletion"
 	ChangeMerge             ChangeKind = "merge"
 	ChangeAssociationChange ChangeKind = "associationChange"
+	// ChangePrivacyDeletion is a contact's GDPR deletion (gdpr.go); a
+	// ChangeDeletion comes with it.
+	ChangePrivacyDeletion ChangeKind = "privacyDeletion"
 )
 
 // Change sources, as HubSpot reports them in webhook events' changeSource.

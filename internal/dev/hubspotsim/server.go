@@ -48,6 +48,7 @@ func (s *Simulator) Handler() http.Handler {
 		crm("DELETE "+objects+"/{objectType}/{objectId}", false, hObjectArchive)
 		crm("POST "+objects+"/{objectType}/search", true, hSearch)
 		crm("POST "+objects+"/{objectType}/merge", false, hObjectMerge)
+		crm("POST "+objects+"/{objectType}/gdpr-delete", false, hGDPRDelete)
 		crm("POST "+objects+"/{objectType}/batch/{action}", false, hObjectBatch)
 	}
 	// Single-record associations: 2026-03 under /crm/objects, legacy under /crm/v4/objects.

@@ -1,6 +1,8 @@
 // Package hubspotsim is a HubSpot stand-in as strict as HubSpot: portals with
 // contacts, deals and companies, properties, the default deal pipeline,
-// associations, lists, search, OAuth and private-app tokens, rate limits and
+// associations, lists, search, GDPR deletion of contacts (gdpr.go: with its
+// contact.privacyDeletion and contact.deletion webhooks), OAuth and
+// private-app tokens, rate limits and
 // HubSpot's error bodies, served on both the date-versioned 2026-03 paths and
 // the legacy /crm/v3, /crm/v4 and /oauth/v1 paths that HubSpot's official Node
 // client still calls. Tests use it in-process (New + Handler behind an
@@ -160,6 +162,7 @@ type Portal struct {
 	calls       []Call           // the CRM calls seen, oldest first (calls.go)
 	modes       map[string]*Mode // misbehaviour modes by kind (modes.go)
 	tokenEpoch  int              // OAuth tokens carry the epoch they were issued in (ModeRevokedTokens)
+	blocked     map[string]bool  // emails a GDPR deletion blocklisted (gdpr.go)
 }
 
 // New returns a simulator with no portals; add them with CreatePortal.

@@ -339,6 +339,7 @@ var eventTypes = func() map[string]bool {
 			m[o+"."+string(k)] = true
 		}
 	}
+	m["contact."+string(ChangePrivacyDeletion)] = true // classic webhooks only, contacts only
 	return m
 }()
 
@@ -348,7 +349,7 @@ var unsubscribable = map[string]bool{"hs_lastmodifieddate": true, "lastmodifiedd
 
 func checkSubscription(eventType, propertyName string) *apiError {
 	if !eventTypes[eventType] {
-		return validationErr(fmt.Sprintf("%q is not a supported eventType: use contact.*, company.* or deal.* with creation, propertyChange, deletion, merge or associationChange", eventType))
+		return validationErr(fmt.Sprintf("%q is not a supported eventType: use contact.*, company.* or deal.* with creation, propertyChange, deletion, merge or associationChange, or contact.privacyDeletion", eventType))
 	}
 	isProp := eventType == "contact.propertyChange" || eventType == "company.propertyChange" || eventType == "deal.propertyChange"
 	switch {
@@ -525,7 +526,8 @@ func (s *Simulator) Unsubscribe(id int64) bool {
 // companies, and property changes of the properties Referral Rock
 // subscribes to (contact email, lifecyclestage, hubspot_owner_id,
 // hs_lead_status; deal hs_all_owner_ids, dealstage, dealtype, amount;
-// company hs_all_owner_ids, lifecyclestage, hs_lead_status, name).
+// company hs_all_owner_ids, lifecyclestage, hs_lead_status, name), and
+// contacts' privacy deletions.
 func DefaultWebhookSubscriptions() []WebhookSubscription {
 	var out []WebhookSubscription
 	props := map[string][]string{
@@ -541,7 +543,7 @@ func DefaultWebhookSubscriptions() []WebhookSubscription {
 			out = append(out, WebhookSubscription{EventType: o + ".propertyChange", PropertyName: p})
 		}
 	}
-	return out
+	return append(out, WebhookSubscription{EventType: "contact." + string(ChangePrivacyDeletion)})
 }
 
 // Events.

@@ -844,7 +844,7 @@ func TestDefaultWebhookSubscriptionsAreValid(t *testing.T) {
 		}
 		ids[s.ID] = true
 	}
-	if len(ids) != 24 {
+	if len(ids) != 25 {
 		t.Fatalf("%d subscriptions", len(ids))
 	}
 }
