@@ -16,6 +16,7 @@ import (
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/internal/hubspotconn"
+	"github.com/referflow/referflow/internal/salesentry"
 	"github.com/referflow/referflow/workflows"
 )
 
@@ -297,7 +298,7 @@ type WebhookSetupView struct {
 }
 
 // webhookSetup lists the webhook subscriptions the workspace's campaigns
-// need (campaign.WebhookSubscriptions, merged).
+// need (campaign.WebhookSubscriptions, merged), and contact.privacyDeletion.
 func (s *Server) webhookSetup(ctx context.Context, ws uuid.UUID) (WebhookSetupView, error) {
 	view := WebhookSetupView{Subscriptions: []campaign.WebhookSubscription{}}
 	if s.deps.PublicURL != nil {
@@ -316,6 +317,11 @@ func (s *Server) webhookSetup(ctx context.Context, ws uuid.UUID) (WebhookSetupVi
 		per = append(per, campaign.CampaignSubscriptions{Campaign: c.Name, Subscriptions: settings.WebhookSubscriptions()})
 	}
 	view.Subscriptions = campaign.MergeWebhookSubscriptions(per)
+	// Every workspace needs HubSpot's GDPR deletions, campaigns or none:
+	// the person is erased here too (internal/privacy).
+	view.Subscriptions = append(view.Subscriptions, campaign.WebhookSubscription{
+		Type: salesentry.PrivacyDeletionSubscription, NeededBy: []string{"privacy: a contact HubSpot deletes for GDPR is erased here too"},
+	})
 	return view, nil
 }
 

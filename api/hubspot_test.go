@@ -427,6 +427,7 @@ func TestHubSpotStatusSaysWhichWebhooksToSubscribe(t *testing.T) {
 		"deal.associationChange/":               {"Spring: status_rules.approved"},
 		"deal.propertyChange/dealstage":         {"Spring: status_rules.approved"},
 		"contact.propertyChange/lifecyclestage": {"Partners: status_rules.qualified"},
+		"contact.privacyDeletion/":              {"privacy: a contact HubSpot deletes for GDPR is erased here too"},
 	} {
 		if !slices.Equal(got[key], want) {
 			t.Errorf("%s needed by %v, want %v", key, got[key], want)
