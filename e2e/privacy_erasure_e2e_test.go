@@ -15,7 +15,10 @@ import (
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/adminauth"
 	"github.com/referflow/referflow/internal/dev/hubspotsim"
+	"github.com/referflow/referflow/internal/personaldata"
 	"github.com/referflow/referflow/internal/referral"
+	"github.com/referflow/referflow/internal/tokencrypt"
+	"github.com/referflow/referflow/worker"
 	"github.com/referflow/referflow/workflows"
 )
 
@@ -115,6 +118,9 @@ func adminCall(t *testing.T, ctx context.Context, st *salesReceiverStack, key, m
 	return resp.StatusCode, b
 }
 
+// lateDB is a database handle set after it is handed out.
+type lateDB struct{ db.DBTX }
+
 type erasureView struct {
 	ID          string           `json:"id"`
 	Status      string           `json:"status"`
@@ -164,7 +170,16 @@ func TestPrivacyErasureThroughTheAPIMidFlow(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	st := newSalesReceiverStack(t, ctx, hubspotsim.WebhookOptions{RetryBase: 20 * time.Millisecond})
+	box, err := tokencrypt.New([][]byte{[]byte("0123456789abcdef0123456789abcdef")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The worker's keyring, over the stack's database once it exists (the
+	// keyring reads nothing before the first erasure).
+	keysDB := &lateDB{}
+	keyring := personaldata.NewKeyring(keysDB, box)
+	st := newSalesReceiverStack(t, ctx, hubspotsim.WebhookOptions{RetryBase: 20 * time.Millisecond}, func(o *worker.Options) { o.PersonalData = keyring })
+	keysDB.DBTX = st.d.Pool
 	_, key, err := adminauth.CreateAdmin(ctx, st.d.Queries, st.fx.Workspace.ID, "ops@acme.test", "")
 	if err != nil {
 		t.Fatal(err)
@@ -219,6 +234,14 @@ func TestPrivacyErasureThroughTheAPIMidFlow(t *testing.T) {
 	}
 	if found := st.d.FindText(t, privacyTerms()...); len(found) > 0 {
 		t.Fatalf("after the erasure the person is still in %v", found)
+	}
+	// Their payload key is gone, in the same transaction: a tombstone.
+	subject, err := keyring.Subject(ctx, privacyEmail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, err := st.d.Queries.PersonKeyGet(ctx, subject); err != nil || k.SealedKey != nil || k.ErasedAt == nil {
+		t.Fatalf("the person's payload key after the erasure: %+v (%v), want a tombstone", k, err)
 	}
 	if after := privacyCounts(t, ctx, st); after != before {
 		t.Fatalf("counts changed: %s, before %s", after, before)
