@@ -103,6 +103,14 @@ func TestEveryRouteHidesOtherWorkspaces(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	erasure, err := q.PrivacyErasureInsert(ctx, db.PrivacyErasureInsertParams{
+		WorkspaceID: other.Workspace.ID, SubjectHash: strings.Repeat("ab", 16), Source: "admin_api",
+		Actor: "admin:" + otherAdmin.ID.String(), WorkflowID: "privacy-erasure/" + strings.Repeat("ab", 16),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	otherKeys, err := q.AdminAPIKeyListByWorkspace(ctx, other.Workspace.ID)
 	if err != nil || len(otherKeys) == 0 {
 		t.Fatalf("workspace B's API keys: %v %v", otherKeys, err)
@@ -122,6 +130,7 @@ func TestEveryRouteHidesOtherWorkspaces(t *testing.T) {
 		"deliveries":         delivery.ID.String(),
 		"admins":             otherAdmin.ID.String(),
 		"api-keys":           otherKeys[0].AdminApiKey.ID.String(),
+		"erasures":           erasure.ID.String(),
 		// The admin pages' names for the review queue and the Sales
 		// Receiver's log.
 		"review":         review.ID.String(),
