@@ -114,8 +114,8 @@ func (h *HubSpot) WriteMarkedToHubSpot(ctx context.Context, workspaceID string) 
 			return res, b.fail(ctx, &res, fmt.Errorf("load workspace %s's marked members: %w", ws, err), b.all())
 		}
 		for _, m := range members {
-			if m.HubspotContactID == nil {
-				continue // unlinked since it was marked: nothing to write to
+			if m.HubspotContactID == nil || m.ErasedAt != nil {
+				continue // unlinked since it was marked, or erased: nothing to write
 			}
 			props, err := memberProperties(m, h.PublicURL)
 			if err != nil {

@@ -1612,7 +1612,7 @@ SELECT r.id, r.status, r.hubspot_contact_id, r.hubspot_deal_id, r.cannot_qualify
        m.referral_code AS member_referral_code
 FROM referrals r
 JOIN members m ON m.id = r.member_id
-WHERE r.id = ANY($1::uuid[])
+WHERE r.id = ANY($1::uuid[]) AND r.erased_at IS NULL
 `
 
 type ReferralListForHubSpotWriteRow struct {
@@ -1626,6 +1626,8 @@ type ReferralListForHubSpotWriteRow struct {
 
 // ReferralListForHubSpotWrite loads what the HubSpot writer sends of
 // referrals to their lead records: status, the member's code, the records.
+// A referral whose lead was erased is left out: nothing more about them is
+// written (a mark claimed just before the erasure is dropped).
 func (q *Queries) ReferralListForHubSpotWrite(ctx context.Context, ids []uuid.UUID) ([]ReferralListForHubSpotWriteRow, error) {
 	rows, err := q.db.Query(ctx, referralListForHubSpotWrite, ids)
 	if err != nil {

@@ -463,11 +463,13 @@ WHERE member_id = @member_id;
 -- name: ReferralListForHubSpotWrite :many
 -- ReferralListForHubSpotWrite loads what the HubSpot writer sends of
 -- referrals to their lead records: status, the member's code, the records.
+-- A referral whose lead was erased is left out: nothing more about them is
+-- written (a mark claimed just before the erasure is dropped).
 SELECT r.id, r.status, r.hubspot_contact_id, r.hubspot_deal_id, r.cannot_qualify_reason,
        m.referral_code AS member_referral_code
 FROM referrals r
 JOIN members m ON m.id = r.member_id
-WHERE r.id = ANY(sqlc.arg(ids)::uuid[]);
+WHERE r.id = ANY(sqlc.arg(ids)::uuid[]) AND r.erased_at IS NULL;
 
 -- name: ReferralReportFunnel :one
 -- ReferralReportFunnel counts the funnel of a workspace's campaigns (or one
