@@ -11,14 +11,12 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/referflow/referflow/db"
 	"github.com/referflow/referflow/internal/adminauth"
 	"github.com/referflow/referflow/internal/dev/hubspotsim"
-	"github.com/referflow/referflow/internal/personaldata"
 	"github.com/referflow/referflow/internal/referral"
-	"github.com/referflow/referflow/internal/tokencrypt"
-	"github.com/referflow/referflow/worker"
 	"github.com/referflow/referflow/workflows"
 )
 
@@ -118,8 +116,22 @@ func adminCall(t *testing.T, ctx context.Context, st *salesReceiverStack, key, m
 	return resp.StatusCode, b
 }
 
-// lateDB is a database handle set after it is handed out.
-type lateDB struct{ db.DBTX }
+// erasureSubject is the subject hash an erasure recorded.
+func erasureSubject(t *testing.T, ctx context.Context, st *salesReceiverStack, id string) string {
+	t.Helper()
+	var subject string
+	if err := st.d.Pool.QueryRow(ctx, `SELECT subject_hash FROM privacy_erasures WHERE id = $1`, id).Scan(&subject); err != nil {
+		t.Fatal(err)
+	}
+	return subject
+}
+
+func truncated(s string) string {
+	if len(s) > 400 {
+		return s[:400] + "…"
+	}
+	return s
+}
 
 type erasureView struct {
 	ID          string           `json:"id"`
@@ -170,16 +182,7 @@ func TestPrivacyErasureThroughTheAPIMidFlow(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	box, err := tokencrypt.New([][]byte{[]byte("0123456789abcdef0123456789abcdef")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The worker's keyring, over the stack's database once it exists (the
-	// keyring reads nothing before the first erasure).
-	keysDB := &lateDB{}
-	keyring := personaldata.NewKeyring(keysDB, box)
-	st := newSalesReceiverStack(t, ctx, hubspotsim.WebhookOptions{RetryBase: 20 * time.Millisecond}, func(o *worker.Options) { o.PersonalData = keyring })
-	keysDB.DBTX = st.d.Pool
+	st := newSalesReceiverStack(t, ctx, hubspotsim.WebhookOptions{RetryBase: 20 * time.Millisecond})
 	_, key, err := adminauth.CreateAdmin(ctx, st.d.Queries, st.fx.Workspace.ID, "ops@acme.test", "")
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +239,7 @@ func TestPrivacyErasureThroughTheAPIMidFlow(t *testing.T) {
 		t.Fatalf("after the erasure the person is still in %v", found)
 	}
 	// Their payload key is gone, in the same transaction: a tombstone.
-	subject, err := keyring.Subject(ctx, privacyEmail)
+	subject, err := st.keys.Subject(ctx, privacyEmail)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,6 +279,30 @@ func TestPrivacyErasureThroughTheAPIMidFlow(t *testing.T) {
 	}
 	if found := st.d.FindText(t, privacyTerms()...); len(found) > 0 {
 		t.Fatalf("the person came back: %v", found)
+	}
+
+	// Nor is it in the referral's Temporal history (the workflow still
+	// running; its payloads sealed under the erased key), nor in the
+	// erasure's own workflow, which never carried the email.
+	for _, wfID := range []string{workflows.ReferralWorkflowID(referralID), workflows.PrivacyErasureWorkflowID(erasureSubject(t, ctx, st, erasure.ID))} {
+		it := st.tc.Client.GetWorkflowHistory(ctx, wfID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		events := 0
+		for it.HasNext() {
+			ev, err := it.Next()
+			if err != nil {
+				t.Fatalf("history of %s: %v", wfID, err)
+			}
+			events++
+			raw := strings.ToLower(protojson.Format(ev))
+			for _, term := range privacyTerms() {
+				if strings.Contains(raw, strings.ToLower(term)) {
+					t.Fatalf("%s's history names the person (%q): %s", wfID, term, truncated(raw))
+				}
+			}
+		}
+		if events == 0 {
+			t.Fatalf("no history for %s", wfID)
+		}
 	}
 
 	// Again: harmless, nothing left to erase.
