@@ -26,6 +26,43 @@ func (q *Queries) HubSpotActionExecutionCountBlocked(ctx context.Context, referr
 	return column_1, err
 }
 
+const hubSpotActionExecutionErase = `-- name: HubSpotActionExecutionErase :execrows
+UPDATE hubspot_action_executions
+SET answer = privacy_scrub_json(answer, $1::text[], $2::text[])
+WHERE workspace_id = $3
+  AND (referral_id = ANY($4::uuid[])
+       OR (object_type IN ('contact', 'contacts', '0-1') AND object_id = ANY($5::bigint[]))
+       OR answer::text ILIKE ANY($6::text[]))
+  AND answer IS DISTINCT FROM privacy_scrub_json(answer, $1::text[], $2::text[])
+`
+
+type HubSpotActionExecutionEraseParams struct {
+	Emails      []string    `json:"emails"`
+	Words       []string    `json:"words"`
+	WorkspaceID uuid.UUID   `json:"workspace_id"`
+	ReferralIds []uuid.UUID `json:"referral_ids"`
+	ContactIds  []int64     `json:"contact_ids"`
+	Patterns    []string    `json:"patterns"`
+}
+
+// HubSpotActionExecutionErase scrubs a person's email and names out of the
+// answers given to HubSpot's workflow actions about them (on their contact,
+// for their referrals, or naming their email); the executions stay.
+func (q *Queries) HubSpotActionExecutionErase(ctx context.Context, arg HubSpotActionExecutionEraseParams) (int64, error) {
+	result, err := q.db.Exec(ctx, hubSpotActionExecutionErase,
+		arg.Emails,
+		arg.Words,
+		arg.WorkspaceID,
+		arg.ReferralIds,
+		arg.ContactIds,
+		arg.Patterns,
+	)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const hubSpotActionExecutionFinish = `-- name: HubSpotActionExecutionFinish :execrows
 UPDATE hubspot_action_executions
 SET state = $1, decision = $2, completed_at = now()

@@ -35,3 +35,15 @@ WHERE referral_id = @referral_id AND state = 'blocked';
 UPDATE hubspot_action_executions
 SET state = @state, decision = @decision, completed_at = now()
 WHERE callback_id = @callback_id AND state = 'blocked';
+
+-- name: HubSpotActionExecutionErase :execrows
+-- HubSpotActionExecutionErase scrubs a person's email and names out of the
+-- answers given to HubSpot's workflow actions about them (on their contact,
+-- for their referrals, or naming their email); the executions stay.
+UPDATE hubspot_action_executions
+SET answer = privacy_scrub_json(answer, @emails::text[], @words::text[])
+WHERE workspace_id = @workspace_id
+  AND (referral_id = ANY(@referral_ids::uuid[])
+       OR (object_type IN ('contact', 'contacts', '0-1') AND object_id = ANY(@contact_ids::bigint[]))
+       OR answer::text ILIKE ANY(@patterns::text[]))
+  AND answer IS DISTINCT FROM privacy_scrub_json(answer, @emails::text[], @words::text[]);

@@ -192,6 +192,10 @@ func Erase(ctx context.Context, tx db.DBTX, forget Forget, workspaceID uuid.UUID
 		{"rewards", func() (int64, error) {
 			return q.RewardErase(ctx, db.RewardEraseParams{Emails: e, Words: w, ReferralIds: referralIDs, MemberIds: memberIDs})
 		}},
+		{"hubspot_action_executions", func() (int64, error) {
+			return q.HubSpotActionExecutionErase(ctx, db.HubSpotActionExecutionEraseParams{Emails: e, Words: w, WorkspaceID: workspaceID,
+				ReferralIds: referralIDs, ContactIds: p.contactIDs, Patterns: p.patterns})
+		}},
 		{"hubspot_writes", func() (int64, error) {
 			n, err := q.MemberHubSpotWriteForget(ctx, memberIDs)
 			if err != nil {
