@@ -1053,7 +1053,7 @@ func (q *Queries) ReferralLinkHubSpotObject(ctx context.Context, arg ReferralLin
 }
 
 const referralListAwaitingReferrerContact = `-- name: ReferralListAwaitingReferrerContact :many
-SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note FROM referrals
+SELECT id, workspace_id, campaign_id, member_id, lead_email, lead_first_name, lead_last_name, lead_company, status, in_review, denied_reason, cannot_qualify_reason, source, external_id, hubspot_contact_id, hubspot_deal_id, hubspot_company_id, sale_value, currency, qualified_at, approved_at, denied_at, created_at, updated_at, lead_email_normalized, waiting_step, waiting_cause, waiting_reason, waiting_since, workflow_started_at, visitor_hash, lead_phone, note, erased_at FROM referrals
 WHERE member_id = $1
   AND (hubspot_contact_id IS NOT NULL OR hubspot_deal_id IS NOT NULL)
   AND cannot_qualify_reason IS NULL
@@ -1113,6 +1113,7 @@ func (q *Queries) ReferralListAwaitingReferrerContact(ctx context.Context, membe
 			&i.VisitorHash,
 			&i.LeadPhone,
 			&i.Note,
+			&i.ErasedAt,
 		); err != nil {
 			return nil, err
 		}
