@@ -144,6 +144,10 @@ func (h *HubSpot) AssociateReferredByInHubSpot(ctx context.Context, referralID s
 
 func (h *HubSpot) associateReferredBy(ctx context.Context, r db.Referral, member db.Member) (ReferredByResult, error) {
 	var res ReferredByResult
+	if r.ErasedAt != nil || member.ErasedAt != nil {
+		res.Skipped = ErasedSkip
+		return res, nil
+	}
 	if r.HubspotContactID == nil && r.HubspotDealID == nil {
 		res.Skipped = "the referral has no HubSpot contact or deal"
 		return res, nil
