@@ -398,6 +398,8 @@ func startDevHubSpotSim(port int, webhookURL, stateFile string, logger *slog.Log
 		_ = sim.Close()
 		return nil, fmt.Errorf("HubSpot simulator: webhooks to %s: %w", webhookURL, err)
 	}
+	// The app card's fetches may reach referflow's API (the webhooks' origin).
+	sim.SetCardPermittedURLs(cardURLs("", webhookURL)...)
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
 		_ = sim.Close()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -73,6 +74,11 @@ would: {"properties": {...}}); GET <url>/webhooks/deliveries (every delivery
 with its answer) and GET <url>/webhooks/stats.
 Portals' daily limits reset at midnight in --time-zone.
 
+App cards: POST <url>/portals/{id}/card-fetches sends a card's hubspot.fetch
+to the app's backend as HubSpot does (parameters appended, signed with the
+client secret, 15 s, 1 MB, 20 in flight per portal), to the URLs --card-url
+permits (comma-separated; default: the origin of --webhook-url).
+
 With --state-file, the simulator keeps its state across restarts as HubSpot
 does: on a clean stop (Ctrl-C, SIGTERM) it writes everything — portals,
 records, properties, associations, lists, OAuth tokens, webhook settings,
@@ -110,6 +116,7 @@ type hubspotSimFlags struct {
 	webhookSeed          int64
 
 	stateFile string
+	cardURLs  string
 }
 
 func runHubSpotSim(ctx context.Context, out streams, fs *flag.FlagSet, args []string) error {
@@ -138,6 +145,7 @@ func runHubSpotSim(ctx context.Context, out streams, fs *flag.FlagSet, args []st
 	fs.Float64Var(&f.webhookDuplicateRate, "webhook-duplicate-rate", 0, "probability (0 to 1) that an event is delivered twice")
 	fs.BoolVar(&f.webhookShuffle, "webhook-shuffle", false, "deliver events out of order")
 	fs.Int64Var(&f.webhookSeed, "webhook-seed", 0, "seed of the random choices of webhook delivery (0: random)")
+	fs.StringVar(&f.cardURLs, "card-url", "", "comma-separated URLs app cards may fetch (permittedUrls.fetch; default: the origin of --webhook-url)")
 	fs.StringVar(&f.stateFile, "state-file", "", "keep the simulator's state in this file across restarts (read at start, written on a clean stop)")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
@@ -190,6 +198,9 @@ func runHubSpotSim(ctx context.Context, out streams, fs *flag.FlagSet, args []st
 		}
 	}
 	portals := sim.Portals()
+	if urls := cardURLs(f.cardURLs, f.webhookURL); len(urls) > 0 {
+		sim.SetCardPermittedURLs(urls...)
+	}
 	if !restored {
 		if err := sim.SetWebhookSettings(hubspotsim.WebhookSettings{
 			TargetURL: f.webhookURL, ClientSecret: f.webhookSecret,
@@ -333,4 +344,21 @@ func parseWebhookSubscriptions(spec string) ([]hubspotsim.WebhookSubscription, e
 		return nil, fmt.Errorf("--webhook-subscriptions: no subscription in %q", spec)
 	}
 	return out, nil
+}
+
+// cardURLs are the URLs app cards may fetch: the --card-url list, or the
+// origin of the webhook URL (the app's backend) when the list is empty.
+func cardURLs(list, webhookURL string) []string {
+	var urls []string
+	for _, u := range strings.Split(list, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			urls = append(urls, u)
+		}
+	}
+	if len(urls) == 0 && webhookURL != "" {
+		if u, err := url.Parse(webhookURL); err == nil && u.Host != "" {
+			urls = append(urls, u.Scheme+"://"+u.Host)
+		}
+	}
+	return urls
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +89,23 @@ func TestHubSpotSimModeFlags(t *testing.T) {
 	}
 	if out := stdout.String(); !strings.Contains(out, "mode on: rate_limit") || !strings.Contains(out, "/portals/{id}/modes") {
 		t.Fatalf("printed:\n%s", out)
+	}
+}
+
+// TestHubSpotSimCardURLs: app cards may fetch the --card-url list, or the
+// webhook URL's origin (referflow's API) when the list is empty.
+func TestHubSpotSimCardURLs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		list, webhook string
+		want          []string
+	}{
+		{"", "http://localhost:8080/webhooks/hubspot", []string{"http://localhost:8080"}},
+		{"https://a.example, https://b.example/card", "http://localhost:8080/webhooks/hubspot", []string{"https://a.example", "https://b.example/card"}},
+		{"", "", nil},
+	} {
+		if got := cardURLs(tc.list, tc.webhook); !slices.Equal(got, tc.want) {
+			t.Errorf("cardURLs(%q, %q) = %v, want %v", tc.list, tc.webhook, got, tc.want)
+		}
 	}
 }
