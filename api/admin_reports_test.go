@@ -22,7 +22,7 @@ func TestAdminReportsPage(t *testing.T) {
 	srv, d := newTestServer(t, &logs)
 	fx := d.SeedReferral(t)
 	other := d.SeedReferral(t)
-	if _, err := d.Pool.Exec(context.Background(), `UPDATE referrals SET status = 'approved', qualified_at = now(), approved_at = now() + interval '2 hours', created_at = now() - interval '1 hour' WHERE id = $1`, fx.Referral.ID); err != nil {
+	if _, err := d.Pool.Exec(context.Background(), `UPDATE referrals SET status = 'approved', qualified_at = now() - interval '2 hours', approved_at = now() - interval '1 hour', created_at = now() - interval '4 hours' WHERE id = $1`, fx.Referral.ID); err != nil {
 		t.Fatal(err)
 	}
 	lead := "<b>Leo</b>"
