@@ -121,8 +121,10 @@ const (
 )
 
 // BlockFor is how long a "Wait for referral decision" asks HubSpot to wait
-// for the callback: HubSpot's longest (a week is its default). A referral
-// decided later leaves the HubSpot workflow to its expiry branch.
+// for the callback: 30 days, since a referral often takes longer than
+// HubSpot's default week to be decided. A referral decided later finds the
+// callback expired (HubSpot answers 404): the HubSpot workflow took its
+// expiry path.
 const BlockFor = "P30D"
 
 // Execution is what HubSpot POSTs to an action's URL.
