@@ -35,8 +35,9 @@ import (
 //     2026-03 paths /automation/actions/callbacks/2026-03/... An unknown
 //     callbackId (or one of another portal) is 404; completing one that is
 //     not blocked any more (completed, or answered at once) is a 400
-//     VALIDATION_ERROR saying it was already completed. HubSpot answers a
-//     completion 204 with no body.
+//     VALIDATION_ERROR saying it was already completed; one whose
+//     hs_expiration_duration (default a week) passed is forgotten: 404.
+//     HubSpot answers a completion 204 with no body.
 
 // ActionOptions configure executions of workflow actions.
 type ActionOptions struct {
@@ -132,7 +133,15 @@ const (
 	// ExecutionFailed: every attempt failed (or was refused with a 4xx):
 	// the action failed in the workflow.
 	ExecutionFailed = "failed"
+	// ExecutionExpired: a blocked execution's hs_expiration_duration
+	// passed before its callback was completed; HubSpot forgot the callback
+	// and the workflow went on without its outputs.
+	ExecutionExpired = "expired"
 )
+
+// defaultBlockFor is how long HubSpot waits for a blocked execution's
+// callback when the answer names no (or no readable) hs_expiration_duration.
+const defaultBlockFor = 7 * 24 * time.Hour
 
 // ActionExecution is one execution of a workflow action, as the simulator
 // recorded it.
@@ -152,6 +161,8 @@ type ActionExecution struct {
 	// Blocked is the BLOCK answer's output fields, kept after completion.
 	Blocked     map[string]string `json:"blocked,omitempty"`
 	CompletedAt time.Time         `json:"completedAt,omitzero"`
+	// ExpiresAt is when a blocked execution expires (the simulator's clock).
+	ExpiresAt time.Time `json:"expiresAt,omitzero"`
 }
 
 // actionsState is the simulator's definitions and executions, guarded by
@@ -446,6 +457,11 @@ func (s *Simulator) ExecuteAction(ctx context.Context, run ActionRun) (ActionExe
 				if outputs["hs_execution_state"] == "BLOCK" {
 					ex.State = ExecutionBlocked
 					ex.Blocked = outputs
+					d, ok := parseISODuration(outputs["hs_expiration_duration"])
+					if !ok {
+						d = defaultBlockFor
+					}
+					ex.ExpiresAt = s.now().Add(d)
 				}
 				done = true
 			case outputs != nil:
@@ -498,6 +514,48 @@ func (s *Simulator) postExecution(ctx context.Context, client *http.Client, targ
 	return resp.StatusCode, data, ""
 }
 
+// expireLocked ends a blocked execution whose expiry has passed.
+func (s *Simulator) expireLocked(ex *ActionExecution) {
+	if ex.State == ExecutionBlocked && !ex.ExpiresAt.IsZero() && !s.now().Before(ex.ExpiresAt) {
+		ex.State = ExecutionExpired
+		s.act.notifyLocked()
+	}
+}
+
+// parseISODuration reads the ISO 8601 durations HubSpot takes for
+// hs_expiration_duration: PnW, or PnD with an optional TnHnMnS part.
+func parseISODuration(v string) (time.Duration, bool) {
+	rest, ok := strings.CutPrefix(strings.ToUpper(strings.TrimSpace(v)), "P")
+	if !ok || rest == "" || strings.HasSuffix(rest, "T") {
+		return 0, false
+	}
+	var total time.Duration
+	inTime := false
+	units := map[bool]map[byte]time.Duration{
+		false: {'W': 7 * 24 * time.Hour, 'D': 24 * time.Hour},
+		true:  {'H': time.Hour, 'M': time.Minute, 'S': time.Second},
+	}
+	num := ""
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		switch {
+		case c == 'T' && !inTime && num == "":
+			inTime = true
+		case c >= '0' && c <= '9':
+			num += string(c)
+		default:
+			unit, ok := units[inTime][c]
+			n, err := strconv.Atoi(num)
+			if !ok || err != nil {
+				return 0, false
+			}
+			total += time.Duration(n) * unit
+			num = ""
+		}
+	}
+	return total, num == "" && total > 0
+}
+
 func copyExecution(ex *ActionExecution) ActionExecution {
 	out := *ex
 	out.OutputFields = copyStrings(ex.OutputFields)
@@ -532,6 +590,7 @@ func (s *Simulator) Execution(callbackID string) (ActionExecution, bool) {
 	var ok bool
 	s.locked(func() {
 		if ex := s.act.executions[callbackID]; ex != nil {
+			s.expireLocked(ex)
 			out, ok = copyExecution(ex), true
 		}
 	})
@@ -551,6 +610,7 @@ func (s *Simulator) WaitForExecution(ctx context.Context, callbackID string) (Ac
 		var changed chan struct{}
 		s.locked(func() {
 			if ex := s.act.executions[callbackID]; ex != nil {
+				s.expireLocked(ex)
 				out, ok = copyExecution(ex), true
 			}
 			changed = s.act.changed
@@ -579,7 +639,11 @@ type callbackCompletion struct {
 // says why not (404 unknown, 400 not blocked).
 func (c *reqCtx) completeLocked(cb callbackCompletion) *apiError {
 	ex := c.s.act.executions[cb.CallbackID]
-	if ex == nil || ex.PortalID != c.p.ID {
+	if ex != nil {
+		c.s.expireLocked(ex)
+	}
+	if ex == nil || ex.PortalID != c.p.ID || ex.State == ExecutionExpired {
+		// An expired callback is one HubSpot no longer knows.
 		return notFoundErr(fmt.Sprintf("No callback with ID %s exists", cb.CallbackID))
 	}
 	if ex.State != ExecutionBlocked {
@@ -640,10 +704,13 @@ func hCallbackCompleteBatch(c *reqCtx) (int, any) {
 	seen := map[string]bool{}
 	for _, cb := range in.Inputs {
 		ex := c.s.act.executions[cb.CallbackID]
+		if ex != nil {
+			c.s.expireLocked(ex)
+		}
 		switch {
 		case seen[cb.CallbackID]:
 			details = append(details, errorDetail{Message: "callback " + cb.CallbackID + " is listed twice", Code: "DUPLICATE_INPUT"})
-		case ex == nil || ex.PortalID != c.p.ID:
+		case ex == nil || ex.PortalID != c.p.ID || ex.State == ExecutionExpired:
 			details = append(details, errorDetail{Message: "No callback with ID " + cb.CallbackID + " exists", Code: "OBJECT_NOT_FOUND"})
 		case ex.State != ExecutionBlocked:
 			details = append(details, errorDetail{Message: "Callback " + cb.CallbackID + " has already been completed", Code: "ALREADY_COMPLETED"})

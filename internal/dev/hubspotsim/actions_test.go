@@ -245,3 +245,46 @@ func TestActionControlAPI(t *testing.T) {
 	e.hubspotError(e.do("GET", "/actions/executions/nope", "-", nil), 404, "OBJECT_NOT_FOUND")
 	e.hubspotError(e.do("POST", path, "-", map[string]any{"objectType": "DEAL", "objectId": ada}), 400, "VALIDATION_ERROR")
 }
+
+// A blocked execution expires after its hs_expiration_duration: HubSpot
+// forgets the callback (completing it is a 404) and the workflow goes on.
+func TestBlockedExecutionsExpire(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{})
+	rc := newActionReceiver(t, DefaultClientSecret, func(n int, body map[string]any) (int, string, time.Duration) {
+		if n == 1 {
+			return 200, `{"outputFields":{"hs_execution_state":"BLOCK","hs_expiration_duration":"P1DT12H"}}`, 0
+		}
+		return 200, `{"outputFields":{"hs_execution_state":"BLOCK"}}`, 0
+	})
+	d := e.must(e.do("POST", "/automation/v4/actions/1?hapikey="+DefaultDeveloperAPIKey, "-", definitionJSON(rc.url)), 200)
+	ada := e.createContact("ada@example.org", nil)
+	run := ActionRun{DefinitionID: d.str("id"), PortalID: e.p.ID, ObjectType: "CONTACT", ObjectID: ada}
+	short, err := e.sim.ExecuteAction(context.Background(), run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	week, err := e.sim.ExecuteAction(context.Background(), run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := week.ExpiresAt.Sub(short.ExpiresAt); got != 7*24*time.Hour-36*time.Hour {
+		t.Fatalf("expiries %v and %v: want 36 hours and HubSpot's default week", short.ExpiresAt, week.ExpiresAt)
+	}
+	e.clock.Advance(36 * time.Hour)
+	e.hubspotError(e.do("POST", "/automation/v4/actions/callbacks/"+short.CallbackID+"/complete", "", `{"outputFields":{"decision":"approved"}}`), 404, "OBJECT_NOT_FOUND")
+	if got, _ := e.sim.Execution(short.CallbackID); got.State != ExecutionExpired {
+		t.Fatalf("expired execution: %+v", got)
+	}
+	e.must(e.do("POST", "/automation/v4/actions/callbacks/"+week.CallbackID+"/complete", "", `{"outputFields":{"decision":"approved"}}`), 204)
+	for in, want := range map[string]time.Duration{"P1W": 7 * 24 * time.Hour, "PT1H30M": 90 * time.Minute, "P2DT3S": 48*time.Hour + 3*time.Second} {
+		if got, ok := parseISODuration(in); !ok || got != want {
+			t.Errorf("%s = %v %v, want %v", in, got, ok, want)
+		}
+	}
+	for _, bad := range []string{"", "P", "1D", "PT", "P1H", "P1DT", "PXD"} {
+		if _, ok := parseISODuration(bad); ok {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
