@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/referflow/referflow/internal/campaign"
 	"github.com/referflow/referflow/workflows"
@@ -40,7 +41,17 @@ func TestCampaignTestEvent(t *testing.T) {
 	if _, err := r.d.Pool.Exec(ctx, `UPDATE referrals SET hubspot_deal_id = 3000001 WHERE id = $1`, ref.ID); err != nil {
 		t.Fatal(err)
 	}
+	// The workflow goes on writing its first steps (the lead, its label)
+	// after workflow_started: the baseline is taken once its trail is still.
 	before := getReferralView(t, r.api, ref.ID)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(time.Second)
+		now := getReferralView(t, r.api, ref.ID)
+		if len(now.Events) == len(before.Events) {
+			break
+		}
+		before = now
+	}
 	history := func() int {
 		t.Helper()
 		n := 0
